@@ -1,0 +1,184 @@
+package flagwire
+
+import (
+	"context"
+	"encoding/json"
+
+	"golang.org/x/sync/errgroup"
+)
+
+// Request is one item of a batch evaluation.
+type Request struct {
+	// FlagKey is the flag to evaluate.
+	FlagKey string
+	// Default is served when the flag cannot be decided; it is also sent to
+	// the API as the request's defaultValue. Nil is allowed.
+	Default any
+	// Attributes is the evaluation context; nil means the attributes in
+	// the batch's ctx (see WithAttributes).
+	Attributes Attributes
+}
+
+// Result is one item of a batch evaluation's answer.
+type Result struct {
+	// Value is the decided value (bool, string, float64 or, for JSON flags,
+	// json.RawMessage), or the request's Default.
+	Value any
+	// Detail says where the value came from and why.
+	Detail Detail
+}
+
+// Evaluate decides many flags with as few round trips as possible: cached
+// decisions are served from the cache, and the misses go to the API in
+// POST /v1/evaluate batches of up to 100 (WithBatch), a few in parallel.
+// Results match reqs by index. Failures are per item, never all-or-nothing:
+// an item that cannot be decided gets its fallback (stale, bootstrap,
+// Default) with an ErrorCode. The whole call is bounded by the client's
+// timeout and ctx.
+func (c *Client) Evaluate(ctx context.Context, reqs []Request) []Result {
+	out := make([]Result, len(reqs))
+	if ctx == nil {
+		ctx = context.Background()
+	}
+	base := contextOf(ctx)
+	ecs := make([]*evalContext, len(reqs))
+	for i, r := range reqs {
+		ecs[i] = base
+		if r.Attributes != nil {
+			ecs[i] = newEvalContext(r.Attributes)
+		}
+		out[i] = Result{Value: r.Default, Detail: Detail{FlagKey: r.FlagKey, Reason: Reason{Bucket: -1}}}
+	}
+	if c == nil || c.closed.Load() {
+		for i := range out {
+			out[i].Detail.ErrorCode = ErrorClosed
+		}
+		return out
+	}
+	if c.cfg.mode != ModeRemote {
+		for i, r := range reqs {
+			c.stats.evaluations.Add(1)
+			v, det := c.lookupLocal(ctx, r.FlagKey, ecs[i], out[i].Detail)
+			out[i] = batchResult(v, det, r.Default)
+		}
+		return out
+	}
+	now := c.cfg.clock.Nanotime()
+	var missIdx []int
+	stales := make([]*decision, len(reqs))
+	for i, r := range reqs {
+		c.stats.evaluations.Add(1)
+		k := cacheKey{flag: r.FlagKey, hi: ecs[i].hi, lo: ecs[i].lo}
+		if d, current := c.cache.get(k, now); d != nil {
+			if current && now < d.expiresAt {
+				c.stats.hits.Add(1)
+				v, det := c.served(ctx, d, SourceCache, out[i].Detail)
+				out[i] = batchResult(v, det, r.Default)
+				continue
+			}
+			stales[i] = d
+		}
+		c.stats.misses.Add(1)
+		missIdx = append(missIdx, i)
+	}
+	if len(missIdx) == 0 {
+		return out
+	}
+	if until := c.rateLimitedUntil.Load(); until != 0 && now < until {
+		for _, i := range missIdx {
+			v, det := c.fallback(ctx, reqs[i].FlagKey, ecs[i], stales[i], now, errRateLimitedGate, out[i].Detail)
+			out[i] = batchResult(v, det, reqs[i].Default)
+		}
+		return out
+	}
+	done, ok := c.track()
+	if !ok {
+		return out
+	}
+	defer done()
+	callCtx, cancel := context.WithTimeout(ctx, c.cfg.timeout)
+	defer cancel()
+	stop := context.AfterFunc(c.ctx, cancel) // Close cancels the batch
+	defer stop()
+
+	g, gctx := errgroup.WithContext(callCtx)
+	g.SetLimit(c.cfg.batchParallel)
+	chunkErr := make([]error, len(reqs))
+	results := make([]*decision, len(reqs))
+	for start := 0; start < len(missIdx); start += c.cfg.batchChunk {
+		end := min(start+c.cfg.batchChunk, len(missIdx))
+		chunk := missIdx[start:end]
+		g.Go(func() error {
+			items := make([]remoteItem, len(chunk))
+			keys := make([]cacheKey, len(chunk))
+			for j, i := range chunk {
+				items[j] = remoteItem{key: reqs[i].FlagKey, ec: ecs[i], def: reqs[i].Default}
+				keys[j] = cacheKey{flag: reqs[i].FlagKey, hi: ecs[i].hi, lo: ecs[i].lo}
+			}
+			type stamp struct {
+				fs          *flagState
+				gen, global uint64
+			}
+			stamps := make([]stamp, len(chunk))
+			for j := range chunk {
+				stamps[j].fs, stamps[j].gen, stamps[j].global = c.cache.stamp(keys[j].flag)
+			}
+			res, err := c.remoteEvaluate(gctx, items)
+			for j, i := range chunk {
+				switch {
+				case err != nil:
+					chunkErr[i] = err
+				case res[j].err != nil:
+					chunkErr[i] = res[j].err
+				default:
+					c.stampDecision(res[j].dec, stamps[j].fs, stamps[j].gen, stamps[j].global)
+					c.cache.add(keys[j], res[j].dec)
+					results[i] = res[j].dec
+				}
+			}
+			return nil // per-chunk failures stay per item
+		})
+	}
+	_ = g.Wait()
+	for _, i := range missIdx {
+		if d := results[i]; d != nil {
+			v, det := c.served(ctx, d, SourceRemote, out[i].Detail)
+			out[i] = batchResult(v, det, reqs[i].Default)
+			continue
+		}
+		err := chunkErr[i]
+		if err == nil {
+			err = errTimeout
+		}
+		v, det := c.fallback(ctx, reqs[i].FlagKey, ecs[i], stales[i], now, err, out[i].Detail)
+		out[i] = batchResult(v, det, reqs[i].Default)
+	}
+	return out
+}
+
+func batchResult(v value, det Detail, def any) Result {
+	if !v.ok {
+		return Result{Value: def, Detail: det}
+	}
+	if v.value != nil {
+		return Result{Value: v.value, Detail: det}
+	}
+	return Result{Value: json.RawMessage(v.raw), Detail: det}
+}
+
+// Prefetch fills the decision cache with the given flags for the
+// evaluation context in ctx, in one round trip (or a few, for many keys),
+// so that the Bool/String/… calls that follow are cache hits. It returns
+// the number of flags that could not be fetched.
+func (c *Client) Prefetch(ctx context.Context, keys ...string) (failed int) {
+	reqs := make([]Request, len(keys))
+	for i, k := range keys {
+		reqs[i] = Request{FlagKey: k}
+	}
+	for _, r := range c.Evaluate(ctx, reqs) {
+		if r.Detail.Source != SourceRemote && r.Detail.Source != SourceCache && r.Detail.Source != SourceLocal {
+			failed++
+		}
+	}
+	return failed
+}

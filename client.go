@@ -1,0 +1,536 @@
+package flagwire
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math"
+	"net/http"
+	"reflect"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"golang.org/x/sync/singleflight"
+)
+
+// Client evaluates feature flags. Create one with New and share it; it is
+// safe for concurrent use. The zero Client is not usable, but a nil *Client
+// is: every evaluation on it returns the default.
+type Client struct {
+	cfg    *config
+	hc     *http.Client
+	cache  *decisionCache
+	sf     singleflight.Group
+	br     *breaker
+	stats  stats
+	logs   logLimiter
+	ctx    context.Context // cancelled by Close
+	cancel context.CancelFunc
+
+	mu     sync.RWMutex // guards closed against wg.Add
+	closed atomic.Bool
+	wg     sync.WaitGroup
+
+	refreshCh chan refreshJob
+	coarse    *coarseClock // nil when a clock was injected
+
+	// rateLimitedUntil is the clock time before which no API call is made
+	// after a 429 with Retry-After.
+	rateLimitedUntil atomic.Int64
+
+	// snap is the compiled config: the evaluation source in local and
+	// offline modes, and the fallback in remote mode (bootstrap or
+	// last-known config).
+	snap  atomic.Pointer[snapshotState]
+	local *localState
+}
+
+type refreshJob struct {
+	key cacheKey
+	ec  *evalContext
+}
+
+// New creates a Client. It never blocks on the network: in remote mode the
+// first evaluation asks the API; in local mode the config sync starts in
+// the background (see WaitReady). It fails only on invalid configuration,
+// with an error wrapping ErrInvalidConfig that names every problem. ctx is
+// not retained; cancel work with Close.
+func New(ctx context.Context, opts ...Option) (*Client, error) {
+	cfg := defaultConfig()
+	for _, o := range opts {
+		if o != nil {
+			o(cfg)
+		}
+	}
+	if cfg.mode != ModeOffline && cfg.endpoint == nil && len(cfg.configErrs) == 0 {
+		cfg.errorf("an endpoint is required in %s mode (WithEndpoint)", cfg.mode)
+	}
+	if cfg.mode == ModeOffline && cfg.localOptions.bootstrap == nil && cfg.localOptions.bootstrapErr == nil && len(cfg.configErrs) == 0 {
+		cfg.errorf("offline mode needs a bootstrap (WithBootstrapFile or WithBootstrap)")
+	}
+	if len(cfg.configErrs) > 0 {
+		return nil, fmt.Errorf("%w: %s", ErrInvalidConfig, strings.Join(cfg.configErrs, "; "))
+	}
+	if cfg.logger == nil {
+		cfg.logger = slog.Default()
+	}
+	hc := cfg.httpClient
+	if hc == nil {
+		tr := http.DefaultTransport.(*http.Transport).Clone()
+		tr.MaxIdleConnsPerHost = 64
+		hc = &http.Client{Transport: tr}
+		cfg.ownHTTPClient = true
+	}
+	lifeCtx, cancel := context.WithCancel(context.Background())
+	c := &Client{
+		cfg:       cfg,
+		hc:        hc,
+		cache:     newDecisionCache(cfg.cacheSize),
+		ctx:       lifeCtx,
+		cancel:    cancel,
+		refreshCh: make(chan refreshJob, 256),
+	}
+	c.logs.init(cfg.logger, cfg.logInterval, cfg.clock)
+	c.stats.init()
+	c.br = newBreaker(cfg.breaker, c)
+	if err := c.startLocal(); err != nil {
+		cancel()
+		return nil, err
+	}
+	if cfg.mode == ModeRemote {
+		if _, real := cfg.clock.(realClock); real {
+			c.coarse = newCoarseClock(cfg.clock)
+			c.goTracked(func() { c.coarse.run(lifeCtx) })
+		}
+		c.goTracked(c.refreshLoop)
+	}
+	return c, nil
+}
+
+// goTracked starts f on a goroutine the client owns; Close waits for it.
+// It reports false (and does not start f) once the client is closed.
+func (c *Client) goTracked(f func()) bool {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	if c.closed.Load() {
+		return false
+	}
+	c.wg.Add(1)
+	go func() {
+		defer c.wg.Done()
+		f()
+	}()
+	return true
+}
+
+// track registers work running on a goroutine someone else started (the
+// singleflight call); the returned func ends it. ok is false once closed.
+func (c *Client) track() (done func(), ok bool) {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	if c.closed.Load() {
+		return nil, false
+	}
+	c.wg.Add(1)
+	return c.wg.Done, true
+}
+
+// Close stops every goroutine and connection the client owns and waits for
+// them, up to ctx's deadline (it then returns ctx's error; the goroutines
+// still stop promptly). After Close, evaluations return the default with
+// ErrorClosed. Close is idempotent and safe for concurrent use.
+func (c *Client) Close(ctx context.Context) error {
+	if c == nil {
+		return nil
+	}
+	c.mu.Lock()
+	already := c.closed.Swap(true)
+	c.mu.Unlock()
+	if !already {
+		c.cancel()
+	}
+	done := make(chan struct{})
+	go func() {
+		c.wg.Wait()
+		close(done)
+	}()
+	if ctx == nil {
+		ctx = context.Background()
+	}
+	select {
+	case <-done:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	if c.cfg.ownHTTPClient {
+		c.hc.CloseIdleConnections()
+	}
+	return nil
+}
+
+// Bool returns the value of a boolean flag for the evaluation context in ctx
+// (see WithAttributes), or def when it cannot be decided.
+func (c *Client) Bool(ctx context.Context, key string, def bool) bool {
+	v, _ := c.BoolDetail(ctx, key, def)
+	return v
+}
+
+// BoolDetail is Bool with the Detail of the evaluation.
+func (c *Client) BoolDetail(ctx context.Context, key string, def bool) (bool, Detail) {
+	d, det := c.lookup(ctx, key, defaultValue{kind: defBool, b: def})
+	if !d.ok {
+		return def, det
+	}
+	v, ok := d.value.(bool)
+	if !ok {
+		return def, c.mismatch(ctx, key, det)
+	}
+	return v, c.finish(ctx, key, det)
+}
+
+// String returns the value of a string flag, or def.
+func (c *Client) String(ctx context.Context, key string, def string) string {
+	v, _ := c.StringDetail(ctx, key, def)
+	return v
+}
+
+// StringDetail is String with the Detail of the evaluation.
+func (c *Client) StringDetail(ctx context.Context, key string, def string) (string, Detail) {
+	d, det := c.lookup(ctx, key, defaultValue{kind: defString, s: def})
+	if !d.ok {
+		return def, det
+	}
+	v, ok := d.value.(string)
+	if !ok {
+		return def, c.mismatch(ctx, key, det)
+	}
+	return v, c.finish(ctx, key, det)
+}
+
+// Float returns the value of a number flag, or def.
+func (c *Client) Float(ctx context.Context, key string, def float64) float64 {
+	v, _ := c.FloatDetail(ctx, key, def)
+	return v
+}
+
+// FloatDetail is Float with the Detail of the evaluation.
+func (c *Client) FloatDetail(ctx context.Context, key string, def float64) (float64, Detail) {
+	d, det := c.lookup(ctx, key, defaultValue{kind: defFloat, f: def})
+	if !d.ok {
+		return def, det
+	}
+	v, ok := d.value.(float64)
+	if !ok {
+		return def, c.mismatch(ctx, key, det)
+	}
+	return v, c.finish(ctx, key, det)
+}
+
+// Int returns the value of a number flag as an integer, or def. A value
+// that is not a whole number in int64 range is a TYPE_MISMATCH.
+func (c *Client) Int(ctx context.Context, key string, def int64) int64 {
+	v, _ := c.IntDetail(ctx, key, def)
+	return v
+}
+
+// IntDetail is Int with the Detail of the evaluation.
+func (c *Client) IntDetail(ctx context.Context, key string, def int64) (int64, Detail) {
+	d, det := c.lookup(ctx, key, defaultValue{kind: defInt, i: def})
+	if !d.ok {
+		return def, det
+	}
+	f, ok := d.value.(float64)
+	if !ok || f != math.Trunc(f) || f < math.MinInt64 || f >= math.MaxInt64 {
+		return def, c.mismatch(ctx, key, det)
+	}
+	return int64(f), c.finish(ctx, key, det)
+}
+
+// JSON decodes the flag's value into dst: the value of a JSON flag, or the
+// served variant's payload for other flag types. Fill dst with the default
+// first: on any failure dst is left as it was and the Detail's ErrorCode
+// says why (TYPE_MISMATCH when the JSON does not fit dst).
+func (c *Client) JSON(ctx context.Context, key string, dst any) Detail {
+	d, det := c.lookup(ctx, key, defaultValue{kind: defJSON, j: dst})
+	if !d.ok {
+		return det
+	}
+	raw := d.raw
+	if d.value != nil && len(det.Payload) > 0 { // a scalar flag: decode its payload
+		raw = det.Payload
+	}
+	if len(raw) == 0 {
+		return c.mismatch(ctx, key, det)
+	}
+	if err := decodeInto(raw, dst); err != nil {
+		return c.mismatch(ctx, key, det)
+	}
+	return c.finish(ctx, key, det)
+}
+
+// decodeInto decodes raw into dst, a non-nil pointer, leaving dst as it
+// was on error (the decode goes to a copy first).
+func decodeInto(raw []byte, dst any) error {
+	rv := reflect.ValueOf(dst)
+	if rv.Kind() != reflect.Pointer || rv.IsNil() {
+		return errors.New("destination is not a non-nil pointer")
+	}
+	tmp := reflect.New(rv.Elem().Type())
+	tmp.Elem().Set(rv.Elem())
+	if err := json.Unmarshal(raw, tmp.Interface()); err != nil {
+		return err
+	}
+	rv.Elem().Set(tmp.Elem())
+	return nil
+}
+
+func (c *Client) mismatch(ctx context.Context, key string, det Detail) Detail {
+	det.ErrorCode = ErrorTypeMismatch
+	det.Source = SourceDefault
+	det.Variant = ""
+	c.stats.countError(ErrorTypeMismatch)
+	c.logs.warn("type-mismatch", "flagwire: flag value has another type than asked; serving the default", "flag", key)
+	return c.finish(ctx, key, det)
+}
+
+func (c *Client) finish(ctx context.Context, key string, det Detail) Detail {
+	if len(c.cfg.hooks) > 0 {
+		c.runAfterHooks(ctx, key, det)
+	}
+	return det
+}
+
+// defaultValue carries the caller's default to the miss path without
+// boxing it on the hot path.
+type defaultValue struct {
+	kind uint8
+	b    bool
+	s    string
+	f    float64
+	i    int64
+	j    any
+}
+
+const (
+	defNone uint8 = iota
+	defBool
+	defString
+	defFloat
+	defInt
+	defJSON
+)
+
+// boxed returns the default as a JSON-encodable value (miss path only).
+func (d defaultValue) boxed() any {
+	switch d.kind {
+	case defBool:
+		return d.b
+	case defString:
+		return d.s
+	case defFloat:
+		return d.f
+	case defInt:
+		return d.i
+	case defJSON:
+		return d.j
+	}
+	return nil
+}
+
+// value is what an evaluation found: the value (bool, string, float64, or
+// nil for JSON objects) and its JSON encoding. ok is false when the caller's
+// default must be served. It is passed by value: no allocation.
+type value struct {
+	value any
+	raw   []byte
+	ok    bool
+}
+
+// lookup finds the decision for key in ctx, following the fallback order:
+// fresh (cache, remote or local) > stale cache > bootstrap/last-known >
+// default.
+func (c *Client) lookup(ctx context.Context, key string, def defaultValue) (value, Detail) {
+	det := Detail{FlagKey: key, Reason: Reason{Bucket: -1}}
+	if c == nil {
+		det.ErrorCode = ErrorClosed
+		return value{}, det
+	}
+	if len(c.cfg.hooks) > 0 {
+		c.runBeforeHooks(ctx, key)
+	}
+	c.stats.evaluations.Add(1)
+	if c.closed.Load() {
+		det.ErrorCode = ErrorClosed
+		return value{}, c.fallbackDefault(ctx, key, det)
+	}
+	ec := contextOf(ctx)
+	if c.cfg.mode != ModeRemote {
+		return c.lookupLocal(ctx, key, ec, det)
+	}
+	k := cacheKey{flag: key, hi: ec.hi, lo: ec.lo}
+	now := c.hotNow()
+	var stale *decision
+	if d, current := c.cache.get(k, now); d != nil {
+		if current && now < d.expiresAt {
+			c.stats.hits.Add(1)
+			if now >= d.refreshAt && d.refreshing.CompareAndSwap(false, true) {
+				c.scheduleRefresh(k, ec, d)
+			}
+			return c.served(ctx, d, SourceCache, det)
+		}
+		stale = d
+	}
+	c.stats.misses.Add(1)
+	d, err := c.fetchOne(ctx, k, ec, def)
+	if err == nil {
+		return c.served(ctx, d, SourceRemote, det)
+	}
+	return c.fallback(ctx, key, ec, stale, now, err, det)
+}
+
+// fallback serves, after a failed fetch, a stale decision, else the
+// bootstrap/last-known config, else the default; det carries the error code.
+func (c *Client) fallback(ctx context.Context, key string, ec *evalContext, stale *decision, now int64, err error, det Detail) (value, Detail) {
+	code := errorCodeOf(err)
+	c.stats.countError(code)
+	det.ErrorCode = code
+	if stale != nil && now < stale.staleUntil && stale.errCode == "" {
+		c.stats.stale.Add(1)
+		v, det := c.served(ctx, stale, SourceStale, det)
+		det.ErrorCode = code
+		return v, det
+	}
+	if v, d2, ok := c.evalSnapshot(key, ec, det); ok {
+		d2.ErrorCode = code
+		return v, d2
+	}
+	return value{}, c.fallbackDefault(ctx, key, det)
+}
+
+func (c *Client) served(ctx context.Context, d *decision, src Source, det Detail) (value, Detail) {
+	if d.errCode != "" { // a cached negative answer, e.g. FLAG_NOT_FOUND
+		det.ErrorCode = d.errCode
+		return value{}, c.fallbackDefault(ctx, det.FlagKey, det)
+	}
+	det.Variant = d.variant
+	det.Reason = d.reason
+	det.Source = src
+	det.Payload = d.payload
+	det.FlagVersion = d.flagVersion
+	return value{value: d.value, raw: d.raw, ok: true}, det
+}
+
+func (c *Client) fallbackDefault(ctx context.Context, key string, det Detail) Detail {
+	det.Source = SourceDefault
+	c.stats.defaults.Add(1)
+	return c.finish(ctx, key, det)
+}
+
+// fetchOne fetches one decision, coalescing concurrent misses of the same
+// key into one request. The request is detached from the caller's
+// cancellation (it serves every waiting caller) and bounded by the client's
+// timeout; each caller waits at most for its own deadline or the timeout.
+func (c *Client) fetchOne(ctx context.Context, k cacheKey, ec *evalContext, def defaultValue) (*decision, error) {
+	if ctx == nil {
+		ctx = context.Background()
+	}
+	if until := c.rateLimitedUntil.Load(); until != 0 && c.cfg.clock.Nanotime() < until {
+		return nil, errRateLimitedGate
+	}
+	sfKey := fmt.Sprintf("%s\x00%016x%016x", k.flag, k.hi, k.lo)
+	ch := c.sf.DoChan(sfKey, func() (any, error) {
+		done, ok := c.track()
+		if !ok {
+			return nil, ErrClosed
+		}
+		defer done()
+		return c.fetchAndStore(k, ec, def.boxed())
+	})
+	timer := time.NewTimer(c.cfg.timeout)
+	defer timer.Stop()
+	select {
+	case r := <-ch:
+		if r.Err != nil {
+			return nil, r.Err
+		}
+		return r.Val.(*decision), nil
+	case <-ctx.Done():
+		if errors.Is(ctx.Err(), context.DeadlineExceeded) {
+			return nil, errTimeout
+		}
+		return nil, ctx.Err()
+	case <-timer.C:
+		return nil, errTimeout
+	}
+}
+
+// fetchAndStore asks the API for one decision and caches it.
+func (c *Client) fetchAndStore(k cacheKey, ec *evalContext, def any) (*decision, error) {
+	fs, gen, global := c.cache.stamp(k.flag)
+	ctx, cancel := context.WithTimeout(c.ctx, c.cfg.timeout)
+	defer cancel()
+	decs, err := c.remoteEvaluate(ctx, []remoteItem{{key: k.flag, ec: ec, def: def}})
+	if err != nil {
+		return nil, err
+	}
+	d := decs[0]
+	if d.err != nil {
+		return nil, d.err
+	}
+	c.stampDecision(d.dec, fs, gen, global)
+	c.cache.add(k, d.dec)
+	return d.dec, nil
+}
+
+func (c *Client) stampDecision(d *decision, fs *flagState, gen, global uint64) {
+	d.fs, d.gen, d.global = fs, gen, global
+}
+
+func (c *Client) scheduleRefresh(k cacheKey, ec *evalContext, d *decision) {
+	select {
+	case c.refreshCh <- refreshJob{key: k, ec: ec}:
+	default:
+		d.refreshing.Store(false) // queue full: a later hit retries
+	}
+}
+
+// refreshLoop refreshes hot entries close to expiry in the background, so
+// hot paths stay on cache hits.
+func (c *Client) refreshLoop() {
+	for {
+		select {
+		case <-c.ctx.Done():
+			return
+		case j := <-c.refreshCh:
+			sfKey := fmt.Sprintf("%s\x00%016x%016x", j.key.flag, j.key.hi, j.key.lo)
+			_, err, _ := c.sf.Do(sfKey, func() (any, error) { return c.fetchAndStore(j.key, j.ec, nil) })
+			if err != nil {
+				// Keep serving the current entry; allow another attempt.
+				if d, _ := c.cache.get(j.key, c.cfg.clock.Nanotime()); d != nil {
+					d.refreshing.Store(false)
+				}
+			}
+		}
+	}
+}
+
+// Invalidate drops every cached decision of one flag, in O(1). The SSE
+// stream calls it on invalidate events; applications rarely need to.
+func (c *Client) Invalidate(key string) {
+	if c == nil {
+		return
+	}
+	c.cache.invalidate(key)
+}
+
+// InvalidateAll drops every cached decision, in O(1).
+func (c *Client) InvalidateAll() {
+	if c == nil {
+		return
+	}
+	c.cache.invalidateAll()
+}

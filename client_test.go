@@ -1,0 +1,610 @@
+package flagwire
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"log/slog"
+	"net/http"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"go.uber.org/goleak"
+
+	"github.com/flagwire/flagwire/evaluate"
+	"github.com/flagwire/flagwire/flagtest"
+)
+
+func TestMain(m *testing.M) {
+	goleak.VerifyTestMain(m)
+}
+
+// fakeClock is an injected clock: time moves only when a test says so.
+type fakeClock struct {
+	mu  sync.Mutex
+	now time.Time
+	ns  int64
+}
+
+func newFakeClock() *fakeClock {
+	return &fakeClock{now: time.Date(2026, 11, 24, 12, 0, 0, 0, time.UTC), ns: 1}
+}
+
+func (c *fakeClock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.now
+}
+
+func (c *fakeClock) Nanotime() int64 {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.ns
+}
+
+func (c *fakeClock) Advance(d time.Duration) {
+	c.mu.Lock()
+	c.now = c.now.Add(d)
+	c.ns += int64(d)
+	c.mu.Unlock()
+}
+
+func ptr[T any](v T) *T { return &v }
+
+// exampleFlags are the seed's flags, as a test environment.
+func exampleConfig() *evaluate.Config {
+	return &evaluate.Config{
+		Environment: "prod",
+		Salt:        "prod-salt-2026",
+		Segments: []evaluate.Segment{
+			{Key: "beta_testers", Included: []string{"beta-1", "beta-2"}},
+		},
+		Flags: []evaluate.Flag{
+			{
+				Key: "checkout-new-flow",
+				Rules: []evaluate.Rule{
+					{ID: "rule-1", When: "plan == 'pro' and region == 'US'", Serve: evaluate.Serve{Variant: true}},
+					{ID: "rule-2", Segment: "beta_testers", Serve: evaluate.Serve{Variant: true}},
+				},
+				Default: &evaluate.Serve{Percentage: ptr(10.0)},
+			},
+			{
+				Key:  "pricing-experiment",
+				Type: evaluate.TypeString,
+				Variants: []evaluate.Variant{
+					{Name: "control"},
+					{Name: "A", Payload: map[string]any{"price": 21.0, "currency": "EUR"}},
+					{Name: "B", Payload: map[string]any{"price": 23.0, "currency": "EUR"}},
+				},
+				Bucketing: evaluate.Bucketing{By: "accountId"},
+				Rules: []evaluate.Rule{
+					{ID: "eu", When: "country in ['DE', 'FR']", Serve: evaluate.Serve{Rollout: []evaluate.WeightedVariant{{Variant: "control", Weight: 34}, {Variant: "A", Weight: 33}, {Variant: "B", Weight: 33}}}},
+				},
+				Default: &evaluate.Serve{Variant: "control"},
+			},
+			{
+				Key:      "max-items",
+				Type:     evaluate.TypeNumber,
+				Variants: []evaluate.Variant{{Name: "small", Value: 10}, {Name: "large", Value: 100}},
+				Default:  &evaluate.Serve{Variant: "large"},
+			},
+			{
+				Key:      "theme",
+				Type:     evaluate.TypeJSON,
+				Variants: []evaluate.Variant{{Name: "dark", Value: map[string]any{"bg": "#000", "fg": "#fff"}}},
+				Default:  &evaluate.Serve{Variant: "dark"},
+			},
+		},
+	}
+}
+
+type harness struct {
+	t     *testing.T
+	srv   *flagtest.Server
+	c     *Client
+	clock *fakeClock
+}
+
+func newHarness(t *testing.T, opts ...Option) *harness {
+	t.Helper()
+	srv := flagtest.NewServer(t, flagtest.WithConfig(exampleConfig()))
+	clock := newFakeClock()
+	base := []Option{
+		WithEndpoint(srv.URL),
+		WithToken(srv.Token()),
+		WithEnvironment("prod"),
+		WithLogger(slog.New(slog.DiscardHandler)),
+		withClock(clock),
+	}
+	c, err := New(context.Background(), append(base, opts...)...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := c.Close(context.Background()); err != nil {
+			t.Errorf("Close: %v", err)
+		}
+	})
+	return &harness{t: t, srv: srv, c: c, clock: clock}
+}
+
+func user(id, plan, region string) context.Context {
+	return WithAttributes(context.Background(), Attributes{"userId": id, "plan": plan, "region": region})
+}
+
+func (h *harness) evaluations() int64 { return h.srv.Requests("POST", "/v1/evaluate") }
+
+// waitFor polls cond until it holds or the deadline passes: waiting on a
+// condition, never on a fixed sleep.
+func waitFor(t testing.TB, timeout time.Duration, what string, cond func() bool) {
+	t.Helper()
+	tick := time.NewTicker(time.Millisecond)
+	defer tick.Stop()
+	deadline := time.After(timeout)
+	for !cond() {
+		select {
+		case <-tick.C:
+		case <-deadline:
+			t.Fatalf("timed out after %v waiting for: %s", timeout, what)
+		}
+	}
+}
+
+func TestBoolRemoteThenCache(t *testing.T) {
+	h := newHarness(t)
+	ctx := user("8a7f4c91", "pro", "US")
+	v, d := h.c.BoolDetail(ctx, "checkout-new-flow", false)
+	if !v || d.Source != SourceRemote || d.Reason.Kind != "RULE_MATCH" || d.Reason.RuleID != "rule-1" || d.ErrorCode != "" {
+		t.Fatalf("first call: %v %+v", v, d)
+	}
+	v, d = h.c.BoolDetail(ctx, "checkout-new-flow", false)
+	if !v || d.Source != SourceCache || d.Reason.RuleID != "rule-1" {
+		t.Fatalf("second call: %v %+v", v, d)
+	}
+	if n := h.evaluations(); n != 1 {
+		t.Fatalf("server saw %d evaluate requests, want 1", n)
+	}
+	// Another context is another cache entry.
+	v, d = h.c.BoolDetail(user("beta-1", "free", "EU"), "checkout-new-flow", false)
+	if !v || d.Reason.Kind != "SEGMENT_MATCH" || d.Reason.Segment != "beta_testers" {
+		t.Fatalf("beta user: %v %+v", v, d)
+	}
+	st := h.c.Stats()
+	if st.CacheHits != 1 || st.CacheMisses != 2 || st.Evaluations != 3 {
+		t.Fatalf("stats: %+v", st)
+	}
+}
+
+func TestTypedValues(t *testing.T) {
+	h := newHarness(t)
+	ctx := WithAttributes(context.Background(), Attributes{"userId": "u1", "accountId": "acme-co-1337", "country": "DE"})
+	s, d := h.c.StringDetail(ctx, "pricing-experiment", "control")
+	if d.ErrorCode != "" || d.Source != SourceRemote || d.Variant != s {
+		t.Fatalf("string: %q %+v", s, d)
+	}
+	if s != "control" {
+		var p struct {
+			Price    float64 `json:"price"`
+			Currency string  `json:"currency"`
+		}
+		if err := json.Unmarshal(d.Payload, &p); err != nil || p.Currency != "EUR" {
+			t.Fatalf("payload %s: %v", d.Payload, err)
+		}
+	}
+	if n := h.c.Int(ctx, "max-items", 1); n != 100 {
+		t.Fatalf("Int = %d", n)
+	}
+	if f := h.c.Float(ctx, "max-items", 1); f != 100 {
+		t.Fatalf("Float = %v", f)
+	}
+	theme := map[string]string{"bg": "default"}
+	if d := h.c.JSON(ctx, "theme", &theme); d.ErrorCode != "" || theme["bg"] != "#000" {
+		t.Fatalf("JSON: %v %+v", theme, d)
+	}
+}
+
+func TestTypeMismatchAndNotFound(t *testing.T) {
+	h := newHarness(t)
+	ctx := user("u1", "free", "US")
+	v, d := h.c.StringDetail(ctx, "checkout-new-flow", "dflt")
+	if v != "dflt" || d.ErrorCode != ErrorTypeMismatch || d.Source != SourceDefault {
+		t.Fatalf("mismatch: %q %+v", v, d)
+	}
+	var n int
+	if d := h.c.JSON(ctx, "checkout-new-flow", &n); d.ErrorCode != ErrorTypeMismatch || n != 0 {
+		t.Fatalf("JSON mismatch: %v %+v", n, d)
+	}
+	b, d := h.c.BoolDetail(ctx, "no-such-flag", true)
+	if !b || d.ErrorCode != ErrorFlagNotFound || d.Source != SourceDefault {
+		t.Fatalf("not found: %v %+v", b, d)
+	}
+	// The negative answer is cached: no second request.
+	before := h.evaluations()
+	h.c.Bool(ctx, "no-such-flag", true)
+	if h.evaluations() != before {
+		t.Fatal("FLAG_NOT_FOUND was not cached")
+	}
+}
+
+func TestNilAndEmptyAttributes(t *testing.T) {
+	h := newHarness(t)
+	for _, ctx := range []context.Context{context.Background(), WithAttributes(context.Background(), nil), WithAttributes(context.Background(), Attributes{})} {
+		v, d := h.c.BoolDetail(ctx, "checkout-new-flow", true)
+		// No userId: the 10% default rollout cannot bucket → off variant.
+		if v || d.ErrorCode != "" {
+			t.Fatalf("%v %+v", v, d)
+		}
+	}
+	var nilClient *Client
+	if v, d := nilClient.BoolDetail(context.Background(), "x", true); !v || d.ErrorCode != ErrorClosed {
+		t.Fatalf("nil client: %v %+v", v, d)
+	}
+}
+
+func TestCoalescing1000Misses(t *testing.T) {
+	h := newHarness(t)
+	remove := h.srv.InjectFault(flagtest.Fault{Path: "/v1/evaluate", Latency: 50 * time.Millisecond})
+	defer remove()
+	ctx := user("8a7f4c91", "pro", "US")
+	var wg sync.WaitGroup
+	var wrong atomic.Int64
+	start := make(chan struct{})
+	for i := 0; i < 1000; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			<-start
+			if !h.c.Bool(ctx, "checkout-new-flow", false) {
+				wrong.Add(1)
+			}
+		}()
+	}
+	close(start)
+	wg.Wait()
+	if n := h.evaluations(); n != 1 {
+		t.Fatalf("1000 concurrent misses made %d requests, want exactly 1", n)
+	}
+	if wrong.Load() != 0 {
+		t.Fatalf("%d callers got the wrong value", wrong.Load())
+	}
+}
+
+func TestSlowServerReturnsWithinTimeout(t *testing.T) {
+	const timeout = 100 * time.Millisecond
+	h := newHarness(t, WithTimeout(timeout))
+	remove := h.srv.InjectFault(flagtest.Fault{Path: "/v1/evaluate", Latency: 2 * time.Second})
+	defer remove()
+	start := time.Now()
+	v, d := h.c.BoolDetail(user("8a7f4c91", "pro", "US"), "checkout-new-flow", false)
+	elapsed := time.Since(start)
+	if v || d.ErrorCode != ErrorTimeout || d.Source != SourceDefault {
+		t.Fatalf("%v %+v", v, d)
+	}
+	if elapsed > timeout+40*time.Millisecond {
+		t.Fatalf("returned after %v, want ≤ timeout %v (+ scheduling slack)", elapsed, timeout)
+	}
+	t.Logf("slow server: returned after %v (timeout %v)", elapsed, timeout)
+	// The caller's own deadline is honoured too.
+	ctx, cancel := context.WithTimeout(user("x", "pro", "US"), 20*time.Millisecond)
+	defer cancel()
+	start = time.Now()
+	h.c.Bool(ctx, "checkout-new-flow", false)
+	if e := time.Since(start); e > 60*time.Millisecond {
+		t.Fatalf("caller deadline 20ms: returned after %v", e)
+	}
+}
+
+func TestRateLimitedHonoursRetryAfter(t *testing.T) {
+	h := newHarness(t, WithTimeout(100*time.Millisecond))
+	remove := h.srv.InjectFault(flagtest.Fault{Path: "/v1/evaluate", Status: 429, RetryAfter: 30 * time.Second})
+	v, d := h.c.BoolDetail(user("8a7f4c91", "pro", "US"), "checkout-new-flow", false)
+	if v || d.ErrorCode != ErrorRateLimited {
+		t.Fatalf("%v %+v", v, d)
+	}
+	n := h.evaluations()
+	if n != 1 {
+		t.Fatalf("%d requests: a 30s Retry-After does not fit a 100ms budget, so no retry", n)
+	}
+	remove()
+	// Within the Retry-After window nothing is sent.
+	h.clock.Advance(10 * time.Second)
+	if _, d := h.c.BoolDetail(user("8a7f4c91", "pro", "US"), "checkout-new-flow", false); d.ErrorCode != ErrorRateLimited {
+		t.Fatalf("during Retry-After: %+v", d)
+	}
+	if h.evaluations() != n {
+		t.Fatal("a request was sent during the Retry-After window")
+	}
+	h.clock.Advance(21 * time.Second)
+	if v := h.c.Bool(user("8a7f4c91", "pro", "US"), "checkout-new-flow", false); !v {
+		t.Fatal("after Retry-After: no fresh answer")
+	}
+}
+
+func TestRetryAfterWithinBudgetIsWaited(t *testing.T) {
+	h := newHarness(t, WithTimeout(3*time.Second))
+	h.srv.InjectFault(flagtest.Fault{Path: "/v1/evaluate", Status: 503, RetryAfter: time.Second, Count: 1})
+	// The fake clock does not move by itself, but the retry waits on a
+	// real timer: one second.
+	v, d := h.c.BoolDetail(user("8a7f4c91", "pro", "US"), "checkout-new-flow", false)
+	if !v || d.Source != SourceRemote {
+		t.Fatalf("%v %+v", v, d)
+	}
+	if n := h.evaluations(); n != 2 {
+		t.Fatalf("%d requests, want 2 (one 503, one retry)", n)
+	}
+}
+
+func TestRetriesOn5xx(t *testing.T) {
+	h := newHarness(t, WithRetry(RetrySettings{MaxAttempts: 3, Base: time.Millisecond, Cap: 5 * time.Millisecond}))
+	h.srv.InjectFault(flagtest.Fault{Path: "/v1/evaluate", Status: 500, Count: 2})
+	if v, d := h.c.BoolDetail(user("8a7f4c91", "pro", "US"), "checkout-new-flow", false); !v || d.Source != SourceRemote {
+		t.Fatalf("%v %+v", v, d)
+	}
+	if n := h.evaluations(); n != 3 {
+		t.Fatalf("%d requests, want 3", n)
+	}
+	// 4xx other than 429: no retry.
+	h.srv.ResetCounts()
+	h.srv.InjectFault(flagtest.Fault{Path: "/v1/evaluate", Status: 400, Count: 1})
+	if _, d := h.c.BoolDetail(user("other", "pro", "US"), "checkout-new-flow", false); d.ErrorCode == "" {
+		t.Fatalf("400: %+v", d)
+	}
+	if n := h.evaluations(); n != 1 {
+		t.Fatalf("400 retried: %d requests", n)
+	}
+}
+
+func TestBreakerOpensAndRecovers(t *testing.T) {
+	const openFor = 200 * time.Millisecond
+	h := newHarness(t,
+		WithRetry(RetrySettings{MaxAttempts: -1}),
+		WithBreaker(BreakerSettings{ConsecutiveFailures: 3, OpenTimeout: openFor}))
+	remove := h.srv.InjectFault(flagtest.Fault{Path: "/v1/evaluate", Status: 503})
+	opened := time.Now()
+	for i := 0; i < 3; i++ {
+		if _, d := h.c.BoolDetail(user("u"+string(rune('a'+i)), "pro", "US"), "checkout-new-flow", false); d.ErrorCode != ErrorUnavailable {
+			t.Fatalf("call %d: %+v", i, d)
+		}
+	}
+	if st := h.c.Stats(); st.Breaker != BreakerOpen {
+		t.Fatalf("breaker %s after 3 failures", st.Breaker)
+	}
+	n := h.evaluations()
+	for i := 0; i < 50; i++ {
+		if _, d := h.c.BoolDetail(user("open", "pro", "US"), "checkout-new-flow", false); d.ErrorCode != ErrorCircuitOpen {
+			t.Fatalf("while open: %+v", d)
+		}
+	}
+	if h.evaluations() != n {
+		t.Fatalf("server saw %d calls while the breaker was open", h.evaluations()-n)
+	}
+	remove()
+	// gobreaker reads the wall clock: wait out its open timeout.
+	<-time.After(time.Until(opened.Add(openFor + 20*time.Millisecond)))
+	if v, d := h.c.BoolDetail(user("8a7f4c91", "pro", "US"), "checkout-new-flow", false); !v || d.Source != SourceRemote {
+		t.Fatalf("half-open probe: %v %+v", v, d)
+	}
+	if st := h.c.Stats(); st.Breaker != BreakerClosed || st.BreakerTransitions < 3 {
+		t.Fatalf("after recovery: %s, %d transitions", st.Breaker, st.BreakerTransitions)
+	}
+}
+
+func TestStaleServedWhenServerFails(t *testing.T) {
+	h := newHarness(t, WithRetry(RetrySettings{MaxAttempts: -1}), WithMaxStaleness(time.Hour))
+	ctx := user("8a7f4c91", "pro", "US")
+	if !h.c.Bool(ctx, "checkout-new-flow", false) {
+		t.Fatal("warm-up")
+	}
+	h.clock.Advance(61 * time.Second) // past the 60s TTL
+	h.srv.InjectFault(flagtest.Fault{Path: "/v1/evaluate", Status: 500})
+	v, d := h.c.BoolDetail(ctx, "checkout-new-flow", false)
+	if !v || d.Source != SourceStale || d.ErrorCode != ErrorUnavailable {
+		t.Fatalf("%v %+v", v, d)
+	}
+	h.clock.Advance(2 * time.Hour) // past max staleness
+	v, d = h.c.BoolDetail(ctx, "checkout-new-flow", false)
+	if v || d.Source != SourceDefault {
+		t.Fatalf("beyond max staleness: %v %+v", v, d)
+	}
+}
+
+func TestMalformedAndMismatchedResponses(t *testing.T) {
+	cases := []struct {
+		name  string
+		fault flagtest.Fault
+	}{
+		{"malformed", flagtest.Fault{Path: "/v1/evaluate", Body: []byte(`{"decisions": [`)}},
+		{"truncated", flagtest.Fault{Path: "/v1/evaluate", Truncate: true}},
+		{"other flag", flagtest.Fault{Path: "/v1/evaluate", Body: []byte(`{"requestId":"r","decisions":[{"flagKey":"other","variant":true,"ttlSeconds":60}]}`)}},
+		{"too many decisions", flagtest.Fault{Path: "/v1/evaluate", Body: []byte(`{"requestId":"r","decisions":[{"flagKey":"checkout-new-flow","variant":true},{"flagKey":"x","variant":true}]}`)}},
+		{"reset", flagtest.Fault{Path: "/v1/evaluate", Reset: true}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			h := newHarness(t, WithRetry(RetrySettings{MaxAttempts: -1}))
+			remove := h.srv.InjectFault(tc.fault)
+			ctx := user("8a7f4c91", "pro", "US")
+			v, d := h.c.BoolDetail(ctx, "checkout-new-flow", false)
+			if v || d.Source != SourceDefault || d.ErrorCode == "" {
+				t.Fatalf("%v %+v", v, d)
+			}
+			remove()
+			// Nothing was cached: the next call asks again and succeeds.
+			if v, d := h.c.BoolDetail(ctx, "checkout-new-flow", false); !v || d.Source != SourceRemote {
+				t.Fatalf("after fault: %v %+v", v, d)
+			}
+		})
+	}
+}
+
+func TestInvalidateOneFlag(t *testing.T) {
+	h := newHarness(t)
+	ctx := user("8a7f4c91", "pro", "US")
+	h.c.Bool(ctx, "checkout-new-flow", false)
+	h.c.String(ctx, "pricing-experiment", "control")
+	h.c.Invalidate("checkout-new-flow")
+	if _, d := h.c.BoolDetail(ctx, "checkout-new-flow", false); d.Source != SourceRemote {
+		t.Fatalf("invalidated flag served from %s", d.Source)
+	}
+	if _, d := h.c.StringDetail(ctx, "pricing-experiment", "control"); d.Source != SourceCache {
+		t.Fatalf("other flag served from %s", d.Source)
+	}
+	h.c.InvalidateAll()
+	if _, d := h.c.StringDetail(ctx, "pricing-experiment", "control"); d.Source != SourceRemote {
+		t.Fatalf("after InvalidateAll: %s", d.Source)
+	}
+}
+
+func TestRefreshAhead(t *testing.T) {
+	h := newHarness(t)
+	ctx := user("8a7f4c91", "pro", "US")
+	h.c.Bool(ctx, "checkout-new-flow", false)
+	h.clock.Advance(50 * time.Second) // past 80% of the 60s TTL
+	if _, d := h.c.BoolDetail(ctx, "checkout-new-flow", false); d.Source != SourceCache {
+		t.Fatalf("hot entry near expiry: %s", d.Source)
+	}
+	// After the background refresh lands, the entry lives on past the
+	// original TTL.
+	waitFor(t, 5*time.Second, "refreshed entry stored", func() bool {
+		d, _ := h.c.cache.get(cacheKey{flag: "checkout-new-flow", hi: contextOf(ctx).hi, lo: contextOf(ctx).lo}, h.clock.Nanotime())
+		return d != nil && d.fetchedAt > 1
+	})
+	if n := h.evaluations(); n != 2 {
+		t.Fatalf("%d requests, want 2 (fetch + one refresh)", n)
+	}
+	h.clock.Advance(20 * time.Second)
+	if _, d := h.c.BoolDetail(ctx, "checkout-new-flow", false); d.Source != SourceCache {
+		t.Fatalf("after refresh: %s", d.Source)
+	}
+}
+
+// recordingTransport captures request bodies: the seam for checking what
+// leaves the process.
+type recordingTransport struct {
+	mu     sync.Mutex
+	bodies [][]byte
+	next   http.RoundTripper
+}
+
+func (rt *recordingTransport) RoundTrip(r *http.Request) (*http.Response, error) {
+	if r.Body != nil {
+		b, _ := io.ReadAll(r.Body)
+		r.Body = io.NopCloser(bytes.NewReader(b))
+		rt.mu.Lock()
+		rt.bodies = append(rt.bodies, b)
+		rt.mu.Unlock()
+	}
+	return rt.next.RoundTrip(r)
+}
+
+func TestPrivateAttributesNeverSent(t *testing.T) {
+	rt := &recordingTransport{next: http.DefaultTransport}
+	h := newHarness(t, WithHTTPClient(&http.Client{Transport: rt}), WithPrivateAttributes("email"))
+	ctx := WithAttributes(context.Background(), Attributes{"userId": "8a7f4c91", "plan": "pro", "region": "US", "email": "jane@example.com"})
+	if !h.c.Bool(ctx, "checkout-new-flow", false) {
+		t.Fatal("evaluation failed")
+	}
+	rt.mu.Lock()
+	defer rt.mu.Unlock()
+	if len(rt.bodies) != 1 || bytes.Contains(rt.bodies[0], []byte("jane@example.com")) || bytes.Contains(rt.bodies[0], []byte(`"email"`)) {
+		t.Fatalf("private attribute sent: %s", rt.bodies)
+	}
+	if !bytes.Contains(rt.bodies[0], []byte(`"defaultValue":false`)) {
+		t.Fatalf("request lacks the safe default: %s", rt.bodies[0])
+	}
+}
+
+func TestUnauthorized(t *testing.T) {
+	h := newHarness(t, WithToken("wrong"))
+	if _, d := h.c.BoolDetail(user("8a7f4c91", "pro", "US"), "checkout-new-flow", false); d.ErrorCode != ErrorUnauthorized {
+		t.Fatalf("%+v", d)
+	}
+	if st := h.c.Stats(); st.Breaker != BreakerClosed {
+		t.Fatalf("401 counted against the breaker: %s", st.Breaker)
+	}
+}
+
+func TestHooks(t *testing.T) {
+	var mu sync.Mutex
+	var events []string
+	rec := func(s string) { mu.Lock(); events = append(events, s); mu.Unlock() }
+	h := newHarness(t, WithHooks(Hook{
+		Before:  func(ctx context.Context, key string) { rec("before " + key) },
+		After:   func(ctx context.Context, key string, d Detail) { rec("after " + d.Variant) },
+		Error:   func(ctx context.Context, key string, d Detail) { rec("error " + string(d.ErrorCode)) },
+		Finally: func(ctx context.Context, key string, d Detail) { rec("finally") },
+	}, Hook{Before: func(context.Context, string) { panic("boom") }}))
+	h.c.Bool(user("8a7f4c91", "pro", "US"), "checkout-new-flow", false)
+	h.c.Bool(user("8a7f4c91", "pro", "US"), "missing", false)
+	want := []string{"before checkout-new-flow", "after true", "finally", "before missing", "error FLAG_NOT_FOUND", "finally"}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(events) != len(want) {
+		t.Fatalf("events %q, want %q", events, want)
+	}
+	for i := range want {
+		if events[i] != want[i] {
+			t.Fatalf("events %q, want %q", events, want)
+		}
+	}
+}
+
+func TestCloseStopsEverything(t *testing.T) {
+	h := newHarness(t)
+	ctx := user("8a7f4c91", "pro", "US")
+	h.c.Bool(ctx, "checkout-new-flow", false)
+	if err := h.c.Close(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if err := h.c.Close(context.Background()); err != nil {
+		t.Fatalf("second Close: %v", err)
+	}
+	if v, d := h.c.BoolDetail(ctx, "checkout-new-flow", false); v || d.ErrorCode != ErrorClosed {
+		t.Fatalf("after Close: %v %+v", v, d)
+	}
+}
+
+func TestNewValidation(t *testing.T) {
+	cases := map[string][]Option{
+		"no endpoint":     {},
+		"bad endpoint":    {WithEndpoint("ftp://x")},
+		"relative":        {WithEndpoint("/v1")},
+		"empty env":       {WithEndpoint("http://127.0.0.1:1"), WithEnvironment("")},
+		"bad ratio":       {WithEndpoint("http://127.0.0.1:1"), WithBreaker(BreakerSettings{FailureRatio: 2})},
+		"ttl bounds":      {WithEndpoint("http://127.0.0.1:1"), WithTTLBounds(time.Hour, time.Second)},
+		"offline no boot": {WithMode(ModeOffline)},
+	}
+	for name, opts := range cases {
+		t.Run(name, func(t *testing.T) {
+			c, err := New(context.Background(), opts...)
+			if !errors.Is(err, ErrInvalidConfig) || c != nil {
+				t.Fatalf("New = %v, %v; want ErrInvalidConfig", c, err)
+			}
+		})
+	}
+	// New does not touch the network: an unreachable endpoint is fine.
+	c, err := New(context.Background(), WithEndpoint("http://127.0.0.1:1"), WithLogger(slog.New(slog.DiscardHandler)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.Close(context.Background())
+}
+
+func TestContextHashCanonical(t *testing.T) {
+	a := newEvalContext(Attributes{"userId": "u", "n": 1, "nested": map[string]any{"x": []any{"a", 2.0}}})
+	b := newEvalContext(Attributes{"nested": map[string]any{"x": []any{"a", int64(2)}}, "n": 1.0, "userId": "u"})
+	c := newEvalContext(Attributes{"userId": "v", "n": 1, "nested": map[string]any{"x": []any{"a", 2.0}}})
+	if a.hi != b.hi || a.lo != b.lo {
+		t.Fatal("equal contexts hash differently")
+	}
+	if a.hi == c.hi && a.lo == c.lo {
+		t.Fatal("different contexts hash equal")
+	}
+	if newEvalContext(Attributes{"a": "b"}).lo == newEvalContext(Attributes{"ab": ""}).lo {
+		t.Fatal("ambiguous encoding")
+	}
+}

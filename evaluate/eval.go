@@ -1,0 +1,308 @@
+package evaluate
+
+import (
+	"fmt"
+	"strconv"
+	"time"
+)
+
+// TraceStep is one step of an explained evaluation (see
+// Snapshot.EvaluateExplain): what was considered and whether it matched.
+type TraceStep struct {
+	// Step is "state", "prerequisite", "target", "rule" or "default".
+	Step string `json:"step"`
+	// ID names the rule, prerequisite flag or segment considered.
+	ID string `json:"id,omitempty"`
+	// Matched reports whether the step decided or held.
+	Matched bool `json:"matched"`
+	// Detail is a human-readable explanation.
+	Detail string `json:"detail,omitempty"`
+}
+
+// Environment returns the environment the snapshot was compiled for.
+func (s *Snapshot) Environment() string { return s.env }
+
+// Version returns the config version.
+func (s *Snapshot) Version() int64 { return s.version }
+
+// Salt returns the environment's bucketing salt.
+func (s *Snapshot) Salt() string { return s.salt }
+
+// Keys returns the flag keys in sorted order. The slice must not be modified.
+func (s *Snapshot) Keys() []string { return s.keys }
+
+// Len returns the number of flags.
+func (s *Snapshot) Len() int { return len(s.flags) }
+
+// Config returns the config the snapshot was compiled from. It must not be
+// modified.
+func (s *Snapshot) Config() *Config { return s.config }
+
+// Flag returns the source definition of a flag. It must not be modified.
+func (s *Snapshot) Flag(key string) (*Flag, bool) {
+	cf, ok := s.flags[key]
+	if !ok {
+		return nil, false
+	}
+	return cf.source, true
+}
+
+// FlagType returns the type of a flag.
+func (s *Snapshot) FlagType(key string) (FlagType, bool) {
+	cf, ok := s.flags[key]
+	if !ok {
+		return "", false
+	}
+	return cf.typ, true
+}
+
+// MatchSegment implements SegmentMatcher: it reports whether attrs belong to
+// the named segment. An excluded id is never in the segment; an included id
+// always is; otherwise the segment's condition decides. It does not allocate.
+func (s *Snapshot) MatchSegment(name string, attrs Attributes) bool {
+	cs, ok := s.segments[name]
+	if !ok {
+		return false
+	}
+	return cs.match(s, attrs, time.Time{})
+}
+
+func (cs *compiledSegment) match(s *Snapshot, attrs Attributes, now time.Time) bool {
+	if cs.included != nil || cs.excluded != nil {
+		var buf [64]byte
+		id, ok := idBytes(buf[:0], lookupPath(attrs, cs.byPath))
+		if ok {
+			if _, ex := cs.excluded[string(id)]; ex {
+				return false
+			}
+			if _, in := cs.included[string(id)]; in {
+				return true
+			}
+		}
+	}
+	if cs.cond != nil {
+		return cs.cond.Match(attrs, s, now)
+	}
+	return false
+}
+
+// idBytes appends the canonical id form of v (see Bucket) to b.
+func idBytes(b []byte, v any) ([]byte, bool) {
+	switch x := v.(type) {
+	case string:
+		return append(b, x...), x != ""
+	case bool:
+		return strconv.AppendBool(b, x), true
+	case int:
+		return strconv.AppendInt(b, int64(x), 10), true
+	case int64:
+		return strconv.AppendInt(b, x, 10), true
+	case float64:
+		return strconv.AppendFloat(b, x, 'f', -1, 64), true
+	case interface{ String() string }:
+		s := x.String()
+		return append(b, s...), s != ""
+	}
+	return b, false
+}
+
+// lookupPath finds a dotted attribute path. A single-element path is one map
+// lookup.
+func lookupPath(attrs Attributes, path []string) any {
+	if len(path) == 1 {
+		return attrs[path[0]]
+	}
+	var cur any = attrs
+	for _, p := range path {
+		switch m := cur.(type) {
+		case map[string]any:
+			cur = m[p]
+		default:
+			return nil
+		}
+	}
+	return cur
+}
+
+// Evaluate decides flag key for the subject attrs at time now (used only by
+// progressive rollouts and date rules). It never panics and does not
+// allocate. An unknown key returns a Result with Reason ERROR and
+// FLAG_NOT_FOUND and a nil Value.
+func (s *Snapshot) Evaluate(key string, attrs Attributes, now time.Time) Result {
+	if s == nil {
+		return Result{Reason: Reason{Kind: ReasonError, ErrorCode: ErrorFlagNotFound, RuleIndex: -1}}
+	}
+	cf, ok := s.flags[key]
+	if !ok {
+		return Result{Reason: Reason{Kind: ReasonError, ErrorCode: ErrorFlagNotFound, RuleIndex: -1}}
+	}
+	return s.eval(cf, attrs, now, nil, 0)
+}
+
+// EvaluateExplain is Evaluate with a trace of every step considered, for the
+// API's explain option and the CLI. It allocates.
+func (s *Snapshot) EvaluateExplain(key string, attrs Attributes, now time.Time) (Result, []TraceStep) {
+	if s == nil {
+		return s.Evaluate(key, attrs, now), nil
+	}
+	cf, ok := s.flags[key]
+	if !ok {
+		return s.Evaluate(key, attrs, now), []TraceStep{{Step: "flag", ID: key, Detail: "flag not found"}}
+	}
+	trace := make([]TraceStep, 0, 4+len(cf.rules))
+	r := s.eval(cf, attrs, now, &trace, 0)
+	return r, trace
+}
+
+func (s *Snapshot) result(cf *compiledFlag, idx int, reason Reason) Result {
+	v := &cf.variants[idx]
+	return Result{Value: v.value, Variant: v.name, Payload: v.payload, ValueJSON: v.valueJSON, PayloadJSON: v.payloadJSON, Reason: reason, FlagVersion: cf.version}
+}
+
+func (s *Snapshot) eval(cf *compiledFlag, attrs Attributes, now time.Time, trace *[]TraceStep, depth int) Result {
+	if !cf.on {
+		if trace != nil {
+			*trace = append(*trace, TraceStep{Step: "state", Matched: true, Detail: "flag is off: serving off variant " + cf.variants[cf.off].name})
+		}
+		return s.result(cf, cf.off, Reason{Kind: ReasonOff, RuleIndex: -1})
+	}
+	for i := range cf.prereqs {
+		p := &cf.prereqs[i]
+		pr := s.eval(p.target, attrs, now, nil, depth+1)
+		held := false
+		if pr.Reason.Kind != ReasonError && pr.Reason.Kind != ReasonOff {
+			for _, a := range p.allowed {
+				if p.target.variants[a].name == pr.Variant {
+					held = true
+					break
+				}
+			}
+		}
+		if trace != nil {
+			*trace = append(*trace, TraceStep{Step: "prerequisite", ID: p.flag, Matched: held, Detail: fmt.Sprintf("%s served %q (%s)", p.flag, pr.Variant, pr.Reason.Kind)})
+		}
+		if !held {
+			return s.result(cf, cf.off, Reason{Kind: ReasonPrerequisiteFailed, Prerequisite: p.flag, RuleIndex: -1})
+		}
+	}
+	if cf.targets != nil {
+		var buf [64]byte
+		if id, ok := idBytes(buf[:0], lookupPath(attrs, cf.byPath)); ok {
+			if idx, hit := cf.targets[string(id)]; hit {
+				if trace != nil {
+					*trace = append(*trace, TraceStep{Step: "target", ID: cf.by, Matched: true, Detail: "subject is individually targeted"})
+				}
+				return s.result(cf, idx, Reason{Kind: ReasonTargetMatch, RuleIndex: -1})
+			}
+		}
+	}
+	for i := range cf.rules {
+		r := &cf.rules[i]
+		if r.segment != "" {
+			cs := s.segments[r.segment]
+			if cs == nil || !cs.match(s, attrs, now) {
+				if trace != nil {
+					*trace = append(*trace, TraceStep{Step: "rule", ID: r.id, Detail: "not in segment " + r.segment})
+				}
+				continue
+			}
+		}
+		if r.cond != nil && !r.cond.Match(attrs, s, now) {
+			if trace != nil {
+				*trace = append(*trace, TraceStep{Step: "rule", ID: r.id, Detail: "condition false: " + r.cond.String()})
+			}
+			continue
+		}
+		kind := ReasonRuleMatch
+		if r.segment != "" {
+			kind = ReasonSegmentMatch
+		}
+		res, matched := s.serve(cf, &r.serve, attrs, now, Reason{Kind: kind, RuleID: r.id, RuleIndex: i, Segment: r.segment}, true)
+		if trace != nil {
+			d := "matched"
+			if !matched {
+				d = "condition held but subject is outside the rollout share"
+				if res.Reason.ErrorCode == ErrorMissingBucketAttr {
+					d = "condition held but the bucketing attribute " + cf.by + " is missing"
+				}
+			} else if res.HasBucketing {
+				d = fmt.Sprintf("matched; bucket %d of %d", res.Bucketing.Bucket, BucketCount)
+			}
+			*trace = append(*trace, TraceStep{Step: "rule", ID: r.id, Matched: matched, Detail: d})
+		}
+		if matched {
+			return res
+		}
+	}
+	res, _ := s.serve(cf, &cf.def, attrs, now, Reason{Kind: ReasonDefault, RuleIndex: -1}, false)
+	if trace != nil {
+		d := "no rule matched: serving " + res.Variant
+		if res.HasBucketing {
+			d += fmt.Sprintf(" (bucket %d of %d)", res.Bucketing.Bucket, BucketCount)
+		}
+		*trace = append(*trace, TraceStep{Step: "default", Matched: true, Detail: d})
+	}
+	return res
+}
+
+// serve applies a Serve. For a rule, matched is false when the subject falls
+// outside a percentage or progressive share (the next rule is tried). For
+// the default, a miss serves the off variant.
+func (s *Snapshot) serve(cf *compiledFlag, sv *compiledServe, attrs Attributes, now time.Time, reason Reason, isRule bool) (Result, bool) {
+	switch sv.kind {
+	case serveFixed:
+		return s.result(cf, sv.variant, reason), true
+	}
+	threshold := sv.threshold
+	if sv.kind == serveProgressive {
+		t := now.UnixNano()
+		if sv.paused {
+			t = sv.pausedAt
+		}
+		threshold = 0
+		for _, st := range sv.steps {
+			if st.at > t {
+				break
+			}
+			threshold = st.threshold
+		}
+	}
+	hash, bucket, ok := bucketValue(s.salt, sv.seed, lookupPath(attrs, cf.byPath))
+	if !ok {
+		// No bucketing attribute: a defined, non-random answer. A rule is
+		// skipped; the default serves the off variant.
+		if isRule {
+			return Result{Reason: Reason{ErrorCode: ErrorMissingBucketAttr}}, false
+		}
+		r := s.result(cf, cf.off, Reason{Kind: ReasonDefault, RuleIndex: -1, ErrorCode: ErrorMissingBucketAttr})
+		return r, true
+	}
+	reason.InRollout = true
+	if reason.Kind == ReasonDefault {
+		reason.Kind = ReasonRollout
+	}
+	var idx int
+	switch sv.kind {
+	case serveRollout:
+		idx = sv.variants[len(sv.variants)-1]
+		for i, c := range sv.cumulative {
+			if bucket < c {
+				idx = sv.variants[i]
+				break
+			}
+		}
+	default: // percentage, progressive
+		if bucket >= threshold {
+			if isRule {
+				return Result{}, false
+			}
+			idx = cf.off
+		} else {
+			idx = sv.variant
+		}
+	}
+	r := s.result(cf, idx, reason)
+	r.Bucketing = BucketingInfo{Seed: sv.seed, Hash: hash, Bucket: bucket}
+	r.HasBucketing = true
+	return r, true
+}

@@ -1,0 +1,40 @@
+package flagwire
+
+import (
+	"context"
+	"fmt"
+)
+
+func (c *Client) runBeforeHooks(ctx context.Context, key string) {
+	for i := range c.cfg.hooks {
+		if h := c.cfg.hooks[i].Before; h != nil {
+			c.safeHook(func() { h(ctx, key) })
+		}
+	}
+}
+
+func (c *Client) runAfterHooks(ctx context.Context, key string, d Detail) {
+	for i := range c.cfg.hooks {
+		h := &c.cfg.hooks[i]
+		if d.ErrorCode == ErrorNone && h.After != nil {
+			c.safeHook(func() { h.After(ctx, key, d) })
+		}
+		if d.ErrorCode != ErrorNone && h.Error != nil {
+			c.safeHook(func() { h.Error(ctx, key, d) })
+		}
+		if h.Finally != nil {
+			c.safeHook(func() { h.Finally(ctx, key, d) })
+		}
+	}
+}
+
+// safeHook runs a user callback, recovering a panic: the one sanctioned
+// recover in the SDK.
+func (c *Client) safeHook(f func()) {
+	defer func() {
+		if r := recover(); r != nil {
+			c.logs.warn("hook-panic", "flagwire: a hook panicked; recovered", "panic", fmt.Sprint(r))
+		}
+	}()
+	f()
+}

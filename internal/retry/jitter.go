@@ -1,0 +1,100 @@
+// Package retry holds Flagwire's retry policy: decorrelated-jitter backoff
+// as a backoff.BackOff for github.com/cenkalti/backoff/v4, and Retry-After
+// parsing.
+package retry
+
+import (
+	"math/rand/v2"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/cenkalti/backoff/v4"
+)
+
+// DecorrelatedJitter is the "decorrelated jitter" backoff:
+//
+//	sleep = min(Cap, random_between(Base, prev*3))
+//
+// starting from prev = Base. It never stops by itself (NextBackOff never
+// returns backoff.Stop); bound the loop with a context or MaxElapsed. Not
+// safe for concurrent use: use one instance per retry loop.
+type DecorrelatedJitter struct {
+	Base time.Duration
+	Cap  time.Duration
+	// Rand returns a uniform value in [0, n). Nil uses math/rand/v2.
+	Rand func(n int64) int64
+
+	prev time.Duration
+}
+
+var _ backoff.BackOff = (*DecorrelatedJitter)(nil)
+
+// NewDecorrelatedJitter returns a backoff with the given base and cap.
+// A non-positive base means 50 ms, a cap below base means 30 s.
+func NewDecorrelatedJitter(base, cap time.Duration) *DecorrelatedJitter {
+	if base <= 0 {
+		base = 50 * time.Millisecond
+	}
+	if cap < base {
+		cap = 30 * time.Second
+	}
+	return &DecorrelatedJitter{Base: base, Cap: cap}
+}
+
+// NextBackOff returns the next wait.
+func (d *DecorrelatedJitter) NextBackOff() time.Duration {
+	if d.prev < d.Base {
+		d.prev = d.Base
+	}
+	hi := d.prev * 3
+	if hi > d.Cap || hi <= 0 { // overflow guard
+		hi = d.Cap
+	}
+	span := int64(hi - d.Base)
+	next := d.Base
+	if span > 0 {
+		r := d.Rand
+		if r == nil {
+			r = rand.Int64N
+		}
+		next += time.Duration(r(span + 1))
+	}
+	if next > d.Cap {
+		next = d.Cap
+	}
+	d.prev = next
+	return next
+}
+
+// Reset starts over from Base.
+func (d *DecorrelatedJitter) Reset() { d.prev = 0 }
+
+// ParseRetryAfter reads a Retry-After header value: delay-seconds or an
+// HTTP date, relative to now. It reports false when the header is absent or
+// malformed. Negative results are clamped to zero.
+func ParseRetryAfter(v string, now time.Time) (time.Duration, bool) {
+	v = strings.TrimSpace(v)
+	if v == "" {
+		return 0, false
+	}
+	if secs, err := strconv.ParseInt(v, 10, 64); err == nil {
+		if secs < 0 {
+			return 0, false
+		}
+		if secs > 86400 {
+			secs = 86400
+		}
+		return time.Duration(secs) * time.Second, true
+	}
+	t, err := http.ParseTime(v)
+	if err != nil {
+		return 0, false
+	}
+	d := t.Sub(now)
+	if d < 0 {
+		d = 0
+	}
+	return d, true
+}

@@ -1,0 +1,57 @@
+package wire
+
+// More headers of the Flag API.
+const (
+	// HeaderIdempotentReplayed is "true" on a response replayed for a
+	// repeated Idempotency-Key.
+	HeaderIdempotentReplayed = "Idempotent-Replayed"
+	HeaderRateLimitLimit     = "X-RateLimit-Limit"
+	HeaderRateLimitRemaining = "X-RateLimit-Remaining"
+	HeaderRateLimitReset     = "X-RateLimit-Reset"
+)
+
+// Scopes a bearer token may hold.
+const (
+	ScopeRead  = "flags:read"
+	ScopeWrite = "flags:write"
+)
+
+// Error codes of ErrorDetail.Code. Clients switch on these, not on messages.
+const (
+	CodeBadRequest           = "bad_request"            // 400: invalid parameter or body
+	CodeMalformedJSON        = "malformed_json"         // 400: details.offset is the byte offset
+	CodeUnknownField         = "unknown_field"          // 400: details.field names it
+	CodeBatchTooLarge        = "batch_too_large"        // 400: more requests than details.limit
+	CodeChangeReasonRequired = "change_reason_required" // 400: details.field is "changeReason"
+	CodeCompileError         = "compile_error"          // 400: details.findings lists them
+	CodeUnauthorized         = "unauthorized"           // 401: missing or unknown token
+	CodeBadSignature         = "bad_signature"          // 401: HMAC signature missing, wrong, stale or replayed
+	CodeForbidden            = "forbidden"              // 403: token lacks the scope or environment
+	CodeNotFound             = "not_found"              // 404: unknown route
+	CodeEnvironmentNotFound  = "environment_not_found"  // 404
+	CodeFlagNotFound         = "flag_not_found"         // 404
+	CodeSegmentNotFound      = "segment_not_found"      // 404
+	CodeMethodNotAllowed     = "method_not_allowed"     // 405: details.allow lists the methods
+	CodeConflict             = "conflict"               // 409: the flag or segment already exists
+	CodePreconditionFailed   = "precondition_failed"    // 412: details.etag is the current ETag
+	CodeBodyTooLarge         = "body_too_large"         // 413: details.limit in bytes
+	CodeUnsupportedMediaType = "unsupported_media_type" // 415
+	CodeIdempotencyKeyReused = "idempotency_key_reused" // 422: same key, different request
+	CodePreconditionRequired = "precondition_required"  // 428: If-Match missing
+	CodeRateLimited          = "rate_limited"           // 429: see Retry-After
+	CodeInternal             = "internal"               // 500
+	CodeUnavailable          = "unavailable"            // 503: server closing
+)
+
+// DeleteResponse is the body of a successful DELETE.
+type DeleteResponse struct {
+	Key         string `json:"key"`
+	Environment string `json:"environment"`
+	Deleted     bool   `json:"deleted"`
+	Version     int64  `json:"version"`
+}
+
+// AuditResponse is the body of GET /v1/audit: entries oldest first.
+type AuditResponse struct {
+	Entries []AuditEntry `json:"entries"`
+}

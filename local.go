@@ -1,0 +1,66 @@
+package flagwire
+
+import (
+	"context"
+	"time"
+
+	"github.com/flagwire/flagwire/evaluate"
+)
+
+// snapshotState is a compiled config and where it came from. Swapped
+// atomically; never modified.
+type snapshotState struct {
+	snap       *evaluate.Snapshot
+	source     Source // SourceLocal (synced) or SourceBootstrap
+	etag       string
+	receivedAt time.Time
+}
+
+// evalState evaluates key against a snapshot without allocating.
+func (c *Client) evalState(st *snapshotState, key string, ec *evalContext, det Detail) (value, Detail, bool) {
+	r := st.snap.Evaluate(key, ec.attrs, c.cfg.clock.Now())
+	if r.Reason.Kind == evaluate.ReasonError {
+		det.ErrorCode = ErrorCode(r.Reason.ErrorCode)
+		return value{}, det, false
+	}
+	det.Variant = r.Variant
+	det.Reason = Reason{Kind: string(r.Reason.Kind), RuleID: r.Reason.RuleID, Segment: r.Reason.Segment, Bucket: -1}
+	if r.HasBucketing {
+		det.Reason.Bucket = int(r.Bucketing.Bucket)
+	}
+	det.Source = st.source
+	det.Payload = r.PayloadJSON
+	det.FlagVersion = r.FlagVersion
+	v := r.Value
+	switch v.(type) {
+	case bool, string, float64:
+	default:
+		v = nil
+	}
+	return value{value: v, raw: r.ValueJSON, ok: true}, det, true
+}
+
+// lookupLocal serves local and offline modes from the current snapshot.
+func (c *Client) lookupLocal(ctx context.Context, key string, ec *evalContext, det Detail) (value, Detail) {
+	st := c.snap.Load()
+	if st == nil {
+		det.ErrorCode = ErrorNotReady
+		return value{}, c.fallbackDefault(ctx, key, det)
+	}
+	v, det, ok := c.evalState(st, key, ec, det)
+	if !ok {
+		c.stats.countError(det.ErrorCode)
+		return value{}, c.fallbackDefault(ctx, key, det)
+	}
+	return v, det
+}
+
+// evalSnapshot is the remote mode's fallback to the bootstrap or
+// last-known config.
+func (c *Client) evalSnapshot(key string, ec *evalContext, det Detail) (value, Detail, bool) {
+	st := c.snap.Load()
+	if st == nil {
+		return value{}, det, false
+	}
+	return c.evalState(st, key, ec, det)
+}

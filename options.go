@@ -1,0 +1,328 @@
+package flagwire
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+)
+
+// Mode selects how a Client decides flags.
+type Mode uint8
+
+// The modes.
+const (
+	// ModeRemote (the default) asks POST /v1/evaluate on a cache miss and
+	// caches decisions for their ttlSeconds.
+	ModeRemote Mode = iota
+	// ModeLocal syncs the environment's config (GET /v1/flags with ETag,
+	// SSE invalidations, polling) and evaluates in-process.
+	ModeLocal
+	// ModeOffline evaluates a signed bootstrap file and never touches the
+	// network.
+	ModeOffline
+)
+
+// String returns "remote", "local" or "offline".
+func (m Mode) String() string {
+	switch m {
+	case ModeRemote:
+		return "remote"
+	case ModeLocal:
+		return "local"
+	case ModeOffline:
+		return "offline"
+	}
+	return fmt.Sprintf("Mode(%d)", m)
+}
+
+// BreakerSettings configures the circuit breaker around every API call. A
+// zero field means its documented default.
+type BreakerSettings struct {
+	// ConsecutiveFailures opens the breaker after this many failures in a
+	// row. Default 5.
+	ConsecutiveFailures uint32
+	// FailureRatio opens the breaker when at least MinRequests were made in
+	// the current window and this share of them failed. Default 0.5.
+	FailureRatio float64
+	// MinRequests is the minimum window size for FailureRatio. Default 20.
+	MinRequests uint32
+	// Window is the rolling window over which failures are counted.
+	// Default 30 s.
+	Window time.Duration
+	// OpenTimeout is how long the breaker stays open before letting a
+	// half-open probe through. Default 10 s.
+	OpenTimeout time.Duration
+	// HalfOpenRequests is how many probes may run while half-open; that
+	// many successes close the breaker. Default 1.
+	HalfOpenRequests uint32
+}
+
+// RetrySettings configures retries of API calls with decorrelated jitter:
+// sleep = min(Cap, random_between(Base, previous*3)). Retries never outlive
+// the call's timeout. A zero field means its documented default.
+type RetrySettings struct {
+	// MaxAttempts is the number of attempts, including the first. Default 3.
+	// A negative value disables retries.
+	MaxAttempts int
+	// Base is the smallest wait. Default 20 ms.
+	Base time.Duration
+	// Cap is the largest wait. Default 2 s.
+	Cap time.Duration
+}
+
+// Hook observes evaluations, OpenFeature-style. Any field may be nil.
+// Hooks run synchronously on the evaluating goroutine; a panicking hook is
+// recovered and logged. With no hooks registered, evaluation pays nothing.
+type Hook struct {
+	// Before runs before the evaluation.
+	Before func(ctx context.Context, key string)
+	// After runs after a successful evaluation (no error code).
+	After func(ctx context.Context, key string, d Detail)
+	// Error runs when the evaluation fell back with an error code.
+	Error func(ctx context.Context, key string, d Detail)
+	// Finally runs after every evaluation.
+	Finally func(ctx context.Context, key string, d Detail)
+}
+
+type config struct {
+	endpoint       *url.URL
+	token          string
+	httpClient     *http.Client
+	ownHTTPClient  bool
+	environment    string
+	mode           Mode
+	timeout        time.Duration
+	cacheSize      int
+	minTTL, maxTTL time.Duration
+	maxStale       time.Duration
+	refreshAhead   float64
+	logger         *slog.Logger
+	logInterval    time.Duration
+	breaker        BreakerSettings
+	retry          RetrySettings
+	hooks          []Hook
+	private        map[string]bool
+	maxResponse    int64
+	batchChunk     int
+	batchParallel  int
+	hmacKeyID      string
+	hmacSecret     []byte
+	clock          clock
+	offlineMode    bool
+	localOptions   localConfig
+	configErrs     []string
+}
+
+// Option configures a Client. Options are applied in order.
+type Option func(*config)
+
+func defaultConfig() *config {
+	return &config{
+		timeout:       200 * time.Millisecond,
+		cacheSize:     10000,
+		minTTL:        time.Second,
+		maxTTL:        time.Hour,
+		maxStale:      time.Hour,
+		refreshAhead:  0.8,
+		logInterval:   time.Minute,
+		maxResponse:   4 << 20,
+		batchChunk:    100,
+		batchParallel: 4,
+		environment:   "prod",
+		clock:         newRealClock(),
+		localOptions:  defaultLocalConfig(),
+	}
+}
+
+func (c *config) errorf(format string, args ...any) {
+	c.configErrs = append(c.configErrs, fmt.Sprintf(format, args...))
+}
+
+// WithEndpoint sets the Flag API's base URL, such as
+// "https://flags.example.com" (the SDK appends /v1/...). Required in remote
+// and local modes.
+func WithEndpoint(rawURL string) Option {
+	return func(c *config) {
+		u, err := url.Parse(strings.TrimRight(rawURL, "/"))
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			c.errorf("endpoint %q is not an absolute http(s) URL", rawURL)
+			return
+		}
+		c.endpoint = u
+	}
+}
+
+// WithToken sets the bearer token sent as "Authorization: Bearer …". The
+// token never appears in logs or errors. For OAuth 2.0 client credentials
+// or mTLS, use WithHTTPClient instead (see the package example).
+func WithToken(token string) Option {
+	return func(c *config) { c.token = token }
+}
+
+// WithHTTPClient sets the HTTP client for every API call. Its Transport is
+// the seam for TLS, mTLS, proxies and OAuth 2.0 (for example
+// golang.org/x/oauth2/clientcredentials Config.Client). If nil, a client
+// with a dedicated transport is used. The client's own Timeout, if any,
+// applies on top of WithTimeout.
+func WithHTTPClient(hc *http.Client) Option {
+	return func(c *config) { c.httpClient = hc }
+}
+
+// WithEnvironment sets the environment evaluated, such as "prod". Default
+// "prod".
+func WithEnvironment(env string) Option {
+	return func(c *config) {
+		if env == "" {
+			c.errorf("environment is empty")
+			return
+		}
+		c.environment = env
+	}
+}
+
+// WithMode selects the evaluation mode. Default ModeRemote.
+func WithMode(m Mode) Option {
+	return func(c *config) {
+		if m > ModeOffline {
+			c.errorf("unknown mode %d", m)
+			return
+		}
+		c.mode = m
+	}
+}
+
+// WithTimeout bounds every evaluation that has to wait for the network,
+// retries included. Zero or negative means the default, 200 ms.
+func WithTimeout(d time.Duration) Option {
+	return func(c *config) {
+		if d > 0 {
+			c.timeout = d
+		}
+	}
+}
+
+// WithCacheSize bounds the decision cache, in entries (one per flag and
+// distinct evaluation context). Zero or negative means the default, 10,000.
+func WithCacheSize(n int) Option {
+	return func(c *config) {
+		if n > 0 {
+			c.cacheSize = n
+		}
+	}
+}
+
+// WithTTLBounds clamps the ttlSeconds of each decision to [min, max].
+// Defaults: 1 s and 1 h. Zero keeps a bound's default.
+func WithTTLBounds(min, max time.Duration) Option {
+	return func(c *config) {
+		if min > 0 {
+			c.minTTL = min
+		}
+		if max > 0 {
+			c.maxTTL = max
+		}
+		if c.maxTTL < c.minTTL {
+			c.errorf("TTL bounds: max %v < min %v", c.maxTTL, c.minTTL)
+		}
+	}
+}
+
+// WithMaxStaleness sets how long past its TTL a cached decision may still
+// be served when the API cannot answer. Default 1 h; negative disables
+// stale serving.
+func WithMaxStaleness(d time.Duration) Option {
+	return func(c *config) {
+		if d < 0 {
+			d = 0
+		} else if d == 0 {
+			return
+		}
+		c.maxStale = d
+	}
+}
+
+// WithLogger sets the logger. Default slog.Default(). Errors are logged
+// once per interval per kind (WithLogInterval), never per call, and never
+// include tokens or attribute values.
+func WithLogger(l *slog.Logger) Option {
+	return func(c *config) { c.logger = l }
+}
+
+// WithLogInterval sets how often one kind of error may be logged. Default
+// one minute.
+func WithLogInterval(d time.Duration) Option {
+	return func(c *config) {
+		if d > 0 {
+			c.logInterval = d
+		}
+	}
+}
+
+// WithBreaker configures the circuit breaker.
+func WithBreaker(s BreakerSettings) Option {
+	return func(c *config) {
+		if s.FailureRatio < 0 || s.FailureRatio > 1 {
+			c.errorf("breaker failure ratio %v not in [0, 1]", s.FailureRatio)
+			return
+		}
+		c.breaker = s
+	}
+}
+
+// WithRetry configures retries.
+func WithRetry(s RetrySettings) Option {
+	return func(c *config) { c.retry = s }
+}
+
+// WithHooks registers evaluation hooks, run in order.
+func WithHooks(hooks ...Hook) Option {
+	return func(c *config) { c.hooks = append(c.hooks, hooks...) }
+}
+
+// WithPrivateAttributes names attributes that never leave the process: they
+// are removed from every request to the API (top-level names).
+func WithPrivateAttributes(names ...string) Option {
+	return func(c *config) {
+		if c.private == nil {
+			c.private = make(map[string]bool)
+		}
+		for _, n := range names {
+			c.private[n] = true
+		}
+	}
+}
+
+// WithRequestSigning signs every API request with HMAC-SHA256 (the
+// X-Flagwire-Signature and X-Flagwire-Timestamp headers) for tamper
+// detection between trusted services.
+func WithRequestSigning(keyID string, secret []byte) Option {
+	return func(c *config) {
+		if keyID == "" || len(secret) == 0 {
+			c.errorf("request signing needs a key id and a secret")
+			return
+		}
+		c.hmacKeyID, c.hmacSecret = keyID, secret
+	}
+}
+
+// WithBatch tunes batch evaluation: requests per POST /v1/evaluate (default
+// 100) and concurrent requests (default 4).
+func WithBatch(chunk, parallel int) Option {
+	return func(c *config) {
+		if chunk > 0 {
+			c.batchChunk = chunk
+		}
+		if parallel > 0 {
+			c.batchParallel = parallel
+		}
+	}
+}
+
+// withClock injects a clock (tests).
+func withClock(cl clock) Option {
+	return func(c *config) { c.clock = cl }
+}

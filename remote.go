@@ -1,0 +1,402 @@
+package flagwire
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"time"
+
+	"github.com/cenkalti/backoff/v4"
+
+	"github.com/flagwire/flagwire/internal/retry"
+	"github.com/flagwire/flagwire/internal/wire"
+)
+
+// apiError is a failed API call. It never carries tokens, attribute values
+// or raw payloads.
+type apiError struct {
+	code       ErrorCode
+	status     int
+	retryAfter time.Duration
+	msg        string
+}
+
+func (e *apiError) Error() string {
+	if e.status != 0 {
+		return fmt.Sprintf("flagwire: %s (HTTP %d): %s", e.code, e.status, e.msg)
+	}
+	return fmt.Sprintf("flagwire: %s: %s", e.code, e.msg)
+}
+
+var (
+	errTimeout         = &apiError{code: ErrorTimeout, msg: "no answer within the timeout"}
+	errRateLimitedGate = &apiError{code: ErrorRateLimited, msg: "waiting out the server's Retry-After"}
+)
+
+// errorCodeOf maps any error of the remote path to an ErrorCode.
+func errorCodeOf(err error) ErrorCode {
+	var ae *apiError
+	switch {
+	case err == nil:
+		return ErrorNone
+	case errors.As(err, &ae):
+		return ae.code
+	case errors.Is(err, ErrClosed):
+		return ErrorClosed
+	case isBreakerOpen(err):
+		return ErrorCircuitOpen
+	case errors.Is(err, context.DeadlineExceeded):
+		return ErrorTimeout
+	case errors.Is(err, context.Canceled):
+		return ErrorTimeout
+	}
+	return ErrorUnavailable
+}
+
+type remoteItem struct {
+	key string
+	ec  *evalContext
+	def any
+}
+
+type remoteResult struct {
+	dec *decision
+	err error
+}
+
+// remoteEvaluate sends one POST /v1/evaluate for items, through the breaker,
+// with retries. The returned slice matches items; a per-item problem is in
+// its err, a failure of the whole call is the error.
+func (c *Client) remoteEvaluate(ctx context.Context, items []remoteItem) ([]remoteResult, error) {
+	body, err := c.encodeEvaluate(items)
+	if err != nil {
+		return nil, &apiError{code: ErrorGeneral, msg: err.Error()}
+	}
+	var resp *wire.EvaluateResponse
+	pol := c.newRetryPolicy(ctx)
+	op := func() error {
+		if until := c.rateLimitedUntil.Load(); until != 0 && c.cfg.clock.Nanotime() < until {
+			return backoff.Permanent(errRateLimitedGate)
+		}
+		r, err := c.br.execute(func() (*wire.EvaluateResponse, error) {
+			return c.postEvaluate(ctx, body)
+		})
+		if err != nil {
+			var ae *apiError
+			if errors.As(err, &ae) {
+				if ae.retryAfter > 0 {
+					pol.hint = ae.retryAfter
+					if ae.code == ErrorRateLimited {
+						c.rateLimitedUntil.Store(c.cfg.clock.Nanotime() + int64(ae.retryAfter))
+					}
+				}
+				if !retryable(ae) {
+					return backoff.Permanent(err)
+				}
+			} else if isBreakerOpen(err) || errors.Is(err, context.Canceled) {
+				return backoff.Permanent(err)
+			}
+			return err
+		}
+		resp = r
+		return nil
+	}
+	start := c.cfg.clock.Nanotime()
+	err = backoff.Retry(op, backoff.WithContext(pol, ctx))
+	c.stats.observeLatency(time.Duration(c.cfg.clock.Nanotime() - start))
+	if err != nil {
+		var pe *backoff.PermanentError
+		if errors.As(err, &pe) {
+			err = pe.Err
+		}
+		if ctx.Err() != nil && errorCodeOf(err) == ErrorUnavailable {
+			err = errTimeout
+		}
+		c.logFailure(err)
+		return nil, err
+	}
+	return c.decodeDecisions(items, resp)
+}
+
+func retryable(e *apiError) bool {
+	switch e.code {
+	case ErrorUnavailable, ErrorTimeout, ErrorBadResponse:
+		return true
+	case ErrorRateLimited:
+		return true // the policy waits the Retry-After, if it fits
+	}
+	return false
+}
+
+// retryPolicy is a backoff.BackOff: decorrelated jitter, at most
+// MaxAttempts, a server's Retry-After taking precedence, and never a wait
+// that would outlive ctx's deadline (it stops instead).
+type retryPolicy struct {
+	jitter   *retry.DecorrelatedJitter
+	attempts int
+	max      int
+	hint     time.Duration
+	deadline time.Time // the context's deadline: wall-clock time
+	hasDL    bool
+}
+
+func (c *Client) newRetryPolicy(ctx context.Context) *retryPolicy {
+	rs := c.cfg.retry
+	max := rs.MaxAttempts
+	switch {
+	case max == 0:
+		max = 3
+	case max < 0:
+		max = 1
+	}
+	base, cap := rs.Base, rs.Cap
+	if base <= 0 {
+		base = 20 * time.Millisecond
+	}
+	if cap <= 0 {
+		cap = 2 * time.Second
+	}
+	p := &retryPolicy{jitter: retry.NewDecorrelatedJitter(base, cap), max: max}
+	p.deadline, p.hasDL = ctx.Deadline()
+	return p
+}
+
+func (p *retryPolicy) NextBackOff() time.Duration {
+	p.attempts++
+	if p.attempts >= p.max {
+		return backoff.Stop
+	}
+	wait := p.jitter.NextBackOff()
+	if p.hint > 0 {
+		wait, p.hint = p.hint, 0
+	}
+	if p.hasDL && time.Until(p.deadline) < wait { // deadlines are wall-clock
+		return backoff.Stop
+	}
+	return wait
+}
+
+func (p *retryPolicy) Reset() { p.attempts = 0; p.jitter.Reset() }
+
+func (c *Client) encodeEvaluate(items []remoteItem) ([]byte, error) {
+	req := wire.EvaluateRequest{
+		Environment: c.cfg.environment,
+		Requests:    make([]wire.EvaluationInput, len(items)),
+		Options:     wire.EvaluateOptions{IncludeReasons: true, ReturnPayloads: true},
+	}
+	for i, it := range items {
+		in := wire.EvaluationInput{FlagKey: it.key, Context: c.outgoingAttributes(it.ec.attrs)}
+		if it.def != nil {
+			if b, err := json.Marshal(it.def); err == nil {
+				in.DefaultValue = b
+			}
+		}
+		req.Requests[i] = in
+	}
+	return json.Marshal(req)
+}
+
+// outgoingAttributes removes private attributes before a context leaves
+// the process.
+func (c *Client) outgoingAttributes(attrs Attributes) map[string]any {
+	if len(c.cfg.private) == 0 || attrs == nil {
+		return attrs
+	}
+	out := make(map[string]any, len(attrs))
+	for k, v := range attrs {
+		if !c.cfg.private[k] {
+			out[k] = v
+		}
+	}
+	return out
+}
+
+// postEvaluate makes one HTTP attempt.
+func (c *Client) postEvaluate(ctx context.Context, body []byte) (*wire.EvaluateResponse, error) {
+	u := c.cfg.endpoint.JoinPath("v1", "evaluate")
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, u.String(), bytes.NewReader(body))
+	if err != nil {
+		return nil, &apiError{code: ErrorGeneral, msg: "building request: " + err.Error()}
+	}
+	req.Header.Set("Content-Type", wire.ContentTypeJSON)
+	req.Header.Set("Accept", wire.ContentTypeJSON)
+	c.authorize(req, body)
+	c.stats.remoteRequests.Add(1)
+	resp, err := c.hc.Do(req)
+	if err != nil {
+		if ctx.Err() != nil {
+			if errors.Is(ctx.Err(), context.Canceled) {
+				return nil, ctx.Err()
+			}
+			return nil, errTimeout
+		}
+		return nil, &apiError{code: ErrorUnavailable, msg: transportMessage(err)}
+	}
+	defer resp.Body.Close()
+	data, err := io.ReadAll(io.LimitReader(resp.Body, c.cfg.maxResponse+1))
+	if err != nil {
+		if ctx.Err() != nil {
+			return nil, errTimeout
+		}
+		return nil, &apiError{code: ErrorUnavailable, status: resp.StatusCode, msg: "reading response: " + transportMessage(err)}
+	}
+	if resp.StatusCode != http.StatusOK {
+		return nil, statusError(resp, data, c.cfg.clock.Now())
+	}
+	if int64(len(data)) > c.cfg.maxResponse {
+		return nil, &apiError{code: ErrorBadResponse, status: resp.StatusCode, msg: fmt.Sprintf("response larger than %d bytes", c.cfg.maxResponse)}
+	}
+	var out wire.EvaluateResponse
+	if err := json.Unmarshal(data, &out); err != nil {
+		return nil, &apiError{code: ErrorBadResponse, status: resp.StatusCode, msg: "malformed JSON: " + err.Error()}
+	}
+	return &out, nil
+}
+
+func (c *Client) authorize(req *http.Request, body []byte) {
+	if c.cfg.token != "" {
+		req.Header.Set("Authorization", "Bearer "+c.cfg.token)
+	}
+	if c.cfg.hmacKeyID != "" {
+		signRequest(req, body, c.cfg.hmacKeyID, c.cfg.hmacSecret, c.cfg.clock.Now())
+	}
+}
+
+// transportMessage describes a transport error without echoing the URL's
+// query or any header.
+func transportMessage(err error) string {
+	var ue interface{ Unwrap() error }
+	if errors.As(err, &ue) {
+		if inner := ue.Unwrap(); inner != nil {
+			return inner.Error()
+		}
+	}
+	return err.Error()
+}
+
+func statusError(resp *http.Response, body []byte, now time.Time) *apiError {
+	e := &apiError{status: resp.StatusCode}
+	var eb wire.ErrorBody
+	if json.Unmarshal(body, &eb) == nil && eb.Error.Code != "" {
+		e.msg = eb.Error.Code + ": " + eb.Error.Message
+	} else {
+		e.msg = http.StatusText(resp.StatusCode)
+	}
+	if ra, ok := retry.ParseRetryAfter(resp.Header.Get("Retry-After"), now); ok {
+		e.retryAfter = ra
+	}
+	switch {
+	case resp.StatusCode == http.StatusUnauthorized || resp.StatusCode == http.StatusForbidden:
+		e.code = ErrorUnauthorized
+	case resp.StatusCode == http.StatusTooManyRequests:
+		e.code = ErrorRateLimited
+	case resp.StatusCode == http.StatusNotFound:
+		e.code = ErrorFlagNotFound
+	case resp.StatusCode >= 500:
+		e.code = ErrorUnavailable
+	default:
+		e.code = ErrorGeneral
+	}
+	return e
+}
+
+// decodeDecisions turns a response into decisions, checking that it answers
+// the request: one decision per item, for the same flag, in order.
+func (c *Client) decodeDecisions(items []remoteItem, resp *wire.EvaluateResponse) ([]remoteResult, error) {
+	if len(resp.Decisions) != len(items) {
+		err := &apiError{code: ErrorBadResponse, msg: fmt.Sprintf("%d decisions for %d requests", len(resp.Decisions), len(items))}
+		c.logFailure(err)
+		return nil, err
+	}
+	now := c.cfg.clock.Nanotime()
+	out := make([]remoteResult, len(items))
+	for i, wd := range resp.Decisions {
+		if wd.FlagKey != items[i].key {
+			out[i].err = &apiError{code: ErrorBadResponse, msg: fmt.Sprintf("decision %d is for another flag", i)}
+			c.logFailure(out[i].err)
+			continue
+		}
+		d, err := c.decisionFromWire(&wd, now)
+		if err != nil {
+			out[i].err = err
+			c.logFailure(err)
+			continue
+		}
+		out[i].dec = d
+	}
+	return out, nil
+}
+
+func (c *Client) decisionFromWire(wd *wire.Decision, now int64) (*decision, error) {
+	ttl := time.Duration(wd.TTLSeconds) * time.Second
+	if ttl < c.cfg.minTTL {
+		ttl = c.cfg.minTTL
+	}
+	if ttl > c.cfg.maxTTL {
+		ttl = c.cfg.maxTTL
+	}
+	d := &decision{
+		variant:     wd.VariantKey,
+		flagVersion: wd.FlagVersion,
+		fetchedAt:   now,
+		expiresAt:   now + int64(ttl),
+		refreshAt:   now + int64(float64(ttl)*c.cfg.refreshAhead),
+		staleUntil:  now + int64(ttl) + int64(c.cfg.maxStale),
+		reason:      Reason{Bucket: -1},
+	}
+	if wd.Error != nil {
+		switch wd.Error.Code {
+		case string(ErrorFlagNotFound):
+			d.errCode = ErrorFlagNotFound
+		default:
+			d.errCode = ErrorCode(wd.Error.Code)
+			if d.errCode == "" {
+				d.errCode = ErrorGeneral
+			}
+		}
+		return d, nil
+	}
+	if len(wd.Variant) == 0 {
+		return nil, &apiError{code: ErrorBadResponse, msg: "decision has no variant"}
+	}
+	var v any
+	if err := json.Unmarshal(wd.Variant, &v); err != nil {
+		return nil, &apiError{code: ErrorBadResponse, msg: "decision variant: " + err.Error()}
+	}
+	switch x := v.(type) {
+	case bool, string, float64:
+		d.value = x
+	}
+	d.raw = append(json.RawMessage(nil), wd.Variant...)
+	if d.variant == "" {
+		if s, ok := v.(string); ok {
+			d.variant = s
+		} else {
+			d.variant = string(wd.Variant)
+		}
+	}
+	if len(wd.Payload) > 0 && string(wd.Payload) != "null" {
+		d.payload = append(json.RawMessage(nil), wd.Payload...)
+	}
+	if wd.Reason != nil {
+		d.reason.Kind = wd.Reason.Kind
+		d.reason.RuleID = wd.Reason.RuleID
+		d.reason.Segment = wd.Reason.Segment
+		if wd.Reason.Bucket != nil {
+			d.reason.Bucket = *wd.Reason.Bucket
+		}
+	}
+	if wd.Bucketing != nil {
+		d.reason.Bucket = wd.Bucketing.Bucket
+	}
+	return d, nil
+}
+
+func (c *Client) logFailure(err error) {
+	code := errorCodeOf(err)
+	c.logs.warn(string(code), "flagwire: evaluate API call failed; serving fallbacks", "code", string(code), "error", err.Error())
+}
