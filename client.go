@@ -97,16 +97,16 @@ func New(ctx context.Context, opts ...Option) (*Client, error) {
 	c.logs.init(cfg.logger, cfg.logInterval, cfg.clock)
 	c.stats.init()
 	c.br = newBreaker(cfg.breaker, c)
-	if err := c.startLocal(); err != nil {
-		cancel()
-		return nil, err
+	if rc, real := cfg.clock.(realClock); real {
+		c.coarse = newCoarseClock(rc)
+		c.goTracked(func() { c.coarse.run(lifeCtx) })
 	}
 	if cfg.mode == ModeRemote {
-		if _, real := cfg.clock.(realClock); real {
-			c.coarse = newCoarseClock(cfg.clock)
-			c.goTracked(func() { c.coarse.run(lifeCtx) })
-		}
 		c.goTracked(c.refreshLoop)
+	}
+	if err := c.startLocal(); err != nil {
+		c.Close(context.Background())
+		return nil, err
 	}
 	return c, nil
 }

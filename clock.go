@@ -29,11 +29,11 @@ const coarseTick = 10 * time.Millisecond
 // client owns (stopped by Close). Only the decision cache's hot path uses
 // it; latency measurements and timeouts use the precise clock.
 type coarseClock struct {
-	precise clock
+	precise realClock
 	now     atomic.Int64
 }
 
-func newCoarseClock(precise clock) *coarseClock {
+func newCoarseClock(precise realClock) *coarseClock {
 	c := &coarseClock{precise: precise}
 	c.now.Store(precise.Nanotime())
 	return c
@@ -58,4 +58,13 @@ func (c *Client) hotNow() int64 {
 		return c.coarse.now.Load()
 	}
 	return c.cfg.clock.Nanotime()
+}
+
+// hotWall returns the wall-clock time for evaluations on the hot path
+// (progressive rollouts and date rules need it; 10 ms resolution).
+func (c *Client) hotWall() time.Time {
+	if c.coarse != nil {
+		return c.coarse.precise.base.Add(time.Duration(c.coarse.now.Load()))
+	}
+	return c.cfg.clock.Now()
 }

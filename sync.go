@@ -1,15 +1,581 @@
 package flagwire
 
-// localConfig holds the local/offline mode and bootstrap settings.
+import (
+	"bytes"
+	"context"
+	"crypto/ed25519"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"net/http"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/flagwire/flagwire/evaluate"
+	"github.com/flagwire/flagwire/internal/wire"
+)
+
+// localConfig holds the local/offline mode, stream and bootstrap settings.
 type localConfig struct {
-	bootstrap    any
-	bootstrapErr error
+	bootstrap     []byte // envelope JSON
+	bootstrapName string
+	bootstrapErr  error
+	keys          map[string]ed25519.PublicKey
+	lastKnownPath string
+	pollInterval  time.Duration
+	streaming     bool
+	streamIdle    time.Duration
+	staleAfter    time.Duration
+	maxConfig     int64
 }
 
-func defaultLocalConfig() localConfig { return localConfig{} }
+func defaultLocalConfig() localConfig {
+	return localConfig{
+		pollInterval: 60 * time.Second,
+		streaming:    true,
+		streamIdle:   defaultStreamIdle,
+		staleAfter:   5 * time.Minute,
+		maxConfig:    64 << 20,
+	}
+}
 
-// localState is the config syncer's state (local mode).
-type localState struct{}
+// WithBootstrapFile serves the signed bootstrap file at path (as written by
+// `flagwire sign` or served by GET /v1/bootstrap) until the first good
+// answer from the server, or alone in ModeOffline. It is verified against
+// WithTrustedKeys before use; a tampered, expired, unknown-key or
+// truncated file is refused with a clear error and never used (New fails
+// in ModeOffline; other modes log it and go on without it).
+func WithBootstrapFile(path string) Option {
+	return func(c *config) {
+		data, err := os.ReadFile(path)
+		if err != nil {
+			c.localOptions.bootstrapErr = fmt.Errorf("bootstrap file: %w", err)
+			if c.mode == ModeOffline {
+				c.errorf("bootstrap file: %v", err)
+			}
+			return
+		}
+		c.localOptions.bootstrap, c.localOptions.bootstrapName = data, path
+	}
+}
 
-// startLocal loads the bootstrap and starts the config sync, per mode.
-func (c *Client) startLocal() error { return nil }
+// WithBootstrap is WithBootstrapFile with the envelope's bytes.
+func WithBootstrap(envelope []byte) Option {
+	return func(c *config) {
+		c.localOptions.bootstrap, c.localOptions.bootstrapName = envelope, "bootstrap"
+	}
+}
+
+// WithTrustedKeys sets the Ed25519 public keys that may sign bootstrap and
+// last-known files, identified by key id (see `flagwire keygen`). Several
+// keys allow rotation.
+func WithTrustedKeys(keys ...ed25519.PublicKey) Option {
+	return func(c *config) {
+		if c.localOptions.keys == nil {
+			c.localOptions.keys = make(map[string]ed25519.PublicKey)
+		}
+		for _, k := range keys {
+			if len(k) != ed25519.PublicKeySize {
+				c.errorf("trusted key has %d bytes, want %d", len(k), ed25519.PublicKeySize)
+				continue
+			}
+			c.localOptions.keys[wire.KeyID(k)] = k
+		}
+	}
+}
+
+// WithLastKnownFile persists, in local mode, the signed config envelope the
+// server sent (GET /v1/bootstrap) to path after each change, atomically
+// (temp file, fsync, rename), and loads it at start, so a restart while the
+// API is down serves the last values. It is verified like a bootstrap file.
+func WithLastKnownFile(path string) Option {
+	return func(c *config) { c.localOptions.lastKnownPath = path }
+}
+
+// WithPollInterval sets local mode's polling interval while the event
+// stream is down (jittered ±10%). Default 60 s; the seed recommends 60–300 s.
+func WithPollInterval(d time.Duration) Option {
+	return func(c *config) {
+		if d > 0 {
+			c.localOptions.pollInterval = d
+		}
+	}
+}
+
+// WithStreaming turns the SSE subscription to GET /v1/stream on or off.
+// Default on: invalidations reach the cache (remote mode) or trigger a
+// refetch (local mode) within milliseconds.
+func WithStreaming(on bool) Option {
+	return func(c *config) { c.localOptions.streaming = on }
+}
+
+// WithStreamIdleTimeout sets how long the stream may stay silent before it
+// is considered stalled and reconnected. Default 45 s (three keep-alives).
+func WithStreamIdleTimeout(d time.Duration) Option {
+	return func(c *config) {
+		if d > 0 {
+			c.localOptions.streamIdle = d
+		}
+	}
+}
+
+// WithStaleAfter sets the config-age SLO: in local mode, Status reports
+// StateStale when the config was last confirmed longer ago than d. Default
+// 5 minutes.
+func WithStaleAfter(d time.Duration) Option {
+	return func(c *config) {
+		if d > 0 {
+			c.localOptions.staleAfter = d
+		}
+	}
+}
+
+// DataState is the state of the client's data source.
+type DataState string
+
+// The data states.
+const (
+	StateInitializing DataState = "initializing"
+	StateValid        DataState = "valid"
+	StateStale        DataState = "stale"
+	StateOffline      DataState = "offline"
+	StateError        DataState = "error"
+)
+
+// Status describes the client's data source.
+type Status struct {
+	Mode  Mode
+	State DataState
+	// ConfigVersion, ETag and ConfigAge describe the config in use (local
+	// and offline modes, and a remote-mode bootstrap fallback).
+	ConfigVersion int64
+	ETag          string
+	ConfigSource  Source
+	ConfigAge     time.Duration
+	// StreamConnected reports a live SSE subscription.
+	StreamConnected bool
+	// Breaker is the circuit breaker's state.
+	Breaker BreakerState
+	// LastError describes the last data-source failure, if any.
+	LastError string
+}
+
+// localState is the data source's mutable state.
+type localState struct {
+	mu        sync.Mutex
+	lastErr   string
+	confirmed time.Time // last time the server confirmed the config (200 or 304)
+	ready     chan struct{}
+	readyOnce sync.Once
+	trigger   chan struct{} // coalesced refetch requests
+	stream    *streamer
+	fetches   int // config fetches (tests)
+	compiles  int
+
+	lmu       sync.Mutex
+	listeners map[int]*listener
+	nextID    int
+	lastState DataState
+}
+
+func (c *Client) setLastError(err error) {
+	c.local.mu.Lock()
+	c.local.lastErr = err.Error()
+	c.local.mu.Unlock()
+}
+
+func (c *Client) markReady() {
+	c.local.readyOnce.Do(func() { close(c.local.ready) })
+}
+
+// startLocal loads the bootstrap and last-known files and starts the
+// stream and config sync, per mode.
+func (c *Client) startLocal() error {
+	lc := &c.cfg.localOptions
+	c.local = &localState{ready: make(chan struct{}), trigger: make(chan struct{}, 1), listeners: make(map[int]*listener)}
+	now := c.cfg.clock.Now()
+	var best *snapshotState
+	consider := func(name string, data []byte) error {
+		st, err := c.loadEnvelope(data, now)
+		if err != nil {
+			return fmt.Errorf("%s: %w", name, err)
+		}
+		if best != nil && st.snap.Version() < best.snap.Version() {
+			return fmt.Errorf("%s: version %d is older than the %d already held: refused", name, st.snap.Version(), best.snap.Version())
+		}
+		best = st
+		return nil
+	}
+	if lc.bootstrapErr != nil && c.cfg.mode != ModeOffline {
+		c.setLastError(lc.bootstrapErr)
+		c.cfg.logger.Error("flagwire: bootstrap not used", "error", lc.bootstrapErr.Error())
+	}
+	if lc.bootstrap != nil {
+		if err := consider(lc.bootstrapName, lc.bootstrap); err != nil {
+			if c.cfg.mode == ModeOffline {
+				return fmt.Errorf("flagwire: %w", err)
+			}
+			c.setLastError(err)
+			c.cfg.logger.Error("flagwire: bootstrap refused", "error", err.Error())
+		}
+	}
+	if p := lc.lastKnownPath; p != "" && c.cfg.mode != ModeOffline {
+		if data, err := os.ReadFile(p); err == nil {
+			if err := consider("last-known config", data); err != nil {
+				c.cfg.logger.Warn("flagwire: last-known config not used", "error", err.Error())
+			}
+		} else if !errors.Is(err, os.ErrNotExist) {
+			c.cfg.logger.Warn("flagwire: last-known config unreadable", "error", err.Error())
+		}
+	}
+	if best != nil {
+		c.snap.Store(best)
+		if c.cfg.mode == ModeOffline {
+			c.markReady()
+		}
+	}
+	switch c.cfg.mode {
+	case ModeRemote:
+		c.markReady()
+		if lc.streaming {
+			c.startStream(func(ev wire.StreamEvent) {
+				switch {
+				case ev.Type == wire.EventReset || ev.SegmentKey != "":
+					c.cache.invalidateAll()
+				default:
+					c.cache.invalidate(ev.FlagKey)
+					c.notifyFlagKeys([]string{ev.FlagKey}, ev.Version)
+				}
+			}, c.cache.invalidateAll) // a reconnect may have missed events
+		}
+	case ModeLocal:
+		if lc.streaming {
+			c.startStream(func(wire.StreamEvent) { c.requestSync() }, c.requestSync) // the sync loop fetches at start anyway
+		}
+		c.goTracked(c.syncLoop)
+	}
+	return nil
+}
+
+func (c *Client) startStream(onEvent func(wire.StreamEvent), onConnect func()) {
+	s := &streamer{c: c, idle: c.cfg.localOptions.streamIdle, onEvent: onEvent, onConnect: onConnect}
+	c.local.stream = s
+	c.goTracked(func() { s.run(c.ctx) })
+}
+
+// loadEnvelope verifies a signed envelope and compiles its config.
+func (c *Client) loadEnvelope(data []byte, now time.Time) (*snapshotState, error) {
+	if int64(len(data)) > c.cfg.localOptions.maxConfig {
+		return nil, fmt.Errorf("%w: %d bytes exceed the %d-byte limit", wire.ErrBootstrapFormat, len(data), c.cfg.localOptions.maxConfig)
+	}
+	var env wire.BootstrapEnvelope
+	dec := json.NewDecoder(bytes.NewReader(data))
+	if err := dec.Decode(&env); err != nil {
+		return nil, fmt.Errorf("%w: %v", wire.ErrBootstrapFormat, err)
+	}
+	if len(c.cfg.localOptions.keys) == 0 {
+		return nil, errors.New("no trusted keys configured (WithTrustedKeys): a bootstrap is never used unverified")
+	}
+	if err := env.Verify(c.cfg.localOptions.keys, now); err != nil {
+		return nil, err
+	}
+	if env.Environment != "" && env.Environment != c.cfg.environment {
+		return nil, fmt.Errorf("bootstrap is for environment %q, not %q", env.Environment, c.cfg.environment)
+	}
+	var cfg evaluate.Config
+	if err := json.Unmarshal(env.Payload, &cfg); err != nil {
+		return nil, fmt.Errorf("%w: payload: %v", wire.ErrBootstrapFormat, err)
+	}
+	if cfg.Version != env.Version {
+		return nil, fmt.Errorf("%w: payload version %d does not match envelope version %d", wire.ErrBootstrapFormat, cfg.Version, env.Version)
+	}
+	snap, err := evaluate.Compile(&cfg)
+	if err != nil {
+		return nil, err
+	}
+	return &snapshotState{snap: snap, source: SourceBootstrap, receivedAt: env.IssuedAt}, nil
+}
+
+// requestSync asks the sync loop for a conditional refetch. Requests
+// coalesce: a burst of invalidations causes one or two fetches.
+func (c *Client) requestSync() {
+	select {
+	case c.local.trigger <- struct{}{}:
+	default:
+	}
+}
+
+// syncLoop keeps local mode's config current: a fetch at start, on every
+// stream event (coalesced), and by polling (jittered) while the stream is
+// down.
+func (c *Client) syncLoop() {
+	timer := time.NewTimer(0)
+	defer timer.Stop()
+	for {
+		select {
+		case <-c.ctx.Done():
+			return
+		case <-c.local.trigger:
+		case <-timer.C:
+		}
+		if err := c.syncOnce(c.ctx); err != nil && c.ctx.Err() == nil {
+			c.setLastError(err)
+			c.logs.warn("sync", "flagwire: config sync failed; serving the config held", "error", err.Error())
+		}
+		c.statusChanged()
+		// Poll while the stream is down (or off); a live stream makes
+		// polling unnecessary, but a slow safety poll remains.
+		iv := c.cfg.localOptions.pollInterval
+		if s := c.local.stream; s != nil && s.connected.Load() {
+			iv *= 5
+		}
+		jitter := time.Duration(rand.Int64N(int64(iv)/5+1)) - iv/10
+		if !timer.Stop() {
+			select {
+			case <-timer.C:
+			default:
+			}
+		}
+		timer.Reset(iv + jitter)
+	}
+}
+
+// syncOnce makes one conditional GET /v1/flags.
+func (c *Client) syncOnce(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(ctx, max(c.cfg.timeout, 5*time.Second))
+	defer cancel()
+	u := c.cfg.endpoint.JoinPath("v1", "flags")
+	q := u.Query()
+	q.Set("environment", c.cfg.environment)
+	u.RawQuery = q.Encode()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u.String(), nil)
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Accept", wire.ContentTypeJSON)
+	cur := c.snap.Load()
+	if cur != nil && cur.source == SourceLocal && cur.etag != "" {
+		req.Header.Set("If-None-Match", cur.etag)
+	}
+	c.authorize(req, nil)
+	c.local.mu.Lock()
+	c.local.fetches++
+	c.local.mu.Unlock()
+	resp, err := c.hc.Do(req)
+	if err != nil {
+		return &apiError{code: ErrorUnavailable, msg: "config fetch: " + transportMessage(err)}
+	}
+	defer resp.Body.Close()
+	data, err := io.ReadAll(io.LimitReader(resp.Body, c.cfg.localOptions.maxConfig+1))
+	if err != nil {
+		return &apiError{code: ErrorUnavailable, msg: "config fetch: " + transportMessage(err)}
+	}
+	now := c.cfg.clock.Now()
+	switch {
+	case resp.StatusCode == http.StatusNotModified:
+		c.confirm(now)
+		return nil
+	case resp.StatusCode != http.StatusOK:
+		return statusError(resp, data, now)
+	case int64(len(data)) > c.cfg.localOptions.maxConfig:
+		return &apiError{code: ErrorBadResponse, msg: fmt.Sprintf("config larger than %d bytes", c.cfg.localOptions.maxConfig)}
+	}
+	var cfg evaluate.Config
+	if err := json.Unmarshal(data, &cfg); err != nil {
+		return &apiError{code: ErrorBadResponse, msg: "config: malformed JSON: " + err.Error()}
+	}
+	if cur != nil && cur.source == SourceLocal && cfg.Version < cur.snap.Version() {
+		return &apiError{code: ErrorBadResponse, msg: fmt.Sprintf("config version %d is older than the %d held: refused (out of order)", cfg.Version, cur.snap.Version())}
+	}
+	if cfg.Environment != "" && cfg.Environment != c.cfg.environment {
+		return &apiError{code: ErrorBadResponse, msg: fmt.Sprintf("config is for environment %q", cfg.Environment)}
+	}
+	snap, err := evaluate.Compile(&cfg)
+	if err != nil {
+		return &apiError{code: ErrorBadResponse, msg: "config refused, the previous one keeps serving: " + err.Error()}
+	}
+	c.local.mu.Lock()
+	c.local.compiles++
+	c.local.mu.Unlock()
+	next := &snapshotState{snap: snap, source: SourceLocal, etag: resp.Header.Get("ETag"), receivedAt: now}
+	c.snap.Store(next)
+	c.confirm(now)
+	c.markReady()
+	var prev *evaluate.Snapshot
+	if cur != nil {
+		prev = cur.snap
+	}
+	c.notifyChanges(prev, snap)
+	if c.cfg.localOptions.lastKnownPath != "" {
+		if err := c.persistLastKnown(ctx); err != nil {
+			c.logs.warn("persist", "flagwire: could not persist the last-known config", "error", err.Error())
+		}
+	}
+	return nil
+}
+
+func (c *Client) confirm(now time.Time) {
+	c.local.mu.Lock()
+	c.local.confirmed = now
+	c.local.lastErr = ""
+	c.local.mu.Unlock()
+}
+
+// persistLastKnown fetches the signed envelope of the current config and
+// writes it atomically.
+func (c *Client) persistLastKnown(ctx context.Context) error {
+	u := c.cfg.endpoint.JoinPath("v1", "bootstrap")
+	q := u.Query()
+	q.Set("environment", c.cfg.environment)
+	u.RawQuery = q.Encode()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u.String(), nil)
+	if err != nil {
+		return err
+	}
+	c.authorize(req, nil)
+	resp, err := c.hc.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	data, err := io.ReadAll(io.LimitReader(resp.Body, c.cfg.localOptions.maxConfig+1))
+	if err != nil {
+		return err
+	}
+	if resp.StatusCode != http.StatusOK {
+		return statusError(resp, data, c.cfg.clock.Now())
+	}
+	if _, err := c.loadEnvelope(data, c.cfg.clock.Now()); err != nil {
+		return fmt.Errorf("server's envelope does not verify: %w", err)
+	}
+	return writeFileAtomic(c.cfg.localOptions.lastKnownPath, data)
+}
+
+// writeFileAtomic writes data to path via a temp file, fsync and rename, so
+// a crash leaves either the old file or the new one.
+func writeFileAtomic(path string, data []byte) error {
+	dir := filepath.Dir(path)
+	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp-*")
+	if err != nil {
+		return err
+	}
+	tmp := f.Name()
+	defer os.Remove(tmp)
+	if _, err := f.Write(data); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Sync(); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Close(); err != nil {
+		return err
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		return err
+	}
+	if d, err := os.Open(dir); err == nil {
+		d.Sync()
+		d.Close()
+	}
+	return nil
+}
+
+// WaitReady blocks until the client has its first good configuration (local
+// mode: the first sync; offline mode: the bootstrap; remote mode: at once),
+// ctx ends (ErrNotReady wrapping ctx's error), or the client is closed
+// (ErrClosed). Evaluations before that use the bootstrap or defaults, and
+// their Detail.Source says so.
+func (c *Client) WaitReady(ctx context.Context) error {
+	if c == nil {
+		return ErrClosed
+	}
+	select {
+	case <-c.local.ready:
+		return nil
+	case <-ctx.Done():
+		return fmt.Errorf("%w: %w", ErrNotReady, ctx.Err())
+	case <-c.ctx.Done():
+		return ErrClosed
+	}
+}
+
+// Status reports the data source's state.
+func (c *Client) Status() Status {
+	if c == nil {
+		return Status{State: StateError, LastError: ErrClosed.Error()}
+	}
+	st := Status{Mode: c.cfg.mode, Breaker: c.br.current()}
+	c.local.mu.Lock()
+	st.LastError = c.local.lastErr
+	confirmed := c.local.confirmed
+	c.local.mu.Unlock()
+	if s := c.local.stream; s != nil {
+		st.StreamConnected = s.connected.Load()
+	}
+	now := c.cfg.clock.Now()
+	if cur := c.snap.Load(); cur != nil {
+		st.ConfigVersion = cur.snap.Version()
+		st.ETag = cur.etag
+		st.ConfigSource = cur.source
+		at := cur.receivedAt
+		if cur.source == SourceLocal && confirmed.After(at) {
+			at = confirmed
+		}
+		st.ConfigAge = now.Sub(at)
+	}
+	switch {
+	case c.closed.Load():
+		st.State = StateOffline
+	case c.cfg.mode == ModeOffline:
+		st.State = StateOffline
+	case c.cfg.mode == ModeRemote:
+		st.State = StateValid
+		if st.Breaker == BreakerOpen || (c.local.stream != nil && c.local.stream.stopped.Load()) {
+			st.State = StateError
+		}
+	default:
+		cur := c.snap.Load()
+		switch {
+		case cur == nil && st.LastError != "":
+			st.State = StateError
+		case cur == nil || cur.source != SourceLocal:
+			st.State = StateInitializing
+			if st.LastError != "" {
+				st.State = StateError
+			}
+		case st.ConfigAge > c.cfg.localOptions.staleAfter:
+			st.State = StateStale
+		case st.LastError != "":
+			st.State = StateError
+		default:
+			st.State = StateValid
+		}
+	}
+	return st
+}
+
+// statusChanged notifies status listeners when the state changed.
+func (c *Client) statusChanged() {
+	st := c.Status()
+	c.local.lmu.Lock()
+	changed := st.State != c.local.lastState
+	c.local.lastState = st.State
+	var ls []*listener
+	if changed {
+		for _, l := range c.local.listeners {
+			if l.status != nil {
+				ls = append(ls, l)
+			}
+		}
+	}
+	c.local.lmu.Unlock()
+	for _, l := range ls {
+		c.safeHook(func() { l.status(st) })
+	}
+}

@@ -1,0 +1,275 @@
+package evaluate
+
+import (
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+)
+
+func benchConfig(segmentSize int) *Config {
+	ids := make([]string, segmentSize)
+	for i := range ids {
+		ids[i] = fmt.Sprintf("beta-%07d", i)
+	}
+	return &Config{
+		Environment: "prod",
+		Salt:        "prod-salt-2026",
+		Segments:    []Segment{{Key: "beta_testers", Included: ids}},
+		Flags: []Flag{{
+			Key: "bench-flag",
+			Rules: []Rule{
+				{ID: "enterprise-eu", When: "plan == 'enterprise' and region == 'EU'", Serve: Serve{Variant: true}},
+				{ID: "beta", Segment: "beta_testers", Serve: Serve{Variant: true}},
+				{ID: "old-app", When: "semver(appVersion) < '2.0.0'", Serve: Serve{Variant: false}},
+			},
+			Default: &Serve{Rollout: []WeightedVariant{{Variant: true, Weight: 25}, {Variant: false, Weight: 75}}},
+		}},
+	}
+}
+
+var benchAttrs = Attributes{"userId": "8a7f4c91", "plan": "pro", "region": "US", "appVersion": "2.3.1"}
+
+func TestEvaluatePrecedence(t *testing.T) {
+	now := time.Date(2026, 11, 24, 12, 0, 0, 0, time.UTC)
+	cfg := &Config{
+		Salt: "s",
+		Segments: []Segment{
+			{Key: "beta_testers", Included: []string{"beta-1"}, Excluded: []string{"banned"}, When: "plan == 'internal'"},
+			{Key: "eu", When: "region in ['DE', 'FR']"},
+		},
+		Flags: []Flag{
+			{
+				Key:     "f",
+				Targets: []Target{{Variant: false, Values: []string{"vip-off"}}},
+				Rules: []Rule{
+					{ID: "rule-1", When: "plan == 'pro' and region == 'US'", Serve: Serve{Variant: true}},
+					{ID: "rule-2", Segment: "beta_testers", Serve: Serve{Variant: true}},
+					{ID: "rule-3", When: "segment('eu') and plan == 'free'", Serve: Serve{Variant: false}},
+					{ID: "gradual", Serve: Serve{Percentage: pct(0)}},
+				},
+				Default: &Serve{Variant: false},
+			},
+			{Key: "off", State: StateOff, Rules: []Rule{{ID: "r", When: "true", Serve: Serve{Variant: true}}}},
+			{Key: "needs-f", Prerequisites: []Prerequisite{{FlagKey: "f", Variants: []any{true}}}, Default: &Serve{Variant: true}},
+			{Key: "str", Variants: []Variant{{Name: "control"}, {Name: "B", Payload: map[string]any{"price": 23.0, "currency": "EUR"}}}, OffVariant: "control",
+				Rules: []Rule{{ID: "b", When: "country == 'DE'", Serve: Serve{Variant: "B"}}}, Default: &Serve{Variant: "control"}},
+		},
+	}
+	snap := mustCompile(t, cfg)
+	cases := []struct {
+		name    string
+		flag    string
+		attrs   Attributes
+		value   any
+		kind    ReasonKind
+		ruleID  string
+		segment string
+	}{
+		{"rule 1 wins", "f", Attributes{"userId": "beta-1", "plan": "pro", "region": "US"}, true, ReasonRuleMatch, "rule-1", ""},
+		{"static segment", "f", Attributes{"userId": "beta-1", "plan": "free"}, true, ReasonSegmentMatch, "rule-2", "beta_testers"},
+		{"rule-based segment", "f", Attributes{"userId": "x", "plan": "internal"}, true, ReasonSegmentMatch, "rule-2", "beta_testers"},
+		{"excluded beats rule", "f", Attributes{"userId": "banned", "plan": "internal"}, false, ReasonDefault, "", ""},
+		{"segment in condition", "f", Attributes{"userId": "x", "plan": "free", "region": "DE"}, false, ReasonRuleMatch, "rule-3", ""},
+		{"target before rules", "f", Attributes{"userId": "vip-off", "plan": "pro", "region": "US"}, false, ReasonTargetMatch, "", ""},
+		{"0% rule falls through", "f", Attributes{"userId": "nobody"}, false, ReasonDefault, "", ""},
+		{"off", "off", Attributes{"userId": "x"}, false, ReasonOff, "", ""},
+		{"prerequisite holds", "needs-f", Attributes{"userId": "beta-1", "plan": "pro", "region": "US"}, true, ReasonDefault, "", ""},
+		{"prerequisite fails", "needs-f", Attributes{"userId": "nobody"}, false, ReasonPrerequisiteFailed, "", ""},
+		{"string variant", "str", Attributes{"country": "DE"}, "B", ReasonRuleMatch, "b", ""},
+		{"string default", "str", Attributes{"country": "US"}, "control", ReasonDefault, "", ""},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			r := snap.Evaluate(tc.flag, tc.attrs, now)
+			if r.Value != tc.value || r.Reason.Kind != tc.kind || r.Reason.RuleID != tc.ruleID || r.Reason.Segment != tc.segment {
+				t.Fatalf("got %v %+v", r.Value, r.Reason)
+			}
+			_, trace := snap.EvaluateExplain(tc.flag, tc.attrs, now)
+			if len(trace) == 0 {
+				t.Fatal("explain returned no trace")
+			}
+		})
+	}
+	r := snap.Evaluate("str", Attributes{"country": "DE"}, now)
+	if string(r.PayloadJSON) != `{"currency":"EUR","price":23}` {
+		t.Fatalf("payload %s", r.PayloadJSON)
+	}
+	if r := snap.Evaluate("nope", nil, now); r.Reason.Kind != ReasonError || r.Reason.ErrorCode != ErrorFlagNotFound || r.Value != nil {
+		t.Fatalf("missing flag: %+v", r)
+	}
+}
+
+func TestProgressiveRollout(t *testing.T) {
+	day := func(d int) time.Time { return time.Date(2026, 12, d, 0, 0, 0, 0, time.UTC) }
+	steps := []RampStep{{day(1), 1}, {day(2), 5}, {day(3), 10}, {day(4), 25}, {day(5), 50}, {day(6), 100}}
+	mk := func(paused bool, at time.Time) *Snapshot {
+		return mustCompile(t, &Config{Salt: "s", Flags: []Flag{{Key: "f", Rules: []Rule{{ID: "ramp", Serve: Serve{Progressive: &Progressive{Steps: steps, Paused: paused, PausedAt: at}}}}, Default: &Serve{Variant: false}}}})
+	}
+	snap := mk(false, time.Time{})
+	share := func(s *Snapshot, now time.Time) float64 {
+		on := 0
+		for i := 0; i < 20000; i++ {
+			if s.Evaluate("f", Attributes{"userId": strconv.Itoa(i)}, now).Value == true {
+				on++
+			}
+		}
+		return float64(on) / 200
+	}
+	for _, tc := range []struct {
+		now  time.Time
+		want float64
+	}{
+		{day(1).Add(-time.Second), 0}, {day(1), 1}, {day(2).Add(12 * time.Hour), 5}, {day(4), 25}, {day(6), 100}, {day(30), 100},
+	} {
+		if got := share(snap, tc.now); got < tc.want-1 || got > tc.want+1 {
+			t.Errorf("at %s: %.2f%% served, want %v%%", tc.now.Format(time.DateOnly), got, tc.want)
+		}
+	}
+	paused := mk(true, day(3).Add(time.Hour))
+	if got := share(paused, day(30)); got < 9 || got > 11 {
+		t.Errorf("paused at step 10%%: %.2f%% served at a later time", got)
+	}
+}
+
+func TestCompileErrors(t *testing.T) {
+	cases := []struct {
+		name string
+		cfg  Config
+		want []string
+	}{
+		{"unknown segment", Config{Flags: []Flag{{Key: "f", Rules: []Rule{{ID: "r", Segment: "nope", Serve: Serve{Variant: true}}}}}}, []string{`flag "f" rule "r" segment: references unknown segment "nope"`}},
+		{"unknown segment in when", Config{Flags: []Flag{{Key: "f", Rules: []Rule{{ID: "r", When: "segment('ghost')", Serve: Serve{Variant: true}}}}}}, []string{`unknown segment "ghost"`}},
+		{"duplicate rule id", Config{Flags: []Flag{{Key: "f", Rules: []Rule{{ID: "r", Serve: Serve{Variant: true}}, {ID: "r", Serve: Serve{Variant: false}}}}}}, []string{"duplicate rule id"}},
+		{"weights", Config{Flags: []Flag{{Key: "f", Default: &Serve{Rollout: []WeightedVariant{{true, 50}, {false, 40}}}}}}, []string{"weights sum to 90, not 100"}},
+		{"type mismatch", Config{Flags: []Flag{{Key: "f", Type: TypeNumber, Variants: []Variant{{Name: "a", Value: "x"}}}}}, []string{`variant "a": value "x" is not a finite number`}},
+		{"unknown variant", Config{Flags: []Flag{{Key: "f", Rules: []Rule{{ID: "r", Serve: Serve{Variant: "maybe"}}}}}}, []string{`unknown variant "maybe" (variants: true, false)`}},
+		{"prereq cycle", Config{Flags: []Flag{
+			{Key: "a", Prerequisites: []Prerequisite{{FlagKey: "b", Variants: []any{true}}}},
+			{Key: "b", Prerequisites: []Prerequisite{{FlagKey: "a", Variants: []any{true}}}},
+		}}, []string{"prerequisite cycle"}},
+		{"segment cycle", Config{Segments: []Segment{{Key: "x", When: "segment('y')"}, {Key: "y", When: "segment('x')"}}}, []string{"segment cycle"}},
+		{"bad regex", Config{Flags: []Flag{{Key: "f", Rules: []Rule{{ID: "r", When: "email matches '(['", Serve: Serve{Variant: true}}}}}}, []string{`rule "r" when`}},
+		{"bad version", Config{Flags: []Flag{{Key: "f", Rules: []Rule{{ID: "r", When: "semver(v) < '2.x'", Serve: Serve{Variant: true}}}}}}, []string{"not a valid semantic version"}},
+		{"syntax position", Config{Flags: []Flag{{Key: "f", Rules: []Rule{{ID: "r", When: "plan == 'pro' and and", Serve: Serve{Variant: true}}}}}}, []string{"1:19"}},
+		{"bad key", Config{Flags: []Flag{{Key: "bad key!"}}}, []string{"invalid flag key"}},
+		{"duplicate flag", Config{Flags: []Flag{{Key: "f"}, {Key: "f"}}}, []string{"duplicate flag key"}},
+		{"ramp down", Config{Flags: []Flag{{Key: "f", Default: &Serve{Progressive: &Progressive{Steps: []RampStep{{time.Unix(1, 0), 50}, {time.Unix(2, 0), 10}}}}}}}, []string{"a ramp never goes down"}},
+		{"serves nothing", Config{Flags: []Flag{{Key: "f", Rules: []Rule{{ID: "r", When: "true"}}}}}, []string{"serves nothing"}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := Compile(&tc.cfg)
+			var ce *CompileError
+			if !errors.As(err, &ce) {
+				t.Fatalf("want *CompileError, got %v", err)
+			}
+			for _, w := range tc.want {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("error %q lacks %q", err, w)
+				}
+			}
+		})
+	}
+}
+
+func TestSeedPatchRule(t *testing.T) {
+	// The seed's rollout step: {"id":"gradual","percentage":25,"seed":"checkout-new-flow"}.
+	snap := mustCompile(t, &Config{Salt: "s", Flags: []Flag{{Key: "checkout-new-flow", Rules: []Rule{{ID: "gradual", Serve: Serve{Percentage: pct(25), Seed: "checkout-new-flow"}}}}}})
+	on := 0
+	for i := 0; i < 10000; i++ {
+		r := snap.Evaluate("checkout-new-flow", Attributes{"userId": strconv.Itoa(i)}, time.Time{})
+		if r.Value == true {
+			on++
+			if r.Reason.RuleID != "gradual" || !r.HasBucketing || r.Bucketing.Seed != "checkout-new-flow" {
+				t.Fatalf("%+v", r)
+			}
+		}
+	}
+	if on < 2300 || on > 2700 {
+		t.Fatalf("%d of 10000 in a 25%% step", on)
+	}
+}
+
+func TestEvaluateDoesNotAllocate(t *testing.T) {
+	snap := mustCompile(t, benchConfig(1000))
+	now := time.Now()
+	if n := testing.AllocsPerRun(1000, func() { snap.Evaluate("bench-flag", benchAttrs, now) }); n != 0 {
+		t.Fatalf("Evaluate allocates %v times per call", n)
+	}
+}
+
+// BenchmarkEvaluateBenchFlagNoAlloc is the design's benchmark flag: three
+// rules (one a 1,000-id static segment) and a 25% rollout fallthrough.
+func BenchmarkEvaluateBenchFlagNoAlloc(b *testing.B) {
+	snap := mustCompile(b, benchConfig(1000))
+	now := time.Now()
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		snap.Evaluate("bench-flag", benchAttrs, now)
+	}
+}
+
+// BenchmarkEvaluateSegmentSize shows static segment membership is O(1).
+func BenchmarkEvaluateSegmentSize(b *testing.B) {
+	for _, n := range []int{1000, 100000, 1000000} {
+		b.Run(strconv.Itoa(n), func(b *testing.B) {
+			snap := mustCompile(b, benchConfig(n))
+			attrs := Attributes{"userId": fmt.Sprintf("beta-%07d", n/2)}
+			b.ReportAllocs()
+			b.ResetTimer()
+			for i := 0; i < b.N; i++ {
+				snap.Evaluate("bench-flag", attrs, time.Time{})
+			}
+		})
+	}
+}
+
+// BenchmarkEvaluateRules shows cost growing linearly with the rules tried.
+func BenchmarkEvaluateRules(b *testing.B) {
+	for _, n := range []int{1, 10, 100} {
+		b.Run(strconv.Itoa(n), func(b *testing.B) {
+			rules := make([]Rule, n)
+			for i := range rules {
+				rules[i] = Rule{ID: "r" + strconv.Itoa(i), When: fmt.Sprintf("plan == 'plan-%d' and region == 'EU'", i), Serve: Serve{Variant: true}}
+			}
+			snap := mustCompile(b, &Config{Flags: []Flag{{Key: "f", Rules: rules, Default: &Serve{Variant: false}}}})
+			b.ReportAllocs()
+			b.ResetTimer()
+			for i := 0; i < b.N; i++ {
+				snap.Evaluate("f", benchAttrs, time.Time{})
+			}
+		})
+	}
+}
+
+func manyFlags(n int) *Config {
+	cfg := &Config{Environment: "prod", Salt: "s", Segments: []Segment{{Key: "beta_testers", Included: []string{"a", "b"}}}}
+	for i := 0; i < n; i++ {
+		cfg.Flags = append(cfg.Flags, Flag{
+			Key: "flag-" + strconv.Itoa(i),
+			Rules: []Rule{
+				{ID: "r1", When: "plan == 'enterprise' and region == 'EU'", Serve: Serve{Variant: true}},
+				{ID: "r2", Segment: "beta_testers", Serve: Serve{Variant: true}},
+			},
+			Default: &Serve{Percentage: pct(25)},
+		})
+	}
+	return cfg
+}
+
+// BenchmarkCompile10000Flags is the compile half of "bootstrap of 10,000
+// flags ≤ 50 ms".
+func BenchmarkCompile10000Flags(b *testing.B) {
+	cfg := manyFlags(10000)
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		if _, err := Compile(cfg); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

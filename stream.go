@@ -1,0 +1,199 @@
+package flagwire
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"sync/atomic"
+	"time"
+
+	sse "github.com/tmaxmax/go-sse"
+
+	"github.com/flagwire/flagwire/internal/retry"
+	"github.com/flagwire/flagwire/internal/wire"
+)
+
+// Stream defaults.
+const (
+	// defaultStreamIdle is how long a stream may stay silent (no event, no
+	// keep-alive comment) before it is considered stalled and reconnected:
+	// three of the server's 15 s keep-alives.
+	defaultStreamIdle = 45 * time.Second
+	// streamHealthy is how long a connection must last for the reconnect
+	// backoff to start over.
+	streamHealthy = 30 * time.Second
+	// maxStreamEvent bounds one SSE event (go-sse's default is 64 KiB; an
+	// event above the bound ends the connection with an error instead of
+	// being dropped silently).
+	maxStreamEvent = 1 << 20
+)
+
+// streamer owns the SSE subscription to GET /v1/stream: one connection,
+// an SDK-owned reconnect loop with decorrelated jitter and Last-Event-ID,
+// a watchdog for stalled streams, and a stop (not a hammer) on 401/403.
+// go-sse parses the event stream; the SDK makes the requests itself so it
+// sees status codes and Retry-After, and never subscribes from inside a
+// callback.
+type streamer struct {
+	c         *Client
+	idle      time.Duration
+	lastID    string
+	connected atomic.Bool
+	stopped   atomic.Bool // after 401/403
+	// onEvent handles one event; onConnect runs after each (re)connect.
+	onEvent   func(wire.StreamEvent)
+	onConnect func()
+	// connects counts successful connections (tests, stats).
+	connects atomic.Int64
+}
+
+// errStreamFatal marks an answer that must not be retried (401/403).
+type errStreamFatal struct{ status int }
+
+func (e *errStreamFatal) Error() string {
+	return fmt.Sprintf("stream refused with HTTP %d: check the token and its scopes", e.status)
+}
+
+func (s *streamer) run(ctx context.Context) {
+	b := retry.NewDecorrelatedJitter(500*time.Millisecond, 30*time.Second)
+	timer := time.NewTimer(0)
+	<-timer.C
+	defer timer.Stop()
+	for ctx.Err() == nil {
+		start := time.Now()
+		err := s.connectOnce(ctx)
+		s.connected.Store(false)
+		if ctx.Err() != nil {
+			return
+		}
+		var fatal *errStreamFatal
+		if errors.As(err, &fatal) {
+			s.stopped.Store(true)
+			s.c.setLastError(err)
+			s.c.cfg.logger.Error("flagwire: event stream refused; not retrying", "status", fatal.status)
+			s.c.statusChanged()
+			return
+		}
+		if time.Since(start) >= streamHealthy {
+			b.Reset()
+		}
+		wait := b.NextBackOff()
+		var ae *apiError
+		if errors.As(err, &ae) && ae.retryAfter > wait {
+			wait = ae.retryAfter
+		}
+		if err != nil {
+			s.c.logs.warn("stream", "flagwire: event stream interrupted; reconnecting", "error", err.Error(), "retryIn", wait.String())
+		}
+		s.c.statusChanged()
+		timer.Reset(wait)
+		select {
+		case <-ctx.Done():
+			return
+		case <-timer.C:
+		}
+	}
+}
+
+// connectOnce opens the stream and reads it until it ends, stalls or ctx
+// is cancelled.
+func (s *streamer) connectOnce(parent context.Context) error {
+	ctx, cancel := context.WithCancel(parent)
+	defer cancel()
+	u := s.c.cfg.endpoint.JoinPath("v1", "stream")
+	q := u.Query()
+	q.Set("environment", s.c.cfg.environment)
+	u.RawQuery = q.Encode()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u.String(), nil)
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Accept", "text/event-stream")
+	req.Header.Set("Cache-Control", "no-cache")
+	if s.lastID != "" {
+		req.Header.Set("Last-Event-ID", s.lastID)
+	}
+	s.c.authorize(req, nil)
+	// The connect itself is bounded by the idle timeout, not the client's
+	// evaluation timeout.
+	connectTimer := time.AfterFunc(s.idle, cancel)
+	resp, err := s.c.hc.Do(req)
+	connectTimer.Stop()
+	if err != nil {
+		return &apiError{code: ErrorUnavailable, msg: "stream connect: " + transportMessage(err)}
+	}
+	defer resp.Body.Close()
+	switch {
+	case resp.StatusCode == http.StatusUnauthorized || resp.StatusCode == http.StatusForbidden:
+		return &errStreamFatal{status: resp.StatusCode}
+	case resp.StatusCode != http.StatusOK:
+		body, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
+		return statusError(resp, body, s.c.cfg.clock.Now())
+	}
+	s.connected.Store(true)
+	// A reconnect without an event id cannot resume: what changed while
+	// the stream was down is unknown, so the owner refreshes everything.
+	// (With Last-Event-ID the server replays missed events or sends reset.)
+	if n := s.connects.Add(1); n > 1 && s.lastID == "" && s.onConnect != nil {
+		s.onConnect()
+	}
+	s.c.statusChanged()
+	// The watchdog: every read (events and keep-alive comments alike)
+	// pushes the deadline back; silence for s.idle cancels the request.
+	body := &watchdogReader{r: resp.Body, idle: s.idle, cancel: cancel}
+	body.timer = time.AfterFunc(s.idle, func() { body.stalled.Store(true); cancel() })
+	defer body.timer.Stop()
+	for ev, err := range sse.Read(body, &sse.ReadConfig{MaxEventSize: maxStreamEvent}) {
+		if err != nil {
+			if body.stalled.Load() {
+				return &apiError{code: ErrorUnavailable, msg: fmt.Sprintf("stream silent for %v", s.idle)}
+			}
+			return &apiError{code: ErrorUnavailable, msg: "stream read: " + err.Error()}
+		}
+		s.handle(ev)
+	}
+	if body.stalled.Load() {
+		return &apiError{code: ErrorUnavailable, msg: fmt.Sprintf("stream silent for %v", s.idle)}
+	}
+	return &apiError{code: ErrorUnavailable, msg: "stream closed by the server"}
+}
+
+func (s *streamer) handle(ev sse.Event) {
+	if ev.LastEventID != "" {
+		s.lastID = ev.LastEventID
+	}
+	var se wire.StreamEvent
+	if err := json.Unmarshal([]byte(ev.Data), &se); err != nil {
+		s.c.logs.warn("stream-event", "flagwire: ignoring a malformed stream event", "type", ev.Type, "error", err.Error())
+		return
+	}
+	if se.Type == "" {
+		se.Type = ev.Type
+	}
+	switch se.Type {
+	case wire.EventInvalidate, wire.EventReset:
+		s.onEvent(se)
+	default:
+		// Unknown event types are ignored: forward compatibility.
+	}
+}
+
+// watchdogReader resets an idle timer on every read.
+type watchdogReader struct {
+	r       io.Reader
+	idle    time.Duration
+	cancel  context.CancelFunc
+	timer   *time.Timer
+	stalled atomic.Bool
+}
+
+func (w *watchdogReader) Read(p []byte) (int, error) {
+	n, err := w.r.Read(p)
+	if n > 0 {
+		w.timer.Reset(w.idle)
+	}
+	return n, err
+}
