@@ -20,6 +20,10 @@ const (
 	MaxSegmentIDs       = 5000000
 	MaxKeyLength        = 256
 	MaxPrerequisiteDeep = 32
+	// MaxPrerequisiteWork bounds the flag evaluations one evaluation may
+	// cause through prerequisites (counting shared prerequisites once per
+	// path), so a hostile config cannot make one evaluation exponential.
+	MaxPrerequisiteWork = 256
 )
 
 var keyPattern = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.\-]*$`)
@@ -94,7 +98,10 @@ func (f Finding) String() string {
 		fmt.Fprintf(&b, " rule %q", f.Rule)
 	}
 	if f.Field != "" {
-		fmt.Fprintf(&b, " %s", f.Field)
+		if f.Flag != "" || f.Segment != "" || f.Rule != "" {
+			b.WriteByte(' ')
+		}
+		b.WriteString(f.Field)
 	}
 	if f.Flag != "" || f.Segment != "" || f.Rule != "" || f.Field != "" {
 		b.WriteString(": ")
@@ -397,6 +404,35 @@ func (c *compiler) checkPrereqCycles(s *Snapshot) {
 	for _, k := range s.keys {
 		visit(k, nil, 0)
 	}
+	if len(c.errs) > 0 {
+		return
+	}
+	// The work of one evaluation: 1 + the work of each prerequisite. Acyclic
+	// by now, so memoized recursion terminates.
+	work := make(map[string]int, len(s.flags))
+	var cost func(k string) int
+	cost = func(k string) int {
+		if w, ok := work[k]; ok {
+			return w
+		}
+		w := 1
+		for _, p := range s.flags[k].prereqs {
+			if p.target != nil {
+				w += cost(p.flag)
+			}
+			if w > MaxPrerequisiteWork {
+				w = MaxPrerequisiteWork + 1
+				break
+			}
+		}
+		work[k] = w
+		return w
+	}
+	for _, k := range s.keys {
+		if cost(k) > MaxPrerequisiteWork {
+			c.errorf(Finding{Code: "limit", Flag: k, Field: "prerequisites"}, "evaluating this flag would evaluate more than %d flags through prerequisites", MaxPrerequisiteWork)
+		}
+	}
 }
 
 func (c *compiler) compileSegment(seg *Segment) *compiledSegment {
@@ -550,11 +586,17 @@ func (c *compiler) compileFlag(f *Flag, s *Snapshot) *compiledFlag {
 	} else {
 		cf.def = compiledServe{kind: serveFixed, variant: cf.off}
 	}
+	seenPrereq := make(map[string]bool, len(f.Prerequisites))
 	for _, p := range f.Prerequisites {
 		if p.FlagKey == f.Key {
 			c.errorf(withField(where, "prerequisites", "prerequisite-cycle"), "flag lists itself as a prerequisite")
 			continue
 		}
+		if seenPrereq[p.FlagKey] {
+			c.errorf(withField(where, "prerequisites", "duplicate-prerequisite"), "prerequisite %q is listed twice: merge its variants into one entry", p.FlagKey)
+			continue
+		}
+		seenPrereq[p.FlagKey] = true
 		cf.prereqs = append(cf.prereqs, compiledPrereq{flag: p.FlagKey})
 	}
 	if len(c.errs) > nerr {

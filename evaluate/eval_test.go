@@ -157,6 +157,8 @@ func TestCompileErrors(t *testing.T) {
 		{"bad key", Config{Flags: []Flag{{Key: "bad key!"}}}, []string{"invalid flag key"}},
 		{"duplicate flag", Config{Flags: []Flag{{Key: "f"}, {Key: "f"}}}, []string{"duplicate flag key"}},
 		{"ramp down", Config{Flags: []Flag{{Key: "f", Default: &Serve{Progressive: &Progressive{Steps: []RampStep{{time.Unix(1, 0), 50}, {time.Unix(2, 0), 10}}}}}}}, []string{"a ramp never goes down"}},
+		{"duplicate prerequisite", Config{Flags: []Flag{{Key: "a"}, {Key: "b", Prerequisites: []Prerequisite{{FlagKey: "a", Variants: []any{true}}, {FlagKey: "a", Variants: []any{false}}}}}}, []string{"listed twice"}},
+		{"prerequisite work", prereqFanout(12), []string{"more than 256 flags through prerequisites"}},
 		{"serves nothing", Config{Flags: []Flag{{Key: "f", Rules: []Rule{{ID: "r", When: "true"}}}}}, []string{"serves nothing"}},
 	}
 	for _, tc := range cases {
@@ -272,4 +274,18 @@ func BenchmarkCompile10000Flags(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
+}
+
+// prereqFanout builds flags f0…fn where each fi needs f(i-1) and a sibling
+// that also needs f(i-1): evaluation work doubles per level.
+func prereqFanout(n int) Config {
+	cfg := Config{Flags: []Flag{{Key: "f0"}}}
+	for i := 1; i <= n; i++ {
+		prev := "f" + strconv.Itoa(i-1)
+		sib := "s" + strconv.Itoa(i)
+		cfg.Flags = append(cfg.Flags,
+			Flag{Key: sib, Prerequisites: []Prerequisite{{FlagKey: prev, Variants: []any{true}}}},
+			Flag{Key: "f" + strconv.Itoa(i), Prerequisites: []Prerequisite{{FlagKey: prev, Variants: []any{true}}, {FlagKey: sib, Variants: []any{true}}}})
+	}
+	return cfg
 }

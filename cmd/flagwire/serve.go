@@ -1,0 +1,237 @@
+package main
+
+import (
+	"context"
+	"crypto/ed25519"
+	"crypto/rand"
+	"crypto/x509"
+	"encoding/base64"
+	"encoding/hex"
+	"encoding/pem"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+	yaml "go.yaml.in/yaml/v3"
+
+	"github.com/flagwire/flagwire/evaluate"
+	"github.com/flagwire/flagwire/flagserver"
+	"github.com/flagwire/flagwire/internal/wire"
+)
+
+// serveConfig holds the flags of `flagwire serve`.
+type serveConfig struct {
+	addr         string
+	flagsDir     string
+	dataDir      string
+	tokensFile   string
+	devToken     string
+	signingKey   string
+	environments []string
+	logFormat    string
+}
+
+func newServeCmd() *cobra.Command {
+	var c serveConfig
+	cmd := &cobra.Command{
+		Use:   "serve",
+		Short: "Run the reference Flag API server",
+		Long: `Run the reference Flag API server (/v1) until SIGINT or SIGTERM.
+
+Flags as code are loaded from --flags (evaluate.LoadDir). With --data the
+state is durable: every acknowledged write is committed to DIR/flagwire.db
+before its response, and a restart restores it (environments stored there
+win over --flags). Without --tokens or --dev-token the server is open
+(development mode: no authentication). Environments given with --env and
+not defined elsewhere start empty.
+
+On shutdown, SSE streams are ended first, then in-flight requests are
+given 10 seconds to finish.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return runServe(cmd.Context(), cmd, c)
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&c.addr, "addr", "127.0.0.1:8080", "listen address (port 0 picks a free port)")
+	f.StringVar(&c.flagsDir, "flags", "", "flags-as-code directory")
+	f.StringVar(&c.dataDir, "data", "", "data directory for durable state (default: memory only)")
+	f.StringVar(&c.tokensFile, "tokens", "", "YAML or JSON file: a list of {secret, subject, scopes, environments}")
+	f.StringVar(&c.devToken, "dev-token", "", "accept this bearer token with every scope")
+	f.StringVar(&c.signingKey, "signing-key", "", "Ed25519 bootstrap signing key: PEM (PKCS #8) or a 32-byte seed (raw, hex or base64); generated if absent")
+	f.StringSliceVar(&c.environments, "env", nil, "environments to serve even if no flags define them (repeatable)")
+	f.StringVar(&c.logFormat, "log", "text", "request log format: text, json or off")
+	return cmd
+}
+
+func runServe(ctx context.Context, cmd *cobra.Command, c serveConfig) error {
+	out := cmd.OutOrStdout()
+	var logger *slog.Logger
+	switch c.logFormat {
+	case "text":
+		logger = slog.New(slog.NewTextHandler(cmd.ErrOrStderr(), nil))
+	case "json":
+		logger = slog.New(slog.NewJSONHandler(cmd.ErrOrStderr(), nil))
+	case "off":
+		logger = slog.New(slog.DiscardHandler)
+	default:
+		return errors.New("--log must be text, json or off")
+	}
+	opts := flagserver.Options{DataDir: c.dataDir, Logger: logger}
+
+	seen := map[string]bool{}
+	if c.flagsDir != "" {
+		cfgs, err := evaluate.LoadDir(os.DirFS(c.flagsDir), ".")
+		if err != nil {
+			return fmt.Errorf("load --flags %s: %w", c.flagsDir, err)
+		}
+		for env, cfg := range cfgs {
+			if cfg.Environment == "" {
+				cfg.Environment = env
+			}
+			opts.Configs = append(opts.Configs, cfg)
+			seen[cfg.Environment] = true
+		}
+	}
+	for _, env := range c.environments {
+		if env = strings.TrimSpace(env); env != "" && !seen[env] {
+			opts.Configs = append(opts.Configs, &evaluate.Config{Environment: env})
+			seen[env] = true
+		}
+	}
+	if c.tokensFile != "" {
+		toks, err := loadTokens(c.tokensFile)
+		if err != nil {
+			return err
+		}
+		opts.Tokens = append(opts.Tokens, toks...)
+	}
+	if c.devToken != "" {
+		opts.Tokens = append(opts.Tokens, flagserver.Token{
+			Secret: c.devToken, Subject: "dev", Scopes: []string{wire.ScopeRead, wire.ScopeWrite},
+		})
+	}
+	generated := false
+	if c.signingKey != "" {
+		key, err := loadSigningKey(c.signingKey)
+		if err != nil {
+			return err
+		}
+		opts.SigningKey = key
+	} else {
+		_, key, err := ed25519.GenerateKey(rand.Reader)
+		if err != nil {
+			return err
+		}
+		opts.SigningKey, generated = key, true
+	}
+
+	srv, err := flagserver.New(opts)
+	if err != nil {
+		return err
+	}
+	ln, err := net.Listen("tcp", c.addr)
+	if err != nil {
+		srv.Close()
+		return err
+	}
+	pub := srv.PublicKey()
+	if generated {
+		fmt.Fprintf(out, "generated bootstrap signing key %s (not saved; pass --signing-key to keep one)\n", wire.KeyID(pub))
+	} else {
+		fmt.Fprintf(out, "bootstrap signing key %s\n", wire.KeyID(pub))
+	}
+	fmt.Fprintf(out, "public key: %s\n", base64.StdEncoding.EncodeToString(pub))
+	if len(opts.Tokens) == 0 {
+		fmt.Fprintln(out, "warning: no tokens configured: the server is open (development mode)")
+	}
+	fmt.Fprintf(out, "environments: %s\n", strings.Join(srv.Environments(), ", "))
+	fmt.Fprintf(out, "listening on http://%s\n", ln.Addr())
+
+	hs := &http.Server{Handler: srv, ReadHeaderTimeout: 10 * time.Second}
+	errc := make(chan error, 1)
+	go func() { errc <- hs.Serve(ln) }()
+	select {
+	case err := <-errc:
+		srv.Close()
+		return err
+	case <-ctx.Done():
+	}
+	fmt.Fprintln(out, "shutting down")
+	// End SSE streams first: Shutdown waits for handlers, and streams never
+	// end on their own.
+	closeErr := srv.Close()
+	sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := hs.Shutdown(sctx); err != nil {
+		hs.Close()
+	}
+	if err := <-errc; err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	return closeErr
+}
+
+// loadTokens reads a YAML or JSON list of tokens.
+func loadTokens(path string) ([]flagserver.Token, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	var toks []flagserver.Token
+	if err := yaml.Unmarshal(b, &toks); err != nil {
+		return nil, fmt.Errorf("--tokens %s: %w", path, err)
+	}
+	for i, t := range toks {
+		if t.Secret == "" {
+			return nil, fmt.Errorf("--tokens %s: token %d has no secret", path, i+1)
+		}
+		for _, s := range t.Scopes {
+			if s != wire.ScopeRead && s != wire.ScopeWrite {
+				return nil, fmt.Errorf("--tokens %s: token %d: unknown scope %q", path, i+1, s)
+			}
+		}
+	}
+	return toks, nil
+}
+
+// loadSigningKey reads an Ed25519 private key: PEM ("PRIVATE KEY", PKCS
+// #8), or a 32-byte seed given raw, as hex or as base64.
+func loadSigningKey(path string) (ed25519.PrivateKey, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	return parseSigningKey(b)
+}
+
+func parseSigningKey(b []byte) (ed25519.PrivateKey, error) {
+	if blk, _ := pem.Decode(b); blk != nil {
+		k, err := x509.ParsePKCS8PrivateKey(blk.Bytes)
+		if err != nil {
+			return nil, fmt.Errorf("signing key: %w", err)
+		}
+		ek, ok := k.(ed25519.PrivateKey)
+		if !ok {
+			return nil, fmt.Errorf("signing key: %T is not Ed25519", k)
+		}
+		return ek, nil
+	}
+	if len(b) == ed25519.SeedSize {
+		return ed25519.NewKeyFromSeed(b), nil
+	}
+	s := strings.TrimSpace(string(b))
+	if seed, err := hex.DecodeString(s); err == nil && len(seed) == ed25519.SeedSize {
+		return ed25519.NewKeyFromSeed(seed), nil
+	}
+	if seed, err := base64.StdEncoding.DecodeString(s); err == nil && len(seed) == ed25519.SeedSize {
+		return ed25519.NewKeyFromSeed(seed), nil
+	}
+	return nil, errors.New("signing key: want PEM (PKCS #8) or a 32-byte seed (raw, hex or base64)")
+}

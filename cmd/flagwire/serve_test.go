@@ -1,0 +1,428 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"crypto/ed25519"
+	"crypto/x509"
+	"encoding/base64"
+	"encoding/hex"
+	"encoding/json"
+	"encoding/pem"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/flagwire/flagwire/evaluate"
+	"github.com/flagwire/flagwire/internal/wire"
+)
+
+// seedSalt returns a salt under which account "acme-co-1337" lands in the
+// B half of pricing-experiment's 50/50 rollout, as in the seed's response.
+func seedSalt() string {
+	for i := 0; ; i++ {
+		salt := fmt.Sprintf("prod-salt-%d", i)
+		if _, b := evaluate.Bucket(salt, "pricing-experiment", "acme-co-1337"); b >= 50000 {
+			return salt
+		}
+	}
+}
+
+// writeSeedFlags writes the seed's prod environment as flags as code.
+func writeSeedFlags(t *testing.T) string {
+	dir := t.TempDir()
+	files := map[string]string{
+		"prod.yaml": "environment: prod\nsalt: " + seedSalt() + "\nsegments:\n  - key: beta_testers\n    when: plan == 'pro'\n",
+		"checkout-new-flow.yaml": `flagKey: checkout-new-flow
+environment: prod
+owners: ["payments-team"]
+rules:
+  - id: rule-1
+    when: region == 'EU' and plan == 'free'
+    variant: false
+  - id: rule-2
+    segment: beta_testers
+    variant: true
+bucketing:
+  seed: checkout-new-flow
+metadata:
+  jira: PAY-1234
+  ttl: 2026-12-31
+`,
+		"pricing-experiment.yaml": `flagKey: pricing-experiment
+environment: prod
+type: string
+variants:
+  - name: control
+  - name: B
+    payload: {price: 23.00, currency: EUR}
+bucketing:
+  seed: pricing-experiment
+  by: accountId
+default:
+  rollout:
+    - {variant: control, weight: 50}
+    - {variant: B, weight: 50}
+`,
+	}
+	for name, body := range files {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(body), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return dir
+}
+
+// running is a `flagwire serve` running in-process.
+type running struct {
+	once   sync.Once
+	url    string
+	cancel context.CancelFunc
+	done   chan error
+	output chan string
+}
+
+// startServe runs the cobra command tree with args and waits for the
+// listening address.
+func startServe(t *testing.T, args ...string) *running {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	pr, pw := io.Pipe()
+	root := newRootCmd()
+	root.SetArgs(append([]string{"serve", "--addr", "127.0.0.1:0", "--log", "off"}, args...))
+	root.SetOut(pw)
+	root.SetErr(pw)
+	r := &running{cancel: cancel, done: make(chan error, 1), output: make(chan string, 100)}
+	go func() {
+		err := root.ExecuteContext(ctx)
+		pw.Close()
+		r.done <- err
+	}()
+	go func() {
+		sc := bufio.NewScanner(pr)
+		for sc.Scan() {
+			select {
+			case r.output <- sc.Text():
+			default:
+			}
+		}
+		close(r.output)
+	}()
+	timer := time.NewTimer(10 * time.Second)
+	defer timer.Stop()
+	for r.url == "" {
+		select {
+		case line, ok := <-r.output:
+			if !ok {
+				t.Fatalf("serve exited: %v", <-r.done)
+			}
+			if u, found := strings.CutPrefix(line, "listening on "); found {
+				r.url = u
+			}
+		case <-timer.C:
+			cancel()
+			t.Fatal("serve did not start")
+		}
+	}
+	t.Cleanup(func() { r.stop(t) })
+	return r
+}
+
+// stop sends the shutdown signal (context cancel, as SIGINT does) and
+// waits for the command to return.
+func (r *running) stop(t *testing.T) {
+	t.Helper()
+	r.once.Do(func() {
+		r.cancel()
+		select {
+		case err := <-r.done:
+			if err != nil {
+				t.Errorf("serve: %v", err)
+			}
+		case <-time.After(15 * time.Second):
+			t.Fatal("serve did not shut down")
+		}
+		for range r.output {
+		}
+	})
+}
+
+type result struct {
+	status int
+	header http.Header
+	body   []byte
+}
+
+func call(t *testing.T, method, url, body string, headers ...string) result {
+	t.Helper()
+	var rd io.Reader
+	if body != "" {
+		rd = strings.NewReader(body)
+	}
+	req, err := http.NewRequest(method, url, rd)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, h := range headers {
+		name, value, _ := strings.Cut(h, ": ")
+		req.Header.Set(name, value)
+	}
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	b, err := io.ReadAll(res.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return result{res.StatusCode, res.Header, b}
+}
+
+// TestServeSeedExamples replays the seed guide's requests against a running
+// `flagwire serve`: the evaluate examples, then "adding a rollout step
+// safely", then a restart from the data directory.
+func TestServeSeedExamples(t *testing.T) {
+	const TOKEN = "seed-token"
+	flags := writeSeedFlags(t)
+	data := t.TempDir()
+	tokens := filepath.Join(t.TempDir(), "tokens.yaml")
+	os.WriteFile(tokens, []byte("- secret: "+TOKEN+"\n  subject: ci\n  scopes: [flags:read, flags:write]\n- secret: read-only\n  subject: dashboards\n  scopes: [flags:read]\n"), 0o600)
+	key := filepath.Join(t.TempDir(), "signing.key")
+	seed := make([]byte, ed25519.SeedSize)
+	os.WriteFile(key, []byte(hex.EncodeToString(seed)+"\n"), 0o600)
+
+	srv := startServe(t, "--flags", flags, "--data", data, "--tokens", tokens, "--signing-key", key)
+	base := srv.url // stands for https://flags.example.com
+	auth := "Authorization: Bearer " + TOKEN
+
+	// cURL (smoke test), verbatim body.
+	r := call(t, "POST", base+"/v1/evaluate", `{
+    "environment":"prod",
+    "requests":[{"flagKey":"checkout-new-flow","defaultValue":false,"context":{"userId":"8a7f4c91","plan":"pro"}}],
+    "options":{"includeReasons":true}
+  }`, auth, "Content-Type: application/json")
+	if r.status != 200 {
+		t.Fatalf("smoke test: %d %s", r.status, r.body)
+	}
+	var ev wire.EvaluateResponse
+	json.Unmarshal(r.body, &ev)
+	if d := ev.Decisions[0]; string(d.Variant) != "true" || d.Reason.RuleID != "rule-2" || d.Reason.Segment != "beta_testers" || d.TTLSeconds != 60 || ev.RequestID == "" {
+		t.Fatalf("smoke test: %s", r.body)
+	}
+
+	// "Example: evaluate request", verbatim, and its response.
+	r = call(t, "POST", base+"/v1/evaluate", `{
+  "environment": "prod",
+  "requests": [
+    {
+      "flagKey": "checkout-new-flow",
+      "defaultValue": false,
+      "context": {
+        "userId": "8a7f4c91",
+        "accountId": "acme-co-1337",
+        "region": "US",
+        "plan": "pro",
+        "appVersion": "2.3.1"
+      }
+    },
+    {
+      "flagKey": "pricing-experiment",
+      "defaultValue": "control",
+      "context": {
+        "accountId": "acme-co-1337",
+        "country": "DE",
+        "currency": "EUR"
+      }
+    }
+  ],
+  "options": {"includeReasons": true, "returnPayloads": true}
+}`, auth, "Content-Type: application/json")
+	if r.status != 200 {
+		t.Fatalf("evaluate: %d %s", r.status, r.body)
+	}
+	ev = wire.EvaluateResponse{}
+	json.Unmarshal(r.body, &ev)
+	if len(ev.Decisions) != 2 || ev.RequestID != r.header.Get("X-Request-Id") {
+		t.Fatalf("evaluate: %s", r.body)
+	}
+	d0, d1 := ev.Decisions[0], ev.Decisions[1]
+	if d0.FlagKey != "checkout-new-flow" || string(d0.Variant) != "true" || d0.Reason.RuleID != "rule-2" || d0.Reason.Segment != "beta_testers" {
+		t.Errorf("decision 0: %s", r.body)
+	}
+	var payload struct {
+		Price    float64 `json:"price"`
+		Currency string  `json:"currency"`
+	}
+	json.Unmarshal(d1.Payload, &payload)
+	if d1.FlagKey != "pricing-experiment" || string(d1.Variant) != `"B"` || payload.Price != 23.00 || payload.Currency != "EUR" ||
+		d1.Bucketing == nil || d1.Bucketing.Seed != "pricing-experiment" || len(d1.Bucketing.Hash) != 64 {
+		t.Errorf("decision 1: %s", r.body)
+	}
+
+	// "Example: adding a rollout step safely".
+	// etag=$(curl -s -H 'Authorization: Bearer $TOKEN' …/v1/flags/checkout-new-flow | jq -r '.["etag"]')
+	r = call(t, "GET", base+"/v1/flags/checkout-new-flow", "", auth)
+	var doc map[string]any
+	if err := json.Unmarshal(r.body, &doc); err != nil || r.status != 200 {
+		t.Fatalf("GET flag: %d %s", r.status, r.body)
+	}
+	etag, _ := doc["etag"].(string)
+	if etag == "" || etag != r.header.Get("ETag") {
+		t.Fatalf("etag %q, header %q", etag, r.header.Get("ETag"))
+	}
+	patch := func() result {
+		return call(t, "PATCH", base+"/v1/flags/checkout-new-flow", `{
+    "changeReason": "Expanding canary after stable metrics",
+    "rules": [{"id":"gradual","percentage":25,"seed":"checkout-new-flow"}]
+  }`, auth, "If-Match: "+etag, "Idempotency-Key: roll-2026-06-25-01", "Content-Type: application/json")
+	}
+	p1 := patch()
+	if p1.status != 200 {
+		t.Fatalf("PATCH: %d %s", p1.status, p1.body)
+	}
+	p2 := patch() // a retry (say, after a timeout) returns the same response
+	if p2.status != p1.status || string(p2.body) != string(p1.body) || p2.header.Get("ETag") != p1.header.Get("ETag") ||
+		p2.header.Get("Idempotent-Replayed") != "true" {
+		t.Fatalf("retry differs: %d %s / %d %s", p1.status, p1.body, p2.status, p2.body)
+	}
+	// A read-only token cannot write; no token is a 401.
+	if r := call(t, "PATCH", base+"/v1/flags/checkout-new-flow", `{}`, "Authorization: Bearer read-only", "If-Match: "+etag, "Content-Type: application/json"); r.status != 403 {
+		t.Errorf("read-only PATCH: %d", r.status)
+	}
+	if r := call(t, "GET", base+"/v1/flags/checkout-new-flow", ""); r.status != 401 || r.header.Get("WWW-Authenticate") == "" {
+		t.Errorf("no token: %d", r.status)
+	}
+	// The audit trail has the change and its reason.
+	r = call(t, "GET", base+"/v1/audit?entity=flag:checkout-new-flow", "", auth)
+	var audit wire.AuditResponse
+	json.Unmarshal(r.body, &audit)
+	if len(audit.Entries) != 1 || audit.Entries[0].Subject != "ci" || audit.Entries[0].ChangeReason != "Expanding canary after stable metrics" {
+		t.Errorf("audit: %s", r.body)
+	}
+	// Bootstrap is signed with the --signing-key.
+	r = call(t, "GET", base+"/v1/bootstrap?environment=prod&ttl=720h", "", auth)
+	var env wire.BootstrapEnvelope
+	json.Unmarshal(r.body, &env)
+	pub := ed25519.NewKeyFromSeed(seed).Public().(ed25519.PublicKey)
+	if err := env.Verify(map[string]ed25519.PublicKey{wire.KeyID(pub): pub}, time.Now()); err != nil {
+		t.Errorf("bootstrap: %v", err)
+	}
+
+	// Restart from the data directory: the acknowledged PATCH survives.
+	srv.stop(t)
+	srv2 := startServe(t, "--flags", flags, "--data", data, "--dev-token", "dev")
+	r = call(t, "GET", srv2.url+"/v1/flags/checkout-new-flow", "", "Authorization: Bearer dev")
+	var f evaluate.Flag
+	json.Unmarshal(r.body, &f)
+	if r.header.Get("ETag") != p1.header.Get("ETag") || len(f.Rules) != 1 || f.Rules[0].ID != "gradual" {
+		t.Fatalf("after restart: %s", r.body)
+	}
+}
+
+// TestServeShutdownEndsStreams: SIGINT (context cancel) ends open SSE
+// streams cleanly and the command returns.
+func TestServeShutdownEndsStreams(t *testing.T) {
+	srv := startServe(t, "--env", "prod")
+	req, _ := http.NewRequest("GET", srv.url+"/v1/stream?environment=prod", nil)
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	if res.StatusCode != 200 || res.Header.Get("Content-Type") != "text/event-stream" {
+		t.Fatalf("stream: %d %s", res.StatusCode, res.Header.Get("Content-Type"))
+	}
+	ended := make(chan error, 1)
+	go func() {
+		_, err := io.Copy(io.Discard, res.Body)
+		ended <- err
+	}()
+	srv.stop(t)
+	select {
+	case err := <-ended:
+		if err != nil {
+			t.Errorf("stream ended with %v, want a clean EOF", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("stream still open after shutdown")
+	}
+}
+
+func TestServeFlagErrors(t *testing.T) {
+	dir := t.TempDir()
+	bad := filepath.Join(dir, "bad")
+	os.Mkdir(bad, 0o700)
+	os.WriteFile(filepath.Join(bad, "x.yaml"), []byte("flagKey: [\n"), 0o600)
+	tests := [][]string{
+		{"--flags", bad},
+		{"--tokens", filepath.Join(dir, "missing.yaml")},
+		{"--signing-key", filepath.Join(dir, "missing.key")},
+		{"--log", "loud"},
+		{"--addr", "256.0.0.1:bad"},
+	}
+	for _, args := range tests {
+		root := newRootCmd()
+		root.SetArgs(append([]string{"serve", "--addr", "127.0.0.1:0", "--log", "off"}, args...))
+		root.SetOut(io.Discard)
+		root.SetErr(io.Discard)
+		if err := root.ExecuteContext(context.Background()); err == nil {
+			t.Errorf("%v: no error", args)
+		}
+	}
+}
+
+func TestLoadTokens(t *testing.T) {
+	dir := t.TempDir()
+	js := filepath.Join(dir, "t.json")
+	os.WriteFile(js, []byte(`[{"secret":"a","subject":"x","scopes":["flags:read"],"environments":["prod"]}]`), 0o600)
+	toks, err := loadTokens(js)
+	if err != nil || len(toks) != 1 || toks[0].Environments[0] != "prod" || toks[0].Subject != "x" {
+		t.Fatalf("json tokens: %v %v", toks, err)
+	}
+	for name, body := range map[string]string{
+		"noscope.yaml":  "- secret: a\n  scopes: [flags:admin]\n",
+		"nosecret.yaml": "- subject: a\n",
+		"notalist.yaml": "secret: a\n",
+	} {
+		p := filepath.Join(dir, name)
+		os.WriteFile(p, []byte(body), 0o600)
+		if _, err := loadTokens(p); err == nil {
+			t.Errorf("%s accepted", name)
+		}
+	}
+}
+
+func TestParseSigningKey(t *testing.T) {
+	pub, priv, _ := ed25519.GenerateKey(nil)
+	der, _ := x509.MarshalPKCS8PrivateKey(priv)
+	pemKey := pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der})
+	seed := priv.Seed()
+	for name, in := range map[string][]byte{
+		"pem":    pemKey,
+		"raw":    seed,
+		"hex":    []byte(hex.EncodeToString(seed) + "\n"),
+		"base64": []byte(base64.StdEncoding.EncodeToString(seed)),
+	} {
+		k, err := parseSigningKey(in)
+		if err != nil || !k.Public().(ed25519.PublicKey).Equal(pub) {
+			t.Errorf("%s: %v", name, err)
+		}
+	}
+	if _, err := parseSigningKey([]byte("short")); err == nil {
+		t.Error("garbage accepted")
+	}
+}
+
+func TestRootHasServe(t *testing.T) {
+	cmd, _, err := newRootCmd().Find([]string{"serve"})
+	if err != nil || cmd.Name() != "serve" {
+		t.Fatalf("serve: %v", err)
+	}
+}

@@ -1,0 +1,165 @@
+package evaluate
+
+import (
+	"encoding/json"
+	"errors"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+// fuzzNow is the evaluation and lint time of the fuzz targets.
+var fuzzNow = time.Date(2026, 6, 25, 12, 0, 0, 0, time.UTC)
+
+// fuzzAttrs are the subjects every flag of a fuzzed config is evaluated
+// for: none, typical, and attributes of every awkward type.
+var fuzzAttrs = []Attributes{
+	nil,
+	{},
+	{"userId": "8a7f4c91", "plan": "pro", "region": "US", "country": "DE", "accountId": "acc-1", "appVersion": "1.9.0"},
+	{"userId": "bench-0005", "plan": "enterprise", "region": "EU", "appVersion": "v2", "email": "x@example.com"},
+	{"userId": 42, "plan": true, "region": []any{"US"}, "appVersion": map[string]any{"major": 1}, "account": map[string]any{"id": 3.5, "plan": "pro"}, "tags": []string{"beta"}, "age": json.Number("30")},
+}
+
+// fuzzYAMLSeeds are the flags-as-code files under testdata.
+func fuzzYAMLSeeds(f *testing.F) [][]byte {
+	f.Helper()
+	var seeds [][]byte
+	for _, dir := range []string{"testdata/flags", "testdata/lint"} {
+		err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+			if err != nil || d.IsDir() || !strings.HasSuffix(p, ".yaml") {
+				return err
+			}
+			data, err := os.ReadFile(p)
+			seeds = append(seeds, data)
+			return err
+		})
+		if err != nil {
+			f.Fatal(err)
+		}
+	}
+	return append(seeds, []byte(seedYAML))
+}
+
+// checkEvaluable asserts the fuzz properties of a decoded config: Lint
+// never panics, and a config that compiles evaluates every flag for every
+// subject without panicking and with a consistent result.
+func checkEvaluable(t *testing.T, cfg *Config) {
+	t.Helper()
+	for _, f := range Lint(cfg, fuzzNow, LintOptions{}) {
+		if f.Code == "" || f.Msg == "" || (f.Severity != SeverityError && f.Severity != SeverityWarning) {
+			t.Fatalf("malformed finding %+v", f)
+		}
+	}
+	snap, err := Compile(cfg)
+	if err != nil {
+		var ce *CompileError
+		if !errors.As(err, &ce) || len(ce.Findings) == 0 {
+			t.Fatalf("Compile error %v is no *CompileError with findings", err)
+		}
+		return
+	}
+	for _, key := range snap.Keys() {
+		for _, attrs := range fuzzAttrs {
+			r := snap.Evaluate(key, attrs, fuzzNow)
+			if r.Reason.Kind == ReasonError {
+				t.Fatalf("flag %q: evaluation error %+v", key, r.Reason)
+			}
+			if r.Variant == "" {
+				t.Fatalf("flag %q: no variant served (%+v)", key, r.Reason)
+			}
+			r2, _ := snap.EvaluateExplain(key, attrs, fuzzNow)
+			if r2.Variant != r.Variant {
+				t.Fatalf("flag %q: Evaluate served %q, EvaluateExplain %q", key, r.Variant, r2.Variant)
+			}
+		}
+	}
+}
+
+// FuzzLoadYAML feeds arbitrary bytes to the flags-as-code loader: it never
+// panics, errors are *LoadError findings positioned in the file, and what
+// loads, merges and compiles is evaluable. A loaded flag marshals back to
+// YAML that loads again to the same YAML.
+func FuzzLoadYAML(f *testing.F) {
+	for _, s := range fuzzYAMLSeeds(f) {
+		f.Add(s)
+	}
+	f.Add([]byte("flagKey: a\nenvironment: e\nrules:\n  - id: r\n    when: >\n      a == 'x'\n      and b\n    variant: true\n"))
+	f.Add([]byte("x: &a [*a, *a]\nflagKey: &k k\nenvironment: *k\n"))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		file, err := LoadYAML("fuzz.yaml", data)
+		if err != nil {
+			var le *LoadError
+			if !errors.As(err, &le) || len(le.Findings) == 0 {
+				t.Fatalf("error %v is no *LoadError with findings", err)
+			}
+			for _, f := range le.Findings {
+				if f.Pos.File != "fuzz.yaml" || f.Severity != SeverityError {
+					t.Fatalf("finding without file position: %+v", f)
+				}
+			}
+			return
+		}
+		for _, fl := range file.Flags {
+			out, err := MarshalYAML(fl)
+			if err != nil {
+				continue // values YAML cannot represent
+			}
+			back, err := LoadYAML("again.yaml", out)
+			if err != nil {
+				t.Fatalf("marshaled flag does not load: %v\n%s", err, out)
+			}
+			if len(back.Flags) != 1 {
+				t.Fatalf("marshaled flag loads as %d flags:\n%s", len(back.Flags), out)
+			}
+			again, err := MarshalYAML(back.Flags[0])
+			if err != nil || string(again) != string(out) {
+				t.Fatalf("round trip changed the flag:\n%s\n%s", out, again)
+			}
+		}
+		cfgs, err := MergeFiles(file)
+		if err != nil {
+			return
+		}
+		for _, cfg := range cfgs {
+			checkEvaluable(t, cfg)
+		}
+	})
+}
+
+// FuzzDecodeConfig feeds arbitrary bytes to the JSON wire-form decoder: it
+// never panics, errors are *LoadError findings, and a config that decodes
+// and compiles is evaluable.
+func FuzzDecodeConfig(f *testing.F) {
+	for _, s := range fuzzYAMLSeeds(f) {
+		file, err := LoadYAML("seed.yaml", s)
+		if err != nil {
+			continue
+		}
+		cfgs, err := MergeFiles(file)
+		if err != nil {
+			continue
+		}
+		for _, cfg := range cfgs {
+			if data, err := json.Marshal(cfg); err == nil {
+				f.Add(data)
+			}
+		}
+	}
+	f.Add([]byte(`{"flags": [{"key": "a", "rules": [{"id": "r", "when": "x == 1", "percentage": 50}]}]}`))
+	f.Add([]byte(`{"flags": [{"key": "a", "stat": "on"}]} `))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		cfg, err := DecodeConfigJSON(data)
+		if err != nil {
+			var le *LoadError
+			if !errors.As(err, &le) || len(le.Findings) == 0 {
+				t.Fatalf("error %v is no *LoadError with findings", err)
+			}
+			return
+		}
+		checkEvaluable(t, cfg)
+	})
+}

@@ -1,0 +1,2848 @@
+package evaluate
+
+// Flags as code: the YAML encoding of flags and segments (LoadYAML, LoadDir,
+// MergeFiles, MarshalYAML) and the strict decoder of the JSON wire form
+// (DecodeConfigJSON). Every error carries a file:line:col position, and the
+// Configs built from files carry a locator that gives Compile and Lint
+// findings their source positions.
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"path"
+	"reflect"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"go.yaml.in/yaml/v3"
+)
+
+// Limits applied to flags-as-code files and JSON configs. Input beyond them
+// is rejected with a *LoadError, never with unbounded memory or time.
+const (
+	// MaxYAMLFileSize is the largest flags-as-code file LoadYAML and
+	// LoadDir accept: 32 MiB.
+	MaxYAMLFileSize = 32 << 20
+	// MaxYAMLFiles is the most flags-as-code files LoadDir reads.
+	MaxYAMLFiles = 100000
+	// MaxYAMLAliasNodes bounds the YAML nodes visited through aliases in
+	// one document, beyond the document's own nodes ("billion laughs"
+	// protection).
+	MaxYAMLAliasNodes = 100000
+	// MaxNestingDepth is the deepest nesting of mappings and sequences
+	// (YAML) or objects and arrays (JSON) accepted, payloads included.
+	MaxNestingDepth = 100
+	// MaxConfigJSONSize is the largest JSON config DecodeConfigJSON
+	// accepts: 64 MiB.
+	MaxConfigJSONSize = 64 << 20
+	// MaxLoadFindings is the most findings one *LoadError lists; loading
+	// stops after that many.
+	MaxLoadFindings = 100
+)
+
+// LoadError lists every problem found while loading flags as code or
+// decoding a JSON config: malformed input, unknown fields, wrong types,
+// limits exceeded, and conflicts between files. Each Finding has Severity
+// error, a Code ("yaml-syntax", "json-syntax", "unknown-field", "type",
+// "duplicate-key", "missing-field", "limit", "missing-environment",
+// "invalid-environment", "conflict", "duplicate-flag",
+// "duplicate-segment"), the flag or segment concerned when known, the field
+// path (such as "rules[0].percentage") and a Pos.
+// YAML syntax errors carry a line but no column (the YAML parser reports
+// none). Findings are sorted by position.
+type LoadError struct {
+	Findings []Finding
+}
+
+// Error joins the findings, one per line.
+func (e *LoadError) Error() string {
+	if len(e.Findings) == 1 {
+		return e.Findings[0].String()
+	}
+	var b strings.Builder
+	fmt.Fprintf(&b, "%d errors:", len(e.Findings))
+	for _, f := range e.Findings {
+		b.WriteString("\n\t")
+		b.WriteString(f.String())
+	}
+	return b.String()
+}
+
+// File is one parsed flags-as-code file: a YAML stream of one or more
+// documents ("---" separates them), each either a flag document — a mapping
+// with a flagKey, like the seed's example:
+//
+//	flagKey: checkout-new-flow
+//	environment: prod
+//	state: off
+//	owners: ["payments-team"]
+//	rules:
+//	  - id: rule-1
+//	    when: plan == 'pro' and region == 'US'
+//	    variant: true
+//	bucketing:
+//	  seed: checkout-new-flow
+//	metadata:
+//	  jira: PAY-1234
+//	  ttl: 2026-12-31
+//
+// — or a config document with any of the keys environment, salt, version,
+// requireChangeReason, attributes (the lint schema: attribute path → type),
+// flags (a list of flag mappings) and segments (a list of segment
+// mappings):
+//
+//	environment: prod
+//	salt: prod-salt-2026
+//	attributes: {plan: string, region: string, appVersion: semver}
+//	segments:
+//	  - key: beta_testers
+//	    included: ["3f9b2e10", "c0ffee42"]
+//	flags:
+//	  - flagKey: new-search
+//	    default: {percentage: 10}
+//
+// Field names are those of the model's yaml tags (see Flag, Rule, Serve,
+// Segment, Metadata; the wire form's fields are listed at
+// DecodeConfigJSON), and an unknown field is an error that names the
+// closest known one. Where the model wants a string, scalars keep their
+// source text: "ttl: 2026-12-31" is the string "2026-12-31" and "jira: 1234"
+// the string "1234". Booleans are only true and false, so "state: off" is
+// the string "off"; a boolean where a string is expected is an error, so
+// that "name: true" never silently becomes "true". Free-form values
+// (variant values and references, payloads) keep their YAML types. Anchors,
+// aliases and merge keys ("<<") work, within MaxYAMLAliasNodes.
+//
+// A file-level environment applies to the file's flags that name none and
+// to all its segments; salt, version, requireChangeReason and attributes
+// configure that environment and so require one (see MergeFiles).
+type File struct {
+	// Name is the file name given to LoadYAML, used in positions.
+	Name string
+	// Environment, Salt, Version, RequireChangeReason and Attributes are
+	// the file-level settings of config documents (see Config).
+	Environment         string
+	Salt                string
+	Version             int64
+	RequireChangeReason bool
+	Attributes          map[string]string
+	// Flags and Segments are in file order.
+	Flags    []Flag
+	Segments []Segment
+
+	pos *ymlFilePos
+}
+
+// ymlFilePos holds the source positions of one file: parallel to its Flags
+// and Segments, plus the file-level settings.
+type ymlFilePos struct {
+	flags    []*ymlObjPos
+	segments []*ymlObjPos
+	config   *ymlObjPos
+}
+
+// ymlObjPos maps the field paths of one flag, segment or file-level config
+// ("state", "rules[0].when", "variants[1].payload.price") to positions.
+type ymlObjPos struct {
+	at     Position
+	fields map[string]Position
+	texts  map[string]*ymlText // rule text of "when" fields, for offsets
+	rules  []string            // rule ids by index
+}
+
+func newYmlObjPos(at Position) *ymlObjPos {
+	return &ymlObjPos{at: at, fields: make(map[string]Position)}
+}
+
+// lookup returns the position of path, or of its closest recorded parent.
+func (op *ymlObjPos) lookup(p string) Position {
+	for p != "" {
+		if pos, ok := op.fields[p]; ok {
+			return pos
+		}
+		p = ymlParentPath(p)
+	}
+	return op.at
+}
+
+// ruleIndex resolves a rule id ("#3" for a rule without one). For a
+// duplicate id it returns the second rule with that id.
+func (op *ymlObjPos) ruleIndex(id string, dup bool) int {
+	if strings.HasPrefix(id, "#") {
+		if n, err := strconv.Atoi(id[1:]); err == nil && n >= 1 && n <= len(op.rules) {
+			return n - 1
+		}
+	}
+	first := -1
+	for i, r := range op.rules {
+		if r != id {
+			continue
+		}
+		if !dup {
+			return i
+		}
+		if first >= 0 {
+			return i
+		}
+		first = i
+	}
+	return first
+}
+
+// ymlParentPath strips the last ".key" or "[n]" of a field path.
+func ymlParentPath(p string) string {
+	i := strings.LastIndexAny(p, ".[")
+	if i < 0 {
+		return ""
+	}
+	return p[:i]
+}
+
+func ymlJoin(p, key string) string {
+	if p == "" {
+		return key
+	}
+	return p + "." + key
+}
+
+func ymlIndex(p string, i int) string {
+	return p + "[" + strconv.Itoa(i) + "]"
+}
+
+// ymlLocator gives findings on a Config built from files their positions.
+type ymlLocator struct {
+	flags    map[string]*ymlObjPos
+	segments map[string]*ymlObjPos
+	config   []*ymlObjPos // file-level settings of the environment's files
+}
+
+// locate implements locator. A finding that already has a file keeps it.
+// A finding on a rule's "when" with a Pos relative to the rule text (line
+// and column in the condition) gets the file position of that character.
+func (l *ymlLocator) locate(f *Finding) {
+	if l == nil || f.Pos.File != "" {
+		return
+	}
+	var op *ymlObjPos
+	switch {
+	case f.Flag != "":
+		op = l.flags[f.Flag]
+	case f.Segment != "":
+		op = l.segments[f.Segment]
+	default:
+		for _, c := range l.config {
+			if p, ok := c.fields[f.Field]; ok {
+				f.Pos = p
+				return
+			}
+		}
+		return
+	}
+	if op == nil {
+		return
+	}
+	p := f.Field
+	if f.Flag != "" {
+		if f.Rule != "" {
+			if i := op.ruleIndex(f.Rule, f.Code == "duplicate-rule-id"); i >= 0 {
+				p = ymlJoin(ymlIndex("rules", i), f.Field)
+			}
+		} else if ymlIsServeField(f.Field) {
+			p = ymlJoin("default", f.Field)
+		}
+	}
+	if rel := f.Pos; rel.Line > 0 {
+		if t := op.texts[p]; t != nil {
+			f.Pos = t.position(rel.Line, rel.Col)
+			return
+		}
+	}
+	f.Pos = op.lookup(p)
+}
+
+// ymlIsServeField reports whether a flag-level finding field belongs to the
+// default serve (Compile reports the default's problems without a rule).
+func ymlIsServeField(field string) bool {
+	head := field
+	if i := strings.IndexAny(head, ".["); i >= 0 {
+		head = head[:i]
+	}
+	switch head {
+	case "variant", "percentage", "rollout", "progressive", "seed":
+		return true
+	}
+	return false
+}
+
+// The known fields of each YAML mapping, in documentation order. A test
+// checks them against the model's yaml tags.
+var (
+	ymlConfigFields      = []string{"environment", "version", "salt", "requireChangeReason", "attributes", "flags", "segments"}
+	ymlFlagFields        = []string{"flagKey", "environment", "type", "state", "variants", "offVariant", "targets", "rules", "default", "bucketing", "prerequisites", "owners", "metadata", "version"}
+	ymlVariantFields     = []string{"name", "value", "payload"}
+	ymlTargetFields      = []string{"variant", "values"}
+	ymlServeFields       = []string{"variant", "percentage", "rollout", "progressive", "seed"}
+	ymlRuleFields        = []string{"id", "when", "segment", "variant", "percentage", "rollout", "progressive", "seed"}
+	ymlWeightedFields    = []string{"variant", "weight"}
+	ymlProgressiveFields = []string{"variant", "steps", "paused", "pausedAt"}
+	ymlStepFields        = []string{"at", "percentage"}
+	ymlBucketingFields   = []string{"seed", "by"}
+	ymlPrereqFields      = []string{"flagKey", "variants"}
+	ymlMetadataFields    = []string{"team", "ttl", "jira", "riskLevel", "killSwitch", "dashboards", "description"}
+	ymlSegmentFields     = []string{"key", "description", "when", "by", "included", "excluded", "version"}
+)
+
+// LoadYAML parses one flags-as-code file (see File for the format). name is
+// used in positions only. Every problem is reported in a *LoadError with
+// file:line:col positions; the file is not checked against other files or
+// compiled (see MergeFiles and LoadDir). Files larger than MaxYAMLFileSize
+// are rejected. An empty file yields an empty File.
+func LoadYAML(name string, data []byte) (*File, error) {
+	if len(data) > MaxYAMLFileSize {
+		return nil, &LoadError{Findings: []Finding{{Severity: SeverityError, Code: "limit", Pos: Position{File: name}, Msg: fmt.Sprintf("file of %d bytes exceeds the limit of %d", len(data), MaxYAMLFileSize)}}}
+	}
+	d := &ymlDecoder{file: name, src: data}
+	out := &File{Name: name, pos: &ymlFilePos{config: newYmlObjPos(Position{File: name, Line: 1, Col: 1})}}
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	for !d.stop {
+		var doc yaml.Node
+		err := dec.Decode(&doc)
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			d.syntaxError(err)
+			break
+		}
+		d.document(&doc, out)
+	}
+	if len(d.errs) > 0 {
+		return nil, d.loadError()
+	}
+	return out, nil
+}
+
+// ymlDecoder walks yaml.Nodes into the model, recording positions.
+type ymlDecoder struct {
+	file      string
+	src       []byte
+	lineStart []int // byte offset of each line, computed on first use
+	errs      []Finding
+	stop      bool
+	depth     int
+	visits    int
+	maxVisits int
+	obj       *ymlObjPos // positions of the flag or segment being decoded
+	flagKey   string
+	segKey    string
+	marks     int
+	aliased   int // > 0 inside a free-form value reached through an alias
+}
+
+// maxYAMLMarks bounds the positions recorded per file (payload paths can be
+// many); past it, findings fall back to the enclosing field's position.
+const maxYAMLMarks = 1 << 20
+
+func (d *ymlDecoder) loadError() *LoadError {
+	ymlSortFindings(d.errs)
+	return &LoadError{Findings: d.errs}
+}
+
+func (d *ymlDecoder) posOf(n *yaml.Node) Position {
+	return Position{File: d.file, Line: n.Line, Col: n.Column}
+}
+
+func (d *ymlDecoder) fail(n *yaml.Node, code, field, format string, args ...any) {
+	if len(d.errs) >= MaxLoadFindings {
+		d.stop = true
+		return
+	}
+	f := Finding{Severity: SeverityError, Code: code, Flag: d.flagKey, Segment: d.segKey, Field: field, Msg: fmt.Sprintf(format, args...)}
+	if n != nil {
+		f.Pos = d.posOf(n)
+	} else {
+		f.Pos = Position{File: d.file}
+	}
+	d.errs = append(d.errs, f)
+	if len(d.errs) >= MaxLoadFindings {
+		d.stop = true
+	}
+}
+
+// syntaxError converts a YAML parser error ("yaml: line 3: …").
+func (d *ymlDecoder) syntaxError(err error) {
+	msg := strings.TrimPrefix(err.Error(), "yaml: ")
+	pos := Position{File: d.file}
+	if rest, ok := strings.CutPrefix(msg, "line "); ok {
+		if i := strings.Index(rest, ": "); i > 0 {
+			if n, err := strconv.Atoi(rest[:i]); err == nil {
+				pos.Line = n
+				msg = rest[i+2:]
+			}
+		}
+	}
+	d.errs = append(d.errs, Finding{Severity: SeverityError, Code: "yaml-syntax", Pos: pos, Msg: "invalid YAML: " + msg})
+}
+
+// node resolves aliases and charges the visit budget. It returns nil when
+// the walk must not go on.
+func (d *ymlDecoder) node(n *yaml.Node) *yaml.Node {
+	if d.stop || n == nil {
+		return nil
+	}
+	d.visits++
+	if d.visits > d.maxVisits {
+		d.fail(n, "limit", "", "aliases expand to more than %d nodes", MaxYAMLAliasNodes)
+		d.stop = true
+		return nil
+	}
+	for i := 0; n.Kind == yaml.AliasNode; i++ {
+		if n.Alias == nil || i > 100 {
+			d.fail(n, "yaml-syntax", "", "unresolvable alias *%s", n.Value)
+			return nil
+		}
+		n = n.Alias
+	}
+	return n
+}
+
+func (d *ymlDecoder) mark(p string, n *yaml.Node) {
+	if d.obj == nil || d.marks >= maxYAMLMarks || d.aliased > 0 {
+		return
+	}
+	d.marks++
+	d.obj.fields[p] = d.posOf(n)
+}
+
+// enter increases the nesting depth; the caller calls leave when enter
+// returned true.
+func (d *ymlDecoder) enter(n *yaml.Node, p string) bool {
+	if d.depth >= MaxNestingDepth {
+		if len(p) > 60 {
+			p = p[:57] + "..."
+		}
+		d.fail(n, "limit", p, "nesting deeper than %d levels (or an alias that contains itself)", MaxNestingDepth)
+		return false
+	}
+	d.depth++
+	return true
+}
+
+func (d *ymlDecoder) leave() { d.depth-- }
+
+func ymlCountNodes(n *yaml.Node) int {
+	c := 1
+	for _, k := range n.Content {
+		c += ymlCountNodes(k)
+	}
+	return c
+}
+
+// ymlDescribe says what a node is, for type errors.
+func ymlDescribe(n *yaml.Node) string {
+	switch n.Kind {
+	case yaml.MappingNode:
+		return "a mapping"
+	case yaml.SequenceNode:
+		return "a list"
+	case yaml.ScalarNode:
+		v := n.Value
+		if len(v) > 40 {
+			v = v[:37] + "..."
+		}
+		switch n.ShortTag() {
+		case "!!null":
+			return "null"
+		case "!!bool":
+			return "the boolean " + v
+		case "!!int", "!!float":
+			return "the number " + v
+		case "!!str":
+			return strconv.Quote(v)
+		default:
+			return n.ShortTag() + " " + strconv.Quote(v)
+		}
+	}
+	return "an alias"
+}
+
+func (d *ymlDecoder) typeError(raw *yaml.Node, p, want string) {
+	n := raw
+	for i := 0; n.Kind == yaml.AliasNode && n.Alias != nil && i < 100; i++ {
+		n = n.Alias
+	}
+	d.fail(raw, "type", p, "expected %s, got %s", want, ymlDescribe(n))
+}
+
+type ymlEntry struct {
+	key    string
+	k, val *yaml.Node
+}
+
+// mapping returns the entries of the mapping n (after merge keys), checking
+// duplicate and, when known is not nil, unknown keys. ok is false for null
+// (no error) and for a non-mapping (an error); when ok the caller must call
+// d.leave.
+func (d *ymlDecoder) mapping(raw *yaml.Node, p string, known []string) (entries []ymlEntry, ok bool) {
+	n := d.node(raw)
+	if n == nil {
+		return nil, false
+	}
+	d.mark(p, raw)
+	if n.Kind == yaml.ScalarNode && n.ShortTag() == "!!null" {
+		return nil, false
+	}
+	if n.Kind != yaml.MappingNode {
+		d.typeError(raw, p, "a mapping")
+		return nil, false
+	}
+	if !d.enter(n, p) {
+		return nil, false
+	}
+	seen := make(map[string]*yaml.Node, len(n.Content)/2)
+	entries = d.collect(n, p, seen, entries, true)
+	if known != nil {
+		for _, e := range entries {
+			if !ymlContains(known, e.key) {
+				d.fail(e.k, "unknown-field", p, "unknown field %q%s", e.key, ymlSuggest(e.key, known))
+			}
+		}
+	}
+	return entries, true
+}
+
+// collect appends the entries of mapping n, explicit keys first, then the
+// keys of merged mappings ("<<: *base") that are not already present.
+func (d *ymlDecoder) collect(n *yaml.Node, p string, seen map[string]*yaml.Node, out []ymlEntry, explicit bool) []ymlEntry {
+	var merges []*yaml.Node
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		k, v := n.Content[i], n.Content[i+1]
+		kn := d.node(k)
+		if kn == nil {
+			return out
+		}
+		if kn.Kind != yaml.ScalarNode {
+			d.fail(k, "type", p, "mapping keys must be strings, got %s", ymlDescribe(kn))
+			continue
+		}
+		if kn.ShortTag() == "!!merge" {
+			merges = append(merges, v)
+			continue
+		}
+		if first, dup := seen[kn.Value]; dup {
+			if explicit {
+				d.fail(k, "duplicate-key", p, "duplicate key %q (first at line %d)", kn.Value, first.Line)
+			}
+			continue
+		}
+		seen[kn.Value] = k
+		out = append(out, ymlEntry{key: kn.Value, k: k, val: v})
+	}
+	for _, m := range merges {
+		mn := d.node(m)
+		if mn == nil {
+			return out
+		}
+		var srcs []*yaml.Node
+		switch mn.Kind {
+		case yaml.MappingNode:
+			srcs = []*yaml.Node{mn}
+		case yaml.SequenceNode:
+			for _, c := range mn.Content {
+				if cn := d.node(c); cn != nil {
+					srcs = append(srcs, cn)
+				}
+			}
+		default:
+			srcs = []*yaml.Node{mn}
+		}
+		for _, s := range srcs {
+			if s.Kind != yaml.MappingNode {
+				d.fail(m, "type", p, "a merge key (<<) needs a mapping or a list of mappings, got %s", ymlDescribe(s))
+				continue
+			}
+			if !d.enter(s, p) {
+				continue
+			}
+			out = d.collect(s, p, seen, out, false)
+			d.leave()
+		}
+	}
+	return out
+}
+
+func ymlContains(list []string, s string) bool {
+	for _, x := range list {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
+
+// ymlSuggest names the known key closest to key, or lists them all.
+func ymlSuggest(key string, known []string) string {
+	best, bestD := "", 1<<30
+	lk := strings.ToLower(key)
+	for _, k := range known {
+		dist := ymlDistance(lk, strings.ToLower(k))
+		if dist < bestD {
+			best, bestD = k, dist
+		}
+	}
+	if best != "" && (bestD == 0 || bestD <= 2 || bestD*3 <= len(key)) {
+		return fmt.Sprintf("; did you mean %q?", best)
+	}
+	return "; known fields: " + strings.Join(known, ", ")
+}
+
+// ymlDistance is the edit distance between a and b (bytes), counting an
+// insertion, deletion, substitution or transposition of adjacent bytes as
+// one edit (optimal string alignment).
+func ymlDistance(a, b string) int {
+	if len(a) > 64 || len(b) > 64 {
+		return 1 << 20
+	}
+	rows := make([][]int, len(a)+1)
+	for i := range rows {
+		rows[i] = make([]int, len(b)+1)
+		rows[i][0] = i
+	}
+	for j := range rows[0] {
+		rows[0][j] = j
+	}
+	for i := 1; i <= len(a); i++ {
+		for j := 1; j <= len(b); j++ {
+			cost := 1
+			if a[i-1] == b[j-1] {
+				cost = 0
+			}
+			d := min(rows[i-1][j]+1, rows[i][j-1]+1, rows[i-1][j-1]+cost)
+			if i > 1 && j > 1 && a[i-1] == b[j-2] && a[i-2] == b[j-1] {
+				d = min(d, rows[i-2][j-2]+1)
+			}
+			rows[i][j] = d
+		}
+	}
+	return rows[len(a)][len(b)]
+}
+
+// sequence returns the items of the list n. ok is false for null and for a
+// non-list (an error); when ok the caller must call d.leave.
+func (d *ymlDecoder) sequence(raw *yaml.Node, p string) (items []*yaml.Node, ok bool) {
+	n := d.node(raw)
+	if n == nil {
+		return nil, false
+	}
+	d.mark(p, raw)
+	if n.Kind == yaml.ScalarNode && n.ShortTag() == "!!null" {
+		return nil, false
+	}
+	if n.Kind != yaml.SequenceNode {
+		d.typeError(raw, p, "a list")
+		return nil, false
+	}
+	if !d.enter(n, p) {
+		return nil, false
+	}
+	return n.Content, true
+}
+
+// ymlList decodes a list with elem. An empty list is an empty, non-nil
+// slice: for a rollout, "rollout: []" is a rollout that lists nothing.
+func ymlList[T any](d *ymlDecoder, raw *yaml.Node, p string, elem func(*yaml.Node, string) T) []T {
+	items, ok := d.sequence(raw, p)
+	if !ok {
+		return nil
+	}
+	defer d.leave()
+	out := make([]T, 0, len(items))
+	for i, it := range items {
+		if d.stop {
+			break
+		}
+		out = append(out, elem(it, ymlIndex(p, i)))
+	}
+	return out
+}
+
+// scalar resolves a scalar node; it reports a type error for anything else.
+func (d *ymlDecoder) scalar(raw *yaml.Node, p, want string, mark bool) *yaml.Node {
+	n := d.node(raw)
+	if n == nil {
+		return nil
+	}
+	if mark {
+		d.mark(p, raw)
+	}
+	if n.Kind != yaml.ScalarNode {
+		d.typeError(raw, p, want)
+		return nil
+	}
+	return n
+}
+
+// str decodes a string field. Numbers and timestamps keep their source
+// text; null is ""; a boolean is an error (quote it).
+func (d *ymlDecoder) str(raw *yaml.Node, p string) string {
+	return d.strMark(raw, p, true)
+}
+
+func (d *ymlDecoder) strMark(raw *yaml.Node, p string, mark bool) string {
+	n := d.scalar(raw, p, "a string", mark)
+	if n == nil {
+		return ""
+	}
+	switch n.ShortTag() {
+	case "!!str", "!!int", "!!float", "!!timestamp":
+		return n.Value
+	case "!!null":
+		return ""
+	case "!!bool":
+		d.fail(raw, "type", p, "expected a string, got the boolean %s (quote it: %q)", n.Value, n.Value)
+	default:
+		d.typeError(raw, p, "a string")
+	}
+	return ""
+}
+
+func (d *ymlDecoder) boolean(raw *yaml.Node, p string) bool {
+	n := d.scalar(raw, p, "true or false", true)
+	if n == nil {
+		return false
+	}
+	switch n.ShortTag() {
+	case "!!bool":
+		var b bool
+		if err := n.Decode(&b); err == nil {
+			return b
+		}
+	case "!!null":
+		return false
+	}
+	d.typeError(raw, p, "true or false")
+	return false
+}
+
+func (d *ymlDecoder) float(raw *yaml.Node, p string) float64 {
+	n := d.scalar(raw, p, "a number", true)
+	if n == nil {
+		return 0
+	}
+	switch n.ShortTag() {
+	case "!!int", "!!float":
+		var f float64
+		if err := n.Decode(&f); err == nil {
+			return f
+		}
+	case "!!null":
+		return 0
+	}
+	d.typeError(raw, p, "a number")
+	return 0
+}
+
+// isNull reports whether raw is (an alias of) null.
+func (d *ymlDecoder) isNull(raw *yaml.Node) bool {
+	for i := 0; raw != nil && raw.Kind == yaml.AliasNode && i < 100; i++ {
+		raw = raw.Alias
+	}
+	return raw != nil && raw.Kind == yaml.ScalarNode && raw.ShortTag() == "!!null"
+}
+
+func (d *ymlDecoder) floatPtr(raw *yaml.Node, p string) *float64 {
+	if d.isNull(raw) {
+		d.mark(p, raw)
+		return nil
+	}
+	f := d.float(raw, p)
+	return &f
+}
+
+func (d *ymlDecoder) integer(raw *yaml.Node, p string) int64 {
+	n := d.scalar(raw, p, "an integer", true)
+	if n == nil {
+		return 0
+	}
+	switch n.ShortTag() {
+	case "!!int":
+		var i int64
+		if err := n.Decode(&i); err == nil {
+			return i
+		}
+	case "!!null":
+		return 0
+	}
+	d.typeError(raw, p, "an integer")
+	return 0
+}
+
+// timeValue decodes a timestamp: a YAML timestamp, or an RFC 3339 string
+// or a YYYY-MM-DD date (midnight UTC).
+func (d *ymlDecoder) timeValue(raw *yaml.Node, p string) time.Time {
+	n := d.scalar(raw, p, "a time (RFC 3339)", true)
+	if n == nil {
+		return time.Time{}
+	}
+	switch n.ShortTag() {
+	case "!!null":
+		return time.Time{}
+	case "!!timestamp", "!!str":
+		if t, ok := ymlParseTime(n.Value); ok {
+			return t
+		}
+		var t time.Time
+		if n.ShortTag() == "!!timestamp" && n.Decode(&t) == nil {
+			return t
+		}
+	}
+	d.typeError(raw, p, "a time (RFC 3339, such as 2026-06-25T10:00:00Z)")
+	return time.Time{}
+}
+
+func ymlParseTime(s string) (time.Time, bool) {
+	for _, layout := range []string{time.RFC3339Nano, "2006-01-02"} {
+		if t, err := time.Parse(layout, s); err == nil {
+			return t, true
+		}
+	}
+	return time.Time{}, false
+}
+
+// strList decodes a list of strings. Element positions are recorded only
+// when markItems (not for segment ids, which can be millions).
+func (d *ymlDecoder) strList(raw *yaml.Node, p string, markItems bool) []string {
+	items, ok := d.sequence(raw, p)
+	if !ok {
+		return nil
+	}
+	defer d.leave()
+	out := make([]string, 0, len(items))
+	for i, it := range items {
+		if d.stop {
+			break
+		}
+		out = append(out, d.strMark(it, ymlIndex(p, i), markItems))
+	}
+	return out
+}
+
+// value decodes a free-form value (variant values and references,
+// payloads): null, bool, int, float, string (timestamps keep their text),
+// []any and map[string]any (keys are the keys' text).
+func (d *ymlDecoder) value(raw *yaml.Node, p string) any {
+	n := d.node(raw)
+	if n == nil {
+		return nil
+	}
+	d.mark(p, raw)
+	if raw.Kind == yaml.AliasNode {
+		// Positions inside an aliased value are those of the anchor:
+		// record none (an alias bomb would otherwise record millions).
+		d.aliased++
+		defer func() { d.aliased-- }()
+	}
+	switch n.Kind {
+	case yaml.ScalarNode:
+		return d.scalarValue(raw, n, p)
+	case yaml.SequenceNode:
+		if !d.enter(n, p) {
+			return nil
+		}
+		defer d.leave()
+		out := make([]any, 0, len(n.Content))
+		for i, c := range n.Content {
+			if d.stop {
+				break
+			}
+			out = append(out, d.value(c, ymlIndex(p, i)))
+		}
+		return out
+	case yaml.MappingNode:
+		entries, ok := d.mapping(raw, p, nil)
+		if !ok {
+			return nil
+		}
+		defer d.leave()
+		m := make(map[string]any, len(entries))
+		for _, e := range entries {
+			if d.stop {
+				break
+			}
+			m[e.key] = d.value(e.val, ymlJoin(p, e.key))
+		}
+		return m
+	}
+	return nil
+}
+
+func (d *ymlDecoder) scalarValue(raw, n *yaml.Node, p string) any {
+	switch n.ShortTag() {
+	case "!!null":
+		return nil
+	case "!!str", "!!timestamp":
+		return n.Value
+	case "!!bool":
+		var b bool
+		if n.Decode(&b) == nil {
+			return b
+		}
+	case "!!int":
+		var i int64
+		if n.Decode(&i) == nil {
+			return i
+		}
+		var f float64
+		if n.Decode(&f) == nil {
+			return f
+		}
+	case "!!float":
+		var f float64
+		if n.Decode(&f) == nil {
+			return f
+		}
+	case "!!binary":
+		var s string
+		if n.Decode(&s) == nil {
+			return s
+		}
+	}
+	d.fail(raw, "type", p, "unsupported value %s", ymlDescribe(n))
+	return nil
+}
+
+// ymlPeek returns the text of a scalar key's value in mapping n, without
+// decoding (for naming the flag in findings before its fields are read).
+func ymlPeek(n *yaml.Node, key string) string {
+	for n != nil && n.Kind == yaml.AliasNode {
+		n = n.Alias
+	}
+	if n == nil || n.Kind != yaml.MappingNode {
+		return ""
+	}
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		if n.Content[i].Kind == yaml.ScalarNode && n.Content[i].Value == key && n.Content[i+1].Kind == yaml.ScalarNode {
+			return n.Content[i+1].Value
+		}
+	}
+	return ""
+}
+
+// document decodes one YAML document into out.
+func (d *ymlDecoder) document(doc *yaml.Node, out *File) {
+	d.visits = 0
+	d.maxVisits = ymlCountNodes(doc) + MaxYAMLAliasNodes
+	root := doc
+	if doc.Kind == yaml.DocumentNode {
+		if len(doc.Content) == 0 {
+			return
+		}
+		root = doc.Content[0]
+	}
+	n := d.node(root)
+	if n == nil {
+		return
+	}
+	if n.Kind == yaml.ScalarNode && n.ShortTag() == "!!null" {
+		return // an empty document
+	}
+	if n.Kind != yaml.MappingNode {
+		d.fail(root, "type", "", "a flags-as-code document must be a mapping (a flag with flagKey, or a config with flags/segments/environment), got %s", ymlDescribe(n))
+		return
+	}
+	if ymlHasKey(n, "flagKey") {
+		f, op := d.flag(root)
+		out.Flags = append(out.Flags, f)
+		out.pos.flags = append(out.pos.flags, op)
+		return
+	}
+	d.config(root, out)
+}
+
+func ymlHasKey(n *yaml.Node, key string) bool {
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		if n.Content[i].Kind == yaml.ScalarNode && n.Content[i].Value == key {
+			return true
+		}
+	}
+	return false
+}
+
+// config decodes a config document: file-level settings, flags, segments.
+func (d *ymlDecoder) config(raw *yaml.Node, out *File) {
+	cp := out.pos.config
+	d.obj = cp
+	entries, ok := d.mapping(raw, "", ymlConfigFields)
+	if !ok {
+		return
+	}
+	defer d.leave()
+	for _, e := range entries {
+		if d.stop {
+			return
+		}
+		d.obj = cp
+		switch e.key {
+		case "environment":
+			d.setOnce(e, cp, &out.Environment)
+		case "salt":
+			d.setOnce(e, cp, &out.Salt)
+		case "version":
+			v := d.integer(e.val, e.key)
+			if out.Version != 0 && v != out.Version {
+				d.fail(e.val, "conflict", e.key, "version %d conflicts with version %d set earlier in the file", v, out.Version)
+			}
+			out.Version = v
+		case "requireChangeReason":
+			out.RequireChangeReason = d.boolean(e.val, e.key) || out.RequireChangeReason
+		case "attributes":
+			d.attributes(e.val, out)
+		case "flags":
+			items, ok := d.sequence(e.val, e.key)
+			if !ok {
+				continue
+			}
+			for _, it := range items {
+				if d.stop {
+					break
+				}
+				f, op := d.flag(it)
+				out.Flags = append(out.Flags, f)
+				out.pos.flags = append(out.pos.flags, op)
+			}
+			d.leave()
+		case "segments":
+			items, ok := d.sequence(e.val, e.key)
+			if !ok {
+				continue
+			}
+			for _, it := range items {
+				if d.stop {
+					break
+				}
+				s, op := d.segment(it)
+				out.Segments = append(out.Segments, s)
+				out.pos.segments = append(out.pos.segments, op)
+			}
+			d.leave()
+		}
+	}
+	d.obj = nil
+}
+
+func (d *ymlDecoder) setOnce(e ymlEntry, cp *ymlObjPos, dst *string) {
+	prev, had := cp.fields[e.key]
+	v := d.str(e.val, e.key)
+	if had && *dst != "" && v != *dst {
+		d.fail(e.val, "conflict", e.key, "%s %q conflicts with %q set at line %d", e.key, v, *dst, prev.Line)
+		cp.fields[e.key] = prev
+		return
+	}
+	if *dst == "" {
+		*dst = v
+	}
+}
+
+// attributes decodes the schema: attribute path → type.
+func (d *ymlDecoder) attributes(raw *yaml.Node, out *File) {
+	entries, ok := d.mapping(raw, "attributes", nil)
+	if !ok {
+		return
+	}
+	defer d.leave()
+	if out.Attributes == nil {
+		out.Attributes = make(map[string]string, len(entries))
+	}
+	for _, e := range entries {
+		p := "attributes." + e.key
+		v := d.str(e.val, p)
+		if prev, dup := out.Attributes[e.key]; dup && prev != v {
+			d.fail(e.val, "conflict", p, "attribute %q declared as %q and as %q", e.key, prev, v)
+			continue
+		}
+		out.Attributes[e.key] = v
+	}
+}
+
+// flag decodes one flag mapping with its positions.
+func (d *ymlDecoder) flag(raw *yaml.Node) (Flag, *ymlObjPos) {
+	var f Flag
+	saved, savedKey := d.obj, d.flagKey
+	op := newYmlObjPos(d.posOf(raw))
+	d.obj, d.flagKey = op, ymlPeek(raw, "flagKey")
+	defer func() { d.obj, d.flagKey = saved, savedKey }()
+	entries, ok := d.mapping(raw, "", ymlFlagFields)
+	if !ok {
+		if d.isNull(raw) {
+			d.fail(raw, "type", "", "expected a flag mapping, got null")
+		}
+		return f, op
+	}
+	defer d.leave()
+	hasKey := false
+	for _, e := range entries {
+		if d.stop {
+			break
+		}
+		p := e.key
+		switch e.key {
+		case "flagKey":
+			f.Key = d.str(e.val, p)
+			hasKey = true
+		case "environment":
+			f.Environment = d.str(e.val, p)
+		case "type":
+			f.Type = FlagType(d.str(e.val, p))
+		case "state":
+			f.State = d.str(e.val, p)
+		case "variants":
+			f.Variants = ymlList(d, e.val, p, d.variant)
+		case "offVariant":
+			f.OffVariant = d.value(e.val, p)
+		case "targets":
+			f.Targets = ymlList(d, e.val, p, d.target)
+		case "rules":
+			f.Rules = ymlList(d, e.val, p, d.rule)
+		case "default":
+			if s, ok := d.serve(e.val, p); ok {
+				f.Default = &s
+			}
+		case "bucketing":
+			f.Bucketing = d.bucketing(e.val, p)
+		case "prerequisites":
+			f.Prerequisites = ymlList(d, e.val, p, d.prerequisite)
+		case "owners":
+			f.Owners = d.strList(e.val, p, true)
+		case "metadata":
+			f.Metadata = d.metadata(e.val, p)
+		case "version":
+			f.Version = d.integer(e.val, p)
+		}
+	}
+	if !hasKey && !d.stop {
+		d.fail(raw, "missing-field", "", "flag has no flagKey")
+	}
+	op.rules = make([]string, len(f.Rules))
+	for i, r := range f.Rules {
+		op.rules[i] = r.ID
+	}
+	return f, op
+}
+
+func (d *ymlDecoder) variant(raw *yaml.Node, p string) Variant {
+	var v Variant
+	entries, ok := d.mapping(raw, p, ymlVariantFields)
+	if !ok {
+		return v
+	}
+	defer d.leave()
+	for _, e := range entries {
+		q := ymlJoin(p, e.key)
+		switch e.key {
+		case "name":
+			v.Name = d.str(e.val, q)
+		case "value":
+			v.Value = d.value(e.val, q)
+		case "payload":
+			v.Payload = d.value(e.val, q)
+		}
+	}
+	return v
+}
+
+func (d *ymlDecoder) target(raw *yaml.Node, p string) Target {
+	var t Target
+	entries, ok := d.mapping(raw, p, ymlTargetFields)
+	if !ok {
+		return t
+	}
+	defer d.leave()
+	for _, e := range entries {
+		q := ymlJoin(p, e.key)
+		switch e.key {
+		case "variant":
+			t.Variant = d.value(e.val, q)
+		case "values":
+			t.Values = d.strList(e.val, q, false)
+		}
+	}
+	return t
+}
+
+func (d *ymlDecoder) rule(raw *yaml.Node, p string) Rule {
+	var r Rule
+	entries, ok := d.mapping(raw, p, ymlRuleFields)
+	if !ok {
+		return r
+	}
+	defer d.leave()
+	for _, e := range entries {
+		q := ymlJoin(p, e.key)
+		switch e.key {
+		case "id":
+			r.ID = d.str(e.val, q)
+		case "when":
+			r.When = d.when(e.val, q)
+		case "segment":
+			r.Segment = d.str(e.val, q)
+		default:
+			d.serveField(&r.Serve, e, q)
+		}
+	}
+	return r
+}
+
+// when decodes a rule condition and records how its characters map to the
+// source, for positions inside the condition.
+func (d *ymlDecoder) when(raw *yaml.Node, p string) string {
+	s := d.str(raw, p)
+	if s == "" || d.obj == nil {
+		return s
+	}
+	if n := d.node(raw); n != nil && n.Kind == yaml.ScalarNode {
+		if d.obj.texts == nil {
+			d.obj.texts = make(map[string]*ymlText)
+		}
+		if d.lineStart == nil {
+			d.lineStart = ymlLineStarts(d.src)
+		}
+		d.obj.texts[p] = ymlMapScalar(d.file, d.src, d.lineStart, n)
+	}
+	return s
+}
+
+// serve decodes a Serve mapping (the default). ok is false for null.
+func (d *ymlDecoder) serve(raw *yaml.Node, p string) (Serve, bool) {
+	var s Serve
+	entries, ok := d.mapping(raw, p, ymlServeFields)
+	if !ok {
+		return s, false
+	}
+	defer d.leave()
+	for _, e := range entries {
+		d.serveField(&s, e, ymlJoin(p, e.key))
+	}
+	return s, true
+}
+
+func (d *ymlDecoder) serveField(s *Serve, e ymlEntry, q string) {
+	switch e.key {
+	case "variant":
+		s.Variant = d.value(e.val, q)
+	case "percentage":
+		s.Percentage = d.floatPtr(e.val, q)
+	case "rollout":
+		s.Rollout = ymlList(d, e.val, q, d.weighted)
+	case "progressive":
+		s.Progressive = d.progressive(e.val, q)
+	case "seed":
+		s.Seed = d.str(e.val, q)
+	}
+}
+
+func (d *ymlDecoder) weighted(raw *yaml.Node, p string) WeightedVariant {
+	var w WeightedVariant
+	entries, ok := d.mapping(raw, p, ymlWeightedFields)
+	if !ok {
+		return w
+	}
+	defer d.leave()
+	for _, e := range entries {
+		q := ymlJoin(p, e.key)
+		switch e.key {
+		case "variant":
+			w.Variant = d.value(e.val, q)
+		case "weight":
+			w.Weight = d.float(e.val, q)
+		}
+	}
+	return w
+}
+
+func (d *ymlDecoder) progressive(raw *yaml.Node, p string) *Progressive {
+	entries, ok := d.mapping(raw, p, ymlProgressiveFields)
+	if !ok {
+		return nil
+	}
+	defer d.leave()
+	pr := &Progressive{}
+	for _, e := range entries {
+		q := ymlJoin(p, e.key)
+		switch e.key {
+		case "variant":
+			pr.Variant = d.value(e.val, q)
+		case "steps":
+			pr.Steps = ymlList(d, e.val, q, d.step)
+		case "paused":
+			pr.Paused = d.boolean(e.val, q)
+		case "pausedAt":
+			pr.PausedAt = d.timeValue(e.val, q)
+		}
+	}
+	return pr
+}
+
+func (d *ymlDecoder) step(raw *yaml.Node, p string) RampStep {
+	var s RampStep
+	entries, ok := d.mapping(raw, p, ymlStepFields)
+	if !ok {
+		return s
+	}
+	defer d.leave()
+	for _, e := range entries {
+		q := ymlJoin(p, e.key)
+		switch e.key {
+		case "at":
+			s.At = d.timeValue(e.val, q)
+		case "percentage":
+			s.Percentage = d.float(e.val, q)
+		}
+	}
+	return s
+}
+
+func (d *ymlDecoder) bucketing(raw *yaml.Node, p string) Bucketing {
+	var b Bucketing
+	entries, ok := d.mapping(raw, p, ymlBucketingFields)
+	if !ok {
+		return b
+	}
+	defer d.leave()
+	for _, e := range entries {
+		q := ymlJoin(p, e.key)
+		switch e.key {
+		case "seed":
+			b.Seed = d.str(e.val, q)
+		case "by":
+			b.By = d.str(e.val, q)
+		}
+	}
+	return b
+}
+
+func (d *ymlDecoder) prerequisite(raw *yaml.Node, p string) Prerequisite {
+	var pr Prerequisite
+	entries, ok := d.mapping(raw, p, ymlPrereqFields)
+	if !ok {
+		return pr
+	}
+	defer d.leave()
+	for _, e := range entries {
+		q := ymlJoin(p, e.key)
+		switch e.key {
+		case "flagKey":
+			pr.FlagKey = d.str(e.val, q)
+		case "variants":
+			pr.Variants = ymlList(d, e.val, q, d.value)
+		}
+	}
+	return pr
+}
+
+func (d *ymlDecoder) metadata(raw *yaml.Node, p string) Metadata {
+	var m Metadata
+	entries, ok := d.mapping(raw, p, ymlMetadataFields)
+	if !ok {
+		return m
+	}
+	defer d.leave()
+	for _, e := range entries {
+		q := ymlJoin(p, e.key)
+		switch e.key {
+		case "team":
+			m.Team = d.str(e.val, q)
+		case "ttl":
+			m.TTL = d.str(e.val, q)
+		case "jira":
+			m.Jira = d.str(e.val, q)
+		case "riskLevel":
+			m.RiskLevel = d.str(e.val, q)
+		case "killSwitch":
+			m.KillSwitch = d.boolean(e.val, q)
+		case "dashboards":
+			m.Dashboards = d.strList(e.val, q, true)
+		case "description":
+			m.Description = d.str(e.val, q)
+		}
+	}
+	return m
+}
+
+func (d *ymlDecoder) segment(raw *yaml.Node) (Segment, *ymlObjPos) {
+	var s Segment
+	saved, savedKey := d.obj, d.segKey
+	op := newYmlObjPos(d.posOf(raw))
+	d.obj, d.segKey = op, ymlPeek(raw, "key")
+	defer func() { d.obj, d.segKey = saved, savedKey }()
+	entries, ok := d.mapping(raw, "", ymlSegmentFields)
+	if !ok {
+		if d.isNull(raw) {
+			d.fail(raw, "type", "", "expected a segment mapping, got null")
+		}
+		return s, op
+	}
+	defer d.leave()
+	hasKey := false
+	for _, e := range entries {
+		if d.stop {
+			break
+		}
+		p := e.key
+		switch e.key {
+		case "key":
+			s.Key = d.str(e.val, p)
+			hasKey = true
+		case "description":
+			s.Description = d.str(e.val, p)
+		case "when":
+			s.When = d.when(e.val, p)
+		case "by":
+			s.By = d.str(e.val, p)
+		case "included":
+			s.Included = d.strList(e.val, p, false)
+		case "excluded":
+			s.Excluded = d.strList(e.val, p, false)
+		case "version":
+			s.Version = d.integer(e.val, p)
+		}
+	}
+	if !hasKey && !d.stop {
+		d.fail(raw, "missing-field", "", "segment has no key")
+	}
+	return s, op
+}
+
+// ymlSortFindings orders findings by file, line, column, then by what they
+// are about, so output is deterministic.
+func ymlSortFindings(fs []Finding) {
+	sort.SliceStable(fs, func(i, j int) bool {
+		a, b := &fs[i], &fs[j]
+		if a.Pos.File != b.Pos.File {
+			return a.Pos.File < b.Pos.File
+		}
+		if a.Pos.Line != b.Pos.Line {
+			return a.Pos.Line < b.Pos.Line
+		}
+		if a.Pos.Col != b.Pos.Col {
+			return a.Pos.Col < b.Pos.Col
+		}
+		if a.Flag != b.Flag {
+			return a.Flag < b.Flag
+		}
+		if a.Segment != b.Segment {
+			return a.Segment < b.Segment
+		}
+		if a.Rule != b.Rule {
+			return a.Rule < b.Rule
+		}
+		if a.Code != b.Code {
+			return a.Code < b.Code
+		}
+		return a.Msg < b.Msg
+	})
+}
+
+// ---------------------------------------------------------------------
+// Positions inside a scalar: how each byte of a scalar's value maps back to
+// the source, for errors inside rule conditions.
+
+// ymlText maps the bytes of a scalar's value to source positions.
+type ymlText struct {
+	start Position // the scalar itself: the fallback
+	value string
+	lines []int32 // per byte of value
+	cols  []int32
+	valid int // leading bytes of value whose positions are known
+}
+
+// position returns the source position of the character at line:col of
+// the value (both 1-based; col counts characters). Where the mapping is
+// unknown (an unusual block scalar) it returns the scalar's position.
+func (t *ymlText) position(line, col int) Position {
+	off, ok := ymlTextOffset(t.value, line, col)
+	if !ok {
+		return t.start
+	}
+	switch {
+	case off < t.valid:
+		return Position{File: t.start.File, Line: int(t.lines[off]), Col: int(t.cols[off])}
+	case off >= len(t.value) && t.valid == len(t.value) && t.valid > 0:
+		last := t.valid - 1
+		return Position{File: t.start.File, Line: int(t.lines[last]), Col: int(t.cols[last]) + 1 + (off - len(t.value))}
+	}
+	return t.start
+}
+
+// ymlTextOffset converts a 1-based line and character column in s to a
+// byte offset. A column past the end of its line gives the offsets after
+// it (the end of the text is len(s)).
+func ymlTextOffset(s string, line, col int) (int, bool) {
+	if line < 1 || col < 1 {
+		return 0, false
+	}
+	off := 0
+	for l := 1; l < line; l++ {
+		i := strings.IndexByte(s[off:], '\n')
+		if i < 0 {
+			return 0, false
+		}
+		off += i + 1
+	}
+	for c := 1; c < col; c++ {
+		if off >= len(s) || s[off] == '\n' {
+			off += col - c
+			break
+		}
+		_, w := utf8.DecodeRuneInString(s[off:])
+		off += w
+	}
+	return off, true
+}
+
+func ymlLineStarts(src []byte) []int {
+	starts := []int{0}
+	for i, c := range src {
+		if c == '\n' {
+			starts = append(starts, i+1)
+		}
+	}
+	return starts
+}
+
+// ymlSim re-scans a scalar in the source, producing its value with the
+// position of every byte.
+type ymlSim struct {
+	src       []byte
+	lineStart []int
+	out       []byte
+	lines     []int32
+	cols      []int32
+}
+
+// line returns the bytes of 1-based line l without its line break.
+func (s *ymlSim) line(l int) ([]byte, bool) {
+	if l < 1 || l > len(s.lineStart) {
+		return nil, false
+	}
+	b := s.src[s.lineStart[l-1]:]
+	if i := bytes.IndexByte(b, '\n'); i >= 0 {
+		b = b[:i]
+	}
+	return bytes.TrimSuffix(b, []byte{'\r'}), true
+}
+
+func (s *ymlSim) emit(b []byte, line, col int) {
+	for range b {
+		s.lines = append(s.lines, int32(line))
+		s.cols = append(s.cols, int32(col))
+	}
+	s.out = append(s.out, b...)
+}
+
+// ymlColByte converts a 1-based character column to a byte offset in line.
+func ymlColByte(line []byte, col int) int {
+	off := 0
+	for c := 1; c < col && off < len(line); c++ {
+		_, w := utf8.DecodeRune(line[off:])
+		off += w
+	}
+	return off
+}
+
+func ymlIsSpace(c byte) bool { return c == ' ' || c == '\t' }
+
+// ymlMapScalar maps the value of scalar n to source positions. Plain,
+// single- and double-quoted scalars (one line or folded over several) and
+// literal and folded block scalars are re-scanned; the result is verified
+// against the parsed value, and only the verified prefix is trusted.
+func ymlMapScalar(file string, src []byte, lineStart []int, n *yaml.Node) *ymlText {
+	t := &ymlText{start: Position{File: file, Line: n.Line, Col: n.Column}, value: n.Value}
+	s := &ymlSim{src: src, lineStart: lineStart}
+	switch {
+	case n.Style&(yaml.LiteralStyle|yaml.FoldedStyle) != 0:
+		s.block(n, n.Style&yaml.FoldedStyle != 0)
+	case n.Style&yaml.DoubleQuotedStyle != 0:
+		s.flow(n, '"')
+	case n.Style&yaml.SingleQuotedStyle != 0:
+		s.flow(n, '\'')
+	default:
+		s.flow(n, 0)
+	}
+	for t.valid < len(s.out) && t.valid < len(t.value) && s.out[t.valid] == t.value[t.valid] {
+		t.valid++
+	}
+	t.lines, t.cols = s.lines[:t.valid], s.cols[:t.valid]
+	return t
+}
+
+// flow re-scans a plain (quote 0) or quoted flow scalar starting at n.
+func (s *ymlSim) flow(n *yaml.Node, quote byte) {
+	want := len(n.Value)
+	first := true
+	breaks := 0    // line breaks since the last content
+	joined := true // the next content joins without folding (escaped break)
+	var prevLine, prevCol int
+	type ch struct {
+		b         []byte
+		line, col int
+		escaped   bool
+	}
+	for l := n.Line; len(s.out) < want; l++ {
+		text, ok := s.line(l)
+		if !ok {
+			return
+		}
+		i, col := 0, 1
+		if first {
+			i = ymlColByte(text, n.Column)
+			col = n.Column
+			if quote != 0 {
+				if i >= len(text) || text[i] != quote {
+					return
+				}
+				i++
+				col++
+			}
+		} else {
+			for i < len(text) && ymlIsSpace(text[i]) {
+				i++
+				col++
+			}
+		}
+		var seg []ch
+		closed, escBreak := false, false
+		for i < len(text) {
+			c := text[i]
+			if quote == 0 && c == '#' && i > 0 && ymlIsSpace(text[i-1]) {
+				break
+			}
+			if quote != 0 && c == quote {
+				if quote == '\'' && i+1 < len(text) && text[i+1] == '\'' {
+					seg = append(seg, ch{b: []byte{'\''}, line: l, col: col})
+					i += 2
+					col += 2
+					continue
+				}
+				closed = true
+				break
+			}
+			if quote == '"' && c == '\\' {
+				if i+1 >= len(text) {
+					escBreak = true
+					break
+				}
+				b, w, ok := ymlUnescape(text[i:])
+				if !ok {
+					return
+				}
+				seg = append(seg, ch{b: b, line: l, col: col, escaped: true})
+				col += utf8.RuneCount(text[i : i+w])
+				i += w
+				continue
+			}
+			_, w := utf8.DecodeRune(text[i:])
+			seg = append(seg, ch{b: text[i : i+w], line: l, col: col})
+			i += w
+			col++
+		}
+		if !closed && !escBreak {
+			// Trailing unescaped white space before a line break is not
+			// part of the value.
+			for len(seg) > 0 && !seg[len(seg)-1].escaped && len(seg[len(seg)-1].b) == 1 && ymlIsSpace(seg[len(seg)-1].b[0]) {
+				seg = seg[:len(seg)-1]
+			}
+		}
+		if len(seg) == 0 && !first && !closed {
+			breaks++
+			continue
+		}
+		if !first && !joined {
+			if breaks == 0 {
+				s.emit([]byte{' '}, prevLine, prevCol)
+			} else {
+				s.emit(bytes.Repeat([]byte{'\n'}, breaks), prevLine, prevCol)
+			}
+		}
+		breaks = 0
+		for _, c := range seg {
+			s.emit(c.b, c.line, c.col)
+		}
+		if len(seg) > 0 {
+			last := seg[len(seg)-1]
+			prevLine, prevCol = last.line, last.col+1
+		} else {
+			prevLine, prevCol = l, col
+		}
+		first, joined = false, escBreak
+		if closed {
+			return
+		}
+	}
+}
+
+// ymlUnescape decodes the double-quoted escape at the start of b, returning
+// the bytes it stands for and its length in b.
+func ymlUnescape(b []byte) ([]byte, int, bool) {
+	if len(b) < 2 {
+		return nil, 0, false
+	}
+	simple := map[byte]string{'0': "\x00", 'a': "\a", 'b': "\b", 't': "\t", '\t': "\t", 'n': "\n", 'v': "\v", 'f': "\f", 'r': "\r", 'e': "\x1b", ' ': " ", '"': "\"", '/': "/", '\\': "\\", 'N': "\u0085", '_': "\u00a0", 'L': "\u2028", 'P': "\u2029"}
+	if s, ok := simple[b[1]]; ok {
+		return []byte(s), 2, true
+	}
+	digits := map[byte]int{'x': 2, 'u': 4, 'U': 8}[b[1]]
+	if digits == 0 || len(b) < 2+digits {
+		return nil, 0, false
+	}
+	v, err := strconv.ParseUint(string(b[2:2+digits]), 16, 32)
+	if err != nil {
+		return nil, 0, false
+	}
+	if b[1] == 'x' {
+		return []byte{byte(v)}, 2 + digits, true
+	}
+	return utf8.AppendRune(nil, rune(v)), 2 + digits, true
+}
+
+// block re-scans a literal (|) or folded (>) block scalar.
+func (s *ymlSim) block(n *yaml.Node, folded bool) {
+	want := len(n.Value)
+	indent := -1
+	for l := n.Line + 1; l <= len(s.lineStart); l++ {
+		text, _ := s.line(l)
+		if len(bytes.TrimLeft(text, " ")) == 0 {
+			continue
+		}
+		indent = len(text) - len(bytes.TrimLeft(text, " "))
+		break
+	}
+	if indent <= 0 {
+		return
+	}
+	const (
+		none = iota
+		normal
+		more
+	)
+	prev, empties := none, 0
+	var prevLine, prevCol int
+	nl := func(k int) {
+		if k > 0 {
+			s.emit(bytes.Repeat([]byte{'\n'}, k), prevLine, prevCol)
+		}
+	}
+	for l := n.Line + 1; l <= len(s.lineStart) && len(s.out) < want; l++ {
+		text, _ := s.line(l)
+		if len(bytes.TrimLeft(text, " ")) == 0 {
+			empties++
+			if prevLine == 0 {
+				prevLine, prevCol = l, min(len(text), indent)+1
+			}
+			continue
+		}
+		lead := len(text) - len(bytes.TrimLeft(text, " "))
+		if lead < indent {
+			break
+		}
+		content := text[indent:]
+		kind := normal
+		if ymlIsSpace(content[0]) {
+			kind = more
+		}
+		switch {
+		case !folded:
+			if prev != none {
+				nl(1)
+			}
+			nl(empties)
+		case prev == none:
+			nl(empties)
+		case prev == normal && kind == normal:
+			if empties == 0 {
+				s.emit([]byte{' '}, prevLine, prevCol)
+			} else {
+				nl(empties)
+			}
+		default:
+			nl(empties + 1)
+		}
+		empties = 0
+		col := indent + 1
+		for i := 0; i < len(content); {
+			_, w := utf8.DecodeRune(content[i:])
+			s.emit(content[i:i+w], l, col)
+			i += w
+			col++
+		}
+		prev, prevLine, prevCol = kind, l, col
+	}
+	if prev != none {
+		nl(1 + empties) // the final line break (and kept empty lines)
+	}
+}
+
+// ---------------------------------------------------------------------
+// Files to Configs.
+
+// MergeFiles builds one Config per environment from parsed files. A flag
+// belongs to its own environment, or else to its file's; a flag with
+// neither is an error (there is no implicit "every environment"), and so
+// are segments and file-level settings in a file without an environment.
+// Within an environment, flag keys and segment keys must be unique across
+// files, and files must agree on salt, version and attribute types;
+// requireChangeReason holds if any file sets it.
+//
+// Flags and segments are sorted by key, so the result does not depend on
+// how they are spread over files. Each Config remembers where its flags
+// came from, so that Compile and Lint report file:line:col positions. The
+// Configs are not compiled; problems are reported in a *LoadError.
+func MergeFiles(files ...*File) (map[string]*Config, error) {
+	type envState struct {
+		cfg      *Config
+		loc      *ymlLocator
+		flagAt   map[string]Position
+		segAt    map[string]Position
+		saltAt   Position
+		verAt    Position
+		attrFrom map[string]Position
+	}
+	envs := make(map[string]*envState)
+	var errs []Finding
+	fail := func(f Finding) {
+		f.Severity = SeverityError
+		errs = append(errs, f)
+	}
+	get := func(name string, at Position) *envState {
+		if es, ok := envs[name]; ok {
+			return es
+		}
+		if !validKey(name) {
+			fail(Finding{Code: "invalid-environment", Field: "environment", Pos: at, Msg: fmt.Sprintf("invalid environment name %q: use letters, digits, '-', '_' and '.'", name)})
+		}
+		es := &envState{
+			cfg:      &Config{Environment: name},
+			loc:      &ymlLocator{flags: make(map[string]*ymlObjPos), segments: make(map[string]*ymlObjPos)},
+			flagAt:   make(map[string]Position),
+			segAt:    make(map[string]Position),
+			attrFrom: make(map[string]Position),
+		}
+		es.cfg.loc = es.loc
+		envs[name] = es
+		return es
+	}
+	for _, f := range files {
+		if f == nil {
+			continue
+		}
+		fp := f.pos
+		if fp == nil {
+			fp = &ymlFilePos{}
+		}
+		if fp.config == nil {
+			fp.config = newYmlObjPos(Position{File: f.Name})
+		}
+		cpos := func(field string) Position {
+			if p, ok := fp.config.fields[field]; ok {
+				return p
+			}
+			return Position{File: f.Name}
+		}
+		objPos := func(list []*ymlObjPos, i int) *ymlObjPos {
+			if i < len(list) && list[i] != nil {
+				return list[i]
+			}
+			return newYmlObjPos(Position{File: f.Name})
+		}
+		var es *envState
+		if f.Environment != "" {
+			es = get(f.Environment, cpos("environment"))
+			es.loc.config = append(es.loc.config, fp.config)
+		} else {
+			for _, field := range []string{"salt", "version", "requireChangeReason", "attributes"} {
+				if _, set := fp.config.fields[field]; set {
+					fail(Finding{Code: "missing-environment", Field: field, Pos: cpos(field), Msg: field + " needs a file-level environment"})
+				}
+			}
+		}
+		if es != nil {
+			cfg := es.cfg
+			if f.Salt != "" {
+				if cfg.Salt != "" && cfg.Salt != f.Salt {
+					fail(Finding{Code: "conflict", Field: "salt", Pos: cpos("salt"), Msg: fmt.Sprintf("environment %q: salt differs from the one set at %s", f.Environment, es.saltAt)})
+				} else if cfg.Salt == "" {
+					cfg.Salt, es.saltAt = f.Salt, cpos("salt")
+				}
+			}
+			if f.Version != 0 {
+				if cfg.Version != 0 && cfg.Version != f.Version {
+					fail(Finding{Code: "conflict", Field: "version", Pos: cpos("version"), Msg: fmt.Sprintf("environment %q: version %d differs from %d set at %s", f.Environment, f.Version, cfg.Version, es.verAt)})
+				} else if cfg.Version == 0 {
+					cfg.Version, es.verAt = f.Version, cpos("version")
+				}
+			}
+			cfg.RequireChangeReason = cfg.RequireChangeReason || f.RequireChangeReason
+			for _, k := range ymlSortedKeys(f.Attributes) {
+				t := f.Attributes[k]
+				if prev, dup := cfg.Attributes[k]; dup {
+					if prev != t {
+						fail(Finding{Code: "conflict", Field: "attributes." + k, Pos: cpos("attributes." + k), Msg: fmt.Sprintf("attribute %q declared as %q here and as %q at %s", k, t, prev, es.attrFrom[k])})
+					}
+					continue
+				}
+				if cfg.Attributes == nil {
+					cfg.Attributes = make(map[string]string)
+				}
+				cfg.Attributes[k] = t
+				es.attrFrom[k] = cpos("attributes." + k)
+			}
+		}
+		for i, s := range f.Segments {
+			op := objPos(fp.segments, i)
+			if es == nil {
+				fail(Finding{Code: "missing-environment", Segment: s.Key, Pos: op.at, Msg: "segment has no environment: set environment: at the top of the file"})
+				continue
+			}
+			if first, dup := es.segAt[s.Key]; dup {
+				fail(Finding{Code: "duplicate-segment", Segment: s.Key, Field: "key", Pos: op.lookup("key"), Msg: fmt.Sprintf("segment defined twice in environment %q (first at %s)", f.Environment, first)})
+				continue
+			}
+			es.segAt[s.Key] = op.lookup("key")
+			es.cfg.Segments = append(es.cfg.Segments, s)
+			es.loc.segments[s.Key] = op
+		}
+		for i, fl := range f.Flags {
+			op := objPos(fp.flags, i)
+			env := fl.Environment
+			at := op.lookup("environment")
+			if env == "" {
+				env, at = f.Environment, cpos("environment")
+			}
+			if env == "" {
+				fail(Finding{Code: "missing-environment", Flag: fl.Key, Pos: op.lookup("flagKey"), Msg: "flag has no environment: set environment: on the flag or at the top of the file"})
+				continue
+			}
+			fes := get(env, at)
+			if first, dup := fes.flagAt[fl.Key]; dup {
+				fail(Finding{Code: "duplicate-flag", Flag: fl.Key, Field: "flagKey", Pos: op.lookup("flagKey"), Msg: fmt.Sprintf("flag defined twice in environment %q (first at %s)", env, first)})
+				continue
+			}
+			fes.flagAt[fl.Key] = op.lookup("flagKey")
+			fes.cfg.Flags = append(fes.cfg.Flags, fl)
+			if op.rules == nil {
+				op.rules = make([]string, len(fl.Rules))
+				for j, r := range fl.Rules {
+					op.rules[j] = r.ID
+				}
+			}
+			fes.loc.flags[fl.Key] = op
+		}
+	}
+	if len(errs) > 0 {
+		ymlSortFindings(errs)
+		if len(errs) > MaxLoadFindings {
+			errs = errs[:MaxLoadFindings]
+		}
+		return nil, &LoadError{Findings: errs}
+	}
+	out := make(map[string]*Config, len(envs))
+	for name, es := range envs {
+		sort.SliceStable(es.cfg.Flags, func(i, j int) bool { return es.cfg.Flags[i].Key < es.cfg.Flags[j].Key })
+		sort.SliceStable(es.cfg.Segments, func(i, j int) bool { return es.cfg.Segments[i].Key < es.cfg.Segments[j].Key })
+		out[name] = es.cfg
+	}
+	return out, nil
+}
+
+func ymlSortedKeys[V any](m map[string]V) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
+}
+
+// LoadDir reads every *.yaml and *.yml file under dir in fsys (recursively,
+// in lexical order, skipping names that start with "."), parses each with
+// LoadYAML and merges them with MergeFiles into one Config per environment.
+// dir may also name a single such file; "." is the root of fsys. Positions
+// name files by their path in fsys ("flags/checkout.yaml").
+// Problems in all files are reported together in one *LoadError; I/O
+// errors are returned as they are. At most MaxYAMLFiles files of at most
+// MaxYAMLFileSize bytes each are read. A directory without flag files
+// yields an empty map.
+func LoadDir(fsys fs.FS, dir string) (map[string]*Config, error) {
+	var files []*File
+	var errs []Finding
+	count := 0
+	err := fs.WalkDir(fsys, dir, func(p string, de fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		name := de.Name()
+		if de.IsDir() {
+			if p != dir && strings.HasPrefix(name, ".") {
+				return fs.SkipDir
+			}
+			return nil
+		}
+		ext := strings.ToLower(path.Ext(name))
+		if (p != dir && strings.HasPrefix(name, ".")) || (ext != ".yaml" && ext != ".yml") {
+			return nil
+		}
+		if count++; count > MaxYAMLFiles {
+			return &LoadError{Findings: []Finding{{Severity: SeverityError, Code: "limit", Pos: Position{File: p}, Msg: fmt.Sprintf("more than %d flag files under %s", MaxYAMLFiles, dir)}}}
+		}
+		data, err := ymlReadFile(fsys, p)
+		if err != nil {
+			return err
+		}
+		f, err := LoadYAML(p, data)
+		if le := (*LoadError)(nil); errors.As(err, &le) {
+			errs = append(errs, le.Findings...)
+			return nil
+		} else if err != nil {
+			return err
+		}
+		files = append(files, f)
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	if len(errs) > 0 {
+		ymlSortFindings(errs)
+		if len(errs) > MaxLoadFindings {
+			errs = errs[:MaxLoadFindings]
+		}
+		return nil, &LoadError{Findings: errs}
+	}
+	return MergeFiles(files...)
+}
+
+// ymlReadFile reads a file of at most MaxYAMLFileSize bytes.
+func ymlReadFile(fsys fs.FS, name string) ([]byte, error) {
+	f, err := fsys.Open(name)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	data, err := io.ReadAll(io.LimitReader(f, MaxYAMLFileSize+1))
+	if err != nil {
+		return nil, err
+	}
+	if len(data) > MaxYAMLFileSize {
+		return nil, &LoadError{Findings: []Finding{{Severity: SeverityError, Code: "limit", Pos: Position{File: name}, Msg: fmt.Sprintf("file exceeds the limit of %d bytes", MaxYAMLFileSize)}}}
+	}
+	return data, nil
+}
+
+// ---------------------------------------------------------------------
+// Marshaling back to YAML.
+
+// MarshalYAML encodes one flag as a flags-as-code document in the style of
+// the seed's example: two-space indentation, fields in the order flagKey,
+// environment, type, state, owners, variants, offVariant, prerequisites,
+// targets, rules, default, bucketing, metadata, version, empty fields
+// omitted, owners as a flow list, rollouts and small payloads in flow
+// style. LoadYAML reads the output back to an equal flag (numbers as
+// numbers, strings as strings: a string that would read as a boolean or
+// null is quoted). It fails only for values YAML cannot represent.
+func MarshalYAML(flag Flag) ([]byte, error) {
+	n, err := ymlFlagNode(&flag)
+	if err != nil {
+		return nil, err
+	}
+	return ymlEncode(n)
+}
+
+// MarshalConfigYAML encodes a whole environment as one flags-as-code file:
+// a config document with environment, salt, version, requireChangeReason,
+// attributes, segments and flags. LoadYAML and MergeFiles read it back to
+// an equal Config. Used by "flagwire import-env".
+func MarshalConfigYAML(cfg *Config) ([]byte, error) {
+	if cfg == nil {
+		cfg = &Config{}
+	}
+	m := ymlMap()
+	if cfg.Environment != "" {
+		ymlPut(m, "environment", ymlStr(cfg.Environment))
+	}
+	if cfg.Salt != "" {
+		ymlPut(m, "salt", ymlStr(cfg.Salt))
+	}
+	if cfg.Version != 0 {
+		ymlPut(m, "version", ymlInt(cfg.Version))
+	}
+	if cfg.RequireChangeReason {
+		ymlPut(m, "requireChangeReason", ymlBool(true))
+	}
+	if len(cfg.Attributes) > 0 {
+		am := ymlMap()
+		for _, k := range ymlSortedKeys(cfg.Attributes) {
+			ymlPut(am, k, ymlStr(cfg.Attributes[k]))
+		}
+		ymlPut(m, "attributes", am)
+	}
+	if len(cfg.Segments) > 0 {
+		seq := &yaml.Node{Kind: yaml.SequenceNode}
+		for i := range cfg.Segments {
+			seq.Content = append(seq.Content, ymlSegmentNode(&cfg.Segments[i]))
+		}
+		ymlPut(m, "segments", seq)
+	}
+	seq := &yaml.Node{Kind: yaml.SequenceNode}
+	for i := range cfg.Flags {
+		fn, err := ymlFlagNode(&cfg.Flags[i])
+		if err != nil {
+			return nil, err
+		}
+		seq.Content = append(seq.Content, fn)
+	}
+	ymlPut(m, "flags", seq)
+	return ymlEncode(m)
+}
+
+func ymlEncode(n *yaml.Node) ([]byte, error) {
+	var b bytes.Buffer
+	enc := yaml.NewEncoder(&b)
+	enc.SetIndent(2)
+	if err := enc.Encode(n); err != nil {
+		return nil, err
+	}
+	if err := enc.Close(); err != nil {
+		return nil, err
+	}
+	return b.Bytes(), nil
+}
+
+func ymlMap() *yaml.Node { return &yaml.Node{Kind: yaml.MappingNode} }
+
+func ymlPut(m *yaml.Node, key string, v *yaml.Node) {
+	m.Content = append(m.Content, ymlStr(key), v)
+}
+
+// ymlStr encodes a string field. LoadYAML reads numbers and timestamps back
+// as their text, so those stay plain ("ttl: 2026-12-31"); strings that
+// would read as a boolean or null are quoted.
+func ymlStr(s string) *yaml.Node {
+	probe := yaml.Node{Kind: yaml.ScalarNode, Value: s}
+	switch probe.ShortTag() {
+	case "!!str", "!!int", "!!float", "!!timestamp":
+		n := &yaml.Node{Kind: yaml.ScalarNode, Value: s}
+		if strings.Contains(s, "\n") {
+			n.Style = yaml.LiteralStyle
+		}
+		return n
+	}
+	return &yaml.Node{Kind: yaml.ScalarNode, Tag: "!!str", Value: s}
+}
+
+func ymlInt(i int64) *yaml.Node {
+	return &yaml.Node{Kind: yaml.ScalarNode, Tag: "!!int", Value: strconv.FormatInt(i, 10)}
+}
+
+func ymlBool(b bool) *yaml.Node {
+	return &yaml.Node{Kind: yaml.ScalarNode, Tag: "!!bool", Value: strconv.FormatBool(b)}
+}
+
+func ymlFloat(f float64) *yaml.Node {
+	var n yaml.Node
+	_ = n.Encode(f) // a float64 always encodes
+	return &n
+}
+
+// ymlValue encodes a free-form value (variant values, payloads).
+func ymlValue(v any) (*yaml.Node, error) {
+	var n yaml.Node
+	if err := n.Encode(v); err != nil {
+		return nil, err
+	}
+	return &n, nil
+}
+
+// ymlFlowIfSmall switches a mapping or list of scalars to flow style.
+func ymlFlowIfSmall(n *yaml.Node) {
+	if (n.Kind != yaml.MappingNode && n.Kind != yaml.SequenceNode) || len(n.Content) == 0 || len(n.Content) > 8 {
+		return
+	}
+	size := 0
+	for _, c := range n.Content {
+		if c.Kind != yaml.ScalarNode || strings.Contains(c.Value, "\n") {
+			return
+		}
+		size += len(c.Value) + 2
+	}
+	if size <= 60 {
+		n.Style = yaml.FlowStyle
+	}
+}
+
+func ymlStrList(list []string, flow bool) *yaml.Node {
+	seq := &yaml.Node{Kind: yaml.SequenceNode}
+	if flow {
+		seq.Style = yaml.FlowStyle
+	}
+	for _, s := range list {
+		seq.Content = append(seq.Content, ymlStr(s))
+	}
+	return seq
+}
+
+func ymlFlagNode(f *Flag) (*yaml.Node, error) {
+	m := ymlMap()
+	val := func(key string, v any) error {
+		if v == nil {
+			return nil
+		}
+		n, err := ymlValue(v)
+		if err != nil {
+			return fmt.Errorf("flag %q %s: %w", f.Key, key, err)
+		}
+		ymlFlowIfSmall(n)
+		ymlPut(m, key, n)
+		return nil
+	}
+	ymlPut(m, "flagKey", ymlStr(f.Key))
+	if f.Environment != "" {
+		ymlPut(m, "environment", ymlStr(f.Environment))
+	}
+	if f.Type != "" {
+		ymlPut(m, "type", ymlStr(string(f.Type)))
+	}
+	if f.State != "" {
+		ymlPut(m, "state", ymlStr(f.State))
+	}
+	if len(f.Owners) > 0 {
+		owners := ymlStrList(f.Owners, true)
+		for _, o := range owners.Content {
+			o.Style = yaml.DoubleQuotedStyle
+		}
+		ymlPut(m, "owners", owners)
+	}
+	if len(f.Variants) > 0 {
+		seq := &yaml.Node{Kind: yaml.SequenceNode}
+		for _, v := range f.Variants {
+			vm := ymlMap()
+			ymlPut(vm, "name", ymlStr(v.Name))
+			for _, kv := range []struct {
+				key string
+				v   any
+			}{{"value", v.Value}, {"payload", v.Payload}} {
+				if kv.v == nil {
+					continue
+				}
+				n, err := ymlValue(kv.v)
+				if err != nil {
+					return nil, fmt.Errorf("flag %q variant %q %s: %w", f.Key, v.Name, kv.key, err)
+				}
+				ymlFlowIfSmall(n)
+				ymlPut(vm, kv.key, n)
+			}
+			seq.Content = append(seq.Content, vm)
+		}
+		ymlPut(m, "variants", seq)
+	}
+	if err := val("offVariant", f.OffVariant); err != nil {
+		return nil, err
+	}
+	if len(f.Prerequisites) > 0 {
+		seq := &yaml.Node{Kind: yaml.SequenceNode}
+		for _, p := range f.Prerequisites {
+			pm := ymlMap()
+			ymlPut(pm, "flagKey", ymlStr(p.FlagKey))
+			vs, err := ymlValue(p.Variants)
+			if err != nil {
+				return nil, fmt.Errorf("flag %q prerequisite %q: %w", f.Key, p.FlagKey, err)
+			}
+			vs.Style = yaml.FlowStyle
+			ymlPut(pm, "variants", vs)
+			seq.Content = append(seq.Content, pm)
+		}
+		ymlPut(m, "prerequisites", seq)
+	}
+	if len(f.Targets) > 0 {
+		seq := &yaml.Node{Kind: yaml.SequenceNode}
+		for _, t := range f.Targets {
+			tm := ymlMap()
+			vn, err := ymlValue(t.Variant)
+			if err != nil {
+				return nil, fmt.Errorf("flag %q target: %w", f.Key, err)
+			}
+			ymlPut(tm, "variant", vn)
+			ymlPut(tm, "values", ymlStrList(t.Values, true))
+			seq.Content = append(seq.Content, tm)
+		}
+		ymlPut(m, "targets", seq)
+	}
+	if len(f.Rules) > 0 {
+		seq := &yaml.Node{Kind: yaml.SequenceNode}
+		for i := range f.Rules {
+			r := &f.Rules[i]
+			rm := ymlMap()
+			ymlPut(rm, "id", ymlStr(r.ID))
+			if r.When != "" {
+				ymlPut(rm, "when", ymlStr(r.When))
+			}
+			if r.Segment != "" {
+				ymlPut(rm, "segment", ymlStr(r.Segment))
+			}
+			if err := ymlServeInto(rm, &r.Serve); err != nil {
+				return nil, fmt.Errorf("flag %q rule %q: %w", f.Key, r.ID, err)
+			}
+			seq.Content = append(seq.Content, rm)
+		}
+		ymlPut(m, "rules", seq)
+	}
+	if f.Default != nil {
+		dm := ymlMap()
+		if err := ymlServeInto(dm, f.Default); err != nil {
+			return nil, fmt.Errorf("flag %q default: %w", f.Key, err)
+		}
+		if len(dm.Content) == 2 && dm.Content[1].Kind == yaml.ScalarNode {
+			dm.Style = yaml.FlowStyle
+		}
+		ymlPut(m, "default", dm)
+	}
+	if f.Bucketing != (Bucketing{}) {
+		bm := ymlMap()
+		if f.Bucketing.Seed != "" {
+			ymlPut(bm, "seed", ymlStr(f.Bucketing.Seed))
+		}
+		if f.Bucketing.By != "" {
+			ymlPut(bm, "by", ymlStr(f.Bucketing.By))
+		}
+		ymlPut(m, "bucketing", bm)
+	}
+	if md := ymlMetadataNode(&f.Metadata); md != nil {
+		ymlPut(m, "metadata", md)
+	}
+	if f.Version != 0 {
+		ymlPut(m, "version", ymlInt(f.Version))
+	}
+	return m, nil
+}
+
+func ymlServeInto(m *yaml.Node, s *Serve) error {
+	if s.Variant != nil {
+		n, err := ymlValue(s.Variant)
+		if err != nil {
+			return err
+		}
+		ymlPut(m, "variant", n)
+	}
+	if s.Percentage != nil {
+		ymlPut(m, "percentage", ymlFloat(*s.Percentage))
+	}
+	if s.Rollout != nil {
+		seq := &yaml.Node{Kind: yaml.SequenceNode, Style: yaml.FlowStyle}
+		for _, w := range s.Rollout {
+			wm := ymlMap()
+			wm.Style = yaml.FlowStyle
+			vn, err := ymlValue(w.Variant)
+			if err != nil {
+				return err
+			}
+			ymlPut(wm, "variant", vn)
+			ymlPut(wm, "weight", ymlFloat(w.Weight))
+			seq.Content = append(seq.Content, wm)
+		}
+		ymlPut(m, "rollout", seq)
+	}
+	if p := s.Progressive; p != nil {
+		pm := ymlMap()
+		if p.Variant != nil {
+			vn, err := ymlValue(p.Variant)
+			if err != nil {
+				return err
+			}
+			ymlPut(pm, "variant", vn)
+		}
+		steps := &yaml.Node{Kind: yaml.SequenceNode}
+		for _, st := range p.Steps {
+			sm := ymlMap()
+			sm.Style = yaml.FlowStyle
+			ymlPut(sm, "at", &yaml.Node{Kind: yaml.ScalarNode, Tag: "!!timestamp", Value: st.At.Format(time.RFC3339Nano)})
+			ymlPut(sm, "percentage", ymlFloat(st.Percentage))
+			steps.Content = append(steps.Content, sm)
+		}
+		ymlPut(pm, "steps", steps)
+		if p.Paused {
+			ymlPut(pm, "paused", ymlBool(true))
+		}
+		if !p.PausedAt.IsZero() {
+			ymlPut(pm, "pausedAt", &yaml.Node{Kind: yaml.ScalarNode, Tag: "!!timestamp", Value: p.PausedAt.Format(time.RFC3339Nano)})
+		}
+		ymlPut(m, "progressive", pm)
+	}
+	if s.Seed != "" {
+		ymlPut(m, "seed", ymlStr(s.Seed))
+	}
+	return nil
+}
+
+func ymlMetadataNode(md *Metadata) *yaml.Node {
+	m := ymlMap()
+	for _, kv := range []struct{ key, v string }{{"team", md.Team}, {"description", md.Description}, {"jira", md.Jira}, {"ttl", md.TTL}, {"riskLevel", md.RiskLevel}} {
+		if kv.v != "" {
+			ymlPut(m, kv.key, ymlStr(kv.v))
+		}
+	}
+	if md.KillSwitch {
+		ymlPut(m, "killSwitch", ymlBool(true))
+	}
+	if len(md.Dashboards) > 0 {
+		ymlPut(m, "dashboards", ymlStrList(md.Dashboards, false))
+	}
+	if len(m.Content) == 0 {
+		return nil
+	}
+	return m
+}
+
+func ymlSegmentNode(s *Segment) *yaml.Node {
+	m := ymlMap()
+	ymlPut(m, "key", ymlStr(s.Key))
+	if s.Description != "" {
+		ymlPut(m, "description", ymlStr(s.Description))
+	}
+	if s.When != "" {
+		ymlPut(m, "when", ymlStr(s.When))
+	}
+	if s.By != "" {
+		ymlPut(m, "by", ymlStr(s.By))
+	}
+	if s.Included != nil {
+		ymlPut(m, "included", ymlStrList(s.Included, true))
+	}
+	if s.Excluded != nil {
+		ymlPut(m, "excluded", ymlStrList(s.Excluded, true))
+	}
+	if s.Version != 0 {
+		ymlPut(m, "version", ymlInt(s.Version))
+	}
+	return m
+}
+
+// ---------------------------------------------------------------------
+// The JSON wire form.
+
+// DecodeConfigJSON strictly decodes the JSON wire form of a Config: the
+// body of GET /v1/flags, of a signed bootstrap's config and of a persisted
+// last-known config. It rejects input larger than MaxConfigJSONSize or
+// nested deeper than MaxNestingDepth, anything but one JSON object
+// (trailing data included), unknown fields (naming the closest known one)
+// and values of the wrong type. Errors are a *LoadError whose findings have
+// the field path ("flags[2].rules[0].percentage") and a 1-based line:col
+// (the column counts characters). As in encoding/json, field names also
+// match case-insensitively and a repeated field's last value wins. The
+// Config is not compiled: call Compile.
+//
+// The wire form, every field optional unless marked required:
+//
+//	{
+//	  "environment": "prod",              // environment name
+//	  "version": 42,                      // config version, increasing
+//	  "salt": "prod-salt-2026",           // bucketing salt (see Bucket)
+//	  "requireChangeReason": true,        // server refuses writes without one
+//	  "attributes": {                     // schema for Lint: path → type,
+//	    "plan": "string",                 // one of string, number, bool,
+//	    "appVersion": "semver"            // semver, date, list
+//	  },
+//	  "segments": [{
+//	    "key": "beta_testers",            // required, unique
+//	    "description": "opted-in users",
+//	    "when": "country == 'DE'",        // rule-language condition
+//	    "by": "userId",                   // id attribute; default userId
+//	    "included": ["8a7f4c91"],         // static ids: always in
+//	    "excluded": ["0000"],             // static ids: never in
+//	    "version": 3
+//	  }],
+//	  "flags": [{
+//	    "key": "pricing-experiment",      // required, unique
+//	    "environment": "prod",            // informative
+//	    "type": "string",                 // boolean|string|number|json;
+//	                                      // default inferred
+//	    "state": "on",                    // on|off; default on
+//	    "variants": [{                    // boolean flags may omit them
+//	      "name": "A",                    // required, unique
+//	      "value": "A",                   // typed value; string: name
+//	      "payload": {"price": 23.00, "currency": "EUR"}
+//	    }],
+//	    "offVariant": "control",          // served when off or missed;
+//	                                      // default false / first variant
+//	    "targets": [{"variant": "B", "values": ["user-1"]}],
+//	    "prerequisites": [{"flagKey": "checkout-new-flow", "variants": [true]}],
+//	    "rules": [{                       // first match wins
+//	      "id": "rule-1",                 // required, unique in the flag
+//	      "when": "country in ['DE','FR']",
+//	      "segment": "beta_testers",      // must be a member
+//	      "variant": "A",                 // a serve, exactly one of:
+//	      "percentage": 25,               //   variant (+ percentage),
+//	      "rollout": [{"variant": "A", "weight": 50},
+//	                  {"variant": "B", "weight": 50}],  // weights sum to 100
+//	      "progressive": {                //   or a timed ramp
+//	        "variant": "A",
+//	        "steps": [{"at": "2026-06-25T10:00:00Z", "percentage": 5}],
+//	        "paused": false,
+//	        "pausedAt": "2026-06-26T10:00:00Z"
+//	      },
+//	      "seed": "pricing-2026"          // bucketing seed override
+//	    }],
+//	    "default": {"variant": "control"},  // a serve, as in rules
+//	    "bucketing": {"seed": "pricing-experiment", "by": "accountId"},
+//	    "owners": ["growth-team"],
+//	    "metadata": {
+//	      "team": "growth", "ttl": "2027-03-31", "jira": "GRO-77",
+//	      "riskLevel": "low", "killSwitch": false,
+//	      "dashboards": ["https://grafana.example.com/d/pricing"],
+//	      "description": "price test"
+//	    },
+//	    "version": 7                      // set by the server
+//	  }]
+//	}
+//
+// The same fields, with the flag key written flagKey, make up the YAML
+// flags-as-code form (see File).
+func DecodeConfigJSON(data []byte) (*Config, error) {
+	if len(data) > MaxConfigJSONSize {
+		return nil, &LoadError{Findings: []Finding{{Severity: SeverityError, Code: "limit", Msg: fmt.Sprintf("config of %d bytes exceeds the limit of %d", len(data), MaxConfigJSONSize)}}}
+	}
+	if off, ok := jsonDepthOK(data); !ok {
+		return nil, &LoadError{Findings: []Finding{{Severity: SeverityError, Code: "limit", Pos: jsonPos(data, off), Msg: fmt.Sprintf("nesting deeper than %d levels", MaxNestingDepth)}}}
+	}
+	trimmed := bytes.TrimLeft(data, " \t\r\n")
+	if len(trimmed) == 0 || trimmed[0] != '{' {
+		return nil, &LoadError{Findings: []Finding{{Severity: SeverityError, Code: "json-syntax", Pos: jsonPos(data, int64(len(data)-len(trimmed))), Msg: "a config must be a JSON object"}}}
+	}
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.DisallowUnknownFields()
+	var cfg Config
+	if err := dec.Decode(&cfg); err != nil {
+		return nil, jsonLoadError(data, err)
+	}
+	off := dec.InputOffset()
+	if _, err := dec.Token(); err != io.EOF {
+		for off < int64(len(data)) && strings.IndexByte(" \t\r\n", data[off]) >= 0 {
+			off++
+		}
+		return nil, &LoadError{Findings: []Finding{{Severity: SeverityError, Code: "json-syntax", Pos: jsonPos(data, off), Msg: "unexpected data after the config object"}}}
+	}
+	return &cfg, nil
+}
+
+// jsonDepthOK checks the nesting depth of JSON text without decoding it.
+func jsonDepthOK(data []byte) (int64, bool) {
+	depth, inStr, esc := 0, false, false
+	for i, c := range data {
+		switch {
+		case inStr:
+			switch {
+			case esc:
+				esc = false
+			case c == '\\':
+				esc = true
+			case c == '"':
+				inStr = false
+			}
+		case c == '"':
+			inStr = true
+		case c == '{' || c == '[':
+			if depth++; depth > MaxNestingDepth {
+				return int64(i), false
+			}
+		case c == '}' || c == ']':
+			depth--
+		}
+	}
+	return 0, true
+}
+
+// jsonPos converts a byte offset in data to a 1-based line and character
+// column.
+func jsonPos(data []byte, off int64) Position {
+	if off < 0 {
+		off = 0
+	}
+	if off > int64(len(data)) {
+		off = int64(len(data))
+	}
+	before := data[:off]
+	line := bytes.Count(before, []byte{'\n'}) + 1
+	ls := bytes.LastIndexByte(before, '\n') + 1
+	return Position{Line: line, Col: utf8.RuneCount(before[ls:]) + 1}
+}
+
+// jsonLoadError explains a failed decode precisely: it walks the input
+// against the Config type to find every unknown field and wrong type with
+// its position, and falls back to the decoder's own error.
+func jsonLoadError(data []byte, err error) error {
+	w := &jsonWalker{data: data, dec: json.NewDecoder(bytes.NewReader(data)), structs: make(map[reflect.Type]*jsonStruct)}
+	w.dec.UseNumber()
+	w.check(reflect.TypeOf(Config{}), "")
+	if len(w.errs) > 0 {
+		ymlSortFindings(w.errs)
+		return &LoadError{Findings: w.errs}
+	}
+	f := Finding{Severity: SeverityError, Code: "json-syntax", Msg: err.Error()}
+	var se *json.SyntaxError
+	var te *json.UnmarshalTypeError
+	switch {
+	case errors.As(err, &se):
+		f.Pos = jsonPos(data, se.Offset)
+		f.Msg = "invalid JSON: " + se.Error()
+	case errors.As(err, &te):
+		f.Code = "type"
+		f.Field = te.Field
+		f.Pos = jsonPos(data, te.Offset)
+		f.Msg = fmt.Sprintf("cannot decode JSON %s into %s", te.Value, te.Type)
+	}
+	return &LoadError{Findings: []Finding{f}}
+}
+
+type jsonStruct struct {
+	names  []string
+	fields map[string]reflect.Type
+}
+
+// jsonWalker checks JSON tokens against a Go type.
+type jsonWalker struct {
+	data    []byte
+	dec     *json.Decoder
+	errs    []Finding
+	structs map[reflect.Type]*jsonStruct
+}
+
+var jsonTimeType = reflect.TypeOf(time.Time{})
+
+// structOf lists the JSON fields of a struct type, embedded ones promoted.
+func (w *jsonWalker) structOf(t reflect.Type) *jsonStruct {
+	if s, ok := w.structs[t]; ok {
+		return s
+	}
+	s := &jsonStruct{fields: make(map[string]reflect.Type)}
+	var add func(t reflect.Type)
+	add = func(t reflect.Type) {
+		for i := range t.NumField() {
+			sf := t.Field(i)
+			tag := sf.Tag.Get("json")
+			name, _, _ := strings.Cut(tag, ",")
+			if name == "-" {
+				continue
+			}
+			if sf.Anonymous && name == "" && sf.Type.Kind() == reflect.Struct {
+				add(sf.Type)
+				continue
+			}
+			if !sf.IsExported() {
+				continue
+			}
+			if name == "" {
+				name = sf.Name
+			}
+			if _, dup := s.fields[name]; !dup {
+				s.names = append(s.names, name)
+				s.fields[name] = sf.Type
+			}
+		}
+	}
+	add(t)
+	w.structs[t] = s
+	return s
+}
+
+func (w *jsonWalker) fail(off int64, code, field, format string, args ...any) {
+	if len(w.errs) < MaxLoadFindings {
+		w.errs = append(w.errs, Finding{Severity: SeverityError, Code: code, Field: field, Pos: jsonPos(w.data, off), Msg: fmt.Sprintf(format, args...)})
+	}
+}
+
+// start returns the offset where the next token begins.
+func (w *jsonWalker) start() int64 {
+	off := w.dec.InputOffset()
+	for off < int64(len(w.data)) {
+		switch w.data[off] {
+		case ' ', '\t', '\r', '\n', ',', ':':
+			off++
+			continue
+		}
+		break
+	}
+	return off
+}
+
+// next reads a token; a syntax error is recorded and ends the walk.
+func (w *jsonWalker) next() (json.Token, int64, bool) {
+	off := w.start()
+	tok, err := w.dec.Token()
+	if err != nil {
+		var se *json.SyntaxError
+		if errors.As(err, &se) {
+			off = se.Offset
+		}
+		msg := err.Error()
+		if err == io.EOF || err == io.ErrUnexpectedEOF {
+			msg = "unexpected end of JSON input"
+		}
+		w.fail(off, "json-syntax", "", "invalid JSON: %s", msg)
+		return nil, off, false
+	}
+	return tok, off, true
+}
+
+func jsonDescribe(tok json.Token) string {
+	switch x := tok.(type) {
+	case json.Delim:
+		if x == '{' {
+			return "an object"
+		}
+		return "an array"
+	case string:
+		if len(x) > 40 {
+			x = x[:37] + "..."
+		}
+		return "the string " + strconv.Quote(x)
+	case json.Number:
+		return "the number " + x.String()
+	case bool:
+		return "the boolean " + strconv.FormatBool(x)
+	}
+	return "null"
+}
+
+// check reads one value and checks it against t. It returns false when
+// the walk cannot go on (a syntax error). Depth is bounded beforehand by
+// jsonDepthOK.
+func (w *jsonWalker) check(t reflect.Type, p string) bool {
+	tok, off, ok := w.next()
+	if !ok {
+		return false
+	}
+	for t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	if tok == nil {
+		return true
+	}
+	typeErr := func(want string) bool {
+		w.fail(off, "type", p, "expected %s, got %s", want, jsonDescribe(tok))
+		return w.skip(tok, off, p)
+	}
+	if t == jsonTimeType {
+		s, isStr := tok.(string)
+		if _, err := time.Parse(time.RFC3339, s); !isStr || err != nil {
+			return typeErr("a time (RFC 3339, such as \"2026-06-25T10:00:00Z\")")
+		}
+		return true
+	}
+	switch t.Kind() {
+	case reflect.Interface:
+		return w.skip(tok, off, p)
+	case reflect.String:
+		if _, ok := tok.(string); !ok {
+			return typeErr("a string")
+		}
+	case reflect.Bool:
+		if _, ok := tok.(bool); !ok {
+			return typeErr("true or false")
+		}
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64:
+		if n, ok := tok.(json.Number); !ok {
+			return typeErr("an integer")
+		} else if _, err := n.Int64(); err != nil {
+			return typeErr("an integer")
+		}
+	case reflect.Float32, reflect.Float64:
+		if n, ok := tok.(json.Number); !ok {
+			return typeErr("a number")
+		} else if _, err := strconv.ParseFloat(n.String(), 64); err != nil {
+			return typeErr("a finite number")
+		}
+	case reflect.Slice, reflect.Array:
+		if tok != json.Delim('[') {
+			return typeErr("an array")
+		}
+		for i := 0; w.dec.More(); i++ {
+			if !w.check(t.Elem(), ymlIndex(p, i)) {
+				return false
+			}
+		}
+		_, _, ok := w.next()
+		return ok
+	case reflect.Map, reflect.Struct:
+		if tok != json.Delim('{') {
+			return typeErr("an object")
+		}
+		var st *jsonStruct
+		if t.Kind() == reflect.Struct {
+			st = w.structOf(t)
+		}
+		for w.dec.More() {
+			ktok, koff, ok := w.next()
+			if !ok {
+				return false
+			}
+			key, _ := ktok.(string)
+			et := reflect.TypeOf((*any)(nil)).Elem()
+			kp := ymlJoin(p, key)
+			if st == nil {
+				et = t.Elem()
+			} else if ft, ok := st.fields[key]; ok {
+				et = ft
+			} else {
+				found := false
+				for _, name := range st.names {
+					if strings.EqualFold(name, key) {
+						et, kp, found = st.fields[name], ymlJoin(p, name), true
+						break
+					}
+				}
+				if !found {
+					w.fail(koff, "unknown-field", p, "unknown field %q%s", key, ymlSuggest(key, st.names))
+				}
+			}
+			if !w.check(et, kp) {
+				return false
+			}
+		}
+		_, _, ok := w.next()
+		return ok
+	}
+	return true
+}
+
+// skip consumes the rest of a free-form value whose first token, at off,
+// was tok, checking that its numbers fit a float64 (as encoding/json
+// requires for an any).
+func (w *jsonWalker) skip(tok json.Token, off int64, p string) bool {
+	checkNum := func(t json.Token, off int64) {
+		if n, ok := t.(json.Number); ok {
+			if _, err := strconv.ParseFloat(n.String(), 64); err != nil {
+				w.fail(off, "type", p, "number %s does not fit a float64", n)
+			}
+		}
+	}
+	checkNum(tok, off)
+	if d, ok := tok.(json.Delim); ok && (d == '{' || d == '[') {
+		for level := 1; level > 0; {
+			t, off, ok := w.next()
+			if !ok {
+				return false
+			}
+			checkNum(t, off)
+			switch t {
+			case json.Delim('{'), json.Delim('['):
+				level++
+			case json.Delim('}'), json.Delim(']'):
+				level--
+			}
+		}
+	}
+	return true
+}

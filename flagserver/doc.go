@@ -1,0 +1,67 @@
+// Package flagserver is Flagwire's reference Flag API server: an
+// http.Handler serving the /v1 API that the SDK speaks, used by the tests,
+// the quick start, local development and `flagwire serve`.
+//
+//	srv, err := flagserver.New(flagserver.Options{Configs: cfgs, Tokens: tokens})
+//	if err != nil { … }
+//	defer srv.Close()
+//	http.ListenAndServe("127.0.0.1:8080", srv)
+//
+// # Endpoints
+//
+// All bodies are JSON; every error is {"error":{"code","message","details"}}
+// with a code from internal/wire (CodeXxx). Every response carries
+// X-Request-Id (a valid incoming one is echoed, else one is generated).
+//
+//	GET    /v1/flags?environment=ENV        whole config; ETag, Cache-Control: max-age=60, If-None-Match → 304
+//	GET    /v1/flags/{key}                  the flag, with "etag" in the body and the ETag header
+//	POST   /v1/flags                        create (409 if it exists) → 201
+//	PATCH  /v1/flags/{key}                  If-Match required (428; stale → 412); top-level fields replace
+//	DELETE /v1/flags/{key}                  If-Match required
+//	GET    /v1/segments/{key}               the segment, with "etag"
+//	POST   /v1/segments                     create; static lists up to MaxSegmentBodyBytes (16 MiB)
+//	PATCH  /v1/segments/{key}               as flags
+//	DELETE /v1/segments/{key}               as flags
+//	POST   /v1/evaluate                     batch evaluation (at most MaxBatch requests)
+//	GET    /v1/stream                       Server-Sent Events: invalidate / reset, keep-alives, Last-Event-ID
+//	GET    /v1/audit?entity=flag:KEY        change records: who, action, before/after, changeReason, time, requestId
+//	GET    /v1/bootstrap?ttl=720h           a signed wire.BootstrapEnvelope of the config
+//
+// The environment is the "environment" query parameter (for POST
+// /v1/evaluate, the body field). It is required by GET /v1/flags and
+// defaults to "prod" (DefaultEnvironment) everywhere else, as in the
+// seed's scripts that omit it. An unknown environment is a 404.
+//
+// # Writes
+//
+// Every write — HTTP or programmatic (PutFlag, PutSegment, DeleteFlag) — is
+// applied to a copy of the whole environment, compiled with
+// evaluate.Compile (400 compile_error with the findings on failure), given
+// the next environment version, committed (fsynced, with DataDir), audited
+// and announced on the stream, in that order, under one lock: concurrent
+// writers with the same If-Match ETag see exactly one succeed and the
+// others get 412. PATCH bodies replace the flag's top-level fields (a null
+// resets one to its default); "changeReason" is a body field (DELETE: body
+// or ?changeReason=), required in "prod" unless Options.RequireChangeReason
+// says otherwise. An "etag" field in a body is ignored, so a GET document
+// can be edited and sent back. Unknown fields are a 400.
+//
+// A write with an Idempotency-Key that succeeded is remembered (per token,
+// in memory, 24 h, at most 10,000 keys): repeating it returns the stored
+// status, body and ETag with Idempotent-Replayed: true; reusing the key for
+// a different request is a 422.
+//
+// # Security
+//
+// With Options.Tokens empty the server is open (development mode). Otherwise
+// requests need "Authorization: Bearer TOKEN": a missing or unknown token is
+// a 401 with WWW-Authenticate: Bearer; a token lacking the scope
+// (flags:read for reads and evaluation, flags:write for writes) or the
+// environment is a 403. Options.HMACKeys adds request signing (see
+// wire.SignRequest): a missing or wrong signature, a timestamp more than
+// five minutes off, or a replayed signature is a 401. Rate limits are token
+// buckets per token, reads and writes apart; limited responses carry
+// X-RateLimit-Limit (the burst), X-RateLimit-Remaining and
+// X-RateLimit-Reset (seconds until the bucket is full), and a 429 adds
+// Retry-After. Request logs never contain tokens or attribute values.
+package flagserver

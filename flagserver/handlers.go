@@ -1,0 +1,642 @@
+package flagserver
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"net/url"
+	"slices"
+	"strings"
+
+	"github.com/flagwire/flagwire/evaluate"
+	"github.com/flagwire/flagwire/internal/wire"
+)
+
+// ---- the write path ----
+
+// writeMeta says who writes and why.
+type writeMeta struct {
+	subject, reason, requestID string
+}
+
+// mutation describes one applied change, for the audit log and the stream.
+type mutation struct {
+	action        string
+	kind          string // "flag" or "segment"
+	key           string
+	before, after any
+}
+
+func (s *Server) requiresReason(cfg *evaluate.Config) bool {
+	return cfg.RequireChangeReason || s.reason[cfg.Environment]
+}
+
+// applyLocked applies fn to a copy of env's config with the next version,
+// compiles the whole result, commits it durably with its audit entry, then
+// publishes it (snapshot, audit, stream event). On any error nothing
+// changes. The caller holds s.wmu.
+func (s *Server) applyLocked(env string, meta writeMeta, fn func(next *evaluate.Config) (mutation, error)) (*envState, error) {
+	if s.closed {
+		return nil, ErrClosed
+	}
+	cur, err := s.envOr404(env)
+	if err != nil {
+		return nil, err
+	}
+	if meta.reason == "" && s.requiresReason(cur.cfg) {
+		return nil, fmt.Errorf("%w (environment %q)", ErrChangeReasonRequired, env)
+	}
+	next := cloneConfig(cur.cfg)
+	next.Version = cur.version() + 1
+	m, err := fn(next)
+	if err != nil {
+		return nil, err
+	}
+	es, err := newEnvState(next)
+	if err != nil {
+		return nil, err
+	}
+	if meta.requestID == "" {
+		meta.requestID = newRequestID()
+	}
+	entry := wire.AuditEntry{
+		ID:           s.audit.next(),
+		Time:         s.now().UTC(),
+		Subject:      meta.subject,
+		Action:       m.action,
+		Entity:       m.kind + ":" + m.key,
+		Environment:  env,
+		ChangeReason: meta.reason,
+		RequestID:    meta.requestID,
+		Before:       marshalOrNil(m.before),
+		After:        marshalOrNil(m.after),
+	}
+	if err := s.store.commit(es, &entry); err != nil {
+		s.log.Error("flagserver: commit failed; write refused", "environment", env, "error", err.Error())
+		return nil, errorf(http.StatusInternalServerError, wire.CodeInternal, "cannot store the change")
+	}
+	s.envMu.Lock()
+	s.envs[env] = es
+	s.envMu.Unlock()
+	s.audit.append(entry)
+	ev := wire.StreamEvent{Type: wire.EventInvalidate, Environment: env, Version: es.version()}
+	if m.kind == "flag" {
+		ev.FlagKey = m.key
+	} else {
+		ev.SegmentKey = m.key
+	}
+	s.hub.publish(env, ev)
+	return es, nil
+}
+
+func marshalOrNil(v any) json.RawMessage {
+	if v == nil {
+		return nil
+	}
+	b, err := json.Marshal(v)
+	if err != nil {
+		return nil
+	}
+	return b
+}
+
+// doWrite runs exec under the write lock with Idempotency-Key handling and
+// writes its response.
+func (s *Server) doWrite(w http.ResponseWriter, r *http.Request, exec func(meta writeMeta) (storedResponse, error), reason string) {
+	rc := reqCtx(r)
+	meta := writeMeta{subject: rc.principal.subject, reason: reason, requestID: rc.id}
+	ikey := r.Header.Get(wire.HeaderIdempotency)
+	var fp [32]byte
+	if ikey != "" {
+		if err := validIdempotencyKey(ikey); err != nil {
+			writeError(w, err)
+			return
+		}
+		fp = requestFingerprint(r, rc.body)
+		ikey = rc.principal.limitKey + "\x00" + rc.principal.subject + "\x00" + ikey
+	}
+	s.wmu.Lock()
+	if ikey != "" {
+		stored, err := s.idem.lookup(ikey, fp)
+		if err != nil || stored != nil {
+			s.wmu.Unlock()
+			if err != nil {
+				writeError(w, err)
+				return
+			}
+			w.Header().Set(wire.HeaderIdempotentReplayed, "true")
+			stored.write(w)
+			return
+		}
+	}
+	resp, err := exec(meta)
+	if err == nil && ikey != "" {
+		s.idem.store(ikey, fp, resp)
+	}
+	s.wmu.Unlock()
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	resp.write(w)
+}
+
+// ---- entity kinds: flags and segments share the handlers ----
+
+type entityKind[T any] struct {
+	name     string // "flag", "segment"
+	path     string // "/v1/flags"
+	notFound error
+	list     func(c *evaluate.Config) *[]T
+	key      func(*T) string
+	prepare  func(v *T, key string, version int64) // set key and version, clear server-ignored fields
+	get      func(es *envState, key string) (*T, bool)
+}
+
+var flagKind = &entityKind[evaluate.Flag]{
+	name:     "flag",
+	path:     "/v1/flags",
+	notFound: ErrFlagNotFound,
+	list:     func(c *evaluate.Config) *[]evaluate.Flag { return &c.Flags },
+	key:      func(f *evaluate.Flag) string { return f.Key },
+	prepare: func(f *evaluate.Flag, key string, version int64) {
+		f.Key, f.Version, f.Environment = key, version, ""
+	},
+	get: func(es *envState, key string) (*evaluate.Flag, bool) { return es.snap.Flag(key) },
+}
+
+var segmentKind = &entityKind[evaluate.Segment]{
+	name:     "segment",
+	path:     "/v1/segments",
+	notFound: ErrSegmentNotFound,
+	list:     func(c *evaluate.Config) *[]evaluate.Segment { return &c.Segments },
+	key:      func(s *evaluate.Segment) string { return s.Key },
+	prepare: func(s *evaluate.Segment, key string, version int64) {
+		s.Key, s.Version = key, version
+	},
+	get: func(es *envState, key string) (*evaluate.Segment, bool) {
+		for i := range es.cfg.Segments {
+			if es.cfg.Segments[i].Key == key {
+				return &es.cfg.Segments[i], true
+			}
+		}
+		return nil, false
+	},
+}
+
+func (k *entityKind[T]) find(c *evaluate.Config, key string) int {
+	l := *k.list(c)
+	for i := range l {
+		if k.key(&l[i]) == key {
+			return i
+		}
+	}
+	return -1
+}
+
+func (k *entityKind[T]) errNotFound(key, env string) error {
+	return fmt.Errorf("%w: %q in environment %q", k.notFound, key, env)
+}
+
+// entityDoc returns v's JSON with its ETag added as field "etag", and the
+// ETag (a quoted hash of v's JSON).
+func entityDoc(v any) (body []byte, etag string) {
+	b, err := json.Marshal(v)
+	if err != nil || len(b) < 2 || b[len(b)-1] != '}' {
+		return []byte("{}"), `"0"`
+	}
+	etag = etagOf(b)
+	et, _ := json.Marshal(etag)
+	body = make([]byte, 0, len(b)+len(et)+9)
+	body = append(body, b[:len(b)-1]...)
+	if len(b) > 2 {
+		body = append(body, ',')
+	}
+	body = append(body, `"etag":`...)
+	body = append(body, et...)
+	body = append(body, '}')
+	return body, etag
+}
+
+// etagMatches implements If-Match / If-None-Match comparison: "*" or a
+// comma-separated list of entity tags. Unquoted tags are accepted (shell
+// scripts often lose the quotes); weak tags never match.
+func etagMatches(header, etag string) bool {
+	for t := range strings.SplitSeq(header, ",") {
+		t = strings.TrimSpace(t)
+		if t == "*" || t == etag || `"`+t+`"` == etag {
+			return true
+		}
+	}
+	return false
+}
+
+// writeBody is a parsed write body: its top-level fields minus
+// changeReason (returned separately) and etag (ignored, so a GET document
+// can be sent back).
+func parseWriteBody(body []byte) (map[string]json.RawMessage, string, error) {
+	var obj map[string]json.RawMessage
+	dec := json.NewDecoder(bytes.NewReader(body))
+	if err := dec.Decode(&obj); err != nil {
+		return nil, "", decodeError(err, body)
+	}
+	if dec.More() {
+		return nil, "", errorf(http.StatusBadRequest, wire.CodeMalformedJSON, "malformed JSON: trailing data at offset %d", dec.InputOffset()).
+			with(map[string]any{"offset": dec.InputOffset()})
+	}
+	if obj == nil {
+		return nil, "", errorf(http.StatusBadRequest, wire.CodeBadRequest, "body must be a JSON object")
+	}
+	reason := ""
+	if raw, ok := obj["changeReason"]; ok {
+		if err := json.Unmarshal(raw, &reason); err != nil {
+			return nil, "", errorf(http.StatusBadRequest, wire.CodeBadRequest, "changeReason must be a string").
+				with(map[string]any{"field": "changeReason"})
+		}
+		delete(obj, "changeReason")
+	}
+	delete(obj, "etag")
+	return obj, strings.TrimSpace(reason), nil
+}
+
+func stringField(obj map[string]json.RawMessage, name string) (string, error) {
+	raw, ok := obj[name]
+	if !ok || string(raw) == "null" {
+		return "", nil
+	}
+	var v string
+	if err := json.Unmarshal(raw, &v); err != nil {
+		return "", errorf(http.StatusBadRequest, wire.CodeBadRequest, "%s must be a string", name).with(map[string]any{"field": name})
+	}
+	return v, nil
+}
+
+// decodeEntity decodes the fields of obj into a T, strictly.
+func decodeEntity[T any](obj map[string]json.RawMessage) (T, error) {
+	var v T
+	b, err := json.Marshal(obj)
+	if err != nil {
+		return v, errorf(http.StatusBadRequest, wire.CodeMalformedJSON, "malformed JSON: %v", err)
+	}
+	return v, decodeStrict(b, &v)
+}
+
+// handleGet serves GET /v1/{flags,segments}/{key}?environment=ENV.
+func handleGet[T any](s *Server, k *entityKind[T], w http.ResponseWriter, r *http.Request) {
+	rc := reqCtx(r)
+	env := environment(r)
+	if err := authorize(rc.principal, wire.ScopeRead, env); err != nil {
+		writeError(w, err)
+		return
+	}
+	es, err := s.envOr404(env)
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	key := r.PathValue("key")
+	v, ok := k.get(es, key)
+	if !ok {
+		writeError(w, k.errNotFound(key, env))
+		return
+	}
+	body, etag := entityDoc(v)
+	w.Header().Set("ETag", etag)
+	w.Header().Set("Cache-Control", "no-cache")
+	if inm := r.Header.Get("If-None-Match"); inm != "" && etagMatches(inm, etag) {
+		w.WriteHeader(http.StatusNotModified)
+		return
+	}
+	writeRaw(w, http.StatusOK, body)
+}
+
+func (k *entityKind[T]) location(key, env string) string {
+	return k.path + "/" + url.PathEscape(key) + "?environment=" + url.QueryEscape(env)
+}
+
+// handleCreate serves POST /v1/{flags,segments}?environment=ENV. The
+// environment may also be given as the body field "environment"; it
+// defaults to DefaultEnvironment.
+func handleCreate[T any](s *Server, k *entityKind[T], w http.ResponseWriter, r *http.Request) {
+	rc := reqCtx(r)
+	obj, reason, err := parseWriteBody(rc.body)
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	env := r.URL.Query().Get("environment")
+	bodyEnv, err := stringField(obj, "environment")
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	if k.name == "segment" {
+		delete(obj, "environment") // not a segment field
+	}
+	switch {
+	case env != "" && bodyEnv != "" && env != bodyEnv:
+		writeError(w, errorf(http.StatusBadRequest, wire.CodeBadRequest, "environment %q in the body contradicts %q in the query", bodyEnv, env))
+		return
+	case env == "":
+		env = bodyEnv
+	}
+	if env == "" {
+		env = DefaultEnvironment
+	}
+	if err := authorize(rc.principal, wire.ScopeWrite, env); err != nil {
+		writeError(w, err)
+		return
+	}
+	v, err := decodeEntity[T](obj)
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	key := k.key(&v)
+	if key == "" {
+		writeError(w, errorf(http.StatusBadRequest, wire.CodeBadRequest, "%s key is required", k.name).with(map[string]any{"field": "key"}))
+		return
+	}
+	s.doWrite(w, r, func(meta writeMeta) (storedResponse, error) {
+		es, err := s.applyLocked(env, meta, func(next *evaluate.Config) (mutation, error) {
+			if k.find(next, key) >= 0 {
+				return mutation{}, errorf(http.StatusConflict, wire.CodeConflict, "%s %q already exists in environment %q", k.name, key, env)
+			}
+			k.prepare(&v, key, next.Version)
+			l := k.list(next)
+			*l = append(*l, v)
+			return mutation{action: actionCreate, kind: k.name, key: key, after: &v}, nil
+		})
+		if err != nil {
+			return storedResponse{}, err
+		}
+		return k.response(es, key, http.StatusCreated, env), nil
+	}, reason)
+}
+
+func (k *entityKind[T]) response(es *envState, key string, status int, env string) storedResponse {
+	v, _ := k.get(es, key)
+	body, etag := entityDoc(v)
+	return storedResponse{status: status, etag: etag, loc: k.location(key, env), body: body}
+}
+
+// handlePatch serves PATCH /v1/{flags,segments}/{key}: If-Match required;
+// top-level fields of the body replace the entity's (null removes one);
+// changeReason is a body field.
+func handlePatch[T any](s *Server, k *entityKind[T], w http.ResponseWriter, r *http.Request) {
+	rc := reqCtx(r)
+	env := environment(r)
+	key := r.PathValue("key")
+	if err := authorize(rc.principal, wire.ScopeWrite, env); err != nil {
+		writeError(w, err)
+		return
+	}
+	ifMatch := r.Header.Get("If-Match")
+	if ifMatch == "" {
+		writeError(w, errorf(http.StatusPreconditionRequired, wire.CodePreconditionRequired,
+			"If-Match is required: GET the %s and send its ETag", k.name))
+		return
+	}
+	obj, reason, err := parseWriteBody(rc.body)
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	if bk, err := stringField(obj, "key"); err != nil || (bk != "" && bk != key) {
+		writeError(w, errorf(http.StatusBadRequest, wire.CodeBadRequest, "key in the body must be %q (keys cannot be renamed)", key).
+			with(map[string]any{"field": "key"}))
+		return
+	}
+	if be, err := stringField(obj, "environment"); err != nil || (be != "" && be != env) {
+		writeError(w, errorf(http.StatusBadRequest, wire.CodeBadRequest, "environment in the body must be %q", env).
+			with(map[string]any{"field": "environment"}))
+		return
+	}
+	s.doWrite(w, r, func(meta writeMeta) (storedResponse, error) {
+		es, err := s.applyLocked(env, meta, func(next *evaluate.Config) (mutation, error) {
+			l := k.list(next)
+			i := k.find(next, key)
+			if i < 0 {
+				return mutation{}, k.errNotFound(key, env)
+			}
+			cur := (*l)[i]
+			if err := checkIfMatch(ifMatch, &cur); err != nil {
+				return mutation{}, err
+			}
+			merged, err := mergePatch[T](&cur, obj)
+			if err != nil {
+				return mutation{}, err
+			}
+			k.prepare(&merged, key, next.Version)
+			(*l)[i] = merged
+			return mutation{action: actionUpdate, kind: k.name, key: key, before: &cur, after: &merged}, nil
+		})
+		if err != nil {
+			return storedResponse{}, err
+		}
+		return k.response(es, key, http.StatusOK, env), nil
+	}, reason)
+}
+
+func checkIfMatch(ifMatch string, cur any) error {
+	_, etag := entityDoc(cur)
+	if !etagMatches(ifMatch, etag) {
+		return errorf(http.StatusPreconditionFailed, wire.CodePreconditionFailed,
+			"If-Match %s is stale: the current ETag is %s", ifMatch, etag).with(map[string]any{"etag": etag})
+	}
+	return nil
+}
+
+// mergePatch replaces cur's top-level JSON fields by those in patch (a
+// null removes the field) and decodes the result strictly.
+func mergePatch[T any](cur *T, patch map[string]json.RawMessage) (T, error) {
+	var zero T
+	b, err := json.Marshal(cur)
+	if err != nil {
+		return zero, err
+	}
+	var obj map[string]json.RawMessage
+	if err := json.Unmarshal(b, &obj); err != nil {
+		return zero, err
+	}
+	for name, v := range patch {
+		if string(bytes.TrimSpace(v)) == "null" {
+			delete(obj, name)
+		} else {
+			obj[name] = v
+		}
+	}
+	return decodeEntity[T](obj)
+}
+
+// handleDelete serves DELETE /v1/{flags,segments}/{key}: If-Match
+// required; changeReason in a JSON body or the changeReason query parameter.
+func handleDelete[T any](s *Server, k *entityKind[T], w http.ResponseWriter, r *http.Request) {
+	rc := reqCtx(r)
+	env := environment(r)
+	key := r.PathValue("key")
+	if err := authorize(rc.principal, wire.ScopeWrite, env); err != nil {
+		writeError(w, err)
+		return
+	}
+	ifMatch := r.Header.Get("If-Match")
+	if ifMatch == "" {
+		writeError(w, errorf(http.StatusPreconditionRequired, wire.CodePreconditionRequired,
+			"If-Match is required: GET the %s and send its ETag", k.name))
+		return
+	}
+	reason := strings.TrimSpace(r.URL.Query().Get("changeReason"))
+	if len(bytes.TrimSpace(rc.body)) > 0 {
+		var body struct {
+			ChangeReason string `json:"changeReason"`
+		}
+		if err := decodeStrict(rc.body, &body); err != nil {
+			writeError(w, err)
+			return
+		}
+		if body.ChangeReason != "" {
+			reason = strings.TrimSpace(body.ChangeReason)
+		}
+	}
+	s.doWrite(w, r, func(meta writeMeta) (storedResponse, error) {
+		es, err := s.applyLocked(env, meta, func(next *evaluate.Config) (mutation, error) {
+			l := k.list(next)
+			i := k.find(next, key)
+			if i < 0 {
+				return mutation{}, k.errNotFound(key, env)
+			}
+			cur := (*l)[i]
+			if err := checkIfMatch(ifMatch, &cur); err != nil {
+				return mutation{}, err
+			}
+			*l = slices.Delete(*l, i, i+1)
+			return mutation{action: actionDelete, kind: k.name, key: key, before: &cur}, nil
+		})
+		if err != nil {
+			return storedResponse{}, err
+		}
+		b, _ := json.Marshal(wire.DeleteResponse{Key: key, Environment: env, Deleted: true, Version: es.version()})
+		return storedResponse{status: http.StatusOK, body: b}, nil
+	}, reason)
+}
+
+// ---- handlers ----
+
+// handleGetConfig serves GET /v1/flags?environment=ENV: the whole config,
+// with a strong ETag, Cache-Control: max-age=60 and If-None-Match → 304.
+func (s *Server) handleGetConfig(w http.ResponseWriter, r *http.Request) {
+	rc := reqCtx(r)
+	env := r.URL.Query().Get("environment")
+	if env == "" {
+		writeError(w, errorf(http.StatusBadRequest, wire.CodeBadRequest, "the environment query parameter is required").
+			with(map[string]any{"field": "environment"}))
+		return
+	}
+	if err := authorize(rc.principal, wire.ScopeRead, env); err != nil {
+		writeError(w, err)
+		return
+	}
+	es, err := s.envOr404(env)
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	h := w.Header()
+	h.Set("ETag", es.etag)
+	h.Set("Cache-Control", "max-age=60")
+	if inm := r.Header.Get("If-None-Match"); inm != "" && etagMatches(inm, es.etag) {
+		w.WriteHeader(http.StatusNotModified)
+		return
+	}
+	writeRaw(w, http.StatusOK, es.body)
+}
+
+func (s *Server) handleGetFlag(w http.ResponseWriter, r *http.Request) { handleGet(s, flagKind, w, r) }
+func (s *Server) handleCreateFlag(w http.ResponseWriter, r *http.Request) {
+	handleCreate(s, flagKind, w, r)
+}
+func (s *Server) handlePatchFlag(w http.ResponseWriter, r *http.Request) {
+	handlePatch(s, flagKind, w, r)
+}
+func (s *Server) handleDeleteFlag(w http.ResponseWriter, r *http.Request) {
+	handleDelete(s, flagKind, w, r)
+}
+func (s *Server) handleGetSegment(w http.ResponseWriter, r *http.Request) {
+	handleGet(s, segmentKind, w, r)
+}
+func (s *Server) handleCreateSegment(w http.ResponseWriter, r *http.Request) {
+	handleCreate(s, segmentKind, w, r)
+}
+func (s *Server) handlePatchSegment(w http.ResponseWriter, r *http.Request) {
+	handlePatch(s, segmentKind, w, r)
+}
+func (s *Server) handleDeleteSegment(w http.ResponseWriter, r *http.Request) {
+	handleDelete(s, segmentKind, w, r)
+}
+
+// ---- programmatic writes ----
+
+func programmaticMeta(subject, reason string) writeMeta {
+	if subject == "" {
+		subject = "server"
+	}
+	return writeMeta{subject: subject, reason: strings.TrimSpace(reason)}
+}
+
+// PutFlag creates or replaces flag f in env through the same path as HTTP
+// writes: the whole environment is compiled first (a *evaluate.CompileError
+// leaves it unchanged), then the version is bumped, the change is stored,
+// audited as subject with reason, and announced on the stream. It returns
+// the environment's new version. Errors: ErrUnknownEnvironment,
+// ErrChangeReasonRequired, ErrClosed, *evaluate.CompileError.
+func (s *Server) PutFlag(env string, f evaluate.Flag, subject, reason string) (version int64, err error) {
+	return putEntity(s, flagKind, env, f, subject, reason)
+}
+
+// PutSegment creates or replaces segment seg in env, like PutFlag.
+func (s *Server) PutSegment(env string, seg evaluate.Segment, subject, reason string) (int64, error) {
+	return putEntity(s, segmentKind, env, seg, subject, reason)
+}
+
+// DeleteFlag removes flag key from env, like PutFlag. It fails with
+// ErrFlagNotFound if there is no such flag, and with a
+// *evaluate.CompileError if another flag requires it.
+func (s *Server) DeleteFlag(env, key, subject, reason string) error {
+	s.wmu.Lock()
+	defer s.wmu.Unlock()
+	_, err := s.applyLocked(env, programmaticMeta(subject, reason), func(next *evaluate.Config) (mutation, error) {
+		i := flagKind.find(next, key)
+		if i < 0 {
+			return mutation{}, flagKind.errNotFound(key, env)
+		}
+		cur := next.Flags[i]
+		next.Flags = slices.Delete(next.Flags, i, i+1)
+		return mutation{action: actionDelete, kind: "flag", key: key, before: &cur}, nil
+	})
+	return err
+}
+
+func putEntity[T any](s *Server, k *entityKind[T], env string, v T, subject, reason string) (int64, error) {
+	key := k.key(&v)
+	if key == "" {
+		return 0, fmt.Errorf("flagserver: %s key is required", k.name)
+	}
+	s.wmu.Lock()
+	defer s.wmu.Unlock()
+	es, err := s.applyLocked(env, programmaticMeta(subject, reason), func(next *evaluate.Config) (mutation, error) {
+		k.prepare(&v, key, next.Version)
+		l := k.list(next)
+		if i := k.find(next, key); i >= 0 {
+			before := (*l)[i]
+			(*l)[i] = v
+			return mutation{action: actionUpdate, kind: k.name, key: key, before: &before, after: &v}, nil
+		}
+		*l = append(*l, v)
+		return mutation{action: actionCreate, kind: k.name, key: key, after: &v}, nil
+	})
+	if err != nil {
+		return 0, err
+	}
+	return es.version(), nil
+}

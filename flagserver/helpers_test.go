@@ -1,0 +1,346 @@
+package flagserver
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/flagwire/flagwire/evaluate"
+	"github.com/flagwire/flagwire/internal/wire"
+)
+
+// seedSalt returns a salt under which account "acme-co-1337" lands in the
+// B half of pricing-experiment's 50/50 rollout, as in the seed's example
+// response.
+func seedSalt() string {
+	for i := 0; ; i++ {
+		salt := fmt.Sprintf("prod-salt-%d", i)
+		if _, b := evaluate.Bucket(salt, "pricing-experiment", "acme-co-1337"); b >= 50000 {
+			return salt
+		}
+	}
+}
+
+// seedConfig is the seed guide's prod environment: checkout-new-flow
+// (rule-2 serves true to segment beta_testers) and pricing-experiment (a
+// 50/50 control/B rollout by accountId, B with a price payload).
+func seedConfig() *evaluate.Config {
+	return &evaluate.Config{
+		Environment: "prod",
+		Salt:        seedSalt(),
+		Segments: []evaluate.Segment{
+			{Key: "beta_testers", When: "plan == 'pro'"},
+		},
+		Flags: []evaluate.Flag{
+			{
+				Key:    "checkout-new-flow",
+				Owners: []string{"payments-team"},
+				Rules: []evaluate.Rule{
+					{ID: "rule-1", When: "region == 'EU' and plan == 'free'", Serve: evaluate.Serve{Variant: false}},
+					{ID: "rule-2", Segment: "beta_testers", Serve: evaluate.Serve{Variant: true}},
+				},
+			},
+			{
+				Key:  "pricing-experiment",
+				Type: evaluate.TypeString,
+				Variants: []evaluate.Variant{
+					{Name: "control"},
+					{Name: "B", Payload: map[string]any{"price": 23.00, "currency": "EUR"}},
+				},
+				Bucketing: evaluate.Bucketing{Seed: "pricing-experiment", By: "accountId"},
+				Default: &evaluate.Serve{Rollout: []evaluate.WeightedVariant{
+					{Variant: "control", Weight: 50}, {Variant: "B", Weight: 50},
+				}},
+			},
+		},
+	}
+}
+
+// The seed's evaluate request, verbatim.
+const seedEvaluateBody = `{
+  "environment": "prod",
+  "requests": [
+    {
+      "flagKey": "checkout-new-flow",
+      "defaultValue": false,
+      "context": {
+        "userId": "8a7f4c91",
+        "accountId": "acme-co-1337",
+        "region": "US",
+        "plan": "pro",
+        "appVersion": "2.3.1"
+      }
+    },
+    {
+      "flagKey": "pricing-experiment",
+      "defaultValue": "control",
+      "context": {
+        "accountId": "acme-co-1337",
+        "country": "DE",
+        "currency": "EUR"
+      }
+    }
+  ],
+  "options": {"includeReasons": true, "returnPayloads": true}
+}`
+
+// testServer is a flagserver behind an httptest server.
+type testServer struct {
+	*Server
+	URL string
+	hs  *httptest.Server
+	t   testing.TB
+}
+
+func newTestServer(t testing.TB, opts Options) *testServer {
+	t.Helper()
+	if opts.Configs == nil {
+		opts.Configs = []*evaluate.Config{seedConfig()}
+	}
+	s, err := New(opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	hs := httptest.NewServer(s)
+	t.Cleanup(func() {
+		s.Close()
+		hs.Close()
+	})
+	return &testServer{Server: s, URL: hs.URL, hs: hs, t: t}
+}
+
+type response struct {
+	status int
+	header http.Header
+	body   []byte
+}
+
+func (r *response) json(t testing.TB, v any) {
+	t.Helper()
+	if err := json.Unmarshal(r.body, v); err != nil {
+		t.Fatalf("decode %s: %v", r.body, err)
+	}
+}
+
+// apiError decodes an error body, failing the test unless it is one.
+func (r *response) apiError(t testing.TB) wire.ErrorDetail {
+	t.Helper()
+	var eb wire.ErrorBody
+	if err := json.Unmarshal(r.body, &eb); err != nil || eb.Error.Code == "" {
+		t.Fatalf("status %d: not an error body: %q (%v)", r.status, r.body, err)
+	}
+	if ct := r.header.Get("Content-Type"); !strings.HasPrefix(ct, "application/json") {
+		t.Fatalf("error Content-Type %q", ct)
+	}
+	return eb.Error
+}
+
+func (r *response) wantStatus(t testing.TB, status int) {
+	t.Helper()
+	if r.status != status {
+		t.Fatalf("status %d, want %d; body %s", r.status, status, r.body)
+	}
+}
+
+// wantError checks status and error code.
+func (r *response) wantError(t testing.TB, status int, code string) wire.ErrorDetail {
+	t.Helper()
+	r.wantStatus(t, status)
+	e := r.apiError(t)
+	if e.Code != code {
+		t.Fatalf("error code %q, want %q (%s)", e.Code, code, r.body)
+	}
+	return e
+}
+
+// do sends a request; headers are "Name: value" pairs. A non-empty body is
+// sent as application/json unless a Content-Type header is given.
+func (ts *testServer) do(method, path, body string, headers ...string) *response {
+	ts.t.Helper()
+	var rd io.Reader
+	if body != "" {
+		rd = strings.NewReader(body)
+	}
+	req, err := http.NewRequest(method, ts.URL+path, rd)
+	if err != nil {
+		ts.t.Fatal(err)
+	}
+	if body != "" {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	for _, h := range headers {
+		name, value, _ := strings.Cut(h, ":")
+		req.Header.Set(strings.TrimSpace(name), strings.TrimSpace(value))
+	}
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		ts.t.Fatal(err)
+	}
+	defer res.Body.Close()
+	b, err := io.ReadAll(res.Body)
+	if err != nil {
+		ts.t.Fatal(err)
+	}
+	return &response{status: res.StatusCode, header: res.Header, body: b}
+}
+
+// sseEvent is one parsed SSE event or comment.
+type sseEvent struct {
+	id, event, data string
+	comment         string
+	retry           string
+}
+
+// sseStream reads an SSE response in a goroutine.
+type sseStream struct {
+	res    *http.Response
+	events chan sseEvent
+	cancel context.CancelFunc
+	done   chan struct{}
+}
+
+func (ts *testServer) openStream(t testing.TB, env, lastEventID string, headers ...string) *sseStream {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	req, _ := http.NewRequestWithContext(ctx, "GET", ts.URL+"/v1/stream?environment="+env, nil)
+	if lastEventID != "" {
+		req.Header.Set("Last-Event-ID", lastEventID)
+	}
+	for _, h := range headers {
+		name, value, _ := strings.Cut(h, ":")
+		req.Header.Set(strings.TrimSpace(name), strings.TrimSpace(value))
+	}
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		cancel()
+		t.Fatal(err)
+	}
+	if res.StatusCode != 200 {
+		b, _ := io.ReadAll(res.Body)
+		res.Body.Close()
+		cancel()
+		t.Fatalf("stream status %d: %s", res.StatusCode, b)
+	}
+	s := &sseStream{res: res, events: make(chan sseEvent, 1024), cancel: cancel, done: make(chan struct{})}
+	go s.read()
+	t.Cleanup(s.close)
+	return s
+}
+
+func (s *sseStream) read() {
+	defer close(s.done)
+	defer close(s.events)
+	sc := bufio.NewScanner(s.res.Body)
+	var ev sseEvent
+	dirty := false
+	for sc.Scan() {
+		line := sc.Text()
+		if line == "" {
+			if dirty {
+				s.events <- ev
+			}
+			ev, dirty = sseEvent{}, false
+			continue
+		}
+		name, value, _ := strings.Cut(line, ":")
+		value = strings.TrimPrefix(value, " ")
+		switch name {
+		case "":
+			s.events <- sseEvent{comment: value}
+		case "id":
+			ev.id, dirty = value, true
+		case "event":
+			ev.event, dirty = value, true
+		case "data":
+			if ev.data != "" {
+				ev.data += "\n"
+			}
+			ev.data, dirty = ev.data+value, true
+		case "retry":
+			ev.retry, dirty = value, true
+		}
+	}
+}
+
+func (s *sseStream) close() {
+	s.cancel()
+	s.res.Body.Close()
+	<-s.done
+}
+
+// next returns the next event (not comment, not retry-only), or fails after
+// the deadline.
+func (s *sseStream) next(t testing.TB) sseEvent {
+	t.Helper()
+	deadline := time.NewTimer(5 * time.Second)
+	defer deadline.Stop()
+	for {
+		select {
+		case ev, ok := <-s.events:
+			if !ok {
+				t.Fatal("stream ended")
+			}
+			if ev.comment != "" || (ev.event == "" && ev.data == "") {
+				continue
+			}
+			return ev
+		case <-deadline.C:
+			t.Fatal("timed out waiting for an SSE event")
+		}
+	}
+}
+
+// nextAny returns the next item, comments included.
+func (s *sseStream) nextAny(t testing.TB) (sseEvent, bool) {
+	t.Helper()
+	deadline := time.NewTimer(5 * time.Second)
+	defer deadline.Stop()
+	select {
+	case ev, ok := <-s.events:
+		return ev, ok
+	case <-deadline.C:
+		t.Fatal("timed out waiting for SSE data")
+	}
+	return sseEvent{}, false
+}
+
+// fakeClock is an injectable clock.
+type fakeClock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func newFakeClock() *fakeClock {
+	return &fakeClock{t: time.Date(2026, 6, 25, 12, 0, 0, 0, time.UTC)}
+}
+
+func (c *fakeClock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.t
+}
+
+func (c *fakeClock) Advance(d time.Duration) {
+	c.mu.Lock()
+	c.t = c.t.Add(d)
+	c.mu.Unlock()
+}
+
+func mustJSON(v any) string {
+	b, err := json.Marshal(v)
+	if err != nil {
+		panic(err)
+	}
+	return string(b)
+}
+
+var _ = bytes.NewReader

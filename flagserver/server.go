@@ -1,0 +1,523 @@
+package flagserver
+
+import (
+	"context"
+	"crypto/ed25519"
+	"crypto/rand"
+	"encoding/base32"
+	"fmt"
+	"log/slog"
+	"maps"
+	"net/http"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/flagwire/flagwire/evaluate"
+	"github.com/flagwire/flagwire/internal/wire"
+)
+
+// Defaults of Options.
+const (
+	DefaultDecisionTTL         = 60 * time.Second
+	DefaultKeepAlive           = 15 * time.Second
+	DefaultReplayBuffer        = 1024
+	DefaultMaxBodyBytes        = 1 << 20
+	DefaultMaxSegmentBodyBytes = 16 << 20
+	// DefaultEnvironment is the environment of requests that name none,
+	// except GET /v1/flags, which requires one.
+	DefaultEnvironment = "prod"
+	// MaxBatch is the largest number of requests in one POST /v1/evaluate.
+	MaxBatch = 1000
+)
+
+// Options configures a Server. The zero Options is valid: an open (no
+// tokens), in-memory server with no environments.
+type Options struct {
+	// Configs are the initial configs, one per environment (named by
+	// Config.Environment). With DataDir, an environment already stored
+	// there is restored instead and its Config here is ignored.
+	Configs []*evaluate.Config
+	// Tokens are the accepted bearer tokens. If empty, the server runs
+	// open (development mode): every request is allowed, as subject
+	// "anonymous", without an Authorization header.
+	Tokens []Token
+	// SigningKey signs GET /v1/bootstrap envelopes. If nil, a key is
+	// generated; see Server.PublicKey.
+	SigningKey ed25519.PrivateKey
+	// DataDir makes the server durable: state (configs, versions, audit)
+	// is kept in DataDir/flagwire.db (bbolt), every acknowledged write is
+	// committed and fsynced before its response, and New restores it. ""
+	// keeps everything in memory.
+	DataDir string
+	// Logger receives one record per request (method, path, status,
+	// duration, request id, subject) and operational messages. Tokens and
+	// attribute values are never logged. If nil, nothing is logged.
+	Logger *slog.Logger
+	// Now is the clock for evaluations, expiries, rate limits and audit
+	// times. If nil, time.Now is used.
+	Now func() time.Time
+	// DecisionTTL is the ttlSeconds of decisions. Zero or negative means
+	// DefaultDecisionTTL (60s).
+	DecisionTTL time.Duration
+	// KeepAlive is the interval of SSE keep-alive comments. Zero or
+	// negative means DefaultKeepAlive (15s).
+	KeepAlive time.Duration
+	// ReplayBuffer is the number of SSE events kept per environment for
+	// Last-Event-ID resumption. Zero or negative means 1024.
+	ReplayBuffer int
+	// ReadLimit and WriteLimit are per-token rate limits for reads (GET,
+	// POST /v1/evaluate, the stream) and writes. Zero values mean
+	// DefaultReadLimit (1000/s, burst 2000) and DefaultWriteLimit (20/s,
+	// burst 40); a negative PerSecond means unlimited.
+	ReadLimit, WriteLimit RateLimit
+	// HMACKeys turns on request signing (see wire.SignRequest): key id →
+	// secret. When non-empty every request must be signed. Empty means off.
+	HMACKeys map[string][]byte
+	// RequireChangeReason lists the environments whose writes need a
+	// changeReason. Nil means {"prod": true}; a non-nil map is used as is.
+	// A config with RequireChangeReason set always requires one.
+	RequireChangeReason map[string]bool
+	// MaxBodyBytes bounds request bodies. Zero or negative means 1 MiB.
+	MaxBodyBytes int64
+	// MaxSegmentBodyBytes bounds bodies of segment writes (static lists
+	// are large). Zero or negative means 16 MiB (or MaxBodyBytes if larger).
+	MaxSegmentBodyBytes int64
+}
+
+// Server is the reference Flag API: an http.Handler serving /v1. It is safe
+// for concurrent use. Create one with New and release it with Close.
+type Server struct {
+	opts    Options
+	log     *slog.Logger
+	now     func() time.Time
+	handler http.Handler
+	signKey ed25519.PrivateKey
+
+	auth     authenticator
+	sig      *signatureVerifier
+	readLim  *limiter
+	writeLim *limiter
+	idem     *idempotencyCache
+	audit    auditLog
+	hub      *hub
+	store    *store
+	reason   map[string]bool
+
+	envMu sync.RWMutex
+	envs  map[string]*envState
+
+	wmu    sync.Mutex // serializes writes and Close
+	closed bool
+	done   chan struct{}
+}
+
+// New builds a Server. It fails on a config that does not compile, a
+// duplicate environment, or a DataDir that cannot be opened or read.
+func New(opts Options) (*Server, error) {
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	if opts.DecisionTTL <= 0 {
+		opts.DecisionTTL = DefaultDecisionTTL
+	}
+	if opts.KeepAlive <= 0 {
+		opts.KeepAlive = DefaultKeepAlive
+	}
+	if opts.ReplayBuffer <= 0 {
+		opts.ReplayBuffer = DefaultReplayBuffer
+	}
+	if opts.MaxBodyBytes <= 0 {
+		opts.MaxBodyBytes = DefaultMaxBodyBytes
+	}
+	if opts.MaxSegmentBodyBytes <= 0 {
+		opts.MaxSegmentBodyBytes = max(DefaultMaxSegmentBodyBytes, opts.MaxBodyBytes)
+	}
+	if opts.RequireChangeReason == nil {
+		opts.RequireChangeReason = map[string]bool{"prod": true}
+	}
+	opts.ReadLimit = opts.ReadLimit.orDefault(DefaultReadLimit)
+	opts.WriteLimit = opts.WriteLimit.orDefault(DefaultWriteLimit)
+	secrets := map[string]bool{}
+	for i, t := range opts.Tokens {
+		if t.Secret == "" {
+			return nil, fmt.Errorf("flagserver: token %d (%s) has an empty secret", i, t.Subject)
+		}
+		if secrets[t.Secret] {
+			return nil, fmt.Errorf("flagserver: token %d (%s) repeats another token's secret", i, t.Subject)
+		}
+		secrets[t.Secret] = true
+	}
+	if opts.SigningKey == nil {
+		_, priv, err := ed25519.GenerateKey(rand.Reader)
+		if err != nil {
+			return nil, fmt.Errorf("flagserver: generate signing key: %w", err)
+		}
+		opts.SigningKey = priv
+	} else if len(opts.SigningKey) != ed25519.PrivateKeySize {
+		return nil, fmt.Errorf("flagserver: signing key is %d bytes, want %d", len(opts.SigningKey), ed25519.PrivateKeySize)
+	}
+
+	s := &Server{
+		opts:     opts,
+		log:      opts.Logger,
+		now:      opts.Now,
+		signKey:  opts.SigningKey,
+		auth:     authenticator{tokens: slices.Clone(opts.Tokens)},
+		readLim:  newLimiter(opts.ReadLimit, opts.Now),
+		writeLim: newLimiter(opts.WriteLimit, opts.Now),
+		idem:     newIdempotencyCache(opts.Now),
+		hub:      newHub(opts.ReplayBuffer),
+		reason:   maps.Clone(opts.RequireChangeReason),
+		envs:     map[string]*envState{},
+		done:     make(chan struct{}),
+	}
+	if len(opts.HMACKeys) > 0 {
+		s.sig = &signatureVerifier{keys: maps.Clone(opts.HMACKeys), now: opts.Now}
+	}
+
+	st, err := openStore(opts.DataDir)
+	if err != nil {
+		return nil, err
+	}
+	s.store = st
+	if err := s.restore(opts.Configs); err != nil {
+		st.close()
+		return nil, err
+	}
+	s.handler = s.routes()
+	return s, nil
+}
+
+// restore loads persisted environments and seeds the rest from configs.
+func (s *Server) restore(configs []*evaluate.Config) error {
+	stored, audit, err := s.store.load()
+	if err != nil {
+		return err
+	}
+	s.audit.restore(audit)
+	seen := map[string]bool{}
+	for _, c := range configs {
+		if c == nil {
+			continue
+		}
+		if seen[c.Environment] {
+			return fmt.Errorf("flagserver: two configs for environment %q", c.Environment)
+		}
+		seen[c.Environment] = true
+		if _, ok := stored[c.Environment]; ok {
+			continue
+		}
+		// Compile the caller's Config itself first: one loaded from files
+		// reports findings with file:line positions.
+		if _, err := evaluate.Compile(c); err != nil {
+			return fmt.Errorf("flagserver: environment %q: %w", c.Environment, err)
+		}
+		es, err := newEnvState(cloneConfig(c))
+		if err != nil {
+			return fmt.Errorf("flagserver: environment %q: %w", c.Environment, err)
+		}
+		if err := s.store.commit(es, nil); err != nil {
+			return fmt.Errorf("flagserver: persist environment %q: %w", c.Environment, err)
+		}
+		s.envs[es.name] = es
+	}
+	for name, c := range stored {
+		c.Environment = name
+		es, err := newEnvState(c)
+		if err != nil {
+			return fmt.Errorf("flagserver: stored environment %q: %w", name, err)
+		}
+		s.envs[name] = es
+	}
+	for name, es := range s.envs {
+		s.hub.init(name, es.version())
+	}
+	return nil
+}
+
+// ServeHTTP serves the Flag API under /v1.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.handler.ServeHTTP(w, r) }
+
+// Close ends every SSE stream (their handlers return) and closes the data
+// directory; later writes fail with 503 (ErrClosed programmatically), reads
+// keep working from memory. It waits for in-flight writes, not for stream
+// handlers to return (http.Server.Shutdown does that). Close is idempotent.
+func (s *Server) Close() error {
+	s.wmu.Lock()
+	defer s.wmu.Unlock()
+	if s.closed {
+		return nil
+	}
+	s.closed = true
+	close(s.done)
+	s.hub.close()
+	return s.store.close()
+}
+
+// PublicKey returns the public half of the bootstrap signing key.
+func (s *Server) PublicKey() ed25519.PublicKey {
+	return s.signKey.Public().(ed25519.PublicKey)
+}
+
+// KeyID returns the key id of bootstrap envelopes (wire.KeyID of PublicKey).
+func (s *Server) KeyID() string { return wire.KeyID(s.PublicKey()) }
+
+// Snapshot returns the current compiled snapshot of env.
+func (s *Server) Snapshot(env string) (*evaluate.Snapshot, bool) {
+	es := s.env(env)
+	if es == nil {
+		return nil, false
+	}
+	return es.snap, true
+}
+
+// Environments returns the names of the served environments, sorted.
+func (s *Server) Environments() []string {
+	s.envMu.RLock()
+	defer s.envMu.RUnlock()
+	return slices.Sorted(maps.Keys(s.envs))
+}
+
+// Streams returns the number of connected SSE subscribers. A subscriber is
+// counted once it is registered: every change made after Streams counts it
+// reaches it.
+func (s *Server) Streams() int { return s.hub.count() }
+
+func (s *Server) env(name string) *envState {
+	s.envMu.RLock()
+	defer s.envMu.RUnlock()
+	return s.envs[name]
+}
+
+// envOr404 returns env's state or a 404 error.
+func (s *Server) envOr404(name string) (*envState, error) {
+	if es := s.env(name); es != nil {
+		return es, nil
+	}
+	return nil, fmt.Errorf("%w %q", ErrUnknownEnvironment, name)
+}
+
+// ---- request plumbing ----
+
+type ctxKey struct{}
+
+// requestCtx is per-request state shared by the middleware and handlers.
+type requestCtx struct {
+	id        string
+	principal *principal
+	body      []byte
+}
+
+func reqCtx(r *http.Request) *requestCtx {
+	if rc, ok := r.Context().Value(ctxKey{}).(*requestCtx); ok {
+		return rc
+	}
+	return &requestCtx{principal: &principal{subject: anonymousSubject}}
+}
+
+// validRequestID accepts incoming X-Request-Id values of 1–128 characters
+// from [A-Za-z0-9._:-].
+func validRequestID(id string) bool {
+	if len(id) == 0 || len(id) > 128 {
+		return false
+	}
+	for i := 0; i < len(id); i++ {
+		c := id[i]
+		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '.' || c == '_' || c == ':' || c == '-') {
+			return false
+		}
+	}
+	return true
+}
+
+var idEncoding = base32.StdEncoding.WithPadding(base32.NoPadding)
+
+// newRequestID returns "r-" and 16 random base32 characters.
+func newRequestID() string {
+	var b [10]byte
+	rand.Read(b[:])
+	return "r-" + idEncoding.EncodeToString(b[:])
+}
+
+// recorder captures the status for logging. It forwards flushing (SSE) and
+// exposes the underlying writer through Unwrap.
+type recorder struct {
+	http.ResponseWriter
+	status int
+}
+
+func (rw *recorder) WriteHeader(code int) {
+	if rw.status == 0 {
+		rw.status = code
+	}
+	rw.ResponseWriter.WriteHeader(code)
+}
+
+func (rw *recorder) Write(b []byte) (int, error) {
+	if rw.status == 0 {
+		rw.status = http.StatusOK
+	}
+	return rw.ResponseWriter.Write(b)
+}
+
+func (rw *recorder) FlushError() error {
+	if rw.status == 0 {
+		rw.status = http.StatusOK
+	}
+	return http.NewResponseController(rw.ResponseWriter).Flush()
+}
+
+func (rw *recorder) Unwrap() http.ResponseWriter { return rw.ResponseWriter }
+
+// middleware assigns the request id, recovers panics and logs the request.
+func (s *Server) middleware(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now()
+		id := r.Header.Get(wire.HeaderRequestID)
+		if !validRequestID(id) {
+			id = newRequestID()
+		}
+		w.Header().Set(wire.HeaderRequestID, id)
+		rc := &requestCtx{id: id, principal: &principal{subject: anonymousSubject}}
+		rec := &recorder{ResponseWriter: w}
+		r = r.WithContext(context.WithValue(r.Context(), ctxKey{}, rc))
+		defer func() {
+			if p := recover(); p != nil {
+				if p == http.ErrAbortHandler {
+					panic(p)
+				}
+				s.log.Error("flagserver: handler panic", "requestId", id, "panic", fmt.Sprint(p))
+				if rec.status == 0 {
+					writeError(rec, errorf(http.StatusInternalServerError, wire.CodeInternal, "internal error"))
+				}
+			}
+			status := rec.status
+			if status == 0 {
+				status = http.StatusOK
+			}
+			s.log.LogAttrs(r.Context(), slog.LevelInfo, "request",
+				slog.String("method", r.Method),
+				slog.String("path", r.URL.Path),
+				slog.Int("status", status),
+				slog.Duration("duration", time.Since(start)),
+				slog.String("requestId", id),
+				slog.String("subject", rc.principal.subject))
+		}()
+		next.ServeHTTP(rec, r)
+	})
+}
+
+// route classes.
+type routeClass int
+
+const (
+	classRead routeClass = iota
+	classWrite
+)
+
+type route struct {
+	method, pattern string
+	class           routeClass
+	bodyLimit       int64 // 0: no body expected
+	handler         http.HandlerFunc
+}
+
+func (s *Server) routes() http.Handler {
+	seg := s.opts.MaxSegmentBodyBytes
+	body := s.opts.MaxBodyBytes
+	rs := []route{
+		{"GET", "/v1/flags", classRead, 0, s.handleGetConfig},
+		{"POST", "/v1/flags", classWrite, body, s.handleCreateFlag},
+		{"GET", "/v1/flags/{key}", classRead, 0, s.handleGetFlag},
+		{"PATCH", "/v1/flags/{key}", classWrite, body, s.handlePatchFlag},
+		{"DELETE", "/v1/flags/{key}", classWrite, body, s.handleDeleteFlag},
+		{"POST", "/v1/segments", classWrite, seg, s.handleCreateSegment},
+		{"GET", "/v1/segments/{key}", classRead, 0, s.handleGetSegment},
+		{"PATCH", "/v1/segments/{key}", classWrite, seg, s.handlePatchSegment},
+		{"DELETE", "/v1/segments/{key}", classWrite, body, s.handleDeleteSegment},
+		{"POST", "/v1/evaluate", classRead, body, s.handleEvaluate},
+		{"GET", "/v1/stream", classRead, 0, s.handleStream},
+		{"GET", "/v1/audit", classRead, 0, s.handleAudit},
+		{"GET", "/v1/bootstrap", classRead, 0, s.handleBootstrap},
+	}
+	mux := http.NewServeMux()
+	allow := map[string][]string{}
+	for _, rt := range rs {
+		mux.Handle(rt.method+" "+rt.pattern, s.guard(rt))
+		allow[rt.pattern] = append(allow[rt.pattern], rt.method)
+	}
+	for pattern, methods := range allow {
+		if slices.Contains(methods, "GET") {
+			methods = append(methods, "HEAD")
+		}
+		list := strings.Join(methods, ", ")
+		mux.HandleFunc(pattern, func(w http.ResponseWriter, r *http.Request) {
+			w.Header().Set("Allow", list)
+			writeError(w, errorf(http.StatusMethodNotAllowed, wire.CodeMethodNotAllowed, "method %s is not allowed on %s", r.Method, r.URL.Path).
+				with(map[string]any{"allow": methods}))
+		})
+	}
+	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		writeError(w, errorf(http.StatusNotFound, wire.CodeNotFound, "no such endpoint: %s", r.URL.Path))
+	})
+	return s.middleware(mux)
+}
+
+// guard authenticates, rate-limits, checks content type, reads the body
+// and verifies the request signature before calling the route's handler.
+func (s *Server) guard(rt route) http.Handler {
+	lim := s.readLim
+	if rt.class == classWrite {
+		lim = s.writeLim
+	}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		rc := reqCtx(r)
+		p, err := s.auth.authenticate(r)
+		if err != nil {
+			w.Header().Set("WWW-Authenticate", `Bearer realm="flagwire"`)
+			writeError(w, err)
+			return
+		}
+		rc.principal = p
+		if err := lim.allow(w, p.limitKey); err != nil {
+			writeError(w, err)
+			return
+		}
+		if rt.bodyLimit > 0 {
+			hasBody := r.ContentLength != 0 || r.Header.Get("Content-Type") != ""
+			if r.Method != http.MethodDelete || hasBody {
+				if err := requireJSON(r); err != nil {
+					writeError(w, err)
+					return
+				}
+			}
+			b, err := readBody(w, r, rt.bodyLimit)
+			if err != nil {
+				writeError(w, err)
+				return
+			}
+			rc.body = b
+		}
+		if s.sig.enabled() {
+			if err := s.sig.verify(r, rc.body); err != nil {
+				writeError(w, err)
+				return
+			}
+		}
+		rt.handler(w, r)
+	})
+}
+
+// environment returns the request's environment: the "environment" query
+// parameter, or DefaultEnvironment.
+func environment(r *http.Request) string {
+	if e := r.URL.Query().Get("environment"); e != "" {
+		return e
+	}
+	return DefaultEnvironment
+}

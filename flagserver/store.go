@@ -1,0 +1,169 @@
+package flagserver
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/binary"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+
+	"github.com/flagwire/flagwire/evaluate"
+	"github.com/flagwire/flagwire/internal/wire"
+)
+
+// envState is one environment's published state. It is immutable: a write
+// builds a new envState and swaps it in.
+type envState struct {
+	name string
+	cfg  *evaluate.Config
+	snap *evaluate.Snapshot
+	body []byte // cfg as JSON, served by GET /v1/flags
+	etag string // strong, quoted hash of body
+}
+
+func (e *envState) version() int64 { return e.cfg.Version }
+
+// newEnvState compiles cfg and prepares its wire form.
+func newEnvState(cfg *evaluate.Config) (*envState, error) {
+	snap, err := evaluate.Compile(cfg)
+	if err != nil {
+		return nil, err
+	}
+	body, err := json.Marshal(cfg)
+	if err != nil {
+		return nil, fmt.Errorf("flagserver: encode config %q: %w", cfg.Environment, err)
+	}
+	return &envState{name: cfg.Environment, cfg: cfg, snap: snap, body: body, etag: etagOf(body)}, nil
+}
+
+// etagOf returns a strong ETag: the quoted first 16 bytes of SHA-256, hex.
+func etagOf(b []byte) string {
+	sum := sha256.Sum256(b)
+	return `"` + hex.EncodeToString(sum[:16]) + `"`
+}
+
+// cloneConfig copies cfg for modification: the Flags and Segments slices
+// are new; their elements are replaced, never modified in place. The
+// flags-as-code source locator is dropped (edited configs no longer match
+// their files).
+func cloneConfig(c *evaluate.Config) *evaluate.Config {
+	return &evaluate.Config{
+		Environment:         c.Environment,
+		Version:             c.Version,
+		Salt:                c.Salt,
+		RequireChangeReason: c.RequireChangeReason,
+		Attributes:          c.Attributes,
+		Flags:               slices.Clone(c.Flags),
+		Segments:            slices.Clone(c.Segments),
+	}
+}
+
+// Persistence: a bbolt file DataDir/flagwire.db with two buckets.
+var (
+	bucketEnvs  = []byte("envs")  // environment name → config JSON
+	bucketAudit = []byte("audit") // big-endian uint64 id → AuditEntry JSON
+)
+
+// store is the durable part of the server; nil db means memory only.
+type store struct {
+	db *bolt.DB
+}
+
+func openStore(dir string) (*store, error) {
+	if dir == "" {
+		return &store{}, nil
+	}
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, fmt.Errorf("flagserver: data dir: %w", err)
+	}
+	db, err := bolt.Open(filepath.Join(dir, "flagwire.db"), 0o600, &bolt.Options{Timeout: 2 * time.Second})
+	if err != nil {
+		return nil, fmt.Errorf("flagserver: open data dir %s: %w", dir, err)
+	}
+	err = db.Update(func(tx *bolt.Tx) error {
+		if _, err := tx.CreateBucketIfNotExists(bucketEnvs); err != nil {
+			return err
+		}
+		_, err := tx.CreateBucketIfNotExists(bucketAudit)
+		return err
+	})
+	if err != nil {
+		db.Close()
+		return nil, fmt.Errorf("flagserver: init data dir: %w", err)
+	}
+	return &store{db: db}, nil
+}
+
+// load returns the persisted configs and audit log.
+func (st *store) load() (map[string]*evaluate.Config, []wire.AuditEntry, error) {
+	cfgs := map[string]*evaluate.Config{}
+	var audit []wire.AuditEntry
+	if st.db == nil {
+		return cfgs, nil, nil
+	}
+	err := st.db.View(func(tx *bolt.Tx) error {
+		err := tx.Bucket(bucketEnvs).ForEach(func(k, v []byte) error {
+			cfg := new(evaluate.Config)
+			dec := json.NewDecoder(bytes.NewReader(v))
+			dec.UseNumber()
+			if err := dec.Decode(cfg); err != nil {
+				return fmt.Errorf("environment %q: %w", k, err)
+			}
+			cfgs[string(k)] = cfg
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+		return tx.Bucket(bucketAudit).ForEach(func(_, v []byte) error {
+			var e wire.AuditEntry
+			if err := json.Unmarshal(v, &e); err != nil {
+				return err
+			}
+			audit = append(audit, e)
+			return nil
+		})
+	})
+	if err != nil {
+		return nil, nil, fmt.Errorf("flagserver: load data dir: %w", err)
+	}
+	return cfgs, audit, nil
+}
+
+// commit durably stores an environment's new config and its audit entry
+// (nil for none) in one transaction; bbolt fsyncs before Update returns.
+func (st *store) commit(env *envState, entry *wire.AuditEntry) error {
+	if st.db == nil {
+		return nil
+	}
+	var ab []byte
+	if entry != nil {
+		var err error
+		if ab, err = json.Marshal(entry); err != nil {
+			return err
+		}
+	}
+	return st.db.Update(func(tx *bolt.Tx) error {
+		if err := tx.Bucket(bucketEnvs).Put([]byte(env.name), env.body); err != nil {
+			return err
+		}
+		if entry != nil {
+			return tx.Bucket(bucketAudit).Put(binary.BigEndian.AppendUint64(nil, uint64(entry.ID)), ab)
+		}
+		return nil
+	})
+}
+
+func (st *store) close() error {
+	if st.db == nil {
+		return nil
+	}
+	return st.db.Close()
+}

@@ -1,0 +1,245 @@
+package flagserver
+
+import (
+	"encoding/json"
+	"net/http"
+	"strconv"
+	"sync"
+	"time"
+
+	sse "github.com/tmaxmax/go-sse"
+
+	"github.com/flagwire/flagwire/internal/wire"
+)
+
+// The stream (GET /v1/stream?environment=ENV) is Server-Sent Events:
+//
+//	retry: 1000                       (once, first)
+//	: flagwire stream environment=prod version=41
+//
+//	id: 42
+//	event: invalidate
+//	data: {"type":"invalidate","flagKey":"checkout-new-flow","environment":"prod","version":42}
+//
+//	: keep-alive                      (every KeepAlive)
+//
+// Event ids are the environment version after the change, in decimal, so
+// events arrive in version order, one per change. A client reconnecting
+// with Last-Event-ID: N gets every event after N from the replay buffer;
+// when N is older than the buffer (or newer than the server's version,
+// e.g. after a restart without a data directory) it gets one "reset"
+// event {"type":"reset","version":V} with id V instead, and should refetch
+// everything.
+//
+// Each subscriber keeps only a cursor into its environment's replay buffer,
+// so a slow client costs no memory: if it falls behind by more than the
+// buffer, it is sent a reset.
+
+// streamRetry is the reconnection delay hint sent to clients.
+const streamRetry = time.Second
+
+type bufferedEvent struct {
+	version int64
+	typ     string
+	data    []byte
+}
+
+// envEvents is the replay buffer of one environment. It holds the events
+// with versions (base, current], contiguous.
+type envEvents struct {
+	events  []bufferedEvent
+	base    int64
+	current int64
+}
+
+// subscriber is one connected stream.
+type subscriber struct {
+	env    string
+	notify chan struct{} // capacity 1: "there may be something new"
+	cursor int64         // last version sent
+	reset  bool          // send a reset next
+}
+
+// hub fans events out to subscribers.
+type hub struct {
+	size int
+
+	mu     sync.Mutex
+	envs   map[string]*envEvents
+	subs   map[*subscriber]struct{}
+	closed bool
+}
+
+func newHub(size int) *hub {
+	return &hub{size: size, envs: map[string]*envEvents{}, subs: map[*subscriber]struct{}{}}
+}
+
+// init starts env's buffer at version.
+func (h *hub) init(env string, version int64) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.envs[env] = &envEvents{base: version, current: version}
+}
+
+// publish appends ev (whose Version must be the environment's next) and
+// wakes env's subscribers.
+func (h *hub) publish(env string, ev wire.StreamEvent) {
+	data, _ := json.Marshal(ev)
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	ee := h.envs[env]
+	if ee == nil {
+		ee = &envEvents{base: ev.Version - 1}
+		h.envs[env] = ee
+	}
+	ee.events = append(ee.events, bufferedEvent{version: ev.Version, typ: ev.Type, data: data})
+	ee.current = ev.Version
+	if over := len(ee.events) - h.size; over > 0 {
+		ee.base = ee.events[over-1].version
+		ee.events = append(ee.events[:0:0], ee.events[over:]...)
+	}
+	for sub := range h.subs {
+		if sub.env == env {
+			select {
+			case sub.notify <- struct{}{}:
+			default:
+			}
+		}
+	}
+}
+
+// subscribe registers a stream. lastID is the Last-Event-ID header ("" for
+// none).
+func (h *hub) subscribe(env, lastID string) *subscriber {
+	sub := &subscriber{env: env, notify: make(chan struct{}, 1)}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	ee := h.envs[env]
+	if ee == nil {
+		ee = &envEvents{}
+		h.envs[env] = ee
+	}
+	sub.cursor = ee.current
+	if lastID != "" {
+		n, err := strconv.ParseInt(lastID, 10, 64)
+		switch {
+		case err != nil || n > ee.current || n < ee.base:
+			sub.reset = true
+		default:
+			sub.cursor = n
+		}
+		if sub.reset || sub.cursor < ee.current {
+			sub.notify <- struct{}{}
+		}
+	}
+	if !h.closed {
+		h.subs[sub] = struct{}{}
+	}
+	return sub
+}
+
+func (h *hub) unsubscribe(sub *subscriber) {
+	h.mu.Lock()
+	delete(h.subs, sub)
+	h.mu.Unlock()
+}
+
+// next returns what sub has not been sent yet: events in order, or a reset
+// to version resetTo when sub fell behind the buffer.
+func (h *hub) next(sub *subscriber) (events []bufferedEvent, reset bool, resetTo int64) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	ee := h.envs[sub.env]
+	if sub.reset || sub.cursor < ee.base || sub.cursor > ee.current {
+		sub.reset = false
+		sub.cursor = ee.current
+		return nil, true, ee.current
+	}
+	if sub.cursor == ee.current {
+		return nil, false, 0
+	}
+	events = ee.events[sub.cursor-ee.base:]
+	sub.cursor = ee.current
+	return events, false, 0
+}
+
+func (h *hub) count() int {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return len(h.subs)
+}
+
+func (h *hub) close() {
+	h.mu.Lock()
+	h.closed = true
+	clear(h.subs)
+	h.mu.Unlock()
+}
+
+// handleStream serves GET /v1/stream?environment=ENV (see the comment at
+// the top of this file).
+func (s *Server) handleStream(w http.ResponseWriter, r *http.Request) {
+	rc := reqCtx(r)
+	env := environment(r)
+	if err := authorize(rc.principal, wire.ScopeRead, env); err != nil {
+		writeError(w, err)
+		return
+	}
+	es, err := s.envOr404(env)
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	sess, err := sse.Upgrade(w, r)
+	if err != nil {
+		writeError(w, errorf(http.StatusInternalServerError, wire.CodeInternal, "streaming is not supported by this connection"))
+		return
+	}
+	select {
+	case <-s.done:
+		writeError(w, ErrClosed)
+		return
+	default:
+	}
+	sub := s.hub.subscribe(env, r.Header.Get("Last-Event-ID"))
+	defer s.hub.unsubscribe(sub)
+
+	h := w.Header()
+	h.Set("Cache-Control", "no-cache")
+	h.Set("X-Accel-Buffering", "no")
+	hello := &sse.Message{Retry: streamRetry}
+	hello.AppendComment("flagwire stream environment=" + env + " version=" + strconv.FormatInt(es.version(), 10))
+	if sess.Send(hello) != nil || sess.Flush() != nil {
+		return
+	}
+	keepAlive := time.NewTicker(s.opts.KeepAlive)
+	defer keepAlive.Stop()
+	ping := &sse.Message{}
+	ping.AppendComment("keep-alive")
+	ctx := r.Context()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-s.done:
+			return
+		case <-keepAlive.C:
+			if sess.Send(ping) != nil || sess.Flush() != nil {
+				return
+			}
+		case <-sub.notify:
+			events, reset, resetTo := s.hub.next(sub)
+			if reset {
+				data, _ := json.Marshal(wire.StreamEvent{Type: wire.EventReset, Environment: env, Version: resetTo})
+				events = []bufferedEvent{{version: resetTo, typ: wire.EventReset, data: data}}
+			}
+			for _, ev := range events {
+				m := &sse.Message{ID: sse.ID(strconv.FormatInt(ev.version, 10)), Type: sse.Type(ev.typ)}
+				m.AppendData(string(ev.data))
+				if sess.Send(m) != nil || sess.Flush() != nil {
+					return
+				}
+			}
+		}
+	}
+}

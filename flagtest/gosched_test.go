@@ -1,0 +1,5 @@
+package flagtest
+
+import "runtime"
+
+func runtimeGosched() { runtime.Gosched() }
