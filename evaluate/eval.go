@@ -136,7 +136,9 @@ func (s *Snapshot) Evaluate(key string, attrs Attributes, now time.Time) Result 
 	if !ok {
 		return Result{Reason: Reason{Kind: ReasonError, ErrorCode: ErrorFlagNotFound, RuleIndex: -1}}
 	}
-	return s.eval(cf, attrs, now, nil, 0)
+	var r Result
+	s.eval(&r, cf, attrs, now, nil, 0)
+	return r
 }
 
 // EvaluateExplain is Evaluate with a trace of every step considered, for the
@@ -150,25 +152,33 @@ func (s *Snapshot) EvaluateExplain(key string, attrs Attributes, now time.Time) 
 		return s.Evaluate(key, attrs, now), []TraceStep{{Step: "flag", ID: key, Detail: "flag not found"}}
 	}
 	trace := make([]TraceStep, 0, 4+len(cf.rules))
-	r := s.eval(cf, attrs, now, &trace, 0)
+	var r Result
+	s.eval(&r, cf, attrs, now, &trace, 0)
 	return r, trace
 }
 
-func (s *Snapshot) result(cf *compiledFlag, idx int, reason Reason) Result {
+// result fills out with variant idx of cf. Results are written in place:
+// the struct is large and copying it between frames showed in profiles.
+func (s *Snapshot) result(out *Result, cf *compiledFlag, idx int, reason *Reason) {
 	v := &cf.variants[idx]
-	return Result{Value: v.value, Variant: v.name, Payload: v.payload, ValueJSON: v.valueJSON, PayloadJSON: v.payloadJSON, Reason: reason, FlagVersion: cf.version}
+	out.Value, out.Variant, out.Payload = v.value, v.name, v.payload
+	out.ValueJSON, out.PayloadJSON = v.valueJSON, v.payloadJSON
+	out.Reason = *reason
+	out.FlagVersion = cf.version
 }
 
-func (s *Snapshot) eval(cf *compiledFlag, attrs Attributes, now time.Time, trace *[]TraceStep, depth int) Result {
+func (s *Snapshot) eval(out *Result, cf *compiledFlag, attrs Attributes, now time.Time, trace *[]TraceStep, depth int) {
 	if !cf.on {
 		if trace != nil {
 			*trace = append(*trace, TraceStep{Step: "state", Matched: true, Detail: "flag is off: serving off variant " + cf.variants[cf.off].name})
 		}
-		return s.result(cf, cf.off, Reason{Kind: ReasonOff, RuleIndex: -1})
+		s.result(out, cf, cf.off, &Reason{Kind: ReasonOff, RuleIndex: -1})
+		return
 	}
 	for i := range cf.prereqs {
 		p := &cf.prereqs[i]
-		pr := s.eval(p.target, attrs, now, nil, depth+1)
+		var pr Result
+		s.eval(&pr, p.target, attrs, now, nil, depth+1)
 		held := false
 		if pr.Reason.Kind != ReasonError && pr.Reason.Kind != ReasonOff {
 			for _, a := range p.allowed {
@@ -182,7 +192,8 @@ func (s *Snapshot) eval(cf *compiledFlag, attrs Attributes, now time.Time, trace
 			*trace = append(*trace, TraceStep{Step: "prerequisite", ID: p.flag, Matched: held, Detail: fmt.Sprintf("%s served %q (%s)", p.flag, pr.Variant, pr.Reason.Kind)})
 		}
 		if !held {
-			return s.result(cf, cf.off, Reason{Kind: ReasonPrerequisiteFailed, Prerequisite: p.flag, RuleIndex: -1})
+			s.result(out, cf, cf.off, &Reason{Kind: ReasonPrerequisiteFailed, Prerequisite: p.flag, RuleIndex: -1})
+			return
 		}
 	}
 	if cf.targets != nil {
@@ -192,7 +203,8 @@ func (s *Snapshot) eval(cf *compiledFlag, attrs Attributes, now time.Time, trace
 				if trace != nil {
 					*trace = append(*trace, TraceStep{Step: "target", ID: cf.by, Matched: true, Detail: "subject is individually targeted"})
 				}
-				return s.result(cf, idx, Reason{Kind: ReasonTargetMatch, RuleIndex: -1})
+				s.result(out, cf, idx, &Reason{Kind: ReasonTargetMatch, RuleIndex: -1})
+				return
 			}
 		}
 	}
@@ -217,12 +229,13 @@ func (s *Snapshot) eval(cf *compiledFlag, attrs Attributes, now time.Time, trace
 		if r.segment != "" {
 			kind = ReasonSegmentMatch
 		}
-		res, matched := s.serve(cf, &r.serve, attrs, now, Reason{Kind: kind, RuleID: r.id, RuleIndex: i, Segment: r.segment}, true)
+		matched, missing := s.serve(out, cf, &r.serve, attrs, now, &Reason{Kind: kind, RuleID: r.id, RuleIndex: i, Segment: r.segment}, true)
 		if trace != nil {
 			d := "matched"
+			res := out
 			if !matched {
 				d = "condition held but subject is outside the rollout share"
-				if res.Reason.ErrorCode == ErrorMissingBucketAttr {
+				if missing {
 					d = "condition held but the bucketing attribute " + cf.by + " is missing"
 				}
 			} else if res.HasBucketing {
@@ -231,27 +244,31 @@ func (s *Snapshot) eval(cf *compiledFlag, attrs Attributes, now time.Time, trace
 			*trace = append(*trace, TraceStep{Step: "rule", ID: r.id, Matched: matched, Detail: d})
 		}
 		if matched {
-			return res
+			return
 		}
 	}
-	res, _ := s.serve(cf, &cf.def, attrs, now, Reason{Kind: ReasonDefault, RuleIndex: -1}, false)
+	s.serve(out, cf, &cf.def, attrs, now, &Reason{Kind: ReasonDefault, RuleIndex: -1}, false)
 	if trace != nil {
+		res := out
 		d := "no rule matched: serving " + res.Variant
 		if res.HasBucketing {
 			d += fmt.Sprintf(" (bucket %d of %d)", res.Bucketing.Bucket, BucketCount)
 		}
 		*trace = append(*trace, TraceStep{Step: "default", Matched: true, Detail: d})
 	}
-	return res
 }
 
 // serve applies a Serve. For a rule, matched is false when the subject falls
 // outside a percentage or progressive share (the next rule is tried). For
 // the default, a miss serves the off variant.
-func (s *Snapshot) serve(cf *compiledFlag, sv *compiledServe, attrs Attributes, now time.Time, reason Reason, isRule bool) (Result, bool) {
+//
+// It writes out only when it reports matched; missing reports a rule
+// skipped for lack of the bucketing attribute.
+func (s *Snapshot) serve(out *Result, cf *compiledFlag, sv *compiledServe, attrs Attributes, now time.Time, reason *Reason, isRule bool) (matched, missing bool) {
 	switch sv.kind {
 	case serveFixed:
-		return s.result(cf, sv.variant, reason), true
+		s.result(out, cf, sv.variant, reason)
+		return true, false
 	}
 	threshold := sv.threshold
 	if sv.kind == serveProgressive {
@@ -272,10 +289,10 @@ func (s *Snapshot) serve(cf *compiledFlag, sv *compiledServe, attrs Attributes, 
 		// No bucketing attribute: a defined, non-random answer. A rule is
 		// skipped; the default serves the off variant.
 		if isRule {
-			return Result{Reason: Reason{ErrorCode: ErrorMissingBucketAttr}}, false
+			return false, true
 		}
-		r := s.result(cf, cf.off, Reason{Kind: ReasonDefault, RuleIndex: -1, ErrorCode: ErrorMissingBucketAttr})
-		return r, true
+		s.result(out, cf, cf.off, &Reason{Kind: ReasonDefault, RuleIndex: -1, ErrorCode: ErrorMissingBucketAttr})
+		return true, false
 	}
 	reason.InRollout = true
 	if reason.Kind == ReasonDefault {
@@ -294,15 +311,15 @@ func (s *Snapshot) serve(cf *compiledFlag, sv *compiledServe, attrs Attributes, 
 	default: // percentage, progressive
 		if bucket >= threshold {
 			if isRule {
-				return Result{}, false
+				return false, false
 			}
 			idx = cf.off
 		} else {
 			idx = sv.variant
 		}
 	}
-	r := s.result(cf, idx, reason)
-	r.Bucketing = BucketingInfo{Seed: sv.seed, Hash: hash, Bucket: bucket}
-	r.HasBucketing = true
-	return r, true
+	s.result(out, cf, idx, reason)
+	out.Bucketing = BucketingInfo{Seed: sv.seed, Hash: hash, Bucket: bucket}
+	out.HasBucketing = true
+	return true, false
 }
