@@ -1,0 +1,181 @@
+package flagwire_test
+
+import (
+	"context"
+	"crypto/ed25519"
+	"crypto/rand"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/flagwire/flagwire"
+	"github.com/flagwire/flagwire/evaluate"
+	"github.com/flagwire/flagwire/flagtest"
+)
+
+// exampleServer starts the reference server with the seed's example flag.
+func exampleServer() *flagtest.Server {
+	pct := 10.0
+	srv, err := flagtest.Start(flagtest.WithConfig(&evaluate.Config{
+		Environment: "prod",
+		Salt:        "prod-salt-2026",
+		Segments:    []evaluate.Segment{{Key: "beta_testers", Included: []string{"3f9b2e10"}}},
+		Flags: []evaluate.Flag{{
+			Key: "checkout-new-flow",
+			Rules: []evaluate.Rule{
+				{ID: "rule-1", When: "plan == 'pro' and region == 'US'", Serve: evaluate.Serve{Variant: true}},
+				{ID: "rule-2", Segment: "beta_testers", Serve: evaluate.Serve{Variant: true}},
+			},
+			Default: &evaluate.Serve{Percentage: &pct},
+		}, {
+			Key:  "pricing-experiment",
+			Type: evaluate.TypeString,
+			Variants: []evaluate.Variant{
+				{Name: "control", Payload: map[string]any{"price": 25.0, "currency": "EUR"}},
+				{Name: "B", Payload: map[string]any{"price": 23.0, "currency": "EUR"}},
+			},
+			Rules:   []evaluate.Rule{{ID: "de", When: "country == 'DE'", Serve: evaluate.Serve{Variant: "B"}}},
+			Default: &evaluate.Serve{Variant: "control"},
+		}},
+	}))
+	if err != nil {
+		panic(err)
+	}
+	return srv
+}
+
+func quiet() flagwire.Option { return flagwire.WithLogger(slog.New(slog.DiscardHandler)) }
+
+func Example() {
+	srv := exampleServer()
+	defer srv.Close()
+
+	ctx := context.Background()
+	client, err := flagwire.New(ctx,
+		flagwire.WithEndpoint(srv.URL),
+		flagwire.WithToken(srv.Token()),
+		flagwire.WithEnvironment("prod"),
+		quiet(),
+	)
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	defer client.Close(context.Background())
+
+	ctx = flagwire.WithAttributes(ctx, flagwire.Attributes{"userId": "8a7f4c91", "plan": "pro", "region": "US"})
+	if client.Bool(ctx, "checkout-new-flow", false) {
+		fmt.Println("new checkout flow")
+	}
+	// Output: new checkout flow
+}
+
+func ExampleClient_BoolDetail() {
+	srv := exampleServer()
+	defer srv.Close()
+	client, _ := flagwire.New(context.Background(), flagwire.WithEndpoint(srv.URL), flagwire.WithToken(srv.Token()), quiet())
+	defer client.Close(context.Background())
+
+	ctx := flagwire.WithAttributes(context.Background(), flagwire.Attributes{"userId": "3f9b2e10", "plan": "free"})
+	v, d := client.BoolDetail(ctx, "checkout-new-flow", false)
+	fmt.Println(v, d.Reason.Kind, d.Reason.RuleID, d.Reason.Segment, d.Source)
+	v, d = client.BoolDetail(ctx, "checkout-new-flow", false)
+	fmt.Println(v, d.Source)
+	_, d = client.BoolDetail(ctx, "no-such-flag", false)
+	fmt.Println(d.Source, d.ErrorCode)
+	// Output:
+	// true SEGMENT_MATCH rule-2 beta_testers REMOTE
+	// true CACHE
+	// DEFAULT FLAG_NOT_FOUND
+}
+
+func ExampleClient_StringDetail() {
+	srv := exampleServer()
+	defer srv.Close()
+	client, _ := flagwire.New(context.Background(), flagwire.WithEndpoint(srv.URL), flagwire.WithToken(srv.Token()), quiet())
+	defer client.Close(context.Background())
+
+	ctx := flagwire.WithAttributes(context.Background(), flagwire.Attributes{"accountId": "acme-co-1337", "country": "DE"})
+	variant, d := client.StringDetail(ctx, "pricing-experiment", "control")
+	var price struct {
+		Price    float64 `json:"price"`
+		Currency string  `json:"currency"`
+	}
+	json.Unmarshal(d.Payload, &price)
+	fmt.Printf("%s %.2f %s\n", variant, price.Price, price.Currency)
+	// Output: B 23.00 EUR
+}
+
+func ExampleClient_Evaluate() {
+	srv := exampleServer()
+	defer srv.Close()
+	client, _ := flagwire.New(context.Background(), flagwire.WithEndpoint(srv.URL), flagwire.WithToken(srv.Token()), quiet())
+	defer client.Close(context.Background())
+
+	// One POST /v1/evaluate for both flags; failures would be per item.
+	ctx := flagwire.WithAttributes(context.Background(), flagwire.Attributes{"userId": "8a7f4c91", "plan": "pro", "region": "US", "country": "DE"})
+	results := client.Evaluate(ctx, []flagwire.Request{
+		{FlagKey: "checkout-new-flow", Default: false},
+		{FlagKey: "pricing-experiment", Default: "control"},
+		{FlagKey: "missing", Default: 42},
+	})
+	for _, r := range results {
+		if r.Detail.ErrorCode != "" {
+			fmt.Println(r.Detail.FlagKey, r.Value, r.Detail.Source, r.Detail.ErrorCode)
+			continue
+		}
+		fmt.Println(r.Detail.FlagKey, r.Value, r.Detail.Source)
+	}
+	fmt.Println("requests:", srv.Requests("POST", "/v1/evaluate"))
+	// Output:
+	// checkout-new-flow true REMOTE
+	// pricing-experiment B REMOTE
+	// missing 42 DEFAULT FLAG_NOT_FOUND
+	// requests: 1
+}
+
+func ExampleWithMode_local() {
+	srv := exampleServer()
+	defer srv.Close()
+	client, _ := flagwire.New(context.Background(),
+		flagwire.WithEndpoint(srv.URL), flagwire.WithToken(srv.Token()),
+		flagwire.WithMode(flagwire.ModeLocal), quiet())
+	defer client.Close(context.Background())
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := client.WaitReady(ctx); err != nil { // the first config sync
+		fmt.Println(err)
+		return
+	}
+	user := flagwire.WithAttributes(context.Background(), flagwire.Attributes{"userId": "8a7f4c91", "plan": "pro", "region": "US"})
+	v, d := client.BoolDetail(user, "checkout-new-flow", false)
+	fmt.Println(v, d.Source, d.Reason.RuleID, "evaluate calls:", srv.Requests("POST", "/v1/evaluate"))
+	// Output: true LOCAL rule-1 evaluate calls: 0
+}
+
+func ExampleWithMode_offline() {
+	// A signed bootstrap, as `flagwire sign` or GET /v1/bootstrap make it.
+	pub, priv, _ := ed25519.GenerateKey(rand.Reader)
+	bootstrap, err := flagwire.SignBootstrap(&evaluate.Config{Environment: "prod", Version: 3, Flags: []evaluate.Flag{
+		{Key: "kill-switch", State: evaluate.StateOff},
+	}}, priv, time.Now(), 24*time.Hour)
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+
+	client, err := flagwire.New(context.Background(),
+		flagwire.WithMode(flagwire.ModeOffline),
+		flagwire.WithBootstrap(bootstrap),
+		flagwire.WithTrustedKeys(pub),
+		quiet())
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	defer client.Close(context.Background())
+	v, d := client.BoolDetail(context.Background(), "kill-switch", true)
+	fmt.Println(v, d.Reason.Kind, d.Source, client.Status().State)
+	// Output: false OFF BOOTSTRAP offline
+}
