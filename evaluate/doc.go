@@ -6,4 +6,38 @@
 // server, so a decision made remotely and one made in-process can never
 // disagree. The package is a pure leaf: no I/O, no goroutines and no clock
 // reads — the evaluation time is always an input.
+//
+// # Pipeline
+//
+//	files  ──LoadDir/LoadYAML──▶ Config ──Compile──▶ *Snapshot ──Evaluate──▶ Result
+//	JSON   ──DecodeConfigJSON──▶ Config ──Lint──▶ []Finding
+//
+// A Config is one environment: flags, segments, the bucketing salt and an
+// optional attribute schema. Compile checks everything (unknown segments,
+// duplicate rule ids, weights, variant types, prerequisite cycles, rule
+// syntax, regexes, versions) and reports every problem in a *CompileError
+// whose findings carry file:line:col when the config came from files;
+// nothing is half-applied. A Snapshot is immutable and safe for concurrent
+// use; swap it atomically to change configuration.
+//
+// # Evaluation order
+//
+// An off flag serves its off variant (OFF). Otherwise prerequisites must
+// hold (else PREREQUISITE_FAILED), then individual targets (TARGET_MATCH),
+// then rules in order, the first match winning (RULE_MATCH, or
+// SEGMENT_MATCH when the rule names a segment), then the default
+// (DEFAULT, or ROLLOUT when it is a rollout). A rule serves a fixed
+// variant, a weighted rollout, a percentage of users (the others fall
+// through to the next rule) or a progressive ramp evaluated at the given
+// time. Evaluate does not allocate.
+//
+// # Rule language
+//
+// Conditions (`when`) use a small language with no loops and no user
+// functions; its grammar is in the documentation of ParseCondition.
+//
+// # Bucketing
+//
+// See Bucket for the specification; testdata/bucketing_vectors.json holds
+// test vectors for implementations in other languages.
 package evaluate
