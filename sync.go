@@ -59,14 +59,14 @@ func WithBootstrapFile(path string) Option {
 			}
 			return
 		}
-		c.localOptions.bootstrap, c.localOptions.bootstrapName = data, path
+		c.localOptions.bootstrap, c.localOptions.bootstrapName = data, "bootstrap file "+path
 	}
 }
 
 // WithBootstrap is WithBootstrapFile with the envelope's bytes.
 func WithBootstrap(envelope []byte) Option {
 	return func(c *config) {
-		c.localOptions.bootstrap, c.localOptions.bootstrapName = envelope, "bootstrap"
+		c.localOptions.bootstrap, c.localOptions.bootstrapName = envelope, ""
 	}
 }
 
@@ -202,6 +202,9 @@ func (c *Client) startLocal() error {
 	consider := func(name string, data []byte) error {
 		st, err := c.loadEnvelope(data, now)
 		if err != nil {
+			if name == "" {
+				return err
+			}
 			return fmt.Errorf("%s: %w", name, err)
 		}
 		if best != nil && st.snap.Version() < best.snap.Version() {
@@ -225,7 +228,7 @@ func (c *Client) startLocal() error {
 	}
 	if p := lc.lastKnownPath; p != "" && c.cfg.mode != ModeOffline {
 		if data, err := os.ReadFile(p); err == nil {
-			if err := consider("last-known config", data); err != nil {
+			if err := consider("last-known config "+p, data); err != nil {
 				c.cfg.logger.Warn("flagwire: last-known config not used", "error", err.Error())
 			}
 		} else if !errors.Is(err, os.ErrNotExist) {
