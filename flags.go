@@ -33,6 +33,7 @@ import (
 	"math"
 	"slices"
 	"strconv"
+	"sync/atomic"
 
 	"github.com/flagwire/flagwire/evaluate"
 )
@@ -137,8 +138,9 @@ type ctxKey struct{}
 // evalContext is what WithAttributes stores: the attributes and their
 // canonical hash, computed once.
 type evalContext struct {
-	attrs  Attributes
-	hi, lo uint64
+	attrs    Attributes
+	hi, lo   uint64
+	prepared atomic.Pointer[preparedAttrs] // see Client.evalAttributes
 }
 
 var emptyContext = newEvalContext(nil)

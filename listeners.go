@@ -117,9 +117,9 @@ func (c *Client) notifyChanges(prev, next *evaluate.Snapshot) {
 		}
 		var old any
 		if prev != nil {
-			old = prev.Evaluate(l.key, l.ec.attrs, now).Value
+			old = prev.Evaluate(l.key, c.evalAttributes(l.ec), now).Value
 		}
-		r := next.Evaluate(l.key, l.ec.attrs, now)
+		r := next.Evaluate(l.key, c.evalAttributes(l.ec), now)
 		if jsonEqual(old, r.Value) {
 			continue
 		}

@@ -18,7 +18,7 @@ type snapshotState struct {
 
 // evalState evaluates key against a snapshot without allocating.
 func (c *Client) evalState(st *snapshotState, key string, ec *evalContext, det Detail) (value, Detail, bool) {
-	r := st.snap.Evaluate(key, ec.attrs, c.hotWall())
+	r := st.snap.Evaluate(key, c.evalAttributes(ec), c.hotWall())
 	if r.Reason.Kind == evaluate.ReasonError {
 		det.ErrorCode = ErrorCode(r.Reason.ErrorCode)
 		return value{}, det, false

@@ -106,11 +106,14 @@ type config struct {
 	retry          RetrySettings
 	hooks          []Hook
 	private        map[string]bool
+	hashed         map[string]bool
+	hashSalt       string
 	maxResponse    int64
 	batchChunk     int
 	batchParallel  int
 	hmacKeyID      string
 	hmacSecret     []byte
+	ofrep          bool
 	clock          clock
 	offlineMode    bool
 	localOptions   localConfig
@@ -320,6 +323,18 @@ func WithBatch(chunk, parallel int) Option {
 			c.batchParallel = parallel
 		}
 	}
+}
+
+// WithOFREP makes remote mode ask the OpenFeature Remote Evaluation
+// Protocol endpoints (POST /ofrep/v1/evaluate/flags/{key}, and the bulk
+// POST /ofrep/v1/evaluate/flags for batches) instead of POST /v1/evaluate,
+// so any OFREP server can be the backend. The decision cache, coalescing,
+// circuit breaker, retries, Retry-After handling and fallbacks are the
+// same. The SSE invalidation stream (WithStreaming) is Flagwire's own
+// GET /v1/stream: turn it off for an OFREP server that is not Flagwire's.
+// Default off.
+func WithOFREP() Option {
+	return func(c *config) { c.ofrep = true }
 }
 
 // withClock injects a clock (tests).

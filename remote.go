@@ -189,7 +189,7 @@ func (c *Client) encodeEvaluate(items []remoteItem) ([]byte, error) {
 		Options:     wire.EvaluateOptions{IncludeReasons: true, ReturnPayloads: true},
 	}
 	for i, it := range items {
-		in := wire.EvaluationInput{FlagKey: it.key, Context: c.outgoingAttributes(it.ec.attrs)}
+		in := wire.EvaluationInput{FlagKey: it.key, Context: c.outgoingAttributes(it.ec)}
 		if it.def != nil {
 			if b, err := json.Marshal(it.def); err == nil {
 				in.DefaultValue = b
@@ -200,20 +200,6 @@ func (c *Client) encodeEvaluate(items []remoteItem) ([]byte, error) {
 	return json.Marshal(req)
 }
 
-// outgoingAttributes removes private attributes before a context leaves
-// the process.
-func (c *Client) outgoingAttributes(attrs Attributes) map[string]any {
-	if len(c.cfg.private) == 0 || attrs == nil {
-		return attrs
-	}
-	out := make(map[string]any, len(attrs))
-	for k, v := range attrs {
-		if !c.cfg.private[k] {
-			out[k] = v
-		}
-	}
-	return out
-}
 
 // postEvaluate makes one HTTP attempt.
 func (c *Client) postEvaluate(ctx context.Context, body []byte) (*wire.EvaluateResponse, error) {

@@ -470,3 +470,36 @@ func BenchmarkBootstrap10000Flags(b *testing.B) {
 		}
 	}
 }
+
+func TestHashedIdentifiersAgreeAndNeverLeave(t *testing.T) {
+	srv := flagtest.NewServer(t, flagtest.WithConfig(exampleConfig()))
+	rt := &recordingTransport{next: http.DefaultTransport}
+	opts := []Option{WithHashedAttributes("prod-salt-2026", "userId"), WithPrivateAttributes("email")}
+	local := newLocal(t, srv, opts...)
+	remote, err := New(context.Background(), append([]Option{WithEndpoint(srv.URL), WithToken(srv.Token()), WithLogger(quietLogger()),
+		WithHTTPClient(&http.Client{Transport: rt}), WithStreaming(false)}, opts...)...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer remote.Close(context.Background())
+	for i := 0; i < 200; i++ {
+		id := fmt.Sprintf("user-%d", i)
+		ctx := WithAttributes(context.Background(), Attributes{"userId": id, "plan": "free", "email": id + "@example.com"})
+		lv, ld := local.BoolDetail(ctx, "checkout-new-flow", false)
+		rv, rd := remote.BoolDetail(ctx, "checkout-new-flow", false)
+		if lv != rv || ld.Reason.Bucket != rd.Reason.Bucket || rd.Source != SourceRemote {
+			t.Fatalf("%s: local %v %+v, remote %v %+v", id, lv, ld, rv, rd)
+		}
+		_, want := evaluate.Bucket("prod-salt-2026", "checkout-new-flow", HashIdentifier("prod-salt-2026", id))
+		if ld.Reason.Bucket != int(want) {
+			t.Fatalf("bucket %d, want the hashed id's %d", ld.Reason.Bucket, want)
+		}
+	}
+	rt.mu.Lock()
+	defer rt.mu.Unlock()
+	for _, b := range rt.bodies {
+		if strings.Contains(string(b), `"user-`) || strings.Contains(string(b), "@example.com") {
+			t.Fatalf("raw identifier or private attribute sent: %s", b)
+		}
+	}
+}
