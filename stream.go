@@ -54,6 +54,9 @@ type streamer struct {
 type errStreamFatal struct{ status int }
 
 func (e *errStreamFatal) Error() string {
+	if e.status == http.StatusNotFound {
+		return "stream refused with HTTP 404: the server has no /v1/stream (WithStreaming(false) silences this)"
+	}
 	return fmt.Sprintf("stream refused with HTTP %d: check the token and its scopes", e.status)
 }
 
@@ -127,7 +130,8 @@ func (s *streamer) connectOnce(parent context.Context) error {
 	}
 	defer resp.Body.Close()
 	switch {
-	case resp.StatusCode == http.StatusUnauthorized || resp.StatusCode == http.StatusForbidden:
+	case resp.StatusCode == http.StatusUnauthorized || resp.StatusCode == http.StatusForbidden,
+		resp.StatusCode == http.StatusNotFound: // a server without /v1/stream (e.g. a plain OFREP service)
 		return &errStreamFatal{status: resp.StatusCode}
 	case resp.StatusCode != http.StatusOK:
 		body, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
