@@ -22,7 +22,7 @@ func main() {
 	err := newRootCmd().ExecuteContext(ctx)
 	stop()
 	if err != nil {
-		os.Exit(1)
+		os.Exit(exitCode(err))
 	}
 }
 
@@ -32,12 +32,20 @@ func newRootCmd() *cobra.Command {
 	root := &cobra.Command{
 		Use:           "flagwire",
 		Short:         "Flagwire feature flags: reference server and flags-as-code tools",
+		Long:          "Flagwire feature flags: reference server and flags-as-code tools.\n\n" + exitStatusHelp,
 		SilenceUsage:  true,
 		SilenceErrors: false,
 	}
 	root.SetErrPrefix("flagwire:")
 	root.AddCommand(
 		newServeCmd(),
+		newLintCmd(),
+		newKeygenCmd(),
+		newSignCmd(),
+		newVerifyCmd(),
+		newApplyCmd(),
+		newEvalCmd(),
+		newImportEnvCmd(),
 	)
 	return root
 }
