@@ -200,7 +200,6 @@ func (c *Client) encodeEvaluate(items []remoteItem) ([]byte, error) {
 	return json.Marshal(req)
 }
 
-
 // postEvaluate makes one HTTP attempt.
 func (c *Client) postEvaluate(ctx context.Context, body []byte) (*wire.EvaluateResponse, error) {
 	u := c.cfg.endpoint.JoinPath("v1", "evaluate")
