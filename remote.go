@@ -83,6 +83,9 @@ func (c *Client) remoteEvaluate(ctx context.Context, items []remoteItem) ([]remo
 			return backoff.Permanent(errRateLimitedGate)
 		}
 		r, err := c.br.execute(func() (*wire.EvaluateResponse, error) {
+			if c.cfg.ofrep {
+				return c.postOFREP(ctx, items) // ofrep.go
+			}
 			return c.postEvaluate(ctx, body)
 		})
 		if err != nil {

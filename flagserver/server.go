@@ -445,6 +445,7 @@ func (s *Server) routes() http.Handler {
 		{"GET", "/v1/audit", classRead, 0, s.handleAudit},
 		{"GET", "/v1/bootstrap", classRead, 0, s.handleBootstrap},
 	}
+	rs = append(rs, s.ofrepRoutes(body)...) // ofrep.go: POST /ofrep/v1/evaluate/flags[/{key}]
 	mux := http.NewServeMux()
 	allow := map[string][]string{}
 	for _, rt := range rs {

@@ -1,0 +1,296 @@
+package flagserver
+
+import (
+	"bytes"
+	"encoding/json"
+	"net/http"
+	"strconv"
+
+	"github.com/flagwire/flagwire/evaluate"
+	"github.com/flagwire/flagwire/internal/wire"
+)
+
+// OFREP: the OpenFeature Remote Evaluation Protocol (open-feature/protocol,
+// service/openapi.yaml), so that OpenFeature's OFREP providers in any
+// language can evaluate Flagwire flags:
+//
+//	POST /ofrep/v1/evaluate/flags/{key}   one flag
+//	POST /ofrep/v1/evaluate/flags         every flag of the environment; ETag, If-None-Match → 304
+//
+// The request body is {"context": {…}} (an absent or null context is
+// empty). Evaluation is the /v1/evaluate code, so both APIs give the same
+// answers. The context's targetingKey also serves as userId (the default
+// bucketing attribute) when the context has no userId.
+//
+// The environment is, in order: the X-Flagwire-Environment header (OFREP
+// providers can send fixed headers), the "environment" query parameter, the
+// only environment of a token limited to one, or DefaultEnvironment.
+//
+// A success is {"key","value","reason","variant","metadata"} with
+// "cacheable": true and Cache-Control: private, max-age=TTL (the decision
+// TTL). Reasons are OpenFeature's: OFF → DISABLED; TARGET_MATCH, RULE_MATCH
+// and SEGMENT_MATCH → TARGETING_MATCH; ROLLOUT → SPLIT; PREREQUISITE_FAILED
+// → DISABLED (the off variant is served); DEFAULT → DEFAULT. metadata
+// carries Flagwire's detail: reasonKind (the Flagwire reason), ruleId,
+// segment, prerequisite, bucket, flagVersion, and payload (the variant's
+// payload as JSON text; OFREP metadata values are scalars).
+//
+// Failures, as OFREP defines them: an unknown flag is a 404
+// {"key","errorCode":"FLAG_NOT_FOUND","errorDetails"}; a malformed body is a
+// 400 PARSE_ERROR, a context that is not an object a 400 INVALID_CONTEXT, an
+// unknown environment a 400 GENERAL (the bulk form without "key"). In a
+// bulk answer a flag that fails to evaluate is an item
+// {"key","errorCode","errorDetails"}. Authentication (401), scope and
+// environment checks (403), rate limits (429 with Retry-After in seconds)
+// and body limits (413, 415) are the /v1 API's, with its error bodies.
+//
+// The bulk ETag is a hash of the answer itself, so it changes exactly when
+// some flag's answer for that context changes.
+
+// OFREPEnvironmentHeader names the environment of an OFREP request.
+const OFREPEnvironmentHeader = "X-Flagwire-Environment"
+
+// OFREP error codes (OpenFeature's).
+const (
+	ofrepFlagNotFound        = "FLAG_NOT_FOUND"
+	ofrepParseError          = "PARSE_ERROR"
+	ofrepInvalidContext      = "INVALID_CONTEXT"
+	ofrepTargetingKeyMissing = "TARGETING_KEY_MISSING"
+	ofrepGeneral             = "GENERAL"
+)
+
+// ofrepSuccess is a successful OFREP evaluation.
+type ofrepSuccess struct {
+	Key       string          `json:"key"`
+	Value     json.RawMessage `json:"value"`
+	Reason    string          `json:"reason"`
+	Variant   string          `json:"variant,omitempty"`
+	Metadata  map[string]any  `json:"metadata,omitempty"`
+	Cacheable bool            `json:"cacheable,omitempty"`
+}
+
+// ofrepFailure is a failed OFREP evaluation (key omitted for a failure of
+// a whole bulk request).
+type ofrepFailure struct {
+	Key          string `json:"key,omitempty"`
+	ErrorCode    string `json:"errorCode"`
+	ErrorDetails string `json:"errorDetails,omitempty"`
+}
+
+// ofrepBulk is the body of a bulk answer.
+type ofrepBulk struct {
+	Flags    []any          `json:"flags"`
+	Metadata map[string]any `json:"metadata,omitempty"`
+}
+
+// ofrepRoutes are the OFREP routes, registered with the /v1 routes.
+func (s *Server) ofrepRoutes(bodyLimit int64) []route {
+	return []route{
+		{"POST", "/ofrep/v1/evaluate/flags/{key}", classRead, bodyLimit, s.handleOFREPFlag},
+		{"POST", "/ofrep/v1/evaluate/flags", classRead, bodyLimit, s.handleOFREPBulk},
+	}
+}
+
+// ofrepEnvironment returns an OFREP request's environment.
+func ofrepEnvironment(r *http.Request, p *principal) string {
+	if e := r.Header.Get(OFREPEnvironmentHeader); e != "" {
+		return e
+	}
+	if e := r.URL.Query().Get("environment"); e != "" {
+		return e
+	}
+	if p.token != nil && len(p.token.Environments) == 1 {
+		return p.token.Environments[0]
+	}
+	return DefaultEnvironment
+}
+
+// ofrepContext decodes the request body's context. A failure is returned
+// as the OFREP failure to send (status 400).
+func ofrepContext(body []byte) (map[string]any, *ofrepFailure) {
+	if len(bytes.TrimSpace(body)) == 0 {
+		return nil, nil
+	}
+	var req struct {
+		Context json.RawMessage `json:"context"`
+	}
+	dec := json.NewDecoder(bytes.NewReader(body))
+	if err := dec.Decode(&req); err != nil {
+		return nil, &ofrepFailure{ErrorCode: ofrepParseError, ErrorDetails: "the request body is not a JSON object: " + err.Error()}
+	}
+	if dec.More() {
+		return nil, &ofrepFailure{ErrorCode: ofrepParseError, ErrorDetails: "trailing data after the request body at offset " + strconv.FormatInt(dec.InputOffset(), 10)}
+	}
+	raw := bytes.TrimSpace(req.Context)
+	if len(raw) == 0 || string(raw) == "null" {
+		return nil, nil
+	}
+	if raw[0] != '{' {
+		return nil, &ofrepFailure{ErrorCode: ofrepInvalidContext, ErrorDetails: "context must be a JSON object"}
+	}
+	var ctx map[string]any
+	cd := json.NewDecoder(bytes.NewReader(raw))
+	cd.UseNumber() // large numeric ids keep their precision
+	if err := cd.Decode(&ctx); err != nil {
+		return nil, &ofrepFailure{ErrorCode: ofrepInvalidContext, ErrorDetails: "context: " + err.Error()}
+	}
+	if tk, ok := ctx["targetingKey"]; ok {
+		if _, has := ctx[evaluate.DefaultBucketBy]; !has {
+			ctx[evaluate.DefaultBucketBy] = tk
+		}
+	}
+	return ctx, nil
+}
+
+// ofrepPrepare does what both handlers share: the environment, its
+// authorization and state, and the context. It writes the failure and
+// returns ok false when the request cannot be evaluated.
+func (s *Server) ofrepPrepare(w http.ResponseWriter, r *http.Request, key string) (es *envState, ctx map[string]any, ok bool) {
+	rc := reqCtx(r)
+	env := ofrepEnvironment(r, rc.principal)
+	if err := authorize(rc.principal, wire.ScopeRead, env); err != nil {
+		writeError(w, err)
+		return nil, nil, false
+	}
+	es = s.env(env)
+	if es == nil {
+		writeJSON(w, http.StatusBadRequest, ofrepFailure{Key: key, ErrorCode: ofrepGeneral, ErrorDetails: "unknown environment " + strconv.Quote(env)})
+		return nil, nil, false
+	}
+	ctx, fail := ofrepContext(rc.body)
+	if fail != nil {
+		fail.Key = key
+		writeJSON(w, http.StatusBadRequest, fail)
+		return nil, nil, false
+	}
+	return es, ctx, true
+}
+
+// handleOFREPFlag serves POST /ofrep/v1/evaluate/flags/{key}.
+func (s *Server) handleOFREPFlag(w http.ResponseWriter, r *http.Request) {
+	key := r.PathValue("key")
+	es, ctx, ok := s.ofrepPrepare(w, r, key)
+	if !ok {
+		return
+	}
+	ttl := int(s.opts.DecisionTTL.Seconds())
+	d := s.ofrepDecide(es, key, ctx, ttl)
+	if d.Error != nil {
+		f, status := ofrepFailureOf(d)
+		writeJSON(w, status, f)
+		return
+	}
+	res := ofrepSuccessOf(d)
+	res.Cacheable = true
+	w.Header().Set("Cache-Control", "private, max-age="+strconv.Itoa(ttl))
+	writeJSON(w, http.StatusOK, res)
+}
+
+// handleOFREPBulk serves POST /ofrep/v1/evaluate/flags: every flag of the
+// environment, sorted by key, with an ETag of the answer.
+func (s *Server) handleOFREPBulk(w http.ResponseWriter, r *http.Request) {
+	es, ctx, ok := s.ofrepPrepare(w, r, "")
+	if !ok {
+		return
+	}
+	ttl := int(s.opts.DecisionTTL.Seconds())
+	keys := es.snap.Keys()
+	out := ofrepBulk{
+		Flags:    make([]any, 0, len(keys)),
+		Metadata: map[string]any{"environment": es.name, "version": es.version()},
+	}
+	for _, key := range keys {
+		d := s.ofrepDecide(es, key, ctx, ttl)
+		if d.Error != nil {
+			f, _ := ofrepFailureOf(d)
+			out.Flags = append(out.Flags, f)
+			continue
+		}
+		out.Flags = append(out.Flags, ofrepSuccessOf(d))
+	}
+	body, err := json.Marshal(out)
+	if err != nil {
+		writeJSON(w, http.StatusInternalServerError, map[string]string{"errorDetails": "cannot encode the answer"})
+		return
+	}
+	etag := etagOf(body)
+	h := w.Header()
+	h.Set("ETag", etag)
+	h.Set("Cache-Control", "private, max-age="+strconv.Itoa(ttl))
+	if inm := r.Header.Get("If-None-Match"); inm != "" && etagMatches(inm, etag) {
+		w.WriteHeader(http.StatusNotModified)
+		return
+	}
+	writeRaw(w, http.StatusOK, body)
+}
+
+// ofrepDecide evaluates key with the /v1/evaluate code (reasons and
+// payloads on, no default value).
+func (s *Server) ofrepDecide(es *envState, key string, ctx map[string]any, ttl int) wire.Decision {
+	in := wire.EvaluationInput{FlagKey: key, Context: ctx}
+	return decide(es.snap, &in, wire.EvaluateOptions{IncludeReasons: true, ReturnPayloads: true}, s.now(), ttl)
+}
+
+// ofrepFailureOf maps a failed decision to an OFREP failure and the status
+// of a single-flag answer.
+func ofrepFailureOf(d wire.Decision) (ofrepFailure, int) {
+	f := ofrepFailure{Key: d.FlagKey, ErrorCode: ofrepGeneral, ErrorDetails: d.Error.Message}
+	switch evaluate.ErrorCode(d.Error.Code) {
+	case evaluate.ErrorFlagNotFound:
+		f.ErrorCode = ofrepFlagNotFound
+		return f, http.StatusNotFound
+	case evaluate.ErrorMissingBucketAttr:
+		f.ErrorCode = ofrepTargetingKeyMissing
+	}
+	return f, http.StatusBadRequest
+}
+
+// ofrepSuccessOf maps a decision to an OFREP success.
+func ofrepSuccessOf(d wire.Decision) ofrepSuccess {
+	res := ofrepSuccess{Key: d.FlagKey, Value: d.Variant, Variant: d.VariantKey, Reason: "DEFAULT"}
+	md := map[string]any{}
+	if r := d.Reason; r != nil {
+		res.Reason = ofrepReason(r.Kind)
+		md["reasonKind"] = r.Kind
+		if r.RuleID != "" {
+			md["ruleId"] = r.RuleID
+		}
+		if r.Segment != "" {
+			md["segment"] = r.Segment
+		}
+		if r.Prerequisite != "" {
+			md["prerequisite"] = r.Prerequisite
+		}
+		if r.Bucket != nil {
+			md["bucket"] = *r.Bucket
+		}
+	}
+	if d.Bucketing != nil {
+		md["bucket"] = d.Bucketing.Bucket
+	}
+	if d.FlagVersion != 0 {
+		md["flagVersion"] = d.FlagVersion
+	}
+	if len(d.Payload) > 0 && string(d.Payload) != "null" {
+		md["payload"] = string(d.Payload)
+	}
+	if len(md) > 0 {
+		res.Metadata = md
+	}
+	return res
+}
+
+// ofrepReason maps a Flagwire reason kind to an OpenFeature reason.
+func ofrepReason(kind string) string {
+	switch evaluate.ReasonKind(kind) {
+	case evaluate.ReasonOff, evaluate.ReasonPrerequisiteFailed:
+		return "DISABLED"
+	case evaluate.ReasonTargetMatch, evaluate.ReasonRuleMatch, evaluate.ReasonSegmentMatch:
+		return "TARGETING_MATCH"
+	case evaluate.ReasonRollout:
+		return "SPLIT"
+	case evaluate.ReasonError:
+		return "ERROR"
+	}
+	return "DEFAULT"
+}

@@ -1,0 +1,383 @@
+package flagwire
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+
+	"github.com/flagwire/flagwire/internal/wire"
+)
+
+// The SDK's OFREP backend (WithOFREP): the OpenFeature Remote Evaluation
+// Protocol, open-feature/protocol service/openapi.yaml, spoken by the SDK
+// instead of POST /v1/evaluate. It plugs in below the breaker and the retry
+// policy (remote.go calls postOFREP for one attempt) and answers in the
+// shape of a /v1/evaluate response, so the decision cache, coalescing,
+// negative caching and fallbacks are the same code.
+//
+// One flag is one POST /ofrep/v1/evaluate/flags/{key}. A batch (Evaluate,
+// Prefetch) makes one bulk POST /ofrep/v1/evaluate/flags per distinct
+// evaluation context and picks the requested flags from it; a flag the
+// bulk answer lacks is FLAG_NOT_FOUND.
+//
+// Mapping of an OFREP answer to a decision:
+//   - value → the served value; variant → Detail.Variant.
+//   - reason → Reason.Kind: TARGETING_MATCH → RULE_MATCH, SPLIT → ROLLOUT,
+//     DISABLED → OFF, anything else → DEFAULT. Flagwire's own server also
+//     sends metadata reasonKind, ruleId, segment, bucket, flagVersion and
+//     payload (JSON text), which are used as they are, so answers through
+//     OFREP equal answers through /v1/evaluate.
+//   - TTL: Cache-Control max-age when the server sends one; else 0 (the
+//     minimum TTL) when the server says "cacheable": false; else 60 s. The
+//     TTL bounds (WithTTLBounds) apply.
+//   - 404 FLAG_NOT_FOUND and 400 errorCode answers are per-flag errors,
+//     cached like /v1/evaluate's; 401/403, 429 (Retry-After, seconds or an
+//     HTTP date) and 5xx are failures of the call, as on /v1/evaluate.
+//   - A default that does not fit the served value's JSON type is a
+//     TYPE_MISMATCH, as /v1/evaluate decides it.
+//   - An answer without a value (OFREP's "use the code default") serves the
+//     caller's default with error code GENERAL.
+//
+// Flagwire's server reads the environment from the X-Flagwire-Environment
+// header; other OFREP servers ignore it. The context is sent with a
+// targetingKey equal to userId when it has a userId and no targetingKey.
+
+const (
+	ofrepSinglePath = "/ofrep/v1/evaluate/flags/"
+	ofrepBulkPath   = "/ofrep/v1/evaluate/flags"
+	// ofrepEnvironmentHeader names the environment to Flagwire's server.
+	ofrepEnvironmentHeader = "X-Flagwire-Environment"
+	// ofrepDefaultTTL is the TTL of an OFREP answer without max-age:
+	// Flagwire's server's default decision TTL.
+	ofrepDefaultTTL = 60
+)
+
+// ofrepRequest is the body of both OFREP evaluation requests.
+type ofrepRequest struct {
+	Context map[string]any `json:"context"`
+}
+
+// ofrepResult is one evaluation of an OFREP answer: success
+// (value, reason, variant, metadata) or failure (errorCode, errorDetails).
+type ofrepResult struct {
+	Key          string          `json:"key"`
+	Value        json.RawMessage `json:"value"`
+	Reason       string          `json:"reason"`
+	Variant      string          `json:"variant"`
+	Metadata     map[string]any  `json:"metadata"`
+	Cacheable    *bool           `json:"cacheable"`
+	ErrorCode    string          `json:"errorCode"`
+	ErrorDetails string          `json:"errorDetails"`
+}
+
+// ofrepBulkResult is the body of a bulk evaluation answer.
+type ofrepBulkResult struct {
+	Flags []ofrepResult `json:"flags"`
+}
+
+// postOFREP makes one attempt at items through the OFREP endpoints and
+// returns the answers as a /v1/evaluate response, decisions in item order.
+func (c *Client) postOFREP(ctx context.Context, items []remoteItem) (*wire.EvaluateResponse, error) {
+	out := &wire.EvaluateResponse{Decisions: make([]wire.Decision, len(items))}
+	if len(items) == 1 {
+		it := items[0]
+		res, ttl, err := c.ofrepSingle(ctx, it)
+		if err != nil {
+			return nil, err
+		}
+		out.Decisions[0] = ofrepDecision(it, res, ttl)
+		return out, nil
+	}
+	// One bulk request per distinct evaluation context, in order of first
+	// appearance.
+	type group struct {
+		ec  *evalContext
+		idx []int
+	}
+	var groups []*group
+	byHash := make(map[[2]uint64]*group)
+	for i, it := range items {
+		h := [2]uint64{it.ec.hi, it.ec.lo}
+		g := byHash[h]
+		if g == nil {
+			g = &group{ec: it.ec}
+			byHash[h] = g
+			groups = append(groups, g)
+		}
+		g.idx = append(g.idx, i)
+	}
+	for _, g := range groups {
+		lookup, ttl, err := c.ofrepBulk(ctx, g.ec)
+		if err != nil {
+			return nil, err
+		}
+		for _, i := range g.idx {
+			out.Decisions[i] = ofrepDecision(items[i], lookup(items[i].key), ttl)
+		}
+	}
+	return out, nil
+}
+
+// ofrepSingle asks POST /ofrep/v1/evaluate/flags/{key}.
+func (c *Client) ofrepSingle(ctx context.Context, it remoteItem) (ofrepResult, int, error) {
+	resp, data, err := c.ofrepPost(ctx, ofrepSinglePath+url.PathEscape(it.key), it.ec)
+	if err != nil {
+		return ofrepResult{}, 0, err
+	}
+	var res ofrepResult
+	switch resp.StatusCode {
+	case http.StatusOK:
+		if err := json.Unmarshal(data, &res); err != nil {
+			return res, 0, &apiError{code: ErrorBadResponse, status: resp.StatusCode, msg: "OFREP: malformed JSON: " + err.Error()}
+		}
+		return res, ofrepTTL(resp.Header, res.Cacheable), nil
+	case http.StatusNotFound, http.StatusBadRequest:
+		// An OFREP evaluation failure names its errorCode; any other 4xx
+		// body (such as a server without OFREP routes) fails the call.
+		if json.Unmarshal(data, &res) == nil && res.ErrorCode != "" {
+			return res, ofrepTTL(resp.Header, nil), nil
+		}
+		if resp.StatusCode == http.StatusNotFound {
+			return res, 0, &apiError{code: ErrorGeneral, status: resp.StatusCode, msg: "OFREP: no evaluation endpoint at " + ofrepSinglePath + "{key}"}
+		}
+	}
+	return res, 0, statusError(resp, data, c.cfg.clock.Now())
+}
+
+// ofrepBulk asks POST /ofrep/v1/evaluate/flags and returns a lookup of
+// the answer by flag key: a flag the answer lacks is FLAG_NOT_FOUND, and a
+// 400 with an errorCode (such as INVALID_CONTEXT) is every flag's answer.
+func (c *Client) ofrepBulk(ctx context.Context, ec *evalContext) (lookup func(key string) ofrepResult, ttl int, err error) {
+	resp, data, err := c.ofrepPost(ctx, ofrepBulkPath, ec)
+	if err != nil {
+		return nil, 0, err
+	}
+	switch resp.StatusCode {
+	case http.StatusOK:
+		var bulk ofrepBulkResult
+		if err := json.Unmarshal(data, &bulk); err != nil {
+			return nil, 0, &apiError{code: ErrorBadResponse, status: resp.StatusCode, msg: "OFREP bulk: malformed JSON: " + err.Error()}
+		}
+		byKey := make(map[string]ofrepResult, len(bulk.Flags))
+		for _, r := range bulk.Flags {
+			byKey[r.Key] = r
+		}
+		return func(key string) ofrepResult {
+			if r, ok := byKey[key]; ok {
+				return r
+			}
+			return ofrepResult{Key: key, ErrorCode: string(ErrorFlagNotFound), ErrorDetails: "the bulk evaluation has no such flag"}
+		}, ofrepTTL(resp.Header, nil), nil
+	case http.StatusNotModified:
+		// The SDK sends no If-None-Match, so a 304 is a broken answer.
+		return nil, 0, &apiError{code: ErrorBadResponse, status: resp.StatusCode, msg: "OFREP bulk: 304 to a request without If-None-Match"}
+	case http.StatusBadRequest:
+		var fail ofrepResult
+		if json.Unmarshal(data, &fail) == nil && fail.ErrorCode != "" {
+			return func(string) ofrepResult { return fail }, ofrepTTL(resp.Header, nil), nil
+		}
+	case http.StatusNotFound:
+		return nil, 0, &apiError{code: ErrorGeneral, status: resp.StatusCode, msg: "OFREP: no bulk evaluation endpoint at " + ofrepBulkPath}
+	}
+	return nil, 0, statusError(resp, data, c.cfg.clock.Now())
+}
+
+// ofrepPost makes one OFREP request with ctx's attributes as the context
+// and reads the whole (bounded) response.
+func (c *Client) ofrepPost(ctx context.Context, path string, ec *evalContext) (*http.Response, []byte, error) {
+	body, err := json.Marshal(ofrepRequest{Context: ofrepContext(c.outgoingAttributes(ec))})
+	if err != nil {
+		return nil, nil, &apiError{code: ErrorGeneral, msg: "OFREP: encoding the context: " + err.Error()}
+	}
+	u := strings.TrimRight(c.cfg.endpoint.String(), "/") + path
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, u, bytes.NewReader(body))
+	if err != nil {
+		return nil, nil, &apiError{code: ErrorGeneral, msg: "building request: " + err.Error()}
+	}
+	req.Header.Set("Content-Type", wire.ContentTypeJSON)
+	req.Header.Set("Accept", wire.ContentTypeJSON)
+	req.Header.Set(ofrepEnvironmentHeader, c.cfg.environment)
+	c.authorize(req, body)
+	c.stats.remoteRequests.Add(1)
+	resp, err := c.hc.Do(req)
+	if err != nil {
+		if ctx.Err() != nil {
+			if errors.Is(ctx.Err(), context.Canceled) {
+				return nil, nil, ctx.Err()
+			}
+			return nil, nil, errTimeout
+		}
+		return nil, nil, &apiError{code: ErrorUnavailable, msg: transportMessage(err)}
+	}
+	defer resp.Body.Close()
+	data, err := io.ReadAll(io.LimitReader(resp.Body, c.cfg.maxResponse+1))
+	if err != nil {
+		if ctx.Err() != nil {
+			return nil, nil, errTimeout
+		}
+		return nil, nil, &apiError{code: ErrorUnavailable, status: resp.StatusCode, msg: "reading response: " + transportMessage(err)}
+	}
+	if int64(len(data)) > c.cfg.maxResponse {
+		return nil, nil, &apiError{code: ErrorBadResponse, status: resp.StatusCode, msg: fmt.Sprintf("response larger than %d bytes", c.cfg.maxResponse)}
+	}
+	return resp, data, nil
+}
+
+// ofrepContext adds targetingKey (OpenFeature's subject id) from userId
+// when the attributes have a userId and no targetingKey. attrs itself is
+// never modified.
+func ofrepContext(attrs map[string]any) map[string]any {
+	if attrs == nil {
+		return map[string]any{}
+	}
+	if _, ok := attrs["targetingKey"]; ok {
+		return attrs
+	}
+	var id string
+	switch v := attrs["userId"].(type) {
+	case string:
+		id = v
+	case json.Number:
+		id = v.String()
+	case float64:
+		id = strconv.FormatFloat(v, 'f', -1, 64)
+	case int:
+		id = strconv.Itoa(v)
+	case int64:
+		id = strconv.FormatInt(v, 10)
+	}
+	if id == "" {
+		return attrs
+	}
+	out := make(map[string]any, len(attrs)+1)
+	for k, v := range attrs {
+		out[k] = v
+	}
+	out["targetingKey"] = id
+	return out
+}
+
+// ofrepTTL returns the TTL of an OFREP answer in seconds.
+func ofrepTTL(h http.Header, cacheable *bool) int {
+	for _, d := range strings.Split(h.Get("Cache-Control"), ",") {
+		name, val, _ := strings.Cut(strings.TrimSpace(d), "=")
+		switch strings.ToLower(name) {
+		case "no-store", "no-cache":
+			return 0
+		case "max-age":
+			if n, err := strconv.Atoi(strings.Trim(val, `"`)); err == nil && n >= 0 {
+				return n
+			}
+		}
+	}
+	if cacheable != nil && !*cacheable {
+		return 0
+	}
+	return ofrepDefaultTTL
+}
+
+// ofrepDecision turns one OFREP result into the /v1/evaluate decision
+// for item.
+func ofrepDecision(it remoteItem, res ofrepResult, ttl int) wire.Decision {
+	d := wire.Decision{FlagKey: it.key, TTLSeconds: ttl}
+	fail := func(code, msg string) wire.Decision {
+		d.Error = &wire.DecisionError{Code: code, Message: msg}
+		return d
+	}
+	if res.ErrorCode != "" {
+		return fail(res.ErrorCode, res.ErrorDetails)
+	}
+	value := bytes.TrimSpace(res.Value)
+	if len(value) == 0 || string(value) == "null" {
+		return fail(string(ErrorGeneral), "the OFREP answer has no value (reason "+res.Reason+"): serving the default")
+	}
+	if it.def != nil {
+		if def, err := json.Marshal(it.def); err == nil && !ofrepDefaultFits(value, def) {
+			return fail(string(ErrorTypeMismatch), "the default value does not have the flag's type")
+		}
+	}
+	d.Variant = value
+	d.VariantKey = res.Variant
+	r := &wire.Reason{Kind: ofrepReasonKind(res.Reason)}
+	md := res.Metadata
+	if k, ok := md["reasonKind"].(string); ok && k != "" {
+		r.Kind = k
+	}
+	r.RuleID, _ = md["ruleId"].(string)
+	r.Segment, _ = md["segment"].(string)
+	r.Prerequisite, _ = md["prerequisite"].(string)
+	if b, ok := md["bucket"].(float64); ok && b >= 0 {
+		bucket := int(b)
+		r.Bucket = &bucket
+	}
+	d.Reason = r
+	if v, ok := md["flagVersion"].(float64); ok {
+		d.FlagVersion = int64(v)
+	}
+	if p, ok := md["payload"].(string); ok && json.Valid([]byte(p)) {
+		d.Payload = json.RawMessage(p)
+	}
+	return d
+}
+
+// ofrepReasonKind maps an OpenFeature reason to a Reason.Kind.
+func ofrepReasonKind(reason string) string {
+	switch reason {
+	case "TARGETING_MATCH":
+		return "RULE_MATCH"
+	case "SPLIT":
+		return "ROLLOUT"
+	case "DISABLED":
+		return "OFF"
+	case "OFF", "TARGET_MATCH", "RULE_MATCH", "SEGMENT_MATCH", "ROLLOUT", "PREREQUISITE_FAILED":
+		return reason
+	}
+	return "DEFAULT"
+}
+
+// ofrepDefaultFits reports whether a default fits the served value's JSON
+// type, as the server's /v1/evaluate decides it: a null default fits
+// everything, and so does any default of an object or array value (a JSON
+// flag).
+func ofrepDefaultFits(value, def []byte) bool {
+	def = bytes.TrimSpace(def)
+	if len(def) == 0 || string(def) == "null" {
+		return true
+	}
+	switch jsonKind(value) {
+	case 'b':
+		return jsonKind(def) == 'b'
+	case 's':
+		return jsonKind(def) == 's'
+	case 'n':
+		return jsonKind(def) == 'n'
+	}
+	return true
+}
+
+// jsonKind classifies a JSON text by its first byte: 'b'oolean,
+// 's'tring, 'n'umber, 'o'bject/array, or 0.
+func jsonKind(b []byte) byte {
+	b = bytes.TrimSpace(b)
+	if len(b) == 0 {
+		return 0
+	}
+	switch c := b[0]; {
+	case c == 't' || c == 'f':
+		return 'b'
+	case c == '"':
+		return 's'
+	case c == '-' || ('0' <= c && c <= '9'):
+		return 'n'
+	case c == '{' || c == '[':
+		return 'o'
+	}
+	return 0
+}

@@ -1,0 +1,163 @@
+package flagwireof
+
+import (
+	"context"
+	"maps"
+	"time"
+
+	of "github.com/open-feature/go-sdk/openfeature"
+
+	"github.com/flagwire/flagwire"
+)
+
+// BooleanEvaluation evaluates a boolean flag (flagwire.Client.BoolDetail).
+func (p *Provider) BooleanEvaluation(ctx context.Context, flag string, defaultValue bool, flatCtx of.FlattenedContext) of.BoolResolutionDetail {
+	v, d := p.client.BoolDetail(p.context(ctx, flatCtx), flag, defaultValue)
+	return of.BoolResolutionDetail{Value: v, ProviderResolutionDetail: resolution(d)}
+}
+
+// StringEvaluation evaluates a string flag (flagwire.Client.StringDetail).
+func (p *Provider) StringEvaluation(ctx context.Context, flag string, defaultValue string, flatCtx of.FlattenedContext) of.StringResolutionDetail {
+	v, d := p.client.StringDetail(p.context(ctx, flatCtx), flag, defaultValue)
+	return of.StringResolutionDetail{Value: v, ProviderResolutionDetail: resolution(d)}
+}
+
+// FloatEvaluation evaluates a number flag (flagwire.Client.FloatDetail).
+func (p *Provider) FloatEvaluation(ctx context.Context, flag string, defaultValue float64, flatCtx of.FlattenedContext) of.FloatResolutionDetail {
+	v, d := p.client.FloatDetail(p.context(ctx, flatCtx), flag, defaultValue)
+	return of.FloatResolutionDetail{Value: v, ProviderResolutionDetail: resolution(d)}
+}
+
+// IntEvaluation evaluates a number flag as an integer
+// (flagwire.Client.IntDetail: a value that is not a whole number is a
+// TYPE_MISMATCH).
+func (p *Provider) IntEvaluation(ctx context.Context, flag string, defaultValue int64, flatCtx of.FlattenedContext) of.IntResolutionDetail {
+	v, d := p.client.IntDetail(p.context(ctx, flatCtx), flag, defaultValue)
+	return of.IntResolutionDetail{Value: v, ProviderResolutionDetail: resolution(d)}
+}
+
+// ObjectEvaluation evaluates a JSON flag (flagwire.Client.JSON): the value
+// decoded as map[string]any, []any or a scalar; for a flag of another
+// type, the served variant's payload. The default, sent to the flag
+// service as the default value, must have the flag's type.
+func (p *Provider) ObjectEvaluation(ctx context.Context, flag string, defaultValue any, flatCtx of.FlattenedContext) of.InterfaceResolutionDetail {
+	v := defaultValue
+	d := p.client.JSON(p.context(ctx, flatCtx), flag, &v)
+	if d.ErrorCode != flagwire.ErrorNone && d.Source == flagwire.SourceDefault {
+		v = defaultValue
+	}
+	return of.InterfaceResolutionDetail{Value: v, ProviderResolutionDetail: resolution(d)}
+}
+
+// context attaches the evaluation context to ctx as Flagwire attributes,
+// over those ctx already carries.
+func (p *Provider) context(ctx context.Context, flat of.FlattenedContext) context.Context {
+	if ctx == nil {
+		ctx = context.Background()
+	}
+	if len(flat) == 0 {
+		return ctx
+	}
+	prev := flagwire.AttributesFrom(ctx)
+	attrs := make(flagwire.Attributes, len(prev)+len(flat))
+	maps.Copy(attrs, prev)
+	for k, v := range flat {
+		if k == of.TargetingKey && p.targetingKey != "" {
+			continue
+		}
+		if t, ok := v.(time.Time); ok {
+			v = t.Format(time.RFC3339Nano)
+		}
+		attrs[k] = v
+	}
+	if tk, ok := flat[of.TargetingKey]; ok && p.targetingKey != "" {
+		if _, explicit := flat[p.targetingKey]; !explicit {
+			attrs[p.targetingKey] = tk
+		}
+	}
+	return flagwire.WithAttributes(ctx, attrs)
+}
+
+// resolution maps a Flagwire Detail to OpenFeature's resolution details.
+func resolution(d flagwire.Detail) of.ProviderResolutionDetail {
+	r := of.ProviderResolutionDetail{Variant: d.Variant, Reason: Reason(d), FlagMetadata: metadata(d)}
+	if d.ErrorCode != flagwire.ErrorNone && d.Source == flagwire.SourceDefault {
+		r.ResolutionError = resolutionError(d.ErrorCode)
+		r.Variant = ""
+	}
+	return r
+}
+
+// Reason returns the OpenFeature reason of a Flagwire evaluation (see the
+// package documentation for the mapping).
+func Reason(d flagwire.Detail) of.Reason {
+	switch {
+	case d.Source == flagwire.SourceDefault && d.ErrorCode != flagwire.ErrorNone:
+		return of.ErrorReason
+	case d.Source == flagwire.SourceDefault:
+		return of.DefaultReason
+	case d.Source == flagwire.SourceStale,
+		d.Source == flagwire.SourceBootstrap && d.ErrorCode != flagwire.ErrorNone:
+		return StaleReason
+	case d.Source == flagwire.SourceCache:
+		return of.CachedReason
+	}
+	switch d.Reason.Kind {
+	case "OFF", "PREREQUISITE_FAILED":
+		return of.DisabledReason
+	case "TARGET_MATCH", "RULE_MATCH", "SEGMENT_MATCH":
+		return of.TargetingMatchReason
+	case "ROLLOUT":
+		return of.SplitReason
+	case "DEFAULT":
+		return of.DefaultReason
+	case "ERROR":
+		return of.ErrorReason
+	}
+	return of.UnknownReason
+}
+
+// resolutionError maps a Flagwire error code to an OpenFeature one.
+func resolutionError(code flagwire.ErrorCode) of.ResolutionError {
+	switch code {
+	case flagwire.ErrorFlagNotFound:
+		return of.NewFlagNotFoundResolutionError("flag not found")
+	case flagwire.ErrorTypeMismatch:
+		return of.NewTypeMismatchResolutionError("the flag's value does not have the requested type")
+	case flagwire.ErrorNotReady:
+		return of.NewProviderNotReadyResolutionError("flagwire: no configuration received yet")
+	case flagwire.ErrorBadResponse:
+		return of.NewParseErrorResolutionError("flagwire: BAD_RESPONSE: the flag service's answer could not be used")
+	case "MISSING_BUCKETING_ATTRIBUTE", "TARGETING_KEY_MISSING":
+		return of.NewTargetingKeyMissingResolutionError("flagwire: " + string(code) + ": the context lacks the bucketing attribute")
+	case "INVALID_CONTEXT":
+		return of.NewInvalidContextResolutionError("flagwire: INVALID_CONTEXT")
+	case "PARSE_ERROR":
+		return of.NewParseErrorResolutionError("flagwire: PARSE_ERROR")
+	}
+	return of.NewGeneralResolutionError("flagwire: " + string(code))
+}
+
+// metadata returns the flag metadata of an evaluation.
+func metadata(d flagwire.Detail) of.FlagMetadata {
+	md := of.FlagMetadata{"source": d.Source.String()}
+	if d.Reason.Kind != "" {
+		md["reasonKind"] = d.Reason.Kind
+	}
+	if d.Reason.RuleID != "" {
+		md["ruleId"] = d.Reason.RuleID
+	}
+	if d.Reason.Segment != "" {
+		md["segment"] = d.Reason.Segment
+	}
+	if d.Reason.Bucket >= 0 {
+		md["bucket"] = int64(d.Reason.Bucket)
+	}
+	if d.FlagVersion != 0 {
+		md["flagVersion"] = d.FlagVersion
+	}
+	if d.ErrorCode != flagwire.ErrorNone && d.Source != flagwire.SourceDefault {
+		md["errorCode"] = string(d.ErrorCode)
+	}
+	return md
+}
