@@ -1,10 +1,8 @@
 package flagwire
 
 import (
-	"bytes"
 	"context"
 	"crypto/ed25519"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -14,6 +12,8 @@ import (
 	"path/filepath"
 	"sync"
 	"time"
+
+	jsonv2 "github.com/go-json-experiment/json"
 
 	"github.com/flagwire/flagwire/evaluate"
 	"github.com/flagwire/flagwire/internal/wire"
@@ -276,8 +276,7 @@ func (c *Client) loadEnvelope(data []byte, now time.Time) (*snapshotState, error
 		return nil, fmt.Errorf("%w: %d bytes exceed the %d-byte limit", wire.ErrBootstrapFormat, len(data), c.cfg.localOptions.maxConfig)
 	}
 	var env wire.BootstrapEnvelope
-	dec := json.NewDecoder(bytes.NewReader(data))
-	if err := dec.Decode(&env); err != nil {
+	if err := jsonv2.Unmarshal(data, &env); err != nil {
 		return nil, fmt.Errorf("%w: %v", wire.ErrBootstrapFormat, err)
 	}
 	if len(c.cfg.localOptions.keys) == 0 {
@@ -290,7 +289,7 @@ func (c *Client) loadEnvelope(data []byte, now time.Time) (*snapshotState, error
 		return nil, fmt.Errorf("bootstrap is for environment %q, not %q", env.Environment, c.cfg.environment)
 	}
 	var cfg evaluate.Config
-	if err := json.Unmarshal(env.Payload, &cfg); err != nil {
+	if err := jsonv2.Unmarshal(env.Payload, &cfg); err != nil {
 		return nil, fmt.Errorf("%w: payload: %v", wire.ErrBootstrapFormat, err)
 	}
 	if cfg.Version != env.Version {
@@ -388,7 +387,7 @@ func (c *Client) syncOnce(ctx context.Context) error {
 		return &apiError{code: ErrorBadResponse, msg: fmt.Sprintf("config larger than %d bytes", c.cfg.localOptions.maxConfig)}
 	}
 	var cfg evaluate.Config
-	if err := json.Unmarshal(data, &cfg); err != nil {
+	if err := jsonv2.Unmarshal(data, &cfg); err != nil {
 		return &apiError{code: ErrorBadResponse, msg: "config: malformed JSON: " + err.Error()}
 	}
 	if cur != nil && cur.source == SourceLocal && cfg.Version < cur.snap.Version() {

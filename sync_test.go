@@ -455,7 +455,7 @@ func BenchmarkBootstrap10000Flags(b *testing.B) {
 	cfg := &evaluate.Config{Environment: "prod", Salt: "s", Version: 1, Segments: []evaluate.Segment{{Key: "beta_testers", Included: []string{"a", "b"}}}}
 	for i := 0; i < 10000; i++ {
 		cfg.Flags = append(cfg.Flags, evaluate.Flag{Key: fmt.Sprintf("flag-%d", i), Rules: []evaluate.Rule{
-			{ID: "r1", When: "plan == 'enterprise' and region == 'EU'", Serve: evaluate.Serve{Variant: true}},
+			{ID: "r1", When: fmt.Sprintf("plan == 'enterprise-%d' and region == 'EU'", i), Serve: evaluate.Serve{Variant: true}},
 			{ID: "r2", Segment: "beta_testers", Serve: evaluate.Serve{Variant: true}},
 		}, Default: &evaluate.Serve{Percentage: ptr(25.0)}})
 	}

@@ -449,7 +449,7 @@ func (c *compiler) compileSegment(seg *Segment) *compiledSegment {
 	if cs.by == "" {
 		cs.by = DefaultBucketBy
 	}
-	cs.byPath = strings.Split(cs.by, ".")
+	cs.byPath = attrPath(cs.by)
 	if seg.When != "" {
 		cond, err := ParseCondition(seg.When)
 		if err != nil {
@@ -505,7 +505,7 @@ func (c *compiler) compileFlag(f *Flag, s *Snapshot) *compiledFlag {
 	if cf.by == "" {
 		cf.by = DefaultBucketBy
 	}
-	cf.byPath = strings.Split(cf.by, ".")
+	cf.byPath = attrPath(cf.by)
 	switch f.State {
 	case "", StateOn:
 		cf.on = true
@@ -547,7 +547,11 @@ func (c *compiler) compileFlag(f *Flag, s *Snapshot) *compiledFlag {
 		c.errorf(withField(where, "rules", "limit"), "%d rules exceed the limit of %d", len(f.Rules), MaxRulesPerFlag)
 		return nil
 	}
-	ids := make(map[string]bool, len(f.Rules))
+	cf.rules = make([]compiledRule, 0, len(f.Rules))
+	var ids map[string]bool
+	if len(f.Rules) > 1 {
+		ids = make(map[string]bool, len(f.Rules))
+	}
 	for ri := range f.Rules {
 		r := &f.Rules[ri]
 		rw := where
@@ -558,7 +562,9 @@ func (c *compiler) compileFlag(f *Flag, s *Snapshot) *compiledFlag {
 		} else if ids[r.ID] {
 			c.errorf(withField(rw, "id", "duplicate-rule-id"), "duplicate rule id")
 		}
-		ids[r.ID] = true
+		if ids != nil {
+			ids[r.ID] = true
+		}
 		cr := compiledRule{id: r.ID, segment: r.Segment}
 		if r.When != "" {
 			cond, err := ParseCondition(r.When)
@@ -586,7 +592,10 @@ func (c *compiler) compileFlag(f *Flag, s *Snapshot) *compiledFlag {
 	} else {
 		cf.def = compiledServe{kind: serveFixed, variant: cf.off}
 	}
-	seenPrereq := make(map[string]bool, len(f.Prerequisites))
+	var seenPrereq map[string]bool
+	if len(f.Prerequisites) > 0 {
+		seenPrereq = make(map[string]bool, len(f.Prerequisites))
+	}
 	for _, p := range f.Prerequisites {
 		if p.FlagKey == f.Key {
 			c.errorf(withField(where, "prerequisites", "prerequisite-cycle"), "flag lists itself as a prerequisite")
@@ -615,7 +624,7 @@ func (c *compiler) compileVariants(f *Flag, cf *compiledFlag, where Finding) boo
 		switch typ {
 		case "", TypeBoolean:
 			cf.typ = TypeBoolean
-			cf.variants = []compiledVariant{newCompiledVariant("true", true, nil), newCompiledVariant("false", false, nil)}
+			cf.variants = booleanVariants // shared and read-only
 			return true
 		default:
 			c.errorf(withField(where, "variants", "missing-variants"), "a %s flag must declare its variants", typ)
@@ -662,6 +671,21 @@ func (c *compiler) compileVariants(f *Flag, cf *compiledFlag, where Finding) boo
 		cf.variants = append(cf.variants, newCompiledVariant(v.Name, val, payload))
 	}
 	return ok
+}
+
+// booleanVariants are the variants of every boolean flag that declares
+// none. Shared between flags and snapshots; never modified.
+var booleanVariants = []compiledVariant{newCompiledVariant("true", true, nil), newCompiledVariant("false", false, nil)}
+
+// defaultByPath is the shared path of the default bucketing attribute.
+var defaultByPath = []string{DefaultBucketBy}
+
+// attrPath splits a dotted attribute path, sharing the common default.
+func attrPath(p string) []string {
+	if p == DefaultBucketBy {
+		return defaultByPath
+	}
+	return strings.Split(p, ".")
 }
 
 func newCompiledVariant(name string, value, payload any) compiledVariant {

@@ -254,7 +254,8 @@ func manyFlags(n int) *Config {
 		cfg.Flags = append(cfg.Flags, Flag{
 			Key: "flag-" + strconv.Itoa(i),
 			Rules: []Rule{
-				{ID: "r1", When: "plan == 'enterprise' and region == 'EU'", Serve: Serve{Variant: true}},
+				// Distinct rule text per flag: no sharing flatters the figure.
+				{ID: "r1", When: fmt.Sprintf("plan == 'enterprise-%d' and region == 'EU'", i), Serve: Serve{Variant: true}},
 				{ID: "r2", Segment: "beta_testers", Serve: Serve{Variant: true}},
 			},
 			Default: &Serve{Percentage: pct(25)},

@@ -634,12 +634,29 @@ func (p *ruleParser) addSegment(name string) {
 }
 
 func (p *ruleParser) addRef(t *rlToken, kind string) {
-	i, ok := p.refIdx[t.text]
-	if !ok {
-		if p.refIdx == nil {
-			p.refIdx = make(map[string]int)
+	// Rules reference few attributes: a linear scan beats a map until the
+	// list grows.
+	i, ok := -1, false
+	if p.refIdx != nil {
+		i, ok = p.refIdx[t.text]
+	} else {
+		for j := range p.refs {
+			if p.refs[j].Path == t.text {
+				i, ok = j, true
+				break
+			}
 		}
-		p.refIdx[t.text] = len(p.refs)
+	}
+	if !ok {
+		if p.refIdx == nil && len(p.refs) >= 16 {
+			p.refIdx = make(map[string]int, 32)
+			for j := range p.refs {
+				p.refIdx[p.refs[j].Path] = j
+			}
+		}
+		if p.refIdx != nil {
+			p.refIdx[t.text] = len(p.refs)
+		}
 		p.refs = append(p.refs, AttributeRef{Path: t.text, Kind: kind, Line: t.line, Col: t.col})
 		p.refMixed = append(p.refMixed, false)
 		return
