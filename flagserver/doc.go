@@ -26,6 +26,8 @@
 //	GET    /v1/stream                       Server-Sent Events: invalidate / reset, keep-alives, Last-Event-ID
 //	GET    /v1/audit?entity=flag:KEY        change records: who, action, before/after, changeReason, time, requestId
 //	GET    /v1/bootstrap?ttl=720h           a signed wire.BootstrapEnvelope of the config
+//	POST   /ofrep/v1/evaluate/flags/{key}   OpenFeature Remote Evaluation Protocol, one flag
+//	POST   /ofrep/v1/evaluate/flags         OFREP bulk evaluation (ETag / If-None-Match → 304)
 //
 // The environment is the "environment" query parameter (for POST
 // /v1/evaluate, the body field). It is required by GET /v1/flags and
