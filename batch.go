@@ -58,7 +58,8 @@ func (c *Client) Evaluate(ctx context.Context, reqs []Request) []Result {
 	if c.cfg.mode != ModeRemote {
 		for i, r := range reqs {
 			c.stats.evaluations.Add(1)
-			v, det := c.lookupLocal(ctx, r.FlagKey, ecs[i], out[i].Detail)
+			det := out[i].Detail
+			v := c.lookupLocal(ctx, r.FlagKey, ecs[i], &det)
 			out[i] = batchResult(v, det, r.Default)
 		}
 		return out
@@ -72,7 +73,8 @@ func (c *Client) Evaluate(ctx context.Context, reqs []Request) []Result {
 		if d, current := c.cache.get(k, now); d != nil {
 			if current && now < d.expiresAt {
 				c.stats.hits.Add(1)
-				v, det := c.served(ctx, d, SourceCache, out[i].Detail)
+				det := out[i].Detail
+				v := c.served(ctx, d, SourceCache, &det)
 				out[i] = batchResult(v, det, r.Default)
 				continue
 			}
@@ -86,7 +88,8 @@ func (c *Client) Evaluate(ctx context.Context, reqs []Request) []Result {
 	}
 	if until := c.rateLimitedUntil.Load(); until != 0 && now < until {
 		for _, i := range missIdx {
-			v, det := c.fallback(ctx, reqs[i].FlagKey, ecs[i], stales[i], now, errRateLimitedGate, out[i].Detail)
+			det := out[i].Detail
+			v := c.fallback(ctx, reqs[i].FlagKey, ecs[i], stales[i], now, errRateLimitedGate, &det)
 			out[i] = batchResult(v, det, reqs[i].Default)
 		}
 		return out
@@ -142,7 +145,8 @@ func (c *Client) Evaluate(ctx context.Context, reqs []Request) []Result {
 	_ = g.Wait()
 	for _, i := range missIdx {
 		if d := results[i]; d != nil {
-			v, det := c.served(ctx, d, SourceRemote, out[i].Detail)
+			det := out[i].Detail
+			v := c.served(ctx, d, SourceRemote, &det)
 			out[i] = batchResult(v, det, reqs[i].Default)
 			continue
 		}
@@ -150,7 +154,8 @@ func (c *Client) Evaluate(ctx context.Context, reqs []Request) []Result {
 		if err == nil {
 			err = errTimeout
 		}
-		v, det := c.fallback(ctx, reqs[i].FlagKey, ecs[i], stales[i], now, err, out[i].Detail)
+		det := out[i].Detail
+		v := c.fallback(ctx, reqs[i].FlagKey, ecs[i], stales[i], now, err, &det)
 		out[i] = batchResult(v, det, reqs[i].Default)
 	}
 	return out

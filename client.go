@@ -175,79 +175,113 @@ func (c *Client) Close(ctx context.Context) error {
 // Bool returns the value of a boolean flag for the evaluation context in ctx
 // (see WithAttributes), or def when it cannot be decided.
 func (c *Client) Bool(ctx context.Context, key string, def bool) bool {
-	v, _ := c.BoolDetail(ctx, key, def)
-	return v
+	var det Detail
+	return c.evalBool(ctx, key, def, &det)
 }
 
 // BoolDetail is Bool with the Detail of the evaluation.
 func (c *Client) BoolDetail(ctx context.Context, key string, def bool) (bool, Detail) {
-	d, det := c.lookup(ctx, key, defaultValue{kind: defBool, b: def})
+	var det Detail
+	v := c.evalBool(ctx, key, def, &det)
+	return v, det
+}
+
+// The typed evaluations fill *det in place: Detail is large, and copying
+// it through every frame showed in hot-path profiles.
+func (c *Client) evalBool(ctx context.Context, key string, def bool, det *Detail) bool {
+	d := c.lookup(ctx, key, defaultValue{kind: defBool, b: def}, det)
 	if !d.ok {
-		return def, det
+		return def
 	}
 	v, ok := d.value.(bool)
 	if !ok {
-		return def, c.mismatch(ctx, key, det)
+		c.mismatch(ctx, key, det)
+		return def
 	}
-	return v, c.finish(ctx, key, det)
+	c.finish(ctx, key, det)
+	return v
 }
 
 // String returns the value of a string flag, or def.
 func (c *Client) String(ctx context.Context, key string, def string) string {
-	v, _ := c.StringDetail(ctx, key, def)
-	return v
+	var det Detail
+	return c.evalString(ctx, key, def, &det)
 }
 
 // StringDetail is String with the Detail of the evaluation.
 func (c *Client) StringDetail(ctx context.Context, key string, def string) (string, Detail) {
-	d, det := c.lookup(ctx, key, defaultValue{kind: defString, s: def})
+	var det Detail
+	v := c.evalString(ctx, key, def, &det)
+	return v, det
+}
+
+func (c *Client) evalString(ctx context.Context, key string, def string, det *Detail) string {
+	d := c.lookup(ctx, key, defaultValue{kind: defString, s: def}, det)
 	if !d.ok {
-		return def, det
+		return def
 	}
 	v, ok := d.value.(string)
 	if !ok {
-		return def, c.mismatch(ctx, key, det)
+		c.mismatch(ctx, key, det)
+		return def
 	}
-	return v, c.finish(ctx, key, det)
+	c.finish(ctx, key, det)
+	return v
 }
 
 // Float returns the value of a number flag, or def.
 func (c *Client) Float(ctx context.Context, key string, def float64) float64 {
-	v, _ := c.FloatDetail(ctx, key, def)
-	return v
+	var det Detail
+	return c.evalFloat(ctx, key, def, &det)
 }
 
 // FloatDetail is Float with the Detail of the evaluation.
 func (c *Client) FloatDetail(ctx context.Context, key string, def float64) (float64, Detail) {
-	d, det := c.lookup(ctx, key, defaultValue{kind: defFloat, f: def})
+	var det Detail
+	v := c.evalFloat(ctx, key, def, &det)
+	return v, det
+}
+
+func (c *Client) evalFloat(ctx context.Context, key string, def float64, det *Detail) float64 {
+	d := c.lookup(ctx, key, defaultValue{kind: defFloat, f: def}, det)
 	if !d.ok {
-		return def, det
+		return def
 	}
 	v, ok := d.value.(float64)
 	if !ok {
-		return def, c.mismatch(ctx, key, det)
+		c.mismatch(ctx, key, det)
+		return def
 	}
-	return v, c.finish(ctx, key, det)
+	c.finish(ctx, key, det)
+	return v
 }
 
 // Int returns the value of a number flag as an integer, or def. A value
 // that is not a whole number in int64 range is a TYPE_MISMATCH.
 func (c *Client) Int(ctx context.Context, key string, def int64) int64 {
-	v, _ := c.IntDetail(ctx, key, def)
-	return v
+	var det Detail
+	return c.evalInt(ctx, key, def, &det)
 }
 
 // IntDetail is Int with the Detail of the evaluation.
 func (c *Client) IntDetail(ctx context.Context, key string, def int64) (int64, Detail) {
-	d, det := c.lookup(ctx, key, defaultValue{kind: defInt, i: def})
+	var det Detail
+	v := c.evalInt(ctx, key, def, &det)
+	return v, det
+}
+
+func (c *Client) evalInt(ctx context.Context, key string, def int64, det *Detail) int64 {
+	d := c.lookup(ctx, key, defaultValue{kind: defInt, i: def}, det)
 	if !d.ok {
-		return def, det
+		return def
 	}
 	f, ok := d.value.(float64)
 	if !ok || f != math.Trunc(f) || f < math.MinInt64 || f >= math.MaxInt64 {
-		return def, c.mismatch(ctx, key, det)
+		c.mismatch(ctx, key, det)
+		return def
 	}
-	return int64(f), c.finish(ctx, key, det)
+	c.finish(ctx, key, det)
+	return int64(f)
 }
 
 // JSON decodes the flag's value into dst: the value of a JSON flag, or the
@@ -255,7 +289,8 @@ func (c *Client) IntDetail(ctx context.Context, key string, def int64) (int64, D
 // first: on any failure dst is left as it was and the Detail's ErrorCode
 // says why (TYPE_MISMATCH when the JSON does not fit dst).
 func (c *Client) JSON(ctx context.Context, key string, dst any) Detail {
-	d, det := c.lookup(ctx, key, defaultValue{kind: defJSON, j: dst})
+	var det Detail
+	d := c.lookup(ctx, key, defaultValue{kind: defJSON, j: dst}, &det)
 	if !d.ok {
 		return det
 	}
@@ -263,13 +298,12 @@ func (c *Client) JSON(ctx context.Context, key string, dst any) Detail {
 	if d.value != nil && len(det.Payload) > 0 { // a scalar flag: decode its payload
 		raw = det.Payload
 	}
-	if len(raw) == 0 {
-		return c.mismatch(ctx, key, det)
+	if len(raw) == 0 || decodeInto(raw, dst) != nil {
+		c.mismatch(ctx, key, &det)
+		return det
 	}
-	if err := decodeInto(raw, dst); err != nil {
-		return c.mismatch(ctx, key, det)
-	}
-	return c.finish(ctx, key, det)
+	c.finish(ctx, key, &det)
+	return det
 }
 
 // decodeInto decodes raw into dst, a non-nil pointer, leaving dst as it
@@ -288,20 +322,19 @@ func decodeInto(raw []byte, dst any) error {
 	return nil
 }
 
-func (c *Client) mismatch(ctx context.Context, key string, det Detail) Detail {
+func (c *Client) mismatch(ctx context.Context, key string, det *Detail) {
 	det.ErrorCode = ErrorTypeMismatch
 	det.Source = SourceDefault
 	det.Variant = ""
 	c.stats.countError(ErrorTypeMismatch)
 	c.logs.warn("type-mismatch", "flagwire: flag value has another type than asked; serving the default", "flag", key)
-	return c.finish(ctx, key, det)
+	c.finish(ctx, key, det)
 }
 
-func (c *Client) finish(ctx context.Context, key string, det Detail) Detail {
+func (c *Client) finish(ctx context.Context, key string, det *Detail) {
 	if len(c.cfg.hooks) > 0 {
-		c.runAfterHooks(ctx, key, det)
+		c.runAfterHooks(ctx, key, *det)
 	}
-	return det
 }
 
 // defaultValue carries the caller's default to the miss path without
@@ -352,12 +385,13 @@ type value struct {
 
 // lookup finds the decision for key in ctx, following the fallback order:
 // fresh (cache, remote or local) > stale cache > bootstrap/last-known >
-// default.
-func (c *Client) lookup(ctx context.Context, key string, def defaultValue) (value, Detail) {
-	det := Detail{FlagKey: key, Reason: Reason{Bucket: -1}}
+// default. It fills *det.
+func (c *Client) lookup(ctx context.Context, key string, def defaultValue, det *Detail) value {
+	det.FlagKey = key
+	det.Reason.Bucket = -1
 	if c == nil {
 		det.ErrorCode = ErrorClosed
-		return value{}, det
+		return value{}
 	}
 	if len(c.cfg.hooks) > 0 {
 		c.runBeforeHooks(ctx, key)
@@ -365,7 +399,8 @@ func (c *Client) lookup(ctx context.Context, key string, def defaultValue) (valu
 	c.stats.evaluations.Add(1)
 	if c.closed.Load() {
 		det.ErrorCode = ErrorClosed
-		return value{}, c.fallbackDefault(ctx, key, det)
+		c.fallbackDefault(ctx, key, det)
+		return value{}
 	}
 	ec := contextOf(ctx)
 	if c.cfg.mode != ModeRemote {
@@ -394,40 +429,43 @@ func (c *Client) lookup(ctx context.Context, key string, def defaultValue) (valu
 
 // fallback serves, after a failed fetch, a stale decision, else the
 // bootstrap/last-known config, else the default; det carries the error code.
-func (c *Client) fallback(ctx context.Context, key string, ec *evalContext, stale *decision, now int64, err error, det Detail) (value, Detail) {
+func (c *Client) fallback(ctx context.Context, key string, ec *evalContext, stale *decision, now int64, err error, det *Detail) value {
 	code := errorCodeOf(err)
 	c.stats.countError(code)
 	det.ErrorCode = code
 	if stale != nil && now < stale.staleUntil && stale.errCode == "" {
 		c.stats.stale.Add(1)
-		v, det := c.served(ctx, stale, SourceStale, det)
+		v := c.served(ctx, stale, SourceStale, det)
 		det.ErrorCode = code
-		return v, det
+		return v
 	}
-	if v, d2, ok := c.evalSnapshot(key, ec, det); ok {
-		d2.ErrorCode = code
-		return v, d2
+	if v, ok := c.evalSnapshot(key, ec, det); ok {
+		det.ErrorCode = code
+		return v
 	}
-	return value{}, c.fallbackDefault(ctx, key, det)
+	det.ErrorCode = code
+	c.fallbackDefault(ctx, key, det)
+	return value{}
 }
 
-func (c *Client) served(ctx context.Context, d *decision, src Source, det Detail) (value, Detail) {
+func (c *Client) served(ctx context.Context, d *decision, src Source, det *Detail) value {
 	if d.errCode != "" { // a cached negative answer, e.g. FLAG_NOT_FOUND
 		det.ErrorCode = d.errCode
-		return value{}, c.fallbackDefault(ctx, det.FlagKey, det)
+		c.fallbackDefault(ctx, det.FlagKey, det)
+		return value{}
 	}
 	det.Variant = d.variant
 	det.Reason = d.reason
 	det.Source = src
 	det.Payload = d.payload
 	det.FlagVersion = d.flagVersion
-	return value{value: d.value, raw: d.raw, ok: true}, det
+	return value{value: d.value, raw: d.raw, ok: true}
 }
 
-func (c *Client) fallbackDefault(ctx context.Context, key string, det Detail) Detail {
+func (c *Client) fallbackDefault(ctx context.Context, key string, det *Detail) {
 	det.Source = SourceDefault
 	c.stats.defaults.Add(1)
-	return c.finish(ctx, key, det)
+	c.finish(ctx, key, det)
 }
 
 // fetchOne fetches one decision, coalescing concurrent misses of the same

@@ -17,11 +17,11 @@ type snapshotState struct {
 }
 
 // evalState evaluates key against a snapshot without allocating.
-func (c *Client) evalState(st *snapshotState, key string, ec *evalContext, det Detail) (value, Detail, bool) {
+func (c *Client) evalState(st *snapshotState, key string, ec *evalContext, det *Detail) (value, bool) {
 	r := st.snap.Evaluate(key, c.evalAttributes(ec), c.hotWall())
 	if r.Reason.Kind == evaluate.ReasonError {
 		det.ErrorCode = ErrorCode(r.Reason.ErrorCode)
-		return value{}, det, false
+		return value{}, false
 	}
 	det.Variant = r.Variant
 	det.Reason = Reason{Kind: string(r.Reason.Kind), RuleID: r.Reason.RuleID, Segment: r.Reason.Segment, Bucket: -1}
@@ -37,30 +37,32 @@ func (c *Client) evalState(st *snapshotState, key string, ec *evalContext, det D
 	default:
 		v = nil
 	}
-	return value{value: v, raw: r.ValueJSON, ok: true}, det, true
+	return value{value: v, raw: r.ValueJSON, ok: true}, true
 }
 
 // lookupLocal serves local and offline modes from the current snapshot.
-func (c *Client) lookupLocal(ctx context.Context, key string, ec *evalContext, det Detail) (value, Detail) {
+func (c *Client) lookupLocal(ctx context.Context, key string, ec *evalContext, det *Detail) value {
 	st := c.snap.Load()
 	if st == nil {
 		det.ErrorCode = ErrorNotReady
-		return value{}, c.fallbackDefault(ctx, key, det)
+		c.fallbackDefault(ctx, key, det)
+		return value{}
 	}
-	v, det, ok := c.evalState(st, key, ec, det)
+	v, ok := c.evalState(st, key, ec, det)
 	if !ok {
 		c.stats.countError(det.ErrorCode)
-		return value{}, c.fallbackDefault(ctx, key, det)
+		c.fallbackDefault(ctx, key, det)
+		return value{}
 	}
-	return v, det
+	return v
 }
 
 // evalSnapshot is the remote mode's fallback to the bootstrap or
 // last-known config.
-func (c *Client) evalSnapshot(key string, ec *evalContext, det Detail) (value, Detail, bool) {
+func (c *Client) evalSnapshot(key string, ec *evalContext, det *Detail) (value, bool) {
 	st := c.snap.Load()
 	if st == nil {
-		return value{}, det, false
+		return value{}, false
 	}
 	return c.evalState(st, key, ec, det)
 }
