@@ -189,17 +189,7 @@ func (c *Client) BoolDetail(ctx context.Context, key string, def bool) (bool, De
 // The typed evaluations fill *det in place: Detail is large, and copying
 // it through every frame showed in hot-path profiles.
 func (c *Client) evalBool(ctx context.Context, key string, def bool, det *Detail) bool {
-	d := c.lookup(ctx, key, defaultValue{kind: defBool, b: def}, det)
-	if !d.ok {
-		return def
-	}
-	v, ok := d.value.(bool)
-	if !ok {
-		c.mismatch(ctx, key, det)
-		return def
-	}
-	c.finish(ctx, key, det)
-	return v
+	return evalAs(c, ctx, key, def, defaultValue{kind: defBool, b: def}, det, asBool)
 }
 
 // String returns the value of a string flag, or def.
@@ -216,17 +206,7 @@ func (c *Client) StringDetail(ctx context.Context, key string, def string) (stri
 }
 
 func (c *Client) evalString(ctx context.Context, key string, def string, det *Detail) string {
-	d := c.lookup(ctx, key, defaultValue{kind: defString, s: def}, det)
-	if !d.ok {
-		return def
-	}
-	v, ok := d.value.(string)
-	if !ok {
-		c.mismatch(ctx, key, det)
-		return def
-	}
-	c.finish(ctx, key, det)
-	return v
+	return evalAs(c, ctx, key, def, defaultValue{kind: defString, s: def}, det, asString)
 }
 
 // Float returns the value of a number flag, or def.
@@ -243,17 +223,7 @@ func (c *Client) FloatDetail(ctx context.Context, key string, def float64) (floa
 }
 
 func (c *Client) evalFloat(ctx context.Context, key string, def float64, det *Detail) float64 {
-	d := c.lookup(ctx, key, defaultValue{kind: defFloat, f: def}, det)
-	if !d.ok {
-		return def
-	}
-	v, ok := d.value.(float64)
-	if !ok {
-		c.mismatch(ctx, key, det)
-		return def
-	}
-	c.finish(ctx, key, det)
-	return v
+	return evalAs(c, ctx, key, def, defaultValue{kind: defFloat, f: def}, det, asFloat)
 }
 
 // Int returns the value of a number flag as an integer, or def. A value
@@ -271,17 +241,36 @@ func (c *Client) IntDetail(ctx context.Context, key string, def int64) (int64, D
 }
 
 func (c *Client) evalInt(ctx context.Context, key string, def int64, det *Detail) int64 {
-	d := c.lookup(ctx, key, defaultValue{kind: defInt, i: def}, det)
+	return evalAs(c, ctx, key, def, defaultValue{kind: defInt, i: def}, det, asInt)
+}
+
+// evalAs is the typed evaluations' common path: look the flag up, convert
+// its value with as, and serve def with TYPE_MISMATCH when it does not fit.
+func evalAs[T any](c *Client, ctx context.Context, key string, def T, dv defaultValue, det *Detail, as func(any) (T, bool)) T {
+	d := c.lookup(ctx, key, dv, det)
 	if !d.ok {
 		return def
 	}
-	f, ok := d.value.(float64)
-	if !ok || f != math.Trunc(f) || f < math.MinInt64 || f >= math.MaxInt64 {
+	v, ok := as(d.value)
+	if !ok {
 		c.mismatch(ctx, key, det)
 		return def
 	}
 	c.finish(ctx, key, det)
-	return int64(f)
+	return v
+}
+
+func asBool(v any) (bool, bool)     { b, ok := v.(bool); return b, ok }
+func asString(v any) (string, bool) { s, ok := v.(string); return s, ok }
+func asFloat(v any) (float64, bool) { f, ok := v.(float64); return f, ok }
+
+// asInt accepts whole numbers in int64 range only.
+func asInt(v any) (int64, bool) {
+	f, ok := v.(float64)
+	if !ok || f != math.Trunc(f) || f < math.MinInt64 || f >= math.MaxInt64 {
+		return 0, false
+	}
+	return int64(f), true
 }
 
 // JSON decodes the flag's value into dst: the value of a JSON flag, or the
