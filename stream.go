@@ -46,6 +46,8 @@ type streamer struct {
 	// onEvent handles one event; onConnect runs after each (re)connect.
 	onEvent   func(wire.StreamEvent)
 	onConnect func()
+	onDown    func() // after a live connection ends
+
 	// connects counts successful connections (tests, stats).
 	connects atomic.Int64
 }
@@ -68,9 +70,12 @@ func (s *streamer) run(ctx context.Context) {
 	for ctx.Err() == nil {
 		start := time.Now()
 		err := s.connectOnce(ctx)
-		s.connected.Store(false)
+		wasUp := s.connected.Swap(false)
 		if ctx.Err() != nil {
 			return
+		}
+		if wasUp && s.onDown != nil {
+			s.onDown() // e.g. local mode: fetch now and poll until the stream is back
 		}
 		var fatal *errStreamFatal
 		if errors.As(err, &fatal) {
@@ -166,7 +171,7 @@ func (s *streamer) connectOnce(parent context.Context) error {
 }
 
 func (s *streamer) handle(ev sse.Event) {
-	if ev.LastEventID != "" {
+	if ev.LastEventID != "" && validEventID(ev.LastEventID) {
 		s.lastID = ev.LastEventID
 	}
 	var se wire.StreamEvent
@@ -183,6 +188,18 @@ func (s *streamer) handle(ev sse.Event) {
 	default:
 		// Unknown event types are ignored: forward compatibility.
 	}
+}
+
+// validEventID reports whether an event id can be sent back as the
+// Last-Event-ID header: net/http refuses header values with control
+// characters, and an id it refuses would make every reconnect fail.
+func validEventID(id string) bool {
+	for i := 0; i < len(id); i++ {
+		if b := id[i]; (b < 0x20 && b != '\t') || b == 0x7f {
+			return false
+		}
+	}
+	return true
 }
 
 // watchdogReader resets an idle timer on every read.

@@ -253,19 +253,21 @@ func (c *Client) startLocal() error {
 					c.cache.invalidate(ev.FlagKey)
 					c.notifyFlagKeys([]string{ev.FlagKey}, ev.Version)
 				}
-			}, c.cache.invalidateAll) // a reconnect may have missed events
+			}, c.cache.invalidateAll, nil) // a reconnect may have missed events
 		}
 	case ModeLocal:
 		if lc.streaming {
-			c.startStream(func(wire.StreamEvent) { c.requestSync() }, c.requestSync) // the sync loop fetches at start anyway
+			// The sync loop fetches at start; a dropped stream triggers a
+			// fetch at once and polling until it is back.
+			c.startStream(func(wire.StreamEvent) { c.requestSync() }, c.requestSync, c.requestSync)
 		}
 		c.goTracked(c.syncLoop)
 	}
 	return nil
 }
 
-func (c *Client) startStream(onEvent func(wire.StreamEvent), onConnect func()) {
-	s := &streamer{c: c, idle: c.cfg.localOptions.streamIdle, onEvent: onEvent, onConnect: onConnect}
+func (c *Client) startStream(onEvent func(wire.StreamEvent), onConnect, onDown func()) {
+	s := &streamer{c: c, idle: c.cfg.localOptions.streamIdle, onEvent: onEvent, onConnect: onConnect, onDown: onDown}
 	c.local.stream = s
 	c.goTracked(func() { s.run(c.ctx) })
 }
@@ -275,9 +277,9 @@ func (c *Client) loadEnvelope(data []byte, now time.Time) (*snapshotState, error
 	if int64(len(data)) > c.cfg.localOptions.maxConfig {
 		return nil, fmt.Errorf("%w: %d bytes exceed the %d-byte limit", wire.ErrBootstrapFormat, len(data), c.cfg.localOptions.maxConfig)
 	}
-	var env wire.BootstrapEnvelope
-	if err := jsonv2.Unmarshal(data, &env); err != nil {
-		return nil, fmt.Errorf("%w: %v", wire.ErrBootstrapFormat, err)
+	env, err := wire.DecodeEnvelope(data)
+	if err != nil {
+		return nil, err
 	}
 	if len(c.cfg.localOptions.keys) == 0 {
 		return nil, errors.New("no trusted keys configured (WithTrustedKeys): a bootstrap is never used unverified")
@@ -317,6 +319,10 @@ func (c *Client) requestSync() {
 func (c *Client) syncLoop() {
 	timer := time.NewTimer(0)
 	defer timer.Stop()
+	wait := time.NewTimer(0)
+	<-wait.C
+	defer wait.Stop()
+	var notBefore time.Time // a server's Retry-After (wall clock, like timers)
 	for {
 		select {
 		case <-c.ctx.Done():
@@ -324,7 +330,22 @@ func (c *Client) syncLoop() {
 		case <-c.local.trigger:
 		case <-timer.C:
 		}
-		if err := c.syncOnce(c.ctx); err != nil && c.ctx.Err() == nil {
+		// Honour Retry-After: stream events arriving meanwhile coalesce
+		// into the one fetch that follows.
+		if d := time.Until(notBefore); d > 0 {
+			wait.Reset(d)
+			select {
+			case <-c.ctx.Done():
+				return
+			case <-wait.C:
+			}
+		}
+		err := c.syncOnce(c.ctx)
+		var ae *apiError
+		if errors.As(err, &ae) && ae.retryAfter > 0 {
+			notBefore = time.Now().Add(ae.retryAfter)
+		}
+		if err != nil && c.ctx.Err() == nil {
 			c.setLastError(err)
 			c.logs.warn("sync", "flagwire: config sync failed; serving the config held", "error", err.Error())
 		}

@@ -114,9 +114,11 @@ func TestStreamDropResumesWithLastEventID(t *testing.T) {
 	srv.DropStreams()
 	srv.SetFlag("prod", evaluate.Flag{Key: "a", Default: &evaluate.Serve{Variant: false}})
 	waitFor(t, 10*time.Second, "change made while the stream was down", func() bool { return !c.Bool(context.Background(), "a", true) })
-	if n := c.local.stream.connects.Load(); n < 2 {
-		t.Fatalf("%d connects, want a reconnect", n)
-	}
+	// A change after the reconnect arrives over the resumed stream.
+	waitFor(t, 10*time.Second, "stream back", func() bool { return c.Status().StreamConnected })
+	srv.SetFlag("prod", evaluate.Flag{Key: "a", Default: &evaluate.Serve{Variant: true}})
+	waitFor(t, 10*time.Second, "change after the reconnect", func() bool { return c.Bool(context.Background(), "a", false) })
+	waitFor(t, 10*time.Second, "reconnect", func() bool { return c.local.stream.connects.Load() >= 2 })
 	if c.local.stream.lastID == "" {
 		t.Fatal("no Last-Event-ID tracked")
 	}
@@ -268,7 +270,11 @@ func TestBootstrapRefused(t *testing.T) {
 		"expired":          {s.envelope(t, cfg, time.Now().Add(-2*time.Hour), time.Hour), wire.ErrBootstrapExpired},
 		"unknown key":      {other.envelope(t, cfg, time.Now(), time.Hour), wire.ErrBootstrapUnknownKey},
 		"truncated":        {good[:len(good)/2], wire.ErrBootstrapFormat},
-		"not json":         {[]byte("hello"), wire.ErrBootstrapFormat},
+		// A second, case-variant member must not let another parser see
+		// other "payload" bytes than the ones signed.
+		"case-variant member": {[]byte(strings.Replace(string(good), `{`, `{"Payload":{"version":5,"flags":[]},`, 1)), wire.ErrBootstrapFormat},
+		"trailing data":       {append(append([]byte{}, good...), []byte(` {}`)...), wire.ErrBootstrapFormat},
+		"not json":            {[]byte("hello"), wire.ErrBootstrapFormat},
 	}
 	for name, tc := range cases {
 		t.Run(name, func(t *testing.T) {

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"crypto/ed25519"
 	"crypto/rand"
 	"crypto/x509"
@@ -396,13 +395,9 @@ func loadTrustedKeys(paths []string) (map[string]ed25519.PublicKey, error) {
 // key id, expiry; payload version; the config compiles) and returns it with
 // its config.
 func openBootstrap(data []byte, keys map[string]ed25519.PublicKey, now time.Time) (*wire.BootstrapEnvelope, *evaluate.Config, error) {
-	var env wire.BootstrapEnvelope
-	dec := json.NewDecoder(bytes.NewReader(data))
-	if err := dec.Decode(&env); err != nil {
-		return nil, nil, fmt.Errorf("%w: not a bootstrap envelope: %v", wire.ErrBootstrapFormat, err)
-	}
-	if dec.More() {
-		return nil, nil, fmt.Errorf("%w: data after the envelope", wire.ErrBootstrapFormat)
+	env, err := wire.DecodeEnvelope(data) // the SDK's own parser
+	if err != nil {
+		return nil, nil, fmt.Errorf("not a bootstrap envelope: %w", err)
 	}
 	if err := env.Verify(keys, now); err != nil {
 		if errors.Is(err, wire.ErrBootstrapUnknownKey) {
@@ -431,7 +426,7 @@ func openBootstrap(data []byte, keys map[string]ed25519.PublicKey, now time.Time
 	if _, err := evaluate.Compile(cfg); err != nil {
 		return nil, nil, fmt.Errorf("payload does not compile: %v", err)
 	}
-	return &env, cfg, nil
+	return env, cfg, nil
 }
 
 // humanDuration formats d roughly: "29 days", "5h0m0s", "expired".

@@ -8,6 +8,8 @@ import (
 	"errors"
 	"fmt"
 	"time"
+
+	jsonv2 "github.com/go-json-experiment/json"
 )
 
 // Bootstrap verification errors. Verify wraps them with detail.
@@ -80,4 +82,16 @@ func (e *BootstrapEnvelope) Verify(keys map[string]ed25519.PublicKey, now time.T
 		return fmt.Errorf("%w (%s)", ErrBootstrapNotYet, e.IssuedAt.Format(time.RFC3339))
 	}
 	return nil
+}
+
+// DecodeEnvelope parses a bootstrap envelope strictly: one JSON object,
+// member names exactly as specified (case-sensitive), no unknown or
+// duplicate members, nothing after it. Every consumer (the SDK, the CLI)
+// uses it, so no two parsers can disagree about which bytes were signed.
+func DecodeEnvelope(data []byte) (*BootstrapEnvelope, error) {
+	var env BootstrapEnvelope
+	if err := jsonv2.Unmarshal(data, &env, jsonv2.RejectUnknownMembers(true)); err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrBootstrapFormat, err)
+	}
+	return &env, nil
 }

@@ -1,0 +1,756 @@
+package chaos
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"math"
+	"net/http"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"go.uber.org/goleak"
+
+	"github.com/flagwire/flagwire"
+	"github.com/flagwire/flagwire/flagtest"
+)
+
+// world is one drill's server, client and bookkeeping.
+type world struct {
+	t        *testing.T
+	s        settings
+	srv      *flagtest.Server
+	clock    *serverClock
+	ct       *countingTransport
+	client   *flagwire.Client
+	oracle   *oracle
+	rec      *recorder
+	expect   expect
+	subjects []subject
+	churns   atomic.Int64
+	signer   signer
+	closed   bool
+}
+
+// counts is a point-in-time view of every counter a bound is checked on.
+type counts struct {
+	at       time.Time
+	stats    flagwire.Stats
+	client   map[string]int64 // client-side requests by "METHOD /path"
+	clientEr int64            // client-side transport errors, all paths
+	server   map[string]int64 // server-side requests by "METHOD /path"
+	churns   int64
+}
+
+func (w *world) counts() counts {
+	w.ct.mu.Lock()
+	client := make(map[string]int64, len(w.ct.reqs))
+	var errs int64
+	for k, v := range w.ct.reqs {
+		client[k] = v
+	}
+	for _, v := range w.ct.errs {
+		errs += v
+	}
+	w.ct.mu.Unlock()
+	return counts{at: time.Now(), stats: w.client.Stats(), client: client, clientEr: errs, server: w.srv.RequestCounts(), churns: w.churns.Load()}
+}
+
+// window is what happened between two counts.
+type window struct{ from, to counts }
+
+func (win window) dur() time.Duration { return win.to.at.Sub(win.from.at) }
+func (win window) attempts() int64 {
+	return int64(win.to.stats.RemoteRequests - win.from.stats.RemoteRequests)
+}
+func (win window) client(key string) int64 { return win.to.client[key] - win.from.client[key] }
+func (win window) server(key string) int64 { return win.to.server[key] - win.from.server[key] }
+func (win window) churns() int64           { return win.to.churns - win.from.churns }
+
+// serverPrefix sums the server's requests whose "METHOD /path" starts with
+// prefix.
+func (win window) serverPrefix(prefix string) int64 {
+	var n int64
+	for k, v := range win.to.server {
+		if strings.HasPrefix(k, prefix) {
+			n += v - win.from.server[k]
+		}
+	}
+	return n
+}
+
+// cycles is how many periods start within d: d/period rounded up, plus
+// the one already running when d began.
+func cycles(d, period time.Duration) int64 { return int64(math.Ceil(float64(d)/float64(period))) + 1 }
+
+// fault is one failure of the catalogue.
+type fault struct {
+	// start begins the failure; the returned func ends it.
+	start func(w *world) (end func())
+	// hits counts the requests the fault hit during the window.
+	hits func(win window) int64
+	// remote and local check the calls made during the window against
+	// their bound, returning the bound's description and whether it held.
+	remote, local func(w *world, win window) (string, bool)
+	// stampede: run the coalescing stampede while the fault is active.
+	stampede bool
+	// probe, if set, runs right after start, under load: a check of how
+	// the client copes with the fault (such as how fresh it stays).
+	probe func(w *world) (string, bool)
+}
+
+// drill is one entry of the catalogue, run in each of its modes.
+type drill struct {
+	name  string
+	modes []flagwire.Mode
+	fault fault
+	// minDur is the drill's shortest load, for faults that need time to
+	// show (a stall is noticed after the idle timeout, reconnects wait
+	// their backoff).
+	minDur time.Duration
+}
+
+var (
+	localOnly = []flagwire.Mode{flagwire.ModeLocal}
+	bothModes = []flagwire.Mode{flagwire.ModeRemote, flagwire.ModeLocal}
+)
+
+// inject is a fault of flagtest.Fault f on each path (remote mode's
+// evaluate, local mode's config fetch, and the stream if withStream).
+func inject(f flagtest.Fault, withStream bool, paths ...string) func(w *world) func() {
+	if len(paths) == 0 {
+		paths = []string{"/v1/evaluate", "/v1/flags"}
+	}
+	return func(w *world) func() {
+		var removes []func()
+		for _, p := range paths {
+			g := f
+			g.Path = p
+			removes = append(removes, w.srv.InjectFault(g))
+		}
+		if withStream {
+			g := f
+			g.Path, g.Truncate = "/v1/stream", false
+			if g.Body != nil { // a 200 JSON answer is not a stream: refuse it instead
+				g.Body, g.Status = nil, http.StatusBadGateway
+			}
+			removes = append(removes, w.srv.InjectFault(g))
+		}
+		if withStream {
+			w.srv.DropStreams() // the open stream reconnects into the fault
+		}
+		return func() {
+			for _, r := range removes {
+				r()
+			}
+		}
+	}
+}
+
+// hitPaths counts server requests on the usual fault paths.
+func hitPaths(withStream bool) func(win window) int64 {
+	return func(win window) int64 {
+		n := win.server("POST /v1/evaluate") + win.server("GET /v1/flags")
+		if withStream {
+			n += win.server("GET /v1/stream")
+		}
+		return n
+	}
+}
+
+// breakerBound: while every call fails, the breaker lets through the
+// failures that trip it, the calls already in flight, and one half-open
+// probe per open period.
+func breakerBound(w *world, win window) (string, bool) {
+	bound := int64(tripAfter) + 2*int64(w.s.workers) + cycles(win.dur(), openTimeout) + 2
+	n := win.attempts()
+	return fmt.Sprintf("evaluate attempts %d ≤ %d (breaker)", n, bound), n <= bound
+}
+
+// retryAfterBound: after a 429 with Retry-After: 1s, no call for a second
+// but those already in flight (callers and the refresher).
+func retryAfterBound(w *world, win window) (string, bool) {
+	bound := cycles(win.dur(), time.Second) * int64(w.s.workers+2)
+	n := win.attempts()
+	return fmt.Sprintf("evaluate attempts %d ≤ %d (Retry-After)", n, bound), n <= bound
+}
+
+// syncBound: local mode fetches the config once per change event (bursts
+// coalesce), once per stream reconnect, and once per poll while the stream
+// is down — no retry storm.
+func syncBound(w *world, win window) (string, bool) {
+	polls := int64(float64(win.dur())/float64(pollInterval)/0.9) + 1
+	bound := 2 + win.churns() + win.client("GET /v1/stream") + polls
+	n := win.client("GET /v1/flags")
+	return fmt.Sprintf("config fetches %d ≤ %d", n, bound), n <= bound
+}
+
+// retryAfterSyncBound: local mode's config fetches under 429 with
+// Retry-After: 1s should wait the server out like remote mode does.
+func retryAfterSyncBound(w *world, win window) (string, bool) {
+	bound := cycles(win.dur(), time.Second) + 1
+	n := win.client("GET /v1/flags")
+	return fmt.Sprintf("config fetches %d ≤ %d (Retry-After)", n, bound), n <= bound
+}
+
+// streamBound: stream reconnects wait at least the 500 ms backoff base.
+func streamBound(w *world, win window) (string, bool) {
+	bound := int64(win.dur()/(500*time.Millisecond)) + 3
+	n := win.client("GET /v1/stream")
+	return fmt.Sprintf("stream connects %d ≤ %d", n, bound), n <= bound
+}
+
+// both checks two bounds.
+func both(a, b func(w *world, win window) (string, bool)) func(w *world, win window) (string, bool) {
+	return func(w *world, win window) (string, bool) {
+		da, oka := a(w, win)
+		db, okb := b(w, win)
+		return da + "; " + db, oka && okb
+	}
+}
+
+func noBound(*world, window) (string, bool) { return "", true }
+
+// note is a bound that only describes the window.
+func note(desc string) func(*world, window) (string, bool) {
+	return func(*world, window) (string, bool) { return desc, true }
+}
+
+// catalogue is the seed's failure catalogue, as drills.
+func catalogue(t *testing.T) []drill {
+	malformedEval := []byte(`{"requestId":"x","decisions":[{"flagKey":"bench-flag","variant":tru`)
+	badCfg := chaosConfig(1_000_000)
+	badCfg.Version = 1 << 40
+	badCfg.Flags[0].Rules[0].When = "plan == 'enterprise' and" // does not compile
+	badCfg.Flags[0].State = "off"
+	uncompilable, err := json.Marshal(badCfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	oldCfg := chaosConfig(1) // version 1, and the benchmark flag off: wrong if used
+	oldCfg.Flags[0].State = "off"
+	older, err := json.Marshal(oldCfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sseWindow := func(w *world, win window) (string, bool) { return streamBound(w, win) }
+	return []drill{
+		{name: "baseline", modes: bothModes, fault: fault{
+			start:    func(*world) func() { return func() {} },
+			hits:     func(window) int64 { return 0 },
+			remote:   noBound,
+			local:    both(syncBound, streamBound),
+			stampede: true,
+		}},
+		{name: "server down", modes: bothModes, fault: fault{
+			start: func(w *world) func() {
+				w.srv.Down()
+				return func() {
+					if err := w.srv.Up(); err != nil {
+						w.rec.problem("server did not come back", "%v", err)
+					}
+				}
+			},
+			hits:     func(win window) int64 { return win.to.clientEr - win.from.clientEr },
+			remote:   breakerBound,
+			local:    both(syncBound, streamBound),
+			stampede: true,
+		}},
+		{name: "slow (2× timeout)", modes: bothModes, fault: fault{
+			start:    inject(flagtest.Fault{Latency: 2 * callTimeout}, false),
+			hits:     hitPaths(false),
+			remote:   breakerBound,
+			local:    syncBound,
+			stampede: true,
+		}},
+		{name: "5xx storm", modes: bothModes, fault: fault{
+			start:    inject(flagtest.Fault{Status: http.StatusServiceUnavailable}, true),
+			hits:     hitPaths(true),
+			remote:   both(breakerBound, streamBound),
+			local:    both(syncBound, streamBound),
+			stampede: true,
+		}},
+		{name: "429 + Retry-After", modes: bothModes, fault: fault{
+			start:    inject(flagtest.Fault{Status: http.StatusTooManyRequests, RetryAfter: time.Second}, true),
+			hits:     hitPaths(true),
+			remote:   both(retryAfterBound, streamBound),
+			local:    both(retryAfterSyncBound, streamBound),
+			stampede: true,
+		}},
+		{name: "reset mid-body", modes: bothModes, fault: fault{
+			start:    inject(flagtest.Fault{Reset: true, Truncate: true}, true),
+			hits:     hitPaths(true),
+			remote:   both(breakerBound, streamBound),
+			local:    both(syncBound, streamBound),
+			stampede: true,
+		}},
+		{name: "truncated JSON", modes: bothModes, fault: fault{
+			start:    inject(flagtest.Fault{Truncate: true}, false),
+			hits:     hitPaths(false),
+			remote:   breakerBound,
+			local:    syncBound,
+			stampede: true,
+		}},
+		{name: "malformed JSON", modes: bothModes, fault: fault{
+			start: func(w *world) func() {
+				a := inject(flagtest.Fault{Body: malformedEval}, false, "/v1/evaluate")(w)
+				b := inject(flagtest.Fault{Method: http.MethodGet, Body: []byte(`{"version":99,"flags":[{"key":`)}, false, "/v1/flags")(w)
+				return func() { a(); b() }
+			},
+			hits:     hitPaths(false),
+			remote:   breakerBound,
+			local:    syncBound,
+			stampede: true,
+		}},
+		{name: "SSE stall", modes: bothModes, fault: fault{
+			start: func(w *world) func() {
+				w.srv.StallStreams(true)
+				return func() { w.srv.StallStreams(false) }
+			},
+			hits:   func(win window) int64 { return win.server("GET /v1/stream") },
+			remote: sseWindow,
+			local:  both(syncBound, streamBound),
+		}, minDur: 2 * time.Second},
+		{name: "SSE drop", modes: bothModes, fault: fault{
+			start: func(w *world) func() {
+				return every(150*time.Millisecond, w.srv.DropStreams)
+			},
+			hits:   func(win window) int64 { return win.server("GET /v1/stream") },
+			remote: sseWindow,
+			local:  both(syncBound, streamBound),
+		}, minDur: 2 * time.Second},
+		{name: "SSE refused", modes: bothModes, fault: fault{
+			start: func(w *world) func() {
+				end := inject(flagtest.Fault{Status: http.StatusServiceUnavailable}, false, "/v1/stream")(w)
+				w.srv.DropStreams()
+				waitFor(w.t, 5*time.Second, "the stream to drop", func() bool { return !w.client.Status().StreamConnected })
+				return end
+			},
+			hits:   func(win window) int64 { return win.server("GET /v1/stream") },
+			remote: streamBound,
+			local:  both(syncBound, streamBound),
+			probe:  freshness,
+		}, minDur: 2 * time.Second},
+		{name: "config fails to compile", modes: localOnly, fault: fault{
+			start:  inject(flagtest.Fault{Method: http.MethodGet, Body: uncompilable}, false, "/v1/flags"),
+			hits:   func(win window) int64 { return win.server("GET /v1/flags") },
+			local:  syncBound,
+			remote: noBound,
+		}},
+		{name: "older config version", modes: localOnly, fault: fault{
+			start:  inject(flagtest.Fault{Method: http.MethodGet, Body: older}, false, "/v1/flags"),
+			hits:   func(win window) int64 { return win.server("GET /v1/flags") },
+			local:  syncBound,
+			remote: noBound,
+		}},
+		{name: "server clock jumps", modes: bothModes, fault: fault{
+			start: func(w *world) func() {
+				jumps := []time.Duration{time.Hour, -time.Hour, -8 * 24 * time.Hour, 30 * time.Second, 24 * time.Hour, 0}
+				var i atomic.Int64
+				stop := every(100*time.Millisecond, func() {
+					w.clock.offset.Store(int64(jumps[int(i.Add(1))%len(jumps)]))
+				})
+				return func() { stop(); w.clock.offset.Store(0) }
+			},
+			hits:   func(win window) int64 { return win.serverPrefix("") },
+			remote: note("server clock jumping by ±1 h, -8 d, +30 s, +1 d every 100 ms"),
+			local:  both(note("server clock jumping by ±1 h, -8 d, +30 s, +1 d every 100 ms; envelopes it signs off the client's clock are refused"), syncBound),
+		}},
+	}
+}
+
+// knownIssues are bound violations found by this suite in code under
+// repair, keyed "drill/mode": they are logged (and marked in the summary)
+// rather than failed, unless FLAGWIRE_CHAOS_STRICT=1. Remove an entry with
+// its fix.
+var knownIssues = map[string]string{}
+
+func strictMode() bool { return os.Getenv("FLAGWIRE_CHAOS_STRICT") == "1" }
+
+// freshness measures how long a change takes to reach the client while
+// the stream is gone: local mode must fall back to polling
+// (pollInterval, jittered ±10%), remote mode to its decisions' TTL.
+func freshness(w *world) (string, bool) {
+	limit := pollInterval*11/10 + 200*time.Millisecond
+	if w.expect.mode == flagwire.ModeRemote {
+		limit = decisionTTL + 200*time.Millisecond
+	}
+	n := w.setChurn()
+	start := time.Now()
+	var took time.Duration
+	waitFor(w.t, 10*time.Second, "a change to arrive without the stream", func() bool {
+		v, _ := w.client.StringDetail(w.subjects[1].ctx, flagChurn, defChurn)
+		got, _ := churnN(v)
+		took = time.Since(start)
+		return got >= n
+	})
+	return fmt.Sprintf("a change arrived %v after it was made, with the stream down (≤ %v)", took.Round(time.Millisecond), limit), took <= limit
+}
+
+// every runs f every interval on a goroutine until the returned func is
+// called (which waits for it to stop).
+func every(interval time.Duration, f func()) (stop func()) {
+	done, quit := make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(done)
+		tick := time.NewTicker(interval)
+		defer tick.Stop()
+		for {
+			select {
+			case <-quit:
+				return
+			case <-tick.C:
+				f()
+			}
+		}
+	}()
+	var once sync.Once
+	return func() { once.Do(func() { close(quit); <-done }) }
+}
+
+// row is one drill's line of the summary, printed after every test has
+// run (see TestMain).
+type row struct {
+	drill, mode string
+	calls       int64
+	faults      int64
+	sources     [6]int64
+	codes       map[flagwire.ErrorCode]int64
+	bound       string
+	maxLat      time.Duration
+	lag         time.Duration // worst scheduler lag during the drill
+	late        int           // calls late beyond grace + lag (tolerated: maxLateCalls)
+	ok          bool
+}
+
+var (
+	rowsMu sync.Mutex
+	rows   []row
+)
+
+func addRow(r row) {
+	rowsMu.Lock()
+	rows = append(rows, r)
+	rowsMu.Unlock()
+}
+
+// TestChaos runs the catalogue, each drill in each of its modes, under
+// concurrent load.
+func TestChaos(t *testing.T) {
+	s := loadSettings()
+	for _, d := range catalogue(t) {
+		for _, m := range d.modes {
+			t.Run(d.name+"/"+m.String(), func(t *testing.T) { runDrill(t, s, d, m) })
+		}
+	}
+}
+
+// worldOptions vary newWorld's defaults.
+type worldOptions struct {
+	// bootstrap replaces the trusted bootstrap of remote mode (nil: the
+	// chaos config, signed); noBootstrap leaves it out.
+	bootstrap   []byte
+	noBootstrap bool
+	// lastKnown, when set, is written to the last-known file first.
+	lastKnown []byte
+	// down starts the server down; the client does not wait for it.
+	down  bool
+	extra []flagwire.Option
+}
+
+// newWorld starts a server and a client in mode m: a trusted bootstrap in
+// remote mode, a last-known file in local mode (which waits for its first
+// config unless the server is down).
+func newWorld(t *testing.T, s settings, m flagwire.Mode, wo ...worldOptions) *world {
+	var o worldOptions
+	if len(wo) > 0 {
+		o = wo[0]
+	}
+	w := &world{t: t, s: s, clock: &serverClock{}, ct: newCountingTransport(), oracle: newOracle(t), rec: newRecorder(), signer: newSigner(), subjects: warmSubjects(64)}
+	w.srv = newServer(t, w.clock)
+	if o.down {
+		w.srv.Down()
+	}
+	opts := []flagwire.Option{
+		flagwire.WithEndpoint(w.srv.URL), flagwire.WithToken(w.srv.Token()), flagwire.WithEnvironment(env),
+		flagwire.WithMode(m), flagwire.WithTimeout(callTimeout), flagwire.WithLogger(quiet),
+		flagwire.WithHTTPClient(&http.Client{Transport: w.ct}),
+		flagwire.WithBreaker(flagwire.BreakerSettings{ConsecutiveFailures: tripAfter, OpenTimeout: openTimeout}),
+		flagwire.WithRetry(flagwire.RetrySettings{MaxAttempts: maxAttempts}),
+		flagwire.WithStreamIdleTimeout(streamIdle), flagwire.WithPollInterval(pollInterval),
+		flagwire.WithTrustedKeys(w.signer.pub, w.srv.Flagserver().PublicKey()),
+	}
+	w.expect = expect{mode: m}
+	if m == flagwire.ModeRemote && !o.noBootstrap {
+		b := o.bootstrap
+		if b == nil {
+			b = w.signer.envelope(t, chaosConfig(1), time.Now(), time.Hour)
+		}
+		opts = append(opts, flagwire.WithBootstrap(b))
+		w.expect.bootstrap = o.bootstrap == nil
+	}
+	if m != flagwire.ModeOffline {
+		path := filepath.Join(t.TempDir(), "last-known.json")
+		if o.lastKnown != nil {
+			if err := os.WriteFile(path, o.lastKnown, 0o600); err != nil {
+				t.Fatal(err)
+			}
+		}
+		opts = append(opts, flagwire.WithLastKnownFile(path))
+	}
+	if m == flagwire.ModeLocal {
+		w.expect.ready, w.expect.monotonic = !o.down, true
+	}
+	c, err := flagwire.New(context.Background(), append(opts, o.extra...)...)
+	if err != nil {
+		w.srv.Close()
+		t.Fatal(err)
+	}
+	w.client = c
+	if m == flagwire.ModeLocal && !o.down {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		if err := c.WaitReady(ctx); err != nil {
+			w.close()
+			t.Fatal(err)
+		}
+	}
+	return w
+}
+
+// close closes the client (bounded), its connections and the server.
+func (w *world) close() {
+	if w.closed {
+		return
+	}
+	w.closed = true
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	start := time.Now()
+	if err := w.client.Close(ctx); err != nil {
+		w.t.Errorf("Close: %v after %v", err, time.Since(start))
+	}
+	w.ct.base.CloseIdleConnections()
+	w.srv.Close()
+}
+
+func runDrill(t *testing.T, s settings, d drill, m flagwire.Mode) {
+	ignore := goleak.IgnoreCurrent()
+	w := newWorld(t, s, m)
+	defer func() {
+		w.close()
+		if err := goleak.Find(ignore); err != nil {
+			t.Errorf("goroutines not back to baseline after Close: %v", err)
+		}
+	}()
+	bound := d.fault.local
+	if m == flagwire.ModeRemote {
+		bound = d.fault.remote
+	}
+
+	maxLag, stopLag := lagMonitor()
+	defer stopLag()
+	var stampedeNote string
+	if m == flagwire.ModeRemote && d.fault.stampede {
+		end := d.fault.start(w)
+		stampedeNote = w.stampede(d.name == "baseline")
+		end()
+	}
+
+	stop := make(chan struct{})
+	waitChurn := w.churner(stop, 50*time.Millisecond)
+	waitLoad := w.runLoad(stop)
+	dur := max(s.dur, d.minDur)
+	pace(dur / 4)
+	from := w.counts()
+	end := d.fault.start(w)
+	var probeNote string
+	if d.fault.probe != nil {
+		note, ok := d.fault.probe(w)
+		probeNote = note
+		if !ok {
+			if issue, known := knownIssues[d.name+"/"+m.String()]; known && !strictMode() {
+				t.Logf("KNOWN ISSUE (FLAGWIRE_CHAOS_STRICT=1 fails on it): %s\n\t%s", note, issue)
+				probeNote = "KNOWN ISSUE: " + note
+			} else {
+				t.Errorf("%s", note)
+			}
+		}
+	}
+	if rest := dur/2 - time.Since(from.at); rest > 0 {
+		pace(rest)
+	}
+	to := w.counts()
+	end()
+	pace(dur / 4)
+	close(stop)
+	waitLoad()
+	waitChurn()
+
+	win := window{from, to}
+	desc, ok := bound(w, win)
+	if !ok {
+		if issue, known := knownIssues[d.name+"/"+m.String()]; known && !strictMode() {
+			t.Logf("KNOWN ISSUE (FLAGWIRE_CHAOS_STRICT=1 fails on it): server calls not bounded: %s\n\t%s", desc, issue)
+			desc = "KNOWN ISSUE: " + desc
+		} else {
+			t.Errorf("server calls not bounded: %s", desc)
+		}
+	}
+	for _, note := range []string{probeNote, stampedeNote} {
+		if note != "" {
+			desc = strings.TrimPrefix(desc+"; "+note, "; ")
+		}
+	}
+	w.recover()
+	w.rec.failIfProblems(t)
+	late := w.rec.checkTimeouts(t, maxLag())
+	r := row{drill: d.name, mode: m.String(), calls: w.rec.calls.Load(), faults: d.fault.hits(win), codes: w.rec.codes(),
+		bound: desc, maxLat: time.Duration(w.rec.maxLat.Load()), lag: maxLag(), late: late, ok: !t.Failed()}
+	for i := range r.sources {
+		r.sources[i] = w.rec.bySource[i].Load()
+	}
+	addRow(r)
+}
+
+// stampede makes 64 concurrent cold misses of one key and checks they
+// cost at most one request's attempts (exactly one request when the
+// server is healthy).
+func (w *world) stampede(healthy bool) string {
+	const n = 64
+	ctx := flagwire.WithAttributes(context.Background(), flagwire.Attributes{"userId": "stampede", "plan": "pro", "region": "US", "appVersion": "2.3.1"})
+	before := w.client.Stats().RemoteRequests
+	serverBefore := w.srv.Requests("POST", "/v1/evaluate")
+	gate := make(chan struct{})
+	var wg sync.WaitGroup
+	for i := 0; i < n; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			<-gate
+			start := time.Now()
+			v, d := w.client.BoolDetail(ctx, flagBench, false)
+			lat := time.Since(start)
+			w.rec.overLimit(lat-callTimeout, fmt.Sprintf("stampede call took %v (source %v, code %s)", lat, d.Source, d.ErrorCode))
+			if d.Source != flagwire.SourceDefault {
+				if msg := w.oracle.check(flagBench, flagwire.AttributesFrom(ctx), v); msg != "" {
+					w.rec.problem("wrong answer", "stampede: %s", msg)
+				}
+			}
+		}()
+	}
+	close(gate)
+	wg.Wait()
+	attempts := w.client.Stats().RemoteRequests - before
+	served := w.srv.Requests("POST", "/v1/evaluate") - serverBefore
+	switch {
+	case healthy && (attempts != 1 || served != 1):
+		w.t.Errorf("coalescing: %d concurrent cold misses made %d attempts, %d server requests; want 1", n, attempts, served)
+	case attempts > maxAttempts:
+		w.t.Errorf("coalescing: %d concurrent cold misses made %d attempts; want ≤ %d (one request and its retries)", n, attempts, maxAttempts)
+	}
+	return fmt.Sprintf("%d cold misses → %d attempts", n, attempts)
+}
+
+// recover checks the client heals once the faults are gone: remote mode
+// answers fresh again, and both modes pick up a new change.
+func (w *world) recover() {
+	t := w.t
+	final := w.setChurn()
+	want := fmt.Sprintf("v%d", final)
+	probe := w.subjects[1].ctx
+	switch w.expect.mode {
+	case flagwire.ModeRemote:
+		i := 0
+		waitFor(t, 5*time.Second, "a fresh remote answer after the faults", func() bool {
+			i++
+			ctx := flagwire.WithAttributes(context.Background(), flagwire.Attributes{"userId": fmt.Sprintf("recover-%d", i)})
+			_, d := w.client.BoolDetail(ctx, flagBench, false)
+			return d.Source == flagwire.SourceRemote
+		})
+		waitFor(t, 5*time.Second, "the last change ("+want+") to reach a cached context", func() bool {
+			v, d := w.client.StringDetail(probe, flagChurn, defChurn)
+			return v == want && (d.Source == flagwire.SourceRemote || d.Source == flagwire.SourceCache)
+		})
+	case flagwire.ModeLocal:
+		waitFor(t, 5*time.Second, "the last change ("+want+") to reach local mode", func() bool {
+			v, d := w.client.StringDetail(probe, flagChurn, defChurn)
+			return v == want && d.Source == flagwire.SourceLocal
+		})
+		waitFor(t, 5*time.Second, "status valid", func() bool { return w.client.Status().State == flagwire.StateValid })
+	}
+}
+
+func printSummary(s settings) {
+	rowsMu.Lock()
+	defer rowsMu.Unlock()
+	if len(rows) == 0 {
+		return
+	}
+	var b strings.Builder
+	kind := "short"
+	if s.long {
+		kind = "long"
+	}
+	fmt.Fprintf(&b, "\nCHAOS SUMMARY (%s: %d callers × %v per drill; client timeout %v, caller deadline %v on 1 call in 4)\n", kind, s.workers, s.dur, callTimeout, callerDL)
+	fmt.Fprintf(&b, "%-24s %-8s %9s %7s | %8s %8s %7s %8s %9s %7s | %-8s %-8s | %s\n",
+		"drill", "mode", "calls", "faults", "REMOTE", "CACHE", "STALE", "LOCAL", "BOOTSTRAP", "DEFAULT", "max call", "sched lag", "errors by code; server calls")
+	var total row
+	total.codes = map[flagwire.ErrorCode]int64{}
+	for _, r := range rows {
+		status := ""
+		if !r.ok {
+			status = "FAILED "
+		}
+		fmt.Fprintf(&b, "%-24s %-8s %9d %7d | %8d %8d %7d %8d %9d %7d | %-8s %-9s | %s%s; %s\n",
+			r.drill, r.mode, r.calls, r.faults,
+			r.sources[flagwire.SourceRemote], r.sources[flagwire.SourceCache], r.sources[flagwire.SourceStale],
+			r.sources[flagwire.SourceLocal], r.sources[flagwire.SourceBootstrap], r.sources[flagwire.SourceDefault],
+			r.maxLat.Round(100*time.Microsecond), r.lag.Round(100*time.Microsecond), status, formatCodes(r.codes), lateNote(r.late)+r.bound)
+		total.calls += r.calls
+		total.faults += r.faults
+		for i, n := range r.sources {
+			total.sources[i] += n
+		}
+		for k, v := range r.codes {
+			total.codes[k] += v
+		}
+		total.maxLat = max(total.maxLat, r.maxLat)
+		total.lag = max(total.lag, r.lag)
+	}
+	fmt.Fprintf(&b, "%-24s %-8s %9d %7d | %8d %8d %7d %8d %9d %7d | %-8s %-9s | %s\n",
+		"TOTAL", "", total.calls, total.faults,
+		total.sources[flagwire.SourceRemote], total.sources[flagwire.SourceCache], total.sources[flagwire.SourceStale],
+		total.sources[flagwire.SourceLocal], total.sources[flagwire.SourceBootstrap], total.sources[flagwire.SourceDefault],
+		total.maxLat.Round(100*time.Microsecond), total.lag.Round(100*time.Microsecond), formatCodes(total.codes))
+	fmt.Print(b.String())
+}
+
+func lateNote(n int) string {
+	if n == 0 {
+		return ""
+	}
+	return fmt.Sprintf("%d late call(s) (scheduling noise, tolerated ≤ %d); ", n, maxLateCalls)
+}
+
+func formatCodes(m map[flagwire.ErrorCode]int64) string {
+	if len(m) == 0 {
+		return "no errors"
+	}
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, string(k))
+	}
+	slices.Sort(keys)
+	parts := make([]string, len(keys))
+	for i, k := range keys {
+		parts[i] = fmt.Sprintf("%s=%d", k, m[flagwire.ErrorCode(k)])
+	}
+	return strings.Join(parts, " ")
+}

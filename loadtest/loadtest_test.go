@@ -1,0 +1,419 @@
+package loadtest
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"runtime"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"go.uber.org/goleak"
+
+	"github.com/flagwire/flagwire/evaluate"
+	"github.com/flagwire/flagwire/flagserver"
+	"github.com/flagwire/flagwire/internal/wire"
+)
+
+var (
+	flagDuration    = flag.Duration("load.duration", 0, "time bound per evaluate workload (default 2s; long 20s)")
+	flagRequests    = flag.Int("load.requests", 0, "request bound per evaluate workload (default 20,000; long 500,000)")
+	flagSubscribers = flag.Int("load.subscribers", 0, "SSE subscribers of the fan-out test (default 1,000; long 5,000)")
+)
+
+// settings bound the run: short by default, long with FLAGWIRE_LOAD=long.
+type settings struct {
+	long        bool
+	dur         time.Duration
+	requests    int
+	subscribers int
+}
+
+func loadSettings() settings {
+	s := settings{dur: 2 * time.Second, requests: 20_000, subscribers: 1000}
+	if os.Getenv("FLAGWIRE_LOAD") == "long" {
+		s = settings{long: true, dur: 20 * time.Second, requests: 500_000, subscribers: 5000}
+	}
+	if *flagDuration > 0 {
+		s.dur = *flagDuration
+	}
+	if *flagRequests > 0 {
+		s.requests = *flagRequests
+	}
+	if *flagSubscribers > 0 {
+		s.subscribers = *flagSubscribers
+	}
+	return s
+}
+
+func TestMain(m *testing.M) {
+	flag.Parse()
+	goleak.VerifyTestMain(reportAfter{m})
+}
+
+// reportAfter runs the tests, then prints the figures as a Markdown table.
+type reportAfter struct{ m *testing.M }
+
+func (r reportAfter) Run() int {
+	code := r.m.Run()
+	printReport()
+	return code
+}
+
+var (
+	reportMu sync.Mutex
+	report   []string
+)
+
+func addReport(line string) {
+	reportMu.Lock()
+	report = append(report, line)
+	reportMu.Unlock()
+}
+
+func printReport() {
+	reportMu.Lock()
+	defer reportMu.Unlock()
+	if len(report) == 0 {
+		return
+	}
+	fmt.Printf("\nLOAD (reference server over loopback, %d cores shared by client and server, %s)\n\n", runtime.NumCPU(), runtime.Version())
+	fmt.Println("| workload | result |\n|---|---|")
+	for _, l := range report {
+		fmt.Println(l)
+	}
+}
+
+const (
+	env   = "prod"
+	token = "load-token"
+)
+
+// benchConfig is the design's benchmark flag and 99 more flags like it
+// (for batches of 100), with the 1,000-id segment.
+func benchConfig() *evaluate.Config {
+	ids := make([]string, 1000)
+	for i := range ids {
+		ids[i] = fmt.Sprintf("beta-%04d", i)
+	}
+	flag := func(key string) evaluate.Flag {
+		return evaluate.Flag{
+			Key: key,
+			Rules: []evaluate.Rule{
+				{ID: "enterprise-eu", When: "plan == 'enterprise' and region == 'EU'", Serve: evaluate.Serve{Variant: true}},
+				{ID: "beta", Segment: "beta_testers", Serve: evaluate.Serve{Variant: true}},
+				{ID: "old-app", When: "semver(appVersion) < '2.0.0'", Serve: evaluate.Serve{Variant: false}},
+			},
+			Default: &evaluate.Serve{Rollout: []evaluate.WeightedVariant{{Variant: true, Weight: 25}, {Variant: false, Weight: 75}}},
+		}
+	}
+	cfg := &evaluate.Config{Environment: env, Salt: "load-salt", Segments: []evaluate.Segment{{Key: "beta_testers", Included: ids}}}
+	cfg.Flags = append(cfg.Flags, flag("bench-flag"))
+	for i := 0; i < 99; i++ {
+		cfg.Flags = append(cfg.Flags, flag("flag-"+strconv.Itoa(i)))
+	}
+	return cfg
+}
+
+// startServer runs a flagserver on 127.0.0.1 with rate limits off and one
+// read/write token.
+func startServer(t testing.TB) (*flagserver.Server, *httptest.Server) {
+	t.Helper()
+	fs, err := flagserver.New(flagserver.Options{
+		Configs:             []*evaluate.Config{benchConfig()},
+		Tokens:              []flagserver.Token{{Secret: token, Subject: "loadtest", Scopes: []string{wire.ScopeRead, wire.ScopeWrite}}},
+		ReadLimit:           flagserver.RateLimit{PerSecond: -1},
+		WriteLimit:          flagserver.RateLimit{PerSecond: -1},
+		RequireChangeReason: map[string]bool{},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	hs := httptest.NewServer(fs) // listens on 127.0.0.1
+	t.Cleanup(func() {
+		fs.Close() // ends the streams
+		hs.Close()
+	})
+	return fs, hs
+}
+
+// evaluateBodies are request bodies for n decisions each, one per
+// distinct subject (the server has no cache to hit, but it is realistic).
+func evaluateBodies(n, count int) [][]byte {
+	plans := []string{"pro", "enterprise", "free"}
+	bodies := make([][]byte, count)
+	for i := range bodies {
+		req := wire.EvaluateRequest{Environment: env, Options: wire.EvaluateOptions{IncludeReasons: true}}
+		for j := 0; j < n; j++ {
+			key := "bench-flag"
+			if j > 0 {
+				key = "flag-" + strconv.Itoa(j-1)
+			}
+			req.Requests = append(req.Requests, wire.EvaluationInput{
+				FlagKey:      key,
+				DefaultValue: json.RawMessage("false"),
+				Context:      map[string]any{"userId": fmt.Sprintf("user-%d", i), "plan": plans[i%3], "region": "EU", "appVersion": "2.3.1"},
+			})
+		}
+		b, _ := json.Marshal(req)
+		bodies[i] = b
+	}
+	return bodies
+}
+
+// result is one workload's figures.
+type result struct {
+	requests  int
+	decisions int
+	elapsed   time.Duration
+	lat       []time.Duration // sorted
+	errors    int64
+}
+
+func (r result) quantile(q float64) time.Duration {
+	if len(r.lat) == 0 {
+		return 0
+	}
+	i := int(q*float64(len(r.lat))+0.5) - 1
+	return r.lat[min(max(i, 0), len(r.lat)-1)]
+}
+
+func (r result) String() string {
+	secs := r.elapsed.Seconds()
+	return fmt.Sprintf("%d requests in %v: **%.0f req/s** (%.0f decisions/s); latency p50 %v, p90 %v, **p99 %v**, max %v",
+		r.requests, r.elapsed.Round(time.Millisecond), float64(r.requests)/secs, float64(r.decisions)/secs,
+		r.quantile(0.5).Round(time.Microsecond), r.quantile(0.9).Round(time.Microsecond),
+		r.quantile(0.99).Round(time.Microsecond), r.lat[len(r.lat)-1].Round(time.Microsecond))
+}
+
+// runEvaluate posts bodies round-robin from concurrency goroutines until
+// maxReq requests were made or maxDur passed.
+func runEvaluate(t *testing.T, url string, bodies [][]byte, decisions, concurrency int, maxDur time.Duration, maxReq int) result {
+	t.Helper()
+	tr := &http.Transport{MaxIdleConnsPerHost: concurrency, DisableCompression: true}
+	defer tr.CloseIdleConnections()
+	hc := &http.Client{Transport: tr, Timeout: 10 * time.Second}
+	lat := make([]time.Duration, maxReq)
+	var next, errs atomic.Int64
+	var firstErr atomic.Value
+	deadline := time.Now().Add(maxDur)
+	start := time.Now()
+	var wg sync.WaitGroup
+	for g := 0; g < concurrency; g++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				i := int(next.Add(1)) - 1
+				if i >= maxReq || time.Now().After(deadline) {
+					next.Add(-1)
+					return
+				}
+				req, _ := http.NewRequest(http.MethodPost, url+"/v1/evaluate", bytes.NewReader(bodies[i%len(bodies)]))
+				req.Header.Set("Authorization", "Bearer "+token)
+				req.Header.Set("Content-Type", "application/json")
+				t0 := time.Now()
+				resp, err := hc.Do(req)
+				if err != nil {
+					errs.Add(1)
+					firstErr.CompareAndSwap(nil, err.Error())
+					lat[i] = time.Since(t0)
+					continue
+				}
+				var body []byte
+				if i%100 == 0 { // check a sample of the answers
+					body, err = io.ReadAll(resp.Body)
+				} else {
+					_, err = io.Copy(io.Discard, resp.Body)
+				}
+				resp.Body.Close()
+				lat[i] = time.Since(t0)
+				if err != nil || resp.StatusCode != http.StatusOK {
+					errs.Add(1)
+					firstErr.CompareAndSwap(nil, fmt.Sprintf("HTTP %d %v", resp.StatusCode, err))
+					continue
+				}
+				if body != nil {
+					var out wire.EvaluateResponse
+					if err := json.Unmarshal(body, &out); err != nil || len(out.Decisions) != decisions || out.Decisions[0].Error != nil {
+						errs.Add(1)
+						firstErr.CompareAndSwap(nil, "bad answer: "+string(body[:min(len(body), 200)]))
+					}
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	n := int(next.Load())
+	r := result{requests: n, decisions: n * decisions, elapsed: time.Since(start), lat: lat[:n], errors: errs.Load()}
+	slices.Sort(r.lat)
+	if r.errors > 0 {
+		t.Errorf("%d of %d requests failed; first: %v", r.errors, n, firstErr.Load())
+	}
+	return r
+}
+
+// TestLoadEvaluate measures POST /v1/evaluate over loopback: one decision
+// per request (the SDK's miss path) from 1 and 16 concurrent clients, and
+// batches of 100 decisions from 8.
+func TestLoadEvaluate(t *testing.T) {
+	s := loadSettings()
+	_, hs := startServer(t)
+	single := evaluateBodies(1, 1000)
+	batch := evaluateBodies(100, 50)
+	for _, w := range []struct {
+		name        string
+		bodies      [][]byte
+		decisions   int
+		concurrency int
+	}{
+		{"1 decision/request, 1 client", single, 1, 1},
+		{"1 decision/request, 16 clients", single, 1, 16},
+		{"100 decisions/request, 8 clients", batch, 100, 8},
+	} {
+		t.Run(w.name, func(t *testing.T) {
+			r := runEvaluate(t, hs.URL, w.bodies, w.decisions, w.concurrency, s.dur, s.requests)
+			t.Log(r)
+			addReport(fmt.Sprintf("| POST /v1/evaluate, %s | %s |", w.name, r))
+			if r.requests == 0 {
+				t.Fatal("no request completed")
+			}
+			// A sanity bound, not a target: loopback on a shared 2-core
+			// machine (and -race in CI) varies a lot.
+			if p99 := r.quantile(0.99); p99 > 2*time.Second {
+				t.Errorf("p99 %v", p99)
+			}
+		})
+	}
+}
+
+// memUsage is the live heap plus goroutine stacks after a full collection.
+func memUsage() uint64 {
+	runtime.GC()
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	return ms.HeapInuse + ms.StackInuse
+}
+
+// maxPerSubscriber bounds the server's memory per SSE subscriber.
+const maxPerSubscriber = 64 << 10
+
+// TestLoadSSEFanout connects n SSE subscribers over raw TCP (so the
+// client side costs only a socket each while memory is measured), measures
+// the server's memory per subscriber, then makes one change and measures
+// how long it takes to reach every subscriber.
+func TestLoadSSEFanout(t *testing.T) {
+	s := loadSettings()
+	n := s.subscribers
+	fs, hs := startServer(t)
+	addr := strings.TrimPrefix(hs.URL, "http://")
+	before := memUsage()
+
+	conns := make([]net.Conn, 0, n)
+	defer func() {
+		for _, c := range conns {
+			c.Close()
+		}
+	}()
+	request := "GET /v1/stream?environment=" + env + " HTTP/1.1\r\nHost: " + addr +
+		"\r\nAuthorization: Bearer " + token + "\r\nAccept: text/event-stream\r\n\r\n"
+	connStart := time.Now()
+	for i := 0; i < n; i++ {
+		c, err := net.DialTimeout("tcp", addr, 5*time.Second)
+		if err != nil {
+			t.Fatalf("subscriber %d: %v", i, err)
+		}
+		conns = append(conns, c)
+		if _, err := io.WriteString(c, request); err != nil {
+			t.Fatalf("subscriber %d: %v", i, err)
+		}
+	}
+	if !waitFor(10*time.Second, func() bool { return fs.Streams() == n }) {
+		t.Fatalf("%d of %d subscribers registered", fs.Streams(), n)
+	}
+	connected := time.Since(connStart)
+	after := memUsage()
+	perSub := (int64(after) - int64(before)) / int64(n)
+
+	// Every subscriber reads its stream; once all have read the stream's
+	// opening comment, one change is made.
+	const marker = `"flagKey":"fanout-flag"`
+	got := make([]time.Duration, n)
+	var ready, done sync.WaitGroup
+	var t0 atomic.Int64
+	var failed atomic.Int64
+	ready.Add(n)
+	done.Add(n)
+	for i, c := range conns {
+		go func() {
+			defer done.Done()
+			c.SetReadDeadline(time.Now().Add(30 * time.Second))
+			br := bufio.NewReaderSize(c, 4096)
+			isReady := false
+			for {
+				line, err := br.ReadString('\n')
+				if err != nil {
+					failed.Add(1)
+					if !isReady {
+						ready.Done()
+					}
+					return
+				}
+				if !isReady && strings.HasPrefix(line, ": flagwire stream") {
+					isReady = true
+					ready.Done()
+				}
+				if strings.Contains(line, marker) {
+					got[i] = time.Duration(time.Now().UnixNano() - t0.Load())
+					return
+				}
+			}
+		}()
+	}
+	ready.Wait()
+	t0.Store(time.Now().UnixNano())
+	if _, err := fs.PutFlag(env, evaluate.Flag{Key: "fanout-flag", Default: &evaluate.Serve{Variant: true}}, "loadtest", "fan-out"); err != nil {
+		t.Fatal(err)
+	}
+	done.Wait()
+	if f := failed.Load(); f > 0 {
+		t.Fatalf("%d subscribers did not get the change", f)
+	}
+	slices.Sort(got)
+	q := func(p float64) time.Duration { return got[min(int(p*float64(n)), n-1)].Round(time.Microsecond) }
+	line := fmt.Sprintf("one change reached all %d subscribers in **%v** (p50 %v, p99 %v); server memory **%.1f KiB per subscriber** (heap + stacks; connecting took %v)",
+		n, q(1), q(0.5), q(0.99), float64(perSub)/1024, connected.Round(time.Millisecond))
+	t.Log(line)
+	addReport(fmt.Sprintf("| SSE fan-out, %d subscribers | %s |", n, line))
+	if perSub > maxPerSubscriber {
+		t.Errorf("%d bytes per subscriber; bound %d", perSub, maxPerSubscriber)
+	}
+}
+
+// waitFor polls cond until it holds or timeout passes.
+func waitFor(timeout time.Duration, cond func() bool) bool {
+	tick := time.NewTicker(2 * time.Millisecond)
+	defer tick.Stop()
+	deadline := time.NewTimer(timeout)
+	defer deadline.Stop()
+	for !cond() {
+		select {
+		case <-tick.C:
+		case <-deadline.C:
+			return cond()
+		}
+	}
+	return true
+}
