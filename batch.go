@@ -69,7 +69,7 @@ func (c *Client) Evaluate(ctx context.Context, reqs []Request) []Result {
 	stales := make([]*decision, len(reqs))
 	for i, r := range reqs {
 		c.stats.evaluations.Add(1)
-		k := cacheKey{flag: r.FlagKey, hi: ecs[i].hi, lo: ecs[i].lo}
+		k := ecs[i].cacheKey(r.FlagKey)
 		if d, current := c.cache.get(k, now); d != nil {
 			if current && now < d.expiresAt {
 				c.stats.hits.Add(1)
@@ -116,7 +116,7 @@ func (c *Client) Evaluate(ctx context.Context, reqs []Request) []Result {
 			keys := make([]cacheKey, len(chunk))
 			for j, i := range chunk {
 				items[j] = remoteItem{key: reqs[i].FlagKey, ec: ecs[i], def: reqs[i].Default}
-				keys[j] = cacheKey{flag: reqs[i].FlagKey, hi: ecs[i].hi, lo: ecs[i].lo}
+				keys[j] = ecs[i].cacheKey(reqs[i].FlagKey)
 			}
 			type stamp struct {
 				fs          *flagState

@@ -395,7 +395,7 @@ func (c *Client) lookup(ctx context.Context, key string, def defaultValue, det *
 	if c.cfg.mode != ModeRemote {
 		return c.lookupLocal(ctx, key, ec, det)
 	}
-	k := cacheKey{flag: key, hi: ec.hi, lo: ec.lo}
+	k := ec.cacheKey(key)
 	now := c.hotNow()
 	var stale *decision
 	if d, current := c.cache.get(k, now); d != nil {

@@ -474,7 +474,7 @@ func TestRefreshAhead(t *testing.T) {
 	// After the background refresh lands, the entry lives on past the
 	// original TTL.
 	waitFor(t, 5*time.Second, "refreshed entry stored", func() bool {
-		d, _ := h.c.cache.get(cacheKey{flag: "checkout-new-flow", hi: contextOf(ctx).hi, lo: contextOf(ctx).lo}, h.clock.Nanotime())
+		d, _ := h.c.cache.get(contextOf(ctx).cacheKey("checkout-new-flow"), h.clock.Nanotime())
 		return d != nil && d.fetchedAt > 1
 	})
 	if n := h.evaluations(); n != 2 {
@@ -599,16 +599,35 @@ func TestNewValidation(t *testing.T) {
 }
 
 func TestContextHashCanonical(t *testing.T) {
-	a := newEvalContext(Attributes{"userId": "u", "n": 1, "nested": map[string]any{"x": []any{"a", 2.0}}})
-	b := newEvalContext(Attributes{"nested": map[string]any{"x": []any{"a", int64(2)}}, "n": 1.0, "userId": "u"})
-	c := newEvalContext(Attributes{"userId": "v", "n": 1, "nested": map[string]any{"x": []any{"a", 2.0}}})
-	if a.hi != b.hi || a.lo != b.lo {
-		t.Fatal("equal contexts hash differently")
+	key := func(a Attributes) [2]uint64 {
+		hi, lo := newEvalContext(a).key()
+		return [2]uint64{hi, lo}
 	}
-	if a.hi == c.hi && a.lo == c.lo {
-		t.Fatal("different contexts hash equal")
+	same := [][2]Attributes{
+		{{"userId": "u", "n": 1, "nested": map[string]any{"x": []any{"a", 2.0}}}, {"nested": map[string]any{"x": []any{"a", int64(2)}}, "n": 1.0, "userId": "u"}},
+		{{"id": json.Number("9007199254740993")}, {"id": int64(9007199254740993)}},
+		{{"n": uint64(7)}, {"n": 7}},
 	}
-	if newEvalContext(Attributes{"a": "b"}).lo == newEvalContext(Attributes{"ab": ""}).lo {
-		t.Fatal("ambiguous encoding")
+	for i, p := range same {
+		if key(p[0]) != key(p[1]) {
+			t.Errorf("pair %d: equal contexts hash differently", i)
+		}
+	}
+	differ := [][2]Attributes{
+		{{"userId": "u"}, {"userId": "v"}},
+		{{"a": "b"}, {"ab": ""}},
+		{{"id": int64(9007199254740993)}, {"id": int64(9007199254740992)}}, // beyond float64 precision
+		{{"x": 1.5}, {"x": 1}},
+		{{"x": "1"}, {"x": 1}},
+		{nil, {"x": nil}},
+	}
+	for i, p := range differ {
+		if key(p[0]) == key(p[1]) {
+			t.Errorf("pair %d: different contexts hash equal", i)
+		}
+	}
+	ec := newEvalContext(Attributes{"userId": "u"})
+	if n := testing.AllocsPerRun(100, func() { ec.key() }); n != 0 {
+		t.Errorf("key() allocates %v after the first call", n)
 	}
 }

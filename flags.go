@@ -29,10 +29,11 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"hash/fnv"
+	"hash/maphash"
 	"math"
 	"slices"
 	"strconv"
+	"sync"
 	"sync/atomic"
 
 	"github.com/flagwire/flagwire/evaluate"
@@ -139,15 +140,21 @@ type ctxKey struct{}
 // canonical hash, computed once.
 type evalContext struct {
 	attrs    Attributes
-	hi, lo   uint64
 	prepared atomic.Pointer[preparedAttrs] // see Client.evalAttributes
+
+	// The canonical hash: computed once, on first need (remote-mode cache
+	// keys), never per evaluation; local and offline modes never need it.
+	hashed atomic.Bool
+	mu     sync.Mutex
+	hi, lo uint64
 }
 
 var emptyContext = newEvalContext(nil)
 
 // WithAttributes returns a context carrying attrs as the evaluation context.
-// The attributes' canonical hash (the decision cache key) is computed here,
-// once, not per evaluation. attrs must not be modified afterwards.
+// The attributes' canonical hash (the decision cache key) is computed at
+// most once per attached context, not per evaluation. attrs must not be
+// modified afterwards.
 func WithAttributes(ctx context.Context, attrs Attributes) context.Context {
 	if ctx == nil {
 		ctx = context.Background()
@@ -176,92 +183,125 @@ func contextOf(ctx context.Context) *evalContext {
 }
 
 func newEvalContext(attrs Attributes) *evalContext {
-	h := fnv.New128a()
-	hashValue(h, attrs, 0)
-	var sum [16]byte
-	h.Sum(sum[:0])
-	return &evalContext{attrs: attrs, hi: binary.BigEndian.Uint64(sum[:8]), lo: binary.BigEndian.Uint64(sum[8:])}
+	return &evalContext{attrs: attrs}
 }
 
-type hashWriter interface{ Write([]byte) (int, error) }
+// ctxSeeds key the in-process context hash. Decision cache keys never
+// leave the process, so a per-process seed is all they need; two
+// independent 64-bit hashes make a 128-bit key.
+var ctxSeeds = [2]maphash.Seed{maphash.MakeSeed(), maphash.MakeSeed()}
 
-// hashValue writes a canonical, type-tagged encoding of v: maps in sorted
-// key order, numbers by their float64 value, so that equal contexts hash
-// equal whatever Go types carried them.
-func hashValue(h hashWriter, v any, depth int) {
-	var buf [16]byte
+// key returns the context's 128-bit canonical hash, computing it once.
+func (ec *evalContext) key() (hi, lo uint64) {
+	if ec.hashed.Load() {
+		return ec.hi, ec.lo
+	}
+	ec.mu.Lock()
+	defer ec.mu.Unlock()
+	if !ec.hashed.Load() {
+		var stack [256]byte
+		b := canonical(stack[:0], ec.attrs, 0)
+		ec.hi, ec.lo = maphash.Bytes(ctxSeeds[0], b), maphash.Bytes(ctxSeeds[1], b)
+		ec.hashed.Store(true)
+	}
+	return ec.hi, ec.lo
+}
+
+// cacheKey returns the decision cache key of flag in this context.
+func (ec *evalContext) cacheKey(flag string) cacheKey {
+	hi, lo := ec.key()
+	return cacheKey{flag: flag, hi: hi, lo: lo}
+}
+
+// canonical appends a type-tagged, length-prefixed encoding of v: maps in
+// sorted key order; whole numbers by their exact integer value (so 2, 2.0
+// and int64(2) agree, and large integer ids never collide); other numbers
+// by their float64 bits.
+func canonical(b []byte, v any, depth int) []byte {
 	if depth > 32 {
-		h.Write([]byte{'!'})
-		return
+		return append(b, '!')
 	}
-	str := func(tag byte, s string) {
-		h.Write([]byte{tag})
-		binary.BigEndian.PutUint64(buf[:8], uint64(len(s)))
-		h.Write(buf[:8])
-		h.Write([]byte(s))
+	str := func(b []byte, tag byte, s string) []byte {
+		b = append(b, tag)
+		b = binary.AppendUvarint(b, uint64(len(s)))
+		return append(b, s...)
 	}
-	num := func(f float64) {
-		h.Write([]byte{'n'})
-		binary.BigEndian.PutUint64(buf[:8], math.Float64bits(f))
-		h.Write(buf[:8])
+	float := func(b []byte, f float64) []byte {
+		if f == math.Trunc(f) && f >= math.MinInt64 && f < math.MaxInt64 {
+			return binary.AppendVarint(append(b, 'i'), int64(f))
+		}
+		return binary.BigEndian.AppendUint64(append(b, 'n'), math.Float64bits(f))
 	}
 	switch x := v.(type) {
 	case nil:
-		h.Write([]byte{'0'})
+		return append(b, '0')
 	case string:
-		str('s', x)
+		return str(b, 's', x)
 	case bool:
 		if x {
-			h.Write([]byte{'t'})
-		} else {
-			h.Write([]byte{'f'})
+			return append(b, 't')
 		}
+		return append(b, 'f')
 	case float64:
-		num(x)
+		return float(b, x)
 	case float32:
-		num(float64(x))
+		return float(b, float64(x))
 	case int:
-		num(float64(x))
+		return binary.AppendVarint(append(b, 'i'), int64(x))
 	case int64:
-		num(float64(x))
+		return binary.AppendVarint(append(b, 'i'), x)
 	case int32:
-		num(float64(x))
+		return binary.AppendVarint(append(b, 'i'), int64(x))
 	case uint:
-		num(float64(x))
+		return canonicalUint(b, uint64(x))
 	case uint64:
-		num(float64(x))
+		return canonicalUint(b, x)
 	case uint32:
-		num(float64(x))
-	case interface{ Float64() (float64, error) }: // json.Number
-		if f, err := x.Float64(); err == nil {
-			num(f)
+		return binary.AppendVarint(append(b, 'i'), int64(x))
+	case interface {
+		Int64() (int64, error)
+		Float64() (float64, error)
+	}: // json.Number
+		if i, err := x.Int64(); err == nil {
+			return binary.AppendVarint(append(b, 'i'), i)
 		}
+		if f, err := x.Float64(); err == nil {
+			return float(b, f)
+		}
+		return str(b, 'N', fmt.Sprint(x))
 	case map[string]any:
 		keys := make([]string, 0, len(x))
 		for k := range x {
 			keys = append(keys, k)
 		}
 		slices.Sort(keys)
-		h.Write([]byte{'{'})
+		b = append(b, '{')
 		for _, k := range keys {
-			str('k', k)
-			hashValue(h, x[k], depth+1)
+			b = str(b, 'k', k)
+			b = canonical(b, x[k], depth+1)
 		}
-		h.Write([]byte{'}'})
+		return append(b, '}')
 	case []any:
-		h.Write([]byte{'['})
+		b = append(b, '[')
 		for _, e := range x {
-			hashValue(h, e, depth+1)
+			b = canonical(b, e, depth+1)
 		}
-		h.Write([]byte{']'})
+		return append(b, ']')
 	case []string:
-		h.Write([]byte{'['})
+		b = append(b, '[')
 		for _, e := range x {
-			str('s', e)
+			b = str(b, 's', e)
 		}
-		h.Write([]byte{']'})
+		return append(b, ']')
 	default:
-		// Other types (time.Time, structs): hash their printed form.
-		str('T', fmt.Sprintf("%T %v", v, v))
+		// Other types (time.Time, structs): their printed form.
+		return str(b, 'T', fmt.Sprintf("%T %v", v, v))
 	}
+}
+
+func canonicalUint(b []byte, u uint64) []byte {
+	if u <= math.MaxInt64 {
+		return binary.AppendVarint(append(b, 'i'), int64(u))
+	}
+	return binary.AppendUvarint(append(b, 'u'), u)
 }

@@ -104,7 +104,8 @@ func (c *Client) postOFREP(ctx context.Context, items []remoteItem) (*wire.Evalu
 	var groups []*group
 	byHash := make(map[[2]uint64]*group)
 	for i, it := range items {
-		h := [2]uint64{it.ec.hi, it.ec.lo}
+		hi, lo := it.ec.key()
+		h := [2]uint64{hi, lo}
 		g := byHash[h]
 		if g == nil {
 			g = &group{ec: it.ec}

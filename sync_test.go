@@ -119,6 +119,7 @@ func TestStreamDropResumesWithLastEventID(t *testing.T) {
 	srv.SetFlag("prod", evaluate.Flag{Key: "a", Default: &evaluate.Serve{Variant: true}})
 	waitFor(t, 10*time.Second, "change after the reconnect", func() bool { return c.Bool(context.Background(), "a", false) })
 	waitFor(t, 10*time.Second, "reconnect", func() bool { return c.local.stream.connects.Load() >= 2 })
+	c.Close(context.Background()) // the stream goroutine has exited: lastID is ours to read
 	if c.local.stream.lastID == "" {
 		t.Fatal("no Last-Event-ID tracked")
 	}
