@@ -176,6 +176,9 @@ type localState struct {
 	fetches   int // config fetches (tests)
 	compiles  int
 
+	syncMu           sync.Mutex // one sync at a time
+	persistedVersion int64      // guarded by syncMu
+
 	lmu       sync.Mutex
 	listeners map[int]*listener
 	nextID    int
@@ -367,8 +370,11 @@ func (c *Client) syncLoop() {
 	}
 }
 
-// syncOnce makes one conditional GET /v1/flags.
+// syncOnce makes one conditional GET /v1/flags. Syncs are serialized, so
+// snapshots and the persisted last-known file only move forward.
 func (c *Client) syncOnce(ctx context.Context) error {
+	c.local.syncMu.Lock()
+	defer c.local.syncMu.Unlock()
 	ctx, cancel := context.WithTimeout(ctx, max(c.cfg.timeout, 5*time.Second))
 	defer cancel()
 	u := c.cfg.endpoint.JoinPath("v1", "flags")
@@ -472,10 +478,18 @@ func (c *Client) persistLastKnown(ctx context.Context) error {
 	if resp.StatusCode != http.StatusOK {
 		return statusError(resp, data, c.cfg.clock.Now())
 	}
-	if _, err := c.loadEnvelope(data, c.cfg.clock.Now()); err != nil {
+	st, err := c.loadEnvelope(data, c.cfg.clock.Now())
+	if err != nil {
 		return fmt.Errorf("server's envelope does not verify: %w", err)
 	}
-	return writeFileAtomic(c.cfg.localOptions.lastKnownPath, data)
+	if v := st.snap.Version(); v < c.local.persistedVersion {
+		return nil // never overwrite a newer last-known config
+	}
+	if err := writeFileAtomic(c.cfg.localOptions.lastKnownPath, data); err != nil {
+		return err
+	}
+	c.local.persistedVersion = st.snap.Version()
+	return nil
 }
 
 // writeFileAtomic writes data to path via a temp file, fsync and rename, so

@@ -78,14 +78,14 @@ type Flag struct {
 	// OffVariant.
 	Default *Serve `json:"default,omitempty" yaml:"default,omitempty"`
 	// Bucketing configures the hash used by rollouts.
-	Bucketing Bucketing `json:"bucketing,omitempty" yaml:"bucketing,omitempty"`
+	Bucketing Bucketing `json:"bucketing,omitzero" yaml:"bucketing,omitempty"`
 	// Prerequisites must all hold before the flag's targets and rules apply;
 	// otherwise the off variant is served with reason PREREQUISITE_FAILED.
 	Prerequisites []Prerequisite `json:"prerequisites,omitempty" yaml:"prerequisites,omitempty"`
 	// Owners are the people or teams accountable for the flag.
 	Owners []string `json:"owners,omitempty" yaml:"owners,omitempty"`
 	// Metadata is governance information; Metadata.TTL is the sunset date.
-	Metadata Metadata `json:"metadata,omitempty" yaml:"metadata,omitempty"`
+	Metadata Metadata `json:"metadata,omitzero" yaml:"metadata,omitempty"`
 	// Version increases with every change to the flag (set by the server).
 	Version int64 `json:"version,omitempty" yaml:"version,omitempty"`
 }
