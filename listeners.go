@@ -10,8 +10,11 @@ import (
 
 // FlagChange tells a listener which flags changed.
 type FlagChange struct {
-	// Keys are the changed flags (added, modified or removed), sorted.
+	// Keys are the changed flags (added, modified or removed), sorted. In
+	// remote mode, a segment change or a stream reset may affect any flag:
+	// Keys is then nil and All is true.
 	Keys []string
+	All  bool
 	// Version is the new config version (0 in remote mode).
 	Version int64
 }
@@ -79,6 +82,21 @@ func (c *Client) listenersSnapshot() []*listener {
 		out = append(out, l)
 	}
 	return out
+}
+
+// notifyAllFlags tells every flag listener that any flag may have changed
+// (remote mode: a segment change or a stream reset).
+func (c *Client) notifyAllFlags(version int64) {
+	for _, l := range c.listenersSnapshot() {
+		if l.flag == nil {
+			continue
+		}
+		ch := FlagChange{All: true, Version: version}
+		if l.key != "" {
+			ch.Keys = []string{l.key}
+		}
+		c.safeHook(func() { l.flag(ch) })
+	}
 }
 
 // notifyFlagKeys tells flag listeners about changed keys.

@@ -252,6 +252,7 @@ func (c *Client) startLocal() error {
 				switch {
 				case ev.Type == wire.EventReset || ev.SegmentKey != "":
 					c.cache.invalidateAll()
+					c.notifyAllFlags(ev.Version)
 				default:
 					c.cache.invalidate(ev.FlagKey)
 					c.notifyFlagKeys([]string{ev.FlagKey}, ev.Version)

@@ -510,3 +510,33 @@ func TestHashedIdentifiersAgreeAndNeverLeave(t *testing.T) {
 		}
 	}
 }
+
+func TestRemoteSegmentChangeNotifiesAll(t *testing.T) {
+	srv := flagtest.NewServer(t, flagtest.WithConfig(exampleConfig()))
+	c, err := New(context.Background(), WithEndpoint(srv.URL), WithToken(srv.Token()), WithLogger(quietLogger()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close(context.Background())
+	waitFor(t, 5*time.Second, "stream connected", func() bool { return c.Status().StreamConnected })
+	got := make(chan FlagChange, 4)
+	c.OnFlagChange("", func(ch FlagChange) { got <- ch })
+	ctx := user("new-beta", "free", "EU")
+	if c.Bool(ctx, "checkout-new-flow", false) {
+		t.Fatal("not a beta tester yet")
+	}
+	if _, err := srv.SetSegment("prod", evaluate.Segment{Key: "beta_testers", Included: []string{"beta-1", "new-beta"}}); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case ch := <-got:
+		if !ch.All {
+			t.Fatalf("segment change: %+v", ch)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("no change notification for a segment change")
+	}
+	if v, d := c.BoolDetail(ctx, "checkout-new-flow", false); !v || d.Source != SourceRemote {
+		t.Fatalf("after the segment change: %v %+v", v, d)
+	}
+}
