@@ -115,7 +115,6 @@ type config struct {
 	hmacSecret     []byte
 	ofrep          bool
 	clock          clock
-	offlineMode    bool
 	localOptions   localConfig
 	configErrs     []string
 }

@@ -367,12 +367,6 @@ func (ct *countingTransport) RoundTrip(r *http.Request) (*http.Response, error) 
 	return resp, err
 }
 
-func (ct *countingTransport) count(key string) (reqs, errs int64) {
-	ct.mu.Lock()
-	defer ct.mu.Unlock()
-	return ct.reqs[key], ct.errs[key]
-}
-
 // ---- signing ----
 
 // signer signs bootstrap and last-known envelopes with a key the chaos

@@ -19,8 +19,6 @@ import (
 	flagwireof "github.com/flagwire/flagwire/openfeature"
 )
 
-func ptr[T any](v T) *T { return &v }
-
 // testConfig has one flag per type and per reason.
 func testConfig() *evaluate.Config {
 	return &evaluate.Config{
