@@ -39,13 +39,8 @@ func (s *Server) handleEvaluate(w http.ResponseWriter, r *http.Request) {
 	if env == "" {
 		env = DefaultEnvironment
 	}
-	if err := authorize(rc.principal, wire.ScopeRead, env); err != nil {
-		writeError(w, err)
-		return
-	}
-	es, err := s.envOr404(env)
-	if err != nil {
-		writeError(w, err)
+	es, ok := s.readableEnv(w, rc, env)
+	if !ok {
 		return
 	}
 	resp := wire.EvaluateResponse{RequestID: rc.id, Decisions: make([]wire.Decision, len(req.Requests))}

@@ -286,13 +286,8 @@ func decodeEntity[T any](obj map[string]json.RawMessage) (T, error) {
 func handleGet[T any](s *Server, k *entityKind[T], w http.ResponseWriter, r *http.Request) {
 	rc := reqCtx(r)
 	env := environment(r)
-	if err := authorize(rc.principal, wire.ScopeRead, env); err != nil {
-		writeError(w, err)
-		return
-	}
-	es, err := s.envOr404(env)
-	if err != nil {
-		writeError(w, err)
+	es, ok := s.readableEnv(w, rc, env)
+	if !ok {
 		return
 	}
 	key := r.PathValue("key")
@@ -381,21 +376,48 @@ func (k *entityKind[T]) response(es *envState, key string, status int, env strin
 	return storedResponse{status: status, etag: etag, loc: k.location(key, env), body: body}
 }
 
+// readableEnv is the common start of read endpoints: the read scope for
+// env, and the environment (404 when unknown). ok is false when an error
+// response was written.
+func (s *Server) readableEnv(w http.ResponseWriter, rc *requestCtx, env string) (*envState, bool) {
+	if err := authorize(rc.principal, wire.ScopeRead, env); err != nil {
+		writeError(w, err)
+		return nil, false
+	}
+	es, err := s.envOr404(env)
+	if err != nil {
+		writeError(w, err)
+		return nil, false
+	}
+	return es, true
+}
+
+// conditionalWrite is the common start of PATCH and DELETE: the write
+// scope for the environment, and an If-Match (428 without one). ok is
+// false when an error response was written.
+func conditionalWrite(w http.ResponseWriter, r *http.Request, kind string) (rc *requestCtx, env, key, ifMatch string, ok bool) {
+	rc = reqCtx(r)
+	env = environment(r)
+	key = r.PathValue("key")
+	if err := authorize(rc.principal, wire.ScopeWrite, env); err != nil {
+		writeError(w, err)
+		return nil, "", "", "", false
+	}
+	ifMatch = r.Header.Get("If-Match")
+	if ifMatch == "" {
+		writeError(w, errorf(http.StatusPreconditionRequired, wire.CodePreconditionRequired,
+			"If-Match is required: GET the %s and send its ETag", kind))
+		return nil, "", "", "", false
+	}
+	return rc, env, key, ifMatch, true
+}
+
 // handlePatch serves PATCH /v1/{flags,segments}/{key}: If-Match required;
 // top-level fields of the body replace the entity's (null removes one);
 // changeReason is a body field.
 func handlePatch[T any](s *Server, k *entityKind[T], w http.ResponseWriter, r *http.Request) {
-	rc := reqCtx(r)
-	env := environment(r)
-	key := r.PathValue("key")
-	if err := authorize(rc.principal, wire.ScopeWrite, env); err != nil {
-		writeError(w, err)
-		return
-	}
-	ifMatch := r.Header.Get("If-Match")
-	if ifMatch == "" {
-		writeError(w, errorf(http.StatusPreconditionRequired, wire.CodePreconditionRequired,
-			"If-Match is required: GET the %s and send its ETag", k.name))
+	rc, env, key, ifMatch, ok := conditionalWrite(w, r, k.name)
+	if !ok {
 		return
 	}
 	obj, reason, err := parseWriteBody(rc.body)
@@ -473,17 +495,8 @@ func mergePatch[T any](cur *T, patch map[string]json.RawMessage) (T, error) {
 // handleDelete serves DELETE /v1/{flags,segments}/{key}: If-Match
 // required; changeReason in a JSON body or the changeReason query parameter.
 func handleDelete[T any](s *Server, k *entityKind[T], w http.ResponseWriter, r *http.Request) {
-	rc := reqCtx(r)
-	env := environment(r)
-	key := r.PathValue("key")
-	if err := authorize(rc.principal, wire.ScopeWrite, env); err != nil {
-		writeError(w, err)
-		return
-	}
-	ifMatch := r.Header.Get("If-Match")
-	if ifMatch == "" {
-		writeError(w, errorf(http.StatusPreconditionRequired, wire.CodePreconditionRequired,
-			"If-Match is required: GET the %s and send its ETag", k.name))
+	rc, env, key, ifMatch, ok := conditionalWrite(w, r, k.name)
+	if !ok {
 		return
 	}
 	reason := strings.TrimSpace(r.URL.Query().Get("changeReason"))
@@ -533,13 +546,8 @@ func (s *Server) handleGetConfig(w http.ResponseWriter, r *http.Request) {
 			with(map[string]any{"field": "environment"}))
 		return
 	}
-	if err := authorize(rc.principal, wire.ScopeRead, env); err != nil {
-		writeError(w, err)
-		return
-	}
-	es, err := s.envOr404(env)
-	if err != nil {
-		writeError(w, err)
+	es, ok := s.readableEnv(w, rc, env)
+	if !ok {
 		return
 	}
 	h := w.Header()

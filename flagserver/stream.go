@@ -181,13 +181,8 @@ func (h *hub) close() {
 func (s *Server) handleStream(w http.ResponseWriter, r *http.Request) {
 	rc := reqCtx(r)
 	env := environment(r)
-	if err := authorize(rc.principal, wire.ScopeRead, env); err != nil {
-		writeError(w, err)
-		return
-	}
-	es, err := s.envOr404(env)
-	if err != nil {
-		writeError(w, err)
+	es, ok := s.readableEnv(w, rc, env)
+	if !ok {
 		return
 	}
 	sess, err := sse.Upgrade(w, r)
