@@ -560,27 +560,9 @@ func (s *Server) handleGetConfig(w http.ResponseWriter, r *http.Request) {
 	writeRaw(w, http.StatusOK, es.body)
 }
 
-func (s *Server) handleGetFlag(w http.ResponseWriter, r *http.Request) { handleGet(s, flagKind, w, r) }
-func (s *Server) handleCreateFlag(w http.ResponseWriter, r *http.Request) {
-	handleCreate(s, flagKind, w, r)
-}
-func (s *Server) handlePatchFlag(w http.ResponseWriter, r *http.Request) {
-	handlePatch(s, flagKind, w, r)
-}
-func (s *Server) handleDeleteFlag(w http.ResponseWriter, r *http.Request) {
-	handleDelete(s, flagKind, w, r)
-}
-func (s *Server) handleGetSegment(w http.ResponseWriter, r *http.Request) {
-	handleGet(s, segmentKind, w, r)
-}
-func (s *Server) handleCreateSegment(w http.ResponseWriter, r *http.Request) {
-	handleCreate(s, segmentKind, w, r)
-}
-func (s *Server) handlePatchSegment(w http.ResponseWriter, r *http.Request) {
-	handlePatch(s, segmentKind, w, r)
-}
-func (s *Server) handleDeleteSegment(w http.ResponseWriter, r *http.Request) {
-	handleDelete(s, segmentKind, w, r)
+// bind adapts a generic entity handler (flags or segments) to the mux.
+func bind[T any](s *Server, k *entityKind[T], h func(*Server, *entityKind[T], http.ResponseWriter, *http.Request)) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) { h(s, k, w, r) }
 }
 
 // ---- programmatic writes ----
