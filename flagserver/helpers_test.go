@@ -9,6 +9,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"strings"
 	"sync"
 	"testing"
@@ -66,32 +67,15 @@ func seedConfig() *evaluate.Config {
 }
 
 // The seed's evaluate request, verbatim.
-const seedEvaluateBody = `{
-  "environment": "prod",
-  "requests": [
-    {
-      "flagKey": "checkout-new-flow",
-      "defaultValue": false,
-      "context": {
-        "userId": "8a7f4c91",
-        "accountId": "acme-co-1337",
-        "region": "US",
-        "plan": "pro",
-        "appVersion": "2.3.1"
-      }
-    },
-    {
-      "flagKey": "pricing-experiment",
-      "defaultValue": "control",
-      "context": {
-        "accountId": "acme-co-1337",
-        "country": "DE",
-        "currency": "EUR"
-      }
-    }
-  ],
-  "options": {"includeReasons": true, "returnPayloads": true}
-}`
+// seedEvaluateBody is the seed's evaluate request, verbatim, shared with the
+// CLI's tests (testdata/seed at the repository root).
+var seedEvaluateBody = func() string {
+	b, err := os.ReadFile("../testdata/seed/evaluate-request.json")
+	if err != nil {
+		panic(err) // test fixture missing: fail loudly
+	}
+	return string(b)
+}()
 
 // testServer is a flagserver behind an httptest server.
 type testServer struct {

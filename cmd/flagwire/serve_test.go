@@ -218,32 +218,11 @@ func TestServeSeedExamples(t *testing.T) {
 	}
 
 	// "Example: evaluate request", verbatim, and its response.
-	r = call(t, "POST", base+"/v1/evaluate", `{
-  "environment": "prod",
-  "requests": [
-    {
-      "flagKey": "checkout-new-flow",
-      "defaultValue": false,
-      "context": {
-        "userId": "8a7f4c91",
-        "accountId": "acme-co-1337",
-        "region": "US",
-        "plan": "pro",
-        "appVersion": "2.3.1"
-      }
-    },
-    {
-      "flagKey": "pricing-experiment",
-      "defaultValue": "control",
-      "context": {
-        "accountId": "acme-co-1337",
-        "country": "DE",
-        "currency": "EUR"
-      }
-    }
-  ],
-  "options": {"includeReasons": true, "returnPayloads": true}
-}`, auth, "Content-Type: application/json")
+	seed, err := os.ReadFile("../../testdata/seed/evaluate-request.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	r = call(t, "POST", base+"/v1/evaluate", string(seed), auth, "Content-Type: application/json")
 	if r.status != 200 {
 		t.Fatalf("evaluate: %d %s", r.status, r.body)
 	}
