@@ -218,11 +218,11 @@ func TestServeSeedExamples(t *testing.T) {
 	}
 
 	// "Example: evaluate request", verbatim, and its response.
-	seed, err := os.ReadFile("../../testdata/seed/evaluate-request.json")
+	seedReq, err := os.ReadFile("../../testdata/seed/evaluate-request.json")
 	if err != nil {
 		t.Fatal(err)
 	}
-	r = call(t, "POST", base+"/v1/evaluate", string(seed), auth, "Content-Type: application/json")
+	r = call(t, "POST", base+"/v1/evaluate", string(seedReq), auth, "Content-Type: application/json")
 	if r.status != 200 {
 		t.Fatalf("evaluate: %d %s", r.status, r.body)
 	}
