@@ -2,6 +2,7 @@ package flagwire
 
 import (
 	"encoding/json"
+	"fmt"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -14,6 +15,11 @@ import (
 type cacheKey struct {
 	flag   string
 	hi, lo uint64
+}
+
+// String is the key's singleflight form (miss path only: it allocates).
+func (k cacheKey) String() string {
+	return fmt.Sprintf("%s\x00%016x%016x", k.flag, k.hi, k.lo)
 }
 
 // decision is one cached remote answer. Immutable once cached, except for

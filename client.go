@@ -468,8 +468,7 @@ func (c *Client) fetchOne(ctx context.Context, k cacheKey, ec *evalContext, def 
 	if until := c.rateLimitedUntil.Load(); until != 0 && c.cfg.clock.Nanotime() < until {
 		return nil, errRateLimitedGate
 	}
-	sfKey := fmt.Sprintf("%s\x00%016x%016x", k.flag, k.hi, k.lo)
-	ch := c.sf.DoChan(sfKey, func() (any, error) {
+	ch := c.sf.DoChan(k.String(), func() (any, error) {
 		done, ok := c.track()
 		if !ok {
 			return nil, ErrClosed
@@ -533,8 +532,7 @@ func (c *Client) refreshLoop() {
 		case <-c.ctx.Done():
 			return
 		case j := <-c.refreshCh:
-			sfKey := fmt.Sprintf("%s\x00%016x%016x", j.key.flag, j.key.hi, j.key.lo)
-			_, err, _ := c.sf.Do(sfKey, func() (any, error) { return c.fetchAndStore(j.key, j.ec, nil) })
+			_, err, _ := c.sf.Do(j.key.String(), func() (any, error) { return c.fetchAndStore(j.key, j.ec, nil) })
 			if err != nil {
 				// Keep serving the current entry; allow another attempt.
 				if d, _ := c.cache.get(j.key, c.cfg.clock.Nanotime()); d != nil {
