@@ -247,7 +247,11 @@ func (s *Snapshot) eval(out *Result, cf *compiledFlag, attrs Attributes, now tim
 			return
 		}
 	}
-	s.serve(out, cf, &cf.def, attrs, now, &Reason{Kind: ReasonDefault, RuleIndex: -1}, false)
+	kind := ReasonDefault
+	if cf.static() {
+		kind = ReasonStatic
+	}
+	s.serve(out, cf, &cf.def, attrs, now, &Reason{Kind: kind, RuleIndex: -1}, false)
 	if trace != nil {
 		res := out
 		d := "no rule matched: serving " + res.Variant
@@ -256,6 +260,12 @@ func (s *Snapshot) eval(out *Result, cf *compiledFlag, attrs Attributes, now tim
 		}
 		*trace = append(*trace, TraceStep{Step: "default", Matched: true, Detail: d})
 	}
+}
+
+// static reports whether cf has no targeting: no prerequisites, targets or
+// rules, and a fixed default. Such a flag serves one variant to everyone.
+func (cf *compiledFlag) static() bool {
+	return len(cf.prereqs) == 0 && len(cf.targets) == 0 && len(cf.rules) == 0 && cf.def.kind == serveFixed
 }
 
 // serve applies a Serve. For a rule, matched is false when the subject falls

@@ -14,7 +14,11 @@ const (
 	ReasonRollout            ReasonKind = "ROLLOUT"
 	ReasonPrerequisiteFailed ReasonKind = "PREREQUISITE_FAILED"
 	ReasonDefault            ReasonKind = "DEFAULT"
-	ReasonError              ReasonKind = "ERROR"
+	// ReasonStatic: the flag is on and has no targeting at all (no
+	// prerequisites, targets or rules, and a fixed default), so every
+	// subject gets the same variant. OpenFeature calls this STATIC.
+	ReasonStatic ReasonKind = "STATIC"
+	ReasonError  ReasonKind = "ERROR"
 )
 
 // ErrorCode names what went wrong in an evaluation that ended in ReasonError.

@@ -289,6 +289,8 @@ func ofrepReason(kind string) string {
 		return "TARGETING_MATCH"
 	case evaluate.ReasonRollout:
 		return "SPLIT"
+	case evaluate.ReasonStatic:
+		return "STATIC"
 	case evaluate.ReasonError:
 		return "ERROR"
 	}

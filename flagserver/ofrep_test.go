@@ -86,10 +86,10 @@ func TestOFREPSingle(t *testing.T) {
 			map[string]any{"reasonKind": "PREREQUISITE_FAILED", "prerequisite": "checkout-new-flow"}},
 		{"target by targetingKey", "vip-banner", `{"targetingKey":"vip-1"}`, `"gold"`, "TARGETING_MATCH", "gold", map[string]any{"reasonKind": "TARGET_MATCH"}},
 		{"userId wins over targetingKey", "vip-banner", `{"targetingKey":"vip-1","userId":"u2"}`, `"plain"`, "DEFAULT", "plain", nil},
-		{"number", "max-items", `{}`, `10`, "DEFAULT", "small", nil},
-		{"object", "theme", `{}`, `{"bg":"black"}`, "DEFAULT", "dark", nil},
-		{"no context", "max-items", ``, `10`, "DEFAULT", "small", nil},
-		{"null context", "max-items", `null`, `10`, "DEFAULT", "small", nil},
+		{"number", "max-items", `{}`, `10`, "STATIC", "small", nil},
+		{"object", "theme", `{}`, `{"bg":"black"}`, "STATIC", "dark", nil},
+		{"no context", "max-items", ``, `10`, "STATIC", "small", nil},
+		{"null context", "max-items", `null`, `10`, "STATIC", "small", nil},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

@@ -111,6 +111,8 @@ func Reason(d flagwire.Detail) of.Reason {
 		return of.SplitReason
 	case "DEFAULT":
 		return of.DefaultReason
+	case "STATIC":
+		return of.StaticReason
 	case "ERROR":
 		return of.ErrorReason
 	}

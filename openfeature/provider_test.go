@@ -189,8 +189,8 @@ func TestEvaluationTypes(t *testing.T) {
 		{"int/rule", intEval("max-items", 1), pro, int64(50), "large", openfeature.TargetingMatchReason,
 			map[string]any{"ruleId": "pro-limit"}},
 		{"int/default", intEval("max-items", 1), free, int64(10), "small", openfeature.DefaultReason, nil},
-		{"float", floatEval("ratio", 1), free, 0.25, "quarter", openfeature.DefaultReason, nil},
-		{"object", objectEval("theme", map[string]any{}), free, map[string]any{"bg": "black", "contrast": 7.0}, "dark", openfeature.DefaultReason, nil},
+		{"float", floatEval("ratio", 1), free, 0.25, "quarter", openfeature.StaticReason, nil},
+		{"object", objectEval("theme", map[string]any{}), free, map[string]any{"bg": "black", "contrast": 7.0}, "dark", openfeature.StaticReason, nil},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

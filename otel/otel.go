@@ -322,6 +322,8 @@ func reasonOf(d flagwire.Detail) string {
 		return "split"
 	case "DEFAULT":
 		return "default"
+	case "STATIC":
+		return "static"
 	case "ERROR":
 		return "error"
 	}
