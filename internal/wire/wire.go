@@ -111,6 +111,10 @@ type StreamEvent struct {
 	SegmentKey  string `json:"segmentKey,omitempty"`
 	Environment string `json:"environment,omitempty"`
 	Version     int64  `json:"version"`
+	// Dependents lists, for a flag invalidation, every flag that depends
+	// on FlagKey through prerequisites (transitively), so a client drops
+	// their cached decisions too and tells their listeners.
+	Dependents []string `json:"dependents,omitempty"`
 }
 
 // Stream event types.
