@@ -2,7 +2,7 @@
 // provider maps contexts, reasons and errors, and a change on the server
 // arrives as a CONFIGURATION_CHANGED event.
 //
-//	go run ./examples/openfeature
+//	cd openfeature && go run ./examples/provider
 package main
 
 import (

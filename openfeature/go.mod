@@ -1,0 +1,27 @@
+module github.com/flagwire/flagwire/openfeature
+
+go 1.26.0
+
+// Development: the SDK from this repository. A release tags the root
+// module first and requires that version here.
+replace github.com/flagwire/flagwire => ../
+
+require github.com/flagwire/flagwire v0.0.0-00010101000000-000000000000
+
+require (
+	github.com/open-feature/go-sdk v1.20.0
+	go.uber.org/goleak v1.3.0
+)
+
+require (
+	github.com/cenkalti/backoff/v4 v4.3.0 // indirect
+	github.com/go-json-experiment/json v1.27.2 // indirect
+	github.com/hashicorp/golang-lru/v2 v2.0.7 // indirect
+	github.com/sony/gobreaker/v2 v2.4.0 // indirect
+	github.com/tmaxmax/go-sse v0.12.0 // indirect
+	go.etcd.io/bbolt v1.5.0 // indirect
+	go.uber.org/mock v0.6.0 // indirect
+	go.yaml.in/yaml/v3 v3.0.6 // indirect
+	golang.org/x/sync v0.25.0 // indirect
+	golang.org/x/sys v0.48.0 // indirect
+)
