@@ -49,16 +49,36 @@ func (p *Provider) IntEvaluation(ctx context.Context, flag string, defaultValue 
 }
 
 // ObjectEvaluation evaluates a JSON flag (flagwire.Client.JSON): the value
-// decoded as map[string]any, []any or a scalar; for a flag of another
-// type, the served variant's payload. The default, sent to the flag
-// service as the default value, must have the flag's type.
+// decoded as map[string]any or []any; for a flag of another type, the
+// served variant's payload. A value that is not an object or a list (a
+// boolean, string or number flag without a payload, or a JSON flag whose
+// value is a scalar) is a TYPE_MISMATCH, as OpenFeature's object flags are
+// structures. The default, sent to the flag service as the default value,
+// must have the flag's type.
 func (p *Provider) ObjectEvaluation(ctx context.Context, flag string, defaultValue any, flatCtx of.FlattenedContext) of.InterfaceResolutionDetail {
 	v := defaultValue
 	d := p.client.JSON(p.context(ctx, flatCtx), flag, &v)
 	if (d.ErrorCode != flagwire.ErrorNone && d.Source == flagwire.SourceDefault) || disabled(d) {
 		v = defaultValue
 	}
-	return of.InterfaceResolutionDetail{Value: v, ProviderResolutionDetail: resolution(d)}
+	r := resolution(d)
+	if r.ResolutionError == (of.ResolutionError{}) && !disabled(d) && !structure(v) {
+		// A boolean, string or number flag without a JSON payload.
+		r.ResolutionError = of.NewTypeMismatchResolutionError("flagwire: the flag's value is not an object or a list")
+		r.Reason, r.Variant = of.ErrorReason, ""
+		v = defaultValue
+	}
+	return of.InterfaceResolutionDetail{Value: v, ProviderResolutionDetail: r}
+}
+
+// structure reports whether v is an object or a list, the values of an
+// OpenFeature object flag.
+func structure(v any) bool {
+	switch v.(type) {
+	case map[string]any, []any:
+		return true
+	}
+	return false
 }
 
 // context attaches the evaluation context to ctx as Flagwire attributes,

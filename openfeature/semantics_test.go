@@ -2,6 +2,7 @@ package flagwireof_test
 
 import (
 	"context"
+	"errors"
 	"reflect"
 	"testing"
 
@@ -10,6 +11,7 @@ import (
 	"github.com/flagwire/flagwire"
 	"github.com/flagwire/flagwire/evaluate"
 	"github.com/flagwire/flagwire/flagtest"
+	flagwireof "github.com/flagwire/flagwire/openfeature"
 )
 
 // semanticsConfig has a disabled flag of every type and a rollout that
@@ -33,6 +35,7 @@ func semanticsConfig() *evaluate.Config {
 				Key: "off-object", Type: evaluate.TypeJSON, State: evaluate.StateOff,
 				Variants: []evaluate.Variant{{Name: "x", Value: obj}}, Default: &evaluate.Serve{Variant: "x"},
 			},
+			{Key: "plain-bool", Default: &evaluate.Serve{Variant: true}},
 			{
 				Key: "by-account", Bucketing: evaluate.Bucketing{By: "accountId"},
 				Default: &evaluate.Serve{Rollout: []evaluate.WeightedVariant{{Variant: true, Weight: 50}, {Variant: false, Weight: 50}}},
@@ -119,5 +122,53 @@ func TestMissingBucketingAttributeIsTargetingKeyMissing(t *testing.T) {
 		openfeature.NewEvaluationContext("u1", map[string]any{"accountId": "acme"}))
 	if err != nil || d.Reason != openfeature.SplitReason || d.ErrorCode != "" {
 		t.Errorf("with accountId: reason %q code %q err %v", d.Reason, d.ErrorCode, err)
+	}
+}
+
+// TestInitWithClosedClientIsFatal: a provider whose Flagwire client is
+// already closed fails Init with PROVIDER_FATAL, every time (the client's
+// WaitReady used to pick at random between "ready" and ErrClosed for a
+// closed remote-mode client, whose configuration is ready at once).
+func TestInitWithClosedClientIsFatal(t *testing.T) {
+	srv := flagtest.NewServer(t, flagtest.WithConfig(semanticsConfig()))
+	for i := range 50 {
+		c, err := flagwire.New(context.Background(), baseOptions(srv)...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := c.Close(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		p := flagwireof.NewProvider(c)
+		err = p.InitWithContext(context.Background(), openfeature.EvaluationContext{})
+		p.Shutdown()
+		var initErr *openfeature.ProviderInitError
+		if !errors.As(err, &initErr) || initErr.ErrorCode != openfeature.ProviderFatalCode {
+			t.Fatalf("attempt %d: Init error %v, want a ProviderInitError with PROVIDER_FATAL", i, err)
+		}
+	}
+}
+
+// TestObjectEvaluationOfScalarFlagIsTypeMismatch: OpenFeature's object
+// flags are structures; asking a boolean flag (no JSON payload) for an
+// object is TYPE_MISMATCH with the caller's default (evaluation_v2.feature
+// "Type mismatch error", Object row), not the flag's scalar value.
+func TestObjectEvaluationOfScalarFlagIsTypeMismatch(t *testing.T) {
+	// Remote mode had it right (the server checks the default's type);
+	// local mode served the boolean.
+	for _, mode := range []flagwire.Mode{flagwire.ModeRemote, flagwire.ModeLocal} {
+		t.Run(mode.String(), func(t *testing.T) {
+			srv := flagtest.NewServer(t, flagtest.WithConfig(semanticsConfig()))
+			f := newFixture(t, srv, []flagwire.Option{flagwire.WithMode(mode)})
+			if f.initErr != nil {
+				t.Fatal(f.initErr)
+			}
+			def := map[string]any{"a": 1.0}
+			d, err := f.of.ObjectValueDetails(context.Background(), "plain-bool", def, openfeature.NewEvaluationContext("u1", nil))
+			if err == nil || !reflect.DeepEqual(d.Value, def) || d.Reason != openfeature.ErrorReason || d.ErrorCode != openfeature.TypeMismatchCode || d.Variant != "" {
+				t.Errorf("value %#v variant %q reason %q code %q err %v; want the default, no variant, ERROR, TYPE_MISMATCH, an error",
+					d.Value, d.Variant, d.Reason, d.ErrorCode, err)
+			}
+		})
 	}
 }
