@@ -356,7 +356,7 @@ func TestMetrics(t *testing.T) {
 			set(attribute.String("feature_flag.key", "new-ui"), attribute.String("feature_flag.result.variant", "true"), attribute.String("feature_flag.result.reason", "targeting_match")): 1,
 			set(attribute.String("feature_flag.key", "new-ui"), attribute.String("feature_flag.result.variant", "true"), attribute.String("feature_flag.result.reason", "cached")):          1,
 			set(attribute.String("feature_flag.key", "no-such-flag"), attribute.String("feature_flag.result.reason", "error"), attribute.String("error.type", "flag_not_found")):            2,
-			set(attribute.String("feature_flag.key", "banner"), attribute.String("feature_flag.result.variant", "blue"), attribute.String("feature_flag.result.reason", "static")):         1,
+			set(attribute.String("feature_flag.key", "banner"), attribute.String("feature_flag.result.variant", "blue"), attribute.String("feature_flag.result.reason", "static")):          1,
 		}
 		if len(pts) != len(want) {
 			t.Errorf("%d series, want %d: %+v", len(pts), len(want), pts)
