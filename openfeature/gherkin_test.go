@@ -5,8 +5,10 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"maps"
 	"net/http"
+	"os"
 	"reflect"
 	"strconv"
 	"strings"
@@ -79,12 +81,23 @@ func runGherkin(t *testing.T, path, tags string, mode flagwire.Mode) {
 			Tags:     tags,
 			Strict:   true, // an undefined or pending step fails
 			NoColors: true,
+			Output:   gherkinOutput(),
 			TestingT: t,
 		},
 	}
 	if status := suite.Run(); status != 0 {
 		t.Fatalf("%s: godog status %d", path, status)
 	}
+}
+
+// gherkinOutput is where godog writes its progress and summary: stdout
+// with go test -v, nowhere otherwise (failures reach the test log through
+// TestingT either way).
+func gherkinOutput() io.Writer {
+	if testing.Verbose() {
+		return os.Stdout
+	}
+	return io.Discard
 }
 
 // gherkinConfig is test-flags.json (and evaluation.feature's

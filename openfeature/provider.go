@@ -14,6 +14,10 @@
 // The provider owns the Flagwire client: its Shutdown (called by
 // openfeature.Shutdown, or when the provider is replaced) closes it.
 //
+// The package is a Go module of its own (go get
+// github.com/flagwire/flagwire/openfeature), so that programs using the
+// SDK without OpenFeature have no OpenFeature in their module graph.
+//
 // # Mapping
 //
 // The evaluation context becomes flagwire.Attributes: its targeting key is

@@ -1,7 +1,8 @@
 // Package flagwireotel reports Flagwire evaluations to OpenTelemetry:
 // the feature_flag.evaluation event of the semantic conventions on the
-// active span, and metrics through the OTel metric API. It lives apart from
-// the root package so that programs without OpenTelemetry never link it.
+// active span, and metrics through the OTel metric API. It is a Go module
+// of its own (go get github.com/flagwire/flagwire/otel), so that programs
+// using the SDK without OpenTelemetry have none of it in their module graph.
 //
 //	tel, err := flagwireotel.New() // the global MeterProvider; see WithMeterProvider
 //	if err != nil { … }
