@@ -535,6 +535,9 @@ func (c *Client) WaitReady(ctx context.Context) error {
 	}
 	select {
 	case <-c.local.ready:
+		if c.ctx.Err() != nil { // closed: ErrClosed, whichever case select picked
+			return ErrClosed
+		}
 		return nil
 	case <-ctx.Done():
 		return fmt.Errorf("%w: %w", ErrNotReady, ctx.Err())

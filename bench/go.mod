@@ -2,10 +2,14 @@ module github.com/flagwire/flagwire/bench
 
 go 1.26.0
 
-replace github.com/flagwire/flagwire => ../
+replace (
+	github.com/flagwire/flagwire => ../
+	github.com/flagwire/flagwire/openfeature => ../openfeature
+)
 
 require (
 	github.com/flagwire/flagwire v0.0.0-00010101000000-000000000000
+	github.com/flagwire/flagwire/openfeature v0.0.0-00010101000000-000000000000
 	github.com/launchdarkly/go-sdk-common/v3 v3.4.0
 	github.com/launchdarkly/go-server-sdk-evaluation/v3 v3.0.1
 	github.com/launchdarkly/go-server-sdk/v7 v7.14.6

@@ -13,18 +13,27 @@ import (
 // BooleanEvaluation evaluates a boolean flag (flagwire.Client.BoolDetail).
 func (p *Provider) BooleanEvaluation(ctx context.Context, flag string, defaultValue bool, flatCtx of.FlattenedContext) of.BoolResolutionDetail {
 	v, d := p.client.BoolDetail(p.context(ctx, flatCtx), flag, defaultValue)
+	if disabled(d) {
+		v = defaultValue
+	}
 	return of.BoolResolutionDetail{Value: v, ProviderResolutionDetail: resolution(d)}
 }
 
 // StringEvaluation evaluates a string flag (flagwire.Client.StringDetail).
 func (p *Provider) StringEvaluation(ctx context.Context, flag string, defaultValue string, flatCtx of.FlattenedContext) of.StringResolutionDetail {
 	v, d := p.client.StringDetail(p.context(ctx, flatCtx), flag, defaultValue)
+	if disabled(d) {
+		v = defaultValue
+	}
 	return of.StringResolutionDetail{Value: v, ProviderResolutionDetail: resolution(d)}
 }
 
 // FloatEvaluation evaluates a number flag (flagwire.Client.FloatDetail).
 func (p *Provider) FloatEvaluation(ctx context.Context, flag string, defaultValue float64, flatCtx of.FlattenedContext) of.FloatResolutionDetail {
 	v, d := p.client.FloatDetail(p.context(ctx, flatCtx), flag, defaultValue)
+	if disabled(d) {
+		v = defaultValue
+	}
 	return of.FloatResolutionDetail{Value: v, ProviderResolutionDetail: resolution(d)}
 }
 
@@ -33,20 +42,43 @@ func (p *Provider) FloatEvaluation(ctx context.Context, flag string, defaultValu
 // TYPE_MISMATCH).
 func (p *Provider) IntEvaluation(ctx context.Context, flag string, defaultValue int64, flatCtx of.FlattenedContext) of.IntResolutionDetail {
 	v, d := p.client.IntDetail(p.context(ctx, flatCtx), flag, defaultValue)
+	if disabled(d) {
+		v = defaultValue
+	}
 	return of.IntResolutionDetail{Value: v, ProviderResolutionDetail: resolution(d)}
 }
 
 // ObjectEvaluation evaluates a JSON flag (flagwire.Client.JSON): the value
-// decoded as map[string]any, []any or a scalar; for a flag of another
-// type, the served variant's payload. The default, sent to the flag
-// service as the default value, must have the flag's type.
+// decoded as map[string]any or []any; for a flag of another type, the
+// served variant's payload. A value that is not an object or a list (a
+// boolean, string or number flag without a payload, or a JSON flag whose
+// value is a scalar) is a TYPE_MISMATCH, as OpenFeature's object flags are
+// structures. The default, sent to the flag service as the default value,
+// must have the flag's type.
 func (p *Provider) ObjectEvaluation(ctx context.Context, flag string, defaultValue any, flatCtx of.FlattenedContext) of.InterfaceResolutionDetail {
 	v := defaultValue
 	d := p.client.JSON(p.context(ctx, flatCtx), flag, &v)
-	if d.ErrorCode != flagwire.ErrorNone && d.Source == flagwire.SourceDefault {
+	if (d.ErrorCode != flagwire.ErrorNone && d.Source == flagwire.SourceDefault) || disabled(d) {
 		v = defaultValue
 	}
-	return of.InterfaceResolutionDetail{Value: v, ProviderResolutionDetail: resolution(d)}
+	r := resolution(d)
+	if r.ResolutionError == (of.ResolutionError{}) && !disabled(d) && !structure(v) {
+		// A boolean, string or number flag without a JSON payload.
+		r.ResolutionError = of.NewTypeMismatchResolutionError("flagwire: the flag's value is not an object or a list")
+		r.Reason, r.Variant = of.ErrorReason, ""
+		v = defaultValue
+	}
+	return of.InterfaceResolutionDetail{Value: v, ProviderResolutionDetail: r}
+}
+
+// structure reports whether v is an object or a list, the values of an
+// OpenFeature object flag.
+func structure(v any) bool {
+	switch v.(type) {
+	case map[string]any, []any:
+		return true
+	}
+	return false
 }
 
 // context attaches the evaluation context to ctx as Flagwire attributes,
@@ -78,11 +110,29 @@ func (p *Provider) context(ctx context.Context, flat of.FlattenedContext) contex
 	return flagwire.WithAttributes(ctx, attrs)
 }
 
+// missingBucketingAttribute is Flagwire's error code for a rollout that
+// could not bucket the subject (flagwire.ErrorMissingBucketingAttribute;
+// matched by value so that the provider builds with SDKs before the name).
+const missingBucketingAttribute flagwire.ErrorCode = "MISSING_BUCKETING_ATTRIBUTE"
+
+// disabled reports whether d served a flag that is off (Flagwire reason
+// OFF), from whatever data (fresh, cached, stale, bootstrap): OpenFeature
+// then wants the caller's default, not the flag's off variant.
+func disabled(d flagwire.Detail) bool {
+	return d.Reason.Kind == "OFF" && d.Source != flagwire.SourceDefault
+}
+
 // resolution maps a Flagwire Detail to OpenFeature's resolution details.
 func resolution(d flagwire.Detail) of.ProviderResolutionDetail {
 	r := of.ProviderResolutionDetail{Variant: d.Variant, Reason: Reason(d), FlagMetadata: metadata(d)}
-	if d.ErrorCode != flagwire.ErrorNone && d.Source == flagwire.SourceDefault {
+	switch {
+	case d.ErrorCode != flagwire.ErrorNone && d.Source == flagwire.SourceDefault,
+		d.ErrorCode == missingBucketingAttribute:
+		// The SDK returns the caller's default with reason ERROR.
 		r.ResolutionError = resolutionError(d.ErrorCode)
+		r.Reason = of.ErrorReason
+		r.Variant = ""
+	case disabled(d):
 		r.Variant = ""
 	}
 	return r
@@ -99,13 +149,13 @@ func Reason(d flagwire.Detail) of.Reason {
 	case d.Source == flagwire.SourceStale,
 		d.Source == flagwire.SourceBootstrap && d.ErrorCode != flagwire.ErrorNone:
 		return StaleReason
+	case d.Reason.Kind == "OFF":
+		return of.DisabledReason
 	case d.Source == flagwire.SourceCache:
 		return of.CachedReason
 	}
 	switch d.Reason.Kind {
-	case "OFF", "PREREQUISITE_FAILED":
-		return of.DisabledReason
-	case "TARGET_MATCH", "RULE_MATCH", "SEGMENT_MATCH":
+	case "TARGET_MATCH", "RULE_MATCH", "SEGMENT_MATCH", "PREREQUISITE_FAILED":
 		return of.TargetingMatchReason
 	case "ROLLOUT":
 		return of.SplitReason

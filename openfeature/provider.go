@@ -14,6 +14,10 @@
 // The provider owns the Flagwire client: its Shutdown (called by
 // openfeature.Shutdown, or when the provider is replaced) closes it.
 //
+// The package is a Go module of its own (go get
+// github.com/flagwire/flagwire/openfeature), so that programs using the
+// SDK without OpenFeature have no OpenFeature in their module graph.
+//
 // # Mapping
 //
 // The evaluation context becomes flagwire.Attributes: its targeting key is
@@ -23,17 +27,40 @@
 // flagwire.WithAttributes and flagwire.Middleware) are kept under the
 // context's.
 //
-// Reasons: a value served from the decision cache is CACHED; a stale
-// cached value, or the bootstrap / last-known config served because the
-// flag service failed, is STALE; otherwise Flagwire's reason kind decides:
-// OFF and PREREQUISITE_FAILED → DISABLED; TARGET_MATCH, RULE_MATCH and
-// SEGMENT_MATCH → TARGETING_MATCH; ROLLOUT → SPLIT; DEFAULT → DEFAULT. A
-// default served because of an error is ERROR with an error code:
-// FLAG_NOT_FOUND and TYPE_MISMATCH as they are, NOT_READY →
-// PROVIDER_NOT_READY, BAD_RESPONSE → PARSE_ERROR,
-// MISSING_BUCKETING_ATTRIBUTE → TARGETING_KEY_MISSING, and the transport
-// codes (TIMEOUT, UNAVAILABLE, CIRCUIT_OPEN, RATE_LIMITED, UNAUTHORIZED,
-// CLIENT_CLOSED, …) → GENERAL with the Flagwire code in the message.
+// Reasons: a disabled flag (Flagwire reason OFF) is DISABLED; otherwise a
+// value served from the decision cache is CACHED; a stale cached value, or
+// the bootstrap / last-known config served because the flag service
+// failed, is STALE; otherwise Flagwire's reason kind decides: STATIC →
+// STATIC; TARGET_MATCH, RULE_MATCH, SEGMENT_MATCH and PREREQUISITE_FAILED
+// → TARGETING_MATCH; ROLLOUT → SPLIT; DEFAULT → DEFAULT. A default served
+// because of an error is ERROR with an error code: FLAG_NOT_FOUND and
+// TYPE_MISMATCH as they are, NOT_READY → PROVIDER_NOT_READY, BAD_RESPONSE
+// → PARSE_ERROR, MISSING_BUCKETING_ATTRIBUTE → TARGETING_KEY_MISSING, and
+// the transport codes (TIMEOUT, UNAVAILABLE, CIRCUIT_OPEN, RATE_LIMITED,
+// UNAUTHORIZED, CLIENT_CLOSED, …) → GENERAL with the Flagwire code in the
+// message.
+//
+// # Where OpenFeature and the native API differ
+//
+// Two outcomes read differently through the provider than through
+// flagwire.Client, because OpenFeature defines them so (its specification,
+// and the gherkin suites in testdata/gherkin that this package passes):
+//
+//   - A disabled flag: the native API serves the flag's off variant with
+//     reason OFF (a kill switch turns a feature to a value you chose when
+//     you configured the flag). OpenFeature's DISABLED means "the flag is
+//     off, use your default": the provider returns the caller's default,
+//     no variant, reason DISABLED (flag metadata keeps reasonKind OFF).
+//     A prerequisite that fails still serves the off variant: the flag is
+//     on and decided for this subject (TARGETING_MATCH, reasonKind
+//     PREREQUISITE_FAILED).
+//   - A rollout that cannot bucket the subject, because the context lacks
+//     the bucketing attribute: the native API serves the off variant with
+//     reason DEFAULT and error code MISSING_BUCKETING_ATTRIBUTE, so a
+//     hot path keeps a configured value; OpenFeature treats a missing
+//     targeting key as an error, so the provider reports
+//     TARGETING_KEY_MISSING and the SDK returns the caller's default with
+//     reason ERROR.
 //
 // Flag metadata: source (CACHE, REMOTE, LOCAL, …), reasonKind (Flagwire's
 // reason), ruleId, segment, bucket (int64), flagVersion (int64) and, for a

@@ -181,7 +181,9 @@ func TestEvaluationTypes(t *testing.T) {
 			map[string]any{"reasonKind": "SEGMENT_MATCH", "ruleId": "beta-rule", "segment": "beta_testers"}},
 		{"bool/split", boolEval("rollout", false), pro, nil, "", openfeature.SplitReason,
 			map[string]any{"reasonKind": "ROLLOUT"}},
-		{"bool/disabled", boolEval("killed", true), pro, false, "false", openfeature.DisabledReason,
+		// A disabled flag gives the caller's default (OpenFeature), not the
+		// off variant the native API serves: see TestDisabledFlagServesCallerDefault.
+		{"bool/disabled", boolEval("killed", true), pro, true, "", openfeature.DisabledReason,
 			map[string]any{"reasonKind": "OFF"}},
 		{"string/target", stringEval("banner", "none"), openfeature.NewEvaluationContext("vip", nil), "green", "green", openfeature.TargetingMatchReason,
 			map[string]any{"reasonKind": "TARGET_MATCH"}},
@@ -583,7 +585,8 @@ func TestConfigurationChanged(t *testing.T) {
 				t.Errorf("provider name %q", d.ProviderName)
 			}
 			det, err := f.of.BooleanValueDetails(context.Background(), "new-ui", true, ec)
-			if err != nil || det.Value || det.Reason != openfeature.DisabledReason {
+			// Off: the caller's default (true) with reason DISABLED.
+			if err != nil || !det.Value || det.Reason != openfeature.DisabledReason || det.Variant != "" {
 				t.Errorf("after the change: %v %q %v", det.Value, det.Reason, err)
 			}
 

@@ -1,7 +1,8 @@
 // Package flagwireotel reports Flagwire evaluations to OpenTelemetry:
 // the feature_flag.evaluation event of the semantic conventions on the
-// active span, and metrics through the OTel metric API. It lives apart from
-// the root package so that programs without OpenTelemetry never link it.
+// active span, and metrics through the OTel metric API. It is a Go module
+// of its own (go get github.com/flagwire/flagwire/otel), so that programs
+// using the SDK without OpenTelemetry have none of it in their module graph.
 //
 //	tel, err := flagwireotel.New() // the global MeterProvider; see WithMeterProvider
 //	if err != nil { … }
@@ -23,8 +24,11 @@
 // WithContextIDAttribute), feature_flag.version (when known), and, when the
 // caller's default was served because of an error, error.type and
 // feature_flag.error.message. Reasons are the semantic conventions' values:
-// cached, stale, disabled, targeting_match, split, default, error, unknown
-// (the same mapping as the OpenFeature provider). error.type is the
+// cached, stale, disabled, targeting_match, split, default, static,
+// error, unknown (the OpenFeature provider's mapping: OFF is disabled, a
+// failed prerequisite is targeting_match). The event records what the
+// native API served: for a disabled flag, its off variant (the OpenFeature
+// provider hands its caller the default instead). error.type is the
 // OpenFeature error code in lower case (flag_not_found, type_mismatch,
 // provider_not_ready, parse_error, targeting_key_missing, general); the
 // message names Flagwire's code (TIMEOUT, CIRCUIT_OPEN, …). The flag value
@@ -314,9 +318,9 @@ func reasonOf(d flagwire.Detail) string {
 		return "cached"
 	}
 	switch d.Reason.Kind {
-	case "OFF", "PREREQUISITE_FAILED":
+	case "OFF":
 		return "disabled"
-	case "TARGET_MATCH", "RULE_MATCH", "SEGMENT_MATCH":
+	case "TARGET_MATCH", "RULE_MATCH", "SEGMENT_MATCH", "PREREQUISITE_FAILED":
 		return "targeting_match"
 	case "ROLLOUT":
 		return "split"

@@ -34,6 +34,7 @@ func testConfig() *evaluate.Config {
 			{Key: "banner", Type: evaluate.TypeString, Variants: []evaluate.Variant{{Name: "blue"}, {Name: "green"}}, Default: &evaluate.Serve{Variant: "blue"}},
 			{Key: "rollout", Default: &evaluate.Serve{Rollout: []evaluate.WeightedVariant{{Variant: true, Weight: 50}, {Variant: false, Weight: 50}}}},
 			{Key: "killed", State: evaluate.StateOff},
+			{Key: "gated", Prerequisites: []evaluate.Prerequisite{{FlagKey: "killed", Variants: []any{true}}}, Default: &evaluate.Serve{Variant: true}},
 		},
 	}
 }
@@ -170,6 +171,16 @@ func TestEvaluationEvent(t *testing.T) {
 			eval: func(ctx context.Context) { h.client.Bool(ctx, "killed", true) },
 			want: map[string]any{
 				"feature_flag.key": "killed", "feature_flag.provider.name": "flagwire", "feature_flag.result.reason": "disabled",
+				"feature_flag.result.variant": "false", "feature_flag.context.id": "u3",
+			},
+		},
+		{
+			// The flag is on; its prerequisite decided for this subject:
+			// targeting_match, as the OpenFeature provider reports it.
+			name: "prerequisite failed", ctx: user("u3", "free"),
+			eval: func(ctx context.Context) { h.client.Bool(ctx, "gated", true) },
+			want: map[string]any{
+				"feature_flag.key": "gated", "feature_flag.provider.name": "flagwire", "feature_flag.result.reason": "targeting_match",
 				"feature_flag.result.variant": "false", "feature_flag.context.id": "u3",
 			},
 		},
@@ -356,7 +367,7 @@ func TestMetrics(t *testing.T) {
 			set(attribute.String("feature_flag.key", "new-ui"), attribute.String("feature_flag.result.variant", "true"), attribute.String("feature_flag.result.reason", "targeting_match")): 1,
 			set(attribute.String("feature_flag.key", "new-ui"), attribute.String("feature_flag.result.variant", "true"), attribute.String("feature_flag.result.reason", "cached")):          1,
 			set(attribute.String("feature_flag.key", "no-such-flag"), attribute.String("feature_flag.result.reason", "error"), attribute.String("error.type", "flag_not_found")):            2,
-			set(attribute.String("feature_flag.key", "banner"), attribute.String("feature_flag.result.variant", "blue"), attribute.String("feature_flag.result.reason", "static")):         1,
+			set(attribute.String("feature_flag.key", "banner"), attribute.String("feature_flag.result.variant", "blue"), attribute.String("feature_flag.result.reason", "static")):          1,
 		}
 		if len(pts) != len(want) {
 			t.Errorf("%d series, want %d: %+v", len(pts), len(want), pts)

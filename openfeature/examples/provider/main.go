@@ -2,7 +2,7 @@
 // provider maps contexts, reasons and errors, and a change on the server
 // arrives as a CONFIGURATION_CHANGED event.
 //
-//	go run ./examples/openfeature
+//	cd openfeature && go run ./examples/provider
 package main
 
 import (
@@ -76,7 +76,9 @@ func run() error {
 	case <-time.After(5 * time.Second):
 		return fmt.Errorf("no CONFIGURATION_CHANGED event")
 	}
+	// Off: OpenFeature gives your default back (true here) with reason
+	// DISABLED; the native client.Bool serves the flag's off variant.
 	d, _ = of.BooleanValueDetails(ctx, "checkout-new-flow", true, ec)
-	fmt.Printf("after the change: %v (%s)\n", d.Value, d.Reason)
+	fmt.Printf("after the change: %v (%s, your default)\n", d.Value, d.Reason)
 	return nil
 }
