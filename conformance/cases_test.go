@@ -218,7 +218,8 @@ func flagIsOff(cfg *evaluate.Config, key string) bool {
 // typedAccess applies the README's typed-access rules for paths without a
 // typed API: bool, string and number ask for a JSON value of that kind;
 // object asks for the value of a json flag, or the served variant's payload
-// for any other flag type. ok is false for a TYPE_MISMATCH.
+// for any other flag type (its value when the variant has no payload). ok is
+// false for a TYPE_MISMATCH.
 func typedAccess(reqType string, ft evaluate.FlagType, value, payload any) (any, bool) {
 	switch reqType {
 	case "bool":
@@ -234,7 +235,10 @@ func typedAccess(reqType string, ft evaluate.FlagType, value, payload any) (any,
 		if ft == evaluate.TypeJSON {
 			return value, value != nil
 		}
-		return payload, payload != nil
+		if payload != nil {
+			return payload, true
+		}
+		return value, value != nil
 	}
 	return nil, false
 }

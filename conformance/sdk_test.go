@@ -158,7 +158,7 @@ func runSDK(t *testing.T, m sdkMode) {
 		}
 		check(t, c, exp, got)
 		wantSrc := m.source
-		if exp.Reason == string(evaluate.ReasonError) || (m.ofrep && exp.Reason == string(evaluate.ReasonOff)) {
+		if exp.Reason == string(evaluate.ReasonError) {
 			wantSrc = flagwire.SourceDefault
 		}
 		if src != wantSrc {

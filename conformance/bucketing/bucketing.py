@@ -55,17 +55,31 @@ def _plain(d):
 
 
 def canonical_number(d):
-    """The canonical id form of a JSON number given as a Decimal (or int/float)."""
+    """The canonical id form of a JSON number given as a Decimal (or int/float),
+    or None when the number cannot be an id (beyond the binary64 range).
+
+    An integral value is its exact integer in decimal (-0 is 0). Any other
+    value is the binary64 nearest to it: its exact integer when that is
+    integral, else its shortest round-tripping decimal, in plain notation.
+    """
     if isinstance(d, bool):
         raise TypeError("bool is not a number")
     if isinstance(d, int):
-        return str(d)
+        d = decimal.Decimal(d)
     if isinstance(d, float):
         d = decimal.Decimal(repr(d))
+    if d.is_zero():
+        return "0"
+    try:
+        f = float(d)
+    except OverflowError:
+        f = float("inf")
+    if f in (float("inf"), float("-inf")):
+        return None  # beyond binary64: missing
     if d == d.to_integral_value(context=_ctx):
-        return str(int(d))  # exact integer, -0 -> 0
-    # Shortest decimal that round-trips to the same double.
-    f = float(d)
+        return str(int(d))  # exact integer, any length
+    if f == int(f):
+        return str(int(f))  # the nearest double is integral
     return _plain(decimal.Decimal(repr(f)))
 
 
@@ -128,9 +142,13 @@ def lookup(ctx, path):
 def check_vectors(path, report):
     with open(path, encoding="utf-8") as f:
         data = loads(f.read())
-    vectors = data["vectors"] if isinstance(data, dict) else data
-    for i, v in enumerate(vectors):
-        name = "%s[%d]" % (os.path.basename(path), i)
+    if isinstance(data, dict):
+        vectors = [("vectors", i, v) for i, v in enumerate(data.get("vectors", []))]
+        vectors += [("numericVectors", i, v) for i, v in enumerate(data.get("numericVectors", []))]
+    else:
+        vectors = [("vectors", i, v) for i, v in enumerate(data)]
+    for section, i, v in vectors:
+        name = "%s %s[%d]" % (os.path.basename(path), section, i)
         salt, seed = v.get("salt", ""), v.get("seed", "")
         raw = v.get("id")
         if "idJSON" in v or "idJson" in v:
@@ -144,6 +162,9 @@ def check_vectors(path, report):
         for key in ("canonical", "canonicalId", "idCanonical", "hashed"):
             if key in v and v[key] is not None and id_str is not None:
                 report(name + " canonical", v[key] == id_str, "canonical %r, want %r" % (id_str, v[key]))
+        if v.get("missing") and id_str is not None:
+            report(name + " missing", False, "id %r hashes as %r but the vector says it is missing" % (raw, id_str))
+            continue
         if id_str is None:
             want_missing = v.get("missing", v.get("bucket") is None)
             report(name + " missing", bool(want_missing), "id %r is missing but the vector has a bucket" % (raw,))
