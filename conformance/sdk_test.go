@@ -153,9 +153,6 @@ func runSDK(t *testing.T, m sdkMode) {
 			exp = ofrepExpectation(t, g.cfg, c)
 		}
 		got, src := sdkEval(t, client, c, c.attrs(t, true))
-		if m.ofrep && exp.Reason != string(evaluate.ReasonError) {
-			got.noErrorCode = true // an OFREP success carries no error code
-		}
 		check(t, c, exp, got)
 		wantSrc := m.source
 		if exp.Reason == string(evaluate.ReasonError) {

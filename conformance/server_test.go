@@ -239,9 +239,8 @@ func ofrepExpectation(t *testing.T, cfg *evaluate.Config, c *tcase) expectation 
 // TestServerOFREP runs every case through POST /ofrep/v1/evaluate/flags/{key}
 // and maps the answer to OpenFeature semantics: reason mapped as documented,
 // Flagwire's detail from metadata (reasonKind, ruleId, segment, bucket,
-// payload), typed access by the provider, errors to the caller's default.
-// OFREP successes carry no error code, so MISSING_BUCKETING_ATTRIBUTE is
-// not checked here.
+// payload, errorCode for MISSING_BUCKETING_ATTRIBUTE), typed access by the
+// provider, errors to the caller's default.
 func TestServerOFREP(t *testing.T) {
 	files := loadCases(t)
 	skip := func(*caseFile, *tcase) string { return "" }
@@ -284,7 +283,7 @@ func TestServerOFREP(t *testing.T) {
 				payload = mustJSON(t, json.RawMessage(p))
 			}
 			o = outcome{Variant: r.Variant, Reason: mds("reasonKind"), RuleID: mds("ruleId"), Segment: mds("segment"),
-				Prerequisite: mds("prerequisite"), Bucket: -1, Payload: payload, noErrorCode: exp.Reason != string(evaluate.ReasonError)}
+				Prerequisite: mds("prerequisite"), Bucket: -1, Payload: payload, ErrorCode: mds("errorCode")}
 			if b, ok := md["bucket"].(float64); ok {
 				o.Bucket = int(b)
 			}
