@@ -175,6 +175,7 @@ func TestSequencePrerequisiteChangeOverSSE(t *testing.T) {
 				}
 			})
 			defer cancel()
+			waitFor(t, "the client's SSE stream to connect", func() bool { return srv.Streams() > 0 })
 			off := base
 			off.State = evaluate.StateOff
 			if _, err := srv.SetFlag(caseEnv, off); err != nil {
@@ -222,5 +223,21 @@ func TestSequenceUnknownEnvironment(t *testing.T) {
 			}
 			t.Logf("unknown environment: %+v", det)
 		})
+	}
+}
+
+// waitFor waits for cond with a generous deadline, checking it on a ticker
+// (a condition wait, not a sleep for an outcome).
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	tick := time.NewTicker(2 * time.Millisecond)
+	defer tick.Stop()
+	deadline := time.After(30 * time.Second)
+	for !cond() {
+		select {
+		case <-tick.C:
+		case <-deadline:
+			t.Fatalf("timed out waiting for %s", what)
+		}
 	}
 }
