@@ -201,7 +201,9 @@ func TestSequencePrerequisiteChangeOverSSE(t *testing.T) {
 
 // TestSequenceUnknownEnvironment: a client for an environment the server
 // does not have serves the caller's default with an error code, in every
-// mode that talks to the server, within its timeout.
+// mode that talks to the server; in remote mode the code is
+// UNKNOWN_ENVIRONMENT (the API's environment_not_found), never
+// FLAG_NOT_FOUND.
 func TestSequenceUnknownEnvironment(t *testing.T) {
 	cf := caseFileNamed(t, "types")
 	for _, m := range sdkModes {
@@ -220,6 +222,9 @@ func TestSequenceUnknownEnvironment(t *testing.T) {
 			v, det := client.BoolDetail(ctx, "t-bool", false)
 			if v || det.Source != flagwire.SourceDefault || det.ErrorCode == "" || det.Variant != "" {
 				t.Errorf("Bool in an unknown environment = %v, %+v; want the default false from DEFAULT with an error code", v, det)
+			}
+			if m.name == "remote" && det.ErrorCode != "UNKNOWN_ENVIRONMENT" {
+				t.Errorf("remote mode, unknown environment: ErrorCode = %s, want UNKNOWN_ENVIRONMENT", det.ErrorCode)
 			}
 			t.Logf("unknown environment: %+v", det)
 		})
