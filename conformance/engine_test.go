@@ -1,0 +1,66 @@
+package conformance
+
+import (
+	"testing"
+
+	"github.com/flagwire/flagwire/evaluate"
+)
+
+// engineOutcome evaluates c with the engine and applies typed access.
+func engineOutcome(t *testing.T, snap *evaluate.Snapshot, c *tcase, exact bool) outcome {
+	t.Helper()
+	def := c.defaultValue(t)
+	res := snap.Evaluate(c.Flag, c.attrs(t, exact), c.when(t))
+	if res.Reason.Kind == evaluate.ReasonError {
+		return errorOutcome(def, string(res.Reason.ErrorCode))
+	}
+	ft, _ := snap.FlagType(c.Flag)
+	v, ok := typedAccess(c.Type, ft, norm(res.Value), norm(res.Payload))
+	if !ok {
+		return errorOutcome(def, string(evaluate.ErrorTypeMismatch))
+	}
+	o := outcome{
+		Value: v, Variant: res.Variant, Reason: string(res.Reason.Kind),
+		RuleID: res.Reason.RuleID, Segment: res.Reason.Segment,
+		ErrorCode: string(res.Reason.ErrorCode), Prerequisite: res.Reason.Prerequisite,
+		Payload: norm(res.Payload), Bucket: -1,
+	}
+	if res.HasBucketing {
+		o.Bucket = int(res.Bucketing.Bucket)
+	}
+	return o
+}
+
+func runEngine(t *testing.T, exact bool) {
+	files := loadCases(t)
+	skip := func(cf *caseFile, c *tcase) string {
+		if !exact && c.ExactNumbers {
+			return "needs exact numbers (float64 context)"
+		}
+		return ""
+	}
+	forEachCase(t, files, skip, func(t *testing.T, cf *caseFile, c *tcase) {
+		cfg := decodeConfig(t, cf.config(c))
+		snap, err := evaluate.Compile(cfg)
+		if c.Expect.CompileError {
+			if err == nil {
+				t.Fatalf("compiled; want a compile error (%s)", c.Description)
+			}
+			return
+		}
+		if err != nil {
+			t.Fatalf("compile: %v", err)
+		}
+		check(t, c, c.Expect, engineOutcome(t, snap, c, exact))
+	})
+}
+
+// TestEngine runs every case through evaluate.Compile + Snapshot.Evaluate
+// with the context's numbers as json.Number (exact), as the server decodes
+// them.
+func TestEngine(t *testing.T) { runEngine(t, true) }
+
+// TestEngineFloat64 runs them again with the context's numbers as float64,
+// as a Go caller's map literal holds them (cases needing exact big numbers
+// are skipped).
+func TestEngineFloat64(t *testing.T) { runEngine(t, false) }

@@ -1,0 +1,182 @@
+package conformance
+
+import (
+	"context"
+	"crypto/ed25519"
+	"crypto/rand"
+	"encoding/json"
+	"testing"
+	"time"
+
+	"github.com/flagwire/flagwire"
+	"github.com/flagwire/flagwire/evaluate"
+	"github.com/flagwire/flagwire/internal/wire"
+)
+
+// sdkMode is one way the SDK can decide a flag.
+type sdkMode struct {
+	name   string
+	source flagwire.Source // the Source of a decided flag
+	// clockFree: the mode evaluates with the server's (injected) clock;
+	// local and offline modes use the SDK's wall clock, which a user
+	// cannot set, so time-dependent cases are skipped there.
+	clockFree bool
+	ofrep     bool
+	opts      func(t *testing.T, g *groupServer, cf *caseFile) []flagwire.Option
+}
+
+var (
+	signPub, signPriv, _ = ed25519.GenerateKey(rand.Reader)
+)
+
+// signedBootstrap is a flagwire-bootstrap/v1 envelope of cfg.
+func signedBootstrap(t *testing.T, cfg *evaluate.Config) []byte {
+	t.Helper()
+	cfg.Version = max(cfg.Version, 1) // the envelope's version is the payload's
+	payload, err := json.Marshal(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now()
+	env := wire.BootstrapEnvelope{Environment: cfg.Environment, IssuedAt: now.Add(-time.Minute), ExpiresAt: now.Add(time.Hour),
+		Version: cfg.Version, Payload: payload}
+	env.Sign(signPriv)
+	b, err := json.Marshal(env)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+func serverOpts(g *groupServer) []flagwire.Option {
+	return []flagwire.Option{
+		flagwire.WithEndpoint(g.srv.URL), flagwire.WithToken(g.srv.Token()), flagwire.WithEnvironment(caseEnv),
+		flagwire.WithStreaming(false), flagwire.WithTimeout(5 * time.Second),
+	}
+}
+
+var sdkModes = []sdkMode{
+	{name: "remote", source: flagwire.SourceRemote, clockFree: true,
+		opts: func(t *testing.T, g *groupServer, _ *caseFile) []flagwire.Option { return serverOpts(g) }},
+	{name: "local", source: flagwire.SourceLocal,
+		opts: func(t *testing.T, g *groupServer, _ *caseFile) []flagwire.Option {
+			return append(serverOpts(g), flagwire.WithMode(flagwire.ModeLocal))
+		}},
+	{name: "offline", source: flagwire.SourceBootstrap,
+		opts: func(t *testing.T, g *groupServer, cf *caseFile) []flagwire.Option {
+			cfg := decodeConfig(t, cf.Config)
+			cfg.Environment = caseEnv
+			return []flagwire.Option{flagwire.WithMode(flagwire.ModeOffline), flagwire.WithEnvironment(caseEnv),
+				flagwire.WithBootstrap(signedBootstrap(t, cfg)), flagwire.WithTrustedKeys(signPub)}
+		}},
+	{name: "ofrep", source: flagwire.SourceRemote, clockFree: true, ofrep: true,
+		opts: func(t *testing.T, g *groupServer, _ *caseFile) []flagwire.Option {
+			return append(serverOpts(g), flagwire.WithOFREP())
+		}},
+}
+
+// sdkEval makes the case's typed …Detail call and returns the outcome and
+// the Source.
+func sdkEval(t *testing.T, client *flagwire.Client, c *tcase, attrs map[string]any) (outcome, flagwire.Source) {
+	t.Helper()
+	ctx := flagwire.WithAttributes(context.Background(), flagwire.Attributes(attrs))
+	def := c.defaultValue(t)
+	var (
+		v   any
+		det flagwire.Detail
+	)
+	switch c.Type {
+	case "bool":
+		v, det = client.BoolDetail(ctx, c.Flag, def.(bool))
+	case "string":
+		v, det = client.StringDetail(ctx, c.Flag, def.(string))
+	case "number":
+		v, det = client.FloatDetail(ctx, c.Flag, def.(float64))
+	case "object":
+		dst := def
+		det = client.JSON(ctx, c.Flag, &dst)
+		v = dst
+	default:
+		t.Fatalf("unknown type %q", c.Type)
+	}
+	o := outcome{Value: v, Variant: det.Variant, Reason: det.Reason.Kind, RuleID: det.Reason.RuleID,
+		Segment: det.Reason.Segment, Bucket: det.Reason.Bucket, ErrorCode: string(det.ErrorCode), noPrerequisite: true}
+	if len(det.Payload) > 0 {
+		o.Payload = mustJSON(t, det.Payload)
+	}
+	return o, det.Source
+}
+
+func newClient(t *testing.T, opts []flagwire.Option, local bool) *flagwire.Client {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	client, err := flagwire.New(ctx, opts...)
+	if err != nil {
+		t.Fatalf("flagwire.New: %v", err)
+	}
+	t.Cleanup(func() { _ = client.Close(context.Background()) })
+	if local {
+		if err := client.WaitReady(ctx); err != nil {
+			t.Fatalf("WaitReady: %v", err)
+		}
+	}
+	return client
+}
+
+func runSDK(t *testing.T, m sdkMode) {
+	files := loadCases(t)
+	skip := func(cf *caseFile, c *tcase) string {
+		if c.TimeDependent && !m.clockFree {
+			return "time-dependent: the SDK's clock cannot be set in " + m.name + " mode"
+		}
+		if c.Expect.CompileError && m.name != "offline" {
+			return "compile errors are checked through the engine, the server and offline bootstraps"
+		}
+		return ""
+	}
+	forEachGroupCase(t, files, skip, func(t *testing.T, g *groupServer, cf *caseFile, c *tcase) {
+		if c.Expect.CompileError {
+			cfg := decodeConfig(t, cf.config(c))
+			cfg.Environment = caseEnv
+			client, err := flagwire.New(context.Background(), flagwire.WithMode(flagwire.ModeOffline), flagwire.WithEnvironment(caseEnv),
+				flagwire.WithBootstrap(signedBootstrap(t, cfg)), flagwire.WithTrustedKeys(signPub))
+			if err == nil {
+				_ = client.Close(context.Background())
+				t.Fatalf("offline New accepted a bootstrap that must not compile (%s)", c.Description)
+			}
+			return
+		}
+		client := newClient(t, m.opts(t, g, cf), m.name == "local")
+		exp := c.Expect
+		if m.ofrep {
+			exp = ofrepExpectation(t, g.cfg, c)
+		}
+		got, src := sdkEval(t, client, c, c.attrs(t, true))
+		check(t, c, exp, got)
+		wantSrc := m.source
+		if exp.Reason == string(evaluate.ReasonError) {
+			wantSrc = flagwire.SourceDefault
+		}
+		if src != wantSrc {
+			t.Errorf("Source = %v, want %v", src, wantSrc)
+		}
+	})
+}
+
+// TestSDKRemote runs every case through the SDK in remote mode
+// (POST /v1/evaluate behind the decision cache), one client per case.
+func TestSDKRemote(t *testing.T) { runSDK(t, sdkModes[0]) }
+
+// TestSDKLocal runs every case through the SDK in local mode (config synced
+// from GET /v1/flags, evaluated in-process).
+func TestSDKLocal(t *testing.T) { runSDK(t, sdkModes[1]) }
+
+// TestSDKOffline runs every case through the SDK in offline mode, from a
+// signed bootstrap of the group's config; configs that must not compile
+// must make New fail.
+func TestSDKOffline(t *testing.T) { runSDK(t, sdkModes[2]) }
+
+// TestSDKOFREP runs every case through the SDK with WithOFREP (the
+// reference server's OFREP endpoints as the backend).
+func TestSDKOFREP(t *testing.T) { runSDK(t, sdkModes[3]) }
