@@ -1,8 +1,9 @@
-package evaluate
+package flagfile
 
 import (
 	"encoding/json"
 	"errors"
+	"github.com/flagwire/flagwire/evaluate"
 	"os"
 	"reflect"
 	"sort"
@@ -34,7 +35,7 @@ metadata:
 
 // findingStrings formats findings as "file:line:col severity code" for
 // exact comparison.
-func findingStrings(fs []Finding) []string {
+func findingStrings(fs []evaluate.Finding) []string {
 	out := make([]string, len(fs))
 	for i, f := range fs {
 		out[i] = f.Pos.String() + " " + string(f.Severity) + " " + f.Code
@@ -42,16 +43,16 @@ func findingStrings(fs []Finding) []string {
 	return out
 }
 
-func loadErrorFindings(t *testing.T, err error) []Finding {
+func loadErrorFindings(t *testing.T, err error) []evaluate.Finding {
 	t.Helper()
-	var le *LoadError
+	var le *evaluate.LoadError
 	if !errors.As(err, &le) {
 		t.Fatalf("error %v (%T) is not a *LoadError", err, err)
 	}
 	return le.Findings
 }
 
-func mustLoad(t *testing.T, name, src string) map[string]*Config {
+func mustLoad(t *testing.T, name, src string) map[string]*evaluate.Config {
 	t.Helper()
 	f, err := LoadYAML(name, []byte(src))
 	if err != nil {
@@ -70,18 +71,18 @@ func TestLoadYAMLSeedExample(t *testing.T) {
 		t.Fatal(err)
 	}
 	pct := (*float64)(nil)
-	want := Flag{
+	want := evaluate.Flag{
 		Key:         "checkout-new-flow",
 		Environment: "prod",
 		State:       "off",
 		Owners:      []string{"payments-team"},
-		Rules: []Rule{{
+		Rules: []evaluate.Rule{{
 			ID:    "rule-1",
 			When:  "plan == 'pro' and region == 'US'",
-			Serve: Serve{Variant: true, Percentage: pct},
+			Serve: evaluate.Serve{Variant: true, Percentage: pct},
 		}},
-		Bucketing: Bucketing{Seed: "checkout-new-flow"},
-		Metadata:  Metadata{Jira: "PAY-1234", TTL: "2026-12-31"},
+		Bucketing: evaluate.Bucketing{Seed: "checkout-new-flow"},
+		Metadata:  evaluate.Metadata{Jira: "PAY-1234", TTL: "2026-12-31"},
 	}
 	if len(f.Flags) != 1 || !reflect.DeepEqual(f.Flags[0], want) {
 		t.Fatalf("loaded\n%#v\nwant\n%#v", f.Flags, want)
@@ -93,22 +94,22 @@ func TestLoadYAMLSeedExample(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	snap, err := Compile(cfgs["prod"])
+	snap, err := evaluate.Compile(cfgs["prod"])
 	if err != nil {
 		t.Fatal(err)
 	}
 	// The flag is off: everyone gets the off variant, false.
-	r := snap.Evaluate("checkout-new-flow", Attributes{"userId": "8a7f4c91", "plan": "pro", "region": "US"}, time.Time{})
-	if r.Value != false || r.Reason.Kind != ReasonOff {
+	r := snap.Evaluate("checkout-new-flow", evaluate.Attributes{"userId": "8a7f4c91", "plan": "pro", "region": "US"}, time.Time{})
+	if r.Value != false || r.Reason.Kind != evaluate.ReasonOff {
 		t.Errorf("off flag served %v (%s)", r.Value, r.Reason.Kind)
 	}
 	// Turned on, rule-1 matches.
-	cfgs["prod"].Flags[0].State = StateOn
-	snap, err = Compile(cfgs["prod"])
+	cfgs["prod"].Flags[0].State = evaluate.StateOn
+	snap, err = evaluate.Compile(cfgs["prod"])
 	if err != nil {
 		t.Fatal(err)
 	}
-	r = snap.Evaluate("checkout-new-flow", Attributes{"userId": "8a7f4c91", "plan": "pro", "region": "US"}, time.Time{})
+	r = snap.Evaluate("checkout-new-flow", evaluate.Attributes{"userId": "8a7f4c91", "plan": "pro", "region": "US"}, time.Time{})
 	if r.Value != true || r.Reason.RuleID != "rule-1" {
 		t.Errorf("on flag served %v (%+v)", r.Value, r.Reason)
 	}
@@ -152,7 +153,7 @@ environment: prod
 			t.Errorf("prod: %+v", p)
 		}
 		for env, c := range cfgs {
-			if _, err := Compile(c); err != nil {
+			if _, err := evaluate.Compile(c); err != nil {
 				t.Errorf("%s: %v", env, err)
 			}
 		}
@@ -184,7 +185,7 @@ flags:
 		if v := c.Flags[0].Variants[0].Value; v != int64(1) {
 			t.Errorf("variant value %#v", v)
 		}
-		if _, err := Compile(c); err != nil {
+		if _, err := evaluate.Compile(c); err != nil {
 			t.Error(err)
 		}
 	})
@@ -203,7 +204,7 @@ flags:
 `
 		c := mustLoad(t, "anchors.yaml", src)["prod"]
 		two := c.Flags[1]
-		if two.Key != "two" || !reflect.DeepEqual(two.Owners, []string{"team-a", "team-b"}) || !reflect.DeepEqual(two.Metadata, Metadata{Team: "a", TTL: "2027-01-01", Jira: "X-1"}) {
+		if two.Key != "two" || !reflect.DeepEqual(two.Owners, []string{"team-a", "team-b"}) || !reflect.DeepEqual(two.Metadata, evaluate.Metadata{Team: "a", TTL: "2027-01-01", Jira: "X-1"}) {
 			t.Errorf("merged flag: %+v", two)
 		}
 	})
@@ -339,7 +340,7 @@ func TestLoadYAMLLimits(t *testing.T) {
 		}
 	})
 	t.Run("nesting depth", func(t *testing.T) {
-		src := "flagKey: a\nvariants:\n  - name: x\n    payload: " + strings.Repeat("[", MaxNestingDepth) + strings.Repeat("]", MaxNestingDepth) + "\n"
+		src := "flagKey: a\nvariants:\n  - name: x\n    payload: " + strings.Repeat("[", evaluate.MaxNestingDepth) + strings.Repeat("]", evaluate.MaxNestingDepth) + "\n"
 		_, err := LoadYAML("deep.yaml", []byte(src))
 		if fs := loadErrorFindings(t, err); fs[0].Code != "limit" {
 			t.Errorf("%v", err)
@@ -347,11 +348,11 @@ func TestLoadYAMLLimits(t *testing.T) {
 	})
 	t.Run("finding count", func(t *testing.T) {
 		src := "flagKey: a\n"
-		for i := 0; i < 2*MaxLoadFindings; i++ {
+		for i := 0; i < 2*evaluate.MaxLoadFindings; i++ {
 			src += "k" + strconv.Itoa(i) + ": 1\n"
 		}
 		_, err := LoadYAML("many.yaml", []byte(src))
-		if fs := loadErrorFindings(t, err); len(fs) != MaxLoadFindings {
+		if fs := loadErrorFindings(t, err); len(fs) != evaluate.MaxLoadFindings {
 			t.Errorf("%d findings", len(fs))
 		}
 	})
@@ -392,8 +393,8 @@ func TestCompilePositions(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			cfgs := mustLoad(t, "f.yaml", tt.src)
-			_, err := Compile(cfgs["e"])
-			var ce *CompileError
+			_, err := evaluate.Compile(cfgs["e"])
+			var ce *evaluate.CompileError
 			if !errors.As(err, &ce) {
 				t.Fatalf("Compile: %v", err)
 			}
@@ -475,7 +476,7 @@ func TestMergeFilesAndLoadDir(t *testing.T) {
 	if !reflect.DeepEqual(prod.Attributes, map[string]string{"plan": "string", "age": "number"}) {
 		t.Errorf("attributes %v", prod.Attributes)
 	}
-	flagKeys := func(c *Config) (ks []string) {
+	flagKeys := func(c *evaluate.Config) (ks []string) {
 		for _, f := range c.Flags {
 			ks = append(ks, f.Key)
 		}
@@ -489,8 +490,8 @@ func TestMergeFilesAndLoadDir(t *testing.T) {
 	}
 	// Compile findings name the file of the flag.
 	prod.Flags[1].State = "bogus"
-	_, err = Compile(prod)
-	var ce *CompileError
+	_, err = evaluate.Compile(prod)
+	var ce *evaluate.CompileError
 	if !errors.As(err, &ce) || ce.Findings[0].Pos.String() != "flags/sub/b.yaml:3:5" {
 		t.Errorf("compile finding: %v", err)
 	}
@@ -549,8 +550,8 @@ func TestMergeFilesAndLoadDir(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		_, err = Compile(cfgs["e"])
-		var ce *CompileError
+		_, err = evaluate.Compile(cfgs["e"])
+		var ce *evaluate.CompileError
 		if !errors.As(err, &ce) || ce.Findings[0].Pos.String() != "a.yaml:3:8" {
 			t.Errorf("%v", err)
 		}
@@ -564,7 +565,7 @@ func TestMergeFilesAndLoadDir(t *testing.T) {
 }
 
 // demoConfig loads the product demo's flags from testdata/flags.
-func demoConfig(t testing.TB) *Config {
+func demoConfig(t testing.TB) *evaluate.Config {
 	t.Helper()
 	cfgs, err := LoadDir(os.DirFS("testdata"), "flags")
 	if err != nil {
@@ -581,7 +582,7 @@ func TestDemoFlags(t *testing.T) {
 	if cfg.Salt != "prod-salt-2026" {
 		t.Errorf("salt %q", cfg.Salt)
 	}
-	snap, err := Compile(cfg)
+	snap, err := evaluate.Compile(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -594,18 +595,18 @@ func TestDemoFlags(t *testing.T) {
 	now := time.Date(2026, 6, 25, 12, 0, 0, 0, time.UTC)
 	tests := []struct {
 		flag    string
-		attrs   Attributes
+		attrs   evaluate.Attributes
 		variant string
-		reason  ReasonKind
+		reason  evaluate.ReasonKind
 		rule    string
 	}{
-		{"checkout-new-flow", Attributes{"userId": "8a7f4c91", "plan": "pro", "region": "US"}, "true", ReasonRuleMatch, "rule-1"},
-		{"checkout-new-flow", Attributes{"userId": "c0ffee42", "plan": "free", "region": "US"}, "true", ReasonSegmentMatch, "rule-2"},
-		{"checkout-new-flow", Attributes{"plan": "free"}, "false", ReasonDefault, ""},
-		{"pricing-experiment", Attributes{"accountId": "acc-1", "country": "US"}, "control", ReasonDefault, ""},
-		{"bench-flag", Attributes{"userId": "u", "plan": "enterprise", "region": "EU"}, "true", ReasonRuleMatch, "enterprise-eu"},
-		{"bench-flag", Attributes{"userId": "bench-0999"}, "true", ReasonSegmentMatch, "bench-segment"},
-		{"bench-flag", Attributes{"userId": "u", "appVersion": "1.9.3"}, "false", ReasonRuleMatch, "old-app"},
+		{"checkout-new-flow", evaluate.Attributes{"userId": "8a7f4c91", "plan": "pro", "region": "US"}, "true", evaluate.ReasonRuleMatch, "rule-1"},
+		{"checkout-new-flow", evaluate.Attributes{"userId": "c0ffee42", "plan": "free", "region": "US"}, "true", evaluate.ReasonSegmentMatch, "rule-2"},
+		{"checkout-new-flow", evaluate.Attributes{"plan": "free"}, "false", evaluate.ReasonDefault, ""},
+		{"pricing-experiment", evaluate.Attributes{"accountId": "acc-1", "country": "US"}, "control", evaluate.ReasonDefault, ""},
+		{"bench-flag", evaluate.Attributes{"userId": "u", "plan": "enterprise", "region": "EU"}, "true", evaluate.ReasonRuleMatch, "enterprise-eu"},
+		{"bench-flag", evaluate.Attributes{"userId": "bench-0999"}, "true", evaluate.ReasonSegmentMatch, "bench-segment"},
+		{"bench-flag", evaluate.Attributes{"userId": "u", "appVersion": "1.9.3"}, "false", evaluate.ReasonRuleMatch, "old-app"},
 	}
 	for _, tt := range tests {
 		r := snap.Evaluate(tt.flag, tt.attrs, now)
@@ -616,7 +617,7 @@ func TestDemoFlags(t *testing.T) {
 	// The pricing rollout splits by accountId, 34/33/33; payloads come along.
 	counts := map[string]int{}
 	for i := 0; i < 3000; i++ {
-		r := snap.Evaluate("pricing-experiment", Attributes{"accountId": "acc-" + strconv.Itoa(i%1000) + strconv.Itoa(i/1000), "country": "DE"}, now)
+		r := snap.Evaluate("pricing-experiment", evaluate.Attributes{"accountId": "acc-" + strconv.Itoa(i%1000) + strconv.Itoa(i/1000), "country": "DE"}, now)
 		counts[r.Variant]++
 		if p, ok := r.Payload.(map[string]any); !ok || p["currency"] != "EUR" {
 			t.Fatalf("payload %#v", r.Payload)
@@ -632,7 +633,7 @@ func TestDemoFlags(t *testing.T) {
 	for i := 0; i < 4000; i++ {
 		id := "user-" + strconv.Itoa(i%1000) + "-" + strconv.Itoa(i/1000)
 		for _, k := range []string{"checkout-new-flow", "bench-flag"} {
-			if snap.Evaluate(k, Attributes{"userId": id}, now).Value == true {
+			if snap.Evaluate(k, evaluate.Attributes{"userId": id}, now).Value == true {
 				on[k]++
 			}
 		}
@@ -646,32 +647,32 @@ func TestDemoFlags(t *testing.T) {
 func TestMarshalYAMLRoundTrip(t *testing.T) {
 	pct := 12.5
 	at := time.Date(2026, 7, 1, 9, 30, 0, 0, time.UTC)
-	rich := Flag{
+	rich := evaluate.Flag{
 		Key:         "rich",
 		Environment: "prod",
-		Type:        TypeJSON,
-		State:       StateOn,
-		Variants: []Variant{
+		Type:        evaluate.TypeJSON,
+		State:       evaluate.StateOn,
+		Variants: []evaluate.Variant{
 			{Name: "small", Value: map[string]any{"size": 1.0, "tags": []any{"a", "true", true, nil}}, Payload: map[string]any{"color": "#ff4d4f"}},
 			{Name: "null", Value: map[string]any{"size": 2.0, "label": "line one\nline two"}},
 			{Name: "yes", Value: []any{"1.0", 1.5, "2026-12-31"}},
 		},
 		OffVariant:    "small",
-		Targets:       []Target{{Variant: "null", Values: []string{"u1", "true", "007"}}},
-		Prerequisites: []Prerequisite{{FlagKey: "other", Variants: []any{true}}},
-		Rules: []Rule{
-			{ID: "r1", When: "plan == 'pro' and country in ['DE', 'FR']", Serve: Serve{Variant: "yes", Percentage: &pct, Seed: "s"}},
-			{ID: "r2", Segment: "seg", Serve: Serve{Rollout: []WeightedVariant{{Variant: "small", Weight: 33.333}, {Variant: "null", Weight: 66.667}}}},
-			{ID: "r3", When: "a == 1\nor b == 2", Serve: Serve{Progressive: &Progressive{Variant: "yes", Steps: []RampStep{{At: at, Percentage: 1}, {At: at.Add(24 * time.Hour), Percentage: 50}}, Paused: true, PausedAt: at.Add(time.Hour)}}},
+		Targets:       []evaluate.Target{{Variant: "null", Values: []string{"u1", "true", "007"}}},
+		Prerequisites: []evaluate.Prerequisite{{FlagKey: "other", Variants: []any{true}}},
+		Rules: []evaluate.Rule{
+			{ID: "r1", When: "plan == 'pro' and country in ['DE', 'FR']", Serve: evaluate.Serve{Variant: "yes", Percentage: &pct, Seed: "s"}},
+			{ID: "r2", Segment: "seg", Serve: evaluate.Serve{Rollout: []evaluate.WeightedVariant{{Variant: "small", Weight: 33.333}, {Variant: "null", Weight: 66.667}}}},
+			{ID: "r3", When: "a == 1\nor b == 2", Serve: evaluate.Serve{Progressive: &evaluate.Progressive{Variant: "yes", Steps: []evaluate.RampStep{{At: at, Percentage: 1}, {At: at.Add(24 * time.Hour), Percentage: 50}}, Paused: true, PausedAt: at.Add(time.Hour)}}},
 		},
-		Default:   &Serve{Variant: "small"},
-		Bucketing: Bucketing{Seed: "rich-seed", By: "account.id"},
+		Default:   &evaluate.Serve{Variant: "small"},
+		Bucketing: evaluate.Bucketing{Seed: "rich-seed", By: "account.id"},
 		Owners:    []string{"team-a", "on"},
-		Metadata:  Metadata{Team: "t", TTL: "2027-01-01", Jira: "1234", RiskLevel: "null", KillSwitch: true, Dashboards: []string{"https://grafana.example.com/d/x"}, Description: "has: colons # and hashes"},
+		Metadata:  evaluate.Metadata{Team: "t", TTL: "2027-01-01", Jira: "1234", RiskLevel: "null", KillSwitch: true, Dashboards: []string{"https://grafana.example.com/d/x"}, Description: "has: colons # and hashes"},
 		Version:   3,
 	}
 	demo := demoConfig(t)
-	flags := append([]Flag{rich, {Key: "minimal"}}, demo.Flags...)
+	flags := append([]evaluate.Flag{rich, {Key: "minimal"}}, demo.Flags...)
 	for _, f := range flags {
 		t.Run(f.Key, func(t *testing.T) {
 			out, err := MarshalYAML(f)
@@ -702,7 +703,7 @@ func TestMarshalYAMLRoundTrip(t *testing.T) {
 		for k, v := range demoConfig(t).Attributes {
 			demo.Attributes[k] = v
 		}
-		demo.Segments = append(demo.Segments, Segment{Key: "rules", Description: "x", When: "plan == 'pro'", By: "accountId", Excluded: []string{"a"}, Version: 2})
+		demo.Segments = append(demo.Segments, evaluate.Segment{Key: "rules", Description: "x", When: "plan == 'pro'", By: "accountId", Excluded: []string{"a"}, Version: 2})
 		out, err := MarshalConfigYAML(&demo)
 		if err != nil {
 			t.Fatal(err)
@@ -737,19 +738,19 @@ func TestYAMLFieldsMatchModel(t *testing.T) {
 		typ    any
 		fields []string
 	}{
-		{Config{}, ymlConfigFields},
-		{Flag{}, ymlFlagFields},
-		{Variant{}, ymlVariantFields},
-		{Target{}, ymlTargetFields},
-		{Serve{}, ymlServeFields},
-		{Rule{}, ymlRuleFields},
-		{WeightedVariant{}, ymlWeightedFields},
-		{Progressive{}, ymlProgressiveFields},
-		{RampStep{}, ymlStepFields},
-		{Bucketing{}, ymlBucketingFields},
-		{Prerequisite{}, ymlPrereqFields},
-		{Metadata{}, ymlMetadataFields},
-		{Segment{}, ymlSegmentFields},
+		{evaluate.Config{}, ymlConfigFields},
+		{evaluate.Flag{}, ymlFlagFields},
+		{evaluate.Variant{}, ymlVariantFields},
+		{evaluate.Target{}, ymlTargetFields},
+		{evaluate.Serve{}, ymlServeFields},
+		{evaluate.Rule{}, ymlRuleFields},
+		{evaluate.WeightedVariant{}, ymlWeightedFields},
+		{evaluate.Progressive{}, ymlProgressiveFields},
+		{evaluate.RampStep{}, ymlStepFields},
+		{evaluate.Bucketing{}, ymlBucketingFields},
+		{evaluate.Prerequisite{}, ymlPrereqFields},
+		{evaluate.Metadata{}, ymlMetadataFields},
+		{evaluate.Segment{}, ymlSegmentFields},
 	}
 	for _, tt := range tests {
 		var tags []string
@@ -788,19 +789,19 @@ func TestDecodeConfigJSON(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cfg, err := DecodeConfigJSON(data)
+	cfg, err := evaluate.DecodeConfigJSON(data)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if a, b := canonicalJSON(t, demo), canonicalJSON(t, cfg); a != b {
 		t.Errorf("JSON round trip:\n%s\n%s", a, b)
 	}
-	if _, err := Compile(cfg); err != nil {
+	if _, err := evaluate.Compile(cfg); err != nil {
 		t.Error(err)
 	}
 	// The seed's payload form and field names matched case-insensitively,
 	// as encoding/json does.
-	cfg, err = DecodeConfigJSON([]byte(`{"Environment": "prod", "flags": [{"key": "p", "type": "string", "variants": [{"name": "A", "payload": {"price": 23.00, "currency": "EUR"}}]}]}`))
+	cfg, err = evaluate.DecodeConfigJSON([]byte(`{"Environment": "prod", "flags": [{"key": "p", "type": "string", "variants": [{"name": "A", "payload": {"price": 23.00, "currency": "EUR"}}]}]}`))
 	if err != nil || cfg.Environment != "prod" || cfg.Flags[0].Variants[0].Payload.(map[string]any)["price"] != 23.0 {
 		t.Errorf("%+v %v", cfg, err)
 	}
@@ -826,12 +827,12 @@ func TestDecodeConfigJSON(t *testing.T) {
 		{"not an object", "  [1]", []string{"1:3 json-syntax "}, "must be a JSON object"},
 		{"null", "null", []string{"1:1 json-syntax "}, "must be a JSON object"},
 		{"empty", "", []string{"1:1 json-syntax "}, "must be a JSON object"},
-		{"too deep", `{"flags": [{"key": "a", "variants": [{"name": "x", "payload": ` + strings.Repeat("[", MaxNestingDepth) + strings.Repeat("]", MaxNestingDepth) + `}]}]}`, []string{"1:158 limit "}, "nesting deeper than"},
+		{"too deep", `{"flags": [{"key": "a", "variants": [{"name": "x", "payload": ` + strings.Repeat("[", evaluate.MaxNestingDepth) + strings.Repeat("]", evaluate.MaxNestingDepth) + `}]}]}`, []string{"1:158 limit "}, "nesting deeper than"},
 		{"number overflow", `{"flags": [{"key": "a", "variants": [{"name": "x", "payload": 1e999}]}]}`, []string{"1:63 type flags[0].variants[0].payload"}, "number 1e999 does not fit a float64"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			_, err := DecodeConfigJSON([]byte(tt.in))
+			_, err := evaluate.DecodeConfigJSON([]byte(tt.in))
 			if err == nil {
 				t.Fatal("no error")
 			}
@@ -849,7 +850,7 @@ func TestDecodeConfigJSON(t *testing.T) {
 		})
 	}
 	t.Run("too large", func(t *testing.T) {
-		_, err := DecodeConfigJSON(make([]byte, MaxConfigJSONSize+1))
+		_, err := evaluate.DecodeConfigJSON(make([]byte, evaluate.MaxConfigJSONSize+1))
 		if fs := loadErrorFindings(t, err); fs[0].Code != "limit" {
 			t.Error(err)
 		}
