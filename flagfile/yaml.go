@@ -13,6 +13,7 @@ import (
 	"io"
 	"io/fs"
 	"path"
+	"reflect"
 	"sort"
 	"strconv"
 	"strings"
@@ -241,24 +242,6 @@ func ymlIsServeField(field string) bool {
 	return false
 }
 
-// The known fields of each YAML mapping, in documentation order. A test
-// checks them against the model's yaml tags.
-var (
-	ymlConfigFields      = []string{"environment", "version", "salt", "requireChangeReason", "attributes", "flags", "segments"}
-	ymlFlagFields        = []string{"flagKey", "environment", "type", "state", "variants", "offVariant", "targets", "rules", "default", "bucketing", "prerequisites", "owners", "metadata", "version"}
-	ymlVariantFields     = []string{"name", "value", "payload"}
-	ymlTargetFields      = []string{"variant", "values"}
-	ymlServeFields       = []string{"variant", "percentage", "rollout", "progressive", "seed"}
-	ymlRuleFields        = []string{"id", "when", "segment", "variant", "percentage", "rollout", "progressive", "seed"}
-	ymlWeightedFields    = []string{"variant", "weight"}
-	ymlProgressiveFields = []string{"variant", "steps", "paused", "pausedAt"}
-	ymlStepFields        = []string{"at", "percentage"}
-	ymlBucketingFields   = []string{"seed", "by"}
-	ymlPrereqFields      = []string{"flagKey", "variants"}
-	ymlMetadataFields    = []string{"team", "ttl", "jira", "riskLevel", "killSwitch", "dashboards", "description"}
-	ymlSegmentFields     = []string{"key", "description", "when", "by", "included", "excluded", "version"}
-)
-
 // LoadYAML parses one flags-as-code file (see File for the format). name is
 // used in positions only. Every problem is reported in a *LoadError with
 // file:line:col positions; the file is not checked against other files or
@@ -304,6 +287,7 @@ type ymlDecoder struct {
 	segKey    string
 	marks     int
 	aliased   int // > 0 inside a free-form value reached through an alias
+	structs   map[reflect.Type]*ymlStruct
 }
 
 // maxYAMLMarks bounds the positions recorded per file (payload paths can be
@@ -615,24 +599,6 @@ func (d *ymlDecoder) sequence(raw *yaml.Node, p string) (items []*yaml.Node, ok 
 	return n.Content, true
 }
 
-// ymlList decodes a list with elem. An empty list is an empty, non-nil
-// slice: for a rollout, "rollout: []" is a rollout that lists nothing.
-func ymlList[T any](d *ymlDecoder, raw *yaml.Node, p string, elem func(*yaml.Node, string) T) []T {
-	items, ok := d.sequence(raw, p)
-	if !ok {
-		return nil
-	}
-	defer d.leave()
-	out := make([]T, 0, len(items))
-	for i, it := range items {
-		if d.stop {
-			break
-		}
-		out = append(out, elem(it, ymlIndex(p, i)))
-	}
-	return out
-}
-
 // scalar resolves a scalar node; it reports a type error for anything else.
 func (d *ymlDecoder) scalar(raw *yaml.Node, p, want string, mark bool) *yaml.Node {
 	n := d.node(raw)
@@ -715,15 +681,6 @@ func (d *ymlDecoder) isNull(raw *yaml.Node) bool {
 		raw = raw.Alias
 	}
 	return raw != nil && raw.Kind == yaml.ScalarNode && raw.ShortTag() == "!!null"
-}
-
-func (d *ymlDecoder) floatPtr(raw *yaml.Node, p string) *float64 {
-	if d.isNull(raw) {
-		d.mark(p, raw)
-		return nil
-	}
-	f := d.float(raw, p)
-	return &f
 }
 
 func (d *ymlDecoder) integer(raw *yaml.Node, p string) int64 {
@@ -939,7 +896,7 @@ func ymlHasKey(n *yaml.Node, key string) bool {
 func (d *ymlDecoder) config(raw *yaml.Node, out *File) {
 	cp := out.pos.config
 	d.obj = cp
-	entries, ok := d.mapping(raw, "", ymlConfigFields)
+	entries, ok := d.mapping(raw, "", d.structOf(reflect.TypeFor[evaluate.Config]()).names)
 	if !ok {
 		return
 	}
@@ -1031,136 +988,170 @@ func (d *ymlDecoder) attributes(raw *yaml.Node, out *File) {
 	}
 }
 
-// flag decodes one flag mapping with its positions.
-func (d *ymlDecoder) flag(raw *yaml.Node) (evaluate.Flag, *ymlObjPos) {
-	var f evaluate.Flag
-	saved, savedKey := d.obj, d.flagKey
-	op := newYmlObjPos(d.posOf(raw))
-	d.obj, d.flagKey = op, ymlPeek(raw, "flagKey")
-	defer func() { d.obj, d.flagKey = saved, savedKey }()
-	entries, ok := d.mapping(raw, "", ymlFlagFields)
-	if !ok {
-		if d.isNull(raw) {
-			d.fail(raw, "type", "", "expected a flag mapping, got null")
+// ymlField is one known key of a model struct: its yaml name and the index
+// path of the Go field (through inline structs such as Rule's Serve).
+type ymlField struct {
+	name  string
+	index []int
+}
+
+// ymlStruct is the decoding plan of a model struct type, read from its
+// yaml tags: the known keys in declaration order (for "did you mean"
+// hints and the list of known fields) and where each goes.
+type ymlStruct struct {
+	names  []string
+	fields map[string]ymlField
+}
+
+var ymlTimeType = reflect.TypeFor[time.Time]()
+
+// structOf returns the plan of struct type t, building it on first use.
+// As in the YAML library, a field tagged "-" or unexported is skipped, an
+// untagged field is known by its lowercased name, and an ",inline" struct
+// contributes its fields.
+func (d *ymlDecoder) structOf(t reflect.Type) *ymlStruct {
+	if st, ok := d.structs[t]; ok {
+		return st
+	}
+	st := &ymlStruct{fields: make(map[string]ymlField)}
+	var add func(t reflect.Type, prefix []int)
+	add = func(t reflect.Type, prefix []int) {
+		for i := range t.NumField() {
+			sf := t.Field(i)
+			name, opts, _ := strings.Cut(sf.Tag.Get("yaml"), ",")
+			index := append(append([]int(nil), prefix...), i)
+			if sf.Anonymous && sf.Type.Kind() == reflect.Struct && strings.Contains(opts, "inline") {
+				add(sf.Type, index)
+				continue
+			}
+			if !sf.IsExported() || name == "-" {
+				continue
+			}
+			if name == "" {
+				name = strings.ToLower(sf.Name)
+			}
+			if _, dup := st.fields[name]; !dup {
+				st.names = append(st.names, name)
+				st.fields[name] = ymlField{name: name, index: index}
+			}
 		}
-		return f, op
+	}
+	add(t, nil)
+	if d.structs == nil {
+		d.structs = make(map[reflect.Type]*ymlStruct)
+	}
+	d.structs[t] = st
+	return st
+}
+
+// object decodes the mapping raw into the struct v, key by key in file
+// order; unknown keys are errors naming the closest known one. ok is false
+// when raw is null or not a mapping (an error).
+func (d *ymlDecoder) object(raw *yaml.Node, p string, v reflect.Value) (entries []ymlEntry, ok bool) {
+	st := d.structOf(v.Type())
+	entries, ok = d.mapping(raw, p, st.names)
+	if !ok {
+		return nil, false
 	}
 	defer d.leave()
-	hasKey := false
 	for _, e := range entries {
 		if d.stop {
 			break
 		}
-		p := e.key
-		switch e.key {
-		case "flagKey":
-			f.Key = d.str(e.val, p)
-			hasKey = true
-		case "environment":
-			f.Environment = d.str(e.val, p)
-		case "type":
-			f.Type = evaluate.FlagType(d.str(e.val, p))
-		case "state":
-			f.State = d.str(e.val, p)
-		case "variants":
-			f.Variants = ymlList(d, e.val, p, d.variant)
-		case "offVariant":
-			f.OffVariant = d.value(e.val, p)
-		case "targets":
-			f.Targets = ymlList(d, e.val, p, d.target)
-		case "rules":
-			f.Rules = ymlList(d, e.val, p, d.rule)
-		case "default":
-			if s, ok := d.serve(e.val, p); ok {
-				f.Default = &s
+		f, known := st.fields[e.key]
+		if !known {
+			continue
+		}
+		q := ymlJoin(p, e.key)
+		fv := v.FieldByIndex(f.index)
+		if f.name == "when" && fv.Kind() == reflect.String {
+			fv.SetString(d.when(e.val, q))
+			continue
+		}
+		d.decode(e.val, q, fv)
+	}
+	return entries, true
+}
+
+// decode decodes raw into v, driven by v's type: structs by their yaml
+// tags, lists item by item, free-form values (interfaces) with their YAML
+// types, and scalars strictly (see File).
+func (d *ymlDecoder) decode(raw *yaml.Node, p string, v reflect.Value) {
+	t := v.Type()
+	if t == ymlTimeType {
+		v.Set(reflect.ValueOf(d.timeValue(raw, p)))
+		return
+	}
+	switch t.Kind() {
+	case reflect.Interface:
+		if x := d.value(raw, p); x != nil {
+			v.Set(reflect.ValueOf(x))
+		}
+	case reflect.String:
+		v.SetString(d.str(raw, p))
+	case reflect.Bool:
+		v.SetBool(d.boolean(raw, p))
+	case reflect.Int, reflect.Int64:
+		v.SetInt(d.integer(raw, p))
+	case reflect.Float64:
+		v.SetFloat(d.float(raw, p))
+	case reflect.Pointer:
+		if d.isNull(raw) {
+			d.mark(p, raw)
+			return
+		}
+		e := reflect.New(t.Elem())
+		d.decode(raw, p, e.Elem())
+		v.Set(e)
+	case reflect.Struct:
+		d.object(raw, p, v)
+	case reflect.Slice:
+		// An empty list is an empty, non-nil slice: for a rollout,
+		// "rollout: []" is a rollout that lists nothing.
+		items, ok := d.sequence(raw, p)
+		if !ok {
+			return
+		}
+		defer d.leave()
+		// Lists of bucketing ids can hold millions: their items'
+		// positions are not recorded.
+		markItems := !ymlIsIDList(p)
+		s := reflect.MakeSlice(t, len(items), len(items))
+		n := 0
+		for i, it := range items {
+			if d.stop {
+				break
 			}
-		case "bucketing":
-			f.Bucketing = d.bucketing(e.val, p)
-		case "prerequisites":
-			f.Prerequisites = ymlList(d, e.val, p, d.prerequisite)
-		case "owners":
-			f.Owners = d.strList(e.val, p, true)
-		case "metadata":
-			f.Metadata = d.metadata(e.val, p)
-		case "version":
-			f.Version = d.integer(e.val, p)
+			q := ymlIndex(p, i)
+			if t.Elem().Kind() == reflect.String {
+				s.Index(i).SetString(d.strMark(it, q, markItems))
+			} else {
+				d.decode(it, q, s.Index(i))
+			}
+			n++
 		}
+		v.Set(s.Slice(0, n))
+	default:
+		// Not reached for the model's types (a test walks them all).
+		d.fail(raw, "type", p, "cannot decode into %s", t)
 	}
-	if !hasKey && !d.stop {
-		d.fail(raw, "missing-field", "", "flag has no flagKey")
-	}
-	op.rules = make([]string, len(f.Rules))
-	for i, r := range f.Rules {
-		op.rules[i] = r.ID
-	}
-	return f, op
 }
 
-func (d *ymlDecoder) variant(raw *yaml.Node, p string) evaluate.Variant {
-	var v evaluate.Variant
-	entries, ok := d.mapping(raw, p, ymlVariantFields)
-	if !ok {
-		return v
+// ymlIsIDList reports whether the list at path p holds bucketing ids: a
+// target's values or a segment's included and excluded ids.
+func ymlIsIDList(p string) bool {
+	if i := strings.LastIndexAny(p, ".]"); i >= 0 {
+		p = p[i+1:]
 	}
-	defer d.leave()
-	for _, e := range entries {
-		q := ymlJoin(p, e.key)
-		switch e.key {
-		case "name":
-			v.Name = d.str(e.val, q)
-		case "value":
-			v.Value = d.value(e.val, q)
-		case "payload":
-			v.Payload = d.value(e.val, q)
-		}
+	switch p {
+	case "values", "included", "excluded":
+		return true
 	}
-	return v
+	return false
 }
 
-func (d *ymlDecoder) target(raw *yaml.Node, p string) evaluate.Target {
-	var t evaluate.Target
-	entries, ok := d.mapping(raw, p, ymlTargetFields)
-	if !ok {
-		return t
-	}
-	defer d.leave()
-	for _, e := range entries {
-		q := ymlJoin(p, e.key)
-		switch e.key {
-		case "variant":
-			t.Variant = d.value(e.val, q)
-		case "values":
-			t.Values = d.strList(e.val, q, false)
-		}
-	}
-	return t
-}
-
-func (d *ymlDecoder) rule(raw *yaml.Node, p string) evaluate.Rule {
-	var r evaluate.Rule
-	entries, ok := d.mapping(raw, p, ymlRuleFields)
-	if !ok {
-		return r
-	}
-	defer d.leave()
-	for _, e := range entries {
-		q := ymlJoin(p, e.key)
-		switch e.key {
-		case "id":
-			r.ID = d.str(e.val, q)
-		case "when":
-			r.When = d.when(e.val, q)
-		case "segment":
-			r.Segment = d.str(e.val, q)
-		default:
-			d.serveField(&r.Serve, e, q)
-		}
-	}
-	return r
-}
-
-// when decodes a rule condition and records how its characters map to the
-// source, for positions inside the condition.
+// when decodes a rule or segment condition and records how its characters
+// map to the source, for positions inside the condition.
 func (d *ymlDecoder) when(raw *yaml.Node, p string) string {
 	s := d.str(raw, p)
 	if s == "" || d.obj == nil {
@@ -1178,205 +1169,71 @@ func (d *ymlDecoder) when(raw *yaml.Node, p string) string {
 	return s
 }
 
-// serve decodes a Serve mapping (the default). ok is false for null.
-func (d *ymlDecoder) serve(raw *yaml.Node, p string) (evaluate.Serve, bool) {
-	var s evaluate.Serve
-	entries, ok := d.mapping(raw, p, ymlServeFields)
-	if !ok {
-		return s, false
-	}
-	defer d.leave()
-	for _, e := range entries {
-		d.serveField(&s, e, ymlJoin(p, e.key))
-	}
-	return s, true
-}
-
-func (d *ymlDecoder) serveField(s *evaluate.Serve, e ymlEntry, q string) {
-	switch e.key {
-	case "variant":
-		s.Variant = d.value(e.val, q)
-	case "percentage":
-		s.Percentage = d.floatPtr(e.val, q)
-	case "rollout":
-		s.Rollout = ymlList(d, e.val, q, d.weighted)
-	case "progressive":
-		s.Progressive = d.progressive(e.val, q)
-	case "seed":
-		s.Seed = d.str(e.val, q)
-	}
-}
-
-func (d *ymlDecoder) weighted(raw *yaml.Node, p string) evaluate.WeightedVariant {
-	var w evaluate.WeightedVariant
-	entries, ok := d.mapping(raw, p, ymlWeightedFields)
-	if !ok {
-		return w
-	}
-	defer d.leave()
-	for _, e := range entries {
-		q := ymlJoin(p, e.key)
-		switch e.key {
-		case "variant":
-			w.Variant = d.value(e.val, q)
-		case "weight":
-			w.Weight = d.float(e.val, q)
+// flag decodes one flag mapping with its positions.
+func (d *ymlDecoder) flag(raw *yaml.Node) (evaluate.Flag, *ymlObjPos) {
+	var f evaluate.Flag
+	op := d.top(raw, "flagKey", func() bool {
+		entries, ok := d.object(raw, "", reflect.ValueOf(&f).Elem())
+		if !ok {
+			if d.isNull(raw) {
+				d.fail(raw, "type", "", "expected a flag mapping, got null")
+			}
+			return true
 		}
-	}
-	return w
-}
-
-func (d *ymlDecoder) progressive(raw *yaml.Node, p string) *evaluate.Progressive {
-	entries, ok := d.mapping(raw, p, ymlProgressiveFields)
-	if !ok {
-		return nil
-	}
-	defer d.leave()
-	pr := &evaluate.Progressive{}
-	for _, e := range entries {
-		q := ymlJoin(p, e.key)
-		switch e.key {
-		case "variant":
-			pr.Variant = d.value(e.val, q)
-		case "steps":
-			pr.Steps = ymlList(d, e.val, q, d.step)
-		case "paused":
-			pr.Paused = d.boolean(e.val, q)
-		case "pausedAt":
-			pr.PausedAt = d.timeValue(e.val, q)
+		if !ymlHasEntry(entries, "flagKey") && !d.stop {
+			d.fail(raw, "missing-field", "", "flag has no flagKey")
 		}
+		return true
+	})
+	op.rules = make([]string, len(f.Rules))
+	for i, r := range f.Rules {
+		op.rules[i] = r.ID
 	}
-	return pr
+	return f, op
 }
 
-func (d *ymlDecoder) step(raw *yaml.Node, p string) evaluate.RampStep {
-	var s evaluate.RampStep
-	entries, ok := d.mapping(raw, p, ymlStepFields)
-	if !ok {
-		return s
-	}
-	defer d.leave()
-	for _, e := range entries {
-		q := ymlJoin(p, e.key)
-		switch e.key {
-		case "at":
-			s.At = d.timeValue(e.val, q)
-		case "percentage":
-			s.Percentage = d.float(e.val, q)
-		}
-	}
-	return s
-}
-
-func (d *ymlDecoder) bucketing(raw *yaml.Node, p string) evaluate.Bucketing {
-	var b evaluate.Bucketing
-	entries, ok := d.mapping(raw, p, ymlBucketingFields)
-	if !ok {
-		return b
-	}
-	defer d.leave()
-	for _, e := range entries {
-		q := ymlJoin(p, e.key)
-		switch e.key {
-		case "seed":
-			b.Seed = d.str(e.val, q)
-		case "by":
-			b.By = d.str(e.val, q)
-		}
-	}
-	return b
-}
-
-func (d *ymlDecoder) prerequisite(raw *yaml.Node, p string) evaluate.Prerequisite {
-	var pr evaluate.Prerequisite
-	entries, ok := d.mapping(raw, p, ymlPrereqFields)
-	if !ok {
-		return pr
-	}
-	defer d.leave()
-	for _, e := range entries {
-		q := ymlJoin(p, e.key)
-		switch e.key {
-		case "flagKey":
-			pr.FlagKey = d.str(e.val, q)
-		case "variants":
-			pr.Variants = ymlList(d, e.val, q, d.value)
-		}
-	}
-	return pr
-}
-
-func (d *ymlDecoder) metadata(raw *yaml.Node, p string) evaluate.Metadata {
-	var m evaluate.Metadata
-	entries, ok := d.mapping(raw, p, ymlMetadataFields)
-	if !ok {
-		return m
-	}
-	defer d.leave()
-	for _, e := range entries {
-		q := ymlJoin(p, e.key)
-		switch e.key {
-		case "team":
-			m.Team = d.str(e.val, q)
-		case "ttl":
-			m.TTL = d.str(e.val, q)
-		case "jira":
-			m.Jira = d.str(e.val, q)
-		case "riskLevel":
-			m.RiskLevel = d.str(e.val, q)
-		case "killSwitch":
-			m.KillSwitch = d.boolean(e.val, q)
-		case "dashboards":
-			m.Dashboards = d.strList(e.val, q, true)
-		case "description":
-			m.Description = d.str(e.val, q)
-		}
-	}
-	return m
-}
-
+// segment decodes one segment mapping with its positions.
 func (d *ymlDecoder) segment(raw *yaml.Node) (evaluate.Segment, *ymlObjPos) {
 	var s evaluate.Segment
-	saved, savedKey := d.obj, d.segKey
-	op := newYmlObjPos(d.posOf(raw))
-	d.obj, d.segKey = op, ymlPeek(raw, "key")
-	defer func() { d.obj, d.segKey = saved, savedKey }()
-	entries, ok := d.mapping(raw, "", ymlSegmentFields)
-	if !ok {
-		if d.isNull(raw) {
-			d.fail(raw, "type", "", "expected a segment mapping, got null")
+	op := d.top(raw, "key", func() bool {
+		entries, ok := d.object(raw, "", reflect.ValueOf(&s).Elem())
+		if !ok {
+			if d.isNull(raw) {
+				d.fail(raw, "type", "", "expected a segment mapping, got null")
+			}
+			return true
 		}
-		return s, op
-	}
-	defer d.leave()
-	hasKey := false
-	for _, e := range entries {
-		if d.stop {
-			break
+		if !ymlHasEntry(entries, "key") && !d.stop {
+			d.fail(raw, "missing-field", "", "segment has no key")
 		}
-		p := e.key
-		switch e.key {
-		case "key":
-			s.Key = d.str(e.val, p)
-			hasKey = true
-		case "description":
-			s.Description = d.str(e.val, p)
-		case "when":
-			s.When = d.when(e.val, p)
-		case "by":
-			s.By = d.str(e.val, p)
-		case "included":
-			s.Included = d.strList(e.val, p, false)
-		case "excluded":
-			s.Excluded = d.strList(e.val, p, false)
-		case "version":
-			s.Version = d.integer(e.val, p)
-		}
-	}
-	if !hasKey && !d.stop {
-		d.fail(raw, "missing-field", "", "segment has no key")
-	}
+		return true
+	})
 	return s, op
+}
+
+// top runs decode for a flag (key "flagKey") or segment (key "key")
+// document with its own positions, findings naming it by that key.
+func (d *ymlDecoder) top(raw *yaml.Node, key string, decode func() bool) *ymlObjPos {
+	saved, savedFlag, savedSeg := d.obj, d.flagKey, d.segKey
+	defer func() { d.obj, d.flagKey, d.segKey = saved, savedFlag, savedSeg }()
+	op := newYmlObjPos(d.posOf(raw))
+	d.obj = op
+	if key == "flagKey" {
+		d.flagKey = ymlPeek(raw, key)
+	} else {
+		d.segKey = ymlPeek(raw, key)
+	}
+	decode()
+	return op
+}
+
+func ymlHasEntry(entries []ymlEntry, key string) bool {
+	for _, e := range entries {
+		if e.key == key {
+			return true
+		}
+	}
+	return false
 }
 
 // ymlSortFindings orders findings by file, line, column, then by what they

@@ -734,23 +734,26 @@ func canonicalJSON(t *testing.T, v any) string {
 // TestYAMLFieldsMatchModel keeps the decoder's field lists in step with the
 // model's yaml tags.
 func TestYAMLFieldsMatchModel(t *testing.T) {
+	plan := func(v any) []string {
+		return (&ymlDecoder{}).structOf(reflect.TypeOf(v)).names
+	}
 	tests := []struct {
 		typ    any
 		fields []string
 	}{
-		{evaluate.Config{}, ymlConfigFields},
-		{evaluate.Flag{}, ymlFlagFields},
-		{evaluate.Variant{}, ymlVariantFields},
-		{evaluate.Target{}, ymlTargetFields},
-		{evaluate.Serve{}, ymlServeFields},
-		{evaluate.Rule{}, ymlRuleFields},
-		{evaluate.WeightedVariant{}, ymlWeightedFields},
-		{evaluate.Progressive{}, ymlProgressiveFields},
-		{evaluate.RampStep{}, ymlStepFields},
-		{evaluate.Bucketing{}, ymlBucketingFields},
-		{evaluate.Prerequisite{}, ymlPrereqFields},
-		{evaluate.Metadata{}, ymlMetadataFields},
-		{evaluate.Segment{}, ymlSegmentFields},
+		{evaluate.Config{}, plan(evaluate.Config{})},
+		{evaluate.Flag{}, plan(evaluate.Flag{})},
+		{evaluate.Variant{}, plan(evaluate.Variant{})},
+		{evaluate.Target{}, plan(evaluate.Target{})},
+		{evaluate.Serve{}, plan(evaluate.Serve{})},
+		{evaluate.Rule{}, plan(evaluate.Rule{})},
+		{evaluate.WeightedVariant{}, plan(evaluate.WeightedVariant{})},
+		{evaluate.Progressive{}, plan(evaluate.Progressive{})},
+		{evaluate.RampStep{}, plan(evaluate.RampStep{})},
+		{evaluate.Bucketing{}, plan(evaluate.Bucketing{})},
+		{evaluate.Prerequisite{}, plan(evaluate.Prerequisite{})},
+		{evaluate.Metadata{}, plan(evaluate.Metadata{})},
+		{evaluate.Segment{}, plan(evaluate.Segment{})},
 	}
 	for _, tt := range tests {
 		var tags []string
