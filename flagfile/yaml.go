@@ -1333,175 +1333,110 @@ func ymlLineStarts(src []byte) []int {
 	return starts
 }
 
-// ymlSim re-scans a scalar in the source, producing its value with the
-// position of every byte.
-type ymlSim struct {
-	src       []byte
-	lineStart []int
-	out       []byte
-	lines     []int32
-	cols      []int32
-}
-
-// line returns the bytes of 1-based line l without its line break.
-func (s *ymlSim) line(l int) ([]byte, bool) {
-	if l < 1 || l > len(s.lineStart) {
-		return nil, false
-	}
-	b := s.src[s.lineStart[l-1]:]
-	if i := bytes.IndexByte(b, '\n'); i >= 0 {
-		b = b[:i]
-	}
-	return bytes.TrimSuffix(b, []byte{'\r'}), true
-}
-
-func (s *ymlSim) emit(b []byte, line, col int) {
-	for range b {
-		s.lines = append(s.lines, int32(line))
-		s.cols = append(s.cols, int32(col))
-	}
-	s.out = append(s.out, b...)
-}
-
-// ymlColByte converts a 1-based character column to a byte offset in line.
-func ymlColByte(line []byte, col int) int {
-	off := 0
-	for c := 1; c < col && off < len(line); c++ {
-		_, w := utf8.DecodeRune(line[off:])
-		off += w
-	}
-	return off
-}
-
-func ymlIsSpace(c byte) bool { return c == ' ' || c == '\t' }
-
-// ymlMapScalar maps the value of scalar n to source positions. Plain,
-// single- and double-quoted scalars (one line or folded over several) and
-// literal and folded block scalars are re-scanned; the result is verified
-// against the parsed value, and only the verified prefix is trusted.
+// ymlMapScalar maps the value of scalar n to source positions, byte by
+// byte. The value's characters appear in the source in order; between them
+// the source only adds what YAML's syntax takes away: the opening quote, a
+// doubled single quote, escapes, and line breaks and indentation that fold
+// into a space or a newline (for a block scalar, also its header line). So
+// one walk over both suffices: a value character matches the same source
+// character (after any indentation and folded line breaks), an escaped one
+// its escape sequence, and a white-space one (folding) any source white
+// space. The walk stops at the first character it cannot explain; only
+// that verified prefix is trusted.
 func ymlMapScalar(file string, src []byte, lineStart []int, n *yaml.Node) *ymlText {
 	t := &ymlText{start: evaluate.Position{File: file, Line: n.Line, Col: n.Column}, value: n.Value}
-	s := &ymlSim{src: src, lineStart: lineStart}
+	if n.Line < 1 || n.Line > len(lineStart) {
+		return t
+	}
+	i, line, col := lineStart[n.Line-1], n.Line, 1
+	next := func() { // past the source character at i
+		if src[i] == '\n' {
+			line, col = line+1, 1
+			i++
+			return
+		}
+		_, w := utf8.DecodeRune(src[i:])
+		i += w
+		col++
+	}
+	for col < n.Column && i < len(src) && src[i] != '\n' {
+		next()
+	}
+	var quote byte
 	switch {
 	case n.Style&(yaml.LiteralStyle|yaml.FoldedStyle) != 0:
-		s.block(n, n.Style&yaml.FoldedStyle != 0)
+		for i < len(src) && src[i] != '\n' {
+			next() // the header line: "|", ">-", "|2 # comment"…
+		}
 	case n.Style&yaml.DoubleQuotedStyle != 0:
-		s.flow(n, '"')
+		quote = '"'
 	case n.Style&yaml.SingleQuotedStyle != 0:
-		s.flow(n, '\'')
-	default:
-		s.flow(n, 0)
+		quote = '\''
 	}
-	for t.valid < len(s.out) && t.valid < len(t.value) && s.out[t.valid] == t.value[t.valid] {
-		t.valid++
-	}
-	t.lines, t.cols = s.lines[:t.valid], s.cols[:t.valid]
-	return t
-}
-
-// flow re-scans a plain (quote 0) or quoted flow scalar starting at n.
-func (s *ymlSim) flow(n *yaml.Node, quote byte) {
-	want := len(n.Value)
-	first := true
-	breaks := 0    // line breaks since the last content
-	joined := true // the next content joins without folding (escaped break)
-	var prevLine, prevCol int
-	type ch struct {
-		b         []byte
-		line, col int
-		escaped   bool
-	}
-	for l := n.Line; len(s.out) < want; l++ {
-		text, ok := s.line(l)
-		if !ok {
-			return
+	if quote != 0 {
+		if i >= len(src) || src[i] != quote {
+			return t
 		}
-		i, col := 0, 1
-		if first {
-			i = ymlColByte(text, n.Column)
-			col = n.Column
-			if quote != 0 {
-				if i >= len(text) || text[i] != quote {
-					return
-				}
-				i++
-				col++
-			}
-		} else {
-			for i < len(text) && ymlIsSpace(text[i]) {
-				i++
-				col++
-			}
+		next()
+	}
+	v := n.Value
+	t.lines, t.cols = make([]int32, 0, len(v)), make([]int32, 0, len(v))
+	emit := func(k int) {
+		for range k {
+			t.lines = append(t.lines, int32(line))
+			t.cols = append(t.cols, int32(col))
 		}
-		var seg []ch
-		closed, escBreak := false, false
-		for i < len(text) {
-			c := text[i]
-			if quote == 0 && c == '#' && i > 0 && ymlIsSpace(text[i-1]) {
+	}
+	isSpace := func(c byte) bool { return c == ' ' || c == '\t' || c == '\n' || c == '\r' }
+	for j := 0; j < len(v) && i < len(src); {
+		if isSpace(v[j]) {
+			if !isSpace(src[i]) {
 				break
 			}
-			if quote != 0 && c == quote {
-				if quote == '\'' && i+1 < len(text) && text[i+1] == '\'' {
-					seg = append(seg, ch{b: []byte{'\''}, line: l, col: col})
-					i += 2
-					col += 2
-					continue
-				}
-				closed = true
-				break
-			}
-			if quote == '"' && c == '\\' {
-				if i+1 >= len(text) {
-					escBreak = true
-					break
-				}
-				b, w, ok := ymlUnescape(text[i:])
-				if !ok {
-					return
-				}
-				seg = append(seg, ch{b: b, line: l, col: col, escaped: true})
-				col += utf8.RuneCount(text[i : i+w])
-				i += w
-				continue
-			}
-			_, w := utf8.DecodeRune(text[i:])
-			seg = append(seg, ch{b: text[i : i+w], line: l, col: col})
-			i += w
-			col++
-		}
-		if !closed && !escBreak {
-			// Trailing unescaped white space before a line break is not
-			// part of the value.
-			for len(seg) > 0 && !seg[len(seg)-1].escaped && len(seg[len(seg)-1].b) == 1 && ymlIsSpace(seg[len(seg)-1].b[0]) {
-				seg = seg[:len(seg)-1]
-			}
-		}
-		if len(seg) == 0 && !first && !closed {
-			breaks++
+			emit(1)
+			j++
+			next()
 			continue
 		}
-		if !first && !joined {
-			if breaks == 0 {
-				s.emit([]byte{' '}, prevLine, prevCol)
-			} else {
-				s.emit(bytes.Repeat([]byte{'\n'}, breaks), prevLine, prevCol)
+		// Skip indentation, folded line breaks and escaped line breaks.
+		for i < len(src) && (isSpace(src[i]) || quote == '"' && src[i] == '\\' && i+1 < len(src) && (src[i+1] == '\n' || src[i+1] == '\r')) {
+			next()
+		}
+		if i >= len(src) {
+			break
+		}
+		switch {
+		case quote == '"' && src[i] == '\\':
+			b, w, ok := ymlUnescape(src[i:])
+			if !ok || !strings.HasPrefix(v[j:], string(b)) {
+				break
 			}
+			emit(len(b))
+			j += len(b)
+			i, col = i+w, col+w // escapes are ASCII
+			continue
+		case quote == '\'' && v[j] == '\'':
+			if i+1 >= len(src) || src[i] != '\'' || src[i+1] != '\'' {
+				break
+			}
+			emit(1)
+			j++
+			i, col = i+2, col+2
+			continue
+		default:
+			_, w := utf8.DecodeRuneInString(v[j:])
+			if i+w > len(src) || string(src[i:i+w]) != v[j:j+w] {
+				break
+			}
+			emit(w)
+			j += w
+			next()
+			continue
 		}
-		breaks = 0
-		for _, c := range seg {
-			s.emit(c.b, c.line, c.col)
-		}
-		if len(seg) > 0 {
-			last := seg[len(seg)-1]
-			prevLine, prevCol = last.line, last.col+1
-		} else {
-			prevLine, prevCol = l, col
-		}
-		first, joined = false, escBreak
-		if closed {
-			return
-		}
+		break
 	}
+	t.valid = len(t.lines)
+	return t
 }
 
 // ymlUnescape decodes the double-quoted escape at the start of b, returning
@@ -1510,8 +1445,8 @@ func ymlUnescape(b []byte) ([]byte, int, bool) {
 	if len(b) < 2 {
 		return nil, 0, false
 	}
-	simple := map[byte]string{'0': "\x00", 'a': "\a", 'b': "\b", 't': "\t", '\t': "\t", 'n': "\n", 'v': "\v", 'f': "\f", 'r': "\r", 'e': "\x1b", ' ': " ", '"': "\"", '/': "/", '\\': "\\", 'N': "\u0085", '_': "\u00a0", 'L': "\u2028", 'P': "\u2029"}
-	if s, ok := simple[b[1]]; ok {
+	if i := strings.IndexByte("0abt\tnvfre \"/\\NL_P", b[1]); i >= 0 {
+		s := [...]string{"\x00", "\a", "\b", "\t", "\t", "\n", "\v", "\f", "\r", "\x1b", " ", "\"", "/", "\\", "\u0085", "\u2028", "\u00a0", "\u2029"}[i]
 		return []byte(s), 2, true
 	}
 	digits := map[byte]int{'x': 2, 'u': 4, 'U': 8}[b[1]]
@@ -1526,83 +1461,6 @@ func ymlUnescape(b []byte) ([]byte, int, bool) {
 		return []byte{byte(v)}, 2 + digits, true
 	}
 	return utf8.AppendRune(nil, rune(v)), 2 + digits, true
-}
-
-// block re-scans a literal (|) or folded (>) block scalar.
-func (s *ymlSim) block(n *yaml.Node, folded bool) {
-	want := len(n.Value)
-	indent := -1
-	for l := n.Line + 1; l <= len(s.lineStart); l++ {
-		text, _ := s.line(l)
-		if len(bytes.TrimLeft(text, " ")) == 0 {
-			continue
-		}
-		indent = len(text) - len(bytes.TrimLeft(text, " "))
-		break
-	}
-	if indent <= 0 {
-		return
-	}
-	const (
-		none = iota
-		normal
-		more
-	)
-	prev, empties := none, 0
-	var prevLine, prevCol int
-	nl := func(k int) {
-		if k > 0 {
-			s.emit(bytes.Repeat([]byte{'\n'}, k), prevLine, prevCol)
-		}
-	}
-	for l := n.Line + 1; l <= len(s.lineStart) && len(s.out) < want; l++ {
-		text, _ := s.line(l)
-		if len(bytes.TrimLeft(text, " ")) == 0 {
-			empties++
-			if prevLine == 0 {
-				prevLine, prevCol = l, min(len(text), indent)+1
-			}
-			continue
-		}
-		lead := len(text) - len(bytes.TrimLeft(text, " "))
-		if lead < indent {
-			break
-		}
-		content := text[indent:]
-		kind := normal
-		if ymlIsSpace(content[0]) {
-			kind = more
-		}
-		switch {
-		case !folded:
-			if prev != none {
-				nl(1)
-			}
-			nl(empties)
-		case prev == none:
-			nl(empties)
-		case prev == normal && kind == normal:
-			if empties == 0 {
-				s.emit([]byte{' '}, prevLine, prevCol)
-			} else {
-				nl(empties)
-			}
-		default:
-			nl(empties + 1)
-		}
-		empties = 0
-		col := indent + 1
-		for i := 0; i < len(content); {
-			_, w := utf8.DecodeRune(content[i:])
-			s.emit(content[i:i+w], l, col)
-			i += w
-			col++
-		}
-		prev, prevLine, prevCol = kind, l, col
-	}
-	if prev != none {
-		nl(1 + empties) // the final line break (and kept empty lines)
-	}
 }
 
 // ---------------------------------------------------------------------
