@@ -3,13 +3,14 @@ package flagfile
 import (
 	"encoding/json"
 	"errors"
-	"github.com/flagwire/flagwire/evaluate"
 	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/flagwire/flagwire/evaluate"
 )
 
 // fuzzNow is the evaluation and lint time of the fuzz targets.

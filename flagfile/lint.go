@@ -3,18 +3,19 @@ package flagfile
 import (
 	"encoding/json"
 	"fmt"
-	"github.com/flagwire/flagwire/evaluate"
 	"regexp"
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/flagwire/flagwire/evaluate"
 )
 
 // DefaultMaxStaticSegmentIDs is the number of static ids above which Lint
 // warns about a segment (the seed's "segment bloat").
 const DefaultMaxStaticSegmentIDs = 10000
 
-// The attribute types a Config.Attributes schema may declare.
+// The attribute types an [evaluate.Config] Attributes schema may declare.
 const (
 	AttrString = "string"
 	AttrNumber = "number"
@@ -36,7 +37,7 @@ type LintOptions struct {
 // returns every finding, sorted by file, line and column (then by flag,
 // segment, rule and code). The codes, with their severities:
 //
-//   - every Compile error (error), with Compile's codes;
+//   - every [evaluate.Compile] error (error), with Compile's codes;
 //   - "invalid-schema" (error): a Config.Attributes type that is not one
 //     of string, number, bool, semver, date, list;
 //   - "unknown-attribute" (error): a rule, segment or bucketing attribute

@@ -1,7 +1,6 @@
 package flagfile
 
 import (
-	"github.com/flagwire/flagwire/evaluate"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -11,6 +10,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/flagwire/flagwire/evaluate"
 )
 
 // lintNow is the time the lint testdata is checked at.

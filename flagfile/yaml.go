@@ -9,7 +9,6 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
-	"github.com/flagwire/flagwire/evaluate"
 	"io"
 	"io/fs"
 	"path"
@@ -20,6 +19,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/flagwire/flagwire/evaluate"
 	"go.yaml.in/yaml/v3"
 )
 
@@ -70,11 +70,11 @@ const (
 //	  - flagKey: new-search
 //	    default: {percentage: 10}
 //
-// Field names are those of the model's yaml tags (see Flag, Rule, Serve,
-// Segment, Metadata; the wire form's fields are listed at
-// DecodeConfigJSON), and an unknown field is an error that names the
-// closest known one. Where the model wants a string, scalars keep their
-// source text: "ttl: 2026-12-31" is the string "2026-12-31" and "jira: 1234"
+// Field names are those of the model's yaml tags (see [evaluate.Flag],
+// [evaluate.Rule], [evaluate.Serve], [evaluate.Segment], [evaluate.Metadata];
+// the wire form's fields are listed at [evaluate.DecodeConfigJSON]), and an
+// unknown field is an error that names the closest known one. Where the
+// model wants a string, scalars keep their source text: "ttl: 2026-12-31" is the string "2026-12-31" and "jira: 1234"
 // the string "1234". Booleans are only true and false, so "state: off" is
 // the string "off"; a boolean where a string is expected is an error, so
 // that "name: true" never silently becomes "true". Free-form values
@@ -243,7 +243,7 @@ func ymlIsServeField(field string) bool {
 }
 
 // LoadYAML parses one flags-as-code file (see File for the format). name is
-// used in positions only. Every problem is reported in a *LoadError with
+// used in positions only. Every problem is reported in a *[evaluate.LoadError] with
 // file:line:col positions; the file is not checked against other files or
 // compiled (see MergeFiles and LoadDir). Files larger than MaxYAMLFileSize
 // are rejected. An empty file yields an empty File.
@@ -1466,7 +1466,7 @@ func ymlUnescape(b []byte) ([]byte, int, bool) {
 // ---------------------------------------------------------------------
 // Files to Configs.
 
-// MergeFiles builds one Config per environment from parsed files. A flag
+// MergeFiles builds one [evaluate.Config] per environment from parsed files. A flag
 // belongs to its own environment, or else to its file's; a flag with
 // neither is an error (there is no implicit "every environment"), and so
 // are segments and file-level settings in a file without an environment.
@@ -1476,8 +1476,9 @@ func ymlUnescape(b []byte) ([]byte, int, bool) {
 //
 // Flags and segments are sorted by key, so the result does not depend on
 // how they are spread over files. Each Config remembers where its flags
-// came from, so that Compile and Lint report file:line:col positions. The
-// Configs are not compiled; problems are reported in a *LoadError.
+// came from (Config.Locator), so that [evaluate.Compile] and Lint report
+// file:line:col positions. The Configs are not compiled; problems are
+// reported in a *[evaluate.LoadError].
 func MergeFiles(files ...*File) (map[string]*evaluate.Config, error) {
 	type envState struct {
 		cfg      *evaluate.Config
@@ -1649,7 +1650,7 @@ func ymlSortedKeys[V any](m map[string]V) []string {
 // LoadYAML and merges them with MergeFiles into one Config per environment.
 // dir may also name a single such file; "." is the root of fsys. Positions
 // name files by their path in fsys ("flags/checkout.yaml").
-// Problems in all files are reported together in one *LoadError; I/O
+// Problems in all files are reported together in one *[evaluate.LoadError]; I/O
 // errors are returned as they are. At most MaxYAMLFiles files of at most
 // MaxYAMLFileSize bytes each are read. A directory without flag files
 // yields an empty map.

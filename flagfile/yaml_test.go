@@ -3,7 +3,6 @@ package flagfile
 import (
 	"encoding/json"
 	"errors"
-	"github.com/flagwire/flagwire/evaluate"
 	"os"
 	"reflect"
 	"sort"
@@ -14,6 +13,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/flagwire/flagwire/evaluate"
 	"go.yaml.in/yaml/v3"
 )
 
