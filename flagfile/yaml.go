@@ -1323,10 +1323,12 @@ func ymlTextOffset(s string, line, col int) (int, bool) {
 	return off, true
 }
 
+// ymlLineStarts returns the byte offset of each line of src. Lines end as
+// YAML ends them: at "\n", "\r\n" or a lone "\r".
 func ymlLineStarts(src []byte) []int {
 	starts := []int{0}
 	for i, c := range src {
-		if c == '\n' {
+		if c == '\n' || c == '\r' && (i+1 == len(src) || src[i+1] != '\n') {
 			starts = append(starts, i+1)
 		}
 	}
@@ -1350,7 +1352,7 @@ func ymlMapScalar(file string, src []byte, lineStart []int, n *yaml.Node) *ymlTe
 	}
 	i, line, col := lineStart[n.Line-1], n.Line, 1
 	next := func() { // past the source character at i
-		if src[i] == '\n' {
+		if src[i] == '\n' || src[i] == '\r' && (i+1 == len(src) || src[i+1] != '\n') {
 			line, col = line+1, 1
 			i++
 			return
@@ -1388,52 +1390,45 @@ func ymlMapScalar(file string, src []byte, lineStart []int, n *yaml.Node) *ymlTe
 		}
 	}
 	isSpace := func(c byte) bool { return c == ' ' || c == '\t' || c == '\n' || c == '\r' }
+walk:
 	for j := 0; j < len(v) && i < len(src); {
-		if isSpace(v[j]) {
-			if !isSpace(src[i]) {
-				break
-			}
-			emit(1)
-			j++
-			next()
-			continue
-		}
-		// Skip indentation, folded line breaks and escaped line breaks.
-		for i < len(src) && (isSpace(src[i]) || quote == '"' && src[i] == '\\' && i+1 < len(src) && (src[i+1] == '\n' || src[i+1] == '\r')) {
-			next()
-		}
-		if i >= len(src) {
-			break
-		}
+		c := src[i]
+		escapedBreak := quote == '"' && c == '\\' && i+1 < len(src) && (src[i+1] == '\n' || src[i+1] == '\r')
 		switch {
-		case quote == '"' && src[i] == '\\':
+		case quote == '"' && c == '\\' && !escapedBreak:
 			b, w, ok := ymlUnescape(src[i:])
 			if !ok || !strings.HasPrefix(v[j:], string(b)) {
-				break
+				break walk
 			}
 			emit(len(b))
 			j += len(b)
 			i, col = i+w, col+w // escapes are ASCII
-			continue
+		case isSpace(v[j]):
+			// Folding turns source white space into the value's.
+			if !isSpace(c) {
+				break walk
+			}
+			emit(1)
+			j++
+			next()
+		case isSpace(c) || escapedBreak:
+			next() // indentation, a folded or an escaped line break
 		case quote == '\'' && v[j] == '\'':
-			if i+1 >= len(src) || src[i] != '\'' || src[i+1] != '\'' {
-				break
+			if i+1 >= len(src) || c != '\'' || src[i+1] != '\'' {
+				break walk
 			}
 			emit(1)
 			j++
 			i, col = i+2, col+2
-			continue
 		default:
 			_, w := utf8.DecodeRuneInString(v[j:])
 			if i+w > len(src) || string(src[i:i+w]) != v[j:j+w] {
-				break
+				break walk
 			}
 			emit(w)
 			j += w
 			next()
-			continue
 		}
-		break
 	}
 	t.valid = len(t.lines)
 	return t

@@ -372,6 +372,8 @@ func TestCompilePositions(t *testing.T) {
 		{"double-quoted when with escapes", "flagKey: a\nenvironment: e\nrules:\n  - id: r\n    when: \"plan == \\\"pro\\\" and and\"\n    variant: true\n", []string{"f.yaml:5:32 error syntax"}},
 		{"double-quoted when with unicode escape", "flagKey: a\nenvironment: e\nrules:\n  - id: r\n    when: \"name == '\\u00e9' and and\"\n    variant: true\n", []string{"f.yaml:5:33 error syntax"}},
 		{"multi-byte characters", "flagKey: a\nenvironment: e\nrules:\n  - id: r\n    when: name == 'ééé' and and\n    variant: true\n", []string{"f.yaml:5:29 error syntax"}},
+		{"double-quoted when with an escaped line break", "flagKey: a\nenvironment: e\nrules:\n  - id: r\n    when: \"plan == 'pro'\\nand and\"\n    variant: true\n", []string{"f.yaml:5:31 error syntax"}},
+		{"when folded at a lone carriage return", "flagKey: a\nenvironment: e\nrules:\n  - id: r\n    when: \"plan ==\r 'pro' and and\"\n    variant: true\n", []string{"f.yaml:6:12 error syntax"}},
 		{"folded plain when", "flagKey: a\nenvironment: e\nrules:\n  - id: r\n    when: plan == 'pro'\n      and and\n    variant: true\n", []string{"f.yaml:6:11 error syntax"}},
 		{"literal block when", "flagKey: a\nenvironment: e\nrules:\n  - id: r\n    when: |\n      plan == 'pro'\n        and and\n    variant: true\n", []string{"f.yaml:7:13 error syntax"}},
 		{"folded block when", "flagKey: a\nenvironment: e\nrules:\n  - id: r\n    when: >-\n      plan == 'pro'\n\n      and and\n    variant: true\n", []string{"f.yaml:8:11 error syntax"}},
@@ -804,5 +806,107 @@ func TestDecodeConfigJSON(t *testing.T) {
 	}
 	if _, err := evaluate.Compile(cfg); err != nil {
 		t.Error(err)
+	}
+}
+
+// TestLoadYAMLEveryField sets every field of every model type in one file
+// and compares with the structs written out by hand, so that the
+// tag-driven walker is checked on each field kind (strings, named strings,
+// booleans, integers, floats, pointers, times, lists, free-form values,
+// the inline serve of a rule).
+func TestLoadYAMLEveryField(t *testing.T) {
+	src := `flagKey: every
+environment: prod
+type: string
+state: "on"
+variants:
+  - {name: A, value: a, payload: {price: 23.5, tags: [x]}}
+  - {name: B}
+offVariant: B
+targets:
+  - {variant: A, values: [u1, u2]}
+rules:
+  - id: r1
+    when: plan == 'pro'
+    segment: beta
+    variant: A
+    percentage: 12.5
+    seed: s-r1
+  - id: r2
+    rollout: [{variant: A, weight: 40}, {variant: B, weight: 60}]
+  - id: r3
+    progressive:
+      variant: A
+      steps: [{at: 2026-06-25T10:00:00Z, percentage: 5}, {at: "2026-07-01", percentage: 50}]
+      paused: true
+      pausedAt: 2026-06-26T10:00:00Z
+default: {variant: B, percentage: ~}
+bucketing: {seed: seed-1, by: accountId}
+prerequisites:
+  - {flagKey: other, variants: [true, on, 3]}
+owners: [team-a]
+metadata:
+  team: growth
+  ttl: 2027-03-31
+  jira: GRO-77
+  riskLevel: low
+  killSwitch: true
+  dashboards: [https://grafana.example.com/d/x]
+  description: every field
+version: 9
+---
+environment: prod
+segments:
+  - key: beta
+    description: opted in
+    when: country == 'DE'
+    by: accountId
+    included: [a1]
+    excluded: [a2]
+    version: 3
+`
+	pct := 12.5
+	want := evaluate.Flag{
+		Key: "every", Environment: "prod", Type: evaluate.TypeString, State: "on",
+		Variants: []evaluate.Variant{
+			{Name: "A", Value: "a", Payload: map[string]any{"price": 23.5, "tags": []any{"x"}}},
+			{Name: "B"},
+		},
+		OffVariant: "B",
+		Targets:    []evaluate.Target{{Variant: "A", Values: []string{"u1", "u2"}}},
+		Rules: []evaluate.Rule{
+			{ID: "r1", When: "plan == 'pro'", Segment: "beta", Serve: evaluate.Serve{Variant: "A", Percentage: &pct, Seed: "s-r1"}},
+			{ID: "r2", Serve: evaluate.Serve{Rollout: []evaluate.WeightedVariant{{Variant: "A", Weight: 40}, {Variant: "B", Weight: 60}}}},
+			{ID: "r3", Serve: evaluate.Serve{Progressive: &evaluate.Progressive{
+				Variant: "A",
+				Steps: []evaluate.RampStep{
+					{At: time.Date(2026, 6, 25, 10, 0, 0, 0, time.UTC), Percentage: 5},
+					{At: time.Date(2026, 7, 1, 0, 0, 0, 0, time.UTC), Percentage: 50},
+				},
+				Paused:   true,
+				PausedAt: time.Date(2026, 6, 26, 10, 0, 0, 0, time.UTC),
+			}}},
+		},
+		Default:       &evaluate.Serve{Variant: "B"},
+		Bucketing:     evaluate.Bucketing{Seed: "seed-1", By: "accountId"},
+		Prerequisites: []evaluate.Prerequisite{{FlagKey: "other", Variants: []any{true, "on", int64(3)}}},
+		Owners:        []string{"team-a"},
+		Metadata: evaluate.Metadata{Team: "growth", TTL: "2027-03-31", Jira: "GRO-77", RiskLevel: "low", KillSwitch: true,
+			Dashboards: []string{"https://grafana.example.com/d/x"}, Description: "every field"},
+		Version: 9,
+	}
+	wantSeg := evaluate.Segment{Key: "beta", Description: "opted in", When: "country == 'DE'", By: "accountId", Included: []string{"a1"}, Excluded: []string{"a2"}, Version: 3}
+	f, err := LoadYAML("every.yaml", []byte(src))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(f.Flags) != 1 || len(f.Segments) != 1 {
+		t.Fatalf("%d flags, %d segments", len(f.Flags), len(f.Segments))
+	}
+	if !reflect.DeepEqual(f.Flags[0], want) {
+		t.Errorf("flag\n got %#v\nwant %#v", f.Flags[0], want)
+	}
+	if !reflect.DeepEqual(f.Segments[0], wantSeg) {
+		t.Errorf("segment\n got %#v\nwant %#v", f.Segments[0], wantSeg)
 	}
 }
