@@ -38,7 +38,7 @@ func newLintCmd() *cobra.Command {
 		Use:   "lint [DIR]",
 		Short: "Check flags as code: types, unknown attributes, PII, expired flags",
 		Long: `Lint the flags-as-code files under DIR (default "."), every environment
-they define, with the rules engine's checks (flagfile.Lint):
+they define, with the flags-as-code checks (flagfile.Lint):
 
   errors    compile errors (unknown segments, bad weights, rule syntax, …),
             type errors and unknown attributes against the declared schema,
