@@ -1172,18 +1172,17 @@ func (d *ymlDecoder) when(raw *yaml.Node, p string) string {
 // flag decodes one flag mapping with its positions.
 func (d *ymlDecoder) flag(raw *yaml.Node) (evaluate.Flag, *ymlObjPos) {
 	var f evaluate.Flag
-	op := d.top(raw, "flagKey", func() bool {
+	op := d.top(raw, "flagKey", func() {
 		entries, ok := d.object(raw, "", reflect.ValueOf(&f).Elem())
 		if !ok {
 			if d.isNull(raw) {
 				d.fail(raw, "type", "", "expected a flag mapping, got null")
 			}
-			return true
+			return
 		}
 		if !ymlHasEntry(entries, "flagKey") && !d.stop {
 			d.fail(raw, "missing-field", "", "flag has no flagKey")
 		}
-		return true
 	})
 	op.rules = make([]string, len(f.Rules))
 	for i, r := range f.Rules {
@@ -1195,25 +1194,24 @@ func (d *ymlDecoder) flag(raw *yaml.Node) (evaluate.Flag, *ymlObjPos) {
 // segment decodes one segment mapping with its positions.
 func (d *ymlDecoder) segment(raw *yaml.Node) (evaluate.Segment, *ymlObjPos) {
 	var s evaluate.Segment
-	op := d.top(raw, "key", func() bool {
+	op := d.top(raw, "key", func() {
 		entries, ok := d.object(raw, "", reflect.ValueOf(&s).Elem())
 		if !ok {
 			if d.isNull(raw) {
 				d.fail(raw, "type", "", "expected a segment mapping, got null")
 			}
-			return true
+			return
 		}
 		if !ymlHasEntry(entries, "key") && !d.stop {
 			d.fail(raw, "missing-field", "", "segment has no key")
 		}
-		return true
 	})
 	return s, op
 }
 
 // top runs decode for a flag (key "flagKey") or segment (key "key")
 // document with its own positions, findings naming it by that key.
-func (d *ymlDecoder) top(raw *yaml.Node, key string, decode func() bool) *ymlObjPos {
+func (d *ymlDecoder) top(raw *yaml.Node, key string, decode func()) *ymlObjPos {
 	saved, savedFlag, savedSeg := d.obj, d.flagKey, d.segKey
 	defer func() { d.obj, d.flagKey, d.segKey = saved, savedFlag, savedSeg }()
 	op := newYmlObjPos(d.posOf(raw))
