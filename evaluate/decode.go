@@ -32,8 +32,8 @@ const (
 	MaxLoadFindings = 100
 )
 
-// LoadError lists every problem found while loading flags as code or
-// decoding a JSON config: malformed input, unknown fields, wrong types,
+// LoadError lists every problem found while decoding a JSON config
+// (DecodeConfigJSON) or loading flags as code (package flagfile): malformed input, unknown fields, wrong types,
 // limits exceeded, and conflicts between files. Each Finding has Severity
 // error, a Code ("yaml-syntax", "json-syntax", "unknown-field", "type",
 // "duplicate-key", "missing-field", "limit", "missing-environment",
