@@ -130,10 +130,12 @@ func (e *CompileError) Error() string {
 	return b.String()
 }
 
-// locator translates a finding's model location into a source position. The
-// flags-as-code loader attaches one to the Configs it builds.
-type locator interface {
-	locate(f *Finding)
+// Locator translates a finding's model location (Flag, Segment, Rule,
+// Field, and for a rule condition the Pos inside the condition text) into a
+// source position, setting f.Pos. The flags-as-code loader attaches one to
+// the Configs it builds (Config.Locator).
+type Locator interface {
+	Locate(f *Finding)
 }
 
 type compiledVariant struct {
@@ -235,9 +237,9 @@ func Compile(cfg *Config) (*Snapshot, error) {
 	c := &compiler{cfg: cfg}
 	snap := c.compile()
 	if len(c.errs) > 0 {
-		if cfg.loc != nil {
+		if cfg.Locator != nil {
 			for i := range c.errs {
-				cfg.loc.locate(&c.errs[i])
+				cfg.Locator.Locate(&c.errs[i])
 			}
 		}
 		return nil, &CompileError{Findings: c.errs}

@@ -1,23 +1,25 @@
 // Package evaluate is Flagwire's rules engine: the flag model, the rule
 // language, segments, SHA-256 bucketing, compilation into immutable snapshots,
-// flags-as-code encodings and lint.
+// and the strict decoder of the JSON wire form.
 //
 // It is shared by the SDK's local and offline modes and by the reference
 // server, so a decision made remotely and one made in-process can never
 // disagree. The package is a pure leaf: no I/O, no goroutines and no clock
-// reads — the evaluation time is always an input.
+// reads — the evaluation time is always an input. It links no YAML parser:
+// flags as code (YAML files, LoadDir, marshalling, lint) live in package
+// flagfile, which builds Configs for this package.
 //
 // # Pipeline
 //
-//	files  ──LoadDir/LoadYAML──▶ Config ──Compile──▶ *Snapshot ──Evaluate──▶ Result
-//	JSON   ──DecodeConfigJSON──▶ Config ──Lint──▶ []Finding
+//	JSON   ──DecodeConfigJSON──▶ Config ──Compile──▶ *Snapshot ──Evaluate──▶ Result
+//	YAML   ──flagfile.LoadDir──▶ Config (with a Locator for file positions)
 //
 // A Config is one environment: flags, segments, the bucketing salt and an
 // optional attribute schema. Compile checks everything (unknown segments,
 // duplicate rule ids, weights, variant types, prerequisite cycles, rule
 // syntax, regexes, versions) and reports every problem in a *CompileError
-// whose findings carry file:line:col when the config came from files;
-// nothing is half-applied. A Snapshot is immutable and safe for concurrent
+// whose findings carry file:line:col when the config came from files
+// (Config.Locator); nothing is half-applied. A Snapshot is immutable and safe for concurrent
 // use; swap it atomically to change configuration.
 //
 // # Evaluation order

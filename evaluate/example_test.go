@@ -8,33 +8,18 @@ import (
 )
 
 func ExampleCompile() {
-	seedYAML := []byte(`
-flagKey: checkout-new-flow
-environment: prod
-state: on
-owners: ["payments-team"]
-rules:
-  - id: rule-1
-    when: plan == 'pro' and region == 'US'
-    variant: true
-default: {percentage: 10}
-bucketing:
-  seed: checkout-new-flow
-metadata:
-  jira: PAY-1234
-  ttl: 2027-12-31
-`)
-	f, err := evaluate.LoadYAML("checkout-new-flow.yaml", seedYAML)
-	if err != nil {
-		fmt.Println(err)
-		return
-	}
-	cfgs, err := evaluate.MergeFiles(f)
-	if err != nil {
-		fmt.Println(err)
-		return
-	}
-	snap, err := evaluate.Compile(cfgs["prod"])
+	// The seed's checkout-new-flow flag, on, with a 10% default rollout.
+	// (Package flagfile loads the same from YAML.)
+	ten := 10.0
+	cfg := &evaluate.Config{Environment: "prod", Flags: []evaluate.Flag{{
+		Key:       "checkout-new-flow",
+		Owners:    []string{"payments-team"},
+		Rules:     []evaluate.Rule{{ID: "rule-1", When: "plan == 'pro' and region == 'US'", Serve: evaluate.Serve{Variant: true}}},
+		Default:   &evaluate.Serve{Percentage: &ten},
+		Bucketing: evaluate.Bucketing{Seed: "checkout-new-flow"},
+		Metadata:  evaluate.Metadata{Jira: "PAY-1234", TTL: "2027-12-31"},
+	}}}
+	snap, err := evaluate.Compile(cfg)
 	if err != nil {
 		fmt.Println(err)
 		return

@@ -37,7 +37,7 @@ type Config struct {
 	Salt string `json:"salt" yaml:"salt,omitempty"`
 	// RequireChangeReason makes the server refuse writes without a changeReason.
 	RequireChangeReason bool `json:"requireChangeReason,omitempty" yaml:"requireChangeReason,omitempty"`
-	// Attributes is the declared attribute schema used by Lint: attribute
+	// Attributes is the declared attribute schema used by flagfile.Lint: attribute
 	// path → "string", "number", "bool", "semver", "date" or "list". Empty
 	// means no schema (no unknown-attribute findings).
 	Attributes map[string]string `json:"attributes,omitempty" yaml:"attributes,omitempty"`
@@ -46,9 +46,11 @@ type Config struct {
 	// Segments are the environment's segments; keys are unique.
 	Segments []Segment `json:"segments,omitempty" yaml:"segments,omitempty"`
 
-	// loc maps findings to flags-as-code source positions, when loaded
-	// from files.
-	loc locator
+	// Locator, when not nil, gives the findings of Compile (and of
+	// flags-as-code lint) their source positions. The flags-as-code loader
+	// sets it on the Configs it builds from files; it is never encoded, and
+	// nil means findings keep the positions Compile gives them.
+	Locator Locator `json:"-" yaml:"-"`
 }
 
 // Flag is one feature flag in one environment.

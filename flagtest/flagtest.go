@@ -33,6 +33,7 @@ import (
 	"time"
 
 	"github.com/flagwire/flagwire/evaluate"
+	"github.com/flagwire/flagwire/flagfile"
 	"github.com/flagwire/flagwire/flagserver"
 	"github.com/flagwire/flagwire/internal/wire"
 )
@@ -107,7 +108,7 @@ func WithSegments(env string, segs ...evaluate.Segment) Option {
 }
 
 // WithYAMLDir loads flags-as-code files from dir in fsys with
-// evaluate.LoadDir; each environment found is added as WithConfig would.
+// flagfile.LoadDir; each environment found is added as WithConfig would.
 func WithYAMLDir(fsys fs.FS, dir string) Option {
 	return func(st *settings) { st.yaml = append(st.yaml, yamlDir{fsys, dir}) }
 }
@@ -192,7 +193,7 @@ func Start(opts ...Option) (*Server, error) {
 		o(st)
 	}
 	for _, y := range st.yaml {
-		cfgs, err := evaluate.LoadDir(y.fsys, y.dir)
+		cfgs, err := flagfile.LoadDir(y.fsys, y.dir)
 		if err != nil {
 			return nil, err
 		}

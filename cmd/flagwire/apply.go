@@ -20,6 +20,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/flagwire/flagwire/evaluate"
+	"github.com/flagwire/flagwire/flagfile"
 	"github.com/flagwire/flagwire/internal/wire"
 )
 
@@ -155,7 +156,7 @@ func runApply(cmd *cobra.Command, dir string, o applyOptions) error {
 	}
 	if !o.noLint {
 		var errs []evaluate.Finding
-		for _, f := range evaluate.Lint(want, time.Now(), evaluate.LintOptions{}) {
+		for _, f := range flagfile.Lint(want, time.Now(), flagfile.LintOptions{}) {
 			if f.Severity == evaluate.SeverityError {
 				errs = append(errs, f)
 			}

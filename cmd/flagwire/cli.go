@@ -25,6 +25,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/flagwire/flagwire/evaluate"
+	"github.com/flagwire/flagwire/flagfile"
 	"github.com/flagwire/flagwire/internal/retry"
 	"github.com/flagwire/flagwire/internal/wire"
 )
@@ -90,7 +91,7 @@ func exitCode(err error) int {
 // Flags as code.
 
 // loadFlags loads the flags-as-code files under path (a directory, read
-// recursively, or a single .yaml/.yml file) with evaluate.LoadDir. The
+// recursively, or a single .yaml/.yml file) with flagfile.LoadDir. The
 // files in positions are named by their path joined to path's directory,
 // as the user would open them. Load problems (YAML syntax, unknown fields,
 // conflicts) are returned as a *findingsError (exit 1); a missing or
@@ -105,7 +106,7 @@ func loadFlags(path string) (map[string]*evaluate.Config, *fileNamer, error) {
 		root, name = filepath.Dir(path), filepath.Base(path)
 	}
 	fn := &fileNamer{root: root}
-	cfgs, err := evaluate.LoadDir(os.DirFS(root), name)
+	cfgs, err := flagfile.LoadDir(os.DirFS(root), name)
 	if err != nil {
 		var le *evaluate.LoadError
 		if errors.As(err, &le) {

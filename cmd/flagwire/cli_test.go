@@ -51,12 +51,12 @@ func mustRun(t *testing.T, code int, stdin string, args ...string) cliResult {
 	return r
 }
 
-// exampleFlags copies the top-level example flags (evaluate/testdata/flags:
+// exampleFlags copies the top-level example flags (flagfile/testdata/flags:
 // the prod environment) to a temporary directory, with their ttls moved
 // far into the future so that lint stays clean whenever the tests run.
 func exampleFlags(t *testing.T) string {
 	t.Helper()
-	src := filepath.Join("..", "..", "evaluate", "testdata", "flags")
+	src := filepath.Join("..", "..", "flagfile", "testdata", "flags")
 	entries, err := os.ReadDir(src)
 	if err != nil {
 		t.Fatal(err)

@@ -12,6 +12,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/flagwire/flagwire/evaluate"
+	"github.com/flagwire/flagwire/flagfile"
 )
 
 // importEnvOptions holds the flags of `flagwire import-env`.
@@ -120,7 +121,7 @@ func runImportEnv(cmd *cobra.Command, files []string, o importEnvOptions) error 
 	if len(cfg.Flags) == 0 {
 		return usageError("no variables with prefix %s found in %s", quoteList(o.prefixes), sources)
 	}
-	body, err := evaluate.MarshalConfigYAML(cfg)
+	body, err := flagfile.MarshalConfigYAML(cfg)
 	if err != nil {
 		return usageError("import-env: %v", err)
 	}

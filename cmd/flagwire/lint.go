@@ -12,6 +12,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/flagwire/flagwire/evaluate"
+	"github.com/flagwire/flagwire/flagfile"
 )
 
 // lintOptions holds the flags of `flagwire lint`.
@@ -37,7 +38,7 @@ func newLintCmd() *cobra.Command {
 		Use:   "lint [DIR]",
 		Short: "Check flags as code: types, unknown attributes, PII, expired flags",
 		Long: `Lint the flags-as-code files under DIR (default "."), every environment
-they define, with the rules engine's checks (evaluate.Lint):
+they define, with the flags-as-code checks (flagfile.Lint):
 
   errors    compile errors (unknown segments, bad weights, rule syntax, …),
             type errors and unknown attributes against the declared schema,
@@ -121,7 +122,7 @@ func runLint(cmd *cobra.Command, dir string, o lintOptions) error {
 		}
 		for _, env := range envs {
 			flags += len(cfgs[env].Flags)
-			for _, f := range names.fix(evaluate.Lint(cfgs[env], now, evaluate.LintOptions{MaxStaticSegmentIDs: o.maxSegments})) {
+			for _, f := range names.fix(flagfile.Lint(cfgs[env], now, flagfile.LintOptions{MaxStaticSegmentIDs: o.maxSegments})) {
 				found = append(found, lintFinding{env: env, Finding: f})
 			}
 		}

@@ -142,7 +142,7 @@ func TestLintFormats(t *testing.T) {
 // TestLintOptions covers --strict, --env, --now and the example flags.
 func TestLintOptions(t *testing.T) {
 	t.Run("example flags are clean", func(t *testing.T) {
-		r := mustRun(t, 0, "", "lint", "--now", lintNow, "../../evaluate/testdata/flags")
+		r := mustRun(t, 0, "", "lint", "--now", lintNow, "../../flagfile/testdata/flags")
 		if !strings.Contains(r.stdout, "ok: 3 flags in 1 environment, no findings") {
 			t.Errorf("stdout: %s", r.stdout)
 		}
@@ -211,7 +211,7 @@ func BenchmarkLint(b *testing.B) {
 	b.ReportAllocs()
 	for b.Loop() {
 		root := newRootCmd()
-		root.SetArgs([]string{"lint", "--now", lintNow, "../../evaluate/testdata/flags"})
+		root.SetArgs([]string{"lint", "--now", lintNow, "../../flagfile/testdata/flags"})
 		root.SetOut(discard{})
 		root.SetErr(discard{})
 		if err := root.Execute(); err != nil {

@@ -21,6 +21,7 @@ import (
 	yaml "go.yaml.in/yaml/v3"
 
 	"github.com/flagwire/flagwire/evaluate"
+	"github.com/flagwire/flagwire/flagfile"
 	"github.com/flagwire/flagwire/flagserver"
 	"github.com/flagwire/flagwire/internal/wire"
 )
@@ -44,7 +45,7 @@ func newServeCmd() *cobra.Command {
 		Short: "Run the reference Flag API server",
 		Long: `Run the reference Flag API server (/v1) until SIGINT or SIGTERM.
 
-Flags as code are loaded from --flags (evaluate.LoadDir). With --data the
+Flags as code are loaded from --flags (flagfile.LoadDir). With --data the
 state is durable: every acknowledged write is committed to DIR/flagwire.db
 before its response, and a restart restores it (environments stored there
 win over --flags). Without --tokens or --dev-token the server is open
@@ -87,7 +88,7 @@ func runServe(ctx context.Context, cmd *cobra.Command, c serveConfig) error {
 
 	seen := map[string]bool{}
 	if c.flagsDir != "" {
-		cfgs, err := evaluate.LoadDir(os.DirFS(c.flagsDir), ".")
+		cfgs, err := flagfile.LoadDir(os.DirFS(c.flagsDir), ".")
 		if err != nil {
 			return fmt.Errorf("load --flags %s: %w", c.flagsDir, err)
 		}

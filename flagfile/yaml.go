@@ -1,14 +1,12 @@
-package evaluate
+package flagfile
 
-// Flags as code: the YAML encoding of flags and segments (LoadYAML, LoadDir,
-// MergeFiles, MarshalYAML) and the strict decoder of the JSON wire form
-// (DecodeConfigJSON). Every error carries a file:line:col position, and the
-// Configs built from files carry a locator that gives Compile and Lint
+// The YAML encoding of flags and segments (LoadYAML, LoadDir, MergeFiles,
+// MarshalYAML). Every error carries a file:line:col position, and the
+// Configs built from files carry a Locator that gives Compile and Lint
 // findings their source positions.
 
 import (
 	"bytes"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -21,11 +19,14 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/flagwire/flagwire/evaluate"
 	"go.yaml.in/yaml/v3"
 )
 
-// Limits applied to flags-as-code files and JSON configs. Input beyond them
-// is rejected with a *LoadError, never with unbounded memory or time.
+// Limits applied to flags-as-code files. Input beyond them is rejected
+// with a *evaluate.LoadError, never with unbounded memory or time; nesting
+// is bounded by evaluate.MaxNestingDepth and the findings of one error by
+// evaluate.MaxLoadFindings.
 const (
 	// MaxYAMLFileSize is the largest flags-as-code file LoadYAML and
 	// LoadDir accept: 32 MiB.
@@ -36,47 +37,8 @@ const (
 	// one document, beyond the document's own nodes ("billion laughs"
 	// protection).
 	MaxYAMLAliasNodes = 100000
-	// MaxNestingDepth is the deepest nesting of mappings and sequences
-	// (YAML) or objects and arrays (JSON) accepted, payloads included.
-	MaxNestingDepth = 100
-	// MaxConfigJSONSize is the largest JSON config DecodeConfigJSON
-	// accepts: 64 MiB.
-	MaxConfigJSONSize = 64 << 20
-	// MaxLoadFindings is the most findings one *LoadError lists; loading
-	// stops after that many.
-	MaxLoadFindings = 100
 )
 
-// LoadError lists every problem found while loading flags as code or
-// decoding a JSON config: malformed input, unknown fields, wrong types,
-// limits exceeded, and conflicts between files. Each Finding has Severity
-// error, a Code ("yaml-syntax", "json-syntax", "unknown-field", "type",
-// "duplicate-key", "missing-field", "limit", "missing-environment",
-// "invalid-environment", "conflict", "duplicate-flag",
-// "duplicate-segment"), the flag or segment concerned when known, the field
-// path (such as "rules[0].percentage") and a Pos.
-// YAML syntax errors carry a line but no column (the YAML parser reports
-// none). Findings are sorted by position.
-type LoadError struct {
-	Findings []Finding
-}
-
-// Error joins the findings, one per line.
-func (e *LoadError) Error() string {
-	if len(e.Findings) == 1 {
-		return e.Findings[0].String()
-	}
-	var b strings.Builder
-	fmt.Fprintf(&b, "%d errors:", len(e.Findings))
-	for _, f := range e.Findings {
-		b.WriteString("\n\t")
-		b.WriteString(f.String())
-	}
-	return b.String()
-}
-
-// File is one parsed flags-as-code file: a YAML stream of one or more
-// documents ("---" separates them), each either a flag document — a mapping
 // with a flagKey, like the seed's example:
 //
 //	flagKey: checkout-new-flow
@@ -108,11 +70,11 @@ func (e *LoadError) Error() string {
 //	  - flagKey: new-search
 //	    default: {percentage: 10}
 //
-// Field names are those of the model's yaml tags (see Flag, Rule, Serve,
-// Segment, Metadata; the wire form's fields are listed at
-// DecodeConfigJSON), and an unknown field is an error that names the
-// closest known one. Where the model wants a string, scalars keep their
-// source text: "ttl: 2026-12-31" is the string "2026-12-31" and "jira: 1234"
+// Field names are those of the model's yaml tags (see [evaluate.Flag],
+// [evaluate.Rule], [evaluate.Serve], [evaluate.Segment], [evaluate.Metadata];
+// the wire form's fields are listed at [evaluate.DecodeConfigJSON]), and an
+// unknown field is an error that names the closest known one. Where the
+// model wants a string, scalars keep their source text: "ttl: 2026-12-31" is the string "2026-12-31" and "jira: 1234"
 // the string "1234". Booleans are only true and false, so "state: off" is
 // the string "off"; a boolean where a string is expected is an error, so
 // that "name: true" never silently becomes "true". Free-form values
@@ -133,8 +95,8 @@ type File struct {
 	RequireChangeReason bool
 	Attributes          map[string]string
 	// Flags and Segments are in file order.
-	Flags    []Flag
-	Segments []Segment
+	Flags    []evaluate.Flag
+	Segments []evaluate.Segment
 
 	pos *ymlFilePos
 }
@@ -150,18 +112,18 @@ type ymlFilePos struct {
 // ymlObjPos maps the field paths of one flag, segment or file-level config
 // ("state", "rules[0].when", "variants[1].payload.price") to positions.
 type ymlObjPos struct {
-	at     Position
-	fields map[string]Position
+	at     evaluate.Position
+	fields map[string]evaluate.Position
 	texts  map[string]*ymlText // rule text of "when" fields, for offsets
 	rules  []string            // rule ids by index
 }
 
-func newYmlObjPos(at Position) *ymlObjPos {
-	return &ymlObjPos{at: at, fields: make(map[string]Position)}
+func newYmlObjPos(at evaluate.Position) *ymlObjPos {
+	return &ymlObjPos{at: at, fields: make(map[string]evaluate.Position)}
 }
 
 // lookup returns the position of path, or of its closest recorded parent.
-func (op *ymlObjPos) lookup(p string) Position {
+func (op *ymlObjPos) lookup(p string) evaluate.Position {
 	for p != "" {
 		if pos, ok := op.fields[p]; ok {
 			return pos
@@ -222,10 +184,10 @@ type ymlLocator struct {
 	config   []*ymlObjPos // file-level settings of the environment's files
 }
 
-// locate implements locator. A finding that already has a file keeps it.
+// Locate implements evaluate.Locator. A finding that already has a file keeps it.
 // A finding on a rule's "when" with a Pos relative to the rule text (line
 // and column in the condition) gets the file position of that character.
-func (l *ymlLocator) locate(f *Finding) {
+func (l *ymlLocator) Locate(f *evaluate.Finding) {
 	if l == nil || f.Pos.File != "" {
 		return
 	}
@@ -280,35 +242,17 @@ func ymlIsServeField(field string) bool {
 	return false
 }
 
-// The known fields of each YAML mapping, in documentation order. A test
-// checks them against the model's yaml tags.
-var (
-	ymlConfigFields      = []string{"environment", "version", "salt", "requireChangeReason", "attributes", "flags", "segments"}
-	ymlFlagFields        = []string{"flagKey", "environment", "type", "state", "variants", "offVariant", "targets", "rules", "default", "bucketing", "prerequisites", "owners", "metadata", "version"}
-	ymlVariantFields     = []string{"name", "value", "payload"}
-	ymlTargetFields      = []string{"variant", "values"}
-	ymlServeFields       = []string{"variant", "percentage", "rollout", "progressive", "seed"}
-	ymlRuleFields        = []string{"id", "when", "segment", "variant", "percentage", "rollout", "progressive", "seed"}
-	ymlWeightedFields    = []string{"variant", "weight"}
-	ymlProgressiveFields = []string{"variant", "steps", "paused", "pausedAt"}
-	ymlStepFields        = []string{"at", "percentage"}
-	ymlBucketingFields   = []string{"seed", "by"}
-	ymlPrereqFields      = []string{"flagKey", "variants"}
-	ymlMetadataFields    = []string{"team", "ttl", "jira", "riskLevel", "killSwitch", "dashboards", "description"}
-	ymlSegmentFields     = []string{"key", "description", "when", "by", "included", "excluded", "version"}
-)
-
 // LoadYAML parses one flags-as-code file (see File for the format). name is
-// used in positions only. Every problem is reported in a *LoadError with
+// used in positions only. Every problem is reported in a *[evaluate.LoadError] with
 // file:line:col positions; the file is not checked against other files or
 // compiled (see MergeFiles and LoadDir). Files larger than MaxYAMLFileSize
 // are rejected. An empty file yields an empty File.
 func LoadYAML(name string, data []byte) (*File, error) {
 	if len(data) > MaxYAMLFileSize {
-		return nil, &LoadError{Findings: []Finding{{Severity: SeverityError, Code: "limit", Pos: Position{File: name}, Msg: fmt.Sprintf("file of %d bytes exceeds the limit of %d", len(data), MaxYAMLFileSize)}}}
+		return nil, &evaluate.LoadError{Findings: []evaluate.Finding{{Severity: evaluate.SeverityError, Code: "limit", Pos: evaluate.Position{File: name}, Msg: fmt.Sprintf("file of %d bytes exceeds the limit of %d", len(data), MaxYAMLFileSize)}}}
 	}
 	d := &ymlDecoder{file: name, src: data}
-	out := &File{Name: name, pos: &ymlFilePos{config: newYmlObjPos(Position{File: name, Line: 1, Col: 1})}}
+	out := &File{Name: name, pos: &ymlFilePos{config: newYmlObjPos(evaluate.Position{File: name, Line: 1, Col: 1})}}
 	dec := yaml.NewDecoder(bytes.NewReader(data))
 	for !d.stop {
 		var doc yaml.Node
@@ -333,7 +277,7 @@ type ymlDecoder struct {
 	file      string
 	src       []byte
 	lineStart []int // byte offset of each line, computed on first use
-	errs      []Finding
+	errs      []evaluate.Finding
 	stop      bool
 	depth     int
 	visits    int
@@ -343,34 +287,35 @@ type ymlDecoder struct {
 	segKey    string
 	marks     int
 	aliased   int // > 0 inside a free-form value reached through an alias
+	structs   map[reflect.Type]*ymlStruct
 }
 
 // maxYAMLMarks bounds the positions recorded per file (payload paths can be
 // many); past it, findings fall back to the enclosing field's position.
 const maxYAMLMarks = 1 << 20
 
-func (d *ymlDecoder) loadError() *LoadError {
+func (d *ymlDecoder) loadError() *evaluate.LoadError {
 	ymlSortFindings(d.errs)
-	return &LoadError{Findings: d.errs}
+	return &evaluate.LoadError{Findings: d.errs}
 }
 
-func (d *ymlDecoder) posOf(n *yaml.Node) Position {
-	return Position{File: d.file, Line: n.Line, Col: n.Column}
+func (d *ymlDecoder) posOf(n *yaml.Node) evaluate.Position {
+	return evaluate.Position{File: d.file, Line: n.Line, Col: n.Column}
 }
 
 func (d *ymlDecoder) fail(n *yaml.Node, code, field, format string, args ...any) {
-	if len(d.errs) >= MaxLoadFindings {
+	if len(d.errs) >= evaluate.MaxLoadFindings {
 		d.stop = true
 		return
 	}
-	f := Finding{Severity: SeverityError, Code: code, Flag: d.flagKey, Segment: d.segKey, Field: field, Msg: fmt.Sprintf(format, args...)}
+	f := evaluate.Finding{Severity: evaluate.SeverityError, Code: code, Flag: d.flagKey, Segment: d.segKey, Field: field, Msg: fmt.Sprintf(format, args...)}
 	if n != nil {
 		f.Pos = d.posOf(n)
 	} else {
-		f.Pos = Position{File: d.file}
+		f.Pos = evaluate.Position{File: d.file}
 	}
 	d.errs = append(d.errs, f)
-	if len(d.errs) >= MaxLoadFindings {
+	if len(d.errs) >= evaluate.MaxLoadFindings {
 		d.stop = true
 	}
 }
@@ -378,7 +323,7 @@ func (d *ymlDecoder) fail(n *yaml.Node, code, field, format string, args ...any)
 // syntaxError converts a YAML parser error ("yaml: line 3: …").
 func (d *ymlDecoder) syntaxError(err error) {
 	msg := strings.TrimPrefix(err.Error(), "yaml: ")
-	pos := Position{File: d.file}
+	pos := evaluate.Position{File: d.file}
 	if rest, ok := strings.CutPrefix(msg, "line "); ok {
 		if i := strings.Index(rest, ": "); i > 0 {
 			if n, err := strconv.Atoi(rest[:i]); err == nil {
@@ -387,7 +332,7 @@ func (d *ymlDecoder) syntaxError(err error) {
 			}
 		}
 	}
-	d.errs = append(d.errs, Finding{Severity: SeverityError, Code: "yaml-syntax", Pos: pos, Msg: "invalid YAML: " + msg})
+	d.errs = append(d.errs, evaluate.Finding{Severity: evaluate.SeverityError, Code: "yaml-syntax", Pos: pos, Msg: "invalid YAML: " + msg})
 }
 
 // node resolves aliases and charges the visit budget. It returns nil when
@@ -423,11 +368,11 @@ func (d *ymlDecoder) mark(p string, n *yaml.Node) {
 // enter increases the nesting depth; the caller calls leave when enter
 // returned true.
 func (d *ymlDecoder) enter(n *yaml.Node, p string) bool {
-	if d.depth >= MaxNestingDepth {
+	if d.depth >= evaluate.MaxNestingDepth {
 		if len(p) > 60 {
 			p = p[:57] + "..."
 		}
-		d.fail(n, "limit", p, "nesting deeper than %d levels (or an alias that contains itself)", MaxNestingDepth)
+		d.fail(n, "limit", p, "nesting deeper than %d levels (or an alias that contains itself)", evaluate.MaxNestingDepth)
 		return false
 	}
 	d.depth++
@@ -654,24 +599,6 @@ func (d *ymlDecoder) sequence(raw *yaml.Node, p string) (items []*yaml.Node, ok 
 	return n.Content, true
 }
 
-// ymlList decodes a list with elem. An empty list is an empty, non-nil
-// slice: for a rollout, "rollout: []" is a rollout that lists nothing.
-func ymlList[T any](d *ymlDecoder, raw *yaml.Node, p string, elem func(*yaml.Node, string) T) []T {
-	items, ok := d.sequence(raw, p)
-	if !ok {
-		return nil
-	}
-	defer d.leave()
-	out := make([]T, 0, len(items))
-	for i, it := range items {
-		if d.stop {
-			break
-		}
-		out = append(out, elem(it, ymlIndex(p, i)))
-	}
-	return out
-}
-
 // scalar resolves a scalar node; it reports a type error for anything else.
 func (d *ymlDecoder) scalar(raw *yaml.Node, p, want string, mark bool) *yaml.Node {
 	n := d.node(raw)
@@ -754,15 +681,6 @@ func (d *ymlDecoder) isNull(raw *yaml.Node) bool {
 		raw = raw.Alias
 	}
 	return raw != nil && raw.Kind == yaml.ScalarNode && raw.ShortTag() == "!!null"
-}
-
-func (d *ymlDecoder) floatPtr(raw *yaml.Node, p string) *float64 {
-	if d.isNull(raw) {
-		d.mark(p, raw)
-		return nil
-	}
-	f := d.float(raw, p)
-	return &f
 }
 
 func (d *ymlDecoder) integer(raw *yaml.Node, p string) int64 {
@@ -978,7 +896,7 @@ func ymlHasKey(n *yaml.Node, key string) bool {
 func (d *ymlDecoder) config(raw *yaml.Node, out *File) {
 	cp := out.pos.config
 	d.obj = cp
-	entries, ok := d.mapping(raw, "", ymlConfigFields)
+	entries, ok := d.mapping(raw, "", d.structOf(reflect.TypeFor[evaluate.Config]()).names)
 	if !ok {
 		return
 	}
@@ -1070,136 +988,171 @@ func (d *ymlDecoder) attributes(raw *yaml.Node, out *File) {
 	}
 }
 
-// flag decodes one flag mapping with its positions.
-func (d *ymlDecoder) flag(raw *yaml.Node) (Flag, *ymlObjPos) {
-	var f Flag
-	saved, savedKey := d.obj, d.flagKey
-	op := newYmlObjPos(d.posOf(raw))
-	d.obj, d.flagKey = op, ymlPeek(raw, "flagKey")
-	defer func() { d.obj, d.flagKey = saved, savedKey }()
-	entries, ok := d.mapping(raw, "", ymlFlagFields)
-	if !ok {
-		if d.isNull(raw) {
-			d.fail(raw, "type", "", "expected a flag mapping, got null")
+// ymlField is one known key of a model struct: its yaml name and the index
+// path of the Go field (through inline structs such as Rule's Serve).
+type ymlField struct {
+	name  string
+	index []int
+}
+
+// ymlStruct is the decoding plan of a model struct type, read from its
+// yaml tags: the known keys in declaration order (for "did you mean"
+// hints and the list of known fields) and where each goes.
+type ymlStruct struct {
+	names  []string
+	fields map[string]ymlField
+}
+
+var ymlTimeType = reflect.TypeFor[time.Time]()
+
+// structOf returns the plan of struct type t, building it on first use.
+// As in the YAML library, a field tagged "-" or unexported is skipped, an
+// untagged field is known by its lowercased name, and an ",inline" struct
+// contributes its fields.
+func (d *ymlDecoder) structOf(t reflect.Type) *ymlStruct {
+	if st, ok := d.structs[t]; ok {
+		return st
+	}
+	st := &ymlStruct{fields: make(map[string]ymlField)}
+	var add func(t reflect.Type, prefix []int)
+	add = func(t reflect.Type, prefix []int) {
+		for i := range t.NumField() {
+			sf := t.Field(i)
+			name, opts, _ := strings.Cut(sf.Tag.Get("yaml"), ",")
+			index := append(append([]int(nil), prefix...), i)
+			if sf.Anonymous && sf.Type.Kind() == reflect.Struct && strings.Contains(opts, "inline") {
+				add(sf.Type, index)
+				continue
+			}
+			if !sf.IsExported() || name == "-" {
+				continue
+			}
+			if name == "" {
+				name = strings.ToLower(sf.Name)
+			}
+			if _, dup := st.fields[name]; !dup {
+				st.names = append(st.names, name)
+				st.fields[name] = ymlField{name: name, index: index}
+			}
 		}
-		return f, op
+	}
+	add(t, nil)
+	if d.structs == nil {
+		d.structs = make(map[reflect.Type]*ymlStruct)
+	}
+	d.structs[t] = st
+	return st
+}
+
+// object decodes the mapping raw into the struct v, key by key in file
+// order; unknown keys are errors naming the closest known one. ok is false
+// when raw is null or not a mapping (an error).
+func (d *ymlDecoder) object(raw *yaml.Node, p string, v reflect.Value) (entries []ymlEntry, ok bool) {
+	st := d.structOf(v.Type())
+	entries, ok = d.mapping(raw, p, st.names)
+	if !ok {
+		return nil, false
 	}
 	defer d.leave()
-	hasKey := false
 	for _, e := range entries {
 		if d.stop {
 			break
 		}
-		p := e.key
-		switch e.key {
-		case "flagKey":
-			f.Key = d.str(e.val, p)
-			hasKey = true
-		case "environment":
-			f.Environment = d.str(e.val, p)
-		case "type":
-			f.Type = FlagType(d.str(e.val, p))
-		case "state":
-			f.State = d.str(e.val, p)
-		case "variants":
-			f.Variants = ymlList(d, e.val, p, d.variant)
-		case "offVariant":
-			f.OffVariant = d.value(e.val, p)
-		case "targets":
-			f.Targets = ymlList(d, e.val, p, d.target)
-		case "rules":
-			f.Rules = ymlList(d, e.val, p, d.rule)
-		case "default":
-			if s, ok := d.serve(e.val, p); ok {
-				f.Default = &s
+		f, known := st.fields[e.key]
+		if !known {
+			continue
+		}
+		q := ymlJoin(p, e.key)
+		fv := v.FieldByIndex(f.index)
+		if f.name == "when" && fv.Kind() == reflect.String {
+			fv.SetString(d.when(e.val, q))
+			continue
+		}
+		d.decode(e.val, q, fv)
+	}
+	return entries, true
+}
+
+// decode decodes raw into v, driven by v's type: structs by their yaml
+// tags, lists item by item, free-form values (interfaces) with their YAML
+// types, and scalars strictly (see File).
+func (d *ymlDecoder) decode(raw *yaml.Node, p string, v reflect.Value) {
+	t := v.Type()
+	if t == ymlTimeType {
+		v.Set(reflect.ValueOf(d.timeValue(raw, p)))
+		return
+	}
+	switch t.Kind() {
+	case reflect.Interface:
+		if x := d.value(raw, p); x != nil {
+			v.Set(reflect.ValueOf(x))
+		}
+	case reflect.String:
+		v.SetString(d.str(raw, p))
+	case reflect.Bool:
+		v.SetBool(d.boolean(raw, p))
+	case reflect.Int, reflect.Int64:
+		v.SetInt(d.integer(raw, p))
+	case reflect.Float64:
+		v.SetFloat(d.float(raw, p))
+	case reflect.Pointer:
+		if d.isNull(raw) {
+			d.mark(p, raw)
+			return
+		}
+		e := reflect.New(t.Elem())
+		d.decode(raw, p, e.Elem())
+		v.Set(e)
+	case reflect.Struct:
+		d.object(raw, p, v)
+	case reflect.Slice:
+		// An empty list is an empty, non-nil slice: for a rollout,
+		// "rollout: []" is a rollout that lists nothing.
+		items, ok := d.sequence(raw, p)
+		if !ok {
+			return
+		}
+		defer d.leave()
+		// Lists of bucketing ids can hold millions: their items'
+		// positions are not recorded.
+		markItems := !ymlIsIDList(p)
+		s := reflect.MakeSlice(t, len(items), len(items))
+		n := 0
+		for i, it := range items {
+			if d.stop {
+				break
 			}
-		case "bucketing":
-			f.Bucketing = d.bucketing(e.val, p)
-		case "prerequisites":
-			f.Prerequisites = ymlList(d, e.val, p, d.prerequisite)
-		case "owners":
-			f.Owners = d.strList(e.val, p, true)
-		case "metadata":
-			f.Metadata = d.metadata(e.val, p)
-		case "version":
-			f.Version = d.integer(e.val, p)
+			q := ymlIndex(p, i)
+			if t.Elem().Kind() == reflect.String {
+				s.Index(i).SetString(d.strMark(it, q, markItems))
+			} else {
+				d.decode(it, q, s.Index(i))
+			}
+			n++
 		}
+		v.Set(s.Slice(0, n))
+	default:
+		// Not reached for the model's types (TestLoadYAMLEveryField
+		// sets every field).
+		d.fail(raw, "type", p, "cannot decode into %s", t)
 	}
-	if !hasKey && !d.stop {
-		d.fail(raw, "missing-field", "", "flag has no flagKey")
-	}
-	op.rules = make([]string, len(f.Rules))
-	for i, r := range f.Rules {
-		op.rules[i] = r.ID
-	}
-	return f, op
 }
 
-func (d *ymlDecoder) variant(raw *yaml.Node, p string) Variant {
-	var v Variant
-	entries, ok := d.mapping(raw, p, ymlVariantFields)
-	if !ok {
-		return v
+// ymlIsIDList reports whether the list at path p holds bucketing ids: a
+// target's values or a segment's included and excluded ids.
+func ymlIsIDList(p string) bool {
+	if i := strings.LastIndexAny(p, ".]"); i >= 0 {
+		p = p[i+1:]
 	}
-	defer d.leave()
-	for _, e := range entries {
-		q := ymlJoin(p, e.key)
-		switch e.key {
-		case "name":
-			v.Name = d.str(e.val, q)
-		case "value":
-			v.Value = d.value(e.val, q)
-		case "payload":
-			v.Payload = d.value(e.val, q)
-		}
+	switch p {
+	case "values", "included", "excluded":
+		return true
 	}
-	return v
+	return false
 }
 
-func (d *ymlDecoder) target(raw *yaml.Node, p string) Target {
-	var t Target
-	entries, ok := d.mapping(raw, p, ymlTargetFields)
-	if !ok {
-		return t
-	}
-	defer d.leave()
-	for _, e := range entries {
-		q := ymlJoin(p, e.key)
-		switch e.key {
-		case "variant":
-			t.Variant = d.value(e.val, q)
-		case "values":
-			t.Values = d.strList(e.val, q, false)
-		}
-	}
-	return t
-}
-
-func (d *ymlDecoder) rule(raw *yaml.Node, p string) Rule {
-	var r Rule
-	entries, ok := d.mapping(raw, p, ymlRuleFields)
-	if !ok {
-		return r
-	}
-	defer d.leave()
-	for _, e := range entries {
-		q := ymlJoin(p, e.key)
-		switch e.key {
-		case "id":
-			r.ID = d.str(e.val, q)
-		case "when":
-			r.When = d.when(e.val, q)
-		case "segment":
-			r.Segment = d.str(e.val, q)
-		default:
-			d.serveField(&r.Serve, e, q)
-		}
-	}
-	return r
-}
-
-// when decodes a rule condition and records how its characters map to the
-// source, for positions inside the condition.
+// when decodes a rule or segment condition and records how its characters
+// map to the source, for positions inside the condition.
 func (d *ymlDecoder) when(raw *yaml.Node, p string) string {
 	s := d.str(raw, p)
 	if s == "" || d.obj == nil {
@@ -1217,210 +1170,74 @@ func (d *ymlDecoder) when(raw *yaml.Node, p string) string {
 	return s
 }
 
-// serve decodes a Serve mapping (the default). ok is false for null.
-func (d *ymlDecoder) serve(raw *yaml.Node, p string) (Serve, bool) {
-	var s Serve
-	entries, ok := d.mapping(raw, p, ymlServeFields)
-	if !ok {
-		return s, false
+// flag decodes one flag mapping with its positions.
+func (d *ymlDecoder) flag(raw *yaml.Node) (evaluate.Flag, *ymlObjPos) {
+	var f evaluate.Flag
+	op := d.top(raw, "flagKey", func() {
+		entries, ok := d.object(raw, "", reflect.ValueOf(&f).Elem())
+		if !ok {
+			if d.isNull(raw) {
+				d.fail(raw, "type", "", "expected a flag mapping, got null")
+			}
+			return
+		}
+		if !ymlHasEntry(entries, "flagKey") && !d.stop {
+			d.fail(raw, "missing-field", "", "flag has no flagKey")
+		}
+	})
+	op.rules = make([]string, len(f.Rules))
+	for i, r := range f.Rules {
+		op.rules[i] = r.ID
 	}
-	defer d.leave()
-	for _, e := range entries {
-		d.serveField(&s, e, ymlJoin(p, e.key))
-	}
-	return s, true
+	return f, op
 }
 
-func (d *ymlDecoder) serveField(s *Serve, e ymlEntry, q string) {
-	switch e.key {
-	case "variant":
-		s.Variant = d.value(e.val, q)
-	case "percentage":
-		s.Percentage = d.floatPtr(e.val, q)
-	case "rollout":
-		s.Rollout = ymlList(d, e.val, q, d.weighted)
-	case "progressive":
-		s.Progressive = d.progressive(e.val, q)
-	case "seed":
-		s.Seed = d.str(e.val, q)
-	}
-}
-
-func (d *ymlDecoder) weighted(raw *yaml.Node, p string) WeightedVariant {
-	var w WeightedVariant
-	entries, ok := d.mapping(raw, p, ymlWeightedFields)
-	if !ok {
-		return w
-	}
-	defer d.leave()
-	for _, e := range entries {
-		q := ymlJoin(p, e.key)
-		switch e.key {
-		case "variant":
-			w.Variant = d.value(e.val, q)
-		case "weight":
-			w.Weight = d.float(e.val, q)
+// segment decodes one segment mapping with its positions.
+func (d *ymlDecoder) segment(raw *yaml.Node) (evaluate.Segment, *ymlObjPos) {
+	var s evaluate.Segment
+	op := d.top(raw, "key", func() {
+		entries, ok := d.object(raw, "", reflect.ValueOf(&s).Elem())
+		if !ok {
+			if d.isNull(raw) {
+				d.fail(raw, "type", "", "expected a segment mapping, got null")
+			}
+			return
 		}
-	}
-	return w
-}
-
-func (d *ymlDecoder) progressive(raw *yaml.Node, p string) *Progressive {
-	entries, ok := d.mapping(raw, p, ymlProgressiveFields)
-	if !ok {
-		return nil
-	}
-	defer d.leave()
-	pr := &Progressive{}
-	for _, e := range entries {
-		q := ymlJoin(p, e.key)
-		switch e.key {
-		case "variant":
-			pr.Variant = d.value(e.val, q)
-		case "steps":
-			pr.Steps = ymlList(d, e.val, q, d.step)
-		case "paused":
-			pr.Paused = d.boolean(e.val, q)
-		case "pausedAt":
-			pr.PausedAt = d.timeValue(e.val, q)
+		if !ymlHasEntry(entries, "key") && !d.stop {
+			d.fail(raw, "missing-field", "", "segment has no key")
 		}
-	}
-	return pr
-}
-
-func (d *ymlDecoder) step(raw *yaml.Node, p string) RampStep {
-	var s RampStep
-	entries, ok := d.mapping(raw, p, ymlStepFields)
-	if !ok {
-		return s
-	}
-	defer d.leave()
-	for _, e := range entries {
-		q := ymlJoin(p, e.key)
-		switch e.key {
-		case "at":
-			s.At = d.timeValue(e.val, q)
-		case "percentage":
-			s.Percentage = d.float(e.val, q)
-		}
-	}
-	return s
-}
-
-func (d *ymlDecoder) bucketing(raw *yaml.Node, p string) Bucketing {
-	var b Bucketing
-	entries, ok := d.mapping(raw, p, ymlBucketingFields)
-	if !ok {
-		return b
-	}
-	defer d.leave()
-	for _, e := range entries {
-		q := ymlJoin(p, e.key)
-		switch e.key {
-		case "seed":
-			b.Seed = d.str(e.val, q)
-		case "by":
-			b.By = d.str(e.val, q)
-		}
-	}
-	return b
-}
-
-func (d *ymlDecoder) prerequisite(raw *yaml.Node, p string) Prerequisite {
-	var pr Prerequisite
-	entries, ok := d.mapping(raw, p, ymlPrereqFields)
-	if !ok {
-		return pr
-	}
-	defer d.leave()
-	for _, e := range entries {
-		q := ymlJoin(p, e.key)
-		switch e.key {
-		case "flagKey":
-			pr.FlagKey = d.str(e.val, q)
-		case "variants":
-			pr.Variants = ymlList(d, e.val, q, d.value)
-		}
-	}
-	return pr
-}
-
-func (d *ymlDecoder) metadata(raw *yaml.Node, p string) Metadata {
-	var m Metadata
-	entries, ok := d.mapping(raw, p, ymlMetadataFields)
-	if !ok {
-		return m
-	}
-	defer d.leave()
-	for _, e := range entries {
-		q := ymlJoin(p, e.key)
-		switch e.key {
-		case "team":
-			m.Team = d.str(e.val, q)
-		case "ttl":
-			m.TTL = d.str(e.val, q)
-		case "jira":
-			m.Jira = d.str(e.val, q)
-		case "riskLevel":
-			m.RiskLevel = d.str(e.val, q)
-		case "killSwitch":
-			m.KillSwitch = d.boolean(e.val, q)
-		case "dashboards":
-			m.Dashboards = d.strList(e.val, q, true)
-		case "description":
-			m.Description = d.str(e.val, q)
-		}
-	}
-	return m
-}
-
-func (d *ymlDecoder) segment(raw *yaml.Node) (Segment, *ymlObjPos) {
-	var s Segment
-	saved, savedKey := d.obj, d.segKey
-	op := newYmlObjPos(d.posOf(raw))
-	d.obj, d.segKey = op, ymlPeek(raw, "key")
-	defer func() { d.obj, d.segKey = saved, savedKey }()
-	entries, ok := d.mapping(raw, "", ymlSegmentFields)
-	if !ok {
-		if d.isNull(raw) {
-			d.fail(raw, "type", "", "expected a segment mapping, got null")
-		}
-		return s, op
-	}
-	defer d.leave()
-	hasKey := false
-	for _, e := range entries {
-		if d.stop {
-			break
-		}
-		p := e.key
-		switch e.key {
-		case "key":
-			s.Key = d.str(e.val, p)
-			hasKey = true
-		case "description":
-			s.Description = d.str(e.val, p)
-		case "when":
-			s.When = d.when(e.val, p)
-		case "by":
-			s.By = d.str(e.val, p)
-		case "included":
-			s.Included = d.strList(e.val, p, false)
-		case "excluded":
-			s.Excluded = d.strList(e.val, p, false)
-		case "version":
-			s.Version = d.integer(e.val, p)
-		}
-	}
-	if !hasKey && !d.stop {
-		d.fail(raw, "missing-field", "", "segment has no key")
-	}
+	})
 	return s, op
+}
+
+// top runs decode for a flag (key "flagKey") or segment (key "key")
+// document with its own positions, findings naming it by that key.
+func (d *ymlDecoder) top(raw *yaml.Node, key string, decode func()) *ymlObjPos {
+	saved, savedFlag, savedSeg := d.obj, d.flagKey, d.segKey
+	defer func() { d.obj, d.flagKey, d.segKey = saved, savedFlag, savedSeg }()
+	op := newYmlObjPos(d.posOf(raw))
+	d.obj = op
+	if key == "flagKey" {
+		d.flagKey = ymlPeek(raw, key)
+	} else {
+		d.segKey = ymlPeek(raw, key)
+	}
+	decode()
+	return op
+}
+
+func ymlHasEntry(entries []ymlEntry, key string) bool {
+	for _, e := range entries {
+		if e.key == key {
+			return true
+		}
+	}
+	return false
 }
 
 // ymlSortFindings orders findings by file, line, column, then by what they
 // are about, so output is deterministic.
-func ymlSortFindings(fs []Finding) {
+func ymlSortFindings(fs []evaluate.Finding) {
 	sort.SliceStable(fs, func(i, j int) bool {
 		a, b := &fs[i], &fs[j]
 		if a.Pos.File != b.Pos.File {
@@ -1454,7 +1271,7 @@ func ymlSortFindings(fs []Finding) {
 
 // ymlText maps the bytes of a scalar's value to source positions.
 type ymlText struct {
-	start Position // the scalar itself: the fallback
+	start evaluate.Position // the scalar itself: the fallback
 	value string
 	lines []int32 // per byte of value
 	cols  []int32
@@ -1464,17 +1281,17 @@ type ymlText struct {
 // position returns the source position of the character at line:col of
 // the value (both 1-based; col counts characters). Where the mapping is
 // unknown (an unusual block scalar) it returns the scalar's position.
-func (t *ymlText) position(line, col int) Position {
+func (t *ymlText) position(line, col int) evaluate.Position {
 	off, ok := ymlTextOffset(t.value, line, col)
 	if !ok {
 		return t.start
 	}
 	switch {
 	case off < t.valid:
-		return Position{File: t.start.File, Line: int(t.lines[off]), Col: int(t.cols[off])}
+		return evaluate.Position{File: t.start.File, Line: int(t.lines[off]), Col: int(t.cols[off])}
 	case off >= len(t.value) && t.valid == len(t.value) && t.valid > 0:
 		last := t.valid - 1
-		return Position{File: t.start.File, Line: int(t.lines[last]), Col: int(t.cols[last]) + 1 + (off - len(t.value))}
+		return evaluate.Position{File: t.start.File, Line: int(t.lines[last]), Col: int(t.cols[last]) + 1 + (off - len(t.value))}
 	}
 	return t.start
 }
@@ -1505,185 +1322,115 @@ func ymlTextOffset(s string, line, col int) (int, bool) {
 	return off, true
 }
 
+// ymlLineStarts returns the byte offset of each line of src. Lines end as
+// YAML ends them: at "\n", "\r\n" or a lone "\r".
 func ymlLineStarts(src []byte) []int {
 	starts := []int{0}
 	for i, c := range src {
-		if c == '\n' {
+		if c == '\n' || c == '\r' && (i+1 == len(src) || src[i+1] != '\n') {
 			starts = append(starts, i+1)
 		}
 	}
 	return starts
 }
 
-// ymlSim re-scans a scalar in the source, producing its value with the
-// position of every byte.
-type ymlSim struct {
-	src       []byte
-	lineStart []int
-	out       []byte
-	lines     []int32
-	cols      []int32
-}
-
-// line returns the bytes of 1-based line l without its line break.
-func (s *ymlSim) line(l int) ([]byte, bool) {
-	if l < 1 || l > len(s.lineStart) {
-		return nil, false
-	}
-	b := s.src[s.lineStart[l-1]:]
-	if i := bytes.IndexByte(b, '\n'); i >= 0 {
-		b = b[:i]
-	}
-	return bytes.TrimSuffix(b, []byte{'\r'}), true
-}
-
-func (s *ymlSim) emit(b []byte, line, col int) {
-	for range b {
-		s.lines = append(s.lines, int32(line))
-		s.cols = append(s.cols, int32(col))
-	}
-	s.out = append(s.out, b...)
-}
-
-// ymlColByte converts a 1-based character column to a byte offset in line.
-func ymlColByte(line []byte, col int) int {
-	off := 0
-	for c := 1; c < col && off < len(line); c++ {
-		_, w := utf8.DecodeRune(line[off:])
-		off += w
-	}
-	return off
-}
-
-func ymlIsSpace(c byte) bool { return c == ' ' || c == '\t' }
-
-// ymlMapScalar maps the value of scalar n to source positions. Plain,
-// single- and double-quoted scalars (one line or folded over several) and
-// literal and folded block scalars are re-scanned; the result is verified
-// against the parsed value, and only the verified prefix is trusted.
+// ymlMapScalar maps the value of scalar n to source positions, byte by
+// byte. The value's characters appear in the source in order; between them
+// the source only adds what YAML's syntax takes away: the opening quote, a
+// doubled single quote, escapes, and line breaks and indentation that fold
+// into a space or a newline (for a block scalar, also its header line). So
+// one walk over both suffices: a value character matches the same source
+// character (after any indentation and folded line breaks), an escaped one
+// its escape sequence, and a white-space one (folding) any source white
+// space. The walk stops at the first character it cannot explain; only
+// that verified prefix is trusted.
 func ymlMapScalar(file string, src []byte, lineStart []int, n *yaml.Node) *ymlText {
-	t := &ymlText{start: Position{File: file, Line: n.Line, Col: n.Column}, value: n.Value}
-	s := &ymlSim{src: src, lineStart: lineStart}
+	t := &ymlText{start: evaluate.Position{File: file, Line: n.Line, Col: n.Column}, value: n.Value}
+	if n.Line < 1 || n.Line > len(lineStart) {
+		return t
+	}
+	i, line, col := lineStart[n.Line-1], n.Line, 1
+	next := func() { // past the source character at i
+		if src[i] == '\n' || src[i] == '\r' && (i+1 == len(src) || src[i+1] != '\n') {
+			line, col = line+1, 1
+			i++
+			return
+		}
+		_, w := utf8.DecodeRune(src[i:])
+		i += w
+		col++
+	}
+	for col < n.Column && i < len(src) && src[i] != '\n' {
+		next()
+	}
+	var quote byte
 	switch {
 	case n.Style&(yaml.LiteralStyle|yaml.FoldedStyle) != 0:
-		s.block(n, n.Style&yaml.FoldedStyle != 0)
+		for i < len(src) && src[i] != '\n' {
+			next() // the header line: "|", ">-", "|2 # comment"…
+		}
 	case n.Style&yaml.DoubleQuotedStyle != 0:
-		s.flow(n, '"')
+		quote = '"'
 	case n.Style&yaml.SingleQuotedStyle != 0:
-		s.flow(n, '\'')
-	default:
-		s.flow(n, 0)
+		quote = '\''
 	}
-	for t.valid < len(s.out) && t.valid < len(t.value) && s.out[t.valid] == t.value[t.valid] {
-		t.valid++
+	if quote != 0 {
+		if i >= len(src) || src[i] != quote {
+			return t
+		}
+		next()
 	}
-	t.lines, t.cols = s.lines[:t.valid], s.cols[:t.valid]
+	v := n.Value
+	t.lines, t.cols = make([]int32, 0, len(v)), make([]int32, 0, len(v))
+	emit := func(k int) {
+		for range k {
+			t.lines = append(t.lines, int32(line))
+			t.cols = append(t.cols, int32(col))
+		}
+	}
+	isSpace := func(c byte) bool { return c == ' ' || c == '\t' || c == '\n' || c == '\r' }
+walk:
+	for j := 0; j < len(v) && i < len(src); {
+		c := src[i]
+		escapedBreak := quote == '"' && c == '\\' && i+1 < len(src) && (src[i+1] == '\n' || src[i+1] == '\r')
+		switch {
+		case quote == '"' && c == '\\' && !escapedBreak:
+			b, w, ok := ymlUnescape(src[i:])
+			if !ok || !strings.HasPrefix(v[j:], string(b)) {
+				break walk
+			}
+			emit(len(b))
+			j += len(b)
+			i, col = i+w, col+w // escapes are ASCII
+		case isSpace(v[j]):
+			// Folding turns source white space into the value's.
+			if !isSpace(c) {
+				break walk
+			}
+			emit(1)
+			j++
+			next()
+		case isSpace(c) || escapedBreak:
+			next() // indentation, a folded or an escaped line break
+		case quote == '\'' && v[j] == '\'':
+			if i+1 >= len(src) || c != '\'' || src[i+1] != '\'' {
+				break walk
+			}
+			emit(1)
+			j++
+			i, col = i+2, col+2
+		default:
+			_, w := utf8.DecodeRuneInString(v[j:])
+			if i+w > len(src) || string(src[i:i+w]) != v[j:j+w] {
+				break walk
+			}
+			emit(w)
+			j += w
+			next()
+		}
+	}
+	t.valid = len(t.lines)
 	return t
-}
-
-// flow re-scans a plain (quote 0) or quoted flow scalar starting at n.
-func (s *ymlSim) flow(n *yaml.Node, quote byte) {
-	want := len(n.Value)
-	first := true
-	breaks := 0    // line breaks since the last content
-	joined := true // the next content joins without folding (escaped break)
-	var prevLine, prevCol int
-	type ch struct {
-		b         []byte
-		line, col int
-		escaped   bool
-	}
-	for l := n.Line; len(s.out) < want; l++ {
-		text, ok := s.line(l)
-		if !ok {
-			return
-		}
-		i, col := 0, 1
-		if first {
-			i = ymlColByte(text, n.Column)
-			col = n.Column
-			if quote != 0 {
-				if i >= len(text) || text[i] != quote {
-					return
-				}
-				i++
-				col++
-			}
-		} else {
-			for i < len(text) && ymlIsSpace(text[i]) {
-				i++
-				col++
-			}
-		}
-		var seg []ch
-		closed, escBreak := false, false
-		for i < len(text) {
-			c := text[i]
-			if quote == 0 && c == '#' && i > 0 && ymlIsSpace(text[i-1]) {
-				break
-			}
-			if quote != 0 && c == quote {
-				if quote == '\'' && i+1 < len(text) && text[i+1] == '\'' {
-					seg = append(seg, ch{b: []byte{'\''}, line: l, col: col})
-					i += 2
-					col += 2
-					continue
-				}
-				closed = true
-				break
-			}
-			if quote == '"' && c == '\\' {
-				if i+1 >= len(text) {
-					escBreak = true
-					break
-				}
-				b, w, ok := ymlUnescape(text[i:])
-				if !ok {
-					return
-				}
-				seg = append(seg, ch{b: b, line: l, col: col, escaped: true})
-				col += utf8.RuneCount(text[i : i+w])
-				i += w
-				continue
-			}
-			_, w := utf8.DecodeRune(text[i:])
-			seg = append(seg, ch{b: text[i : i+w], line: l, col: col})
-			i += w
-			col++
-		}
-		if !closed && !escBreak {
-			// Trailing unescaped white space before a line break is not
-			// part of the value.
-			for len(seg) > 0 && !seg[len(seg)-1].escaped && len(seg[len(seg)-1].b) == 1 && ymlIsSpace(seg[len(seg)-1].b[0]) {
-				seg = seg[:len(seg)-1]
-			}
-		}
-		if len(seg) == 0 && !first && !closed {
-			breaks++
-			continue
-		}
-		if !first && !joined {
-			if breaks == 0 {
-				s.emit([]byte{' '}, prevLine, prevCol)
-			} else {
-				s.emit(bytes.Repeat([]byte{'\n'}, breaks), prevLine, prevCol)
-			}
-		}
-		breaks = 0
-		for _, c := range seg {
-			s.emit(c.b, c.line, c.col)
-		}
-		if len(seg) > 0 {
-			last := seg[len(seg)-1]
-			prevLine, prevCol = last.line, last.col+1
-		} else {
-			prevLine, prevCol = l, col
-		}
-		first, joined = false, escBreak
-		if closed {
-			return
-		}
-	}
 }
 
 // ymlUnescape decodes the double-quoted escape at the start of b, returning
@@ -1692,8 +1439,8 @@ func ymlUnescape(b []byte) ([]byte, int, bool) {
 	if len(b) < 2 {
 		return nil, 0, false
 	}
-	simple := map[byte]string{'0': "\x00", 'a': "\a", 'b': "\b", 't': "\t", '\t': "\t", 'n': "\n", 'v': "\v", 'f': "\f", 'r': "\r", 'e': "\x1b", ' ': " ", '"': "\"", '/': "/", '\\': "\\", 'N': "\u0085", '_': "\u00a0", 'L': "\u2028", 'P': "\u2029"}
-	if s, ok := simple[b[1]]; ok {
+	if i := strings.IndexByte("0abt\tnvfre \"/\\NL_P", b[1]); i >= 0 {
+		s := [...]string{"\x00", "\a", "\b", "\t", "\t", "\n", "\v", "\f", "\r", "\x1b", " ", "\"", "/", "\\", "\u0085", "\u2028", "\u00a0", "\u2029"}[i]
 		return []byte(s), 2, true
 	}
 	digits := map[byte]int{'x': 2, 'u': 4, 'U': 8}[b[1]]
@@ -1710,87 +1457,10 @@ func ymlUnescape(b []byte) ([]byte, int, bool) {
 	return utf8.AppendRune(nil, rune(v)), 2 + digits, true
 }
 
-// block re-scans a literal (|) or folded (>) block scalar.
-func (s *ymlSim) block(n *yaml.Node, folded bool) {
-	want := len(n.Value)
-	indent := -1
-	for l := n.Line + 1; l <= len(s.lineStart); l++ {
-		text, _ := s.line(l)
-		if len(bytes.TrimLeft(text, " ")) == 0 {
-			continue
-		}
-		indent = len(text) - len(bytes.TrimLeft(text, " "))
-		break
-	}
-	if indent <= 0 {
-		return
-	}
-	const (
-		none = iota
-		normal
-		more
-	)
-	prev, empties := none, 0
-	var prevLine, prevCol int
-	nl := func(k int) {
-		if k > 0 {
-			s.emit(bytes.Repeat([]byte{'\n'}, k), prevLine, prevCol)
-		}
-	}
-	for l := n.Line + 1; l <= len(s.lineStart) && len(s.out) < want; l++ {
-		text, _ := s.line(l)
-		if len(bytes.TrimLeft(text, " ")) == 0 {
-			empties++
-			if prevLine == 0 {
-				prevLine, prevCol = l, min(len(text), indent)+1
-			}
-			continue
-		}
-		lead := len(text) - len(bytes.TrimLeft(text, " "))
-		if lead < indent {
-			break
-		}
-		content := text[indent:]
-		kind := normal
-		if ymlIsSpace(content[0]) {
-			kind = more
-		}
-		switch {
-		case !folded:
-			if prev != none {
-				nl(1)
-			}
-			nl(empties)
-		case prev == none:
-			nl(empties)
-		case prev == normal && kind == normal:
-			if empties == 0 {
-				s.emit([]byte{' '}, prevLine, prevCol)
-			} else {
-				nl(empties)
-			}
-		default:
-			nl(empties + 1)
-		}
-		empties = 0
-		col := indent + 1
-		for i := 0; i < len(content); {
-			_, w := utf8.DecodeRune(content[i:])
-			s.emit(content[i:i+w], l, col)
-			i += w
-			col++
-		}
-		prev, prevLine, prevCol = kind, l, col
-	}
-	if prev != none {
-		nl(1 + empties) // the final line break (and kept empty lines)
-	}
-}
-
 // ---------------------------------------------------------------------
 // Files to Configs.
 
-// MergeFiles builds one Config per environment from parsed files. A flag
+// MergeFiles builds one [evaluate.Config] per environment from parsed files. A flag
 // belongs to its own environment, or else to its file's; a flag with
 // neither is an error (there is no implicit "every environment"), and so
 // are segments and file-level settings in a file without an environment.
@@ -1800,39 +1470,40 @@ func (s *ymlSim) block(n *yaml.Node, folded bool) {
 //
 // Flags and segments are sorted by key, so the result does not depend on
 // how they are spread over files. Each Config remembers where its flags
-// came from, so that Compile and Lint report file:line:col positions. The
-// Configs are not compiled; problems are reported in a *LoadError.
-func MergeFiles(files ...*File) (map[string]*Config, error) {
+// came from (Config.Locator), so that [evaluate.Compile] and Lint report
+// file:line:col positions. The Configs are not compiled; problems are
+// reported in a *[evaluate.LoadError].
+func MergeFiles(files ...*File) (map[string]*evaluate.Config, error) {
 	type envState struct {
-		cfg      *Config
+		cfg      *evaluate.Config
 		loc      *ymlLocator
-		flagAt   map[string]Position
-		segAt    map[string]Position
-		saltAt   Position
-		verAt    Position
-		attrFrom map[string]Position
+		flagAt   map[string]evaluate.Position
+		segAt    map[string]evaluate.Position
+		saltAt   evaluate.Position
+		verAt    evaluate.Position
+		attrFrom map[string]evaluate.Position
 	}
 	envs := make(map[string]*envState)
-	var errs []Finding
-	fail := func(f Finding) {
-		f.Severity = SeverityError
+	var errs []evaluate.Finding
+	fail := func(f evaluate.Finding) {
+		f.Severity = evaluate.SeverityError
 		errs = append(errs, f)
 	}
-	get := func(name string, at Position) *envState {
+	get := func(name string, at evaluate.Position) *envState {
 		if es, ok := envs[name]; ok {
 			return es
 		}
 		if !validKey(name) {
-			fail(Finding{Code: "invalid-environment", Field: "environment", Pos: at, Msg: fmt.Sprintf("invalid environment name %q: use letters, digits, '-', '_' and '.'", name)})
+			fail(evaluate.Finding{Code: "invalid-environment", Field: "environment", Pos: at, Msg: fmt.Sprintf("invalid environment name %q: use letters, digits, '-', '_' and '.'", name)})
 		}
 		es := &envState{
-			cfg:      &Config{Environment: name},
+			cfg:      &evaluate.Config{Environment: name},
 			loc:      &ymlLocator{flags: make(map[string]*ymlObjPos), segments: make(map[string]*ymlObjPos)},
-			flagAt:   make(map[string]Position),
-			segAt:    make(map[string]Position),
-			attrFrom: make(map[string]Position),
+			flagAt:   make(map[string]evaluate.Position),
+			segAt:    make(map[string]evaluate.Position),
+			attrFrom: make(map[string]evaluate.Position),
 		}
-		es.cfg.loc = es.loc
+		es.cfg.Locator = es.loc
 		envs[name] = es
 		return es
 	}
@@ -1845,19 +1516,19 @@ func MergeFiles(files ...*File) (map[string]*Config, error) {
 			fp = &ymlFilePos{}
 		}
 		if fp.config == nil {
-			fp.config = newYmlObjPos(Position{File: f.Name})
+			fp.config = newYmlObjPos(evaluate.Position{File: f.Name})
 		}
-		cpos := func(field string) Position {
+		cpos := func(field string) evaluate.Position {
 			if p, ok := fp.config.fields[field]; ok {
 				return p
 			}
-			return Position{File: f.Name}
+			return evaluate.Position{File: f.Name}
 		}
 		objPos := func(list []*ymlObjPos, i int) *ymlObjPos {
 			if i < len(list) && list[i] != nil {
 				return list[i]
 			}
-			return newYmlObjPos(Position{File: f.Name})
+			return newYmlObjPos(evaluate.Position{File: f.Name})
 		}
 		var es *envState
 		if f.Environment != "" {
@@ -1866,7 +1537,7 @@ func MergeFiles(files ...*File) (map[string]*Config, error) {
 		} else {
 			for _, field := range []string{"salt", "version", "requireChangeReason", "attributes"} {
 				if _, set := fp.config.fields[field]; set {
-					fail(Finding{Code: "missing-environment", Field: field, Pos: cpos(field), Msg: field + " needs a file-level environment"})
+					fail(evaluate.Finding{Code: "missing-environment", Field: field, Pos: cpos(field), Msg: field + " needs a file-level environment"})
 				}
 			}
 		}
@@ -1874,14 +1545,14 @@ func MergeFiles(files ...*File) (map[string]*Config, error) {
 			cfg := es.cfg
 			if f.Salt != "" {
 				if cfg.Salt != "" && cfg.Salt != f.Salt {
-					fail(Finding{Code: "conflict", Field: "salt", Pos: cpos("salt"), Msg: fmt.Sprintf("environment %q: salt differs from the one set at %s", f.Environment, es.saltAt)})
+					fail(evaluate.Finding{Code: "conflict", Field: "salt", Pos: cpos("salt"), Msg: fmt.Sprintf("environment %q: salt differs from the one set at %s", f.Environment, es.saltAt)})
 				} else if cfg.Salt == "" {
 					cfg.Salt, es.saltAt = f.Salt, cpos("salt")
 				}
 			}
 			if f.Version != 0 {
 				if cfg.Version != 0 && cfg.Version != f.Version {
-					fail(Finding{Code: "conflict", Field: "version", Pos: cpos("version"), Msg: fmt.Sprintf("environment %q: version %d differs from %d set at %s", f.Environment, f.Version, cfg.Version, es.verAt)})
+					fail(evaluate.Finding{Code: "conflict", Field: "version", Pos: cpos("version"), Msg: fmt.Sprintf("environment %q: version %d differs from %d set at %s", f.Environment, f.Version, cfg.Version, es.verAt)})
 				} else if cfg.Version == 0 {
 					cfg.Version, es.verAt = f.Version, cpos("version")
 				}
@@ -1891,7 +1562,7 @@ func MergeFiles(files ...*File) (map[string]*Config, error) {
 				t := f.Attributes[k]
 				if prev, dup := cfg.Attributes[k]; dup {
 					if prev != t {
-						fail(Finding{Code: "conflict", Field: "attributes." + k, Pos: cpos("attributes." + k), Msg: fmt.Sprintf("attribute %q declared as %q here and as %q at %s", k, t, prev, es.attrFrom[k])})
+						fail(evaluate.Finding{Code: "conflict", Field: "attributes." + k, Pos: cpos("attributes." + k), Msg: fmt.Sprintf("attribute %q declared as %q here and as %q at %s", k, t, prev, es.attrFrom[k])})
 					}
 					continue
 				}
@@ -1905,11 +1576,11 @@ func MergeFiles(files ...*File) (map[string]*Config, error) {
 		for i, s := range f.Segments {
 			op := objPos(fp.segments, i)
 			if es == nil {
-				fail(Finding{Code: "missing-environment", Segment: s.Key, Pos: op.at, Msg: "segment has no environment: set environment: at the top of the file"})
+				fail(evaluate.Finding{Code: "missing-environment", Segment: s.Key, Pos: op.at, Msg: "segment has no environment: set environment: at the top of the file"})
 				continue
 			}
 			if first, dup := es.segAt[s.Key]; dup {
-				fail(Finding{Code: "duplicate-segment", Segment: s.Key, Field: "key", Pos: op.lookup("key"), Msg: fmt.Sprintf("segment defined twice in environment %q (first at %s)", f.Environment, first)})
+				fail(evaluate.Finding{Code: "duplicate-segment", Segment: s.Key, Field: "key", Pos: op.lookup("key"), Msg: fmt.Sprintf("segment defined twice in environment %q (first at %s)", f.Environment, first)})
 				continue
 			}
 			es.segAt[s.Key] = op.lookup("key")
@@ -1924,12 +1595,12 @@ func MergeFiles(files ...*File) (map[string]*Config, error) {
 				env, at = f.Environment, cpos("environment")
 			}
 			if env == "" {
-				fail(Finding{Code: "missing-environment", Flag: fl.Key, Pos: op.lookup("flagKey"), Msg: "flag has no environment: set environment: on the flag or at the top of the file"})
+				fail(evaluate.Finding{Code: "missing-environment", Flag: fl.Key, Pos: op.lookup("flagKey"), Msg: "flag has no environment: set environment: on the flag or at the top of the file"})
 				continue
 			}
 			fes := get(env, at)
 			if first, dup := fes.flagAt[fl.Key]; dup {
-				fail(Finding{Code: "duplicate-flag", Flag: fl.Key, Field: "flagKey", Pos: op.lookup("flagKey"), Msg: fmt.Sprintf("flag defined twice in environment %q (first at %s)", env, first)})
+				fail(evaluate.Finding{Code: "duplicate-flag", Flag: fl.Key, Field: "flagKey", Pos: op.lookup("flagKey"), Msg: fmt.Sprintf("flag defined twice in environment %q (first at %s)", env, first)})
 				continue
 			}
 			fes.flagAt[fl.Key] = op.lookup("flagKey")
@@ -1945,12 +1616,12 @@ func MergeFiles(files ...*File) (map[string]*Config, error) {
 	}
 	if len(errs) > 0 {
 		ymlSortFindings(errs)
-		if len(errs) > MaxLoadFindings {
-			errs = errs[:MaxLoadFindings]
+		if len(errs) > evaluate.MaxLoadFindings {
+			errs = errs[:evaluate.MaxLoadFindings]
 		}
-		return nil, &LoadError{Findings: errs}
+		return nil, &evaluate.LoadError{Findings: errs}
 	}
-	out := make(map[string]*Config, len(envs))
+	out := make(map[string]*evaluate.Config, len(envs))
 	for name, es := range envs {
 		sort.SliceStable(es.cfg.Flags, func(i, j int) bool { return es.cfg.Flags[i].Key < es.cfg.Flags[j].Key })
 		sort.SliceStable(es.cfg.Segments, func(i, j int) bool { return es.cfg.Segments[i].Key < es.cfg.Segments[j].Key })
@@ -1973,13 +1644,13 @@ func ymlSortedKeys[V any](m map[string]V) []string {
 // LoadYAML and merges them with MergeFiles into one Config per environment.
 // dir may also name a single such file; "." is the root of fsys. Positions
 // name files by their path in fsys ("flags/checkout.yaml").
-// Problems in all files are reported together in one *LoadError; I/O
+// Problems in all files are reported together in one *[evaluate.LoadError]; I/O
 // errors are returned as they are. At most MaxYAMLFiles files of at most
 // MaxYAMLFileSize bytes each are read. A directory without flag files
 // yields an empty map.
-func LoadDir(fsys fs.FS, dir string) (map[string]*Config, error) {
+func LoadDir(fsys fs.FS, dir string) (map[string]*evaluate.Config, error) {
 	var files []*File
-	var errs []Finding
+	var errs []evaluate.Finding
 	count := 0
 	err := fs.WalkDir(fsys, dir, func(p string, de fs.DirEntry, err error) error {
 		if err != nil {
@@ -1997,14 +1668,14 @@ func LoadDir(fsys fs.FS, dir string) (map[string]*Config, error) {
 			return nil
 		}
 		if count++; count > MaxYAMLFiles {
-			return &LoadError{Findings: []Finding{{Severity: SeverityError, Code: "limit", Pos: Position{File: p}, Msg: fmt.Sprintf("more than %d flag files under %s", MaxYAMLFiles, dir)}}}
+			return &evaluate.LoadError{Findings: []evaluate.Finding{{Severity: evaluate.SeverityError, Code: "limit", Pos: evaluate.Position{File: p}, Msg: fmt.Sprintf("more than %d flag files under %s", MaxYAMLFiles, dir)}}}
 		}
 		data, err := ymlReadFile(fsys, p)
 		if err != nil {
 			return err
 		}
 		f, err := LoadYAML(p, data)
-		if le := (*LoadError)(nil); errors.As(err, &le) {
+		if le := (*evaluate.LoadError)(nil); errors.As(err, &le) {
 			errs = append(errs, le.Findings...)
 			return nil
 		} else if err != nil {
@@ -2018,10 +1689,10 @@ func LoadDir(fsys fs.FS, dir string) (map[string]*Config, error) {
 	}
 	if len(errs) > 0 {
 		ymlSortFindings(errs)
-		if len(errs) > MaxLoadFindings {
-			errs = errs[:MaxLoadFindings]
+		if len(errs) > evaluate.MaxLoadFindings {
+			errs = errs[:evaluate.MaxLoadFindings]
 		}
-		return nil, &LoadError{Findings: errs}
+		return nil, &evaluate.LoadError{Findings: errs}
 	}
 	return MergeFiles(files...)
 }
@@ -2038,7 +1709,7 @@ func ymlReadFile(fsys fs.FS, name string) ([]byte, error) {
 		return nil, err
 	}
 	if len(data) > MaxYAMLFileSize {
-		return nil, &LoadError{Findings: []Finding{{Severity: SeverityError, Code: "limit", Pos: Position{File: name}, Msg: fmt.Sprintf("file exceeds the limit of %d bytes", MaxYAMLFileSize)}}}
+		return nil, &evaluate.LoadError{Findings: []evaluate.Finding{{Severity: evaluate.SeverityError, Code: "limit", Pos: evaluate.Position{File: name}, Msg: fmt.Sprintf("file exceeds the limit of %d bytes", MaxYAMLFileSize)}}}
 	}
 	return data, nil
 }
@@ -2054,7 +1725,7 @@ func ymlReadFile(fsys fs.FS, name string) ([]byte, error) {
 // style. LoadYAML reads the output back to an equal flag (numbers as
 // numbers, strings as strings: a string that would read as a boolean or
 // null is quoted). It fails only for values YAML cannot represent.
-func MarshalYAML(flag Flag) ([]byte, error) {
+func MarshalYAML(flag evaluate.Flag) ([]byte, error) {
 	n, err := ymlFlagNode(&flag)
 	if err != nil {
 		return nil, err
@@ -2066,9 +1737,9 @@ func MarshalYAML(flag Flag) ([]byte, error) {
 // a config document with environment, salt, version, requireChangeReason,
 // attributes, segments and flags. LoadYAML and MergeFiles read it back to
 // an equal Config. Used by "flagwire import-env".
-func MarshalConfigYAML(cfg *Config) ([]byte, error) {
+func MarshalConfigYAML(cfg *evaluate.Config) ([]byte, error) {
 	if cfg == nil {
-		cfg = &Config{}
+		cfg = &evaluate.Config{}
 	}
 	m := ymlMap()
 	if cfg.Environment != "" {
@@ -2195,7 +1866,7 @@ func ymlStrList(list []string, flow bool) *yaml.Node {
 	return seq
 }
 
-func ymlFlagNode(f *Flag) (*yaml.Node, error) {
+func ymlFlagNode(f *evaluate.Flag) (*yaml.Node, error) {
 	m := ymlMap()
 	val := func(key string, v any) error {
 		if v == nil {
@@ -2310,7 +1981,7 @@ func ymlFlagNode(f *Flag) (*yaml.Node, error) {
 		}
 		ymlPut(m, "default", dm)
 	}
-	if f.Bucketing != (Bucketing{}) {
+	if f.Bucketing != (evaluate.Bucketing{}) {
 		bm := ymlMap()
 		if f.Bucketing.Seed != "" {
 			ymlPut(bm, "seed", ymlStr(f.Bucketing.Seed))
@@ -2329,7 +2000,7 @@ func ymlFlagNode(f *Flag) (*yaml.Node, error) {
 	return m, nil
 }
 
-func ymlServeInto(m *yaml.Node, s *Serve) error {
+func ymlServeInto(m *yaml.Node, s *evaluate.Serve) error {
 	if s.Variant != nil {
 		n, err := ymlValue(s.Variant)
 		if err != nil {
@@ -2387,7 +2058,7 @@ func ymlServeInto(m *yaml.Node, s *Serve) error {
 	return nil
 }
 
-func ymlMetadataNode(md *Metadata) *yaml.Node {
+func ymlMetadataNode(md *evaluate.Metadata) *yaml.Node {
 	m := ymlMap()
 	for _, kv := range []struct{ key, v string }{{"team", md.Team}, {"description", md.Description}, {"jira", md.Jira}, {"ttl", md.TTL}, {"riskLevel", md.RiskLevel}} {
 		if kv.v != "" {
@@ -2406,7 +2077,7 @@ func ymlMetadataNode(md *Metadata) *yaml.Node {
 	return m
 }
 
-func ymlSegmentNode(s *Segment) *yaml.Node {
+func ymlSegmentNode(s *evaluate.Segment) *yaml.Node {
 	m := ymlMap()
 	ymlPut(m, "key", ymlStr(s.Key))
 	if s.Description != "" {
@@ -2430,418 +2101,19 @@ func ymlSegmentNode(s *Segment) *yaml.Node {
 	return m
 }
 
-// ---------------------------------------------------------------------
-// The JSON wire form.
-
-// DecodeConfigJSON strictly decodes the JSON wire form of a Config: the
-// body of GET /v1/flags, of a signed bootstrap's config and of a persisted
-// last-known config. It rejects input larger than MaxConfigJSONSize or
-// nested deeper than MaxNestingDepth, anything but one JSON object
-// (trailing data included), unknown fields (naming the closest known one)
-// and values of the wrong type. Errors are a *LoadError whose findings have
-// the field path ("flags[2].rules[0].percentage") and a 1-based line:col
-// (the column counts characters). As in encoding/json, field names also
-// match case-insensitively and a repeated field's last value wins. The
-// Config is not compiled: call Compile.
-//
-// The wire form, every field optional unless marked required:
-//
-//	{
-//	  "environment": "prod",              // environment name
-//	  "version": 42,                      // config version, increasing
-//	  "salt": "prod-salt-2026",           // bucketing salt (see Bucket)
-//	  "requireChangeReason": true,        // server refuses writes without one
-//	  "attributes": {                     // schema for Lint: path → type,
-//	    "plan": "string",                 // one of string, number, bool,
-//	    "appVersion": "semver"            // semver, date, list
-//	  },
-//	  "segments": [{
-//	    "key": "beta_testers",            // required, unique
-//	    "description": "opted-in users",
-//	    "when": "country == 'DE'",        // rule-language condition
-//	    "by": "userId",                   // id attribute; default userId
-//	    "included": ["8a7f4c91"],         // static ids: always in
-//	    "excluded": ["0000"],             // static ids: never in
-//	    "version": 3
-//	  }],
-//	  "flags": [{
-//	    "key": "pricing-experiment",      // required, unique
-//	    "environment": "prod",            // informative
-//	    "type": "string",                 // boolean|string|number|json;
-//	                                      // default inferred
-//	    "state": "on",                    // on|off; default on
-//	    "variants": [{                    // boolean flags may omit them
-//	      "name": "A",                    // required, unique
-//	      "value": "A",                   // typed value; string: name
-//	      "payload": {"price": 23.00, "currency": "EUR"}
-//	    }],
-//	    "offVariant": "control",          // served when off or missed;
-//	                                      // default false / first variant
-//	    "targets": [{"variant": "B", "values": ["user-1"]}],
-//	    "prerequisites": [{"flagKey": "checkout-new-flow", "variants": [true]}],
-//	    "rules": [{                       // first match wins
-//	      "id": "rule-1",                 // required, unique in the flag
-//	      "when": "country in ['DE','FR']",
-//	      "segment": "beta_testers",      // must be a member
-//	      "variant": "A",                 // a serve, exactly one of:
-//	      "percentage": 25,               //   variant (+ percentage),
-//	      "rollout": [{"variant": "A", "weight": 50},
-//	                  {"variant": "B", "weight": 50}],  // weights sum to 100
-//	      "progressive": {                //   or a timed ramp
-//	        "variant": "A",
-//	        "steps": [{"at": "2026-06-25T10:00:00Z", "percentage": 5}],
-//	        "paused": false,
-//	        "pausedAt": "2026-06-26T10:00:00Z"
-//	      },
-//	      "seed": "pricing-2026"          // bucketing seed override
-//	    }],
-//	    "default": {"variant": "control"},  // a serve, as in rules
-//	    "bucketing": {"seed": "pricing-experiment", "by": "accountId"},
-//	    "owners": ["growth-team"],
-//	    "metadata": {
-//	      "team": "growth", "ttl": "2027-03-31", "jira": "GRO-77",
-//	      "riskLevel": "low", "killSwitch": false,
-//	      "dashboards": ["https://grafana.example.com/d/pricing"],
-//	      "description": "price test"
-//	    },
-//	    "version": 7                      // set by the server
-//	  }]
-//	}
-//
-// The same fields, with the flag key written flagKey, make up the YAML
-// flags-as-code form (see File).
-func DecodeConfigJSON(data []byte) (*Config, error) {
-	if len(data) > MaxConfigJSONSize {
-		return nil, &LoadError{Findings: []Finding{{Severity: SeverityError, Code: "limit", Msg: fmt.Sprintf("config of %d bytes exceeds the limit of %d", len(data), MaxConfigJSONSize)}}}
-	}
-	if off, ok := jsonDepthOK(data); !ok {
-		return nil, &LoadError{Findings: []Finding{{Severity: SeverityError, Code: "limit", Pos: jsonPos(data, off), Msg: fmt.Sprintf("nesting deeper than %d levels", MaxNestingDepth)}}}
-	}
-	trimmed := bytes.TrimLeft(data, " \t\r\n")
-	if len(trimmed) == 0 || trimmed[0] != '{' {
-		return nil, &LoadError{Findings: []Finding{{Severity: SeverityError, Code: "json-syntax", Pos: jsonPos(data, int64(len(data)-len(trimmed))), Msg: "a config must be a JSON object"}}}
-	}
-	dec := json.NewDecoder(bytes.NewReader(data))
-	dec.DisallowUnknownFields()
-	var cfg Config
-	if err := dec.Decode(&cfg); err != nil {
-		return nil, jsonLoadError(data, err)
-	}
-	off := dec.InputOffset()
-	if _, err := dec.Token(); err != io.EOF {
-		for off < int64(len(data)) && strings.IndexByte(" \t\r\n", data[off]) >= 0 {
-			off++
-		}
-		return nil, &LoadError{Findings: []Finding{{Severity: SeverityError, Code: "json-syntax", Pos: jsonPos(data, off), Msg: "unexpected data after the config object"}}}
-	}
-	return &cfg, nil
-}
-
-// jsonDepthOK checks the nesting depth of JSON text without decoding it.
-func jsonDepthOK(data []byte) (int64, bool) {
-	depth, inStr, esc := 0, false, false
-	for i, c := range data {
-		switch {
-		case inStr:
-			switch {
-			case esc:
-				esc = false
-			case c == '\\':
-				esc = true
-			case c == '"':
-				inStr = false
-			}
-		case c == '"':
-			inStr = true
-		case c == '{' || c == '[':
-			if depth++; depth > MaxNestingDepth {
-				return int64(i), false
-			}
-		case c == '}' || c == ']':
-			depth--
-		}
-	}
-	return 0, true
-}
-
-// jsonPos converts a byte offset in data to a 1-based line and character
-// column.
-func jsonPos(data []byte, off int64) Position {
-	if off < 0 {
-		off = 0
-	}
-	if off > int64(len(data)) {
-		off = int64(len(data))
-	}
-	before := data[:off]
-	line := bytes.Count(before, []byte{'\n'}) + 1
-	ls := bytes.LastIndexByte(before, '\n') + 1
-	return Position{Line: line, Col: utf8.RuneCount(before[ls:]) + 1}
-}
-
-// jsonLoadError explains a failed decode precisely: it walks the input
-// against the Config type to find every unknown field and wrong type with
-// its position, and falls back to the decoder's own error.
-func jsonLoadError(data []byte, err error) error {
-	w := &jsonWalker{data: data, dec: json.NewDecoder(bytes.NewReader(data)), structs: make(map[reflect.Type]*jsonStruct)}
-	w.dec.UseNumber()
-	w.check(reflect.TypeOf(Config{}), "")
-	if len(w.errs) > 0 {
-		ymlSortFindings(w.errs)
-		return &LoadError{Findings: w.errs}
-	}
-	f := Finding{Severity: SeverityError, Code: "json-syntax", Msg: err.Error()}
-	var se *json.SyntaxError
-	var te *json.UnmarshalTypeError
-	switch {
-	case errors.As(err, &se):
-		f.Pos = jsonPos(data, se.Offset)
-		f.Msg = "invalid JSON: " + se.Error()
-	case errors.As(err, &te):
-		f.Code = "type"
-		f.Field = te.Field
-		f.Pos = jsonPos(data, te.Offset)
-		f.Msg = fmt.Sprintf("cannot decode JSON %s into %s", te.Value, te.Type)
-	}
-	return &LoadError{Findings: []Finding{f}}
-}
-
-type jsonStruct struct {
-	names  []string
-	fields map[string]reflect.Type
-}
-
-// jsonWalker checks JSON tokens against a Go type.
-type jsonWalker struct {
-	data    []byte
-	dec     *json.Decoder
-	errs    []Finding
-	structs map[reflect.Type]*jsonStruct
-}
-
-var jsonTimeType = reflect.TypeOf(time.Time{})
-
-// structOf lists the JSON fields of a struct type, embedded ones promoted.
-func (w *jsonWalker) structOf(t reflect.Type) *jsonStruct {
-	if s, ok := w.structs[t]; ok {
-		return s
-	}
-	s := &jsonStruct{fields: make(map[string]reflect.Type)}
-	var add func(t reflect.Type)
-	add = func(t reflect.Type) {
-		for i := range t.NumField() {
-			sf := t.Field(i)
-			tag := sf.Tag.Get("json")
-			name, _, _ := strings.Cut(tag, ",")
-			if name == "-" {
-				continue
-			}
-			if sf.Anonymous && name == "" && sf.Type.Kind() == reflect.Struct {
-				add(sf.Type)
-				continue
-			}
-			if !sf.IsExported() {
-				continue
-			}
-			if name == "" {
-				name = sf.Name
-			}
-			if _, dup := s.fields[name]; !dup {
-				s.names = append(s.names, name)
-				s.fields[name] = sf.Type
-			}
-		}
-	}
-	add(t)
-	w.structs[t] = s
-	return s
-}
-
-func (w *jsonWalker) fail(off int64, code, field, format string, args ...any) {
-	if len(w.errs) < MaxLoadFindings {
-		w.errs = append(w.errs, Finding{Severity: SeverityError, Code: code, Field: field, Pos: jsonPos(w.data, off), Msg: fmt.Sprintf(format, args...)})
-	}
-}
-
-// start returns the offset where the next token begins.
-func (w *jsonWalker) start() int64 {
-	off := w.dec.InputOffset()
-	for off < int64(len(w.data)) {
-		switch w.data[off] {
-		case ' ', '\t', '\r', '\n', ',', ':':
-			off++
-			continue
-		}
-		break
-	}
-	return off
-}
-
-// next reads a token; a syntax error is recorded and ends the walk.
-func (w *jsonWalker) next() (json.Token, int64, bool) {
-	off := w.start()
-	tok, err := w.dec.Token()
-	if err != nil {
-		var se *json.SyntaxError
-		if errors.As(err, &se) {
-			off = se.Offset
-		}
-		msg := err.Error()
-		if err == io.EOF || err == io.ErrUnexpectedEOF {
-			msg = "unexpected end of JSON input"
-		}
-		w.fail(off, "json-syntax", "", "invalid JSON: %s", msg)
-		return nil, off, false
-	}
-	return tok, off, true
-}
-
-func jsonDescribe(tok json.Token) string {
-	switch x := tok.(type) {
-	case json.Delim:
-		if x == '{' {
-			return "an object"
-		}
-		return "an array"
-	case string:
-		if len(x) > 40 {
-			x = x[:37] + "..."
-		}
-		return "the string " + strconv.Quote(x)
-	case json.Number:
-		return "the number " + x.String()
-	case bool:
-		return "the boolean " + strconv.FormatBool(x)
-	}
-	return "null"
-}
-
-// check reads one value and checks it against t. It returns false when
-// the walk cannot go on (a syntax error). Depth is bounded beforehand by
-// jsonDepthOK.
-func (w *jsonWalker) check(t reflect.Type, p string) bool {
-	tok, off, ok := w.next()
-	if !ok {
+// validKey reports whether k is a valid environment name: the key syntax
+// evaluate.Compile enforces for flags and segments (letters, digits, '-',
+// '_' and '.', not starting with a punctuation mark, at most
+// evaluate.MaxKeyLength bytes).
+func validKey(k string) bool {
+	if k == "" || len(k) > evaluate.MaxKeyLength {
 		return false
 	}
-	for t.Kind() == reflect.Pointer {
-		t = t.Elem()
-	}
-	if tok == nil {
-		return true
-	}
-	typeErr := func(want string) bool {
-		w.fail(off, "type", p, "expected %s, got %s", want, jsonDescribe(tok))
-		return w.skip(tok, off, p)
-	}
-	if t == jsonTimeType {
-		s, isStr := tok.(string)
-		if _, err := time.Parse(time.RFC3339, s); !isStr || err != nil {
-			return typeErr("a time (RFC 3339, such as \"2026-06-25T10:00:00Z\")")
-		}
-		return true
-	}
-	switch t.Kind() {
-	case reflect.Interface:
-		return w.skip(tok, off, p)
-	case reflect.String:
-		if _, ok := tok.(string); !ok {
-			return typeErr("a string")
-		}
-	case reflect.Bool:
-		if _, ok := tok.(bool); !ok {
-			return typeErr("true or false")
-		}
-	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64:
-		if n, ok := tok.(json.Number); !ok {
-			return typeErr("an integer")
-		} else if _, err := n.Int64(); err != nil {
-			return typeErr("an integer")
-		}
-	case reflect.Float32, reflect.Float64:
-		if n, ok := tok.(json.Number); !ok {
-			return typeErr("a number")
-		} else if _, err := strconv.ParseFloat(n.String(), 64); err != nil {
-			return typeErr("a finite number")
-		}
-	case reflect.Slice, reflect.Array:
-		if tok != json.Delim('[') {
-			return typeErr("an array")
-		}
-		for i := 0; w.dec.More(); i++ {
-			if !w.check(t.Elem(), ymlIndex(p, i)) {
-				return false
-			}
-		}
-		_, _, ok := w.next()
-		return ok
-	case reflect.Map, reflect.Struct:
-		if tok != json.Delim('{') {
-			return typeErr("an object")
-		}
-		var st *jsonStruct
-		if t.Kind() == reflect.Struct {
-			st = w.structOf(t)
-		}
-		for w.dec.More() {
-			ktok, koff, ok := w.next()
-			if !ok {
-				return false
-			}
-			key, _ := ktok.(string)
-			et := reflect.TypeOf((*any)(nil)).Elem()
-			kp := ymlJoin(p, key)
-			if st == nil {
-				et = t.Elem()
-			} else if ft, ok := st.fields[key]; ok {
-				et = ft
-			} else {
-				found := false
-				for _, name := range st.names {
-					if strings.EqualFold(name, key) {
-						et, kp, found = st.fields[name], ymlJoin(p, name), true
-						break
-					}
-				}
-				if !found {
-					w.fail(koff, "unknown-field", p, "unknown field %q%s", key, ymlSuggest(key, st.names))
-				}
-			}
-			if !w.check(et, kp) {
-				return false
-			}
-		}
-		_, _, ok := w.next()
-		return ok
-	}
-	return true
-}
-
-// skip consumes the rest of a free-form value whose first token, at off,
-// was tok, checking that its numbers fit a float64 (as encoding/json
-// requires for an any).
-func (w *jsonWalker) skip(tok json.Token, off int64, p string) bool {
-	checkNum := func(t json.Token, off int64) {
-		if n, ok := t.(json.Number); ok {
-			if _, err := strconv.ParseFloat(n.String(), 64); err != nil {
-				w.fail(off, "type", p, "number %s does not fit a float64", n)
-			}
-		}
-	}
-	checkNum(tok, off)
-	if d, ok := tok.(json.Delim); ok && (d == '{' || d == '[') {
-		for level := 1; level > 0; {
-			t, off, ok := w.next()
-			if !ok {
-				return false
-			}
-			checkNum(t, off)
-			switch t {
-			case json.Delim('{'), json.Delim('['):
-				level++
-			case json.Delim('}'), json.Delim(']'):
-				level--
-			}
+	for i := 0; i < len(k); i++ {
+		c := k[i]
+		alnum := c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9'
+		if !alnum && (i == 0 || c != '-' && c != '_' && c != '.') {
+			return false
 		}
 	}
 	return true

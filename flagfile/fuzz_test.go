@@ -1,4 +1,4 @@
-package evaluate
+package flagfile
 
 import (
 	"encoding/json"
@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/flagwire/flagwire/evaluate"
 )
 
 // fuzzNow is the evaluation and lint time of the fuzz targets.
@@ -16,7 +18,7 @@ var fuzzNow = time.Date(2026, 6, 25, 12, 0, 0, 0, time.UTC)
 
 // fuzzAttrs are the subjects every flag of a fuzzed config is evaluated
 // for: none, typical, and attributes of every awkward type.
-var fuzzAttrs = []Attributes{
+var fuzzAttrs = []evaluate.Attributes{
 	nil,
 	{},
 	{"userId": "8a7f4c91", "plan": "pro", "region": "US", "country": "DE", "accountId": "acc-1", "appVersion": "1.9.0"},
@@ -47,16 +49,16 @@ func fuzzYAMLSeeds(f *testing.F) [][]byte {
 // checkEvaluable asserts the fuzz properties of a decoded config: Lint
 // never panics, and a config that compiles evaluates every flag for every
 // subject without panicking and with a consistent result.
-func checkEvaluable(t *testing.T, cfg *Config) {
+func checkEvaluable(t *testing.T, cfg *evaluate.Config) {
 	t.Helper()
 	for _, f := range Lint(cfg, fuzzNow, LintOptions{}) {
-		if f.Code == "" || f.Msg == "" || (f.Severity != SeverityError && f.Severity != SeverityWarning) {
+		if f.Code == "" || f.Msg == "" || (f.Severity != evaluate.SeverityError && f.Severity != evaluate.SeverityWarning) {
 			t.Fatalf("malformed finding %+v", f)
 		}
 	}
-	snap, err := Compile(cfg)
+	snap, err := evaluate.Compile(cfg)
 	if err != nil {
-		var ce *CompileError
+		var ce *evaluate.CompileError
 		if !errors.As(err, &ce) || len(ce.Findings) == 0 {
 			t.Fatalf("Compile error %v is no *CompileError with findings", err)
 		}
@@ -65,7 +67,7 @@ func checkEvaluable(t *testing.T, cfg *Config) {
 	for _, key := range snap.Keys() {
 		for _, attrs := range fuzzAttrs {
 			r := snap.Evaluate(key, attrs, fuzzNow)
-			if r.Reason.Kind == ReasonError {
+			if r.Reason.Kind == evaluate.ReasonError {
 				t.Fatalf("flag %q: evaluation error %+v", key, r.Reason)
 			}
 			if r.Variant == "" {
@@ -92,12 +94,12 @@ func FuzzLoadYAML(f *testing.F) {
 	f.Fuzz(func(t *testing.T, data []byte) {
 		file, err := LoadYAML("fuzz.yaml", data)
 		if err != nil {
-			var le *LoadError
+			var le *evaluate.LoadError
 			if !errors.As(err, &le) || len(le.Findings) == 0 {
 				t.Fatalf("error %v is no *LoadError with findings", err)
 			}
 			for _, f := range le.Findings {
-				if f.Pos.File != "fuzz.yaml" || f.Severity != SeverityError {
+				if f.Pos.File != "fuzz.yaml" || f.Severity != evaluate.SeverityError {
 					t.Fatalf("finding without file position: %+v", f)
 				}
 			}
@@ -152,9 +154,9 @@ func FuzzDecodeConfig(f *testing.F) {
 	f.Add([]byte(`{"flags": [{"key": "a", "rules": [{"id": "r", "when": "x == 1", "percentage": 50}]}]}`))
 	f.Add([]byte(`{"flags": [{"key": "a", "stat": "on"}]} `))
 	f.Fuzz(func(t *testing.T, data []byte) {
-		cfg, err := DecodeConfigJSON(data)
+		cfg, err := evaluate.DecodeConfigJSON(data)
 		if err != nil {
-			var le *LoadError
+			var le *evaluate.LoadError
 			if !errors.As(err, &le) || len(le.Findings) == 0 {
 				t.Fatalf("error %v is no *LoadError with findings", err)
 			}

@@ -1,4 +1,4 @@
-package evaluate
+package flagfile
 
 import (
 	"os"
@@ -10,6 +10,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/flagwire/flagwire/evaluate"
 )
 
 // lintNow is the time the lint testdata is checked at.
@@ -113,7 +115,7 @@ flags:
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("got\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
 	}
-	if !HasErrors(fs) || HasErrors(nil) || HasErrors([]Finding{{Severity: SeverityWarning}}) {
+	if !HasErrors(fs) || HasErrors(nil) || HasErrors([]evaluate.Finding{{Severity: evaluate.SeverityWarning}}) {
 		t.Error("HasErrors")
 	}
 }
@@ -121,15 +123,15 @@ flags:
 // TestLintWithoutSource lints a Config built in code: the same findings,
 // with positions inside rule conditions relative to the condition.
 func TestLintWithoutSource(t *testing.T) {
-	cfg := &Config{
+	cfg := &evaluate.Config{
 		Environment: "e",
 		Attributes:  map[string]string{"plan": "string"},
-		Flags: []Flag{{
+		Flags: []evaluate.Flag{{
 			Key:    "f",
 			Owners: []string{"a"},
-			Rules:  []Rule{{ID: "r", When: "plan == 'x' or region == 'EU'", Serve: Serve{Variant: true}}},
+			Rules:  []evaluate.Rule{{ID: "r", When: "plan == 'x' or region == 'EU'", Serve: evaluate.Serve{Variant: true}}},
 		}},
-		Segments: []Segment{{Key: "big", Included: make([]string, DefaultMaxStaticSegmentIDs+1)}},
+		Segments: []evaluate.Segment{{Key: "big", Included: make([]string, DefaultMaxStaticSegmentIDs+1)}},
 	}
 	fs := Lint(cfg, lintNow, LintOptions{})
 	got := make([]string, len(fs))

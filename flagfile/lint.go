@@ -1,18 +1,21 @@
-package evaluate
+package flagfile
 
 import (
+	"encoding/json"
 	"fmt"
 	"regexp"
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/flagwire/flagwire/evaluate"
 )
 
 // DefaultMaxStaticSegmentIDs is the number of static ids above which Lint
 // warns about a segment (the seed's "segment bloat").
 const DefaultMaxStaticSegmentIDs = 10000
 
-// The attribute types a Config.Attributes schema may declare.
+// The attribute types an [evaluate.Config] Attributes schema may declare.
 const (
 	AttrString = "string"
 	AttrNumber = "number"
@@ -34,7 +37,7 @@ type LintOptions struct {
 // returns every finding, sorted by file, line and column (then by flag,
 // segment, rule and code). The codes, with their severities:
 //
-//   - every Compile error (error), with Compile's codes;
+//   - every [evaluate.Compile] error (error), with Compile's codes;
 //   - "invalid-schema" (error): a Config.Attributes type that is not one
 //     of string, number, bool, semver, date, list;
 //   - "unknown-attribute" (error): a rule, segment or bucketing attribute
@@ -61,13 +64,13 @@ type LintOptions struct {
 // Findings on a Config loaded from files (LoadDir, MergeFiles) carry the
 // file:line:col of what they are about — for rule conditions, of the very
 // attribute or token. Lint does not modify cfg. A nil cfg has no findings.
-func Lint(cfg *Config, now time.Time, opts LintOptions) []Finding {
+func Lint(cfg *evaluate.Config, now time.Time, opts LintOptions) []evaluate.Finding {
 	if cfg == nil {
 		return nil
 	}
 	l := &linter{cfg: cfg, now: now, opts: opts}
-	if _, err := Compile(cfg); err != nil {
-		if ce, ok := err.(*CompileError); ok {
+	if _, err := evaluate.Compile(cfg); err != nil {
+		if ce, ok := err.(*evaluate.CompileError); ok {
 			l.out = append(l.out, ce.Findings...)
 		}
 	}
@@ -78,9 +81,9 @@ func Lint(cfg *Config, now time.Time, opts LintOptions) []Finding {
 	for i := range cfg.Flags {
 		l.flag(&cfg.Flags[i])
 	}
-	if cfg.loc != nil {
+	if cfg.Locator != nil {
 		for i := range l.out {
-			cfg.loc.locate(&l.out[i])
+			cfg.Locator.Locate(&l.out[i])
 		}
 	}
 	ymlSortFindings(l.out)
@@ -88,9 +91,9 @@ func Lint(cfg *Config, now time.Time, opts LintOptions) []Finding {
 }
 
 // HasErrors reports whether any finding has Severity error: the CI gate.
-func HasErrors(findings []Finding) bool {
+func HasErrors(findings []evaluate.Finding) bool {
 	for _, f := range findings {
-		if f.Severity == SeverityError {
+		if f.Severity == evaluate.SeverityError {
 			return true
 		}
 	}
@@ -98,13 +101,13 @@ func HasErrors(findings []Finding) bool {
 }
 
 type linter struct {
-	cfg  *Config
+	cfg  *evaluate.Config
 	now  time.Time
 	opts LintOptions
-	out  []Finding
+	out  []evaluate.Finding
 }
 
-func (l *linter) add(sev Severity, f Finding, format string, args ...any) {
+func (l *linter) add(sev evaluate.Severity, f evaluate.Finding, format string, args ...any) {
 	f.Severity = sev
 	f.Msg = fmt.Sprintf(format, args...)
 	l.out = append(l.out, f)
@@ -121,27 +124,27 @@ func lintValidType(t string) bool {
 func (l *linter) schema() {
 	for _, k := range ymlSortedKeys(l.cfg.Attributes) {
 		if t := l.cfg.Attributes[k]; !lintValidType(t) {
-			l.add(SeverityError, Finding{Code: "invalid-schema", Field: "attributes." + k}, "attribute %q has type %q: use string, number, bool, semver, date or list", k, t)
+			l.add(evaluate.SeverityError, evaluate.Finding{Code: "invalid-schema", Field: "attributes." + k}, "attribute %q has type %q: use string, number, bool, semver, date or list", k, t)
 		}
 	}
 }
 
 // attribute checks one attribute path used at where against the schema;
 // kind is the type the use implies ("" when it implies none).
-func (l *linter) attribute(where Finding, attr, kind string) {
+func (l *linter) attribute(where evaluate.Finding, attr, kind string) {
 	schema := l.cfg.Attributes
 	if len(schema) == 0 || attr == "" {
 		return
 	}
 	declared, ok := schema[attr]
 	if !ok {
-		l.add(SeverityError, withField(where, where.Field, "unknown-attribute"), "attribute %q is not in the declared schema%s", attr, lintSuggestAttr(attr, schema))
+		l.add(evaluate.SeverityError, withField(where, where.Field, "unknown-attribute"), "attribute %q is not in the declared schema%s", attr, lintSuggestAttr(attr, schema))
 		return
 	}
 	if kind == "" || !lintValidType(declared) || lintCompatible(declared, kind) {
 		return
 	}
-	l.add(SeverityError, withField(where, where.Field, "attribute-type"), "attribute %q is declared %s but used as %s", attr, declared, kind)
+	l.add(evaluate.SeverityError, withField(where, where.Field, "attribute-type"), "attribute %q is declared %s but used as %s", attr, declared, kind)
 }
 
 // lintCompatible reports whether an attribute declared as declared may be
@@ -171,33 +174,33 @@ func lintSuggestAttr(attr string, schema map[string]string) string {
 
 // condition checks the attributes a condition uses. It returns the parsed
 // condition, or nil when it does not parse (Compile reports that).
-func (l *linter) condition(where Finding, src string) *Condition {
+func (l *linter) condition(where evaluate.Finding, src string) *evaluate.Condition {
 	if src == "" {
 		return nil
 	}
-	cond, err := ParseCondition(src)
+	cond, err := evaluate.ParseCondition(src)
 	if err != nil {
 		return nil
 	}
 	for _, ref := range cond.AttributeRefs() {
 		w := where
 		w.Field = "when"
-		w.Pos = Position{Line: ref.Line, Col: ref.Col}
+		w.Pos = evaluate.Position{Line: ref.Line, Col: ref.Col}
 		l.attribute(w, ref.Path, lintRefKind(ref))
 	}
 	return cond
 }
 
 // lintRefKind is the schema type an attribute reference implies.
-func lintRefKind(ref AttributeRef) string {
+func lintRefKind(ref evaluate.AttributeRef) string {
 	if lintValidType(ref.Kind) {
 		return ref.Kind
 	}
 	return ""
 }
 
-func (l *linter) segment(s *Segment) {
-	where := Finding{Segment: s.Key}
+func (l *linter) segment(s *evaluate.Segment) {
+	where := evaluate.Finding{Segment: s.Key}
 	l.condition(where, s.When)
 	if s.By != "" {
 		l.attribute(withField(where, "by", ""), s.By, "")
@@ -207,12 +210,12 @@ func (l *linter) segment(s *Segment) {
 		limit = DefaultMaxStaticSegmentIDs
 	}
 	if n := len(s.Included) + len(s.Excluded); limit > 0 && n > limit {
-		l.add(SeverityWarning, withField(where, "included", "large-segment"), "static segment of %d ids exceeds %d: keep segments small, shard them, or use a rule-based segment", n, limit)
+		l.add(evaluate.SeverityWarning, withField(where, "included", "large-segment"), "static segment of %d ids exceeds %d: keep segments small, shard them, or use a rule-based segment", n, limit)
 	}
 }
 
-func (l *linter) flag(f *Flag) {
-	where := Finding{Flag: f.Key}
+func (l *linter) flag(f *evaluate.Flag) {
+	where := evaluate.Finding{Flag: f.Key}
 	if f.Bucketing.By != "" {
 		l.attribute(withField(where, "bucketing.by", ""), f.Bucketing.By, "")
 	}
@@ -220,29 +223,44 @@ func (l *linter) flag(f *Flag) {
 	l.pii(f, where)
 	l.ttl(f, where)
 	if len(f.Owners) == 0 {
-		l.add(SeverityWarning, withField(where, "owners", "missing-owners"), "flag has no owners")
+		l.add(evaluate.SeverityWarning, withField(where, "owners", "missing-owners"), "flag has no owners")
 	}
 	if f.Metadata.KillSwitch {
-		if t := lintFlagType(f); t != TypeBoolean {
-			l.add(SeverityWarning, withField(where, "metadata.killSwitch", "kill-switch-type"), "a kill switch should be a boolean flag, not %s", t)
+		if t := lintFlagType(f); t != evaluate.TypeBoolean {
+			l.add(evaluate.SeverityWarning, withField(where, "metadata.killSwitch", "kill-switch-type"), "a kill switch should be a boolean flag, not %s", t)
 		}
 	}
 }
 
 // lintFlagType is the flag's type as Compile infers it.
-func lintFlagType(f *Flag) FlagType {
+func lintFlagType(f *evaluate.Flag) evaluate.FlagType {
 	if f.Type != "" {
 		return f.Type
 	}
 	if len(f.Variants) == 0 {
-		return TypeBoolean
+		return evaluate.TypeBoolean
 	}
-	return inferType(f.Variants[0].Value)
+	switch f.Variants[0].Value.(type) {
+	case bool:
+		return evaluate.TypeBoolean
+	case nil, string:
+		return evaluate.TypeString
+	case float64, float32, int, int64, int32, uint, uint64, uint32, json.Number:
+		return evaluate.TypeNumber
+	}
+	return evaluate.TypeJSON
+}
+
+// withField returns f with Field and Code set.
+func withField(f evaluate.Finding, field, code string) evaluate.Finding {
+	f.Field = field
+	f.Code = code
+	return f
 }
 
 // lintAlwaysServes reports whether a serve serves every subject that
 // reaches it (fixed variants and rollouts; a percentage only at 100).
-func lintAlwaysServes(s *Serve) bool {
+func lintAlwaysServes(s *evaluate.Serve) bool {
 	switch {
 	case s.Progressive != nil:
 		return false
@@ -254,7 +272,7 @@ func lintAlwaysServes(s *Serve) bool {
 	return s.Variant != nil
 }
 
-func (l *linter) rules(f *Flag, where Finding) {
+func (l *linter) rules(f *evaluate.Flag, where evaluate.Finding) {
 	catchAll := ""
 	always := make(map[string]string) // condition key → rule that always serves it
 	for i := range f.Rules {
@@ -272,9 +290,9 @@ func (l *linter) rules(f *Flag, where Finding) {
 		key = strings.Join(strings.Fields(key), " ") + "\x00" + r.Segment
 		switch {
 		case catchAll != "":
-			l.add(SeverityWarning, withField(rw, "id", "unreachable-rule"), "rule is unreachable: rule %q before it always serves", catchAll)
+			l.add(evaluate.SeverityWarning, withField(rw, "id", "unreachable-rule"), "rule is unreachable: rule %q before it always serves", catchAll)
 		case always[key] != "":
-			l.add(SeverityWarning, withField(rw, "id", "unreachable-rule"), "rule is unreachable: rule %q has the same condition and always serves when it holds", always[key])
+			l.add(evaluate.SeverityWarning, withField(rw, "id", "unreachable-rule"), "rule is unreachable: rule %q has the same condition and always serves when it holds", always[key])
 		}
 		if lintAlwaysServes(&r.Serve) {
 			if r.When == "" && r.Segment == "" && catchAll == "" {
@@ -287,27 +305,27 @@ func (l *linter) rules(f *Flag, where Finding) {
 	}
 }
 
-func (l *linter) ttl(f *Flag, where Finding) {
+func (l *linter) ttl(f *evaluate.Flag, where evaluate.Finding) {
 	w := withField(where, "metadata.ttl", "")
 	if f.Metadata.TTL == "" {
 		if !f.Metadata.KillSwitch {
-			l.add(SeverityWarning, withField(w, "metadata", "missing-ttl"), "flag has no metadata.ttl (sunset date)")
+			l.add(evaluate.SeverityWarning, withField(w, "metadata", "missing-ttl"), "flag has no metadata.ttl (sunset date)")
 		}
 		return
 	}
 	expiry, ok := lintParseTTL(f.Metadata.TTL)
 	if !ok {
-		l.add(SeverityError, withField(w, w.Field, "invalid-ttl"), "ttl %q is not a date (YYYY-MM-DD) or an RFC 3339 time", f.Metadata.TTL)
+		l.add(evaluate.SeverityError, withField(w, w.Field, "invalid-ttl"), "ttl %q is not a date (YYYY-MM-DD) or an RFC 3339 time", f.Metadata.TTL)
 		return
 	}
 	if l.now.Before(expiry) {
 		return
 	}
-	if f.State == StateOff {
-		l.add(SeverityWarning, withField(w, w.Field, "expired-flag"), "flag expired on %s and is off: remove it", f.Metadata.TTL)
+	if f.State == evaluate.StateOff {
+		l.add(evaluate.SeverityWarning, withField(w, w.Field, "expired-flag"), "flag expired on %s and is off: remove it", f.Metadata.TTL)
 		return
 	}
-	l.add(SeverityError, withField(w, w.Field, "expired-flag"), "flag expired on %s but is still on: clean it up or extend the ttl", f.Metadata.TTL)
+	l.add(evaluate.SeverityError, withField(w, w.Field, "expired-flag"), "flag expired on %s but is still on: clean it up or extend the ttl", f.Metadata.TTL)
 }
 
 // lintParseTTL returns the instant a ttl passes: the end of a YYYY-MM-DD
@@ -429,33 +447,33 @@ func lintPhone(m string) bool {
 	return seps > 0 && digits >= 10 && digits <= 15
 }
 
-func (l *linter) pii(f *Flag, where Finding) {
+func (l *linter) pii(f *evaluate.Flag, where evaluate.Finding) {
 	for i, v := range f.Variants {
 		p := ymlIndex("variants", i)
 		if kind := lintPII(v.Name); kind != "" {
-			l.add(SeverityError, withField(where, p+".name", "pii"), "variant name looks like %s: keep personal data out of flag configs", kind)
+			l.add(evaluate.SeverityError, withField(where, p+".name", "pii"), "variant name looks like %s: keep personal data out of flag configs", kind)
 		}
 		l.piiValue(where, p+".value", v.Value, 0)
 		l.piiValue(where, p+".payload", v.Payload, 0)
 	}
 }
 
-func (l *linter) piiValue(where Finding, p string, v any, depth int) {
-	if depth > MaxNestingDepth {
+func (l *linter) piiValue(where evaluate.Finding, p string, v any, depth int) {
+	if depth > evaluate.MaxNestingDepth {
 		return
 	}
 	switch x := v.(type) {
 	case string:
 		if kind := lintPII(x); kind != "" {
-			l.add(SeverityError, withField(where, p, "pii"), "value looks like %s: keep personal data out of payloads", kind)
+			l.add(evaluate.SeverityError, withField(where, p, "pii"), "value looks like %s: keep personal data out of payloads", kind)
 		}
 	case float64:
 		if x >= 1e12 && x < 1e19 && x == float64(int64(x)) && lintLuhn(strconv.FormatInt(int64(x), 10)) {
-			l.add(SeverityError, withField(where, p, "pii"), "number looks like a payment card number: keep personal data out of payloads")
+			l.add(evaluate.SeverityError, withField(where, p, "pii"), "number looks like a payment card number: keep personal data out of payloads")
 		}
 	case int64:
 		if x >= 1e12 && lintLuhn(strconv.FormatInt(x, 10)) {
-			l.add(SeverityError, withField(where, p, "pii"), "number looks like a payment card number: keep personal data out of payloads")
+			l.add(evaluate.SeverityError, withField(where, p, "pii"), "number looks like a payment card number: keep personal data out of payloads")
 		}
 	case int:
 		l.piiValue(where, p, int64(x), depth)
@@ -468,7 +486,7 @@ func (l *linter) piiValue(where Finding, p string, v any, depth int) {
 			kp := ymlJoin(p, k)
 			if lintSensitiveKey(k) {
 				if e := x[k]; e != nil && e != "" && e != false {
-					l.add(SeverityError, withField(where, kp, "pii"), "payload key %q suggests personal data or a secret", k)
+					l.add(evaluate.SeverityError, withField(where, kp, "pii"), "payload key %q suggests personal data or a secret", k)
 					continue
 				}
 			}

@@ -1,4 +1,4 @@
-package evaluate
+package flagfile
 
 import (
 	"encoding/json"
@@ -13,6 +13,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/flagwire/flagwire/evaluate"
 	"go.yaml.in/yaml/v3"
 )
 
@@ -34,7 +35,7 @@ metadata:
 
 // findingStrings formats findings as "file:line:col severity code" for
 // exact comparison.
-func findingStrings(fs []Finding) []string {
+func findingStrings(fs []evaluate.Finding) []string {
 	out := make([]string, len(fs))
 	for i, f := range fs {
 		out[i] = f.Pos.String() + " " + string(f.Severity) + " " + f.Code
@@ -42,16 +43,16 @@ func findingStrings(fs []Finding) []string {
 	return out
 }
 
-func loadErrorFindings(t *testing.T, err error) []Finding {
+func loadErrorFindings(t *testing.T, err error) []evaluate.Finding {
 	t.Helper()
-	var le *LoadError
+	var le *evaluate.LoadError
 	if !errors.As(err, &le) {
 		t.Fatalf("error %v (%T) is not a *LoadError", err, err)
 	}
 	return le.Findings
 }
 
-func mustLoad(t *testing.T, name, src string) map[string]*Config {
+func mustLoad(t *testing.T, name, src string) map[string]*evaluate.Config {
 	t.Helper()
 	f, err := LoadYAML(name, []byte(src))
 	if err != nil {
@@ -70,18 +71,18 @@ func TestLoadYAMLSeedExample(t *testing.T) {
 		t.Fatal(err)
 	}
 	pct := (*float64)(nil)
-	want := Flag{
+	want := evaluate.Flag{
 		Key:         "checkout-new-flow",
 		Environment: "prod",
 		State:       "off",
 		Owners:      []string{"payments-team"},
-		Rules: []Rule{{
+		Rules: []evaluate.Rule{{
 			ID:    "rule-1",
 			When:  "plan == 'pro' and region == 'US'",
-			Serve: Serve{Variant: true, Percentage: pct},
+			Serve: evaluate.Serve{Variant: true, Percentage: pct},
 		}},
-		Bucketing: Bucketing{Seed: "checkout-new-flow"},
-		Metadata:  Metadata{Jira: "PAY-1234", TTL: "2026-12-31"},
+		Bucketing: evaluate.Bucketing{Seed: "checkout-new-flow"},
+		Metadata:  evaluate.Metadata{Jira: "PAY-1234", TTL: "2026-12-31"},
 	}
 	if len(f.Flags) != 1 || !reflect.DeepEqual(f.Flags[0], want) {
 		t.Fatalf("loaded\n%#v\nwant\n%#v", f.Flags, want)
@@ -93,22 +94,22 @@ func TestLoadYAMLSeedExample(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	snap, err := Compile(cfgs["prod"])
+	snap, err := evaluate.Compile(cfgs["prod"])
 	if err != nil {
 		t.Fatal(err)
 	}
 	// The flag is off: everyone gets the off variant, false.
-	r := snap.Evaluate("checkout-new-flow", Attributes{"userId": "8a7f4c91", "plan": "pro", "region": "US"}, time.Time{})
-	if r.Value != false || r.Reason.Kind != ReasonOff {
+	r := snap.Evaluate("checkout-new-flow", evaluate.Attributes{"userId": "8a7f4c91", "plan": "pro", "region": "US"}, time.Time{})
+	if r.Value != false || r.Reason.Kind != evaluate.ReasonOff {
 		t.Errorf("off flag served %v (%s)", r.Value, r.Reason.Kind)
 	}
 	// Turned on, rule-1 matches.
-	cfgs["prod"].Flags[0].State = StateOn
-	snap, err = Compile(cfgs["prod"])
+	cfgs["prod"].Flags[0].State = evaluate.StateOn
+	snap, err = evaluate.Compile(cfgs["prod"])
 	if err != nil {
 		t.Fatal(err)
 	}
-	r = snap.Evaluate("checkout-new-flow", Attributes{"userId": "8a7f4c91", "plan": "pro", "region": "US"}, time.Time{})
+	r = snap.Evaluate("checkout-new-flow", evaluate.Attributes{"userId": "8a7f4c91", "plan": "pro", "region": "US"}, time.Time{})
 	if r.Value != true || r.Reason.RuleID != "rule-1" {
 		t.Errorf("on flag served %v (%+v)", r.Value, r.Reason)
 	}
@@ -152,7 +153,7 @@ environment: prod
 			t.Errorf("prod: %+v", p)
 		}
 		for env, c := range cfgs {
-			if _, err := Compile(c); err != nil {
+			if _, err := evaluate.Compile(c); err != nil {
 				t.Errorf("%s: %v", env, err)
 			}
 		}
@@ -184,7 +185,7 @@ flags:
 		if v := c.Flags[0].Variants[0].Value; v != int64(1) {
 			t.Errorf("variant value %#v", v)
 		}
-		if _, err := Compile(c); err != nil {
+		if _, err := evaluate.Compile(c); err != nil {
 			t.Error(err)
 		}
 	})
@@ -203,7 +204,7 @@ flags:
 `
 		c := mustLoad(t, "anchors.yaml", src)["prod"]
 		two := c.Flags[1]
-		if two.Key != "two" || !reflect.DeepEqual(two.Owners, []string{"team-a", "team-b"}) || !reflect.DeepEqual(two.Metadata, Metadata{Team: "a", TTL: "2027-01-01", Jira: "X-1"}) {
+		if two.Key != "two" || !reflect.DeepEqual(two.Owners, []string{"team-a", "team-b"}) || !reflect.DeepEqual(two.Metadata, evaluate.Metadata{Team: "a", TTL: "2027-01-01", Jira: "X-1"}) {
 			t.Errorf("merged flag: %+v", two)
 		}
 	})
@@ -339,7 +340,7 @@ func TestLoadYAMLLimits(t *testing.T) {
 		}
 	})
 	t.Run("nesting depth", func(t *testing.T) {
-		src := "flagKey: a\nvariants:\n  - name: x\n    payload: " + strings.Repeat("[", MaxNestingDepth) + strings.Repeat("]", MaxNestingDepth) + "\n"
+		src := "flagKey: a\nvariants:\n  - name: x\n    payload: " + strings.Repeat("[", evaluate.MaxNestingDepth) + strings.Repeat("]", evaluate.MaxNestingDepth) + "\n"
 		_, err := LoadYAML("deep.yaml", []byte(src))
 		if fs := loadErrorFindings(t, err); fs[0].Code != "limit" {
 			t.Errorf("%v", err)
@@ -347,11 +348,11 @@ func TestLoadYAMLLimits(t *testing.T) {
 	})
 	t.Run("finding count", func(t *testing.T) {
 		src := "flagKey: a\n"
-		for i := 0; i < 2*MaxLoadFindings; i++ {
+		for i := 0; i < 2*evaluate.MaxLoadFindings; i++ {
 			src += "k" + strconv.Itoa(i) + ": 1\n"
 		}
 		_, err := LoadYAML("many.yaml", []byte(src))
-		if fs := loadErrorFindings(t, err); len(fs) != MaxLoadFindings {
+		if fs := loadErrorFindings(t, err); len(fs) != evaluate.MaxLoadFindings {
 			t.Errorf("%d findings", len(fs))
 		}
 	})
@@ -371,6 +372,8 @@ func TestCompilePositions(t *testing.T) {
 		{"double-quoted when with escapes", "flagKey: a\nenvironment: e\nrules:\n  - id: r\n    when: \"plan == \\\"pro\\\" and and\"\n    variant: true\n", []string{"f.yaml:5:32 error syntax"}},
 		{"double-quoted when with unicode escape", "flagKey: a\nenvironment: e\nrules:\n  - id: r\n    when: \"name == '\\u00e9' and and\"\n    variant: true\n", []string{"f.yaml:5:33 error syntax"}},
 		{"multi-byte characters", "flagKey: a\nenvironment: e\nrules:\n  - id: r\n    when: name == 'ééé' and and\n    variant: true\n", []string{"f.yaml:5:29 error syntax"}},
+		{"double-quoted when with an escaped line break", "flagKey: a\nenvironment: e\nrules:\n  - id: r\n    when: \"plan == 'pro'\\nand and\"\n    variant: true\n", []string{"f.yaml:5:31 error syntax"}},
+		{"when folded at a lone carriage return", "flagKey: a\nenvironment: e\nrules:\n  - id: r\n    when: \"plan ==\r 'pro' and and\"\n    variant: true\n", []string{"f.yaml:6:12 error syntax"}},
 		{"folded plain when", "flagKey: a\nenvironment: e\nrules:\n  - id: r\n    when: plan == 'pro'\n      and and\n    variant: true\n", []string{"f.yaml:6:11 error syntax"}},
 		{"literal block when", "flagKey: a\nenvironment: e\nrules:\n  - id: r\n    when: |\n      plan == 'pro'\n        and and\n    variant: true\n", []string{"f.yaml:7:13 error syntax"}},
 		{"folded block when", "flagKey: a\nenvironment: e\nrules:\n  - id: r\n    when: >-\n      plan == 'pro'\n\n      and and\n    variant: true\n", []string{"f.yaml:8:11 error syntax"}},
@@ -392,8 +395,8 @@ func TestCompilePositions(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			cfgs := mustLoad(t, "f.yaml", tt.src)
-			_, err := Compile(cfgs["e"])
-			var ce *CompileError
+			_, err := evaluate.Compile(cfgs["e"])
+			var ce *evaluate.CompileError
 			if !errors.As(err, &ce) {
 				t.Fatalf("Compile: %v", err)
 			}
@@ -475,7 +478,7 @@ func TestMergeFilesAndLoadDir(t *testing.T) {
 	if !reflect.DeepEqual(prod.Attributes, map[string]string{"plan": "string", "age": "number"}) {
 		t.Errorf("attributes %v", prod.Attributes)
 	}
-	flagKeys := func(c *Config) (ks []string) {
+	flagKeys := func(c *evaluate.Config) (ks []string) {
 		for _, f := range c.Flags {
 			ks = append(ks, f.Key)
 		}
@@ -489,8 +492,8 @@ func TestMergeFilesAndLoadDir(t *testing.T) {
 	}
 	// Compile findings name the file of the flag.
 	prod.Flags[1].State = "bogus"
-	_, err = Compile(prod)
-	var ce *CompileError
+	_, err = evaluate.Compile(prod)
+	var ce *evaluate.CompileError
 	if !errors.As(err, &ce) || ce.Findings[0].Pos.String() != "flags/sub/b.yaml:3:5" {
 		t.Errorf("compile finding: %v", err)
 	}
@@ -549,8 +552,8 @@ func TestMergeFilesAndLoadDir(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		_, err = Compile(cfgs["e"])
-		var ce *CompileError
+		_, err = evaluate.Compile(cfgs["e"])
+		var ce *evaluate.CompileError
 		if !errors.As(err, &ce) || ce.Findings[0].Pos.String() != "a.yaml:3:8" {
 			t.Errorf("%v", err)
 		}
@@ -564,7 +567,7 @@ func TestMergeFilesAndLoadDir(t *testing.T) {
 }
 
 // demoConfig loads the product demo's flags from testdata/flags.
-func demoConfig(t testing.TB) *Config {
+func demoConfig(t testing.TB) *evaluate.Config {
 	t.Helper()
 	cfgs, err := LoadDir(os.DirFS("testdata"), "flags")
 	if err != nil {
@@ -581,7 +584,7 @@ func TestDemoFlags(t *testing.T) {
 	if cfg.Salt != "prod-salt-2026" {
 		t.Errorf("salt %q", cfg.Salt)
 	}
-	snap, err := Compile(cfg)
+	snap, err := evaluate.Compile(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -594,18 +597,18 @@ func TestDemoFlags(t *testing.T) {
 	now := time.Date(2026, 6, 25, 12, 0, 0, 0, time.UTC)
 	tests := []struct {
 		flag    string
-		attrs   Attributes
+		attrs   evaluate.Attributes
 		variant string
-		reason  ReasonKind
+		reason  evaluate.ReasonKind
 		rule    string
 	}{
-		{"checkout-new-flow", Attributes{"userId": "8a7f4c91", "plan": "pro", "region": "US"}, "true", ReasonRuleMatch, "rule-1"},
-		{"checkout-new-flow", Attributes{"userId": "c0ffee42", "plan": "free", "region": "US"}, "true", ReasonSegmentMatch, "rule-2"},
-		{"checkout-new-flow", Attributes{"plan": "free"}, "false", ReasonDefault, ""},
-		{"pricing-experiment", Attributes{"accountId": "acc-1", "country": "US"}, "control", ReasonDefault, ""},
-		{"bench-flag", Attributes{"userId": "u", "plan": "enterprise", "region": "EU"}, "true", ReasonRuleMatch, "enterprise-eu"},
-		{"bench-flag", Attributes{"userId": "bench-0999"}, "true", ReasonSegmentMatch, "bench-segment"},
-		{"bench-flag", Attributes{"userId": "u", "appVersion": "1.9.3"}, "false", ReasonRuleMatch, "old-app"},
+		{"checkout-new-flow", evaluate.Attributes{"userId": "8a7f4c91", "plan": "pro", "region": "US"}, "true", evaluate.ReasonRuleMatch, "rule-1"},
+		{"checkout-new-flow", evaluate.Attributes{"userId": "c0ffee42", "plan": "free", "region": "US"}, "true", evaluate.ReasonSegmentMatch, "rule-2"},
+		{"checkout-new-flow", evaluate.Attributes{"plan": "free"}, "false", evaluate.ReasonDefault, ""},
+		{"pricing-experiment", evaluate.Attributes{"accountId": "acc-1", "country": "US"}, "control", evaluate.ReasonDefault, ""},
+		{"bench-flag", evaluate.Attributes{"userId": "u", "plan": "enterprise", "region": "EU"}, "true", evaluate.ReasonRuleMatch, "enterprise-eu"},
+		{"bench-flag", evaluate.Attributes{"userId": "bench-0999"}, "true", evaluate.ReasonSegmentMatch, "bench-segment"},
+		{"bench-flag", evaluate.Attributes{"userId": "u", "appVersion": "1.9.3"}, "false", evaluate.ReasonRuleMatch, "old-app"},
 	}
 	for _, tt := range tests {
 		r := snap.Evaluate(tt.flag, tt.attrs, now)
@@ -616,7 +619,7 @@ func TestDemoFlags(t *testing.T) {
 	// The pricing rollout splits by accountId, 34/33/33; payloads come along.
 	counts := map[string]int{}
 	for i := 0; i < 3000; i++ {
-		r := snap.Evaluate("pricing-experiment", Attributes{"accountId": "acc-" + strconv.Itoa(i%1000) + strconv.Itoa(i/1000), "country": "DE"}, now)
+		r := snap.Evaluate("pricing-experiment", evaluate.Attributes{"accountId": "acc-" + strconv.Itoa(i%1000) + strconv.Itoa(i/1000), "country": "DE"}, now)
 		counts[r.Variant]++
 		if p, ok := r.Payload.(map[string]any); !ok || p["currency"] != "EUR" {
 			t.Fatalf("payload %#v", r.Payload)
@@ -632,7 +635,7 @@ func TestDemoFlags(t *testing.T) {
 	for i := 0; i < 4000; i++ {
 		id := "user-" + strconv.Itoa(i%1000) + "-" + strconv.Itoa(i/1000)
 		for _, k := range []string{"checkout-new-flow", "bench-flag"} {
-			if snap.Evaluate(k, Attributes{"userId": id}, now).Value == true {
+			if snap.Evaluate(k, evaluate.Attributes{"userId": id}, now).Value == true {
 				on[k]++
 			}
 		}
@@ -646,32 +649,32 @@ func TestDemoFlags(t *testing.T) {
 func TestMarshalYAMLRoundTrip(t *testing.T) {
 	pct := 12.5
 	at := time.Date(2026, 7, 1, 9, 30, 0, 0, time.UTC)
-	rich := Flag{
+	rich := evaluate.Flag{
 		Key:         "rich",
 		Environment: "prod",
-		Type:        TypeJSON,
-		State:       StateOn,
-		Variants: []Variant{
+		Type:        evaluate.TypeJSON,
+		State:       evaluate.StateOn,
+		Variants: []evaluate.Variant{
 			{Name: "small", Value: map[string]any{"size": 1.0, "tags": []any{"a", "true", true, nil}}, Payload: map[string]any{"color": "#ff4d4f"}},
 			{Name: "null", Value: map[string]any{"size": 2.0, "label": "line one\nline two"}},
 			{Name: "yes", Value: []any{"1.0", 1.5, "2026-12-31"}},
 		},
 		OffVariant:    "small",
-		Targets:       []Target{{Variant: "null", Values: []string{"u1", "true", "007"}}},
-		Prerequisites: []Prerequisite{{FlagKey: "other", Variants: []any{true}}},
-		Rules: []Rule{
-			{ID: "r1", When: "plan == 'pro' and country in ['DE', 'FR']", Serve: Serve{Variant: "yes", Percentage: &pct, Seed: "s"}},
-			{ID: "r2", Segment: "seg", Serve: Serve{Rollout: []WeightedVariant{{Variant: "small", Weight: 33.333}, {Variant: "null", Weight: 66.667}}}},
-			{ID: "r3", When: "a == 1\nor b == 2", Serve: Serve{Progressive: &Progressive{Variant: "yes", Steps: []RampStep{{At: at, Percentage: 1}, {At: at.Add(24 * time.Hour), Percentage: 50}}, Paused: true, PausedAt: at.Add(time.Hour)}}},
+		Targets:       []evaluate.Target{{Variant: "null", Values: []string{"u1", "true", "007"}}},
+		Prerequisites: []evaluate.Prerequisite{{FlagKey: "other", Variants: []any{true}}},
+		Rules: []evaluate.Rule{
+			{ID: "r1", When: "plan == 'pro' and country in ['DE', 'FR']", Serve: evaluate.Serve{Variant: "yes", Percentage: &pct, Seed: "s"}},
+			{ID: "r2", Segment: "seg", Serve: evaluate.Serve{Rollout: []evaluate.WeightedVariant{{Variant: "small", Weight: 33.333}, {Variant: "null", Weight: 66.667}}}},
+			{ID: "r3", When: "a == 1\nor b == 2", Serve: evaluate.Serve{Progressive: &evaluate.Progressive{Variant: "yes", Steps: []evaluate.RampStep{{At: at, Percentage: 1}, {At: at.Add(24 * time.Hour), Percentage: 50}}, Paused: true, PausedAt: at.Add(time.Hour)}}},
 		},
-		Default:   &Serve{Variant: "small"},
-		Bucketing: Bucketing{Seed: "rich-seed", By: "account.id"},
+		Default:   &evaluate.Serve{Variant: "small"},
+		Bucketing: evaluate.Bucketing{Seed: "rich-seed", By: "account.id"},
 		Owners:    []string{"team-a", "on"},
-		Metadata:  Metadata{Team: "t", TTL: "2027-01-01", Jira: "1234", RiskLevel: "null", KillSwitch: true, Dashboards: []string{"https://grafana.example.com/d/x"}, Description: "has: colons # and hashes"},
+		Metadata:  evaluate.Metadata{Team: "t", TTL: "2027-01-01", Jira: "1234", RiskLevel: "null", KillSwitch: true, Dashboards: []string{"https://grafana.example.com/d/x"}, Description: "has: colons # and hashes"},
 		Version:   3,
 	}
 	demo := demoConfig(t)
-	flags := append([]Flag{rich, {Key: "minimal"}}, demo.Flags...)
+	flags := append([]evaluate.Flag{rich, {Key: "minimal"}}, demo.Flags...)
 	for _, f := range flags {
 		t.Run(f.Key, func(t *testing.T) {
 			out, err := MarshalYAML(f)
@@ -702,7 +705,7 @@ func TestMarshalYAMLRoundTrip(t *testing.T) {
 		for k, v := range demoConfig(t).Attributes {
 			demo.Attributes[k] = v
 		}
-		demo.Segments = append(demo.Segments, Segment{Key: "rules", Description: "x", When: "plan == 'pro'", By: "accountId", Excluded: []string{"a"}, Version: 2})
+		demo.Segments = append(demo.Segments, evaluate.Segment{Key: "rules", Description: "x", When: "plan == 'pro'", By: "accountId", Excluded: []string{"a"}, Version: 2})
 		out, err := MarshalConfigYAML(&demo)
 		if err != nil {
 			t.Fatal(err)
@@ -733,23 +736,26 @@ func canonicalJSON(t *testing.T, v any) string {
 // TestYAMLFieldsMatchModel keeps the decoder's field lists in step with the
 // model's yaml tags.
 func TestYAMLFieldsMatchModel(t *testing.T) {
+	plan := func(v any) []string {
+		return (&ymlDecoder{}).structOf(reflect.TypeOf(v)).names
+	}
 	tests := []struct {
 		typ    any
 		fields []string
 	}{
-		{Config{}, ymlConfigFields},
-		{Flag{}, ymlFlagFields},
-		{Variant{}, ymlVariantFields},
-		{Target{}, ymlTargetFields},
-		{Serve{}, ymlServeFields},
-		{Rule{}, ymlRuleFields},
-		{WeightedVariant{}, ymlWeightedFields},
-		{Progressive{}, ymlProgressiveFields},
-		{RampStep{}, ymlStepFields},
-		{Bucketing{}, ymlBucketingFields},
-		{Prerequisite{}, ymlPrereqFields},
-		{Metadata{}, ymlMetadataFields},
-		{Segment{}, ymlSegmentFields},
+		{evaluate.Config{}, plan(evaluate.Config{})},
+		{evaluate.Flag{}, plan(evaluate.Flag{})},
+		{evaluate.Variant{}, plan(evaluate.Variant{})},
+		{evaluate.Target{}, plan(evaluate.Target{})},
+		{evaluate.Serve{}, plan(evaluate.Serve{})},
+		{evaluate.Rule{}, plan(evaluate.Rule{})},
+		{evaluate.WeightedVariant{}, plan(evaluate.WeightedVariant{})},
+		{evaluate.Progressive{}, plan(evaluate.Progressive{})},
+		{evaluate.RampStep{}, plan(evaluate.RampStep{})},
+		{evaluate.Bucketing{}, plan(evaluate.Bucketing{})},
+		{evaluate.Prerequisite{}, plan(evaluate.Prerequisite{})},
+		{evaluate.Metadata{}, plan(evaluate.Metadata{})},
+		{evaluate.Segment{}, plan(evaluate.Segment{})},
 	}
 	for _, tt := range tests {
 		var tags []string
@@ -782,76 +788,125 @@ func TestYAMLFieldsMatchModel(t *testing.T) {
 	}
 }
 
+// TestDecodeConfigJSON round-trips the demo flags, loaded from YAML,
+// through the JSON wire form (evaluate's decode_test.go checks the
+// decoder's errors).
 func TestDecodeConfigJSON(t *testing.T) {
 	demo := demoConfig(t)
 	data, err := json.MarshalIndent(demo, "", "  ")
 	if err != nil {
 		t.Fatal(err)
 	}
-	cfg, err := DecodeConfigJSON(data)
+	cfg, err := evaluate.DecodeConfigJSON(data)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if a, b := canonicalJSON(t, demo), canonicalJSON(t, cfg); a != b {
 		t.Errorf("JSON round trip:\n%s\n%s", a, b)
 	}
-	if _, err := Compile(cfg); err != nil {
+	if _, err := evaluate.Compile(cfg); err != nil {
 		t.Error(err)
 	}
-	// The seed's payload form and field names matched case-insensitively,
-	// as encoding/json does.
-	cfg, err = DecodeConfigJSON([]byte(`{"Environment": "prod", "flags": [{"key": "p", "type": "string", "variants": [{"name": "A", "payload": {"price": 23.00, "currency": "EUR"}}]}]}`))
-	if err != nil || cfg.Environment != "prod" || cfg.Flags[0].Variants[0].Payload.(map[string]any)["price"] != 23.0 {
-		t.Errorf("%+v %v", cfg, err)
-	}
+}
 
-	tests := []struct {
-		name string
-		in   string
-		want []string // "line:col code field"
-		msg  string
-	}{
-		{"unknown field", "{\n  \"flags\": [\n    {\"key\": \"a\", \"stat\": \"on\"}\n  ]\n}", []string{"3:18 unknown-field flags[0]"}, `unknown field "stat"; did you mean "state"?`},
-		{"unknown fields everywhere", "{\"flagz\": [], \"segments\": [{\"key\": \"s\", \"include\": []}]}", []string{"1:2 unknown-field ", "1:41 unknown-field segments[0]"}, `did you mean "flags"?`},
-		{"unknown field in embedded serve", `{"flags": [{"key": "a", "rules": [{"id": "r", "variantt": true}]}]}`, []string{"1:47 unknown-field flags[0].rules[0]"}, `did you mean "variant"?`},
-		{"wrong type", "{\"flags\": [{\"key\": 1}]}", []string{"1:20 type flags[0].key"}, "expected a string, got the number 1"},
-		{"wrong type: array", `{"flags": {}}`, []string{"1:11 type flags"}, "expected an array, got an object"},
-		{"wrong type: integer", `{"version": 1.5}`, []string{"1:13 type version"}, "expected an integer"},
-		{"wrong type: bool", `{"requireChangeReason": "yes"}`, []string{"1:25 type requireChangeReason"}, "expected true or false"},
-		{"wrong type: time", `{"flags": [{"key": "a", "default": {"progressive": {"steps": [{"at": "soon", "percentage": 5}]}}}]}`, []string{"1:70 type flags[0].default.progressive.steps[0].at"}, "expected a time"},
-		{"wrong type: map value", `{"attributes": {"plan": 1}}`, []string{"1:25 type attributes.plan"}, "expected a string"},
-		{"syntax error", "{\n  \"flags\": [}\n", []string{"2:13 json-syntax "}, "invalid JSON"},
-		{"truncated", `{"flags": [`, []string{"1:12 json-syntax "}, "invalid JSON"},
-		{"trailing data", "{}\n{}", []string{"2:1 json-syntax "}, "unexpected data after the config"},
-		{"not an object", "  [1]", []string{"1:3 json-syntax "}, "must be a JSON object"},
-		{"null", "null", []string{"1:1 json-syntax "}, "must be a JSON object"},
-		{"empty", "", []string{"1:1 json-syntax "}, "must be a JSON object"},
-		{"too deep", `{"flags": [{"key": "a", "variants": [{"name": "x", "payload": ` + strings.Repeat("[", MaxNestingDepth) + strings.Repeat("]", MaxNestingDepth) + `}]}]}`, []string{"1:158 limit "}, "nesting deeper than"},
-		{"number overflow", `{"flags": [{"key": "a", "variants": [{"name": "x", "payload": 1e999}]}]}`, []string{"1:63 type flags[0].variants[0].payload"}, "number 1e999 does not fit a float64"},
+// TestLoadYAMLEveryField sets every field of every model type in one file
+// and compares with the structs written out by hand, so that the
+// tag-driven walker is checked on each field kind (strings, named strings,
+// booleans, integers, floats, pointers, times, lists, free-form values,
+// the inline serve of a rule).
+func TestLoadYAMLEveryField(t *testing.T) {
+	src := `flagKey: every
+environment: prod
+type: string
+state: "on"
+variants:
+  - {name: A, value: a, payload: {price: 23.5, tags: [x]}}
+  - {name: B}
+offVariant: B
+targets:
+  - {variant: A, values: [u1, u2]}
+rules:
+  - id: r1
+    when: plan == 'pro'
+    segment: beta
+    variant: A
+    percentage: 12.5
+    seed: s-r1
+  - id: r2
+    rollout: [{variant: A, weight: 40}, {variant: B, weight: 60}]
+  - id: r3
+    progressive:
+      variant: A
+      steps: [{at: 2026-06-25T10:00:00Z, percentage: 5}, {at: "2026-07-01", percentage: 50}]
+      paused: true
+      pausedAt: 2026-06-26T10:00:00Z
+default: {variant: B, percentage: ~}
+bucketing: {seed: seed-1, by: accountId}
+prerequisites:
+  - {flagKey: other, variants: [true, on, 3]}
+owners: [team-a]
+metadata:
+  team: growth
+  ttl: 2027-03-31
+  jira: GRO-77
+  riskLevel: low
+  killSwitch: true
+  dashboards: [https://grafana.example.com/d/x]
+  description: every field
+version: 9
+---
+environment: prod
+segments:
+  - key: beta
+    description: opted in
+    when: country == 'DE'
+    by: accountId
+    included: [a1]
+    excluded: [a2]
+    version: 3
+`
+	pct := 12.5
+	want := evaluate.Flag{
+		Key: "every", Environment: "prod", Type: evaluate.TypeString, State: "on",
+		Variants: []evaluate.Variant{
+			{Name: "A", Value: "a", Payload: map[string]any{"price": 23.5, "tags": []any{"x"}}},
+			{Name: "B"},
+		},
+		OffVariant: "B",
+		Targets:    []evaluate.Target{{Variant: "A", Values: []string{"u1", "u2"}}},
+		Rules: []evaluate.Rule{
+			{ID: "r1", When: "plan == 'pro'", Segment: "beta", Serve: evaluate.Serve{Variant: "A", Percentage: &pct, Seed: "s-r1"}},
+			{ID: "r2", Serve: evaluate.Serve{Rollout: []evaluate.WeightedVariant{{Variant: "A", Weight: 40}, {Variant: "B", Weight: 60}}}},
+			{ID: "r3", Serve: evaluate.Serve{Progressive: &evaluate.Progressive{
+				Variant: "A",
+				Steps: []evaluate.RampStep{
+					{At: time.Date(2026, 6, 25, 10, 0, 0, 0, time.UTC), Percentage: 5},
+					{At: time.Date(2026, 7, 1, 0, 0, 0, 0, time.UTC), Percentage: 50},
+				},
+				Paused:   true,
+				PausedAt: time.Date(2026, 6, 26, 10, 0, 0, 0, time.UTC),
+			}}},
+		},
+		Default:       &evaluate.Serve{Variant: "B"},
+		Bucketing:     evaluate.Bucketing{Seed: "seed-1", By: "accountId"},
+		Prerequisites: []evaluate.Prerequisite{{FlagKey: "other", Variants: []any{true, "on", int64(3)}}},
+		Owners:        []string{"team-a"},
+		Metadata: evaluate.Metadata{Team: "growth", TTL: "2027-03-31", Jira: "GRO-77", RiskLevel: "low", KillSwitch: true,
+			Dashboards: []string{"https://grafana.example.com/d/x"}, Description: "every field"},
+		Version: 9,
 	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			_, err := DecodeConfigJSON([]byte(tt.in))
-			if err == nil {
-				t.Fatal("no error")
-			}
-			fs := loadErrorFindings(t, err)
-			var got []string
-			for _, f := range fs {
-				got = append(got, f.Pos.String()+" "+f.Code+" "+f.Field)
-			}
-			if !reflect.DeepEqual(got, tt.want) {
-				t.Errorf("findings %q, want %q\n%v", got, tt.want, err)
-			}
-			if !strings.Contains(fs[0].Msg, tt.msg) {
-				t.Errorf("message %q does not contain %q", fs[0].Msg, tt.msg)
-			}
-		})
+	wantSeg := evaluate.Segment{Key: "beta", Description: "opted in", When: "country == 'DE'", By: "accountId", Included: []string{"a1"}, Excluded: []string{"a2"}, Version: 3}
+	f, err := LoadYAML("every.yaml", []byte(src))
+	if err != nil {
+		t.Fatal(err)
 	}
-	t.Run("too large", func(t *testing.T) {
-		_, err := DecodeConfigJSON(make([]byte, MaxConfigJSONSize+1))
-		if fs := loadErrorFindings(t, err); fs[0].Code != "limit" {
-			t.Error(err)
-		}
-	})
+	if len(f.Flags) != 1 || len(f.Segments) != 1 {
+		t.Fatalf("%d flags, %d segments", len(f.Flags), len(f.Segments))
+	}
+	if !reflect.DeepEqual(f.Flags[0], want) {
+		t.Errorf("flag\n got %#v\nwant %#v", f.Flags[0], want)
+	}
+	if !reflect.DeepEqual(f.Segments[0], wantSeg) {
+		t.Errorf("segment\n got %#v\nwant %#v", f.Segments[0], wantSeg)
+	}
 }
