@@ -32,6 +32,12 @@ type decision struct {
 	payload     json.RawMessage
 	flagVersion int64
 	errCode     ErrorCode // e.g. FLAG_NOT_FOUND: a cached negative answer
+	// answerCode is a code that comes with the answer itself:
+	// MISSING_BUCKETING_ATTRIBUTE (the reason's errorCode).
+	answerCode ErrorCode
+	// codeDefault marks an OFREP answer without a value: serve the
+	// caller's default, as a success, with this variant and reason.
+	codeDefault bool
 
 	fetchedAt  int64 // clock nanoseconds
 	refreshAt  int64
@@ -85,17 +91,18 @@ func (c *decisionCache) flagState(key string) *flagState {
 	return fs.(*flagState)
 }
 
-// get returns the cached decision and whether it is still current (not
-// invalidated). Expiry is the caller's business.
-func (c *decisionCache) get(k cacheKey, now int64) (d *decision, current bool) {
+// get returns the cached decision, or nil. An invalidated decision is
+// gone: it is never returned, not even to be served as stale. Expiry is
+// the caller's business.
+func (c *decisionCache) get(k cacheKey, now int64) *decision {
 	d, ok := c.lru.Peek(k) // read lock only
-	if !ok {
-		return nil, false
+	if !ok || d.gen != d.fs.gen.Load() || d.global != c.global.Load() {
+		return nil
 	}
 	if p := d.promotedAt.Load(); now-p >= promoteEvery && d.promotedAt.CompareAndSwap(p, now) {
 		c.lru.Get(k) // move to front
 	}
-	return d, d.gen == d.fs.gen.Load() && d.global == c.global.Load()
+	return d
 }
 
 // stamp prepares d for insertion: it records the generations current now,

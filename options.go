@@ -80,7 +80,8 @@ type RetrySettings struct {
 type Hook struct {
 	// Before runs before the evaluation.
 	Before func(ctx context.Context, key string)
-	// After runs after a successful evaluation (no error code).
+	// After runs after a successful evaluation: no error code, or
+	// MISSING_BUCKETING_ATTRIBUTE, which comes with the flag's answer.
 	After func(ctx context.Context, key string, d Detail)
 	// Error runs when the evaluation fell back with an error code.
 	Error func(ctx context.Context, key string, d Detail)

@@ -57,10 +57,13 @@ func errorCodeOf(err error) ErrorCode {
 	return ErrorUnavailable
 }
 
+// remoteItem is one flag to ask the API about. The caller's default is
+// never sent: a decision is cached for every typed read of the flag, so it
+// must not depend on the type one caller asked for (each read checks the
+// type itself).
 type remoteItem struct {
 	key string
 	ec  *evalContext
-	def any
 }
 
 type remoteResult struct {
@@ -192,13 +195,7 @@ func (c *Client) encodeEvaluate(items []remoteItem) ([]byte, error) {
 		Options:     wire.EvaluateOptions{IncludeReasons: true, ReturnPayloads: true},
 	}
 	for i, it := range items {
-		in := wire.EvaluationInput{FlagKey: it.key, Context: c.outgoingAttributes(it.ec)}
-		if it.def != nil {
-			if b, err := json.Marshal(it.def); err == nil {
-				in.DefaultValue = b
-			}
-		}
-		req.Requests[i] = in
+		req.Requests[i] = wire.EvaluationInput{FlagKey: it.key, Context: c.outgoingAttributes(it.ec)}
 	}
 	return json.Marshal(req)
 }
@@ -348,8 +345,27 @@ func (c *Client) decisionFromWire(wd *wire.Decision, now int64) (*decision, erro
 		}
 		return d, nil
 	}
+	if wd.Reason != nil {
+		d.reason.Kind = wd.Reason.Kind
+		d.reason.RuleID = wd.Reason.RuleID
+		d.reason.Segment = wd.Reason.Segment
+		if wd.Reason.Bucket != nil {
+			d.reason.Bucket = *wd.Reason.Bucket
+		}
+		if wd.Reason.ErrorCode == string(ErrorMissingBucketingAttribute) {
+			d.answerCode = ErrorMissingBucketingAttribute
+		}
+	}
+	if wd.Bucketing != nil {
+		d.reason.Bucket = wd.Bucketing.Bucket
+	}
 	if len(wd.Variant) == 0 {
-		return nil, &apiError{code: ErrorBadResponse, msg: "decision has no variant"}
+		if !c.cfg.ofrep {
+			return nil, &apiError{code: ErrorBadResponse, msg: "decision has no variant"}
+		}
+		// OFREP's code default: the caller's default, as a success.
+		d.codeDefault = true
+		return d, nil
 	}
 	var v any
 	if err := json.Unmarshal(wd.Variant, &v); err != nil {
@@ -369,17 +385,6 @@ func (c *Client) decisionFromWire(wd *wire.Decision, now int64) (*decision, erro
 	}
 	if len(wd.Payload) > 0 && string(wd.Payload) != "null" {
 		d.payload = append(json.RawMessage(nil), wd.Payload...)
-	}
-	if wd.Reason != nil {
-		d.reason.Kind = wd.Reason.Kind
-		d.reason.RuleID = wd.Reason.RuleID
-		d.reason.Segment = wd.Reason.Segment
-		if wd.Reason.Bucket != nil {
-			d.reason.Bucket = *wd.Reason.Bucket
-		}
-	}
-	if wd.Bucketing != nil {
-		d.reason.Bucket = wd.Bucketing.Bucket
 	}
 	return d, nil
 }
