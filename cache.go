@@ -73,6 +73,12 @@ type decisionCache struct {
 	lru    *lru.Cache[cacheKey, *decision]
 	flags  sync.Map // flag key → *flagState
 	global atomic.Uint64
+
+	// deps records prerequisites learned from decisions (a
+	// PREREQUISITE_FAILED reason names one): prerequisite key → the set
+	// of flags depending on it. Bounded by the number of flags.
+	depMu sync.Mutex
+	deps  map[string]map[string]struct{}
 }
 
 func newDecisionCache(size int) *decisionCache {
@@ -126,6 +132,35 @@ func (c *decisionCache) invalidate(flag string) {
 // invalidateAll drops every decision, in O(1).
 func (c *decisionCache) invalidateAll() {
 	c.global.Add(1)
+}
+
+// learnDependent records that flag depends on prerequisite prereq.
+func (c *decisionCache) learnDependent(prereq, flag string) {
+	c.depMu.Lock()
+	defer c.depMu.Unlock()
+	if c.deps == nil {
+		c.deps = make(map[string]map[string]struct{})
+	}
+	set := c.deps[prereq]
+	if set == nil {
+		set = make(map[string]struct{})
+		c.deps[prereq] = set
+	}
+	set[flag] = struct{}{}
+}
+
+// dependentsOf calls add (outside the lock) for every flag known to
+// depend on prereq directly.
+func (c *decisionCache) dependentsOf(prereq string, add func(string)) {
+	c.depMu.Lock()
+	var out []string
+	for f := range c.deps[prereq] {
+		out = append(out, f)
+	}
+	c.depMu.Unlock()
+	for _, f := range out {
+		add(f)
+	}
 }
 
 func (c *decisionCache) len() int { return c.lru.Len() }

@@ -525,8 +525,11 @@ func (c *Client) refreshLoop() {
 	}
 }
 
-// Invalidate drops every cached decision of one flag, in O(1). The SSE
-// stream calls it on invalidate events; applications rarely need to.
+// Invalidate drops every cached decision of one flag, in O(1). A dropped
+// decision is never served again, not even as STALE when the server is
+// down: the next evaluation asks the API and falls back to the bootstrap
+// or the default. The SSE stream calls it on invalidate events (for the
+// flag and the flags depending on it); applications rarely need to.
 func (c *Client) Invalidate(key string) {
 	if c == nil {
 		return
@@ -534,7 +537,8 @@ func (c *Client) Invalidate(key string) {
 	c.cache.invalidate(key)
 }
 
-// InvalidateAll drops every cached decision, in O(1).
+// InvalidateAll drops every cached decision, in O(1). As with Invalidate,
+// nothing dropped is served again, stale or otherwise.
 func (c *Client) InvalidateAll() {
 	if c == nil {
 		return

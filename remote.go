@@ -355,6 +355,9 @@ func (c *Client) decisionFromWire(wd *wire.Decision, now int64) (*decision, erro
 		if wd.Reason.ErrorCode == string(ErrorMissingBucketingAttribute) {
 			d.answerCode = ErrorMissingBucketingAttribute
 		}
+		if p := wd.Reason.Prerequisite; p != "" && p != wd.FlagKey {
+			c.cache.learnDependent(p, wd.FlagKey) // invalidations of p reach this flag
+		}
 	}
 	if wd.Bucketing != nil {
 		d.reason.Bucket = wd.Bucketing.Bucket

@@ -248,16 +248,7 @@ func (c *Client) startLocal() error {
 	case ModeRemote:
 		c.markReady()
 		if lc.streaming {
-			c.startStream(func(ev wire.StreamEvent) {
-				switch {
-				case ev.Type == wire.EventReset || ev.SegmentKey != "":
-					c.cache.invalidateAll()
-					c.notifyAllFlags(ev.Version)
-				default:
-					c.cache.invalidate(ev.FlagKey)
-					c.notifyFlagKeys([]string{ev.FlagKey}, ev.Version)
-				}
-			}, c.cache.invalidateAll, nil) // a reconnect may have missed events
+			c.startStream(c.onRemoteInvalidation, c.cache.invalidateAll, nil) // a reconnect may have missed events
 		}
 	case ModeLocal:
 		if lc.streaming {
