@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"math"
 	"net/http"
+	"net/url"
 	"reflect"
 	"strings"
 	"sync"
@@ -42,6 +43,11 @@ type Client struct {
 	// after a 429 with Retry-After.
 	rateLimitedUntil atomic.Int64
 
+	// remoteErr is the misconfiguration last reported by the evaluate API
+	// (guarded by local.mu); configErr is set while it stands.
+	remoteErr string
+	configErr atomic.Bool
+
 	// snap is the compiled config: the evaluation source in local and
 	// offline modes, and the fallback in remote mode (bootstrap or
 	// last-known config).
@@ -75,6 +81,7 @@ func New(ctx context.Context, opts ...Option) (*Client, error) {
 	if len(cfg.configErrs) > 0 {
 		return nil, fmt.Errorf("%w: %s", ErrInvalidConfig, strings.Join(cfg.configErrs, "; "))
 	}
+	cfg.endpoint = baseEndpoint(cfg.endpoint)
 	if cfg.logger == nil {
 		cfg.logger = slog.Default()
 	}
@@ -109,6 +116,58 @@ func New(ctx context.Context, opts ...Option) (*Client, error) {
 		return nil, err
 	}
 	return c, nil
+}
+
+// baseEndpoint drops a trailing /v1 from the endpoint's path: the SDK
+// appends /v1/... itself, and "https://flags.example.com/v1" copied from
+// an API example would otherwise send every request to /v1/v1/... (404).
+func baseEndpoint(u *url.URL) *url.URL {
+	if u == nil {
+		return nil
+	}
+	p := strings.TrimRight(u.Path, "/")
+	if !strings.HasSuffix(p, "/v1") {
+		return u
+	}
+	out := *u
+	out.Path = strings.TrimSuffix(p, "/v1")
+	out.RawPath = ""
+	return &out
+}
+
+// noteRemoteError records, for Status().LastError, an evaluate failure
+// that is a misconfiguration (unknown environment, wrong endpoint, bad
+// token), and clears it after a successful call.
+func (c *Client) noteRemoteError(err error) {
+	c.local.mu.Lock()
+	defer c.local.mu.Unlock()
+	if err == nil {
+		if c.remoteErr != "" && c.local.lastErr == c.remoteErr {
+			c.local.lastErr = ""
+		}
+		c.remoteErr = ""
+		c.configErr.Store(false)
+		return
+	}
+	c.remoteErr = err.Error()
+	c.local.lastErr = c.remoteErr
+	c.configErr.Store(true)
+}
+
+// isConfigError reports whether an API failure is a misconfiguration
+// (which retries and time do not cure) rather than a transport failure.
+func isConfigError(err error) bool {
+	var ae *apiError
+	if !errors.As(err, &ae) {
+		return false
+	}
+	switch ae.code {
+	case ErrorUnknownEnvironment, ErrorUnauthorized:
+		return true
+	case ErrorGeneral:
+		return ae.status == http.StatusNotFound // no such endpoint
+	}
+	return false
 }
 
 // goTracked starts f on a goroutine the client owns; Close waits for it.

@@ -123,7 +123,13 @@ func (c *Client) remoteEvaluate(ctx context.Context, items []remoteItem) ([]remo
 			err = errTimeout
 		}
 		c.logFailure(err)
+		if isConfigError(err) {
+			c.noteRemoteError(err)
+		}
 		return nil, err
+	}
+	if c.configErr.Load() {
+		c.noteRemoteError(nil)
 	}
 	return c.decodeDecisions(items, resp)
 }
@@ -280,7 +286,23 @@ func statusError(resp *http.Response, body []byte, now time.Time) *apiError {
 	case resp.StatusCode == http.StatusTooManyRequests:
 		e.code = ErrorRateLimited
 	case resp.StatusCode == http.StatusNotFound:
-		e.code = ErrorFlagNotFound
+		// Flagwire's API says which thing does not exist: an environment
+		// (a misconfiguration, not a missing flag), a flag, or the route
+		// itself (a wrong endpoint).
+		switch eb.Error.Code {
+		case wire.CodeEnvironmentNotFound:
+			e.code = ErrorUnknownEnvironment
+			e.msg = "the server has no such environment (check WithEnvironment): " + eb.Error.Message
+		case wire.CodeFlagNotFound:
+			e.code = ErrorFlagNotFound
+		default:
+			e.code = ErrorGeneral
+			path := ""
+			if resp.Request != nil && resp.Request.URL != nil {
+				path = resp.Request.URL.Path + " "
+			}
+			e.msg = "no such endpoint " + path + "(check WithEndpoint: the server's base URL): " + e.msg
+		}
 	case resp.StatusCode >= 500:
 		e.code = ErrorUnavailable
 	default:

@@ -565,7 +565,7 @@ func (c *Client) Status() Status {
 		st.State = StateOffline
 	case c.cfg.mode == ModeRemote:
 		st.State = StateValid
-		if st.Breaker == BreakerOpen || (c.local.stream != nil && c.local.stream.stopped.Load()) {
+		if st.Breaker == BreakerOpen || (c.local.stream != nil && c.local.stream.stopped.Load()) || c.configErr.Load() {
 			st.State = StateError
 		}
 	default:
