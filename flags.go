@@ -135,7 +135,9 @@ type Reason struct {
 type Detail struct {
 	// FlagKey is the evaluated flag.
 	FlagKey string
-	// Variant names the served variant; empty when the default was served.
+	// Variant names the served variant; empty when the caller's default
+	// was served as a fallback (an OFREP code-default answer keeps the
+	// server's variant, see Source).
 	Variant string
 	// Reason says why the variant was chosen.
 	Reason Reason
