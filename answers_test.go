@@ -388,3 +388,36 @@ func TestOFREPCodeDefaultIsSuccess(t *testing.T) {
 		t.Errorf("keys %+v", res)
 	}
 }
+
+// TestStreamReconnectExpiresButKeepsStale: a stream reconnect that cannot
+// resume (no event id yet) makes every cached decision be asked again, but
+// unlike an invalidation it drops nothing: if the API then fails, the
+// cached decision is served as STALE rather than the bootstrap or default.
+func TestStreamReconnectExpiresButKeepsStale(t *testing.T) {
+	srv := flagtest.NewServer(t, flagtest.WithConfig(typesConfig()))
+	c, err := New(context.Background(), WithEndpoint(srv.URL), WithToken(srv.Token()), WithEnvironment("prod"),
+		WithLogger(quietLogger()), WithTimeout(5*time.Second), WithRetry(RetrySettings{MaxAttempts: -1}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close(context.Background())
+	s := c.local.stream
+	waitFor(t, 5*time.Second, "stream connected", func() bool { return s.connects.Load() == 1 && c.Status().StreamConnected })
+	ctx := WithAttributes(context.Background(), Attributes{"userId": "u1"})
+	if v, d := c.BoolDetail(ctx, "kill-switch", false); !v || d.Source != SourceRemote {
+		t.Fatalf("first: %v %+v", v, d)
+	}
+	reconnect := func(n int64) {
+		srv.DropStreams()
+		waitFor(t, 10*time.Second, "stream reconnected", func() bool { return s.connects.Load() == n && c.Status().StreamConnected })
+	}
+	reconnect(2)
+	if v, d := c.BoolDetail(ctx, "kill-switch", false); !v || d.Source != SourceRemote {
+		t.Fatalf("after a reconnect: %v %+v; want the flag asked again", v, d)
+	}
+	srv.InjectFault(flagtest.Fault{Path: "/v1/evaluate", Status: http.StatusServiceUnavailable})
+	reconnect(3)
+	if v, d := c.BoolDetail(ctx, "kill-switch", false); !v || d.Source != SourceStale || d.ErrorCode != ErrorUnavailable || d.Variant != "true" {
+		t.Fatalf("after a reconnect with the API failing: %v %+v; want the cached true as STALE", v, d)
+	}
+}

@@ -88,7 +88,7 @@ func (c *Client) Evaluate(ctx context.Context, reqs []Request) []Result {
 		c.stats.evaluations.Add(1)
 		k := ecs[i].cacheKey(r.FlagKey)
 		if d := c.cache.get(k, now); d != nil {
-			if now < d.expiresAt {
+			if c.cache.fresh(d, now) {
 				c.stats.hits.Add(1)
 				det := out[i].Detail
 				v := c.served(ctx, d, SourceCache, &det)

@@ -73,6 +73,10 @@ type decisionCache struct {
 	lru    *lru.Cache[cacheKey, *decision]
 	flags  sync.Map // flag key → *flagState
 	global atomic.Uint64
+	// expiredBefore (clock nanoseconds): decisions fetched before it are
+	// expired (asked again) but, unlike invalidated ones, may still be
+	// served as stale. See expireAll.
+	expiredBefore atomic.Int64
 
 	// deps records prerequisites learned from decisions (a
 	// PREREQUISITE_FAILED reason names one): prerequisite key → the set
@@ -127,6 +131,20 @@ func (c *decisionCache) add(k cacheKey, d *decision) {
 // invalidate drops every decision of one flag, in O(1).
 func (c *decisionCache) invalidate(flag string) {
 	c.flagState(flag).gen.Add(1)
+}
+
+// fresh reports whether d, returned by get, may be served as a fresh
+// cache hit at now.
+func (c *decisionCache) fresh(d *decision, now int64) bool {
+	return now < d.expiresAt && d.fetchedAt >= c.expiredBefore.Load()
+}
+
+// expireAll marks every decision fetched before now as expired, in O(1):
+// each is asked again, and served as stale if the API cannot answer. It is
+// for a stream reconnect that cannot resume: events may have been missed,
+// but nothing is known to have changed.
+func (c *decisionCache) expireAll(now int64) {
+	c.expiredBefore.Store(now)
 }
 
 // invalidateAll drops every decision, in O(1).

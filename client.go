@@ -170,6 +170,12 @@ func isConfigError(err error) bool {
 	return false
 }
 
+// expireCache marks every cached decision expired (see
+// decisionCache.expireAll): a stream reconnect that could not resume.
+func (c *Client) expireCache() {
+	c.cache.expireAll(c.cfg.clock.Nanotime())
+}
+
 // goTracked starts f on a goroutine the client owns; Close waits for it.
 // It reports false (and does not start f) once the client is closed.
 func (c *Client) goTracked(f func()) bool {
@@ -436,7 +442,7 @@ func (c *Client) lookup(ctx context.Context, key string, det *Detail) value {
 	now := c.hotNow()
 	var stale *decision
 	if d := c.cache.get(k, now); d != nil {
-		if now < d.expiresAt {
+		if c.cache.fresh(d, now) {
 			c.stats.hits.Add(1)
 			if now >= d.refreshAt && d.refreshing.CompareAndSwap(false, true) {
 				c.scheduleRefresh(k, ec, d)

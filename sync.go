@@ -248,7 +248,7 @@ func (c *Client) startLocal() error {
 	case ModeRemote:
 		c.markReady()
 		if lc.streaming {
-			c.startStream(c.onRemoteInvalidation, c.cache.invalidateAll, nil) // a reconnect may have missed events
+			c.startStream(c.onRemoteInvalidation, c.expireCache, nil) // a reconnect may have missed events: ask again, stale still allowed
 		}
 	case ModeLocal:
 		if lc.streaming {
