@@ -35,7 +35,8 @@ type Result struct {
 // Results match reqs by index. Failures are per item, never all-or-nothing:
 // an item that cannot be decided gets its fallback (stale, bootstrap,
 // Default) with an ErrorCode. The whole call is bounded by the client's
-// timeout and ctx.
+// timeout and ctx. Every item runs the hooks (WithHooks) exactly as a
+// single evaluation does: Before, then After or Error, then Finally.
 func (c *Client) Evaluate(ctx context.Context, reqs []Request) []Result {
 	out := make([]Result, len(reqs))
 	if ctx == nil {
@@ -201,7 +202,8 @@ func (c *Client) batchResult(ctx context.Context, v value, det Detail, def any) 
 // Prefetch fills the decision cache with the given flags for the
 // evaluation context in ctx, in one round trip (or a few, for many keys),
 // so that the Bool/String/… calls that follow are cache hits. It returns
-// the number of flags that could not be fetched.
+// the number of flags that could not be fetched. Each flag runs the hooks
+// as Evaluate's items do.
 func (c *Client) Prefetch(ctx context.Context, keys ...string) (failed int) {
 	reqs := make([]Request, len(keys))
 	for i, k := range keys {
