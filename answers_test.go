@@ -10,6 +10,7 @@ import (
 
 	"github.com/flagwire/flagwire/evaluate"
 	"github.com/flagwire/flagwire/flagtest"
+	"github.com/flagwire/flagwire/internal/wire"
 )
 
 // Regression tests for wrong answers. Every expected answer is written from
@@ -390,7 +391,8 @@ func TestOFREPCodeDefaultIsSuccess(t *testing.T) {
 }
 
 // TestStreamReconnectExpiresButKeepsStale: a stream reconnect that cannot
-// resume (no event id yet) makes every cached decision be asked again, but
+// resume (no event id yet), or a reset event, makes every cached decision
+// be asked again, but
 // unlike an invalidation it drops nothing: if the API then fails, the
 // cached decision is served as STALE rather than the bootstrap or default.
 func TestStreamReconnectExpiresButKeepsStale(t *testing.T) {
@@ -414,6 +416,11 @@ func TestStreamReconnectExpiresButKeepsStale(t *testing.T) {
 	reconnect(2)
 	if v, d := c.BoolDetail(ctx, "kill-switch", false); !v || d.Source != SourceRemote {
 		t.Fatalf("after a reconnect: %v %+v; want the flag asked again", v, d)
+	}
+	// A reset event (the server cannot replay) is the same: asked again.
+	c.onRemoteInvalidation(wire.StreamEvent{Type: wire.EventReset, Version: 5})
+	if v, d := c.BoolDetail(ctx, "kill-switch", false); !v || d.Source != SourceRemote {
+		t.Fatalf("after a reset: %v %+v; want the flag asked again", v, d)
 	}
 	srv.InjectFault(flagtest.Fault{Path: "/v1/evaluate", Status: http.StatusServiceUnavailable})
 	reconnect(3)

@@ -270,15 +270,22 @@ func conditionSegments(when string) []string {
 }
 
 // onRemoteInvalidation handles a stream event in remote mode. A segment
-// change or a reset may change any flag: every decision is dropped and
-// every flag listener told. A flag change drops the decisions of the flag
+// change may change any flag: every decision is dropped and every flag
+// listener told. A reset (the server cannot replay what was missed) says
+// nothing is known: every decision is asked again but may still be served
+// stale, and every flag listener is told. A flag change drops the decisions of the flag
 // and of every flag that depends on it through prerequisites, and tells
 // their listeners: the event's Dependents (filled by the server), plus the
 // dependents the SDK knows itself (the bootstrap or last-known config's
 // prerequisites, and decisions that failed on a prerequisite), so a server
 // that does not fill Dependents still reaches those.
 func (c *Client) onRemoteInvalidation(ev wire.StreamEvent) {
-	if ev.Type == wire.EventReset || ev.SegmentKey != "" || ev.FlagKey == "" {
+	if ev.Type == wire.EventReset {
+		c.expireCache()
+		c.notifyAllFlags(ev.Version)
+		return
+	}
+	if ev.SegmentKey != "" || ev.FlagKey == "" {
 		c.cache.invalidateAll()
 		c.notifyAllFlags(ev.Version)
 		return
