@@ -11,8 +11,9 @@ import (
 type Request struct {
 	// FlagKey is the flag to evaluate.
 	FlagKey string
-	// Default is served when the flag cannot be decided; it is also sent to
-	// the API as the request's defaultValue. Nil is allowed.
+	// Default is served when the flag cannot be decided. It stays in the
+	// process (the API is asked for the flag's answer whatever the type
+	// of Default). Nil is allowed.
 	Default any
 	// Attributes is the evaluation context; nil means the attributes in
 	// the batch's ctx (see WithAttributes).
@@ -34,7 +35,8 @@ type Result struct {
 // Results match reqs by index. Failures are per item, never all-or-nothing:
 // an item that cannot be decided gets its fallback (stale, bootstrap,
 // Default) with an ErrorCode. The whole call is bounded by the client's
-// timeout and ctx.
+// timeout and ctx. Every item runs the hooks (WithHooks) exactly as a
+// single evaluation does: Before, then After or Error, then Finally.
 func (c *Client) Evaluate(ctx context.Context, reqs []Request) []Result {
 	out := make([]Result, len(reqs))
 	if ctx == nil {
@@ -49,9 +51,25 @@ func (c *Client) Evaluate(ctx context.Context, reqs []Request) []Result {
 		}
 		out[i] = Result{Value: r.Default, Detail: Detail{FlagKey: r.FlagKey, Reason: Reason{Bucket: -1}}}
 	}
-	if c == nil || c.closed.Load() {
+	if c == nil {
 		for i := range out {
 			out[i].Detail.ErrorCode = ErrorClosed
+		}
+		return out
+	}
+	// Every item goes through the hooks as a single evaluation does:
+	// Before now, then After or Error, then Finally, once its result is
+	// known.
+	if len(c.cfg.hooks) > 0 {
+		for _, r := range reqs {
+			c.runBeforeHooks(ctx, r.FlagKey)
+		}
+	}
+	if c.closed.Load() {
+		for i, r := range reqs {
+			c.stats.evaluations.Add(1)
+			out[i].Detail.ErrorCode = ErrorClosed
+			c.fallbackDefault(ctx, r.FlagKey, &out[i].Detail)
 		}
 		return out
 	}
@@ -60,7 +78,7 @@ func (c *Client) Evaluate(ctx context.Context, reqs []Request) []Result {
 			c.stats.evaluations.Add(1)
 			det := out[i].Detail
 			v := c.lookupLocal(ctx, r.FlagKey, ecs[i], &det)
-			out[i] = batchResult(v, det, r.Default)
+			out[i] = c.batchResult(ctx, v, det, r.Default)
 		}
 		return out
 	}
@@ -70,12 +88,12 @@ func (c *Client) Evaluate(ctx context.Context, reqs []Request) []Result {
 	for i, r := range reqs {
 		c.stats.evaluations.Add(1)
 		k := ecs[i].cacheKey(r.FlagKey)
-		if d, current := c.cache.get(k, now); d != nil {
-			if current && now < d.expiresAt {
+		if d := c.cache.get(k, now); d != nil {
+			if c.cache.fresh(d, now) {
 				c.stats.hits.Add(1)
 				det := out[i].Detail
 				v := c.served(ctx, d, SourceCache, &det)
-				out[i] = batchResult(v, det, r.Default)
+				out[i] = c.batchResult(ctx, v, det, r.Default)
 				continue
 			}
 			stales[i] = d
@@ -90,12 +108,16 @@ func (c *Client) Evaluate(ctx context.Context, reqs []Request) []Result {
 		for _, i := range missIdx {
 			det := out[i].Detail
 			v := c.fallback(ctx, reqs[i].FlagKey, ecs[i], stales[i], now, errRateLimitedGate, &det)
-			out[i] = batchResult(v, det, reqs[i].Default)
+			out[i] = c.batchResult(ctx, v, det, reqs[i].Default)
 		}
 		return out
 	}
 	done, ok := c.track()
-	if !ok {
+	if !ok { // closed meanwhile
+		for _, i := range missIdx {
+			out[i].Detail.ErrorCode = ErrorClosed
+			c.fallbackDefault(ctx, reqs[i].FlagKey, &out[i].Detail)
+		}
 		return out
 	}
 	defer done()
@@ -115,7 +137,7 @@ func (c *Client) Evaluate(ctx context.Context, reqs []Request) []Result {
 			items := make([]remoteItem, len(chunk))
 			keys := make([]cacheKey, len(chunk))
 			for j, i := range chunk {
-				items[j] = remoteItem{key: reqs[i].FlagKey, ec: ecs[i], def: reqs[i].Default}
+				items[j] = remoteItem{key: reqs[i].FlagKey, ec: ecs[i]}
 				keys[j] = ecs[i].cacheKey(reqs[i].FlagKey)
 			}
 			type stamp struct {
@@ -147,7 +169,7 @@ func (c *Client) Evaluate(ctx context.Context, reqs []Request) []Result {
 		if d := results[i]; d != nil {
 			det := out[i].Detail
 			v := c.served(ctx, d, SourceRemote, &det)
-			out[i] = batchResult(v, det, reqs[i].Default)
+			out[i] = c.batchResult(ctx, v, det, reqs[i].Default)
 			continue
 		}
 		err := chunkErr[i]
@@ -156,13 +178,19 @@ func (c *Client) Evaluate(ctx context.Context, reqs []Request) []Result {
 		}
 		det := out[i].Detail
 		v := c.fallback(ctx, reqs[i].FlagKey, ecs[i], stales[i], now, err, &det)
-		out[i] = batchResult(v, det, reqs[i].Default)
+		out[i] = c.batchResult(ctx, v, det, reqs[i].Default)
 	}
 	return out
 }
 
-func batchResult(v value, det Detail, def any) Result {
+// batchResult makes an item's Result. A fallback (!v.ok) has run its
+// hooks already (fallbackDefault); a success runs After and Finally here.
+func (c *Client) batchResult(ctx context.Context, v value, det Detail, def any) Result {
 	if !v.ok {
+		return Result{Value: def, Detail: det}
+	}
+	c.finish(ctx, det.FlagKey, &det)
+	if v.useDefault {
 		return Result{Value: def, Detail: det}
 	}
 	if v.value != nil {
@@ -174,7 +202,8 @@ func batchResult(v value, det Detail, def any) Result {
 // Prefetch fills the decision cache with the given flags for the
 // evaluation context in ctx, in one round trip (or a few, for many keys),
 // so that the Bool/String/… calls that follow are cache hits. It returns
-// the number of flags that could not be fetched.
+// the number of flags that could not be fetched. Each flag runs the hooks
+// as Evaluate's items do.
 func (c *Client) Prefetch(ctx context.Context, keys ...string) (failed int) {
 	reqs := make([]Request, len(keys))
 	for i, k := range keys {

@@ -32,6 +32,12 @@ type decision struct {
 	payload     json.RawMessage
 	flagVersion int64
 	errCode     ErrorCode // e.g. FLAG_NOT_FOUND: a cached negative answer
+	// answerCode is a code that comes with the answer itself:
+	// MISSING_BUCKETING_ATTRIBUTE (the reason's errorCode).
+	answerCode ErrorCode
+	// codeDefault marks an OFREP answer without a value: serve the
+	// caller's default, as a success, with this variant and reason.
+	codeDefault bool
 
 	fetchedAt  int64 // clock nanoseconds
 	refreshAt  int64
@@ -67,6 +73,16 @@ type decisionCache struct {
 	lru    *lru.Cache[cacheKey, *decision]
 	flags  sync.Map // flag key → *flagState
 	global atomic.Uint64
+	// expiredBefore (clock nanoseconds): decisions fetched before it are
+	// expired (asked again) but, unlike invalidated ones, may still be
+	// served as stale. See expireAll.
+	expiredBefore atomic.Int64
+
+	// deps records prerequisites learned from decisions (a
+	// PREREQUISITE_FAILED reason names one): prerequisite key → the set
+	// of flags depending on it. Bounded by the number of flags.
+	depMu sync.Mutex
+	deps  map[string]map[string]struct{}
 }
 
 func newDecisionCache(size int) *decisionCache {
@@ -85,17 +101,18 @@ func (c *decisionCache) flagState(key string) *flagState {
 	return fs.(*flagState)
 }
 
-// get returns the cached decision and whether it is still current (not
-// invalidated). Expiry is the caller's business.
-func (c *decisionCache) get(k cacheKey, now int64) (d *decision, current bool) {
+// get returns the cached decision, or nil. An invalidated decision is
+// gone: it is never returned, not even to be served as stale. Expiry is
+// the caller's business.
+func (c *decisionCache) get(k cacheKey, now int64) *decision {
 	d, ok := c.lru.Peek(k) // read lock only
-	if !ok {
-		return nil, false
+	if !ok || d.gen != d.fs.gen.Load() || d.global != c.global.Load() {
+		return nil
 	}
 	if p := d.promotedAt.Load(); now-p >= promoteEvery && d.promotedAt.CompareAndSwap(p, now) {
 		c.lru.Get(k) // move to front
 	}
-	return d, d.gen == d.fs.gen.Load() && d.global == c.global.Load()
+	return d
 }
 
 // stamp prepares d for insertion: it records the generations current now,
@@ -116,9 +133,52 @@ func (c *decisionCache) invalidate(flag string) {
 	c.flagState(flag).gen.Add(1)
 }
 
+// fresh reports whether d, returned by get, may be served as a fresh
+// cache hit at now.
+func (c *decisionCache) fresh(d *decision, now int64) bool {
+	return now < d.expiresAt && d.fetchedAt >= c.expiredBefore.Load()
+}
+
+// expireAll marks every decision fetched before now as expired, in O(1):
+// each is asked again, and served as stale if the API cannot answer. It is
+// for a stream reconnect that cannot resume: events may have been missed,
+// but nothing is known to have changed.
+func (c *decisionCache) expireAll(now int64) {
+	c.expiredBefore.Store(now)
+}
+
 // invalidateAll drops every decision, in O(1).
 func (c *decisionCache) invalidateAll() {
 	c.global.Add(1)
+}
+
+// learnDependent records that flag depends on prerequisite prereq.
+func (c *decisionCache) learnDependent(prereq, flag string) {
+	c.depMu.Lock()
+	defer c.depMu.Unlock()
+	if c.deps == nil {
+		c.deps = make(map[string]map[string]struct{})
+	}
+	set := c.deps[prereq]
+	if set == nil {
+		set = make(map[string]struct{})
+		c.deps[prereq] = set
+	}
+	set[flag] = struct{}{}
+}
+
+// dependentsOf calls add (outside the lock) for every flag known to
+// depend on prereq directly.
+func (c *decisionCache) dependentsOf(prereq string, add func(string)) {
+	c.depMu.Lock()
+	var out []string
+	for f := range c.deps[prereq] {
+		out = append(out, f)
+	}
+	c.depMu.Unlock()
+	for _, f := range out {
+		add(f)
+	}
 }
 
 func (c *decisionCache) len() int { return c.lru.Len() }

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"math"
 	"net/http"
+	"net/url"
 	"reflect"
 	"strings"
 	"sync"
@@ -42,6 +43,11 @@ type Client struct {
 	// after a 429 with Retry-After.
 	rateLimitedUntil atomic.Int64
 
+	// remoteErr is the misconfiguration last reported by the evaluate API
+	// (guarded by local.mu); configErr is set while it stands.
+	remoteErr string
+	configErr atomic.Bool
+
 	// snap is the compiled config: the evaluation source in local and
 	// offline modes, and the fallback in remote mode (bootstrap or
 	// last-known config).
@@ -75,6 +81,7 @@ func New(ctx context.Context, opts ...Option) (*Client, error) {
 	if len(cfg.configErrs) > 0 {
 		return nil, fmt.Errorf("%w: %s", ErrInvalidConfig, strings.Join(cfg.configErrs, "; "))
 	}
+	cfg.endpoint = baseEndpoint(cfg.endpoint)
 	if cfg.logger == nil {
 		cfg.logger = slog.Default()
 	}
@@ -109,6 +116,64 @@ func New(ctx context.Context, opts ...Option) (*Client, error) {
 		return nil, err
 	}
 	return c, nil
+}
+
+// baseEndpoint drops a trailing /v1 from the endpoint's path: the SDK
+// appends /v1/... itself, and "https://flags.example.com/v1" copied from
+// an API example would otherwise send every request to /v1/v1/... (404).
+func baseEndpoint(u *url.URL) *url.URL {
+	if u == nil {
+		return nil
+	}
+	p := strings.TrimRight(u.Path, "/")
+	if !strings.HasSuffix(p, "/v1") {
+		return u
+	}
+	out := *u
+	out.Path = strings.TrimSuffix(p, "/v1")
+	out.RawPath = ""
+	return &out
+}
+
+// noteRemoteError records, for Status().LastError, an evaluate failure
+// that is a misconfiguration (unknown environment, wrong endpoint, bad
+// token), and clears it after a successful call.
+func (c *Client) noteRemoteError(err error) {
+	c.local.mu.Lock()
+	defer c.local.mu.Unlock()
+	if err == nil {
+		if c.remoteErr != "" && c.local.lastErr == c.remoteErr {
+			c.local.lastErr = ""
+		}
+		c.remoteErr = ""
+		c.configErr.Store(false)
+		return
+	}
+	c.remoteErr = err.Error()
+	c.local.lastErr = c.remoteErr
+	c.configErr.Store(true)
+}
+
+// isConfigError reports whether an API failure is a misconfiguration
+// (which retries and time do not cure) rather than a transport failure.
+func isConfigError(err error) bool {
+	var ae *apiError
+	if !errors.As(err, &ae) {
+		return false
+	}
+	switch ae.code {
+	case ErrorUnknownEnvironment, ErrorUnauthorized:
+		return true
+	case ErrorGeneral:
+		return ae.status == http.StatusNotFound // no such endpoint
+	}
+	return false
+}
+
+// expireCache marks every cached decision expired (see
+// decisionCache.expireAll): a stream reconnect that could not resume.
+func (c *Client) expireCache() {
+	c.cache.expireAll(c.cfg.clock.Nanotime())
 }
 
 // goTracked starts f on a goroutine the client owns; Close waits for it.
@@ -189,7 +254,7 @@ func (c *Client) BoolDetail(ctx context.Context, key string, def bool) (bool, De
 // The typed evaluations fill *det in place: Detail is large, and copying
 // it through every frame showed in hot-path profiles.
 func (c *Client) evalBool(ctx context.Context, key string, def bool, det *Detail) bool {
-	return evalAs(c, ctx, key, def, defaultValue{kind: defBool, b: def}, det, asBool)
+	return evalAs(c, ctx, key, def, det, asBool)
 }
 
 // String returns the value of a string flag, or def.
@@ -206,7 +271,7 @@ func (c *Client) StringDetail(ctx context.Context, key string, def string) (stri
 }
 
 func (c *Client) evalString(ctx context.Context, key string, def string, det *Detail) string {
-	return evalAs(c, ctx, key, def, defaultValue{kind: defString, s: def}, det, asString)
+	return evalAs(c, ctx, key, def, det, asString)
 }
 
 // Float returns the value of a number flag, or def.
@@ -223,7 +288,7 @@ func (c *Client) FloatDetail(ctx context.Context, key string, def float64) (floa
 }
 
 func (c *Client) evalFloat(ctx context.Context, key string, def float64, det *Detail) float64 {
-	return evalAs(c, ctx, key, def, defaultValue{kind: defFloat, f: def}, det, asFloat)
+	return evalAs(c, ctx, key, def, det, asFloat)
 }
 
 // Int returns the value of a number flag as an integer, or def. A value
@@ -241,14 +306,18 @@ func (c *Client) IntDetail(ctx context.Context, key string, def int64) (int64, D
 }
 
 func (c *Client) evalInt(ctx context.Context, key string, def int64, det *Detail) int64 {
-	return evalAs(c, ctx, key, def, defaultValue{kind: defInt, i: def}, det, asInt)
+	return evalAs(c, ctx, key, def, det, asInt)
 }
 
 // evalAs is the typed evaluations' common path: look the flag up, convert
 // its value with as, and serve def with TYPE_MISMATCH when it does not fit.
-func evalAs[T any](c *Client, ctx context.Context, key string, def T, dv defaultValue, det *Detail, as func(any) (T, bool)) T {
-	d := c.lookup(ctx, key, dv, det)
+func evalAs[T any](c *Client, ctx context.Context, key string, def T, det *Detail, as func(any) (T, bool)) T {
+	d := c.lookup(ctx, key, det)
 	if !d.ok {
+		return def
+	}
+	if d.useDefault { // an OFREP code-default answer: a success
+		c.finish(ctx, key, det)
 		return def
 	}
 	v, ok := as(d.value)
@@ -273,14 +342,22 @@ func asInt(v any) (int64, bool) {
 	return int64(f), true
 }
 
-// JSON decodes the flag's value into dst: the value of a JSON flag, or the
-// served variant's payload for other flag types. Fill dst with the default
-// first: on any failure dst is left as it was and the Detail's ErrorCode
-// says why (TYPE_MISMATCH when the JSON does not fit dst).
+// JSON decodes the flag's value into dst: the value of a JSON flag, or,
+// for a boolean, string or number flag, the served variant's payload (its
+// value when the variant has no payload). Every mode answers the same way
+// (remote, local, offline, OFREP). Fill dst with the default first: on
+// any failure dst is left as it was and the Detail's ErrorCode says why
+// (TYPE_MISMATCH when the JSON does not fit dst). A JSON call never
+// changes what other typed calls of the same flag get: the decision cache
+// holds the flag's answer, not the answer to one type.
 func (c *Client) JSON(ctx context.Context, key string, dst any) Detail {
 	var det Detail
-	d := c.lookup(ctx, key, defaultValue{kind: defJSON, j: dst}, &det)
+	d := c.lookup(ctx, key, &det)
 	if !d.ok {
+		return det
+	}
+	if d.useDefault { // an OFREP code-default answer: dst keeps the default
+		c.finish(ctx, key, &det)
 		return det
 	}
 	raw := d.raw
@@ -326,43 +403,6 @@ func (c *Client) finish(ctx context.Context, key string, det *Detail) {
 	}
 }
 
-// defaultValue carries the caller's default to the miss path without
-// boxing it on the hot path.
-type defaultValue struct {
-	kind uint8
-	b    bool
-	s    string
-	f    float64
-	i    int64
-	j    any
-}
-
-const (
-	defNone uint8 = iota
-	defBool
-	defString
-	defFloat
-	defInt
-	defJSON
-)
-
-// boxed returns the default as a JSON-encodable value (miss path only).
-func (d defaultValue) boxed() any {
-	switch d.kind {
-	case defBool:
-		return d.b
-	case defString:
-		return d.s
-	case defFloat:
-		return d.f
-	case defInt:
-		return d.i
-	case defJSON:
-		return d.j
-	}
-	return nil
-}
-
 // value is what an evaluation found: the value (bool, string, float64, or
 // nil for JSON objects) and its JSON encoding. ok is false when the caller's
 // default must be served. It is passed by value: no allocation.
@@ -370,12 +410,15 @@ type value struct {
 	value any
 	raw   []byte
 	ok    bool
+	// useDefault (with ok) is a successful answer that says "serve the
+	// caller's default" (OFREP's code default): no value, no error.
+	useDefault bool
 }
 
 // lookup finds the decision for key in ctx, following the fallback order:
 // fresh (cache, remote or local) > stale cache > bootstrap/last-known >
 // default. It fills *det.
-func (c *Client) lookup(ctx context.Context, key string, def defaultValue, det *Detail) value {
+func (c *Client) lookup(ctx context.Context, key string, det *Detail) value {
 	det.FlagKey = key
 	det.Reason.Bucket = -1
 	if c == nil {
@@ -398,8 +441,8 @@ func (c *Client) lookup(ctx context.Context, key string, def defaultValue, det *
 	k := ec.cacheKey(key)
 	now := c.hotNow()
 	var stale *decision
-	if d, current := c.cache.get(k, now); d != nil {
-		if current && now < d.expiresAt {
+	if d := c.cache.get(k, now); d != nil {
+		if c.cache.fresh(d, now) {
 			c.stats.hits.Add(1)
 			if now >= d.refreshAt && d.refreshing.CompareAndSwap(false, true) {
 				c.scheduleRefresh(k, ec, d)
@@ -409,7 +452,7 @@ func (c *Client) lookup(ctx context.Context, key string, def defaultValue, det *
 		stale = d
 	}
 	c.stats.misses.Add(1)
-	d, err := c.fetchOne(ctx, k, ec, def)
+	d, err := c.fetchOne(ctx, k, ec)
 	if err == nil {
 		return c.served(ctx, d, SourceRemote, det)
 	}
@@ -448,6 +491,10 @@ func (c *Client) served(ctx context.Context, d *decision, src Source, det *Detai
 	det.Source = src
 	det.Payload = d.payload
 	det.FlagVersion = d.flagVersion
+	det.ErrorCode = d.answerCode
+	if d.codeDefault {
+		return value{ok: true, useDefault: true}
+	}
 	return value{value: d.value, raw: d.raw, ok: true}
 }
 
@@ -461,7 +508,7 @@ func (c *Client) fallbackDefault(ctx context.Context, key string, det *Detail) {
 // key into one request. The request is detached from the caller's
 // cancellation (it serves every waiting caller) and bounded by the client's
 // timeout; each caller waits at most for its own deadline or the timeout.
-func (c *Client) fetchOne(ctx context.Context, k cacheKey, ec *evalContext, def defaultValue) (*decision, error) {
+func (c *Client) fetchOne(ctx context.Context, k cacheKey, ec *evalContext) (*decision, error) {
 	if ctx == nil {
 		ctx = context.Background()
 	}
@@ -474,7 +521,7 @@ func (c *Client) fetchOne(ctx context.Context, k cacheKey, ec *evalContext, def 
 			return nil, ErrClosed
 		}
 		defer done()
-		return c.fetchAndStore(k, ec, def.boxed())
+		return c.fetchAndStore(k, ec)
 	})
 	timer := time.NewTimer(c.cfg.timeout)
 	defer timer.Stop()
@@ -495,11 +542,11 @@ func (c *Client) fetchOne(ctx context.Context, k cacheKey, ec *evalContext, def 
 }
 
 // fetchAndStore asks the API for one decision and caches it.
-func (c *Client) fetchAndStore(k cacheKey, ec *evalContext, def any) (*decision, error) {
+func (c *Client) fetchAndStore(k cacheKey, ec *evalContext) (*decision, error) {
 	fs, gen, global := c.cache.stamp(k.flag)
 	ctx, cancel := context.WithTimeout(c.ctx, c.cfg.timeout)
 	defer cancel()
-	decs, err := c.remoteEvaluate(ctx, []remoteItem{{key: k.flag, ec: ec, def: def}})
+	decs, err := c.remoteEvaluate(ctx, []remoteItem{{key: k.flag, ec: ec}})
 	if err != nil {
 		return nil, err
 	}
@@ -532,10 +579,10 @@ func (c *Client) refreshLoop() {
 		case <-c.ctx.Done():
 			return
 		case j := <-c.refreshCh:
-			_, err, _ := c.sf.Do(j.key.String(), func() (any, error) { return c.fetchAndStore(j.key, j.ec, nil) })
+			_, err, _ := c.sf.Do(j.key.String(), func() (any, error) { return c.fetchAndStore(j.key, j.ec) })
 			if err != nil {
 				// Keep serving the current entry; allow another attempt.
-				if d, _ := c.cache.get(j.key, c.cfg.clock.Nanotime()); d != nil {
+				if d := c.cache.get(j.key, c.cfg.clock.Nanotime()); d != nil {
 					d.refreshing.Store(false)
 				}
 			}
@@ -543,8 +590,11 @@ func (c *Client) refreshLoop() {
 	}
 }
 
-// Invalidate drops every cached decision of one flag, in O(1). The SSE
-// stream calls it on invalidate events; applications rarely need to.
+// Invalidate drops every cached decision of one flag, in O(1). A dropped
+// decision is never served again, not even as STALE when the server is
+// down: the next evaluation asks the API and falls back to the bootstrap
+// or the default. The SSE stream calls it on invalidate events (for the
+// flag and the flags depending on it); applications rarely need to.
 func (c *Client) Invalidate(key string) {
 	if c == nil {
 		return
@@ -552,7 +602,8 @@ func (c *Client) Invalidate(key string) {
 	c.cache.invalidate(key)
 }
 
-// InvalidateAll drops every cached decision, in O(1).
+// InvalidateAll drops every cached decision, in O(1). As with Invalidate,
+// nothing dropped is served again, stale or otherwise.
 func (c *Client) InvalidateAll() {
 	if c == nil {
 		return

@@ -234,8 +234,9 @@ func TestNilAndEmptyAttributes(t *testing.T) {
 	h := newHarness(t)
 	for _, ctx := range []context.Context{context.Background(), WithAttributes(context.Background(), nil), WithAttributes(context.Background(), Attributes{})} {
 		v, d := h.c.BoolDetail(ctx, "checkout-new-flow", true)
-		// No userId: the 10% default rollout cannot bucket → off variant.
-		if v || d.ErrorCode != "" {
+		// No userId: the 10% default rollout cannot bucket → off variant,
+		// the flag's own answer, which says why.
+		if v || d.ErrorCode != ErrorMissingBucketingAttribute || d.Source == SourceDefault || d.Variant != "false" || d.Reason.Kind != "DEFAULT" {
 			t.Fatalf("%v %+v", v, d)
 		}
 	}
@@ -474,7 +475,7 @@ func TestRefreshAhead(t *testing.T) {
 	// After the background refresh lands, the entry lives on past the
 	// original TTL.
 	waitFor(t, 5*time.Second, "refreshed entry stored", func() bool {
-		d, _ := h.c.cache.get(contextOf(ctx).cacheKey("checkout-new-flow"), h.clock.Nanotime())
+		d := h.c.cache.get(contextOf(ctx).cacheKey("checkout-new-flow"), h.clock.Nanotime())
 		return d != nil && d.fetchedAt > 1
 	})
 	if n := h.evaluations(); n != 2 {
@@ -517,8 +518,10 @@ func TestPrivateAttributesNeverSent(t *testing.T) {
 	if len(rt.bodies) != 1 || bytes.Contains(rt.bodies[0], []byte("jane@example.com")) || bytes.Contains(rt.bodies[0], []byte(`"email"`)) {
 		t.Fatalf("private attribute sent: %s", rt.bodies)
 	}
-	if !bytes.Contains(rt.bodies[0], []byte(`"defaultValue":false`)) {
-		t.Fatalf("request lacks the safe default: %s", rt.bodies[0])
+	// The caller's default stays in the process: the decision is cached
+	// for every typed read of the flag.
+	if bytes.Contains(rt.bodies[0], []byte(`"defaultValue"`)) {
+		t.Fatalf("request carries the caller's default: %s", rt.bodies[0])
 	}
 }
 

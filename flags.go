@@ -92,11 +92,36 @@ const (
 	ErrorClosed       ErrorCode = "CLIENT_CLOSED"
 	ErrorNotReady     ErrorCode = "NOT_READY"
 	ErrorGeneral      ErrorCode = "GENERAL"
+	// ErrorUnknownEnvironment: the server has no such environment
+	// (WithEnvironment names one it does not serve). Every flag gets the
+	// caller's default (or a bootstrap), and Status().LastError names the
+	// environment.
+	ErrorUnknownEnvironment ErrorCode = "UNKNOWN_ENVIRONMENT"
+	// ErrorMissingBucketingAttribute: a rollout needed the subject's
+	// bucketing attribute (userId unless the flag's bucketing.by says
+	// otherwise) and the evaluation context has none. Unlike the other
+	// codes it comes with the flag's own answer, not a fallback: the
+	// variant the flag serves then (the off variant, for the default
+	// rollout), with the Source of that answer. Through OFREP, a server's
+	// TARGETING_KEY_MISSING error maps to it, and the caller's default is
+	// served, as OFREP gives no value.
+	ErrorMissingBucketingAttribute ErrorCode = "MISSING_BUCKETING_ATTRIBUTE"
 )
+
+// isFallback reports whether code means the caller was given a fallback
+// rather than the flag's own answer.
+func (code ErrorCode) isFallback() bool {
+	return code != ErrorNone && code != ErrorMissingBucketingAttribute
+}
 
 // Reason explains a decision. Kind is one of the evaluate.Reason kinds:
 // OFF, TARGET_MATCH, RULE_MATCH, SEGMENT_MATCH, ROLLOUT,
-// PREREQUISITE_FAILED, DEFAULT or ERROR.
+// PREREQUISITE_FAILED, DEFAULT, STATIC (the flag has no targeting at all:
+// everyone gets the same variant) or ERROR. Through OFREP (WithOFREP),
+// OpenFeature's TARGETING_MATCH, SPLIT and DISABLED become RULE_MATCH,
+// ROLLOUT and OFF, and any other OpenFeature reason a server sends (such
+// as CACHED, UNKNOWN or a vendor's TARGETING_MATCH_SPLIT) is kept as it
+// is.
 type Reason struct {
 	Kind    string
 	RuleID  string
@@ -110,15 +135,21 @@ type Reason struct {
 type Detail struct {
 	// FlagKey is the evaluated flag.
 	FlagKey string
-	// Variant names the served variant; empty when the default was served.
+	// Variant names the served variant; empty when the caller's default
+	// was served as a fallback (an OFREP code-default answer keeps the
+	// server's variant, see Source).
 	Variant string
 	// Reason says why the variant was chosen.
 	Reason Reason
-	// Source says where the value came from.
+	// Source says where the value came from. An OFREP answer without a
+	// value (OFREP's "use the code default") serves the caller's default
+	// as a success: Source is where that answer came from (REMOTE or
+	// CACHE), with the server's Variant and Reason and no ErrorCode.
 	Source Source
 	// ErrorCode says why the value is a fallback; empty on success. A
 	// stale or bootstrap value may carry the code of the failure that
-	// caused it to be served.
+	// caused it to be served. MISSING_BUCKETING_ATTRIBUTE is the one code
+	// that comes with the flag's own answer (see its doc).
 	ErrorCode ErrorCode
 	// Payload is the variant's JSON payload, or nil.
 	Payload []byte

@@ -13,13 +13,17 @@ func (c *Client) runBeforeHooks(ctx context.Context, key string) {
 	}
 }
 
+// runAfterHooks runs After (the flag's own answer, including one that
+// carries MISSING_BUCKETING_ATTRIBUTE) or Error (a fallback), then Finally.
+// Every evaluation runs it exactly once, single or batched.
 func (c *Client) runAfterHooks(ctx context.Context, key string, d Detail) {
+	failed := d.ErrorCode.isFallback()
 	for i := range c.cfg.hooks {
 		h := &c.cfg.hooks[i]
-		if d.ErrorCode == ErrorNone && h.After != nil {
+		if !failed && h.After != nil {
 			c.safeHook(func() { h.After(ctx, key, d) })
 		}
-		if d.ErrorCode != ErrorNone && h.Error != nil {
+		if failed && h.Error != nil {
 			c.safeHook(func() { h.Error(ctx, key, d) })
 		}
 		if h.Finally != nil {

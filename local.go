@@ -29,6 +29,9 @@ func (c *Client) evalState(st *snapshotState, key string, ec *evalContext, det *
 		det.Reason.Bucket = int(r.Bucketing.Bucket)
 	}
 	det.Source = st.source
+	if r.Reason.ErrorCode == evaluate.ErrorMissingBucketAttr {
+		det.ErrorCode = ErrorMissingBucketingAttribute // the flag's own answer
+	}
 	det.Payload = r.PayloadJSON
 	det.FlagVersion = r.FlagVersion
 	v := r.Value

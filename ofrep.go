@@ -30,20 +30,28 @@ import (
 // Mapping of an OFREP answer to a decision:
 //   - value → the served value; variant → Detail.Variant.
 //   - reason → Reason.Kind: TARGETING_MATCH → RULE_MATCH, SPLIT → ROLLOUT,
-//     DISABLED → OFF, anything else → DEFAULT. Flagwire's own server also
-//     sends metadata reasonKind, ruleId, segment, bucket, flagVersion and
-//     payload (JSON text), which are used as they are, so answers through
-//     OFREP equal answers through /v1/evaluate.
+//     DISABLED → OFF; every other reason (STATIC, DEFAULT, CACHED,
+//     UNKNOWN, TARGETING_MATCH_SPLIT, …) is kept as the server sent it
+//     (none at all is UNKNOWN). Flagwire's own server also sends metadata
+//     reasonKind, ruleId, segment, bucket, flagVersion, payload (JSON
+//     text) and errorCode (MISSING_BUCKETING_ATTRIBUTE), which are used as
+//     they are, so answers through OFREP equal answers through
+//     /v1/evaluate.
 //   - TTL: Cache-Control max-age when the server sends one; else 0 (the
 //     minimum TTL) when the server says "cacheable": false; else 60 s. The
 //     TTL bounds (WithTTLBounds) apply.
 //   - 404 FLAG_NOT_FOUND and 400 errorCode answers are per-flag errors,
 //     cached like /v1/evaluate's; 401/403, 429 (Retry-After, seconds or an
 //     HTTP date) and 5xx are failures of the call, as on /v1/evaluate.
-//   - A default that does not fit the served value's JSON type is a
-//     TYPE_MISMATCH, as /v1/evaluate decides it.
-//   - An answer without a value (OFREP's "use the code default") serves the
-//     caller's default with error code GENERAL.
+//   - The caller's default is not part of the request and not part of the
+//     cached decision: each typed read checks the served value's type
+//     itself (TYPE_MISMATCH), as with /v1/evaluate.
+//   - A 200 answer without a value (OFREP ADR-0006's code default, what
+//     flagd and GO Feature Flag send for a disabled flag) is a success:
+//     the caller's default is served with the server's reason and variant,
+//     no error code, and cached like any decision.
+//   - An error TARGETING_KEY_MISSING is MISSING_BUCKETING_ATTRIBUTE (with
+//     the caller's default: OFREP gives no value).
 //
 // Flagwire's server reads the environment from the X-Flagwire-Environment
 // header; other OFREP servers ignore it. The context is sent with a
@@ -285,26 +293,22 @@ func ofrepTTL(h http.Header, cacheable *bool) int {
 }
 
 // ofrepDecision turns one OFREP result into the /v1/evaluate decision
-// for item.
+// for item. An answer without a value (OFREP ADR-0006's code default) is a
+// decision without a variant: decisionFromWire makes it a success that
+// serves the caller's default.
 func ofrepDecision(it remoteItem, res ofrepResult, ttl int) wire.Decision {
 	d := wire.Decision{FlagKey: it.key, TTLSeconds: ttl}
-	fail := func(code, msg string) wire.Decision {
-		d.Error = &wire.DecisionError{Code: code, Message: msg}
+	if res.ErrorCode != "" {
+		code := res.ErrorCode
+		if code == ofrepTargetingKeyMissing {
+			code = string(ErrorMissingBucketingAttribute)
+		}
+		d.Error = &wire.DecisionError{Code: code, Message: res.ErrorDetails}
 		return d
 	}
-	if res.ErrorCode != "" {
-		return fail(res.ErrorCode, res.ErrorDetails)
+	if value := bytes.TrimSpace(res.Value); len(value) > 0 && string(value) != "null" {
+		d.Variant = value
 	}
-	value := bytes.TrimSpace(res.Value)
-	if len(value) == 0 || string(value) == "null" {
-		return fail(string(ErrorGeneral), "the OFREP answer has no value (reason "+res.Reason+"): serving the default")
-	}
-	if it.def != nil {
-		if def, err := json.Marshal(it.def); err == nil && !ofrepDefaultFits(value, def) {
-			return fail(string(ErrorTypeMismatch), "the default value does not have the flag's type")
-		}
-	}
-	d.Variant = value
 	d.VariantKey = res.Variant
 	r := &wire.Reason{Kind: ofrepReasonKind(res.Reason)}
 	md := res.Metadata
@@ -314,6 +318,7 @@ func ofrepDecision(it remoteItem, res ofrepResult, ttl int) wire.Decision {
 	r.RuleID, _ = md["ruleId"].(string)
 	r.Segment, _ = md["segment"].(string)
 	r.Prerequisite, _ = md["prerequisite"].(string)
+	r.ErrorCode, _ = md["errorCode"].(string)
 	if b, ok := md["bucket"].(float64); ok && b >= 0 {
 		bucket := int(b)
 		r.Bucket = &bucket
@@ -328,7 +333,15 @@ func ofrepDecision(it remoteItem, res ofrepResult, ttl int) wire.Decision {
 	return d
 }
 
-// ofrepReasonKind maps an OpenFeature reason to a Reason.Kind.
+// ofrepTargetingKeyMissing is OpenFeature's error code for a context
+// without the targeting key a rollout needs.
+const ofrepTargetingKeyMissing = "TARGETING_KEY_MISSING"
+
+// ofrepReasonKind maps an OpenFeature reason to a Reason.Kind: the three
+// that have a Flagwire equivalent are translated, Flagwire's own kinds and
+// every other reason (STATIC, DEFAULT, CACHED, UNKNOWN, ERROR, a vendor's
+// TARGETING_MATCH_SPLIT, …) are kept as they are; an empty reason is
+// UNKNOWN.
 func ofrepReasonKind(reason string) string {
 	switch reason {
 	case "TARGETING_MATCH":
@@ -337,48 +350,8 @@ func ofrepReasonKind(reason string) string {
 		return "ROLLOUT"
 	case "DISABLED":
 		return "OFF"
-	case "OFF", "TARGET_MATCH", "RULE_MATCH", "SEGMENT_MATCH", "ROLLOUT", "PREREQUISITE_FAILED":
-		return reason
+	case "":
+		return "UNKNOWN"
 	}
-	return "DEFAULT"
-}
-
-// ofrepDefaultFits reports whether a default fits the served value's JSON
-// type, as the server's /v1/evaluate decides it: a null default fits
-// everything, and so does any default of an object or array value (a JSON
-// flag).
-func ofrepDefaultFits(value, def []byte) bool {
-	def = bytes.TrimSpace(def)
-	if len(def) == 0 || string(def) == "null" {
-		return true
-	}
-	switch jsonKind(value) {
-	case 'b':
-		return jsonKind(def) == 'b'
-	case 's':
-		return jsonKind(def) == 's'
-	case 'n':
-		return jsonKind(def) == 'n'
-	}
-	return true
-}
-
-// jsonKind classifies a JSON text by its first byte: 'b'oolean,
-// 's'tring, 'n'umber, 'o'bject/array, or 0.
-func jsonKind(b []byte) byte {
-	b = bytes.TrimSpace(b)
-	if len(b) == 0 {
-		return 0
-	}
-	switch c := b[0]; {
-	case c == 't' || c == 'f':
-		return 'b'
-	case c == '"':
-		return 's'
-	case c == '-' || ('0' <= c && c <= '9'):
-		return 'n'
-	case c == '{' || c == '[':
-		return 'o'
-	}
-	return 0
+	return reason
 }

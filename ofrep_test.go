@@ -229,6 +229,7 @@ func TestOFREPCoalescing(t *testing.T) {
 // fallbacks work on the OFREP path as on /v1/evaluate.
 func TestOFREPFailures(t *testing.T) {
 	const path = "/ofrep/v1/evaluate/flags/max-items"
+	staleClock := newFakeClock()
 	pro := WithAttributes(context.Background(), Attributes{"plan": "pro"})
 	cases := []struct {
 		name     string
@@ -268,12 +269,12 @@ func TestOFREPFailures(t *testing.T) {
 			prepare: func(t *testing.T, srv *flagtest.Server, c *Client) {
 				srv.InjectFault(flagtest.Fault{Path: path, Body: []byte(`{"value":`)})
 			}, wantV: 1, wantCode: ErrorBadResponse, wantReqs: 1},
-		{name: "stale served", opts: []Option{WithRetry(RetrySettings{MaxAttempts: -1})},
+		{name: "stale served", opts: []Option{WithRetry(RetrySettings{MaxAttempts: -1}), withClock(staleClock)},
 			prepare: func(t *testing.T, srv *flagtest.Server, c *Client) {
 				if v := c.Int(pro, "max-items", 1); v != 50 {
 					t.Fatalf("first call %d", v)
 				}
-				c.Invalidate("max-items")
+				staleClock.Advance(2 * time.Minute) // past the 60 s TTL, within max stale
 				srv.InjectFault(flagtest.Fault{Path: path, Status: http.StatusServiceUnavailable})
 			}, wantV: 50, wantSrc: SourceStale, wantCode: ErrorUnavailable, wantReqs: 1},
 	}
@@ -353,8 +354,8 @@ func TestOFREPOtherServer(t *testing.T) {
 	}{
 		{"targeting match", ofrepString("color", "none"), "red", "red-variant", "RULE_MATCH", ""},
 		{"split", ofrepBool("split", false), true, "on", "ROLLOUT", ""},
-		{"no value", ofrepBool("disabled", true), true, "", "", ErrorGeneral},
-		{"400 error code", ofrepBool("needs-key", false), false, "", "", "TARGETING_KEY_MISSING"},
+		{"no value", ofrepBool("disabled", true), true, "", "OFF", ""},
+		{"400 error code", ofrepBool("needs-key", false), false, "", "", ErrorMissingBucketingAttribute},
 		{"not found", ofrepBool("nope", false), false, "", "", ErrorFlagNotFound},
 	}
 	for _, tc := range cases {
@@ -368,7 +369,7 @@ func TestOFREPOtherServer(t *testing.T) {
 	res := c.Evaluate(WithAttributes(context.Background(), Attributes{"userId": "u2"}), []Request{
 		{FlagKey: "color", Default: "none"}, {FlagKey: "broken", Default: "d"}, {FlagKey: "absent", Default: "d"},
 	})
-	if res[0].Value != "blue" || res[0].Detail.Reason.Kind != "DEFAULT" || res[0].Detail.Variant != "b" {
+	if res[0].Value != "blue" || res[0].Detail.Reason.Kind != "STATIC" || res[0].Detail.Variant != "b" {
 		t.Errorf("bulk color: %+v", res[0])
 	}
 	if res[1].Value != "d" || res[1].Detail.ErrorCode != "PARSE_ERROR" {
@@ -454,25 +455,11 @@ func TestOFREPHelpers(t *testing.T) {
 			t.Errorf("nil: %v", out)
 		}
 	})
-	t.Run("default fits", func(t *testing.T) {
-		cases := []struct {
-			value, def string
-			want       bool
-		}{
-			{"true", "false", true}, {"true", `"x"`, false}, {`"a"`, `"b"`, true}, {`"a"`, "1", false},
-			{"1.5", "2", true}, {"1.5", "true", false}, {`{"a":1}`, "true", true}, {"[1]", `"x"`, true},
-			{"true", "null", true}, {"true", "", true},
-		}
-		for _, tc := range cases {
-			if got := ofrepDefaultFits([]byte(tc.value), []byte(tc.def)); got != tc.want {
-				t.Errorf("fits(%s, %s) = %v", tc.value, tc.def, got)
-			}
-		}
-	})
 	t.Run("reason kind", func(t *testing.T) {
 		for in, want := range map[string]string{
-			"TARGETING_MATCH": "RULE_MATCH", "SPLIT": "ROLLOUT", "DISABLED": "OFF", "STATIC": "DEFAULT",
-			"UNKNOWN": "DEFAULT", "": "DEFAULT", "SEGMENT_MATCH": "SEGMENT_MATCH", "CUSTOM": "DEFAULT",
+			"TARGETING_MATCH": "RULE_MATCH", "SPLIT": "ROLLOUT", "DISABLED": "OFF", "STATIC": "STATIC",
+			"UNKNOWN": "UNKNOWN", "": "UNKNOWN", "SEGMENT_MATCH": "SEGMENT_MATCH", "CUSTOM": "CUSTOM",
+			"CACHED": "CACHED", "TARGETING_MATCH_SPLIT": "TARGETING_MATCH_SPLIT", "DEFAULT": "DEFAULT",
 		} {
 			if got := ofrepReasonKind(in); got != want {
 				t.Errorf("ofrepReasonKind(%q) = %q, want %q", in, got, want)

@@ -80,7 +80,8 @@ type RetrySettings struct {
 type Hook struct {
 	// Before runs before the evaluation.
 	Before func(ctx context.Context, key string)
-	// After runs after a successful evaluation (no error code).
+	// After runs after a successful evaluation: no error code, or
+	// MISSING_BUCKETING_ATTRIBUTE, which comes with the flag's answer.
 	After func(ctx context.Context, key string, d Detail)
 	// Error runs when the evaluation fell back with an error code.
 	Error func(ctx context.Context, key string, d Detail)
@@ -146,7 +147,9 @@ func (c *config) errorf(format string, args ...any) {
 
 // WithEndpoint sets the Flag API's base URL, such as
 // "https://flags.example.com" (the SDK appends /v1/...). Required in remote
-// and local modes.
+// and local modes. A URL ending in the API's own prefix /v1, such as
+// "https://flags.example.com/v1", means the base URL without it: New
+// drops that suffix, so requests never go to /v1/v1/....
 func WithEndpoint(rawURL string) Option {
 	return func(c *config) {
 		u, err := url.Parse(strings.TrimRight(rawURL, "/"))

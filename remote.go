@@ -57,10 +57,13 @@ func errorCodeOf(err error) ErrorCode {
 	return ErrorUnavailable
 }
 
+// remoteItem is one flag to ask the API about. The caller's default is
+// never sent: a decision is cached for every typed read of the flag, so it
+// must not depend on the type one caller asked for (each read checks the
+// type itself).
 type remoteItem struct {
 	key string
 	ec  *evalContext
-	def any
 }
 
 type remoteResult struct {
@@ -120,7 +123,13 @@ func (c *Client) remoteEvaluate(ctx context.Context, items []remoteItem) ([]remo
 			err = errTimeout
 		}
 		c.logFailure(err)
+		if isConfigError(err) {
+			c.noteRemoteError(err)
+		}
 		return nil, err
+	}
+	if c.configErr.Load() {
+		c.noteRemoteError(nil)
 	}
 	return c.decodeDecisions(items, resp)
 }
@@ -192,13 +201,7 @@ func (c *Client) encodeEvaluate(items []remoteItem) ([]byte, error) {
 		Options:     wire.EvaluateOptions{IncludeReasons: true, ReturnPayloads: true},
 	}
 	for i, it := range items {
-		in := wire.EvaluationInput{FlagKey: it.key, Context: c.outgoingAttributes(it.ec)}
-		if it.def != nil {
-			if b, err := json.Marshal(it.def); err == nil {
-				in.DefaultValue = b
-			}
-		}
-		req.Requests[i] = in
+		req.Requests[i] = wire.EvaluationInput{FlagKey: it.key, Context: c.outgoingAttributes(it.ec)}
 	}
 	return json.Marshal(req)
 }
@@ -283,7 +286,23 @@ func statusError(resp *http.Response, body []byte, now time.Time) *apiError {
 	case resp.StatusCode == http.StatusTooManyRequests:
 		e.code = ErrorRateLimited
 	case resp.StatusCode == http.StatusNotFound:
-		e.code = ErrorFlagNotFound
+		// Flagwire's API says which thing does not exist: an environment
+		// (a misconfiguration, not a missing flag), a flag, or the route
+		// itself (a wrong endpoint).
+		switch eb.Error.Code {
+		case wire.CodeEnvironmentNotFound:
+			e.code = ErrorUnknownEnvironment
+			e.msg = "the server has no such environment (check WithEnvironment): " + eb.Error.Message
+		case wire.CodeFlagNotFound:
+			e.code = ErrorFlagNotFound
+		default:
+			e.code = ErrorGeneral
+			path := ""
+			if resp.Request != nil && resp.Request.URL != nil {
+				path = resp.Request.URL.Path + " "
+			}
+			e.msg = "no such endpoint " + path + "(check WithEndpoint: the server's base URL): " + e.msg
+		}
 	case resp.StatusCode >= 500:
 		e.code = ErrorUnavailable
 	default:
@@ -348,8 +367,30 @@ func (c *Client) decisionFromWire(wd *wire.Decision, now int64) (*decision, erro
 		}
 		return d, nil
 	}
+	if wd.Reason != nil {
+		d.reason.Kind = wd.Reason.Kind
+		d.reason.RuleID = wd.Reason.RuleID
+		d.reason.Segment = wd.Reason.Segment
+		if wd.Reason.Bucket != nil {
+			d.reason.Bucket = *wd.Reason.Bucket
+		}
+		if wd.Reason.ErrorCode == string(ErrorMissingBucketingAttribute) {
+			d.answerCode = ErrorMissingBucketingAttribute
+		}
+		if p := wd.Reason.Prerequisite; p != "" && p != wd.FlagKey {
+			c.cache.learnDependent(p, wd.FlagKey) // invalidations of p reach this flag
+		}
+	}
+	if wd.Bucketing != nil {
+		d.reason.Bucket = wd.Bucketing.Bucket
+	}
 	if len(wd.Variant) == 0 {
-		return nil, &apiError{code: ErrorBadResponse, msg: "decision has no variant"}
+		if !c.cfg.ofrep {
+			return nil, &apiError{code: ErrorBadResponse, msg: "decision has no variant"}
+		}
+		// OFREP's code default: the caller's default, as a success.
+		d.codeDefault = true
+		return d, nil
 	}
 	var v any
 	if err := json.Unmarshal(wd.Variant, &v); err != nil {
@@ -369,17 +410,6 @@ func (c *Client) decisionFromWire(wd *wire.Decision, now int64) (*decision, erro
 	}
 	if len(wd.Payload) > 0 && string(wd.Payload) != "null" {
 		d.payload = append(json.RawMessage(nil), wd.Payload...)
-	}
-	if wd.Reason != nil {
-		d.reason.Kind = wd.Reason.Kind
-		d.reason.RuleID = wd.Reason.RuleID
-		d.reason.Segment = wd.Reason.Segment
-		if wd.Reason.Bucket != nil {
-			d.reason.Bucket = *wd.Reason.Bucket
-		}
-	}
-	if wd.Bucketing != nil {
-		d.reason.Bucket = wd.Bucketing.Bucket
 	}
 	return d, nil
 }

@@ -52,10 +52,18 @@ type streamer struct {
 	connects atomic.Int64
 }
 
-// errStreamFatal marks an answer that must not be retried (401/403).
-type errStreamFatal struct{ status int }
+// errStreamFatal marks an answer that must not be retried (401/403/404).
+// code is the API error code of a 404 (environment_not_found).
+type errStreamFatal struct {
+	status int
+	code   string
+	env    string
+}
 
 func (e *errStreamFatal) Error() string {
+	if e.status == http.StatusNotFound && e.code == wire.CodeEnvironmentNotFound {
+		return fmt.Sprintf("stream refused with HTTP 404: the server has no environment %q (check WithEnvironment)", e.env)
+	}
 	if e.status == http.StatusNotFound {
 		return "stream refused with HTTP 404: the server has no /v1/stream (WithStreaming(false) silences this)"
 	}
@@ -136,8 +144,13 @@ func (s *streamer) connectOnce(parent context.Context) error {
 	defer resp.Body.Close()
 	switch {
 	case resp.StatusCode == http.StatusUnauthorized || resp.StatusCode == http.StatusForbidden,
-		resp.StatusCode == http.StatusNotFound: // a server without /v1/stream (e.g. a plain OFREP service)
-		return &errStreamFatal{status: resp.StatusCode}
+		resp.StatusCode == http.StatusNotFound: // a server without /v1/stream (e.g. a plain OFREP service), or an unknown environment
+		fatal := &errStreamFatal{status: resp.StatusCode, env: s.c.cfg.environment}
+		var eb wire.ErrorBody
+		if body, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10)); json.Unmarshal(body, &eb) == nil {
+			fatal.code = eb.Error.Code
+		}
+		return fatal
 	case resp.StatusCode != http.StatusOK:
 		body, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
 		return statusError(resp, body, s.c.cfg.clock.Now())

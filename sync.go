@@ -248,16 +248,7 @@ func (c *Client) startLocal() error {
 	case ModeRemote:
 		c.markReady()
 		if lc.streaming {
-			c.startStream(func(ev wire.StreamEvent) {
-				switch {
-				case ev.Type == wire.EventReset || ev.SegmentKey != "":
-					c.cache.invalidateAll()
-					c.notifyAllFlags(ev.Version)
-				default:
-					c.cache.invalidate(ev.FlagKey)
-					c.notifyFlagKeys([]string{ev.FlagKey}, ev.Version)
-				}
-			}, c.cache.invalidateAll, nil) // a reconnect may have missed events
+			c.startStream(c.onRemoteInvalidation, c.expireCache, nil) // a reconnect may have missed events: ask again, stale still allowed
 		}
 	case ModeLocal:
 		if lc.streaming {
@@ -577,7 +568,7 @@ func (c *Client) Status() Status {
 		st.State = StateOffline
 	case c.cfg.mode == ModeRemote:
 		st.State = StateValid
-		if st.Breaker == BreakerOpen || (c.local.stream != nil && c.local.stream.stopped.Load()) {
+		if st.Breaker == BreakerOpen || (c.local.stream != nil && c.local.stream.stopped.Load()) || c.configErr.Load() {
 			st.State = StateError
 		}
 	default:

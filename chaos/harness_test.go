@@ -517,7 +517,10 @@ func (w *world) checkAnswer(cl *caller, fi, si int, key string, attrs flagwire.A
 			if d.ErrorCode != "" {
 				r.problem("fresh answer with an error code", "%s: %+v", key, d)
 			}
-			if si >= 0 {
+			// The churn flag changes every 50 ms, and a change drops its
+			// cached decisions for good (never served again, not even
+			// stale), so falling back past them is the right order.
+			if si >= 0 && key != flagChurn {
 				cl.fresh[[2]int{fi, si}] = true
 			}
 		case flagwire.SourceStale, flagwire.SourceBootstrap:

@@ -32,8 +32,9 @@ import (
 // and SEGMENT_MATCH → TARGETING_MATCH; ROLLOUT → SPLIT; PREREQUISITE_FAILED
 // → DISABLED (the off variant is served); DEFAULT → DEFAULT. metadata
 // carries Flagwire's detail: reasonKind (the Flagwire reason), ruleId,
-// segment, prerequisite, bucket, flagVersion, and payload (the variant's
-// payload as JSON text; OFREP metadata values are scalars).
+// segment, prerequisite, bucket, flagVersion, payload (the variant's
+// payload as JSON text; OFREP metadata values are scalars), and errorCode
+// when the answer comes with one (MISSING_BUCKETING_ATTRIBUTE).
 //
 // Failures, as OFREP defines them: an unknown flag is a 404
 // {"key","errorCode":"FLAG_NOT_FOUND","errorDetails"}; a malformed body is a
@@ -263,6 +264,9 @@ func ofrepSuccessOf(d wire.Decision) ofrepSuccess {
 		}
 		if r.Bucket != nil {
 			md["bucket"] = *r.Bucket
+		}
+		if r.ErrorCode != "" { // MISSING_BUCKETING_ATTRIBUTE alongside the answer
+			md["errorCode"] = r.ErrorCode
 		}
 	}
 	if d.Bucketing != nil {

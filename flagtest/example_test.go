@@ -12,7 +12,7 @@ import (
 )
 
 func evaluateOnce(srv *flagtest.Server, key string) string {
-	body := `{"environment":"test","requests":[{"flagKey":"` + key + `","defaultValue":false,"context":{"userId":"8a7f4c91","plan":"pro"}}],"options":{"includeReasons":true}}`
+	body := `{"environment":"prod","requests":[{"flagKey":"` + key + `","defaultValue":false,"context":{"userId":"8a7f4c91","plan":"pro"}}],"options":{"includeReasons":true}}`
 	req, _ := http.NewRequest("POST", srv.URL+"/v1/evaluate", strings.NewReader(body))
 	req.Header.Set("Authorization", "Bearer "+srv.Token())
 	req.Header.Set("Content-Type", "application/json")
@@ -35,7 +35,7 @@ func evaluateOnce(srv *flagtest.Server, key string) string {
 // Start a server with one flag, evaluate it over HTTP, change it, and make
 // the next request fail.
 func ExampleStart() {
-	srv, err := flagtest.Start(flagtest.WithFlags("test", evaluate.Flag{
+	srv, err := flagtest.Start(flagtest.WithFlags(flagtest.DefaultEnvironment, evaluate.Flag{
 		Key:   "checkout-new-flow",
 		Rules: []evaluate.Rule{{ID: "rule-2", When: "plan == 'pro'", Serve: evaluate.Serve{Variant: true}}},
 	}))
@@ -48,7 +48,7 @@ func ExampleStart() {
 	fmt.Println(evaluateOnce(srv, "checkout-new-flow"))
 
 	// A kill switch: turn the flag off (SSE subscribers are told at once).
-	srv.SetFlag("test", evaluate.Flag{Key: "checkout-new-flow", State: "off"})
+	srv.SetFlag(flagtest.DefaultEnvironment, evaluate.Flag{Key: "checkout-new-flow", State: "off"})
 	fmt.Println(evaluateOnce(srv, "checkout-new-flow"))
 
 	// The next evaluation fails with 503.

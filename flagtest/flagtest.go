@@ -4,14 +4,17 @@
 // faults (latency, error statuses, resets, truncated or malformed bodies,
 // outages, stalled streams).
 //
-//	srv := flagtest.NewServer(t, flagtest.WithFlags("test", evaluate.Flag{Key: "new-ui"}))
-//	// point the code under test at srv.URL with bearer token srv.Token()
-//	srv.SetFlag("test", evaluate.Flag{Key: "new-ui", State: "off"}) // SSE subscribers are told
+//	srv := flagtest.NewServer(t, flagtest.WithFlags(flagtest.DefaultEnvironment, evaluate.Flag{Key: "new-ui"}))
+//	client, _ := flagwire.New(ctx, flagwire.WithEndpoint(srv.URL), flagwire.WithToken(srv.Token()))
+//	srv.SetFlag(flagtest.DefaultEnvironment, evaluate.Flag{Key: "new-ui", State: "off"}) // SSE subscribers are told
 //	srv.InjectFault(flagtest.Fault{Path: "/v1/evaluate", Status: 503, Count: 1})
 //
 // Defaults: when no environment is configured (WithConfig, WithFlags,
 // WithSegments, WithYAMLDir), the server has one empty environment named
-// "test" (DefaultEnvironment). A bearer token "test-token" (DefaultToken)
+// "prod" (DefaultEnvironment): the environment the SDK evaluates when
+// WithEnvironment is not given, and the one the server uses for requests
+// that name none, so a client built with only WithEndpoint and WithToken
+// sees the server's flags. A bearer token "test-token" (DefaultToken)
 // with every scope is always accepted (see Server.Token). Rate limits are
 // off and changeReason is never required, so tests are not throttled or
 // refused by governance rules; WithServerOptions changes any of that.
@@ -40,8 +43,10 @@ import (
 
 // Defaults.
 const (
-	// DefaultEnvironment is the environment created when none is given.
-	DefaultEnvironment = "test"
+	// DefaultEnvironment is the environment created when none is given,
+	// and the one a config without an Environment joins: "prod", the SDK's
+	// and the server's default environment.
+	DefaultEnvironment = flagserver.DefaultEnvironment
 	// DefaultToken is the bearer token accepted with every scope.
 	DefaultToken = "test-token"
 )

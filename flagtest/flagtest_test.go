@@ -63,11 +63,11 @@ func evaluateBool(t *testing.T, c *http.Client, s *Server, env, key string) (boo
 func TestDefaults(t *testing.T) {
 	s := NewServer(t)
 	c := newClient(t)
-	res, body, err := get(t, c, s, "/v1/flags?environment=test")
+	res, body, err := get(t, c, s, "/v1/flags?environment=prod")
 	if err != nil || res.StatusCode != 200 {
 		t.Fatalf("default environment: %v %s", err, body)
 	}
-	req, _ := http.NewRequest("GET", s.URL+"/v1/flags?environment=test", nil)
+	req, _ := http.NewRequest("GET", s.URL+"/v1/flags?environment=prod", nil)
 	res, err = c.Do(req)
 	if err != nil {
 		t.Fatal(err)
@@ -126,20 +126,20 @@ func TestOptions(t *testing.T) {
 func TestSetFlagAndCounts(t *testing.T) {
 	s := NewServer(t)
 	c := newClient(t)
-	if on, _ := evaluateBool(t, c, s, "test", "new-ui"); on {
+	if on, _ := evaluateBool(t, c, s, DefaultEnvironment, "new-ui"); on {
 		t.Fatal("unknown flag on")
 	}
-	v, err := s.SetFlag("test", evaluate.Flag{Key: "new-ui", Default: &evaluate.Serve{Variant: true}})
+	v, err := s.SetFlag(DefaultEnvironment, evaluate.Flag{Key: "new-ui", Default: &evaluate.Serve{Variant: true}})
 	if err != nil || v != 1 {
 		t.Fatalf("SetFlag: %d %v", v, err)
 	}
-	if on, err := evaluateBool(t, c, s, "test", "new-ui"); !on || err != nil {
+	if on, err := evaluateBool(t, c, s, DefaultEnvironment, "new-ui"); !on || err != nil {
 		t.Fatalf("after SetFlag: %v %v", on, err)
 	}
-	if _, err := s.SetSegment("test", evaluate.Segment{Key: "seg"}); err != nil {
+	if _, err := s.SetSegment(DefaultEnvironment, evaluate.Segment{Key: "seg"}); err != nil {
 		t.Fatal(err)
 	}
-	if err := s.DeleteFlag("test", "new-ui"); err != nil {
+	if err := s.DeleteFlag(DefaultEnvironment, "new-ui"); err != nil {
 		t.Fatal(err)
 	}
 	if n := s.Requests("POST", "/v1/evaluate"); n != 2 {
@@ -158,13 +158,13 @@ func TestSetFlagAndCounts(t *testing.T) {
 }
 
 func TestFaults(t *testing.T) {
-	s := NewServer(t, WithFlags("test", evaluate.Flag{Key: "f", Default: &evaluate.Serve{Variant: true}}))
+	s := NewServer(t, WithFlags(DefaultEnvironment, evaluate.Flag{Key: "f", Default: &evaluate.Serve{Variant: true}}))
 	c := newClient(t)
 
 	t.Run("status", func(t *testing.T) {
 		s.InjectFault(Fault{Method: "GET", Path: "/v1/flags", Status: 503, RetryAfter: 1500 * time.Millisecond, Count: 2})
 		for range 2 {
-			res, body, err := get(t, c, s, "/v1/flags?environment=test")
+			res, body, err := get(t, c, s, "/v1/flags?environment=prod")
 			if err != nil || res.StatusCode != 503 || res.Header.Get("Retry-After") != "2" {
 				t.Fatalf("fault: %v %v %s", err, res, body)
 			}
@@ -174,7 +174,7 @@ func TestFaults(t *testing.T) {
 			}
 		}
 		// Count exhausted.
-		if res, _, _ := get(t, c, s, "/v1/flags?environment=test"); res.StatusCode != 200 {
+		if res, _, _ := get(t, c, s, "/v1/flags?environment=prod"); res.StatusCode != 200 {
 			t.Fatalf("after count: %d", res.StatusCode)
 		}
 		// Requests are counted before faults.
@@ -184,21 +184,21 @@ func TestFaults(t *testing.T) {
 	})
 	t.Run("method and path filter", func(t *testing.T) {
 		remove := s.InjectFault(Fault{Method: "POST", Path: "/v1/evaluate", Status: 500})
-		if res, _, _ := get(t, c, s, "/v1/flags?environment=test"); res.StatusCode != 200 {
+		if res, _, _ := get(t, c, s, "/v1/flags?environment=prod"); res.StatusCode != 200 {
 			t.Errorf("GET hit by POST fault")
 		}
-		if _, err := evaluateBool(t, c, s, "test", "f"); err == nil {
+		if _, err := evaluateBool(t, c, s, DefaultEnvironment, "f"); err == nil {
 			t.Errorf("evaluate not failed")
 		}
 		remove()
-		if on, err := evaluateBool(t, c, s, "test", "f"); !on || err != nil {
+		if on, err := evaluateBool(t, c, s, DefaultEnvironment, "f"); !on || err != nil {
 			t.Errorf("after remove: %v %v", on, err)
 		}
 	})
 	t.Run("latency", func(t *testing.T) {
 		defer s.InjectFault(Fault{Path: "/v1/evaluate", Latency: 150 * time.Millisecond})()
 		start := time.Now()
-		if _, err := evaluateBool(t, c, s, "test", "f"); err != nil {
+		if _, err := evaluateBool(t, c, s, DefaultEnvironment, "f"); err != nil {
 			t.Fatal(err)
 		}
 		if d := time.Since(start); d < 150*time.Millisecond {
@@ -214,7 +214,7 @@ func TestFaults(t *testing.T) {
 	})
 	t.Run("reset", func(t *testing.T) {
 		defer s.InjectFault(Fault{Path: "/v1/evaluate", Reset: true})()
-		_, err := evaluateBool(t, c, s, "test", "f")
+		_, err := evaluateBool(t, c, s, DefaultEnvironment, "f")
 		if err == nil {
 			t.Fatal("no error")
 		}
@@ -224,7 +224,7 @@ func TestFaults(t *testing.T) {
 	})
 	t.Run("malformed body", func(t *testing.T) {
 		defer s.InjectFault(Fault{Path: "/v1/evaluate", Body: []byte(`{"decisions":[`)})()
-		_, err := evaluateBool(t, c, s, "test", "f")
+		_, err := evaluateBool(t, c, s, DefaultEnvironment, "f")
 		if err == nil || !strings.Contains(err.Error(), "EOF") {
 			t.Errorf("error %v", err)
 		}
@@ -232,7 +232,7 @@ func TestFaults(t *testing.T) {
 	for _, rst := range []bool{false, true} {
 		t.Run("truncate", func(t *testing.T) {
 			defer s.InjectFault(Fault{Path: "/v1/flags", Truncate: true, Reset: rst})()
-			res, body, err := get(t, c, s, "/v1/flags?environment=test")
+			res, body, err := get(t, c, s, "/v1/flags?environment=prod")
 			if err == nil {
 				t.Fatalf("no error: %d %s", res.StatusCode, body)
 			}
@@ -246,7 +246,7 @@ func TestFaults(t *testing.T) {
 	}
 	s.InjectFault(Fault{Status: 500})
 	s.ClearFaults()
-	if res, _, _ := get(t, c, s, "/v1/flags?environment=test"); res.StatusCode != 200 {
+	if res, _, _ := get(t, c, s, "/v1/flags?environment=prod"); res.StatusCode != 200 {
 		t.Errorf("after ClearFaults: %d", res.StatusCode)
 	}
 }
@@ -257,7 +257,7 @@ func TestDownUp(t *testing.T) {
 	url := s.URL
 	s.Down()
 	s.Down() // no-op
-	_, _, err := get(t, c, s, "/v1/flags?environment=test")
+	_, _, err := get(t, c, s, "/v1/flags?environment=prod")
 	if !errors.Is(err, syscall.ECONNREFUSED) {
 		t.Fatalf("while down: %v", err)
 	}
@@ -267,7 +267,7 @@ func TestDownUp(t *testing.T) {
 	if s.URL != url {
 		t.Errorf("URL changed")
 	}
-	if res, _, err := get(t, c, s, "/v1/flags?environment=test"); err != nil || res.StatusCode != 200 {
+	if res, _, err := get(t, c, s, "/v1/flags?environment=prod"); err != nil || res.StatusCode != 200 {
 		t.Fatalf("after Up: %v", err)
 	}
 }
@@ -281,7 +281,7 @@ type stream struct {
 
 func openStream(t *testing.T, c *http.Client, s *Server) *stream {
 	t.Helper()
-	req, _ := http.NewRequest("GET", s.URL+"/v1/stream?environment=test", nil)
+	req, _ := http.NewRequest("GET", s.URL+"/v1/stream?environment=prod", nil)
 	req.Header.Set("Authorization", "Bearer "+s.Token())
 	res, err := c.Do(req)
 	if err != nil {
@@ -330,19 +330,19 @@ func TestStreams(t *testing.T) {
 	if s.Streams() != 1 {
 		t.Fatalf("Streams = %d", s.Streams())
 	}
-	s.SetFlag("test", evaluate.Flag{Key: "a"})
+	s.SetFlag(DefaultEnvironment, evaluate.Flag{Key: "a"})
 	if d, ok := st.next(t, 5*time.Second); !ok || !strings.Contains(d, `"flagKey":"a"`) {
 		t.Fatalf("event %q %v", d, ok)
 	}
 
 	// Stalled: nothing arrives, not even keep-alives; the event is lost.
 	s.StallStreams(true)
-	s.SetFlag("test", evaluate.Flag{Key: "b"})
+	s.SetFlag(DefaultEnvironment, evaluate.Flag{Key: "b"})
 	if d, ok := st.next(t, 200*time.Millisecond); ok {
 		t.Fatalf("event while stalled: %q", d)
 	}
 	s.StallStreams(false)
-	s.SetFlag("test", evaluate.Flag{Key: "c"})
+	s.SetFlag(DefaultEnvironment, evaluate.Flag{Key: "c"})
 	if d, ok := st.next(t, 5*time.Second); !ok || !strings.Contains(d, `"flagKey":"c"`) {
 		t.Fatalf("after stall: %q %v", d, ok)
 	}
@@ -384,7 +384,7 @@ func TestCloseEndsHandlers(t *testing.T) {
 	s.InjectFault(Fault{Path: "/v1/evaluate", Latency: time.Hour})
 	errc := make(chan error, 1)
 	go func() {
-		_, err := evaluateBool(t, c, s, "test", "x")
+		_, err := evaluateBool(t, c, s, DefaultEnvironment, "x")
 		errc <- err
 	}()
 	// Wait until the slow request is in the handler.

@@ -344,17 +344,23 @@ func TestNotReady(t *testing.T) {
 	}
 }
 
-// TestStale: when the API fails, an expired or invalidated cached decision
-// is served with reason STALE and no error; metadata says why.
+// TestStale: when the API fails, an expired cached decision is served
+// with reason STALE and no error; metadata says why. (An invalidated one is
+// never served again.)
 func TestStale(t *testing.T) {
-	f := newFixture(t, nil, []flagwire.Option{flagwire.WithStreaming(false)})
+	// A 1 ns TTL: the decision expires at once.
+	f := newFixture(t, nil, []flagwire.Option{flagwire.WithStreaming(false), flagwire.WithTTLBounds(time.Nanosecond, time.Nanosecond)})
 	ec := openfeature.NewEvaluationContext("u1", map[string]any{"plan": "pro"})
 	if v, err := f.of.BooleanValue(context.Background(), "new-ui", false, ec); err != nil || !v {
 		t.Fatalf("first evaluation: %v %v", v, err)
 	}
 	f.srv.InjectFault(flagtest.Fault{Path: "/v1/evaluate", Status: http.StatusServiceUnavailable})
-	f.p.Client().Invalidate("new-ui")
-	d, err := f.of.BooleanValueDetails(context.Background(), "new-ui", false, ec)
+	var d openfeature.BooleanEvaluationDetails
+	var err error
+	waitFor(t, "the cached decision to expire", func() bool {
+		d, err = f.of.BooleanValueDetails(context.Background(), "new-ui", false, ec)
+		return d.FlagMetadata["source"] != "CACHE"
+	})
 	if err != nil || !d.Value {
 		t.Fatalf("stale evaluation: %v %+v %v", d.Value, d.EvaluationDetails, err)
 	}

@@ -127,6 +127,7 @@ func attrMap(kvs []attribute.KeyValue) map[string]any {
 // attribute names and the expected values.
 func TestEvaluationEvent(t *testing.T) {
 	h := newHarness(t, nil)
+	var staleClient *flagwire.Client
 	cases := []struct {
 		name    string
 		prepare func(t *testing.T)
@@ -214,10 +215,33 @@ func TestEvaluationEvent(t *testing.T) {
 		{
 			name: "stale", ctx: user("u1", "pro"),
 			prepare: func(t *testing.T) {
+				// An expired decision (1 ns TTL) while the API fails. (An
+				// invalidated one is never served again, not even stale.)
+				// Its own Telemetry keeps h's metrics out of it; the event
+				// goes to the span in ctx all the same.
+				tel, err := flagwireotel.New()
+				if err != nil {
+					t.Fatal(err)
+				}
+				staleClient, err = flagwire.New(context.Background(), flagwire.WithEndpoint(h.srv.URL), flagwire.WithToken(h.srv.Token()),
+					flagwire.WithEnvironment("test"), flagwire.WithStreaming(false), flagwire.WithRetry(flagwire.RetrySettings{MaxAttempts: -1}),
+					flagwire.WithLogger(slog.New(slog.DiscardHandler)), flagwire.WithTTLBounds(time.Nanosecond, time.Nanosecond), flagwire.WithHooks(tel.Hook()))
+				if err != nil {
+					t.Fatal(err)
+				}
+				t.Cleanup(func() { staleClient.Close(context.Background()) })
+				if !staleClient.Bool(user("u1", "pro"), "new-ui", false) {
+					t.Fatal("first evaluation failed")
+				}
 				t.Cleanup(h.srv.InjectFault(flagtest.Fault{Path: "/v1/evaluate", Status: http.StatusServiceUnavailable}))
-				h.client.Invalidate("new-ui")
+				deadline := time.Now().Add(5 * time.Second)
+				for _, d := staleClient.BoolDetail(user("u1", "pro"), "new-ui", false); d.Source != flagwire.SourceStale; _, d = staleClient.BoolDetail(user("u1", "pro"), "new-ui", false) {
+					if time.Now().After(deadline) {
+						t.Fatalf("no stale answer: %+v", d)
+					}
+				}
 			},
-			eval: func(ctx context.Context) { h.client.Bool(ctx, "new-ui", false) },
+			eval: func(ctx context.Context) { staleClient.Bool(ctx, "new-ui", false) },
 			want: map[string]any{
 				"feature_flag.key": "new-ui", "feature_flag.provider.name": "flagwire", "feature_flag.result.reason": "stale",
 				"feature_flag.result.variant": "true", "feature_flag.context.id": "u1",
