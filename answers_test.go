@@ -232,7 +232,7 @@ func TestInvalidatedDecisionsNeverServedAgain(t *testing.T) {
 			tc.invalidate(h.c)
 			h.srv.Down()
 			v, d := h.c.BoolDetail(ctx, "checkout-new-flow", false)
-			if v || d.Source != SourceDefault || d.ErrorCode != ErrorUnavailable || d.Variant != "" || d.Reason.Kind != "" {
+			if v || d.Source != SourceDefault || d.ErrorCode != ErrorUnavailable || d.Variant != "" || d.Reason.Kind != "ERROR" {
 				t.Fatalf("after %s with the server down: %v %+v; want the default with UNAVAILABLE", tc.name, v, d)
 			}
 			if err := h.srv.Up(); err != nil {

@@ -391,7 +391,7 @@ func decodeInto(raw []byte, dst any) error {
 func (c *Client) mismatch(ctx context.Context, key string, det *Detail) {
 	det.ErrorCode = ErrorTypeMismatch
 	det.Source = SourceDefault
-	det.Variant = ""
+	det.Reason, det.Variant, det.Payload = errorReason, "", nil
 	c.stats.countError(ErrorTypeMismatch)
 	c.logs.warn("type-mismatch", "flagwire: flag value has another type than asked; serving the default", "flag", key)
 	c.finish(ctx, key, det)
@@ -423,6 +423,7 @@ func (c *Client) lookup(ctx context.Context, key string, det *Detail) value {
 	det.Reason.Bucket = -1
 	if c == nil {
 		det.ErrorCode = ErrorClosed
+		det.Reason = errorReason
 		return value{}
 	}
 	if len(c.cfg.hooks) > 0 {
@@ -498,8 +499,13 @@ func (c *Client) served(ctx context.Context, d *decision, src Source, det *Detai
 	return value{value: d.value, raw: d.raw, ok: true}
 }
 
+// errorReason is the Reason of a Detail that serves the caller's default
+// because of an error: no variant was chosen, so no rule or bucket says why.
+var errorReason = Reason{Kind: "ERROR", Bucket: -1}
+
 func (c *Client) fallbackDefault(ctx context.Context, key string, det *Detail) {
 	det.Source = SourceDefault
+	det.Reason, det.Variant, det.Payload, det.FlagVersion = errorReason, "", nil, 0
 	c.stats.defaults.Add(1)
 	c.finish(ctx, key, det)
 }

@@ -117,7 +117,9 @@ func (code ErrorCode) isFallback() bool {
 // Reason explains a decision. Kind is one of the evaluate.Reason kinds:
 // OFF, TARGET_MATCH, RULE_MATCH, SEGMENT_MATCH, ROLLOUT,
 // PREREQUISITE_FAILED, DEFAULT, STATIC (the flag has no targeting at all:
-// everyone gets the same variant) or ERROR. Through OFREP (WithOFREP),
+// everyone gets the same variant) or ERROR. ERROR means the caller's
+// default was served because of an error (Detail.ErrorCode says which):
+// no variant was chosen, so RuleID, Segment and Bucket are empty. Through OFREP (WithOFREP),
 // OpenFeature's TARGETING_MATCH, SPLIT and DISABLED become RULE_MATCH,
 // ROLLOUT and OFF, and any other OpenFeature reason a server sends (such
 // as CACHED, UNKNOWN or a vendor's TARGETING_MATCH_SPLIT) is kept as it

@@ -355,8 +355,8 @@ func TestOFREPOtherServer(t *testing.T) {
 		{"targeting match", ofrepString("color", "none"), "red", "red-variant", "RULE_MATCH", ""},
 		{"split", ofrepBool("split", false), true, "on", "ROLLOUT", ""},
 		{"no value", ofrepBool("disabled", true), true, "", "OFF", ""},
-		{"400 error code", ofrepBool("needs-key", false), false, "", "", ErrorMissingBucketingAttribute},
-		{"not found", ofrepBool("nope", false), false, "", "", ErrorFlagNotFound},
+		{"400 error code", ofrepBool("needs-key", false), false, "", "ERROR", ErrorMissingBucketingAttribute},
+		{"not found", ofrepBool("nope", false), false, "", "ERROR", ErrorFlagNotFound},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
