@@ -59,10 +59,41 @@
 // requests need "Authorization: Bearer TOKEN": a missing or unknown token is
 // a 401 with WWW-Authenticate: Bearer; a token lacking the scope
 // (flags:read for reads and evaluation, flags:write for writes) or the
-// environment is a 403. Options.HMACKeys adds request signing (see
-// wire.SignRequest): a missing or wrong signature, a timestamp more than
-// five minutes off, or a replayed signature is a 401. Rate limits are token
-// buckets per token, reads and writes apart; limited responses carry
+// environment is a 403.
+//
+// # Request signing
+//
+// Options.HMACKeys (key id → secret) makes every request carry an
+// HMAC-SHA256 signature (scheme FLAGWIRE-HMAC-SHA256-V2, internal/wire
+// SignRequest; the SDK's WithRequestSigning):
+//
+//	X-Flagwire-Timestamp: 1767225600123                    unix milliseconds
+//	X-Flagwire-Nonce:     9f86d081884c7d659a2feaa0c55ad015 32–64 lowercase hex (16+ random bytes), new for every send
+//	X-Flagwire-Signature: keyId=ci,sig=HEX                 HEX = lowercase hex HMAC-SHA256(secret, signing input)
+//
+// The signing input is six lines joined by "\n" (no trailing newline):
+//
+//	FLAGWIRE-HMAC-SHA256-V2
+//	METHOD                   e.g. POST
+//	PATH?QUERY               the request target as sent, e.g. /v1/evaluate?environment=prod
+//	TIMESTAMP                the X-Flagwire-Timestamp value
+//	NONCE                    the X-Flagwire-Nonce value
+//	hex(SHA-256(body))       lowercase; of the empty string when there is no body
+//
+// A missing header, a malformed nonce, an unknown key id, a wrong signature
+// or a timestamp more than five minutes (wire.MaxSignatureSkew) from the
+// server's clock is a 401 bad_signature. The server remembers each accepted
+// (key id, nonce) until its timestamp leaves the window and refuses it a
+// second time (a replay, 401), so retries, refetches and reconnects —
+// each signed afresh with a new nonce — may come as fast as they like. The
+// memory is bounded (Options.MaxSignatureNonces, default 262,144 entries):
+// when full, the entries that expire first are evicted and requests signed
+// no later than them are refused, so the window shrinks under a flood but a
+// replay is never admitted.
+//
+// # Rate limits
+//
+// Rate limits are token buckets per token, reads and writes apart; limited responses carry
 // X-RateLimit-Limit (the burst), X-RateLimit-Remaining and
 // X-RateLimit-Reset (seconds until the bucket is full), and a 429 adds
 // Retry-After. Request logs never contain tokens or attribute values.

@@ -75,6 +75,12 @@ type Options struct {
 	// HMACKeys turns on request signing (see wire.SignRequest): key id →
 	// secret. When non-empty every request must be signed. Empty means off.
 	HMACKeys map[string][]byte
+	// MaxSignatureNonces bounds the replay cache of request signing (one
+	// entry per signed request accepted in the last MaxSignatureSkew). Zero
+	// or negative means DefaultMaxSignatureNonces (262,144). When full, the
+	// oldest entries are evicted and requests signed before them are
+	// refused, so the window shrinks rather than admitting a replay.
+	MaxSignatureNonces int
 	// RequireChangeReason lists the environments whose writes need a
 	// changeReason. Nil means {"prod": true}; a non-nil map is used as is.
 	// A config with RequireChangeReason set always requires one.
@@ -177,7 +183,7 @@ func New(opts Options) (*Server, error) {
 		done:     make(chan struct{}),
 	}
 	if len(opts.HMACKeys) > 0 {
-		s.sig = &signatureVerifier{keys: maps.Clone(opts.HMACKeys), now: opts.Now}
+		s.sig = &signatureVerifier{keys: maps.Clone(opts.HMACKeys), now: opts.Now, maxNonces: opts.MaxSignatureNonces}
 	}
 
 	st, err := openStore(opts.DataDir)
