@@ -23,6 +23,12 @@ import (
 //
 //	: keep-alive                      (every KeepAlive)
 //
+// A flag's invalidation lists in "dependents" every flag that depends on it
+// through prerequisites, directly or transitively (in the config before or
+// after the change), sorted; a client drops their decisions too:
+//
+//	data: {"type":"invalidate","flagKey":"a","environment":"prod","version":43,"dependents":["b","c"]}
+//
 // Event ids are the environment version after the change, in decimal, so
 // events arrive in version order, one per change. A client reconnecting
 // with Last-Event-ID: N gets every event after N from the replay buffer;
