@@ -43,8 +43,10 @@ type Options struct {
 	// open (development mode): every request is allowed, as subject
 	// "anonymous", without an Authorization header.
 	Tokens []Token
-	// SigningKey signs GET /v1/bootstrap envelopes. If nil, a key is
-	// generated; see Server.PublicKey.
+	// SigningKey signs GET /v1/bootstrap envelopes. If nil, with DataDir
+	// the key kept in DataDir/signing-key.pem is used, created on first
+	// start (LoadOrCreateSigningKey); without DataDir a key is generated
+	// for this Server only. See Server.PublicKey.
 	SigningKey ed25519.PrivateKey
 	// DataDir makes the server durable: state (configs, versions, audit)
 	// is kept in DataDir/flagwire.db (bbolt), every acknowledged write is
@@ -157,6 +159,13 @@ func New(opts Options) (*Server, error) {
 			return nil, fmt.Errorf("flagserver: token %d (%s) repeats another token's secret", i, t.Subject)
 		}
 		secrets[t.Secret] = true
+	}
+	if opts.SigningKey == nil && opts.DataDir != "" {
+		key, _, err := LoadOrCreateSigningKey(opts.DataDir)
+		if err != nil {
+			return nil, err
+		}
+		opts.SigningKey = key
 	}
 	if opts.SigningKey == nil {
 		_, priv, err := ed25519.GenerateKey(rand.Reader)

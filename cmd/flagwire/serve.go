@@ -14,6 +14,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"path/filepath"
 	"strings"
 	"time"
 
@@ -64,7 +65,7 @@ given 10 seconds to finish.`,
 	f.StringVar(&c.dataDir, "data", "", "data directory for durable state (default: memory only)")
 	f.StringVar(&c.tokensFile, "tokens", "", "YAML or JSON file: a list of {secret, subject, scopes, environments}")
 	f.StringVar(&c.devToken, "dev-token", "", "accept this bearer token with every scope")
-	f.StringVar(&c.signingKey, "signing-key", "", "Ed25519 bootstrap signing key: PEM (PKCS #8) or a 32-byte seed (raw, hex or base64); generated if absent")
+	f.StringVar(&c.signingKey, "signing-key", "", "Ed25519 bootstrap signing key: PEM (PKCS #8) or a 32-byte seed (raw, hex or base64); default: DIR/signing-key.pem with --data (created 0600 on first start), else ephemeral")
 	f.StringSliceVar(&c.environments, "env", nil, "environments to serve even if no flags define them (repeatable)")
 	f.StringVar(&c.logFormat, "log", "text", "request log format: text, json or off")
 	return cmd
@@ -117,19 +118,31 @@ func runServe(ctx context.Context, cmd *cobra.Command, c serveConfig) error {
 			Secret: c.devToken, Subject: "dev", Scopes: []string{wire.ScopeRead, wire.ScopeWrite},
 		})
 	}
-	generated := false
-	if c.signingKey != "" {
+	keyOrigin := ""
+	switch {
+	case c.signingKey != "":
 		key, err := loadSigningKey(c.signingKey)
 		if err != nil {
 			return err
 		}
 		opts.SigningKey = key
-	} else {
+		keyOrigin = "from " + c.signingKey
+	case c.dataDir != "":
+		key, created, err := flagserver.LoadOrCreateSigningKey(c.dataDir)
+		if err != nil {
+			return err
+		}
+		opts.SigningKey = key
+		keyOrigin = "from " + filepath.Join(c.dataDir, flagserver.SigningKeyFile)
+		if created {
+			keyOrigin = "created in " + filepath.Join(c.dataDir, flagserver.SigningKeyFile)
+		}
+	default:
 		_, key, err := ed25519.GenerateKey(rand.Reader)
 		if err != nil {
 			return err
 		}
-		opts.SigningKey, generated = key, true
+		opts.SigningKey = key
 	}
 
 	srv, err := flagserver.New(opts)
@@ -142,10 +155,10 @@ func runServe(ctx context.Context, cmd *cobra.Command, c serveConfig) error {
 		return err
 	}
 	pub := srv.PublicKey()
-	if generated {
-		fmt.Fprintf(out, "generated bootstrap signing key %s (not saved; pass --signing-key to keep one)\n", wire.KeyID(pub))
+	if keyOrigin == "" {
+		fmt.Fprintf(out, "bootstrap signing key %s is ephemeral (generated, not saved: clients' trusted key and last-known files stop verifying at the next start; use --data or --signing-key to keep one)\n", wire.KeyID(pub))
 	} else {
-		fmt.Fprintf(out, "bootstrap signing key %s\n", wire.KeyID(pub))
+		fmt.Fprintf(out, "bootstrap signing key %s (%s)\n", wire.KeyID(pub), keyOrigin)
 	}
 	fmt.Fprintf(out, "public key: %s\n", base64.StdEncoding.EncodeToString(pub))
 	if len(opts.Tokens) == 0 {

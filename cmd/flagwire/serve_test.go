@@ -86,6 +86,7 @@ type running struct {
 	cancel context.CancelFunc
 	done   chan error
 	output chan string
+	banner []string // the lines printed before "listening on"
 }
 
 // startServe runs the cobra command tree with args and waits for the
@@ -124,6 +125,8 @@ func startServe(t *testing.T, args ...string) *running {
 			}
 			if u, found := strings.CutPrefix(line, "listening on "); found {
 				r.url = u
+			} else {
+				r.banner = append(r.banner, line)
 			}
 		case <-timer.C:
 			cancel()
@@ -404,4 +407,91 @@ func TestRootHasServe(t *testing.T) {
 	if err != nil || cmd.Name() != "serve" {
 		t.Fatalf("serve: %v", err)
 	}
+}
+
+// bannerLine returns the first banner line starting with prefix.
+func (r *running) bannerLine(t *testing.T, prefix string) string {
+	t.Helper()
+	for _, l := range r.banner {
+		if strings.HasPrefix(l, prefix) {
+			return l
+		}
+	}
+	t.Fatalf("no line %q… in %q", prefix, r.banner)
+	return ""
+}
+
+// TestServeKeepsSigningKeyInDataDir: with --data the bootstrap signing key
+// is created (0600) on first start and reused after a restart, so a
+// bootstrap fetched before the restart still verifies with the key served
+// after it; a corrupt key file is a clear error; without --data the key is
+// ephemeral and the banner says so.
+func TestServeKeepsSigningKeyInDataDir(t *testing.T) {
+	data := t.TempDir()
+	keyOf := func(r *running) ed25519.PublicKey {
+		line := r.bannerLine(t, "public key: ")
+		pub, err := base64.StdEncoding.DecodeString(strings.TrimPrefix(line, "public key: "))
+		if err != nil || len(pub) != ed25519.PublicKeySize {
+			t.Fatalf("banner %q", line)
+		}
+		return pub
+	}
+	first := startServe(t, "--data", data, "--env", "prod")
+	pub1 := keyOf(first)
+	if l := first.bannerLine(t, "bootstrap signing key"); !strings.Contains(l, "created in "+filepath.Join(data, "signing-key.pem")) {
+		t.Errorf("first start: %q", l)
+	}
+	res := call(t, "GET", first.url+"/v1/bootstrap?environment=prod", "")
+	if res.status != 200 {
+		t.Fatalf("bootstrap: %d %s", res.status, res.body)
+	}
+	var env wire.BootstrapEnvelope
+	if err := json.Unmarshal(res.body, &env); err != nil {
+		t.Fatal(err)
+	}
+	first.stop(t)
+	fi, err := os.Stat(filepath.Join(data, "signing-key.pem"))
+	if err != nil || fi.Mode().Perm() != 0o600 {
+		t.Fatalf("key file: %v %v", fi, err)
+	}
+
+	second := startServe(t, "--data", data)
+	pub2 := keyOf(second)
+	if !pub1.Equal(pub2) {
+		t.Fatalf("key changed across restart: %x → %x", pub1, pub2)
+	}
+	if l := second.bannerLine(t, "bootstrap signing key"); !strings.Contains(l, "from "+filepath.Join(data, "signing-key.pem")) {
+		t.Errorf("second start: %q", l)
+	}
+	if err := env.Verify(map[string]ed25519.PublicKey{wire.KeyID(pub2): pub2}, time.Now()); err != nil {
+		t.Fatalf("bootstrap from before the restart: %v", err)
+	}
+	second.stop(t)
+
+	// A corrupt key file stops the start with an error naming it.
+	os.WriteFile(filepath.Join(data, "signing-key.pem"), []byte("garbage"), 0o600)
+	out, err := runServeOnce(t, "--data", data)
+	if err == nil || !strings.Contains(err.Error(), filepath.Join(data, "signing-key.pem")) || !strings.Contains(err.Error(), "corrupt") {
+		t.Fatalf("corrupt key: err %v, output %q", err, out)
+	}
+
+	// Without --data: ephemeral, and said so.
+	eph := startServe(t)
+	if l := eph.bannerLine(t, "bootstrap signing key"); !strings.Contains(l, "ephemeral") {
+		t.Errorf("no --data: %q", l)
+	}
+}
+
+// runServeOnce runs `flagwire serve` expecting it to fail before listening.
+func runServeOnce(t *testing.T, args ...string) (string, error) {
+	t.Helper()
+	var buf strings.Builder
+	root := newRootCmd()
+	root.SetArgs(append([]string{"serve", "--addr", "127.0.0.1:0", "--log", "off"}, args...))
+	root.SetOut(&buf)
+	root.SetErr(&buf)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	err := root.ExecuteContext(ctx)
+	return buf.String(), err
 }
