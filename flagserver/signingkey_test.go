@@ -1,6 +1,7 @@
 package flagserver
 
 import (
+	"crypto/ed25519"
 	"os"
 	"path/filepath"
 	"strings"
@@ -30,7 +31,7 @@ func TestDataDirKeepsSigningKey(t *testing.T) {
 		t.Fatal("a restart changed the signing key")
 	}
 	key, created, err := LoadOrCreateSigningKey(dir)
-	if err != nil || created || !key.Public().(interface{ Equal(any) bool }).Equal(pub1) {
+	if err != nil || created || !key.Public().(ed25519.PublicKey).Equal(pub1) {
 		t.Fatalf("LoadOrCreateSigningKey: created %v err %v", created, err)
 	}
 	for name, body := range map[string]string{
