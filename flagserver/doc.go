@@ -46,7 +46,17 @@
 // resets one to its default); "changeReason" is a body field (DELETE: body
 // or ?changeReason=), required in "prod" unless Options.RequireChangeReason
 // says otherwise. An "etag" field in a body is ignored, so a GET document
-// can be edited and sent back. Unknown fields are a 400.
+// can be edited and sent back. Unknown fields are a 400. A PATCH or
+// DELETE whose If-Match names an entity that has since been deleted (the
+// losers of concurrent DELETEs) is a 412, not a 404: its precondition is
+// stale (the last 10,000 deletions are remembered, in memory); an entity
+// that never existed is a 404.
+//
+// Bodies are JSON in UTF-8: a Content-Type with a charset other than
+// utf-8 (case-insensitive) is a 415, and a write whose strings are not
+// valid UTF-8 (raw bytes or an escaped lone surrogate such as \ud800) is a
+// 400 naming the field (details.field "rules.0.when", details.pointer
+// "/rules/0/when") — never stored with U+FFFD in their place.
 //
 // A write with an Idempotency-Key that succeeded is remembered (per token,
 // in memory, 24 h, at most 10,000 keys): repeating it returns the stored

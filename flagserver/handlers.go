@@ -8,6 +8,7 @@ import (
 	"net/url"
 	"slices"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/flagwire/flagwire/evaluate"
 	"github.com/flagwire/flagwire/internal/wire"
@@ -80,6 +81,13 @@ func (s *Server) applyLocked(env string, meta writeMeta, fn func(next *evaluate.
 	s.envs[env] = es
 	s.envMu.Unlock()
 	s.audit.append(entry)
+	switch m.action {
+	case actionDelete:
+		_, etag := entityDoc(m.before)
+		s.tombs.add(env+"\x00"+m.kind+"\x00"+m.key, etag)
+	case actionCreate:
+		s.tombs.remove(env + "\x00" + m.kind + "\x00" + m.key)
+	}
 	ev := wire.StreamEvent{Type: wire.EventInvalidate, Environment: env, Version: es.version()}
 	if m.kind == "flag" {
 		ev.FlagKey = m.key
@@ -123,6 +131,63 @@ func dependents(key string, cfgs ...*evaluate.Config) []string {
 	slices.Sort(out)
 	return out
 }
+
+// errGone is the error for a PATCH or DELETE whose entity does not exist:
+// a 412 when If-Match holds the ETag the entity had when it was deleted
+// (the loser of concurrent deletes, or an edit of a deleted entity: its
+// precondition is stale), else notFound (404). Called under s.wmu.
+func (s *Server) errGone(kind, env, key, ifMatch string, notFound error) error {
+	if etag, ok := s.tombs.get(env + "\x00" + kind + "\x00" + key); ok && etagMatches(ifMatch, etag) {
+		return errorf(http.StatusPreconditionFailed, wire.CodePreconditionFailed,
+			"If-Match %s is stale: the %s %q was deleted", ifMatch, kind, key).with(map[string]any{"etag": nil, "deleted": true})
+	}
+	return notFound
+}
+
+// tombstones remember the last ETag of recently deleted entities, so a
+// stale If-Match gets 412 rather than 404. At most maxTombstones are kept
+// (oldest forgotten first); they are not persisted. Guarded by Server.wmu.
+type tombstones struct {
+	etags map[string]tomb
+	order []tombRef // oldest first; refs whose seq is stale are skipped
+	seq   uint64
+}
+
+type tomb struct {
+	etag string
+	seq  uint64
+}
+
+type tombRef struct {
+	id  string
+	seq uint64
+}
+
+const maxTombstones = 10000
+
+func (t *tombstones) add(id, etag string) {
+	if t.etags == nil {
+		t.etags = map[string]tomb{}
+	}
+	t.seq++
+	t.etags[id] = tomb{etag, t.seq}
+	t.order = append(t.order, tombRef{id, t.seq})
+	for len(t.etags) > maxTombstones || len(t.order) > 2*maxTombstones {
+		r := t.order[0]
+		t.order = t.order[1:]
+		if cur, ok := t.etags[r.id]; ok && cur.seq == r.seq {
+			delete(t.etags, r.id)
+		}
+	}
+}
+
+func (t *tombstones) get(id string) (string, bool) {
+	e, ok := t.etags[id]
+	return e.etag, ok
+}
+
+// remove forgets id (it exists again).
+func (t *tombstones) remove(id string) { delete(t.etags, id) }
 
 func marshalOrNil(v any) json.RawMessage {
 	if v == nil {
@@ -474,7 +539,7 @@ func handlePatch[T any](s *Server, k *entityKind[T], w http.ResponseWriter, r *h
 			l := k.list(next)
 			i := k.find(next, key)
 			if i < 0 {
-				return mutation{}, k.errNotFound(key, env)
+				return mutation{}, s.errGone(k.name, env, key, ifMatch, k.errNotFound(key, env))
 			}
 			cur := (*l)[i]
 			if err := checkIfMatch(ifMatch, &cur); err != nil {
@@ -534,6 +599,11 @@ func handleDelete[T any](s *Server, k *entityKind[T], w http.ResponseWriter, r *
 		return
 	}
 	reason := strings.TrimSpace(r.URL.Query().Get("changeReason"))
+	if !utf8.ValidString(reason) {
+		writeError(w, errorf(http.StatusBadRequest, wire.CodeBadRequest, "field \"changeReason\": the query parameter is not valid UTF-8").
+			with(map[string]any{"field": "changeReason"}))
+		return
+	}
 	if len(bytes.TrimSpace(rc.body)) > 0 {
 		var body struct {
 			ChangeReason string `json:"changeReason"`
@@ -551,7 +621,7 @@ func handleDelete[T any](s *Server, k *entityKind[T], w http.ResponseWriter, r *
 			l := k.list(next)
 			i := k.find(next, key)
 			if i < 0 {
-				return mutation{}, k.errNotFound(key, env)
+				return mutation{}, s.errGone(k.name, env, key, ifMatch, k.errNotFound(key, env))
 			}
 			cur := (*l)[i]
 			if err := checkIfMatch(ifMatch, &cur); err != nil {

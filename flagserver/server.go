@@ -112,6 +112,7 @@ type Server struct {
 	hub      *hub
 	store    *store
 	reason   map[string]bool
+	tombs    tombstones // guarded by wmu
 
 	envMu sync.RWMutex
 	envs  map[string]*envState
@@ -516,6 +517,12 @@ func (s *Server) guard(rt route) http.Handler {
 			if err != nil {
 				writeError(w, err)
 				return
+			}
+			if rt.class == classWrite {
+				if err := checkUTF8(b); err != nil {
+					writeError(w, err)
+					return
+				}
 			}
 			rc.body = b
 		}
