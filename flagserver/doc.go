@@ -103,6 +103,17 @@
 //
 // # Rate limits
 //
+// Failed authentication (a missing or unknown token, a bad signature) is
+// limited per client address (IPv4 address, IPv6 /64; the peer address,
+// forwarding headers are not trusted): Options.AuthFailureLimit, default 2
+// per second with a burst of 20. Credentials are checked only with a token
+// from the address's bucket, returned unless the check fails; an address
+// with an empty bucket gets 429 rate_limited with Retry-After before its
+// credentials are looked at (so a right guess cannot stand out), which
+// also holds back valid tokens from that same address until it refills;
+// other addresses are unaffected. At most Options.MaxAuthFailureAddrs
+// (65,536) addresses are tracked.
+//
 // Rate limits are token buckets per token, reads and writes apart; limited responses carry
 // X-RateLimit-Limit (the burst), X-RateLimit-Remaining and
 // X-RateLimit-Reset (seconds until the bucket is full), and a 429 adds

@@ -74,6 +74,16 @@ type Options struct {
 	// DefaultReadLimit (1000/s, burst 2000) and DefaultWriteLimit (20/s,
 	// burst 40); a negative PerSecond means unlimited.
 	ReadLimit, WriteLimit RateLimit
+	// AuthFailureLimit limits failed authentication (unknown or missing
+	// token, bad signature) per client address (IPv4 address or IPv6
+	// /64; forwarding headers are not trusted): beyond it requests from
+	// that address get 429 with Retry-After before their credentials are
+	// checked. The zero value means DefaultAuthFailureLimit (2/s, burst
+	// 20); a negative PerSecond means unlimited. Unused in open mode.
+	AuthFailureLimit RateLimit
+	// MaxAuthFailureAddrs bounds the addresses AuthFailureLimit tracks.
+	// Zero or negative means DefaultMaxAuthFailureAddrs (65,536).
+	MaxAuthFailureAddrs int
 	// HMACKeys turns on request signing (see wire.SignRequest): key id →
 	// secret. When non-empty every request must be signed. Empty means off.
 	HMACKeys map[string][]byte
@@ -107,6 +117,7 @@ type Server struct {
 	sig      *signatureVerifier
 	readLim  *limiter
 	writeLim *limiter
+	authFail *authFailLimiter
 	idem     *idempotencyCache
 	audit    auditLog
 	hub      *hub
@@ -151,6 +162,7 @@ func New(opts Options) (*Server, error) {
 	}
 	opts.ReadLimit = opts.ReadLimit.orDefault(DefaultReadLimit)
 	opts.WriteLimit = opts.WriteLimit.orDefault(DefaultWriteLimit)
+	opts.AuthFailureLimit = opts.AuthFailureLimit.orDefault(DefaultAuthFailureLimit)
 	secrets := map[string]bool{}
 	for i, t := range opts.Tokens {
 		if t.Secret == "" {
@@ -186,6 +198,7 @@ func New(opts Options) (*Server, error) {
 		auth:     authenticator{tokens: slices.Clone(opts.Tokens)},
 		readLim:  newLimiter(opts.ReadLimit, opts.Now),
 		writeLim: newLimiter(opts.WriteLimit, opts.Now),
+		authFail: newAuthFailLimiter(opts.AuthFailureLimit, opts.MaxAuthFailureAddrs, opts.Now),
 		idem:     newIdempotencyCache(opts.Now),
 		hub:      newHub(opts.ReplayBuffer),
 		reason:   maps.Clone(opts.RequireChangeReason),
@@ -494,6 +507,29 @@ func (s *Server) guard(rt route) http.Handler {
 	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		rc := reqCtx(r)
+		// Credentials (token, signature) are checked only with a token
+		// reserved from the client address's failure bucket; every outcome
+		// but a failed check gives it back (authFailLimiter).
+		pending := false
+		addr := ""
+		if !s.auth.open() || s.sig.enabled() {
+			addr = clientAddr(r)
+			if err := s.authFail.reserve(w, addr); err != nil {
+				writeError(w, err)
+				return
+			}
+			pending = true
+		}
+		release := func() {
+			if pending {
+				pending = false
+				s.authFail.refund(addr)
+			}
+		}
+		fail := func(err error) { // not an authentication failure
+			release()
+			writeError(w, err)
+		}
 		p, err := s.auth.authenticate(r)
 		if err != nil {
 			w.Header().Set("WWW-Authenticate", `Bearer realm="flagwire"`)
@@ -501,26 +537,29 @@ func (s *Server) guard(rt route) http.Handler {
 			return
 		}
 		rc.principal = p
+		if !s.sig.enabled() {
+			release()
+		}
 		if err := lim.allow(w, p.limitKey); err != nil {
-			writeError(w, err)
+			fail(err)
 			return
 		}
 		if rt.bodyLimit > 0 {
 			hasBody := r.ContentLength != 0 || r.Header.Get("Content-Type") != ""
 			if r.Method != http.MethodDelete || hasBody {
 				if err := requireJSON(r); err != nil {
-					writeError(w, err)
+					fail(err)
 					return
 				}
 			}
 			b, err := readBody(w, r, rt.bodyLimit)
 			if err != nil {
-				writeError(w, err)
+				fail(err)
 				return
 			}
 			if rt.class == classWrite {
 				if err := checkUTF8(b); err != nil {
-					writeError(w, err)
+					fail(err)
 					return
 				}
 			}
@@ -532,6 +571,7 @@ func (s *Server) guard(rt route) http.Handler {
 				return
 			}
 		}
+		release()
 		rt.handler(w, r)
 	})
 }
