@@ -58,6 +58,9 @@ func (s *Server) applyLocked(env string, meta writeMeta, fn func(next *evaluate.
 	if err != nil {
 		return nil, err
 	}
+	if err := s.checkSize(es, cur, m); err != nil {
+		return nil, err
+	}
 	if meta.requestID == "" {
 		meta.requestID = newRequestID()
 	}
@@ -96,7 +99,36 @@ func (s *Server) applyLocked(env string, meta writeMeta, fn func(next *evaluate.
 		ev.SegmentKey = m.key
 	}
 	s.hub.publish(env, ev)
+	for _, w := range es.warnings {
+		s.log.Warn("flagserver: "+w, "environment", env, "entity", m.kind+":"+m.key, "requestId", meta.requestID)
+	}
 	return es, nil
+}
+
+// checkSize refuses (413 config_too_large) a change that would make the
+// environment's config larger than wire.MaxServedConfigBytes (the SDK
+// refuses configs and envelopes above wire.MaxConfigBytes) unless it makes
+// an oversized config smaller, and records warnings on es: a written
+// segment with more than Options.SegmentWarnIDs static ids, a config above
+// 3/4 of the limit.
+func (s *Server) checkSize(es, cur *envState, m mutation) error {
+	limit := s.maxConfigBytes
+	size := len(es.body)
+	if size > limit && size >= len(cur.body) {
+		return errorf(http.StatusRequestEntityTooLarge, wire.CodeConfigTooLarge,
+			"the change would make environment %q's config %d bytes (now %d); the limit is %d bytes, as SDKs refuse larger configs: shard static segments or move them server-side",
+			es.name, size, len(cur.body), limit).with(map[string]any{"limit": limit, "size": size, "current": len(cur.body)})
+	}
+	if seg, ok := m.after.(*evaluate.Segment); ok {
+		if n := len(seg.Included) + len(seg.Excluded); n > s.opts.SegmentWarnIDs {
+			es.warnings = append(es.warnings, fmt.Sprintf(
+				"segment %q has %d static ids (warning threshold %d): every SDK in local mode downloads and holds them; consider sharding it or a rule on an attribute", seg.Key, n, s.opts.SegmentWarnIDs))
+		}
+	}
+	if size > limit/4*3 {
+		es.warnings = append(es.warnings, fmt.Sprintf("environment %q's config is %d bytes, %d%% of the %d-byte limit", es.name, size, size*100/limit, limit))
+	}
+	return nil
 }
 
 // dependents returns, sorted, every flag that depends on key through
@@ -472,7 +504,7 @@ func handleCreate[T any](s *Server, k *entityKind[T], w http.ResponseWriter, r *
 func (k *entityKind[T]) response(es *envState, key string, status int, env string) storedResponse {
 	v, _ := k.get(es, key)
 	body, etag := entityDoc(v)
-	return storedResponse{status: status, etag: etag, loc: k.location(key, env), body: body}
+	return storedResponse{status: status, etag: etag, loc: k.location(key, env), body: body, warning: strings.Join(es.warnings, "; ")}
 }
 
 // readableEnv is the common start of read endpoints: the read scope for
@@ -634,7 +666,7 @@ func handleDelete[T any](s *Server, k *entityKind[T], w http.ResponseWriter, r *
 			return storedResponse{}, err
 		}
 		b, _ := json.Marshal(wire.DeleteResponse{Key: key, Environment: env, Deleted: true, Version: es.version()})
-		return storedResponse{status: http.StatusOK, body: b}, nil
+		return storedResponse{status: http.StatusOK, body: b, warning: strings.Join(es.warnings, "; ")}, nil
 	}, reason)
 }
 

@@ -28,6 +28,8 @@ const (
 	// DefaultEnvironment is the environment of requests that name none,
 	// except GET /v1/flags, which requires one.
 	DefaultEnvironment = "prod"
+	// DefaultSegmentWarnIDs is the default of Options.SegmentWarnIDs.
+	DefaultSegmentWarnIDs = 100_000
 	// MaxBatch is the largest number of requests in one POST /v1/evaluate.
 	MaxBatch = 1000
 )
@@ -99,6 +101,12 @@ type Options struct {
 	RequireChangeReason map[string]bool
 	// MaxBodyBytes bounds request bodies. Zero or negative means 1 MiB.
 	MaxBodyBytes int64
+	// SegmentWarnIDs is the number of static ids (Included plus Excluded)
+	// above which a segment write succeeds with a warning (log record and
+	// X-Flagwire-Warning header): the seed's "segment bloat" advice, as
+	// every SDK in local mode downloads and holds the list. Zero or
+	// negative means DefaultSegmentWarnIDs (100,000).
+	SegmentWarnIDs int
 	// MaxSegmentBodyBytes bounds bodies of segment writes (static lists
 	// are large). Zero or negative means 16 MiB (or MaxBodyBytes if larger).
 	MaxSegmentBodyBytes int64
@@ -124,6 +132,8 @@ type Server struct {
 	store    *store
 	reason   map[string]bool
 	tombs    tombstones // guarded by wmu
+	// maxConfigBytes is wire.MaxServedConfigBytes (tests lower it).
+	maxConfigBytes int
 
 	envMu sync.RWMutex
 	envs  map[string]*envState
@@ -156,6 +166,9 @@ func New(opts Options) (*Server, error) {
 	}
 	if opts.MaxSegmentBodyBytes <= 0 {
 		opts.MaxSegmentBodyBytes = max(DefaultMaxSegmentBodyBytes, opts.MaxBodyBytes)
+	}
+	if opts.SegmentWarnIDs <= 0 {
+		opts.SegmentWarnIDs = DefaultSegmentWarnIDs
 	}
 	if opts.RequireChangeReason == nil {
 		opts.RequireChangeReason = map[string]bool{"prod": true}
@@ -191,19 +204,20 @@ func New(opts Options) (*Server, error) {
 	}
 
 	s := &Server{
-		opts:     opts,
-		log:      opts.Logger,
-		now:      opts.Now,
-		signKey:  opts.SigningKey,
-		auth:     authenticator{tokens: slices.Clone(opts.Tokens)},
-		readLim:  newLimiter(opts.ReadLimit, opts.Now),
-		writeLim: newLimiter(opts.WriteLimit, opts.Now),
-		authFail: newAuthFailLimiter(opts.AuthFailureLimit, opts.MaxAuthFailureAddrs, opts.Now),
-		idem:     newIdempotencyCache(opts.Now),
-		hub:      newHub(opts.ReplayBuffer),
-		reason:   maps.Clone(opts.RequireChangeReason),
-		envs:     map[string]*envState{},
-		done:     make(chan struct{}),
+		opts:           opts,
+		log:            opts.Logger,
+		now:            opts.Now,
+		signKey:        opts.SigningKey,
+		auth:           authenticator{tokens: slices.Clone(opts.Tokens)},
+		readLim:        newLimiter(opts.ReadLimit, opts.Now),
+		writeLim:       newLimiter(opts.WriteLimit, opts.Now),
+		authFail:       newAuthFailLimiter(opts.AuthFailureLimit, opts.MaxAuthFailureAddrs, opts.Now),
+		idem:           newIdempotencyCache(opts.Now),
+		hub:            newHub(opts.ReplayBuffer),
+		reason:         maps.Clone(opts.RequireChangeReason),
+		maxConfigBytes: wire.MaxServedConfigBytes,
+		envs:           map[string]*envState{},
+		done:           make(chan struct{}),
 	}
 	if len(opts.HMACKeys) > 0 {
 		s.sig = &signatureVerifier{keys: maps.Clone(opts.HMACKeys), now: opts.Now, maxNonces: opts.MaxSignatureNonces}

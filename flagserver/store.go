@@ -26,6 +26,9 @@ type envState struct {
 	snap *evaluate.Snapshot
 	body []byte // cfg as JSON, served by GET /v1/flags
 	etag string // strong, quoted hash of body
+	// warnings are advisories about the write that made this state
+	// (segment bloat, a config near the size limit); nil for none.
+	warnings []string
 }
 
 func (e *envState) version() int64 { return e.cfg.Version }

@@ -1,0 +1,51 @@
+package flagserver
+
+import (
+	"bytes"
+	"net/http"
+	"net/http/httptest"
+	"strconv"
+	"testing"
+
+	"github.com/flagwire/flagwire/evaluate"
+)
+
+// BenchmarkPatchFlagWithLargeSegment measures a small PATCH of one flag in
+// an environment that also holds a static segment of 1,000,000 ids: the
+// write path must not pay for the segment every time.
+//
+//	go test -run '^$' -bench BenchmarkPatchFlagWithLargeSegment -benchtime 20x ./flagserver/
+func BenchmarkPatchFlagWithLargeSegment(b *testing.B) {
+	ids := make([]string, 1_000_000)
+	for i := range ids {
+		ids[i] = "user-" + strconv.Itoa(i)
+	}
+	cfg := &evaluate.Config{Environment: "dev",
+		Segments: []evaluate.Segment{{Key: "big", Included: ids}},
+		Flags: []evaluate.Flag{
+			{Key: "uses-big", Rules: []evaluate.Rule{{ID: "r", Segment: "big", Serve: evaluate.Serve{Variant: true}}}},
+			{Key: "small"},
+		},
+	}
+	s, err := New(Options{Configs: []*evaluate.Config{cfg}, WriteLimit: RateLimit{PerSecond: -1}})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer s.Close()
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := range b.N {
+		es := s.env("dev")
+		f, _ := es.snap.Flag("small")
+		_, etag := entityDoc(f)
+		body := []byte(`{"owners":["team-` + strconv.Itoa(i) + `"]}`)
+		req := httptest.NewRequest("PATCH", "/v1/flags/small?environment=dev", bytes.NewReader(body))
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("If-Match", etag)
+		w := httptest.NewRecorder()
+		s.ServeHTTP(w, req)
+		if w.Code != http.StatusOK {
+			b.Fatalf("status %d: %s", w.Code, w.Body.Bytes())
+		}
+	}
+}
