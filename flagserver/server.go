@@ -22,6 +22,7 @@ import (
 const (
 	DefaultDecisionTTL         = 60 * time.Second
 	DefaultKeepAlive           = 15 * time.Second
+	DefaultStreamWriteTimeout  = 10 * time.Second
 	DefaultReplayBuffer        = 1024
 	DefaultMaxBodyBytes        = 1 << 20
 	DefaultMaxSegmentBodyBytes = 16 << 20
@@ -68,6 +69,13 @@ type Options struct {
 	// KeepAlive is the interval of SSE keep-alive comments. Zero or
 	// negative means DefaultKeepAlive (15s).
 	KeepAlive time.Duration
+	// StreamWriteTimeout bounds each write to an SSE stream (an event or a
+	// keep-alive): a client that stops reading is dropped after it.
+	// Streams are exempt from the http.Server's ReadTimeout and
+	// WriteTimeout (the handler clears the read deadline and sets a write
+	// deadline per write with http.ResponseController). Zero or negative
+	// means DefaultStreamWriteTimeout (10s).
+	StreamWriteTimeout time.Duration
 	// ReplayBuffer is the number of SSE events kept per environment for
 	// Last-Event-ID resumption. Zero or negative means 1024.
 	ReplayBuffer int
@@ -157,6 +165,9 @@ func New(opts Options) (*Server, error) {
 	}
 	if opts.KeepAlive <= 0 {
 		opts.KeepAlive = DefaultKeepAlive
+	}
+	if opts.StreamWriteTimeout <= 0 {
+		opts.StreamWriteTimeout = DefaultStreamWriteTimeout
 	}
 	if opts.ReplayBuffer <= 0 {
 		opts.ReplayBuffer = DefaultReplayBuffer
