@@ -36,7 +36,21 @@ type serveConfig struct {
 	signingKey   string
 	environments []string
 	logFormat    string
+
+	readHeaderTimeout, readTimeout, writeTimeout, idleTimeout time.Duration
+	maxConns, maxConnsPerAddr                                 int
 }
+
+// Defaults of the connection flags of `flagwire serve`.
+const (
+	defaultReadHeaderTimeout = 5 * time.Second
+	defaultReadTimeout       = 30 * time.Second
+	defaultWriteTimeout      = 30 * time.Second
+	defaultIdleTimeout       = 30 * time.Second
+	defaultMaxConns          = 4096
+	defaultMaxConnsPerAddr   = 256
+	maxHeaderBytes           = 64 << 10
+)
 
 func newServeCmd() *cobra.Command {
 	var c serveConfig
@@ -51,6 +65,19 @@ before its response, and a restart restores it (environments stored there
 win over --flags). Without --tokens or --dev-token the server is open
 (development mode: no authentication). Environments given with --env and
 not defined elsewhere start empty.
+
+Connections: request headers must arrive within --read-header-timeout,
+the whole request (headers and body) within --read-timeout, and the
+response be written within --write-timeout; an idle keep-alive connection
+is closed after --idle-timeout. SSE streams (/v1/stream) are exempt from
+the read and write timeouts: each event or keep-alive write must finish
+within 10 seconds instead. At most --max-conns connections are open (at
+the limit the longest-idle one is closed to make room, else the new one is
+refused) and at most --max-conns-per-addr from one client address (IPv4,
+or IPv6 /64), so idle or slow connections from one source cannot lock out
+the rest. Request headers are limited to 64 KiB. Zero turns a timeout or
+limit off (a zero --read-header-timeout or --idle-timeout falls back to
+--read-timeout, as in net/http).
 
 On shutdown, SSE streams are ended first, then in-flight requests are
 given 10 seconds to finish.`,
@@ -68,6 +95,12 @@ given 10 seconds to finish.`,
 	f.StringVar(&c.signingKey, "signing-key", "", "Ed25519 bootstrap signing key: PEM (PKCS #8) or a 32-byte seed (raw, hex or base64); default: DIR/signing-key.pem with --data (created 0600 on first start), else ephemeral")
 	f.StringSliceVar(&c.environments, "env", nil, "environments to serve even if no flags define them (repeatable)")
 	f.StringVar(&c.logFormat, "log", "text", "request log format: text, json or off")
+	f.DurationVar(&c.readHeaderTimeout, "read-header-timeout", defaultReadHeaderTimeout, "time to read a request's headers")
+	f.DurationVar(&c.readTimeout, "read-timeout", defaultReadTimeout, "time to read a whole request, body included (not SSE streams)")
+	f.DurationVar(&c.writeTimeout, "write-timeout", defaultWriteTimeout, "time to write a response (not SSE streams: 10s per event)")
+	f.DurationVar(&c.idleTimeout, "idle-timeout", defaultIdleTimeout, "close keep-alive connections idle this long")
+	f.IntVar(&c.maxConns, "max-conns", defaultMaxConns, "open connections at most (at the limit the longest-idle is closed)")
+	f.IntVar(&c.maxConnsPerAddr, "max-conns-per-addr", defaultMaxConnsPerAddr, "open connections at most from one client address (IPv4, IPv6 /64)")
 	return cmd
 }
 
@@ -167,9 +200,18 @@ func runServe(ctx context.Context, cmd *cobra.Command, c serveConfig) error {
 	fmt.Fprintf(out, "environments: %s\n", strings.Join(srv.Environments(), ", "))
 	fmt.Fprintf(out, "listening on http://%s\n", ln.Addr())
 
-	hs := &http.Server{Handler: srv, ReadHeaderTimeout: 10 * time.Second}
+	lim := newConnLimiter(ln, c.maxConns, c.maxConnsPerAddr)
+	hs := &http.Server{
+		Handler:           srv,
+		ReadHeaderTimeout: c.readHeaderTimeout,
+		ReadTimeout:       c.readTimeout,
+		WriteTimeout:      c.writeTimeout,
+		IdleTimeout:       c.idleTimeout,
+		MaxHeaderBytes:    maxHeaderBytes,
+		ConnState:         lim.connState,
+	}
 	errc := make(chan error, 1)
-	go func() { errc <- hs.Serve(ln) }()
+	go func() { errc <- hs.Serve(lim) }()
 	select {
 	case err := <-errc:
 		srv.Close()

@@ -11,9 +11,11 @@ import (
 	"encoding/pem"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -494,4 +496,162 @@ func runServeOnce(t *testing.T, args ...string) (string, error) {
 	defer cancel()
 	err := root.ExecuteContext(ctx)
 	return buf.String(), err
+}
+
+// hostileConn is a connection held open by an attacker.
+type hostileConn struct {
+	net.Conn
+	stop chan struct{}
+}
+
+// dialFrom opens a TCP connection from the loopback address local.
+func dialFrom(t *testing.T, local, addr string) net.Conn {
+	t.Helper()
+	d := net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(local)}, Timeout: 5 * time.Second}
+	c, err := d.Dial("tcp", addr)
+	if err != nil {
+		t.Fatalf("dial from %s: %v", local, err)
+	}
+	return c
+}
+
+// TestServeUnderHostileConnections: with 1,000 hostile connections open —
+// 500 idle on keep-alive after one request, 500 sending a body at 1 byte
+// per second — filling --max-conns 1000, new requests from another address
+// are still answered (the longest-idle connections make room), and
+// --read-timeout sheds the slow bodies. Latencies are logged, not asserted
+// (the machine is shared): run with -v to see them.
+//
+//	go test -run TestServeUnderHostileConnections -v ./cmd/flagwire/
+func TestServeUnderHostileConnections(t *testing.T) {
+	if testing.Short() {
+		t.Skip("opens 1,000 connections")
+	}
+	const idle, slow = 500, 500
+	r := startServe(t, "--env", "prod", "--max-conns", "1000", "--read-timeout", "4s")
+	addr := strings.TrimPrefix(r.url, "http://")
+	var conns []*hostileConn
+	defer func() {
+		for _, c := range conns {
+			close(c.stop)
+			c.Close()
+		}
+	}()
+	// Idle keep-alive: one request, then silence. 100 per source address
+	// (below --max-conns-per-addr).
+	for i := range idle {
+		c := dialFrom(t, fmt.Sprintf("127.0.1.%d", 1+i/100), addr)
+		hc := &hostileConn{Conn: c, stop: make(chan struct{})}
+		conns = append(conns, hc)
+		fmt.Fprintf(c, "GET /v1/flags?environment=prod HTTP/1.1\r\nHost: x\r\n\r\n")
+		res, err := http.ReadResponse(bufio.NewReader(c), nil)
+		if err != nil {
+			t.Fatalf("idle conn %d: %v", i, err)
+		}
+		io.Copy(io.Discard, res.Body)
+		res.Body.Close()
+	}
+	// Slow bodies: headers, then one byte per second; the 100 Continue
+	// shows the server accepted the connection and is reading the body.
+	slowStart := time.Now()
+	shed := make(chan time.Duration, slow)
+	for i := range slow {
+		c := dialFrom(t, fmt.Sprintf("127.0.2.%d", 1+i/100), addr)
+		hc := &hostileConn{Conn: c, stop: make(chan struct{})}
+		conns = append(conns, hc)
+		fmt.Fprintf(c, "POST /v1/evaluate HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 100000\r\nExpect: 100-continue\r\n\r\n")
+		br := bufio.NewReader(c)
+		line, err := br.ReadString('\n')
+		if err != nil || !strings.Contains(line, "100") {
+			t.Fatalf("slow conn %d: %q %v", i, line, err)
+		}
+		go func() {
+			tick := time.NewTicker(time.Second)
+			defer tick.Stop()
+			for {
+				if _, err := c.Write([]byte(" ")); err != nil {
+					shed <- time.Since(slowStart)
+					return
+				}
+				select {
+				case <-hc.stop:
+					return
+				case <-tick.C:
+				}
+			}
+		}()
+	}
+	// New requests from another address, each on a new connection.
+	client := &http.Client{Transport: &http.Transport{DisableKeepAlives: true,
+		DialContext: (&net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP("127.0.0.2")}}).DialContext}}
+	var lat []time.Duration
+	for i := range 20 {
+		start := time.Now()
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		req, _ := http.NewRequestWithContext(ctx, "GET", r.url+"/v1/flags?environment=prod", nil)
+		res, err := client.Do(req)
+		if err != nil {
+			cancel()
+			t.Fatalf("request %d with 1,000 hostile connections open: %v", i, err)
+		}
+		io.Copy(io.Discard, res.Body)
+		res.Body.Close()
+		cancel()
+		if res.StatusCode != 200 {
+			t.Fatalf("request %d: status %d", i, res.StatusCode)
+		}
+		lat = append(lat, time.Since(start))
+	}
+	slices.Sort(lat)
+	t.Logf("new requests with %d idle + %d slow-body connections open (--max-conns 1000): min %v, median %v, max %v",
+		idle, slow, lat[0], lat[len(lat)/2], lat[len(lat)-1])
+	// --read-timeout 4s sheds every slow body.
+	deadline := time.NewTimer(30 * time.Second)
+	defer deadline.Stop()
+	var last time.Duration
+	for range slow {
+		select {
+		case d := <-shed:
+			last = max(last, d)
+		case <-deadline.C:
+			t.Fatal("slow-body connections not shed within 30s")
+		}
+	}
+	t.Logf("all %d slow-body connections shed %v after they started (--read-timeout 4s)", slow, last.Round(100*time.Millisecond))
+}
+
+// TestConnLimiterPerAddress: one address gets at most --max-conns-per-addr
+// connections; others are unaffected.
+func TestConnLimiterPerAddress(t *testing.T) {
+	r := startServe(t, "--env", "prod", "--max-conns-per-addr", "5")
+	addr := strings.TrimPrefix(r.url, "http://")
+	var held []net.Conn
+	defer func() {
+		for _, c := range held {
+			c.Close()
+		}
+	}()
+	for range 5 {
+		c := dialFrom(t, "127.0.3.1", addr)
+		held = append(held, c)
+		fmt.Fprintf(c, "GET /v1/flags?environment=prod HTTP/1.1\r\nHost: x\r\n\r\n")
+		if _, err := http.ReadResponse(bufio.NewReader(c), nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// A sixth from the same address is closed without an answer.
+	c := dialFrom(t, "127.0.3.1", addr)
+	defer c.Close()
+	fmt.Fprintf(c, "GET /v1/flags?environment=prod HTTP/1.1\r\nHost: x\r\n\r\n")
+	c.SetReadDeadline(time.Now().Add(10 * time.Second))
+	if res, err := http.ReadResponse(bufio.NewReader(c), nil); err == nil {
+		t.Fatalf("sixth connection from one address answered %d", res.StatusCode)
+	}
+	// Another address is served.
+	o := dialFrom(t, "127.0.3.2", addr)
+	defer o.Close()
+	fmt.Fprintf(o, "GET /v1/flags?environment=prod HTTP/1.1\r\nHost: x\r\n\r\n")
+	if res, err := http.ReadResponse(bufio.NewReader(o), nil); err != nil || res.StatusCode != 200 {
+		t.Fatalf("other address: %v %v", res, err)
+	}
 }
