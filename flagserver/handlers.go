@@ -54,7 +54,8 @@ func (s *Server) applyLocked(env string, meta writeMeta, fn func(next *evaluate.
 	if err != nil {
 		return nil, err
 	}
-	es, err := newEnvState(next)
+	// fn changed only the entity named by m: everything else is reused.
+	es, err := nextEnvState(next, cur, m.kind, m.key)
 	if err != nil {
 		return nil, err
 	}

@@ -29,21 +29,114 @@ type envState struct {
 	// warnings are advisories about the write that made this state
 	// (segment bloat, a config near the size limit); nil for none.
 	warnings []string
+	// flagJSON and segJSON are the encoded cfg.Flags and cfg.Segments,
+	// index for index: body is assembled from them, and the next write
+	// re-encodes only the entity it changes (a large static segment is
+	// encoded once, when it is written).
+	flagJSON, segJSON [][]byte
 }
 
 func (e *envState) version() int64 { return e.cfg.Version }
 
 // newEnvState compiles cfg and prepares its wire form.
 func newEnvState(cfg *evaluate.Config) (*envState, error) {
-	snap, err := evaluate.Compile(cfg)
+	return nextEnvState(cfg, nil, "", "")
+}
+
+// nextEnvState compiles cfg and prepares its wire form, reusing prev's
+// compiled segments and encoded parts for every flag and segment except
+// the one entity (kind "flag" or "segment", key) the write changed: the
+// caller guarantees that nothing else differs from prev. prev nil encodes
+// everything.
+func nextEnvState(cfg *evaluate.Config, prev *envState, kind, key string) (*envState, error) {
+	var prevSnap *evaluate.Snapshot
+	if prev != nil {
+		prevSnap = prev.snap
+	}
+	snap, err := evaluate.CompileReusing(cfg, prevSnap)
 	if err != nil {
 		return nil, err
 	}
-	body, err := json.Marshal(cfg)
+	es := &envState{name: cfg.Environment, cfg: cfg, snap: snap}
+	var reuseFlags, reuseSegs map[string][]byte
+	if prev != nil {
+		reuseFlags = make(map[string][]byte, len(prev.cfg.Flags))
+		for i := range prev.cfg.Flags {
+			if k := prev.cfg.Flags[i].Key; kind != "flag" || k != key {
+				reuseFlags[k] = prev.flagJSON[i]
+			}
+		}
+		reuseSegs = make(map[string][]byte, len(prev.cfg.Segments))
+		for i := range prev.cfg.Segments {
+			if k := prev.cfg.Segments[i].Key; kind != "segment" || k != key {
+				reuseSegs[k] = prev.segJSON[i]
+			}
+		}
+	}
+	es.flagJSON = make([][]byte, len(cfg.Flags))
+	size := 0
+	for i := range cfg.Flags {
+		b, ok := reuseFlags[cfg.Flags[i].Key]
+		if !ok {
+			if b, err = json.Marshal(&cfg.Flags[i]); err != nil {
+				return nil, fmt.Errorf("flagserver: encode flag %q: %w", cfg.Flags[i].Key, err)
+			}
+		}
+		es.flagJSON[i] = b
+		size += len(b) + 1
+	}
+	es.segJSON = make([][]byte, len(cfg.Segments))
+	for i := range cfg.Segments {
+		b, ok := reuseSegs[cfg.Segments[i].Key]
+		if !ok {
+			if b, err = json.Marshal(&cfg.Segments[i]); err != nil {
+				return nil, fmt.Errorf("flagserver: encode segment %q: %w", cfg.Segments[i].Key, err)
+			}
+		}
+		es.segJSON[i] = b
+		size += len(b) + 1
+	}
+	// The document is exactly json.Marshal(cfg): the scalar fields, then
+	// "flags" (null when nil) and "segments" (omitted when empty).
+	head, err := json.Marshal(configHead{cfg.Environment, cfg.Version, cfg.Salt, cfg.RequireChangeReason, cfg.Attributes})
 	if err != nil {
 		return nil, fmt.Errorf("flagserver: encode config %q: %w", cfg.Environment, err)
 	}
-	return &envState{name: cfg.Environment, cfg: cfg, snap: snap, body: body, etag: etagOf(body)}, nil
+	body := make([]byte, 0, len(head)+size+32)
+	body = append(body, head[:len(head)-1]...)
+	body = append(body, `,"flags":`...)
+	if cfg.Flags == nil {
+		body = append(body, "null"...)
+	} else {
+		body = appendParts(body, es.flagJSON)
+	}
+	if len(cfg.Segments) > 0 {
+		body = append(body, `,"segments":`...)
+		body = appendParts(body, es.segJSON)
+	}
+	body = append(body, '}')
+	es.body, es.etag = body, etagOf(body)
+	return es, nil
+}
+
+// configHead is evaluate.Config's fields before Flags, with its JSON tags.
+type configHead struct {
+	Environment         string            `json:"environment"`
+	Version             int64             `json:"version"`
+	Salt                string            `json:"salt"`
+	RequireChangeReason bool              `json:"requireChangeReason,omitempty"`
+	Attributes          map[string]string `json:"attributes,omitempty"`
+}
+
+func appendParts(b []byte, parts [][]byte) []byte {
+	b = append(b, '[')
+	for i, p := range parts {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = append(b, p...)
+	}
+	return append(b, ']')
 }
 
 // etagOf returns a strong ETag: the quoted first 16 bytes of SHA-256, hex.
