@@ -46,7 +46,9 @@ func TestWriteReusesEncodedParts(t *testing.T) {
 		name string
 		do   func()
 	}{
-		{"create flag", func() { ts.do("POST", "/v1/flags?environment=prod", `{"key":"new-one","owners":["x"]}`).wantStatus(t, 201) }},
+		{"create flag", func() {
+			ts.do("POST", "/v1/flags?environment=prod", `{"key":"new-one","owners":["x"]}`).wantStatus(t, 201)
+		}},
 		{"patch flag", func() {
 			ts.do("PATCH", "/v1/flags/new-one", `{"owners":["y"]}`, "If-Match: "+etag("/v1/flags/new-one")).wantStatus(t, 200)
 		}},
@@ -56,7 +58,9 @@ func TestWriteReusesEncodedParts(t *testing.T) {
 		{"patch other flag", func() {
 			ts.do("PATCH", "/v1/flags/pricing-experiment", `{"owners":["z"]}`, "If-Match: "+etag("/v1/flags/pricing-experiment")).wantStatus(t, 200)
 		}},
-		{"create segment", func() { ts.do("POST", "/v1/segments?environment=prod", `{"key":"s2","included":["a"]}`).wantStatus(t, 201) }},
+		{"create segment", func() {
+			ts.do("POST", "/v1/segments?environment=prod", `{"key":"s2","included":["a"]}`).wantStatus(t, 201)
+		}},
 		{"programmatic put", func() {
 			if _, err := ts.PutFlag("prod", evaluate.Flag{Key: "new-one", Owners: []string{"é <&> \u2028"}}, "t", "r"); err != nil {
 				t.Fatal(err)
