@@ -15,7 +15,16 @@ import (
 // config), and evaluation follows segment changes (compiled segments are
 // reused only while unchanged).
 func TestWriteReusesEncodedParts(t *testing.T) {
-	ts := newTestServer(t, Options{RequireChangeReason: map[string]bool{}})
+	empty := &evaluate.Config{Environment: "empty"}
+	ts := newTestServer(t, Options{RequireChangeReason: map[string]bool{}, Configs: []*evaluate.Config{seedConfig(), empty,
+		{Environment: "no-flags", Flags: []evaluate.Flag{}, Attributes: map[string]string{"plan": "string"}, RequireChangeReason: true}}})
+	for _, env := range []string{"empty", "no-flags"} {
+		es := ts.env(env)
+		want, _ := json.Marshal(es.cfg)
+		if body, _ := es.document(); string(body) != string(want) || es.size != len(want) {
+			t.Fatalf("%s: document %s (size %d), want %s", env, body, es.size, want)
+		}
+	}
 	check := func(step string) {
 		t.Helper()
 		r := ts.do("GET", "/v1/flags?environment=prod", "")
@@ -27,6 +36,9 @@ func TestWriteReusesEncodedParts(t *testing.T) {
 		}
 		if string(r.body) != string(want) {
 			t.Fatalf("%s: served\n%s\nwant json.Marshal\n%s", step, r.body, want)
+		}
+		if es.size != len(want) {
+			t.Fatalf("%s: precomputed size %d, document %d bytes", step, es.size, len(want))
 		}
 		if r.header.Get("ETag") != etagOf(want) {
 			t.Fatalf("%s: ETag %s is not the hash of the document", step, r.header.Get("ETag"))

@@ -114,11 +114,11 @@ func (s *Server) applyLocked(env string, meta writeMeta, fn func(next *evaluate.
 // 3/4 of the limit.
 func (s *Server) checkSize(es, cur *envState, m mutation) error {
 	limit := s.maxConfigBytes
-	size := len(es.body)
-	if size > limit && size >= len(cur.body) {
+	size := es.size
+	if size > limit && size >= cur.size {
 		return errorf(http.StatusRequestEntityTooLarge, wire.CodeConfigTooLarge,
 			"the change would make environment %q's config %d bytes (now %d); the limit is %d bytes, as SDKs refuse larger configs: shard static segments or move them server-side",
-			es.name, size, len(cur.body), limit).with(map[string]any{"limit": limit, "size": size, "current": len(cur.body)})
+			es.name, size, cur.size, limit).with(map[string]any{"limit": limit, "size": size, "current": cur.size})
 	}
 	if seg, ok := m.after.(*evaluate.Segment); ok {
 		if n := len(seg.Included) + len(seg.Excluded); n > s.opts.SegmentWarnIDs {
@@ -687,14 +687,15 @@ func (s *Server) handleGetConfig(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
+	body, etag := es.document()
 	h := w.Header()
-	h.Set("ETag", es.etag)
+	h.Set("ETag", etag)
 	h.Set("Cache-Control", "max-age=60")
-	if inm := r.Header.Get("If-None-Match"); inm != "" && etagMatches(inm, es.etag) {
+	if inm := r.Header.Get("If-None-Match"); inm != "" && etagMatches(inm, etag) {
 		w.WriteHeader(http.StatusNotModified)
 		return
 	}
-	writeRaw(w, http.StatusOK, es.body)
+	writeRaw(w, http.StatusOK, body)
 }
 
 // bind adapts a generic entity handler (flags or segments) to the mux.

@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"sync"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -24,8 +25,12 @@ type envState struct {
 	name string
 	cfg  *evaluate.Config
 	snap *evaluate.Snapshot
-	body []byte // cfg as JSON, served by GET /v1/flags
-	etag string // strong, quoted hash of body
+	size int // len of the document, known before it is assembled
+
+	docOnce sync.Once
+	body    []byte // cfg as JSON, served by GET /v1/flags: use document()
+	etag    string // strong, quoted hash of body: use document()
+	head    []byte // the document's scalar fields, for document()
 	// warnings are advisories about the write that made this state
 	// (segment bloat, a config near the size limit); nil for none.
 	warnings []string
@@ -74,7 +79,6 @@ func nextEnvState(cfg *evaluate.Config, prev *envState, kind, key string) (*envS
 		}
 	}
 	es.flagJSON = make([][]byte, len(cfg.Flags))
-	size := 0
 	for i := range cfg.Flags {
 		b, ok := reuseFlags[cfg.Flags[i].Key]
 		if !ok {
@@ -83,7 +87,6 @@ func nextEnvState(cfg *evaluate.Config, prev *envState, kind, key string) (*envS
 			}
 		}
 		es.flagJSON[i] = b
-		size += len(b) + 1
 	}
 	es.segJSON = make([][]byte, len(cfg.Segments))
 	for i := range cfg.Segments {
@@ -94,7 +97,6 @@ func nextEnvState(cfg *evaluate.Config, prev *envState, kind, key string) (*envS
 			}
 		}
 		es.segJSON[i] = b
-		size += len(b) + 1
 	}
 	// The document is exactly json.Marshal(cfg): the scalar fields, then
 	// "flags" (null when nil) and "segments" (omitted when empty).
@@ -102,21 +104,49 @@ func nextEnvState(cfg *evaluate.Config, prev *envState, kind, key string) (*envS
 	if err != nil {
 		return nil, fmt.Errorf("flagserver: encode config %q: %w", cfg.Environment, err)
 	}
-	body := make([]byte, 0, len(head)+size+32)
-	body = append(body, head[:len(head)-1]...)
-	body = append(body, `,"flags":`...)
+	es.head = head
+	es.size = len(head) - 1 + len(`,"flags":`) + 1
 	if cfg.Flags == nil {
-		body = append(body, "null"...)
+		es.size += len("null")
 	} else {
-		body = appendParts(body, es.flagJSON)
+		es.size += partsLen(es.flagJSON)
 	}
 	if len(cfg.Segments) > 0 {
-		body = append(body, `,"segments":`...)
-		body = appendParts(body, es.segJSON)
+		es.size += len(`,"segments":`) + partsLen(es.segJSON)
 	}
-	body = append(body, '}')
-	es.body, es.etag = body, etagOf(body)
 	return es, nil
+}
+
+// document returns the config document (json.Marshal of cfg, assembled
+// from the cached parts) and its ETag. It is built on first use — by the
+// first reader or the commit, outside the write path when memory-only —
+// and then kept.
+func (e *envState) document() (body []byte, etag string) {
+	e.docOnce.Do(func() {
+		b := make([]byte, 0, e.size)
+		b = append(b, e.head[:len(e.head)-1]...)
+		b = append(b, `,"flags":`...)
+		if e.cfg.Flags == nil {
+			b = append(b, "null"...)
+		} else {
+			b = appendParts(b, e.flagJSON)
+		}
+		if len(e.cfg.Segments) > 0 {
+			b = append(b, `,"segments":`...)
+			b = appendParts(b, e.segJSON)
+		}
+		b = append(b, '}')
+		e.body, e.etag = b, etagOf(b)
+	})
+	return e.body, e.etag
+}
+
+func partsLen(parts [][]byte) int {
+	n := 2 + max(0, len(parts)-1) // brackets and commas
+	for _, p := range parts {
+		n += len(p)
+	}
+	return n
 }
 
 // configHead is evaluate.Config's fields before Flags, with its JSON tags.
@@ -247,7 +277,8 @@ func (st *store) commit(env *envState, entry *wire.AuditEntry) error {
 		}
 	}
 	return st.db.Update(func(tx *bolt.Tx) error {
-		if err := tx.Bucket(bucketEnvs).Put([]byte(env.name), env.body); err != nil {
+		body, _ := env.document()
+		if err := tx.Bucket(bucketEnvs).Put([]byte(env.name), body); err != nil {
 			return err
 		}
 		if entry != nil {

@@ -12,7 +12,9 @@ import (
 
 // BenchmarkPatchFlagWithLargeSegment measures a small PATCH of one flag in
 // an environment that also holds a static segment of 1,000,000 ids: the
-// write path must not pay for the segment every time.
+// write path must not pay for the segment every time. "patch" is the
+// write alone; "patch+get" adds the GET /v1/flags that follows it (the
+// 12 MB document is assembled and hashed by its first reader).
 //
 //	go test -run '^$' -bench BenchmarkPatchFlagWithLargeSegment -benchtime 20x ./flagserver/
 func BenchmarkPatchFlagWithLargeSegment(b *testing.B) {
@@ -32,8 +34,12 @@ func BenchmarkPatchFlagWithLargeSegment(b *testing.B) {
 		b.Fatal(err)
 	}
 	defer s.Close()
+	b.Run("patch", func(b *testing.B) { benchPatch(b, s, false) })
+	b.Run("patch+get", func(b *testing.B) { benchPatch(b, s, true) })
+}
+
+func benchPatch(b *testing.B, s *Server, get bool) {
 	b.ReportAllocs()
-	b.ResetTimer()
 	for i := range b.N {
 		es := s.env("dev")
 		f, _ := es.snap.Flag("small")
@@ -46,6 +52,13 @@ func BenchmarkPatchFlagWithLargeSegment(b *testing.B) {
 		s.ServeHTTP(w, req)
 		if w.Code != http.StatusOK {
 			b.Fatalf("status %d: %s", w.Code, w.Body.Bytes())
+		}
+		if get {
+			w := httptest.NewRecorder()
+			s.ServeHTTP(w, httptest.NewRequest("GET", "/v1/flags?environment=dev", nil))
+			if w.Code != http.StatusOK || w.Body.Len() < 10_000_000 {
+				b.Fatalf("GET: %d, %d bytes", w.Code, w.Body.Len())
+			}
 		}
 	}
 }
