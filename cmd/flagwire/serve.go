@@ -44,8 +44,8 @@ type serveConfig struct {
 // Defaults of the connection flags of `flagwire serve`.
 const (
 	defaultReadHeaderTimeout = 5 * time.Second
-	defaultReadTimeout       = 30 * time.Second
-	defaultWriteTimeout      = 30 * time.Second
+	defaultReadTimeout       = 60 * time.Second // a 16 MiB segment upload at ~3 Mbit/s
+	defaultWriteTimeout      = 60 * time.Second // a 64 MiB config at ~9 Mbit/s
 	defaultIdleTimeout       = 30 * time.Second
 	defaultMaxConns          = 4096
 	defaultMaxConnsPerAddr   = 256
@@ -62,7 +62,11 @@ func newServeCmd() *cobra.Command {
 Flags as code are loaded from --flags (evaluate.LoadDir). With --data the
 state is durable: every acknowledged write is committed to DIR/flagwire.db
 before its response, and a restart restores it (environments stored there
-win over --flags). Without --tokens or --dev-token the server is open
+win over --flags); the bootstrap signing key is kept there too, in
+DIR/signing-key.pem (created 0600 on first start, then reused, so clients'
+trusted keys and last-known files stay valid), unless --signing-key is
+given. Without --data (and --signing-key) the key is ephemeral: a new one
+at every start. Without --tokens or --dev-token the server is open
 (development mode: no authentication). Environments given with --env and
 not defined elsewhere start empty.
 
