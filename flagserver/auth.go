@@ -134,7 +134,7 @@ type signatureVerifier struct {
 }
 
 // DefaultMaxSignatureNonces bounds the replay cache of request signing
-// (about 100 bytes per entry: some 25 MiB when full). It admits a sustained
+// (about 130 bytes per entry: some 33 MB when full). It admits a sustained
 // 870 signed requests per second for the whole five-minute window; beyond
 // that the window shrinks (see Options.MaxSignatureNonces).
 const DefaultMaxSignatureNonces = 1 << 18
