@@ -77,7 +77,8 @@ func (s *Server) applyLocked(env string, meta writeMeta, fn func(next *evaluate.
 		Before:       marshalOrNil(m.before),
 		After:        marshalOrNil(m.after),
 	}
-	if err := s.store.commit(es, &entry); err != nil {
+	ch := &change{kind: m.kind, key: m.key, keysChanged: m.action != actionUpdate}
+	if err := s.store.commit(es, &entry, ch); err != nil {
 		s.log.Error("flagserver: commit failed; write refused", "environment", env, "error", err.Error())
 		return nil, errorf(http.StatusInternalServerError, wire.CodeInternal, "cannot store the change")
 	}

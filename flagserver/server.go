@@ -275,7 +275,7 @@ func (s *Server) restore(configs []*evaluate.Config) error {
 		if err != nil {
 			return fmt.Errorf("flagserver: environment %q: %w", c.Environment, err)
 		}
-		if err := s.store.commit(es, nil); err != nil {
+		if err := s.store.commit(es, nil, nil); err != nil {
 			return fmt.Errorf("flagserver: persist environment %q: %w", c.Environment, err)
 		}
 		s.envs[es.name] = es

@@ -6,6 +6,7 @@ import (
 	"encoding/binary"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -193,9 +194,23 @@ func cloneConfig(c *evaluate.Config) *evaluate.Config {
 
 // Persistence: a bbolt file DataDir/flagwire.db with two buckets.
 var (
-	bucketEnvs  = []byte("envs")  // environment name → config JSON
+	bucketEnvs  = []byte("envs")  // environment name → its bucket (below); older stores: config JSON
 	bucketAudit = []byte("audit") // big-endian uint64 id → AuditEntry JSON
+
+	// An environment's bucket holds its config in parts, so a write
+	// stores only what it changed:
+	keyHead     = []byte("head")     // the config's scalar fields (configHead JSON)
+	keyFlagKeys = []byte("flagKeys") // JSON array of flag keys in config order (null: Flags nil)
+	keySegKeys  = []byte("segKeys")  // JSON array of segment keys in config order
+	bucketFlags = []byte("flags")    // flag key → flag JSON
+	bucketSegs  = []byte("segments") // segment key → segment JSON
 )
+
+// change names what a write changed, for store.commit.
+type change struct {
+	kind, key   string
+	keysChanged bool // an entity was added or removed: the key order is rewritten
+}
 
 // store is the durable part of the server; nil db means memory only.
 type store struct {
@@ -235,7 +250,14 @@ func (st *store) load() (map[string]*evaluate.Config, []wire.AuditEntry, error) 
 		return cfgs, nil, nil
 	}
 	err := st.db.View(func(tx *bolt.Tx) error {
-		err := tx.Bucket(bucketEnvs).ForEach(func(k, v []byte) error {
+		envs := tx.Bucket(bucketEnvs)
+		err := envs.ForEach(func(k, v []byte) error {
+			if v == nil { // a bucket: the config in parts
+				var err error
+				if v, err = assembleStored(envs.Bucket(k)); err != nil {
+					return fmt.Errorf("environment %q: %w", k, err)
+				}
+			}
 			cfg := new(evaluate.Config)
 			dec := json.NewDecoder(bytes.NewReader(v))
 			dec.UseNumber()
@@ -265,7 +287,10 @@ func (st *store) load() (map[string]*evaluate.Config, []wire.AuditEntry, error) 
 
 // commit durably stores an environment's new config and its audit entry
 // (nil for none) in one transaction; bbolt fsyncs before Update returns.
-func (st *store) commit(env *envState, entry *wire.AuditEntry) error {
+// With ch, only the changed entity, the scalar fields and (when an entity
+// was added or removed) the key order are written; without ch, or for an
+// environment stored whole by an older version, everything is.
+func (st *store) commit(env *envState, entry *wire.AuditEntry, ch *change) error {
 	if st.db == nil {
 		return nil
 	}
@@ -277,8 +302,27 @@ func (st *store) commit(env *envState, entry *wire.AuditEntry) error {
 		}
 	}
 	return st.db.Update(func(tx *bolt.Tx) error {
-		body, _ := env.document()
-		if err := tx.Bucket(bucketEnvs).Put([]byte(env.name), body); err != nil {
+		envs := tx.Bucket(bucketEnvs)
+		b := envs.Bucket([]byte(env.name))
+		if b == nil || ch == nil {
+			if envs.Get([]byte(env.name)) != nil { // stored whole by an older version
+				if err := envs.Delete([]byte(env.name)); err != nil {
+					return err
+				}
+			}
+			if b != nil {
+				if err := envs.DeleteBucket([]byte(env.name)); err != nil {
+					return err
+				}
+			}
+			var err error
+			if b, err = envs.CreateBucket([]byte(env.name)); err != nil {
+				return err
+			}
+			if err := storeAll(b, env); err != nil {
+				return err
+			}
+		} else if err := storeChange(b, env, ch); err != nil {
 			return err
 		}
 		if entry != nil {
@@ -286,6 +330,132 @@ func (st *store) commit(env *envState, entry *wire.AuditEntry) error {
 		}
 		return nil
 	})
+}
+
+func storeAll(b *bolt.Bucket, env *envState) error {
+	flags, err := b.CreateBucket(bucketFlags)
+	if err != nil {
+		return err
+	}
+	segs, err := b.CreateBucket(bucketSegs)
+	if err != nil {
+		return err
+	}
+	for i := range env.cfg.Flags {
+		if err := flags.Put([]byte(env.cfg.Flags[i].Key), env.flagJSON[i]); err != nil {
+			return err
+		}
+	}
+	for i := range env.cfg.Segments {
+		if err := segs.Put([]byte(env.cfg.Segments[i].Key), env.segJSON[i]); err != nil {
+			return err
+		}
+	}
+	return storeHead(b, env, true)
+}
+
+func storeChange(b *bolt.Bucket, env *envState, ch *change) error {
+	parts, enc := b.Bucket(bucketFlags), env.flagJSON
+	keys := make([]string, 0, len(env.cfg.Flags))
+	for i := range env.cfg.Flags {
+		keys = append(keys, env.cfg.Flags[i].Key)
+	}
+	if ch.kind == "segment" {
+		parts, enc = b.Bucket(bucketSegs), env.segJSON
+		keys = keys[:0]
+		for i := range env.cfg.Segments {
+			keys = append(keys, env.cfg.Segments[i].Key)
+		}
+	}
+	if parts == nil {
+		return errors.New("flagserver: stored environment has no " + ch.kind + " bucket")
+	}
+	if i := slices.Index(keys, ch.key); i >= 0 {
+		if err := parts.Put([]byte(ch.key), enc[i]); err != nil {
+			return err
+		}
+	} else if err := parts.Delete([]byte(ch.key)); err != nil {
+		return err
+	}
+	return storeHead(b, env, ch.keysChanged)
+}
+
+// storeHead writes the scalar fields and, with order, the key orders.
+func storeHead(b *bolt.Bucket, env *envState, order bool) error {
+	if err := b.Put(keyHead, env.head); err != nil {
+		return err
+	}
+	if !order {
+		return nil
+	}
+	var fk, sk []string
+	if env.cfg.Flags != nil {
+		fk = make([]string, len(env.cfg.Flags))
+		for i := range env.cfg.Flags {
+			fk[i] = env.cfg.Flags[i].Key
+		}
+	}
+	for i := range env.cfg.Segments {
+		sk = append(sk, env.cfg.Segments[i].Key)
+	}
+	fb, err := json.Marshal(fk)
+	if err != nil {
+		return err
+	}
+	sb, err := json.Marshal(sk)
+	if err != nil {
+		return err
+	}
+	if err := b.Put(keyFlagKeys, fb); err != nil {
+		return err
+	}
+	return b.Put(keySegKeys, sb)
+}
+
+// assembleStored rebuilds the config document from an environment's
+// bucket, in the stored order.
+func assembleStored(b *bolt.Bucket) ([]byte, error) {
+	head := b.Get(keyHead)
+	flags, segs := b.Bucket(bucketFlags), b.Bucket(bucketSegs)
+	if len(head) < 2 || head[len(head)-1] != '}' || flags == nil || segs == nil {
+		return nil, errors.New("incomplete stored config")
+	}
+	var fk, sk []string
+	if err := json.Unmarshal(b.Get(keyFlagKeys), &fk); err != nil {
+		return nil, fmt.Errorf("flag keys: %w", err)
+	}
+	if err := json.Unmarshal(b.Get(keySegKeys), &sk); err != nil {
+		return nil, fmt.Errorf("segment keys: %w", err)
+	}
+	parts := func(bk *bolt.Bucket, keys []string, what string) ([][]byte, error) {
+		out := make([][]byte, len(keys))
+		for i, k := range keys {
+			if out[i] = bk.Get([]byte(k)); out[i] == nil {
+				return nil, fmt.Errorf("%s %q is missing", what, k)
+			}
+		}
+		return out, nil
+	}
+	fp, err := parts(flags, fk, "flag")
+	if err != nil {
+		return nil, err
+	}
+	sp, err := parts(segs, sk, "segment")
+	if err != nil {
+		return nil, err
+	}
+	doc := append([]byte(nil), head[:len(head)-1]...)
+	doc = append(doc, `,"flags":`...)
+	if fk == nil {
+		doc = append(doc, "null"...)
+	} else {
+		doc = appendParts(doc, fp)
+	}
+	if len(sk) > 0 {
+		doc = append(doc, `,"segments":`...)
+		doc = appendParts(doc, sp)
+	}
+	return append(doc, '}'), nil
 }
 
 func (st *store) close() error {

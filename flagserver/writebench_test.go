@@ -36,6 +36,14 @@ func BenchmarkPatchFlagWithLargeSegment(b *testing.B) {
 	defer s.Close()
 	b.Run("patch", func(b *testing.B) { benchPatch(b, s, false) })
 	b.Run("patch+get", func(b *testing.B) { benchPatch(b, s, true) })
+	b.Run("patch, DataDir", func(b *testing.B) {
+		d, err := New(Options{Configs: []*evaluate.Config{cfg}, WriteLimit: RateLimit{PerSecond: -1}, DataDir: b.TempDir()})
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer d.Close()
+		benchPatch(b, d, false)
+	})
 }
 
 func benchPatch(b *testing.B, s *Server, get bool) {
