@@ -119,9 +119,8 @@ func nextEnvState(cfg *evaluate.Config, prev *envState, kind, key string) (*envS
 }
 
 // document returns the config document (json.Marshal of cfg, assembled
-// from the cached parts) and its ETag. It is built on first use — by the
-// first reader or the commit, outside the write path when memory-only —
-// and then kept.
+// from the cached parts) and its ETag. It is built on first use, by the
+// first reader (outside the write lock), and then kept.
 func (e *envState) document() (body []byte, etag string) {
 	e.docOnce.Do(func() {
 		b := make([]byte, 0, e.size)
