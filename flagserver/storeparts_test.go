@@ -54,7 +54,9 @@ func TestStoreWritesOnlyTheChange(t *testing.T) {
 		func() {
 			ts.do("PATCH", "/v1/flags/checkout-new-flow", `{"state":"off"}`, "If-Match: "+getETag(t, ts, "/v1/flags/checkout-new-flow")).wantStatus(t, 200)
 		},
-		func() { ts.do("POST", "/v1/segments?environment=prod", `{"key":"s2","included":["a","b"]}`).wantStatus(t, 201) },
+		func() {
+			ts.do("POST", "/v1/segments?environment=prod", `{"key":"s2","included":["a","b"]}`).wantStatus(t, 201)
+		},
 		func() {
 			ts.do("DELETE", "/v1/flags/pricing-experiment", "", "If-Match: "+getETag(t, ts, "/v1/flags/pricing-experiment")).wantStatus(t, 200)
 		},
