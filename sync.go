@@ -39,7 +39,7 @@ func defaultLocalConfig() localConfig {
 		streaming:    true,
 		streamIdle:   defaultStreamIdle,
 		staleAfter:   5 * time.Minute,
-		maxConfig:    64 << 20,
+		maxConfig:    wire.MaxConfigBytes,
 	}
 }
 

@@ -230,11 +230,13 @@ type Snapshot struct {
 // bad rule syntax, regexes and versions. Every problem found is reported in a
 // *CompileError; nothing is half-applied. cfg is not modified, and it must
 // not be modified afterwards (the Snapshot keeps it for Config).
-func Compile(cfg *Config) (*Snapshot, error) {
+func Compile(cfg *Config) (*Snapshot, error) { return compileWith(cfg, nil) }
+
+func compileWith(cfg *Config, prev *Snapshot) (*Snapshot, error) {
 	if cfg == nil {
 		cfg = &Config{}
 	}
-	c := &compiler{cfg: cfg}
+	c := &compiler{cfg: cfg, prev: prev}
 	snap := c.compile()
 	if len(c.errs) > 0 {
 		if cfg.Locator != nil {
@@ -249,6 +251,7 @@ func Compile(cfg *Config) (*Snapshot, error) {
 
 type compiler struct {
 	cfg  *Config
+	prev *Snapshot // reuse.go: compiled segments to reuse, or nil
 	errs []Finding
 }
 
@@ -438,6 +441,9 @@ func (c *compiler) checkPrereqCycles(s *Snapshot) {
 }
 
 func (c *compiler) compileSegment(seg *Segment) *compiledSegment {
+	if cs := c.reusedSegment(seg); cs != nil {
+		return cs
+	}
 	where := Finding{Segment: seg.Key}
 	if !validKey(seg.Key) {
 		c.errorf(withField(where, "key", "invalid-key"), "invalid segment key %q: use letters, digits, '-', '_' and '.' (at most %d characters)", seg.Key, MaxKeyLength)

@@ -1,6 +1,7 @@
 package flagserver
 
 import (
+	"container/heap"
 	"crypto/hmac"
 	"crypto/sha256"
 	"crypto/subtle"
@@ -110,32 +111,69 @@ func authorize(p *principal, scope, env string) error {
 	return nil
 }
 
-// signatureVerifier checks optional HMAC request signatures and remembers
-// recent signatures to refuse replays.
+// signatureVerifier checks optional HMAC request signatures (scheme
+// wire.SignatureScheme) and remembers the nonces it accepted to refuse
+// replays.
+//
+// The replay cache holds (key id, nonce) → expiry, the moment the request's
+// timestamp leaves the skew window; expired entries are dropped as new ones
+// arrive. It holds at most maxNonces entries: when full, the entry that
+// expires first is evicted and the floor rises to its expiry, and every
+// request whose own expiry is not after the floor is refused ("too old
+// for the replay window"). So no replay is ever accepted: under a flood of
+// valid signed requests the accepted window shrinks instead.
 type signatureVerifier struct {
-	keys map[string][]byte
-	now  func() time.Time
+	keys      map[string][]byte
+	now       func() time.Time
+	maxNonces int // 0: DefaultMaxSignatureNonces
 
-	mu   sync.Mutex
-	seen map[string]time.Time // signature → expiry
+	mu    sync.Mutex
+	seen  map[string]int64 // keyID "\x00" nonce → expiry (unix ms)
+	order expiryHeap
+	floor int64 // unix ms: requests expiring at or before it are refused
 }
 
-// maxSeenSignatures bounds the replay cache; beyond it the oldest half of
-// the window is dropped early (replays are then caught only within it).
-const maxSeenSignatures = 1 << 16
+// DefaultMaxSignatureNonces bounds the replay cache of request signing
+// (about 130 bytes per entry: some 33 MB when full). It admits a sustained
+// 870 signed requests per second for the whole five-minute window; beyond
+// that the window shrinks (see Options.MaxSignatureNonces).
+const DefaultMaxSignatureNonces = 1 << 18
+
+type nonceEntry struct {
+	key string
+	exp int64
+}
+
+// expiryHeap is a min-heap of nonce entries by expiry.
+type expiryHeap []nonceEntry
+
+func (h expiryHeap) Len() int           { return len(h) }
+func (h expiryHeap) Less(i, j int) bool { return h[i].exp < h[j].exp }
+func (h expiryHeap) Swap(i, j int)      { h[i], h[j] = h[j], h[i] }
+func (h *expiryHeap) Push(x any)        { *h = append(*h, x.(nonceEntry)) }
+func (h *expiryHeap) Pop() any {
+	old := *h
+	e := old[len(old)-1]
+	*h = old[:len(old)-1]
+	return e
+}
 
 func (v *signatureVerifier) enabled() bool { return v != nil && len(v.keys) > 0 }
 
 // verify checks the signature headers against body (401 on failure).
 func (v *signatureVerifier) verify(r *http.Request, body []byte) error {
 	tsh := r.Header.Get(wire.HeaderTimestamp)
+	nonce := r.Header.Get(wire.HeaderNonce)
 	sh := r.Header.Get(wire.HeaderSignature)
-	if tsh == "" || sh == "" {
-		return errSignature("request signing is required: send %s and %s", wire.HeaderTimestamp, wire.HeaderSignature)
+	if tsh == "" || sh == "" || nonce == "" {
+		return errSignature("request signing is required: send %s, %s and %s", wire.HeaderTimestamp, wire.HeaderNonce, wire.HeaderSignature)
 	}
 	ts, err := strconv.ParseInt(tsh, 10, 64)
-	if err != nil {
-		return errSignature("%s must be unix seconds", wire.HeaderTimestamp)
+	if err != nil || ts <= 0 {
+		return errSignature("%s must be unix milliseconds", wire.HeaderTimestamp)
+	}
+	if !wire.ValidNonce(nonce) {
+		return errSignature("%s must be %d to %d lowercase hex characters", wire.HeaderNonce, wire.MinNonceLen, wire.MaxNonceLen)
 	}
 	keyID, sig, err := wire.ParseSignatureHeader(sh)
 	if err != nil {
@@ -146,38 +184,53 @@ func (v *signatureVerifier) verify(r *http.Request, body []byte) error {
 		return errSignature("unknown signing key id")
 	}
 	now := v.now()
-	skew := now.Sub(time.Unix(ts, 0))
+	skew := now.Sub(time.UnixMilli(ts))
 	if skew > wire.MaxSignatureSkew || skew < -wire.MaxSignatureSkew {
-		return errSignature("timestamp is %s away from server time (limit %s)", skew.Round(time.Second), wire.MaxSignatureSkew)
+		return errSignature("timestamp is %s away from server time (limit %s)", skew.Round(time.Millisecond), wire.MaxSignatureSkew)
 	}
 	got, err := hex.DecodeString(sig)
 	if err != nil {
 		return errSignature("signature is not hex")
 	}
 	m := hmac.New(sha256.New, secret)
-	m.Write(wire.SigningString(r.Method, r.URL.RequestURI(), tsh, body))
+	m.Write(wire.SigningString(r.Method, r.URL.RequestURI(), tsh, nonce, body))
 	if !hmac.Equal(got, m.Sum(nil)) {
 		return errSignature("signature does not match")
 	}
-	// Replay check: the same signature within the skew window is refused.
+	return v.remember(keyID+"\x00"+nonce, ts+wire.MaxSignatureSkew.Milliseconds(), now.UnixMilli())
+}
+
+// remember records a verified nonce until exp, refusing one already seen.
+func (v *signatureVerifier) remember(key string, exp, now int64) error {
+	limit := v.maxNonces
+	if limit <= 0 {
+		limit = DefaultMaxSignatureNonces
+	}
 	v.mu.Lock()
 	defer v.mu.Unlock()
 	if v.seen == nil {
-		v.seen = map[string]time.Time{}
+		v.seen = map[string]int64{}
 	}
-	replayKey := keyID + ":" + sig
-	if exp, dup := v.seen[replayKey]; dup && now.Before(exp) {
-		return errSignature("replayed signature")
+	for len(v.order) > 0 && v.order[0].exp < now {
+		e := heap.Pop(&v.order).(nonceEntry)
+		delete(v.seen, e.key)
 	}
-	if len(v.seen) >= maxSeenSignatures {
-		for k, exp := range v.seen {
-			if !now.Before(exp) || len(v.seen) >= maxSeenSignatures {
-				delete(v.seen, k)
-			}
+	if _, dup := v.seen[key]; dup {
+		return errSignature("replayed request: this nonce was already used")
+	}
+	if exp <= v.floor {
+		return errSignature("timestamp is too old for the replay window under the current load; sign with the current time")
+	}
+	if len(v.order) >= limit {
+		if exp <= v.order[0].exp { // it would be the first to go
+			return errSignature("timestamp is too old for the replay window under the current load; sign with the current time")
 		}
+		e := heap.Pop(&v.order).(nonceEntry)
+		delete(v.seen, e.key)
+		v.floor = max(v.floor, e.exp)
 	}
-	// A signature stays valid until its timestamp leaves the window.
-	v.seen[replayKey] = time.Unix(ts, 0).Add(wire.MaxSignatureSkew + time.Second)
+	v.seen[key] = exp
+	heap.Push(&v.order, nonceEntry{key: key, exp: exp})
 	return nil
 }
 

@@ -39,13 +39,14 @@ func (s *Server) handleBootstrap(w http.ResponseWriter, r *http.Request) {
 		writeError(w, err)
 		return
 	}
+	body, _ := es.document()
 	now := s.now().UTC().Truncate(time.Second)
 	env2 := wire.BootstrapEnvelope{
 		Environment: env,
 		IssuedAt:    now,
 		ExpiresAt:   now.Add(ttl),
 		Version:     es.version(),
-		Payload:     es.body,
+		Payload:     body,
 	}
 	env2.Sign(s.signKey)
 	w.Header().Set("Cache-Control", "no-store")

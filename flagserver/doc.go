@@ -23,7 +23,7 @@
 //	PATCH  /v1/segments/{key}               as flags
 //	DELETE /v1/segments/{key}               as flags
 //	POST   /v1/evaluate                     batch evaluation (at most MaxBatch requests)
-//	GET    /v1/stream                       Server-Sent Events: invalidate / reset, keep-alives, Last-Event-ID
+//	GET    /v1/stream                       Server-Sent Events: invalidate (with dependents) / reset, keep-alives, Last-Event-ID
 //	GET    /v1/audit?entity=flag:KEY        change records: who, action, before/after, changeReason, time, requestId
 //	GET    /v1/bootstrap?ttl=720h           a signed wire.BootstrapEnvelope of the config
 //	POST   /ofrep/v1/evaluate/flags/{key}   OpenFeature Remote Evaluation Protocol, one flag
@@ -37,16 +37,46 @@
 // # Writes
 //
 // Every write — HTTP or programmatic (PutFlag, PutSegment, DeleteFlag) — is
-// applied to a copy of the whole environment, compiled with
-// evaluate.Compile (400 compile_error with the findings on failure), given
-// the next environment version, committed (fsynced, with DataDir), audited
-// and announced on the stream, in that order, under one lock: concurrent
-// writers with the same If-Match ETag see exactly one succeed and the
-// others get 412. PATCH bodies replace the flag's top-level fields (a null
+// applied to a copy of the whole environment, compiled (400 compile_error
+// with the findings on failure), size-checked, given the next environment
+// version, committed (fsynced, with DataDir), audited and announced on the
+// stream, in that order, under one lock: concurrent writers with the same
+// If-Match ETag see exactly one succeed and the others get 412. Only the
+// changed entity is encoded and compiled anew: the config document is
+// assembled from each flag's and segment's cached JSON, and unchanged
+// compiled segments are reused (evaluate.CompileReusing), so a large
+// static segment costs its size once, when it is written, not on every
+// write beside it. The document itself (and its ETag) is built by its
+// first reader (GET /v1/flags, GET /v1/bootstrap), outside the write lock,
+// and with DataDir each flag and segment is stored under its own key, so a
+// commit writes only the changed entity. A PATCH of a flag next to a
+// 1,000,000-id segment takes about 25 µs in memory and about 60 ms with
+// DataDir (the fsync); with the GET that follows it, about 30–40 ms, mostly
+// copying and hashing the 12 MB document (BenchmarkPatchFlagWithLargeSegment).
+//
+// Size: an environment's config may not exceed wire.MaxServedConfigBytes
+// (64 MiB, wire.MaxConfigBytes, less 4 KiB for the signed envelope): the
+// SDK refuses larger configs and bootstraps, so a write that would pass it
+// is a 413 config_too_large whose message and details give the limit, the
+// resulting size and the current size (a write that shrinks an oversized
+// config is allowed). A segment write above Options.SegmentWarnIDs static
+// ids (default 100,000) and any write leaving the config above 3/4 of the
+// limit succeed with a warning: logged, and in the X-Flagwire-Warning
+// response header (the seed's "segment bloat" advice). PATCH bodies replace the flag's top-level fields (a null
 // resets one to its default); "changeReason" is a body field (DELETE: body
 // or ?changeReason=), required in "prod" unless Options.RequireChangeReason
 // says otherwise. An "etag" field in a body is ignored, so a GET document
-// can be edited and sent back. Unknown fields are a 400.
+// can be edited and sent back. Unknown fields are a 400. A PATCH or
+// DELETE whose If-Match names an entity that has since been deleted (the
+// losers of concurrent DELETEs) is a 412, not a 404: its precondition is
+// stale (the last 10,000 deletions are remembered, in memory); an entity
+// that never existed is a 404.
+//
+// Bodies are JSON in UTF-8: a Content-Type with a charset other than
+// utf-8 (case-insensitive) is a 415, and a write whose strings are not
+// valid UTF-8 (raw bytes or an escaped lone surrogate such as \ud800) is a
+// 400 naming the field (details.field "rules.0.when", details.pointer
+// "/rules/0/when") — never stored with U+FFFD in their place.
 //
 // A write with an Idempotency-Key that succeeded is remembered (per token,
 // in memory, 24 h, at most 10,000 keys): repeating it returns the stored
@@ -59,10 +89,61 @@
 // requests need "Authorization: Bearer TOKEN": a missing or unknown token is
 // a 401 with WWW-Authenticate: Bearer; a token lacking the scope
 // (flags:read for reads and evaluation, flags:write for writes) or the
-// environment is a 403. Options.HMACKeys adds request signing (see
-// wire.SignRequest): a missing or wrong signature, a timestamp more than
-// five minutes off, or a replayed signature is a 401. Rate limits are token
-// buckets per token, reads and writes apart; limited responses carry
+// environment is a 403.
+//
+// # Request signing
+//
+// Options.HMACKeys (key id → secret) makes every request carry an
+// HMAC-SHA256 signature (scheme FLAGWIRE-HMAC-SHA256-V2, internal/wire
+// SignRequest; the SDK's WithRequestSigning):
+//
+//	X-Flagwire-Timestamp: 1767225600123                    unix milliseconds
+//	X-Flagwire-Nonce:     9f86d081884c7d659a2feaa0c55ad015 32–64 lowercase hex (16+ random bytes), new for every send
+//	X-Flagwire-Signature: keyId=ci,sig=HEX                 HEX = lowercase hex HMAC-SHA256(secret, signing input)
+//
+// The signing input is six lines joined by "\n" (no trailing newline):
+//
+//	FLAGWIRE-HMAC-SHA256-V2
+//	METHOD                   e.g. POST
+//	PATH?QUERY               the request target as sent, e.g. /v1/evaluate?environment=prod
+//	TIMESTAMP                the X-Flagwire-Timestamp value
+//	NONCE                    the X-Flagwire-Nonce value
+//	hex(SHA-256(body))       lowercase; of the empty string when there is no body
+//
+// A missing header, a malformed nonce, an unknown key id, a wrong signature
+// or a timestamp more than five minutes (wire.MaxSignatureSkew) from the
+// server's clock is a 401 bad_signature. The server remembers each accepted
+// (key id, nonce) until its timestamp leaves the window and refuses it a
+// second time (a replay, 401), so retries, refetches and reconnects —
+// each signed afresh with a new nonce — may come as fast as they like. The
+// memory is bounded (Options.MaxSignatureNonces, default 262,144 entries):
+// when full, the entries that expire first are evicted and requests signed
+// no later than them are refused, so the window shrinks under a flood but a
+// replay is never admitted.
+//
+// # Timeouts
+//
+// The Server is a handler; timeouts belong to the http.Server serving it
+// (`flagwire serve` sets them, see its --help). SSE streams are exempt from
+// the http.Server's ReadTimeout and WriteTimeout: the stream handler clears
+// its read deadline and gives each write its own deadline
+// (Options.StreamWriteTimeout, default 10s), so a stream lives as long as
+// its client reads, and a client that stops reading is dropped.
+//
+// # Rate limits
+//
+// Failed authentication (a missing or unknown token, a bad signature) is
+// limited per client address (IPv4 address, IPv6 /64; the peer address,
+// forwarding headers are not trusted): Options.AuthFailureLimit, default 2
+// per second with a burst of 20. Credentials are checked only with a token
+// from the address's bucket, returned unless the check fails; an address
+// with an empty bucket gets 429 rate_limited with Retry-After before its
+// credentials are looked at (so a right guess cannot stand out), which
+// also holds back valid tokens from that same address until it refills;
+// other addresses are unaffected. At most Options.MaxAuthFailureAddrs
+// (65,536) addresses are tracked.
+//
+// Rate limits are token buckets per token, reads and writes apart; limited responses carry
 // X-RateLimit-Limit (the burst), X-RateLimit-Remaining and
 // X-RateLimit-Reset (seconds until the bucket is full), and a 429 adds
 // Retry-After. Request logs never contain tokens or attribute values.

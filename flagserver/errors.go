@@ -1,6 +1,7 @@
 package flagserver
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -8,6 +9,9 @@ import (
 	"mime"
 	"net/http"
 	"strings"
+	"unicode/utf8"
+
+	"github.com/go-json-experiment/json/jsontext"
 
 	"github.com/flagwire/flagwire/evaluate"
 	"github.com/flagwire/flagwire/internal/wire"
@@ -93,12 +97,19 @@ func writeRaw(w http.ResponseWriter, status int, body []byte) {
 	w.Write(body)
 }
 
-// requireJSON checks the request's Content-Type (415 otherwise). PATCH also
-// accepts application/merge-patch+json.
+// requireJSON checks the request's Content-Type (415 otherwise):
+// application/json or any +json type (application/merge-patch+json), with
+// no charset parameter or charset=utf-8 (case-insensitive). JSON is UTF-8
+// (RFC 8259); a body declared in another charset is refused, not
+// misread.
 func requireJSON(r *http.Request) error {
 	ct := r.Header.Get("Content-Type")
-	mt, _, err := mime.ParseMediaType(ct)
+	mt, params, err := mime.ParseMediaType(ct)
 	if err == nil && (mt == "application/json" || mt == "application/merge-patch+json" || strings.HasSuffix(mt, "+json")) {
+		if cs, ok := params["charset"]; ok && !strings.EqualFold(cs, "utf-8") {
+			return errorf(http.StatusUnsupportedMediaType, wire.CodeUnsupportedMediaType,
+				"Content-Type charset %q is not supported: JSON bodies must be UTF-8", cs).with(map[string]any{"charset": cs})
+		}
 		return nil
 	}
 	return errorf(http.StatusUnsupportedMediaType, wire.CodeUnsupportedMediaType,
@@ -124,6 +135,51 @@ func readBody(w http.ResponseWriter, r *http.Request, limit int64) ([]byte, erro
 func tooLarge(limit int64) error {
 	return errorf(http.StatusRequestEntityTooLarge, wire.CodeBodyTooLarge, "request body exceeds %d bytes", limit).
 		with(map[string]any{"limit": limit})
+}
+
+// checkUTF8 refuses (400, naming the field) a JSON body with a string
+// that is not valid UTF-8: raw invalid bytes, or an escaped lone surrogate
+// such as "\ud800". encoding/json would silently replace either with
+// U+FFFD and store something the writer never sent. A body that is not
+// JSON at all passes here and fails in the decoder with its own error.
+func checkUTF8(body []byte) error {
+	if utf8.Valid(body) && !hasSurrogateEscape(body) {
+		return nil
+	}
+	dec := jsontext.NewDecoder(bytes.NewReader(body))
+	for {
+		_, err := dec.ReadToken()
+		if err == nil {
+			continue
+		}
+		var se *jsontext.SyntacticError
+		if !errors.As(err, &se) {
+			return nil
+		}
+		msg := se.Err.Error()
+		if !strings.Contains(msg, "UTF-8") && !strings.Contains(msg, "surrogate") {
+			return nil // another syntax error: the decoder reports it
+		}
+		ptr := string(se.JSONPointer)
+		field := strings.ReplaceAll(strings.TrimPrefix(ptr, "/"), "/", ".")
+		return errorf(http.StatusBadRequest, wire.CodeBadRequest,
+			"field %q: string is not valid UTF-8 (at byte offset %d); send UTF-8 text", field, se.ByteOffset).
+			with(map[string]any{"field": field, "pointer": ptr, "offset": se.ByteOffset})
+	}
+}
+
+// hasSurrogateEscape reports whether b may hold a \uD800–\uDFFF escape.
+func hasSurrogateEscape(b []byte) bool {
+	for {
+		i := bytes.Index(b, []byte(`\u`))
+		if i < 0 || i+2 >= len(b) {
+			return false
+		}
+		if c := b[i+2]; c == 'd' || c == 'D' {
+			return true
+		}
+		b = b[i+2:]
+	}
 }
 
 // decodeError maps a JSON decoding error to a 400 with the offset or field.

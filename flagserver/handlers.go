@@ -8,6 +8,7 @@ import (
 	"net/url"
 	"slices"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/flagwire/flagwire/evaluate"
 	"github.com/flagwire/flagwire/internal/wire"
@@ -53,8 +54,12 @@ func (s *Server) applyLocked(env string, meta writeMeta, fn func(next *evaluate.
 	if err != nil {
 		return nil, err
 	}
-	es, err := newEnvState(next)
+	// fn changed only the entity named by m: everything else is reused.
+	es, err := nextEnvState(next, cur, m.kind, m.key)
 	if err != nil {
+		return nil, err
+	}
+	if err := s.checkSize(es, cur, m); err != nil {
 		return nil, err
 	}
 	if meta.requestID == "" {
@@ -72,7 +77,8 @@ func (s *Server) applyLocked(env string, meta writeMeta, fn func(next *evaluate.
 		Before:       marshalOrNil(m.before),
 		After:        marshalOrNil(m.after),
 	}
-	if err := s.store.commit(es, &entry); err != nil {
+	ch := &change{kind: m.kind, key: m.key, keysChanged: m.action != actionUpdate}
+	if err := s.store.commit(es, &entry, ch); err != nil {
 		s.log.Error("flagserver: commit failed; write refused", "environment", env, "error", err.Error())
 		return nil, errorf(http.StatusInternalServerError, wire.CodeInternal, "cannot store the change")
 	}
@@ -80,15 +86,142 @@ func (s *Server) applyLocked(env string, meta writeMeta, fn func(next *evaluate.
 	s.envs[env] = es
 	s.envMu.Unlock()
 	s.audit.append(entry)
+	switch m.action {
+	case actionDelete:
+		_, etag := entityDoc(m.before)
+		s.tombs.add(env+"\x00"+m.kind+"\x00"+m.key, etag)
+	case actionCreate:
+		s.tombs.remove(env + "\x00" + m.kind + "\x00" + m.key)
+	}
 	ev := wire.StreamEvent{Type: wire.EventInvalidate, Environment: env, Version: es.version()}
 	if m.kind == "flag" {
 		ev.FlagKey = m.key
+		ev.Dependents = dependents(m.key, cur.cfg, next)
 	} else {
 		ev.SegmentKey = m.key
 	}
 	s.hub.publish(env, ev)
+	for _, w := range es.warnings {
+		s.log.Warn("flagserver: "+w, "environment", env, "entity", m.kind+":"+m.key, "requestId", meta.requestID)
+	}
 	return es, nil
 }
+
+// checkSize refuses (413 config_too_large) a change that would make the
+// environment's config larger than wire.MaxServedConfigBytes (the SDK
+// refuses configs and envelopes above wire.MaxConfigBytes) unless it makes
+// an oversized config smaller, and records warnings on es: a written
+// segment with more than Options.SegmentWarnIDs static ids, a config above
+// 3/4 of the limit.
+func (s *Server) checkSize(es, cur *envState, m mutation) error {
+	limit := s.maxConfigBytes
+	size := es.size
+	if size > limit && size >= cur.size {
+		return errorf(http.StatusRequestEntityTooLarge, wire.CodeConfigTooLarge,
+			"the change would make environment %q's config %d bytes (now %d); the limit is %d bytes, as SDKs refuse larger configs: shard static segments or move them server-side",
+			es.name, size, cur.size, limit).with(map[string]any{"limit": limit, "size": size, "current": cur.size})
+	}
+	if seg, ok := m.after.(*evaluate.Segment); ok {
+		if n := len(seg.Included) + len(seg.Excluded); n > s.opts.SegmentWarnIDs {
+			es.warnings = append(es.warnings, fmt.Sprintf(
+				"segment %q has %d static ids (warning threshold %d): every SDK in local mode downloads and holds them; consider sharding it or a rule on an attribute", seg.Key, n, s.opts.SegmentWarnIDs))
+		}
+	}
+	if size > limit/4*3 {
+		es.warnings = append(es.warnings, fmt.Sprintf("environment %q's config is %d bytes, %d%% of the %d-byte limit", es.name, size, size*100/limit, limit))
+	}
+	return nil
+}
+
+// dependents returns, sorted, every flag that depends on key through
+// prerequisites, directly or transitively, in any of cfgs (the config
+// before and after a change: a flag that depended on key before the change
+// must drop its decisions too). nil when there are none. Cycles, which
+// Compile refuses anyway, end the walk.
+func dependents(key string, cfgs ...*evaluate.Config) []string {
+	requiredBy := map[string][]string{} // prerequisite → flags requiring it
+	for _, c := range cfgs {
+		for i := range c.Flags {
+			f := &c.Flags[i]
+			for _, p := range f.Prerequisites {
+				requiredBy[p.FlagKey] = append(requiredBy[p.FlagKey], f.Key)
+			}
+		}
+	}
+	seen := map[string]bool{key: true}
+	queue := []string{key}
+	var out []string
+	for len(queue) > 0 {
+		k := queue[0]
+		queue = queue[1:]
+		for _, d := range requiredBy[k] {
+			if !seen[d] {
+				seen[d] = true
+				out = append(out, d)
+				queue = append(queue, d)
+			}
+		}
+	}
+	slices.Sort(out)
+	return out
+}
+
+// errGone is the error for a PATCH or DELETE whose entity does not exist:
+// a 412 when If-Match holds the ETag the entity had when it was deleted
+// (the loser of concurrent deletes, or an edit of a deleted entity: its
+// precondition is stale), else notFound (404). Called under s.wmu.
+func (s *Server) errGone(kind, env, key, ifMatch string, notFound error) error {
+	if etag, ok := s.tombs.get(env + "\x00" + kind + "\x00" + key); ok && etagMatches(ifMatch, etag) {
+		return errorf(http.StatusPreconditionFailed, wire.CodePreconditionFailed,
+			"If-Match %s is stale: the %s %q was deleted", ifMatch, kind, key).with(map[string]any{"etag": nil, "deleted": true})
+	}
+	return notFound
+}
+
+// tombstones remember the last ETag of recently deleted entities, so a
+// stale If-Match gets 412 rather than 404. At most maxTombstones are kept
+// (oldest forgotten first); they are not persisted. Guarded by Server.wmu.
+type tombstones struct {
+	etags map[string]tomb
+	order []tombRef // oldest first; refs whose seq is stale are skipped
+	seq   uint64
+}
+
+type tomb struct {
+	etag string
+	seq  uint64
+}
+
+type tombRef struct {
+	id  string
+	seq uint64
+}
+
+const maxTombstones = 10000
+
+func (t *tombstones) add(id, etag string) {
+	if t.etags == nil {
+		t.etags = map[string]tomb{}
+	}
+	t.seq++
+	t.etags[id] = tomb{etag, t.seq}
+	t.order = append(t.order, tombRef{id, t.seq})
+	for len(t.etags) > maxTombstones || len(t.order) > 2*maxTombstones {
+		r := t.order[0]
+		t.order = t.order[1:]
+		if cur, ok := t.etags[r.id]; ok && cur.seq == r.seq {
+			delete(t.etags, r.id)
+		}
+	}
+}
+
+func (t *tombstones) get(id string) (string, bool) {
+	e, ok := t.etags[id]
+	return e.etag, ok
+}
+
+// remove forgets id (it exists again).
+func (t *tombstones) remove(id string) { delete(t.etags, id) }
 
 func marshalOrNil(v any) json.RawMessage {
 	if v == nil {
@@ -373,7 +506,7 @@ func handleCreate[T any](s *Server, k *entityKind[T], w http.ResponseWriter, r *
 func (k *entityKind[T]) response(es *envState, key string, status int, env string) storedResponse {
 	v, _ := k.get(es, key)
 	body, etag := entityDoc(v)
-	return storedResponse{status: status, etag: etag, loc: k.location(key, env), body: body}
+	return storedResponse{status: status, etag: etag, loc: k.location(key, env), body: body, warning: strings.Join(es.warnings, "; ")}
 }
 
 // readableEnv is the common start of read endpoints: the read scope for
@@ -440,7 +573,7 @@ func handlePatch[T any](s *Server, k *entityKind[T], w http.ResponseWriter, r *h
 			l := k.list(next)
 			i := k.find(next, key)
 			if i < 0 {
-				return mutation{}, k.errNotFound(key, env)
+				return mutation{}, s.errGone(k.name, env, key, ifMatch, k.errNotFound(key, env))
 			}
 			cur := (*l)[i]
 			if err := checkIfMatch(ifMatch, &cur); err != nil {
@@ -500,6 +633,11 @@ func handleDelete[T any](s *Server, k *entityKind[T], w http.ResponseWriter, r *
 		return
 	}
 	reason := strings.TrimSpace(r.URL.Query().Get("changeReason"))
+	if !utf8.ValidString(reason) {
+		writeError(w, errorf(http.StatusBadRequest, wire.CodeBadRequest, "field \"changeReason\": the query parameter is not valid UTF-8").
+			with(map[string]any{"field": "changeReason"}))
+		return
+	}
 	if len(bytes.TrimSpace(rc.body)) > 0 {
 		var body struct {
 			ChangeReason string `json:"changeReason"`
@@ -517,7 +655,7 @@ func handleDelete[T any](s *Server, k *entityKind[T], w http.ResponseWriter, r *
 			l := k.list(next)
 			i := k.find(next, key)
 			if i < 0 {
-				return mutation{}, k.errNotFound(key, env)
+				return mutation{}, s.errGone(k.name, env, key, ifMatch, k.errNotFound(key, env))
 			}
 			cur := (*l)[i]
 			if err := checkIfMatch(ifMatch, &cur); err != nil {
@@ -530,7 +668,7 @@ func handleDelete[T any](s *Server, k *entityKind[T], w http.ResponseWriter, r *
 			return storedResponse{}, err
 		}
 		b, _ := json.Marshal(wire.DeleteResponse{Key: key, Environment: env, Deleted: true, Version: es.version()})
-		return storedResponse{status: http.StatusOK, body: b}, nil
+		return storedResponse{status: http.StatusOK, body: b, warning: strings.Join(es.warnings, "; ")}, nil
 	}, reason)
 }
 
@@ -550,14 +688,15 @@ func (s *Server) handleGetConfig(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
+	body, etag := es.document()
 	h := w.Header()
-	h.Set("ETag", es.etag)
+	h.Set("ETag", etag)
 	h.Set("Cache-Control", "max-age=60")
-	if inm := r.Header.Get("If-None-Match"); inm != "" && etagMatches(inm, es.etag) {
+	if inm := r.Header.Get("If-None-Match"); inm != "" && etagMatches(inm, etag) {
 		w.WriteHeader(http.StatusNotModified)
 		return
 	}
-	writeRaw(w, http.StatusOK, es.body)
+	writeRaw(w, http.StatusOK, body)
 }
 
 // bind adapts a generic entity handler (flags or segments) to the mux.

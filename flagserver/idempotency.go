@@ -29,6 +29,8 @@ type storedResponse struct {
 	etag   string
 	loc    string
 	body   []byte
+	// warning is the X-Flagwire-Warning value ("" for none).
+	warning string
 }
 
 func (sr *storedResponse) write(w http.ResponseWriter) {
@@ -37,6 +39,9 @@ func (sr *storedResponse) write(w http.ResponseWriter) {
 	}
 	if sr.loc != "" {
 		w.Header().Set("Location", sr.loc)
+	}
+	if sr.warning != "" {
+		w.Header().Set(wire.HeaderWarning, sr.warning)
 	}
 	writeRaw(w, sr.status, sr.body)
 }

@@ -29,12 +29,21 @@ import (
 // A success is {"key","value","reason","variant","metadata"} with
 // "cacheable": true and Cache-Control: private, max-age=TTL (the decision
 // TTL). Reasons are OpenFeature's: OFF → DISABLED; TARGET_MATCH, RULE_MATCH
-// and SEGMENT_MATCH → TARGETING_MATCH; ROLLOUT → SPLIT; PREREQUISITE_FAILED
-// → DISABLED (the off variant is served); DEFAULT → DEFAULT. metadata
-// carries Flagwire's detail: reasonKind (the Flagwire reason), ruleId,
-// segment, prerequisite, bucket, flagVersion, payload (the variant's
-// payload as JSON text; OFREP metadata values are scalars), and errorCode
-// when the answer comes with one (MISSING_BUCKETING_ATTRIBUTE).
+// and SEGMENT_MATCH → TARGETING_MATCH; ROLLOUT → SPLIT; STATIC → STATIC;
+// PREREQUISITE_FAILED → DISABLED (the off variant is served); DEFAULT →
+// DEFAULT. metadata carries Flagwire's detail: reasonKind (the Flagwire
+// reason), ruleId, segment, prerequisite, bucket, flagVersion, payload
+// (the variant's payload as JSON text; OFREP metadata values are scalars),
+// and errorCode when the answer comes with one (MISSING_BUCKETING_ATTRIBUTE).
+//
+// A disabled flag (reason OFF) answers {"key","reason":"DISABLED",
+// "metadata"} with no "value" and no "variant": OFREP's "code default"
+// (ADR-0006), so an OpenFeature provider returns the caller's default with
+// reason DISABLED, as OpenFeature's evaluation_v2.feature (spec 1.4.7)
+// requires. The native POST /v1/evaluate instead serves the flag's off
+// variant with reason OFF: Flagwire's model gives every flag an off value
+// that the SDK, local evaluation and bootstraps all serve while it is off,
+// and the two APIs must each match their own clients' contract.
 //
 // Failures, as OFREP defines them: an unknown flag is a 404
 // {"key","errorCode":"FLAG_NOT_FOUND","errorDetails"}; a malformed body is a
@@ -63,7 +72,7 @@ const (
 // ofrepSuccess is a successful OFREP evaluation.
 type ofrepSuccess struct {
 	Key       string          `json:"key"`
-	Value     json.RawMessage `json:"value"`
+	Value     json.RawMessage `json:"value,omitempty"` // nil: use the code default (OFREP ADR-0006)
 	Reason    string          `json:"reason"`
 	Variant   string          `json:"variant,omitempty"`
 	Metadata  map[string]any  `json:"metadata,omitempty"`
@@ -271,6 +280,14 @@ func ofrepSuccessOf(d wire.Decision) ofrepSuccess {
 	}
 	if d.Bucketing != nil {
 		md["bucket"] = d.Bucketing.Bucket
+	}
+	if d.Reason != nil && evaluate.ReasonKind(d.Reason.Kind) == evaluate.ReasonOff {
+		// A disabled flag defers to the caller's default: OpenFeature
+		// expects the default with reason DISABLED (evaluation_v2.feature,
+		// spec 1.4.7), which OFREP expresses as a success without a value
+		// (ADR-0006, "code default"). No variant: the default is not one
+		// of the flag's variants.
+		res.Value, res.Variant = nil, ""
 	}
 	if d.FlagVersion != 0 {
 		md["flagVersion"] = d.FlagVersion

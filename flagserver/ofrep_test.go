@@ -81,7 +81,7 @@ func TestOFREPSingle(t *testing.T) {
 		{"default", "checkout-new-flow", `{"plan":"free"}`, `false`, "DEFAULT", "false", map[string]any{"reasonKind": "DEFAULT"}},
 		{"split with payload", "pricing-experiment", `{"accountId":"acme-co-1337"}`, `"B"`, "SPLIT", "B",
 			map[string]any{"reasonKind": "ROLLOUT", "payload": `{"currency":"EUR","price":23}`}},
-		{"disabled", "kill-switch", `{}`, `false`, "DISABLED", "false", map[string]any{"reasonKind": "OFF"}},
+		{"disabled", "kill-switch", `{}`, ``, "DISABLED", "", map[string]any{"reasonKind": "OFF"}},
 		{"prerequisite failed", "needs-checkout", `{"plan":"free"}`, `false`, "DISABLED", "false",
 			map[string]any{"reasonKind": "PREREQUISITE_FAILED", "prerequisite": "checkout-new-flow"}},
 		{"target by targetingKey", "vip-banner", `{"targetingKey":"vip-1"}`, `"gold"`, "TARGETING_MATCH", "gold", map[string]any{"reasonKind": "TARGET_MATCH"}},
@@ -352,7 +352,11 @@ func TestOFREPMatchesEvaluate(t *testing.T) {
 				o.wantStatus(t, 200)
 				var a ofrepAnswer
 				o.json(t, &a)
-				if string(a.Value) != string(d.Variant) || a.Variant != d.VariantKey || a.Metadata["reasonKind"] != d.Reason.Kind ||
+				wantValue, wantVariant := string(d.Variant), d.VariantKey
+				if d.Reason.Kind == "OFF" { // OFREP's code default (see TestOFREPDisabledServesCodeDefault)
+					wantValue, wantVariant = "", ""
+				}
+				if string(a.Value) != wantValue || a.Variant != wantVariant || a.Metadata["reasonKind"] != d.Reason.Kind ||
 					a.Reason != ofrepReason(d.Reason.Kind) || (d.Reason.RuleID != "" && a.Metadata["ruleId"] != d.Reason.RuleID) {
 					t.Errorf("/v1/evaluate %s\nOFREP %s", mustJSON(d), o.body)
 				}
@@ -361,5 +365,68 @@ func TestOFREPMatchesEvaluate(t *testing.T) {
 				}
 			})
 		}
+	}
+}
+
+// TestOFREPDisabledServesCodeDefault: a disabled flag of every type answers
+// OFREP with a 200 success without "value" or "variant" and reason
+// DISABLED (OFREP ADR-0006: the provider returns the caller's default, as
+// OpenFeature's evaluation_v2.feature expects for DISABLED), in the single
+// and the bulk form; POST /v1/evaluate still serves the off variant with
+// reason OFF.
+func TestOFREPDisabledServesCodeDefault(t *testing.T) {
+	cfg := &evaluate.Config{Environment: "prod", Flags: []evaluate.Flag{
+		{Key: "boolean-disabled-flag", State: evaluate.StateOff},
+		{Key: "string-disabled-flag", State: evaluate.StateOff, Type: evaluate.TypeString,
+			Variants: []evaluate.Variant{{Name: "hi"}, {Name: "there"}}, OffVariant: "there"},
+		{Key: "integer-disabled-flag", State: evaluate.StateOff, Type: evaluate.TypeNumber,
+			Variants: []evaluate.Variant{{Name: "ten", Value: 10.0}}},
+		{Key: "object-disabled-flag", State: evaluate.StateOff, Type: evaluate.TypeJSON,
+			Variants: []evaluate.Variant{{Name: "obj", Value: map[string]any{"a": 2.0}}}},
+	}}
+	ts := newTestServer(t, Options{Configs: []*evaluate.Config{cfg}})
+	check := func(t *testing.T, item []byte, key string) {
+		t.Helper()
+		keys := ofrepKeys(t, item)
+		if slices.Contains(keys, "value") || slices.Contains(keys, "variant") || slices.Contains(keys, "errorCode") {
+			t.Fatalf("%s: fields %v, want no value, variant or errorCode: %s", key, keys, item)
+		}
+		var a ofrepAnswer
+		if err := json.Unmarshal(item, &a); err != nil {
+			t.Fatal(err)
+		}
+		if a.Key != key || a.Reason != "DISABLED" || a.Metadata["reasonKind"] != "OFF" {
+			t.Fatalf("%s: %s", key, item)
+		}
+	}
+	want := map[string]string{ // the off variants /v1/evaluate serves
+		"boolean-disabled-flag": "false", "string-disabled-flag": `"there"`,
+		"integer-disabled-flag": "10", "object-disabled-flag": `{"a":2}`,
+	}
+	for key, off := range want {
+		t.Run(key, func(t *testing.T) {
+			r := ts.do("POST", "/ofrep/v1/evaluate/flags/"+key, `{"context":{"targetingKey":"u1"}}`)
+			r.wantStatus(t, http.StatusOK)
+			check(t, r.body, key)
+			req := wire.EvaluateRequest{Environment: "prod", Requests: []wire.EvaluationInput{{FlagKey: key}},
+				Options: wire.EvaluateOptions{IncludeReasons: true}}
+			var ev wire.EvaluateResponse
+			ts.do("POST", "/v1/evaluate", mustJSON(req)).json(t, &ev)
+			if d := ev.Decisions[0]; string(d.Variant) != off || d.Reason == nil || d.Reason.Kind != "OFF" || d.Error != nil {
+				t.Fatalf("/v1/evaluate %s, want the off variant %s with reason OFF", mustJSON(d), off)
+			}
+		})
+	}
+	r := ts.do("POST", "/ofrep/v1/evaluate/flags", `{"context":{"targetingKey":"u1"}}`)
+	r.wantStatus(t, http.StatusOK)
+	var bulk struct{ Flags []json.RawMessage }
+	r.json(t, &bulk)
+	if len(bulk.Flags) != len(want) {
+		t.Fatalf("bulk has %d flags: %s", len(bulk.Flags), r.body)
+	}
+	for _, item := range bulk.Flags {
+		var a ofrepAnswer
+		json.Unmarshal(item, &a)
+		check(t, item, a.Key)
 	}
 }

@@ -129,7 +129,7 @@ func TestHMAC(t *testing.T) {
 	// Replay of an identical signed request.
 	req, _ := http.NewRequest("POST", ts.URL+"/v1/evaluate", bytes.NewReader(body))
 	req.Header.Set("Content-Type", "application/json")
-	wire.SignRequest(req, body, "ci", secret, clock.Now().Add(time.Second))
+	wire.SignRequest(req, body, "ci", secret, clock.Now())
 	hdr := req.Header.Clone()
 	doReq(t, req).wantStatus(t, 200)
 	replay, _ := http.NewRequest("POST", ts.URL+"/v1/evaluate", bytes.NewReader(body))
@@ -150,18 +150,38 @@ func TestHMAC(t *testing.T) {
 		{"wrong secret", func() *response {
 			return signedRequest(t, ts, "POST", "/v1/evaluate", body, "ci", []byte("nope"), clock.Now())
 		}},
+		{"no nonce", func() *response {
+			req, _ := http.NewRequest("GET", ts.URL+"/v1/flags?environment=prod", nil)
+			wire.SignRequest(req, nil, "ci", secret, clock.Now())
+			req.Header.Del(wire.HeaderNonce)
+			return doReq(t, req)
+		}},
+		{"short nonce", func() *response {
+			req, _ := http.NewRequest("GET", ts.URL+"/v1/flags?environment=prod", nil)
+			wire.SignRequestNonce(req, nil, "ci", secret, clock.Now(), "0123456789abcdef")
+			return doReq(t, req)
+		}},
+		{"seconds timestamp", func() *response {
+			req, _ := http.NewRequest("GET", ts.URL+"/v1/flags?environment=prod", nil)
+			ts := strconv.FormatInt(clock.Now().Unix(), 10)
+			nonce := wire.NewNonce()
+			req.Header.Set(wire.HeaderTimestamp, ts)
+			req.Header.Set(wire.HeaderNonce, nonce)
+			req.Header.Set(wire.HeaderSignature, "keyId=ci,sig="+wire.RequestSignature(secret, "GET", req.URL.RequestURI(), ts, nonce, nil))
+			return doReq(t, req)
+		}},
 		{"unknown key", func() *response {
 			return signedRequest(t, ts, "POST", "/v1/evaluate", body, "other", secret, clock.Now())
 		}},
 		{"tampered body", func() *response {
 			req, _ := http.NewRequest("POST", ts.URL+"/v1/evaluate", bytes.NewReader(append([]byte(" "), body...)))
 			req.Header.Set("Content-Type", "application/json")
-			wire.SignRequest(req, body, "ci", secret, clock.Now().Add(2*time.Second))
+			wire.SignRequest(req, body, "ci", secret, clock.Now())
 			return doReq(t, req)
 		}},
 		{"tampered query", func() *response {
 			req, _ := http.NewRequest("GET", ts.URL+"/v1/flags?environment=prod", nil)
-			wire.SignRequest(req, nil, "ci", secret, clock.Now().Add(3*time.Second))
+			wire.SignRequest(req, nil, "ci", secret, clock.Now())
 			req.URL.RawQuery = "environment=dev"
 			return doReq(t, req)
 		}},

@@ -22,12 +22,15 @@ import (
 const (
 	DefaultDecisionTTL         = 60 * time.Second
 	DefaultKeepAlive           = 15 * time.Second
+	DefaultStreamWriteTimeout  = 10 * time.Second
 	DefaultReplayBuffer        = 1024
 	DefaultMaxBodyBytes        = 1 << 20
 	DefaultMaxSegmentBodyBytes = 16 << 20
 	// DefaultEnvironment is the environment of requests that name none,
 	// except GET /v1/flags, which requires one.
 	DefaultEnvironment = "prod"
+	// DefaultSegmentWarnIDs is the default of Options.SegmentWarnIDs.
+	DefaultSegmentWarnIDs = 100_000
 	// MaxBatch is the largest number of requests in one POST /v1/evaluate.
 	MaxBatch = 1000
 )
@@ -43,8 +46,10 @@ type Options struct {
 	// open (development mode): every request is allowed, as subject
 	// "anonymous", without an Authorization header.
 	Tokens []Token
-	// SigningKey signs GET /v1/bootstrap envelopes. If nil, a key is
-	// generated; see Server.PublicKey.
+	// SigningKey signs GET /v1/bootstrap envelopes. If nil, with DataDir
+	// the key kept in DataDir/signing-key.pem is used, created on first
+	// start (LoadOrCreateSigningKey); without DataDir a key is generated
+	// for this Server only. See Server.PublicKey.
 	SigningKey ed25519.PrivateKey
 	// DataDir makes the server durable: state (configs, versions, audit)
 	// is kept in DataDir/flagwire.db (bbolt), every acknowledged write is
@@ -64,6 +69,13 @@ type Options struct {
 	// KeepAlive is the interval of SSE keep-alive comments. Zero or
 	// negative means DefaultKeepAlive (15s).
 	KeepAlive time.Duration
+	// StreamWriteTimeout bounds each write to an SSE stream (an event or a
+	// keep-alive): a client that stops reading is dropped after it.
+	// Streams are exempt from the http.Server's ReadTimeout and
+	// WriteTimeout (the handler clears the read deadline and sets a write
+	// deadline per write with http.ResponseController). Zero or negative
+	// means DefaultStreamWriteTimeout (10s).
+	StreamWriteTimeout time.Duration
 	// ReplayBuffer is the number of SSE events kept per environment for
 	// Last-Event-ID resumption. Zero or negative means 1024.
 	ReplayBuffer int
@@ -72,15 +84,37 @@ type Options struct {
 	// DefaultReadLimit (1000/s, burst 2000) and DefaultWriteLimit (20/s,
 	// burst 40); a negative PerSecond means unlimited.
 	ReadLimit, WriteLimit RateLimit
+	// AuthFailureLimit limits failed authentication (unknown or missing
+	// token, bad signature) per client address (IPv4 address or IPv6
+	// /64; forwarding headers are not trusted): beyond it requests from
+	// that address get 429 with Retry-After before their credentials are
+	// checked. The zero value means DefaultAuthFailureLimit (2/s, burst
+	// 20); a negative PerSecond means unlimited. Unused in open mode.
+	AuthFailureLimit RateLimit
+	// MaxAuthFailureAddrs bounds the addresses AuthFailureLimit tracks.
+	// Zero or negative means DefaultMaxAuthFailureAddrs (65,536).
+	MaxAuthFailureAddrs int
 	// HMACKeys turns on request signing (see wire.SignRequest): key id →
 	// secret. When non-empty every request must be signed. Empty means off.
 	HMACKeys map[string][]byte
+	// MaxSignatureNonces bounds the replay cache of request signing (one
+	// entry per signed request accepted in the last MaxSignatureSkew). Zero
+	// or negative means DefaultMaxSignatureNonces (262,144). When full, the
+	// oldest entries are evicted and requests signed before them are
+	// refused, so the window shrinks rather than admitting a replay.
+	MaxSignatureNonces int
 	// RequireChangeReason lists the environments whose writes need a
 	// changeReason. Nil means {"prod": true}; a non-nil map is used as is.
 	// A config with RequireChangeReason set always requires one.
 	RequireChangeReason map[string]bool
 	// MaxBodyBytes bounds request bodies. Zero or negative means 1 MiB.
 	MaxBodyBytes int64
+	// SegmentWarnIDs is the number of static ids (Included plus Excluded)
+	// above which a segment write succeeds with a warning (log record and
+	// X-Flagwire-Warning header): the seed's "segment bloat" advice, as
+	// every SDK in local mode downloads and holds the list. Zero or
+	// negative means DefaultSegmentWarnIDs (100,000).
+	SegmentWarnIDs int
 	// MaxSegmentBodyBytes bounds bodies of segment writes (static lists
 	// are large). Zero or negative means 16 MiB (or MaxBodyBytes if larger).
 	MaxSegmentBodyBytes int64
@@ -99,11 +133,15 @@ type Server struct {
 	sig      *signatureVerifier
 	readLim  *limiter
 	writeLim *limiter
+	authFail *authFailLimiter
 	idem     *idempotencyCache
 	audit    auditLog
 	hub      *hub
 	store    *store
 	reason   map[string]bool
+	tombs    tombstones // guarded by wmu
+	// maxConfigBytes is wire.MaxServedConfigBytes (tests lower it).
+	maxConfigBytes int
 
 	envMu sync.RWMutex
 	envs  map[string]*envState
@@ -128,6 +166,9 @@ func New(opts Options) (*Server, error) {
 	if opts.KeepAlive <= 0 {
 		opts.KeepAlive = DefaultKeepAlive
 	}
+	if opts.StreamWriteTimeout <= 0 {
+		opts.StreamWriteTimeout = DefaultStreamWriteTimeout
+	}
 	if opts.ReplayBuffer <= 0 {
 		opts.ReplayBuffer = DefaultReplayBuffer
 	}
@@ -137,11 +178,15 @@ func New(opts Options) (*Server, error) {
 	if opts.MaxSegmentBodyBytes <= 0 {
 		opts.MaxSegmentBodyBytes = max(DefaultMaxSegmentBodyBytes, opts.MaxBodyBytes)
 	}
+	if opts.SegmentWarnIDs <= 0 {
+		opts.SegmentWarnIDs = DefaultSegmentWarnIDs
+	}
 	if opts.RequireChangeReason == nil {
 		opts.RequireChangeReason = map[string]bool{"prod": true}
 	}
 	opts.ReadLimit = opts.ReadLimit.orDefault(DefaultReadLimit)
 	opts.WriteLimit = opts.WriteLimit.orDefault(DefaultWriteLimit)
+	opts.AuthFailureLimit = opts.AuthFailureLimit.orDefault(DefaultAuthFailureLimit)
 	secrets := map[string]bool{}
 	for i, t := range opts.Tokens {
 		if t.Secret == "" {
@@ -151,6 +196,13 @@ func New(opts Options) (*Server, error) {
 			return nil, fmt.Errorf("flagserver: token %d (%s) repeats another token's secret", i, t.Subject)
 		}
 		secrets[t.Secret] = true
+	}
+	if opts.SigningKey == nil && opts.DataDir != "" {
+		key, _, err := LoadOrCreateSigningKey(opts.DataDir)
+		if err != nil {
+			return nil, err
+		}
+		opts.SigningKey = key
 	}
 	if opts.SigningKey == nil {
 		_, priv, err := ed25519.GenerateKey(rand.Reader)
@@ -163,21 +215,23 @@ func New(opts Options) (*Server, error) {
 	}
 
 	s := &Server{
-		opts:     opts,
-		log:      opts.Logger,
-		now:      opts.Now,
-		signKey:  opts.SigningKey,
-		auth:     authenticator{tokens: slices.Clone(opts.Tokens)},
-		readLim:  newLimiter(opts.ReadLimit, opts.Now),
-		writeLim: newLimiter(opts.WriteLimit, opts.Now),
-		idem:     newIdempotencyCache(opts.Now),
-		hub:      newHub(opts.ReplayBuffer),
-		reason:   maps.Clone(opts.RequireChangeReason),
-		envs:     map[string]*envState{},
-		done:     make(chan struct{}),
+		opts:           opts,
+		log:            opts.Logger,
+		now:            opts.Now,
+		signKey:        opts.SigningKey,
+		auth:           authenticator{tokens: slices.Clone(opts.Tokens)},
+		readLim:        newLimiter(opts.ReadLimit, opts.Now),
+		writeLim:       newLimiter(opts.WriteLimit, opts.Now),
+		authFail:       newAuthFailLimiter(opts.AuthFailureLimit, opts.MaxAuthFailureAddrs, opts.Now),
+		idem:           newIdempotencyCache(opts.Now),
+		hub:            newHub(opts.ReplayBuffer),
+		reason:         maps.Clone(opts.RequireChangeReason),
+		maxConfigBytes: wire.MaxServedConfigBytes,
+		envs:           map[string]*envState{},
+		done:           make(chan struct{}),
 	}
 	if len(opts.HMACKeys) > 0 {
-		s.sig = &signatureVerifier{keys: maps.Clone(opts.HMACKeys), now: opts.Now}
+		s.sig = &signatureVerifier{keys: maps.Clone(opts.HMACKeys), now: opts.Now, maxNonces: opts.MaxSignatureNonces}
 	}
 
 	st, err := openStore(opts.DataDir)
@@ -221,7 +275,7 @@ func (s *Server) restore(configs []*evaluate.Config) error {
 		if err != nil {
 			return fmt.Errorf("flagserver: environment %q: %w", c.Environment, err)
 		}
-		if err := s.store.commit(es, nil); err != nil {
+		if err := s.store.commit(es, nil, nil); err != nil {
 			return fmt.Errorf("flagserver: persist environment %q: %w", c.Environment, err)
 		}
 		s.envs[es.name] = es
@@ -478,6 +532,29 @@ func (s *Server) guard(rt route) http.Handler {
 	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		rc := reqCtx(r)
+		// Credentials (token, signature) are checked only with a token
+		// reserved from the client address's failure bucket; every outcome
+		// but a failed check gives it back (authFailLimiter).
+		pending := false
+		addr := ""
+		if !s.auth.open() || s.sig.enabled() {
+			addr = clientAddr(r)
+			if err := s.authFail.reserve(w, addr); err != nil {
+				writeError(w, err)
+				return
+			}
+			pending = true
+		}
+		release := func() {
+			if pending {
+				pending = false
+				s.authFail.refund(addr)
+			}
+		}
+		fail := func(err error) { // not an authentication failure
+			release()
+			writeError(w, err)
+		}
 		p, err := s.auth.authenticate(r)
 		if err != nil {
 			w.Header().Set("WWW-Authenticate", `Bearer realm="flagwire"`)
@@ -485,22 +562,31 @@ func (s *Server) guard(rt route) http.Handler {
 			return
 		}
 		rc.principal = p
+		if !s.sig.enabled() {
+			release()
+		}
 		if err := lim.allow(w, p.limitKey); err != nil {
-			writeError(w, err)
+			fail(err)
 			return
 		}
 		if rt.bodyLimit > 0 {
 			hasBody := r.ContentLength != 0 || r.Header.Get("Content-Type") != ""
 			if r.Method != http.MethodDelete || hasBody {
 				if err := requireJSON(r); err != nil {
-					writeError(w, err)
+					fail(err)
 					return
 				}
 			}
 			b, err := readBody(w, r, rt.bodyLimit)
 			if err != nil {
-				writeError(w, err)
+				fail(err)
 				return
+			}
+			if rt.class == classWrite {
+				if err := checkUTF8(b); err != nil {
+					fail(err)
+					return
+				}
 			}
 			rc.body = b
 		}
@@ -510,6 +596,7 @@ func (s *Server) guard(rt route) http.Handler {
 				return
 			}
 		}
+		release()
 		rt.handler(w, r)
 	})
 }

@@ -23,6 +23,12 @@ import (
 //
 //	: keep-alive                      (every KeepAlive)
 //
+// A flag's invalidation lists in "dependents" every flag that depends on it
+// through prerequisites, directly or transitively (in the config before or
+// after the change), sorted; a client drops their decisions too:
+//
+//	data: {"type":"invalidate","flagKey":"a","environment":"prod","version":43,"dependents":["b","c"]}
+//
 // Event ids are the environment version after the change, in decimal, so
 // events arrive in version order, one per change. A client reconnecting
 // with Last-Event-ID: N gets every event after N from the replay buffer;
@@ -202,9 +208,19 @@ func (s *Server) handleStream(w http.ResponseWriter, r *http.Request) {
 	h := w.Header()
 	h.Set("Cache-Control", "no-cache")
 	h.Set("X-Accel-Buffering", "no")
+	// A stream outlives the http.Server's ReadTimeout and WriteTimeout:
+	// clear the read deadline (its expiry would cancel the request) and
+	// give every write its own deadline instead, so a client that stops
+	// reading is dropped after StreamWriteTimeout.
+	ctl := http.NewResponseController(w)
+	ctl.SetReadDeadline(time.Time{}) // ErrNotSupported (a test recorder): nothing to clear
+	send := func(m *sse.Message) bool {
+		ctl.SetWriteDeadline(time.Now().Add(s.opts.StreamWriteTimeout))
+		return sess.Send(m) == nil && sess.Flush() == nil
+	}
 	hello := &sse.Message{Retry: streamRetry}
 	hello.AppendComment("flagwire stream environment=" + env + " version=" + strconv.FormatInt(es.version(), 10))
-	if sess.Send(hello) != nil || sess.Flush() != nil {
+	if !send(hello) {
 		return
 	}
 	keepAlive := time.NewTicker(s.opts.KeepAlive)
@@ -219,7 +235,7 @@ func (s *Server) handleStream(w http.ResponseWriter, r *http.Request) {
 		case <-s.done:
 			return
 		case <-keepAlive.C:
-			if sess.Send(ping) != nil || sess.Flush() != nil {
+			if !send(ping) {
 				return
 			}
 		case <-sub.notify:
@@ -231,7 +247,7 @@ func (s *Server) handleStream(w http.ResponseWriter, r *http.Request) {
 			for _, ev := range events {
 				m := &sse.Message{ID: sse.ID(strconv.FormatInt(ev.version, 10)), Type: sse.Type(ev.typ)}
 				m.AppendData(string(ev.data))
-				if sess.Send(m) != nil || sess.Flush() != nil {
+				if !send(m) {
 					return
 				}
 			}

@@ -14,6 +14,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"path/filepath"
 	"strings"
 	"time"
 
@@ -36,7 +37,21 @@ type serveConfig struct {
 	signingKey   string
 	environments []string
 	logFormat    string
+
+	readHeaderTimeout, readTimeout, writeTimeout, idleTimeout time.Duration
+	maxConns, maxConnsPerAddr                                 int
 }
+
+// Defaults of the connection flags of `flagwire serve`.
+const (
+	defaultReadHeaderTimeout = 5 * time.Second
+	defaultReadTimeout       = 60 * time.Second // a 16 MiB segment upload at ~3 Mbit/s
+	defaultWriteTimeout      = 60 * time.Second // a 64 MiB config at ~9 Mbit/s
+	defaultIdleTimeout       = 30 * time.Second
+	defaultMaxConns          = 4096
+	defaultMaxConnsPerAddr   = 256
+	maxHeaderBytes           = 64 << 10
+)
 
 func newServeCmd() *cobra.Command {
 	var c serveConfig
@@ -48,9 +63,26 @@ func newServeCmd() *cobra.Command {
 Flags as code are loaded from --flags (flagfile.LoadDir). With --data the
 state is durable: every acknowledged write is committed to DIR/flagwire.db
 before its response, and a restart restores it (environments stored there
-win over --flags). Without --tokens or --dev-token the server is open
+win over --flags); the bootstrap signing key is kept there too, in
+DIR/signing-key.pem (created 0600 on first start, then reused, so clients'
+trusted keys and last-known files stay valid), unless --signing-key is
+given. Without --data (and --signing-key) the key is ephemeral: a new one
+at every start. Without --tokens or --dev-token the server is open
 (development mode: no authentication). Environments given with --env and
 not defined elsewhere start empty.
+
+Connections: request headers must arrive within --read-header-timeout,
+the whole request (headers and body) within --read-timeout, and the
+response be written within --write-timeout; an idle keep-alive connection
+is closed after --idle-timeout. SSE streams (/v1/stream) are exempt from
+the read and write timeouts: each event or keep-alive write must finish
+within 10 seconds instead. At most --max-conns connections are open (at
+the limit the longest-idle one is closed to make room, else the new one is
+refused) and at most --max-conns-per-addr from one client address (IPv4,
+or IPv6 /64), so idle or slow connections from one source cannot lock out
+the rest. Request headers are limited to 64 KiB. Zero turns a timeout or
+limit off (a zero --read-header-timeout or --idle-timeout falls back to
+--read-timeout, as in net/http).
 
 On shutdown, SSE streams are ended first, then in-flight requests are
 given 10 seconds to finish.`,
@@ -65,9 +97,15 @@ given 10 seconds to finish.`,
 	f.StringVar(&c.dataDir, "data", "", "data directory for durable state (default: memory only)")
 	f.StringVar(&c.tokensFile, "tokens", "", "YAML or JSON file: a list of {secret, subject, scopes, environments}")
 	f.StringVar(&c.devToken, "dev-token", "", "accept this bearer token with every scope")
-	f.StringVar(&c.signingKey, "signing-key", "", "Ed25519 bootstrap signing key: PEM (PKCS #8) or a 32-byte seed (raw, hex or base64); generated if absent")
+	f.StringVar(&c.signingKey, "signing-key", "", "Ed25519 bootstrap signing key: PEM (PKCS #8) or a 32-byte seed (raw, hex or base64); default: DIR/signing-key.pem with --data (created 0600 on first start), else ephemeral")
 	f.StringSliceVar(&c.environments, "env", nil, "environments to serve even if no flags define them (repeatable)")
 	f.StringVar(&c.logFormat, "log", "text", "request log format: text, json or off")
+	f.DurationVar(&c.readHeaderTimeout, "read-header-timeout", defaultReadHeaderTimeout, "time to read a request's headers")
+	f.DurationVar(&c.readTimeout, "read-timeout", defaultReadTimeout, "time to read a whole request, body included (not SSE streams)")
+	f.DurationVar(&c.writeTimeout, "write-timeout", defaultWriteTimeout, "time to write a response (not SSE streams: 10s per event)")
+	f.DurationVar(&c.idleTimeout, "idle-timeout", defaultIdleTimeout, "close keep-alive connections idle this long")
+	f.IntVar(&c.maxConns, "max-conns", defaultMaxConns, "open connections at most (at the limit the longest-idle is closed)")
+	f.IntVar(&c.maxConnsPerAddr, "max-conns-per-addr", defaultMaxConnsPerAddr, "open connections at most from one client address (IPv4, IPv6 /64)")
 	return cmd
 }
 
@@ -118,19 +156,31 @@ func runServe(ctx context.Context, cmd *cobra.Command, c serveConfig) error {
 			Secret: c.devToken, Subject: "dev", Scopes: []string{wire.ScopeRead, wire.ScopeWrite},
 		})
 	}
-	generated := false
-	if c.signingKey != "" {
+	keyOrigin := ""
+	switch {
+	case c.signingKey != "":
 		key, err := loadSigningKey(c.signingKey)
 		if err != nil {
 			return err
 		}
 		opts.SigningKey = key
-	} else {
+		keyOrigin = "from " + c.signingKey
+	case c.dataDir != "":
+		key, created, err := flagserver.LoadOrCreateSigningKey(c.dataDir)
+		if err != nil {
+			return err
+		}
+		opts.SigningKey = key
+		keyOrigin = "from " + filepath.Join(c.dataDir, flagserver.SigningKeyFile)
+		if created {
+			keyOrigin = "created in " + filepath.Join(c.dataDir, flagserver.SigningKeyFile)
+		}
+	default:
 		_, key, err := ed25519.GenerateKey(rand.Reader)
 		if err != nil {
 			return err
 		}
-		opts.SigningKey, generated = key, true
+		opts.SigningKey = key
 	}
 
 	srv, err := flagserver.New(opts)
@@ -143,10 +193,10 @@ func runServe(ctx context.Context, cmd *cobra.Command, c serveConfig) error {
 		return err
 	}
 	pub := srv.PublicKey()
-	if generated {
-		fmt.Fprintf(out, "generated bootstrap signing key %s (not saved; pass --signing-key to keep one)\n", wire.KeyID(pub))
+	if keyOrigin == "" {
+		fmt.Fprintf(out, "bootstrap signing key %s is ephemeral (generated, not saved: clients' trusted key and last-known files stop verifying at the next start; use --data or --signing-key to keep one)\n", wire.KeyID(pub))
 	} else {
-		fmt.Fprintf(out, "bootstrap signing key %s\n", wire.KeyID(pub))
+		fmt.Fprintf(out, "bootstrap signing key %s (%s)\n", wire.KeyID(pub), keyOrigin)
 	}
 	fmt.Fprintf(out, "public key: %s\n", base64.StdEncoding.EncodeToString(pub))
 	if len(opts.Tokens) == 0 {
@@ -155,9 +205,18 @@ func runServe(ctx context.Context, cmd *cobra.Command, c serveConfig) error {
 	fmt.Fprintf(out, "environments: %s\n", strings.Join(srv.Environments(), ", "))
 	fmt.Fprintf(out, "listening on http://%s\n", ln.Addr())
 
-	hs := &http.Server{Handler: srv, ReadHeaderTimeout: 10 * time.Second}
+	lim := newConnLimiter(ln, c.maxConns, c.maxConnsPerAddr)
+	hs := &http.Server{
+		Handler:           srv,
+		ReadHeaderTimeout: c.readHeaderTimeout,
+		ReadTimeout:       c.readTimeout,
+		WriteTimeout:      c.writeTimeout,
+		IdleTimeout:       c.idleTimeout,
+		MaxHeaderBytes:    maxHeaderBytes,
+		ConnState:         lim.connState,
+	}
 	errc := make(chan error, 1)
-	go func() { errc <- hs.Serve(ln) }()
+	go func() { errc <- hs.Serve(lim) }()
 	select {
 	case err := <-errc:
 		srv.Close()

@@ -11,9 +11,11 @@ import (
 	"encoding/pem"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -86,6 +88,7 @@ type running struct {
 	cancel context.CancelFunc
 	done   chan error
 	output chan string
+	banner []string // the lines printed before "listening on"
 }
 
 // startServe runs the cobra command tree with args and waits for the
@@ -124,6 +127,8 @@ func startServe(t *testing.T, args ...string) *running {
 			}
 			if u, found := strings.CutPrefix(line, "listening on "); found {
 				r.url = u
+			} else {
+				r.banner = append(r.banner, line)
 			}
 		case <-timer.C:
 			cancel()
@@ -403,5 +408,263 @@ func TestRootHasServe(t *testing.T) {
 	cmd, _, err := newRootCmd().Find([]string{"serve"})
 	if err != nil || cmd.Name() != "serve" {
 		t.Fatalf("serve: %v", err)
+	}
+}
+
+// bannerLine returns the first banner line starting with prefix.
+func (r *running) bannerLine(t *testing.T, prefix string) string {
+	t.Helper()
+	for _, l := range r.banner {
+		if strings.HasPrefix(l, prefix) {
+			return l
+		}
+	}
+	t.Fatalf("no line %q… in %q", prefix, r.banner)
+	return ""
+}
+
+// TestServeKeepsSigningKeyInDataDir: with --data the bootstrap signing key
+// is created (0600) on first start and reused after a restart, so a
+// bootstrap fetched before the restart still verifies with the key served
+// after it; a corrupt key file is a clear error; without --data the key is
+// ephemeral and the banner says so.
+func TestServeKeepsSigningKeyInDataDir(t *testing.T) {
+	data := t.TempDir()
+	keyOf := func(r *running) ed25519.PublicKey {
+		line := r.bannerLine(t, "public key: ")
+		pub, err := base64.StdEncoding.DecodeString(strings.TrimPrefix(line, "public key: "))
+		if err != nil || len(pub) != ed25519.PublicKeySize {
+			t.Fatalf("banner %q", line)
+		}
+		return pub
+	}
+	first := startServe(t, "--data", data, "--env", "prod")
+	pub1 := keyOf(first)
+	if l := first.bannerLine(t, "bootstrap signing key"); !strings.Contains(l, "created in "+filepath.Join(data, "signing-key.pem")) {
+		t.Errorf("first start: %q", l)
+	}
+	res := call(t, "GET", first.url+"/v1/bootstrap?environment=prod", "")
+	if res.status != 200 {
+		t.Fatalf("bootstrap: %d %s", res.status, res.body)
+	}
+	var env wire.BootstrapEnvelope
+	if err := json.Unmarshal(res.body, &env); err != nil {
+		t.Fatal(err)
+	}
+	first.stop(t)
+	fi, err := os.Stat(filepath.Join(data, "signing-key.pem"))
+	if err != nil || fi.Mode().Perm() != 0o600 {
+		t.Fatalf("key file: %v %v", fi, err)
+	}
+
+	second := startServe(t, "--data", data)
+	pub2 := keyOf(second)
+	if !pub1.Equal(pub2) {
+		t.Fatalf("key changed across restart: %x → %x", pub1, pub2)
+	}
+	if l := second.bannerLine(t, "bootstrap signing key"); !strings.Contains(l, "from "+filepath.Join(data, "signing-key.pem")) {
+		t.Errorf("second start: %q", l)
+	}
+	if err := env.Verify(map[string]ed25519.PublicKey{wire.KeyID(pub2): pub2}, time.Now()); err != nil {
+		t.Fatalf("bootstrap from before the restart: %v", err)
+	}
+	second.stop(t)
+
+	// A corrupt key file stops the start with an error naming it.
+	os.WriteFile(filepath.Join(data, "signing-key.pem"), []byte("garbage"), 0o600)
+	out, err := runServeOnce(t, "--data", data)
+	if err == nil || !strings.Contains(err.Error(), filepath.Join(data, "signing-key.pem")) || !strings.Contains(err.Error(), "corrupt") {
+		t.Fatalf("corrupt key: err %v, output %q", err, out)
+	}
+
+	// Without --data: ephemeral, and said so.
+	eph := startServe(t)
+	if l := eph.bannerLine(t, "bootstrap signing key"); !strings.Contains(l, "ephemeral") {
+		t.Errorf("no --data: %q", l)
+	}
+}
+
+// runServeOnce runs `flagwire serve` expecting it to fail before listening.
+func runServeOnce(t *testing.T, args ...string) (string, error) {
+	t.Helper()
+	var buf strings.Builder
+	root := newRootCmd()
+	root.SetArgs(append([]string{"serve", "--addr", "127.0.0.1:0", "--log", "off"}, args...))
+	root.SetOut(&buf)
+	root.SetErr(&buf)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	err := root.ExecuteContext(ctx)
+	return buf.String(), err
+}
+
+// hostileConn is a connection held open by an attacker.
+type hostileConn struct {
+	net.Conn
+	stop chan struct{}
+}
+
+// dialFrom opens a TCP connection from the loopback address local.
+func dialFrom(t *testing.T, local, addr string) net.Conn {
+	t.Helper()
+	d := net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(local)}, Timeout: 5 * time.Second}
+	c, err := d.Dial("tcp", addr)
+	if err != nil {
+		t.Fatalf("dial from %s: %v", local, err)
+	}
+	return c
+}
+
+// TestServeUnderHostileConnections: with 1,000 hostile connections open —
+// 500 idle on keep-alive after one request, 500 sending a body at 1 byte
+// per second — filling --max-conns 1000, new requests from another address
+// are still answered (the longest-idle connections make room), and
+// --read-timeout sheds the slow bodies. Latencies are logged, not asserted
+// (the machine is shared): run with -v to see them.
+//
+//	go test -run TestServeUnderHostileConnections -v ./cmd/flagwire/
+func TestServeUnderHostileConnections(t *testing.T) {
+	if testing.Short() {
+		t.Skip("opens 1,000 connections")
+	}
+	t.Run("max-conns 1000", func(t *testing.T) {
+		hostileRun(t, true, "--max-conns", "1000", "--read-timeout", "4s")
+	})
+	t.Run("defaults", func(t *testing.T) { hostileRun(t, false) })
+}
+
+// hostileRun opens the hostile connections against `flagwire serve args…`,
+// measures new requests, and with waitShed waits for --read-timeout to
+// shed the slow bodies.
+func hostileRun(t *testing.T, waitShed bool, args ...string) {
+	const idle, slow = 500, 500
+	r := startServe(t, append([]string{"--env", "prod"}, args...)...)
+	addr := strings.TrimPrefix(r.url, "http://")
+	var conns []*hostileConn
+	defer func() {
+		for _, c := range conns {
+			close(c.stop)
+			c.Close()
+		}
+	}()
+	// Idle keep-alive: one request, then silence. 100 per source address
+	// (below --max-conns-per-addr).
+	for i := range idle {
+		c := dialFrom(t, fmt.Sprintf("127.0.1.%d", 1+i/100), addr)
+		hc := &hostileConn{Conn: c, stop: make(chan struct{})}
+		conns = append(conns, hc)
+		fmt.Fprintf(c, "GET /v1/flags?environment=prod HTTP/1.1\r\nHost: x\r\n\r\n")
+		res, err := http.ReadResponse(bufio.NewReader(c), nil)
+		if err != nil {
+			t.Fatalf("idle conn %d: %v", i, err)
+		}
+		io.Copy(io.Discard, res.Body)
+		res.Body.Close()
+	}
+	// Slow bodies: headers, then one byte per second; the 100 Continue
+	// shows the server accepted the connection and is reading the body.
+	slowStart := time.Now()
+	shed := make(chan time.Duration, slow)
+	for i := range slow {
+		c := dialFrom(t, fmt.Sprintf("127.0.2.%d", 1+i/100), addr)
+		hc := &hostileConn{Conn: c, stop: make(chan struct{})}
+		conns = append(conns, hc)
+		fmt.Fprintf(c, "POST /v1/evaluate HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 100000\r\nExpect: 100-continue\r\n\r\n")
+		br := bufio.NewReader(c)
+		line, err := br.ReadString('\n')
+		if err != nil || !strings.Contains(line, "100") {
+			t.Fatalf("slow conn %d: %q %v", i, line, err)
+		}
+		go func() {
+			tick := time.NewTicker(time.Second)
+			defer tick.Stop()
+			for {
+				if _, err := c.Write([]byte(" ")); err != nil {
+					shed <- time.Since(slowStart)
+					return
+				}
+				select {
+				case <-hc.stop:
+					return
+				case <-tick.C:
+				}
+			}
+		}()
+	}
+	// New requests from another address, each on a new connection.
+	client := &http.Client{Transport: &http.Transport{DisableKeepAlives: true,
+		DialContext: (&net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP("127.0.0.2")}}).DialContext}}
+	var lat []time.Duration
+	for i := range 20 {
+		start := time.Now()
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		req, _ := http.NewRequestWithContext(ctx, "GET", r.url+"/v1/flags?environment=prod", nil)
+		res, err := client.Do(req)
+		if err != nil {
+			cancel()
+			t.Fatalf("request %d with 1,000 hostile connections open: %v", i, err)
+		}
+		io.Copy(io.Discard, res.Body)
+		res.Body.Close()
+		cancel()
+		if res.StatusCode != 200 {
+			t.Fatalf("request %d: status %d", i, res.StatusCode)
+		}
+		lat = append(lat, time.Since(start))
+	}
+	slices.Sort(lat)
+	t.Logf("new requests with %d idle + %d slow-body connections open (%v): min %v, median %v, max %v",
+		idle, slow, args, lat[0], lat[len(lat)/2], lat[len(lat)-1])
+	if !waitShed {
+		return
+	}
+	// --read-timeout 4s sheds every slow body.
+	deadline := time.NewTimer(30 * time.Second)
+	defer deadline.Stop()
+	var last time.Duration
+	for range slow {
+		select {
+		case d := <-shed:
+			last = max(last, d)
+		case <-deadline.C:
+			t.Fatal("slow-body connections not shed within 30s")
+		}
+	}
+	t.Logf("all %d slow-body connections shed %v after they started (--read-timeout 4s)", slow, last.Round(100*time.Millisecond))
+}
+
+// TestConnLimiterPerAddress: one address gets at most --max-conns-per-addr
+// connections; others are unaffected.
+func TestConnLimiterPerAddress(t *testing.T) {
+	r := startServe(t, "--env", "prod", "--max-conns-per-addr", "5")
+	addr := strings.TrimPrefix(r.url, "http://")
+	var held []net.Conn
+	defer func() {
+		for _, c := range held {
+			c.Close()
+		}
+	}()
+	for range 5 {
+		c := dialFrom(t, "127.0.3.1", addr)
+		held = append(held, c)
+		fmt.Fprintf(c, "GET /v1/flags?environment=prod HTTP/1.1\r\nHost: x\r\n\r\n")
+		if _, err := http.ReadResponse(bufio.NewReader(c), nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// A sixth from the same address is closed without an answer.
+	c := dialFrom(t, "127.0.3.1", addr)
+	defer c.Close()
+	fmt.Fprintf(c, "GET /v1/flags?environment=prod HTTP/1.1\r\nHost: x\r\n\r\n")
+	c.SetReadDeadline(time.Now().Add(10 * time.Second))
+	if res, err := http.ReadResponse(bufio.NewReader(c), nil); err == nil {
+		t.Fatalf("sixth connection from one address answered %d", res.StatusCode)
+	}
+	// Another address is served.
+	o := dialFrom(t, "127.0.3.2", addr)
+	defer o.Close()
+	fmt.Fprintf(o, "GET /v1/flags?environment=prod HTTP/1.1\r\nHost: x\r\n\r\n")
+	if res, err := http.ReadResponse(bufio.NewReader(o), nil); err != nil || res.StatusCode != 200 {
+		t.Fatalf("other address: %v %v", res, err)
 	}
 }

@@ -35,6 +35,7 @@ const (
 	CodeConflict             = "conflict"               // 409: the flag or segment already exists
 	CodePreconditionFailed   = "precondition_failed"    // 412: details.etag is the current ETag
 	CodeBodyTooLarge         = "body_too_large"         // 413: details.limit in bytes
+	CodeConfigTooLarge       = "config_too_large"       // 413: details.limit, details.size (the resulting config's bytes)
 	CodeUnsupportedMediaType = "unsupported_media_type" // 415
 	CodeIdempotencyKeyReused = "idempotency_key_reused" // 422: same key, different request
 	CodePreconditionRequired = "precondition_required"  // 428: If-Match missing
@@ -55,3 +56,23 @@ type DeleteResponse struct {
 type AuditResponse struct {
 	Entries []AuditEntry `json:"entries"`
 }
+
+// Size limits shared by the SDK and the server.
+const (
+	// MaxConfigBytes is the largest config document (GET /v1/flags) or
+	// signed envelope (bootstrap, GET /v1/bootstrap, last-known file) the
+	// SDK accepts: 64 MiB. The server refuses a write that would make an
+	// environment's config larger than MaxConfigBytes - MaxEnvelopeOverhead,
+	// so that its signed envelope fits too.
+	MaxConfigBytes = 64 << 20
+	// MaxEnvelopeOverhead bounds what a BootstrapEnvelope adds to its
+	// payload (format, key id, environment, times, version, signature).
+	MaxEnvelopeOverhead = 4 << 10
+	// MaxServedConfigBytes is the largest config the server stores.
+	MaxServedConfigBytes = MaxConfigBytes - MaxEnvelopeOverhead
+)
+
+// HeaderWarning carries advisory warnings on a successful write response
+// (a static segment above the server's bloat threshold, a config near
+// MaxServedConfigBytes); several are joined by "; ".
+const HeaderWarning = "X-Flagwire-Warning"
