@@ -2,12 +2,15 @@ package flagwire
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
 	"net/url"
 	"strings"
 	"time"
+
+	"github.com/flagwire/flagwire/internal/retry"
 )
 
 // Mode selects how a Client decides flags.
@@ -65,6 +68,13 @@ type BreakerSettings struct {
 // sleep = min(Cap, random_between(Base, previous*3)). Retries never outlive
 // the call's timeout. A zero field means its documented default.
 type RetrySettings struct {
+	// MaxRetryAfter caps the wait a server's Retry-After header imposes
+	// (both forms: delay-seconds and HTTP date), for remote evaluations
+	// (the rate-limit gate after a 429), local-mode config syncs and event
+	// stream reconnects alike. Zero or negative means the default, 5
+	// minutes: a "Retry-After: 999999999" costs at most that long.
+	MaxRetryAfter time.Duration
+
 	// MaxAttempts is the number of attempts, including the first. Default 3.
 	// A negative value disables retries.
 	MaxAttempts int
@@ -334,6 +344,21 @@ func WithBatch(chunk, parallel int) Option {
 // Default off.
 func WithOFREP() Option {
 	return func(c *config) { c.ofrep = true }
+}
+
+// retryAfter returns the Retry-After wait err carries (an *apiError from
+// a response with the header), capped at RetrySettings.MaxRetryAfter; zero
+// when there is none. Every consumer of a Retry-After goes through it.
+func (c *Client) retryAfter(err error) time.Duration {
+	var ae *apiError
+	if !errors.As(err, &ae) || ae.retryAfter <= 0 {
+		return 0
+	}
+	limit := c.cfg.retry.MaxRetryAfter
+	if limit <= 0 {
+		limit = retry.DefaultMaxRetryAfter
+	}
+	return min(ae.retryAfter, limit)
 }
 
 // withClock injects a clock (tests).

@@ -91,10 +91,10 @@ func (c *Client) remoteEvaluate(ctx context.Context, items []remoteItem) ([]remo
 		if err != nil {
 			var ae *apiError
 			if errors.As(err, &ae) {
-				if ae.retryAfter > 0 {
-					pol.hint = ae.retryAfter
+				if ra := c.retryAfter(ae); ra > 0 { // capped: RetrySettings.MaxRetryAfter
+					pol.hint = ra
 					if ae.code == ErrorRateLimited {
-						c.rateLimitedUntil.Store(c.cfg.clock.Nanotime() + int64(ae.retryAfter))
+						c.rateLimitedUntil.Store(c.cfg.clock.Nanotime() + int64(ra))
 					}
 				}
 				if !retryable(ae) {
@@ -274,7 +274,8 @@ func statusError(resp *http.Response, body []byte, now time.Time) *apiError {
 	} else {
 		e.msg = http.StatusText(resp.StatusCode)
 	}
-	if ra, ok := retry.ParseRetryAfter(resp.Header.Get("Retry-After"), now); ok {
+	// Uncapped here: each consumer caps it (Client.retryAfter).
+	if ra, ok := retry.ParseRetryAfterMax(resp.Header.Get("Retry-After"), now, 0); ok {
 		e.retryAfter = ra
 	}
 	switch {

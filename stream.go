@@ -89,10 +89,7 @@ func (s *streamer) run(ctx context.Context) {
 			b.Reset()
 		}
 		wait := b.NextBackOff()
-		var ae *apiError
-		if errors.As(err, &ae) && ae.retryAfter > wait {
-			wait = ae.retryAfter
-		}
+		wait = max(wait, s.c.retryAfter(err)) // capped: RetrySettings.MaxRetryAfter
 		if err != nil {
 			s.c.logs.warn("stream", "flagwire: event stream interrupted; reconnecting", "error", err.Error(), "retryIn", wait.String())
 		}

@@ -345,9 +345,8 @@ func (c *Client) syncLoop() {
 			}
 		}
 		err := c.syncOnce(c.ctx)
-		var ae *apiError
-		if errors.As(err, &ae) && ae.retryAfter > 0 {
-			notBefore = time.Now().Add(ae.retryAfter)
+		if ra := c.retryAfter(err); ra > 0 { // capped: RetrySettings.MaxRetryAfter
+			notBefore = time.Now().Add(ra)
 		}
 		if err != nil && c.ctx.Err() == nil {
 			c.setLastError(err)
