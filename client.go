@@ -164,6 +164,7 @@ func (c *Client) Close(ctx context.Context) error {
 	select {
 	case <-done:
 	case <-ctx.Done():
+		c.abandonPersist() // sync.go: a last-known write in progress stops too
 		return ctx.Err()
 	}
 	if c.cfg.ownHTTPClient {

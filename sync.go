@@ -91,7 +91,11 @@ func WithTrustedKeys(keys ...ed25519.PublicKey) Option {
 // WithLastKnownFile persists, in local mode, the signed config envelope the
 // server sent (GET /v1/bootstrap) to path after each change, atomically
 // (temp file, fsync, rename), and loads it at start, so a restart while the
-// API is down serves the last values. It is verified like a bootstrap file.
+// API is down serves the last values. It is verified like a bootstrap file,
+// and read like one (a regular file within the size limit; anything else is
+// logged, reported in Status().LastError and not used). A write in progress
+// when Close is called completes before Close returns, unless Close's ctx
+// ends first: a change the client has served survives a restart.
 func WithLastKnownFile(path string) Option {
 	return func(c *config) { c.localOptions.lastKnownPath = path }
 }
@@ -179,6 +183,13 @@ type localState struct {
 	syncMu           sync.Mutex // one sync at a time
 	persistedVersion int64      // guarded by syncMu
 
+	// persistCtx bounds last-known writes. It is not derived from the
+	// client's context: Close lets a write in progress finish (a change
+	// the client has served must survive a restart) and cancels it only
+	// when Close's own ctx ends (abandonPersist).
+	persistCtx  context.Context
+	persistStop context.CancelFunc
+
 	lmu       sync.Mutex
 	listeners map[int]*listener
 	nextID    int
@@ -200,6 +211,7 @@ func (c *Client) markReady() {
 func (c *Client) startLocal() error {
 	lc := &c.cfg.localOptions
 	c.local = &localState{ready: make(chan struct{}), trigger: make(chan struct{}, 1), listeners: make(map[int]*listener)}
+	c.local.persistCtx, c.local.persistStop = context.WithCancel(context.Background())
 	now := c.cfg.clock.Now()
 	var best *snapshotState
 	consider := func(name string, data []byte) error {
@@ -440,11 +452,26 @@ func (c *Client) syncOnce(ctx context.Context) error {
 	}
 	c.notifyChanges(prev, snap)
 	if c.cfg.localOptions.lastKnownPath != "" {
-		if err := c.persistLastKnown(ctx); err != nil {
+		// The new config is visible: write it even if Close has begun, or
+		// a restart with the API down would serve the previous config (a
+		// kill switch switched back on). Close waits for this, bounded by
+		// its ctx.
+		pctx, pcancel := context.WithTimeout(c.local.persistCtx, max(c.cfg.timeout, 5*time.Second))
+		err := c.persistLastKnown(pctx)
+		pcancel()
+		if err != nil {
 			c.logs.warn("persist", "flagwire: could not persist the last-known config", "error", err.Error())
 		}
 	}
 	return nil
+}
+
+// abandonPersist cancels a last-known write in progress: Close calls it
+// when its ctx ends before the client's goroutines have stopped.
+func (c *Client) abandonPersist() {
+	if c.local != nil && c.local.persistStop != nil {
+		c.local.persistStop()
+	}
 }
 
 func (c *Client) confirm(now time.Time) {
