@@ -47,19 +47,26 @@ func defaultLocalConfig() localConfig {
 // `flagwire sign` or served by GET /v1/bootstrap) until the first good
 // answer from the server, or alone in ModeOffline. It is verified against
 // WithTrustedKeys before use; a tampered, expired, unknown-key or
-// truncated file is refused with a clear error and never used (New fails
-// in ModeOffline; other modes log it and go on without it).
+// truncated file is refused with a clear error and never used.
+//
+// The file must be a regular file (symlinks to one are followed) of at most
+// 64 MiB: a FIFO, a device (such as a link to /dev/zero), a directory, a
+// socket or a larger file is refused at once with an error naming the path
+// and what it is, without blocking or reading it whole. A file that cannot
+// be used is handled like an invalid one: in ModeOffline, where the
+// bootstrap is the only source, New fails (wrapping ErrInvalidConfig); in
+// the other modes the bootstrap is optional, so New succeeds, logs the
+// error and reports it in Status().LastError, and the client goes on
+// without it.
 func WithBootstrapFile(path string) Option {
 	return func(c *config) {
-		data, err := os.ReadFile(path)
+		data, err := readConfigFile(path, c.localOptions.maxConfig)
 		if err != nil {
 			c.localOptions.bootstrapErr = fmt.Errorf("bootstrap file: %w", err)
-			if c.mode == ModeOffline {
-				c.errorf("bootstrap file: %v", err)
-			}
 			return
 		}
 		c.localOptions.bootstrap, c.localOptions.bootstrapName = data, "bootstrap file "+path
+		c.localOptions.bootstrapErr = nil
 	}
 }
 
@@ -67,6 +74,7 @@ func WithBootstrapFile(path string) Option {
 func WithBootstrap(envelope []byte) Option {
 	return func(c *config) {
 		c.localOptions.bootstrap, c.localOptions.bootstrapName = envelope, ""
+		c.localOptions.bootstrapErr = nil // the last bootstrap option wins
 	}
 }
 
@@ -228,7 +236,10 @@ func (c *Client) startLocal() error {
 		best = st
 		return nil
 	}
-	if lc.bootstrapErr != nil && c.cfg.mode != ModeOffline {
+	if lc.bootstrapErr != nil {
+		if c.cfg.mode == ModeOffline { // whatever the order of the options
+			return fmt.Errorf("%w: %w", ErrInvalidConfig, lc.bootstrapErr)
+		}
 		c.setLastError(lc.bootstrapErr)
 		c.cfg.logger.Error("flagwire: bootstrap not used", "error", lc.bootstrapErr.Error())
 	}
@@ -242,12 +253,16 @@ func (c *Client) startLocal() error {
 		}
 	}
 	if p := lc.lastKnownPath; p != "" && c.cfg.mode != ModeOffline {
-		if data, err := os.ReadFile(p); err == nil {
+		if data, err := readConfigFile(p, lc.maxConfig); err == nil {
 			if err := consider("last-known config "+p, data); err != nil {
 				c.cfg.logger.Warn("flagwire: last-known config not used", "error", err.Error())
 			}
 		} else if !errors.Is(err, os.ErrNotExist) {
-			c.cfg.logger.Warn("flagwire: last-known config unreadable", "error", err.Error())
+			// Not there yet is normal; unreadable (a FIFO, a device, a
+			// directory, too large) is a deployment problem worth seeing.
+			err = fmt.Errorf("last-known config: %w", err)
+			c.setLastError(err)
+			c.cfg.logger.Error("flagwire: last-known config unreadable", "error", err.Error())
 		}
 	}
 	if best != nil {
