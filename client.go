@@ -85,6 +85,7 @@ func New(ctx context.Context, opts ...Option) (*Client, error) {
 		hc = &http.Client{Transport: tr}
 		cfg.ownHTTPClient = true
 	}
+	hc = withRedirectPolicy(hc) // options.go: never to another origin
 	lifeCtx, cancel := context.WithCancel(context.Background())
 	c := &Client{
 		cfg:       cfg,

@@ -180,6 +180,16 @@ func WithToken(token string) Option {
 // golang.org/x/oauth2/clientcredentials Config.Client). If nil, a client
 // with a dedicated transport is used. The client's own Timeout, if any,
 // applies on top of WithTimeout.
+//
+// Redirects: API calls never follow a redirect to another origin (scheme,
+// host and port differ from the request's): the token, the attributes and
+// the request signature never reach it. Such a redirect is an error —
+// BAD_RESPONSE in Detail.ErrorCode, and Status().LastError names the
+// origin refused. Redirects within the endpoint's origin are followed, at
+// most 10 in a row (the caller's CheckRedirect, if any, is consulted for
+// them instead of that limit). hc itself is not modified: the SDK uses a
+// shallow copy with its own CheckRedirect, sharing hc's Transport, Jar and
+// Timeout.
 func WithHTTPClient(hc *http.Client) Option {
 	return func(c *config) { c.httpClient = hc }
 }
@@ -359,6 +369,66 @@ func (c *Client) retryAfter(err error) time.Duration {
 		limit = retry.DefaultMaxRetryAfter
 	}
 	return min(ae.retryAfter, limit)
+}
+
+// maxRedirects bounds a chain of same-origin redirects, as net/http's
+// default policy does.
+const maxRedirects = 10
+
+// withRedirectPolicy returns a shallow copy of hc (never modified) that
+// refuses redirects to another origin than the original request's: the
+// 3xx answer is returned as is (http.ErrUseLastResponse), so no request,
+// header or body reaches the other origin, and statusError turns it into
+// BAD_RESPONSE. Same-origin redirects go through hc's own CheckRedirect,
+// or net/http's limit of 10.
+func withRedirectPolicy(hc *http.Client) *http.Client {
+	cp := *hc
+	next := hc.CheckRedirect
+	cp.CheckRedirect = func(req *http.Request, via []*http.Request) error {
+		if !sameOrigin(req.URL, via[0].URL) {
+			return http.ErrUseLastResponse
+		}
+		if next != nil {
+			return next(req, via)
+		}
+		if len(via) >= maxRedirects {
+			return fmt.Errorf("stopped after %d redirects", maxRedirects)
+		}
+		return nil
+	}
+	return &cp
+}
+
+// sameOrigin reports whether a and b have the same scheme, host and port
+// (a missing port is the scheme's default).
+func sameOrigin(a, b *url.URL) bool {
+	return strings.EqualFold(a.Scheme, b.Scheme) && strings.EqualFold(a.Hostname(), b.Hostname()) && portOf(a) == portOf(b)
+}
+
+func portOf(u *url.URL) string {
+	if p := u.Port(); p != "" {
+		return p
+	}
+	switch strings.ToLower(u.Scheme) {
+	case "https":
+		return "443"
+	case "http":
+		return "80"
+	}
+	return ""
+}
+
+// redirectMessage describes a redirect answer the SDK did not follow. It
+// names the other origin only, never the Location's path or query.
+func redirectMessage(resp *http.Response) string {
+	loc, err := resp.Location()
+	switch {
+	case err != nil:
+		return fmt.Sprintf("redirect (HTTP %d) without a usable Location: not followed", resp.StatusCode)
+	case resp.Request != nil && !sameOrigin(loc, resp.Request.URL):
+		return fmt.Sprintf("redirect to another origin (%s://%s) refused: API calls only follow redirects within the endpoint's origin", loc.Scheme, loc.Host)
+	}
+	return fmt.Sprintf("redirect (HTTP %d) not followed", resp.StatusCode)
 }
 
 // withClock injects a clock (tests).

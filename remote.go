@@ -285,6 +285,8 @@ func statusError(resp *http.Response, body []byte, now time.Time) *apiError {
 		e.code = ErrorRateLimited
 	case resp.StatusCode == http.StatusNotFound:
 		e.code = ErrorFlagNotFound
+	case resp.StatusCode >= 300 && resp.StatusCode < 400: // a redirect not followed (options.go)
+		e.code, e.msg = ErrorBadResponse, redirectMessage(resp)
 	case resp.StatusCode >= 500:
 		e.code = ErrorUnavailable
 	default:
@@ -387,5 +389,6 @@ func (c *Client) decisionFromWire(wd *wire.Decision, now int64) (*decision, erro
 
 func (c *Client) logFailure(err error) {
 	code := errorCodeOf(err)
+	c.setLastError(err) // Status().LastError, in remote mode too
 	c.logs.warn(string(code), "flagwire: evaluate API call failed; serving fallbacks", "code", string(code), "error", err.Error())
 }
