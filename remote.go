@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"net/http"
 	"time"
 
@@ -323,7 +324,9 @@ func (c *Client) decodeDecisions(items []remoteItem, resp *wire.EvaluateResponse
 }
 
 func (c *Client) decisionFromWire(wd *wire.Decision, now int64) (*decision, error) {
-	ttl := time.Duration(wd.TTLSeconds) * time.Second
+	// Clamp the seconds before converting: ttlSeconds near MaxInt64 must
+	// not overflow into a tiny TTL.
+	ttl := time.Duration(min(max(int64(wd.TTLSeconds), 0), int64(math.MaxInt64/time.Second))) * time.Second
 	if ttl < c.cfg.minTTL {
 		ttl = c.cfg.minTTL
 	}

@@ -125,8 +125,10 @@ func WithStreaming(on bool) Option {
 	return func(c *config) { c.localOptions.streaming = on }
 }
 
-// WithStreamIdleTimeout sets how long the stream may stay silent before it
-// is considered stalled and reconnected. Default 45 s (three keep-alives).
+// WithStreamIdleTimeout sets how long the stream may go without a complete
+// event or keep-alive comment before it is considered stalled and
+// reconnected; bytes that never complete one (a trickle) do not count.
+// Default 45 s (three keep-alives).
 func WithStreamIdleTimeout(d time.Duration) Option {
 	return func(c *config) {
 		if d > 0 {
