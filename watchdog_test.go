@@ -31,7 +31,7 @@ func TestTricklingStreamIsStalled(t *testing.T) {
 		rc := http.NewResponseController(w)
 		rc.Flush()
 		trickle := []byte(`data: {"type":"invalidate","flagKey":"never-ends"}`) // no line end, ever
-		tick := time.NewTicker(10 * time.Millisecond)                             // the server's pace, not a wait
+		tick := time.NewTicker(10 * time.Millisecond)                           // the server's pace, not a wait
 		defer tick.Stop()
 		for i := 0; ; i++ {
 			select {
