@@ -181,6 +181,8 @@ func checkBadConfigFile(t *testing.T, path, kind string) {
 // unblockFIFO opens path for writing and closes it, so a reader blocked
 // opening it (the defect under test) gets EOF and the test can end.
 func unblockFIFO(path string) {
+	tick := time.NewTicker(10 * time.Millisecond)
+	defer tick.Stop()
 	for i := 0; i < 100; i++ {
 		f, err := os.OpenFile(path, os.O_WRONLY|syscall.O_NONBLOCK, 0)
 		if err == nil {
@@ -190,7 +192,7 @@ func unblockFIFO(path string) {
 		if !errors.Is(err, syscall.ENXIO) { // not a FIFO, or gone
 			return
 		}
-		time.Sleep(10 * time.Millisecond) // the reader is not in open yet: retry, bounded
+		<-tick.C // no reader in open yet: retry, bounded
 	}
 }
 

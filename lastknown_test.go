@@ -46,9 +46,11 @@ func TestLastKnownWriteSurvivesImmediateClose(t *testing.T) {
 	})
 	closeCtx, cancel := context.WithTimeout(context.Background(), patience)
 	defer cancel()
+	start := time.Now()
 	if err := c.Close(closeCtx); err != nil {
 		t.Fatalf("Close: %v", err)
 	}
+	t.Logf("Close waited %v for the write in progress (its envelope fetch delayed 300 ms)", time.Since(start))
 
 	srv.Down()
 	defer srv.Up()

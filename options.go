@@ -156,7 +156,8 @@ func (c *config) errorf(format string, args ...any) {
 
 // WithEndpoint sets the Flag API's base URL, such as
 // "https://flags.example.com" (the SDK appends /v1/...). Required in remote
-// and local modes.
+// and local modes. API calls never follow a redirect off this URL's origin
+// (see WithHTTPClient).
 func WithEndpoint(rawURL string) Option {
 	return func(c *config) {
 		u, err := url.Parse(strings.TrimRight(rawURL, "/"))
