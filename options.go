@@ -422,6 +422,11 @@ func portOf(u *url.URL) string {
 // redirectMessage describes a redirect answer the SDK did not follow. It
 // names the other origin only, never the Location's path or query.
 func redirectMessage(resp *http.Response) string {
+	switch resp.StatusCode {
+	case http.StatusMovedPermanently, http.StatusFound, http.StatusSeeOther, http.StatusTemporaryRedirect, http.StatusPermanentRedirect:
+	default: // 300, 304, 305…: not a redirect the API may answer
+		return fmt.Sprintf("unexpected HTTP %d (%s)", resp.StatusCode, http.StatusText(resp.StatusCode))
+	}
 	loc, err := resp.Location()
 	switch {
 	case err != nil:
