@@ -2,12 +2,15 @@ package flagwire
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
 	"net/url"
 	"strings"
 	"time"
+
+	"github.com/flagwire/flagwire/internal/retry"
 )
 
 // Mode selects how a Client decides flags.
@@ -65,6 +68,13 @@ type BreakerSettings struct {
 // sleep = min(Cap, random_between(Base, previous*3)). Retries never outlive
 // the call's timeout. A zero field means its documented default.
 type RetrySettings struct {
+	// MaxRetryAfter caps the wait a server's Retry-After header imposes
+	// (both forms: delay-seconds and HTTP date), for remote evaluations
+	// (the rate-limit gate after a 429), local-mode config syncs and event
+	// stream reconnects alike. Zero or negative means the default, 5
+	// minutes: a "Retry-After: 999999999" costs at most that long.
+	MaxRetryAfter time.Duration
+
 	// MaxAttempts is the number of attempts, including the first. Default 3.
 	// A negative value disables retries.
 	MaxAttempts int
@@ -149,7 +159,8 @@ func (c *config) errorf(format string, args ...any) {
 // "https://flags.example.com" (the SDK appends /v1/...). Required in remote
 // and local modes. A URL ending in the API's own prefix /v1, such as
 // "https://flags.example.com/v1", means the base URL without it: New
-// drops that suffix, so requests never go to /v1/v1/....
+// drops that suffix, so requests never go to /v1/v1/.... API calls never
+// follow a redirect off this URL's origin (see WithHTTPClient).
 func WithEndpoint(rawURL string) Option {
 	return func(c *config) {
 		u, err := url.Parse(strings.TrimRight(rawURL, "/"))
@@ -173,6 +184,16 @@ func WithToken(token string) Option {
 // golang.org/x/oauth2/clientcredentials Config.Client). If nil, a client
 // with a dedicated transport is used. The client's own Timeout, if any,
 // applies on top of WithTimeout.
+//
+// Redirects: API calls never follow a redirect to another origin (scheme,
+// host and port differ from the request's): the token, the attributes and
+// the request signature never reach it. Such a redirect is an error —
+// BAD_RESPONSE in Detail.ErrorCode, and Status().LastError names the
+// origin refused. Redirects within the endpoint's origin are followed, at
+// most 10 in a row (the caller's CheckRedirect, if any, is consulted for
+// them instead of that limit). hc itself is not modified: the SDK uses a
+// shallow copy with its own CheckRedirect, sharing hc's Transport, Jar and
+// Timeout.
 func WithHTTPClient(hc *http.Client) Option {
 	return func(c *config) { c.httpClient = hc }
 }
@@ -337,6 +358,86 @@ func WithBatch(chunk, parallel int) Option {
 // Default off.
 func WithOFREP() Option {
 	return func(c *config) { c.ofrep = true }
+}
+
+// retryAfter returns the Retry-After wait err carries (an *apiError from
+// a response with the header), capped at RetrySettings.MaxRetryAfter; zero
+// when there is none. Every consumer of a Retry-After goes through it.
+func (c *Client) retryAfter(err error) time.Duration {
+	var ae *apiError
+	if !errors.As(err, &ae) || ae.retryAfter <= 0 {
+		return 0
+	}
+	limit := c.cfg.retry.MaxRetryAfter
+	if limit <= 0 {
+		limit = retry.DefaultMaxRetryAfter
+	}
+	return min(ae.retryAfter, limit)
+}
+
+// maxRedirects bounds a chain of same-origin redirects, as net/http's
+// default policy does.
+const maxRedirects = 10
+
+// withRedirectPolicy returns a shallow copy of hc (never modified) that
+// refuses redirects to another origin than the original request's: the
+// 3xx answer is returned as is (http.ErrUseLastResponse), so no request,
+// header or body reaches the other origin, and statusError turns it into
+// BAD_RESPONSE. Same-origin redirects go through hc's own CheckRedirect,
+// or net/http's limit of 10.
+func withRedirectPolicy(hc *http.Client) *http.Client {
+	cp := *hc
+	next := hc.CheckRedirect
+	cp.CheckRedirect = func(req *http.Request, via []*http.Request) error {
+		if !sameOrigin(req.URL, via[0].URL) {
+			return http.ErrUseLastResponse
+		}
+		if next != nil {
+			return next(req, via)
+		}
+		if len(via) >= maxRedirects {
+			return fmt.Errorf("stopped after %d redirects", maxRedirects)
+		}
+		return nil
+	}
+	return &cp
+}
+
+// sameOrigin reports whether a and b have the same scheme, host and port
+// (a missing port is the scheme's default).
+func sameOrigin(a, b *url.URL) bool {
+	return strings.EqualFold(a.Scheme, b.Scheme) && strings.EqualFold(a.Hostname(), b.Hostname()) && portOf(a) == portOf(b)
+}
+
+func portOf(u *url.URL) string {
+	if p := u.Port(); p != "" {
+		return p
+	}
+	switch strings.ToLower(u.Scheme) {
+	case "https":
+		return "443"
+	case "http":
+		return "80"
+	}
+	return ""
+}
+
+// redirectMessage describes a redirect answer the SDK did not follow. It
+// names the other origin only, never the Location's path or query.
+func redirectMessage(resp *http.Response) string {
+	switch resp.StatusCode {
+	case http.StatusMovedPermanently, http.StatusFound, http.StatusSeeOther, http.StatusTemporaryRedirect, http.StatusPermanentRedirect:
+	default: // 300, 304, 305…: not a redirect the API may answer
+		return fmt.Sprintf("unexpected HTTP %d (%s)", resp.StatusCode, http.StatusText(resp.StatusCode))
+	}
+	loc, err := resp.Location()
+	switch {
+	case err != nil:
+		return fmt.Sprintf("redirect (HTTP %d) without a usable Location: not followed", resp.StatusCode)
+	case resp.Request != nil && !sameOrigin(loc, resp.Request.URL):
+		return fmt.Sprintf("redirect to another origin (%s://%s) refused: API calls only follow redirects within the endpoint's origin", loc.Scheme, loc.Host)
+	}
+	return fmt.Sprintf("redirect (HTTP %d) not followed", resp.StatusCode)
 }
 
 // withClock injects a clock (tests).

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"net/http"
 	"time"
 
@@ -94,10 +95,10 @@ func (c *Client) remoteEvaluate(ctx context.Context, items []remoteItem) ([]remo
 		if err != nil {
 			var ae *apiError
 			if errors.As(err, &ae) {
-				if ae.retryAfter > 0 {
-					pol.hint = ae.retryAfter
+				if ra := c.retryAfter(ae); ra > 0 { // capped: RetrySettings.MaxRetryAfter
+					pol.hint = ra
 					if ae.code == ErrorRateLimited {
-						c.rateLimitedUntil.Store(c.cfg.clock.Nanotime() + int64(ae.retryAfter))
+						c.rateLimitedUntil.Store(c.cfg.clock.Nanotime() + int64(ra))
 					}
 				}
 				if !retryable(ae) {
@@ -277,7 +278,8 @@ func statusError(resp *http.Response, body []byte, now time.Time) *apiError {
 	} else {
 		e.msg = http.StatusText(resp.StatusCode)
 	}
-	if ra, ok := retry.ParseRetryAfter(resp.Header.Get("Retry-After"), now); ok {
+	// Uncapped here: each consumer caps it (Client.retryAfter).
+	if ra, ok := retry.ParseRetryAfterMax(resp.Header.Get("Retry-After"), now, 0); ok {
 		e.retryAfter = ra
 	}
 	switch {
@@ -303,6 +305,8 @@ func statusError(resp *http.Response, body []byte, now time.Time) *apiError {
 			}
 			e.msg = "no such endpoint " + path + "(check WithEndpoint: the server's base URL): " + e.msg
 		}
+	case resp.StatusCode >= 300 && resp.StatusCode < 400: // a redirect not followed (options.go)
+		e.code, e.msg = ErrorBadResponse, redirectMessage(resp)
 	case resp.StatusCode >= 500:
 		e.code = ErrorUnavailable
 	default:
@@ -339,7 +343,9 @@ func (c *Client) decodeDecisions(items []remoteItem, resp *wire.EvaluateResponse
 }
 
 func (c *Client) decisionFromWire(wd *wire.Decision, now int64) (*decision, error) {
-	ttl := time.Duration(wd.TTLSeconds) * time.Second
+	// Clamp the seconds before converting: ttlSeconds near MaxInt64 must
+	// not overflow into a tiny TTL.
+	ttl := time.Duration(min(max(int64(wd.TTLSeconds), 0), int64(math.MaxInt64/time.Second))) * time.Second
 	if ttl < c.cfg.minTTL {
 		ttl = c.cfg.minTTL
 	}
@@ -416,5 +422,6 @@ func (c *Client) decisionFromWire(wd *wire.Decision, now int64) (*decision, erro
 
 func (c *Client) logFailure(err error) {
 	code := errorCodeOf(err)
+	c.setLastError(err) // Status().LastError, in remote mode too
 	c.logs.warn(string(code), "flagwire: evaluate API call failed; serving fallbacks", "code", string(code), "error", err.Error())
 }

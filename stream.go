@@ -97,10 +97,7 @@ func (s *streamer) run(ctx context.Context) {
 			b.Reset()
 		}
 		wait := b.NextBackOff()
-		var ae *apiError
-		if errors.As(err, &ae) && ae.retryAfter > wait {
-			wait = ae.retryAfter
-		}
+		wait = max(wait, s.c.retryAfter(err)) // capped: RetrySettings.MaxRetryAfter
 		if err != nil {
 			s.c.logs.warn("stream", "flagwire: event stream interrupted; reconnecting", "error", err.Error(), "retryIn", wait.String())
 		}
@@ -163,22 +160,30 @@ func (s *streamer) connectOnce(parent context.Context) error {
 		s.onConnect()
 	}
 	s.c.statusChanged()
-	// The watchdog: every read (events and keep-alive comments alike)
-	// pushes the deadline back; silence for s.idle cancels the request.
-	body := &watchdogReader{r: resp.Body, idle: s.idle, cancel: cancel}
-	body.timer = time.AfterFunc(s.idle, func() { body.stalled.Store(true); cancel() })
-	defer body.timer.Stop()
+	// The watchdog: each complete event and each complete keep-alive
+	// comment pushes the deadline back; bytes alone do not (a server
+	// trickling a byte a second without ever finishing an event is as
+	// stalled as a silent one). s.idle without either cancels the request.
+	var stalled atomic.Bool
+	watchdog := time.AfterFunc(s.idle, func() { stalled.Store(true); cancel() })
+	defer watchdog.Stop()
+	alive := func() { watchdog.Reset(s.idle) }
+	body := &commentWatcher{r: resp.Body, onComment: alive, atLineStart: true}
+	stalledErr := func() error {
+		return &apiError{code: ErrorUnavailable, msg: fmt.Sprintf("stream stalled: no event or keep-alive for %v", s.idle)}
+	}
 	for ev, err := range sse.Read(body, &sse.ReadConfig{MaxEventSize: maxStreamEvent}) {
 		if err != nil {
-			if body.stalled.Load() {
-				return &apiError{code: ErrorUnavailable, msg: fmt.Sprintf("stream silent for %v", s.idle)}
+			if stalled.Load() {
+				return stalledErr()
 			}
 			return &apiError{code: ErrorUnavailable, msg: "stream read: " + err.Error()}
 		}
+		alive()
 		s.handle(ev)
 	}
-	if body.stalled.Load() {
-		return &apiError{code: ErrorUnavailable, msg: fmt.Sprintf("stream silent for %v", s.idle)}
+	if stalled.Load() {
+		return stalledErr()
 	}
 	return &apiError{code: ErrorUnavailable, msg: "stream closed by the server"}
 }
@@ -215,19 +220,28 @@ func validEventID(id string) bool {
 	return true
 }
 
-// watchdogReader resets an idle timer on every read.
-type watchdogReader struct {
-	r       io.Reader
-	idle    time.Duration
-	cancel  context.CancelFunc
-	timer   *time.Timer
-	stalled atomic.Bool
+// commentWatcher passes an event stream through and calls onComment for
+// each complete comment line (": keep-alive"), which go-sse's Read parses
+// but never yields. A line ends at "\n", "\r" or "\r\n".
+type commentWatcher struct {
+	r           io.Reader
+	onComment   func()
+	atLineStart bool
+	inComment   bool
 }
 
-func (w *watchdogReader) Read(p []byte) (int, error) {
+func (w *commentWatcher) Read(p []byte) (int, error) {
 	n, err := w.r.Read(p)
-	if n > 0 {
-		w.timer.Reset(w.idle)
+	for _, b := range p[:n] {
+		switch {
+		case b == '\n' || b == '\r':
+			if w.inComment {
+				w.onComment()
+			}
+			w.inComment, w.atLineStart = false, true
+		case w.atLineStart:
+			w.inComment, w.atLineStart = b == ':', false
+		}
 	}
 	return n, err
 }

@@ -47,19 +47,26 @@ func defaultLocalConfig() localConfig {
 // `flagwire sign` or served by GET /v1/bootstrap) until the first good
 // answer from the server, or alone in ModeOffline. It is verified against
 // WithTrustedKeys before use; a tampered, expired, unknown-key or
-// truncated file is refused with a clear error and never used (New fails
-// in ModeOffline; other modes log it and go on without it).
+// truncated file is refused with a clear error and never used.
+//
+// The file must be a regular file (symlinks to one are followed) of at most
+// 64 MiB: a FIFO, a device (such as a link to /dev/zero), a directory, a
+// socket or a larger file is refused at once with an error naming the path
+// and what it is, without blocking or reading it whole. A file that cannot
+// be used is handled like an invalid one: in ModeOffline, where the
+// bootstrap is the only source, New fails (wrapping ErrInvalidConfig); in
+// the other modes the bootstrap is optional, so New succeeds, logs the
+// error and reports it in Status().LastError, and the client goes on
+// without it.
 func WithBootstrapFile(path string) Option {
 	return func(c *config) {
-		data, err := os.ReadFile(path)
+		data, err := readConfigFile(path, c.localOptions.maxConfig)
 		if err != nil {
 			c.localOptions.bootstrapErr = fmt.Errorf("bootstrap file: %w", err)
-			if c.mode == ModeOffline {
-				c.errorf("bootstrap file: %v", err)
-			}
 			return
 		}
 		c.localOptions.bootstrap, c.localOptions.bootstrapName = data, "bootstrap file "+path
+		c.localOptions.bootstrapErr = nil
 	}
 }
 
@@ -67,6 +74,7 @@ func WithBootstrapFile(path string) Option {
 func WithBootstrap(envelope []byte) Option {
 	return func(c *config) {
 		c.localOptions.bootstrap, c.localOptions.bootstrapName = envelope, ""
+		c.localOptions.bootstrapErr = nil // the last bootstrap option wins
 	}
 }
 
@@ -91,7 +99,11 @@ func WithTrustedKeys(keys ...ed25519.PublicKey) Option {
 // WithLastKnownFile persists, in local mode, the signed config envelope the
 // server sent (GET /v1/bootstrap) to path after each change, atomically
 // (temp file, fsync, rename), and loads it at start, so a restart while the
-// API is down serves the last values. It is verified like a bootstrap file.
+// API is down serves the last values. It is verified like a bootstrap file,
+// and read like one (a regular file within the size limit; anything else is
+// logged, reported in Status().LastError and not used). A write in progress
+// when Close is called completes before Close returns, unless Close's ctx
+// ends first: a change the client has served survives a restart.
 func WithLastKnownFile(path string) Option {
 	return func(c *config) { c.localOptions.lastKnownPath = path }
 }
@@ -113,8 +125,10 @@ func WithStreaming(on bool) Option {
 	return func(c *config) { c.localOptions.streaming = on }
 }
 
-// WithStreamIdleTimeout sets how long the stream may stay silent before it
-// is considered stalled and reconnected. Default 45 s (three keep-alives).
+// WithStreamIdleTimeout sets how long the stream may go without a complete
+// event or keep-alive comment before it is considered stalled and
+// reconnected; bytes that never complete one (a trickle) do not count.
+// Default 45 s (three keep-alives).
 func WithStreamIdleTimeout(d time.Duration) Option {
 	return func(c *config) {
 		if d > 0 {
@@ -179,6 +193,13 @@ type localState struct {
 	syncMu           sync.Mutex // one sync at a time
 	persistedVersion int64      // guarded by syncMu
 
+	// persistCtx bounds last-known writes. It is not derived from the
+	// client's context: Close lets a write in progress finish (a change
+	// the client has served must survive a restart) and cancels it only
+	// when Close's own ctx ends (abandonPersist).
+	persistCtx  context.Context
+	persistStop context.CancelFunc
+
 	lmu       sync.Mutex
 	listeners map[int]*listener
 	nextID    int
@@ -200,6 +221,7 @@ func (c *Client) markReady() {
 func (c *Client) startLocal() error {
 	lc := &c.cfg.localOptions
 	c.local = &localState{ready: make(chan struct{}), trigger: make(chan struct{}, 1), listeners: make(map[int]*listener)}
+	c.local.persistCtx, c.local.persistStop = context.WithCancel(context.Background())
 	now := c.cfg.clock.Now()
 	var best *snapshotState
 	consider := func(name string, data []byte) error {
@@ -216,7 +238,10 @@ func (c *Client) startLocal() error {
 		best = st
 		return nil
 	}
-	if lc.bootstrapErr != nil && c.cfg.mode != ModeOffline {
+	if lc.bootstrapErr != nil {
+		if c.cfg.mode == ModeOffline { // whatever the order of the options
+			return fmt.Errorf("%w: %w", ErrInvalidConfig, lc.bootstrapErr)
+		}
 		c.setLastError(lc.bootstrapErr)
 		c.cfg.logger.Error("flagwire: bootstrap not used", "error", lc.bootstrapErr.Error())
 	}
@@ -230,12 +255,16 @@ func (c *Client) startLocal() error {
 		}
 	}
 	if p := lc.lastKnownPath; p != "" && c.cfg.mode != ModeOffline {
-		if data, err := os.ReadFile(p); err == nil {
+		if data, err := readConfigFile(p, lc.maxConfig); err == nil {
 			if err := consider("last-known config "+p, data); err != nil {
 				c.cfg.logger.Warn("flagwire: last-known config not used", "error", err.Error())
 			}
 		} else if !errors.Is(err, os.ErrNotExist) {
-			c.cfg.logger.Warn("flagwire: last-known config unreadable", "error", err.Error())
+			// Not there yet is normal; unreadable (a FIFO, a device, a
+			// directory, too large) is a deployment problem worth seeing.
+			err = fmt.Errorf("last-known config: %w", err)
+			c.setLastError(err)
+			c.cfg.logger.Error("flagwire: last-known config unreadable", "error", err.Error())
 		}
 	}
 	if best != nil {
@@ -336,9 +365,8 @@ func (c *Client) syncLoop() {
 			}
 		}
 		err := c.syncOnce(c.ctx)
-		var ae *apiError
-		if errors.As(err, &ae) && ae.retryAfter > 0 {
-			notBefore = time.Now().Add(ae.retryAfter)
+		if ra := c.retryAfter(err); ra > 0 { // capped: RetrySettings.MaxRetryAfter
+			notBefore = time.Now().Add(ra)
 		}
 		if err != nil && c.ctx.Err() == nil {
 			c.setLastError(err)
@@ -432,11 +460,26 @@ func (c *Client) syncOnce(ctx context.Context) error {
 	}
 	c.notifyChanges(prev, snap)
 	if c.cfg.localOptions.lastKnownPath != "" {
-		if err := c.persistLastKnown(ctx); err != nil {
+		// The new config is visible: write it even if Close has begun, or
+		// a restart with the API down would serve the previous config (a
+		// kill switch switched back on). Close waits for this, bounded by
+		// its ctx.
+		pctx, pcancel := context.WithTimeout(c.local.persistCtx, max(c.cfg.timeout, 5*time.Second))
+		err := c.persistLastKnown(pctx)
+		pcancel()
+		if err != nil {
 			c.logs.warn("persist", "flagwire: could not persist the last-known config", "error", err.Error())
 		}
 	}
 	return nil
+}
+
+// abandonPersist cancels a last-known write in progress: Close calls it
+// when its ctx ends before the client's goroutines have stopped.
+func (c *Client) abandonPersist() {
+	if c.local != nil && c.local.persistStop != nil {
+		c.local.persistStop()
+	}
 }
 
 func (c *Client) confirm(now time.Time) {

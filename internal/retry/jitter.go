@@ -4,6 +4,7 @@
 package retry
 
 import (
+	"math"
 	"math/rand/v2"
 	"net/http"
 	"strconv"
@@ -71,30 +72,53 @@ func (d *DecorrelatedJitter) NextBackOff() time.Duration {
 // Reset starts over from Base.
 func (d *DecorrelatedJitter) Reset() { d.prev = 0 }
 
-// ParseRetryAfter reads a Retry-After header value: delay-seconds or an
-// HTTP date, relative to now. It reports false when the header is absent or
-// malformed. Negative results are clamped to zero.
+// DefaultMaxRetryAfter is the longest wait a Retry-After header imposes
+// unless the caller chooses another bound: a server (or anything between
+// it and the client) answering "Retry-After: 999999999" must not silence a
+// client for days.
+const DefaultMaxRetryAfter = 5 * time.Minute
+
+// ParseRetryAfter reads a Retry-After header value, in either of its forms
+// (RFC 9110, section 10.2.3): delay-seconds or an HTTP date, relative to
+// now. The result is capped at DefaultMaxRetryAfter. It reports false when
+// the header is absent or malformed (a negative number is malformed); a
+// date in the past means zero.
 func ParseRetryAfter(v string, now time.Time) (time.Duration, bool) {
+	return ParseRetryAfterMax(v, now, DefaultMaxRetryAfter)
+}
+
+// ParseRetryAfterMax is ParseRetryAfter with the cap limit instead of
+// DefaultMaxRetryAfter; a limit of zero or less means no cap but the largest
+// time.Duration. It never overflows: a delay-seconds of any length (even
+// beyond int64) or a date centuries ahead is capped, not wrapped.
+func ParseRetryAfterMax(v string, now time.Time, limit time.Duration) (time.Duration, bool) {
+	if limit <= 0 {
+		limit = math.MaxInt64
+	}
 	v = strings.TrimSpace(v)
 	if v == "" {
 		return 0, false
 	}
-	if secs, err := strconv.ParseInt(v, 10, 64); err == nil {
-		if secs < 0 {
-			return 0, false
+	if isDigits(v) {
+		secs, err := strconv.ParseInt(v, 10, 64)
+		if err != nil || secs > int64(limit/time.Second) { // out of range: beyond any cap
+			return limit, true
 		}
-		if secs > 86400 {
-			secs = 86400
-		}
-		return time.Duration(secs) * time.Second, true
+		return min(time.Duration(secs)*time.Second, limit), true
 	}
 	t, err := http.ParseTime(v)
 	if err != nil {
 		return 0, false
 	}
-	d := t.Sub(now)
-	if d < 0 {
-		d = 0
+	d := t.Sub(now) // saturates at the Duration range
+	return min(max(d, 0), limit), true
+}
+
+func isDigits(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] < '0' || s[i] > '9' {
+			return false
+		}
 	}
-	return d, true
+	return true
 }

@@ -1,6 +1,7 @@
 package retry
 
 import (
+	"math"
 	"testing"
 	"time"
 )
@@ -49,7 +50,16 @@ func TestParseRetryAfter(t *testing.T) {
 		{"soon", 0, false},
 		{"Tue, 24 Nov 2026 12:00:05 GMT", 5 * time.Second, true},
 		{"Tue, 24 Nov 2026 11:00:00 GMT", 0, true},
-		{"99999999", 86400 * time.Second, true},
+		{"+3", 0, false},
+		{"3.5", 0, false},
+		{"299", 299 * time.Second, true},
+		{"300", 5 * time.Minute, true},
+		{"301", 5 * time.Minute, true},
+		{"99999999", 5 * time.Minute, true},
+		{"999999999", 5 * time.Minute, true},
+		{"99999999999999999999999999", 5 * time.Minute, true}, // beyond int64
+		{"Tue, 24 Nov 2026 12:04:00 GMT", 4 * time.Minute, true},
+		{"Fri, 31 Dec 9999 23:59:59 GMT", 5 * time.Minute, true},
 	}
 	for _, c := range cases {
 		t.Run(c.in, func(t *testing.T) {
@@ -58,5 +68,33 @@ func TestParseRetryAfter(t *testing.T) {
 				t.Fatalf("ParseRetryAfter(%q) = %v, %v; want %v, %v", c.in, got, ok, c.want, c.ok)
 			}
 		})
+	}
+}
+
+// TestRetryAfterCapped: Retry-After in both forms is capped at the bound
+// the caller chose, without overflow, however large the header.
+func TestRetryAfterCapped(t *testing.T) {
+	now := time.Date(2026, 11, 24, 12, 0, 0, 0, time.UTC)
+	cases := []struct {
+		in    string
+		limit time.Duration
+		want  time.Duration
+	}{
+		{"999999999", time.Minute, time.Minute},
+		{"999999999", time.Hour, time.Hour},
+		{"59", time.Minute, 59 * time.Second},
+		{"9223372036854775807", time.Hour, time.Hour},
+		{"9223372036854775807", 0, math.MaxInt64},
+		{"9223372036", 0, 9223372036 * time.Second},
+		{"9223372037", 0, math.MaxInt64}, // 9223372037 s overflows a Duration
+		{"Tue, 24 Nov 2026 12:30:00 GMT", time.Hour, 30 * time.Minute},
+		{"Tue, 24 Nov 2026 13:30:00 GMT", time.Hour, time.Hour},
+		{"Fri, 31 Dec 9999 23:59:59 GMT", 0, math.MaxInt64},
+	}
+	for _, c := range cases {
+		got, ok := ParseRetryAfterMax(c.in, now, c.limit)
+		if !ok || got != c.want {
+			t.Errorf("ParseRetryAfterMax(%q, %v) = %v, %v; want %v", c.in, c.limit, got, ok, c.want)
+		}
 	}
 }
