@@ -10,6 +10,7 @@ import (
 	"reflect"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -476,5 +477,43 @@ func TestOFREPHelpers(t *testing.T) {
 	})
 	if !strings.HasPrefix(ofrepSinglePath, ofrepBulkPath) {
 		t.Error("paths")
+	}
+}
+
+// TestOFREPOnlyServerStreamIsNotAnError: flagd and GO Feature Flag serve
+// OFREP but no /v1/stream. In OFREP mode their 404 on the stream is
+// expected: the client stops streaming quietly and Status reports no error.
+func TestOFREPOnlyServerStreamIsNotAnError(t *testing.T) {
+	var streamCalls atomic.Int32
+	hs := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		if r.URL.Path == "/ofrep/v1/evaluate/flags/on" {
+			io.WriteString(w, `{"key":"on","value":true,"reason":"STATIC","variant":"enabled"}`)
+			return
+		}
+		if r.URL.Path == "/v1/stream" {
+			streamCalls.Add(1)
+		}
+		w.WriteHeader(http.StatusNotFound) // flagd: a plain 404, no Flagwire error body
+	}))
+	defer hs.Close()
+	c, err := New(context.Background(), WithEndpoint(hs.URL), WithOFREP(), WithLogger(ofrepQuiet()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close(context.Background())
+	if v, d := c.BoolDetail(context.Background(), "on", false); !v || d.Reason.Kind != "STATIC" || d.ErrorCode != "" {
+		t.Fatalf("on: %v %+v", v, d)
+	}
+	waitFor(t, 30*time.Second, "the stream's stop", func() bool {
+		c.local.mu.Lock()
+		defer c.local.mu.Unlock()
+		return c.local.stream != nil && c.local.stream.stopped.Load()
+	})
+	if st := c.Status(); st.LastError != "" || st.State == StateError {
+		t.Errorf("Status after an OFREP-only server's stream 404: %+v; want no error", st)
+	}
+	if n := streamCalls.Load(); n != 1 {
+		t.Errorf("%d stream attempts, want 1 (a 404 is not retried)", n)
 	}
 }

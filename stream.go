@@ -43,6 +43,8 @@ type streamer struct {
 	lastID    string
 	connected atomic.Bool
 	stopped   atomic.Bool // after 401/403
+	// absent: an OFREP-only server has no stream (stopped, not an error).
+	absent atomic.Bool
 	// onEvent handles one event; onConnect runs after each (re)connect.
 	onEvent   func(wire.StreamEvent)
 	onConnect func()
@@ -87,6 +89,15 @@ func (s *streamer) run(ctx context.Context) {
 		}
 		var fatal *errStreamFatal
 		if errors.As(err, &fatal) {
+			if s.c.cfg.ofrep && fatal.status == http.StatusNotFound && fatal.code != wire.CodeEnvironmentNotFound {
+				// An OFREP-only server (flagd, GO Feature Flag) has no
+				// Flagwire stream: expected, not an error. Decisions
+				// expire by their TTL instead.
+				s.absent.Store(true)
+				s.stopped.Store(true)
+				s.c.cfg.logger.Info("flagwire: the OFREP server has no /v1/stream; cached decisions expire by TTL")
+				return
+			}
 			s.stopped.Store(true)
 			s.c.setLastError(err)
 			s.c.cfg.logger.Error("flagwire: event stream refused; not retrying", "status", fatal.status)

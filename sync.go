@@ -611,7 +611,7 @@ func (c *Client) Status() Status {
 		st.State = StateOffline
 	case c.cfg.mode == ModeRemote:
 		st.State = StateValid
-		if st.Breaker == BreakerOpen || (c.local.stream != nil && c.local.stream.stopped.Load()) || c.configErr.Load() {
+		if st.Breaker == BreakerOpen || (c.local.stream != nil && c.local.stream.stopped.Load() && !c.local.stream.absent.Load()) || c.configErr.Load() {
 			st.State = StateError
 		}
 	default:
