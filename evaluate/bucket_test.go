@@ -1,6 +1,7 @@
 package evaluate
 
 import (
+	"bytes"
 	"encoding/hex"
 	"encoding/json"
 	"flag"
@@ -26,9 +27,27 @@ type bucketVector struct {
 	Variant int       `json:"variant"` // index into weights
 }
 
+// numericVector is one published vector for a numeric id. ID is the JSON
+// number exactly as written; Canonical, Hash and Bucket come from a second
+// implementation (exact decimal arithmetic in Python), not from this
+// package. Missing ids have no canonical form and no hash. Float64Exact says
+// whether decoding ID into a float64 first gives the same answer.
+type numericVector struct {
+	Salt         string      `json:"salt"`
+	Seed         string      `json:"seed"`
+	ID           json.Number `json:"id"`
+	Canonical    string      `json:"canonical,omitempty"`
+	Hash         string      `json:"hash,omitempty"`
+	Bucket       uint32      `json:"bucket"`
+	Missing      bool        `json:"missing,omitempty"`
+	Float64Exact bool        `json:"float64Exact"`
+}
+
 type vectorFile struct {
-	Description string         `json:"description"`
-	Vectors     []bucketVector `json:"vectors"`
+	Description        string          `json:"description"`
+	Vectors            []bucketVector  `json:"vectors"`
+	NumericDescription string          `json:"numericDescription,omitempty"`
+	NumericVectors     []numericVector `json:"numericVectors,omitempty"`
 }
 
 func variantFor(bucket uint32, weights []float64) int {
@@ -66,7 +85,18 @@ func makeVectors() vectorFile {
 func TestBucketingVectors(t *testing.T) {
 	path := filepath.Join("testdata", "bucketing_vectors.json")
 	if *updateVectors {
-		b, _ := json.MarshalIndent(makeVectors(), "", "  ")
+		// The numeric vectors are not generated here: keep them.
+		var old vectorFile
+		if data, err := os.ReadFile(path); err == nil {
+			dec := json.NewDecoder(bytes.NewReader(data))
+			dec.UseNumber()
+			if err := dec.Decode(&old); err != nil {
+				t.Fatal(err)
+			}
+		}
+		vf := makeVectors()
+		vf.NumericDescription, vf.NumericVectors = old.NumericDescription, old.NumericVectors
+		b, _ := json.MarshalIndent(vf, "", "  ")
 		if err := os.WriteFile(path, append(b, '\n'), 0o644); err != nil {
 			t.Fatal(err)
 		}
@@ -212,5 +242,117 @@ func BenchmarkBucket(b *testing.B) {
 	b.ReportAllocs()
 	for i := 0; i < b.N; i++ {
 		Bucket("prod-salt-2026", "checkout-new-flow", "8a7f4c91")
+	}
+}
+
+// TestNumericIDsCanonicalForm: a numeric id buckets by its value, not by
+// its spelling (1 = 1.0 = 1e0, 1000 = 1e3, 12.5 = 12.50, -0 = 0), exactly
+// for integers beyond 2^53, whether it arrives as a json.Number literal, a
+// float64 or a Go integer. Expected hashes come from the published vectors,
+// computed by an independent implementation.
+func TestNumericIDsCanonicalForm(t *testing.T) {
+	data, err := os.ReadFile(filepath.Join("testdata", "bucketing_vectors.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.UseNumber()
+	var vf vectorFile
+	if err := dec.Decode(&vf); err != nil {
+		t.Fatal(err)
+	}
+	if len(vf.NumericVectors) < 40 {
+		t.Fatalf("only %d numeric vectors", len(vf.NumericVectors))
+	}
+	// Each id is checked through a 50/50 rollout, a target and a static
+	// segment, as every form it can arrive in.
+	for i, v := range vf.NumericVectors {
+		forms := map[string]any{"json.Number": v.ID}
+		if v.Float64Exact {
+			// What encoding/json decodes a number into without UseNumber.
+			f, _ := strconv.ParseFloat(string(v.ID), 64)
+			forms["float64"] = f
+		}
+		if n, err := strconv.ParseInt(v.Canonical, 10, 64); err == nil {
+			forms["int64"] = n
+			forms["int"] = int(n)
+		}
+		if n, err := strconv.ParseUint(v.Canonical, 10, 64); err == nil {
+			forms["uint64"] = n
+		}
+		if n, err := strconv.ParseInt(v.Canonical, 10, 32); err == nil {
+			forms["int32"] = int32(n)
+			forms["named int32"] = namedInt32(n)
+		}
+		target := v.Canonical
+		if v.Missing {
+			target = "unused"
+		}
+		snap := mustCompile(t, &Config{Salt: v.Salt,
+			Segments: []Segment{{Key: "s", Included: []string{target}}},
+			Flags: []Flag{
+				{Key: "rollout", Type: TypeString, Variants: []Variant{{Name: "a"}, {Name: "b"}}, Bucketing: Bucketing{Seed: v.Seed},
+					Default: &Serve{Rollout: []WeightedVariant{{"a", 50}, {"b", 50}}}},
+				{Key: "target", Targets: []Target{{Variant: true, Values: []string{target}}}, Default: &Serve{Variant: false}},
+				{Key: "segment", Rules: []Rule{{ID: "in", Segment: "s", Serve: Serve{Variant: true}}}, Default: &Serve{Variant: false}},
+			}})
+		for form, id := range forms {
+			name := fmt.Sprintf("vector %d id %s as %s", i, v.ID, form)
+			attrs := Attributes{"userId": id}
+			got, ok := CanonicalID(id)
+			r := snap.Evaluate("rollout", attrs, time.Time{})
+			if v.Missing {
+				if ok || r.Reason.ErrorCode != ErrorMissingBucketAttr || r.Variant != "a" || r.HasBucketing {
+					t.Errorf("%s: canonical %q %v, rollout %s %s %s; want missing: off variant a, MISSING_BUCKETING_ATTRIBUTE", name, got, ok, r.Variant, r.Reason.Kind, r.Reason.ErrorCode)
+				}
+				continue
+			}
+			if !ok || got != v.Canonical {
+				t.Errorf("%s: canonical form %q (ok %v), want %q", name, got, ok, v.Canonical)
+			}
+			want := "a"
+			if v.Bucket >= 50000 {
+				want = "b"
+			}
+			if r.Variant != want || r.Reason.Kind != ReasonRollout || r.Reason.ErrorCode != ErrorNone || r.Bucketing.Bucket != v.Bucket || r.Bucketing.HashHex() != v.Hash {
+				t.Errorf("%s: rollout served %s (%s %s) bucket %d hash %s; want %s ROLLOUT bucket %d hash %s",
+					name, r.Variant, r.Reason.Kind, r.Reason.ErrorCode, r.Bucketing.Bucket, r.Bucketing.HashHex(), want, v.Bucket, v.Hash)
+			}
+			if r := snap.Evaluate("target", attrs, time.Time{}); r.Value != true || r.Reason.Kind != ReasonTargetMatch {
+				t.Errorf("%s: target %q: served %v (%s), want true TARGET_MATCH", name, v.Canonical, r.Value, r.Reason.Kind)
+			}
+			if r := snap.Evaluate("segment", attrs, time.Time{}); r.Value != true || r.Reason.Kind != ReasonSegmentMatch {
+				t.Errorf("%s: segment including %q: served %v (%s), want true SEGMENT_MATCH", name, v.Canonical, r.Value, r.Reason.Kind)
+			}
+		}
+	}
+}
+
+type namedInt32 int32
+
+// TestNumericIDsCanonicalFormInvalid: non-numbers and malformed json.Number
+// literals are missing, not hashed as text.
+func TestNumericIDsCanonicalFormInvalid(t *testing.T) {
+	for _, v := range []any{json.Number(""), json.Number("abc"), json.Number("01"), json.Number("1."), json.Number(".5"), json.Number("+1"),
+		json.Number("1e"), json.Number("0x10"), json.Number("Infinity"), math.NaN(), math.Inf(1), math.Inf(-1), float32(math.Inf(1)),
+		nil, "", []any{1}, map[string]any{"a": 1}} {
+		if got, ok := CanonicalID(v); ok {
+			t.Errorf("CanonicalID(%#v) = %q, want missing", v, got)
+		}
+	}
+	// float32 is converted exactly to binary64.
+	if got, _ := CanonicalID(float32(0.1)); got != "0.10000000149011612" {
+		t.Errorf("float32(0.1): %q", got)
+	}
+}
+
+func BenchmarkBucketValueNumber(b *testing.B) {
+	for _, id := range []any{"8a7f4c91", 12345678, 1234.5, json.Number("12345678"), json.Number("1.2345678e7")} {
+		b.Run(fmt.Sprintf("%T", id), func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				bucketValue("prod-salt-2026", "checkout-new-flow", id)
+			}
+		})
 	}
 }

@@ -2,7 +2,6 @@ package evaluate
 
 import (
 	"fmt"
-	"strconv"
 	"time"
 )
 
@@ -70,7 +69,7 @@ func (s *Snapshot) MatchSegment(name string, attrs Attributes) bool {
 func (cs *compiledSegment) match(s *Snapshot, attrs Attributes, now time.Time) bool {
 	if cs.included != nil || cs.excluded != nil {
 		var buf [64]byte
-		id, ok := idBytes(buf[:0], lookupPath(attrs, cs.byPath))
+		id, ok := appendID(buf[:0], lookupPath(attrs, cs.byPath))
 		if ok {
 			if _, ex := cs.excluded[string(id)]; ex {
 				return false
@@ -84,26 +83,6 @@ func (cs *compiledSegment) match(s *Snapshot, attrs Attributes, now time.Time) b
 		return cs.cond.Match(attrs, s, now)
 	}
 	return false
-}
-
-// idBytes appends the canonical id form of v (see Bucket) to b.
-func idBytes(b []byte, v any) ([]byte, bool) {
-	switch x := v.(type) {
-	case string:
-		return append(b, x...), x != ""
-	case bool:
-		return strconv.AppendBool(b, x), true
-	case int:
-		return strconv.AppendInt(b, int64(x), 10), true
-	case int64:
-		return strconv.AppendInt(b, x, 10), true
-	case float64:
-		return strconv.AppendFloat(b, x, 'f', -1, 64), true
-	case interface{ String() string }:
-		s := x.String()
-		return append(b, s...), s != ""
-	}
-	return b, false
 }
 
 // lookupPath finds a dotted attribute path. A single-element path is one map
@@ -198,7 +177,7 @@ func (s *Snapshot) eval(out *Result, cf *compiledFlag, attrs Attributes, now tim
 	}
 	if cf.targets != nil {
 		var buf [64]byte
-		if id, ok := idBytes(buf[:0], lookupPath(attrs, cf.byPath)); ok {
+		if id, ok := appendID(buf[:0], lookupPath(attrs, cf.byPath)); ok {
 			if idx, hit := cf.targets[string(id)]; hit {
 				if trace != nil {
 					*trace = append(*trace, TraceStep{Step: "target", ID: cf.by, Matched: true, Detail: "subject is individually targeted"})
