@@ -55,15 +55,26 @@ func (s *Snapshot) FlagType(key string) (FlagType, bool) {
 	return cf.typ, true
 }
 
-// MatchSegment implements SegmentMatcher: it reports whether attrs belong to
-// the named segment. An excluded id is never in the segment; an included id
-// always is; otherwise the segment's condition decides. It does not allocate.
+// MatchSegment implements SegmentMatcher: it is MatchSegmentAt at the zero
+// time. Use MatchSegmentAt for segments whose conditions use now or date().
 func (s *Snapshot) MatchSegment(name string, attrs Attributes) bool {
+	return s.MatchSegmentAt(name, attrs, time.Time{})
+}
+
+// MatchSegmentAt implements SegmentMatcherAt: it reports whether attrs
+// belong to the named segment at time now. An excluded id is never in the
+// segment; an included id always is; otherwise the segment's condition
+// decides, at now. An unknown segment (or a nil Snapshot) never matches. It
+// does not allocate.
+func (s *Snapshot) MatchSegmentAt(name string, attrs Attributes, now time.Time) bool {
+	if s == nil {
+		return false
+	}
 	cs, ok := s.segments[name]
 	if !ok {
 		return false
 	}
-	return cs.match(s, attrs, time.Time{})
+	return cs.match(s, attrs, now)
 }
 
 func (cs *compiledSegment) match(s *Snapshot, attrs Attributes, now time.Time) bool {

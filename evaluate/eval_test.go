@@ -290,3 +290,97 @@ func prereqFanout(n int) Config {
 	}
 	return cfg
 }
+
+// TestSegmentFunctionUsesEvaluationTime: a time-dependent segment (its
+// condition uses now or date()) gives the same answer whether a rule names
+// it in `segment:` or calls segment('x') in `when`, at the same now. The
+// segment() function used to be evaluated at time zero.
+func TestSegmentFunctionUsesEvaluationTime(t *testing.T) {
+	cfg := &Config{
+		Salt: "s",
+		Segments: []Segment{
+			{Key: "launched", When: "now >= '2026-06-01'"},
+			{Key: "in-trial", When: "date(trialEnds) > now"},
+		},
+	}
+	for _, seg := range []string{"launched", "in-trial"} {
+		cfg.Flags = append(cfg.Flags,
+			Flag{Key: seg + "-field", Rules: []Rule{{ID: "r", Segment: seg, Serve: Serve{Variant: true}}}, Default: &Serve{Variant: false}},
+			Flag{Key: seg + "-func", Rules: []Rule{{ID: "r", When: "segment('" + seg + "')", Serve: Serve{Variant: true}}}, Default: &Serve{Variant: false}},
+			Flag{Key: seg + "-nested", Rules: []Rule{{ID: "r", When: "not (not segment('" + seg + "'))", Serve: Serve{Variant: true}}}, Default: &Serve{Variant: false}})
+	}
+	// A segment calling segment() must pass the time on too.
+	cfg.Segments = append(cfg.Segments, Segment{Key: "launched-via", When: "segment('launched')"})
+	cfg.Flags = append(cfg.Flags, Flag{Key: "launched-via-field", Rules: []Rule{{ID: "r", Segment: "launched-via", Serve: Serve{Variant: true}}}, Default: &Serve{Variant: false}})
+	snap := mustCompile(t, cfg)
+	attrs := Attributes{"userId": "u1", "trialEnds": "2026-08-01T00:00:00Z"}
+	cases := []struct {
+		seg  string
+		now  time.Time
+		want bool // from the segment's definition
+	}{
+		{"launched", time.Date(2026, 5, 31, 0, 0, 0, 0, time.UTC), false},
+		{"launched", time.Date(2026, 7, 1, 0, 0, 0, 0, time.UTC), true},
+		{"in-trial", time.Date(2026, 7, 1, 0, 0, 0, 0, time.UTC), true},
+		{"in-trial", time.Date(2026, 9, 1, 0, 0, 0, 0, time.UTC), false},
+	}
+	for _, c := range cases {
+		t.Run(c.seg+"@"+c.now.Format("2006-01-02"), func(t *testing.T) {
+			field := snap.Evaluate(c.seg+"-field", attrs, c.now)
+			wantField := Reason{Kind: ReasonDefault, RuleIndex: -1}
+			if c.want {
+				wantField = Reason{Kind: ReasonSegmentMatch, RuleID: "r", Segment: c.seg}
+			}
+			if field.Value != c.want || field.Reason != wantField {
+				t.Errorf("segment: %s: %v %+v, want %v %+v", c.seg, field.Value, field.Reason, c.want, wantField)
+			}
+			wantFunc := Reason{Kind: ReasonDefault, RuleIndex: -1}
+			if c.want {
+				wantFunc = Reason{Kind: ReasonRuleMatch, RuleID: "r"}
+			}
+			for _, key := range []string{c.seg + "-func", c.seg + "-nested"} {
+				if r := snap.Evaluate(key, attrs, c.now); r.Value != c.want || r.Reason != wantFunc {
+					t.Errorf("%s: %v %+v, want %v %+v", key, r.Value, r.Reason, c.want, wantFunc)
+				}
+			}
+			if got := snap.MatchSegmentAt(c.seg, attrs, c.now); got != c.want {
+				t.Errorf("MatchSegmentAt(%s) = %v, want %v", c.seg, got, c.want)
+			}
+			if c.seg == "launched" {
+				wantVia := Reason{Kind: ReasonDefault, RuleIndex: -1}
+				if c.want {
+					wantVia = Reason{Kind: ReasonSegmentMatch, RuleID: "r", Segment: "launched-via"}
+				}
+				if r := snap.Evaluate("launched-via-field", attrs, c.now); r.Value != c.want || r.Reason != wantVia {
+					t.Errorf("launched-via: %v %+v, want %v %+v", r.Value, r.Reason, c.want, wantVia)
+				}
+			}
+		})
+	}
+}
+
+type segsAt struct{ got time.Time }
+
+func (s *segsAt) MatchSegment(string, Attributes) bool { return false }
+func (s *segsAt) MatchSegmentAt(_ string, _ Attributes, now time.Time) bool {
+	s.got = now
+	return true
+}
+
+// TestSegmentFunctionUsesEvaluationTimeMatcherAt: a user SegmentMatcher
+// implementing SegmentMatcherAt gets Match's now.
+func TestSegmentFunctionUsesEvaluationTimeMatcherAt(t *testing.T) {
+	c, err := ParseCondition("segment('x')")
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := time.Date(2026, 7, 1, 0, 0, 0, 0, time.UTC)
+	m := &segsAt{}
+	if !c.Match(nil, m, now) || !m.got.Equal(now) {
+		t.Fatalf("MatchSegmentAt called with %v, want %v", m.got, now)
+	}
+	var nilSnap *Snapshot
+	if c.Match(nil, nilSnap, now) {
+		t.Fatal("nil *Snapshot matcher: want false")
+	}
+}

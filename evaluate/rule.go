@@ -152,7 +152,10 @@ func (e *SyntaxError) Error() string {
 // a string, a time.Time, or a number of Unix seconds. now is the evaluation
 // time given to Match.
 //
-// segment('name') asks the SegmentMatcher given to Match.
+// segment('name') asks the SegmentMatcher given to Match, at Match's now
+// when it implements SegmentMatcherAt (as the Snapshot does), so a segment
+// whose condition uses now or date() answers as it does in a rule's segment
+// field.
 //
 // # Limits
 //
@@ -185,8 +188,8 @@ func ParseCondition(src string) (*Condition, error) {
 }
 
 // Match evaluates the condition for attrs at time now (the engine never reads
-// a clock). segs answers segment(...) membership; it may be nil, in which
-// case segment(...) is false. A nil Condition matches nothing. Match does not
+// a clock). segs answers segment(...) membership, at now when it implements
+// SegmentMatcherAt; it may be nil, in which case segment(...) is false. A nil Condition matches nothing. Match does not
 // allocate for string, number, bool, list, semver, date and regexp tests.
 func (c *Condition) Match(attrs Attributes, segs SegmentMatcher, now time.Time) bool {
 	if c == nil || c.root == nil {
@@ -1208,7 +1211,15 @@ func (n *rlTruthy) eval(e rlEnv) bool {
 type rlSegment struct{ name string }
 
 func (n *rlSegment) eval(e rlEnv) bool {
-	return e.segs != nil && e.segs.MatchSegment(n.name, e.attrs)
+	switch m := e.segs.(type) {
+	case nil:
+		return false
+	case *Snapshot:
+		return m.MatchSegmentAt(n.name, e.attrs, e.now)
+	case SegmentMatcherAt:
+		return m.MatchSegmentAt(n.name, e.attrs, e.now)
+	}
+	return e.segs.MatchSegment(n.name, e.attrs)
 }
 
 type rlStrCmp struct {
