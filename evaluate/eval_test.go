@@ -384,3 +384,71 @@ func TestSegmentFunctionUsesEvaluationTimeMatcherAt(t *testing.T) {
 		t.Fatal("nil *Snapshot matcher: want false")
 	}
 }
+
+// TestStaticReason: STATIC is "the flag is on and has no targeting: no
+// prerequisites, no targets, no rules, and a fixed default (or none)". Every
+// other shape keeps its own reason; expectations follow that definition.
+func TestStaticReason(t *testing.T) {
+	str := func(name string) Variant { return Variant{Name: name} }
+	cfg := &Config{
+		Salt:     "s",
+		Segments: []Segment{{Key: "seg", Included: []string{"nobody"}}},
+		Flags: []Flag{
+			{Key: "fixed-true", Default: &Serve{Variant: true}},
+			{Key: "fixed-string", Type: TypeString, Variants: []Variant{str("a"), str("b")}, Default: &Serve{Variant: "b"}},
+			{Key: "no-default"}, // serves the off variant to everyone
+			{Key: "off", State: StateOff, Default: &Serve{Variant: true}},
+			{Key: "percentage-default", Default: &Serve{Percentage: pct(100)}},
+			{Key: "percentage-0-default", Default: &Serve{Percentage: pct(0)}},
+			{Key: "rollout-default", Default: &Serve{Rollout: []WeightedVariant{{true, 100}, {false, 0}}}},
+			{Key: "progressive-default", Default: &Serve{Progressive: &Progressive{Steps: []RampStep{{At: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC), Percentage: 100}}}}},
+			{Key: "with-prereq", Prerequisites: []Prerequisite{{FlagKey: "fixed-true", Variants: []any{true}}}, Default: &Serve{Variant: true}},
+			{Key: "with-failed-prereq", Prerequisites: []Prerequisite{{FlagKey: "fixed-true", Variants: []any{false}}}, Default: &Serve{Variant: true}},
+			{Key: "with-target-miss", Targets: []Target{{Variant: false, Values: []string{"someone-else"}}}, Default: &Serve{Variant: true}},
+			{Key: "with-target-hit", Targets: []Target{{Variant: false, Values: []string{"u1"}}}, Default: &Serve{Variant: true}},
+			{Key: "with-rule-miss", Rules: []Rule{{ID: "r", When: "plan == 'enterprise'", Serve: Serve{Variant: false}}}, Default: &Serve{Variant: true}},
+			{Key: "with-segment-rule-miss", Rules: []Rule{{ID: "r", Segment: "seg", Serve: Serve{Variant: false}}}, Default: &Serve{Variant: true}},
+			{Key: "with-rule-hit", Rules: []Rule{{ID: "r", When: "plan == 'pro'", Serve: Serve{Variant: false}}}, Default: &Serve{Variant: true}},
+		},
+	}
+	snap := mustCompile(t, cfg)
+	now := time.Date(2026, 7, 1, 0, 0, 0, 0, time.UTC)
+	cases := []struct {
+		key     string
+		attrs   Attributes
+		value   any
+		variant string
+		reason  Reason
+	}{
+		{"fixed-true", Attributes{"userId": "u1"}, true, "true", Reason{Kind: ReasonStatic, RuleIndex: -1}},
+		{"fixed-true", nil, true, "true", Reason{Kind: ReasonStatic, RuleIndex: -1}}, // no id needed
+		{"fixed-string", Attributes{"userId": "u1"}, "b", "b", Reason{Kind: ReasonStatic, RuleIndex: -1}},
+		{"no-default", Attributes{"userId": "u1"}, false, "false", Reason{Kind: ReasonStatic, RuleIndex: -1}},
+		{"off", Attributes{"userId": "u1"}, false, "false", Reason{Kind: ReasonOff, RuleIndex: -1}},
+		{"percentage-default", Attributes{"userId": "u1"}, true, "true", Reason{Kind: ReasonRollout, RuleIndex: -1, InRollout: true}},
+		{"percentage-default", nil, false, "false", Reason{Kind: ReasonDefault, RuleIndex: -1, ErrorCode: ErrorMissingBucketAttr}},
+		{"percentage-0-default", Attributes{"userId": "u1"}, false, "false", Reason{Kind: ReasonRollout, RuleIndex: -1, InRollout: true}},
+		{"rollout-default", Attributes{"userId": "u1"}, true, "true", Reason{Kind: ReasonRollout, RuleIndex: -1, InRollout: true}},
+		{"progressive-default", Attributes{"userId": "u1"}, true, "true", Reason{Kind: ReasonRollout, RuleIndex: -1, InRollout: true}},
+		{"with-prereq", Attributes{"userId": "u1"}, true, "true", Reason{Kind: ReasonDefault, RuleIndex: -1}},
+		{"with-failed-prereq", Attributes{"userId": "u1"}, false, "false", Reason{Kind: ReasonPrerequisiteFailed, Prerequisite: "fixed-true", RuleIndex: -1}},
+		{"with-target-miss", Attributes{"userId": "u1"}, true, "true", Reason{Kind: ReasonDefault, RuleIndex: -1}},
+		{"with-target-hit", Attributes{"userId": "u1"}, false, "false", Reason{Kind: ReasonTargetMatch, RuleIndex: -1}},
+		{"with-rule-miss", Attributes{"userId": "u1", "plan": "pro"}, true, "true", Reason{Kind: ReasonDefault, RuleIndex: -1}},
+		{"with-segment-rule-miss", Attributes{"userId": "u1"}, true, "true", Reason{Kind: ReasonDefault, RuleIndex: -1}},
+		{"with-rule-hit", Attributes{"userId": "u1", "plan": "pro"}, false, "false", Reason{Kind: ReasonRuleMatch, RuleID: "r", RuleIndex: 0}},
+	}
+	for _, c := range cases {
+		t.Run(c.key, func(t *testing.T) {
+			r := snap.Evaluate(c.key, c.attrs, now)
+			if r.Value != c.value || r.Variant != c.variant || r.Reason != c.reason {
+				t.Errorf("got %v %q %+v, want %v %q %+v", r.Value, r.Variant, r.Reason, c.value, c.variant, c.reason)
+			}
+			// Explain agrees with Evaluate.
+			re, _ := snap.EvaluateExplain(c.key, c.attrs, now)
+			if re.Reason != r.Reason || re.Variant != r.Variant {
+				t.Errorf("explain: %q %+v, evaluate: %q %+v", re.Variant, re.Reason, r.Variant, r.Reason)
+			}
+		})
+	}
+}
