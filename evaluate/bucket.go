@@ -102,6 +102,16 @@ func bucketValue(salt, seed string, v any) (hash [32]byte, bucket uint32, ok boo
 	return hash, bucketOf(&hash), true
 }
 
+// bucket hashes a canonical id for this serve: Bucket(salt, seed, id)
+// with the "salt:seed:" prefix built at compile time.
+func (sv *compiledServe) bucket(id []byte) (hash [32]byte, bucket uint32) {
+	var buf [160]byte
+	b := append(buf[:0], sv.prefix...)
+	b = append(b, id...)
+	hash = sha256.Sum256(b)
+	return hash, bucketOf(&hash)
+}
+
 // CanonicalID returns the canonical id form of an attribute value (see
 // Bucket), and false when the value counts as missing.
 func CanonicalID(v any) (string, bool) {

@@ -169,12 +169,14 @@ type compiledServe struct {
 	paused     bool
 	pausedAt   int64
 	seed       string
+	prefix     string // salt ":" seed ":", the start of every hashed input
 }
 
 type compiledRule struct {
 	id      string
 	cond    *Condition
 	segment string
+	seg     *compiledSegment // segment, resolved at compile time
 	serve   compiledServe
 }
 
@@ -580,7 +582,7 @@ func (c *compiler) compileFlag(f *Flag, s *Snapshot) *compiledFlag {
 			}
 		}
 		if r.Segment != "" {
-			if _, ok := s.segments[r.Segment]; !ok {
+			if cr.seg = s.segments[r.Segment]; cr.seg == nil {
 				c.errorf(withField(rw, "segment", "unknown-segment"), "references unknown segment %q", r.Segment)
 			}
 		}
@@ -848,6 +850,7 @@ func (c *compiler) compileServe(sv *Serve, cf *compiledFlag, where Finding, isRu
 	if out.seed == "" {
 		out.seed = cf.seed
 	}
+	out.prefix = c.cfg.Salt + ":" + out.seed + ":"
 	set := 0
 	if sv.Rollout != nil {
 		set++
