@@ -166,7 +166,7 @@ func lookupPath(attrs Attributes, path []string) any {
 // progressive rollouts and date rules). It never panics and does not
 // allocate. An unknown key returns a Result with Reason ERROR and
 // FLAG_NOT_FOUND and a nil Value.
-func (s *Snapshot) Evaluate(key string, attrs Attributes, now time.Time) Result {
+func (s *Snapshot) Evaluate(key string, attrs Attributes, now time.Time) (r Result) {
 	if s == nil {
 		return Result{Reason: Reason{Kind: ReasonError, ErrorCode: ErrorFlagNotFound, RuleIndex: -1}}
 	}
@@ -174,7 +174,6 @@ func (s *Snapshot) Evaluate(key string, attrs Attributes, now time.Time) Result 
 	if !ok {
 		return Result{Reason: Reason{Kind: ReasonError, ErrorCode: ErrorFlagNotFound, RuleIndex: -1}}
 	}
-	var r Result
 	sub := subject{attrs: attrs, now: now}
 	s.eval(&r, cf, &sub, nil, 0)
 	return r
