@@ -34,18 +34,21 @@ const BucketCount = 100000
 //     (a) if its value is an integer, the id is that exact integer in decimal:
 //     an optional "-", then digits without leading zeros; no exponent, no
 //     decimal point; zero (and -0) is "0". This is exact for integer literals
-//     of any length (12345678901234567890 stays 12345678901234567890) and for
+//     of any length up to the limit in (c) (12345678901234567890 stays
+//     12345678901234567890, not the binary64 12345678901234567168) and for
 //     an integral binary64 value (1e21 is "1000000000000000000000", the
-//     binary64 nearest 1e23 is "99999999999999991611392").
+//     binary64 nearest 1e23 is "99999999999999991611392"; JavaScript:
+//     BigInt(x).toString(); Python: str(int(x))).
 //     (b) otherwise, let x be the IEEE-754 binary64 nearest to the value
 //     (round half to even). If x is an integer (the value was so large that
 //     its fraction rounded away, or so small that it rounded to zero), the id
 //     is x's exact integer as in (a). Else the id is the shortest decimal that
 //     rounds back to x, written in plain notation: optional "-", digits, ".",
 //     digits; no exponent, no trailing zeros after the point, "0." before a
-//     fraction below one (12.5, 0.1, -0.000001, 4503599627370496.5; Go:
-//     strconv.FormatFloat(x, 'f', -1, 64); JavaScript: String(x) when it has
-//     no exponent; Python: repr(x) expanded out of exponent notation).
+//     fraction below one (12.5, 0.1, -0.000001, 2251799813685248.5; Go:
+//     strconv.FormatFloat(x, 'f', -1, 64); JavaScript: String(x) and
+//     Python: repr(x), each expanded out of exponent notation when they use
+//     it, as for 1e-7 → "0.0000001").
 //     (c) NaN, ±Infinity and a value whose nearest binary64 is infinite
 //     (magnitude ≥ 2^1024 − 2^970) are missing.
 //   - null, lists and maps are missing.
