@@ -7,9 +7,12 @@ import (
 	"flag"
 	"fmt"
 	"math"
+	"math/big"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 )
@@ -355,4 +358,65 @@ func BenchmarkBucketValueNumber(b *testing.B) {
 			}
 		})
 	}
+}
+
+var jsonNumberSyntax = regexp.MustCompile(`^-?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?$`)
+
+// refCanonicalNumber is a second implementation of the canonical number
+// form for a JSON number literal, on exact rational arithmetic (math/big).
+func refCanonicalNumber(s string) (string, bool) {
+	if !jsonNumberSyntax.MatchString(s) {
+		return "", false
+	}
+	f, _ := strconv.ParseFloat(s, 64)
+	if math.IsInf(f, 0) {
+		return "", false
+	}
+	r, ok := new(big.Rat).SetString(s)
+	if !ok {
+		return "", false
+	}
+	if r.IsInt() {
+		return r.Num().String(), true
+	}
+	if f == 0 {
+		return "0", true
+	}
+	if f == math.Trunc(f) {
+		i, _ := new(big.Float).SetFloat64(f).Int(nil)
+		return i.String(), true
+	}
+	return strconv.FormatFloat(f, 'f', -1, 64), true
+}
+
+// FuzzNumericIDsCanonicalForm checks the json.Number canonical form against
+// the math/big reference, and float64 ids against their json.Number twin.
+func FuzzNumericIDsCanonicalForm(f *testing.F) {
+	for _, s := range []string{"0", "-0", "1.0", "1e3", "12.50", "-0.000001", "12345678901234567890", "4611686018427387904.5",
+		"1e308", "1e309", "1e-400", "5e-324", "179769313486231580793728971405301e276", "0.0001e4", "1.", "+1", "01", "abc", ""} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		if i := strings.IndexAny(s, "eE"); i >= 0 && len(strings.TrimLeft(s[i+1:], "+-")) > 4 {
+			return // keep math/big's work small: exponents up to 9999
+		}
+		got, ok := CanonicalID(json.Number(s))
+		want, wantOK := refCanonicalNumber(s)
+		if ok != wantOK || got != want {
+			t.Fatalf("json.Number(%q): got %q %v, want %q %v", s, got, ok, want, wantOK)
+		}
+		if x, err := strconv.ParseFloat(s, 64); err == nil && jsonNumberSyntax.MatchString(s) {
+			got, ok := CanonicalID(x)
+			want, wantOK := "", false
+			if !math.IsInf(x, 0) {
+				want, wantOK = strconv.FormatFloat(x, 'f', -1, 64), true
+				if r := new(big.Rat).SetFloat64(x); r.IsInt() { // exact value of x
+					want = r.Num().String()
+				}
+			}
+			if ok != wantOK || got != want {
+				t.Fatalf("float64 %v: got %q %v, want %q %v", x, got, ok, want, wantOK)
+			}
+		}
+	})
 }
