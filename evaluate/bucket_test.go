@@ -420,3 +420,19 @@ func FuzzNumericIDsCanonicalForm(f *testing.F) {
 		}
 	})
 }
+
+// TestNumericIDsCanonicalFormNoAlloc: canonicalizing a numeric id costs no
+// allocation in a rollout, a target or a static segment.
+func TestNumericIDsCanonicalFormNoAlloc(t *testing.T) {
+	snap := mustCompile(t, &Config{Salt: "s",
+		Segments: []Segment{{Key: "seg", Included: []string{"7"}}},
+		Flags: []Flag{{Key: "f", Targets: []Target{{Variant: true, Values: []string{"9"}}},
+			Rules:   []Rule{{ID: "r", Segment: "seg", Serve: Serve{Variant: true}}},
+			Default: &Serve{Percentage: pct(50)}}}})
+	for _, id := range []any{json.Number("1.000e3"), json.Number("12345678901234567890"), json.Number("-0.000001"), 12.5, 1e21, math.Ldexp(1, 70), int64(-42), uint64(math.MaxUint64), float32(0.5), true} {
+		attrs := Attributes{"userId": id}
+		if n := testing.AllocsPerRun(100, func() { snap.Evaluate("f", attrs, time.Time{}) }); n != 0 {
+			t.Errorf("id %#v: %v allocations per evaluation", id, n)
+		}
+	}
+}
