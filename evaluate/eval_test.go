@@ -452,3 +452,41 @@ func TestStaticReason(t *testing.T) {
 		})
 	}
 }
+
+// TestSubjectIDPerAttribute: targets, static segments and prerequisites
+// that read different id attributes each see their own attribute's id
+// within one evaluation.
+func TestSubjectIDPerAttribute(t *testing.T) {
+	snap := mustCompile(t, &Config{Salt: "s",
+		Segments: []Segment{{Key: "accounts", By: "accountId", Included: []string{"u-1"}}},
+		Flags: []Flag{
+			{Key: "parent", Targets: []Target{{Variant: true, Values: []string{"u-1"}}}, Default: &Serve{Variant: false}},
+			{Key: "child", Bucketing: Bucketing{By: "accountId"},
+				Prerequisites: []Prerequisite{{FlagKey: "parent", Variants: []any{true}}},
+				Targets:       []Target{{Variant: true, Values: []string{"acc-1"}}},
+				Rules:         []Rule{{ID: "seg", Segment: "accounts", Serve: Serve{Variant: true}}},
+				Default:       &Serve{Variant: false}},
+			{Key: "by-user", Rules: []Rule{{ID: "seg", Segment: "accounts", Serve: Serve{Variant: true}}}, Default: &Serve{Percentage: pct(100)}},
+		}})
+	cases := []struct {
+		key    string
+		attrs  Attributes
+		value  bool
+		reason Reason
+	}{
+		{"child", Attributes{"userId": "u-1", "accountId": "acc-1"}, true, Reason{Kind: ReasonTargetMatch, RuleIndex: -1}},
+		{"child", Attributes{"userId": "u-2", "accountId": "acc-1"}, false, Reason{Kind: ReasonPrerequisiteFailed, Prerequisite: "parent", RuleIndex: -1}},
+		{"child", Attributes{"userId": "u-1", "accountId": "u-1"}, true, Reason{Kind: ReasonSegmentMatch, RuleID: "seg", Segment: "accounts"}},
+		{"child", Attributes{"userId": "u-1", "accountId": "acc-2"}, false, Reason{Kind: ReasonDefault, RuleIndex: -1}},
+		// The segment reads accountId, the rollout userId.
+		{"by-user", Attributes{"userId": "u-1", "accountId": "acc-9"}, true, Reason{Kind: ReasonRollout, RuleIndex: -1, InRollout: true}},
+		{"by-user", Attributes{"userId": "x", "accountId": "u-1"}, true, Reason{Kind: ReasonSegmentMatch, RuleID: "seg", Segment: "accounts"}},
+		{"by-user", Attributes{"accountId": "acc-9"}, false, Reason{Kind: ReasonDefault, RuleIndex: -1, ErrorCode: ErrorMissingBucketAttr}},
+	}
+	for i, c := range cases {
+		r := snap.Evaluate(c.key, c.attrs, time.Time{})
+		if r.Value != c.value || r.Reason != c.reason {
+			t.Errorf("case %d %s %v: %v %+v, want %v %+v", i, c.key, c.attrs, r.Value, r.Reason, c.value, c.reason)
+		}
+	}
+}
