@@ -850,7 +850,6 @@ func (c *compiler) compileServe(sv *Serve, cf *compiledFlag, where Finding, isRu
 	if out.seed == "" {
 		out.seed = cf.seed
 	}
-	out.prefix = c.cfg.Salt + ":" + out.seed + ":"
 	set := 0
 	if sv.Rollout != nil {
 		set++
@@ -954,6 +953,9 @@ func (c *compiler) compileServe(sv *Serve, cf *compiledFlag, where Finding, isRu
 	default:
 		out.kind = serveFixed
 		out.variant = defaultVariant(sv.Variant, "variant")
+	}
+	if out.kind != serveFixed {
+		out.prefix = c.cfg.Salt + ":" + out.seed + ":"
 	}
 	_ = isRule
 	return out
