@@ -90,21 +90,6 @@ func bucketOf(hash *[32]byte) uint32 {
 	return uint32(binary.BigEndian.Uint64(hash[:8]) % BucketCount)
 }
 
-// bucketValue hashes a bucketing attribute value of any supported type
-// without allocating for ids that fit the stack buffer.
-func bucketValue(salt, seed string, v any) (hash [32]byte, bucket uint32, ok bool) {
-	var buf [160]byte
-	b := append(buf[:0], salt...)
-	b = append(b, ':')
-	b = append(b, seed...)
-	b = append(b, ':')
-	if b, ok = appendID(b, v); !ok {
-		return hash, 0, false
-	}
-	hash = sha256.Sum256(b)
-	return hash, bucketOf(&hash), true
-}
-
 // bucket hashes a canonical id for this serve: Bucket(salt, seed, id)
 // with the "salt:seed:" prefix built at compile time.
 func (sv *compiledServe) bucket(id []byte) (hash [32]byte, bucket uint32) {

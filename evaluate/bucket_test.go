@@ -349,12 +349,16 @@ func TestNumericIDsCanonicalFormInvalid(t *testing.T) {
 	}
 }
 
-func BenchmarkBucketValueNumber(b *testing.B) {
+func BenchmarkBucketCanonicalID(b *testing.B) {
 	for _, id := range []any{"8a7f4c91", 12345678, 1234.5, json.Number("12345678"), json.Number("1.2345678e7")} {
 		b.Run(fmt.Sprintf("%T", id), func(b *testing.B) {
+			sv := compiledServe{prefix: "prod-salt-2026:checkout-new-flow:"}
 			b.ReportAllocs()
 			for b.Loop() {
-				bucketValue("prod-salt-2026", "checkout-new-flow", id)
+				var buf [64]byte
+				if canon, ok := appendID(buf[:0], id); ok {
+					sv.bucket(canon)
+				}
 			}
 		})
 	}
