@@ -59,8 +59,10 @@ const BucketCount = 100000
 // Implementations whose JSON decoder reads every number as a binary64 (as
 // JavaScript's JSON.parse does) agree with this for every non-integral
 // number and for integers up to 2^53 in magnitude; larger integers written
-// as exact literals must be decoded exactly (Python's json module does; Go's
-// decoder does with UseNumber), or sent as strings.
+// as exact literals must be decoded exactly (Python's json module does for
+// literals without a fraction or exponent, and for all of them with
+// parse_float=decimal.Decimal; Go's decoder does with UseNumber), or sent
+// as strings.
 //
 // In Go, an id may be any integer type, float32 (converted exactly to
 // binary64) or float64, json.Number (a JSON number literal; one that is not
