@@ -1,14 +1,20 @@
 package evaluate
 
 import (
+	"bytes"
+	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
 	"flag"
 	"fmt"
 	"math"
+	"math/big"
+	"math/rand"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 )
@@ -26,9 +32,27 @@ type bucketVector struct {
 	Variant int       `json:"variant"` // index into weights
 }
 
+// numericVector is one published vector for a numeric id. ID is the JSON
+// number exactly as written; Canonical, Hash and Bucket come from a second
+// implementation (exact decimal arithmetic in Python), not from this
+// package. Missing ids have no canonical form and no hash. Float64Exact says
+// whether decoding ID into a float64 first gives the same answer.
+type numericVector struct {
+	Salt         string      `json:"salt"`
+	Seed         string      `json:"seed"`
+	ID           json.Number `json:"id"`
+	Canonical    string      `json:"canonical,omitempty"`
+	Hash         string      `json:"hash,omitempty"`
+	Bucket       uint32      `json:"bucket"`
+	Missing      bool        `json:"missing,omitempty"`
+	Float64Exact bool        `json:"float64Exact"`
+}
+
 type vectorFile struct {
-	Description string         `json:"description"`
-	Vectors     []bucketVector `json:"vectors"`
+	Description        string          `json:"description"`
+	Vectors            []bucketVector  `json:"vectors"`
+	NumericDescription string          `json:"numericDescription,omitempty"`
+	NumericVectors     []numericVector `json:"numericVectors,omitempty"`
 }
 
 func variantFor(bucket uint32, weights []float64) int {
@@ -66,7 +90,18 @@ func makeVectors() vectorFile {
 func TestBucketingVectors(t *testing.T) {
 	path := filepath.Join("testdata", "bucketing_vectors.json")
 	if *updateVectors {
-		b, _ := json.MarshalIndent(makeVectors(), "", "  ")
+		// The numeric vectors are not generated here: keep them.
+		var old vectorFile
+		if data, err := os.ReadFile(path); err == nil {
+			dec := json.NewDecoder(bytes.NewReader(data))
+			dec.UseNumber()
+			if err := dec.Decode(&old); err != nil {
+				t.Fatal(err)
+			}
+		}
+		vf := makeVectors()
+		vf.NumericDescription, vf.NumericVectors = old.NumericDescription, old.NumericVectors
+		b, _ := json.MarshalIndent(vf, "", "  ")
 		if err := os.WriteFile(path, append(b, '\n'), 0o644); err != nil {
 			t.Fatal(err)
 		}
@@ -213,4 +248,247 @@ func BenchmarkBucket(b *testing.B) {
 	for i := 0; i < b.N; i++ {
 		Bucket("prod-salt-2026", "checkout-new-flow", "8a7f4c91")
 	}
+}
+
+// TestNumericIDsCanonicalForm: a numeric id buckets by its value, not by
+// its spelling (1 = 1.0 = 1e0, 1000 = 1e3, 12.5 = 12.50, -0 = 0), exactly
+// for integers beyond 2^53, whether it arrives as a json.Number literal, a
+// float64 or a Go integer. Expected hashes come from the published vectors,
+// computed by an independent implementation.
+func TestNumericIDsCanonicalForm(t *testing.T) {
+	data, err := os.ReadFile(filepath.Join("testdata", "bucketing_vectors.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.UseNumber()
+	var vf vectorFile
+	if err := dec.Decode(&vf); err != nil {
+		t.Fatal(err)
+	}
+	if len(vf.NumericVectors) < 40 {
+		t.Fatalf("only %d numeric vectors", len(vf.NumericVectors))
+	}
+	// Each id is checked through a 50/50 rollout, a target and a static
+	// segment, as every form it can arrive in.
+	for i, v := range vf.NumericVectors {
+		forms := map[string]any{"json.Number": v.ID}
+		if v.Float64Exact {
+			// What encoding/json decodes a number into without UseNumber.
+			f, _ := strconv.ParseFloat(string(v.ID), 64)
+			forms["float64"] = f
+		}
+		if n, err := strconv.ParseInt(v.Canonical, 10, 64); err == nil {
+			forms["int64"] = n
+			forms["int"] = int(n)
+		}
+		if n, err := strconv.ParseUint(v.Canonical, 10, 64); err == nil {
+			forms["uint64"] = n
+		}
+		if n, err := strconv.ParseInt(v.Canonical, 10, 32); err == nil {
+			forms["int32"] = int32(n)
+			forms["named int32"] = namedInt32(n)
+		}
+		target := v.Canonical
+		if v.Missing {
+			target = "unused"
+		}
+		snap := mustCompile(t, &Config{Salt: v.Salt,
+			Segments: []Segment{{Key: "s", Included: []string{target}}},
+			Flags: []Flag{
+				{Key: "rollout", Type: TypeString, Variants: []Variant{{Name: "a"}, {Name: "b"}}, Bucketing: Bucketing{Seed: v.Seed},
+					Default: &Serve{Rollout: []WeightedVariant{{"a", 50}, {"b", 50}}}},
+				{Key: "target", Targets: []Target{{Variant: true, Values: []string{target}}}, Default: &Serve{Variant: false}},
+				{Key: "segment", Rules: []Rule{{ID: "in", Segment: "s", Serve: Serve{Variant: true}}}, Default: &Serve{Variant: false}},
+			}})
+		for form, id := range forms {
+			name := fmt.Sprintf("vector %d id %s as %s", i, v.ID, form)
+			attrs := Attributes{"userId": id}
+			got, ok := CanonicalID(id)
+			r := snap.Evaluate("rollout", attrs, time.Time{})
+			if v.Missing {
+				if ok || r.Reason.ErrorCode != ErrorMissingBucketAttr || r.Variant != "a" || r.HasBucketing {
+					t.Errorf("%s: canonical %q %v, rollout %s %s %s; want missing: off variant a, MISSING_BUCKETING_ATTRIBUTE", name, got, ok, r.Variant, r.Reason.Kind, r.Reason.ErrorCode)
+				}
+				continue
+			}
+			if !ok || got != v.Canonical {
+				t.Errorf("%s: canonical form %q (ok %v), want %q", name, got, ok, v.Canonical)
+			}
+			want := "a"
+			if v.Bucket >= 50000 {
+				want = "b"
+			}
+			if r.Variant != want || r.Reason.Kind != ReasonRollout || r.Reason.ErrorCode != ErrorNone || r.Bucketing.Bucket != v.Bucket || r.Bucketing.HashHex() != v.Hash {
+				t.Errorf("%s: rollout served %s (%s %s) bucket %d hash %s; want %s ROLLOUT bucket %d hash %s",
+					name, r.Variant, r.Reason.Kind, r.Reason.ErrorCode, r.Bucketing.Bucket, r.Bucketing.HashHex(), want, v.Bucket, v.Hash)
+			}
+			if r := snap.Evaluate("target", attrs, time.Time{}); r.Value != true || r.Reason.Kind != ReasonTargetMatch {
+				t.Errorf("%s: target %q: served %v (%s), want true TARGET_MATCH", name, v.Canonical, r.Value, r.Reason.Kind)
+			}
+			if r := snap.Evaluate("segment", attrs, time.Time{}); r.Value != true || r.Reason.Kind != ReasonSegmentMatch {
+				t.Errorf("%s: segment including %q: served %v (%s), want true SEGMENT_MATCH", name, v.Canonical, r.Value, r.Reason.Kind)
+			}
+		}
+	}
+}
+
+type namedInt32 int32
+
+// TestNumericIDsCanonicalFormInvalid: non-numbers and malformed json.Number
+// literals are missing, not hashed as text.
+func TestNumericIDsCanonicalFormInvalid(t *testing.T) {
+	for _, v := range []any{json.Number(""), json.Number("abc"), json.Number("01"), json.Number("1."), json.Number(".5"), json.Number("+1"),
+		json.Number("1e"), json.Number("0x10"), json.Number("Infinity"), math.NaN(), math.Inf(1), math.Inf(-1), float32(math.Inf(1)),
+		nil, "", []any{1}, map[string]any{"a": 1}} {
+		if got, ok := CanonicalID(v); ok {
+			t.Errorf("CanonicalID(%#v) = %q, want missing", v, got)
+		}
+	}
+	// float32 is converted exactly to binary64.
+	if got, _ := CanonicalID(float32(0.1)); got != "0.10000000149011612" {
+		t.Errorf("float32(0.1): %q", got)
+	}
+}
+
+func BenchmarkBucketCanonicalID(b *testing.B) {
+	for _, id := range []any{"8a7f4c91", 12345678, 1234.5, json.Number("12345678"), json.Number("1.2345678e7")} {
+		b.Run(fmt.Sprintf("%T", id), func(b *testing.B) {
+			sv := compiledServe{prefix: "prod-salt-2026:checkout-new-flow:"}
+			fast := hasSHA256Block()
+			b.ReportAllocs()
+			for b.Loop() {
+				var buf [64]byte
+				if canon, ok := appendID(buf[:0], id); ok {
+					sv.bucket(canon, fast)
+				}
+			}
+		})
+	}
+}
+
+var jsonNumberSyntax = regexp.MustCompile(`^-?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?$`)
+
+// refCanonicalNumber is a second implementation of the canonical number
+// form for a JSON number literal, on exact rational arithmetic (math/big).
+func refCanonicalNumber(s string) (string, bool) {
+	if !jsonNumberSyntax.MatchString(s) {
+		return "", false
+	}
+	f, _ := strconv.ParseFloat(s, 64)
+	if math.IsInf(f, 0) {
+		return "", false
+	}
+	r, ok := new(big.Rat).SetString(s)
+	if !ok {
+		return "", false
+	}
+	if r.IsInt() {
+		return r.Num().String(), true
+	}
+	if f == 0 {
+		return "0", true
+	}
+	if f == math.Trunc(f) {
+		i, _ := new(big.Float).SetFloat64(f).Int(nil)
+		return i.String(), true
+	}
+	return strconv.FormatFloat(f, 'f', -1, 64), true
+}
+
+// FuzzNumericIDsCanonicalForm checks the json.Number canonical form against
+// the math/big reference, and float64 ids against their json.Number twin.
+func FuzzNumericIDsCanonicalForm(f *testing.F) {
+	for _, s := range []string{"0", "-0", "1.0", "1e3", "12.50", "-0.000001", "12345678901234567890", "4611686018427387904.5",
+		"1e308", "1e309", "1e-400", "5e-324", "179769313486231580793728971405301e276", "0.0001e4", "1.", "+1", "01", "abc", ""} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		if i := strings.IndexAny(s, "eE"); i >= 0 && len(strings.TrimLeft(s[i+1:], "+-")) > 4 {
+			return // keep math/big's work small: exponents up to 9999
+		}
+		got, ok := CanonicalID(json.Number(s))
+		want, wantOK := refCanonicalNumber(s)
+		if ok != wantOK || got != want {
+			t.Fatalf("json.Number(%q): got %q %v, want %q %v", s, got, ok, want, wantOK)
+		}
+		if x, err := strconv.ParseFloat(s, 64); err == nil && jsonNumberSyntax.MatchString(s) {
+			got, ok := CanonicalID(x)
+			want, wantOK := "", false
+			if !math.IsInf(x, 0) {
+				want, wantOK = strconv.FormatFloat(x, 'f', -1, 64), true
+				if r := new(big.Rat).SetFloat64(x); r.IsInt() { // exact value of x
+					want = r.Num().String()
+				}
+			}
+			if ok != wantOK || got != want {
+				t.Fatalf("float64 %v: got %q %v, want %q %v", x, got, ok, want, wantOK)
+			}
+		}
+	})
+}
+
+// TestNumericIDsCanonicalFormNoAlloc: canonicalizing a numeric id costs no
+// allocation in a rollout, a target or a static segment.
+func TestNumericIDsCanonicalFormNoAlloc(t *testing.T) {
+	snap := mustCompile(t, &Config{Salt: "s",
+		Segments: []Segment{{Key: "seg", Included: []string{"7"}}},
+		Flags: []Flag{{Key: "f", Targets: []Target{{Variant: true, Values: []string{"9"}}},
+			Rules:   []Rule{{ID: "r", Segment: "seg", Serve: Serve{Variant: true}}},
+			Default: &Serve{Percentage: pct(50)}}}})
+	for _, id := range []any{json.Number("1.000e3"), json.Number("12345678901234567890"), json.Number("-0.000001"), 12.5, 1e21, math.Ldexp(1, 70), int64(-42), uint64(math.MaxUint64), float32(0.5), true} {
+		attrs := Attributes{"userId": id}
+		if n := testing.AllocsPerRun(100, func() { snap.Evaluate("f", attrs, time.Time{}) }); n != 0 {
+			t.Errorf("id %#v: %v allocations per evaluation", id, n)
+		}
+	}
+}
+
+// TestSum256MatchesCryptoSHA256: the single-block SHA-256 path gives
+// crypto/sha256's answer for every message length around the one-block
+// limit, on both paths.
+func TestSum256MatchesCryptoSHA256(t *testing.T) {
+	if !hasSHA256Block() {
+		t.Log("no SHA-NI here: only the crypto/sha256 path is checked")
+	}
+	r := rand.New(rand.NewSource(1))
+	for n := 0; n <= 130; n++ {
+		for trial := 0; trial < 20; trial++ {
+			msg := make([]byte, n)
+			r.Read(msg)
+			split := r.Intn(n + 1)
+			want := sha256.Sum256(msg)
+			for _, fast := range []bool{false, hasSHA256Block()} {
+				if got := sum256(string(msg[:split]), msg[split:], fast); got != want {
+					t.Fatalf("len %d split %d fast %v: %x, want %x", n, split, fast, got, want)
+				}
+			}
+		}
+	}
+}
+
+func BenchmarkSum256(b *testing.B) {
+	id := []byte("8a7f4c91")
+	for _, fast := range []bool{false, hasSHA256Block()} {
+		b.Run(fmt.Sprintf("fast=%v", fast), func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				sum256("prod-salt-2026:checkout-new-flow:", id, fast)
+			}
+		})
+	}
+}
+
+// FuzzSum256 compares the single-block path with crypto/sha256.
+func FuzzSum256(f *testing.F) {
+	f.Add("prod-salt-2026:checkout-new-flow:", []byte("8a7f4c91"))
+	f.Add("", []byte{})
+	f.Add("", make([]byte, 55))
+	f.Add("x", make([]byte, 55))
+	f.Fuzz(func(t *testing.T, prefix string, id []byte) {
+		want := sha256.Sum256(append([]byte(prefix), id...))
+		if got := sum256(prefix, id, hasSHA256Block()); got != want {
+			t.Fatalf("sum256(%q, %q) = %x, want %x", prefix, id, got, want)
+		}
+	})
 }

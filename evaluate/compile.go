@@ -171,12 +171,14 @@ type compiledServe struct {
 	paused     bool
 	pausedAt   int64
 	seed       string
+	prefix     string // salt ":" seed ":", the start of every hashed input
 }
 
 type compiledRule struct {
 	id      string
 	cond    *Condition
 	segment string
+	seg     *compiledSegment // segment, resolved at compile time
 	serve   compiledServe
 }
 
@@ -222,6 +224,7 @@ type Snapshot struct {
 	segments map[string]*compiledSegment
 	keys     []string
 	config   *Config
+	fastHash bool // the CPU runs sha256Block (checked at Compile)
 }
 
 // Compile checks cfg and builds an immutable Snapshot from it. It rejects
@@ -270,6 +273,7 @@ func (c *compiler) compile() *Snapshot {
 		flags:    make(map[string]*compiledFlag, len(cfg.Flags)),
 		segments: make(map[string]*compiledSegment, len(cfg.Segments)),
 		config:   cfg,
+		fastHash: hasSHA256Block(),
 	}
 	if len(cfg.Flags) > MaxFlags {
 		c.errorf(Finding{Code: "limit"}, "%d flags exceed the limit of %d", len(cfg.Flags), MaxFlags)
@@ -588,7 +592,7 @@ func (c *compiler) compileFlag(f *Flag, s *Snapshot) *compiledFlag {
 			}
 		}
 		if r.Segment != "" {
-			if _, ok := s.segments[r.Segment]; !ok {
+			if cr.seg = s.segments[r.Segment]; cr.seg == nil {
 				c.errorf(withField(rw, "segment", "unknown-segment"), "references unknown segment %q", r.Segment)
 			}
 		}
@@ -959,6 +963,9 @@ func (c *compiler) compileServe(sv *Serve, cf *compiledFlag, where Finding, isRu
 	default:
 		out.kind = serveFixed
 		out.variant = defaultVariant(sv.Variant, "variant")
+	}
+	if out.kind != serveFixed {
+		out.prefix = c.cfg.Salt + ":" + out.seed + ":"
 	}
 	_ = isRule
 	return out

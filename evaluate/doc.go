@@ -28,7 +28,9 @@
 // hold (else PREREQUISITE_FAILED), then individual targets (TARGET_MATCH),
 // then rules in order, the first match winning (RULE_MATCH, or
 // SEGMENT_MATCH when the rule names a segment), then the default
-// (DEFAULT, or ROLLOUT when it is a rollout). A rule serves a fixed
+// (DEFAULT, or ROLLOUT when it is a rollout, a percentage or a progressive
+// ramp). A flag with no targeting at all — no prerequisites, targets or
+// rules, and a fixed default or none — reports STATIC instead of DEFAULT. A rule serves a fixed
 // variant, a weighted rollout, a percentage of users (the others fall
 // through to the next rule) or a progressive ramp evaluated at the given
 // time. Evaluate does not allocate.

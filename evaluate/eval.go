@@ -2,7 +2,6 @@ package evaluate
 
 import (
 	"fmt"
-	"strconv"
 	"time"
 )
 
@@ -56,22 +55,32 @@ func (s *Snapshot) FlagType(key string) (FlagType, bool) {
 	return cf.typ, true
 }
 
-// MatchSegment implements SegmentMatcher: it reports whether attrs belong to
-// the named segment. An excluded id is never in the segment; an included id
-// always is; otherwise the segment's condition decides. It does not allocate.
+// MatchSegment implements SegmentMatcher: it is MatchSegmentAt at the zero
+// time. Use MatchSegmentAt for segments whose conditions use now or date().
 func (s *Snapshot) MatchSegment(name string, attrs Attributes) bool {
+	return s.MatchSegmentAt(name, attrs, time.Time{})
+}
+
+// MatchSegmentAt implements SegmentMatcherAt: it reports whether attrs
+// belong to the named segment at time now. An excluded id is never in the
+// segment; an included id always is; otherwise the segment's condition
+// decides, at now. An unknown segment (or a nil Snapshot) never matches. It
+// does not allocate.
+func (s *Snapshot) MatchSegmentAt(name string, attrs Attributes, now time.Time) bool {
+	if s == nil {
+		return false
+	}
 	cs, ok := s.segments[name]
 	if !ok {
 		return false
 	}
-	return cs.match(s, attrs, time.Time{})
+	sub := subject{attrs: attrs, now: now}
+	return cs.match(s, &sub)
 }
 
-func (cs *compiledSegment) match(s *Snapshot, attrs Attributes, now time.Time) bool {
+func (cs *compiledSegment) match(s *Snapshot, sub *subject) bool {
 	if cs.included != nil || cs.excluded != nil {
-		var buf [64]byte
-		id, ok := idBytes(buf[:0], lookupPath(attrs, cs.byPath))
-		if ok {
+		if id, ok := sub.id(cs.byPath); ok {
 			if _, ex := cs.excluded[string(id)]; ex {
 				return false
 			}
@@ -81,29 +90,58 @@ func (cs *compiledSegment) match(s *Snapshot, attrs Attributes, now time.Time) b
 		}
 	}
 	if cs.cond != nil {
-		return cs.cond.Match(attrs, s, now)
+		return cs.cond.Match(sub.attrs, s, sub.now)
 	}
 	return false
 }
 
-// idBytes appends the canonical id form of v (see Bucket) to b.
-func idBytes(b []byte, v any) ([]byte, bool) {
-	switch x := v.(type) {
-	case string:
-		return append(b, x...), x != ""
-	case bool:
-		return strconv.AppendBool(b, x), true
-	case int:
-		return strconv.AppendInt(b, int64(x), 10), true
-	case int64:
-		return strconv.AppendInt(b, x, 10), true
-	case float64:
-		return strconv.AppendFloat(b, x, 'f', -1, 64), true
-	case interface{ String() string }:
-		s := x.String()
-		return append(b, s...), s != ""
+// subject is one evaluation's input, with the canonical id (see Bucket) of
+// one attribute path computed at most once: targets, static segments and
+// rollouts usually all read the same attribute (userId).
+type subject struct {
+	attrs Attributes
+	now   time.Time
+	// path is the attribute path whose id is cached (nil: none yet); the
+	// id is buf[:n] when ok and n <= len(buf). An id too long for buf is
+	// recomputed at each use (n < 0).
+	path []string
+	ok   bool
+	n    int
+	buf  [64]byte
+}
+
+// id returns the canonical id of the attribute at path, and false when it
+// is missing. The bytes are valid until the next call with another path.
+func (sub *subject) id(path []string) ([]byte, bool) {
+	if sub.path == nil || !samePath(sub.path, path) {
+		b, ok := appendID(sub.buf[:0], lookupPath(sub.attrs, path))
+		sub.path, sub.ok, sub.n = path, ok, len(b)
+		if len(b) > len(sub.buf) {
+			sub.n = -1
+			return b, ok
+		}
 	}
-	return b, false
+	if sub.n < 0 {
+		return appendID(nil, lookupPath(sub.attrs, path))
+	}
+	return sub.buf[:sub.n], sub.ok
+}
+
+// samePath reports whether two attribute paths are equal; compiled paths of
+// the default attribute share one slice.
+func samePath(a, b []string) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	if len(a) > 0 && &a[0] == &b[0] {
+		return true
+	}
+	for i := range a {
+		if a[i] != b[i] {
+			return false
+		}
+	}
+	return true
 }
 
 // lookupPath finds a dotted attribute path. A single-element path is one map
@@ -128,7 +166,7 @@ func lookupPath(attrs Attributes, path []string) any {
 // progressive rollouts and date rules). It never panics and does not
 // allocate. An unknown key returns a Result with Reason ERROR and
 // FLAG_NOT_FOUND and a nil Value.
-func (s *Snapshot) Evaluate(key string, attrs Attributes, now time.Time) Result {
+func (s *Snapshot) Evaluate(key string, attrs Attributes, now time.Time) (r Result) {
 	if s == nil {
 		return Result{Reason: Reason{Kind: ReasonError, ErrorCode: ErrorFlagNotFound, RuleIndex: -1}}
 	}
@@ -136,8 +174,8 @@ func (s *Snapshot) Evaluate(key string, attrs Attributes, now time.Time) Result 
 	if !ok {
 		return Result{Reason: Reason{Kind: ReasonError, ErrorCode: ErrorFlagNotFound, RuleIndex: -1}}
 	}
-	var r Result
-	s.eval(&r, cf, attrs, now, nil, 0)
+	sub := subject{attrs: attrs, now: now}
+	s.eval(&r, cf, &sub, nil, 0)
 	return r
 }
 
@@ -153,7 +191,8 @@ func (s *Snapshot) EvaluateExplain(key string, attrs Attributes, now time.Time) 
 	}
 	trace := make([]TraceStep, 0, 4+len(cf.rules))
 	var r Result
-	s.eval(&r, cf, attrs, now, &trace, 0)
+	sub := subject{attrs: attrs, now: now}
+	s.eval(&r, cf, &sub, &trace, 0)
 	return r, trace
 }
 
@@ -167,7 +206,7 @@ func (s *Snapshot) result(out *Result, cf *compiledFlag, idx int, reason *Reason
 	out.FlagVersion = cf.version
 }
 
-func (s *Snapshot) eval(out *Result, cf *compiledFlag, attrs Attributes, now time.Time, trace *[]TraceStep, depth int) {
+func (s *Snapshot) eval(out *Result, cf *compiledFlag, sub *subject, trace *[]TraceStep, depth int) {
 	if !cf.on {
 		if trace != nil {
 			*trace = append(*trace, TraceStep{Step: "state", Matched: true, Detail: "flag is off: serving off variant " + cf.variants[cf.off].name})
@@ -178,7 +217,7 @@ func (s *Snapshot) eval(out *Result, cf *compiledFlag, attrs Attributes, now tim
 	for i := range cf.prereqs {
 		p := &cf.prereqs[i]
 		var pr Result
-		s.eval(&pr, p.target, attrs, now, nil, depth+1)
+		s.eval(&pr, p.target, sub, nil, depth+1)
 		held := false
 		if pr.Reason.Kind != ReasonError && pr.Reason.Kind != ReasonOff {
 			for _, a := range p.allowed {
@@ -197,8 +236,7 @@ func (s *Snapshot) eval(out *Result, cf *compiledFlag, attrs Attributes, now tim
 		}
 	}
 	if cf.targets != nil {
-		var buf [64]byte
-		if id, ok := idBytes(buf[:0], lookupPath(attrs, cf.byPath)); ok {
+		if id, ok := sub.id(cf.byPath); ok {
 			if idx, hit := cf.targets[string(id)]; hit {
 				if trace != nil {
 					*trace = append(*trace, TraceStep{Step: "target", ID: cf.by, Matched: true, Detail: "subject is individually targeted"})
@@ -211,15 +249,14 @@ func (s *Snapshot) eval(out *Result, cf *compiledFlag, attrs Attributes, now tim
 	for i := range cf.rules {
 		r := &cf.rules[i]
 		if r.segment != "" {
-			cs := s.segments[r.segment]
-			if cs == nil || !cs.match(s, attrs, now) {
+			if r.seg == nil || !r.seg.match(s, sub) {
 				if trace != nil {
 					*trace = append(*trace, TraceStep{Step: "rule", ID: r.id, Detail: "not in segment " + r.segment})
 				}
 				continue
 			}
 		}
-		if r.cond != nil && !r.cond.Match(attrs, s, now) {
+		if r.cond != nil && !r.cond.Match(sub.attrs, s, sub.now) {
 			if trace != nil {
 				*trace = append(*trace, TraceStep{Step: "rule", ID: r.id, Detail: "condition false: " + r.cond.String()})
 			}
@@ -229,7 +266,7 @@ func (s *Snapshot) eval(out *Result, cf *compiledFlag, attrs Attributes, now tim
 		if r.segment != "" {
 			kind = ReasonSegmentMatch
 		}
-		matched, missing := s.serve(out, cf, &r.serve, attrs, now, &Reason{Kind: kind, RuleID: r.id, RuleIndex: i, Segment: r.segment}, true)
+		matched, missing := s.serve(out, cf, &r.serve, sub, &Reason{Kind: kind, RuleID: r.id, RuleIndex: i, Segment: r.segment}, true)
 		if trace != nil {
 			d := "matched"
 			res := out
@@ -251,7 +288,7 @@ func (s *Snapshot) eval(out *Result, cf *compiledFlag, attrs Attributes, now tim
 	if cf.static() {
 		kind = ReasonStatic
 	}
-	s.serve(out, cf, &cf.def, attrs, now, &Reason{Kind: kind, RuleIndex: -1}, false)
+	s.serve(out, cf, &cf.def, sub, &Reason{Kind: kind, RuleIndex: -1}, false)
 	if trace != nil {
 		res := out
 		d := "no rule matched: serving " + res.Variant
@@ -274,7 +311,7 @@ func (cf *compiledFlag) static() bool {
 //
 // It writes out only when it reports matched; missing reports a rule
 // skipped for lack of the bucketing attribute.
-func (s *Snapshot) serve(out *Result, cf *compiledFlag, sv *compiledServe, attrs Attributes, now time.Time, reason *Reason, isRule bool) (matched, missing bool) {
+func (s *Snapshot) serve(out *Result, cf *compiledFlag, sv *compiledServe, sub *subject, reason *Reason, isRule bool) (matched, missing bool) {
 	switch sv.kind {
 	case serveFixed:
 		s.result(out, cf, sv.variant, reason)
@@ -282,7 +319,7 @@ func (s *Snapshot) serve(out *Result, cf *compiledFlag, sv *compiledServe, attrs
 	}
 	threshold := sv.threshold
 	if sv.kind == serveProgressive {
-		t := now.UnixNano()
+		t := sub.now.UnixNano()
 		if sv.paused {
 			t = sv.pausedAt
 		}
@@ -294,7 +331,7 @@ func (s *Snapshot) serve(out *Result, cf *compiledFlag, sv *compiledServe, attrs
 			threshold = st.threshold
 		}
 	}
-	hash, bucket, ok := bucketValue(s.salt, sv.seed, lookupPath(attrs, cf.byPath))
+	id, ok := sub.id(cf.byPath)
 	if !ok {
 		// No bucketing attribute: a defined, non-random answer. A rule is
 		// skipped; the default serves the off variant.
@@ -304,6 +341,7 @@ func (s *Snapshot) serve(out *Result, cf *compiledFlag, sv *compiledServe, attrs
 		s.result(out, cf, cf.off, &Reason{Kind: ReasonDefault, RuleIndex: -1, ErrorCode: ErrorMissingBucketAttr})
 		return true, false
 	}
+	hash, bucket := sv.bucket(id, s.fastHash)
 	reason.InRollout = true
 	if reason.Kind == ReasonDefault {
 		reason.Kind = ReasonRollout

@@ -290,3 +290,203 @@ func prereqFanout(n int) Config {
 	}
 	return cfg
 }
+
+// TestSegmentFunctionUsesEvaluationTime: a time-dependent segment (its
+// condition uses now or date()) gives the same answer whether a rule names
+// it in `segment:` or calls segment('x') in `when`, at the same now. The
+// segment() function used to be evaluated at time zero.
+func TestSegmentFunctionUsesEvaluationTime(t *testing.T) {
+	cfg := &Config{
+		Salt: "s",
+		Segments: []Segment{
+			{Key: "launched", When: "now >= '2026-06-01'"},
+			{Key: "in-trial", When: "date(trialEnds) > now"},
+		},
+	}
+	for _, seg := range []string{"launched", "in-trial"} {
+		cfg.Flags = append(cfg.Flags,
+			Flag{Key: seg + "-field", Rules: []Rule{{ID: "r", Segment: seg, Serve: Serve{Variant: true}}}, Default: &Serve{Variant: false}},
+			Flag{Key: seg + "-func", Rules: []Rule{{ID: "r", When: "segment('" + seg + "')", Serve: Serve{Variant: true}}}, Default: &Serve{Variant: false}},
+			Flag{Key: seg + "-nested", Rules: []Rule{{ID: "r", When: "not (not segment('" + seg + "'))", Serve: Serve{Variant: true}}}, Default: &Serve{Variant: false}})
+	}
+	// A segment calling segment() must pass the time on too.
+	cfg.Segments = append(cfg.Segments, Segment{Key: "launched-via", When: "segment('launched')"})
+	cfg.Flags = append(cfg.Flags, Flag{Key: "launched-via-field", Rules: []Rule{{ID: "r", Segment: "launched-via", Serve: Serve{Variant: true}}}, Default: &Serve{Variant: false}})
+	snap := mustCompile(t, cfg)
+	attrs := Attributes{"userId": "u1", "trialEnds": "2026-08-01T00:00:00Z"}
+	cases := []struct {
+		seg  string
+		now  time.Time
+		want bool // from the segment's definition
+	}{
+		{"launched", time.Date(2026, 5, 31, 0, 0, 0, 0, time.UTC), false},
+		{"launched", time.Date(2026, 7, 1, 0, 0, 0, 0, time.UTC), true},
+		{"in-trial", time.Date(2026, 7, 1, 0, 0, 0, 0, time.UTC), true},
+		{"in-trial", time.Date(2026, 9, 1, 0, 0, 0, 0, time.UTC), false},
+	}
+	for _, c := range cases {
+		t.Run(c.seg+"@"+c.now.Format("2006-01-02"), func(t *testing.T) {
+			field := snap.Evaluate(c.seg+"-field", attrs, c.now)
+			wantField := Reason{Kind: ReasonDefault, RuleIndex: -1}
+			if c.want {
+				wantField = Reason{Kind: ReasonSegmentMatch, RuleID: "r", Segment: c.seg}
+			}
+			if field.Value != c.want || field.Reason != wantField {
+				t.Errorf("segment: %s: %v %+v, want %v %+v", c.seg, field.Value, field.Reason, c.want, wantField)
+			}
+			wantFunc := Reason{Kind: ReasonDefault, RuleIndex: -1}
+			if c.want {
+				wantFunc = Reason{Kind: ReasonRuleMatch, RuleID: "r"}
+			}
+			for _, key := range []string{c.seg + "-func", c.seg + "-nested"} {
+				if r := snap.Evaluate(key, attrs, c.now); r.Value != c.want || r.Reason != wantFunc {
+					t.Errorf("%s: %v %+v, want %v %+v", key, r.Value, r.Reason, c.want, wantFunc)
+				}
+			}
+			if got := snap.MatchSegmentAt(c.seg, attrs, c.now); got != c.want {
+				t.Errorf("MatchSegmentAt(%s) = %v, want %v", c.seg, got, c.want)
+			}
+			if c.seg == "launched" {
+				wantVia := Reason{Kind: ReasonDefault, RuleIndex: -1}
+				if c.want {
+					wantVia = Reason{Kind: ReasonSegmentMatch, RuleID: "r", Segment: "launched-via"}
+				}
+				if r := snap.Evaluate("launched-via-field", attrs, c.now); r.Value != c.want || r.Reason != wantVia {
+					t.Errorf("launched-via: %v %+v, want %v %+v", r.Value, r.Reason, c.want, wantVia)
+				}
+			}
+		})
+	}
+}
+
+type segsAt struct{ got time.Time }
+
+func (s *segsAt) MatchSegment(string, Attributes) bool { return false }
+func (s *segsAt) MatchSegmentAt(_ string, _ Attributes, now time.Time) bool {
+	s.got = now
+	return true
+}
+
+// TestSegmentFunctionUsesEvaluationTimeMatcherAt: a user SegmentMatcher
+// implementing SegmentMatcherAt gets Match's now.
+func TestSegmentFunctionUsesEvaluationTimeMatcherAt(t *testing.T) {
+	c, err := ParseCondition("segment('x')")
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := time.Date(2026, 7, 1, 0, 0, 0, 0, time.UTC)
+	m := &segsAt{}
+	if !c.Match(nil, m, now) || !m.got.Equal(now) {
+		t.Fatalf("MatchSegmentAt called with %v, want %v", m.got, now)
+	}
+	var nilSnap *Snapshot
+	if c.Match(nil, nilSnap, now) {
+		t.Fatal("nil *Snapshot matcher: want false")
+	}
+}
+
+// TestStaticReason: STATIC is "the flag is on and has no targeting: no
+// prerequisites, no targets, no rules, and a fixed default (or none)". Every
+// other shape keeps its own reason; expectations follow that definition.
+func TestStaticReason(t *testing.T) {
+	str := func(name string) Variant { return Variant{Name: name} }
+	cfg := &Config{
+		Salt:     "s",
+		Segments: []Segment{{Key: "seg", Included: []string{"nobody"}}},
+		Flags: []Flag{
+			{Key: "fixed-true", Default: &Serve{Variant: true}},
+			{Key: "fixed-string", Type: TypeString, Variants: []Variant{str("a"), str("b")}, Default: &Serve{Variant: "b"}},
+			{Key: "no-default"}, // serves the off variant to everyone
+			{Key: "off", State: StateOff, Default: &Serve{Variant: true}},
+			{Key: "percentage-default", Default: &Serve{Percentage: pct(100)}},
+			{Key: "percentage-0-default", Default: &Serve{Percentage: pct(0)}},
+			{Key: "rollout-default", Default: &Serve{Rollout: []WeightedVariant{{true, 100}, {false, 0}}}},
+			{Key: "progressive-default", Default: &Serve{Progressive: &Progressive{Steps: []RampStep{{At: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC), Percentage: 100}}}}},
+			{Key: "with-prereq", Prerequisites: []Prerequisite{{FlagKey: "fixed-true", Variants: []any{true}}}, Default: &Serve{Variant: true}},
+			{Key: "with-failed-prereq", Prerequisites: []Prerequisite{{FlagKey: "fixed-true", Variants: []any{false}}}, Default: &Serve{Variant: true}},
+			{Key: "with-target-miss", Targets: []Target{{Variant: false, Values: []string{"someone-else"}}}, Default: &Serve{Variant: true}},
+			{Key: "with-target-hit", Targets: []Target{{Variant: false, Values: []string{"u1"}}}, Default: &Serve{Variant: true}},
+			{Key: "with-rule-miss", Rules: []Rule{{ID: "r", When: "plan == 'enterprise'", Serve: Serve{Variant: false}}}, Default: &Serve{Variant: true}},
+			{Key: "with-segment-rule-miss", Rules: []Rule{{ID: "r", Segment: "seg", Serve: Serve{Variant: false}}}, Default: &Serve{Variant: true}},
+			{Key: "with-rule-hit", Rules: []Rule{{ID: "r", When: "plan == 'pro'", Serve: Serve{Variant: false}}}, Default: &Serve{Variant: true}},
+		},
+	}
+	snap := mustCompile(t, cfg)
+	now := time.Date(2026, 7, 1, 0, 0, 0, 0, time.UTC)
+	cases := []struct {
+		key     string
+		attrs   Attributes
+		value   any
+		variant string
+		reason  Reason
+	}{
+		{"fixed-true", Attributes{"userId": "u1"}, true, "true", Reason{Kind: ReasonStatic, RuleIndex: -1}},
+		{"fixed-true", nil, true, "true", Reason{Kind: ReasonStatic, RuleIndex: -1}}, // no id needed
+		{"fixed-string", Attributes{"userId": "u1"}, "b", "b", Reason{Kind: ReasonStatic, RuleIndex: -1}},
+		{"no-default", Attributes{"userId": "u1"}, false, "false", Reason{Kind: ReasonStatic, RuleIndex: -1}},
+		{"off", Attributes{"userId": "u1"}, false, "false", Reason{Kind: ReasonOff, RuleIndex: -1}},
+		{"percentage-default", Attributes{"userId": "u1"}, true, "true", Reason{Kind: ReasonRollout, RuleIndex: -1, InRollout: true}},
+		{"percentage-default", nil, false, "false", Reason{Kind: ReasonDefault, RuleIndex: -1, ErrorCode: ErrorMissingBucketAttr}},
+		{"percentage-0-default", Attributes{"userId": "u1"}, false, "false", Reason{Kind: ReasonRollout, RuleIndex: -1, InRollout: true}},
+		{"rollout-default", Attributes{"userId": "u1"}, true, "true", Reason{Kind: ReasonRollout, RuleIndex: -1, InRollout: true}},
+		{"progressive-default", Attributes{"userId": "u1"}, true, "true", Reason{Kind: ReasonRollout, RuleIndex: -1, InRollout: true}},
+		{"with-prereq", Attributes{"userId": "u1"}, true, "true", Reason{Kind: ReasonDefault, RuleIndex: -1}},
+		{"with-failed-prereq", Attributes{"userId": "u1"}, false, "false", Reason{Kind: ReasonPrerequisiteFailed, Prerequisite: "fixed-true", RuleIndex: -1}},
+		{"with-target-miss", Attributes{"userId": "u1"}, true, "true", Reason{Kind: ReasonDefault, RuleIndex: -1}},
+		{"with-target-hit", Attributes{"userId": "u1"}, false, "false", Reason{Kind: ReasonTargetMatch, RuleIndex: -1}},
+		{"with-rule-miss", Attributes{"userId": "u1", "plan": "pro"}, true, "true", Reason{Kind: ReasonDefault, RuleIndex: -1}},
+		{"with-segment-rule-miss", Attributes{"userId": "u1"}, true, "true", Reason{Kind: ReasonDefault, RuleIndex: -1}},
+		{"with-rule-hit", Attributes{"userId": "u1", "plan": "pro"}, false, "false", Reason{Kind: ReasonRuleMatch, RuleID: "r", RuleIndex: 0}},
+	}
+	for _, c := range cases {
+		t.Run(c.key, func(t *testing.T) {
+			r := snap.Evaluate(c.key, c.attrs, now)
+			if r.Value != c.value || r.Variant != c.variant || r.Reason != c.reason {
+				t.Errorf("got %v %q %+v, want %v %q %+v", r.Value, r.Variant, r.Reason, c.value, c.variant, c.reason)
+			}
+			// Explain agrees with Evaluate.
+			re, _ := snap.EvaluateExplain(c.key, c.attrs, now)
+			if re.Reason != r.Reason || re.Variant != r.Variant {
+				t.Errorf("explain: %q %+v, evaluate: %q %+v", re.Variant, re.Reason, r.Variant, r.Reason)
+			}
+		})
+	}
+}
+
+// TestSubjectIDPerAttribute: targets, static segments and prerequisites
+// that read different id attributes each see their own attribute's id
+// within one evaluation.
+func TestSubjectIDPerAttribute(t *testing.T) {
+	snap := mustCompile(t, &Config{Salt: "s",
+		Segments: []Segment{{Key: "accounts", By: "accountId", Included: []string{"u-1"}}},
+		Flags: []Flag{
+			{Key: "parent", Targets: []Target{{Variant: true, Values: []string{"u-1"}}}, Default: &Serve{Variant: false}},
+			{Key: "child", Bucketing: Bucketing{By: "accountId"},
+				Prerequisites: []Prerequisite{{FlagKey: "parent", Variants: []any{true}}},
+				Targets:       []Target{{Variant: true, Values: []string{"acc-1"}}},
+				Rules:         []Rule{{ID: "seg", Segment: "accounts", Serve: Serve{Variant: true}}},
+				Default:       &Serve{Variant: false}},
+			{Key: "by-user", Rules: []Rule{{ID: "seg", Segment: "accounts", Serve: Serve{Variant: true}}}, Default: &Serve{Percentage: pct(100)}},
+		}})
+	cases := []struct {
+		key    string
+		attrs  Attributes
+		value  bool
+		reason Reason
+	}{
+		{"child", Attributes{"userId": "u-1", "accountId": "acc-1"}, true, Reason{Kind: ReasonTargetMatch, RuleIndex: -1}},
+		{"child", Attributes{"userId": "u-2", "accountId": "acc-1"}, false, Reason{Kind: ReasonPrerequisiteFailed, Prerequisite: "parent", RuleIndex: -1}},
+		{"child", Attributes{"userId": "u-1", "accountId": "u-1"}, true, Reason{Kind: ReasonSegmentMatch, RuleID: "seg", Segment: "accounts"}},
+		{"child", Attributes{"userId": "u-1", "accountId": "acc-2"}, false, Reason{Kind: ReasonDefault, RuleIndex: -1}},
+		// The segment reads accountId, the rollout userId.
+		{"by-user", Attributes{"userId": "u-1", "accountId": "acc-9"}, true, Reason{Kind: ReasonRollout, RuleIndex: -1, InRollout: true}},
+		{"by-user", Attributes{"userId": "x", "accountId": "u-1"}, true, Reason{Kind: ReasonSegmentMatch, RuleID: "seg", Segment: "accounts"}},
+		{"by-user", Attributes{"accountId": "acc-9"}, false, Reason{Kind: ReasonDefault, RuleIndex: -1, ErrorCode: ErrorMissingBucketAttr}},
+	}
+	for i, c := range cases {
+		r := snap.Evaluate(c.key, c.attrs, time.Time{})
+		if r.Value != c.value || r.Reason != c.reason {
+			t.Errorf("case %d %s %v: %v %+v, want %v %+v", i, c.key, c.attrs, r.Value, r.Reason, c.value, c.reason)
+		}
+	}
+}

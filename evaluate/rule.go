@@ -152,7 +152,10 @@ func (e *SyntaxError) Error() string {
 // a string, a time.Time, or a number of Unix seconds. now is the evaluation
 // time given to Match.
 //
-// segment('name') asks the SegmentMatcher given to Match.
+// segment('name') asks the SegmentMatcher given to Match, at Match's now
+// when it implements SegmentMatcherAt (as the Snapshot does), so a segment
+// whose condition uses now or date() answers as it does in a rule's segment
+// field.
 //
 // # Limits
 //
@@ -185,8 +188,8 @@ func ParseCondition(src string) (*Condition, error) {
 }
 
 // Match evaluates the condition for attrs at time now (the engine never reads
-// a clock). segs answers segment(...) membership; it may be nil, in which
-// case segment(...) is false. A nil Condition matches nothing. Match does not
+// a clock). segs answers segment(...) membership, at now when it implements
+// SegmentMatcherAt; it may be nil, in which case segment(...) is false. A nil Condition matches nothing. Match does not
 // allocate for string, number, bool, list, semver, date and regexp tests.
 func (c *Condition) Match(attrs Attributes, segs SegmentMatcher, now time.Time) bool {
 	if c == nil || c.root == nil {
@@ -1208,7 +1211,15 @@ func (n *rlTruthy) eval(e rlEnv) bool {
 type rlSegment struct{ name string }
 
 func (n *rlSegment) eval(e rlEnv) bool {
-	return e.segs != nil && e.segs.MatchSegment(n.name, e.attrs)
+	switch m := e.segs.(type) {
+	case nil:
+		return false
+	case *Snapshot:
+		return m.MatchSegmentAt(n.name, e.attrs, e.now)
+	case SegmentMatcherAt:
+		return m.MatchSegmentAt(n.name, e.attrs, e.now)
+	}
+	return e.segs.MatchSegment(n.name, e.attrs)
 }
 
 type rlStrCmp struct {
@@ -1458,8 +1469,51 @@ func (n *rlSemverCmp) eval(e rlEnv) bool {
 	if !isStr {
 		return false
 	}
+	if c, ok := rlCmpPlainVersion(s, &n.lit); ok {
+		return n.op.test(c)
+	}
 	ver, valid := rlParseVersion(s)
 	return valid && n.op.test(rlCmpVersion(ver, n.lit))
+}
+
+// rlCmpPlainVersion is rlCmpVersion(rlParseVersion(s), *lit) for the common
+// plain form [v]MAJOR[.MINOR[.PATCH]] with parts of at most 18 digits
+// (which cannot overflow); ok is false for anything else, which the general
+// parser then decides.
+func rlCmpPlainVersion(s string, lit *rlVersion) (c int, ok bool) {
+	if len(s) > 0 && (s[0] == 'v' || s[0] == 'V') {
+		s = s[1:]
+	}
+	var part [3]uint64
+	i := 0
+	for p := 0; p < 3; p++ {
+		start := i
+		var x uint64
+		for i < len(s) && '0' <= s[i] && s[i] <= '9' {
+			x = x*10 + uint64(s[i]-'0')
+			i++
+		}
+		if n := i - start; n == 0 || n > 18 || n > 1 && s[start] == '0' {
+			return 0, false
+		}
+		part[p] = x
+		if i == len(s) {
+			break
+		}
+		if p == 2 || s[i] != '.' {
+			return 0, false
+		}
+		i++
+	}
+	if c = cmp.Compare(part[0], lit.major); c == 0 {
+		if c = cmp.Compare(part[1], lit.minor); c == 0 {
+			c = cmp.Compare(part[2], lit.patch)
+		}
+	}
+	if c == 0 && lit.pre != "" {
+		c = 1 // a release follows its pre-releases
+	}
+	return c, true
 }
 
 type rlDateCmp struct {

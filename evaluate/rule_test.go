@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"math/rand"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -1005,5 +1006,45 @@ func BenchmarkRuleParse(b *testing.B) {
 		if _, err := ParseCondition(rule); err != nil {
 			b.Fatal(err)
 		}
+	}
+}
+
+// TestSemverPlainFastPathMatchesParser: the fast path for plain versions
+// decides exactly as the general parser and comparison would.
+func TestSemverPlainFastPathMatchesParser(t *testing.T) {
+	alpha := "0123456789012345678901234567890123456789..-+vVa"
+	r := rand.New(rand.NewSource(2))
+	fixed := []string{"18446744073709551615", "999999999999999999", "1000000000000000000", "1.2.3", "01.2.3", "1.02",
+		"v1", "1.", "1..2", "1.2.3.4", "0", "00", "2.3.1", "2.3", "2", "V2.0.0", "", "v", "2.0.0-rc.1", "2.0.0+build"}
+	taken := 0
+	for _, ls := range []string{"2.0.0", "2", "2.3", "2.3.1", "2.3.1-rc.1", "0.0.0", "1.2.3-alpha", "v18446744073709551615.0.0", "99999999999999999.1.2"} {
+		lit, ok := rlParseVersion(ls)
+		if !ok {
+			t.Fatalf("literal %q does not parse", ls)
+		}
+		for i := 0; i < 50000; i++ {
+			s := ""
+			if i < len(fixed) {
+				s = fixed[i]
+			} else {
+				b := make([]byte, r.Intn(30))
+				for j := range b {
+					b[j] = alpha[r.Intn(len(alpha))]
+				}
+				s = string(b)
+			}
+			c, ok := rlCmpPlainVersion(s, &lit)
+			if !ok {
+				continue
+			}
+			taken++
+			v, valid := rlParseVersion(s)
+			if !valid || rlCmpVersion(v, lit) != c {
+				t.Fatalf("%q vs %q: fast path %d, parser valid %v cmp %d", s, ls, c, valid, rlCmpVersion(v, lit))
+			}
+		}
+	}
+	if taken < 1000 {
+		t.Fatalf("fast path taken only %d times", taken)
 	}
 }
