@@ -93,36 +93,13 @@ func bucketOf(hash *[32]byte) uint32 {
 }
 
 // bucket hashes a canonical id for this serve: Bucket(salt, seed, id), with
-// the "salt:seed:" prefix built at compile time. fast says the CPU runs
-// sha256Block (see sum256).
-func (sv *compiledServe) bucket(id []byte, fast bool) (hash [32]byte, bucket uint32) {
-	hash = sum256(sv.prefix, id, fast)
+// the "salt:seed:" prefix built at compile time.
+func (sv *compiledServe) bucket(id []byte) (hash [32]byte, bucket uint32) {
+	var buf [160]byte
+	b := append(buf[:0], sv.prefix...)
+	b = append(b, id...)
+	hash = sha256.Sum256(b)
 	return hash, bucketOf(&hash)
-}
-
-// sum256 returns SHA-256(prefix || id). When the message fits one block
-// (at most 55 bytes, as bucketing inputs usually do) and fast is set, it
-// pads that block itself and runs the SHA-256 compression function once,
-// without crypto/sha256's streaming bookkeeping, which costs as much as the
-// compression itself; the result is the same (TestSum256MatchesCryptoSHA256).
-func sum256(prefix string, id []byte, fast bool) (hash [32]byte) {
-	n := len(prefix) + len(id)
-	if !fast || n > 55 {
-		var buf [160]byte
-		b := append(buf[:0], prefix...)
-		b = append(b, id...)
-		return sha256.Sum256(b)
-	}
-	var blk [64]byte
-	copy(blk[copy(blk[:], prefix):], id)
-	blk[n] = 0x80 // FIPS 180-4 §5.1.1 padding: 1 bit, zeros, bit length
-	binary.BigEndian.PutUint64(blk[56:], uint64(n)*8)
-	h := [8]uint32{0x6a09e667, 0xbb67ae85, 0x3c6ef372, 0xa54ff53a, 0x510e527f, 0x9b05688c, 0x1f83d9ab, 0x5be0cd19}
-	sha256Block(&h, blk[:])
-	for i, v := range h {
-		binary.BigEndian.PutUint32(hash[4*i:], v)
-	}
-	return hash
 }
 
 // CanonicalID returns the canonical id form of an attribute value (see

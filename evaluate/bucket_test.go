@@ -2,14 +2,12 @@ package evaluate
 
 import (
 	"bytes"
-	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
 	"flag"
 	"fmt"
 	"math"
 	"math/big"
-	"math/rand"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -355,12 +353,11 @@ func BenchmarkBucketCanonicalID(b *testing.B) {
 	for _, id := range []any{"8a7f4c91", 12345678, 1234.5, json.Number("12345678"), json.Number("1.2345678e7")} {
 		b.Run(fmt.Sprintf("%T", id), func(b *testing.B) {
 			sv := compiledServe{prefix: "prod-salt-2026:checkout-new-flow:"}
-			fast := hasSHA256Block()
 			b.ReportAllocs()
 			for b.Loop() {
 				var buf [64]byte
 				if canon, ok := appendID(buf[:0], id); ok {
-					sv.bucket(canon, fast)
+					sv.bucket(canon)
 				}
 			}
 		})
@@ -442,53 +439,4 @@ func TestNumericIDsCanonicalFormNoAlloc(t *testing.T) {
 			t.Errorf("id %#v: %v allocations per evaluation", id, n)
 		}
 	}
-}
-
-// TestSum256MatchesCryptoSHA256: the single-block SHA-256 path gives
-// crypto/sha256's answer for every message length around the one-block
-// limit, on both paths.
-func TestSum256MatchesCryptoSHA256(t *testing.T) {
-	if !hasSHA256Block() {
-		t.Log("no SHA-NI here: only the crypto/sha256 path is checked")
-	}
-	r := rand.New(rand.NewSource(1))
-	for n := 0; n <= 130; n++ {
-		for trial := 0; trial < 20; trial++ {
-			msg := make([]byte, n)
-			r.Read(msg)
-			split := r.Intn(n + 1)
-			want := sha256.Sum256(msg)
-			for _, fast := range []bool{false, hasSHA256Block()} {
-				if got := sum256(string(msg[:split]), msg[split:], fast); got != want {
-					t.Fatalf("len %d split %d fast %v: %x, want %x", n, split, fast, got, want)
-				}
-			}
-		}
-	}
-}
-
-func BenchmarkSum256(b *testing.B) {
-	id := []byte("8a7f4c91")
-	for _, fast := range []bool{false, hasSHA256Block()} {
-		b.Run(fmt.Sprintf("fast=%v", fast), func(b *testing.B) {
-			b.ReportAllocs()
-			for b.Loop() {
-				sum256("prod-salt-2026:checkout-new-flow:", id, fast)
-			}
-		})
-	}
-}
-
-// FuzzSum256 compares the single-block path with crypto/sha256.
-func FuzzSum256(f *testing.F) {
-	f.Add("prod-salt-2026:checkout-new-flow:", []byte("8a7f4c91"))
-	f.Add("", []byte{})
-	f.Add("", make([]byte, 55))
-	f.Add("x", make([]byte, 55))
-	f.Fuzz(func(t *testing.T, prefix string, id []byte) {
-		want := sha256.Sum256(append([]byte(prefix), id...))
-		if got := sum256(prefix, id, hasSHA256Block()); got != want {
-			t.Fatalf("sum256(%q, %q) = %x, want %x", prefix, id, got, want)
-		}
-	})
 }

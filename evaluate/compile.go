@@ -224,7 +224,6 @@ type Snapshot struct {
 	segments map[string]*compiledSegment
 	keys     []string
 	config   *Config
-	fastHash bool // the CPU runs sha256Block (checked at Compile)
 }
 
 // Compile checks cfg and builds an immutable Snapshot from it. It rejects
@@ -273,7 +272,6 @@ func (c *compiler) compile() *Snapshot {
 		flags:    make(map[string]*compiledFlag, len(cfg.Flags)),
 		segments: make(map[string]*compiledSegment, len(cfg.Segments)),
 		config:   cfg,
-		fastHash: hasSHA256Block(),
 	}
 	if len(cfg.Flags) > MaxFlags {
 		c.errorf(Finding{Code: "limit"}, "%d flags exceed the limit of %d", len(cfg.Flags), MaxFlags)

@@ -341,7 +341,7 @@ func (s *Snapshot) serve(out *Result, cf *compiledFlag, sv *compiledServe, sub *
 		s.result(out, cf, cf.off, &Reason{Kind: ReasonDefault, RuleIndex: -1, ErrorCode: ErrorMissingBucketAttr})
 		return true, false
 	}
-	hash, bucket := sv.bucket(id, s.fastHash)
+	hash, bucket := sv.bucket(id)
 	reason.InRollout = true
 	if reason.Kind == ReasonDefault {
 		reason.Kind = ReasonRollout
