@@ -12,6 +12,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/flagwire/flagwire/evaluate"
 	"github.com/flagwire/flagwire/internal/wire"
 )
 
@@ -249,20 +250,9 @@ func ofrepContext(attrs map[string]any) map[string]any {
 	if _, ok := attrs["targetingKey"]; ok {
 		return attrs
 	}
-	var id string
-	switch v := attrs["userId"].(type) {
-	case string:
-		id = v
-	case json.Number:
-		id = v.String()
-	case float64:
-		id = strconv.FormatFloat(v, 'f', -1, 64)
-	case int:
-		id = strconv.Itoa(v)
-	case int64:
-		id = strconv.FormatInt(v, 10)
-	}
-	if id == "" {
+	// The same canonical form bucketing uses: 1, 1.0 and 1e0 are "1".
+	id, ok := evaluate.CanonicalID(attrs["userId"])
+	if !ok {
 		return attrs
 	}
 	out := make(map[string]any, len(attrs)+1)

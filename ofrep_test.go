@@ -517,3 +517,26 @@ func TestOFREPOnlyServerStreamIsNotAnError(t *testing.T) {
 		t.Errorf("%d stream attempts, want 1 (a 404 is not retried)", n)
 	}
 }
+
+// TestOFREPTargetingKeyCanonicalNumericID: a numeric userId becomes the
+// targetingKey in the bucketing specification's canonical form, so an
+// OFREP server buckets 1, 1.0 and 1e0 alike (and large ids stay exact).
+func TestOFREPTargetingKeyCanonicalNumericID(t *testing.T) {
+	for _, tc := range []struct {
+		id   any
+		want string
+	}{
+		{json.Number("1.0"), "1"},
+		{json.Number("1e3"), "1000"},
+		{1.0, "1"},
+		{float64(1 << 60), "1152921504606846976"},
+		{int64(42), "42"},
+		{json.Number("12.50"), "12.5"},
+		{"u1", "u1"},
+	} {
+		got := ofrepContext(map[string]any{"userId": tc.id})["targetingKey"]
+		if got != tc.want {
+			t.Errorf("userId %#v: targetingKey %#v, want %q", tc.id, got, tc.want)
+		}
+	}
+}

@@ -69,6 +69,7 @@ import (
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/flagwire/flagwire"
+	"github.com/flagwire/flagwire/evaluate"
 )
 
 // ScopeName is the instrumentation scope of the meter.
@@ -289,19 +290,8 @@ func (t *Telemetry) contextID(ctx context.Context) (string, bool) {
 	if t.s.contextID == "" {
 		return "", false
 	}
-	switch v := flagwire.AttributesFrom(ctx)[t.s.contextID].(type) {
-	case string:
-		return v, v != ""
-	case float64:
-		return strconv.FormatFloat(v, 'f', -1, 64), true
-	case int:
-		return strconv.Itoa(v), true
-	case int64:
-		return strconv.FormatInt(v, 10), true
-	case interface{ String() string }: // json.Number
-		return v.String(), true
-	}
-	return "", false
+	// The canonical id form bucketing uses (1, 1.0 and 1e0 are "1").
+	return evaluate.CanonicalID(flagwire.AttributesFrom(ctx)[t.s.contextID])
 }
 
 // reasonOf maps a Detail to a feature_flag.result.reason value.
