@@ -396,7 +396,7 @@ func catalogue(t *testing.T) []drill {
 			hits:   func(win window) int64 { return win.server("GET /v1/stream") },
 			remote: sseWindow,
 			local:  both(syncBound, streamBound),
-		}, minDur: 2 * time.Second},
+		}, minDur: 1500 * time.Millisecond},
 		{name: "SSE drop", modes: bothModes, fault: fault{
 			start: func(w *world) func() {
 				return every(150*time.Millisecond, w.srv.DropStreams)
@@ -404,7 +404,7 @@ func catalogue(t *testing.T) []drill {
 			hits:   func(win window) int64 { return win.server("GET /v1/stream") },
 			remote: sseWindow,
 			local:  both(syncBound, streamBound),
-		}, minDur: 2 * time.Second},
+		}, minDur: 1500 * time.Millisecond},
 		{name: "SSE refused", modes: bothModes, fault: fault{
 			start: func(w *world) func() {
 				end := inject(flagtest.Fault{Status: http.StatusServiceUnavailable}, false, "/v1/stream")(w)
@@ -416,7 +416,7 @@ func catalogue(t *testing.T) []drill {
 			remote: streamBound,
 			local:  both(syncBound, streamBound),
 			probe:  freshness,
-		}, minDur: 2 * time.Second},
+		}, minDur: 1500 * time.Millisecond},
 		{name: "config fails to compile", modes: localOnly, fault: fault{
 			start:  inject(flagtest.Fault{Method: http.MethodGet, Body: uncompilable}, false, "/v1/flags"),
 			hits:   func(win window) int64 { return win.server("GET /v1/flags") },
@@ -424,7 +424,12 @@ func catalogue(t *testing.T) []drill {
 			remote: noBound,
 		}},
 		{name: "older config version", modes: localOnly, fault: fault{
-			start:  inject(flagtest.Fault{Method: http.MethodGet, Body: older}, false, "/v1/flags"),
+			start: func(w *world) func() {
+				// Older than what the client holds only once it synced a
+				// write: the served config is version 1, the start's.
+				waitFor(w.t, 10*time.Second, "local mode to sync a config newer than version 1", func() bool { return w.client.Status().ConfigVersion > 1 })
+				return inject(flagtest.Fault{Method: http.MethodGet, Body: older}, false, "/v1/flags")(w)
+			},
 			hits:   func(win window) int64 { return win.server("GET /v1/flags") },
 			local:  syncBound,
 			remote: noBound,

@@ -44,7 +44,7 @@ func (s summaryAfter) Run() int {
 var (
 	flagDuration = flag.Duration("chaos.duration", 0, "load per drill (default 1s; 10s with FLAGWIRE_CHAOS=long)")
 	flagWorkers  = flag.Int("chaos.workers", 0, "concurrent callers per drill (default 8)")
-	flagContexts = flag.Int("chaos.contexts", 0, "distinct contexts of the memory drill (default 1,000,000 local (200,000 under -race) and 20,000 remote; long: 1,000,000 each)")
+	flagContexts = flag.Int("chaos.contexts", 0, "distinct contexts of the memory drill (default 1,000,000 local and 20,000 remote (100,000 and 10,000 under -race); long: 1,000,000 each)")
 )
 
 // settings are the run's sizes: short by default, long with
@@ -58,9 +58,11 @@ type settings struct {
 }
 
 func loadSettings() settings {
-	s := settings{dur: 700 * time.Millisecond, workers: 8, localContexts: 1_000_000, remoteContexts: 20_000}
+	s := settings{dur: 600 * time.Millisecond, workers: 8, localContexts: 1_000_000, remoteContexts: 20_000}
 	if raceEnabled {
-		s.localContexts = 200_000 // ~10 µs each under -race; 10⁶ without it and in the long run
+		// ~20 µs (local) and ~300 µs (remote) each under -race on a
+		// loaded machine; 10⁶ local without it and 10⁶ each in the long run.
+		s.localContexts, s.remoteContexts = 100_000, 10_000
 	}
 	if os.Getenv("FLAGWIRE_CHAOS") == "long" {
 		s = settings{long: true, dur: 10 * time.Second, workers: 8, localContexts: 1_000_000, remoteContexts: 1_000_000}
