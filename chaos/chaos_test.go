@@ -473,9 +473,8 @@ func notRetried(w *world) (string, bool) {
 	deadline := time.Now().Add(5 * time.Second)
 	for i := 0; time.Now().Before(deadline); i++ {
 		attrs := flagwire.Attributes{"userId": fmt.Sprintf("auth-probe-%d", i), "plan": "pro"}
-		ctxJSON, _ := json.Marshal(attrs)
 		_, d = w.client.BoolDetail(flagwire.WithAttributes(context.Background(), attrs), flagBench, false)
-		n = w.ct.keyCount(flagBench + " " + string(ctxJSON))
+		n = w.ct.keyCount(boolKey(flagBench, attrs))
 		if d.ErrorCode != flagwire.ErrorCircuitOpen && d.ErrorCode != flagwire.ErrorTimeout {
 			break
 		}
@@ -771,8 +770,7 @@ func (w *world) stampede() string {
 	const n = 64
 	attrs := flagwire.Attributes{"userId": "stampede", "plan": "pro", "region": "US", "appVersion": "2.3.1"}
 	ctx := flagwire.WithAttributes(context.Background(), attrs)
-	ctxJSON, _ := json.Marshal(attrs)
-	key := flagBench + " " + string(ctxJSON)
+	key := boolKey(flagBench, attrs)
 	gate := make(chan struct{})
 	var (
 		wg    sync.WaitGroup

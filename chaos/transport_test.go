@@ -45,8 +45,9 @@ type keyStats struct {
 	// Requests after the first, by their documented reason: the previous
 	// one failed (nothing was cached), or it succeeded at least
 	// refreshAhead×TTL before (the decision was due for refresh or had
-	// expired). The rest need an invalidation (a write of the flag, a
-	// stream reconnect) to be justified.
+	// expired), or it answered TYPE_MISMATCH for a wrong-typed call's
+	// default (whether that is cached is the SDK's business). The rest need
+	// an invalidation (a write of the flag, a stream reconnect).
 	afterFailure, afterExpiry int64
 	lastEnd                   time.Time
 	lastOK                    bool
@@ -70,15 +71,38 @@ func newCountingTransport() *countingTransport {
 	return &countingTransport{base: tr, reqs: map[string]int64{}, errs: map[string]int64{}, keys: map[string]*keyStats{}}
 }
 
-// evaluateKey returns the (flag, context) key of a one-decision evaluate
-// body, or "".
+// evaluateKey returns the key of a one-decision evaluate body, or "": the
+// flag, the context, and the JSON type of the default sent when it is not
+// a boolean (so a fix that fetches separately for a wrong-typed caller's
+// default is not mistaken for a coalescing failure).
 func evaluateKey(body []byte) (key, flag string) {
 	var req wire.EvaluateRequest
 	if json.Unmarshal(body, &req) != nil || len(req.Requests) != 1 {
 		return "", ""
 	}
-	ctx, _ := json.Marshal(req.Requests[0].Context) // maps marshal in key order
-	return req.Requests[0].FlagKey + " " + string(ctx), req.Requests[0].FlagKey
+	in := req.Requests[0]
+	ctx, _ := json.Marshal(in.Context) // maps marshal in key order
+	key = in.FlagKey + " " + string(ctx)
+	if def := bytes.TrimSpace(in.DefaultValue); len(def) > 0 {
+		switch def[0] {
+		case '"':
+			key += " (string default)"
+		case 't', 'f':
+		case 'n':
+			key += " (null default)"
+		default:
+			key += " (number default)"
+		}
+	} else {
+		key += " (no default)"
+	}
+	return key, in.FlagKey
+}
+
+// boolKey is evaluateKey's key of a boolean call of flag for attrs.
+func boolKey(flag string, attrs map[string]any) string {
+	ctx, _ := json.Marshal(attrs)
+	return flag + " " + string(ctx)
 }
 
 func (ct *countingTransport) RoundTrip(r *http.Request) (*http.Response, error) {
@@ -109,7 +133,7 @@ func (ct *countingTransport) RoundTrip(r *http.Request) (*http.Response, error) 
 		return resp, err
 	}
 	if err != nil {
-		ct.end(key, start, false, 0)
+		ct.end(key, start, false, false, 0)
 		return nil, err
 	}
 	resp.Body = &watchedBody{rc: resp.Body, ct: ct, key: key, flag: flag, start: start, status: resp.StatusCode}
@@ -142,9 +166,11 @@ func (ct *countingTransport) begin(key, flag string, now time.Time) {
 	ks.n++
 }
 
-// end records the end of an evaluate request; status is its HTTP status
-// when known.
-func (ct *countingTransport) end(key string, start time.Time, ok bool, status int) {
+// end records the end of an evaluate request; ok: it answered the
+// request; cacheable: its decision is one the client must have cached (not
+// a per-item TYPE_MISMATCH, which depends on the caller's default); status
+// is its HTTP status when known.
+func (ct *countingTransport) end(key string, start time.Time, ok, cacheable bool, status int) {
 	now := time.Now()
 	ct.mu.Lock()
 	defer ct.mu.Unlock()
@@ -153,7 +179,7 @@ func (ct *countingTransport) end(key string, start time.Time, ok bool, status in
 	}
 	if ks := ct.keys[key]; key != "" && ks != nil {
 		ks.inflight--
-		ks.lastEnd, ks.lastOK = now, ok
+		ks.lastEnd, ks.lastOK = now, ok && cacheable
 	}
 }
 
@@ -197,15 +223,17 @@ func (b *watchedBody) Close() error {
 	err := b.rc.Close()
 	b.once.Do(func() {
 		ok := b.status == http.StatusOK && b.sawEOF && !b.readErr && !b.overflowed
+		cacheable := ok
 		if ok && b.flag != "" {
 			var resp wire.EvaluateResponse
 			ok = json.Unmarshal(b.buf.Bytes(), &resp) == nil && len(resp.Decisions) == 1 && resp.Decisions[0].FlagKey == b.flag
+			cacheable = ok && (resp.Decisions[0].Error == nil || resp.Decisions[0].Error.Code != "TYPE_MISMATCH")
 		}
 		status := b.status
 		if status == http.StatusOK {
 			status = 0
 		}
-		b.ct.end(b.key, b.start, ok, status)
+		b.ct.end(b.key, b.start, ok, cacheable, status)
 	})
 	return err
 }
