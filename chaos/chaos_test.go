@@ -498,11 +498,12 @@ func strictMode() bool { return os.Getenv("FLAGWIRE_CHAOS_STRICT") == "1" }
 
 // freshness measures how long a change takes to reach the client while
 // the stream is gone: local mode must fall back to polling
-// (pollInterval, jittered ±10%), remote mode to its decisions' TTL.
+// (pollInterval, jittered ±10%), remote mode to its decisions' TTL, each
+// plus the scheduling slack (world.slack).
 func freshness(w *world) (string, bool) {
-	limit := pollInterval*11/10 + 200*time.Millisecond
+	limit := pollInterval*11/10 + w.slack()
 	if w.expect.mode == flagwire.ModeRemote {
-		limit = decisionTTL + 200*time.Millisecond
+		limit = decisionTTL + w.slack()
 	}
 	n := w.setChurn()
 	start := time.Now()
