@@ -332,7 +332,7 @@ func catalogue(t *testing.T) []drill {
 			start:    inject(flagtest.Fault{Status: http.StatusUnauthorized}, true),
 			hits:     hitPaths(true),
 			codes:    codesAuth,
-			remote:   both(authStreamBound, noBound),
+			remote:   authStreamBound,
 			local:    both(syncBound, authStreamBound),
 			stampede: true,
 			probe:    notRetried,

@@ -61,7 +61,7 @@ func TestChaosCoalescing(t *testing.T) {
 		t.Errorf("requests of one key in flight at once: %s", o)
 	}
 	if nUnjust > 0 {
-		t.Errorf("%d of %d rounds of %d concurrent cold misses refetched a cached decision without a reason (want exactly one request per key), e.g.\n\t%v",
+		t.Errorf("%d requests in %d rounds of %d concurrent cold misses refetched a cached decision without a reason (want exactly one request per key), e.g.\n\t%v",
 			nUnjust, rounds, n, unjustified)
 	}
 	w.rec.failIfProblems(t)
