@@ -28,14 +28,14 @@ func TestChaosBootstraps(t *testing.T) {
 	sg := newSigner()
 	now := time.Now()
 	good := func(version int64) []byte {
-		cfg := chaosConfig(1)
+		cfg := initialConfig()
 		cfg.Version = version
 		return sg.envelope(t, cfg, now, time.Hour)
 	}
 	// The rolled-back config turns the benchmark flag off and the tampered
 	// one serves true to everyone: either would show as wrong answers.
 	rolledBack := func() []byte {
-		cfg := chaosConfig(1)
+		cfg := initialConfig()
 		cfg.Version = 3
 		cfg.Flags[0].State = evaluate.StateOff
 		return sg.envelope(t, cfg, now, time.Hour)
@@ -45,7 +45,7 @@ func TestChaosBootstraps(t *testing.T) {
 		if err := json.Unmarshal(good(5), &e); err != nil {
 			t.Fatal(err)
 		}
-		cfg := chaosConfig(1)
+		cfg := initialConfig()
 		cfg.Version = 5
 		cfg.Flags[0].Rules = nil
 		cfg.Flags[0].Default = &evaluate.Serve{Variant: true}
@@ -54,14 +54,14 @@ func TestChaosBootstraps(t *testing.T) {
 		return b
 	}()
 	expired := func() []byte {
-		cfg := chaosConfig(1)
+		cfg := initialConfig()
 		cfg.Version = 5
 		return sg.envelope(t, cfg, now.Add(-2*time.Hour), time.Hour)
 	}()
 	otherKey := func() []byte {
 		priv := ed25519.NewKeyFromSeed(make([]byte, ed25519.SeedSize))
 		e := wire.BootstrapEnvelope{Environment: env, IssuedAt: now, ExpiresAt: now.Add(time.Hour), Version: 1}
-		e.Payload, _ = json.Marshal(chaosConfig(1))
+		e.Payload, _ = json.Marshal(initialConfig())
 		e.Sign(priv)
 		b, _ := json.Marshal(e)
 		return b
@@ -96,9 +96,10 @@ func TestChaosBootstraps(t *testing.T) {
 
 	t.Run("offline good bootstrap", func(t *testing.T) {
 		ignore := goleak.IgnoreCurrent()
-		maxLag, stopLag := lagMonitor()
-		defer stopLag()
-		w := &world{t: t, s: s, clock: &serverClock{}, ct: newCountingTransport(), oracle: newOracle(t), rec: newRecorder(), subjects: warmSubjects(64)}
+		w := &world{t: t, s: s, clock: &serverClock{}, ct: newCountingTransport(), hist: newHistory(), rec: newRecorder(), subjects: warmSubjects()}
+		w.maxLag, w.stopLag = lagMonitor()
+		defer w.stopLag()
+		maxLag, stopLag := w.maxLag, w.stopLag
 		c, err := flagwire.New(context.Background(), flagwire.WithMode(flagwire.ModeOffline), flagwire.WithBootstrap(good(5)),
 			flagwire.WithTrustedKeys(sg.pub), flagwire.WithLogger(quiet), flagwire.WithHTTPClient(httpClient(w.ct)))
 		if err != nil {
@@ -130,9 +131,8 @@ func TestChaosBootstraps(t *testing.T) {
 	}{{"tampered", tampered}, {"expired", expired}, {"unknown key", otherKey}} {
 		t.Run("remote "+c.name+", server down", func(t *testing.T) {
 			ignore := goleak.IgnoreCurrent()
-			maxLag, stopLag := lagMonitor()
-			defer stopLag()
 			w := newWorld(t, s, flagwire.ModeRemote, worldOptions{bootstrap: c.data, down: true})
+			maxLag, stopLag := w.maxLag, w.stopLag
 			loadFor(w, s.dur/2)
 			st := w.client.Status()
 			w.close()
@@ -155,9 +155,8 @@ func TestChaosBootstraps(t *testing.T) {
 	for _, m := range []flagwire.Mode{flagwire.ModeRemote, flagwire.ModeLocal} {
 		t.Run(m.String()+" rolled back, server down then up", func(t *testing.T) {
 			ignore := goleak.IgnoreCurrent()
-			maxLag, stopLag := lagMonitor()
-			defer stopLag()
 			w := newWorld(t, s, m, worldOptions{noBootstrap: true, lastKnown: good(10), down: true, extra: []flagwire.Option{flagwire.WithBootstrap(rolledBack)}})
+			maxLag, stopLag := w.maxLag, w.stopLag
 			w.expect.bootstrap = true
 			if st := w.client.Status(); st.ConfigVersion != 10 {
 				t.Errorf("holds config version %d; the older bootstrap (3) must not replace the last-known (10)", st.ConfigVersion)
@@ -165,7 +164,7 @@ func TestChaosBootstraps(t *testing.T) {
 			stop := make(chan struct{})
 			wait := w.runLoad(stop)
 			pace(s.dur / 2)
-			if err := w.srv.Up(); err != nil {
+			if err := w.up(); err != nil {
 				t.Fatal(err)
 			}
 			if m == flagwire.ModeLocal {

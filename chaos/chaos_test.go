@@ -29,13 +29,35 @@ type world struct {
 	clock    *serverClock
 	ct       *countingTransport
 	client   *flagwire.Client
-	oracle   *oracle
+	hist     *history // the model's record of every flag write
 	rec      *recorder
 	expect   expect
 	subjects []subject
 	churns   atomic.Int64
 	signer   signer
 	closed   bool
+
+	fmu    sync.Mutex
+	faults []*faultWindow // guarded by fmu
+	// downEnd ends the fault window of a world started with the server down.
+	downEnd func()
+
+	maxLag  func() time.Duration // worst scheduler lag so far
+	stopLag func()
+
+	// closeStartNs and closeEndNs bracket the closed-client drill's Close
+	// (UnixNano; zero before).
+	closeStartNs, closeEndNs atomic.Int64
+}
+
+func (w *world) closeStart() time.Time { return unixNano(w.closeStartNs.Load()) }
+func (w *world) closeEnd() time.Time   { return unixNano(w.closeEndNs.Load()) }
+
+func unixNano(n int64) time.Time {
+	if n == 0 {
+		return time.Time{}
+	}
+	return time.Unix(0, n)
 }
 
 // counts is a point-in-time view of every counter a bound is checked on.
@@ -98,6 +120,9 @@ type fault struct {
 	// remote and local check the calls made during the window against
 	// their bound, returning the bound's description and whether it held.
 	remote, local func(w *world, win window) (string, bool)
+	// codes are the fallback error codes the fault can cause (a fallback
+	// with another code needs other evidence, see world.justified).
+	codes []flagwire.ErrorCode
 	// stampede: run the coalescing stampede while the fault is active.
 	stampede bool
 	// probe, if set, runs right after start, under load: a check of how
@@ -222,10 +247,21 @@ func note(desc string) func(*world, window) (string, bool) {
 	return func(*world, window) (string, bool) { return desc, true }
 }
 
+// Fallback codes each kind of fault can cause.
+var (
+	codesDown    = []flagwire.ErrorCode{flagwire.ErrorUnavailable, flagwire.ErrorTimeout, flagwire.ErrorCircuitOpen}
+	codesGarbage = []flagwire.ErrorCode{flagwire.ErrorBadResponse, flagwire.ErrorUnavailable, flagwire.ErrorTimeout, flagwire.ErrorCircuitOpen}
+	// 401/403 are not counted by the breaker: never CIRCUIT_OPEN.
+	codesAuth = []flagwire.ErrorCode{flagwire.ErrorUnauthorized, flagwire.ErrorTimeout}
+	// A decision for another flag is a per-item failure of a 200 answer:
+	// the breaker sees a success.
+	codesOtherFlag = []flagwire.ErrorCode{flagwire.ErrorBadResponse, flagwire.ErrorTimeout}
+)
+
 // catalogue is the seed's failure catalogue, as drills.
 func catalogue(t *testing.T) []drill {
 	malformedEval := []byte(`{"requestId":"x","decisions":[{"flagKey":"bench-flag","variant":tru`)
-	badCfg := chaosConfig(1_000_000)
+	badCfg := initialConfig()
 	badCfg.Version = 1 << 40
 	badCfg.Flags[0].Rules[0].When = "plan == 'enterprise' and" // does not compile
 	badCfg.Flags[0].State = "off"
@@ -233,12 +269,17 @@ func catalogue(t *testing.T) []drill {
 	if err != nil {
 		t.Fatal(err)
 	}
-	oldCfg := chaosConfig(1) // version 1, and the benchmark flag off: wrong if used
+	oldCfg := initialConfig() // version 1, and the benchmark flag off: wrong if used
 	oldCfg.Flags[0].State = "off"
 	older, err := json.Marshal(oldCfg)
 	if err != nil {
 		t.Fatal(err)
 	}
+	// oversized is a well-formed answer one KiB over the SDK's 4 MiB bound.
+	oversized := []byte(`{"requestId":"x","decisions":[{"flagKey":"bench-flag","variant":true,"ttlSeconds":1,"variantKey":"` +
+		strings.Repeat("x", 4<<20+1024) + `"}]}`)
+	// otherFlag answers every request with a decision for another flag.
+	otherFlag := []byte(`{"requestId":"x","decisions":[{"flagKey":"someone-elses-flag","variant":true,"variantKey":"true","ttlSeconds":1}]}`)
 	sseWindow := func(w *world, win window) (string, bool) { return streamBound(w, win) }
 	return []drill{
 		{name: "baseline", modes: bothModes, fault: fault{
@@ -258,6 +299,7 @@ func catalogue(t *testing.T) []drill {
 				}
 			},
 			hits:     func(win window) int64 { return win.to.clientEr - win.from.clientEr },
+			codes:    codesDown,
 			remote:   breakerBound,
 			local:    both(syncBound, streamBound),
 			stampede: true,
@@ -265,6 +307,7 @@ func catalogue(t *testing.T) []drill {
 		{name: "slow (2× timeout)", modes: bothModes, fault: fault{
 			start:    inject(flagtest.Fault{Latency: 2 * callTimeout}, false),
 			hits:     hitPaths(false),
+			codes:    codesDown,
 			remote:   breakerBound,
 			local:    syncBound,
 			stampede: true,
@@ -272,6 +315,7 @@ func catalogue(t *testing.T) []drill {
 		{name: "5xx storm", modes: bothModes, fault: fault{
 			start:    inject(flagtest.Fault{Status: http.StatusServiceUnavailable}, true),
 			hits:     hitPaths(true),
+			codes:    codesDown,
 			remote:   both(breakerBound, streamBound),
 			local:    both(syncBound, streamBound),
 			stampede: true,
@@ -279,13 +323,33 @@ func catalogue(t *testing.T) []drill {
 		{name: "429 + Retry-After", modes: bothModes, fault: fault{
 			start:    inject(flagtest.Fault{Status: http.StatusTooManyRequests, RetryAfter: time.Second}, true),
 			hits:     hitPaths(true),
+			codes:    []flagwire.ErrorCode{flagwire.ErrorRateLimited, flagwire.ErrorTimeout, flagwire.ErrorCircuitOpen},
 			remote:   both(retryAfterBound, streamBound),
 			local:    both(retryAfterSyncBound, streamBound),
 			stampede: true,
 		}},
+		{name: "401 Unauthorized", modes: bothModes, fault: fault{
+			start:    inject(flagtest.Fault{Status: http.StatusUnauthorized}, true),
+			hits:     hitPaths(true),
+			codes:    codesAuth,
+			remote:   authStreamBound,
+			local:    both(syncBound, authStreamBound),
+			stampede: true,
+			probe:    notRetried,
+		}},
+		{name: "403 Forbidden", modes: bothModes, fault: fault{
+			start:    inject(flagtest.Fault{Status: http.StatusForbidden}, true),
+			hits:     hitPaths(true),
+			codes:    codesAuth,
+			remote:   authStreamBound,
+			local:    both(syncBound, authStreamBound),
+			stampede: true,
+			probe:    notRetried,
+		}},
 		{name: "reset mid-body", modes: bothModes, fault: fault{
 			start:    inject(flagtest.Fault{Reset: true, Truncate: true}, true),
 			hits:     hitPaths(true),
+			codes:    codesGarbage,
 			remote:   both(breakerBound, streamBound),
 			local:    both(syncBound, streamBound),
 			stampede: true,
@@ -293,6 +357,7 @@ func catalogue(t *testing.T) []drill {
 		{name: "truncated JSON", modes: bothModes, fault: fault{
 			start:    inject(flagtest.Fault{Truncate: true}, false),
 			hits:     hitPaths(false),
+			codes:    codesGarbage,
 			remote:   breakerBound,
 			local:    syncBound,
 			stampede: true,
@@ -304,8 +369,23 @@ func catalogue(t *testing.T) []drill {
 				return func() { a(); b() }
 			},
 			hits:     hitPaths(false),
+			codes:    codesGarbage,
 			remote:   breakerBound,
 			local:    syncBound,
+			stampede: true,
+		}},
+		{name: "oversized response", modes: remoteOnly, fault: fault{
+			start:    inject(flagtest.Fault{Body: oversized}, false, "/v1/evaluate"),
+			hits:     func(win window) int64 { return win.server("POST /v1/evaluate") },
+			codes:    codesGarbage,
+			remote:   breakerBound,
+			stampede: true,
+		}},
+		{name: "decision for another flag", modes: remoteOnly, fault: fault{
+			start:    inject(flagtest.Fault{Body: otherFlag}, false, "/v1/evaluate"),
+			hits:     func(win window) int64 { return win.server("POST /v1/evaluate") },
+			codes:    codesOtherFlag,
+			remote:   note("every decision is for another flag: per-item BAD_RESPONSE, nothing cached"),
 			stampede: true,
 		}},
 		{name: "SSE stall", modes: bothModes, fault: fault{
@@ -316,7 +396,7 @@ func catalogue(t *testing.T) []drill {
 			hits:   func(win window) int64 { return win.server("GET /v1/stream") },
 			remote: sseWindow,
 			local:  both(syncBound, streamBound),
-		}, minDur: 2 * time.Second},
+		}, minDur: 1500 * time.Millisecond},
 		{name: "SSE drop", modes: bothModes, fault: fault{
 			start: func(w *world) func() {
 				return every(150*time.Millisecond, w.srv.DropStreams)
@@ -324,7 +404,7 @@ func catalogue(t *testing.T) []drill {
 			hits:   func(win window) int64 { return win.server("GET /v1/stream") },
 			remote: sseWindow,
 			local:  both(syncBound, streamBound),
-		}, minDur: 2 * time.Second},
+		}, minDur: 1500 * time.Millisecond},
 		{name: "SSE refused", modes: bothModes, fault: fault{
 			start: func(w *world) func() {
 				end := inject(flagtest.Fault{Status: http.StatusServiceUnavailable}, false, "/v1/stream")(w)
@@ -336,7 +416,7 @@ func catalogue(t *testing.T) []drill {
 			remote: streamBound,
 			local:  both(syncBound, streamBound),
 			probe:  freshness,
-		}, minDur: 2 * time.Second},
+		}, minDur: 1500 * time.Millisecond},
 		{name: "config fails to compile", modes: localOnly, fault: fault{
 			start:  inject(flagtest.Fault{Method: http.MethodGet, Body: uncompilable}, false, "/v1/flags"),
 			hits:   func(win window) int64 { return win.server("GET /v1/flags") },
@@ -344,7 +424,12 @@ func catalogue(t *testing.T) []drill {
 			remote: noBound,
 		}},
 		{name: "older config version", modes: localOnly, fault: fault{
-			start:  inject(flagtest.Fault{Method: http.MethodGet, Body: older}, false, "/v1/flags"),
+			start: func(w *world) func() {
+				// Older than what the client holds only once it synced a
+				// write: the served config is version 1, the start's.
+				waitFor(w.t, 10*time.Second, "local mode to sync a config newer than version 1", func() bool { return w.client.Status().ConfigVersion > 1 })
+				return inject(flagtest.Fault{Method: http.MethodGet, Body: older}, false, "/v1/flags")(w)
+			},
 			hits:   func(win window) int64 { return win.server("GET /v1/flags") },
 			local:  syncBound,
 			remote: noBound,
@@ -365,27 +450,66 @@ func catalogue(t *testing.T) []drill {
 	}
 }
 
+var remoteOnly = []flagwire.Mode{flagwire.ModeRemote}
+
+// authStreamBound: after a 401/403 the stream stops instead of hammering:
+// the drop that moves it into the fault, one refused reconnect, and no
+// more (README: "the stream stops").
+func authStreamBound(w *world, win window) (string, bool) {
+	n := win.client("GET /v1/stream")
+	return fmt.Sprintf("stream connects %d ≤ 2 (stops on 401/403)", n), n <= 2
+}
+
+// notRetried: a 401/403 is not retried: a cold call makes exactly one
+// request. (A breaker opened by load-induced timeouts, or a call that
+// times out on a starved CPU, tells nothing: the probe then tries again
+// with another cold context.)
+func notRetried(w *world) (string, bool) {
+	if w.expect.mode != flagwire.ModeRemote {
+		return "", true
+	}
+	var n int64
+	var d flagwire.Detail
+	deadline := time.Now().Add(5 * time.Second)
+	for i := 0; time.Now().Before(deadline); i++ {
+		attrs := flagwire.Attributes{"userId": fmt.Sprintf("auth-probe-%d", i), "plan": "pro"}
+		_, d = w.client.BoolDetail(flagwire.WithAttributes(context.Background(), attrs), flagBench, false)
+		n = w.ct.keyCount(boolKey(flagBench, attrs))
+		if d.ErrorCode != flagwire.ErrorCircuitOpen && d.ErrorCode != flagwire.ErrorTimeout {
+			break
+		}
+		pace(openTimeout / 5)
+	}
+	return fmt.Sprintf("a cold call during the fault: %d request(s), %s %s (want 1, UNAUTHORIZED: not retried)", n, d.Source, d.ErrorCode),
+		n == 1 && d.ErrorCode == flagwire.ErrorUnauthorized
+}
+
 // knownIssues are bound violations found by this suite in code under
 // repair, keyed "drill/mode": they are logged (and marked in the summary)
 // rather than failed, unless FLAGWIRE_CHAOS_STRICT=1. Remove an entry with
 // its fix.
-var knownIssues = map[string]string{}
+var knownIssues = map[string]string{
+	"coalescing": "client.go fetchOne: a caller that missed the cache while a request for its key was in flight, " +
+		"but reaches singleflight after that request finished, starts a second request for a decision that is already cached " +
+		"(no re-check of the cache before or inside the singleflight call); TestChaosCoalescing fails on it",
+}
 
 func strictMode() bool { return os.Getenv("FLAGWIRE_CHAOS_STRICT") == "1" }
 
 // freshness measures how long a change takes to reach the client while
 // the stream is gone: local mode must fall back to polling
-// (pollInterval, jittered ±10%), remote mode to its decisions' TTL.
+// (pollInterval, jittered ±10%), remote mode to its decisions' TTL, each
+// plus the scheduling slack (world.slack).
 func freshness(w *world) (string, bool) {
-	limit := pollInterval*11/10 + 200*time.Millisecond
+	limit := pollInterval*11/10 + w.slack()
 	if w.expect.mode == flagwire.ModeRemote {
-		limit = decisionTTL + 200*time.Millisecond
+		limit = decisionTTL + w.slack()
 	}
 	n := w.setChurn()
 	start := time.Now()
 	var took time.Duration
 	waitFor(w.t, 10*time.Second, "a change to arrive without the stream", func() bool {
-		v, _ := w.client.StringDetail(w.subjects[1].ctx, flagChurn, defChurn)
+		v, _ := w.client.StringDetail(w.subjects[1].ctx, flagChurn, defString)
 		got, _ := churnN(v)
 		took = time.Since(start)
 		return got >= n
@@ -472,9 +596,12 @@ func newWorld(t *testing.T, s settings, m flagwire.Mode, wo ...worldOptions) *wo
 	if len(wo) > 0 {
 		o = wo[0]
 	}
-	w := &world{t: t, s: s, clock: &serverClock{}, ct: newCountingTransport(), oracle: newOracle(t), rec: newRecorder(), signer: newSigner(), subjects: warmSubjects(64)}
+	w := &world{t: t, s: s, clock: &serverClock{}, ct: newCountingTransport(), hist: newHistory(), rec: newRecorder(), signer: newSigner(), subjects: warmSubjects()}
+	w.maxLag, w.stopLag = lagMonitor()
 	w.srv = newServer(t, w.clock)
+	w.hist.srv = w.srv
 	if o.down {
+		w.downEnd = w.beginFault("server down from the start", codesDown...)
 		w.srv.Down()
 	}
 	opts := []flagwire.Option{
@@ -485,12 +612,13 @@ func newWorld(t *testing.T, s settings, m flagwire.Mode, wo ...worldOptions) *wo
 		flagwire.WithRetry(flagwire.RetrySettings{MaxAttempts: maxAttempts}),
 		flagwire.WithStreamIdleTimeout(streamIdle), flagwire.WithPollInterval(pollInterval),
 		flagwire.WithTrustedKeys(w.signer.pub, w.srv.Flagserver().PublicKey()),
+		flagwire.WithMaxStaleness(maxStale),
 	}
 	w.expect = expect{mode: m}
-	if m == flagwire.ModeRemote && !o.noBootstrap {
+	if (m == flagwire.ModeRemote || m == flagwire.ModeOffline) && !o.noBootstrap {
 		b := o.bootstrap
 		if b == nil {
-			b = w.signer.envelope(t, chaosConfig(1), time.Now(), time.Hour)
+			b = w.signer.envelope(t, initialConfig(), time.Now(), time.Hour)
 		}
 		opts = append(opts, flagwire.WithBootstrap(b))
 		w.expect.bootstrap = o.bootstrap == nil
@@ -510,6 +638,7 @@ func newWorld(t *testing.T, s settings, m flagwire.Mode, wo ...worldOptions) *wo
 	c, err := flagwire.New(context.Background(), append(opts, o.extra...)...)
 	if err != nil {
 		w.srv.Close()
+		w.stopLag()
 		t.Fatal(err)
 	}
 	w.client = c
@@ -538,6 +667,16 @@ func (w *world) close() {
 	}
 	w.ct.base.CloseIdleConnections()
 	w.srv.Close()
+	w.stopLag()
+}
+
+// up ends a world started with the server down.
+func (w *world) up() error {
+	err := w.srv.Up()
+	if w.downEnd != nil {
+		w.downEnd()
+	}
+	return err
 }
 
 func runDrill(t *testing.T, s settings, d drill, m flagwire.Mode) {
@@ -554,13 +693,14 @@ func runDrill(t *testing.T, s settings, d drill, m flagwire.Mode) {
 		bound = d.fault.remote
 	}
 
-	maxLag, stopLag := lagMonitor()
-	defer stopLag()
+	maxLag := w.maxLag
 	var stampedeNote string
 	if m == flagwire.ModeRemote && d.fault.stampede {
+		endWindow := w.beginFault(d.name+" (stampede)", d.fault.codes...)
 		end := d.fault.start(w)
-		stampedeNote = w.stampede(d.name == "baseline")
+		stampedeNote = w.stampede()
 		end()
+		endWindow()
 	}
 
 	stop := make(chan struct{})
@@ -569,6 +709,7 @@ func runDrill(t *testing.T, s settings, d drill, m flagwire.Mode) {
 	dur := max(s.dur, d.minDur)
 	pace(dur / 4)
 	from := w.counts()
+	endWindow := w.beginFault(d.name, d.fault.codes...)
 	end := d.fault.start(w)
 	var probeNote string
 	if d.fault.probe != nil {
@@ -588,6 +729,7 @@ func runDrill(t *testing.T, s settings, d drill, m flagwire.Mode) {
 	}
 	to := w.counts()
 	end()
+	endWindow()
 	pace(dur / 4)
 	close(stop)
 	waitLoad()
@@ -603,12 +745,15 @@ func runDrill(t *testing.T, s settings, d drill, m flagwire.Mode) {
 			t.Errorf("server calls not bounded: %s", desc)
 		}
 	}
+	w.recover()
+	if m == flagwire.ModeRemote {
+		stampedeNote = strings.TrimPrefix(stampedeNote+"; "+w.checkCoalescing(), "; ")
+	}
 	for _, note := range []string{probeNote, stampedeNote} {
 		if note != "" {
 			desc = strings.TrimPrefix(desc+"; "+note, "; ")
 		}
 	}
-	w.recover()
 	w.rec.failIfProblems(t)
 	late := w.rec.checkTimeouts(t, maxLag())
 	r := row{drill: d.name, mode: m.String(), calls: w.rec.calls.Load(), faults: d.fault.hits(win), codes: w.rec.codes(),
@@ -619,43 +764,66 @@ func runDrill(t *testing.T, s settings, d drill, m flagwire.Mode) {
 	addRow(r)
 }
 
-// stampede makes 64 concurrent cold misses of one key and checks they
-// cost at most one request's attempts (exactly one request when the
-// server is healthy).
-func (w *world) stampede(healthy bool) string {
+// stampede makes 64 concurrent cold misses of one key (while the drill's
+// fault, if any, is active) and checks their answers; the requests they
+// cost are checked with every other key's by checkCoalescing.
+func (w *world) stampede() string {
 	const n = 64
-	ctx := flagwire.WithAttributes(context.Background(), flagwire.Attributes{"userId": "stampede", "plan": "pro", "region": "US", "appVersion": "2.3.1"})
-	before := w.client.Stats().RemoteRequests
-	serverBefore := w.srv.Requests("POST", "/v1/evaluate")
+	attrs := flagwire.Attributes{"userId": "stampede", "plan": "pro", "region": "US", "appVersion": "2.3.1"}
+	ctx := flagwire.WithAttributes(context.Background(), attrs)
+	key := boolKey(flagBench, attrs)
 	gate := make(chan struct{})
-	var wg sync.WaitGroup
+	var (
+		wg    sync.WaitGroup
+		mu    sync.Mutex
+		worst callInfo
+	)
 	for i := 0; i < n; i++ {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			<-gate
-			start := time.Now()
-			v, d := w.client.BoolDetail(ctx, flagBench, false)
-			lat := time.Since(start)
-			w.rec.overLimit(lat-callTimeout, fmt.Sprintf("stampede call took %v (source %v, code %s)", lat, d.Source, d.ErrorCode))
-			if d.Source != flagwire.SourceDefault {
-				if msg := w.oracle.check(flagBench, flagwire.AttributesFrom(ctx), v); msg != "" {
-					w.rec.problem("wrong answer", "stampede: %s", msg)
-				}
+			c := callInfo{kind: callRight, key: flagBench, as: "bool", fi: -1, si: -1, attrs: attrs, limit: callTimeout}
+			c.start = time.Now()
+			c.got, c.def, c.d = evalAs(w.client, ctx, flagBench, "bool")
+			c.end = time.Now()
+			c.lat = c.end.Sub(c.start)
+			mu.Lock()
+			if c.lat > worst.lat {
+				worst = c
 			}
+			mu.Unlock()
+			w.checkAnswer(&caller{fresh: map[[2]int]time.Time{}}, &c)
 		}()
 	}
 	close(gate)
 	wg.Wait()
-	attempts := w.client.Stats().RemoteRequests - before
-	served := w.srv.Requests("POST", "/v1/evaluate") - serverBefore
-	switch {
-	case healthy && (attempts != 1 || served != 1):
-		w.t.Errorf("coalescing: %d concurrent cold misses made %d attempts, %d server requests; want 1", n, attempts, served)
-	case attempts > maxAttempts:
-		w.t.Errorf("coalescing: %d concurrent cold misses made %d attempts; want ≤ %d (one request and its retries)", n, attempts, maxAttempts)
+	// The callers wait on one request: they are one event for the latency
+	// check, whose lateness is the slowest caller's.
+	w.rec.overLimit(worst.lat-callTimeout, fmt.Sprintf("stampede calls took up to %v (source %v, code %s)", worst.lat, worst.d.Source, worst.d.ErrorCode))
+	return fmt.Sprintf("%d concurrent cold misses → %d requests", n, w.ct.keyCount(key))
+}
+
+// checkCoalescing checks every (flag, context) key's evaluate requests over
+// the whole drill (see countingTransport.coalescing): requests of one key
+// never overlap (fails the drill); a refetch needs a reason (a violation
+// is the known issue "coalescing" unless FLAGWIRE_CHAOS_STRICT=1).
+func (w *world) checkCoalescing() string {
+	overlaps, unjustified, nUnjust, keys, reqs := w.ct.coalescing(w.hist.count, w.ct.total("GET /v1/stream"))
+	for _, o := range overlaps {
+		w.t.Errorf("coalescing: requests of one key in flight at once: %s", o)
 	}
-	return fmt.Sprintf("%d cold misses → %d attempts", n, attempts)
+	note := fmt.Sprintf("%d requests for %d keys, none overlapping", reqs, keys)
+	if nUnjust > 0 {
+		msg := fmt.Sprintf("coalescing: %d refetches without a reason, e.g.\n\t%s", nUnjust, strings.Join(unjustified, "\n\t"))
+		if issue, known := knownIssues["coalescing"]; known && !strictMode() {
+			w.t.Logf("KNOWN ISSUE (FLAGWIRE_CHAOS_STRICT=1 fails on it): %s\n\t%s", msg, issue)
+			note += fmt.Sprintf("; KNOWN ISSUE: %d unjustified refetches", nUnjust)
+		} else {
+			w.t.Error(msg)
+		}
+	}
+	return note
 }
 
 // recover checks the client heals once the faults are gone: remote mode
@@ -675,12 +843,12 @@ func (w *world) recover() {
 			return d.Source == flagwire.SourceRemote
 		})
 		waitFor(t, 5*time.Second, "the last change ("+want+") to reach a cached context", func() bool {
-			v, d := w.client.StringDetail(probe, flagChurn, defChurn)
+			v, d := w.client.StringDetail(probe, flagChurn, defString)
 			return v == want && (d.Source == flagwire.SourceRemote || d.Source == flagwire.SourceCache)
 		})
 	case flagwire.ModeLocal:
 		waitFor(t, 5*time.Second, "the last change ("+want+") to reach local mode", func() bool {
-			v, d := w.client.StringDetail(probe, flagChurn, defChurn)
+			v, d := w.client.StringDetail(probe, flagChurn, defString)
 			return v == want && d.Source == flagwire.SourceLocal
 		})
 		waitFor(t, 5*time.Second, "status valid", func() bool { return w.client.Status().State == flagwire.StateValid })

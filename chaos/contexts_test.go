@@ -36,7 +36,7 @@ func distinctAttrs(i int) flagwire.Attributes {
 const maxHeapGrowth = 64 << 20
 
 // TestChaosDistinctContexts evaluates up to a million distinct contexts:
-// in local mode through Bool (every answer checked against the oracle),
+// in local mode through Bool (every answer checked against the model),
 // and in remote mode through batch Evaluate into a decision cache of
 // 1,000 entries, whose LRU bound must hold after every batch while the
 // most recent contexts stay cached. The live heap must not grow with the
@@ -62,7 +62,7 @@ func TestChaosDistinctContexts(t *testing.T) {
 					w.rec.observe(d, 0)
 					if d.Source != flagwire.SourceLocal {
 						w.rec.problem("local mode fell back after its first config", "%+v", d)
-					} else if msg := w.oracle.check(flagBench, attrs, v); msg != "" {
+					} else if _, msg := checkValue(flagBench, attrs, v, d); msg != "" {
 						w.rec.problem("wrong answer", "%v: %s", attrs["userId"], msg)
 					}
 				}
@@ -107,7 +107,7 @@ func TestChaosDistinctContexts(t *testing.T) {
 				w.rec.observe(r.Detail, 0)
 				if r.Detail.Source != flagwire.SourceRemote {
 					w.rec.problem("batch item not answered by the server", "%+v", r.Detail)
-				} else if msg := w.oracle.check(flagBench, attrs[j], r.Value); msg != "" {
+				} else if _, msg := checkValue(flagBench, attrs[j], r.Value, r.Detail); msg != "" {
 					w.rec.problem("wrong answer", "%v: %s", attrs[j]["userId"], msg)
 				}
 			}

@@ -1,7 +1,6 @@
 package chaos
 
 import (
-	"context"
 	"crypto/ed25519"
 	"crypto/sha256"
 	"encoding/json"
@@ -10,11 +9,8 @@ import (
 	"log/slog"
 	"maps"
 	"math"
-	"math/rand/v2"
-	"net/http"
 	"os"
 	"slices"
-	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -48,7 +44,7 @@ func (s summaryAfter) Run() int {
 var (
 	flagDuration = flag.Duration("chaos.duration", 0, "load per drill (default 1s; 10s with FLAGWIRE_CHAOS=long)")
 	flagWorkers  = flag.Int("chaos.workers", 0, "concurrent callers per drill (default 8)")
-	flagContexts = flag.Int("chaos.contexts", 0, "distinct contexts of the memory drill (default 1,000,000 local (200,000 under -race) and 20,000 remote; long: 1,000,000 each)")
+	flagContexts = flag.Int("chaos.contexts", 0, "distinct contexts of the memory drill (default 1,000,000 local and 20,000 remote (100,000 and 10,000 under -race); long: 1,000,000 each)")
 )
 
 // settings are the run's sizes: short by default, long with
@@ -62,9 +58,11 @@ type settings struct {
 }
 
 func loadSettings() settings {
-	s := settings{dur: 700 * time.Millisecond, workers: 8, localContexts: 1_000_000, remoteContexts: 20_000}
+	s := settings{dur: 600 * time.Millisecond, workers: 8, localContexts: 1_000_000, remoteContexts: 20_000}
 	if raceEnabled {
-		s.localContexts = 200_000 // ~10 µs each under -race; 10⁶ without it and in the long run
+		// ~20 µs (local) and ~300 µs (remote) each under -race on a
+		// loaded machine; 10⁶ local without it and 10⁶ each in the long run.
+		s.localContexts, s.remoteContexts = 100_000, 10_000
 	}
 	if os.Getenv("FLAGWIRE_CHAOS") == "long" {
 		s = settings{long: true, dur: 10 * time.Second, workers: 8, localContexts: 1_000_000, remoteContexts: 1_000_000}
@@ -95,118 +93,9 @@ const (
 	pollInterval = 300 * time.Millisecond // local mode polling while the stream is down
 	decisionTTL  = time.Second            // server's ttlSeconds (the client's minimum)
 	segmentSize  = 1000
+	warmCount    = 64               // warm subjects the callers keep coming back to
 	burstWork    = time.Millisecond // a caller's busy period between rests
 )
-
-// Flags of the chaos config. Defaults passed by callers are sentinels no
-// flag ever serves, so a served default is unambiguous.
-const (
-	flagBench   = "bench-flag"
-	flagPricing = "pricing"
-	flagItems   = "max-items"
-	flagChurn   = "churn" // its only variant is "v<N>", N the churn counter
-	defPricing  = "<default>"
-	defItems    = -1.0
-	defChurn    = "<default>"
-)
-
-var flagKeys = []string{flagBench, flagPricing, flagItems, flagChurn}
-
-// chaosConfig is the environment: the design's benchmark flag (3 rules, a
-// 1,000-id segment, a 25% rollout), a string experiment with a weighted
-// rollout, a number flag, and the churn flag the drills keep changing.
-func chaosConfig(churn int64) *evaluate.Config {
-	ids := make([]string, segmentSize)
-	for i := range ids {
-		ids[i] = fmt.Sprintf("beta-%04d", i)
-	}
-	return &evaluate.Config{
-		Environment: env,
-		Salt:        "chaos-salt",
-		Version:     1,
-		Segments:    []evaluate.Segment{{Key: "beta_testers", Included: ids}},
-		Flags: []evaluate.Flag{
-			{
-				Key: flagBench,
-				Rules: []evaluate.Rule{
-					{ID: "enterprise-eu", When: "plan == 'enterprise' and region == 'EU'", Serve: evaluate.Serve{Variant: true}},
-					{ID: "beta", Segment: "beta_testers", Serve: evaluate.Serve{Variant: true}},
-					{ID: "old-app", When: "semver(appVersion) < '2.0.0'", Serve: evaluate.Serve{Variant: false}},
-				},
-				Default: &evaluate.Serve{Rollout: []evaluate.WeightedVariant{{Variant: true, Weight: 25}, {Variant: false, Weight: 75}}},
-			},
-			{
-				Key:      flagPricing,
-				Type:     evaluate.TypeString,
-				Variants: []evaluate.Variant{{Name: "control"}, {Name: "A"}, {Name: "B"}},
-				Rules: []evaluate.Rule{{ID: "eu", When: "country in ['DE', 'FR']", Serve: evaluate.Serve{Rollout: []evaluate.WeightedVariant{
-					{Variant: "control", Weight: 34}, {Variant: "A", Weight: 33}, {Variant: "B", Weight: 33}}}}},
-				Default: &evaluate.Serve{Variant: "control"},
-			},
-			{
-				Key:      flagItems,
-				Type:     evaluate.TypeNumber,
-				Variants: []evaluate.Variant{{Name: "small", Value: 10}, {Name: "large", Value: 100}},
-				Rules:    []evaluate.Rule{{ID: "big", When: "plan == 'enterprise'", Serve: evaluate.Serve{Variant: "large"}}},
-				Default:  &evaluate.Serve{Variant: "small"},
-			},
-			churnFlag(churn),
-		},
-	}
-}
-
-func churnFlag(n int64) evaluate.Flag {
-	v := "v" + strconv.FormatInt(n, 10)
-	return evaluate.Flag{Key: flagChurn, Type: evaluate.TypeString, Variants: []evaluate.Variant{{Name: v}}, Default: &evaluate.Serve{Variant: v}}
-}
-
-// ---- the oracle: what the server would decide ----
-
-// oracle decides every flag but churn with the chaos config compiled by
-// the test, and accepts churn values "vN" for 1 ≤ N ≤ the latest N set.
-type oracle struct {
-	snap     *evaluate.Snapshot
-	churnMax atomic.Int64 // raised before the server is changed
-}
-
-func newOracle(t testing.TB) *oracle {
-	snap, err := evaluate.Compile(chaosConfig(1))
-	if err != nil {
-		t.Fatal(err)
-	}
-	o := &oracle{snap: snap}
-	o.churnMax.Store(1)
-	return o
-}
-
-// check returns "" if got is an answer the server could give for key and
-// attrs, else what is wrong with it.
-func (o *oracle) check(key string, attrs flagwire.Attributes, got any) string {
-	if key == flagChurn {
-		n, ok := churnN(got)
-		if !ok || n < 1 || n > o.churnMax.Load() {
-			return fmt.Sprintf("churn value %v never served (latest v%d)", got, o.churnMax.Load())
-		}
-		return ""
-	}
-	want := o.snap.Evaluate(key, attrs, time.Now()).Value
-	if f, ok := want.(int); ok {
-		want = float64(f)
-	}
-	if got != want {
-		return fmt.Sprintf("%v, the server decides %v", got, want)
-	}
-	return ""
-}
-
-func churnN(v any) (int64, bool) {
-	s, ok := v.(string)
-	if !ok || !strings.HasPrefix(s, "v") {
-		return 0, false
-	}
-	n, err := strconv.ParseInt(s[1:], 10, 64)
-	return n, err == nil
-}
 
 // ---- the recorder: what happened, for the assertions and the summary ----
 
@@ -337,35 +226,7 @@ func (r *recorder) codes() map[flagwire.ErrorCode]int64 {
 	return maps.Clone(r.byCode)
 }
 
-// ---- counting transport: the client's HTTP traffic, seen from its side ----
-
-// countingTransport counts the client's requests and transport errors by
-// "METHOD /path". It also lets a drill close idle connections after the
-// client closed (the client leaves a caller's transport alone).
-type countingTransport struct {
-	base *http.Transport
-	mu   sync.Mutex
-	reqs map[string]int64
-	errs map[string]int64
-}
-
-func newCountingTransport() *countingTransport {
-	tr := http.DefaultTransport.(*http.Transport).Clone()
-	tr.MaxIdleConnsPerHost = 64
-	return &countingTransport{base: tr, reqs: map[string]int64{}, errs: map[string]int64{}}
-}
-
-func (ct *countingTransport) RoundTrip(r *http.Request) (*http.Response, error) {
-	key := r.Method + " " + r.URL.Path
-	resp, err := ct.base.RoundTrip(r)
-	ct.mu.Lock()
-	ct.reqs[key]++
-	if err != nil {
-		ct.errs[key]++
-	}
-	ct.mu.Unlock()
-	return resp, err
-}
+// (the counting transport is in transport_test.go)
 
 // ---- signing ----
 
@@ -398,246 +259,7 @@ func (s signer) envelope(t testing.TB, cfg *evaluate.Config, issued time.Time, t
 	return b
 }
 
-// ---- the load ----
-
-// subject is one evaluation context of the warm set.
-type subject struct {
-	ctx   context.Context
-	attrs flagwire.Attributes
-}
-
-// warmSubjects are the contexts the callers keep coming back to (so the
-// cache has something to serve stale), covering every rule.
-func warmSubjects(n int) []subject {
-	plans := []string{"pro", "enterprise", "free"}
-	regions := []string{"US", "EU"}
-	countries := []string{"DE", "US", "FR"}
-	versions := []string{"2.3.1", "1.9.0", "2.0.0"}
-	out := make([]subject, n)
-	for i := range out {
-		id := "user-" + strconv.Itoa(i)
-		if i%5 == 0 {
-			id = fmt.Sprintf("beta-%04d", i*7%segmentSize)
-		}
-		attrs := flagwire.Attributes{
-			"userId": id, "plan": plans[i%3], "region": regions[i/3%2],
-			"country": countries[i%len(countries)], "appVersion": versions[i/2%3],
-		}
-		out[i] = subject{ctx: flagwire.WithAttributes(context.Background(), attrs), attrs: attrs}
-	}
-	return out
-}
-
-// expect says which answers a drill allows.
-type expect struct {
-	mode flagwire.Mode
-	// bootstrap: a trusted bootstrap holding every flag is loaded, so a
-	// remote-mode failure never comes down to the caller's default.
-	bootstrap bool
-	// ready: local mode had its first config before the load began, so
-	// every answer is LOCAL.
-	ready bool
-	// monotonic: local mode never goes back to an older churn version.
-	monotonic bool
-}
-
-// caller is one load goroutine's state.
-type caller struct {
-	id    int
-	rng   *rand.Rand
-	fresh map[[2]int]bool // (flag index, warm subject) answered fresh by this caller
-	churn int64           // highest churn version seen (local mode)
-	cold  int
-}
-
-// call makes one evaluation and checks it.
-func (w *world) call(cl *caller) {
-	fi := cl.rng.IntN(len(flagKeys))
-	key := flagKeys[fi]
-	si := -1
-	var ctx context.Context
-	var attrs flagwire.Attributes
-	if cl.rng.IntN(16) == 0 { // a cold context: a guaranteed miss in remote mode
-		cl.cold++
-		attrs = flagwire.Attributes{"userId": fmt.Sprintf("cold-%d-%d", cl.id, cl.cold), "plan": "pro", "region": "EU", "country": "DE", "appVersion": "2.3.1"}
-		ctx = flagwire.WithAttributes(context.Background(), attrs)
-	} else {
-		si = cl.rng.IntN(len(w.subjects))
-		ctx, attrs = w.subjects[si].ctx, w.subjects[si].attrs
-	}
-	limit := callTimeout
-	if cl.rng.IntN(4) == 0 {
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, callerDL)
-		defer cancel()
-		limit = callerDL
-	}
-	var (
-		got, def any
-		d        flagwire.Detail
-	)
-	start := time.Now()
-	switch key {
-	case flagBench:
-		got, d = w.client.BoolDetail(ctx, key, false)
-		def = false
-	case flagPricing:
-		got, d = w.client.StringDetail(ctx, key, defPricing)
-		def = defPricing
-	case flagItems:
-		got, d = w.client.FloatDetail(ctx, key, defItems)
-		def = defItems
-	case flagChurn:
-		got, d = w.client.StringDetail(ctx, key, defChurn)
-		def = defChurn
-	}
-	lat := time.Since(start)
-	w.rec.observe(d, lat)
-	w.rec.overLimit(lat-limit, fmt.Sprintf("%s took %v (limit %v, source %v, code %s)", key, lat, limit, d.Source, d.ErrorCode))
-	w.checkAnswer(cl, fi, si, key, attrs, got, def, d)
-}
-
-// checkAnswer applies the drill's expectations to one answer.
-func (w *world) checkAnswer(cl *caller, fi, si int, key string, attrs flagwire.Attributes, got, def any, d flagwire.Detail) {
-	r, e := w.rec, w.expect
-	if d.Source == flagwire.SourceDefault {
-		if got != def {
-			r.problem("default source with a non-default value", "%s: %v (default %v)", key, got, def)
-		}
-		if d.ErrorCode == "" {
-			r.problem("default served without an error code", "%s: %+v", key, d)
-		}
-	} else if msg := w.oracle.check(key, attrs, got); msg != "" {
-		r.problem("wrong answer", "%s for %v from %v: %s", key, attrs["userId"], d.Source, msg)
-	}
-	switch e.mode {
-	case flagwire.ModeRemote:
-		switch d.Source {
-		case flagwire.SourceRemote, flagwire.SourceCache:
-			if d.ErrorCode != "" {
-				r.problem("fresh answer with an error code", "%s: %+v", key, d)
-			}
-			// The churn flag changes every 50 ms, and a change drops its
-			// cached decisions for good (never served again, not even
-			// stale), so falling back past them is the right order.
-			if si >= 0 && key != flagChurn {
-				cl.fresh[[2]int{fi, si}] = true
-			}
-		case flagwire.SourceStale, flagwire.SourceBootstrap:
-			if d.ErrorCode == "" {
-				r.problem("fallback without an error code", "%s: %+v", key, d)
-			}
-		case flagwire.SourceDefault:
-			if e.bootstrap && d.ErrorCode != flagwire.ErrorClosed {
-				r.problem("fallback order: default served though the bootstrap holds the flag", "%s: %+v", key, d)
-			}
-		default:
-			r.problem("source not possible in remote mode", "%s: %v", key, d.Source)
-		}
-		if si >= 0 && cl.fresh[[2]int{fi, si}] && (d.Source == flagwire.SourceBootstrap || d.Source == flagwire.SourceDefault) {
-			r.problem("fallback order: a cached decision was skipped", "%s for %v: %v %s after a fresh answer", key, attrs["userId"], d.Source, d.ErrorCode)
-		}
-	case flagwire.ModeOffline:
-		if d.Source != flagwire.SourceBootstrap || d.ErrorCode != "" {
-			r.problem("offline mode served something else than its bootstrap", "%s: %+v", key, d)
-		}
-	default: // local
-		switch d.Source {
-		case flagwire.SourceLocal:
-			if d.ErrorCode != "" {
-				r.problem("local answer with an error code", "%s: %+v", key, d)
-			}
-		case flagwire.SourceBootstrap, flagwire.SourceDefault:
-			if e.ready {
-				r.problem("local mode fell back after its first config", "%s: %+v", key, d)
-			}
-			if e.bootstrap && d.Source == flagwire.SourceDefault {
-				r.problem("fallback order: default served though the bootstrap holds the flag", "%s: %+v", key, d)
-			}
-		default:
-			r.problem("source not possible in local mode", "%s: %v", key, d.Source)
-		}
-		if e.monotonic && key == flagChurn && d.Source == flagwire.SourceLocal {
-			if n, _ := churnN(got); n < cl.churn {
-				r.problem("local config went back to an older version", "churn v%d after v%d", n, cl.churn)
-			} else {
-				cl.churn = n
-			}
-		}
-	}
-}
-
-// runLoad runs the workers until stop is closed.
-func (w *world) runLoad(stop <-chan struct{}) (wait func()) {
-	var wg sync.WaitGroup
-	for i := 0; i < w.s.workers; i++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			defer func() {
-				if p := recover(); p != nil {
-					w.rec.problem("panic", "%v", p)
-				}
-			}()
-			cl := &caller{id: i, rng: rand.New(rand.NewPCG(uint64(i), 42)), fresh: map[[2]int]bool{}}
-			// Each caller works in bursts of burstWork and rests
-			// (workers-1)×burstWork between them, so the callers together
-			// use about one of the two cores and the server and the
-			// client's own goroutines get the other.
-			rest := time.NewTimer(0)
-			defer rest.Stop()
-			<-rest.C
-			for {
-				burst := time.Now()
-				for time.Since(burst) < burstWork {
-					select {
-					case <-stop:
-						return
-					default:
-					}
-					w.call(cl)
-				}
-				rest.Reset(time.Duration(w.s.workers-1) * burstWork)
-				select {
-				case <-stop:
-					return
-				case <-rest.C:
-				}
-			}
-		}()
-	}
-	return wg.Wait
-}
-
-// churner changes the churn flag every interval until stop is closed, and
-// counts the changes.
-func (w *world) churner(stop <-chan struct{}, interval time.Duration) (wait func()) {
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		tick := time.NewTicker(interval)
-		defer tick.Stop()
-		for {
-			select {
-			case <-stop:
-				return
-			case <-tick.C:
-				w.setChurn()
-			}
-		}
-	}()
-	return func() { <-done }
-}
-
-// setChurn sets the next churn version: the oracle first, then the server.
-func (w *world) setChurn() int64 {
-	n := w.oracle.churnMax.Add(1)
-	if _, err := w.srv.SetFlag(env, churnFlag(n)); err != nil {
-		w.rec.problem("server write failed", "%v", err)
-	}
-	w.churns.Add(1)
-	return n
-}
+// (the load and its checks are in load_test.go)
 
 // waitFor polls cond every few milliseconds until it holds or timeout
 // passes: waiting on a condition, never on a fixed sleep.
@@ -707,7 +329,7 @@ func (c *serverClock) now() time.Time { return time.Now().Add(time.Duration(c.of
 func newServer(t testing.TB, clock *serverClock) *flagtest.Server {
 	t.Helper()
 	srv, err := flagtest.Start(
-		flagtest.WithConfig(chaosConfig(1)),
+		flagtest.WithConfig(initialConfig()),
 		flagtest.WithKeepAlive(keepAlive),
 		flagtest.WithClock(clock.now),
 		flagtest.WithServerOptions(func(o *flagserver.Options) { o.DecisionTTL = decisionTTL }),
