@@ -529,6 +529,13 @@ func (c *Client) fetchOne(ctx context.Context, k cacheKey, ec *evalContext) (*de
 			return nil, ErrClosed
 		}
 		defer done()
+		// A caller that missed the cache while a request for k was in
+		// flight can get here after that request stored its answer: serve
+		// that answer instead of asking again.
+		now := c.hotNow()
+		if d := c.cache.get(k, now); d != nil && c.cache.fresh(d, now) {
+			return d, nil
+		}
 		return c.fetchAndStore(k, ec)
 	})
 	timer := time.NewTimer(c.cfg.timeout)

@@ -488,11 +488,7 @@ func notRetried(w *world) (string, bool) {
 // repair, keyed "drill/mode": they are logged (and marked in the summary)
 // rather than failed, unless FLAGWIRE_CHAOS_STRICT=1. Remove an entry with
 // its fix.
-var knownIssues = map[string]string{
-	"coalescing": "client.go fetchOne: a caller that missed the cache while a request for its key was in flight, " +
-		"but reaches singleflight after that request finished, starts a second request for a decision that is already cached " +
-		"(no re-check of the cache before or inside the singleflight call); TestChaosCoalescing fails on it",
-}
+var knownIssues = map[string]string{}
 
 func strictMode() bool { return os.Getenv("FLAGWIRE_CHAOS_STRICT") == "1" }
 

@@ -20,7 +20,8 @@ import (
 // scheduled. (The flake "64 concurrent cold misses made 2 attempts" was
 // this: every caller had missed the cache while the first request was in
 // flight, and one reached singleflight after that request had finished and
-// cached its answer, so it asked again. See knownIssues["coalescing"].)
+// cached its answer, so it asked again; fetchOne now re-checks the cache
+// inside the singleflight call.)
 func TestChaosCoalescing(t *testing.T) {
 	s := loadSettings()
 	ignore := goleak.IgnoreCurrent()
