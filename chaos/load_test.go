@@ -328,13 +328,18 @@ func (w *world) checkAnswer(cl *caller, c *callInfo) {
 
 // checkSkipped: in remote mode, a cached decision this caller saw fresh at
 // time o stays servable as STALE until at least o + maxStale − slack (it was
-// fetched at most a TTL before o and is kept TTL + maxStale); a bootstrap
-// or default answer before then skipped it.
+// fetched at most a TTL before o and is kept TTL + maxStale), unless a
+// change of its flag dropped it; a bootstrap or default answer before then
+// skipped it.
 func (w *world) checkSkipped(cl *caller, c *callInfo) {
 	if w.expect.mode != flagwire.ModeRemote || c.si < 0 || c.fi < 0 || !networkCode(c.d.ErrorCode) {
 		return // other codes are reported by checkAnswer
 	}
-	if o, ok := cl.fresh[[2]int{c.fi, c.si}]; ok && c.end.Before(o.Add(maxStale-w.slack())) {
+	o, ok := cl.fresh[[2]int{c.fi, c.si}]
+	if ok && w.hist.mayHaveDropped(c.key, o, c.end, 2*time.Second+w.slack()) {
+		return // a change dropped it for good: falling back past it is the right order
+	}
+	if ok && c.end.Before(o.Add(maxStale-w.slack())) {
 		w.rec.problem("fallback order: a cached decision was skipped", "%s for %v: %v %s %v after a fresh answer", c.key, c.attrs["userId"], c.d.Source, c.d.ErrorCode, c.end.Sub(o).Round(time.Millisecond))
 	}
 }

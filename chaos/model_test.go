@@ -352,6 +352,24 @@ func (h *history) liveBetween(key string, gen int64, from, to time.Time) (bool, 
 	return true, ""
 }
 
+// mayHaveDropped reports whether a write of key could have dropped, by
+// time to, a decision a caller saw fresh at from: a change drops its
+// flag's cached decisions for good (never served again, not even stale),
+// and the invalidation may arrive up to propagation after the write.
+func (h *history) mayHaveDropped(key string, from, to time.Time, propagation time.Duration) bool {
+	if !isMutable(key) {
+		return false
+	}
+	h.mu.RLock()
+	defer h.mu.RUnlock()
+	for _, w := range h.writes[key][1:] { // generation 1 is not a write
+		if w.start.Before(to) && (w.end.IsZero() || w.end.Add(propagation).After(from)) {
+			return true
+		}
+	}
+	return false
+}
+
 func isMutable(key string) bool {
 	for _, k := range mutableFlags {
 		if k == key {

@@ -93,9 +93,9 @@ func evaluateKey(body []byte) (key, flag string) {
 		default:
 			key += " (number default)"
 		}
-	} else {
-		key += " (no default)"
 	}
+	// No default (what the SDK sends: one decision serves every typed
+	// read) keys like a boolean default: per (flag, context).
 	return key, in.FlagKey
 }
 
