@@ -103,9 +103,7 @@ func TestMissingBucketingAttributeIsTargetingKeyMissing(t *testing.T) {
 	if f.initErr != nil {
 		t.Fatal(f.initErr)
 	}
-	// The native API reports the code once the SDK surfaces it
-	// (flagwire.ErrorMissingBucketingAttribute); before, the case is
-	// covered by TestResolutionMissingBucketingAttribute alone.
+	// The native API reports the code (flagwire.ErrorMissingBucketingAttribute).
 	if _, d := f.p.Client().BoolDetail(flagwire.WithAttributes(context.Background(), flagwire.Attributes{"userId": "n1"}), "by-account", true); d.ErrorCode != "MISSING_BUCKETING_ATTRIBUTE" {
 		t.Fatalf("the SDK does not report MISSING_BUCKETING_ATTRIBUTE (native detail %+v)", d)
 	}
