@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The test suite: `go test -race ./...` in every Go module of the repository
-# (the SDK at the root, and the integrations openfeature/ and otel/, which
-# are modules of their own so that the SDK's module graph stays small).
+# (the SDK at the root; the integrations openfeature/ and otel/ and the CLI
+# cmd/flagwire/, which are modules of their own so that the SDK's module
+# graph stays small).
 # bench/ is left to .ci/run (it needs a build tag and runs benchmarks).
 # Extra arguments go to every `go test`: ./test.sh -count=1 -run TestX
 set -euo pipefail
