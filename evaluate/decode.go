@@ -15,6 +15,8 @@ import (
 	"strings"
 	"time"
 	"unicode/utf8"
+
+	"github.com/flagwire/flagwire/internal/suggest"
 )
 
 // Limits applied to JSON configs (and, with the flags-as-code loader's own
@@ -434,7 +436,7 @@ func (w *jsonWalker) check(t reflect.Type, p string) bool {
 					}
 				}
 				if !found {
-					w.fail(koff, "unknown-field", p, "unknown field %q%s", key, suggestField(key, st.names))
+					w.fail(koff, "unknown-field", p, "unknown field %q%s", key, suggest.Field(key, st.names))
 				}
 			}
 			if !w.check(et, kp) {
@@ -505,53 +507,6 @@ func sortFindings(fs []Finding) {
 		}
 		return a.Msg < b.Msg
 	})
-}
-
-// suggestField names the known key closest to key, or lists them all.
-func suggestField(key string, known []string) string {
-	best, bestD := "", 1<<30
-	lk := strings.ToLower(key)
-	for _, k := range known {
-		dist := editDistance(lk, strings.ToLower(k))
-		if dist < bestD {
-			best, bestD = k, dist
-		}
-	}
-	if best != "" && (bestD == 0 || bestD <= 2 || bestD*3 <= len(key)) {
-		return fmt.Sprintf("; did you mean %q?", best)
-	}
-	return "; known fields: " + strings.Join(known, ", ")
-}
-
-// editDistance is the edit distance between a and b (bytes), counting an
-// insertion, deletion, substitution or transposition of adjacent bytes as
-// one edit (optimal string alignment).
-func editDistance(a, b string) int {
-	if len(a) > 64 || len(b) > 64 {
-		return 1 << 20
-	}
-	rows := make([][]int, len(a)+1)
-	for i := range rows {
-		rows[i] = make([]int, len(b)+1)
-		rows[i][0] = i
-	}
-	for j := range rows[0] {
-		rows[0][j] = j
-	}
-	for i := 1; i <= len(a); i++ {
-		for j := 1; j <= len(b); j++ {
-			cost := 1
-			if a[i-1] == b[j-1] {
-				cost = 0
-			}
-			d := min(rows[i-1][j]+1, rows[i][j-1]+1, rows[i-1][j-1]+cost)
-			if i > 1 && j > 1 && a[i-1] == b[j-2] && a[i-2] == b[j-1] {
-				d = min(d, rows[i-2][j-2]+1)
-			}
-			rows[i][j] = d
-		}
-	}
-	return rows[len(a)][len(b)]
 }
 
 func joinPath(p, key string) string {

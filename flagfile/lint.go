@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/flagwire/flagwire/evaluate"
+	"github.com/flagwire/flagwire/internal/suggest"
 )
 
 // DefaultMaxStaticSegmentIDs is the number of static ids above which Lint
@@ -161,12 +162,12 @@ func lintCompatible(declared, kind string) bool {
 func lintSuggestAttr(attr string, schema map[string]string) string {
 	best, bestD := "", 1<<30
 	for k := range schema {
-		d := ymlDistance(strings.ToLower(attr), strings.ToLower(k))
+		d := suggest.Distance(strings.ToLower(attr), strings.ToLower(k))
 		if d < bestD || (d == bestD && k < best) {
 			best, bestD = k, d
 		}
 	}
-	if best != "" && (bestD <= 2 || bestD*3 <= len(attr)) {
+	if best != "" && suggest.Close(attr, bestD) {
 		return fmt.Sprintf("; did you mean %q?", best)
 	}
 	return ""

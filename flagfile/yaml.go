@@ -20,6 +20,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/flagwire/flagwire/evaluate"
+	"github.com/flagwire/flagwire/internal/suggest"
 	"go.yaml.in/yaml/v3"
 )
 
@@ -455,7 +456,7 @@ func (d *ymlDecoder) mapping(raw *yaml.Node, p string, known []string) (entries 
 	if known != nil {
 		for _, e := range entries {
 			if !ymlContains(known, e.key) {
-				d.fail(e.k, "unknown-field", p, "unknown field %q%s", e.key, ymlSuggest(e.key, known))
+				d.fail(e.k, "unknown-field", p, "unknown field %q%s", e.key, suggest.Field(e.key, known))
 			}
 		}
 	}
@@ -529,53 +530,6 @@ func ymlContains(list []string, s string) bool {
 		}
 	}
 	return false
-}
-
-// ymlSuggest names the known key closest to key, or lists them all.
-func ymlSuggest(key string, known []string) string {
-	best, bestD := "", 1<<30
-	lk := strings.ToLower(key)
-	for _, k := range known {
-		dist := ymlDistance(lk, strings.ToLower(k))
-		if dist < bestD {
-			best, bestD = k, dist
-		}
-	}
-	if best != "" && (bestD == 0 || bestD <= 2 || bestD*3 <= len(key)) {
-		return fmt.Sprintf("; did you mean %q?", best)
-	}
-	return "; known fields: " + strings.Join(known, ", ")
-}
-
-// ymlDistance is the edit distance between a and b (bytes), counting an
-// insertion, deletion, substitution or transposition of adjacent bytes as
-// one edit (optimal string alignment).
-func ymlDistance(a, b string) int {
-	if len(a) > 64 || len(b) > 64 {
-		return 1 << 20
-	}
-	rows := make([][]int, len(a)+1)
-	for i := range rows {
-		rows[i] = make([]int, len(b)+1)
-		rows[i][0] = i
-	}
-	for j := range rows[0] {
-		rows[0][j] = j
-	}
-	for i := 1; i <= len(a); i++ {
-		for j := 1; j <= len(b); j++ {
-			cost := 1
-			if a[i-1] == b[j-1] {
-				cost = 0
-			}
-			d := min(rows[i-1][j]+1, rows[i][j-1]+1, rows[i-1][j-1]+cost)
-			if i > 1 && j > 1 && a[i-1] == b[j-2] && a[i-2] == b[j-1] {
-				d = min(d, rows[i-2][j-2]+1)
-			}
-			rows[i][j] = d
-		}
-	}
-	return rows[len(a)][len(b)]
 }
 
 // sequence returns the items of the list n. ok is false for null and for a
