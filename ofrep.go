@@ -59,37 +59,12 @@ import (
 // targetingKey equal to userId when it has a userId and no targetingKey.
 
 const (
-	ofrepSinglePath = "/ofrep/v1/evaluate/flags/"
-	ofrepBulkPath   = "/ofrep/v1/evaluate/flags"
 	// ofrepEnvironmentHeader names the environment to Flagwire's server.
 	ofrepEnvironmentHeader = "X-Flagwire-Environment"
 	// ofrepDefaultTTL is the TTL of an OFREP answer without max-age:
 	// Flagwire's server's default decision TTL.
 	ofrepDefaultTTL = 60
 )
-
-// ofrepRequest is the body of both OFREP evaluation requests.
-type ofrepRequest struct {
-	Context map[string]any `json:"context"`
-}
-
-// ofrepResult is one evaluation of an OFREP answer: success
-// (value, reason, variant, metadata) or failure (errorCode, errorDetails).
-type ofrepResult struct {
-	Key          string          `json:"key"`
-	Value        json.RawMessage `json:"value"`
-	Reason       string          `json:"reason"`
-	Variant      string          `json:"variant"`
-	Metadata     map[string]any  `json:"metadata"`
-	Cacheable    *bool           `json:"cacheable"`
-	ErrorCode    string          `json:"errorCode"`
-	ErrorDetails string          `json:"errorDetails"`
-}
-
-// ofrepBulkResult is the body of a bulk evaluation answer.
-type ofrepBulkResult struct {
-	Flags []ofrepResult `json:"flags"`
-}
 
 // postOFREP makes one attempt at items through the OFREP endpoints and
 // returns the answers as a /v1/evaluate response, decisions in item order.
@@ -136,12 +111,12 @@ func (c *Client) postOFREP(ctx context.Context, items []remoteItem) (*wire.Evalu
 }
 
 // ofrepSingle asks POST /ofrep/v1/evaluate/flags/{key}.
-func (c *Client) ofrepSingle(ctx context.Context, it remoteItem) (ofrepResult, int, error) {
-	resp, data, err := c.ofrepPost(ctx, ofrepSinglePath+url.PathEscape(it.key), it.ec)
+func (c *Client) ofrepSingle(ctx context.Context, it remoteItem) (wire.OFREPEvaluation, int, error) {
+	resp, data, err := c.ofrepPost(ctx, wire.OFREPFlagPath+url.PathEscape(it.key), it.ec)
 	if err != nil {
-		return ofrepResult{}, 0, err
+		return wire.OFREPEvaluation{}, 0, err
 	}
-	var res ofrepResult
+	var res wire.OFREPEvaluation
 	switch resp.StatusCode {
 	case http.StatusOK:
 		if err := json.Unmarshal(data, &res); err != nil {
@@ -155,7 +130,7 @@ func (c *Client) ofrepSingle(ctx context.Context, it remoteItem) (ofrepResult, i
 			return res, ofrepTTL(resp.Header, nil), nil
 		}
 		if resp.StatusCode == http.StatusNotFound {
-			return res, 0, &apiError{code: ErrorGeneral, status: resp.StatusCode, msg: "OFREP: no evaluation endpoint at " + ofrepSinglePath + "{key}"}
+			return res, 0, &apiError{code: ErrorGeneral, status: resp.StatusCode, msg: "OFREP: no evaluation endpoint at " + wire.OFREPFlagPath + "{key}"}
 		}
 	}
 	return res, 0, statusError(resp, data, c.cfg.clock.Now())
@@ -164,37 +139,37 @@ func (c *Client) ofrepSingle(ctx context.Context, it remoteItem) (ofrepResult, i
 // ofrepBulk asks POST /ofrep/v1/evaluate/flags and returns a lookup of
 // the answer by flag key: a flag the answer lacks is FLAG_NOT_FOUND, and a
 // 400 with an errorCode (such as INVALID_CONTEXT) is every flag's answer.
-func (c *Client) ofrepBulk(ctx context.Context, ec *evalContext) (lookup func(key string) ofrepResult, ttl int, err error) {
-	resp, data, err := c.ofrepPost(ctx, ofrepBulkPath, ec)
+func (c *Client) ofrepBulk(ctx context.Context, ec *evalContext) (lookup func(key string) wire.OFREPEvaluation, ttl int, err error) {
+	resp, data, err := c.ofrepPost(ctx, wire.OFREPBulkPath, ec)
 	if err != nil {
 		return nil, 0, err
 	}
 	switch resp.StatusCode {
 	case http.StatusOK:
-		var bulk ofrepBulkResult
+		var bulk wire.OFREPBulk
 		if err := json.Unmarshal(data, &bulk); err != nil {
 			return nil, 0, &apiError{code: ErrorBadResponse, status: resp.StatusCode, msg: "OFREP bulk: malformed JSON: " + err.Error()}
 		}
-		byKey := make(map[string]ofrepResult, len(bulk.Flags))
+		byKey := make(map[string]wire.OFREPEvaluation, len(bulk.Flags))
 		for _, r := range bulk.Flags {
 			byKey[r.Key] = r
 		}
-		return func(key string) ofrepResult {
+		return func(key string) wire.OFREPEvaluation {
 			if r, ok := byKey[key]; ok {
 				return r
 			}
-			return ofrepResult{Key: key, ErrorCode: string(ErrorFlagNotFound), ErrorDetails: "the bulk evaluation has no such flag"}
+			return wire.OFREPEvaluation{Key: key, ErrorCode: string(ErrorFlagNotFound), ErrorDetails: "the bulk evaluation has no such flag"}
 		}, ofrepTTL(resp.Header, nil), nil
 	case http.StatusNotModified:
 		// The SDK sends no If-None-Match, so a 304 is a broken answer.
 		return nil, 0, &apiError{code: ErrorBadResponse, status: resp.StatusCode, msg: "OFREP bulk: 304 to a request without If-None-Match"}
 	case http.StatusBadRequest:
-		var fail ofrepResult
+		var fail wire.OFREPEvaluation
 		if json.Unmarshal(data, &fail) == nil && fail.ErrorCode != "" {
-			return func(string) ofrepResult { return fail }, ofrepTTL(resp.Header, nil), nil
+			return func(string) wire.OFREPEvaluation { return fail }, ofrepTTL(resp.Header, nil), nil
 		}
 	case http.StatusNotFound:
-		return nil, 0, &apiError{code: ErrorGeneral, status: resp.StatusCode, msg: "OFREP: no bulk evaluation endpoint at " + ofrepBulkPath}
+		return nil, 0, &apiError{code: ErrorGeneral, status: resp.StatusCode, msg: "OFREP: no bulk evaluation endpoint at " + wire.OFREPBulkPath}
 	}
 	return nil, 0, statusError(resp, data, c.cfg.clock.Now())
 }
@@ -202,7 +177,7 @@ func (c *Client) ofrepBulk(ctx context.Context, ec *evalContext) (lookup func(ke
 // ofrepPost makes one OFREP request with ctx's attributes as the context
 // and reads the whole (bounded) response.
 func (c *Client) ofrepPost(ctx context.Context, path string, ec *evalContext) (*http.Response, []byte, error) {
-	body, err := json.Marshal(ofrepRequest{Context: ofrepContext(c.outgoingAttributes(ec))})
+	body, err := json.Marshal(wire.OFREPRequest{Context: ofrepContext(c.outgoingAttributes(ec))})
 	if err != nil {
 		return nil, nil, &apiError{code: ErrorGeneral, msg: "OFREP: encoding the context: " + err.Error()}
 	}
@@ -286,7 +261,7 @@ func ofrepTTL(h http.Header, cacheable *bool) int {
 // for item. An answer without a value (OFREP ADR-0006's code default) is a
 // decision without a variant: decisionFromWire makes it a success that
 // serves the caller's default.
-func ofrepDecision(it remoteItem, res ofrepResult, ttl int) wire.Decision {
+func ofrepDecision(it remoteItem, res wire.OFREPEvaluation, ttl int) wire.Decision {
 	d := wire.Decision{FlagKey: it.key, TTLSeconds: ttl}
 	if res.ErrorCode != "" {
 		code := res.ErrorCode
@@ -300,7 +275,7 @@ func ofrepDecision(it remoteItem, res ofrepResult, ttl int) wire.Decision {
 		d.Variant = value
 	}
 	d.VariantKey = res.Variant
-	r := &wire.Reason{Kind: ofrepReasonKind(res.Reason)}
+	r := &wire.Reason{Kind: wire.ReasonKindOfOFREP(res.Reason)}
 	md := res.Metadata
 	if k, ok := md["reasonKind"].(string); ok && k != "" {
 		r.Kind = k
@@ -326,22 +301,3 @@ func ofrepDecision(it remoteItem, res ofrepResult, ttl int) wire.Decision {
 // ofrepTargetingKeyMissing is OpenFeature's error code for a context
 // without the targeting key a rollout needs.
 const ofrepTargetingKeyMissing = "TARGETING_KEY_MISSING"
-
-// ofrepReasonKind maps an OpenFeature reason to a Reason.Kind: the three
-// that have a Flagwire equivalent are translated, Flagwire's own kinds and
-// every other reason (STATIC, DEFAULT, CACHED, UNKNOWN, ERROR, a vendor's
-// TARGETING_MATCH_SPLIT, …) are kept as they are; an empty reason is
-// UNKNOWN.
-func ofrepReasonKind(reason string) string {
-	switch reason {
-	case "TARGETING_MATCH":
-		return "RULE_MATCH"
-	case "SPLIT":
-		return "ROLLOUT"
-	case "DISABLED":
-		return "OFF"
-	case "":
-		return "UNKNOWN"
-	}
-	return reason
-}

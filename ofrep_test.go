@@ -16,6 +16,7 @@ import (
 
 	"github.com/flagwire/flagwire/evaluate"
 	"github.com/flagwire/flagwire/flagtest"
+	"github.com/flagwire/flagwire/internal/wire"
 )
 
 // ofrepTestConfig has a flag for each type and reason, with payloads,
@@ -470,12 +471,12 @@ func TestOFREPHelpers(t *testing.T) {
 			"UNKNOWN": "UNKNOWN", "": "UNKNOWN", "SEGMENT_MATCH": "SEGMENT_MATCH", "CUSTOM": "CUSTOM",
 			"CACHED": "CACHED", "TARGETING_MATCH_SPLIT": "TARGETING_MATCH_SPLIT", "DEFAULT": "DEFAULT",
 		} {
-			if got := ofrepReasonKind(in); got != want {
-				t.Errorf("ofrepReasonKind(%q) = %q, want %q", in, got, want)
+			if got := wire.ReasonKindOfOFREP(in); got != want {
+				t.Errorf("ReasonKindOfOFREP(%q) = %q, want %q", in, got, want)
 			}
 		}
 	})
-	if !strings.HasPrefix(ofrepSinglePath, ofrepBulkPath) {
+	if !strings.HasPrefix(wire.OFREPFlagPath, wire.OFREPBulkPath) {
 		t.Error("paths")
 	}
 }

@@ -206,9 +206,10 @@ func decisionOutcome(t *testing.T, cfg *evaluate.Config, c *tcase, def any, d de
 // documents for OFREP.
 func ofrepReason(kind string) string {
 	switch evaluate.ReasonKind(kind) {
-	case evaluate.ReasonOff, evaluate.ReasonPrerequisiteFailed:
+	case evaluate.ReasonOff:
 		return "DISABLED"
-	case evaluate.ReasonTargetMatch, evaluate.ReasonRuleMatch, evaluate.ReasonSegmentMatch:
+	case evaluate.ReasonTargetMatch, evaluate.ReasonRuleMatch, evaluate.ReasonSegmentMatch,
+		evaluate.ReasonPrerequisiteFailed: // the flag is on; this subject gets its off variant
 		return "TARGETING_MATCH"
 	case evaluate.ReasonRollout:
 		return "SPLIT"

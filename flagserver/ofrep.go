@@ -28,10 +28,10 @@ import (
 //
 // A success is {"key","value","reason","variant","metadata"} with
 // "cacheable": true and Cache-Control: private, max-age=TTL (the decision
-// TTL). Reasons are OpenFeature's: OFF → DISABLED; TARGET_MATCH, RULE_MATCH
-// and SEGMENT_MATCH → TARGETING_MATCH; ROLLOUT → SPLIT; STATIC → STATIC;
-// PREREQUISITE_FAILED → DISABLED (the off variant is served); DEFAULT →
-// DEFAULT. metadata carries Flagwire's detail: reasonKind (the Flagwire
+// TTL). Reasons are OpenFeature's: OFF → DISABLED; TARGET_MATCH, RULE_MATCH,
+// SEGMENT_MATCH and PREREQUISITE_FAILED (the off variant is served) →
+// TARGETING_MATCH; ROLLOUT → SPLIT; STATIC → STATIC; DEFAULT → DEFAULT
+// (wire.OFREPReason, the one mapping the SDK and integrations share). metadata carries Flagwire's detail: reasonKind (the Flagwire
 // reason), ruleId, segment, prerequisite, bucket, flagVersion, payload
 // (the variant's payload as JSON text; OFREP metadata values are scalars),
 // and errorCode when the answer comes with one (MISSING_BUCKETING_ATTRIBUTE).
@@ -69,29 +69,12 @@ const (
 	ofrepGeneral             = "GENERAL"
 )
 
-// ofrepSuccess is a successful OFREP evaluation.
-type ofrepSuccess struct {
-	Key       string          `json:"key"`
-	Value     json.RawMessage `json:"value,omitempty"` // nil: use the code default (OFREP ADR-0006)
-	Reason    string          `json:"reason"`
-	Variant   string          `json:"variant,omitempty"`
-	Metadata  map[string]any  `json:"metadata,omitempty"`
-	Cacheable bool            `json:"cacheable,omitempty"`
-}
-
-// ofrepFailure is a failed OFREP evaluation (key omitted for a failure of
-// a whole bulk request).
-type ofrepFailure struct {
-	Key          string `json:"key,omitempty"`
-	ErrorCode    string `json:"errorCode"`
-	ErrorDetails string `json:"errorDetails,omitempty"`
-}
-
-// ofrepBulk is the body of a bulk answer.
-type ofrepBulk struct {
-	Flags    []any          `json:"flags"`
-	Metadata map[string]any `json:"metadata,omitempty"`
-}
+// ofrepSuccess and ofrepFailure are the two shapes of wire.OFREPEvaluation
+// this server writes.
+type (
+	ofrepSuccess = wire.OFREPEvaluation
+	ofrepFailure = wire.OFREPEvaluation
+)
 
 // ofrepRoutes are the OFREP routes, registered with the /v1 routes.
 func (s *Server) ofrepRoutes(bodyLimit int64) []route {
@@ -191,7 +174,8 @@ func (s *Server) handleOFREPFlag(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	res := ofrepSuccessOf(d)
-	res.Cacheable = true
+	cacheable := true
+	res.Cacheable = &cacheable
 	w.Header().Set("Cache-Control", "private, max-age="+strconv.Itoa(ttl))
 	writeJSON(w, http.StatusOK, res)
 }
@@ -205,8 +189,8 @@ func (s *Server) handleOFREPBulk(w http.ResponseWriter, r *http.Request) {
 	}
 	ttl := int(s.opts.DecisionTTL.Seconds())
 	keys := es.snap.Keys()
-	out := ofrepBulk{
-		Flags:    make([]any, 0, len(keys)),
+	out := wire.OFREPBulk{
+		Flags:    make([]wire.OFREPEvaluation, 0, len(keys)),
 		Metadata: map[string]any{"environment": es.name, "version": es.version()},
 	}
 	for _, key := range keys {
@@ -260,7 +244,7 @@ func ofrepSuccessOf(d wire.Decision) ofrepSuccess {
 	res := ofrepSuccess{Key: d.FlagKey, Value: d.Variant, Variant: d.VariantKey, Reason: "DEFAULT"}
 	md := map[string]any{}
 	if r := d.Reason; r != nil {
-		res.Reason = ofrepReason(r.Kind)
+		res.Reason = wire.OFREPReason(r.Kind)
 		md["reasonKind"] = r.Kind
 		if r.RuleID != "" {
 			md["ruleId"] = r.RuleID
@@ -299,21 +283,4 @@ func ofrepSuccessOf(d wire.Decision) ofrepSuccess {
 		res.Metadata = md
 	}
 	return res
-}
-
-// ofrepReason maps a Flagwire reason kind to an OpenFeature reason.
-func ofrepReason(kind string) string {
-	switch evaluate.ReasonKind(kind) {
-	case evaluate.ReasonOff, evaluate.ReasonPrerequisiteFailed:
-		return "DISABLED"
-	case evaluate.ReasonTargetMatch, evaluate.ReasonRuleMatch, evaluate.ReasonSegmentMatch:
-		return "TARGETING_MATCH"
-	case evaluate.ReasonRollout:
-		return "SPLIT"
-	case evaluate.ReasonStatic:
-		return "STATIC"
-	case evaluate.ReasonError:
-		return "ERROR"
-	}
-	return "DEFAULT"
 }

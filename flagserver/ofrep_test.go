@@ -82,7 +82,7 @@ func TestOFREPSingle(t *testing.T) {
 		{"split with payload", "pricing-experiment", `{"accountId":"acme-co-1337"}`, `"B"`, "SPLIT", "B",
 			map[string]any{"reasonKind": "ROLLOUT", "payload": `{"currency":"EUR","price":23}`}},
 		{"disabled", "kill-switch", `{}`, ``, "DISABLED", "", map[string]any{"reasonKind": "OFF"}},
-		{"prerequisite failed", "needs-checkout", `{"plan":"free"}`, `false`, "DISABLED", "false",
+		{"prerequisite failed", "needs-checkout", `{"plan":"free"}`, `false`, "TARGETING_MATCH", "false",
 			map[string]any{"reasonKind": "PREREQUISITE_FAILED", "prerequisite": "checkout-new-flow"}},
 		{"target by targetingKey", "vip-banner", `{"targetingKey":"vip-1"}`, `"gold"`, "TARGETING_MATCH", "gold", map[string]any{"reasonKind": "TARGET_MATCH"}},
 		{"userId wins over targetingKey", "vip-banner", `{"targetingKey":"vip-1","userId":"u2"}`, `"plain"`, "DEFAULT", "plain", nil},
@@ -357,7 +357,7 @@ func TestOFREPMatchesEvaluate(t *testing.T) {
 					wantValue, wantVariant = "", ""
 				}
 				if string(a.Value) != wantValue || a.Variant != wantVariant || a.Metadata["reasonKind"] != d.Reason.Kind ||
-					a.Reason != ofrepReason(d.Reason.Kind) || (d.Reason.RuleID != "" && a.Metadata["ruleId"] != d.Reason.RuleID) {
+					a.Reason != wire.OFREPReason(d.Reason.Kind) || (d.Reason.RuleID != "" && a.Metadata["ruleId"] != d.Reason.RuleID) {
 					t.Errorf("/v1/evaluate %s\nOFREP %s", mustJSON(d), o.body)
 				}
 				if d.Bucketing != nil && a.Metadata["bucket"] != float64(d.Bucketing.Bucket) {

@@ -8,6 +8,7 @@ import (
 	of "github.com/open-feature/go-sdk/openfeature"
 
 	"github.com/flagwire/flagwire"
+	"github.com/flagwire/flagwire/internal/wire"
 )
 
 // BooleanEvaluation evaluates a boolean flag (flagwire.Client.BoolDetail).
@@ -147,26 +148,14 @@ func Reason(d flagwire.Detail) of.Reason {
 	case d.Source == flagwire.SourceDefault:
 		return of.DefaultReason
 	case d.Source == flagwire.SourceStale,
-		d.Source == flagwire.SourceBootstrap && d.ErrorCode != flagwire.ErrorNone:
+		d.Source == flagwire.SourceBootstrap && d.ErrorCode != flagwire.ErrorNone && d.ErrorCode != missingBucketingAttribute:
 		return StaleReason
 	case d.Reason.Kind == "OFF":
 		return of.DisabledReason
 	case d.Source == flagwire.SourceCache:
 		return of.CachedReason
 	}
-	switch d.Reason.Kind {
-	case "TARGET_MATCH", "RULE_MATCH", "SEGMENT_MATCH", "PREREQUISITE_FAILED":
-		return of.TargetingMatchReason
-	case "ROLLOUT":
-		return of.SplitReason
-	case "DEFAULT":
-		return of.DefaultReason
-	case "STATIC":
-		return of.StaticReason
-	case "ERROR":
-		return of.ErrorReason
-	}
-	return of.UnknownReason
+	return of.Reason(wire.OFREPReason(d.Reason.Kind)) // the mapping flagserver's OFREP answers use
 }
 
 // resolutionError maps a Flagwire error code to an OpenFeature one.

@@ -70,6 +70,7 @@ import (
 
 	"github.com/flagwire/flagwire"
 	"github.com/flagwire/flagwire/evaluate"
+	"github.com/flagwire/flagwire/internal/wire"
 )
 
 // ScopeName is the instrumentation scope of the meter.
@@ -302,26 +303,14 @@ func reasonOf(d flagwire.Detail) string {
 	case d.Source == flagwire.SourceDefault:
 		return "default"
 	case d.Source == flagwire.SourceStale,
-		d.Source == flagwire.SourceBootstrap && d.ErrorCode != flagwire.ErrorNone:
+		d.Source == flagwire.SourceBootstrap && d.ErrorCode != flagwire.ErrorNone && d.ErrorCode != flagwire.ErrorMissingBucketingAttribute:
 		return "stale"
 	case d.Source == flagwire.SourceCache:
 		return "cached"
 	}
-	switch d.Reason.Kind {
-	case "OFF":
-		return "disabled"
-	case "TARGET_MATCH", "RULE_MATCH", "SEGMENT_MATCH", "PREREQUISITE_FAILED":
-		return "targeting_match"
-	case "ROLLOUT":
-		return "split"
-	case "DEFAULT":
-		return "default"
-	case "STATIC":
-		return "static"
-	case "ERROR":
-		return "error"
-	}
-	return "unknown"
+	// The OpenFeature reason (the mapping flagserver's OFREP answers use),
+	// in lower case as the semantic conventions write it.
+	return strings.ToLower(wire.OFREPReason(d.Reason.Kind))
 }
 
 // errorTypeOf maps a Flagwire error code to an error.type value: the
