@@ -320,8 +320,9 @@ func (h *history) latest(key string) int64 {
 	return int64(len(h.writes[key]))
 }
 
-// count returns how many times key was written (generation 1 is not a write).
-func (h *history) count(key string) int64 { return h.latest(key) - 1 }
+// count returns how many times key was written (generation 1 is not a
+// write; a flag that never changes has none).
+func (h *history) count(key string) int64 { return max(0, h.latest(key)-1) }
 
 // liveBetween reports whether generation gen of key may have been live at
 // some time in [from, to]; if not, it says when it was live.
