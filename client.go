@@ -503,7 +503,7 @@ func (c *Client) served(ctx context.Context, d *decision, src Source, det *Detai
 
 // errorReason is the Reason of a Detail that serves the caller's default
 // because of an error: no variant was chosen, so no rule or bucket says why.
-var errorReason = Reason{Kind: "ERROR", Bucket: -1}
+var errorReason = Reason{Kind: ReasonError, Bucket: -1}
 
 func (c *Client) fallbackDefault(ctx context.Context, key string, det *Detail) {
 	det.Source = SourceDefault

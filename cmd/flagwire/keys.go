@@ -4,8 +4,6 @@ import (
 	"crypto/ed25519"
 	"crypto/rand"
 	"crypto/x509"
-	"encoding/base64"
-	"encoding/hex"
 	"encoding/json"
 	"encoding/pem"
 	"errors"
@@ -18,6 +16,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/flagwire/flagwire"
 	"github.com/flagwire/flagwire/evaluate"
 	"github.com/flagwire/flagwire/flagserver"
 	"github.com/flagwire/flagwire/internal/wire"
@@ -68,39 +67,8 @@ func loadPublicKey(path string) (ed25519.PublicKey, error) {
 	return k, nil
 }
 
-// parsePublicKey reads an Ed25519 public key: PEM "PUBLIC KEY" (PKIX, as
-// written by keygen), or its 32 bytes raw, as hex or as base64 (as printed
-// by `flagwire serve`).
-func parsePublicKey(b []byte) (ed25519.PublicKey, error) {
-	if blk, _ := pem.Decode(b); blk != nil {
-		if blk.Type != pemPublicKey {
-			if strings.Contains(blk.Type, "PRIVATE") {
-				return nil, errors.New("this is a private key: pass the public key (the .pub file written by flagwire keygen)")
-			}
-			return nil, fmt.Errorf("PEM block %q, want %q", blk.Type, pemPublicKey)
-		}
-		k, err := x509.ParsePKIXPublicKey(blk.Bytes)
-		if err != nil {
-			return nil, fmt.Errorf("public key: %w", err)
-		}
-		ek, ok := k.(ed25519.PublicKey)
-		if !ok {
-			return nil, fmt.Errorf("public key: %T is not Ed25519", k)
-		}
-		return ek, nil
-	}
-	if len(b) == ed25519.PublicKeySize {
-		return ed25519.PublicKey(b), nil
-	}
-	s := strings.TrimSpace(string(b))
-	if k, err := hex.DecodeString(s); err == nil && len(k) == ed25519.PublicKeySize {
-		return k, nil
-	}
-	if k, err := base64.StdEncoding.DecodeString(s); err == nil && len(k) == ed25519.PublicKeySize {
-		return k, nil
-	}
-	return nil, errors.New("not an Ed25519 public key: want PEM (PUBLIC KEY) or 32 bytes (raw, hex or base64)")
-}
+// parsePublicKey reads an Ed25519 public key (flagwire.ParsePublicKey).
+func parsePublicKey(b []byte) (ed25519.PublicKey, error) { return flagwire.ParsePublicKey(b) }
 
 // ---------------------------------------------------------------------
 // keygen
