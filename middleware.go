@@ -13,14 +13,14 @@ type middlewareConfig struct {
 	prefetch []string
 }
 
-// WithPrefetch makes Middleware fill c's decision cache with keys for each
+// MiddlewarePrefetch makes Middleware fill c's decision cache with keys for each
 // request's evaluation context before calling the handler, in one batch
 // round trip (see Client.Prefetch), so that the handler's evaluations are
 // cache hits. The wait is bounded by c's timeout; a failed prefetch only
 // means the handler's evaluations ask again, with the usual fallbacks. It
 // does nothing in local and offline modes, which never wait for the
 // network, or when c is nil or keys is empty.
-func WithPrefetch(c *Client, keys ...string) MiddlewareOption {
+func MiddlewarePrefetch(c *Client, keys ...string) MiddlewareOption {
 	return func(m *middlewareConfig) {
 		m.client = c
 		m.prefetch = append(m.prefetch, keys...)
@@ -47,7 +47,7 @@ func WithPrefetch(c *Client, keys ...string) MiddlewareOption {
 //	mux.HandleFunc("GET /checkout", checkout)
 //	http.ListenAndServe(addr, flagwire.Middleware(func(r *http.Request) flagwire.Attributes {
 //		return flagwire.Attributes{"userId": userID(r), "region": r.Header.Get("X-Region")}
-//	}, flagwire.WithPrefetch(client, "checkout-new-flow"))(mux))
+//	}, flagwire.MiddlewarePrefetch(client, "checkout-new-flow"))(mux))
 func Middleware(extract func(r *http.Request) Attributes, opts ...MiddlewareOption) func(http.Handler) http.Handler {
 	var cfg middlewareConfig
 	for _, o := range opts {

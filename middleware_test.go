@@ -155,14 +155,14 @@ func TestMiddlewareAttributes(t *testing.T) {
 	}
 }
 
-// TestMiddlewarePrefetch: with WithPrefetch, one batch request fills the
+// TestMiddlewarePrefetch: with MiddlewarePrefetch, one batch request fills the
 // cache before the handler runs, and the handler's evaluations are cache
 // hits.
 func TestMiddlewarePrefetch(t *testing.T) {
 	srv := middlewareServer(t)
 	client := middlewareClient(t, srv)
 	var sources []flagwire.Source
-	h := flagwire.Middleware(fromHeaders, flagwire.WithPrefetch(client, "new-ui", "banner"))(
+	h := flagwire.Middleware(fromHeaders, flagwire.MiddlewarePrefetch(client, "new-ui", "banner"))(
 		http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			_, d1 := client.BoolDetail(r.Context(), "new-ui", false)
 			_, d2 := client.StringDetail(r.Context(), "banner", "none")
@@ -183,7 +183,7 @@ func TestMiddlewarePrefetch(t *testing.T) {
 	t.Run("local mode does not prefetch", func(t *testing.T) {
 		local := middlewareClient(t, srv, flagwire.WithMode(flagwire.ModeLocal))
 		srv.ResetCounts()
-		h := flagwire.Middleware(fromHeaders, flagwire.WithPrefetch(local, "new-ui"))(http.HandlerFunc(func(http.ResponseWriter, *http.Request) {}))
+		h := flagwire.Middleware(fromHeaders, flagwire.MiddlewarePrefetch(local, "new-ui"))(http.HandlerFunc(func(http.ResponseWriter, *http.Request) {}))
 		h.ServeHTTP(httptest.NewRecorder(), httptest.NewRequest("GET", "/", nil))
 		if n := srv.Requests("POST", "/v1/evaluate"); n != 0 {
 			t.Errorf("%d evaluate requests in local mode", n)
@@ -212,7 +212,7 @@ func ExampleMiddleware() {
 	})
 	handler := flagwire.Middleware(func(r *http.Request) flagwire.Attributes {
 		return flagwire.Attributes{"userId": r.Header.Get("X-User"), "plan": r.Header.Get("X-Plan")}
-	}, flagwire.WithPrefetch(client, "checkout-new-flow"))(mux)
+	}, flagwire.MiddlewarePrefetch(client, "checkout-new-flow"))(mux)
 
 	for _, plan := range []string{"pro", "free"} {
 		req := httptest.NewRequest("GET", "/checkout", nil)
