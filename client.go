@@ -63,7 +63,10 @@ type refreshJob struct {
 // New creates a Client. It never blocks on the network: in remote mode the
 // first evaluation asks the API; in local mode the config sync starts in
 // the background (see WaitReady). It fails only on invalid configuration,
-// with an error wrapping ErrInvalidConfig that names every problem. ctx is
+// with an error wrapping ErrInvalidConfig that names every problem,
+// including an option that does not apply to the chosen mode (such as
+// WithCacheSize in local mode or WithEndpoint in offline mode): an option
+// that would silently do nothing is refused. ctx is
 // not retained; cancel work with Close.
 func New(ctx context.Context, opts ...Option) (*Client, error) {
 	cfg := defaultConfig()
@@ -72,6 +75,7 @@ func New(ctx context.Context, opts ...Option) (*Client, error) {
 			o(cfg)
 		}
 	}
+	cfg.checkModes()
 	if cfg.mode != ModeOffline && cfg.endpoint == nil && len(cfg.configErrs) == 0 {
 		cfg.errorf("an endpoint is required in %s mode (WithEndpoint)", cfg.mode)
 	}

@@ -128,6 +128,49 @@ type config struct {
 	clock          clock
 	localOptions   localConfig
 	configErrs     []string
+	// modeBound lists the options given that apply to some modes only;
+	// New refuses them in the others.
+	modeBound []modeBoundOption
+}
+
+// modes is a set of Modes.
+type modes uint8
+
+const (
+	remoteOnly   = modes(1 << ModeRemote)
+	localOnly    = modes(1 << ModeLocal)
+	networkModes = remoteOnly | localOnly
+	allModes     = networkModes | modes(1<<ModeOffline)
+)
+
+type modeBoundOption struct {
+	name  string
+	modes modes
+}
+
+// boundTo wraps an option that applies in the given modes only: New fails
+// with ErrInvalidConfig when the client's mode is another (an option that
+// silently does nothing hides a misconfiguration).
+func boundTo(name string, m modes, f func(*config)) Option {
+	return func(c *config) {
+		c.modeBound = append(c.modeBound, modeBoundOption{name, m})
+		f(c)
+	}
+}
+
+// checkModes reports the options given that do not apply to c.mode.
+func (c *config) checkModes() {
+	for _, o := range c.modeBound {
+		if o.modes&(1<<c.mode) == 0 {
+			var in []string
+			for _, m := range []Mode{ModeRemote, ModeLocal, ModeOffline} {
+				if o.modes&(1<<m) != 0 {
+					in = append(in, m.String())
+				}
+			}
+			c.errorf("%s does not apply in %s mode (only in %s)", o.name, c.mode, strings.Join(in, " and "))
+		}
+	}
 }
 
 // Option configures a Client. Options are applied in order.
@@ -162,21 +205,21 @@ func (c *config) errorf(format string, args ...any) {
 // drops that suffix, so requests never go to /v1/v1/.... API calls never
 // follow a redirect off this URL's origin (see WithHTTPClient).
 func WithEndpoint(rawURL string) Option {
-	return func(c *config) {
+	return boundTo("WithEndpoint", networkModes, func(c *config) {
 		u, err := url.Parse(strings.TrimRight(rawURL, "/"))
 		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 			c.errorf("endpoint %q is not an absolute http(s) URL", rawURL)
 			return
 		}
 		c.endpoint = u
-	}
+	})
 }
 
 // WithToken sets the bearer token sent as "Authorization: Bearer …". The
 // token never appears in logs or errors. For OAuth 2.0 client credentials
 // or mTLS, use WithHTTPClient instead (see the package example).
 func WithToken(token string) Option {
-	return func(c *config) { c.token = token }
+	return boundTo("WithToken", networkModes, func(c *config) { c.token = token })
 }
 
 // WithHTTPClient sets the HTTP client for every API call. Its Transport is
@@ -195,7 +238,7 @@ func WithToken(token string) Option {
 // shallow copy with its own CheckRedirect, sharing hc's Transport, Jar and
 // Timeout.
 func WithHTTPClient(hc *http.Client) Option {
-	return func(c *config) { c.httpClient = hc }
+	return boundTo("WithHTTPClient", allModes, func(c *config) { c.httpClient = hc })
 }
 
 // WithEnvironment sets the environment evaluated, such as "prod". Default
@@ -224,27 +267,27 @@ func WithMode(m Mode) Option {
 // WithTimeout bounds every evaluation that has to wait for the network,
 // retries included. Zero or negative means the default, 200 ms.
 func WithTimeout(d time.Duration) Option {
-	return func(c *config) {
+	return boundTo("WithTimeout", networkModes, func(c *config) {
 		if d > 0 {
 			c.timeout = d
 		}
-	}
+	})
 }
 
 // WithCacheSize bounds the decision cache, in entries (one per flag and
 // distinct evaluation context). Zero or negative means the default, 10,000.
 func WithCacheSize(n int) Option {
-	return func(c *config) {
+	return boundTo("WithCacheSize", remoteOnly, func(c *config) {
 		if n > 0 {
 			c.cacheSize = n
 		}
-	}
+	})
 }
 
 // WithTTLBounds clamps the ttlSeconds of each decision to [min, max].
 // Defaults: 1 s and 1 h. Zero keeps a bound's default.
 func WithTTLBounds(min, max time.Duration) Option {
-	return func(c *config) {
+	return boundTo("WithTTLBounds", remoteOnly, func(c *config) {
 		if min > 0 {
 			c.minTTL = min
 		}
@@ -254,21 +297,21 @@ func WithTTLBounds(min, max time.Duration) Option {
 		if c.maxTTL < c.minTTL {
 			c.errorf("TTL bounds: max %v < min %v", c.maxTTL, c.minTTL)
 		}
-	}
+	})
 }
 
 // WithMaxStaleness sets how long past its TTL a cached decision may still
 // be served when the API cannot answer. Default 1 h; negative disables
 // stale serving.
 func WithMaxStaleness(d time.Duration) Option {
-	return func(c *config) {
+	return boundTo("WithMaxStaleness", remoteOnly, func(c *config) {
 		if d < 0 {
 			d = 0
 		} else if d == 0 {
 			return
 		}
 		c.maxStale = d
-	}
+	})
 }
 
 // WithLogger sets the logger. Default slog.Default(). Errors are logged
@@ -290,18 +333,18 @@ func WithLogInterval(d time.Duration) Option {
 
 // WithBreaker configures the circuit breaker.
 func WithBreaker(s BreakerSettings) Option {
-	return func(c *config) {
+	return boundTo("WithBreaker", networkModes, func(c *config) {
 		if s.FailureRatio < 0 || s.FailureRatio > 1 {
 			c.errorf("breaker failure ratio %v not in [0, 1]", s.FailureRatio)
 			return
 		}
 		c.breaker = s
-	}
+	})
 }
 
 // WithRetry configures retries.
 func WithRetry(s RetrySettings) Option {
-	return func(c *config) { c.retry = s }
+	return boundTo("WithRetry", networkModes, func(c *config) { c.retry = s })
 }
 
 // WithHooks registers evaluation hooks, run in order.
@@ -326,26 +369,26 @@ func WithPrivateAttributes(names ...string) Option {
 // X-Flagwire-Signature and X-Flagwire-Timestamp headers) for tamper
 // detection between trusted services.
 func WithRequestSigning(keyID string, secret []byte) Option {
-	return func(c *config) {
+	return boundTo("WithRequestSigning", networkModes, func(c *config) {
 		if keyID == "" || len(secret) == 0 {
 			c.errorf("request signing needs a key id and a secret")
 			return
 		}
 		c.hmacKeyID, c.hmacSecret = keyID, secret
-	}
+	})
 }
 
 // WithBatch tunes batch evaluation: requests per POST /v1/evaluate (default
 // 100) and concurrent requests (default 4).
 func WithBatch(chunk, parallel int) Option {
-	return func(c *config) {
+	return boundTo("WithBatch", remoteOnly, func(c *config) {
 		if chunk > 0 {
 			c.batchChunk = chunk
 		}
 		if parallel > 0 {
 			c.batchParallel = parallel
 		}
-	}
+	})
 }
 
 // WithOFREP makes remote mode ask the OpenFeature Remote Evaluation
@@ -357,7 +400,7 @@ func WithBatch(chunk, parallel int) Option {
 // GET /v1/stream: turn it off for an OFREP server that is not Flagwire's.
 // Default off.
 func WithOFREP() Option {
-	return func(c *config) { c.ofrep = true }
+	return boundTo("WithOFREP", remoteOnly, func(c *config) { c.ofrep = true })
 }
 
 // retryAfter returns the Retry-After wait err carries (an *apiError from

@@ -111,18 +111,18 @@ func WithLastKnownFile(path string) Option {
 // WithPollInterval sets local mode's polling interval while the event
 // stream is down (jittered ±10%). Default 60 s; the seed recommends 60–300 s.
 func WithPollInterval(d time.Duration) Option {
-	return func(c *config) {
+	return boundTo("WithPollInterval", localOnly, func(c *config) {
 		if d > 0 {
 			c.localOptions.pollInterval = d
 		}
-	}
+	})
 }
 
 // WithStreaming turns the SSE subscription to GET /v1/stream on or off.
 // Default on: invalidations reach the cache (remote mode) or trigger a
 // refetch (local mode) within milliseconds.
 func WithStreaming(on bool) Option {
-	return func(c *config) { c.localOptions.streaming = on }
+	return boundTo("WithStreaming", networkModes, func(c *config) { c.localOptions.streaming = on })
 }
 
 // WithStreamIdleTimeout sets how long the stream may go without a complete
@@ -130,11 +130,11 @@ func WithStreaming(on bool) Option {
 // reconnected; bytes that never complete one (a trickle) do not count.
 // Default 45 s (three keep-alives).
 func WithStreamIdleTimeout(d time.Duration) Option {
-	return func(c *config) {
+	return boundTo("WithStreamIdleTimeout", networkModes, func(c *config) {
 		if d > 0 {
 			c.localOptions.streamIdle = d
 		}
-	}
+	})
 }
 
 // WithStaleAfter sets the config-age SLO: in local mode, Status reports

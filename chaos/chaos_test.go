@@ -601,14 +601,23 @@ func newWorld(t *testing.T, s settings, m flagwire.Mode, wo ...worldOptions) *wo
 		w.srv.Down()
 	}
 	opts := []flagwire.Option{
-		flagwire.WithEndpoint(w.srv.URL), flagwire.WithToken(w.srv.Token()), flagwire.WithEnvironment(env),
-		flagwire.WithMode(m), flagwire.WithTimeout(callTimeout), flagwire.WithLogger(quiet),
+		flagwire.WithMode(m), flagwire.WithEnvironment(env), flagwire.WithLogger(quiet),
 		flagwire.WithHTTPClient(&http.Client{Transport: w.ct}),
-		flagwire.WithBreaker(flagwire.BreakerSettings{ConsecutiveFailures: tripAfter, OpenTimeout: openTimeout}),
-		flagwire.WithRetry(flagwire.RetrySettings{MaxAttempts: maxAttempts}),
-		flagwire.WithStreamIdleTimeout(streamIdle), flagwire.WithPollInterval(pollInterval),
 		flagwire.WithTrustedKeys(w.signer.pub, w.srv.Flagserver().PublicKey()),
-		flagwire.WithMaxStaleness(maxStale),
+	}
+	// Options that apply to some modes only (New refuses them elsewhere).
+	if m != flagwire.ModeOffline {
+		opts = append(opts, flagwire.WithEndpoint(w.srv.URL), flagwire.WithToken(w.srv.Token()),
+			flagwire.WithTimeout(callTimeout),
+			flagwire.WithBreaker(flagwire.BreakerSettings{ConsecutiveFailures: tripAfter, OpenTimeout: openTimeout}),
+			flagwire.WithRetry(flagwire.RetrySettings{MaxAttempts: maxAttempts}),
+			flagwire.WithStreamIdleTimeout(streamIdle))
+	}
+	switch m {
+	case flagwire.ModeLocal:
+		opts = append(opts, flagwire.WithPollInterval(pollInterval))
+	case flagwire.ModeRemote:
+		opts = append(opts, flagwire.WithMaxStaleness(maxStale))
 	}
 	w.expect = expect{mode: m}
 	if (m == flagwire.ModeRemote || m == flagwire.ModeOffline) && !o.noBootstrap {
