@@ -45,3 +45,13 @@ func TestOptionsThatDoNotApplyToTheModeAreRefused(t *testing.T) {
 		})
 	}
 }
+
+// TestOfflineRefusedBootstrapIsInvalidConfig: in offline mode a bootstrap
+// that cannot be used (no trusted key here) fails New with an error that
+// wraps ErrInvalidConfig, as New documents.
+func TestOfflineRefusedBootstrapIsInvalidConfig(t *testing.T) {
+	_, err := New(context.Background(), WithMode(ModeOffline), WithBootstrap([]byte("{}")), WithLogger(quietLogger()))
+	if !errors.Is(err, ErrInvalidConfig) || !strings.Contains(err.Error(), "WithTrustedKeys") {
+		t.Fatalf("New: %v; want ErrInvalidConfig naming WithTrustedKeys", err)
+	}
+}

@@ -247,8 +247,8 @@ func (c *Client) startLocal() error {
 	}
 	if lc.bootstrap != nil {
 		if err := consider(lc.bootstrapName, lc.bootstrap); err != nil {
-			if c.cfg.mode == ModeOffline {
-				return fmt.Errorf("flagwire: %w", err)
+			if c.cfg.mode == ModeOffline { // nothing else could serve: New fails
+				return fmt.Errorf("%w: %w", ErrInvalidConfig, err)
 			}
 			c.setLastError(err)
 			c.cfg.logger.Error("flagwire: bootstrap refused", "error", err.Error())
