@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/flagwire/flagwire"
+	"github.com/flagwire/flagwire/bootstrap"
 	"github.com/flagwire/flagwire/evaluate"
 	"github.com/flagwire/flagwire/flagtest"
 )
@@ -157,7 +158,7 @@ func ExampleWithMode_local() {
 func ExampleWithMode_offline() {
 	// A signed bootstrap, as `flagwire sign` or GET /v1/bootstrap make it.
 	pub, priv, _ := ed25519.GenerateKey(rand.Reader)
-	bootstrap, err := flagwire.SignBootstrap(&evaluate.Config{Environment: "prod", Version: 3, Flags: []evaluate.Flag{
+	bootstrap, err := bootstrap.Sign(&evaluate.Config{Environment: "prod", Version: 3, Flags: []evaluate.Flag{
 		{Key: "kill-switch", State: evaluate.StateOff},
 	}}, priv, time.Now(), 24*time.Hour)
 	if err != nil {

@@ -12,6 +12,7 @@ import (
 	"github.com/launchdarkly/go-server-sdk/v7/testhelpers/ldtestdata"
 
 	"github.com/flagwire/flagwire"
+	"github.com/flagwire/flagwire/bootstrap"
 )
 
 // A request as a service sees it: the subject's fields arrive with the
@@ -125,7 +126,7 @@ func fwOfflineClient(tb testing.TB) *flagwire.Client {
 	if err != nil {
 		tb.Fatal(err)
 	}
-	data, err := flagwire.SignBootstrap(FlagwireConfig(4), priv, time.Now(), time.Hour)
+	data, err := bootstrap.Sign(FlagwireConfig(4), priv, time.Now(), time.Hour)
 	if err != nil {
 		tb.Fatal(err)
 	}

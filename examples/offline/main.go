@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/flagwire/flagwire"
+	"github.com/flagwire/flagwire/bootstrap"
 	"github.com/flagwire/flagwire/evaluate"
 )
 
@@ -34,7 +35,7 @@ func run() error {
 		{Key: "checkout-new-flow", Rules: []evaluate.Rule{{ID: "rule-1", When: "plan == 'pro' and region == 'US'", Serve: evaluate.Serve{Variant: true}}}},
 		{Key: "payments-kill-switch", State: evaluate.StateOff, Metadata: evaluate.Metadata{KillSwitch: true}},
 	}}
-	data, err := flagwire.SignBootstrap(cfg, priv, time.Now(), 7*24*time.Hour)
+	data, err := bootstrap.Sign(cfg, priv, time.Now(), 7*24*time.Hour)
 	if err != nil {
 		return err
 	}
@@ -47,7 +48,7 @@ func run() error {
 	if err := os.WriteFile(path, data, 0o600); err != nil {
 		return err
 	}
-	fmt.Printf("signed bootstrap: %d bytes, key %s\n", len(data), flagwire.KeyID(pub))
+	fmt.Printf("signed bootstrap: %d bytes, key %s\n", len(data), bootstrap.KeyID(pub))
 
 	client, err := flagwire.New(context.Background(),
 		flagwire.WithMode(flagwire.ModeOffline),
