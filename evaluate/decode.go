@@ -72,9 +72,10 @@ func (e *LoadError) Error() string {
 // (trailing data included), unknown fields (naming the closest known one)
 // and values of the wrong type. Errors are a *LoadError whose findings have
 // the field path ("flags[2].rules[0].percentage") and a 1-based line:col
-// (the column counts characters). As in encoding/json, field names also
-// match case-insensitively and a repeated field's last value wins. The
-// Config is not compiled: call Compile.
+// (the column counts characters). Field names match exactly and may not
+// repeat, as in the SDK's decoder of synced configs and bootstraps, so a
+// file this accepts loads the same there. The Config is not compiled: call
+// Compile.
 //
 // The wire form, every field optional unless marked required:
 //
@@ -153,6 +154,11 @@ func DecodeConfigJSON(data []byte) (*Config, error) {
 	if len(trimmed) == 0 || trimmed[0] != '{' {
 		return nil, &LoadError{Findings: []Finding{{Severity: SeverityError, Code: "json-syntax", Pos: jsonPos(data, int64(len(data)-len(trimmed))), Msg: "a config must be a JSON object"}}}
 	}
+	// The walk finds what encoding/json lets through but the SDK's decoder
+	// does not (a name in other case, a repeated name), with positions.
+	if err := jsonWalk(data); err != nil {
+		return nil, err
+	}
 	dec := json.NewDecoder(bytes.NewReader(data))
 	dec.DisallowUnknownFields()
 	var cfg Config
@@ -215,12 +221,8 @@ func jsonPos(data []byte, off int64) Position {
 // against the Config type to find every unknown field and wrong type with
 // its position, and falls back to the decoder's own error.
 func jsonLoadError(data []byte, err error) error {
-	w := &jsonWalker{data: data, dec: json.NewDecoder(bytes.NewReader(data)), structs: make(map[reflect.Type]*jsonStruct)}
-	w.dec.UseNumber()
-	w.check(reflect.TypeOf(Config{}), "")
-	if len(w.errs) > 0 {
-		sortFindings(w.errs)
-		return &LoadError{Findings: w.errs}
+	if werr := jsonWalk(data); werr != nil {
+		return werr
 	}
 	f := Finding{Severity: SeverityError, Code: "json-syntax", Msg: err.Error()}
 	var se *json.SyntaxError
@@ -236,6 +238,19 @@ func jsonLoadError(data []byte, err error) error {
 		f.Msg = fmt.Sprintf("cannot decode JSON %s into %s", te.Value, te.Type)
 	}
 	return &LoadError{Findings: []Finding{f}}
+}
+
+// jsonWalk walks data against the Config type and returns every unknown
+// or repeated field and wrong type with its position, or nil.
+func jsonWalk(data []byte) error {
+	w := &jsonWalker{data: data, dec: json.NewDecoder(bytes.NewReader(data)), structs: make(map[reflect.Type]*jsonStruct)}
+	w.dec.UseNumber()
+	w.check(reflect.TypeOf(Config{}), "")
+	if len(w.errs) > 0 {
+		sortFindings(w.errs)
+		return &LoadError{Findings: w.errs}
+	}
+	return nil
 }
 
 type jsonStruct struct {
@@ -415,12 +430,19 @@ func (w *jsonWalker) check(t reflect.Type, p string) bool {
 		if t.Kind() == reflect.Struct {
 			st = w.structOf(t)
 		}
+		seen := map[string]bool{}
 		for w.dec.More() {
 			ktok, koff, ok := w.next()
 			if !ok {
 				return false
 			}
 			key, _ := ktok.(string)
+			if seen[key] {
+				// The SDK's decoder refuses a repeated name too: a file
+				// that verifies here must load the same there.
+				w.fail(koff, "duplicate-key", p, "duplicate key %q", key)
+			}
+			seen[key] = true
 			et := reflect.TypeOf((*any)(nil)).Elem()
 			kp := joinPath(p, key)
 			if st == nil {
@@ -428,16 +450,9 @@ func (w *jsonWalker) check(t reflect.Type, p string) bool {
 			} else if ft, ok := st.fields[key]; ok {
 				et = ft
 			} else {
-				found := false
-				for _, name := range st.names {
-					if strings.EqualFold(name, key) {
-						et, kp, found = st.fields[name], joinPath(p, name), true
-						break
-					}
-				}
-				if !found {
-					w.fail(koff, "unknown-field", p, "unknown field %q%s", key, suggest.Field(key, st.names))
-				}
+				// Names match exactly, as in the SDK's decoder ("Flags"
+				// is not "flags": the SDK would load no flags from it).
+				w.fail(koff, "unknown-field", p, "unknown field %q%s", key, suggest.Field(key, st.names))
 			}
 			if !w.check(et, kp) {
 				return false

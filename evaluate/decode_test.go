@@ -19,9 +19,8 @@ func decodeFindings(t *testing.T, err error) []Finding {
 // TestDecodeConfigJSONErrors checks every error of the strict JSON decoder
 // with its exact position and field path.
 func TestDecodeConfigJSONErrors(t *testing.T) {
-	// The seed's payload form and field names matched case-insensitively,
-	// as encoding/json does.
-	cfg, err := DecodeConfigJSON([]byte(`{"Environment": "prod", "flags": [{"key": "p", "type": "string", "variants": [{"name": "A", "payload": {"price": 23.00, "currency": "EUR"}}]}]}`))
+	// The seed's payload form.
+	cfg, err := DecodeConfigJSON([]byte(`{"environment": "prod", "flags": [{"key": "p", "type": "string", "variants": [{"name": "A", "payload": {"price": 23.00, "currency": "EUR"}}]}]}`))
 	if err != nil || cfg.Environment != "prod" || cfg.Flags[0].Variants[0].Payload.(map[string]any)["price"] != 23.0 {
 		t.Errorf("%+v %v", cfg, err)
 	}
@@ -35,6 +34,11 @@ func TestDecodeConfigJSONErrors(t *testing.T) {
 		{"unknown field", "{\n  \"flags\": [\n    {\"key\": \"a\", \"stat\": \"on\"}\n  ]\n}", []string{"3:18 unknown-field flags[0]"}, `unknown field "stat"; did you mean "state"?`},
 		{"unknown fields everywhere", "{\"flagz\": [], \"segments\": [{\"key\": \"s\", \"include\": []}]}", []string{"1:2 unknown-field ", "1:41 unknown-field segments[0]"}, `did you mean "flags"?`},
 		{"unknown field in embedded serve", `{"flags": [{"key": "a", "rules": [{"id": "r", "variantt": true}]}]}`, []string{"1:47 unknown-field flags[0].rules[0]"}, `did you mean "variant"?`},
+		// Names match exactly and may not repeat, as in the SDK's decoder
+		// (which would load no flags from "Flags"): a file that verifies
+		// loads the same in the SDK.
+		{"field name in other case", `{"Flags": []}`, []string{"1:2 unknown-field "}, `unknown field "Flags"; did you mean "flags"?`},
+		{"repeated field", `{"flags": [], "flags": []}`, []string{"1:15 duplicate-key "}, `duplicate key "flags"`},
 		{"wrong type", "{\"flags\": [{\"key\": 1}]}", []string{"1:20 type flags[0].key"}, "expected a string, got the number 1"},
 		{"wrong type: array", `{"flags": {}}`, []string{"1:11 type flags"}, "expected an array, got an object"},
 		{"wrong type: integer", `{"version": 1.5}`, []string{"1:13 type version"}, "expected an integer"},
