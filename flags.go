@@ -31,9 +31,7 @@ import (
 	"fmt"
 	"hash/maphash"
 	"math"
-	"slices"
 	"strconv"
-	"sync"
 	"sync/atomic"
 
 	"github.com/flagwire/flagwire/evaluate"
@@ -169,39 +167,83 @@ var (
 
 type ctxKey struct{}
 
-// evalContext is what WithAttributes stores: the attributes and their
-// canonical hash, computed once.
+// evalContext is what WithAttributes and WithSubject attach: the subject,
+// as a map or as Attrs, and its canonical hash, computed once.
 type evalContext struct {
-	attrs    Attributes
+	attrs   Attributes                 // the map form; for a subject, built on first need
+	subject []Attr                     // WithSubject's form (keys unique), or nil
+	built   atomic.Pointer[Attributes] // the subject as a map (see attributes)
+
 	prepared atomic.Pointer[preparedAttrs] // see Client.evalAttributes
 
 	// The canonical hash: computed once, on first need (remote-mode cache
 	// keys), never per evaluation; local and offline modes never need it.
+	// Racing first computations store the same values.
 	hashed atomic.Bool
-	mu     sync.Mutex
-	hi, lo uint64
+	hi, lo atomic.Uint64
 }
 
 var emptyContext = newEvalContext(nil)
 
+// attrContext is the context WithAttributes and WithSubject return: the
+// parent and the evaluation context in one allocation. It answers
+// Value(ctxKey{}) itself and passes every other key to the parent, so
+// context.WithCancel and friends on a child still find the parent's
+// cancellation (through Done and Value) without a goroutine.
+type attrContext struct {
+	context.Context
+	ec evalContext
+}
+
+// Value returns the evaluation context for the package's key, else asks
+// the parent.
+func (c *attrContext) Value(key any) any {
+	if _, ok := key.(ctxKey); ok {
+		return &c.ec
+	}
+	return c.Context.Value(key)
+}
+
+// String names the parent and how many attributes were attached, never
+// their values (they may identify a person).
+func (c *attrContext) String() string {
+	n := len(c.ec.attrs)
+	how := "WithAttributes"
+	if c.ec.subject != nil {
+		n, how = len(c.ec.subject), "WithSubject"
+	}
+	var parent string
+	if s, ok := c.Context.(fmt.Stringer); ok {
+		parent = s.String()
+	} else {
+		parent = fmt.Sprintf("%T", c.Context)
+	}
+	return parent + "." + how + "(" + strconv.Itoa(n) + " attributes)"
+}
+
 // WithAttributes returns a context carrying attrs as the evaluation context.
 // The attributes' canonical hash (the decision cache key) is computed at
 // most once per attached context, not per evaluation. attrs must not be
-// modified afterwards.
+// modified afterwards. It costs one allocation; WithSubject states a
+// subject without building the map.
 func WithAttributes(ctx context.Context, attrs Attributes) context.Context {
 	if ctx == nil {
 		ctx = context.Background()
 	}
-	return context.WithValue(ctx, ctxKey{}, newEvalContext(attrs))
+	c := &attrContext{Context: ctx}
+	c.ec.attrs = attrs
+	return c
 }
 
-// AttributesFrom returns the attributes attached by WithAttributes, or nil.
+// AttributesFrom returns the attributes attached by WithAttributes, or
+// those of WithSubject as a map (built once per context), or nil. The map
+// must not be modified.
 func AttributesFrom(ctx context.Context) Attributes {
 	if ctx == nil {
 		return nil
 	}
 	if ec, ok := ctx.Value(ctxKey{}).(*evalContext); ok {
-		return ec.attrs
+		return ec.attributes()
 	}
 	return nil
 }
@@ -219,6 +261,23 @@ func newEvalContext(attrs Attributes) *evalContext {
 	return &evalContext{attrs: attrs}
 }
 
+// attributes returns the subject as a map: the attached map, or the
+// subject's Attrs as a map built once (evaluate reads maps).
+func (ec *evalContext) attributes() Attributes {
+	if ec.subject == nil {
+		return ec.attrs
+	}
+	if m := ec.built.Load(); m != nil {
+		return *m
+	}
+	m := make(Attributes, len(ec.subject))
+	for _, a := range ec.subject {
+		m[a.Key] = a.Value.Any()
+	}
+	ec.built.Store(&m)
+	return m
+}
+
 // ctxSeeds key the in-process context hash. Decision cache keys never
 // leave the process, so a per-process seed is all they need; two
 // independent 64-bit hashes make a 128-bit key.
@@ -227,17 +286,26 @@ var ctxSeeds = [2]maphash.Seed{maphash.MakeSeed(), maphash.MakeSeed()}
 // key returns the context's 128-bit canonical hash, computing it once.
 func (ec *evalContext) key() (hi, lo uint64) {
 	if ec.hashed.Load() {
-		return ec.hi, ec.lo
+		return ec.hi.Load(), ec.lo.Load()
 	}
-	ec.mu.Lock()
-	defer ec.mu.Unlock()
-	if !ec.hashed.Load() {
+	if ec.subject != nil {
+		for _, a := range ec.subject {
+			var stack [128]byte
+			b := appendValue(appendStr(stack[:0], 'k', a.Key), a.Value, 1)
+			h, l := entryHash(b)
+			hi += h
+			lo += l
+		}
+	} else {
+		// The map's encoding ends in its 128-bit sum (see canonical).
 		var stack [256]byte
 		b := canonical(stack[:0], ec.attrs, 0)
-		ec.hi, ec.lo = maphash.Bytes(ctxSeeds[0], b), maphash.Bytes(ctxSeeds[1], b)
-		ec.hashed.Store(true)
+		hi, lo = binary.BigEndian.Uint64(b[len(b)-16:]), binary.BigEndian.Uint64(b[len(b)-8:])
 	}
-	return ec.hi, ec.lo
+	ec.hi.Store(hi)
+	ec.lo.Store(lo)
+	ec.hashed.Store(true)
+	return hi, lo
 }
 
 // cacheKey returns the decision cache key of flag in this context.
@@ -246,39 +314,46 @@ func (ec *evalContext) cacheKey(flag string) cacheKey {
 	return cacheKey{flag: flag, hi: hi, lo: lo}
 }
 
-// canonical appends a type-tagged, length-prefixed encoding of v: maps in
-// sorted key order; whole numbers by their exact integer value (so 2, 2.0
-// and int64(2) agree, and large integer ids never collide); other numbers
-// by their float64 bits.
+func entryHash(b []byte) (hi, lo uint64) {
+	return maphash.Bytes(ctxSeeds[0], b), maphash.Bytes(ctxSeeds[1], b)
+}
+
+func appendStr(b []byte, tag byte, s string) []byte {
+	b = append(b, tag)
+	b = binary.AppendUvarint(b, uint64(len(s)))
+	return append(b, s...)
+}
+
+func appendFloat(b []byte, f float64) []byte {
+	if f == math.Trunc(f) && f >= math.MinInt64 && f < math.MaxInt64 {
+		return binary.AppendVarint(append(b, 'i'), int64(f))
+	}
+	return binary.BigEndian.AppendUint64(append(b, 'n'), math.Float64bits(f))
+}
+
+// canonical appends a type-tagged, length-prefixed encoding of v: nested
+// maps by their count and the sum of their entries' hashes (which
+// ends the encoding); whole numbers by their exact integer
+// value (so 2, 2.0 and int64(2) agree, and large integer ids never
+// collide); other numbers by their float64 bits.
 func canonical(b []byte, v any, depth int) []byte {
 	if depth > 32 {
 		return append(b, '!')
-	}
-	str := func(b []byte, tag byte, s string) []byte {
-		b = append(b, tag)
-		b = binary.AppendUvarint(b, uint64(len(s)))
-		return append(b, s...)
-	}
-	float := func(b []byte, f float64) []byte {
-		if f == math.Trunc(f) && f >= math.MinInt64 && f < math.MaxInt64 {
-			return binary.AppendVarint(append(b, 'i'), int64(f))
-		}
-		return binary.BigEndian.AppendUint64(append(b, 'n'), math.Float64bits(f))
 	}
 	switch x := v.(type) {
 	case nil:
 		return append(b, '0')
 	case string:
-		return str(b, 's', x)
+		return appendStr(b, 's', x)
 	case bool:
 		if x {
 			return append(b, 't')
 		}
 		return append(b, 'f')
 	case float64:
-		return float(b, x)
+		return appendFloat(b, x)
 	case float32:
-		return float(b, float64(x))
+		return appendFloat(b, float64(x))
 	case int:
 		return binary.AppendVarint(append(b, 'i'), int64(x))
 	case int64:
@@ -299,21 +374,28 @@ func canonical(b []byte, v any, depth int) []byte {
 			return binary.AppendVarint(append(b, 'i'), i)
 		}
 		if f, err := x.Float64(); err == nil {
-			return float(b, f)
+			return appendFloat(b, f)
 		}
-		return str(b, 'N', fmt.Sprint(x))
+		return appendStr(b, 'N', fmt.Sprint(x))
 	case map[string]any:
-		keys := make([]string, 0, len(x))
-		for k := range x {
-			keys = append(keys, k)
+		// The sum, per 64-bit half, of the 128-bit hashes of the
+		// entries' encodings: it does not depend on iteration order, so
+		// no sorted key list is built; keys are unique, so no entry
+		// cancels another; the halves are independently seeded hashes,
+		// so two different maps collide with probability about 2⁻¹²⁸.
+		// Each entry is encoded after b's contents, as scratch space.
+		var hi, lo uint64
+		n := len(b)
+		for k, v := range x {
+			b = canonical(appendStr(b, 'k', k), v, depth+1)
+			h, l := entryHash(b[n:])
+			hi += h
+			lo += l
+			b = b[:n]
 		}
-		slices.Sort(keys)
-		b = append(b, '{')
-		for _, k := range keys {
-			b = str(b, 'k', k)
-			b = canonical(b, x[k], depth+1)
-		}
-		return append(b, '}')
+		b = binary.AppendUvarint(append(b, '{'), uint64(len(x)))
+		b = binary.BigEndian.AppendUint64(b, hi)
+		return binary.BigEndian.AppendUint64(b, lo)
 	case []any:
 		b = append(b, '[')
 		for _, e := range x {
@@ -323,12 +405,12 @@ func canonical(b []byte, v any, depth int) []byte {
 	case []string:
 		b = append(b, '[')
 		for _, e := range x {
-			b = str(b, 's', e)
+			b = appendStr(b, 's', e)
 		}
 		return append(b, ']')
 	default:
 		// Other types (time.Time, structs): their printed form.
-		return str(b, 'T', fmt.Sprintf("%T %v", v, v))
+		return appendStr(b, 'T', fmt.Sprintf("%T %v", v, v))
 	}
 }
 

@@ -47,14 +47,15 @@ type preparedAttrs struct {
 // identifiers replaced. Private attributes stay (they never leave the
 // process, but local rules may use them). Computed once per context.
 func (c *Client) evalAttributes(ec *evalContext) Attributes {
-	if len(c.cfg.hashed) == 0 || ec.attrs == nil {
-		return ec.attrs
+	attrs := ec.attributes()
+	if len(c.cfg.hashed) == 0 || attrs == nil {
+		return attrs
 	}
 	if p := ec.prepared.Load(); p != nil && p.cfg == c.cfg {
 		return p.attrs
 	}
-	out := make(Attributes, len(ec.attrs))
-	for k, v := range ec.attrs {
+	out := make(Attributes, len(attrs))
+	for k, v := range attrs {
 		if c.cfg.hashed[k] && v != nil {
 			s, ok := v.(string)
 			if !ok {

@@ -1,0 +1,198 @@
+package flagwire
+
+import (
+	"context"
+	"encoding/binary"
+	"math"
+)
+
+// Attr is one attribute of a subject stated with WithSubject: a key and
+// a Value. Build it with String, Bool, Int, Int64, Float64 or Any, the
+// way log/slog builds its Attrs.
+type Attr struct {
+	Key   string
+	Value Value
+}
+
+// Value is an attribute value that holds a string, bool or number
+// without boxing it (no allocation). The zero Value is null.
+type Value struct {
+	str string
+	num uint64 // bool (0/1), int64, float64 bits
+	// any is a valueKind for the kinds above, the value itself for Any,
+	// or nil for null.
+	any any
+}
+
+type valueKind uint8
+
+const (
+	kindString valueKind = iota + 1
+	kindBool
+	kindInt64
+	kindFloat64
+)
+
+// StringValue returns a Value holding s.
+func StringValue(s string) Value { return Value{str: s, any: kindString} }
+
+// BoolValue returns a Value holding b.
+func BoolValue(b bool) Value {
+	var n uint64
+	if b {
+		n = 1
+	}
+	return Value{num: n, any: kindBool}
+}
+
+// Int64Value returns a Value holding i.
+func Int64Value(i int64) Value { return Value{num: uint64(i), any: kindInt64} }
+
+// Float64Value returns a Value holding f.
+func Float64Value(f float64) Value { return Value{num: math.Float64bits(f), any: kindFloat64} }
+
+// AnyValue returns a Value holding v as Attributes would: any value an
+// Attributes map may hold (lists, nested maps, other numbers, nil).
+func AnyValue(v any) Value {
+	switch x := v.(type) {
+	case string:
+		return StringValue(x)
+	case bool:
+		return BoolValue(x)
+	case int64:
+		return Int64Value(x)
+	case int:
+		return Int64Value(int64(x))
+	case float64:
+		return Float64Value(x)
+	}
+	return Value{any: v}
+}
+
+// Any returns the value as an Attributes map holds it: a string, bool,
+// int64, float64, nil, or the value given to AnyValue. It allocates for
+// strings and numbers.
+func (v Value) Any() any {
+	k, ok := v.any.(valueKind)
+	if !ok {
+		return v.any
+	}
+	switch k {
+	case kindString:
+		return v.str
+	case kindBool:
+		return v.num == 1
+	case kindInt64:
+		return int64(v.num)
+	case kindFloat64:
+		return math.Float64frombits(v.num)
+	}
+	return nil
+}
+
+// String returns an Attr for a string value.
+func String(key, value string) Attr { return Attr{key, StringValue(value)} }
+
+// Bool returns an Attr for a bool value.
+func Bool(key string, value bool) Attr { return Attr{key, BoolValue(value)} }
+
+// Int returns an Attr for an int value (held as an int64).
+func Int(key string, value int) Attr { return Attr{key, Int64Value(int64(value))} }
+
+// Int64 returns an Attr for an int64 value.
+func Int64(key string, value int64) Attr { return Attr{key, Int64Value(value)} }
+
+// Float64 returns an Attr for a float64 value.
+func Float64(key string, value float64) Attr { return Attr{key, Float64Value(value)} }
+
+// Any returns an Attr for any value an Attributes map may hold (see
+// AnyValue): lists ([]string, []any), nested maps (map[string]any), other
+// numbers, nil.
+func Any(key string, value any) Attr { return Attr{key, AnyValue(value)} }
+
+// appendValue appends v's canonical encoding: the same bytes canonical
+// gives v.Any(), so a subject and the equal Attributes map have the same
+// decision cache key.
+func appendValue(b []byte, v Value, depth int) []byte {
+	k, ok := v.any.(valueKind)
+	if !ok {
+		return canonical(b, v.any, depth)
+	}
+	switch k {
+	case kindString:
+		return appendStr(b, 's', v.str)
+	case kindBool:
+		if v.num == 1 {
+			return append(b, 't')
+		}
+		return append(b, 'f')
+	case kindInt64:
+		return binary.AppendVarint(append(b, 'i'), int64(v.num))
+	case kindFloat64:
+		return appendFloat(b, math.Float64frombits(v.num))
+	}
+	return append(b, '0')
+}
+
+// subjectContext4 and subjectContext8 hold up to 4 or 8 Attrs in the
+// context's own allocation.
+type subjectContext4 struct {
+	attrContext
+	buf [4]Attr
+}
+
+type subjectContext8 struct {
+	attrContext
+	buf [8]Attr
+}
+
+// WithSubject returns a context carrying attrs as the evaluation context,
+// as WithAttributes does with a map, but without building one: a subject
+// of up to 8 attributes costs one allocation (more cost two), and
+// evaluations from the decision cache (remote mode) never build a map.
+// Local and offline evaluation, the API request and AttributesFrom read
+// the attributes as a map, built once per context on first need. When a
+// key appears more than once, the last one counts. attrs is copied.
+//
+//	ctx = flagwire.WithSubject(ctx,
+//		flagwire.String("userId", req.UserID),
+//		flagwire.String("plan", req.Plan),
+//	)
+//
+// A subject and the equal Attributes map get the same cached decisions.
+func WithSubject(ctx context.Context, attrs ...Attr) context.Context {
+	if ctx == nil {
+		ctx = context.Background()
+	}
+	var c *attrContext
+	var buf []Attr
+	switch n := len(attrs); {
+	case n <= 4:
+		s := &subjectContext4{}
+		c, buf = &s.attrContext, s.buf[:0]
+	case n <= 8:
+		s := &subjectContext8{}
+		c, buf = &s.attrContext, s.buf[:0]
+	default:
+		c, buf = &attrContext{}, make([]Attr, 0, n)
+	}
+	c.Context = ctx
+	c.ec.subject = appendUnique(buf, attrs)
+	return c
+}
+
+// appendUnique appends attrs to buf, a later Attr replacing an earlier one
+// with the same key in place.
+func appendUnique(buf, attrs []Attr) []Attr {
+next:
+	for _, a := range attrs {
+		for i := range buf {
+			if buf[i].Key == a.Key {
+				buf[i].Value = a.Value
+				continue next
+			}
+		}
+		buf = append(buf, a)
+	}
+	return buf
+}
