@@ -170,16 +170,17 @@ type ctxKey struct{}
 // evalContext is what WithAttributes and WithSubject attach: the subject,
 // as a map or as Attrs, and its canonical hash, computed once.
 type evalContext struct {
-	attrs   Attributes                 // the map form; for a subject, built on first need
-	subject []Attr                     // WithSubject's form (keys unique), or nil
-	built   atomic.Pointer[Attributes] // the subject as a map (see attributes)
+	attrs   Attributes // the map form, or nil
+	subject []Attr     // WithSubject's form (keys unique), or nil
 
-	prepared atomic.Pointer[preparedAttrs] // see Client.evalAttributes
+	// prepared holds the subject as a map (see attributes) and the
+	// attributes as a client prepares them (see Client.evalAttributes).
+	prepared atomic.Pointer[preparedAttrs]
 
 	// The canonical hash: computed once, on first need (remote-mode cache
 	// keys), never per evaluation; local and offline modes never need it.
-	// Racing first computations store the same values.
-	hashed atomic.Bool
+	// Racing first computations store the same values, lo first: hi != 0
+	// means both are stored (a hash with hi == 0 is merely recomputed).
 	hi, lo atomic.Uint64
 }
 
@@ -267,14 +268,16 @@ func (ec *evalContext) attributes() Attributes {
 	if ec.subject == nil {
 		return ec.attrs
 	}
-	if m := ec.built.Load(); m != nil {
-		return *m
+	if p := ec.prepared.Load(); p != nil {
+		return p.base
 	}
 	m := make(Attributes, len(ec.subject))
 	for _, a := range ec.subject {
 		m[a.Key] = a.Value.Any()
 	}
-	ec.built.Store(&m)
+	if !ec.prepared.CompareAndSwap(nil, &preparedAttrs{base: m}) {
+		return ec.prepared.Load().base // another goroutine's, equal
+	}
 	return m
 }
 
@@ -285,8 +288,8 @@ var ctxSeeds = [2]maphash.Seed{maphash.MakeSeed(), maphash.MakeSeed()}
 
 // key returns the context's 128-bit canonical hash, computing it once.
 func (ec *evalContext) key() (hi, lo uint64) {
-	if ec.hashed.Load() {
-		return ec.hi.Load(), ec.lo.Load()
+	if hi := ec.hi.Load(); hi != 0 {
+		return hi, ec.lo.Load()
 	}
 	if ec.subject != nil {
 		for _, a := range ec.subject {
@@ -302,9 +305,8 @@ func (ec *evalContext) key() (hi, lo uint64) {
 		b := canonical(stack[:0], ec.attrs, 0)
 		hi, lo = binary.BigEndian.Uint64(b[len(b)-16:]), binary.BigEndian.Uint64(b[len(b)-8:])
 	}
-	ec.hi.Store(hi)
 	ec.lo.Store(lo)
-	ec.hashed.Store(true)
+	ec.hi.Store(hi)
 	return hi, lo
 }
 

@@ -39,7 +39,8 @@ func WithHashedAttributes(salt string, names ...string) Option {
 // preparedAttrs caches, per evaluation context, its attributes as one
 // client prepares them (hashed identifiers).
 type preparedAttrs struct {
-	cfg   *config
+	base  Attributes // what evalContext.attributes returns
+	cfg   *config    // nil until a client prepared attrs
 	attrs Attributes
 }
 
@@ -65,7 +66,7 @@ func (c *Client) evalAttributes(ec *evalContext) Attributes {
 		}
 		out[k] = v
 	}
-	ec.prepared.Store(&preparedAttrs{cfg: c.cfg, attrs: out})
+	ec.prepared.Store(&preparedAttrs{base: attrs, cfg: c.cfg, attrs: out})
 	return out
 }
 

@@ -4,6 +4,8 @@ import (
 	"context"
 	"encoding/binary"
 	"math"
+	"slices"
+	"unsafe"
 )
 
 // Attr is one attribute of a subject stated with WithSubject: a key and
@@ -15,26 +17,32 @@ type Attr struct {
 }
 
 // Value is an attribute value that holds a string, bool or number
-// without boxing it (no allocation). The zero Value is null.
+// without boxing it (no allocation), as slog.Value does. The zero Value
+// is null.
 type Value struct {
-	str string
-	num uint64 // bool (0/1), int64, float64 bits
-	// any is a valueKind for the kinds above, the value itself for Any,
-	// or nil for null.
+	// num is a string's length, a bool (0/1), an int64 or float64 bits.
+	num uint64
+	// any is a stringptr (a string's bytes), a valueKind for the other
+	// kinds above, the value itself for AnyValue's other values, or nil
+	// for null.
 	any any
 }
 
-type valueKind uint8
+type (
+	valueKind uint8
+	stringptr *byte
+)
 
 const (
-	kindString valueKind = iota + 1
-	kindBool
+	kindBool valueKind = iota + 1
 	kindInt64
 	kindFloat64
 )
 
 // StringValue returns a Value holding s.
-func StringValue(s string) Value { return Value{str: s, any: kindString} }
+func StringValue(s string) Value {
+	return Value{num: uint64(len(s)), any: stringptr(unsafe.StringData(s))}
+}
 
 // BoolValue returns a Value holding b.
 func BoolValue(b bool) Value {
@@ -69,25 +77,30 @@ func AnyValue(v any) Value {
 	return Value{any: v}
 }
 
+// str returns the string of a Value holding sp.
+func (v Value) str(sp stringptr) string {
+	return unsafe.String((*byte)(sp), int(v.num))
+}
+
 // Any returns the value as an Attributes map holds it: a string, bool,
 // int64, float64, nil, or the value given to AnyValue. It allocates for
 // strings and numbers.
 func (v Value) Any() any {
-	k, ok := v.any.(valueKind)
-	if !ok {
-		return v.any
+	switch x := v.any.(type) {
+	case stringptr:
+		return v.str(x)
+	case valueKind:
+		switch x {
+		case kindBool:
+			return v.num == 1
+		case kindInt64:
+			return int64(v.num)
+		case kindFloat64:
+			return math.Float64frombits(v.num)
+		}
+		return nil
 	}
-	switch k {
-	case kindString:
-		return v.str
-	case kindBool:
-		return v.num == 1
-	case kindInt64:
-		return int64(v.num)
-	case kindFloat64:
-		return math.Float64frombits(v.num)
-	}
-	return nil
+	return v.any
 }
 
 // String returns an Attr for a string value.
@@ -114,24 +127,24 @@ func Any(key string, value any) Attr { return Attr{key, AnyValue(value)} }
 // gives v.Any(), so a subject and the equal Attributes map have the same
 // decision cache key.
 func appendValue(b []byte, v Value, depth int) []byte {
-	k, ok := v.any.(valueKind)
-	if !ok {
-		return canonical(b, v.any, depth)
-	}
-	switch k {
-	case kindString:
-		return appendStr(b, 's', v.str)
-	case kindBool:
-		if v.num == 1 {
-			return append(b, 't')
+	switch x := v.any.(type) {
+	case stringptr:
+		return appendStr(b, 's', v.str(x))
+	case valueKind:
+		switch x {
+		case kindBool:
+			if v.num == 1 {
+				return append(b, 't')
+			}
+			return append(b, 'f')
+		case kindInt64:
+			return binary.AppendVarint(append(b, 'i'), int64(v.num))
+		case kindFloat64:
+			return appendFloat(b, math.Float64frombits(v.num))
 		}
-		return append(b, 'f')
-	case kindInt64:
-		return binary.AppendVarint(append(b, 'i'), int64(v.num))
-	case kindFloat64:
-		return appendFloat(b, math.Float64frombits(v.num))
+		return append(b, '0')
 	}
-	return append(b, '0')
+	return canonical(b, v.any, depth)
 }
 
 // subjectContext4 and subjectContext8 hold up to 4 or 8 Attrs in the
@@ -181,12 +194,29 @@ func WithSubject(ctx context.Context, attrs ...Attr) context.Context {
 	return c
 }
 
-// appendUnique appends attrs to buf, a later Attr replacing an earlier one
-// with the same key in place.
+// appendUnique appends attrs to buf, keeping for a repeated key the
+// last Attr, at the place of the first.
 func appendUnique(buf, attrs []Attr) []Attr {
+	n := len(buf)
+	buf = append(buf, attrs...)
+	for i := n + 1; i < len(buf); i++ {
+		for j := n; j < i; j++ {
+			if buf[j].Key == buf[i].Key {
+				return dedupe(buf[:n], buf[n:])
+			}
+		}
+	}
+	return buf
+}
+
+// dedupe appends attrs to buf, a later Attr replacing an earlier one with
+// the same key in place.
+func dedupe(buf, attrs []Attr) []Attr {
+	n := len(buf)
+	attrs = slices.Clone(attrs) // buf and attrs share storage
 next:
 	for _, a := range attrs {
-		for i := range buf {
+		for i := n; i < len(buf); i++ {
 			if buf[i].Key == a.Key {
 				buf[i].Value = a.Value
 				continue next
