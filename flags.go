@@ -31,7 +31,9 @@ import (
 	"fmt"
 	"hash/maphash"
 	"math"
+	"slices"
 	"strconv"
+	"strings"
 	"sync/atomic"
 
 	"github.com/flagwire/flagwire/evaluate"
@@ -171,7 +173,7 @@ type ctxKey struct{}
 // as a map or as Attrs, and its canonical hash, computed once.
 type evalContext struct {
 	attrs   Attributes // the map form, or nil
-	subject []Attr     // WithSubject's form (keys unique), or nil
+	subject []Attr     // WithSubject's form, or nil
 
 	// prepared holds the subject as a map (see attributes) and the
 	// attributes as a client prepares them (see Client.evalAttributes).
@@ -286,25 +288,22 @@ func (ec *evalContext) attributes() Attributes {
 // independent 64-bit hashes make a 128-bit key.
 var ctxSeeds = [2]maphash.Seed{maphash.MakeSeed(), maphash.MakeSeed()}
 
-// key returns the context's 128-bit canonical hash, computing it once.
+// key returns the context's 128-bit canonical hash, computing it once:
+// two independently seeded hashes of the canonical encoding, which is
+// built on the stack (no allocation unless it exceeds 256 bytes or a map
+// has more than 16 keys).
 func (ec *evalContext) key() (hi, lo uint64) {
 	if hi := ec.hi.Load(); hi != 0 {
 		return hi, ec.lo.Load()
 	}
+	var stack [256]byte
+	var b []byte
 	if ec.subject != nil {
-		for _, a := range ec.subject {
-			var stack [128]byte
-			b := appendValue(appendStr(stack[:0], 'k', a.Key), a.Value, 1)
-			h, l := entryHash(b)
-			hi += h
-			lo += l
-		}
+		b = appendSubject(stack[:0], ec.subject)
 	} else {
-		// The map's encoding ends in its 128-bit sum (see canonical).
-		var stack [256]byte
-		b := canonical(stack[:0], ec.attrs, 0)
-		hi, lo = binary.BigEndian.Uint64(b[len(b)-16:]), binary.BigEndian.Uint64(b[len(b)-8:])
+		b = canonical(stack[:0], ec.attrs, 0)
 	}
+	hi, lo = maphash.Bytes(ctxSeeds[0], b), maphash.Bytes(ctxSeeds[1], b)
 	ec.lo.Store(lo)
 	ec.hi.Store(hi)
 	return hi, lo
@@ -314,10 +313,6 @@ func (ec *evalContext) key() (hi, lo uint64) {
 func (ec *evalContext) cacheKey(flag string) cacheKey {
 	hi, lo := ec.key()
 	return cacheKey{flag: flag, hi: hi, lo: lo}
-}
-
-func entryHash(b []byte) (hi, lo uint64) {
-	return maphash.Bytes(ctxSeeds[0], b), maphash.Bytes(ctxSeeds[1], b)
 }
 
 func appendStr(b []byte, tag byte, s string) []byte {
@@ -333,9 +328,13 @@ func appendFloat(b []byte, f float64) []byte {
 	return binary.BigEndian.AppendUint64(append(b, 'n'), math.Float64bits(f))
 }
 
-// canonical appends a type-tagged, length-prefixed encoding of v: nested
-// maps by their count and the sum of their entries' hashes (which
-// ends the encoding); whole numbers by their exact integer
+type mapEntry struct {
+	k string
+	v any
+}
+
+// canonical appends a type-tagged, length-prefixed encoding of v: maps
+// in sorted key order; whole numbers by their exact integer
 // value (so 2, 2.0 and int64(2) agree, and large integer ids never
 // collide); other numbers by their float64 bits.
 func canonical(b []byte, v any, depth int) []byte {
@@ -380,24 +379,19 @@ func canonical(b []byte, v any, depth int) []byte {
 		}
 		return appendStr(b, 'N', fmt.Sprint(x))
 	case map[string]any:
-		// The sum, per 64-bit half, of the 128-bit hashes of the
-		// entries' encodings: it does not depend on iteration order, so
-		// no sorted key list is built; keys are unique, so no entry
-		// cancels another; the halves are independently seeded hashes,
-		// so two different maps collide with probability about 2⁻¹²⁸.
-		// Each entry is encoded after b's contents, as scratch space.
-		var hi, lo uint64
-		n := len(b)
+		// Keys in sorted order, sorted on the stack: no allocation
+		// unless the map has more than 16 keys.
+		var stack [16]mapEntry
+		entries := stack[:0]
 		for k, v := range x {
-			b = canonical(appendStr(b, 'k', k), v, depth+1)
-			h, l := entryHash(b[n:])
-			hi += h
-			lo += l
-			b = b[:n]
+			entries = append(entries, mapEntry{k, v})
 		}
-		b = binary.AppendUvarint(append(b, '{'), uint64(len(x)))
-		b = binary.BigEndian.AppendUint64(b, hi)
-		return binary.BigEndian.AppendUint64(b, lo)
+		slices.SortFunc(entries, func(a, b mapEntry) int { return strings.Compare(a.k, b.k) })
+		b = append(b, '{')
+		for _, e := range entries {
+			b = canonical(appendStr(b, 'k', e.k), e.v, depth+1)
+		}
+		return append(b, '}')
 	case []any:
 		b = append(b, '[')
 		for _, e := range x {

@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/binary"
 	"math"
-	"slices"
 	"unsafe"
 )
 
@@ -147,6 +146,32 @@ func appendValue(b []byte, v Value, depth int) []byte {
 	return canonical(b, v.any, depth)
 }
 
+// appendSubject appends the canonical encoding of attrs: the bytes
+// canonical gives the equal Attributes map (keys in sorted order; the
+// last of a repeated key counts).
+func appendSubject(b []byte, attrs []Attr) []byte {
+	// Sort indices, not Attrs, stably (insertion sort: subjects are
+	// small), so the last of equal keys is last in its run.
+	var stack [8]int
+	idx := stack[:0]
+	for i := range attrs {
+		idx = append(idx, i)
+	}
+	for i := 1; i < len(idx); i++ {
+		for j := i; j > 0 && attrs[idx[j]].Key < attrs[idx[j-1]].Key; j-- {
+			idx[j], idx[j-1] = idx[j-1], idx[j]
+		}
+	}
+	b = append(b, '{')
+	for n, i := range idx {
+		if n+1 < len(idx) && attrs[idx[n+1]].Key == attrs[i].Key {
+			continue // a later Attr has the same key
+		}
+		b = appendValue(appendStr(b, 'k', attrs[i].Key), attrs[i].Value, 1)
+	}
+	return append(b, '}')
+}
+
 // subjectContext4 and subjectContext8 hold up to 4 or 8 Attrs in the
 // context's own allocation.
 type subjectContext4 struct {
@@ -161,11 +186,13 @@ type subjectContext8 struct {
 
 // WithSubject returns a context carrying attrs as the evaluation context,
 // as WithAttributes does with a map, but without building one: a subject
-// of up to 8 attributes costs one allocation (more cost two), and
-// evaluations from the decision cache (remote mode) never build a map.
-// Local and offline evaluation, the API request and AttributesFrom read
-// the attributes as a map, built once per context on first need. When a
-// key appears more than once, the last one counts. attrs is copied.
+// of up to 8 attributes costs one allocation, and evaluations answered
+// from the decision cache (remote mode's hot path) never build a map.
+// Local and offline evaluation, the API request, hashed identifiers
+// (WithHashedAttributes) and AttributesFrom read the attributes as a map,
+// built once per context on first need (in local and offline modes that
+// costs about what building the map yourself does). When a key appears
+// more than once, the last one counts. attrs is copied.
 //
 //	ctx = flagwire.WithSubject(ctx,
 //		flagwire.String("userId", req.UserID),
@@ -190,39 +217,6 @@ func WithSubject(ctx context.Context, attrs ...Attr) context.Context {
 		c, buf = &attrContext{}, make([]Attr, 0, n)
 	}
 	c.Context = ctx
-	c.ec.subject = appendUnique(buf, attrs)
+	c.ec.subject = append(buf, attrs...)
 	return c
-}
-
-// appendUnique appends attrs to buf, keeping for a repeated key the
-// last Attr, at the place of the first.
-func appendUnique(buf, attrs []Attr) []Attr {
-	n := len(buf)
-	buf = append(buf, attrs...)
-	for i := n + 1; i < len(buf); i++ {
-		for j := n; j < i; j++ {
-			if buf[j].Key == buf[i].Key {
-				return dedupe(buf[:n], buf[n:])
-			}
-		}
-	}
-	return buf
-}
-
-// dedupe appends attrs to buf, a later Attr replacing an earlier one with
-// the same key in place.
-func dedupe(buf, attrs []Attr) []Attr {
-	n := len(buf)
-	attrs = slices.Clone(attrs) // buf and attrs share storage
-next:
-	for _, a := range attrs {
-		for i := n; i < len(buf); i++ {
-			if buf[i].Key == a.Key {
-				buf[i].Value = a.Value
-				continue next
-			}
-		}
-		buf = append(buf, a)
-	}
-	return buf
 }

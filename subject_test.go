@@ -6,8 +6,10 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"maps"
 	"net/http"
 	"runtime"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -87,9 +89,10 @@ func TestAttributesContextString(t *testing.T) {
 	}
 }
 
-// TestContextHashOrderIndependent: the hash sums entry hashes, so it
-// must still tell apart maps whose values are swapped between keys,
-// moved into a nested map, or of another kind.
+// TestContextHashOrderIndependent: the hash does not depend on the
+// order a map was built or iterated in, and still tells apart maps whose
+// values are swapped between keys, moved into a nested map, or of
+// another kind.
 func TestContextHashOrderIndependent(t *testing.T) {
 	key := func(a Attributes) [2]uint64 {
 		hi, lo := newEvalContext(a).key()
@@ -168,6 +171,20 @@ func TestSubjectHashMatchesMap(t *testing.T) {
 	}
 	if subjectKey(many...) != mapKey(m) {
 		t.Error("a subject of 10 attributes and the equal map hash differently")
+	}
+	// More than 16 keys sort off the stack.
+	for i := 0; i < 20; i++ {
+		k := "k" + strconv.Itoa(i)
+		many = append(many, Int(k, i))
+		m[k] = float64(i)
+	}
+	if subjectKey(many...) != mapKey(m) {
+		t.Error("a subject of 30 attributes and the equal map hash differently")
+	}
+	m2 := maps.Clone(m)
+	m2["k19"] = 18
+	if mapKey(m2) == mapKey(m) {
+		t.Error("maps of 30 keys that differ in one value hash equal")
 	}
 }
 
