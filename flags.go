@@ -33,7 +33,6 @@ import (
 	"math"
 	"slices"
 	"strconv"
-	"strings"
 	"sync/atomic"
 
 	"github.com/flagwire/flagwire/evaluate"
@@ -316,9 +315,22 @@ func (ec *evalContext) cacheKey(flag string) cacheKey {
 }
 
 func appendStr(b []byte, tag byte, s string) []byte {
-	b = append(b, tag)
-	b = binary.AppendUvarint(b, uint64(len(s)))
+	if len(s) < 0x80 { // the one-byte uvarint
+		b = append(b, tag, byte(len(s)))
+	} else {
+		b = binary.AppendUvarint(append(b, tag), uint64(len(s)))
+	}
 	return append(b, s...)
+}
+
+// keyLess is the order of keys in canonical encodings: shorter first,
+// then bytewise. Any total order would do (the encoding never leaves the
+// process); this one compares most keys by length alone.
+func keyLess(a, b string) bool {
+	if len(a) != len(b) {
+		return len(a) < len(b)
+	}
+	return a < b
 }
 
 func appendFloat(b []byte, f float64) []byte {
@@ -334,7 +346,7 @@ type mapEntry struct {
 }
 
 // canonical appends a type-tagged, length-prefixed encoding of v: maps
-// in sorted key order; whole numbers by their exact integer
+// in keyLess order; whole numbers by their exact integer
 // value (so 2, 2.0 and int64(2) agree, and large integer ids never
 // collide); other numbers by their float64 bits.
 func canonical(b []byte, v any, depth int) []byte {
@@ -379,14 +391,30 @@ func canonical(b []byte, v any, depth int) []byte {
 		}
 		return appendStr(b, 'N', fmt.Sprint(x))
 	case map[string]any:
-		// Keys in sorted order, sorted on the stack: no allocation
+		// Keys in keyLess order, sorted on the stack: no allocation
 		// unless the map has more than 16 keys.
 		var stack [16]mapEntry
 		entries := stack[:0]
 		for k, v := range x {
 			entries = append(entries, mapEntry{k, v})
 		}
-		slices.SortFunc(entries, func(a, b mapEntry) int { return strings.Compare(a.k, b.k) })
+		if len(entries) <= len(stack) {
+			for i := 1; i < len(entries); i++ { // insertion sort: few keys
+				for j := i; j > 0 && keyLess(entries[j].k, entries[j-1].k); j-- {
+					entries[j], entries[j-1] = entries[j-1], entries[j]
+				}
+			}
+		} else {
+			slices.SortFunc(entries, func(a, b mapEntry) int {
+				if keyLess(a.k, b.k) {
+					return -1
+				}
+				if a.k == b.k {
+					return 0
+				}
+				return 1
+			})
+		}
 		b = append(b, '{')
 		for _, e := range entries {
 			b = canonical(appendStr(b, 'k', e.k), e.v, depth+1)

@@ -147,7 +147,7 @@ func appendValue(b []byte, v Value, depth int) []byte {
 }
 
 // appendSubject appends the canonical encoding of attrs: the bytes
-// canonical gives the equal Attributes map (keys in sorted order; the
+// canonical gives the equal Attributes map (keys in keyLess order; the
 // last of a repeated key counts).
 func appendSubject(b []byte, attrs []Attr) []byte {
 	// Sort indices, not Attrs, stably (insertion sort: subjects are
@@ -158,7 +158,7 @@ func appendSubject(b []byte, attrs []Attr) []byte {
 		idx = append(idx, i)
 	}
 	for i := 1; i < len(idx); i++ {
-		for j := i; j > 0 && attrs[idx[j]].Key < attrs[idx[j-1]].Key; j-- {
+		for j := i; j > 0 && keyLess(attrs[idx[j]].Key, attrs[idx[j-1]].Key); j-- {
 			idx[j], idx[j-1] = idx[j-1], idx[j]
 		}
 	}
