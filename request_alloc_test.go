@@ -39,3 +39,49 @@ func TestCrossPackageBoolNoAlloc(t *testing.T) {
 		}
 	}
 }
+
+var sinkAttrs flagwire.Attributes
+
+// TestCrossPackageRequestAllocs: a request as a service makes it, from
+// another package — a new subject, then cache hits — costs Flagwire one
+// allocation beyond the caller's own attributes map, and WithSubject one
+// allocation in all.
+func TestCrossPackageRequestAllocs(t *testing.T) {
+	srv := exampleServer()
+	defer srv.Close()
+	c, err := flagwire.New(context.Background(), flagwire.WithEndpoint(srv.URL), flagwire.WithToken(srv.Token()), quiet())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close(context.Background())
+	id, plan, region := "8a7f4c91", "pro", "US"
+	bg := context.Background()
+	if v, d := c.BoolDetail(flagwire.WithAttributes(bg, flagwire.Attributes{"userId": id, "plan": plan, "region": region}), "checkout-new-flow", false); !v || d.Source != flagwire.SourceRemote {
+		t.Fatalf("warm-up: %v %+v, want true from REMOTE", v, d)
+	}
+	mapOnly := testing.AllocsPerRun(200, func() {
+		sinkAttrs = flagwire.Attributes{"userId": id, "plan": plan, "region": region}
+	})
+	withMap := testing.AllocsPerRun(200, func() {
+		ctx := flagwire.WithAttributes(bg, flagwire.Attributes{"userId": id, "plan": plan, "region": region})
+		for range 3 {
+			if !c.Bool(ctx, "checkout-new-flow", false) {
+				t.Fatal("wrong value")
+			}
+		}
+	})
+	if withMap-mapOnly != 1 {
+		t.Errorf("WithAttributes + 3 cache hits: %v allocations, the map alone %v: Flagwire adds %v, want 1", withMap, mapOnly, withMap-mapOnly)
+	}
+	withSubject := testing.AllocsPerRun(200, func() {
+		ctx := flagwire.WithSubject(bg, flagwire.String("userId", id), flagwire.String("plan", plan), flagwire.String("region", region))
+		for range 3 {
+			if !c.Bool(ctx, "checkout-new-flow", false) {
+				t.Fatal("wrong value")
+			}
+		}
+	})
+	if withSubject != 1 {
+		t.Errorf("WithSubject + 3 cache hits: %v allocations, want 1", withSubject)
+	}
+}
