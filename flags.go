@@ -14,6 +14,10 @@
 //	ctx = flagwire.WithAttributes(ctx, flagwire.Attributes{"userId": "8a7f4c91", "plan": "pro"})
 //	if client.Bool(ctx, "checkout-new-flow", false) { … }
 //
+// Per request, WithSubject states the subject without building a map:
+//
+//	ctx = flagwire.WithSubject(ctx, flagwire.String("userId", id), flagwire.String("plan", plan))
+//
 // Lifecycle: New → (optionally WaitReady) → Bool/String/… → Close.
 //
 // A Client is safe for concurrent use. Evaluation methods never panic, never
