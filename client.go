@@ -259,6 +259,14 @@ func (c *Client) BoolDetail(ctx context.Context, key string, def bool) (bool, De
 
 // The typed evaluations fill *det in place: Detail is large, and copying
 // it through every frame showed in hot-path profiles.
+//
+// They are go:noinline so that Bool, String, … inlined into an
+// application's package call them, not the generic evalAs: a call to a
+// generic function's shape instance from another package has no escape
+// summary there, so the caller's Detail would be moved to the heap on
+// every evaluation (TestCrossPackageBoolNoAlloc).
+//
+//go:noinline
 func (c *Client) evalBool(ctx context.Context, key string, def bool, det *Detail) bool {
 	return evalAs(c, ctx, key, def, det, asBool)
 }
@@ -276,6 +284,7 @@ func (c *Client) StringDetail(ctx context.Context, key string, def string) (stri
 	return v, det
 }
 
+//go:noinline
 func (c *Client) evalString(ctx context.Context, key string, def string, det *Detail) string {
 	return evalAs(c, ctx, key, def, det, asString)
 }
@@ -293,6 +302,7 @@ func (c *Client) FloatDetail(ctx context.Context, key string, def float64) (floa
 	return v, det
 }
 
+//go:noinline
 func (c *Client) evalFloat(ctx context.Context, key string, def float64, det *Detail) float64 {
 	return evalAs(c, ctx, key, def, det, asFloat)
 }
@@ -311,6 +321,7 @@ func (c *Client) IntDetail(ctx context.Context, key string, def int64) (int64, D
 	return v, det
 }
 
+//go:noinline
 func (c *Client) evalInt(ctx context.Context, key string, def int64, det *Detail) int64 {
 	return evalAs(c, ctx, key, def, det, asInt)
 }

@@ -14,6 +14,10 @@
 //	ctx = flagwire.WithAttributes(ctx, flagwire.Attributes{"userId": "8a7f4c91", "plan": "pro"})
 //	if client.Bool(ctx, "checkout-new-flow", false) { … }
 //
+// Per request, WithSubject states the subject without building a map:
+//
+//	ctx = flagwire.WithSubject(ctx, flagwire.String("userId", id), flagwire.String("plan", plan))
+//
 // Lifecycle: New → (optionally WaitReady) → Bool/String/… → Close.
 //
 // A Client is safe for concurrent use. Evaluation methods never panic, never
@@ -33,7 +37,6 @@ import (
 	"math"
 	"slices"
 	"strconv"
-	"sync"
 	"sync/atomic"
 
 	"github.com/flagwire/flagwire/evaluate"
@@ -169,39 +172,84 @@ var (
 
 type ctxKey struct{}
 
-// evalContext is what WithAttributes stores: the attributes and their
-// canonical hash, computed once.
+// evalContext is what WithAttributes and WithSubject attach: the subject,
+// as a map or as Attrs, and its canonical hash, computed once.
 type evalContext struct {
-	attrs    Attributes
-	prepared atomic.Pointer[preparedAttrs] // see Client.evalAttributes
+	attrs   Attributes // the map form, or nil
+	subject []Attr     // WithSubject's form, or nil
+
+	// prepared holds the subject as a map (see attributes) and the
+	// attributes as a client prepares them (see Client.evalAttributes).
+	prepared atomic.Pointer[preparedAttrs]
 
 	// The canonical hash: computed once, on first need (remote-mode cache
 	// keys), never per evaluation; local and offline modes never need it.
-	hashed atomic.Bool
-	mu     sync.Mutex
-	hi, lo uint64
+	// Racing first computations store the same values, lo first: hi != 0
+	// means both are stored (a hash with hi == 0 is merely recomputed).
+	hi, lo atomic.Uint64
 }
 
 var emptyContext = newEvalContext(nil)
 
+// attrContext is the context WithAttributes and WithSubject return: the
+// parent and the evaluation context in one allocation. It answers
+// Value(ctxKey{}) itself and passes every other key to the parent, so
+// context.WithCancel and friends on a child still find the parent's
+// cancellation (through Done and Value) without a goroutine.
+type attrContext struct {
+	context.Context
+	ec evalContext
+}
+
+// Value returns the evaluation context for the package's key, else asks
+// the parent.
+func (c *attrContext) Value(key any) any {
+	if _, ok := key.(ctxKey); ok {
+		return &c.ec
+	}
+	return c.Context.Value(key)
+}
+
+// String names the parent and how many attributes were attached, never
+// their values (they may identify a person).
+func (c *attrContext) String() string {
+	n := len(c.ec.attrs)
+	how := "WithAttributes"
+	if c.ec.subject != nil {
+		n, how = len(c.ec.subject), "WithSubject"
+	}
+	var parent string
+	if s, ok := c.Context.(fmt.Stringer); ok {
+		parent = s.String()
+	} else {
+		parent = fmt.Sprintf("%T", c.Context)
+	}
+	return parent + "." + how + "(" + strconv.Itoa(n) + " attributes)"
+}
+
 // WithAttributes returns a context carrying attrs as the evaluation context.
 // The attributes' canonical hash (the decision cache key) is computed at
 // most once per attached context, not per evaluation. attrs must not be
-// modified afterwards.
+// modified afterwards. It costs one allocation; WithSubject states a
+// subject without building the map.
 func WithAttributes(ctx context.Context, attrs Attributes) context.Context {
 	if ctx == nil {
 		ctx = context.Background()
 	}
-	return context.WithValue(ctx, ctxKey{}, newEvalContext(attrs))
+	c := &attrContext{Context: ctx}
+	c.ec.attrs = attrs
+	return c
 }
 
-// AttributesFrom returns the attributes attached by WithAttributes, or nil.
+// AttributesFrom returns the attributes attached by WithAttributes, or
+// those of WithSubject as a map (built once per context), or nil. The map
+// must not be modified.
 func AttributesFrom(ctx context.Context) Attributes {
 	if ctx == nil {
 		return nil
 	}
 	if ec, ok := ctx.Value(ctxKey{}).(*evalContext); ok {
-		return ec.attrs
+		return ec.attributes()
 	}
 	return nil
 }
@@ -219,25 +267,49 @@ func newEvalContext(attrs Attributes) *evalContext {
 	return &evalContext{attrs: attrs}
 }
 
+// attributes returns the subject as a map: the attached map, or the
+// subject's Attrs as a map built once (evaluate reads maps).
+func (ec *evalContext) attributes() Attributes {
+	if ec.subject == nil {
+		return ec.attrs
+	}
+	if p := ec.prepared.Load(); p != nil {
+		return p.base
+	}
+	m := make(Attributes, len(ec.subject))
+	for _, a := range ec.subject {
+		m[a.Key] = a.Value.Any()
+	}
+	if !ec.prepared.CompareAndSwap(nil, &preparedAttrs{base: m}) {
+		return ec.prepared.Load().base // another goroutine's, equal
+	}
+	return m
+}
+
 // ctxSeeds key the in-process context hash. Decision cache keys never
 // leave the process, so a per-process seed is all they need; two
 // independent 64-bit hashes make a 128-bit key.
 var ctxSeeds = [2]maphash.Seed{maphash.MakeSeed(), maphash.MakeSeed()}
 
-// key returns the context's 128-bit canonical hash, computing it once.
+// key returns the context's 128-bit canonical hash, computing it once:
+// two independently seeded hashes of the canonical encoding, which is
+// built on the stack (no allocation unless it exceeds 256 bytes or a map
+// has more than 16 keys).
 func (ec *evalContext) key() (hi, lo uint64) {
-	if ec.hashed.Load() {
-		return ec.hi, ec.lo
+	if hi := ec.hi.Load(); hi != 0 {
+		return hi, ec.lo.Load()
 	}
-	ec.mu.Lock()
-	defer ec.mu.Unlock()
-	if !ec.hashed.Load() {
-		var stack [256]byte
-		b := canonical(stack[:0], ec.attrs, 0)
-		ec.hi, ec.lo = maphash.Bytes(ctxSeeds[0], b), maphash.Bytes(ctxSeeds[1], b)
-		ec.hashed.Store(true)
+	var stack [256]byte
+	var b []byte
+	if ec.subject != nil {
+		b = appendSubject(stack[:0], ec.subject)
+	} else {
+		b = canonical(stack[:0], ec.attrs, 0)
 	}
-	return ec.hi, ec.lo
+	hi, lo = maphash.Bytes(ctxSeeds[0], b), maphash.Bytes(ctxSeeds[1], b)
+	ec.lo.Store(lo)
+	ec.hi.Store(hi)
+	return hi, lo
 }
 
 // cacheKey returns the decision cache key of flag in this context.
@@ -246,39 +318,59 @@ func (ec *evalContext) cacheKey(flag string) cacheKey {
 	return cacheKey{flag: flag, hi: hi, lo: lo}
 }
 
-// canonical appends a type-tagged, length-prefixed encoding of v: maps in
-// sorted key order; whole numbers by their exact integer value (so 2, 2.0
-// and int64(2) agree, and large integer ids never collide); other numbers
-// by their float64 bits.
+func appendStr(b []byte, tag byte, s string) []byte {
+	if len(s) < 0x80 { // the one-byte uvarint
+		b = append(b, tag, byte(len(s)))
+	} else {
+		b = binary.AppendUvarint(append(b, tag), uint64(len(s)))
+	}
+	return append(b, s...)
+}
+
+// keyLess is the order of keys in canonical encodings: shorter first,
+// then bytewise. Any total order would do (the encoding never leaves the
+// process); this one compares most keys by length alone.
+func keyLess(a, b string) bool {
+	if len(a) != len(b) {
+		return len(a) < len(b)
+	}
+	return a < b
+}
+
+func appendFloat(b []byte, f float64) []byte {
+	if f == math.Trunc(f) && f >= math.MinInt64 && f < math.MaxInt64 {
+		return binary.AppendVarint(append(b, 'i'), int64(f))
+	}
+	return binary.BigEndian.AppendUint64(append(b, 'n'), math.Float64bits(f))
+}
+
+type mapEntry struct {
+	k string
+	v any
+}
+
+// canonical appends a type-tagged, length-prefixed encoding of v: maps
+// in keyLess order; whole numbers by their exact integer
+// value (so 2, 2.0 and int64(2) agree, and large integer ids never
+// collide); other numbers by their float64 bits.
 func canonical(b []byte, v any, depth int) []byte {
 	if depth > 32 {
 		return append(b, '!')
-	}
-	str := func(b []byte, tag byte, s string) []byte {
-		b = append(b, tag)
-		b = binary.AppendUvarint(b, uint64(len(s)))
-		return append(b, s...)
-	}
-	float := func(b []byte, f float64) []byte {
-		if f == math.Trunc(f) && f >= math.MinInt64 && f < math.MaxInt64 {
-			return binary.AppendVarint(append(b, 'i'), int64(f))
-		}
-		return binary.BigEndian.AppendUint64(append(b, 'n'), math.Float64bits(f))
 	}
 	switch x := v.(type) {
 	case nil:
 		return append(b, '0')
 	case string:
-		return str(b, 's', x)
+		return appendStr(b, 's', x)
 	case bool:
 		if x {
 			return append(b, 't')
 		}
 		return append(b, 'f')
 	case float64:
-		return float(b, x)
+		return appendFloat(b, x)
 	case float32:
-		return float(b, float64(x))
+		return appendFloat(b, float64(x))
 	case int:
 		return binary.AppendVarint(append(b, 'i'), int64(x))
 	case int64:
@@ -299,19 +391,37 @@ func canonical(b []byte, v any, depth int) []byte {
 			return binary.AppendVarint(append(b, 'i'), i)
 		}
 		if f, err := x.Float64(); err == nil {
-			return float(b, f)
+			return appendFloat(b, f)
 		}
-		return str(b, 'N', fmt.Sprint(x))
+		return appendStr(b, 'N', fmt.Sprint(x))
 	case map[string]any:
-		keys := make([]string, 0, len(x))
-		for k := range x {
-			keys = append(keys, k)
+		// Keys in keyLess order, sorted on the stack: no allocation
+		// unless the map has more than 16 keys.
+		var stack [16]mapEntry
+		entries := stack[:0]
+		for k, v := range x {
+			entries = append(entries, mapEntry{k, v})
 		}
-		slices.Sort(keys)
+		if len(entries) <= len(stack) {
+			for i := 1; i < len(entries); i++ { // insertion sort: few keys
+				for j := i; j > 0 && keyLess(entries[j].k, entries[j-1].k); j-- {
+					entries[j], entries[j-1] = entries[j-1], entries[j]
+				}
+			}
+		} else {
+			slices.SortFunc(entries, func(a, b mapEntry) int {
+				if keyLess(a.k, b.k) {
+					return -1
+				}
+				if a.k == b.k {
+					return 0
+				}
+				return 1
+			})
+		}
 		b = append(b, '{')
-		for _, k := range keys {
-			b = str(b, 'k', k)
-			b = canonical(b, x[k], depth+1)
+		for _, e := range entries {
+			b = canonical(appendStr(b, 'k', e.k), e.v, depth+1)
 		}
 		return append(b, '}')
 	case []any:
@@ -323,12 +433,12 @@ func canonical(b []byte, v any, depth int) []byte {
 	case []string:
 		b = append(b, '[')
 		for _, e := range x {
-			b = str(b, 's', e)
+			b = appendStr(b, 's', e)
 		}
 		return append(b, ']')
 	default:
 		// Other types (time.Time, structs): their printed form.
-		return str(b, 'T', fmt.Sprintf("%T %v", v, v))
+		return appendStr(b, 'T', fmt.Sprintf("%T %v", v, v))
 	}
 }
 

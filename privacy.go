@@ -39,7 +39,8 @@ func WithHashedAttributes(salt string, names ...string) Option {
 // preparedAttrs caches, per evaluation context, its attributes as one
 // client prepares them (hashed identifiers).
 type preparedAttrs struct {
-	cfg   *config
+	base  Attributes // what evalContext.attributes returns
+	cfg   *config    // nil until a client prepared attrs
 	attrs Attributes
 }
 
@@ -47,14 +48,15 @@ type preparedAttrs struct {
 // identifiers replaced. Private attributes stay (they never leave the
 // process, but local rules may use them). Computed once per context.
 func (c *Client) evalAttributes(ec *evalContext) Attributes {
-	if len(c.cfg.hashed) == 0 || ec.attrs == nil {
-		return ec.attrs
+	attrs := ec.attributes()
+	if len(c.cfg.hashed) == 0 || attrs == nil {
+		return attrs
 	}
 	if p := ec.prepared.Load(); p != nil && p.cfg == c.cfg {
 		return p.attrs
 	}
-	out := make(Attributes, len(ec.attrs))
-	for k, v := range ec.attrs {
+	out := make(Attributes, len(attrs))
+	for k, v := range attrs {
 		if c.cfg.hashed[k] && v != nil {
 			s, ok := v.(string)
 			if !ok {
@@ -64,7 +66,7 @@ func (c *Client) evalAttributes(ec *evalContext) Attributes {
 		}
 		out[k] = v
 	}
-	ec.prepared.Store(&preparedAttrs{cfg: c.cfg, attrs: out})
+	ec.prepared.Store(&preparedAttrs{base: attrs, cfg: c.cfg, attrs: out})
 	return out
 }
 

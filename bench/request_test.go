@@ -53,25 +53,33 @@ type requestFunc func(r *request) int
 // BenchmarkRequest/evals=N/ENGINE builds a new subject from the request,
 // then makes N evaluations. flagwire-remote-hit answers from the decision
 // cache (every subject was seen before), flagwire-local and
-// flagwire-offline evaluate in process; launchdarkly-v7 builds an
-// ldcontext.Context and calls BoolVariation N times.
+// flagwire-offline evaluate in process; they state the subject as a map
+// (flagwire.WithAttributes), and their …-subject forms as Attrs
+// (flagwire.WithSubject). launchdarkly-v7 builds an ldcontext.Context and
+// calls BoolVariation N times.
 func BenchmarkRequest(b *testing.B) {
 	type engine struct {
 		name  string
 		build func(tb testing.TB, keys []string) requestFunc
 	}
-	engines := []engine{
-		{"flagwire-remote-hit", func(tb testing.TB, keys []string) requestFunc {
-			return fwRequest(tb, fwClient(tb, FlagwireConfig(4), flagwire.ModeRemote), keys, flagwire.SourceCache)
-		}},
-		{"flagwire-local", func(tb testing.TB, keys []string) requestFunc {
-			return fwRequest(tb, fwClient(tb, FlagwireConfig(4), flagwire.ModeLocal), keys, flagwire.SourceLocal)
-		}},
-		{"flagwire-offline", func(tb testing.TB, keys []string) requestFunc {
-			return fwRequest(tb, fwOfflineClient(tb), keys, flagwire.SourceBootstrap)
-		}},
-		{"launchdarkly-v7", ldRequest},
+	var engines []engine
+	for _, form := range []struct {
+		suffix  string
+		subject subjectFunc
+	}{{"", mapSubject}, {"-subject", attrSubject}} {
+		engines = append(engines,
+			engine{"flagwire-remote-hit" + form.suffix, func(tb testing.TB, keys []string) requestFunc {
+				return fwRequest(tb, fwClient(tb, FlagwireConfig(4), flagwire.ModeRemote), keys, flagwire.SourceCache, form.subject)
+			}},
+			engine{"flagwire-local" + form.suffix, func(tb testing.TB, keys []string) requestFunc {
+				return fwRequest(tb, fwClient(tb, FlagwireConfig(4), flagwire.ModeLocal), keys, flagwire.SourceLocal, form.subject)
+			}},
+			engine{"flagwire-offline" + form.suffix, func(tb testing.TB, keys []string) requestFunc {
+				return fwRequest(tb, fwOfflineClient(tb), keys, flagwire.SourceBootstrap, form.subject)
+			}},
+		)
 	}
+	engines = append(engines, engine{"launchdarkly-v7", ldRequest})
 	for _, n := range []int{1, 5} {
 		b.Run("evals="+strconv.Itoa(n), func(b *testing.B) {
 			for _, e := range engines {
@@ -93,12 +101,25 @@ func BenchmarkRequest(b *testing.B) {
 	}
 }
 
-func fwRequest(tb testing.TB, c *flagwire.Client, keys []string, want flagwire.Source) requestFunc {
+// subjectFunc builds a request's subject, the way a service would.
+type subjectFunc func(r *request) context.Context
+
+func mapSubject(r *request) context.Context {
+	return flagwire.WithAttributes(context.Background(), flagwire.Attributes{
+		"userId": r.userID, "plan": r.plan, "region": r.region, "appVersion": r.appVersion,
+	})
+}
+
+func attrSubject(r *request) context.Context {
+	return flagwire.WithSubject(context.Background(),
+		flagwire.String("userId", r.userID), flagwire.String("plan", r.plan),
+		flagwire.String("region", r.region), flagwire.String("appVersion", r.appVersion))
+}
+
+func fwRequest(tb testing.TB, c *flagwire.Client, keys []string, want flagwire.Source, subject subjectFunc) requestFunc {
 	tb.Helper()
 	serve := func(r *request) int {
-		ctx := flagwire.WithAttributes(context.Background(), flagwire.Attributes{
-			"userId": r.userID, "plan": r.plan, "region": r.region, "appVersion": r.appVersion,
-		})
+		ctx := subject(r)
 		n := 0
 		for _, k := range keys {
 			if c.Bool(ctx, k, false) {
@@ -109,9 +130,7 @@ func fwRequest(tb testing.TB, c *flagwire.Client, keys []string, want flagwire.S
 	}
 	r := requests()[0]
 	serve(&r)
-	ctx := flagwire.WithAttributes(context.Background(), flagwire.Attributes{
-		"userId": r.userID, "plan": r.plan, "region": r.region, "appVersion": r.appVersion,
-	})
+	ctx := subject(&r)
 	for _, k := range keys {
 		if _, d := c.BoolDetail(ctx, k, false); d.Source != want || d.ErrorCode != "" {
 			tb.Fatalf("%s: %+v, want source %v", k, d, want)
@@ -166,12 +185,17 @@ func ldRequest(tb testing.TB, keys []string) requestFunc {
 // hashes differ by design) decides, so the benchmark compares equal work.
 func TestRequestEnginesAgree(t *testing.T) {
 	keys := requestKeys(5)
-	fw := fwRequest(t, fwOfflineClient(t), keys, flagwire.SourceBootstrap)
+	fw := fwRequest(t, fwOfflineClient(t), keys, flagwire.SourceBootstrap, mapSubject)
+	fwSubject := fwRequest(t, fwOfflineClient(t), keys, flagwire.SourceBootstrap, attrSubject)
 	ldr := ldRequest(t, keys)
 	rs := requests()
 	var fwTrue, ldTrue int
 	for i := range rs {
-		fwTrue += fw(&rs[i])
+		n := fw(&rs[i])
+		if m := fwSubject(&rs[i]); m != n {
+			t.Fatalf("request %d: %d true decisions with WithAttributes, %d with WithSubject", i, n, m)
+		}
+		fwTrue += n
 		ldTrue += ldr(&rs[i])
 	}
 	t.Logf("true decisions over %d requests × %d flags: flagwire %d, launchdarkly %d", len(rs), len(keys), fwTrue, ldTrue)

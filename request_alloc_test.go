@@ -1,0 +1,87 @@
+package flagwire_test
+
+import (
+	"context"
+	"testing"
+
+	"github.com/flagwire/flagwire"
+)
+
+// These tests call the client from another package, as applications do:
+// the compiler inlines Client.Bool into the caller, and escape analysis
+// there, not in package flagwire, decides whether its Detail is on the
+// heap. The in-package …NoAlloc benchmarks cannot see that.
+
+// TestCrossPackageBoolNoAlloc is the regression test for a Detail moved
+// to the heap on every evaluation when Client.Bool was inlined into
+// another package (the generic evalAs it called has no escape summary
+// there): 1 allocation per evaluation.
+func TestCrossPackageBoolNoAlloc(t *testing.T) {
+	srv := exampleServer()
+	defer srv.Close()
+	c, err := flagwire.New(context.Background(), flagwire.WithEndpoint(srv.URL), flagwire.WithToken(srv.Token()), quiet())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close(context.Background())
+	ctx := flagwire.WithAttributes(context.Background(), flagwire.Attributes{"userId": "8a7f4c91", "plan": "pro", "region": "US"})
+	if v, d := c.BoolDetail(ctx, "checkout-new-flow", false); !v || d.Source != flagwire.SourceRemote {
+		t.Fatalf("warm-up: %v %+v, want true from REMOTE", v, d)
+	}
+	for name, eval := range map[string]func(){
+		"Bool":       func() { c.Bool(ctx, "checkout-new-flow", false) },
+		"String":     func() { c.String(ctx, "pricing-experiment", "") },
+		"BoolDetail": func() { c.BoolDetail(ctx, "checkout-new-flow", false) },
+	} {
+		eval() // warm the cache
+		if n := testing.AllocsPerRun(200, eval); n != 0 {
+			t.Errorf("%s from another package: %v allocs per cache hit, want 0", name, n)
+		}
+	}
+}
+
+var sinkAttrs flagwire.Attributes
+
+// TestCrossPackageRequestAllocs: a request as a service makes it, from
+// another package — a new subject, then cache hits — costs Flagwire one
+// allocation beyond the caller's own attributes map, and WithSubject one
+// allocation in all.
+func TestCrossPackageRequestAllocs(t *testing.T) {
+	srv := exampleServer()
+	defer srv.Close()
+	c, err := flagwire.New(context.Background(), flagwire.WithEndpoint(srv.URL), flagwire.WithToken(srv.Token()), quiet())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close(context.Background())
+	id, plan, region := "8a7f4c91", "pro", "US"
+	bg := context.Background()
+	if v, d := c.BoolDetail(flagwire.WithAttributes(bg, flagwire.Attributes{"userId": id, "plan": plan, "region": region}), "checkout-new-flow", false); !v || d.Source != flagwire.SourceRemote {
+		t.Fatalf("warm-up: %v %+v, want true from REMOTE", v, d)
+	}
+	mapOnly := testing.AllocsPerRun(200, func() {
+		sinkAttrs = flagwire.Attributes{"userId": id, "plan": plan, "region": region}
+	})
+	withMap := testing.AllocsPerRun(200, func() {
+		ctx := flagwire.WithAttributes(bg, flagwire.Attributes{"userId": id, "plan": plan, "region": region})
+		for range 3 {
+			if !c.Bool(ctx, "checkout-new-flow", false) {
+				t.Fatal("wrong value")
+			}
+		}
+	})
+	if withMap-mapOnly != 1 {
+		t.Errorf("WithAttributes + 3 cache hits: %v allocations, the map alone %v: Flagwire adds %v, want 1", withMap, mapOnly, withMap-mapOnly)
+	}
+	withSubject := testing.AllocsPerRun(200, func() {
+		ctx := flagwire.WithSubject(bg, flagwire.String("userId", id), flagwire.String("plan", plan), flagwire.String("region", region))
+		for range 3 {
+			if !c.Bool(ctx, "checkout-new-flow", false) {
+				t.Fatal("wrong value")
+			}
+		}
+	})
+	if withSubject != 1 {
+		t.Errorf("WithSubject + 3 cache hits: %v allocations, want 1", withSubject)
+	}
+}
