@@ -73,7 +73,7 @@ func TestWrongTypedCallDoesNotPoisonCache(t *testing.T) {
 	h := newHarness(t)
 	ctx := user("8a7f4c91", "pro", "US") // rule-1: plan pro in US → true
 	s, d := h.c.StringDetail(ctx, "checkout-new-flow", "x")
-	if s != "x" || d.ErrorCode != ErrorTypeMismatch || d.Source != SourceDefault || d.Variant != "" {
+	if s != "x" || d.ErrorCode != ErrorTypeMismatch || d.Source != SourceCallerDefault || d.Variant != "" {
 		t.Fatalf("String on a boolean flag: %q %+v", s, d)
 	}
 	v, d := h.c.BoolDetail(ctx, "checkout-new-flow", false)
@@ -141,7 +141,7 @@ func TestJSONOnNonJSONFlagSameInEveryMode(t *testing.T) {
 			}
 			// A payload that does not fit dst: TYPE_MISMATCH, dst untouched.
 			n := 7
-			if d := c.JSON(ctx, "plan-banner", &n); n != 7 || d.ErrorCode != ErrorTypeMismatch || d.Source != SourceDefault {
+			if d := c.JSON(ctx, "plan-banner", &n); n != 7 || d.ErrorCode != ErrorTypeMismatch || d.Source != SourceCallerDefault {
 				t.Errorf("plan-banner into int: %d %+v", n, d)
 			}
 			// The typed calls still get the flags' answers.
@@ -232,7 +232,7 @@ func TestInvalidatedDecisionsNeverServedAgain(t *testing.T) {
 			tc.invalidate(h.c)
 			h.srv.Down()
 			v, d := h.c.BoolDetail(ctx, "checkout-new-flow", false)
-			if v || d.Source != SourceDefault || d.ErrorCode != ErrorUnavailable || d.Variant != "" || d.Reason.Kind != "ERROR" {
+			if v || d.Source != SourceCallerDefault || d.ErrorCode != ErrorUnavailable || d.Variant != "" || d.Reason.Kind != "ERROR" {
 				t.Fatalf("after %s with the server down: %v %+v; want the default with UNAVAILABLE", tc.name, v, d)
 			}
 			if err := h.srv.Up(); err != nil {

@@ -407,7 +407,7 @@ func decodeInto(raw []byte, dst any) error {
 
 func (c *Client) mismatch(ctx context.Context, key string, det *Detail) {
 	det.ErrorCode = ErrorTypeMismatch
-	det.Source = SourceDefault
+	det.Source = SourceCallerDefault
 	det.Reason, det.Variant, det.Payload = errorReason, "", nil
 	c.stats.countError(ErrorTypeMismatch)
 	c.logs.warn("type-mismatch", "flagwire: flag value has another type than asked; serving the default", "flag", key)
@@ -521,7 +521,7 @@ func (c *Client) served(ctx context.Context, d *decision, src Source, det *Detai
 var errorReason = Reason{Kind: ReasonError, Bucket: -1}
 
 func (c *Client) fallbackDefault(ctx context.Context, key string, det *Detail) {
-	det.Source = SourceDefault
+	det.Source = SourceCallerDefault
 	det.Reason, det.Variant, det.Payload, det.FlagVersion = errorReason, "", nil, 0
 	c.stats.defaults.Add(1)
 	c.finish(ctx, key, det)

@@ -211,7 +211,7 @@ func TestTypeMismatchAndNotFound(t *testing.T) {
 	h := newHarness(t)
 	ctx := user("u1", "free", "US")
 	v, d := h.c.StringDetail(ctx, "checkout-new-flow", "dflt")
-	if v != "dflt" || d.ErrorCode != ErrorTypeMismatch || d.Source != SourceDefault {
+	if v != "dflt" || d.ErrorCode != ErrorTypeMismatch || d.Source != SourceCallerDefault {
 		t.Fatalf("mismatch: %q %+v", v, d)
 	}
 	var n int
@@ -219,7 +219,7 @@ func TestTypeMismatchAndNotFound(t *testing.T) {
 		t.Fatalf("JSON mismatch: %v %+v", n, d)
 	}
 	b, d := h.c.BoolDetail(ctx, "no-such-flag", true)
-	if !b || d.ErrorCode != ErrorFlagNotFound || d.Source != SourceDefault {
+	if !b || d.ErrorCode != ErrorFlagNotFound || d.Source != SourceCallerDefault {
 		t.Fatalf("not found: %v %+v", b, d)
 	}
 	// The negative answer is cached: no second request.
@@ -236,7 +236,7 @@ func TestNilAndEmptyAttributes(t *testing.T) {
 		v, d := h.c.BoolDetail(ctx, "checkout-new-flow", true)
 		// No userId: the 10% default rollout cannot bucket → off variant,
 		// the flag's own answer, which says why.
-		if v || d.ErrorCode != ErrorMissingBucketingAttribute || d.Source == SourceDefault || d.Variant != "false" || d.Reason.Kind != "DEFAULT" {
+		if v || d.ErrorCode != ErrorMissingBucketingAttribute || d.Source == SourceCallerDefault || d.Variant != "false" || d.Reason.Kind != "DEFAULT" {
 			t.Fatalf("%v %+v", v, d)
 		}
 	}
@@ -284,7 +284,7 @@ func TestSlowServerReturnsWithinTimeout(t *testing.T) {
 	start := time.Now()
 	v, d := h.c.BoolDetail(user("8a7f4c91", "pro", "US"), "checkout-new-flow", false)
 	elapsed := time.Since(start)
-	if v || d.ErrorCode != ErrorTimeout || d.Source != SourceDefault {
+	if v || d.ErrorCode != ErrorTimeout || d.Source != SourceCallerDefault {
 		t.Fatalf("%v %+v", v, d)
 	}
 	// The target is timeout + 10 ms; the bound leaves room for a loaded
@@ -412,7 +412,7 @@ func TestStaleServedWhenServerFails(t *testing.T) {
 	}
 	h.clock.Advance(2 * time.Hour) // past max staleness
 	v, d = h.c.BoolDetail(ctx, "checkout-new-flow", false)
-	if v || d.Source != SourceDefault {
+	if v || d.Source != SourceCallerDefault {
 		t.Fatalf("beyond max staleness: %v %+v", v, d)
 	}
 }
@@ -434,7 +434,7 @@ func TestMalformedAndMismatchedResponses(t *testing.T) {
 			remove := h.srv.InjectFault(tc.fault)
 			ctx := user("8a7f4c91", "pro", "US")
 			v, d := h.c.BoolDetail(ctx, "checkout-new-flow", false)
-			if v || d.Source != SourceDefault || d.ErrorCode == "" {
+			if v || d.Source != SourceCallerDefault || d.ErrorCode == "" {
 				t.Fatalf("%v %+v", v, d)
 			}
 			remove()

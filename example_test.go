@@ -88,7 +88,7 @@ func ExampleClient_BoolDetail() {
 	// Output:
 	// true SEGMENT_MATCH rule-2 beta_testers REMOTE
 	// true CACHE
-	// DEFAULT FLAG_NOT_FOUND
+	// CALLER_DEFAULT FLAG_NOT_FOUND
 }
 
 func ExampleClient_StringDetail() {
@@ -132,7 +132,7 @@ func ExampleClient_Evaluate() {
 	// Output:
 	// checkout-new-flow true REMOTE
 	// pricing-experiment B REMOTE
-	// missing 42 DEFAULT FLAG_NOT_FOUND
+	// missing 42 CALLER_DEFAULT FLAG_NOT_FOUND
 	// requests: 1
 }
 

@@ -52,8 +52,10 @@ type Source uint8
 
 // The sources.
 const (
-	// SourceDefault is the caller's default value.
-	SourceDefault Source = iota
+	// SourceCallerDefault is the default value the caller passed (printed
+	// CALLER_DEFAULT, so it is never confused with ReasonDefault, the
+	// flag's own default rule).
+	SourceCallerDefault Source = iota
 	// SourceRemote is a fresh answer from the remote evaluate API.
 	SourceRemote
 	// SourceCache is a fresh answer from the decision cache.
@@ -68,7 +70,7 @@ const (
 	SourceBootstrap
 )
 
-var sourceNames = [...]string{"DEFAULT", "REMOTE", "CACHE", "STALE", "LOCAL", "BOOTSTRAP"}
+var sourceNames = [...]string{"CALLER_DEFAULT", "REMOTE", "CACHE", "STALE", "LOCAL", "BOOTSTRAP"}
 
 // String returns the source's name, such as "CACHE".
 func (s Source) String() string {

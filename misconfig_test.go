@@ -32,7 +32,7 @@ func TestMisconfigurationNotReportedAsFlagNotFound(t *testing.T) {
 	t.Run("unknown environment, remote", func(t *testing.T) {
 		c := newClient(t, WithEndpoint(srv.URL), WithEnvironment("staging"), WithStreaming(false))
 		v, d := c.BoolDetail(ctx, "kill-switch", false)
-		if v || d.ErrorCode != ErrorUnknownEnvironment || d.Source != SourceDefault {
+		if v || d.ErrorCode != ErrorUnknownEnvironment || d.Source != SourceCallerDefault {
 			t.Fatalf("got %v %+v; want the default with UNKNOWN_ENVIRONMENT", v, d)
 		}
 		st := c.Status()

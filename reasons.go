@@ -4,7 +4,7 @@ package flagwire
 // the engine: d.Reason.Kind == flagwire.ReasonRuleMatch.
 //
 // ReasonDefault is the flag's own default rule (no rule or target
-// matched); the caller's default value is a Source (SourceDefault), and
+// matched); the caller's default value is a Source (SourceCallerDefault), and
 // when it is served because of an error the reason is ReasonError. Through
 // OFREP (WithOFREP) a server's other OpenFeature reasons are kept as sent.
 const (

@@ -58,7 +58,7 @@ func TestNoCrossOriginRedirect(t *testing.T) {
 			}
 			defer c.Close(context.Background())
 			v, d := c.BoolDetail(ctx, "checkout-new-flow", false)
-			if v || d.ErrorCode != ErrorBadResponse || d.Source != SourceDefault {
+			if v || d.ErrorCode != ErrorBadResponse || d.Source != SourceCallerDefault {
 				t.Fatalf("%v %+v; want the default with BAD_RESPONSE", v, d)
 			}
 			wantRefused(t, c, "evaluation")

@@ -168,7 +168,7 @@ func checkRateLimitGate(t *testing.T, requests func() int64, c *Client, clk *man
 		t.Fatalf("%d evaluate requests, want 1", n)
 	}
 	clk.Advance(limit - time.Second)
-	if _, d := c.BoolDetail(ctx, "checkout-new-flow", false); d.ErrorCode != ErrorRateLimited || d.Source != SourceDefault {
+	if _, d := c.BoolDetail(ctx, "checkout-new-flow", false); d.ErrorCode != ErrorRateLimited || d.Source != SourceCallerDefault {
 		t.Fatalf("inside the capped Retry-After: %+v; want RATE_LIMITED from the default", d)
 	}
 	if n := requests(); n != 1 {

@@ -315,7 +315,7 @@ func TestBootstrapRefused(t *testing.T) {
 				t.Fatal(err)
 			}
 			defer c.Close(context.Background())
-			if _, d := c.BoolDetail(user("8a7f4c91", "pro", "US"), "checkout-new-flow", false); d.Source != SourceDefault {
+			if _, d := c.BoolDetail(user("8a7f4c91", "pro", "US"), "checkout-new-flow", false); d.Source != SourceCallerDefault {
 				t.Fatalf("refused bootstrap was used: %+v", d)
 			}
 			if c.Status().LastError == "" {

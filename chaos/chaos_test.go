@@ -884,7 +884,7 @@ func printSummary(s settings) {
 		fmt.Fprintf(&b, "%-24s %-8s %9d %7d | %8d %8d %7d %8d %9d %7d | %-8s %-9s | %s%s; %s\n",
 			r.drill, r.mode, r.calls, r.faults,
 			r.sources[flagwire.SourceRemote], r.sources[flagwire.SourceCache], r.sources[flagwire.SourceStale],
-			r.sources[flagwire.SourceLocal], r.sources[flagwire.SourceBootstrap], r.sources[flagwire.SourceDefault],
+			r.sources[flagwire.SourceLocal], r.sources[flagwire.SourceBootstrap], r.sources[flagwire.SourceCallerDefault],
 			r.maxLat.Round(100*time.Microsecond), r.lag.Round(100*time.Microsecond), status, formatCodes(r.codes), lateNote(r.late)+r.bound)
 		total.calls += r.calls
 		total.faults += r.faults
@@ -900,7 +900,7 @@ func printSummary(s settings) {
 	fmt.Fprintf(&b, "%-24s %-8s %9d %7d | %8d %8d %7d %8d %9d %7d | %-8s %-9s | %s\n",
 		"TOTAL", "", total.calls, total.faults,
 		total.sources[flagwire.SourceRemote], total.sources[flagwire.SourceCache], total.sources[flagwire.SourceStale],
-		total.sources[flagwire.SourceLocal], total.sources[flagwire.SourceBootstrap], total.sources[flagwire.SourceDefault],
+		total.sources[flagwire.SourceLocal], total.sources[flagwire.SourceBootstrap], total.sources[flagwire.SourceCallerDefault],
 		total.maxLat.Round(100*time.Microsecond), total.lag.Round(100*time.Microsecond), formatCodes(total.codes))
 	fmt.Print(b.String())
 }

@@ -179,7 +179,7 @@ func (w *world) checkAnswer(cl *caller, c *callInfo) {
 			r.problem("CLIENT_CLOSED before Close", "%s: %+v", c.key, d)
 		}
 		switch {
-		case d.Source == flagwire.SourceDefault && c.got == c.def:
+		case d.Source == flagwire.SourceCallerDefault && c.got == c.def:
 		case c.kind == callRight && (d.Source == flagwire.SourceStale || d.Source == flagwire.SourceBootstrap) && (w.closeEnd().IsZero() || c.start.Before(w.closeEnd())):
 			// A call racing with Close whose request was refused by the
 			// closing client falls back like any failed request.
@@ -197,7 +197,7 @@ func (w *world) checkAnswer(cl *caller, c *callInfo) {
 	switch c.kind {
 	case callUnknown:
 		switch {
-		case d.Source != flagwire.SourceDefault || c.got != c.def:
+		case d.Source != flagwire.SourceCallerDefault || c.got != c.def:
 			r.problem("unknown flag served a value", "%s: %v %+v", c.key, c.got, d)
 		case code == flagwire.ErrorFlagNotFound:
 		case e.mode == flagwire.ModeRemote && networkCode(code) && w.justified(code, c):
@@ -207,14 +207,14 @@ func (w *world) checkAnswer(cl *caller, c *callInfo) {
 		}
 		return
 	case callWrong:
-		if d.Source != flagwire.SourceDefault || c.got != c.def || code != flagwire.ErrorTypeMismatch {
-			if !(e.mode == flagwire.ModeRemote && !e.bootstrap && d.Source == flagwire.SourceDefault && c.got == c.def && networkCode(code) && w.justified(code, c)) {
+		if d.Source != flagwire.SourceCallerDefault || c.got != c.def || code != flagwire.ErrorTypeMismatch {
+			if !(e.mode == flagwire.ModeRemote && !e.bootstrap && d.Source == flagwire.SourceCallerDefault && c.got == c.def && networkCode(code) && w.justified(code, c)) {
 				r.problem("wrong-typed call: want the default + TYPE_MISMATCH", "%s as %s: %v %+v", c.key, c.as, c.got, d)
 			}
 		}
 		return
 	}
-	if d.Source == flagwire.SourceDefault {
+	if d.Source == flagwire.SourceCallerDefault {
 		switch {
 		case c.got != c.def:
 			r.problem("default source with a non-default value", "%s: %v (default %v)", c.key, c.got, c.def)

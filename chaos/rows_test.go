@@ -88,13 +88,13 @@ func TestChaosWrongTypeDoesNotPoison(t *testing.T) {
 				attrs := flagwire.Attributes{"userId": fmt.Sprintf("typed-%d", i), "plan": plans[i%3], "region": "EU", "appVersion": "2.3.1"}
 				ctx := flagwire.WithAttributes(context.Background(), attrs)
 				got, def, d := evalAs(w.client, ctx, wc.key, wc.as)
-				if got != def || d.Source != flagwire.SourceDefault || d.ErrorCode != flagwire.ErrorTypeMismatch {
+				if got != def || d.Source != flagwire.SourceCallerDefault || d.ErrorCode != flagwire.ErrorTypeMismatch {
 					t.Errorf("%s as %s: %v %+v; want the default %v, DEFAULT, TYPE_MISMATCH", wc.key, wc.as, got, d, def)
 				}
 				for j := 0; j < 2; j++ { // the miss, then the cached answer
 					right := flagType[wc.key]
 					got, _, d = evalAs(w.client, ctx, wc.key, right)
-					if d.Source == flagwire.SourceDefault {
+					if d.Source == flagwire.SourceCallerDefault {
 						t.Errorf("%s as %s after a call as %s: %v %+v; a wrong-typed call poisoned the right-typed answer", wc.key, right, wc.as, got, d)
 						continue
 					}
@@ -131,7 +131,7 @@ func TestChaosClosedClient(t *testing.T) {
 			}
 			waitLoad := w.runLoad(stop)
 			pace(s.dur / 2)
-			before := w.rec.bySource[flagwire.SourceDefault].Load()
+			before := w.rec.bySource[flagwire.SourceCallerDefault].Load()
 			w.closeStartNs.Store(time.Now().UnixNano())
 			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 			err := w.client.Close(ctx)
@@ -144,14 +144,14 @@ func TestChaosClosedClient(t *testing.T) {
 			close(stop)
 			waitLoad()
 			waitChurn()
-			after := w.rec.bySource[flagwire.SourceDefault].Load() - before
+			after := w.rec.bySource[flagwire.SourceCallerDefault].Load() - before
 			if n := w.rec.codes()[flagwire.ErrorClosed]; n == 0 {
 				t.Errorf("no call after Close answered CLIENT_CLOSED (%d defaults after Close)", after)
 			}
 			var nilClient *flagwire.Client
 			for _, k := range flagKeys {
 				got, def, d := evalAs(nilClient, context.Background(), k, flagType[k])
-				if got != def || d.Source != flagwire.SourceDefault || d.ErrorCode != flagwire.ErrorClosed {
+				if got != def || d.Source != flagwire.SourceCallerDefault || d.ErrorCode != flagwire.ErrorClosed {
 					t.Errorf("nil client, %s: %v %+v; want the default, DEFAULT, CLIENT_CLOSED", k, got, d)
 				}
 			}

@@ -156,7 +156,7 @@ func runSDK(t *testing.T, m sdkMode) {
 		check(t, c, exp, got)
 		wantSrc := m.source
 		if exp.Reason == string(evaluate.ReasonError) {
-			wantSrc = flagwire.SourceDefault
+			wantSrc = flagwire.SourceCallerDefault
 		}
 		if src != wantSrc {
 			t.Errorf("Source = %v, want %v", src, wantSrc)

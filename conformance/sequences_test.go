@@ -48,7 +48,7 @@ func TestSequenceSharedClient(t *testing.T) {
 							want = append(want, flagwire.SourceCache)
 						}
 						if exp.Reason == string(evaluate.ReasonError) {
-							want = []flagwire.Source{flagwire.SourceDefault}
+							want = []flagwire.Source{flagwire.SourceCallerDefault}
 						}
 						if !containsSource(want, src) {
 							t.Errorf("Source = %v, want one of %v", src, want)
@@ -80,7 +80,7 @@ func TestSequenceWrongTypeThenRight(t *testing.T) {
 			client := newClient(t, m.opts(t, g, cf), m.name == "local")
 			ctx := flagwire.WithAttributes(context.Background(), flagwire.Attributes{"userId": "seq-1"})
 			s, det := client.StringDetail(ctx, "t-bool", "d")
-			if s != "d" || det.ErrorCode != flagwire.ErrorTypeMismatch || det.Source != flagwire.SourceDefault || det.Variant != "" {
+			if s != "d" || det.ErrorCode != flagwire.ErrorTypeMismatch || det.Source != flagwire.SourceCallerDefault || det.Variant != "" {
 				t.Errorf("String on a boolean flag = %q, %+v; want the default with TYPE_MISMATCH from DEFAULT", s, det)
 			}
 			for i := 0; i < 2; i++ {
@@ -90,7 +90,7 @@ func TestSequenceWrongTypeThenRight(t *testing.T) {
 				}
 			}
 			f, det := client.FloatDetail(ctx, "t-bool", 7)
-			if f != 7 || det.ErrorCode != flagwire.ErrorTypeMismatch || det.Source != flagwire.SourceDefault {
+			if f != 7 || det.ErrorCode != flagwire.ErrorTypeMismatch || det.Source != flagwire.SourceCallerDefault {
 				t.Errorf("Float on a boolean flag after a cached Bool = %v, %+v; want 7 with TYPE_MISMATCH from DEFAULT", f, det)
 			}
 		})
@@ -130,7 +130,7 @@ func TestSequenceInvalidateAllThenOutage(t *testing.T) {
 				if v || det.Source != flagwire.SourceBootstrap || det.ErrorCode != flagwire.ErrorUnavailable || det.Variant != "false" || det.Reason.RuleID != "boot" {
 					t.Errorf("after InvalidateAll and an outage = %v, %+v; want false (rule boot) from BOOTSTRAP with UNAVAILABLE", v, det)
 				}
-			} else if v || det.Source != flagwire.SourceDefault || det.ErrorCode != flagwire.ErrorUnavailable || det.Variant != "" {
+			} else if v || det.Source != flagwire.SourceCallerDefault || det.ErrorCode != flagwire.ErrorUnavailable || det.Variant != "" {
 				t.Errorf("after InvalidateAll and an outage = %v, %+v; want the default false from DEFAULT with UNAVAILABLE", v, det)
 			}
 			if err := srv.Up(); err != nil {
@@ -220,7 +220,7 @@ func TestSequenceUnknownEnvironment(t *testing.T) {
 			defer client.Close(context.Background())
 			ctx := flagwire.WithAttributes(context.Background(), flagwire.Attributes{"userId": "u1"})
 			v, det := client.BoolDetail(ctx, "t-bool", false)
-			if v || det.Source != flagwire.SourceDefault || det.ErrorCode == "" || det.Variant != "" {
+			if v || det.Source != flagwire.SourceCallerDefault || det.ErrorCode == "" || det.Variant != "" {
 				t.Errorf("Bool in an unknown environment = %v, %+v; want the default false from DEFAULT with an error code", v, det)
 			}
 			if m.name == "remote" && det.ErrorCode != "UNKNOWN_ENVIRONMENT" {

@@ -59,7 +59,7 @@ func (p *Provider) IntEvaluation(ctx context.Context, flag string, defaultValue 
 func (p *Provider) ObjectEvaluation(ctx context.Context, flag string, defaultValue any, flatCtx of.FlattenedContext) of.InterfaceResolutionDetail {
 	v := defaultValue
 	d := p.client.JSON(p.context(ctx, flatCtx), flag, &v)
-	if (d.ErrorCode != flagwire.ErrorNone && d.Source == flagwire.SourceDefault) || disabled(d) {
+	if (d.ErrorCode != flagwire.ErrorNone && d.Source == flagwire.SourceCallerDefault) || disabled(d) {
 		v = defaultValue
 	}
 	r := resolution(d)
@@ -120,14 +120,14 @@ const missingBucketingAttribute flagwire.ErrorCode = "MISSING_BUCKETING_ATTRIBUT
 // OFF), from whatever data (fresh, cached, stale, bootstrap): OpenFeature
 // then wants the caller's default, not the flag's off variant.
 func disabled(d flagwire.Detail) bool {
-	return d.Reason.Kind == "OFF" && d.Source != flagwire.SourceDefault
+	return d.Reason.Kind == "OFF" && d.Source != flagwire.SourceCallerDefault
 }
 
 // resolution maps a Flagwire Detail to OpenFeature's resolution details.
 func resolution(d flagwire.Detail) of.ProviderResolutionDetail {
 	r := of.ProviderResolutionDetail{Variant: d.Variant, Reason: Reason(d), FlagMetadata: metadata(d)}
 	switch {
-	case d.ErrorCode != flagwire.ErrorNone && d.Source == flagwire.SourceDefault,
+	case d.ErrorCode != flagwire.ErrorNone && d.Source == flagwire.SourceCallerDefault,
 		d.ErrorCode == missingBucketingAttribute:
 		// The SDK returns the caller's default with reason ERROR.
 		r.ResolutionError = resolutionError(d.ErrorCode)
@@ -143,9 +143,9 @@ func resolution(d flagwire.Detail) of.ProviderResolutionDetail {
 // package documentation for the mapping).
 func Reason(d flagwire.Detail) of.Reason {
 	switch {
-	case d.Source == flagwire.SourceDefault && d.ErrorCode != flagwire.ErrorNone:
+	case d.Source == flagwire.SourceCallerDefault && d.ErrorCode != flagwire.ErrorNone:
 		return of.ErrorReason
-	case d.Source == flagwire.SourceDefault:
+	case d.Source == flagwire.SourceCallerDefault:
 		return of.DefaultReason
 	case d.Source == flagwire.SourceStale,
 		d.Source == flagwire.SourceBootstrap && d.ErrorCode != flagwire.ErrorNone && d.ErrorCode != missingBucketingAttribute:
@@ -197,7 +197,7 @@ func metadata(d flagwire.Detail) of.FlagMetadata {
 	if d.FlagVersion != 0 {
 		md["flagVersion"] = d.FlagVersion
 	}
-	if d.ErrorCode != flagwire.ErrorNone && d.Source != flagwire.SourceDefault {
+	if d.ErrorCode != flagwire.ErrorNone && d.Source != flagwire.SourceCallerDefault {
 		md["errorCode"] = string(d.ErrorCode)
 	}
 	return md

@@ -224,7 +224,7 @@ func (t *Telemetry) finally(ctx context.Context, key string, d flagwire.Detail) 
 	var errType, errMsg string
 	if d.ErrorCode != flagwire.ErrorNone {
 		errMsg = "flagwire: " + string(d.ErrorCode)
-		if d.Source == flagwire.SourceDefault {
+		if d.Source == flagwire.SourceCallerDefault {
 			errType = errorTypeOf(d.ErrorCode)
 		} else {
 			errMsg += "; a stale value was served"
@@ -298,9 +298,9 @@ func (t *Telemetry) contextID(ctx context.Context) (string, bool) {
 // reasonOf maps a Detail to a feature_flag.result.reason value.
 func reasonOf(d flagwire.Detail) string {
 	switch {
-	case d.Source == flagwire.SourceDefault && d.ErrorCode != flagwire.ErrorNone:
+	case d.Source == flagwire.SourceCallerDefault && d.ErrorCode != flagwire.ErrorNone:
 		return "error"
-	case d.Source == flagwire.SourceDefault:
+	case d.Source == flagwire.SourceCallerDefault:
 		return "default"
 	case d.Source == flagwire.SourceStale,
 		d.Source == flagwire.SourceBootstrap && d.ErrorCode != flagwire.ErrorNone && d.ErrorCode != flagwire.ErrorMissingBucketingAttribute:
@@ -365,7 +365,7 @@ func (t *Telemetry) Observe(c *flagwire.Client, attrs ...attribute.KeyValue) (me
 			}
 			o.ObserveInt64(t.breaker, v, stateOpts[i])
 		}
-		if status := c.Status(); status.ConfigSource != flagwire.SourceDefault {
+		if status := c.Status(); status.ConfigSource != flagwire.SourceCallerDefault {
 			o.ObserveFloat64(t.configAge, status.ConfigAge.Seconds(), baseOpt)
 		}
 		return nil
