@@ -22,7 +22,7 @@ type Value struct {
 	// num is a string's length, a bool (0/1), an int64 or float64 bits.
 	num uint64
 	// any is a stringptr (a string's bytes), a valueKind for the other
-	// kinds above, the value itself for AnyValue's other values, or nil
+	// kinds above, the value itself for Any's other values, or nil
 	// for null.
 	any any
 }
@@ -38,13 +38,13 @@ const (
 	kindFloat64
 )
 
-// StringValue returns a Value holding s.
-func StringValue(s string) Value {
+// stringValue returns a Value holding s.
+func stringValue(s string) Value {
 	return Value{num: uint64(len(s)), any: stringptr(unsafe.StringData(s))}
 }
 
-// BoolValue returns a Value holding b.
-func BoolValue(b bool) Value {
+// boolValue returns a Value holding b.
+func boolValue(b bool) Value {
 	var n uint64
 	if b {
 		n = 1
@@ -52,26 +52,26 @@ func BoolValue(b bool) Value {
 	return Value{num: n, any: kindBool}
 }
 
-// Int64Value returns a Value holding i.
-func Int64Value(i int64) Value { return Value{num: uint64(i), any: kindInt64} }
+// int64Value returns a Value holding i.
+func int64Value(i int64) Value { return Value{num: uint64(i), any: kindInt64} }
 
-// Float64Value returns a Value holding f.
-func Float64Value(f float64) Value { return Value{num: math.Float64bits(f), any: kindFloat64} }
+// float64Value returns a Value holding f.
+func float64Value(f float64) Value { return Value{num: math.Float64bits(f), any: kindFloat64} }
 
-// AnyValue returns a Value holding v as Attributes would: any value an
+// anyValue returns a Value holding v as Attributes would: any value an
 // Attributes map may hold (lists, nested maps, other numbers, nil).
-func AnyValue(v any) Value {
+func anyValue(v any) Value {
 	switch x := v.(type) {
 	case string:
-		return StringValue(x)
+		return stringValue(x)
 	case bool:
-		return BoolValue(x)
+		return boolValue(x)
 	case int64:
-		return Int64Value(x)
+		return int64Value(x)
 	case int:
-		return Int64Value(int64(x))
+		return int64Value(int64(x))
 	case float64:
-		return Float64Value(x)
+		return float64Value(x)
 	}
 	return Value{any: v}
 }
@@ -103,24 +103,24 @@ func (v Value) Any() any {
 }
 
 // String returns an Attr for a string value.
-func String(key, value string) Attr { return Attr{key, StringValue(value)} }
+func String(key, value string) Attr { return Attr{key, stringValue(value)} }
 
 // Bool returns an Attr for a bool value.
-func Bool(key string, value bool) Attr { return Attr{key, BoolValue(value)} }
+func Bool(key string, value bool) Attr { return Attr{key, boolValue(value)} }
 
 // Int returns an Attr for an int value (held as an int64).
-func Int(key string, value int) Attr { return Attr{key, Int64Value(int64(value))} }
+func Int(key string, value int) Attr { return Attr{key, int64Value(int64(value))} }
 
 // Int64 returns an Attr for an int64 value.
-func Int64(key string, value int64) Attr { return Attr{key, Int64Value(value)} }
+func Int64(key string, value int64) Attr { return Attr{key, int64Value(value)} }
 
 // Float64 returns an Attr for a float64 value.
-func Float64(key string, value float64) Attr { return Attr{key, Float64Value(value)} }
+func Float64(key string, value float64) Attr { return Attr{key, float64Value(value)} }
 
 // Any returns an Attr for any value an Attributes map may hold (see
 // AnyValue): lists ([]string, []any), nested maps (map[string]any), other
 // numbers, nil.
-func Any(key string, value any) Attr { return Attr{key, AnyValue(value)} }
+func Any(key string, value any) Attr { return Attr{key, anyValue(value)} }
 
 // appendValue appends v's canonical encoding: the same bytes canonical
 // gives v.Any(), so a subject and the equal Attributes map have the same
