@@ -247,7 +247,7 @@ func jsonWalk(data []byte) error {
 	w.dec.UseNumber()
 	w.check(reflect.TypeOf(Config{}), "")
 	if len(w.errs) > 0 {
-		sortFindings(w.errs)
+		SortFindings(w.errs)
 		return &LoadError{Findings: w.errs}
 	}
 	return nil
@@ -494,9 +494,10 @@ func (w *jsonWalker) skip(tok json.Token, off int64, p string) bool {
 	return true
 }
 
-// sortFindings orders findings by file, line, column, then by what they
-// are about, so output is deterministic.
-func sortFindings(fs []Finding) {
+// SortFindings orders findings by file, line, column, then by what they
+// are about (flag, segment, rule, code, message), so output is
+// deterministic.
+func SortFindings(fs []Finding) {
 	sort.SliceStable(fs, func(i, j int) bool {
 		a, b := &fs[i], &fs[j]
 		if a.Pos.File != b.Pos.File {

@@ -87,7 +87,7 @@ func Lint(cfg *evaluate.Config, now time.Time, opts LintOptions) []evaluate.Find
 			cfg.Locator.Locate(&l.out[i])
 		}
 	}
-	ymlSortFindings(l.out)
+	evaluate.SortFindings(l.out)
 	return l.out
 }
 

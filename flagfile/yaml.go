@@ -296,7 +296,7 @@ type ymlDecoder struct {
 const maxYAMLMarks = 1 << 20
 
 func (d *ymlDecoder) loadError() *evaluate.LoadError {
-	ymlSortFindings(d.errs)
+	evaluate.SortFindings(d.errs)
 	return &evaluate.LoadError{Findings: d.errs}
 }
 
@@ -1189,36 +1189,6 @@ func ymlHasEntry(entries []ymlEntry, key string) bool {
 	return false
 }
 
-// ymlSortFindings orders findings by file, line, column, then by what they
-// are about, so output is deterministic.
-func ymlSortFindings(fs []evaluate.Finding) {
-	sort.SliceStable(fs, func(i, j int) bool {
-		a, b := &fs[i], &fs[j]
-		if a.Pos.File != b.Pos.File {
-			return a.Pos.File < b.Pos.File
-		}
-		if a.Pos.Line != b.Pos.Line {
-			return a.Pos.Line < b.Pos.Line
-		}
-		if a.Pos.Col != b.Pos.Col {
-			return a.Pos.Col < b.Pos.Col
-		}
-		if a.Flag != b.Flag {
-			return a.Flag < b.Flag
-		}
-		if a.Segment != b.Segment {
-			return a.Segment < b.Segment
-		}
-		if a.Rule != b.Rule {
-			return a.Rule < b.Rule
-		}
-		if a.Code != b.Code {
-			return a.Code < b.Code
-		}
-		return a.Msg < b.Msg
-	})
-}
-
 // ---------------------------------------------------------------------
 // Positions inside a scalar: how each byte of a scalar's value maps back to
 // the source, for errors inside rule conditions.
@@ -1569,7 +1539,7 @@ func MergeFiles(files ...*File) (map[string]*evaluate.Config, error) {
 		}
 	}
 	if len(errs) > 0 {
-		ymlSortFindings(errs)
+		evaluate.SortFindings(errs)
 		if len(errs) > evaluate.MaxLoadFindings {
 			errs = errs[:evaluate.MaxLoadFindings]
 		}
@@ -1642,7 +1612,7 @@ func LoadDir(fsys fs.FS, dir string) (map[string]*evaluate.Config, error) {
 		return nil, err
 	}
 	if len(errs) > 0 {
-		ymlSortFindings(errs)
+		evaluate.SortFindings(errs)
 		if len(errs) > evaluate.MaxLoadFindings {
 			errs = errs[:evaluate.MaxLoadFindings]
 		}
