@@ -9,6 +9,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -37,7 +38,9 @@ import (
 //     reasonKind, ruleId, segment, bucket, flagVersion, payload (JSON
 //     text) and errorCode (MISSING_BUCKETING_ATTRIBUTE), which are used as
 //     they are, so answers through OFREP equal answers through
-//     /v1/evaluate.
+//     /v1/evaluate. Every other metadata entry with a string, boolean or
+//     number value is the flag's own: Detail.FlagMetadata (from any OFREP
+//     server; those names are evaluate.ReservedFlagMetadataKeys).
 //   - TTL: Cache-Control max-age when the server sends one; else 0 (the
 //     minimum TTL) when the server says "cacheable": false; else 60 s. The
 //     TTL bounds (WithTTLBounds) apply.
@@ -294,6 +297,16 @@ func ofrepDecision(it remoteItem, res wire.OFREPEvaluation, ttl int) wire.Decisi
 	}
 	if p, ok := md["payload"].(string); ok && json.Valid([]byte(p)) {
 		d.Payload = json.RawMessage(p)
+	}
+	// The rest of metadata is the flag's own (Detail.FlagMetadata).
+	for k, v := range md {
+		if slices.Contains(evaluate.ReservedFlagMetadataKeys, k) {
+			continue
+		}
+		if d.FlagMetadata == nil {
+			d.FlagMetadata = make(map[string]any, len(md))
+		}
+		d.FlagMetadata[k] = v
 	}
 	return d
 }
