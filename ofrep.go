@@ -9,7 +9,6 @@ import (
 	"io"
 	"net/http"
 	"net/url"
-	"slices"
 	"strconv"
 	"strings"
 
@@ -39,8 +38,10 @@ import (
 //     text) and errorCode (MISSING_BUCKETING_ATTRIBUTE), which are used as
 //     they are, so answers through OFREP equal answers through
 //     /v1/evaluate. Every other metadata entry with a string, boolean or
-//     number value is the flag's own: Detail.FlagMetadata (from any OFREP
-//     server; those names are evaluate.ReservedFlagMetadataKeys).
+//     number value, from any OFREP server, is the flag's own:
+//     Detail.FlagMetadata (the names left out are those
+//     evaluate.IsReservedFlagMetadataKey reports, which Flagwire's engine
+//     refuses as flagMetadata keys).
 //   - TTL: Cache-Control max-age when the server sends one; else 0 (the
 //     minimum TTL) when the server says "cacheable": false; else 60 s. The
 //     TTL bounds (WithTTLBounds) apply.
@@ -300,7 +301,7 @@ func ofrepDecision(it remoteItem, res wire.OFREPEvaluation, ttl int) wire.Decisi
 	}
 	// The rest of metadata is the flag's own (Detail.FlagMetadata).
 	for k, v := range md {
-		if slices.Contains(evaluate.ReservedFlagMetadataKeys, k) {
+		if evaluate.IsReservedFlagMetadataKey(k) {
 			continue
 		}
 		if d.FlagMetadata == nil {

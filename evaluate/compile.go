@@ -30,11 +30,9 @@ const (
 	MaxFlagMetadataValueLen = 1024
 )
 
-// ReservedFlagMetadataKeys are the FlagMetadata keys Compile rejects:
-// Flagwire's own entries in OFREP answers' metadata and in the OpenFeature
-// provider's flag metadata. A user entry can thus never hide or be hidden
-// by one of them. The slice must not be modified.
-var ReservedFlagMetadataKeys = []string{"source", "reasonKind", "ruleId", "segment", "prerequisite", "bucket", "flagVersion", "payload", "errorCode"}
+// reservedFlagMetadataKeys are Flagwire's own entries in OFREP answers'
+// metadata and in the OpenFeature provider's flag metadata.
+var reservedFlagMetadataKeys = [...]string{"source", "reasonKind", "ruleId", "segment", "prerequisite", "bucket", "flagVersion", "payload", "errorCode"}
 
 var keyPattern = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.\-]*$`)
 
@@ -666,7 +664,7 @@ func (c *compiler) compileFlagMetadata(f *Flag, where Finding) map[string]any {
 			c.errorf(withField(where, "flagMetadata", "limit"), "flagMetadata key of %d bytes exceeds the limit of %d", len(k), MaxFlagMetadataValueLen)
 			ok = false
 			continue
-		case isReservedFlagMetadataKey(k):
+		case IsReservedFlagMetadataKey(k):
 			c.errorf(withField(where, field, "invalid-flag-metadata"), "flagMetadata key %q is reserved: Flagwire's own OFREP and OpenFeature metadata use it", k)
 			ok = false
 			continue
@@ -690,8 +688,14 @@ func (c *compiler) compileFlagMetadata(f *Flag, where Finding) map[string]any {
 	return out
 }
 
-func isReservedFlagMetadataKey(k string) bool {
-	for _, r := range ReservedFlagMetadataKeys {
+// IsReservedFlagMetadataKey reports whether k is one of the names Flagwire
+// uses for its own entries in OFREP answers' metadata and in the
+// OpenFeature provider's flag metadata: source, reasonKind, ruleId,
+// segment, prerequisite, bucket, flagVersion, payload and errorCode.
+// Compile rejects them as Flag.FlagMetadata keys, so a user entry never
+// hides, and is never hidden by, one of Flagwire's.
+func IsReservedFlagMetadataKey(k string) bool {
+	for _, r := range reservedFlagMetadataKeys {
 		if k == r {
 			return true
 		}

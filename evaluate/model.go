@@ -95,7 +95,7 @@ type Flag struct {
 	// bool or number (a finite float64 or an integer type; numbers are
 	// served as float64). Nil or empty means none. Compile rejects other
 	// value types, an empty key, a key Flagwire uses in its own OFREP and
-	// OpenFeature metadata (see ReservedFlagMetadataKeys), more than
+	// OpenFeature metadata (see IsReservedFlagMetadataKey), more than
 	// MaxFlagMetadataEntries entries and strings longer than
 	// MaxFlagMetadataValueLen bytes.
 	FlagMetadata map[string]any `json:"flagMetadata,omitempty" yaml:"flagMetadata,omitempty"`

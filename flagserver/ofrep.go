@@ -37,7 +37,7 @@ import (
 // and errorCode when the answer comes with one (MISSING_BUCKETING_ATTRIBUTE).
 // The flag's own flagMetadata entries (evaluate.Flag.FlagMetadata) are in
 // metadata too, beside them; Flagwire's keys take precedence, and Compile
-// rejects them as flagMetadata keys (evaluate.ReservedFlagMetadataKeys), so
+// rejects them as flagMetadata keys (evaluate.IsReservedFlagMetadataKey), so
 // neither hides the other.
 //
 // A disabled flag (reason OFF) answers {"key","reason":"DISABLED",

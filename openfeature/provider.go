@@ -71,7 +71,7 @@
 // bucket (int64), flagVersion (int64) and, for a value served despite an
 // error (STALE), errorCode; each only when known. Flagwire's keys cannot
 // clash with the flag's: the engine rejects them as flagMetadata keys
-// (evaluate.ReservedFlagMetadataKeys).
+// (evaluate.IsReservedFlagMetadataKey).
 //
 // # Status and events
 //
