@@ -79,7 +79,9 @@ const (
 // the string "1234". Booleans are only true and false, so "state: off" is
 // the string "off"; a boolean where a string is expected is an error, so
 // that "name: true" never silently becomes "true". Free-form values
-// (variant values and references, payloads) keep their YAML types. Anchors,
+// (variant values and references, payloads, flagMetadata values) keep
+// their YAML types: in "flagMetadata: {release: 1.0.2, build: 2}" release
+// is a string and build a number ("2" quoted would be a string). Anchors,
 // aliases and merge keys ("<<") work, within MaxYAMLAliasNodes.
 //
 // A file-level environment applies to the file's flags that name none and
