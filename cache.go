@@ -31,7 +31,8 @@ type decision struct {
 	reason      Reason
 	payload     json.RawMessage
 	flagVersion int64
-	errCode     ErrorCode // e.g. FLAG_NOT_FOUND: a cached negative answer
+	meta        map[string]any // the flag's metadata, read-only; nil when none
+	errCode     ErrorCode      // e.g. FLAG_NOT_FOUND: a cached negative answer
 	// answerCode is a code that comes with the answer itself:
 	// MISSING_BUCKETING_ATTRIBUTE (the reason's errorCode).
 	answerCode ErrorCode

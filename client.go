@@ -408,7 +408,7 @@ func decodeInto(raw []byte, dst any) error {
 func (c *Client) mismatch(ctx context.Context, key string, det *Detail) {
 	det.ErrorCode = ErrorTypeMismatch
 	det.Source = SourceCallerDefault
-	det.Reason, det.Variant, det.Payload = errorReason, "", nil
+	det.Reason, det.Variant, det.Payload, det.FlagMetadata = errorReason, "", nil, nil
 	c.stats.countError(ErrorTypeMismatch)
 	c.logs.warn("type-mismatch", "flagwire: flag value has another type than asked; serving the default", "flag", key)
 	c.finish(ctx, key, det)
@@ -509,6 +509,7 @@ func (c *Client) served(ctx context.Context, d *decision, src Source, det *Detai
 	det.Source = src
 	det.Payload = d.payload
 	det.FlagVersion = d.flagVersion
+	det.FlagMetadata = d.meta
 	det.ErrorCode = d.answerCode
 	if d.codeDefault {
 		return value{ok: true, useDefault: true}
@@ -522,7 +523,7 @@ var errorReason = Reason{Kind: ReasonError, Bucket: -1}
 
 func (c *Client) fallbackDefault(ctx context.Context, key string, det *Detail) {
 	det.Source = SourceCallerDefault
-	det.Reason, det.Variant, det.Payload, det.FlagVersion = errorReason, "", nil, 0
+	det.Reason, det.Variant, det.Payload, det.FlagVersion, det.FlagMetadata = errorReason, "", nil, 0, nil
 	c.stats.defaults.Add(1)
 	c.finish(ctx, key, det)
 }

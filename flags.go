@@ -162,6 +162,13 @@ type Detail struct {
 	Payload []byte
 	// FlagVersion is the flag's version, when known.
 	FlagVersion int64
+	// FlagMetadata is the flag's user-defined metadata (flagMetadata in
+	// flags as code and in the Flag API), served with the flag's answer in
+	// every mode: key → string, bool or float64 (every number is a
+	// float64). Nil when the flag has none and when the caller's default
+	// is served as a fallback. It is shared with the client's cache or
+	// config: read it, never modify it (copy it first with maps.Clone).
+	FlagMetadata map[string]any
 }
 
 // Errors returned by New, WaitReady and Close. Evaluation methods never

@@ -34,6 +34,7 @@ func (c *Client) evalState(st *snapshotState, key string, ec *evalContext, det *
 	}
 	det.Payload = r.PayloadJSON
 	det.FlagVersion = r.FlagVersion
+	det.FlagMetadata = r.FlagMetadata // the snapshot's, read-only
 	v := r.Value
 	switch v.(type) {
 	case bool, string, float64:

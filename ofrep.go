@@ -37,7 +37,11 @@ import (
 //     reasonKind, ruleId, segment, bucket, flagVersion, payload (JSON
 //     text) and errorCode (MISSING_BUCKETING_ATTRIBUTE), which are used as
 //     they are, so answers through OFREP equal answers through
-//     /v1/evaluate.
+//     /v1/evaluate. Every other metadata entry with a string, boolean or
+//     number value, from any OFREP server, is the flag's own:
+//     Detail.FlagMetadata (the names left out are those
+//     evaluate.IsReservedFlagMetadataKey reports, which Flagwire's engine
+//     refuses as flagMetadata keys).
 //   - TTL: Cache-Control max-age when the server sends one; else 0 (the
 //     minimum TTL) when the server says "cacheable": false; else 60 s. The
 //     TTL bounds (WithTTLBounds) apply.
@@ -294,6 +298,16 @@ func ofrepDecision(it remoteItem, res wire.OFREPEvaluation, ttl int) wire.Decisi
 	}
 	if p, ok := md["payload"].(string); ok && json.Valid([]byte(p)) {
 		d.Payload = json.RawMessage(p)
+	}
+	// The rest of metadata is the flag's own (Detail.FlagMetadata).
+	for k, v := range md {
+		if evaluate.IsReservedFlagMetadataKey(k) {
+			continue
+		}
+		if d.FlagMetadata == nil {
+			d.FlagMetadata = make(map[string]any, len(md))
+		}
+		d.FlagMetadata[k] = v
 	}
 	return d
 }

@@ -417,6 +417,7 @@ func (c *Client) decisionFromWire(wd *wire.Decision, now int64) (*decision, erro
 	if len(wd.Payload) > 0 && string(wd.Payload) != "null" {
 		d.payload = append(json.RawMessage(nil), wd.Payload...)
 	}
+	d.meta = scalarMetadata(wd.FlagMetadata)
 	return d, nil
 }
 
@@ -424,4 +425,40 @@ func (c *Client) logFailure(err error) {
 	code := errorCodeOf(err)
 	c.setLastError(err) // Status().LastError, in remote mode too
 	c.logs.warn(string(code), "flagwire: evaluate API call failed; serving fallbacks", "code", string(code), "error", err.Error())
+}
+
+// scalarMetadata returns the entries of a decision's flag metadata whose
+// values are strings, booleans or numbers (what Detail.FlagMetadata
+// promises), or nil when none is. The map is m itself when every entry
+// qualifies: it was decoded for this decision alone.
+func scalarMetadata(m map[string]any) map[string]any {
+	if len(m) == 0 {
+		return nil
+	}
+	scalar := func(v any) bool {
+		switch v.(type) {
+		case string, bool, float64:
+			return true
+		}
+		return false
+	}
+	n := 0
+	for _, v := range m {
+		if scalar(v) {
+			n++
+		}
+	}
+	if n == len(m) {
+		return m
+	}
+	if n == 0 {
+		return nil
+	}
+	out := make(map[string]any, n)
+	for k, v := range m {
+		if scalar(v) {
+			out[k] = v
+		}
+	}
+	return out
 }

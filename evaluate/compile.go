@@ -24,7 +24,15 @@ const (
 	// cause through prerequisites (counting shared prerequisites once per
 	// path), so a hostile config cannot make one evaluation exponential.
 	MaxPrerequisiteWork = 256
+	// MaxFlagMetadataEntries bounds the entries of one flag's FlagMetadata.
+	MaxFlagMetadataEntries = 64
+	// MaxFlagMetadataValueLen bounds a FlagMetadata string value (and key), in bytes.
+	MaxFlagMetadataValueLen = 1024
 )
+
+// reservedFlagMetadataKeys are Flagwire's own entries in OFREP answers'
+// metadata and in the OpenFeature provider's flag metadata.
+var reservedFlagMetadataKeys = [...]string{"source", "reasonKind", "ruleId", "segment", "prerequisite", "bucket", "flagVersion", "payload", "errorCode"}
 
 var keyPattern = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.\-]*$`)
 
@@ -203,6 +211,9 @@ type compiledFlag struct {
 	prereqs  []compiledPrereq
 	version  int64
 	source   *Flag
+	// meta is the flag's FlagMetadata, normalized (numbers as float64);
+	// nil when empty. Shared by every Result: read-only.
+	meta map[string]any
 }
 
 type compiledSegment struct {
@@ -523,6 +534,7 @@ func (c *compiler) compileFlag(f *Flag, s *Snapshot) *compiledFlag {
 	default:
 		c.errorf(withField(where, "state", "invalid-state"), "state %q must be \"on\" or \"off\"", f.State)
 	}
+	cf.meta = c.compileFlagMetadata(f, where)
 	if !c.compileVariants(f, cf, where) {
 		return nil
 	}
@@ -622,6 +634,120 @@ func (c *compiler) compileFlag(f *Flag, s *Snapshot) *compiledFlag {
 		return nil
 	}
 	return cf
+}
+
+// compileFlagMetadata checks f.FlagMetadata and returns its normalized
+// copy (numbers as float64), or nil when it is empty or invalid.
+func (c *compiler) compileFlagMetadata(f *Flag, where Finding) map[string]any {
+	if len(f.FlagMetadata) == 0 {
+		return nil
+	}
+	if len(f.FlagMetadata) > MaxFlagMetadataEntries {
+		c.errorf(withField(where, "flagMetadata", "limit"), "%d flagMetadata entries exceed the limit of %d", len(f.FlagMetadata), MaxFlagMetadataEntries)
+		return nil
+	}
+	keys := make([]string, 0, len(f.FlagMetadata))
+	for k := range f.FlagMetadata {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys) // findings in a stable order
+	out := make(map[string]any, len(keys))
+	ok := true
+	for _, k := range keys {
+		field := "flagMetadata." + k
+		switch {
+		case k == "":
+			c.errorf(withField(where, "flagMetadata", "invalid-flag-metadata"), "flagMetadata has an empty key")
+			ok = false
+			continue
+		case len(k) > MaxFlagMetadataValueLen:
+			c.errorf(withField(where, "flagMetadata", "limit"), "flagMetadata key of %d bytes exceeds the limit of %d", len(k), MaxFlagMetadataValueLen)
+			ok = false
+			continue
+		case IsReservedFlagMetadataKey(k):
+			c.errorf(withField(where, field, "invalid-flag-metadata"), "flagMetadata key %q is reserved: Flagwire's own OFREP and OpenFeature metadata use it", k)
+			ok = false
+			continue
+		}
+		v, err := flagMetadataValue(f.FlagMetadata[k])
+		if err != nil {
+			c.errorf(withField(where, field, "invalid-flag-metadata"), "flagMetadata %q: %v", k, err)
+			ok = false
+			continue
+		}
+		if s, isStr := v.(string); isStr && len(s) > MaxFlagMetadataValueLen {
+			c.errorf(withField(where, field, "limit"), "flagMetadata %q: string of %d bytes exceeds the limit of %d", k, len(s), MaxFlagMetadataValueLen)
+			ok = false
+			continue
+		}
+		out[k] = v
+	}
+	if !ok {
+		return nil
+	}
+	return out
+}
+
+// IsReservedFlagMetadataKey reports whether k is one of the names Flagwire
+// uses for its own entries in OFREP answers' metadata and in the
+// OpenFeature provider's flag metadata: source, reasonKind, ruleId,
+// segment, prerequisite, bucket, flagVersion, payload and errorCode.
+// Compile rejects them as Flag.FlagMetadata keys, so a user entry never
+// hides, and is never hidden by, one of Flagwire's.
+func IsReservedFlagMetadataKey(k string) bool {
+	for _, r := range reservedFlagMetadataKeys {
+		if k == r {
+			return true
+		}
+	}
+	return false
+}
+
+// flagMetadataValue normalizes one FlagMetadata value: a string, a bool, or
+// a finite number as float64.
+func flagMetadataValue(v any) (any, error) {
+	var f float64
+	switch x := v.(type) {
+	case string, bool:
+		return x, nil
+	case float64:
+		f = x
+	case float32:
+		f = float64(x)
+	case int:
+		f = float64(x)
+	case int8:
+		f = float64(x)
+	case int16:
+		f = float64(x)
+	case int32:
+		f = float64(x)
+	case int64:
+		f = float64(x)
+	case uint:
+		f = float64(x)
+	case uint8:
+		f = float64(x)
+	case uint16:
+		f = float64(x)
+	case uint32:
+		f = float64(x)
+	case uint64:
+		f = float64(x)
+	case json.Number:
+		var err error
+		if f, err = x.Float64(); err != nil {
+			return nil, fmt.Errorf("number %s does not fit a float64", x)
+		}
+	case nil:
+		return nil, fmt.Errorf("null is not allowed: use a string, a boolean or a number")
+	default:
+		return nil, fmt.Errorf("%T is not allowed: use a string, a boolean or a number", v)
+	}
+	if math.IsNaN(f) || math.IsInf(f, 0) {
+		return nil, fmt.Errorf("number %v is not finite", f)
+	}
+	return f, nil
 }
 
 func (c *compiler) compileVariants(f *Flag, cf *compiledFlag, where Finding) bool {

@@ -137,6 +137,10 @@ func (e *LoadError) Error() string {
 //	      "dashboards": ["https://grafana.example.com/d/pricing"],
 //	      "description": "price test"
 //	    },
+//	    "flagMetadata": {                 // returned with every evaluation:
+//	      "release": "1.0.2", "build": 2, // string, boolean or number
+//	      "beta": true                    // values (see Flag.FlagMetadata)
+//	    },
 //	    "version": 7                      // set by the server
 //	  }]
 //	}

@@ -204,6 +204,7 @@ func (s *Snapshot) result(out *Result, cf *compiledFlag, idx int, reason *Reason
 	out.ValueJSON, out.PayloadJSON = v.valueJSON, v.payloadJSON
 	out.Reason = *reason
 	out.FlagVersion = cf.version
+	out.FlagMetadata = cf.meta
 }
 
 func (s *Snapshot) eval(out *Result, cf *compiledFlag, sub *subject, trace *[]TraceStep, depth int) {

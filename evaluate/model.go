@@ -87,7 +87,18 @@ type Flag struct {
 	// Owners are the people or teams accountable for the flag.
 	Owners []string `json:"owners,omitempty" yaml:"owners,omitempty"`
 	// Metadata is governance information; Metadata.TTL is the sunset date.
+	// It stays on the server: evaluations do not carry it (see
+	// FlagMetadata).
 	Metadata Metadata `json:"metadata,omitzero" yaml:"metadata,omitempty"`
+	// FlagMetadata is user-defined data returned with every evaluation of
+	// the flag, as OpenFeature's and flagd's flag metadata: key → string,
+	// bool or number (a finite float64 or an integer type; numbers are
+	// served as float64). Nil or empty means none. Compile rejects other
+	// value types, an empty key, a key Flagwire uses in its own OFREP and
+	// OpenFeature metadata (see IsReservedFlagMetadataKey), more than
+	// MaxFlagMetadataEntries entries and strings longer than
+	// MaxFlagMetadataValueLen bytes.
+	FlagMetadata map[string]any `json:"flagMetadata,omitempty" yaml:"flagMetadata,omitempty"`
 	// Version increases with every change to the flag (set by the server).
 	Version int64 `json:"version,omitempty" yaml:"version,omitempty"`
 }

@@ -86,4 +86,8 @@ type Result struct {
 	HasBucketing bool
 	// FlagVersion is the flag's version.
 	FlagVersion int64
+	// FlagMetadata is the flag's Flag.FlagMetadata as compiled (numbers as
+	// float64), set on every result of a known flag; nil when the flag has
+	// none. It is shared by every evaluation and must not be modified.
+	FlagMetadata map[string]any
 }

@@ -79,7 +79,9 @@ const (
 // the string "1234". Booleans are only true and false, so "state: off" is
 // the string "off"; a boolean where a string is expected is an error, so
 // that "name: true" never silently becomes "true". Free-form values
-// (variant values and references, payloads) keep their YAML types. Anchors,
+// (variant values and references, payloads, flagMetadata values) keep
+// their YAML types: in "flagMetadata: {release: 1.0.2, build: 2}" release
+// is a string and build a number ("2" quoted would be a string). Anchors,
 // aliases and merge keys ("<<") work, within MaxYAMLAliasNodes.
 //
 // A file-level environment applies to the file's flags that name none and
@@ -1059,6 +1061,31 @@ func (d *ymlDecoder) decode(raw *yaml.Node, p string, v reflect.Value) {
 		v.Set(e)
 	case reflect.Struct:
 		d.object(raw, p, v)
+	case reflect.Map:
+		// Free-form mappings with string keys (Flag.FlagMetadata): each
+		// value with its YAML type and position. Compile checks the values.
+		if t.Key().Kind() != reflect.String || t.Elem().Kind() != reflect.Interface {
+			d.fail(raw, "type", p, "cannot decode into %s", t)
+			return
+		}
+		entries, ok := d.mapping(raw, p, nil)
+		if !ok {
+			return
+		}
+		defer d.leave()
+		m := reflect.MakeMapWithSize(t, len(entries))
+		for _, e := range entries {
+			if d.stop {
+				break
+			}
+			if x := d.value(e.val, ymlJoin(p, e.key)); x != nil {
+				m.SetMapIndex(reflect.ValueOf(e.key), reflect.ValueOf(x))
+			} else {
+				// Kept as null: Compile names the key.
+				m.SetMapIndex(reflect.ValueOf(e.key), reflect.Zero(t.Elem()))
+			}
+		}
+		v.Set(m)
 	case reflect.Slice:
 		// An empty list is an empty, non-nil slice: for a rollout,
 		// "rollout: []" is a rollout that lists nothing.
@@ -1644,7 +1671,7 @@ func ymlReadFile(fsys fs.FS, name string) ([]byte, error) {
 // MarshalYAML encodes one flag as a flags-as-code document in the style of
 // the seed's example: two-space indentation, fields in the order flagKey,
 // environment, type, state, owners, variants, offVariant, prerequisites,
-// targets, rules, default, bucketing, metadata, version, empty fields
+// targets, rules, default, bucketing, metadata, flagMetadata, version, empty fields
 // omitted, owners as a flow list, rollouts and small payloads in flow
 // style. LoadYAML reads the output back to an equal flag (numbers as
 // numbers, strings as strings: a string that would read as a boolean or
@@ -1917,6 +1944,17 @@ func ymlFlagNode(f *evaluate.Flag) (*yaml.Node, error) {
 	}
 	if md := ymlMetadataNode(&f.Metadata); md != nil {
 		ymlPut(m, "metadata", md)
+	}
+	if len(f.FlagMetadata) > 0 {
+		fm := ymlMap()
+		for _, k := range ymlSortedKeys(f.FlagMetadata) {
+			n, err := ymlValue(f.FlagMetadata[k])
+			if err != nil {
+				return nil, fmt.Errorf("flag %q flagMetadata %q: %w", f.Key, k, err)
+			}
+			ymlPut(fm, k, n)
+		}
+		ymlPut(m, "flagMetadata", fm)
 	}
 	if f.Version != 0 {
 		ymlPut(m, "version", ymlInt(f.Version))

@@ -391,6 +391,9 @@ func TestCompilePositions(t *testing.T) {
 		{"target variant", "flagKey: a\nenvironment: e\ntargets:\n  - variant: nope\n    values: [u1]\n", []string{"f.yaml:4:14 error unknown-variant"}},
 		{"invalid key", "flagKey: 'a b'\nenvironment: e\n", []string{"f.yaml:1:10 error invalid-key"}},
 		{"segment when syntax", "environment: e\nsegments:\n  - key: s\n    when: country ==\n", []string{"f.yaml:4:21 error syntax"}},
+		{"flag metadata value", "flagKey: a\nenvironment: e\nflagMetadata:\n  ok: 1\n  bad: [1, 2]\n", []string{"f.yaml:5:8 error invalid-flag-metadata"}},
+		{"flag metadata null", "flagKey: a\nenvironment: e\nflagMetadata:\n  gone: ~\n", []string{"f.yaml:4:9 error invalid-flag-metadata"}},
+		{"flag metadata reserved key", "flagKey: a\nenvironment: e\nflagMetadata: {ruleId: x}\n", []string{"f.yaml:3:24 error invalid-flag-metadata"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -667,11 +670,12 @@ func TestMarshalYAMLRoundTrip(t *testing.T) {
 			{ID: "r2", Segment: "seg", Serve: evaluate.Serve{Rollout: []evaluate.WeightedVariant{{Variant: "small", Weight: 33.333}, {Variant: "null", Weight: 66.667}}}},
 			{ID: "r3", When: "a == 1\nor b == 2", Serve: evaluate.Serve{Progressive: &evaluate.Progressive{Variant: "yes", Steps: []evaluate.RampStep{{At: at, Percentage: 1}, {At: at.Add(24 * time.Hour), Percentage: 50}}, Paused: true, PausedAt: at.Add(time.Hour)}}},
 		},
-		Default:   &evaluate.Serve{Variant: "small"},
-		Bucketing: evaluate.Bucketing{Seed: "rich-seed", By: "account.id"},
-		Owners:    []string{"team-a", "on"},
-		Metadata:  evaluate.Metadata{Team: "t", TTL: "2027-01-01", Jira: "1234", RiskLevel: "null", KillSwitch: true, Dashboards: []string{"https://grafana.example.com/d/x"}, Description: "has: colons # and hashes"},
-		Version:   3,
+		Default:      &evaluate.Serve{Variant: "small"},
+		Bucketing:    evaluate.Bucketing{Seed: "rich-seed", By: "account.id"},
+		Owners:       []string{"team-a", "on"},
+		Metadata:     evaluate.Metadata{Team: "t", TTL: "2027-01-01", Jira: "1234", RiskLevel: "null", KillSwitch: true, Dashboards: []string{"https://grafana.example.com/d/x"}, Description: "has: colons # and hashes"},
+		FlagMetadata: map[string]any{"release": "1.0.2", "build": 2.0, "ratio": 0.1, "beta": true, "on": "true", "nothing": "null"},
+		Version:      3,
 	}
 	demo := demoConfig(t)
 	flags := append([]evaluate.Flag{rich, {Key: "minimal"}}, demo.Flags...)
@@ -853,6 +857,7 @@ metadata:
   killSwitch: true
   dashboards: [https://grafana.example.com/d/x]
   description: every field
+flagMetadata: {release: 1.0.2, build: 2, ratio: 0.1, beta: true, quoted: "true"}
 version: 9
 ---
 environment: prod
@@ -893,7 +898,8 @@ segments:
 		Owners:        []string{"team-a"},
 		Metadata: evaluate.Metadata{Team: "growth", TTL: "2027-03-31", Jira: "GRO-77", RiskLevel: "low", KillSwitch: true,
 			Dashboards: []string{"https://grafana.example.com/d/x"}, Description: "every field"},
-		Version: 9,
+		FlagMetadata: map[string]any{"release": "1.0.2", "build": int64(2), "ratio": 0.1, "beta": true, "quoted": "true"},
+		Version:      9,
 	}
 	wantSeg := evaluate.Segment{Key: "beta", Description: "opted in", When: "country == 'DE'", By: "accountId", Included: []string{"a1"}, Excluded: []string{"a2"}, Version: 3}
 	f, err := LoadYAML("every.yaml", []byte(src))

@@ -35,6 +35,10 @@ import (
 // reason), ruleId, segment, prerequisite, bucket, flagVersion, payload
 // (the variant's payload as JSON text; OFREP metadata values are scalars),
 // and errorCode when the answer comes with one (MISSING_BUCKETING_ATTRIBUTE).
+// The flag's own flagMetadata entries (evaluate.Flag.FlagMetadata) are in
+// metadata too, beside them; Flagwire's keys take precedence, and Compile
+// rejects them as flagMetadata keys (evaluate.IsReservedFlagMetadataKey), so
+// neither hides the other.
 //
 // A disabled flag (reason OFF) answers {"key","reason":"DISABLED",
 // "metadata"} with no "value" and no "variant": OFREP's "code default"
@@ -242,7 +246,13 @@ func ofrepFailureOf(d wire.Decision) (ofrepFailure, int) {
 // ofrepSuccessOf maps a decision to an OFREP success.
 func ofrepSuccessOf(d wire.Decision) ofrepSuccess {
 	res := ofrepSuccess{Key: d.FlagKey, Value: d.Variant, Variant: d.VariantKey, Reason: "DEFAULT"}
-	md := map[string]any{}
+	md := make(map[string]any, len(d.FlagMetadata)+4)
+	// The flag's own metadata first: Flagwire's entries below take
+	// precedence (Compile rejects them as flagMetadata keys, so a compiled
+	// config never has both).
+	for k, v := range d.FlagMetadata {
+		md[k] = v
+	}
 	if r := d.Reason; r != nil {
 		res.Reason = wire.OFREPReason(r.Kind)
 		md["reasonKind"] = r.Kind

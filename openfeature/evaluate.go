@@ -3,6 +3,7 @@ package flagwireof
 import (
 	"context"
 	"maps"
+	"math"
 	"time"
 
 	of "github.com/open-feature/go-sdk/openfeature"
@@ -179,9 +180,14 @@ func resolutionError(code flagwire.ErrorCode) of.ResolutionError {
 	return of.NewGeneralResolutionError("flagwire: " + string(code))
 }
 
-// metadata returns the flag metadata of an evaluation.
+// metadata returns the flag metadata of an evaluation: the flag's own,
+// then Flagwire's. It is a new map: the caller may change it.
 func metadata(d flagwire.Detail) of.FlagMetadata {
-	md := of.FlagMetadata{"source": d.Source.String()}
+	md := make(of.FlagMetadata, len(d.FlagMetadata)+4)
+	for k, v := range d.FlagMetadata {
+		md[k] = metadataValue(v)
+	}
+	md["source"] = d.Source.String()
 	if d.Reason.Kind != "" {
 		md["reasonKind"] = d.Reason.Kind
 	}
@@ -201,4 +207,19 @@ func metadata(d flagwire.Detail) of.FlagMetadata {
 		md["errorCode"] = string(d.ErrorCode)
 	}
 	return md
+}
+
+// maxExactInt is 2^53: every integer up to it in magnitude is exact in a
+// float64.
+const maxExactInt = 1 << 53
+
+// metadataValue gives a flag metadata value the Go type OpenFeature's
+// FlagMetadata getters expect: a whole number within ±2^53 becomes an
+// int64 (GetInt), any other number stays a float64 (GetFloat); strings and
+// booleans are kept.
+func metadataValue(v any) any {
+	if f, ok := v.(float64); ok && f == math.Trunc(f) && math.Abs(f) <= maxExactInt {
+		return int64(f)
+	}
+	return v
 }

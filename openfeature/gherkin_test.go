@@ -33,22 +33,11 @@ import (
 // "context-aware" flag for evaluation.feature) are written below as
 // Flagwire flags; the expected answers come from the feature files.
 
-// gherkinExcluded lists the scenarios of evaluation_v2.feature left out,
-// by tag, and why.
-//
-//   - @metadata ("Flag metadata in evaluation details"): it expects
-//     user-defined flag metadata (string "1.0.2", integer 2, float 0.1,
-//     boolean true on metadata-flag). Flagwire flags have no user-defined
-//     metadata that reaches an evaluation: evaluate.Metadata is governance
-//     data (team, TTL, …) kept on the server, and the provider's flag
-//     metadata is Flagwire's own (source, reasonKind, ruleId, …).
-const gherkinExcluded = "~@metadata"
-
-// gherkinLocalExcluded is what local mode leaves out besides
-// gherkinExcluded: @reason-codes-cached ("CACHED reason") expects the
-// second evaluation to come from a cache, and local mode evaluates the
+// gherkinLocalExcluded is what local mode leaves out of
+// evaluation_v2.feature: @reason-codes-cached ("CACHED reason") expects
+// the second evaluation to come from a cache, and local mode evaluates the
 // synced config in-process every time (reason STATIC), with no decision
-// cache to serve from.
+// cache to serve from. Remote mode runs every scenario.
 const gherkinLocalExcluded = "~@reason-codes-cached"
 
 // TestGherkinEvaluation runs evaluation.feature: every scenario, with
@@ -59,14 +48,14 @@ func TestGherkinEvaluation(t *testing.T) {
 	t.Run("local", func(t *testing.T) { runGherkin(t, "testdata/gherkin/evaluation.feature", "", flagwire.ModeLocal) })
 }
 
-// TestGherkinEvaluationV2 runs evaluation_v2.feature: every scenario but
-// those gherkinExcluded names (and, in local mode, gherkinLocalExcluded).
+// TestGherkinEvaluationV2 runs evaluation_v2.feature: every scenario in
+// remote mode, all but gherkinLocalExcluded in local mode.
 func TestGherkinEvaluationV2(t *testing.T) {
 	t.Run("remote", func(t *testing.T) {
-		runGherkin(t, "testdata/gherkin/evaluation_v2.feature", gherkinExcluded, flagwire.ModeRemote)
+		runGherkin(t, "testdata/gherkin/evaluation_v2.feature", "", flagwire.ModeRemote)
 	})
 	t.Run("local", func(t *testing.T) {
-		runGherkin(t, "testdata/gherkin/evaluation_v2.feature", gherkinExcluded+"&&"+gherkinLocalExcluded, flagwire.ModeLocal)
+		runGherkin(t, "testdata/gherkin/evaluation_v2.feature", gherkinLocalExcluded, flagwire.ModeLocal)
 	})
 }
 
@@ -147,6 +136,8 @@ func gherkinConfig() *evaluate.Config {
 		targeted(flag("complex-targeted", evaluate.TypeString, "external", v{Name: "internal", Value: "INTERNAL"}, v{Name: "external", Value: "EXTERNAL"}),
 			"customer == false and "+ballmer+" and age > 10", "internal"),
 		flag("wrong-flag", evaluate.TypeString, "one", v{Name: "one", Value: "uno"}, v{Name: "two", Value: "dos"}),
+		withMetadata(flag("metadata-flag", evaluate.TypeBoolean, "on", v{Name: "on", Value: true}, v{Name: "off", Value: false}),
+			map[string]any{"string": "1.0.2", "integer": 2, "boolean": true, "float": 0.1}),
 		// evaluation.feature's context-aware flag (the go-sdk e2e tests'
 		// in-memory flag): INTERNAL for exactly this context.
 		targeted(flag("context-aware", evaluate.TypeString, "external", v{Name: "internal", Value: "INTERNAL"}, v{Name: "external", Value: "EXTERNAL"}),
@@ -156,6 +147,8 @@ func gherkinConfig() *evaluate.Config {
 }
 
 func renamed(f evaluate.Flag, key string) evaluate.Flag { f.Key = key; return f }
+
+func withMetadata(f evaluate.Flag, md map[string]any) evaluate.Flag { f.FlagMetadata = md; return f }
 
 // gherkinScenario is one scenario's state: its own OpenFeature API
 // (isolated from the global one and from other scenarios), provider and
@@ -225,6 +218,7 @@ func (s *gherkinScenario) register(sc *godog.ScenarioContext) {
 	sc.Step(`^an evaluation context with modifiable data$`, s.modifiableContext)
 	sc.Step(`^the original evaluation context should remain unmodified$`, s.contextUnmodified)
 	sc.Step(`^the evaluation details should be immutable$`, s.detailsImmutable)
+	sc.Step(`^the resolved metadata should contain$`, s.metadataContains)
 	sc.Step(`^the flag was evaluated with details asynchronously$`, s.evaluateAsync)
 	sc.Step(`^the evaluation should complete without blocking$`, s.asyncCompleted)
 
@@ -664,6 +658,51 @@ func (s *gherkinScenario) detailsImmutable() error {
 	}
 	if len(want) == 0 {
 		return errors.New("no flag metadata to check")
+	}
+	return nil
+}
+
+// metadataContains checks the table's rows (key, metadata_type, value)
+// against the evaluation's flag metadata, each with the FlagMetadata
+// getter of its type, as a Go application reads it: Integer with GetInt
+// (int64), Float with GetFloat (float64), and so on.
+func (s *gherkinScenario) metadataContains(table *godog.Table) error {
+	if len(table.Rows) < 2 {
+		return errors.New("the metadata table has no rows")
+	}
+	col := map[string]int{}
+	for i, c := range table.Rows[0].Cells {
+		col[c.Value] = i
+	}
+	md := s.details.FlagMetadata
+	for _, row := range table.Rows[1:] {
+		key, typ, want := row.Cells[col["key"]].Value, row.Cells[col["metadata_type"]].Value, row.Cells[col["value"]].Value
+		var (
+			got, exp any
+			err      error
+		)
+		switch typ {
+		case "String":
+			got, err = md.GetString(key)
+			exp = want
+		case "Integer":
+			got, err = md.GetInt(key)
+			exp, _ = strconv.ParseInt(want, 10, 64)
+		case "Float":
+			got, err = md.GetFloat(key)
+			exp, _ = strconv.ParseFloat(want, 64)
+		case "Boolean":
+			got, err = md.GetBool(key)
+			exp, _ = strconv.ParseBool(want)
+		default:
+			return fmt.Errorf("unknown metadata_type %q", typ)
+		}
+		if err != nil {
+			return fmt.Errorf("metadata %q as %s: %v (metadata %v)", key, typ, err, md)
+		}
+		if got != exp {
+			return fmt.Errorf("metadata %q = %v, want %v", key, got, exp)
+		}
 	}
 	return nil
 }

@@ -62,9 +62,16 @@
 //     TARGETING_KEY_MISSING and the SDK returns the caller's default with
 //     reason ERROR.
 //
-// Flag metadata: source (CACHE, REMOTE, LOCAL, …), reasonKind (Flagwire's
-// reason), ruleId, segment, bucket (int64), flagVersion (int64) and, for a
-// value served despite an error (STALE), errorCode; each only when known.
+// Flag metadata: the flag's own flagMetadata (flagwire.Detail's
+// FlagMetadata: strings and booleans as they are, a whole number within
+// ±2^53 as int64 for FlagMetadata.GetInt, any other number as float64 for
+// GetFloat: JSON does not tell 2 from 2.0, so a float metadata value
+// written 2.0 reads as the int64 2), then Flagwire's own: source (CACHE,
+// REMOTE, LOCAL, …), reasonKind (Flagwire's reason), ruleId, segment,
+// bucket (int64), flagVersion (int64) and, for a value served despite an
+// error (STALE), errorCode; each only when known. Flagwire's keys cannot
+// clash with the flag's: the engine rejects them as flagMetadata keys
+// (evaluate.IsReservedFlagMetadataKey).
 //
 // # Status and events
 //

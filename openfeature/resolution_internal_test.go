@@ -46,3 +46,33 @@ func TestReasonDisabledOnlyForOff(t *testing.T) {
 		}
 	}
 }
+
+// TestResolutionFlagMetadata: the flag's own metadata reaches OpenFeature's
+// FlagMetadata with the types its getters read (a whole number within
+// ±2^53 an int64, any other number a float64), beside Flagwire's entries,
+// in a map of its own.
+func TestResolutionFlagMetadata(t *testing.T) {
+	shared := map[string]any{"s": "1.0.2", "b": true, "i": 2.0, "neg": -3.0, "f": 0.1, "huge": float64(1<<53) * 4, "edge": float64(1 << 53)}
+	d := flagwire.Detail{FlagKey: "f", Variant: "true", Source: flagwire.SourceRemote, Reason: flagwire.Reason{Kind: "STATIC", Bucket: -1}, FlagMetadata: shared}
+	md := resolution(d).FlagMetadata
+	want := of.FlagMetadata{"s": "1.0.2", "b": true, "i": int64(2), "neg": int64(-3), "f": 0.1, "huge": float64(1<<53) * 4, "edge": int64(1 << 53),
+		"source": "REMOTE", "reasonKind": "STATIC"}
+	if len(md) != len(want) {
+		t.Fatalf("metadata %#v, want %#v", md, want)
+	}
+	for k, v := range want {
+		if md[k] != v {
+			t.Errorf("metadata[%q] = %#v (%T), want %#v (%T)", k, md[k], md[k], v, v)
+		}
+	}
+	if i, err := md.GetInt("i"); err != nil || i != 2 {
+		t.Errorf("GetInt: %v %v", i, err)
+	}
+	if f, err := md.GetFloat("f"); err != nil || f != 0.1 {
+		t.Errorf("GetFloat: %v %v", f, err)
+	}
+	md["s"] = "changed"
+	if shared["s"] != "1.0.2" {
+		t.Error("changing OpenFeature's metadata changed the Detail's shared map")
+	}
+}

@@ -283,6 +283,7 @@ func localDecision(snap *evaluate.Snapshot, key string, attrs map[string]any, no
 	d.Variant = jsonValue(res.Value)
 	d.VariantKey = res.Variant
 	d.FlagVersion = res.FlagVersion
+	d.FlagMetadata = res.FlagMetadata
 	if res.Payload != nil {
 		d.Payload = jsonValue(res.Payload)
 	}
@@ -350,6 +351,11 @@ func writeDecision(w io.Writer, d *wire.Decision, source string) error {
 	}
 	if d.FlagVersion != 0 {
 		row("version", strconv.FormatInt(d.FlagVersion, 10))
+	}
+	if len(d.FlagMetadata) > 0 {
+		if md, err := json.Marshal(d.FlagMetadata); err == nil { // keys sorted
+			row("metadata", string(md))
+		}
 	}
 	if d.Error != nil {
 		row("error", d.Error.Code+": "+d.Error.Message)

@@ -192,3 +192,19 @@ func FuzzParseAttrs(f *testing.F) {
 		parseAttrs([]string{a, b})
 	})
 }
+
+// TestEvalFlagMetadata: "flagwire eval" shows a flag's flagMetadata, the
+// same from the files and from a server.
+func TestEvalFlagMetadata(t *testing.T) {
+	dir := exampleFlags(t)
+	writeFile(t, filepath.Join(dir, "release-gate.yaml"), "flagKey: release-gate\nenvironment: prod\nowners: [web]\ndefault: {variant: true}\nflagMetadata:\n  release: 1.0.2\n  build: 2\n  beta: true\n")
+	srv := startFlags(t, dir)
+	for _, source := range [][]string{{"--flags", dir}, {"--server", srv.URL}} {
+		t.Run(source[0], func(t *testing.T) {
+			r := mustRun(t, 0, "", append([]string{"eval", "release-gate", "--attr", "userId=u1"}, source...)...)
+			if want := "  metadata {\"beta\":true,\"build\":2,\"release\":\"1.0.2\"}\n"; !strings.Contains(r.stdout, want) {
+				t.Errorf("output lacks %q:\n%s", want, r.stdout)
+			}
+		})
+	}
+}

@@ -56,6 +56,11 @@ type Decision struct {
 	FlagVersion int64           `json:"flagVersion,omitempty"`
 	Error       *DecisionError  `json:"error,omitempty"`
 	Explain     []ExplainStep   `json:"explain,omitempty"`
+	// FlagMetadata is the flag's user-defined metadata (evaluate.Flag's
+	// FlagMetadata: strings, booleans, numbers), sent with a successful
+	// decision when the flag has any. It is read-only: the server shares
+	// it with the compiled flag.
+	FlagMetadata map[string]any `json:"flagMetadata,omitempty"`
 }
 
 // Reason explains a decision.

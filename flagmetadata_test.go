@@ -1,0 +1,111 @@
+package flagwire
+
+import (
+	"context"
+	"reflect"
+	"testing"
+	"time"
+
+	"github.com/flagwire/flagwire/evaluate"
+	"github.com/flagwire/flagwire/flagtest"
+)
+
+// flagMetadataConfig has a flag with user-defined metadata of every kind
+// and one without.
+func flagMetadataConfig() *evaluate.Config {
+	return &evaluate.Config{
+		Environment: "prod",
+		Salt:        "md-salt",
+		Version:     3,
+		Flags: []evaluate.Flag{
+			{Key: "release-gate", Default: &evaluate.Serve{Variant: true},
+				Rules:        []evaluate.Rule{{ID: "free", When: "plan == 'free'", Serve: evaluate.Serve{Variant: false}}},
+				Metadata:     evaluate.Metadata{Team: "growth", Jira: "GRO-77"}, // governance: never served
+				FlagMetadata: map[string]any{"release": "1.0.2", "build": 2, "ratio": 0.1, "beta": true}},
+			{Key: "plain", Default: &evaluate.Serve{Variant: true}},
+		},
+	}
+}
+
+// TestDetailFlagMetadataEveryMode: Detail.FlagMetadata carries the flag's
+// flagMetadata in remote mode (fresh and from the cache), through OFREP, in
+// local mode and in offline mode, the same map in each: numbers as
+// float64, and nothing of the governance metadata; serving it allocates
+// nothing. A flag without any, an
+// unknown flag and a type mismatch have none.
+func TestDetailFlagMetadataEveryMode(t *testing.T) {
+	srv := flagtest.NewServer(t, flagtest.WithConfig(flagMetadataConfig()))
+	s := newSigner(t)
+	env := s.envelope(t, flagMetadataConfig(), time.Now(), time.Hour)
+	// From Flag.FlagMetadata's documented rule: every number a float64.
+	want := map[string]any{"release": "1.0.2", "build": 2.0, "ratio": 0.1, "beta": true}
+	modes := []struct {
+		name       string
+		make       func(t *testing.T) *Client
+		src, again Source // of the first and the second evaluation
+	}{
+		{"remote", func(t *testing.T) *Client { return modeClient(t, srv, ModeRemote, false) }, SourceRemote, SourceCache},
+		{"ofrep", func(t *testing.T) *Client { return modeClient(t, srv, ModeRemote, true) }, SourceRemote, SourceCache},
+		{"local", func(t *testing.T) *Client { return modeClient(t, srv, ModeLocal, false) }, SourceLocal, SourceLocal},
+		{"offline", func(t *testing.T) *Client {
+			c, err := New(context.Background(), WithMode(ModeOffline), WithEnvironment("prod"), WithBootstrap(env), WithTrustedKeys(s.pub), WithLogger(quietLogger()))
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { c.Close(context.Background()) })
+			return c
+		}, SourceBootstrap, SourceBootstrap},
+	}
+	for _, m := range modes {
+		t.Run(m.name, func(t *testing.T) {
+			c := m.make(t)
+			ctx := WithAttributes(context.Background(), Attributes{"userId": "u1", "plan": "pro"})
+			for i, src := range []Source{m.src, m.again} {
+				v, d := c.BoolDetail(ctx, "release-gate", false)
+				if !v || d.Variant != "true" || d.Reason.Kind != "DEFAULT" || d.Source != src || d.ErrorCode != "" {
+					t.Fatalf("evaluation %d: %v %+v; want true, DEFAULT from %s", i+1, v, d, src)
+				}
+				if !reflect.DeepEqual(d.FlagMetadata, want) {
+					t.Errorf("evaluation %d: FlagMetadata %#v, want %#v", i+1, d.FlagMetadata, want)
+				}
+			}
+			// Serving it costs nothing: the map is shared, not copied.
+			if n := testing.AllocsPerRun(200, func() { c.BoolDetail(ctx, "release-gate", false) }); n != 0 {
+				t.Errorf("%v allocations per evaluation of a flag with metadata, want 0", n)
+			}
+			// Another rule, the same metadata.
+			free := WithAttributes(context.Background(), Attributes{"userId": "u2", "plan": "free"})
+			if v, d := c.BoolDetail(free, "release-gate", true); v || d.Reason.Kind != "RULE_MATCH" || !reflect.DeepEqual(d.FlagMetadata, want) {
+				t.Errorf("free plan: %v %+v", v, d)
+			}
+			if _, d := c.BoolDetail(ctx, "plain", false); d.FlagMetadata != nil || d.ErrorCode != "" {
+				t.Errorf("flag without metadata: %+v", d)
+			}
+			if _, d := c.BoolDetail(ctx, "missing", false); d.FlagMetadata != nil || d.ErrorCode != ErrorFlagNotFound {
+				t.Errorf("unknown flag: %+v", d)
+			}
+			if _, d := c.StringDetail(ctx, "release-gate", "x"); d.FlagMetadata != nil || d.ErrorCode != ErrorTypeMismatch {
+				t.Errorf("type mismatch: %+v", d)
+			}
+		})
+	}
+}
+
+// TestScalarMetadata: a decision's flag metadata keeps the entries
+// Detail.FlagMetadata promises (strings, booleans, numbers) and drops the
+// rest, such as objects a foreign OFREP server might send.
+func TestScalarMetadata(t *testing.T) {
+	for _, tc := range []struct {
+		in, want map[string]any
+	}{
+		{nil, nil},
+		{map[string]any{}, nil},
+		{map[string]any{"a": "x", "b": true, "c": 1.5}, map[string]any{"a": "x", "b": true, "c": 1.5}},
+		{map[string]any{"a": "x", "o": map[string]any{}, "l": []any{1.0}, "n": nil}, map[string]any{"a": "x"}},
+		{map[string]any{"o": map[string]any{}}, nil},
+	} {
+		if got := scalarMetadata(tc.in); !reflect.DeepEqual(got, tc.want) || (got == nil) != (tc.want == nil) {
+			t.Errorf("scalarMetadata(%v) = %#v, want %#v", tc.in, got, tc.want)
+		}
+	}
+}
