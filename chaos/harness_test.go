@@ -10,6 +10,7 @@ import (
 	"maps"
 	"math"
 	"os"
+	"runtime/metrics"
 	"slices"
 	"strings"
 	"sync"
@@ -306,8 +307,51 @@ func lagMonitor() (maxLag func() time.Duration, stop func()) {
 		}
 	}()
 	var once sync.Once
-	return func() time.Duration { return time.Duration(worst.Load()) },
+	base := readLatencies()
+	return func() time.Duration { return max(time.Duration(worst.Load()), base.worstSince()) },
 		func() { once.Do(func() { close(stopTick); <-done }) }
+}
+
+// latencyMetrics are the runtime's histograms of how long runnable
+// goroutines waited for a CPU and how long the world stopped for GC. A
+// single monitor goroutine can be lucky when the run queue is long (under
+// -race, with another test binary on the same 2 cores); these see every
+// goroutine, the callers included.
+var latencyMetrics = []string{"/sched/latencies:seconds", "/sched/pauses/total/gc:seconds"}
+
+type latencySnapshot []metrics.Sample
+
+func readLatencies() latencySnapshot {
+	s := make([]metrics.Sample, len(latencyMetrics))
+	for i, name := range latencyMetrics {
+		s[i].Name = name
+	}
+	metrics.Read(s)
+	return s
+}
+
+// worstSince returns the upper bound of the highest histogram bucket that
+// gained a count since the snapshot (its lower bound for the open-ended
+// last bucket).
+func (base latencySnapshot) worstSince() time.Duration {
+	var worst float64
+	for i, now := range readLatencies() {
+		if now.Value.Kind() != metrics.KindFloat64Histogram || base[i].Value.Kind() != metrics.KindFloat64Histogram {
+			continue
+		}
+		h, h0 := now.Value.Float64Histogram(), base[i].Value.Float64Histogram()
+		for b := len(h.Counts) - 1; b >= 0; b-- {
+			if b < len(h0.Counts) && h.Counts[b] > h0.Counts[b] {
+				bound := h.Buckets[b+1]
+				if math.IsInf(bound, 1) {
+					bound = h.Buckets[b]
+				}
+				worst = max(worst, bound)
+				break
+			}
+		}
+	}
+	return time.Duration(worst * float64(time.Second))
 }
 
 // pace blocks for d: the load schedule's phases, not a wait for an outcome.
