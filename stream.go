@@ -163,13 +163,17 @@ func (s *streamer) connectOnce(parent context.Context) error {
 		body, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
 		return statusError(resp, body, s.c.cfg.clock.Now())
 	}
-	s.connected.Store(true)
-	// A reconnect without an event id cannot resume: what changed while
-	// the stream was down is unknown, so the owner refreshes everything.
-	// (With Last-Event-ID the server replays missed events or sends reset.)
-	if n := s.connects.Add(1); n > 1 && s.lastID == "" && s.onConnect != nil {
+	// A connection without an event id cannot resume: what changed before
+	// it is unknown, so the owner refreshes everything — on a reconnect,
+	// and on the first connection too, since whatever was fetched before
+	// it (remote decisions, local mode's first sync) may have missed a
+	// change that no event will replay. (With Last-Event-ID the server
+	// replays missed events or sends reset.)
+	s.connects.Add(1)
+	if s.lastID == "" && s.onConnect != nil {
 		s.onConnect()
 	}
+	s.connected.Store(true) // after onConnect: connected means caught up
 	s.c.statusChanged()
 	// The watchdog: each complete event and each complete keep-alive
 	// comment pushes the deadline back; bytes alone do not (a server

@@ -67,6 +67,15 @@ func run() error {
 	fmt.Printf("no-such-flag = %q, error code %s\n", s.Value, s.ErrorCode)
 	_ = err
 
+	// Changes reach the provider over the SDK's event stream: let it
+	// connect before making one (a change made earlier is picked up by the
+	// next evaluation, but announces no event).
+	for deadline := time.Now().Add(5 * time.Second); !client.Status().StreamConnected; {
+		if time.Now().After(deadline) {
+			return fmt.Errorf("the event stream did not connect")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
 	if _, err := srv.SetFlag("prod", evaluate.Flag{Key: "checkout-new-flow", State: evaluate.StateOff}); err != nil {
 		return err
 	}
