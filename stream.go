@@ -45,10 +45,13 @@ type streamer struct {
 	stopped   atomic.Bool // after 401/403
 	// absent: an OFREP-only server has no stream (stopped, not an error).
 	absent atomic.Bool
-	// onEvent handles one event; onConnect runs after each (re)connect.
+	// onEvent handles one event; onConnect runs after each reconnect that
+	// cannot resume.
 	onEvent   func(wire.StreamEvent)
 	onConnect func()
-	onDown    func() // after a live connection ends
+	// onFirstConnect, if set, runs after the first connection.
+	onFirstConnect func()
+	onDown         func() // after a live connection ends
 
 	// connects counts successful connections (tests, stats).
 	connects atomic.Int64
@@ -163,17 +166,19 @@ func (s *streamer) connectOnce(parent context.Context) error {
 		body, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
 		return statusError(resp, body, s.c.cfg.clock.Now())
 	}
-	// A connection without an event id cannot resume: what changed before
-	// it is unknown, so the owner refreshes everything — on a reconnect,
-	// and on the first connection too, since whatever was fetched before
-	// it (remote decisions, local mode's first sync) may have missed a
-	// change that no event will replay. (With Last-Event-ID the server
-	// replays missed events or sends reset.)
-	s.connects.Add(1)
-	if s.lastID == "" && s.onConnect != nil {
+	// A reconnect without an event id cannot resume: what changed while
+	// the stream was down is unknown, so the owner refreshes everything.
+	// (With Last-Event-ID the server replays missed events or sends reset.)
+	// The first connection cannot resume either: local mode asks for a
+	// conditional sync then (its first sync may have missed a change that
+	// no event will replay; a 304 costs nothing).
+	switch n := s.connects.Add(1); {
+	case n == 1 && s.onFirstConnect != nil:
+		s.onFirstConnect()
+	case n > 1 && s.lastID == "" && s.onConnect != nil:
 		s.onConnect()
 	}
-	s.connected.Store(true) // after onConnect: connected means caught up
+	s.connected.Store(true)
 	s.c.statusChanged()
 	// The watchdog: each complete event and each complete keep-alive
 	// comment pushes the deadline back; bytes alone do not (a server
