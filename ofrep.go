@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -206,14 +205,14 @@ func (c *Client) ofrepPost(ctx context.Context, path string, ec *evalContext) (*
 		return nil, nil, &apiError{code: ErrorUnavailable, msg: transportMessage(err)}
 	}
 	defer resp.Body.Close()
-	data, err := io.ReadAll(io.LimitReader(resp.Body, c.cfg.maxResponse+1))
+	data, tooLarge, err := readLimited(resp, c.cfg.maxResponse)
 	if err != nil {
 		if ctx.Err() != nil {
 			return nil, nil, errTimeout
 		}
 		return nil, nil, &apiError{code: ErrorUnavailable, status: resp.StatusCode, msg: "reading response: " + transportMessage(err)}
 	}
-	if int64(len(data)) > c.cfg.maxResponse {
+	if tooLarge {
 		return nil, nil, &apiError{code: ErrorBadResponse, status: resp.StatusCode, msg: fmt.Sprintf("response larger than %d bytes", c.cfg.maxResponse)}
 	}
 	return resp, data, nil

@@ -229,7 +229,7 @@ func (c *Client) postEvaluate(ctx context.Context, body []byte) (*wire.EvaluateR
 		return nil, &apiError{code: ErrorUnavailable, msg: transportMessage(err)}
 	}
 	defer resp.Body.Close()
-	data, err := io.ReadAll(io.LimitReader(resp.Body, c.cfg.maxResponse+1))
+	data, tooLarge, err := readLimited(resp, c.cfg.maxResponse)
 	if err != nil {
 		if ctx.Err() != nil {
 			return nil, errTimeout
@@ -239,7 +239,7 @@ func (c *Client) postEvaluate(ctx context.Context, body []byte) (*wire.EvaluateR
 	if resp.StatusCode != http.StatusOK {
 		return nil, statusError(resp, data, c.cfg.clock.Now())
 	}
-	if int64(len(data)) > c.cfg.maxResponse {
+	if tooLarge {
 		return nil, &apiError{code: ErrorBadResponse, status: resp.StatusCode, msg: fmt.Sprintf("response larger than %d bytes", c.cfg.maxResponse)}
 	}
 	var out wire.EvaluateResponse
@@ -461,4 +461,23 @@ func scalarMetadata(m map[string]any) map[string]any {
 		}
 	}
 	return out
+}
+
+// readLimited reads a response body of at most limit bytes. A body that
+// declares a larger Content-Length is refused before any of it is read
+// (a hostile or broken server costs no memory); one that turns out larger
+// while reading stops at limit+1 bytes. tooLarge reports either.
+func readLimited(resp *http.Response, limit int64) (data []byte, tooLarge bool, err error) {
+	if resp.ContentLength > limit {
+		return nil, true, nil
+	}
+	var buf bytes.Buffer
+	if resp.ContentLength > 0 {
+		buf.Grow(int(resp.ContentLength) + 1) // one read into place, no regrowth
+	}
+	_, err = buf.ReadFrom(io.LimitReader(resp.Body, limit+1))
+	if err != nil {
+		return nil, false, err
+	}
+	return buf.Bytes(), int64(buf.Len()) > limit, nil
 }
