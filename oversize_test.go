@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strconv"
+	"strings"
 	"testing"
 )
 
@@ -40,5 +41,35 @@ func TestDeclaredOversizedResponseRefusedUnread(t *testing.T) {
 			t.Errorf("ofrep=%v: %+v; want BAD_RESPONSE from the declared length", ofrep, d)
 		}
 		c.Close(context.Background())
+	}
+}
+
+// TestChunkedOversizedResponseRefused: an answer without a declared length
+// that runs past the bound is cut off at the bound and refused.
+func TestChunkedOversizedResponseRefused(t *testing.T) {
+	chunk := make([]byte, 64<<10)
+	for i := range chunk {
+		chunk[i] = ' '
+	}
+	hs := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		io.WriteString(w, `{"requestId":"x","decisions":[]`)
+		for sent := 0; sent <= 5<<20 && r.Context().Err() == nil; sent += len(chunk) { // chunked: no Content-Length
+			w.Write(chunk)
+		}
+		io.WriteString(w, `}`)
+	}))
+	defer hs.Close()
+	c, err := New(context.Background(), WithEndpoint(hs.URL), WithStreaming(false), WithRetry(RetrySettings{MaxAttempts: -1}),
+		WithTimeout(patience), WithLogger(quietLogger()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close(context.Background())
+	if _, d := c.BoolDetail(context.Background(), "f", false); d.ErrorCode != ErrorBadResponse {
+		t.Errorf("%+v; want BAD_RESPONSE", d)
+	}
+	if st := c.Status(); !strings.Contains(st.LastError, "larger than") {
+		t.Errorf("Status().LastError = %q; want it to say the response was too large", st.LastError)
 	}
 }
