@@ -706,42 +706,17 @@ func IsReservedFlagMetadataKey(k string) bool {
 // flagMetadataValue normalizes one FlagMetadata value: a string, a bool, or
 // a finite number as float64.
 func flagMetadataValue(v any) (any, error) {
-	var f float64
 	switch x := v.(type) {
 	case string, bool:
 		return x, nil
-	case float64:
-		f = x
-	case float32:
-		f = float64(x)
-	case int:
-		f = float64(x)
-	case int8:
-		f = float64(x)
-	case int16:
-		f = float64(x)
-	case int32:
-		f = float64(x)
-	case int64:
-		f = float64(x)
-	case uint:
-		f = float64(x)
-	case uint8:
-		f = float64(x)
-	case uint16:
-		f = float64(x)
-	case uint32:
-		f = float64(x)
-	case uint64:
-		f = float64(x)
-	case json.Number:
-		var err error
-		if f, err = x.Float64(); err != nil {
-			return nil, fmt.Errorf("number %s does not fit a float64", x)
-		}
 	case nil:
 		return nil, fmt.Errorf("null is not allowed: use a string, a boolean or a number")
-	default:
+	}
+	f, ok := toFloat(v)
+	if !ok {
+		if n, isNumber := v.(json.Number); isNumber {
+			return nil, fmt.Errorf("number %s does not fit a float64", n)
+		}
 		return nil, fmt.Errorf("%T is not allowed: use a string, a boolean or a number", v)
 	}
 	if math.IsNaN(f) || math.IsInf(f, 0) {
@@ -913,6 +888,14 @@ func toFloat(v any) (float64, bool) {
 	case uint64:
 		return float64(x), true
 	case uint32:
+		return float64(x), true
+	case int16:
+		return float64(x), true
+	case int8:
+		return float64(x), true
+	case uint16:
+		return float64(x), true
+	case uint8:
 		return float64(x), true
 	case json.Number:
 		f, err := x.Float64()
