@@ -438,19 +438,8 @@ type ymlEntry struct {
 // (no error) and for a non-mapping (an error); when ok the caller must call
 // d.leave.
 func (d *ymlDecoder) mapping(raw *yaml.Node, p string, known []string) (entries []ymlEntry, ok bool) {
-	n := d.node(raw)
-	if n == nil {
-		return nil, false
-	}
-	d.mark(p, raw)
-	if n.Kind == yaml.ScalarNode && n.ShortTag() == "!!null" {
-		return nil, false
-	}
-	if n.Kind != yaml.MappingNode {
-		d.typeError(raw, p, "a mapping")
-		return nil, false
-	}
-	if !d.enter(n, p) {
+	n, ok := d.open(raw, p, yaml.MappingNode, "a mapping")
+	if !ok {
 		return nil, false
 	}
 	seen := make(map[string]*yaml.Node, len(n.Content)/2)
@@ -537,7 +526,19 @@ func ymlContains(list []string, s string) bool {
 // sequence returns the items of the list n. ok is false for null and for a
 // non-list (an error); when ok the caller must call d.leave.
 func (d *ymlDecoder) sequence(raw *yaml.Node, p string) (items []*yaml.Node, ok bool) {
-	n := d.node(raw)
+	n, ok := d.open(raw, p, yaml.SequenceNode, "a list")
+	if !ok {
+		return nil, false
+	}
+	return n.Content, true
+}
+
+// open resolves raw (aliases), records its position for p, and enters it
+// when it is a node of kind; ok is false for null (no error) and for a
+// node of another kind (an error saying it should be what). When ok the
+// caller must call d.leave.
+func (d *ymlDecoder) open(raw *yaml.Node, p string, kind yaml.Kind, what string) (n *yaml.Node, ok bool) {
+	n = d.node(raw)
 	if n == nil {
 		return nil, false
 	}
@@ -545,14 +546,14 @@ func (d *ymlDecoder) sequence(raw *yaml.Node, p string) (items []*yaml.Node, ok 
 	if n.Kind == yaml.ScalarNode && n.ShortTag() == "!!null" {
 		return nil, false
 	}
-	if n.Kind != yaml.SequenceNode {
-		d.typeError(raw, p, "a list")
+	if n.Kind != kind {
+		d.typeError(raw, p, what)
 		return nil, false
 	}
 	if !d.enter(n, p) {
 		return nil, false
 	}
-	return n.Content, true
+	return n, true
 }
 
 // scalar resolves a scalar node; it reports a type error for anything else.
