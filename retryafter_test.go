@@ -6,7 +6,6 @@ import (
 	"net/http/httptest"
 	"net/http/httputil"
 	"net/url"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -19,36 +18,6 @@ import (
 // a fully loaded machine never fails a test that would pass on a quiet
 // one; a passing test never waits it out.
 const patience = 30 * time.Second
-
-// manualClock is an injected clock that moves only when the test says so.
-type manualClock struct {
-	mu  sync.Mutex
-	now time.Time
-	ns  int64
-}
-
-func newManualClock() *manualClock {
-	return &manualClock{now: time.Date(2026, 11, 28, 12, 0, 0, 0, time.UTC), ns: 1}
-}
-
-func (c *manualClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *manualClock) Nanotime() int64 {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.ns
-}
-
-func (c *manualClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	c.now = c.now.Add(d)
-	c.ns += int64(d)
-	c.mu.Unlock()
-}
 
 // frontServer is a loopback server in front of a flagtest server: answer
 // may handle a request itself (returning true); every other request is
@@ -82,7 +51,7 @@ func TestRetryAfterCappedEverywhere(t *testing.T) {
 	t.Run("evaluations/delay-seconds/default cap", func(t *testing.T) {
 		srv := flagtest.NewServer(t, flagtest.WithConfig(exampleConfig()))
 		srv.InjectFault(flagtest.Fault{Path: "/v1/evaluate", Status: http.StatusTooManyRequests, RetryAfter: huge, Count: 1})
-		clk := newManualClock()
+		clk := newFakeClock()
 		c, err := New(context.Background(), WithEndpoint(srv.URL), WithToken(srv.Token()), WithLogger(quietLogger()),
 			WithStreaming(false), withClock(clk), WithRetry(RetrySettings{MaxAttempts: -1}), WithTimeout(patience))
 		if err != nil {
@@ -94,7 +63,7 @@ func TestRetryAfterCappedEverywhere(t *testing.T) {
 	t.Run("evaluations/delay-seconds/configured cap", func(t *testing.T) {
 		srv := flagtest.NewServer(t, flagtest.WithConfig(exampleConfig()))
 		srv.InjectFault(flagtest.Fault{Path: "/v1/evaluate", Status: http.StatusTooManyRequests, RetryAfter: huge, Count: 1})
-		clk := newManualClock()
+		clk := newFakeClock()
 		c, err := New(context.Background(), WithEndpoint(srv.URL), WithToken(srv.Token()), WithLogger(quietLogger()),
 			WithStreaming(false), withClock(clk), WithRetry(RetrySettings{MaxAttempts: -1, MaxRetryAfter: time.Minute}), WithTimeout(patience))
 		if err != nil {
@@ -114,7 +83,7 @@ func TestRetryAfterCappedEverywhere(t *testing.T) {
 			w.WriteHeader(http.StatusTooManyRequests)
 			return true
 		})
-		clk := newManualClock()
+		clk := newFakeClock()
 		c, err := New(context.Background(), WithEndpoint(front.URL), WithToken(srv.Token()), WithLogger(quietLogger()),
 			WithStreaming(false), withClock(clk), WithRetry(RetrySettings{MaxAttempts: -1}), WithTimeout(patience))
 		if err != nil {
@@ -159,7 +128,7 @@ func TestRetryAfterCappedEverywhere(t *testing.T) {
 
 // checkRateLimitGate makes the first evaluation meet the 429, then checks
 // that the API is left alone until just before limit and asked again after.
-func checkRateLimitGate(t *testing.T, requests func() int64, c *Client, clk *manualClock, ctx context.Context, limit time.Duration) {
+func checkRateLimitGate(t *testing.T, requests func() int64, c *Client, clk *fakeClock, ctx context.Context, limit time.Duration) {
 	t.Helper()
 	if _, d := c.BoolDetail(ctx, "checkout-new-flow", false); d.ErrorCode != ErrorRateLimited {
 		t.Fatalf("first evaluation: %+v; want RATE_LIMITED", d)

@@ -123,7 +123,7 @@ func TestHugeTTLSecondsClampsToMax(t *testing.T) {
 				fmt.Fprintf(w, `{"requestId":"r","decisions":[{"flagKey":"kill-switch","variant":true,"variantKey":"on","reason":{"kind":"STATIC"},"ttlSeconds":%s}]}`, tc.ttl)
 			}))
 			defer srv.Close()
-			clk := newManualClock()
+			clk := newFakeClock()
 			c, err := New(context.Background(), WithEndpoint(srv.URL), WithLogger(quietLogger()), WithStreaming(false), withClock(clk),
 				WithTimeout(patience), WithMaxStaleness(-1))
 			if err != nil {
