@@ -16,6 +16,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/flagwire/flagwire/internal/fieldpath"
 	"github.com/flagwire/flagwire/internal/suggest"
 )
 
@@ -420,7 +421,7 @@ func (w *jsonWalker) check(t reflect.Type, p string) bool {
 			return typeErr("an array")
 		}
 		for i := 0; w.dec.More(); i++ {
-			if !w.check(t.Elem(), indexPath(p, i)) {
+			if !w.check(t.Elem(), fieldpath.Index(p, i)) {
 				return false
 			}
 		}
@@ -448,7 +449,7 @@ func (w *jsonWalker) check(t reflect.Type, p string) bool {
 			}
 			seen[key] = true
 			et := reflect.TypeOf((*any)(nil)).Elem()
-			kp := joinPath(p, key)
+			kp := fieldpath.Join(p, key)
 			if st == nil {
 				et = t.Elem()
 			} else if ft, ok := st.fields[key]; ok {
@@ -527,15 +528,4 @@ func SortFindings(fs []Finding) {
 		}
 		return a.Msg < b.Msg
 	})
-}
-
-func joinPath(p, key string) string {
-	if p == "" {
-		return key
-	}
-	return p + "." + key
-}
-
-func indexPath(p string, i int) string {
-	return p + "[" + strconv.Itoa(i) + "]"
 }

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/flagwire/flagwire/evaluate"
+	"github.com/flagwire/flagwire/internal/fieldpath"
 	"github.com/flagwire/flagwire/internal/suggest"
 )
 
@@ -450,7 +451,7 @@ func lintPhone(m string) bool {
 
 func (l *linter) pii(f *evaluate.Flag, where evaluate.Finding) {
 	for i, v := range f.Variants {
-		p := ymlIndex("variants", i)
+		p := fieldpath.Index("variants", i)
 		if kind := lintPII(v.Name); kind != "" {
 			l.add(evaluate.SeverityError, withField(where, p+".name", "pii"), "variant name looks like %s: keep personal data out of flag configs", kind)
 		}
@@ -480,11 +481,11 @@ func (l *linter) piiValue(where evaluate.Finding, p string, v any, depth int) {
 		l.piiValue(where, p, int64(x), depth)
 	case []any:
 		for i, e := range x {
-			l.piiValue(where, ymlIndex(p, i), e, depth+1)
+			l.piiValue(where, fieldpath.Index(p, i), e, depth+1)
 		}
 	case map[string]any:
 		for _, k := range ymlSortedKeys(x) {
-			kp := ymlJoin(p, k)
+			kp := fieldpath.Join(p, k)
 			if lintSensitiveKey(k) {
 				if e := x[k]; e != nil && e != "" && e != false {
 					l.add(evaluate.SeverityError, withField(where, kp, "pii"), "payload key %q suggests personal data or a secret", k)

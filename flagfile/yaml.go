@@ -20,6 +20,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/flagwire/flagwire/evaluate"
+	"github.com/flagwire/flagwire/internal/fieldpath"
 	"github.com/flagwire/flagwire/internal/suggest"
 	"go.yaml.in/yaml/v3"
 )
@@ -169,17 +170,6 @@ func ymlParentPath(p string) string {
 	return p[:i]
 }
 
-func ymlJoin(p, key string) string {
-	if p == "" {
-		return key
-	}
-	return p + "." + key
-}
-
-func ymlIndex(p string, i int) string {
-	return p + "[" + strconv.Itoa(i) + "]"
-}
-
 // ymlLocator gives findings on a Config built from files their positions.
 type ymlLocator struct {
 	flags    map[string]*ymlObjPos
@@ -216,10 +206,10 @@ func (l *ymlLocator) Locate(f *evaluate.Finding) {
 	if f.Flag != "" {
 		if f.Rule != "" {
 			if i := op.ruleIndex(f.Rule, f.Code == "duplicate-rule-id"); i >= 0 {
-				p = ymlJoin(ymlIndex("rules", i), f.Field)
+				p = fieldpath.Join(fieldpath.Index("rules", i), f.Field)
 			}
 		} else if ymlIsServeField(f.Field) {
-			p = ymlJoin("default", f.Field)
+			p = fieldpath.Join("default", f.Field)
 		}
 	}
 	if rel := f.Pos; rel.Line > 0 {
@@ -703,7 +693,7 @@ func (d *ymlDecoder) strList(raw *yaml.Node, p string, markItems bool) []string 
 		if d.stop {
 			break
 		}
-		out = append(out, d.strMark(it, ymlIndex(p, i), markItems))
+		out = append(out, d.strMark(it, fieldpath.Index(p, i), markItems))
 	}
 	return out
 }
@@ -736,7 +726,7 @@ func (d *ymlDecoder) value(raw *yaml.Node, p string) any {
 			if d.stop {
 				break
 			}
-			out = append(out, d.value(c, ymlIndex(p, i)))
+			out = append(out, d.value(c, fieldpath.Index(p, i)))
 		}
 		return out
 	case yaml.MappingNode:
@@ -750,7 +740,7 @@ func (d *ymlDecoder) value(raw *yaml.Node, p string) any {
 			if d.stop {
 				break
 			}
-			m[e.key] = d.value(e.val, ymlJoin(p, e.key))
+			m[e.key] = d.value(e.val, fieldpath.Join(p, e.key))
 		}
 		return m
 	}
@@ -1019,7 +1009,7 @@ func (d *ymlDecoder) object(raw *yaml.Node, p string, v reflect.Value) (entries 
 		if !known {
 			continue
 		}
-		q := ymlJoin(p, e.key)
+		q := fieldpath.Join(p, e.key)
 		fv := v.FieldByIndex(f.index)
 		if f.name == "when" && fv.Kind() == reflect.String {
 			fv.SetString(d.when(e.val, q))
@@ -1079,7 +1069,7 @@ func (d *ymlDecoder) decode(raw *yaml.Node, p string, v reflect.Value) {
 			if d.stop {
 				break
 			}
-			if x := d.value(e.val, ymlJoin(p, e.key)); x != nil {
+			if x := d.value(e.val, fieldpath.Join(p, e.key)); x != nil {
 				m.SetMapIndex(reflect.ValueOf(e.key), reflect.ValueOf(x))
 			} else {
 				// Kept as null: Compile names the key.
@@ -1104,7 +1094,7 @@ func (d *ymlDecoder) decode(raw *yaml.Node, p string, v reflect.Value) {
 			if d.stop {
 				break
 			}
-			q := ymlIndex(p, i)
+			q := fieldpath.Index(p, i)
 			if t.Elem().Kind() == reflect.String {
 				s.Index(i).SetString(d.strMark(it, q, markItems))
 			} else {
