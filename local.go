@@ -18,7 +18,13 @@ type snapshotState struct {
 
 // evalState evaluates key against a snapshot without allocating.
 func (c *Client) evalState(st *snapshotState, key string, ec *evalContext, det *Detail) (value, bool) {
-	r := st.snap.Evaluate(key, c.evalAttributes(ec), c.hotWall())
+	var r evaluate.Result
+	if ec.subject != nil && len(c.cfg.hashed) == 0 {
+		// A WithSubject subject is read as it is, without a map.
+		st.snap.EvaluateAttrsTo(&r, key, ec.subject, c.hotWall())
+	} else {
+		st.snap.EvaluateTo(&r, key, c.evalAttributes(ec), c.hotWall())
+	}
 	if r.Reason.Kind == evaluate.ReasonError {
 		det.ErrorCode = ErrorCode(r.Reason.ErrorCode)
 		return value{}, false

@@ -3,6 +3,7 @@ package flagwire_test
 import (
 	"context"
 	"testing"
+	"time"
 
 	"github.com/flagwire/flagwire"
 )
@@ -83,5 +84,61 @@ func TestCrossPackageRequestAllocs(t *testing.T) {
 	})
 	if withSubject != 1 {
 		t.Errorf("WithSubject + 3 cache hits: %v allocations, want 1", withSubject)
+	}
+}
+
+// TestCrossPackageLocalRequestAllocs is the regression test for local
+// and offline modes building a map from a WithSubject subject on every
+// request (8 allocations for 4 attributes): a new subject stated with
+// WithSubject, then evaluations from the synced config, costs one
+// allocation in all; WithAttributes costs one beyond the caller's map.
+func TestCrossPackageLocalRequestAllocs(t *testing.T) {
+	srv := exampleServer()
+	defer srv.Close()
+	c, err := flagwire.New(context.Background(), flagwire.WithEndpoint(srv.URL), flagwire.WithToken(srv.Token()),
+		flagwire.WithMode(flagwire.ModeLocal), quiet())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close(context.Background())
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := c.WaitReady(ctx); err != nil {
+		t.Fatal(err)
+	}
+	// id misses rule-1 (plan free), so the 10% rollout decides: a rule,
+	// a segment lookup by id and a bucketing per evaluation.
+	id, plan, region := "8a7f4c91", "free", "US"
+	bg := context.Background()
+	want := c.Bool(flagwire.WithAttributes(bg, flagwire.Attributes{"userId": id, "plan": plan, "region": region}), "checkout-new-flow", false)
+	if _, d := c.BoolDetail(flagwire.WithSubject(bg, flagwire.String("userId", id), flagwire.String("plan", plan), flagwire.String("region", region)),
+		"checkout-new-flow", false); d.Source != flagwire.SourceLocal || d.Reason.Kind != flagwire.ReasonRollout {
+		t.Fatalf("warm-up: %+v, want a ROLLOUT from LOCAL", d)
+	}
+	withSubject := testing.AllocsPerRun(200, func() {
+		ctx := flagwire.WithSubject(bg, flagwire.String("userId", id), flagwire.String("plan", plan), flagwire.String("region", region))
+		for range 3 {
+			if c.Bool(ctx, "checkout-new-flow", !want) != want {
+				t.Fatal("wrong value")
+			}
+			c.String(ctx, "pricing-experiment", "")
+		}
+	})
+	if withSubject != 1 {
+		t.Errorf("local mode, WithSubject + 6 evaluations: %v allocations, want 1", withSubject)
+	}
+	mapOnly := testing.AllocsPerRun(200, func() {
+		sinkAttrs = flagwire.Attributes{"userId": id, "plan": plan, "region": region}
+	})
+	withMap := testing.AllocsPerRun(200, func() {
+		ctx := flagwire.WithAttributes(bg, flagwire.Attributes{"userId": id, "plan": plan, "region": region})
+		for range 3 {
+			if c.Bool(ctx, "checkout-new-flow", !want) != want {
+				t.Fatal("wrong value")
+			}
+		}
+	})
+	if withMap-mapOnly != 1 {
+		t.Errorf("local mode, WithAttributes + 3 evaluations: %v allocations, the map alone %v: Flagwire adds %v, want 1", withMap, mapOnly, withMap-mapOnly)
 	}
 }

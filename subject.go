@@ -3,147 +3,63 @@ package flagwire
 import (
 	"context"
 	"encoding/binary"
-	"math"
-	"unsafe"
+
+	"github.com/flagwire/flagwire/evaluate"
 )
 
 // Attr is one attribute of a subject stated with WithSubject: a key and
 // a Value. Build it with String, Bool, Int, Int64, Float64 or Any, the
-// way log/slog builds its Attrs.
-type Attr struct {
-	Key   string
-	Value Value
-}
+// way log/slog builds its Attrs. It is the rules engine's evaluate.Attr,
+// so local and offline evaluation read a subject's Attrs as they are.
+type Attr = evaluate.Attr
 
 // Value is an attribute value that holds a string, bool or number
 // without boxing it (no allocation), as slog.Value does. The zero Value
-// is null.
-type Value struct {
-	// num is a string's length, a bool (0/1), an int64 or float64 bits.
-	num uint64
-	// any is a stringptr (a string's bytes), a valueKind for the other
-	// kinds above, the value itself for Any's other values, or nil
-	// for null.
-	any any
-}
-
-type (
-	valueKind uint8
-	stringptr *byte
-)
-
-const (
-	kindBool valueKind = iota + 1
-	kindInt64
-	kindFloat64
-)
-
-// stringValue returns a Value holding s.
-func stringValue(s string) Value {
-	return Value{num: uint64(len(s)), any: stringptr(unsafe.StringData(s))}
-}
-
-// boolValue returns a Value holding b.
-func boolValue(b bool) Value {
-	var n uint64
-	if b {
-		n = 1
-	}
-	return Value{num: n, any: kindBool}
-}
-
-// int64Value returns a Value holding i.
-func int64Value(i int64) Value { return Value{num: uint64(i), any: kindInt64} }
-
-// float64Value returns a Value holding f.
-func float64Value(f float64) Value { return Value{num: math.Float64bits(f), any: kindFloat64} }
-
-// anyValue returns a Value holding v as Attributes would: any value an
-// Attributes map may hold (lists, nested maps, other numbers, nil).
-func anyValue(v any) Value {
-	switch x := v.(type) {
-	case string:
-		return stringValue(x)
-	case bool:
-		return boolValue(x)
-	case int64:
-		return int64Value(x)
-	case int:
-		return int64Value(int64(x))
-	case float64:
-		return float64Value(x)
-	}
-	return Value{any: v}
-}
-
-// str returns the string of a Value holding sp.
-func (v Value) str(sp stringptr) string {
-	return unsafe.String((*byte)(sp), int(v.num))
-}
-
-// Any returns the value as an Attributes map holds it: a string, bool,
-// int64, float64, nil, or the value given to AnyValue. It allocates for
-// strings and numbers.
-func (v Value) Any() any {
-	switch x := v.any.(type) {
-	case stringptr:
-		return v.str(x)
-	case valueKind:
-		switch x {
-		case kindBool:
-			return v.num == 1
-		case kindInt64:
-			return int64(v.num)
-		case kindFloat64:
-			return math.Float64frombits(v.num)
-		}
-		return nil
-	}
-	return v.any
-}
+// is null. It is the rules engine's evaluate.Value.
+type Value = evaluate.Value
 
 // String returns an Attr for a string value.
-func String(key, value string) Attr { return Attr{key, stringValue(value)} }
+func String(key, value string) Attr { return Attr{Key: key, Value: evaluate.StringValue(value)} }
 
 // Bool returns an Attr for a bool value.
-func Bool(key string, value bool) Attr { return Attr{key, boolValue(value)} }
+func Bool(key string, value bool) Attr { return Attr{Key: key, Value: evaluate.BoolValue(value)} }
 
 // Int returns an Attr for an int value (held as an int64).
-func Int(key string, value int) Attr { return Attr{key, int64Value(int64(value))} }
+func Int(key string, value int) Attr { return Attr{Key: key, Value: evaluate.Int64Value(int64(value))} }
 
 // Int64 returns an Attr for an int64 value.
-func Int64(key string, value int64) Attr { return Attr{key, int64Value(value)} }
+func Int64(key string, value int64) Attr { return Attr{Key: key, Value: evaluate.Int64Value(value)} }
 
 // Float64 returns an Attr for a float64 value.
-func Float64(key string, value float64) Attr { return Attr{key, float64Value(value)} }
+func Float64(key string, value float64) Attr {
+	return Attr{Key: key, Value: evaluate.Float64Value(value)}
+}
 
 // Any returns an Attr for any value an Attributes map may hold (see
 // AnyValue): lists ([]string, []any), nested maps (map[string]any), other
 // numbers, nil.
-func Any(key string, value any) Attr { return Attr{key, anyValue(value)} }
+func Any(key string, value any) Attr { return Attr{Key: key, Value: evaluate.AnyValue(value)} }
 
 // appendValue appends v's canonical encoding: the same bytes canonical
 // gives v.Any(), so a subject and the equal Attributes map have the same
 // decision cache key.
 func appendValue(b []byte, v Value, depth int) []byte {
-	switch x := v.any.(type) {
-	case stringptr:
-		return appendStr(b, 's', v.str(x))
-	case valueKind:
-		switch x {
-		case kindBool:
-			if v.num == 1 {
-				return append(b, 't')
-			}
-			return append(b, 'f')
-		case kindInt64:
-			return binary.AppendVarint(append(b, 'i'), int64(v.num))
-		case kindFloat64:
-			return appendFloat(b, math.Float64frombits(v.num))
+	switch v.Kind() {
+	case evaluate.KindString:
+		return appendStr(b, 's', v.String())
+	case evaluate.KindBool:
+		if v.Bool() {
+			return append(b, 't')
 		}
+		return append(b, 'f')
+	case evaluate.KindInt64:
+		return binary.AppendVarint(append(b, 'i'), v.Int64())
+	case evaluate.KindFloat64:
+		return appendFloat(b, v.Float64())
+	case evaluate.KindNull:
 		return append(b, '0')
 	}
-	return canonical(b, v.any, depth)
+	return canonical(b, v.Any(), depth)
 }
 
 // appendSubject appends the canonical encoding of attrs: the bytes
@@ -186,13 +102,14 @@ type subjectContext8 struct {
 
 // WithSubject returns a context carrying attrs as the evaluation context,
 // as WithAttributes does with a map, but without building one: a subject
-// of up to 8 attributes costs one allocation, and evaluations answered
-// from the decision cache (remote mode's hot path) never build a map.
-// Local and offline evaluation, the API request, hashed identifiers
-// (WithHashedAttributes) and AttributesFrom read the attributes as a map,
-// built once per context on first need (in local and offline modes that
-// costs about what building the map yourself does). When a key appears
-// more than once, the last one counts. attrs is copied.
+// of up to 8 attributes costs one allocation, and evaluating never builds
+// a map or allocates, neither from the decision cache (remote mode's hot
+// path) nor in local and offline modes, where the rules engine reads the
+// Attrs as they are (evaluate.Snapshot.EvaluateAttrs). The API request of
+// a cache miss, hashed identifiers (WithHashedAttributes) and
+// AttributesFrom read the attributes as a map, built once per context on
+// first need. When a key appears more than once, the last one counts.
+// attrs is copied.
 //
 //	ctx = flagwire.WithSubject(ctx,
 //		flagwire.String("userId", req.UserID),

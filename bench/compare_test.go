@@ -38,7 +38,9 @@ type engine struct {
 
 var engines = []engine{
 	{"flagwire-evaluate", fwEvaluateBench, fwEvaluateRules, fwEvaluateFlags},
+	{"flagwire-evaluate-attrs", fwEvaluateAttrsBench, nil, nil},
 	{"flagwire-local", fwLocalBench, fwLocalRules, fwLocalFlags},
+	{"flagwire-local-subject", fwLocalSubjectBench, nil, nil},
 	{"flagwire-remote-cache-hit", fwRemoteBench, nil, nil},
 	{"launchdarkly-v7", ldBench, ldRules, ldFlags},
 	{"openfeature-memprovider", ofMemBench, nil, nil},
@@ -93,6 +95,8 @@ func run(b *testing.B, build func(tb testing.TB) evalFunc) {
 var (
 	quiet   = slog.New(slog.DiscardHandler)
 	fwAttrs = flagwire.WithAttributes(context.Background(), Subject)
+	// fwSubject is Subject stated with flagwire.WithSubject.
+	fwSubject = flagwire.WithSubject(context.Background(), SubjectAttrs()...)
 )
 
 // ---- Flagwire: the rules engine directly ----
@@ -116,6 +120,21 @@ func fwEvaluate(tb testing.TB, cfg *evaluate.Config, key string) evalFunc {
 }
 
 func fwEvaluateBench(tb testing.TB) evalFunc { return fwEvaluate(tb, FlagwireConfig(0), FlagKey) }
+
+// fwEvaluateAttrsBench evaluates the benchmark flag for Subject stated as
+// a list of Attrs (evaluate.Snapshot.EvaluateAttrs), built once as
+// LaunchDarkly's context is.
+func fwEvaluateAttrsBench(tb testing.TB) evalFunc {
+	snap := fwSnapshot(tb, FlagwireConfig(0))
+	attrs := SubjectAttrs()
+	now := time.Now()
+	var r evaluate.Result
+	return func() bool {
+		snap.EvaluateAttrsTo(&r, FlagKey, attrs, now)
+		v, _ := r.Value.(bool)
+		return v
+	}
+}
 func fwEvaluateRules(tb testing.TB, n int) evalFunc {
 	return fwEvaluate(tb, FlagwireRulesConfig(n), "rules")
 }
@@ -146,16 +165,28 @@ func fwClient(tb testing.TB, cfg *evaluate.Config, mode flagwire.Mode) *flagwire
 
 func fwBool(tb testing.TB, c *flagwire.Client, key string, want flagwire.Source) evalFunc {
 	tb.Helper()
-	c.Bool(fwAttrs, key, false)
-	if _, d := c.BoolDetail(fwAttrs, key, false); d.Source != want || d.ErrorCode != "" {
+	return fwBoolCtx(tb, c, fwAttrs, key, want)
+}
+
+func fwBoolCtx(tb testing.TB, c *flagwire.Client, ctx context.Context, key string, want flagwire.Source) evalFunc {
+	tb.Helper()
+	c.Bool(ctx, key, false)
+	if _, d := c.BoolDetail(ctx, key, false); d.Source != want || d.ErrorCode != "" {
 		tb.Fatalf("%s: %+v, want source %v", key, d, want)
 	}
-	return func() bool { return c.Bool(fwAttrs, key, false) }
+	return func() bool { return c.Bool(ctx, key, false) }
 }
 
 func fwLocalBench(tb testing.TB) evalFunc {
 	return fwBool(tb, fwClient(tb, FlagwireConfig(0), flagwire.ModeLocal), FlagKey, flagwire.SourceLocal)
 }
+
+// fwLocalSubjectBench is fwLocalBench with the subject stated with
+// flagwire.WithSubject.
+func fwLocalSubjectBench(tb testing.TB) evalFunc {
+	return fwBoolCtx(tb, fwClient(tb, FlagwireConfig(0), flagwire.ModeLocal), fwSubject, FlagKey, flagwire.SourceLocal)
+}
+
 func fwLocalRules(tb testing.TB, n int) evalFunc {
 	return fwBool(tb, fwClient(tb, FlagwireRulesConfig(n), flagwire.ModeLocal), "rules", flagwire.SourceLocal)
 }

@@ -61,6 +61,17 @@ const (
 // Subject is the evaluated subject's attributes.
 var Subject = flagwire.Attributes{"userId": "8a7f4c91", "plan": "pro", "region": "US", "appVersion": "2.3.1"}
 
+// SubjectAttrs returns Subject as a list of Attrs (flagwire.WithSubject,
+// evaluate.Snapshot.EvaluateAttrs).
+func SubjectAttrs() []flagwire.Attr {
+	return []flagwire.Attr{
+		flagwire.String("userId", Subject["userId"].(string)),
+		flagwire.String("plan", Subject["plan"].(string)),
+		flagwire.String("region", Subject["region"].(string)),
+		flagwire.String("appVersion", Subject["appVersion"].(string)),
+	}
+}
+
 // SegmentIDs returns the segment's static ids: beta-0000000 … beta-0000999.
 func SegmentIDs() []string {
 	ids := make([]string, SegmentSize)

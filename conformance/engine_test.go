@@ -1,16 +1,23 @@
 package conformance
 
 import (
+	"maps"
+	"slices"
 	"testing"
 
 	"github.com/flagwire/flagwire/evaluate"
 )
 
 // engineOutcome evaluates c with the engine and applies typed access.
-func engineOutcome(t *testing.T, snap *evaluate.Snapshot, c *tcase, exact bool) outcome {
+func engineOutcome(t *testing.T, snap *evaluate.Snapshot, c *tcase, exact, list bool) outcome {
 	t.Helper()
 	def := c.defaultValue(t)
-	res := snap.Evaluate(c.Flag, c.attrs(t, exact), c.when(t))
+	var res evaluate.Result
+	if list {
+		res = snap.EvaluateAttrs(c.Flag, attrList(c.attrs(t, exact)), c.when(t))
+	} else {
+		res = snap.Evaluate(c.Flag, c.attrs(t, exact), c.when(t))
+	}
 	if res.Reason.Kind == evaluate.ReasonError {
 		return errorOutcome(def, string(res.Reason.ErrorCode))
 	}
@@ -31,7 +38,17 @@ func engineOutcome(t *testing.T, snap *evaluate.Snapshot, c *tcase, exact bool) 
 	return o
 }
 
-func runEngine(t *testing.T, exact bool) {
+// attrList states a case's context as a list of Attrs, in a fixed order
+// (sorted keys) so that a failure repeats.
+func attrList(m map[string]any) []evaluate.Attr {
+	list := make([]evaluate.Attr, 0, len(m))
+	for _, k := range slices.Sorted(maps.Keys(m)) {
+		list = append(list, evaluate.Attr{Key: k, Value: evaluate.AnyValue(m[k])})
+	}
+	return list
+}
+
+func runEngine(t *testing.T, exact, list bool) {
 	files := loadCases(t)
 	skip := func(cf *caseFile, c *tcase) string {
 		if !exact && c.ExactNumbers {
@@ -51,16 +68,26 @@ func runEngine(t *testing.T, exact bool) {
 		if err != nil {
 			t.Fatalf("compile: %v", err)
 		}
-		check(t, c, c.Expect, engineOutcome(t, snap, c, exact))
+		check(t, c, c.Expect, engineOutcome(t, snap, c, exact, list))
 	})
 }
 
 // TestEngine runs every case through evaluate.Compile + Snapshot.Evaluate
 // with the context's numbers as json.Number (exact), as the server decodes
 // them.
-func TestEngine(t *testing.T) { runEngine(t, true) }
+func TestEngine(t *testing.T) { runEngine(t, true, false) }
 
 // TestEngineFloat64 runs them again with the context's numbers as float64,
 // as a Go caller's map literal holds them (cases needing exact big numbers
 // are skipped).
-func TestEngineFloat64(t *testing.T) { runEngine(t, false) }
+func TestEngineFloat64(t *testing.T) { runEngine(t, false, false) }
+
+// TestEngineAttrs runs every case through Snapshot.EvaluateAttrs, the
+// context stated as a list of Attrs (evaluate.AnyValue of each value;
+// strings, bools and numbers held unboxed), as flagwire.WithSubject
+// states it in local and offline modes.
+func TestEngineAttrs(t *testing.T) { runEngine(t, true, true) }
+
+// TestEngineAttrsFloat64 is TestEngineAttrs with the numbers as float64
+// (Float64Value), as flagwire.Float64 states them.
+func TestEngineAttrsFloat64(t *testing.T) { runEngine(t, false, true) }

@@ -15,8 +15,11 @@ import (
 
 // sdkMode is one way the SDK can decide a flag.
 type sdkMode struct {
-	name   string
-	source flagwire.Source // the Source of a decided flag
+	name string
+	// subject states the context with flagwire.WithSubject instead of
+	// flagwire.WithAttributes.
+	subject bool
+	source  flagwire.Source // the Source of a decided flag
 	// clockFree: the mode evaluates with the server's (injected) clock;
 	// local and offline modes use the SDK's wall clock, which a user
 	// cannot set, so time-dependent cases are skipped there.
@@ -77,9 +80,12 @@ var sdkModes = []sdkMode{
 
 // sdkEval makes the case's typed …Detail call and returns the outcome and
 // the Source.
-func sdkEval(t *testing.T, client *flagwire.Client, c *tcase, attrs map[string]any) (outcome, flagwire.Source) {
+func sdkEval(t *testing.T, client *flagwire.Client, c *tcase, attrs map[string]any, subject bool) (outcome, flagwire.Source) {
 	t.Helper()
 	ctx := flagwire.WithAttributes(context.Background(), flagwire.Attributes(attrs))
+	if subject {
+		ctx = flagwire.WithSubject(context.Background(), attrList(attrs)...)
+	}
 	def := c.defaultValue(t)
 	var (
 		v   any
@@ -152,7 +158,7 @@ func runSDK(t *testing.T, m sdkMode) {
 		if m.ofrep {
 			exp = ofrepExpectation(t, g.cfg, c)
 		}
-		got, src := sdkEval(t, client, c, c.attrs(t, true))
+		got, src := sdkEval(t, client, c, c.attrs(t, true), m.subject)
 		check(t, c, exp, got)
 		wantSrc := m.source
 		if exp.Reason == string(evaluate.ReasonError) {
@@ -176,6 +182,29 @@ func TestSDKLocal(t *testing.T) { runSDK(t, sdkModes[1]) }
 // signed bootstrap of the group's config; configs that must not compile
 // must make New fail.
 func TestSDKOffline(t *testing.T) { runSDK(t, sdkModes[2]) }
+
+// TestSDKLocalSubject is TestSDKLocal with the context stated with
+// flagwire.WithSubject, which local mode evaluates without building a map.
+func TestSDKLocalSubject(t *testing.T) {
+	m := sdkModes[1]
+	m.subject = true
+	runSDK(t, m)
+}
+
+// TestSDKOfflineSubject is TestSDKOffline with flagwire.WithSubject.
+func TestSDKOfflineSubject(t *testing.T) {
+	m := sdkModes[2]
+	m.subject = true
+	runSDK(t, m)
+}
+
+// TestSDKRemoteSubject is TestSDKRemote with flagwire.WithSubject: the
+// decision cache key and the API request come from the Attrs.
+func TestSDKRemoteSubject(t *testing.T) {
+	m := sdkModes[0]
+	m.subject = true
+	runSDK(t, m)
+}
 
 // TestSDKOFREP runs every case through the SDK with WithOFREP (the
 // reference server's OFREP endpoints as the backend).

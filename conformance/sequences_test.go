@@ -40,7 +40,7 @@ func TestSequenceSharedClient(t *testing.T) {
 					if m.ofrep {
 						exp = ofrepExpectation(t, g.cfg, c)
 					}
-					got, src := sdkEval(t, client, c, c.attrs(t, true))
+					got, src := sdkEval(t, client, c, c.attrs(t, true), false)
 					t.Run(map[int]string{1: "first/", 2: "again/"}[pass]+c.Name, func(t *testing.T) {
 						check(t, c, exp, got)
 						want := []flagwire.Source{m.source}

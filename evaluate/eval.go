@@ -78,6 +78,15 @@ func (s *Snapshot) MatchSegmentAt(name string, attrs Attributes, now time.Time) 
 	return cs.match(s, &sub)
 }
 
+// matchSegment is MatchSegmentAt for a subject.
+func (s *Snapshot) matchSegment(name string, sub *subject) bool {
+	if s == nil {
+		return false
+	}
+	cs, ok := s.segments[name]
+	return ok && cs.match(s, sub)
+}
+
 func (cs *compiledSegment) match(s *Snapshot, sub *subject) bool {
 	if cs.included != nil || cs.excluded != nil {
 		if id, ok := sub.id(cs.byPath); ok {
@@ -90,7 +99,7 @@ func (cs *compiledSegment) match(s *Snapshot, sub *subject) bool {
 		}
 	}
 	if cs.cond != nil {
-		return cs.cond.Match(sub.attrs, s, sub.now)
+		return cs.cond.match(sub.env(s))
 	}
 	return false
 }
@@ -100,6 +109,7 @@ func (cs *compiledSegment) match(s *Snapshot, sub *subject) bool {
 // rollouts usually all read the same attribute (userId).
 type subject struct {
 	attrs Attributes
+	list  []Attr // the subject as a list, when non-nil (attrs is then nil)
 	now   time.Time
 	// path is the attribute path whose id is cached (nil: none yet); the
 	// id is buf[:n] when ok and n <= len(buf). An id too long for buf is
@@ -114,7 +124,7 @@ type subject struct {
 // is missing. The bytes are valid until the next call with another path.
 func (sub *subject) id(path []string) ([]byte, bool) {
 	if sub.path == nil || !samePath(sub.path, path) {
-		b, ok := appendID(sub.buf[:0], lookupPath(sub.attrs, path))
+		b, ok := sub.lookupPath(path).appendID(sub.buf[:0])
 		sub.path, sub.ok, sub.n = path, ok, len(b)
 		if len(b) > len(sub.buf) {
 			sub.n = -1
@@ -122,7 +132,7 @@ func (sub *subject) id(path []string) ([]byte, bool) {
 		}
 	}
 	if sub.n < 0 {
-		return appendID(nil, lookupPath(sub.attrs, path))
+		return sub.lookupPath(path).appendID(nil)
 	}
 	return sub.buf[:sub.n], sub.ok
 }
@@ -144,22 +154,36 @@ func samePath(a, b []string) bool {
 	return true
 }
 
+// env is the rule environment of the subject, with segs answering
+// segment().
+func (sub *subject) env(segs SegmentMatcher) rlEnv {
+	return rlEnv{attrs: sub.attrs, list: sub.list, segs: segs, now: sub.now}
+}
+
 // lookupPath finds a dotted attribute path. A single-element path is one map
-// lookup.
-func lookupPath(attrs Attributes, path []string) any {
-	if len(path) == 1 {
-		return attrs[path[0]]
-	}
-	var cur any = attrs
-	for _, p := range path {
-		switch m := cur.(type) {
-		case map[string]any:
-			cur = m[p]
-		default:
-			return nil
+// lookup (or one scan of a list).
+func (sub *subject) lookupPath(path []string) Value {
+	e := rlEnv{attrs: sub.attrs, list: sub.list}
+	v := e.get(path[0])
+	for _, p := range path[1:] {
+		m, isMap := v.any.(map[string]any)
+		if !isMap {
+			return Value{}
 		}
+		v = AnyValue(m[p])
 	}
-	return cur
+	return v
+}
+
+// listMap returns a subject list as a map (the last of a repeated key
+// counts). It allocates; the engine calls it only to hand a list subject
+// to a SegmentMatcher other than a Snapshot.
+func listMap(list []Attr) Attributes {
+	m := make(Attributes, len(list))
+	for _, a := range list {
+		m[a.Key] = a.Value.Any()
+	}
+	return m
 }
 
 // Evaluate decides flag key for the subject attrs at time now (used only by
@@ -177,6 +201,47 @@ func (s *Snapshot) Evaluate(key string, attrs Attributes, now time.Time) (r Resu
 	sub := subject{attrs: attrs, now: now}
 	s.eval(&r, cf, &sub, nil, 0)
 	return r
+}
+
+// EvaluateAttrs is Evaluate for a subject stated as a list of Attrs
+// instead of a map: the same decision as Evaluate gives the equal map
+// (the last of a repeated key counts), without building one. Strings,
+// bools and numbers held in Values are read without boxing, so a service
+// that states its subject per request with StringValue and friends
+// evaluates without allocating.
+func (s *Snapshot) EvaluateAttrs(key string, attrs []Attr, now time.Time) (r Result) {
+	s.EvaluateAttrsTo(&r, key, attrs, now)
+	return r
+}
+
+// EvaluateAttrsTo is EvaluateAttrs writing the Result to *out (which it
+// overwrites whole), for callers on a hot path that keep a Result of
+// their own instead of copying one out.
+func (s *Snapshot) EvaluateAttrsTo(out *Result, key string, attrs []Attr, now time.Time) {
+	if attrs == nil {
+		attrs = []Attr{} // a non-nil list: the list form, with no attributes
+	}
+	s.evaluateTo(out, key, &subject{list: attrs, now: now})
+}
+
+// EvaluateTo is Evaluate writing the Result to *out (which it overwrites
+// whole).
+func (s *Snapshot) EvaluateTo(out *Result, key string, attrs Attributes, now time.Time) {
+	s.evaluateTo(out, key, &subject{attrs: attrs, now: now})
+}
+
+func (s *Snapshot) evaluateTo(out *Result, key string, sub *subject) {
+	*out = Result{}
+	if s == nil {
+		out.Reason = Reason{Kind: ReasonError, ErrorCode: ErrorFlagNotFound, RuleIndex: -1}
+		return
+	}
+	cf, ok := s.flags[key]
+	if !ok {
+		out.Reason = Reason{Kind: ReasonError, ErrorCode: ErrorFlagNotFound, RuleIndex: -1}
+		return
+	}
+	s.eval(out, cf, sub, nil, 0)
 }
 
 // EvaluateExplain is Evaluate with a trace of every step considered, for the
@@ -257,7 +322,7 @@ func (s *Snapshot) eval(out *Result, cf *compiledFlag, sub *subject, trace *[]Tr
 				continue
 			}
 		}
-		if r.cond != nil && !r.cond.Match(sub.attrs, s, sub.now) {
+		if r.cond != nil && !r.cond.match(sub.env(s)) {
 			if trace != nil {
 				*trace = append(*trace, TraceStep{Step: "rule", ID: r.id, Detail: "condition false: " + r.cond.String()})
 			}

@@ -3,6 +3,8 @@ package evaluate
 import (
 	"errors"
 	"fmt"
+	"maps"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -200,6 +202,47 @@ func TestEvaluateDoesNotAllocate(t *testing.T) {
 	now := time.Now()
 	if n := testing.AllocsPerRun(1000, func() { snap.Evaluate("bench-flag", benchAttrs, now) }); n != 0 {
 		t.Fatalf("Evaluate allocates %v times per call", n)
+	}
+}
+
+// TestEvaluateAttrsDoesNotAllocate: the list form reads strings, bools and
+// numbers unboxed, through rules, a static segment, targets and a rollout.
+func TestEvaluateAttrsDoesNotAllocate(t *testing.T) {
+	snap := mustCompile(t, benchConfig(1000))
+	now := time.Now()
+	attrs := benchAttrList()
+	var r Result
+	if n := testing.AllocsPerRun(1000, func() { snap.EvaluateAttrsTo(&r, "bench-flag", attrs, now) }); n != 0 {
+		t.Fatalf("EvaluateAttrsTo allocates %v times per call", n)
+	}
+	if n := testing.AllocsPerRun(1000, func() { r = snap.EvaluateAttrs("bench-flag", attrs, now) }); n != 0 {
+		t.Fatalf("EvaluateAttrs allocates %v times per call", n)
+	}
+	numeric := []Attr{{"userId", Int64Value(12345)}, {"plan", StringValue("pro")}, {"appVersion", StringValue("2.3.1")}, {"score", Float64Value(0.5)}}
+	if n := testing.AllocsPerRun(1000, func() { snap.EvaluateAttrsTo(&r, "bench-flag", numeric, now) }); n != 0 {
+		t.Fatalf("EvaluateAttrsTo with a numeric id allocates %v times per call", n)
+	}
+}
+
+// benchAttrList is benchAttrs as a list.
+func benchAttrList() []Attr {
+	var list []Attr
+	for _, k := range slices.Sorted(maps.Keys(benchAttrs)) {
+		list = append(list, Attr{Key: k, Value: AnyValue(benchAttrs[k])})
+	}
+	return list
+}
+
+// BenchmarkEvaluateAttrsBenchFlagNoAlloc is BenchmarkEvaluateBenchFlagNoAlloc
+// with the subject as a list of Attrs.
+func BenchmarkEvaluateAttrsBenchFlagNoAlloc(b *testing.B) {
+	snap := mustCompile(b, benchConfig(1000))
+	now := time.Now()
+	attrs := benchAttrList()
+	var r Result
+	b.ReportAllocs()
+	for b.Loop() {
+		snap.EvaluateAttrsTo(&r, "bench-flag", attrs, now)
 	}
 }
 

@@ -33,6 +33,28 @@ func ExampleCompile() {
 	// false ROLLOUT 76165
 }
 
+func ExampleSnapshot_EvaluateAttrs() {
+	snap, err := evaluate.Compile(&evaluate.Config{Flags: []evaluate.Flag{{
+		Key:   "new-search",
+		Rules: []evaluate.Rule{{ID: "pro-eu", When: "plan == 'pro' and seats >= 10", Serve: evaluate.Serve{Variant: true}}},
+	}}})
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	// The subject as a list, as a service states it per request: no map,
+	// no boxing, no allocation.
+	attrs := []evaluate.Attr{
+		{Key: "userId", Value: evaluate.StringValue("8a7f4c91")},
+		{Key: "plan", Value: evaluate.StringValue("pro")},
+		{Key: "seats", Value: evaluate.Int64Value(12)},
+	}
+	r := snap.EvaluateAttrs("new-search", attrs, time.Now())
+	fmt.Println(r.Value, r.Reason.Kind, r.Reason.RuleID)
+	// Output:
+	// true RULE_MATCH pro-eu
+}
+
 func ExampleParseCondition() {
 	_, err := evaluate.ParseCondition("plan == 'pro' and and region == 'US'")
 	fmt.Println(err)

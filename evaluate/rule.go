@@ -192,10 +192,15 @@ func ParseCondition(src string) (*Condition, error) {
 // SegmentMatcherAt; it may be nil, in which case segment(...) is false. A nil Condition matches nothing. Match does not
 // allocate for string, number, bool, list, semver, date and regexp tests.
 func (c *Condition) Match(attrs Attributes, segs SegmentMatcher, now time.Time) bool {
+	return c.match(rlEnv{attrs: attrs, segs: segs, now: now})
+}
+
+// match evaluates the condition in e.
+func (c *Condition) match(e rlEnv) bool {
 	if c == nil || c.root == nil {
 		return false
 	}
-	return c.root.eval(rlEnv{attrs: attrs, segs: segs, now: now})
+	return c.root.eval(e)
 }
 
 // String returns the source text the condition was parsed from.
@@ -1083,9 +1088,30 @@ func (p *ruleParser) parseDateLit() (time.Time, string, *SyntaxError) {
 // would make it escape to the heap.
 
 type rlEnv struct {
-	attrs Attributes
+	attrs Attributes // the subject as a map, or
+	list  []Attr     // as a list (see Snapshot.EvaluateAttrs) when non-nil
 	segs  SegmentMatcher
 	now   time.Time
+}
+
+// get returns the value of the top-level attribute name: the last of a
+// repeated key in a list.
+func (e *rlEnv) get(name string) Value {
+	if e.list != nil {
+		// Compare lengths and first bytes before whole keys: most keys
+		// differ there.
+		for i := len(e.list) - 1; i >= 0; i-- {
+			if k := e.list[i].Key; len(k) == len(name) && (len(k) == 0 || k[0] == name[0] && k == name) {
+				return e.list[i].Value
+			}
+		}
+		return Value{}
+	}
+	x, ok := e.attrs[name]
+	if !ok {
+		return Value{}
+	}
+	return AnyValue(x)
 }
 
 type rlNode interface {
@@ -1147,16 +1173,16 @@ type rlPath struct {
 func rlNewPath(text string) rlPath { return rlPath{text: text, names: strings.Split(text, ".")} }
 
 // lookup returns the attribute's value; a nil value counts as missing.
-func (p *rlPath) lookup(attrs Attributes) (any, bool) {
-	v, ok := attrs[p.names[0]]
+func (p *rlPath) lookup(e *rlEnv) (Value, bool) {
+	v := e.get(p.names[0])
 	for _, name := range p.names[1:] {
-		m, isMap := v.(map[string]any)
+		m, isMap := v.any.(map[string]any)
 		if !isMap {
-			return nil, false
+			return Value{}, false
 		}
-		v, ok = m[name]
+		v = AnyValue(m[name])
 	}
-	return v, ok && v != nil
+	return v, v.any != nil
 }
 
 type rlAnd struct{ kids []rlNode }
@@ -1192,7 +1218,7 @@ func (n *rlConst) eval(rlEnv) bool { return n.v }
 type rlHas struct{ path rlPath }
 
 func (n *rlHas) eval(e rlEnv) bool {
-	_, ok := n.path.lookup(e.attrs)
+	_, ok := n.path.lookup(&e)
 	return ok
 }
 
@@ -1200,11 +1226,11 @@ func (n *rlHas) eval(e rlEnv) bool {
 type rlTruthy struct{ path rlPath }
 
 func (n *rlTruthy) eval(e rlEnv) bool {
-	v, ok := n.path.lookup(e.attrs)
+	v, ok := n.path.lookup(&e)
 	if !ok {
 		return false
 	}
-	b, isBool := rlAsBool(v)
+	b, isBool := v.asBool()
 	return isBool && b
 }
 
@@ -1215,7 +1241,13 @@ func (n *rlSegment) eval(e rlEnv) bool {
 	case nil:
 		return false
 	case *Snapshot:
-		return m.MatchSegmentAt(n.name, e.attrs, e.now)
+		sub := subject{attrs: e.attrs, list: e.list, now: e.now}
+		return m.matchSegment(n.name, &sub)
+	}
+	if e.list != nil {
+		e.attrs = listMap(e.list) // a foreign matcher reads a map
+	}
+	switch m := e.segs.(type) {
 	case SegmentMatcherAt:
 		return m.MatchSegmentAt(n.name, e.attrs, e.now)
 	}
@@ -1229,11 +1261,11 @@ type rlStrCmp struct {
 }
 
 func (n *rlStrCmp) eval(e rlEnv) bool {
-	v, ok := n.path.lookup(e.attrs)
+	v, ok := n.path.lookup(&e)
 	if !ok {
 		return false
 	}
-	s, isStr := rlAsString(v)
+	s, isStr := v.asString()
 	if !isStr {
 		return n.op == rlOpNe
 	}
@@ -1247,11 +1279,11 @@ type rlNumCmp struct {
 }
 
 func (n *rlNumCmp) eval(e rlEnv) bool {
-	v, ok := n.path.lookup(e.attrs)
+	v, ok := n.path.lookup(&e)
 	if !ok {
 		return false
 	}
-	x, isNum := rlToNumber(v)
+	x, isNum := v.asNumber()
 	if !isNum {
 		return n.op == rlOpNe
 	}
@@ -1265,11 +1297,11 @@ type rlBoolCmp struct {
 }
 
 func (n *rlBoolCmp) eval(e rlEnv) bool {
-	v, ok := n.path.lookup(e.attrs)
+	v, ok := n.path.lookup(&e)
 	if !ok {
 		return false
 	}
-	b, isBool := rlAsBool(v)
+	b, isBool := v.asBool()
 	return (isBool && b == n.lit) != n.neg
 }
 
@@ -1334,18 +1366,18 @@ func (n *rlIn) elemKind() string {
 	return n.elems[0].kindName()
 }
 
-func (n *rlIn) has(v any) bool {
-	if s, ok := rlAsString(v); ok {
+func (n *rlIn) has(v Value) bool {
+	if s, ok := v.asString(); ok {
 		if n.strSet != nil {
 			_, found := n.strSet[s]
 			return found
 		}
 		return slices.Contains(n.strs, s)
 	}
-	if b, ok := rlAsBool(v); ok {
+	if b, ok := v.asBool(); ok {
 		return b && n.hasTrue || !b && n.hasFalse
 	}
-	x, ok := rlToNumber(v)
+	x, ok := v.asNumber()
 	if !ok {
 		return false
 	}
@@ -1367,7 +1399,7 @@ func (n *rlIn) has(v any) bool {
 }
 
 func (n *rlIn) eval(e rlEnv) bool {
-	v, ok := n.path.lookup(e.attrs)
+	v, ok := n.path.lookup(&e)
 	if !ok {
 		return false
 	}
@@ -1380,13 +1412,17 @@ type rlContains struct {
 }
 
 func (n *rlContains) eval(e rlEnv) bool {
-	v, ok := n.path.lookup(e.attrs)
+	v, ok := n.path.lookup(&e)
 	if !ok {
 		return false
 	}
-	switch x := v.(type) {
-	case string:
-		return n.lit.kind == rlLitString && strings.Contains(x, n.lit.str)
+	if s, isStr := v.any.(stringptr); isStr {
+		return n.lit.kind == rlLitString && strings.Contains(v.str(s), n.lit.str)
+	}
+	if v.Kind() != KindAny {
+		return false // a bool or number contains nothing
+	}
+	switch x := v.any.(type) {
 	case []string:
 		return n.lit.kind == rlLitString && slices.Contains(x, n.lit.str)
 	case []any:
@@ -1397,7 +1433,7 @@ func (n *rlContains) eval(e rlEnv) bool {
 		}
 		return false
 	}
-	rv := reflect.ValueOf(v)
+	rv := reflect.ValueOf(v.any)
 	switch rv.Kind() {
 	case reflect.String:
 		return n.lit.kind == rlLitString && strings.Contains(rv.String(), n.lit.str)
@@ -1417,11 +1453,11 @@ type rlPrefix struct {
 }
 
 func (n *rlPrefix) eval(e rlEnv) bool {
-	v, ok := n.path.lookup(e.attrs)
+	v, ok := n.path.lookup(&e)
 	if !ok {
 		return false
 	}
-	s, isStr := rlAsString(v)
+	s, isStr := v.asString()
 	return isStr && strings.HasPrefix(s, n.lit)
 }
 
@@ -1431,11 +1467,11 @@ type rlSuffix struct {
 }
 
 func (n *rlSuffix) eval(e rlEnv) bool {
-	v, ok := n.path.lookup(e.attrs)
+	v, ok := n.path.lookup(&e)
 	if !ok {
 		return false
 	}
-	s, isStr := rlAsString(v)
+	s, isStr := v.asString()
 	return isStr && strings.HasSuffix(s, n.lit)
 }
 
@@ -1445,11 +1481,11 @@ type rlMatches struct {
 }
 
 func (n *rlMatches) eval(e rlEnv) bool {
-	v, ok := n.path.lookup(e.attrs)
+	v, ok := n.path.lookup(&e)
 	if !ok {
 		return false
 	}
-	s, isStr := rlAsString(v)
+	s, isStr := v.asString()
 	return isStr && n.re.MatchString(s)
 }
 
@@ -1461,11 +1497,11 @@ type rlSemverCmp struct {
 }
 
 func (n *rlSemverCmp) eval(e rlEnv) bool {
-	v, ok := n.path.lookup(e.attrs)
+	v, ok := n.path.lookup(&e)
 	if !ok {
 		return false
 	}
-	s, isStr := rlAsString(v)
+	s, isStr := v.asString()
 	if !isStr {
 		return false
 	}
@@ -1524,11 +1560,11 @@ type rlDateCmp struct {
 }
 
 func (n *rlDateCmp) eval(e rlEnv) bool {
-	v, ok := n.path.lookup(e.attrs)
+	v, ok := n.path.lookup(&e)
 	if !ok {
 		return false
 	}
-	t, valid := rlAsTime(v)
+	t, valid := v.asTime()
 	return valid && n.op.test(t.Compare(n.lit))
 }
 
@@ -1539,11 +1575,11 @@ type rlDateNowCmp struct {
 }
 
 func (n *rlDateNowCmp) eval(e rlEnv) bool {
-	v, ok := n.path.lookup(e.attrs)
+	v, ok := n.path.lookup(&e)
 	if !ok {
 		return false
 	}
-	t, valid := rlAsTime(v)
+	t, valid := v.asTime()
 	return valid && n.op.test(t.Compare(e.now))
 }
 
@@ -1949,6 +1985,25 @@ func rlAsTime(v any) (time.Time, bool) {
 		}
 		return time.Time{}, false
 	}
+	return rlNumberTime(n)
+}
+
+// asTime is rlAsTime for a Value, without boxing it.
+func (v Value) asTime() (time.Time, bool) {
+	switch x := v.any.(type) {
+	case stringptr:
+		return rlParseDate(v.str(x))
+	case Kind:
+		if n, ok := v.asNumber(); ok {
+			return rlNumberTime(n)
+		}
+		return time.Time{}, false
+	}
+	return rlAsTime(v.any)
+}
+
+// rlNumberTime is a number of Unix seconds as an instant.
+func rlNumberTime(n rlNumber) (time.Time, bool) {
 	if n.exact {
 		return time.Unix(n.i, 0), true
 	}

@@ -66,6 +66,15 @@ func FuzzParseCondition(f *testing.F) {
 				if got != want {
 					t.Fatalf("%q.Match(%v) = %v but canonical %q gives %v", src, attrs, want, canon, got)
 				}
+				// The list form (EvaluateAttrs) decides as the map does,
+				// with a decoy of each key first: the last one counts.
+				var list []Attr
+				for k, v := range attrs {
+					list = append(list, Attr{Key: k, Value: StringValue("decoy")}, Attr{Key: k, Value: AnyValue(v)})
+				}
+				if got := c.match(rlEnv{list: append(list, Attr{Key: "", Value: BoolValue(true)}), segs: segs, now: now}); got != want {
+					t.Fatalf("%q: map %v gives %v, the same as a list %v gives %v", src, attrs, want, list, got)
+				}
 				c.Match(attrs, nil, now)
 			}
 		}

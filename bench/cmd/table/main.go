@@ -160,8 +160,10 @@ func parse(r io.Reader) (map[string]*sample, map[string]string, error) {
 
 // engines in table order, with their descriptions.
 var engines = []struct{ name, desc string }{
-	{"flagwire-evaluate", "Flagwire rules engine (`evaluate.Snapshot.Evaluate`)"},
-	{"flagwire-local", "Flagwire client, local mode (`client.Bool`)"},
+	{"flagwire-evaluate", "Flagwire rules engine, subject as a map (`evaluate.Snapshot.Evaluate`)"},
+	{"flagwire-evaluate-attrs", "Flagwire rules engine, subject as Attrs (`evaluate.Snapshot.EvaluateAttrs`)"},
+	{"flagwire-local", "Flagwire client, local mode, `WithAttributes` (`client.Bool`)"},
+	{"flagwire-local-subject", "Flagwire client, local mode, `WithSubject` (`client.Bool`)"},
 	{"flagwire-remote-cache-hit", "Flagwire client, remote mode, cache hit (`client.Bool`)"},
 	{"openfeature-flagwire", "OpenFeature go-sdk + Flagwire provider"},
 	{"launchdarkly-v7", "LaunchDarkly Go server SDK v7 (test data source, events off)"},
