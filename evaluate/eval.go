@@ -74,7 +74,8 @@ func (s *Snapshot) MatchSegmentAt(name string, attrs Attributes, now time.Time) 
 	if !ok {
 		return false
 	}
-	sub := subject{attrs: attrs, now: now}
+	ext := rlExt{attrs: attrs, segs: s, now: now}
+	sub := subject{ext: &ext}
 	return cs.match(s, &sub)
 }
 
@@ -90,27 +91,55 @@ func (s *Snapshot) matchSegment(name string, sub *subject) bool {
 func (cs *compiledSegment) match(s *Snapshot, sub *subject) bool {
 	if cs.included != nil || cs.excluded != nil {
 		if id, ok := sub.id(cs.byPath); ok {
-			if _, ex := cs.excluded[string(id)]; ex {
-				return false
-			}
-			if _, in := cs.included[string(id)]; in {
-				return true
+			if member, decided := cs.static(id); decided {
+				return member
 			}
 		}
 	}
 	if cs.cond != nil {
-		return cs.cond.match(sub.env(s))
+		return cs.cond.match(sub.env())
 	}
 	return false
+}
+
+// matchEnv is match for segment() in a condition: it reads the subject
+// through the condition's environment (whose segment matcher is the
+// Snapshot), so the evaluation's subject stays on the stack.
+func (cs *compiledSegment) matchEnv(e *rlEnv) bool {
+	if cs.included != nil || cs.excluded != nil {
+		var buf [64]byte
+		if id, ok := e.lookupPath(cs.byPath).appendID(buf[:0]); ok {
+			if member, decided := cs.static(id); decided {
+				return member
+			}
+		}
+	}
+	if cs.cond != nil && cs.cond.root != nil {
+		return evalNode(cs.cond.root, e)
+	}
+	return false
+}
+
+// static decides membership by the static lists: an excluded id is out,
+// an included one in; decided is false for any other id.
+func (cs *compiledSegment) static(id []byte) (member, decided bool) {
+	if _, ex := cs.excluded[string(id)]; ex {
+		return false, true
+	}
+	if _, in := cs.included[string(id)]; in {
+		return true, true
+	}
+	return false, false
 }
 
 // subject is one evaluation's input, with the canonical id (see Bucket) of
 // one attribute path computed at most once: targets, static segments and
 // rollouts usually all read the same attribute (userId).
 type subject struct {
-	attrs Attributes
-	list  []Attr // the subject as a list, when non-nil (attrs is then nil)
-	now   time.Time
+	list []Attr // the subject as a list, when non-nil (ext.attrs is then nil)
+	// ext is the map form, the segment matcher (the Snapshot) and now,
+	// in an object of its own (see rlEnv).
+	ext *rlExt
 	// path is the attribute path whose id is cached (nil: none yet); the
 	// id is buf[:n] when ok and n <= len(buf). An id too long for buf is
 	// recomputed at each use (n < 0).
@@ -154,16 +183,20 @@ func samePath(a, b []string) bool {
 	return true
 }
 
-// env is the rule environment of the subject, with segs answering
-// segment().
-func (sub *subject) env(segs SegmentMatcher) rlEnv {
-	return rlEnv{attrs: sub.attrs, list: sub.list, segs: segs, now: sub.now}
+// env is the rule environment of the subject.
+func (sub *subject) env() rlEnv {
+	return rlEnv{list: sub.list, ext: sub.ext}
+}
+
+// lookupPath finds a dotted attribute path of the subject.
+func (sub *subject) lookupPath(path []string) Value {
+	e := sub.env()
+	return e.lookupPath(path)
 }
 
 // lookupPath finds a dotted attribute path. A single-element path is one map
 // lookup (or one scan of a list).
-func (sub *subject) lookupPath(path []string) Value {
-	e := rlEnv{attrs: sub.attrs, list: sub.list}
+func (e *rlEnv) lookupPath(path []string) Value {
 	v := e.get(path[0])
 	for _, p := range path[1:] {
 		m, isMap := v.any.(map[string]any)
@@ -198,7 +231,8 @@ func (s *Snapshot) Evaluate(key string, attrs Attributes, now time.Time) (r Resu
 	if !ok {
 		return Result{Reason: Reason{Kind: ReasonError, ErrorCode: ErrorFlagNotFound, RuleIndex: -1}}
 	}
-	sub := subject{attrs: attrs, now: now}
+	ext := rlExt{attrs: attrs, segs: s, now: now}
+	sub := subject{ext: &ext}
 	s.eval(&r, cf, &sub, nil, 0)
 	return r
 }
@@ -221,13 +255,15 @@ func (s *Snapshot) EvaluateAttrsTo(out *Result, key string, attrs []Attr, now ti
 	if attrs == nil {
 		attrs = []Attr{} // a non-nil list: the list form, with no attributes
 	}
-	s.evaluateTo(out, key, &subject{list: attrs, now: now})
+	ext := rlExt{now: now}
+	s.evaluateTo(out, key, &subject{list: attrs, ext: &ext})
 }
 
 // EvaluateTo is Evaluate writing the Result to *out (which it overwrites
 // whole).
 func (s *Snapshot) EvaluateTo(out *Result, key string, attrs Attributes, now time.Time) {
-	s.evaluateTo(out, key, &subject{attrs: attrs, now: now})
+	ext := rlExt{attrs: attrs, now: now}
+	s.evaluateTo(out, key, &subject{ext: &ext})
 }
 
 func (s *Snapshot) evaluateTo(out *Result, key string, sub *subject) {
@@ -241,6 +277,7 @@ func (s *Snapshot) evaluateTo(out *Result, key string, sub *subject) {
 		out.Reason = Reason{Kind: ReasonError, ErrorCode: ErrorFlagNotFound, RuleIndex: -1}
 		return
 	}
+	sub.ext.segs = s
 	s.eval(out, cf, sub, nil, 0)
 }
 
@@ -256,7 +293,8 @@ func (s *Snapshot) EvaluateExplain(key string, attrs Attributes, now time.Time) 
 	}
 	trace := make([]TraceStep, 0, 4+len(cf.rules))
 	var r Result
-	sub := subject{attrs: attrs, now: now}
+	ext := rlExt{attrs: attrs, segs: s, now: now}
+	sub := subject{ext: &ext}
 	s.eval(&r, cf, &sub, &trace, 0)
 	return r, trace
 }
@@ -322,7 +360,7 @@ func (s *Snapshot) eval(out *Result, cf *compiledFlag, sub *subject, trace *[]Tr
 				continue
 			}
 		}
-		if r.cond != nil && !r.cond.match(sub.env(s)) {
+		if r.cond != nil && !r.cond.match(sub.env()) {
 			if trace != nil {
 				*trace = append(*trace, TraceStep{Step: "rule", ID: r.id, Detail: "condition false: " + r.cond.String()})
 			}
@@ -385,7 +423,7 @@ func (s *Snapshot) serve(out *Result, cf *compiledFlag, sv *compiledServe, sub *
 	}
 	threshold := sv.threshold
 	if sv.kind == serveProgressive {
-		t := sub.now.UnixNano()
+		t := sub.ext.now.UnixNano()
 		if sv.paused {
 			t = sv.pausedAt
 		}

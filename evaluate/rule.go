@@ -192,7 +192,8 @@ func ParseCondition(src string) (*Condition, error) {
 // SegmentMatcherAt; it may be nil, in which case segment(...) is false. A nil Condition matches nothing. Match does not
 // allocate for string, number, bool, list, semver, date and regexp tests.
 func (c *Condition) Match(attrs Attributes, segs SegmentMatcher, now time.Time) bool {
-	return c.match(rlEnv{attrs: attrs, segs: segs, now: now})
+	ext := rlExt{attrs: attrs, segs: segs, now: now}
+	return c.match(rlEnv{ext: &ext})
 }
 
 // match evaluates the condition in e.
@@ -200,7 +201,7 @@ func (c *Condition) match(e rlEnv) bool {
 	if c == nil || c.root == nil {
 		return false
 	}
-	return c.root.eval(e)
+	return evalNode(c.root, &e)
 }
 
 // String returns the source text the condition was parsed from.
@@ -1088,8 +1089,20 @@ func (p *ruleParser) parseDateLit() (time.Time, string, *SyntaxError) {
 // would make it escape to the heap.
 
 type rlEnv struct {
-	attrs Attributes // the subject as a map, or
-	list  []Attr     // as a list (see Snapshot.EvaluateAttrs) when non-nil
+	// list is the subject as a list (see Snapshot.EvaluateAttrs) when
+	// non-nil; ext.attrs is then nil.
+	list []Attr
+	// ext holds the rest behind a pointer: escape analysis does not tell
+	// fields apart, so anything passed on to an interface (the segment
+	// matcher, the map, now's location) would make list's array escape
+	// too were it a field of rlEnv itself.
+	ext *rlExt
+}
+
+// rlExt is the part of an evaluation's environment that may be handed to
+// code the engine does not see (a SegmentMatcher).
+type rlExt struct {
+	attrs Attributes // the subject as a map
 	segs  SegmentMatcher
 	now   time.Time
 }
@@ -1107,15 +1120,67 @@ func (e *rlEnv) get(name string) Value {
 		}
 		return Value{}
 	}
-	x, ok := e.attrs[name]
+	x, ok := e.ext.attrs[name]
 	if !ok {
 		return Value{}
+	}
+	if s, ok := x.(string); ok { // the common case, inlined
+		return StringValue(s)
 	}
 	return AnyValue(x)
 }
 
 type rlNode interface {
-	eval(e rlEnv) bool
+	eval(e *rlEnv) bool
+}
+
+// evalNode evaluates n in e. It dispatches on the concrete node types,
+// not through the interface, so that e (and the subject it points to)
+// stays on the caller's stack: a pointer passed through an interface
+// method escapes to the heap. Every node type must be listed here
+// (TestEvalNodeListsEveryNodeType).
+func evalNode(n rlNode, e *rlEnv) bool {
+	switch n := n.(type) {
+	case *rlAnd:
+		return n.eval(e)
+	case *rlOr:
+		return n.eval(e)
+	case *rlNot:
+		return n.eval(e)
+	case *rlConst:
+		return n.eval(e)
+	case *rlHas:
+		return n.eval(e)
+	case *rlTruthy:
+		return n.eval(e)
+	case *rlSegment:
+		return n.eval(e)
+	case *rlStrCmp:
+		return n.eval(e)
+	case *rlNumCmp:
+		return n.eval(e)
+	case *rlBoolCmp:
+		return n.eval(e)
+	case *rlIn:
+		return n.eval(e)
+	case *rlContains:
+		return n.eval(e)
+	case *rlPrefix:
+		return n.eval(e)
+	case *rlSuffix:
+		return n.eval(e)
+	case *rlMatches:
+		return n.eval(e)
+	case *rlSemverCmp:
+		return n.eval(e)
+	case *rlDateCmp:
+		return n.eval(e)
+	case *rlDateNowCmp:
+		return n.eval(e)
+	case *rlNowCmp:
+		return n.eval(e)
+	}
+	return false
 }
 
 type rlOp uint8
@@ -1187,9 +1252,9 @@ func (p *rlPath) lookup(e *rlEnv) (Value, bool) {
 
 type rlAnd struct{ kids []rlNode }
 
-func (n *rlAnd) eval(e rlEnv) bool {
+func (n *rlAnd) eval(e *rlEnv) bool {
 	for _, k := range n.kids {
-		if !k.eval(e) {
+		if !evalNode(k, e) {
 			return false
 		}
 	}
@@ -1198,9 +1263,9 @@ func (n *rlAnd) eval(e rlEnv) bool {
 
 type rlOr struct{ kids []rlNode }
 
-func (n *rlOr) eval(e rlEnv) bool {
+func (n *rlOr) eval(e *rlEnv) bool {
 	for _, k := range n.kids {
-		if k.eval(e) {
+		if evalNode(k, e) {
 			return true
 		}
 	}
@@ -1209,24 +1274,24 @@ func (n *rlOr) eval(e rlEnv) bool {
 
 type rlNot struct{ kid rlNode }
 
-func (n *rlNot) eval(e rlEnv) bool { return !n.kid.eval(e) }
+func (n *rlNot) eval(e *rlEnv) bool { return !evalNode(n.kid, e) }
 
 type rlConst struct{ v bool }
 
-func (n *rlConst) eval(rlEnv) bool { return n.v }
+func (n *rlConst) eval(*rlEnv) bool { return n.v }
 
 type rlHas struct{ path rlPath }
 
-func (n *rlHas) eval(e rlEnv) bool {
-	_, ok := n.path.lookup(&e)
+func (n *rlHas) eval(e *rlEnv) bool {
+	_, ok := n.path.lookup(e)
 	return ok
 }
 
 // rlTruthy is a bare path: true when the attribute is the bool true.
 type rlTruthy struct{ path rlPath }
 
-func (n *rlTruthy) eval(e rlEnv) bool {
-	v, ok := n.path.lookup(&e)
+func (n *rlTruthy) eval(e *rlEnv) bool {
+	v, ok := n.path.lookup(e)
 	if !ok {
 		return false
 	}
@@ -1236,22 +1301,26 @@ func (n *rlTruthy) eval(e rlEnv) bool {
 
 type rlSegment struct{ name string }
 
-func (n *rlSegment) eval(e rlEnv) bool {
-	switch m := e.segs.(type) {
+func (n *rlSegment) eval(e *rlEnv) bool {
+	switch m := e.ext.segs.(type) {
 	case nil:
 		return false
 	case *Snapshot:
-		sub := subject{attrs: e.attrs, list: e.list, now: e.now}
-		return m.matchSegment(n.name, &sub)
+		if m == nil {
+			return false
+		}
+		cs, ok := m.segments[n.name]
+		return ok && cs.matchEnv(e)
 	}
+	attrs := e.ext.attrs
 	if e.list != nil {
-		e.attrs = listMap(e.list) // a foreign matcher reads a map
+		attrs = listMap(e.list) // a foreign matcher reads a map
 	}
-	switch m := e.segs.(type) {
+	switch m := e.ext.segs.(type) {
 	case SegmentMatcherAt:
-		return m.MatchSegmentAt(n.name, e.attrs, e.now)
+		return m.MatchSegmentAt(n.name, attrs, e.ext.now)
 	}
-	return e.segs.MatchSegment(n.name, e.attrs)
+	return e.ext.segs.MatchSegment(n.name, attrs)
 }
 
 type rlStrCmp struct {
@@ -1260,8 +1329,8 @@ type rlStrCmp struct {
 	lit  string
 }
 
-func (n *rlStrCmp) eval(e rlEnv) bool {
-	v, ok := n.path.lookup(&e)
+func (n *rlStrCmp) eval(e *rlEnv) bool {
+	v, ok := n.path.lookup(e)
 	if !ok {
 		return false
 	}
@@ -1278,8 +1347,8 @@ type rlNumCmp struct {
 	lit  rlNumber
 }
 
-func (n *rlNumCmp) eval(e rlEnv) bool {
-	v, ok := n.path.lookup(&e)
+func (n *rlNumCmp) eval(e *rlEnv) bool {
+	v, ok := n.path.lookup(e)
 	if !ok {
 		return false
 	}
@@ -1296,8 +1365,8 @@ type rlBoolCmp struct {
 	lit  bool
 }
 
-func (n *rlBoolCmp) eval(e rlEnv) bool {
-	v, ok := n.path.lookup(&e)
+func (n *rlBoolCmp) eval(e *rlEnv) bool {
+	v, ok := n.path.lookup(e)
 	if !ok {
 		return false
 	}
@@ -1398,8 +1467,8 @@ func (n *rlIn) has(v Value) bool {
 	return false
 }
 
-func (n *rlIn) eval(e rlEnv) bool {
-	v, ok := n.path.lookup(&e)
+func (n *rlIn) eval(e *rlEnv) bool {
+	v, ok := n.path.lookup(e)
 	if !ok {
 		return false
 	}
@@ -1411,8 +1480,8 @@ type rlContains struct {
 	lit  rlLit
 }
 
-func (n *rlContains) eval(e rlEnv) bool {
-	v, ok := n.path.lookup(&e)
+func (n *rlContains) eval(e *rlEnv) bool {
+	v, ok := n.path.lookup(e)
 	if !ok {
 		return false
 	}
@@ -1452,8 +1521,8 @@ type rlPrefix struct {
 	lit  string
 }
 
-func (n *rlPrefix) eval(e rlEnv) bool {
-	v, ok := n.path.lookup(&e)
+func (n *rlPrefix) eval(e *rlEnv) bool {
+	v, ok := n.path.lookup(e)
 	if !ok {
 		return false
 	}
@@ -1466,8 +1535,8 @@ type rlSuffix struct {
 	lit  string
 }
 
-func (n *rlSuffix) eval(e rlEnv) bool {
-	v, ok := n.path.lookup(&e)
+func (n *rlSuffix) eval(e *rlEnv) bool {
+	v, ok := n.path.lookup(e)
 	if !ok {
 		return false
 	}
@@ -1480,8 +1549,8 @@ type rlMatches struct {
 	re   *regexp.Regexp
 }
 
-func (n *rlMatches) eval(e rlEnv) bool {
-	v, ok := n.path.lookup(&e)
+func (n *rlMatches) eval(e *rlEnv) bool {
+	v, ok := n.path.lookup(e)
 	if !ok {
 		return false
 	}
@@ -1496,8 +1565,8 @@ type rlSemverCmp struct {
 	text string // literal as decoded
 }
 
-func (n *rlSemverCmp) eval(e rlEnv) bool {
-	v, ok := n.path.lookup(&e)
+func (n *rlSemverCmp) eval(e *rlEnv) bool {
+	v, ok := n.path.lookup(e)
 	if !ok {
 		return false
 	}
@@ -1559,8 +1628,8 @@ type rlDateCmp struct {
 	text string // literal as decoded
 }
 
-func (n *rlDateCmp) eval(e rlEnv) bool {
-	v, ok := n.path.lookup(&e)
+func (n *rlDateCmp) eval(e *rlEnv) bool {
+	v, ok := n.path.lookup(e)
 	if !ok {
 		return false
 	}
@@ -1574,13 +1643,13 @@ type rlDateNowCmp struct {
 	op   rlOp
 }
 
-func (n *rlDateNowCmp) eval(e rlEnv) bool {
-	v, ok := n.path.lookup(&e)
+func (n *rlDateNowCmp) eval(e *rlEnv) bool {
+	v, ok := n.path.lookup(e)
 	if !ok {
 		return false
 	}
 	t, valid := v.asTime()
-	return valid && n.op.test(t.Compare(e.now))
+	return valid && n.op.test(t.Compare(e.ext.now))
 }
 
 // rlNowCmp is `now op 'date'`.
@@ -1590,7 +1659,7 @@ type rlNowCmp struct {
 	text string
 }
 
-func (n *rlNowCmp) eval(e rlEnv) bool { return n.op.test(e.now.Compare(n.lit)) }
+func (n *rlNowCmp) eval(e *rlEnv) bool { return n.op.test(e.ext.now.Compare(n.lit)) }
 
 // ---------------------------------------------------------------------------
 // Values

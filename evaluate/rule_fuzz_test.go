@@ -72,7 +72,8 @@ func FuzzParseCondition(f *testing.F) {
 				for k, v := range attrs {
 					list = append(list, Attr{Key: k, Value: StringValue("decoy")}, Attr{Key: k, Value: AnyValue(v)})
 				}
-				if got := c.match(rlEnv{list: append(list, Attr{Key: "", Value: BoolValue(true)}), segs: segs, now: now}); got != want {
+				ext := rlExt{segs: segs, now: now}
+				if got := c.match(rlEnv{list: append(list, Attr{Key: "", Value: BoolValue(true)}), ext: &ext}); got != want {
 					t.Fatalf("%q: map %v gives %v, the same as a list %v gives %v", src, attrs, want, list, got)
 				}
 				c.Match(attrs, nil, now)
