@@ -5,9 +5,6 @@ import (
 	"time"
 )
 
-// Epoch is where a Clock starts: 2026-11-24 12:00 UTC.
-var Epoch = time.Date(2026, 11, 24, 12, 0, 0, 0, time.UTC)
-
 // Clock is an injected clock: time moves only when a test calls Advance
 // (or sets it with Set). It serves both a wall clock (Now, for
 // flagserver.Options.Now and flagtest.WithClock) and a monotonic reading
@@ -18,8 +15,10 @@ type Clock struct {
 	ns  int64
 }
 
-// NewClock returns a Clock at Epoch, whose Nanotime reads 1.
-func NewClock() *Clock { return &Clock{now: Epoch, ns: 1} }
+// NewClock returns a Clock at 2026-11-24 12:00 UTC, whose Nanotime reads 1.
+func NewClock() *Clock {
+	return &Clock{now: time.Date(2026, 11, 24, 12, 0, 0, 0, time.UTC), ns: 1}
+}
 
 // Now returns the clock's wall time.
 func (c *Clock) Now() time.Time {
