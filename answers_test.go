@@ -10,6 +10,7 @@ import (
 
 	"github.com/flagwire/flagwire/evaluate"
 	"github.com/flagwire/flagwire/flagtest"
+	"github.com/flagwire/flagwire/internal/testkit"
 	"github.com/flagwire/flagwire/internal/wire"
 )
 
@@ -164,10 +165,10 @@ func TestJSONOnNonJSONFlagSameInEveryMode(t *testing.T) {
 // error in Status).
 func TestMissingBucketingAttributeSurfaced(t *testing.T) {
 	srv := flagtest.NewServer(t, flagtest.WithConfig(typesConfig()))
-	s := newSigner(t)
+	s := testkit.NewSigner()
 	cfg := typesConfig()
 	cfg.Version = 3
-	env := s.envelope(t, cfg, time.Now(), time.Hour)
+	env := s.Envelope(t, cfg, time.Now(), time.Hour)
 	modes := []struct {
 		name string
 		make func(t *testing.T, hook Hook) *Client
@@ -177,7 +178,7 @@ func TestMissingBucketingAttributeSurfaced(t *testing.T) {
 		{"ofrep", func(t *testing.T, hook Hook) *Client { return modeClient(t, srv, ModeRemote, true, WithHooks(hook)) }, SourceRemote},
 		{"local", func(t *testing.T, hook Hook) *Client { return modeClient(t, srv, ModeLocal, false, WithHooks(hook)) }, SourceLocal},
 		{"offline", func(t *testing.T, hook Hook) *Client {
-			c, err := New(context.Background(), WithMode(ModeOffline), WithEnvironment("prod"), WithBootstrap(env), WithTrustedKeys(s.pub),
+			c, err := New(context.Background(), WithMode(ModeOffline), WithEnvironment("prod"), WithBootstrap(env), WithTrustedKeys(s.Pub),
 				WithLogger(quietLogger()), WithHooks(hook))
 			if err != nil {
 				t.Fatal(err)
@@ -404,14 +405,14 @@ func TestStreamReconnectExpiresButKeepsStale(t *testing.T) {
 	}
 	defer c.Close(context.Background())
 	s := c.local.stream
-	waitFor(t, 5*time.Second, "stream connected", func() bool { return s.connects.Load() == 1 && c.Status().StreamConnected })
+	testkit.WaitFor(t, 5*time.Second, "stream connected", func() bool { return s.connects.Load() == 1 && c.Status().StreamConnected })
 	ctx := WithAttributes(context.Background(), Attributes{"userId": "u1"})
 	if v, d := c.BoolDetail(ctx, "kill-switch", false); !v || d.Source != SourceRemote {
 		t.Fatalf("first: %v %+v", v, d)
 	}
 	reconnect := func(n int64) {
 		srv.DropStreams()
-		waitFor(t, 10*time.Second, "stream reconnected", func() bool { return s.connects.Load() == n && c.Status().StreamConnected })
+		testkit.WaitFor(t, 10*time.Second, "stream reconnected", func() bool { return s.connects.Load() == n && c.Status().StreamConnected })
 	}
 	reconnect(2)
 	if v, d := c.BoolDetail(ctx, "kill-switch", false); !v || d.Source != SourceRemote {

@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"io"
 	"log/slog"
 	"net/http"
 	"sync"
@@ -17,40 +16,11 @@ import (
 
 	"github.com/flagwire/flagwire/evaluate"
 	"github.com/flagwire/flagwire/flagtest"
+	"github.com/flagwire/flagwire/internal/testkit"
 )
 
 func TestMain(m *testing.M) {
 	goleak.VerifyTestMain(m)
-}
-
-// fakeClock is an injected clock: time moves only when a test says so.
-type fakeClock struct {
-	mu  sync.Mutex
-	now time.Time
-	ns  int64
-}
-
-func newFakeClock() *fakeClock {
-	return &fakeClock{now: time.Date(2026, 11, 24, 12, 0, 0, 0, time.UTC), ns: 1}
-}
-
-func (c *fakeClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *fakeClock) Nanotime() int64 {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.ns
-}
-
-func (c *fakeClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	c.now = c.now.Add(d)
-	c.ns += int64(d)
-	c.mu.Unlock()
 }
 
 func ptr[T any](v T) *T { return &v }
@@ -106,13 +76,13 @@ type harness struct {
 	t     *testing.T
 	srv   *flagtest.Server
 	c     *Client
-	clock *fakeClock
+	clock *testkit.Clock
 }
 
 func newHarness(t *testing.T, opts ...Option) *harness {
 	t.Helper()
 	srv := flagtest.NewServer(t, flagtest.WithConfig(exampleConfig()))
-	clock := newFakeClock()
+	clock := testkit.NewClock()
 	base := []Option{
 		WithEndpoint(srv.URL),
 		WithToken(srv.Token()),
@@ -137,22 +107,6 @@ func user(id, plan, region string) context.Context {
 }
 
 func (h *harness) evaluations() int64 { return h.srv.Requests("POST", "/v1/evaluate") }
-
-// waitFor polls cond until it holds or the deadline passes: waiting on a
-// condition, never on a fixed sleep.
-func waitFor(t testing.TB, timeout time.Duration, what string, cond func() bool) {
-	t.Helper()
-	tick := time.NewTicker(time.Millisecond)
-	defer tick.Stop()
-	deadline := time.After(timeout)
-	for !cond() {
-		select {
-		case <-tick.C:
-		case <-deadline:
-			t.Fatalf("timed out after %v waiting for: %s", timeout, what)
-		}
-	}
-}
 
 func TestBoolRemoteThenCache(t *testing.T) {
 	h := newHarness(t)
@@ -474,7 +428,7 @@ func TestRefreshAhead(t *testing.T) {
 	}
 	// After the background refresh lands, the entry lives on past the
 	// original TTL.
-	waitFor(t, 5*time.Second, "refreshed entry stored", func() bool {
+	testkit.WaitFor(t, 5*time.Second, "refreshed entry stored", func() bool {
 		d := h.c.cache.get(contextOf(ctx).cacheKey("checkout-new-flow"), h.clock.Nanotime())
 		return d != nil && d.fetchedAt > 1
 	})
@@ -487,41 +441,21 @@ func TestRefreshAhead(t *testing.T) {
 	}
 }
 
-// recordingTransport captures request bodies: the seam for checking what
-// leaves the process.
-type recordingTransport struct {
-	mu     sync.Mutex
-	bodies [][]byte
-	next   http.RoundTripper
-}
-
-func (rt *recordingTransport) RoundTrip(r *http.Request) (*http.Response, error) {
-	if r.Body != nil {
-		b, _ := io.ReadAll(r.Body)
-		r.Body = io.NopCloser(bytes.NewReader(b))
-		rt.mu.Lock()
-		rt.bodies = append(rt.bodies, b)
-		rt.mu.Unlock()
-	}
-	return rt.next.RoundTrip(r)
-}
-
 func TestPrivateAttributesNeverSent(t *testing.T) {
-	rt := &recordingTransport{next: http.DefaultTransport}
+	rt := &testkit.RecordingTransport{}
 	h := newHarness(t, WithHTTPClient(&http.Client{Transport: rt}), WithPrivateAttributes("email"))
 	ctx := WithAttributes(context.Background(), Attributes{"userId": "8a7f4c91", "plan": "pro", "region": "US", "email": "jane@example.com"})
 	if !h.c.Bool(ctx, "checkout-new-flow", false) {
 		t.Fatal("evaluation failed")
 	}
-	rt.mu.Lock()
-	defer rt.mu.Unlock()
-	if len(rt.bodies) != 1 || bytes.Contains(rt.bodies[0], []byte("jane@example.com")) || bytes.Contains(rt.bodies[0], []byte(`"email"`)) {
-		t.Fatalf("private attribute sent: %s", rt.bodies)
+	bodies := rt.Bodies()
+	if len(bodies) != 1 || bytes.Contains(bodies[0], []byte("jane@example.com")) || bytes.Contains(bodies[0], []byte(`"email"`)) {
+		t.Fatalf("private attribute sent: %s", bodies)
 	}
 	// The caller's default stays in the process: the decision is cached
 	// for every typed read of the flag.
-	if bytes.Contains(rt.bodies[0], []byte(`"defaultValue"`)) {
-		t.Fatalf("request carries the caller's default: %s", rt.bodies[0])
+	if bytes.Contains(bodies[0], []byte(`"defaultValue"`)) {
+		t.Fatalf("request carries the caller's default: %s", bodies[0])
 	}
 }
 

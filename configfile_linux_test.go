@@ -16,6 +16,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/flagwire/flagwire/internal/testkit"
 )
 
 // configFileChildEnv tells a re-executed test binary to check one bad
@@ -121,16 +123,16 @@ func runConfigFileChild(t *testing.T, path, kind string) {
 // the error is in Status().LastError).
 func checkBadConfigFile(t *testing.T, path, kind string) {
 	t.Helper()
-	s := newSigner(t)
+	s := testkit.NewSigner()
 	cases := []struct {
 		name    string
 		opts    []Option
 		wantErr bool
 	}{
-		{"offline bootstrap", []Option{WithMode(ModeOffline), WithBootstrapFile(path), WithTrustedKeys(s.pub)}, true},
-		{"offline bootstrap, mode set last", []Option{WithBootstrapFile(path), WithTrustedKeys(s.pub), WithMode(ModeOffline)}, true},
-		{"remote bootstrap", []Option{WithEndpoint("http://127.0.0.1:1"), WithStreaming(false), WithBootstrapFile(path), WithTrustedKeys(s.pub)}, false},
-		{"last-known file", []Option{WithEndpoint("http://127.0.0.1:1"), WithStreaming(false), WithLastKnownFile(path), WithTrustedKeys(s.pub)}, false},
+		{"offline bootstrap", []Option{WithMode(ModeOffline), WithBootstrapFile(path), WithTrustedKeys(s.Pub)}, true},
+		{"offline bootstrap, mode set last", []Option{WithBootstrapFile(path), WithTrustedKeys(s.Pub), WithMode(ModeOffline)}, true},
+		{"remote bootstrap", []Option{WithEndpoint("http://127.0.0.1:1"), WithStreaming(false), WithBootstrapFile(path), WithTrustedKeys(s.Pub)}, false},
+		{"last-known file", []Option{WithEndpoint("http://127.0.0.1:1"), WithStreaming(false), WithLastKnownFile(path), WithTrustedKeys(s.Pub)}, false},
 	}
 	for _, tc := range cases {
 		type result struct {

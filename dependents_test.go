@@ -1,7 +1,6 @@
 package flagwire
 
 import (
-	"bufio"
 	"context"
 	"net/http"
 	"slices"
@@ -12,6 +11,7 @@ import (
 
 	"github.com/flagwire/flagwire/evaluate"
 	"github.com/flagwire/flagwire/flagtest"
+	"github.com/flagwire/flagwire/internal/testkit"
 	"github.com/flagwire/flagwire/internal/wire"
 )
 
@@ -118,25 +118,18 @@ func TestFlagChangeReachesDependentsLocal(t *testing.T) {
 // it watches the raw stream while changing base.
 func streamHasDependents(t *testing.T, srv *flagtest.Server, change func()) bool {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, srv.URL+"/v1/stream?environment=prod", nil)
+	req, _ := http.NewRequest(http.MethodGet, srv.URL+"/v1/stream?environment=prod", nil)
 	req.Header.Set("Authorization", "Bearer "+srv.Token())
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	waitFor(t, 5*time.Second, "raw stream subscribed", func() bool { return srv.Streams() >= 2 })
+	st := testkit.OpenStream(t, nil, req)
+	defer st.Close()
+	testkit.WaitFor(t, 5*time.Second, "raw stream subscribed", func() bool { return srv.Streams() >= 2 })
 	change()
-	sc := bufio.NewScanner(resp.Body)
-	for sc.Scan() {
-		if line, ok := strings.CutPrefix(sc.Text(), "data:"); ok && strings.Contains(line, `"flagKey":"base"`) {
-			return strings.Contains(line, `"dependents"`)
+	for {
+		// Next fails the test if no invalidate event for base comes.
+		if ev := st.Next(t); strings.Contains(ev.Data, `"flagKey":"base"`) {
+			return strings.Contains(ev.Data, `"dependents"`)
 		}
 	}
-	t.Fatal("no invalidate event for base on the stream")
-	return false
 }
 
 // TestFlagChangeReachesDependentsRemote: in remote mode an invalidation of
@@ -150,13 +143,13 @@ func TestFlagChangeReachesDependentsRemote(t *testing.T) {
 			t.Fatal(err)
 		}
 		t.Cleanup(func() { c.Close(context.Background()) })
-		waitFor(t, 5*time.Second, "stream connected", func() bool { return c.Status().StreamConnected })
+		testkit.WaitFor(t, 5*time.Second, "stream connected", func() bool { return c.Status().StreamConnected })
 		return c
 	}
 	ctx := WithAttributes(context.Background(), Attributes{"userId": "u1"})
 	waitChange := func(t *testing.T, rec *changeRecorder, key string) {
 		t.Helper()
-		waitFor(t, 5*time.Second, "change notification for "+key, func() bool { return len(rec.changes(key)) > 0 })
+		testkit.WaitFor(t, 5*time.Second, "change notification for "+key, func() bool { return len(rec.changes(key)) > 0 })
 	}
 
 	// base serves false: child and grandchild fail their prerequisites,

@@ -8,6 +8,7 @@ import (
 
 	"github.com/flagwire/flagwire/evaluate"
 	"github.com/flagwire/flagwire/flagtest"
+	"github.com/flagwire/flagwire/internal/testkit"
 )
 
 // TestFirstStreamConnectSyncsLocalMode: local mode's first sync can come
@@ -42,10 +43,10 @@ func TestFirstStreamConnectSyncsLocalMode(t *testing.T) {
 		t.Fatal(err)
 	}
 	remove()
-	waitFor(t, patience, "the stream's first connection", func() bool { return c.Status().StreamConnected })
+	testkit.WaitFor(t, patience, "the stream's first connection", func() bool { return c.Status().StreamConnected })
 	// Well under the poll interval: only the first-connection sync can
 	// bring the change this soon.
-	waitFor(t, 20*time.Second, "the change", func() bool {
+	testkit.WaitFor(t, 20*time.Second, "the change", func() bool {
 		v, d := c.BoolDetail(user, "checkout-new-flow", true)
 		return !v && d.Reason.Kind == ReasonOff
 	})

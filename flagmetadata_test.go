@@ -8,6 +8,7 @@ import (
 
 	"github.com/flagwire/flagwire/evaluate"
 	"github.com/flagwire/flagwire/flagtest"
+	"github.com/flagwire/flagwire/internal/testkit"
 )
 
 // flagMetadataConfig has a flag with user-defined metadata of every kind
@@ -35,8 +36,8 @@ func flagMetadataConfig() *evaluate.Config {
 // unknown flag and a type mismatch have none.
 func TestDetailFlagMetadataEveryMode(t *testing.T) {
 	srv := flagtest.NewServer(t, flagtest.WithConfig(flagMetadataConfig()))
-	s := newSigner(t)
-	env := s.envelope(t, flagMetadataConfig(), time.Now(), time.Hour)
+	s := testkit.NewSigner()
+	env := s.Envelope(t, flagMetadataConfig(), time.Now(), time.Hour)
 	// From Flag.FlagMetadata's documented rule: every number a float64.
 	want := map[string]any{"release": "1.0.2", "build": 2.0, "ratio": 0.1, "beta": true}
 	modes := []struct {
@@ -48,7 +49,7 @@ func TestDetailFlagMetadataEveryMode(t *testing.T) {
 		{"ofrep", func(t *testing.T) *Client { return modeClient(t, srv, ModeRemote, true) }, SourceRemote, SourceCache},
 		{"local", func(t *testing.T) *Client { return modeClient(t, srv, ModeLocal, false) }, SourceLocal, SourceLocal},
 		{"offline", func(t *testing.T) *Client {
-			c, err := New(context.Background(), WithMode(ModeOffline), WithEnvironment("prod"), WithBootstrap(env), WithTrustedKeys(s.pub), WithLogger(quietLogger()))
+			c, err := New(context.Background(), WithMode(ModeOffline), WithEnvironment("prod"), WithBootstrap(env), WithTrustedKeys(s.Pub), WithLogger(quietLogger()))
 			if err != nil {
 				t.Fatal(err)
 			}

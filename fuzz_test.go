@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/flagwire/flagwire/evaluate"
+	"github.com/flagwire/flagwire/internal/testkit"
 	"github.com/flagwire/flagwire/internal/wire"
 )
 
@@ -77,26 +78,6 @@ var fuzzAttrs = []Attributes{
 	{"userId": 42, "plan": []any{"pro", 1}, "region": map[string]any{"x": nil}, "appVersion": true},
 }
 
-func readSeeds(f *testing.F, pattern string) [][]byte {
-	f.Helper()
-	files, err := filepath.Glob(filepath.Join("testdata", pattern))
-	if err != nil {
-		f.Fatal(err)
-	}
-	if len(files) == 0 {
-		f.Fatalf("no seeds match testdata/%s", pattern)
-	}
-	var out [][]byte
-	for _, file := range files {
-		b, err := os.ReadFile(file)
-		if err != nil {
-			f.Fatal(err)
-		}
-		out = append(out, b)
-	}
-	return out
-}
-
 // FuzzBootstrapEnvelope feeds arbitrary bytes to the bootstrap loader
 // ((*Client).loadEnvelope, what WithBootstrap, WithBootstrapFile and the
 // last-known file go through). With sign set, the bytes are the payload of
@@ -106,10 +87,10 @@ func readSeeds(f *testing.F, pattern string) [][]byte {
 // envelope really verifies and is for the client's environment, and that
 // every flag of an accepted config evaluates without panicking.
 func FuzzBootstrapEnvelope(f *testing.F) {
-	for _, b := range readSeeds(f, "bootstrap/*.json") {
+	for _, b := range testkit.ReadFiles(f, "testdata/bootstrap/*.json") {
 		f.Add(b, false)
 	}
-	for _, b := range readSeeds(f, "bootstrap/payload-*.json") {
+	for _, b := range testkit.ReadFiles(f, "testdata/bootstrap/payload-*.json") {
 		f.Add(b, true)
 	}
 	f.Add([]byte(`{}`), true)
@@ -124,7 +105,7 @@ func FuzzBootstrapEnvelope(f *testing.F) {
 
 	// The one validly signed seed: whatever the fuzzer does to it, the
 	// loader either refuses it or yields exactly its signed content.
-	goodSnap, err := c.loadEnvelope(readSeeds(f, "bootstrap/good.json")[0], fuzzNow)
+	goodSnap, err := c.loadEnvelope(testkit.ReadFiles(f, "testdata/bootstrap/good.json")[0], fuzzNow)
 	if err != nil {
 		f.Fatalf("good.json: %v", err)
 	}
@@ -208,7 +189,7 @@ func validHeaderValue(v string) bool {
 // reconnect is a valid header value: an id the server chose must never
 // make every later reconnect fail.
 func FuzzStreamEvents(f *testing.F) {
-	for _, b := range readSeeds(f, "stream/*.sse") {
+	for _, b := range testkit.ReadFiles(f, "testdata/stream/*.sse") {
 		f.Add(b)
 	}
 	f.Add([]byte(""))

@@ -7,43 +7,14 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/flagwire/flagwire/evaluate"
 	"github.com/flagwire/flagwire/flagserver"
+	"github.com/flagwire/flagwire/internal/testkit"
 	"github.com/flagwire/flagwire/internal/wire"
 )
-
-// capturingTransport records the requests it sends (headers and body).
-type capturingTransport struct {
-	mu   sync.Mutex
-	reqs []capturedRequest
-}
-
-type capturedRequest struct {
-	method, url string
-	header      http.Header
-	body        []byte
-}
-
-func (ct *capturingTransport) RoundTrip(req *http.Request) (*http.Response, error) {
-	var body []byte
-	if req.Body != nil {
-		b, err := io.ReadAll(req.Body)
-		req.Body.Close()
-		if err != nil {
-			return nil, err
-		}
-		body = b
-		req.Body = io.NopCloser(bytes.NewReader(b))
-	}
-	ct.mu.Lock()
-	ct.reqs = append(ct.reqs, capturedRequest{req.Method, req.URL.String(), req.Header.Clone(), body})
-	ct.mu.Unlock()
-	return http.DefaultTransport.RoundTrip(req)
-}
 
 // TestRequestSigningRepeatsWithinOneSecond: 20 identical signed evaluate
 // requests from the SDK at one instant (the same second and millisecond:
@@ -62,9 +33,9 @@ func TestRequestSigningRepeatsWithinOneSecond(t *testing.T) {
 	hs := httptest.NewServer(srv)
 	defer hs.Close()
 	defer srv.Close()
-	clock := newFakeClock()
-	clock.now = time.Now() // within the server's skew window; it stands still
-	tr := &capturingTransport{}
+	clock := testkit.NewClock()
+	clock.Set(time.Now()) // within the server's skew window; it stands still
+	tr := &testkit.RecordingTransport{}
 	c, err := New(context.Background(),
 		WithEndpoint(hs.URL), WithToken("tok"), WithEnvironment("prod"),
 		WithHTTPClient(&http.Client{Transport: tr}),
@@ -84,25 +55,22 @@ func TestRequestSigningRepeatsWithinOneSecond(t *testing.T) {
 			t.Fatalf("request %d: value %v, detail %+v", i, v, d)
 		}
 	}
-	tr.mu.Lock()
-	reqs := tr.reqs
-	tr.mu.Unlock()
-	var evals []capturedRequest
-	for _, r := range reqs {
-		if r.method == "POST" {
+	var evals []testkit.Request
+	for _, r := range tr.Requests() {
+		if r.Method == "POST" {
 			evals = append(evals, r)
 		}
 	}
 	if len(evals) != 20 {
 		t.Fatalf("%d evaluate requests, want 20", len(evals))
 	}
-	if !bytes.Equal(evals[0].body, evals[19].body) || evals[0].header.Get(wire.HeaderTimestamp) != evals[19].header.Get(wire.HeaderTimestamp) {
+	if !bytes.Equal(evals[0].Body, evals[19].Body) || evals[0].Header.Get(wire.HeaderTimestamp) != evals[19].Header.Get(wire.HeaderTimestamp) {
 		t.Fatalf("requests differ in body or timestamp: the test would not show repeats")
 	}
 	// A byte-identical replay of the fifth.
 	r := evals[4]
-	replay, _ := http.NewRequest(r.method, r.url, bytes.NewReader(r.body))
-	replay.Header = r.header.Clone()
+	replay, _ := http.NewRequest(r.Method, r.URL, bytes.NewReader(r.Body))
+	replay.Header = r.Header.Clone()
 	res, err := http.DefaultClient.Do(replay)
 	if err != nil {
 		t.Fatal(err)

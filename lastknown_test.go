@@ -9,6 +9,7 @@ import (
 
 	"github.com/flagwire/flagwire/evaluate"
 	"github.com/flagwire/flagwire/flagtest"
+	"github.com/flagwire/flagwire/internal/testkit"
 )
 
 // TestLastKnownWriteSurvivesImmediateClose: a kill switch is switched off,
@@ -29,8 +30,8 @@ func TestLastKnownWriteSurvivesImmediateClose(t *testing.T) {
 	}
 	// The first sync's write is done once the file exists (it is renamed
 	// into place whole).
-	waitFor(t, patience, "the first last-known write", func() bool { _, err := os.Stat(path); return err == nil })
-	waitFor(t, patience, "stream connected", func() bool { return c.Status().StreamConnected })
+	testkit.WaitFor(t, patience, "the first last-known write", func() bool { _, err := os.Stat(path); return err == nil })
+	testkit.WaitFor(t, patience, "stream connected", func() bool { return c.Status().StreamConnected })
 
 	// The envelope fetch of the next write is slow, so Close lands while
 	// the write is in progress.
@@ -39,7 +40,7 @@ func TestLastKnownWriteSurvivesImmediateClose(t *testing.T) {
 		t.Fatal(err)
 	}
 	var served Detail
-	waitFor(t, patience, "the switch-off served", func() bool {
+	testkit.WaitFor(t, patience, "the switch-off served", func() bool {
 		v, d := c.BoolDetail(ctx, "payments-enabled", true)
 		served = d
 		return !v && d.ErrorCode == "" && d.Source == SourceLocal
@@ -75,14 +76,14 @@ func TestCloseBoundsLastKnownWrite(t *testing.T) {
 	pub := srv.Flagserver().PublicKey()
 	path := filepath.Join(t.TempDir(), "flags-last-known.json")
 	c := newLocal(t, srv, WithLastKnownFile(path), WithTrustedKeys(pub), WithStreaming(false), WithPollInterval(time.Hour))
-	waitFor(t, patience, "the first last-known write", func() bool { _, err := os.Stat(path); return err == nil })
+	testkit.WaitFor(t, patience, "the first last-known write", func() bool { _, err := os.Stat(path); return err == nil })
 	srv.InjectFault(flagtest.Fault{Path: "/v1/bootstrap", Latency: time.Hour})
 	before := srv.Requests("GET", "/v1/bootstrap")
 	if _, err := srv.SetFlag("prod", evaluate.Flag{Key: "x", Default: &evaluate.Serve{Variant: true}}); err != nil {
 		t.Fatal(err)
 	}
 	c.requestSync()
-	waitFor(t, patience, "the write in progress", func() bool { return srv.Requests("GET", "/v1/bootstrap") > before })
+	testkit.WaitFor(t, patience, "the write in progress", func() bool { return srv.Requests("GET", "/v1/bootstrap") > before })
 	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
 	defer cancel()
 	if err := c.Close(ctx); err == nil {

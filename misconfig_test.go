@@ -8,6 +8,7 @@ import (
 
 	"github.com/flagwire/flagwire/evaluate"
 	"github.com/flagwire/flagwire/flagtest"
+	"github.com/flagwire/flagwire/internal/testkit"
 )
 
 // TestMisconfigurationNotReportedAsFlagNotFound: an environment the server
@@ -43,7 +44,7 @@ func TestMisconfigurationNotReportedAsFlagNotFound(t *testing.T) {
 
 	t.Run("unknown environment, remote with stream", func(t *testing.T) {
 		c := newClient(t, WithEndpoint(srv.URL), WithEnvironment("staging"))
-		waitFor(t, 5*time.Second, "stream refused", func() bool { return c.local.stream.stopped.Load() })
+		testkit.WaitFor(t, 5*time.Second, "stream refused", func() bool { return c.local.stream.stopped.Load() })
 		st := c.Status()
 		if st.State != StateError || !strings.Contains(st.LastError, `"staging"`) || strings.Contains(st.LastError, "/v1/stream") {
 			t.Fatalf("status %+v; want the unknown environment named, not a missing /v1/stream", st)
@@ -52,7 +53,7 @@ func TestMisconfigurationNotReportedAsFlagNotFound(t *testing.T) {
 
 	t.Run("unknown environment, local", func(t *testing.T) {
 		c := newClient(t, WithEndpoint(srv.URL), WithEnvironment("staging"), WithMode(ModeLocal), WithStreaming(false))
-		waitFor(t, 5*time.Second, "first sync failed", func() bool { return c.Status().LastError != "" })
+		testkit.WaitFor(t, 5*time.Second, "first sync failed", func() bool { return c.Status().LastError != "" })
 		st := c.Status()
 		if st.State != StateError || !strings.Contains(st.LastError, string(ErrorUnknownEnvironment)) || !strings.Contains(st.LastError, `"staging"`) {
 			t.Fatalf("status %+v", st)

@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"io"
-	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"reflect"
@@ -16,6 +15,7 @@ import (
 
 	"github.com/flagwire/flagwire/evaluate"
 	"github.com/flagwire/flagwire/flagtest"
+	"github.com/flagwire/flagwire/internal/testkit"
 	"github.com/flagwire/flagwire/internal/wire"
 )
 
@@ -50,15 +50,13 @@ func ofrepTestConfig() *evaluate.Config {
 	}
 }
 
-func ofrepQuiet() *slog.Logger { return slog.New(slog.DiscardHandler) }
-
 // ofrepClient returns a remote-mode client on srv: through OFREP when
 // ofrep is set, else through /v1/evaluate.
 func ofrepClient(t *testing.T, srv *flagtest.Server, ofrep bool, extra ...Option) *Client {
 	t.Helper()
 	opts := []Option{
 		WithEndpoint(srv.URL), WithToken(srv.Token()), WithEnvironment("test"),
-		WithStreaming(false), WithLogger(ofrepQuiet()), WithTimeout(2 * time.Second),
+		WithStreaming(false), WithLogger(quietLogger()), WithTimeout(2 * time.Second),
 	}
 	if ofrep {
 		opts = append(opts, WithOFREP())
@@ -239,7 +237,7 @@ func TestOFREPCoalescing(t *testing.T) {
 // fallbacks work on the OFREP path as on /v1/evaluate.
 func TestOFREPFailures(t *testing.T) {
 	const path = "/ofrep/v1/evaluate/flags/max-items"
-	staleClock := newFakeClock()
+	staleClock := testkit.NewClock()
 	pro := WithAttributes(context.Background(), Attributes{"plan": "pro"})
 	cases := []struct {
 		name     string
@@ -347,7 +345,7 @@ func TestOFREPOtherServer(t *testing.T) {
 	}))
 	defer hs.Close()
 	c, err := New(context.Background(), WithEndpoint(hs.URL), WithToken("secret"), WithEnvironment("staging"), WithOFREP(),
-		WithStreaming(false), WithLogger(ofrepQuiet()), WithRetry(RetrySettings{MaxAttempts: -1}))
+		WithStreaming(false), WithLogger(quietLogger()), WithRetry(RetrySettings{MaxAttempts: -1}))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -410,7 +408,7 @@ func TestOFREPNoEndpoint(t *testing.T) {
 		io.WriteString(w, `{"error":{"code":"not_found","message":"no such endpoint"}}`)
 	}))
 	defer hs.Close()
-	c, err := New(context.Background(), WithEndpoint(hs.URL), WithOFREP(), WithStreaming(false), WithLogger(ofrepQuiet()))
+	c, err := New(context.Background(), WithEndpoint(hs.URL), WithOFREP(), WithStreaming(false), WithLogger(quietLogger()))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -498,7 +496,7 @@ func TestOFREPOnlyServerStreamIsNotAnError(t *testing.T) {
 		w.WriteHeader(http.StatusNotFound) // flagd: a plain 404, no Flagwire error body
 	}))
 	defer hs.Close()
-	c, err := New(context.Background(), WithEndpoint(hs.URL), WithOFREP(), WithLogger(ofrepQuiet()))
+	c, err := New(context.Background(), WithEndpoint(hs.URL), WithOFREP(), WithLogger(quietLogger()))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -506,7 +504,7 @@ func TestOFREPOnlyServerStreamIsNotAnError(t *testing.T) {
 	if v, d := c.BoolDetail(context.Background(), "on", false); !v || d.Reason.Kind != "STATIC" || d.ErrorCode != "" {
 		t.Fatalf("on: %v %+v", v, d)
 	}
-	waitFor(t, 30*time.Second, "the stream's stop", func() bool {
+	testkit.WaitFor(t, 30*time.Second, "the stream's stop", func() bool {
 		c.local.mu.Lock()
 		defer c.local.mu.Unlock()
 		return c.local.stream != nil && c.local.stream.stopped.Load()

@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/flagwire/flagwire/flagtest"
+	"github.com/flagwire/flagwire/internal/testkit"
 )
 
 // TestNoCrossOriginRedirect: the endpoint answers every call with a
@@ -62,7 +63,7 @@ func TestNoCrossOriginRedirect(t *testing.T) {
 				t.Fatalf("%v %+v; want the default with BAD_RESPONSE", v, d)
 			}
 			wantRefused(t, c, "evaluation")
-			waitFor(t, patience, "the stream's redirected connect", func() bool { return endpointCalls.Load() >= 2 })
+			testkit.WaitFor(t, patience, "the stream's redirected connect", func() bool { return endpointCalls.Load() >= 2 })
 		})
 		t.Run(http.StatusText(status)+"/remote, caller's http.Client", func(t *testing.T) {
 			hc := &http.Client{Transport: http.DefaultTransport.(*http.Transport).Clone()}
@@ -97,7 +98,7 @@ func TestNoCrossOriginRedirect(t *testing.T) {
 				t.Fatal(err)
 			}
 			defer c.Close(context.Background())
-			waitFor(t, patience, "the sync's failure", func() bool { return c.Status().LastError != "" })
+			testkit.WaitFor(t, patience, "the sync's failure", func() bool { return c.Status().LastError != "" })
 			wantRefused(t, c, "sync")
 			if st := c.Status(); st.State != StateError {
 				t.Errorf("state %s; want %s", st.State, StateError)

@@ -12,6 +12,7 @@ import (
 
 	"github.com/flagwire/flagwire/evaluate"
 	"github.com/flagwire/flagwire/flagtest"
+	"github.com/flagwire/flagwire/internal/testkit"
 )
 
 // patience bounds every wait for an outcome in these tests: generous, so
@@ -51,7 +52,7 @@ func TestRetryAfterCappedEverywhere(t *testing.T) {
 	t.Run("evaluations/delay-seconds/default cap", func(t *testing.T) {
 		srv := flagtest.NewServer(t, flagtest.WithConfig(exampleConfig()))
 		srv.InjectFault(flagtest.Fault{Path: "/v1/evaluate", Status: http.StatusTooManyRequests, RetryAfter: huge, Count: 1})
-		clk := newFakeClock()
+		clk := testkit.NewClock()
 		c, err := New(context.Background(), WithEndpoint(srv.URL), WithToken(srv.Token()), WithLogger(quietLogger()),
 			WithStreaming(false), withClock(clk), WithRetry(RetrySettings{MaxAttempts: -1}), WithTimeout(patience))
 		if err != nil {
@@ -63,7 +64,7 @@ func TestRetryAfterCappedEverywhere(t *testing.T) {
 	t.Run("evaluations/delay-seconds/configured cap", func(t *testing.T) {
 		srv := flagtest.NewServer(t, flagtest.WithConfig(exampleConfig()))
 		srv.InjectFault(flagtest.Fault{Path: "/v1/evaluate", Status: http.StatusTooManyRequests, RetryAfter: huge, Count: 1})
-		clk := newFakeClock()
+		clk := testkit.NewClock()
 		c, err := New(context.Background(), WithEndpoint(srv.URL), WithToken(srv.Token()), WithLogger(quietLogger()),
 			WithStreaming(false), withClock(clk), WithRetry(RetrySettings{MaxAttempts: -1, MaxRetryAfter: time.Minute}), WithTimeout(patience))
 		if err != nil {
@@ -83,7 +84,7 @@ func TestRetryAfterCappedEverywhere(t *testing.T) {
 			w.WriteHeader(http.StatusTooManyRequests)
 			return true
 		})
-		clk := newFakeClock()
+		clk := testkit.NewClock()
 		c, err := New(context.Background(), WithEndpoint(front.URL), WithToken(srv.Token()), WithLogger(quietLogger()),
 			WithStreaming(false), withClock(clk), WithRetry(RetrySettings{MaxAttempts: -1}), WithTimeout(patience))
 		if err != nil {
@@ -99,12 +100,12 @@ func TestRetryAfterCappedEverywhere(t *testing.T) {
 		before := srv.Requests("GET", "/v1/flags")
 		srv.InjectFault(flagtest.Fault{Path: "/v1/flags", Status: http.StatusServiceUnavailable, RetryAfter: huge, Count: 1})
 		c.requestSync()
-		waitFor(t, patience, "the refused sync", func() bool { return srv.Requests("GET", "/v1/flags") > before })
+		testkit.WaitFor(t, patience, "the refused sync", func() bool { return srv.Requests("GET", "/v1/flags") > before })
 		if _, err := srv.SetFlag("prod", evaluate.Flag{Key: "after-retry-after", Default: &evaluate.Serve{Variant: true}}); err != nil {
 			t.Fatal(err)
 		}
 		c.requestSync() // waits out the capped Retry-After, then fetches
-		waitFor(t, patience, "a sync after the capped Retry-After", func() bool {
+		testkit.WaitFor(t, patience, "a sync after the capped Retry-After", func() bool {
 			v, d := c.BoolDetail(ctx, "after-retry-after", false)
 			return v && d.Source == SourceLocal && d.ErrorCode == ""
 		})
@@ -119,7 +120,7 @@ func TestRetryAfterCappedEverywhere(t *testing.T) {
 			t.Fatal(err)
 		}
 		defer c.Close(context.Background())
-		waitFor(t, patience, "the stream reconnected after the capped Retry-After", func() bool { return c.Status().StreamConnected })
+		testkit.WaitFor(t, patience, "the stream reconnected after the capped Retry-After", func() bool { return c.Status().StreamConnected })
 		if n := srv.Requests("GET", "/v1/stream"); n < 2 {
 			t.Fatalf("%d stream requests; want the refused one and the reconnect", n)
 		}
@@ -128,7 +129,7 @@ func TestRetryAfterCappedEverywhere(t *testing.T) {
 
 // checkRateLimitGate makes the first evaluation meet the 429, then checks
 // that the API is left alone until just before limit and asked again after.
-func checkRateLimitGate(t *testing.T, requests func() int64, c *Client, clk *fakeClock, ctx context.Context, limit time.Duration) {
+func checkRateLimitGate(t *testing.T, requests func() int64, c *Client, clk *testkit.Clock, ctx context.Context, limit time.Duration) {
 	t.Helper()
 	if _, d := c.BoolDetail(ctx, "checkout-new-flow", false); d.ErrorCode != ErrorRateLimited {
 		t.Fatalf("first evaluation: %+v; want RATE_LIMITED", d)

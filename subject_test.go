@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/flagwire/flagwire/flagtest"
+	"github.com/flagwire/flagwire/internal/testkit"
 )
 
 // TestAttributesContextParentValues checks that the context WithAttributes
@@ -290,18 +291,17 @@ func TestSubjectEvaluatesLikeAttributes(t *testing.T) {
 // TestSubjectPrivacy: a subject's hashed identifiers and private
 // attributes are treated as the map form's are.
 func TestSubjectPrivacy(t *testing.T) {
-	rt := &recordingTransport{next: http.DefaultTransport}
+	rt := &testkit.RecordingTransport{}
 	h := newHarness(t, WithHTTPClient(&http.Client{Transport: rt}), WithPrivateAttributes("email"), WithHashedAttributes("salt", "userId"))
 	ctx := WithSubject(context.Background(), String("userId", "8a7f4c91"), String("plan", "pro"), String("region", "US"), String("email", "jane@example.com"))
 	if v, d := h.c.BoolDetail(ctx, "checkout-new-flow", false); !v || d.Reason.RuleID != "rule-1" {
 		t.Fatalf("evaluation: %v %+v, want true by rule-1", v, d)
 	}
-	rt.mu.Lock()
-	defer rt.mu.Unlock()
-	if len(rt.bodies) != 1 {
-		t.Fatalf("%d requests, want 1", len(rt.bodies))
+	bodies := rt.Bodies()
+	if len(bodies) != 1 {
+		t.Fatalf("%d requests, want 1", len(bodies))
 	}
-	body := rt.bodies[0]
+	body := bodies[0]
 	if bytes.Contains(body, []byte("jane@example.com")) || bytes.Contains(body, []byte("8a7f4c91")) {
 		t.Fatalf("private attribute or raw identifier sent: %s", body)
 	}

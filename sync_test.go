@@ -3,7 +3,6 @@ package flagwire
 import (
 	"context"
 	"crypto/ed25519"
-	"crypto/rand"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -21,6 +20,7 @@ import (
 
 	"github.com/flagwire/flagwire/evaluate"
 	"github.com/flagwire/flagwire/flagtest"
+	"github.com/flagwire/flagwire/internal/testkit"
 	"github.com/flagwire/flagwire/internal/wire"
 )
 
@@ -72,7 +72,7 @@ func TestSSEPropagation(t *testing.T) {
 			const changes = 200
 			lat := measurePropagation(t, mode, changes)
 			slices.Sort(lat)
-			t.Logf("%s mode: SSE propagation over %d changes: p50 %v, p99 %v, max %v", mode, changes, lat[len(lat)/2], lat[len(lat)*99/100], lat[len(lat)-1])
+			t.Logf("%s mode: SSE propagation over %d changes: p50 %v, p99 %v, max %v", mode, changes, testkit.Quantile(lat, 0.5), testkit.Quantile(lat, 0.99), lat[len(lat)-1])
 		})
 	}
 }
@@ -87,8 +87,8 @@ func BenchmarkSSEPropagation(b *testing.B) {
 		b.Run(mode.String(), func(b *testing.B) {
 			lat := measurePropagation(b, mode, b.N)
 			slices.Sort(lat)
-			b.ReportMetric(float64(lat[len(lat)/2])/1e6, "p50-ms")
-			b.ReportMetric(float64(lat[len(lat)*99/100])/1e6, "p99-ms")
+			b.ReportMetric(float64(testkit.Quantile(lat, 0.5))/1e6, "p50-ms")
+			b.ReportMetric(float64(testkit.Quantile(lat, 0.99))/1e6, "p99-ms")
 		})
 	}
 }
@@ -108,7 +108,7 @@ func measurePropagation(tb testing.TB, mode Mode, n int) []time.Duration {
 	if err := c.WaitReady(ready); err != nil {
 		tb.Fatal(err)
 	}
-	waitFor(tb, patience, "stream connected", func() bool { return c.Status().StreamConnected })
+	testkit.WaitFor(tb, patience, "stream connected", func() bool { return c.Status().StreamConnected })
 	ctx := user("8a7f4c91", "free", "EU")
 	lat := make([]time.Duration, 0, n)
 	if b, ok := tb.(*testing.B); ok {
@@ -121,7 +121,7 @@ func measurePropagation(tb testing.TB, mode Mode, n int) []time.Duration {
 		if _, err := srv.SetFlag("prod", evaluate.Flag{Key: "kill-switch", Default: &evaluate.Serve{Variant: want}}); err != nil {
 			tb.Fatal(err)
 		}
-		waitFor(tb, patience, fmt.Sprintf("change %d visible", i), func() bool {
+		testkit.WaitFor(tb, patience, fmt.Sprintf("change %d visible", i), func() bool {
 			v, d := c.BoolDetail(ctx, "kill-switch", !want)
 			return v == want && d.ErrorCode == ""
 		})
@@ -133,17 +133,17 @@ func measurePropagation(tb testing.TB, mode Mode, n int) []time.Duration {
 func TestStreamDropResumesWithLastEventID(t *testing.T) {
 	srv := flagtest.NewServer(t, flagtest.WithConfig(exampleConfig()))
 	c := newLocal(t, srv, WithPollInterval(time.Hour))
-	waitFor(t, patience, "stream connected", func() bool { return c.Status().StreamConnected })
+	testkit.WaitFor(t, patience, "stream connected", func() bool { return c.Status().StreamConnected })
 	srv.SetFlag("prod", evaluate.Flag{Key: "a", Default: &evaluate.Serve{Variant: true}})
-	waitFor(t, patience, "first change", func() bool { return c.Bool(context.Background(), "a", false) })
+	testkit.WaitFor(t, patience, "first change", func() bool { return c.Bool(context.Background(), "a", false) })
 	srv.DropStreams()
 	srv.SetFlag("prod", evaluate.Flag{Key: "a", Default: &evaluate.Serve{Variant: false}})
-	waitFor(t, patience, "change made while the stream was down", func() bool { return !c.Bool(context.Background(), "a", true) })
+	testkit.WaitFor(t, patience, "change made while the stream was down", func() bool { return !c.Bool(context.Background(), "a", true) })
 	// A change after the reconnect arrives over the resumed stream.
-	waitFor(t, patience, "stream back", func() bool { return c.Status().StreamConnected })
+	testkit.WaitFor(t, patience, "stream back", func() bool { return c.Status().StreamConnected })
 	srv.SetFlag("prod", evaluate.Flag{Key: "a", Default: &evaluate.Serve{Variant: true}})
-	waitFor(t, patience, "change after the reconnect", func() bool { return c.Bool(context.Background(), "a", false) })
-	waitFor(t, patience, "reconnect", func() bool { return c.local.stream.connects.Load() >= 2 })
+	testkit.WaitFor(t, patience, "change after the reconnect", func() bool { return c.Bool(context.Background(), "a", false) })
+	testkit.WaitFor(t, patience, "reconnect", func() bool { return c.local.stream.connects.Load() >= 2 })
 	c.Close(context.Background()) // the stream goroutine has exited: lastID is ours to read
 	if c.local.stream.lastID == "" {
 		t.Fatal("no Last-Event-ID tracked")
@@ -155,7 +155,7 @@ func TestPollingTakesOverWhenStreamDown(t *testing.T) {
 	srv.InjectFault(flagtest.Fault{Path: "/v1/stream", Status: 503})
 	c := newLocal(t, srv, WithPollInterval(50*time.Millisecond))
 	srv.SetFlag("prod", evaluate.Flag{Key: "polled", Default: &evaluate.Serve{Variant: true}})
-	waitFor(t, patience, "polling picks up the change", func() bool { return c.Bool(context.Background(), "polled", false) })
+	testkit.WaitFor(t, patience, "polling picks up the change", func() bool { return c.Bool(context.Background(), "polled", false) })
 	if c.Status().StreamConnected {
 		t.Fatal("stream should be down")
 	}
@@ -164,9 +164,9 @@ func TestPollingTakesOverWhenStreamDown(t *testing.T) {
 func TestStalledStreamReconnects(t *testing.T) {
 	srv := flagtest.NewServer(t, flagtest.WithConfig(exampleConfig()), flagtest.WithKeepAlive(20*time.Millisecond))
 	c := newLocal(t, srv, WithStreamIdleTimeout(150*time.Millisecond), WithPollInterval(time.Hour))
-	waitFor(t, patience, "stream connected", func() bool { return c.Status().StreamConnected })
+	testkit.WaitFor(t, patience, "stream connected", func() bool { return c.Status().StreamConnected })
 	srv.StallStreams(true)
-	waitFor(t, patience, "stall detected and reconnect attempted", func() bool { return c.local.stream.connects.Load() >= 2 })
+	testkit.WaitFor(t, patience, "stall detected and reconnect attempted", func() bool { return c.local.stream.connects.Load() >= 2 })
 	srv.StallStreams(false)
 }
 
@@ -216,32 +216,6 @@ func TestBadOrOlderConfigKeepsTheOld(t *testing.T) {
 	}
 }
 
-// signer makes bootstrap envelopes for tests.
-type signer struct {
-	pub  ed25519.PublicKey
-	priv ed25519.PrivateKey
-}
-
-func newSigner(t testing.TB) signer {
-	pub, priv, err := ed25519.GenerateKey(rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return signer{pub, priv}
-}
-
-func (s signer) envelope(t testing.TB, cfg *evaluate.Config, issued time.Time, ttl time.Duration) []byte {
-	t.Helper()
-	payload, err := json.Marshal(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	env := wire.BootstrapEnvelope{Environment: cfg.Environment, IssuedAt: issued, ExpiresAt: issued.Add(ttl), Version: cfg.Version, Payload: payload}
-	env.Sign(s.priv)
-	b, _ := json.Marshal(env)
-	return b
-}
-
 // failingTransport fails the test if anything touches the network.
 type failingTransport struct{ t *testing.T }
 
@@ -251,11 +225,11 @@ func (f failingTransport) RoundTrip(r *http.Request) (*http.Response, error) {
 }
 
 func TestOfflineModeBootstrap(t *testing.T) {
-	s := newSigner(t)
+	s := testkit.NewSigner()
 	cfg := exampleConfig()
 	cfg.Version = 7
-	env := s.envelope(t, cfg, time.Now(), time.Hour)
-	c, err := New(context.Background(), WithMode(ModeOffline), WithBootstrap(env), WithTrustedKeys(s.pub),
+	env := s.Envelope(t, cfg, time.Now(), time.Hour)
+	c, err := New(context.Background(), WithMode(ModeOffline), WithBootstrap(env), WithTrustedKeys(s.Pub),
 		WithHTTPClient(&http.Client{Transport: failingTransport{t}}), WithLogger(quietLogger()))
 	if err != nil {
 		t.Fatal(err)
@@ -274,10 +248,10 @@ func TestOfflineModeBootstrap(t *testing.T) {
 }
 
 func TestBootstrapRefused(t *testing.T) {
-	s, other := newSigner(t), newSigner(t)
+	s, other := testkit.NewSigner(), testkit.NewSigner()
 	cfg := exampleConfig()
 	cfg.Version = 5
-	good := s.envelope(t, cfg, time.Now(), time.Hour)
+	good := s.Envelope(t, cfg, time.Now(), time.Hour)
 	tamper := func(f func(e *wire.BootstrapEnvelope)) []byte {
 		var e wire.BootstrapEnvelope
 		json.Unmarshal(good, &e)
@@ -293,8 +267,8 @@ func TestBootstrapRefused(t *testing.T) {
 			e.Payload = []byte(strings.Replace(string(e.Payload), `"rule-1"`, `"rule-X"`, 1))
 		}), wire.ErrBootstrapSignature},
 		"tampered version": {tamper(func(e *wire.BootstrapEnvelope) { e.Version = 6 }), wire.ErrBootstrapSignature},
-		"expired":          {s.envelope(t, cfg, time.Now().Add(-2*time.Hour), time.Hour), wire.ErrBootstrapExpired},
-		"unknown key":      {other.envelope(t, cfg, time.Now(), time.Hour), wire.ErrBootstrapUnknownKey},
+		"expired":          {s.Envelope(t, cfg, time.Now().Add(-2*time.Hour), time.Hour), wire.ErrBootstrapExpired},
+		"unknown key":      {other.Envelope(t, cfg, time.Now(), time.Hour), wire.ErrBootstrapUnknownKey},
 		"truncated":        {good[:len(good)/2], wire.ErrBootstrapFormat},
 		// A second, case-variant member must not let another parser see
 		// other "payload" bytes than the ones signed.
@@ -304,12 +278,12 @@ func TestBootstrapRefused(t *testing.T) {
 	}
 	for name, tc := range cases {
 		t.Run(name, func(t *testing.T) {
-			_, err := New(context.Background(), WithMode(ModeOffline), WithBootstrap(tc.data), WithTrustedKeys(s.pub), WithLogger(quietLogger()))
+			_, err := New(context.Background(), WithMode(ModeOffline), WithBootstrap(tc.data), WithTrustedKeys(s.Pub), WithLogger(quietLogger()))
 			if !errors.Is(err, tc.want) {
 				t.Fatalf("New = %v; want %v", err, tc.want)
 			}
 			// In remote mode it is refused, not fatal, and never used.
-			c, err := New(context.Background(), WithEndpoint("http://127.0.0.1:1"), WithBootstrap(tc.data), WithTrustedKeys(s.pub),
+			c, err := New(context.Background(), WithEndpoint("http://127.0.0.1:1"), WithBootstrap(tc.data), WithTrustedKeys(s.Pub),
 				WithLogger(quietLogger()), WithStreaming(false), WithTimeout(20*time.Millisecond))
 			if err != nil {
 				t.Fatal(err)
@@ -326,7 +300,7 @@ func TestBootstrapRefused(t *testing.T) {
 }
 
 func TestBootstrapRollbackRefused(t *testing.T) {
-	s := newSigner(t)
+	s := testkit.NewSigner()
 	dir := t.TempDir()
 	newer := exampleConfig()
 	newer.Version = 10
@@ -334,9 +308,9 @@ func TestBootstrapRollbackRefused(t *testing.T) {
 	older.Version = 3
 	older.Flags[0].State = evaluate.StateOff
 	last := filepath.Join(dir, "last-known.json")
-	os.WriteFile(last, s.envelope(t, newer, time.Now(), time.Hour), 0o600)
+	os.WriteFile(last, s.Envelope(t, newer, time.Now(), time.Hour), 0o600)
 	c, err := New(context.Background(), WithEndpoint("http://127.0.0.1:1"), WithStreaming(false), WithLastKnownFile(last),
-		WithBootstrap(s.envelope(t, older, time.Now(), time.Hour)), WithTrustedKeys(s.pub), WithLogger(quietLogger()), WithTimeout(20*time.Millisecond))
+		WithBootstrap(s.Envelope(t, older, time.Now(), time.Hour)), WithTrustedKeys(s.Pub), WithLogger(quietLogger()), WithTimeout(20*time.Millisecond))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -347,13 +321,13 @@ func TestBootstrapRollbackRefused(t *testing.T) {
 }
 
 func TestRemoteFallsBackToBootstrap(t *testing.T) {
-	s := newSigner(t)
+	s := testkit.NewSigner()
 	cfg := exampleConfig()
 	cfg.Version = 1
 	srv := flagtest.NewServer(t, flagtest.WithConfig(exampleConfig()))
 	srv.InjectFault(flagtest.Fault{Path: "/v1/evaluate", Status: 503})
-	c, err := New(context.Background(), WithEndpoint(srv.URL), WithToken(srv.Token()), WithBootstrap(s.envelope(t, cfg, time.Now(), time.Hour)),
-		WithTrustedKeys(s.pub), WithLogger(quietLogger()), WithRetry(RetrySettings{MaxAttempts: -1}), WithTimeout(patience))
+	c, err := New(context.Background(), WithEndpoint(srv.URL), WithToken(srv.Token()), WithBootstrap(s.Envelope(t, cfg, time.Now(), time.Hour)),
+		WithTrustedKeys(s.Pub), WithLogger(quietLogger()), WithRetry(RetrySettings{MaxAttempts: -1}), WithTimeout(patience))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -483,7 +457,7 @@ func BenchmarkClientBoolLocalNoAlloc(b *testing.B) {
 // BenchmarkBootstrap10000Flags is "bootstrap of 10,000 flags: verify +
 // compile ≤ 50 ms".
 func BenchmarkBootstrap10000Flags(b *testing.B) {
-	s := newSigner(b)
+	s := testkit.NewSigner()
 	cfg := &evaluate.Config{Environment: "prod", Salt: "s", Version: 1, Segments: []evaluate.Segment{{Key: "beta_testers", Included: []string{"a", "b"}}}}
 	for i := 0; i < 10000; i++ {
 		cfg.Flags = append(cfg.Flags, evaluate.Flag{Key: fmt.Sprintf("flag-%d", i), Rules: []evaluate.Rule{
@@ -491,9 +465,9 @@ func BenchmarkBootstrap10000Flags(b *testing.B) {
 			{ID: "r2", Segment: "beta_testers", Serve: evaluate.Serve{Variant: true}},
 		}, Default: &evaluate.Serve{Percentage: ptr(25.0)}})
 	}
-	data := s.envelope(b, cfg, time.Now(), time.Hour)
+	data := s.Envelope(b, cfg, time.Now(), time.Hour)
 	c := &Client{cfg: defaultConfig()}
-	c.cfg.localOptions.keys = map[string]ed25519.PublicKey{wire.KeyID(s.pub): s.pub}
+	c.cfg.localOptions.keys = map[string]ed25519.PublicKey{wire.KeyID(s.Pub): s.Pub}
 	b.ReportAllocs()
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
@@ -505,7 +479,7 @@ func BenchmarkBootstrap10000Flags(b *testing.B) {
 
 func TestHashedIdentifiersAgreeAndNeverLeave(t *testing.T) {
 	srv := flagtest.NewServer(t, flagtest.WithConfig(exampleConfig()))
-	rt := &recordingTransport{next: http.DefaultTransport}
+	rt := &testkit.RecordingTransport{}
 	opts := []Option{WithHashedAttributes("prod-salt-2026", "userId"), WithPrivateAttributes("email")}
 	local := newLocal(t, srv, opts...)
 	remote, err := New(context.Background(), append([]Option{WithEndpoint(srv.URL), WithToken(srv.Token()), WithLogger(quietLogger()),
@@ -527,9 +501,7 @@ func TestHashedIdentifiersAgreeAndNeverLeave(t *testing.T) {
 			t.Fatalf("bucket %d, want the hashed id's %d", ld.Reason.Bucket, want)
 		}
 	}
-	rt.mu.Lock()
-	defer rt.mu.Unlock()
-	for _, b := range rt.bodies {
+	for _, b := range rt.Bodies() {
 		if strings.Contains(string(b), `"user-`) || strings.Contains(string(b), "@example.com") {
 			t.Fatalf("raw identifier or private attribute sent: %s", b)
 		}
@@ -543,7 +515,7 @@ func TestRemoteSegmentChangeNotifiesAll(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer c.Close(context.Background())
-	waitFor(t, patience, "stream connected", func() bool { return c.Status().StreamConnected })
+	testkit.WaitFor(t, patience, "stream connected", func() bool { return c.Status().StreamConnected })
 	got := make(chan FlagChange, 4)
 	c.OnFlagChange("", func(ch FlagChange) { got <- ch })
 	ctx := user("new-beta", "free", "EU")

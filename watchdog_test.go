@@ -12,6 +12,8 @@ import (
 	"testing"
 	"testing/iotest"
 	"time"
+
+	"github.com/flagwire/flagwire/internal/testkit"
 )
 
 // TestTricklingStreamIsStalled: a stream that sends one byte at a time and
@@ -53,7 +55,7 @@ func TestTricklingStreamIsStalled(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer c.Close(context.Background())
-	waitFor(t, patience, "the trickling stream reconnected as stalled", func() bool { return streams.Load() >= 2 })
+	testkit.WaitFor(t, patience, "the trickling stream reconnected as stalled", func() bool { return streams.Load() >= 2 })
 }
 
 // TestCommentWatcher: complete comment lines (the keep-alives) are counted,
@@ -123,7 +125,7 @@ func TestHugeTTLSecondsClampsToMax(t *testing.T) {
 				fmt.Fprintf(w, `{"requestId":"r","decisions":[{"flagKey":"kill-switch","variant":true,"variantKey":"on","reason":{"kind":"STATIC"},"ttlSeconds":%s}]}`, tc.ttl)
 			}))
 			defer srv.Close()
-			clk := newFakeClock()
+			clk := testkit.NewClock()
 			c, err := New(context.Background(), WithEndpoint(srv.URL), WithLogger(quietLogger()), WithStreaming(false), withClock(clk),
 				WithTimeout(patience), WithMaxStaleness(-1))
 			if err != nil {

@@ -14,6 +14,7 @@ import (
 
 	"github.com/flagwire/flagwire"
 	"github.com/flagwire/flagwire/evaluate"
+	"github.com/flagwire/flagwire/internal/testkit"
 	"github.com/flagwire/flagwire/internal/wire"
 )
 
@@ -25,12 +26,11 @@ import (
 // mode moves from the bootstrap to the server's config when it comes back.
 func TestChaosBootstraps(t *testing.T) {
 	s := loadSettings()
-	sg := newSigner()
 	now := time.Now()
 	good := func(version int64) []byte {
 		cfg := initialConfig()
 		cfg.Version = version
-		return sg.envelope(t, cfg, now, time.Hour)
+		return signer.Envelope(t, cfg, now, time.Hour)
 	}
 	// The rolled-back config turns the benchmark flag off and the tampered
 	// one serves true to everyone: either would show as wrong answers.
@@ -38,7 +38,7 @@ func TestChaosBootstraps(t *testing.T) {
 		cfg := initialConfig()
 		cfg.Version = 3
 		cfg.Flags[0].State = evaluate.StateOff
-		return sg.envelope(t, cfg, now, time.Hour)
+		return signer.Envelope(t, cfg, now, time.Hour)
 	}()
 	tampered := func() []byte {
 		var e wire.BootstrapEnvelope
@@ -56,7 +56,7 @@ func TestChaosBootstraps(t *testing.T) {
 	expired := func() []byte {
 		cfg := initialConfig()
 		cfg.Version = 5
-		return sg.envelope(t, cfg, now.Add(-2*time.Hour), time.Hour)
+		return signer.Envelope(t, cfg, now.Add(-2*time.Hour), time.Hour)
 	}()
 	otherKey := func() []byte {
 		priv := ed25519.NewKeyFromSeed(make([]byte, ed25519.SeedSize))
@@ -81,7 +81,7 @@ func TestChaosBootstraps(t *testing.T) {
 		}
 		for _, c := range cases {
 			cl, err := flagwire.New(context.Background(), flagwire.WithMode(flagwire.ModeOffline), flagwire.WithBootstrap(c.data),
-				flagwire.WithTrustedKeys(sg.pub), flagwire.WithLogger(quiet))
+				flagwire.WithTrustedKeys(signer.Pub), flagwire.WithLogger(quiet))
 			if err == nil {
 				cl.Close(context.Background())
 				t.Errorf("%s: offline New accepted it", c.name)
@@ -91,7 +91,7 @@ func TestChaosBootstraps(t *testing.T) {
 				t.Errorf("%s: New = %v, want %v", c.name, err, c.want)
 			}
 		}
-		addRow(row{drill: "bootstraps refused", mode: "offline", faults: int64(len(cases)), ok: !t.Failed(), bound: "New fails: tampered, expired, unknown key, truncated"})
+		rows.Add(row{drill: "bootstraps refused", mode: "offline", faults: int64(len(cases)), ok: !t.Failed(), bound: "New fails: tampered, expired, unknown key, truncated"})
 	})
 
 	t.Run("offline good bootstrap", func(t *testing.T) {
@@ -101,7 +101,7 @@ func TestChaosBootstraps(t *testing.T) {
 		defer w.stopLag()
 		maxLag, stopLag := w.maxLag, w.stopLag
 		c, err := flagwire.New(context.Background(), flagwire.WithMode(flagwire.ModeOffline), flagwire.WithBootstrap(good(5)),
-			flagwire.WithTrustedKeys(sg.pub), flagwire.WithLogger(quiet), flagwire.WithHTTPClient(httpClient(w.ct)))
+			flagwire.WithTrustedKeys(signer.Pub), flagwire.WithLogger(quiet), flagwire.WithHTTPClient(httpClient(w.ct)))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -168,7 +168,7 @@ func TestChaosBootstraps(t *testing.T) {
 				t.Fatal(err)
 			}
 			if m == flagwire.ModeLocal {
-				waitFor(t, 10*time.Second, "local mode to sync once the server is back", func() bool {
+				testkit.CheckWithin(t, 10*time.Second, "local mode to sync once the server is back", func() bool {
 					return w.client.Status().ConfigSource == flagwire.SourceLocal
 				})
 			}
@@ -208,7 +208,7 @@ func addSummary(t *testing.T, w *world, lag time.Duration, drill, mode string, f
 	for i := range r.sources {
 		r.sources[i] = w.rec.bySource[i].Load()
 	}
-	addRow(r)
+	rows.Add(r)
 }
 
 func firstLine(s string) string {

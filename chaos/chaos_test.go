@@ -19,6 +19,7 @@ import (
 
 	"github.com/flagwire/flagwire"
 	"github.com/flagwire/flagwire/flagtest"
+	"github.com/flagwire/flagwire/internal/testkit"
 )
 
 // world is one drill's server, client and bookkeeping.
@@ -34,7 +35,6 @@ type world struct {
 	expect   expect
 	subjects []subject
 	churns   atomic.Int64
-	signer   signer
 	closed   bool
 
 	fmu    sync.Mutex
@@ -409,7 +409,7 @@ func catalogue(t *testing.T) []drill {
 			start: func(w *world) func() {
 				end := inject(flagtest.Fault{Status: http.StatusServiceUnavailable}, false, "/v1/stream")(w)
 				w.srv.DropStreams()
-				waitFor(w.t, 5*time.Second, "the stream to drop", func() bool { return !w.client.Status().StreamConnected })
+				testkit.CheckWithin(w.t, 5*time.Second, "the stream to drop", func() bool { return !w.client.Status().StreamConnected })
 				return end
 			},
 			hits:   func(win window) int64 { return win.server("GET /v1/stream") },
@@ -427,7 +427,7 @@ func catalogue(t *testing.T) []drill {
 			start: func(w *world) func() {
 				// Older than what the client holds only once it synced a
 				// write: the served config is version 1, the start's.
-				waitFor(w.t, 10*time.Second, "local mode to sync a config newer than version 1", func() bool { return w.client.Status().ConfigVersion > 1 })
+				testkit.CheckWithin(w.t, 10*time.Second, "local mode to sync a config newer than version 1", func() bool { return w.client.Status().ConfigVersion > 1 })
 				return inject(flagtest.Fault{Method: http.MethodGet, Body: older}, false, "/v1/flags")(w)
 			},
 			hits:   func(win window) int64 { return win.server("GET /v1/flags") },
@@ -504,7 +504,7 @@ func freshness(w *world) (string, bool) {
 	n := w.setChurn()
 	start := time.Now()
 	var took time.Duration
-	waitFor(w.t, 10*time.Second, "a change to arrive without the stream", func() bool {
+	testkit.CheckWithin(w.t, 10*time.Second, "a change to arrive without the stream", func() bool {
 		v, _ := w.client.StringDetail(w.subjects[1].ctx, flagChurn, defString)
 		got, _ := churnN(v)
 		took = time.Since(start)
@@ -549,16 +549,7 @@ type row struct {
 	ok          bool
 }
 
-var (
-	rowsMu sync.Mutex
-	rows   []row
-)
-
-func addRow(r row) {
-	rowsMu.Lock()
-	rows = append(rows, r)
-	rowsMu.Unlock()
-}
+var rows testkit.Rows[row]
 
 // TestChaos runs the catalogue, each drill in each of its modes, under
 // concurrent load.
@@ -592,7 +583,7 @@ func newWorld(t *testing.T, s settings, m flagwire.Mode, wo ...worldOptions) *wo
 	if len(wo) > 0 {
 		o = wo[0]
 	}
-	w := &world{t: t, s: s, clock: &serverClock{}, ct: newCountingTransport(), hist: newHistory(), rec: newRecorder(), signer: newSigner(), subjects: warmSubjects()}
+	w := &world{t: t, s: s, clock: &serverClock{}, ct: newCountingTransport(), hist: newHistory(), rec: newRecorder(), subjects: warmSubjects()}
 	w.maxLag, w.stopLag = lagMonitor()
 	w.srv = newServer(t, w.clock)
 	w.hist.srv = w.srv
@@ -603,7 +594,7 @@ func newWorld(t *testing.T, s settings, m flagwire.Mode, wo ...worldOptions) *wo
 	opts := []flagwire.Option{
 		flagwire.WithMode(m), flagwire.WithEnvironment(env), flagwire.WithLogger(quiet),
 		flagwire.WithHTTPClient(&http.Client{Transport: w.ct}),
-		flagwire.WithTrustedKeys(w.signer.pub, w.srv.Flagserver().PublicKey()),
+		flagwire.WithTrustedKeys(signer.Pub, w.srv.Flagserver().PublicKey()),
 	}
 	// Options that apply to some modes only (New refuses them elsewhere).
 	if m != flagwire.ModeOffline {
@@ -623,7 +614,7 @@ func newWorld(t *testing.T, s settings, m flagwire.Mode, wo ...worldOptions) *wo
 	if (m == flagwire.ModeRemote || m == flagwire.ModeOffline) && !o.noBootstrap {
 		b := o.bootstrap
 		if b == nil {
-			b = w.signer.envelope(t, initialConfig(), time.Now(), time.Hour)
+			b = signer.Envelope(t, initialConfig(), time.Now(), time.Hour)
 		}
 		opts = append(opts, flagwire.WithBootstrap(b))
 		w.expect.bootstrap = o.bootstrap == nil
@@ -766,7 +757,7 @@ func runDrill(t *testing.T, s settings, d drill, m flagwire.Mode) {
 	for i := range r.sources {
 		r.sources[i] = w.rec.bySource[i].Load()
 	}
-	addRow(r)
+	rows.Add(r)
 }
 
 // stampede makes 64 concurrent cold misses of one key (while the drill's
@@ -841,29 +832,28 @@ func (w *world) recover() {
 	switch w.expect.mode {
 	case flagwire.ModeRemote:
 		i := 0
-		waitFor(t, 5*time.Second, "a fresh remote answer after the faults", func() bool {
+		testkit.CheckWithin(t, 5*time.Second, "a fresh remote answer after the faults", func() bool {
 			i++
 			ctx := flagwire.WithAttributes(context.Background(), flagwire.Attributes{"userId": fmt.Sprintf("recover-%d", i)})
 			_, d := w.client.BoolDetail(ctx, flagBench, false)
 			return d.Source == flagwire.SourceRemote
 		})
-		waitFor(t, 5*time.Second, "the last change ("+want+") to reach a cached context", func() bool {
+		testkit.CheckWithin(t, 5*time.Second, "the last change ("+want+") to reach a cached context", func() bool {
 			v, d := w.client.StringDetail(probe, flagChurn, defString)
 			return v == want && (d.Source == flagwire.SourceRemote || d.Source == flagwire.SourceCache)
 		})
 	case flagwire.ModeLocal:
-		waitFor(t, 5*time.Second, "the last change ("+want+") to reach local mode", func() bool {
+		testkit.CheckWithin(t, 5*time.Second, "the last change ("+want+") to reach local mode", func() bool {
 			v, d := w.client.StringDetail(probe, flagChurn, defString)
 			return v == want && d.Source == flagwire.SourceLocal
 		})
-		waitFor(t, 5*time.Second, "status valid", func() bool { return w.client.Status().State == flagwire.StateValid })
+		testkit.CheckWithin(t, 5*time.Second, "status valid", func() bool { return w.client.Status().State == flagwire.StateValid })
 	}
 }
 
 func printSummary(s settings) {
-	rowsMu.Lock()
-	defer rowsMu.Unlock()
-	if len(rows) == 0 {
+	all := rows.All()
+	if len(all) == 0 {
 		return
 	}
 	var b strings.Builder
@@ -876,7 +866,7 @@ func printSummary(s settings) {
 		"drill", "mode", "calls", "faults", "REMOTE", "CACHE", "STALE", "LOCAL", "BOOTSTRAP", "DEFAULT", "max call", "sched lag", "errors by code; server calls")
 	var total row
 	total.codes = map[flagwire.ErrorCode]int64{}
-	for _, r := range rows {
+	for _, r := range all {
 		status := ""
 		if !r.ok {
 			status = "FAILED "

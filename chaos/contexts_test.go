@@ -3,7 +3,6 @@ package chaos
 import (
 	"context"
 	"fmt"
-	"runtime"
 	"strconv"
 	"sync"
 	"testing"
@@ -12,15 +11,8 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/flagwire/flagwire"
+	"github.com/flagwire/flagwire/internal/testkit"
 )
-
-// heapInUse returns the live heap after a full collection.
-func heapInUse() uint64 {
-	runtime.GC()
-	var ms runtime.MemStats
-	runtime.ReadMemStats(&ms)
-	return ms.HeapInuse
-}
 
 // distinctAttrs is the i-th distinct evaluation context.
 func distinctAttrs(i int) flagwire.Attributes {
@@ -47,7 +39,7 @@ func TestChaosDistinctContexts(t *testing.T) {
 	t.Run("local", func(t *testing.T) {
 		ignore := goleak.IgnoreCurrent()
 		w := newWorld(t, s, flagwire.ModeLocal)
-		before := heapInUse()
+		before := testkit.GCMemStats().HeapInuse
 		n := s.localContexts
 		workers := 2
 		var wg sync.WaitGroup
@@ -70,7 +62,7 @@ func TestChaosDistinctContexts(t *testing.T) {
 		}
 		wg.Wait()
 		elapsed := time.Since(start)
-		growth := int64(heapInUse()) - int64(before)
+		growth := int64(testkit.GCMemStats().HeapInuse) - int64(before)
 		w.close()
 		if growth > maxHeapGrowth {
 			t.Errorf("live heap grew by %d MiB over %d contexts", growth>>20, n)
@@ -90,7 +82,7 @@ func TestChaosDistinctContexts(t *testing.T) {
 		w := newWorld(t, s, flagwire.ModeRemote, worldOptions{extra: []flagwire.Option{
 			flagwire.WithCacheSize(cacheSize), flagwire.WithBatch(500, 2), flagwire.WithTimeout(10 * time.Second),
 		}})
-		before := heapInUse()
+		before := testkit.GCMemStats().HeapInuse
 		n := s.remoteContexts
 		const batch = 1000
 		reqs := make([]flagwire.Request, batch)
@@ -124,7 +116,7 @@ func TestChaosDistinctContexts(t *testing.T) {
 				hits++
 			}
 		}
-		growth := int64(heapInUse()) - int64(before)
+		growth := int64(testkit.GCMemStats().HeapInuse) - int64(before)
 		st := w.client.Stats()
 		w.close()
 		if maxEntries > cacheSize {

@@ -1,9 +1,6 @@
 package chaos
 
 import (
-	"crypto/ed25519"
-	"crypto/sha256"
-	"encoding/json"
 	"flag"
 	"fmt"
 	"log/slog"
@@ -21,25 +18,16 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/flagwire/flagwire"
-	"github.com/flagwire/flagwire/evaluate"
 	"github.com/flagwire/flagwire/flagserver"
 	"github.com/flagwire/flagwire/flagtest"
-	"github.com/flagwire/flagwire/internal/wire"
+	"github.com/flagwire/flagwire/internal/testkit"
 )
 
 func TestMain(m *testing.M) {
 	flag.Parse()
-	goleak.VerifyTestMain(summaryAfter{m})
-}
-
-// summaryAfter runs the tests, then prints the chaos summary (shown by go
-// test with -v, or when the package fails).
-type summaryAfter struct{ m *testing.M }
-
-func (s summaryAfter) Run() int {
-	code := s.m.Run()
-	printSummary(loadSettings())
-	return code
+	// The chaos summary is printed after the tests (shown by go test with
+	// -v, or when the package fails).
+	goleak.VerifyTestMain(testkit.RunThen(m, func() { printSummary(loadSettings()) }))
 }
 
 var (
@@ -229,57 +217,11 @@ func (r *recorder) codes() map[flagwire.ErrorCode]int64 {
 
 // (the counting transport is in transport_test.go)
 
-// ---- signing ----
-
-// signer signs bootstrap and last-known envelopes with a key the chaos
-// clients trust.
-type signer struct {
-	pub  ed25519.PublicKey
-	priv ed25519.PrivateKey
-}
-
-func newSigner() signer {
-	seed := sha256.Sum256([]byte("flagwire chaos signing key"))
-	priv := ed25519.NewKeyFromSeed(seed[:])
-	return signer{pub: priv.Public().(ed25519.PublicKey), priv: priv}
-}
-
-// envelope signs cfg, valid from issued for ttl.
-func (s signer) envelope(t testing.TB, cfg *evaluate.Config, issued time.Time, ttl time.Duration) []byte {
-	t.Helper()
-	payload, err := json.Marshal(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	e := wire.BootstrapEnvelope{Environment: cfg.Environment, IssuedAt: issued, ExpiresAt: issued.Add(ttl), Version: cfg.Version, Payload: payload}
-	e.Sign(s.priv)
-	b, err := json.Marshal(e)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return b
-}
+// signer signs the bootstraps and last-known files: every chaos client
+// trusts its key.
+var signer = testkit.NewSigner()
 
 // (the load and its checks are in load_test.go)
-
-// waitFor polls cond every few milliseconds until it holds or timeout
-// passes: waiting on a condition, never on a fixed sleep.
-func waitFor(t testing.TB, timeout time.Duration, what string, cond func() bool) bool {
-	t.Helper()
-	tick := time.NewTicker(5 * time.Millisecond)
-	defer tick.Stop()
-	deadline := time.NewTimer(timeout)
-	defer deadline.Stop()
-	for !cond() {
-		select {
-		case <-tick.C:
-		case <-deadline.C:
-			t.Errorf("timed out after %v waiting for %s", timeout, what)
-			return false
-		}
-	}
-	return true
-}
 
 // lagMonitor measures how late a ticker goroutine runs: the scheduling
 // lag any goroutine of the process suffers when the 2 shared cores are

@@ -14,6 +14,7 @@ import (
 	"github.com/flagwire/flagwire"
 	"github.com/flagwire/flagwire/evaluate"
 	"github.com/flagwire/flagwire/flagtest"
+	"github.com/flagwire/flagwire/internal/testkit"
 )
 
 // ---- the independent model: the config history and its answers ----
@@ -76,7 +77,7 @@ func boolVariants(gen int64) []evaluate.Variant {
 // warmUserID is the userId of warm subject i (see warmSubjects).
 func warmUserID(i int) string {
 	if i%5 == 0 {
-		return fmt.Sprintf("beta-%04d", i*7%segmentSize)
+		return testkit.BetaID(i * 7 % segmentSize)
 	}
 	return "user-" + strconv.Itoa(i)
 }
@@ -117,32 +118,15 @@ func flagAt(key string, gen int64) evaluate.Flag {
 	panic("chaos: no such mutable flag " + key)
 }
 
-// benchFlag is the design's benchmark flag; it never changes.
-func benchFlag() evaluate.Flag {
-	return evaluate.Flag{
-		Key: flagBench,
-		Rules: []evaluate.Rule{
-			{ID: "enterprise-eu", When: "plan == 'enterprise' and region == 'EU'", Serve: evaluate.Serve{Variant: true}},
-			{ID: "beta", Segment: "beta_testers", Serve: evaluate.Serve{Variant: true}},
-			{ID: "old-app", When: "semver(appVersion) < '2.0.0'", Serve: evaluate.Serve{Variant: false}},
-		},
-		Default: &evaluate.Serve{Rollout: []evaluate.WeightedVariant{{Variant: true, Weight: 25}, {Variant: false, Weight: 75}}},
-	}
-}
-
 // initialConfig is the environment at start (every changing flag at
 // generation 1), and what the bootstraps and last-known files hold.
 func initialConfig() *evaluate.Config {
-	ids := make([]string, segmentSize)
-	for i := range ids {
-		ids[i] = fmt.Sprintf("beta-%04d", i)
-	}
 	cfg := &evaluate.Config{
 		Environment: env,
 		Salt:        chaosSalt,
 		Version:     1,
-		Segments:    []evaluate.Segment{{Key: "beta_testers", Included: ids}},
-		Flags:       []evaluate.Flag{benchFlag()},
+		Segments:    []evaluate.Segment{testkit.BetaSegment(segmentSize)},
+		Flags:       []evaluate.Flag{testkit.BenchFlag(flagBench)}, // never changes
 	}
 	for _, k := range mutableFlags {
 		cfg.Flags = append(cfg.Flags, flagAt(k, 1))

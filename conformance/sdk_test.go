@@ -2,15 +2,12 @@ package conformance
 
 import (
 	"context"
-	"crypto/ed25519"
-	"crypto/rand"
-	"encoding/json"
 	"testing"
 	"time"
 
 	"github.com/flagwire/flagwire"
 	"github.com/flagwire/flagwire/evaluate"
-	"github.com/flagwire/flagwire/internal/wire"
+	"github.com/flagwire/flagwire/internal/testkit"
 )
 
 // sdkMode is one way the SDK can decide a flag.
@@ -28,27 +25,15 @@ type sdkMode struct {
 	opts      func(t *testing.T, g *groupServer, cf *caseFile) []flagwire.Option
 }
 
-var (
-	signPub, signPriv, _ = ed25519.GenerateKey(rand.Reader)
-)
+// signer signs the offline and bootstrap modes' envelopes.
+var signer = testkit.NewSigner()
 
-// signedBootstrap is a flagwire-bootstrap/v1 envelope of cfg.
+// signedBootstrap is a flagwire-bootstrap/v1 envelope of cfg, valid from a
+// minute ago for an hour.
 func signedBootstrap(t *testing.T, cfg *evaluate.Config) []byte {
 	t.Helper()
 	cfg.Version = max(cfg.Version, 1) // the envelope's version is the payload's
-	payload, err := json.Marshal(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	now := time.Now()
-	env := wire.BootstrapEnvelope{Environment: cfg.Environment, IssuedAt: now.Add(-time.Minute), ExpiresAt: now.Add(time.Hour),
-		Version: cfg.Version, Payload: payload}
-	env.Sign(signPriv)
-	b, err := json.Marshal(env)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return b
+	return signer.Envelope(t, cfg, time.Now().Add(-time.Minute), time.Hour+time.Minute)
 }
 
 func serverOpts(g *groupServer) []flagwire.Option {
@@ -70,7 +55,7 @@ var sdkModes = []sdkMode{
 			cfg := decodeConfig(t, cf.Config)
 			cfg.Environment = caseEnv
 			return []flagwire.Option{flagwire.WithMode(flagwire.ModeOffline), flagwire.WithEnvironment(caseEnv),
-				flagwire.WithBootstrap(signedBootstrap(t, cfg)), flagwire.WithTrustedKeys(signPub)}
+				flagwire.WithBootstrap(signedBootstrap(t, cfg)), flagwire.WithTrustedKeys(signer.Pub)}
 		}},
 	{name: "ofrep", source: flagwire.SourceRemote, clockFree: true, ofrep: true,
 		opts: func(t *testing.T, g *groupServer, _ *caseFile) []flagwire.Option {
@@ -146,7 +131,7 @@ func runSDK(t *testing.T, m sdkMode) {
 			cfg := decodeConfig(t, cf.config(c))
 			cfg.Environment = caseEnv
 			client, err := flagwire.New(context.Background(), flagwire.WithMode(flagwire.ModeOffline), flagwire.WithEnvironment(caseEnv),
-				flagwire.WithBootstrap(signedBootstrap(t, cfg)), flagwire.WithTrustedKeys(signPub))
+				flagwire.WithBootstrap(signedBootstrap(t, cfg)), flagwire.WithTrustedKeys(signer.Pub))
 			if err == nil {
 				_ = client.Close(context.Background())
 				t.Fatalf("offline New accepted a bootstrap that must not compile (%s)", c.Description)

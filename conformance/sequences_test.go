@@ -9,6 +9,7 @@ import (
 	"github.com/flagwire/flagwire"
 	"github.com/flagwire/flagwire/evaluate"
 	"github.com/flagwire/flagwire/flagtest"
+	"github.com/flagwire/flagwire/internal/testkit"
 )
 
 func caseFileNamed(t *testing.T, name string) *caseFile {
@@ -113,7 +114,7 @@ func TestSequenceInvalidateAllThenOutage(t *testing.T) {
 			opts := []flagwire.Option{flagwire.WithEndpoint(srv.URL), flagwire.WithToken(srv.Token()), flagwire.WithEnvironment(caseEnv),
 				flagwire.WithStreaming(false), flagwire.WithTimeout(2 * time.Second)}
 			if withBootstrap {
-				opts = append(opts, flagwire.WithBootstrap(signedBootstrap(t, bootCfg)), flagwire.WithTrustedKeys(signPub))
+				opts = append(opts, flagwire.WithBootstrap(signedBootstrap(t, bootCfg)), flagwire.WithTrustedKeys(signer.Pub))
 			}
 			client := newClient(t, opts, false)
 			ctx := flagwire.WithAttributes(context.Background(), flagwire.Attributes{"userId": "u1"})
@@ -175,7 +176,7 @@ func TestSequencePrerequisiteChangeOverSSE(t *testing.T) {
 				}
 			})
 			defer cancel()
-			waitFor(t, "the client's SSE stream to connect", func() bool { return srv.Streams() > 0 })
+			testkit.WaitFor(t, 30*time.Second, "the client's SSE stream to connect", func() bool { return srv.Streams() > 0 })
 			off := base
 			off.State = evaluate.StateOff
 			if _, err := srv.SetFlag(caseEnv, off); err != nil {
@@ -228,21 +229,5 @@ func TestSequenceUnknownEnvironment(t *testing.T) {
 			}
 			t.Logf("unknown environment: %+v", det)
 		})
-	}
-}
-
-// waitFor waits for cond with a generous deadline, checking it on a ticker
-// (a condition wait, not a sleep for an outcome).
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	tick := time.NewTicker(2 * time.Millisecond)
-	defer tick.Stop()
-	deadline := time.After(30 * time.Second)
-	for !cond() {
-		select {
-		case <-tick.C:
-		case <-deadline:
-			t.Fatalf("timed out waiting for %s", what)
-		}
 	}
 }

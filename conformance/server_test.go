@@ -13,6 +13,7 @@ import (
 
 	"github.com/flagwire/flagwire/evaluate"
 	"github.com/flagwire/flagwire/flagtest"
+	"github.com/flagwire/flagwire/internal/testkit"
 )
 
 // caseEnv is the environment every case config is served in: not the
@@ -255,15 +256,7 @@ func TestServerOFREP(t *testing.T) {
 		u := g.srv.URL + "/ofrep/v1/evaluate/flags/" + url.PathEscape(c.Flag)
 		status, data := postJSON(t, u, g.srv.Token(), map[string]string{"X-Flagwire-Environment": caseEnv},
 			map[string]any{"context": json.RawMessage(c.Context)})
-		var r struct {
-			Key          string          `json:"key"`
-			Value        json.RawMessage `json:"value"`
-			Reason       string          `json:"reason"`
-			Variant      string          `json:"variant"`
-			Metadata     map[string]any  `json:"metadata"`
-			ErrorCode    string          `json:"errorCode"`
-			ErrorDetails string          `json:"errorDetails"`
-		}
+		var r testkit.OFREPAnswer
 		if err := json.Unmarshal(data, &r); err != nil {
 			t.Fatalf("OFREP %d %s: %v", status, data, err)
 		}

@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/flagwire/flagwire/internal/testkit"
 	"github.com/flagwire/flagwire/internal/wire"
 )
 
@@ -39,7 +40,7 @@ func status(t *testing.T, c *http.Client, url, token string) (int, http.Header) 
 // right token (a right guess must not stand out); a valid token from
 // another address is unaffected; the bucket refills with time.
 func TestFailedAuthIsRateLimitedPerAddress(t *testing.T) {
-	clock := newFakeClock()
+	clock := testkit.NewClock()
 	ts := newTestServer(t, Options{Now: clock.Now, Tokens: []Token{{Secret: "good", Scopes: []string{wire.ScopeRead}}}})
 	url := ts.URL + "/v1/flags?environment=prod"
 	guesser := clientFrom("127.0.0.1")
@@ -99,7 +100,7 @@ func TestFailedAuthIsRateLimitedPerAddress(t *testing.T) {
 // TestAuthFailureLimiterBounded: the limiter tracks at most its cap of
 // addresses, however many fail.
 func TestAuthFailureLimiterBounded(t *testing.T) {
-	clock := newFakeClock()
+	clock := testkit.NewClock()
 	l := newAuthFailLimiter(DefaultAuthFailureLimit, 1000, clock.Now)
 	w := &discardWriter{h: http.Header{}}
 	for i := range 20000 {

@@ -59,7 +59,7 @@ func TestStreamEventListsDependents(t *testing.T) {
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			tt.change()
-			se := decodeEvent(t, s.next(t))
+			se := decodeEvent(t, s.Next(t))
 			if se.Type != wire.EventInvalidate || se.FlagKey != tt.key || !slices.Equal(se.Dependents, tt.want) {
 				t.Fatalf("event %+v, want flag %s with dependents %v", se, tt.key, tt.want)
 			}

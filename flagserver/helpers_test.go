@@ -1,9 +1,6 @@
 package flagserver
 
 import (
-	"bufio"
-	"bytes"
-	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -11,11 +8,10 @@ import (
 	"net/http/httptest"
 	"os"
 	"strings"
-	"sync"
 	"testing"
-	"time"
 
 	"github.com/flagwire/flagwire/evaluate"
+	"github.com/flagwire/flagwire/internal/testkit"
 	"github.com/flagwire/flagwire/internal/wire"
 )
 
@@ -161,162 +157,43 @@ func (ts *testServer) do(method, path, body string, headers ...string) *response
 	if body != "" {
 		req.Header.Set("Content-Type", "application/json")
 	}
+	setHeaders(req, headers)
+	return doReq(ts.t, req)
+}
+
+// setHeaders sets headers given as "Name: value" pairs on req.
+func setHeaders(req *http.Request, headers []string) {
 	for _, h := range headers {
 		name, value, _ := strings.Cut(h, ":")
 		req.Header.Set(strings.TrimSpace(name), strings.TrimSpace(value))
 	}
+}
+
+// doReq sends req and reads the whole answer.
+func doReq(t testing.TB, req *http.Request) *response {
+	t.Helper()
 	res, err := http.DefaultClient.Do(req)
 	if err != nil {
-		ts.t.Fatal(err)
+		t.Fatal(err)
 	}
 	defer res.Body.Close()
 	b, err := io.ReadAll(res.Body)
 	if err != nil {
-		ts.t.Fatal(err)
+		t.Fatal(err)
 	}
 	return &response{status: res.StatusCode, header: res.Header, body: b}
 }
 
-// sseEvent is one parsed SSE event or comment.
-type sseEvent struct {
-	id, event, data string
-	comment         string
-	retry           string
-}
-
-// sseStream reads an SSE response in a goroutine.
-type sseStream struct {
-	res    *http.Response
-	events chan sseEvent
-	cancel context.CancelFunc
-	done   chan struct{}
-}
-
-func (ts *testServer) openStream(t testing.TB, env, lastEventID string, headers ...string) *sseStream {
+// openStream opens the environment's stream (from lastEventID when set;
+// headers are "Name: value" pairs).
+func (ts *testServer) openStream(t testing.TB, env, lastEventID string, headers ...string) *testkit.Stream {
 	t.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
-	req, _ := http.NewRequestWithContext(ctx, "GET", ts.URL+"/v1/stream?environment="+env, nil)
+	req, _ := http.NewRequest("GET", ts.URL+"/v1/stream?environment="+env, nil)
 	if lastEventID != "" {
 		req.Header.Set("Last-Event-ID", lastEventID)
 	}
-	for _, h := range headers {
-		name, value, _ := strings.Cut(h, ":")
-		req.Header.Set(strings.TrimSpace(name), strings.TrimSpace(value))
-	}
-	res, err := http.DefaultClient.Do(req)
-	if err != nil {
-		cancel()
-		t.Fatal(err)
-	}
-	if res.StatusCode != 200 {
-		b, _ := io.ReadAll(res.Body)
-		res.Body.Close()
-		cancel()
-		t.Fatalf("stream status %d: %s", res.StatusCode, b)
-	}
-	s := &sseStream{res: res, events: make(chan sseEvent, 1024), cancel: cancel, done: make(chan struct{})}
-	go s.read()
-	t.Cleanup(s.close)
-	return s
-}
-
-func (s *sseStream) read() {
-	defer close(s.done)
-	defer close(s.events)
-	sc := bufio.NewScanner(s.res.Body)
-	var ev sseEvent
-	dirty := false
-	for sc.Scan() {
-		line := sc.Text()
-		if line == "" {
-			if dirty {
-				s.events <- ev
-			}
-			ev, dirty = sseEvent{}, false
-			continue
-		}
-		name, value, _ := strings.Cut(line, ":")
-		value = strings.TrimPrefix(value, " ")
-		switch name {
-		case "":
-			s.events <- sseEvent{comment: value}
-		case "id":
-			ev.id, dirty = value, true
-		case "event":
-			ev.event, dirty = value, true
-		case "data":
-			if ev.data != "" {
-				ev.data += "\n"
-			}
-			ev.data, dirty = ev.data+value, true
-		case "retry":
-			ev.retry, dirty = value, true
-		}
-	}
-}
-
-func (s *sseStream) close() {
-	s.cancel()
-	s.res.Body.Close()
-	<-s.done
-}
-
-// next returns the next event (not comment, not retry-only), or fails after
-// the deadline.
-func (s *sseStream) next(t testing.TB) sseEvent {
-	t.Helper()
-	deadline := time.NewTimer(5 * time.Second)
-	defer deadline.Stop()
-	for {
-		select {
-		case ev, ok := <-s.events:
-			if !ok {
-				t.Fatal("stream ended")
-			}
-			if ev.comment != "" || (ev.event == "" && ev.data == "") {
-				continue
-			}
-			return ev
-		case <-deadline.C:
-			t.Fatal("timed out waiting for an SSE event")
-		}
-	}
-}
-
-// nextAny returns the next item, comments included.
-func (s *sseStream) nextAny(t testing.TB) (sseEvent, bool) {
-	t.Helper()
-	deadline := time.NewTimer(5 * time.Second)
-	defer deadline.Stop()
-	select {
-	case ev, ok := <-s.events:
-		return ev, ok
-	case <-deadline.C:
-		t.Fatal("timed out waiting for SSE data")
-	}
-	return sseEvent{}, false
-}
-
-// fakeClock is an injectable clock.
-type fakeClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func newFakeClock() *fakeClock {
-	return &fakeClock{t: time.Date(2026, 6, 25, 12, 0, 0, 0, time.UTC)}
-}
-
-func (c *fakeClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *fakeClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	c.t = c.t.Add(d)
-	c.mu.Unlock()
+	setHeaders(req, headers)
+	return testkit.OpenStream(t, nil, req)
 }
 
 func mustJSON(v any) string {
@@ -326,5 +203,3 @@ func mustJSON(v any) string {
 	}
 	return string(b)
 }
-
-var _ = bytes.NewReader

@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/flagwire/flagwire/internal/testkit"
 	"github.com/flagwire/flagwire/internal/wire"
 )
 
@@ -13,7 +14,7 @@ import (
 // instant of the server's clock — all succeed; only a byte-identical
 // replay of one of them is refused.
 func TestHMACRepeatsWithinOneSecond(t *testing.T) {
-	clock := newFakeClock()
+	clock := testkit.NewClock()
 	secret := []byte("s3cret")
 	ts := newTestServer(t, Options{Now: clock.Now, HMACKeys: map[string][]byte{"ci": secret}})
 	var first http.Header
@@ -40,7 +41,7 @@ func TestHMACRepeatsWithinOneSecond(t *testing.T) {
 // requests signed no later than them are refused (never a replay
 // admitted); entries expire with the skew window.
 func TestHMACReplayCacheBounded(t *testing.T) {
-	clock := newFakeClock()
+	clock := testkit.NewClock()
 	secret := []byte("s3cret")
 	ts := newTestServer(t, Options{Now: clock.Now, HMACKeys: map[string][]byte{"ci": secret}, MaxSignatureNonces: 4})
 	sign := func(at time.Time) *http.Request {

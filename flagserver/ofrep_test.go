@@ -11,6 +11,7 @@ import (
 	"testing"
 
 	"github.com/flagwire/flagwire/evaluate"
+	"github.com/flagwire/flagwire/internal/testkit"
 	"github.com/flagwire/flagwire/internal/wire"
 )
 
@@ -49,18 +50,6 @@ func ofrepKeys(t *testing.T, body []byte) []string {
 	}
 	sort.Strings(keys)
 	return keys
-}
-
-// ofrepAnswer is an OFREP success or failure, as a client decodes it.
-type ofrepAnswer struct {
-	Key          string          `json:"key"`
-	Value        json.RawMessage `json:"value"`
-	Reason       string          `json:"reason"`
-	Variant      string          `json:"variant"`
-	Metadata     map[string]any  `json:"metadata"`
-	Cacheable    bool            `json:"cacheable"`
-	ErrorCode    string          `json:"errorCode"`
-	ErrorDetails string          `json:"errorDetails"`
 }
 
 // TestOFREPSingle checks the single-flag endpoint's success shape and
@@ -112,7 +101,7 @@ func TestOFREPSingle(t *testing.T) {
 					t.Errorf("unexpected field %q in %s", k, r.body)
 				}
 			}
-			var a ofrepAnswer
+			var a testkit.OFREPAnswer
 			r.json(t, &a)
 			if a.Key != tc.key || string(a.Value) != tc.wantValue || a.Reason != tc.wantReason || a.Variant != tc.wantVariant || !a.Cacheable {
 				t.Errorf("got %s", r.body)
@@ -157,7 +146,7 @@ func TestOFREPFailures(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			r := ts.do("POST", tc.path, tc.body, tc.headers...)
 			r.wantStatus(t, tc.status)
-			var a ofrepAnswer
+			var a testkit.OFREPAnswer
 			r.json(t, &a)
 			if a.ErrorCode != tc.wantCode || a.Key != tc.wantKey || a.ErrorDetails == "" {
 				t.Errorf("got %s", r.body)
@@ -225,7 +214,7 @@ func TestOFREPSecurity(t *testing.T) {
 				t.Error("401 without WWW-Authenticate")
 			}
 			if tc.wantValue != "" {
-				var a ofrepAnswer
+				var a testkit.OFREPAnswer
 				r.json(t, &a)
 				if string(a.Value) != tc.wantValue {
 					t.Errorf("value %s, want %s", a.Value, tc.wantValue)
@@ -259,8 +248,8 @@ func TestOFREPBulk(t *testing.T) {
 		t.Errorf("fields %v", got)
 	}
 	var bulk struct {
-		Flags    []ofrepAnswer  `json:"flags"`
-		Metadata map[string]any `json:"metadata"`
+		Flags    []testkit.OFREPAnswer `json:"flags"`
+		Metadata map[string]any        `json:"metadata"`
 	}
 	r.json(t, &bulk)
 	if bulk.Metadata["environment"] != "prod" || bulk.Metadata["version"] == nil {
@@ -271,7 +260,7 @@ func TestOFREPBulk(t *testing.T) {
 		keys = append(keys, f.Key)
 		single := ts.do("POST", "/ofrep/v1/evaluate/flags/"+f.Key, body)
 		single.wantStatus(t, http.StatusOK)
-		var s ofrepAnswer
+		var s testkit.OFREPAnswer
 		single.json(t, &s)
 		s.Cacheable = false
 		if !reflect.DeepEqual(s, f) {
@@ -350,7 +339,7 @@ func TestOFREPMatchesEvaluate(t *testing.T) {
 				d := ev.Decisions[0]
 				o := ts.do("POST", "/ofrep/v1/evaluate/flags/"+f.Key, mustJSON(map[string]any{"context": ctx}))
 				o.wantStatus(t, 200)
-				var a ofrepAnswer
+				var a testkit.OFREPAnswer
 				o.json(t, &a)
 				wantValue, wantVariant := string(d.Variant), d.VariantKey
 				if d.Reason.Kind == "OFF" { // OFREP's code default (see TestOFREPDisabledServesCodeDefault)
@@ -391,7 +380,7 @@ func TestOFREPDisabledServesCodeDefault(t *testing.T) {
 		if slices.Contains(keys, "value") || slices.Contains(keys, "variant") || slices.Contains(keys, "errorCode") {
 			t.Fatalf("%s: fields %v, want no value, variant or errorCode: %s", key, keys, item)
 		}
-		var a ofrepAnswer
+		var a testkit.OFREPAnswer
 		if err := json.Unmarshal(item, &a); err != nil {
 			t.Fatal(err)
 		}
@@ -425,7 +414,7 @@ func TestOFREPDisabledServesCodeDefault(t *testing.T) {
 		t.Fatalf("bulk has %d flags: %s", len(bulk.Flags), r.body)
 	}
 	for _, item := range bulk.Flags {
-		var a ofrepAnswer
+		var a testkit.OFREPAnswer
 		json.Unmarshal(item, &a)
 		check(t, item, a.Key)
 	}

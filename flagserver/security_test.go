@@ -2,13 +2,13 @@ package flagserver
 
 import (
 	"bytes"
-	"io"
 	"net/http"
 	"strconv"
 	"testing"
 	"time"
 
 	"github.com/flagwire/flagwire/evaluate"
+	"github.com/flagwire/flagwire/internal/testkit"
 	"github.com/flagwire/flagwire/internal/wire"
 )
 
@@ -62,7 +62,7 @@ func TestAuth(t *testing.T) {
 }
 
 func TestRateLimit(t *testing.T) {
-	clock := newFakeClock()
+	clock := testkit.NewClock()
 	ts := newTestServer(t, Options{
 		Now:        clock.Now,
 		Tokens:     []Token{{Secret: "a", Scopes: []string{wire.ScopeRead, wire.ScopeWrite}}, {Secret: "b", Scopes: []string{wire.ScopeRead}}},
@@ -107,19 +107,8 @@ func signedRequest(t *testing.T, ts *testServer, method, path string, body []byt
 	return doReq(t, req)
 }
 
-func doReq(t *testing.T, req *http.Request) *response {
-	t.Helper()
-	res, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer res.Body.Close()
-	b, _ := io.ReadAll(res.Body)
-	return &response{status: res.StatusCode, header: res.Header, body: b}
-}
-
 func TestHMAC(t *testing.T) {
-	clock := newFakeClock()
+	clock := testkit.NewClock()
 	secret := []byte("s3cret")
 	ts := newTestServer(t, Options{Now: clock.Now, HMACKeys: map[string][]byte{"ci": secret}})
 	body := []byte(`{"environment":"prod","requests":[{"flagKey":"checkout-new-flow","context":{"plan":"pro"}}]}`)

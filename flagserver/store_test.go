@@ -5,13 +5,12 @@ import (
 	"encoding/json"
 	"net/http"
 	"net/http/httptest"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/flagwire/flagwire/evaluate"
+	"github.com/flagwire/flagwire/internal/testkit"
 	"github.com/flagwire/flagwire/internal/wire"
 )
 
@@ -109,7 +108,7 @@ func TestNewErrors(t *testing.T) {
 }
 
 func TestBootstrap(t *testing.T) {
-	clock := newFakeClock()
+	clock := testkit.NewClock()
 	_, priv, _ := ed25519.GenerateKey(nil)
 	ts := newTestServer(t, Options{Now: clock.Now, SigningKey: priv})
 	r := ts.do("GET", "/v1/bootstrap?environment=prod&ttl=720h", "")
@@ -146,15 +145,7 @@ func TestBootstrap(t *testing.T) {
 // FuzzEvaluateRequest: any body to POST /v1/evaluate gets a JSON response
 // and never panics.
 func FuzzEvaluateRequest(f *testing.F) {
-	files, _ := filepath.Glob("testdata/evaluate/*.json")
-	if len(files) == 0 {
-		f.Fatal("no seeds in testdata/evaluate")
-	}
-	for _, name := range files {
-		b, err := os.ReadFile(name)
-		if err != nil {
-			f.Fatal(err)
-		}
+	for _, b := range testkit.ReadFiles(f, "testdata/evaluate/*.json") {
 		f.Add(b)
 	}
 	f.Add([]byte(`{"requests":null}`))

@@ -7,17 +7,18 @@ import (
 	"time"
 
 	"github.com/flagwire/flagwire/evaluate"
+	"github.com/flagwire/flagwire/internal/testkit"
 	"github.com/flagwire/flagwire/internal/wire"
 )
 
-func decodeEvent(t *testing.T, ev sseEvent) wire.StreamEvent {
+func decodeEvent(t *testing.T, ev testkit.Event) wire.StreamEvent {
 	t.Helper()
 	var se wire.StreamEvent
-	if err := json.Unmarshal([]byte(ev.data), &se); err != nil {
-		t.Fatalf("event data %q: %v", ev.data, err)
+	if err := json.Unmarshal([]byte(ev.Data), &se); err != nil {
+		t.Fatalf("event data %q: %v", ev.Data, err)
 	}
-	if ev.id != strconv.FormatInt(se.Version, 10) || ev.event != se.Type {
-		t.Fatalf("event id %q type %q, data %s", ev.id, ev.event, ev.data)
+	if ev.ID != strconv.FormatInt(se.Version, 10) || ev.Event != se.Type {
+		t.Fatalf("event id %q type %q, data %s", ev.ID, ev.Event, ev.Data)
 	}
 	return se
 }
@@ -26,9 +27,9 @@ func TestStreamOrderAndResume(t *testing.T) {
 	ts := newTestServer(t, Options{})
 	s := ts.openStream(t, "prod", "")
 	// The first message is the retry hint with a greeting comment.
-	hello, _ := s.nextAny(t)
-	retry, _ := s.nextAny(t)
-	if hello.comment == "" || retry.retry != "1000" {
+	hello, _ := s.NextAny(t)
+	retry, _ := s.NextAny(t)
+	if hello.Comment == "" || retry.Retry != "1000" {
 		t.Fatalf("first message %+v %+v, want a comment and the retry hint", hello, retry)
 	}
 	if ts.Streams() != 1 {
@@ -44,36 +45,36 @@ func TestStreamOrderAndResume(t *testing.T) {
 		t.Fatal(err)
 	}
 	for i := range n {
-		se := decodeEvent(t, s.next(t))
+		se := decodeEvent(t, s.Next(t))
 		if se.Type != "invalidate" || se.FlagKey != "f"+strconv.Itoa(i) || se.Version != int64(i+1) || se.Environment != "prod" {
 			t.Fatalf("event %d: %+v", i, se)
 		}
 	}
-	if se := decodeEvent(t, s.next(t)); se.SegmentKey != "seg" || se.Version != n+1 {
+	if se := decodeEvent(t, s.Next(t)); se.SegmentKey != "seg" || se.Version != n+1 {
 		t.Fatalf("segment event %+v", se)
 	}
 
 	// Resume from version 5: events 6..21 replayed, in order.
 	r := ts.openStream(t, "prod", "5")
 	for v := int64(6); v <= n+1; v++ {
-		if se := decodeEvent(t, r.next(t)); se.Version != v {
+		if se := decodeEvent(t, r.Next(t)); se.Version != v {
 			t.Fatalf("replayed version %d, want %d", se.Version, v)
 		}
 	}
 	// Up to date: nothing replayed, then live events.
 	u := ts.openStream(t, "prod", strconv.Itoa(n+1))
 	ts.PutFlag("prod", evaluate.Flag{Key: "live"}, "t", "r")
-	if se := decodeEvent(t, u.next(t)); se.FlagKey != "live" || se.Version != n+2 {
+	if se := decodeEvent(t, u.Next(t)); se.FlagKey != "live" || se.Version != n+2 {
 		t.Fatalf("live event %+v", se)
 	}
 	// A Last-Event-ID from the future (server restarted without data) → reset.
 	f := ts.openStream(t, "prod", "999")
-	if se := decodeEvent(t, f.next(t)); se.Type != "reset" || se.Version != n+2 {
+	if se := decodeEvent(t, f.Next(t)); se.Type != "reset" || se.Version != n+2 {
 		t.Fatalf("future id: %+v", se)
 	}
 	// Garbage → reset.
 	g := ts.openStream(t, "prod", "not-a-number")
-	if se := decodeEvent(t, g.next(t)); se.Type != "reset" {
+	if se := decodeEvent(t, g.Next(t)); se.Type != "reset" {
 		t.Fatalf("garbage id: %+v", se)
 	}
 }
@@ -85,17 +86,17 @@ func TestStreamResetWhenTooFarBehind(t *testing.T) {
 	}
 	// Buffer holds versions 7..10; 6 is resumable, 5 is not.
 	ok := ts.openStream(t, "prod", "6")
-	if se := decodeEvent(t, ok.next(t)); se.Type != "invalidate" || se.Version != 7 {
+	if se := decodeEvent(t, ok.Next(t)); se.Type != "invalidate" || se.Version != 7 {
 		t.Fatalf("resume at buffer edge: %+v", se)
 	}
 	late := ts.openStream(t, "prod", "5")
-	ev := late.next(t)
-	if se := decodeEvent(t, ev); se.Type != "reset" || se.Version != 10 || ev.id != "10" {
+	ev := late.Next(t)
+	if se := decodeEvent(t, ev); se.Type != "reset" || se.Version != 10 || ev.ID != "10" {
 		t.Fatalf("too far behind: %+v", ev)
 	}
 	// After the reset the stream continues live.
 	ts.PutFlag("prod", evaluate.Flag{Key: "after"}, "t", "r")
-	if se := decodeEvent(t, late.next(t)); se.Version != 11 || se.FlagKey != "after" {
+	if se := decodeEvent(t, late.Next(t)); se.Version != 11 || se.FlagKey != "after" {
 		t.Fatalf("after reset: %+v", se)
 	}
 }
@@ -104,18 +105,18 @@ func TestStreamKeepAliveAndClose(t *testing.T) {
 	ts := newTestServer(t, Options{KeepAlive: 20 * time.Millisecond})
 	s := ts.openStream(t, "prod", "")
 	for {
-		ev, ok := s.nextAny(t)
+		ev, ok := s.NextAny(t)
 		if !ok {
 			t.Fatal("stream ended")
 		}
-		if ev.comment == "keep-alive" {
+		if ev.Comment == "keep-alive" {
 			break
 		}
 	}
 	ts.Close()
 	// Close ends the stream: the body reaches EOF.
 	for {
-		_, ok := s.nextAny(t)
+		_, ok := s.NextAny(t)
 		if !ok {
 			break
 		}

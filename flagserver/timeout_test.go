@@ -29,14 +29,14 @@ func TestStreamOutlivesServerTimeouts(t *testing.T) {
 	// Wait on the stream itself (keep-alives every 50ms) until well past
 	// both timeouts.
 	for time.Since(start) < time.Second {
-		if _, ok := st.nextAny(t); !ok {
+		if _, ok := st.NextAny(t); !ok {
 			t.Fatalf("stream ended after %v", time.Since(start))
 		}
 	}
 	if _, err := s.PutFlag("prod", evaluate.Flag{Key: "late"}, "t", "r"); err != nil {
 		t.Fatal(err)
 	}
-	if se := decodeEvent(t, st.next(t)); se.FlagKey != "late" {
+	if se := decodeEvent(t, st.Next(t)); se.FlagKey != "late" {
 		t.Fatalf("event %+v", se)
 	}
 }

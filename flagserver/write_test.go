@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/flagwire/flagwire/evaluate"
+	"github.com/flagwire/flagwire/internal/testkit"
 	"github.com/flagwire/flagwire/internal/wire"
 )
 
@@ -358,7 +359,7 @@ func TestSegments(t *testing.T) {
 }
 
 func TestAudit(t *testing.T) {
-	clock := newFakeClock()
+	clock := testkit.NewClock()
 	ts := newTestServer(t, Options{Now: clock.Now, Tokens: []Token{
 		{Secret: "w", Subject: "alice", Scopes: []string{wire.ScopeRead, wire.ScopeWrite}},
 	}})

@@ -1,7 +1,6 @@
 package flagtest
 
 import (
-	"bufio"
 	"context"
 	"encoding/json"
 	"errors"
@@ -15,6 +14,7 @@ import (
 
 	"github.com/flagwire/flagwire/evaluate"
 	"github.com/flagwire/flagwire/flagserver"
+	"github.com/flagwire/flagwire/internal/testkit"
 	"github.com/flagwire/flagwire/internal/wire"
 )
 
@@ -272,55 +272,12 @@ func TestDownUp(t *testing.T) {
 	}
 }
 
-// stream is a minimal SSE reader: it delivers event data lines.
-type stream struct {
-	res  *http.Response
-	data chan string
-	done chan struct{}
-}
-
-func openStream(t *testing.T, c *http.Client, s *Server) *stream {
+// openStream opens the default environment's stream with c.
+func openStream(t *testing.T, c *http.Client, s *Server) *testkit.Stream {
 	t.Helper()
 	req, _ := http.NewRequest("GET", s.URL+"/v1/stream?environment=prod", nil)
 	req.Header.Set("Authorization", "Bearer "+s.Token())
-	res, err := c.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if res.StatusCode != 200 {
-		t.Fatalf("stream: %d", res.StatusCode)
-	}
-	st := &stream{res: res, data: make(chan string, 100), done: make(chan struct{})}
-	go func() {
-		defer close(st.done)
-		defer close(st.data)
-		sc := bufio.NewScanner(res.Body)
-		for sc.Scan() {
-			if d, ok := strings.CutPrefix(sc.Text(), "data: "); ok {
-				st.data <- d
-			}
-		}
-	}()
-	t.Cleanup(func() {
-		res.Body.Close()
-		<-st.done
-	})
-	return st
-}
-
-func (st *stream) next(t *testing.T, within time.Duration) (string, bool) {
-	t.Helper()
-	timer := time.NewTimer(within)
-	defer timer.Stop()
-	select {
-	case d, ok := <-st.data:
-		if !ok {
-			return "", false
-		}
-		return d, true
-	case <-timer.C:
-		return "", false
-	}
+	return testkit.OpenStream(t, c, req)
 }
 
 func TestStreams(t *testing.T) {
@@ -331,31 +288,31 @@ func TestStreams(t *testing.T) {
 		t.Fatalf("Streams = %d", s.Streams())
 	}
 	s.SetFlag(DefaultEnvironment, evaluate.Flag{Key: "a"})
-	if d, ok := st.next(t, 5*time.Second); !ok || !strings.Contains(d, `"flagKey":"a"`) {
-		t.Fatalf("event %q %v", d, ok)
+	if d, ok := st.NextWithin(5 * time.Second); !ok || !strings.Contains(d.Data, `"flagKey":"a"`) {
+		t.Fatalf("event %q %v", d.Data, ok)
 	}
 
 	// Stalled: nothing arrives, not even keep-alives; the event is lost.
 	s.StallStreams(true)
 	s.SetFlag(DefaultEnvironment, evaluate.Flag{Key: "b"})
-	if d, ok := st.next(t, 200*time.Millisecond); ok {
-		t.Fatalf("event while stalled: %q", d)
+	if d, ok := st.NextWithin(200 * time.Millisecond); ok {
+		t.Fatalf("event while stalled: %q", d.Data)
 	}
 	s.StallStreams(false)
 	s.SetFlag(DefaultEnvironment, evaluate.Flag{Key: "c"})
-	if d, ok := st.next(t, 5*time.Second); !ok || !strings.Contains(d, `"flagKey":"c"`) {
-		t.Fatalf("after stall: %q %v", d, ok)
+	if d, ok := st.NextWithin(5 * time.Second); !ok || !strings.Contains(d.Data, `"flagKey":"c"`) {
+		t.Fatalf("after stall: %q %v", d.Data, ok)
 	}
 
 	// Dropped: the stream ends.
 	s.DropStreams()
 	for {
-		if _, ok := st.next(t, 5*time.Second); !ok {
+		if _, ok := st.NextWithin(5 * time.Second); !ok {
 			break
 		}
 	}
 	select {
-	case <-st.done:
+	case <-st.Done():
 	case <-time.After(5 * time.Second):
 		t.Fatal("stream not ended by DropStreams")
 	}
@@ -363,7 +320,7 @@ func TestStreams(t *testing.T) {
 	st2 := openStream(t, c, s)
 	s.Down()
 	select {
-	case <-st2.done:
+	case <-st2.Done():
 	case <-time.After(5 * time.Second):
 		t.Fatal("stream not ended by Down")
 	}
@@ -388,13 +345,7 @@ func TestCloseEndsHandlers(t *testing.T) {
 		errc <- err
 	}()
 	// Wait until the slow request is in the handler.
-	deadline := time.Now().Add(5 * time.Second)
-	for s.Requests("POST", "/v1/evaluate") == 0 {
-		if time.Now().After(deadline) {
-			t.Fatal("request never arrived")
-		}
-		runtimeGosched()
-	}
+	testkit.WaitFor(t, 5*time.Second, "the request to arrive", func() bool { return s.Requests("POST", "/v1/evaluate") > 0 })
 	s.Close()
 	s.Close() // no-op
 	select {
@@ -406,7 +357,7 @@ func TestCloseEndsHandlers(t *testing.T) {
 		t.Fatal("request still running after Close")
 	}
 	select {
-	case <-st.done:
+	case <-st.Done():
 	case <-time.After(5 * time.Second):
 		t.Fatal("stream still open after Close")
 	}

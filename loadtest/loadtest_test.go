@@ -24,6 +24,7 @@ import (
 
 	"github.com/flagwire/flagwire/evaluate"
 	"github.com/flagwire/flagwire/flagserver"
+	"github.com/flagwire/flagwire/internal/testkit"
 	"github.com/flagwire/flagwire/internal/wire"
 )
 
@@ -60,38 +61,20 @@ func loadSettings() settings {
 
 func TestMain(m *testing.M) {
 	flag.Parse()
-	goleak.VerifyTestMain(reportAfter{m})
+	goleak.VerifyTestMain(testkit.RunThen(m, printReport))
 }
 
-// reportAfter runs the tests, then prints the figures as a Markdown table.
-type reportAfter struct{ m *testing.M }
-
-func (r reportAfter) Run() int {
-	code := r.m.Run()
-	printReport()
-	return code
-}
-
-var (
-	reportMu sync.Mutex
-	report   []string
-)
-
-func addReport(line string) {
-	reportMu.Lock()
-	report = append(report, line)
-	reportMu.Unlock()
-}
+// report is the figures' lines, printed after the tests as a Markdown table.
+var report testkit.Rows[string]
 
 func printReport() {
-	reportMu.Lock()
-	defer reportMu.Unlock()
-	if len(report) == 0 {
+	lines := report.All()
+	if len(lines) == 0 {
 		return
 	}
 	fmt.Printf("\nLOAD (reference server over loopback, %d cores shared by client and server, %s)\n\n", runtime.NumCPU(), runtime.Version())
 	fmt.Println("| workload | result |\n|---|---|")
-	for _, l := range report {
+	for _, l := range lines {
 		fmt.Println(l)
 	}
 }
@@ -104,25 +87,10 @@ const (
 // benchConfig is the design's benchmark flag and 99 more flags like it
 // (for batches of 100), with the 1,000-id segment.
 func benchConfig() *evaluate.Config {
-	ids := make([]string, 1000)
-	for i := range ids {
-		ids[i] = fmt.Sprintf("beta-%04d", i)
-	}
-	flag := func(key string) evaluate.Flag {
-		return evaluate.Flag{
-			Key: key,
-			Rules: []evaluate.Rule{
-				{ID: "enterprise-eu", When: "plan == 'enterprise' and region == 'EU'", Serve: evaluate.Serve{Variant: true}},
-				{ID: "beta", Segment: "beta_testers", Serve: evaluate.Serve{Variant: true}},
-				{ID: "old-app", When: "semver(appVersion) < '2.0.0'", Serve: evaluate.Serve{Variant: false}},
-			},
-			Default: &evaluate.Serve{Rollout: []evaluate.WeightedVariant{{Variant: true, Weight: 25}, {Variant: false, Weight: 75}}},
-		}
-	}
-	cfg := &evaluate.Config{Environment: env, Salt: "load-salt", Segments: []evaluate.Segment{{Key: "beta_testers", Included: ids}}}
-	cfg.Flags = append(cfg.Flags, flag("bench-flag"))
+	cfg := &evaluate.Config{Environment: env, Salt: "load-salt", Segments: []evaluate.Segment{testkit.BetaSegment(1000)}}
+	cfg.Flags = append(cfg.Flags, testkit.BenchFlag("bench-flag"))
 	for i := 0; i < 99; i++ {
-		cfg.Flags = append(cfg.Flags, flag("flag-"+strconv.Itoa(i)))
+		cfg.Flags = append(cfg.Flags, testkit.BenchFlag("flag-"+strconv.Itoa(i)))
 	}
 	return cfg
 }
@@ -182,13 +150,7 @@ type result struct {
 	errors    int64
 }
 
-func (r result) quantile(q float64) time.Duration {
-	if len(r.lat) == 0 {
-		return 0
-	}
-	i := int(q*float64(len(r.lat))+0.5) - 1
-	return r.lat[min(max(i, 0), len(r.lat)-1)]
-}
+func (r result) quantile(q float64) time.Duration { return testkit.Quantile(r.lat, q) }
 
 func (r result) String() string {
 	secs := r.elapsed.Seconds()
@@ -286,7 +248,7 @@ func TestLoadEvaluate(t *testing.T) {
 		t.Run(w.name, func(t *testing.T) {
 			r := runEvaluate(t, hs.URL, w.bodies, w.decisions, w.concurrency, s.dur, s.requests)
 			t.Log(r)
-			addReport(fmt.Sprintf("| POST /v1/evaluate, %s | %s |", w.name, r))
+			report.Add(fmt.Sprintf("| POST /v1/evaluate, %s | %s |", w.name, r))
 			if r.requests == 0 {
 				t.Fatal("no request completed")
 			}
@@ -301,9 +263,7 @@ func TestLoadEvaluate(t *testing.T) {
 
 // memUsage is the live heap plus goroutine stacks after a full collection.
 func memUsage() uint64 {
-	runtime.GC()
-	var ms runtime.MemStats
-	runtime.ReadMemStats(&ms)
+	ms := testkit.GCMemStats()
 	return ms.HeapInuse + ms.StackInuse
 }
 
@@ -340,7 +300,7 @@ func TestLoadSSEFanout(t *testing.T) {
 			t.Fatalf("subscriber %d: %v", i, err)
 		}
 	}
-	if !waitFor(10*time.Second, func() bool { return fs.Streams() == n }) {
+	if !testkit.Eventually(10*time.Second, func() bool { return fs.Streams() == n }) {
 		t.Fatalf("%d of %d subscribers registered", fs.Streams(), n)
 	}
 	connected := time.Since(connStart)
@@ -392,28 +352,12 @@ func TestLoadSSEFanout(t *testing.T) {
 		t.Fatalf("%d subscribers did not get the change", f)
 	}
 	slices.Sort(got)
-	q := func(p float64) time.Duration { return got[min(int(p*float64(n)), n-1)].Round(time.Microsecond) }
+	q := func(p float64) time.Duration { return testkit.Quantile(got, p).Round(time.Microsecond) }
 	line := fmt.Sprintf("one change reached all %d subscribers in **%v** (p50 %v, p99 %v); server memory **%.1f KiB per subscriber** (heap + stacks; connecting took %v)",
 		n, q(1), q(0.5), q(0.99), float64(perSub)/1024, connected.Round(time.Millisecond))
 	t.Log(line)
-	addReport(fmt.Sprintf("| SSE fan-out, %d subscribers | %s |", n, line))
+	report.Add(fmt.Sprintf("| SSE fan-out, %d subscribers | %s |", n, line))
 	if perSub > maxPerSubscriber {
 		t.Errorf("%d bytes per subscriber; bound %d", perSub, maxPerSubscriber)
 	}
-}
-
-// waitFor polls cond until it holds or timeout passes.
-func waitFor(timeout time.Duration, cond func() bool) bool {
-	tick := time.NewTicker(2 * time.Millisecond)
-	defer tick.Stop()
-	deadline := time.NewTimer(timeout)
-	defer deadline.Stop()
-	for !cond() {
-		select {
-		case <-tick.C:
-		case <-deadline.C:
-			return cond()
-		}
-	}
-	return true
 }

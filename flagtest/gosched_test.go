@@ -1,5 +1,0 @@
-package flagtest
-
-import "runtime"
-
-func runtimeGosched() { runtime.Gosched() }
