@@ -31,12 +31,21 @@ const coarseTick = 10 * time.Millisecond
 type coarseClock struct {
 	precise realClock
 	now     atomic.Int64
+	// wall is the wall clock (Unix nanoseconds) read at the same tick:
+	// read again, not derived from now, so that it follows adjustments
+	// of the system clock as time.Now does.
+	wall atomic.Int64
 }
 
 func newCoarseClock(precise realClock) *coarseClock {
 	c := &coarseClock{precise: precise}
-	c.now.Store(precise.Nanotime())
+	c.tick()
 	return c
+}
+
+func (c *coarseClock) tick() {
+	c.now.Store(c.precise.Nanotime())
+	c.wall.Store(time.Now().UnixNano())
 }
 
 func (c *coarseClock) run(ctx context.Context) {
@@ -47,7 +56,7 @@ func (c *coarseClock) run(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case <-t.C:
-			c.now.Store(c.precise.Nanotime())
+			c.tick()
 		}
 	}
 }
@@ -64,7 +73,7 @@ func (c *Client) hotNow() int64 {
 // (progressive rollouts and date rules need it; 10 ms resolution).
 func (c *Client) hotWall() time.Time {
 	if c.coarse != nil {
-		return c.coarse.precise.base.Add(time.Duration(c.coarse.now.Load()))
+		return time.Unix(0, c.coarse.wall.Load())
 	}
 	return c.cfg.clock.Now()
 }

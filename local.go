@@ -18,7 +18,7 @@ type snapshotState struct {
 
 // evalState evaluates key against a snapshot without allocating.
 func (c *Client) evalState(st *snapshotState, key string, ec *evalContext, det *Detail) (value, bool) {
-	var r evaluate.Result
+	var r evaluate.Result // written whole by the engine
 	if ec.subject != nil && len(c.cfg.hashed) == 0 {
 		// A WithSubject subject is read as it is, without a map.
 		st.snap.EvaluateAttrsTo(&r, key, ec.subject, c.hotWall())
