@@ -11,7 +11,7 @@
 //
 // # Pipeline
 //
-//	JSON   ──DecodeConfigJSON──▶ Config ──Compile──▶ *Snapshot ──Evaluate──▶ Result
+//	JSON   ──DecodeConfigJSON──▶ Config ──Compile──▶ *Snapshot ──Evaluate(Attrs)──▶ Result
 //	YAML   ──flagfile.LoadDir──▶ Config (with a Locator for file positions)
 //
 // A Config is one environment: flags, segments, the bucketing salt and an
@@ -34,6 +34,14 @@
 // variant, a weighted rollout, a percentage of users (the others fall
 // through to the next rule) or a progressive ramp evaluated at the given
 // time. Evaluate does not allocate.
+//
+// # Subjects
+//
+// A subject is stated either as an Attributes map (Evaluate) or as a list
+// of Attrs (EvaluateAttrs), the way log/slog states attributes: Values
+// hold strings, bools and numbers without boxing them, so a service that
+// builds its subject per request evaluates without allocating. Both forms
+// decide alike; in a list the last of a repeated key counts.
 //
 // # Rule language
 //
