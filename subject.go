@@ -36,7 +36,7 @@ func Float64(key string, value float64) Attr {
 }
 
 // Any returns an Attr for any value an Attributes map may hold (see
-// AnyValue): lists ([]string, []any), nested maps (map[string]any), other
+// evaluate.AnyValue): lists ([]string, []any), nested maps (map[string]any), other
 // numbers, nil.
 func Any(key string, value any) Attr { return Attr{Key: key, Value: evaluate.AnyValue(value)} }
 

@@ -1,6 +1,7 @@
 package evaluate
 
 import (
+	"fmt"
 	"math"
 	"strconv"
 	"unsafe"
@@ -99,7 +100,8 @@ func (v Value) Kind() Kind {
 }
 
 // String returns the string v holds; for other kinds, their text (as
-// strconv formats them; "<nil>" for null; "<value>" for KindAny).
+// strconv formats them; "<nil>" for null; fmt.Sprint of the value for
+// KindAny).
 func (v Value) String() string {
 	if sp, ok := v.any.(stringptr); ok {
 		return unsafe.String((*byte)(sp), int(v.num))
@@ -119,7 +121,7 @@ func (v Value) format() string {
 	case KindNull:
 		return "<nil>"
 	}
-	return "<value>"
+	return fmt.Sprint(v.any)
 }
 
 // Bool returns the bool v holds (false for other kinds).
