@@ -67,7 +67,7 @@ func (c *Client) Evaluate(ctx context.Context, reqs []Request) []Result {
 	}
 	if c.closed.Load() {
 		for i, r := range reqs {
-			c.stats.evaluations.Add(1)
+			c.stats.uncached.Add(1)
 			out[i].Detail.ErrorCode = ErrorClosed
 			c.fallbackDefault(ctx, r.FlagKey, &out[i].Detail)
 		}
@@ -75,7 +75,7 @@ func (c *Client) Evaluate(ctx context.Context, reqs []Request) []Result {
 	}
 	if c.cfg.mode != ModeRemote {
 		for i, r := range reqs {
-			c.stats.evaluations.Add(1)
+			c.stats.uncached.Add(1)
 			det := out[i].Detail
 			v := c.lookupLocal(ctx, r.FlagKey, ecs[i], &det)
 			out[i] = c.batchResult(ctx, v, det, r.Default)
@@ -86,8 +86,7 @@ func (c *Client) Evaluate(ctx context.Context, reqs []Request) []Result {
 	var missIdx []int
 	stales := make([]*decision, len(reqs))
 	for i, r := range reqs {
-		c.stats.evaluations.Add(1)
-		k := ecs[i].cacheKey(r.FlagKey)
+		k := ecs[i].cacheKey(r.FlagKey) // counted below as a hit or a miss
 		if d := c.cache.get(k, now); d != nil {
 			if c.cache.fresh(d, now) {
 				c.stats.hits.Add(1)

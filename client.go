@@ -446,17 +446,18 @@ func (c *Client) lookup(ctx context.Context, key string, det *Detail) value {
 	if len(c.cfg.hooks) > 0 {
 		c.runBeforeHooks(ctx, key)
 	}
-	c.stats.evaluations.Add(1)
 	if c.closed.Load() {
+		c.stats.uncached.Add(1)
 		det.ErrorCode = ErrorClosed
 		c.fallbackDefault(ctx, key, det)
 		return value{}
 	}
 	ec := contextOf(ctx)
 	if c.cfg.mode != ModeRemote {
+		c.stats.uncached.Add(1)
 		return c.lookupLocal(ctx, key, ec, det)
 	}
-	k := ec.cacheKey(key)
+	k := ec.cacheKey(key) // counted below as a hit or a miss
 	now := c.hotNow()
 	var stale *decision
 	if d := c.cache.get(k, now); d != nil {

@@ -37,7 +37,10 @@ type Stats struct {
 }
 
 type stats struct {
-	evaluations, hits, misses, stale, defaults atomic.Uint64
+	// An evaluation counts once: as a cache hit or miss (remote mode),
+	// else as uncached (local and offline modes, a closed client), so
+	// the hot path adds to one shared counter, not two.
+	uncached, hits, misses, stale, defaults atomic.Uint64
 	remoteRequests, breakerTransitions         atomic.Uint64
 
 	errMu  sync.Mutex
@@ -113,7 +116,6 @@ func (c *Client) Stats() Stats {
 	}
 	s := &c.stats
 	out := Stats{
-		Evaluations:        s.evaluations.Load(),
 		CacheHits:          s.hits.Load(),
 		CacheMisses:        s.misses.Load(),
 		StaleServed:        s.stale.Load(),
@@ -127,6 +129,7 @@ func (c *Client) Stats() Stats {
 	if n := out.CacheHits + out.CacheMisses; n > 0 {
 		out.HitRatio = float64(out.CacheHits) / float64(n)
 	}
+	out.Evaluations = s.uncached.Load() + out.CacheHits + out.CacheMisses
 	s.errMu.Lock()
 	for k, v := range s.errors {
 		out.Errors[k] = v
