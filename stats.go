@@ -41,7 +41,7 @@ type stats struct {
 	// else as uncached (local and offline modes, a closed client), so
 	// the hot path adds to one shared counter, not two.
 	uncached, hits, misses, stale, defaults atomic.Uint64
-	remoteRequests, breakerTransitions         atomic.Uint64
+	remoteRequests, breakerTransitions      atomic.Uint64
 
 	errMu  sync.Mutex
 	errors map[ErrorCode]uint64
