@@ -13,8 +13,6 @@ import (
 	"sync"
 	"time"
 
-	jsonv2 "github.com/go-json-experiment/json"
-
 	"github.com/flagwire/flagwire/evaluate"
 	"github.com/flagwire/flagwire/internal/wire"
 )
@@ -314,8 +312,10 @@ func (c *Client) loadEnvelope(data []byte, now time.Time) (*snapshotState, error
 	if env.Environment != "" && env.Environment != c.cfg.environment {
 		return nil, fmt.Errorf("bootstrap is for environment %q, not %q", env.Environment, c.cfg.environment)
 	}
+	// The one config decoder; fields a newer server adds are skipped
+	// (forward compatibility, as with unknown stream events).
 	var cfg evaluate.Config
-	if err := jsonv2.Unmarshal(env.Payload, &cfg); err != nil {
+	if err := evaluate.DecodeJSON(env.Payload, &cfg, evaluate.JSONOptions{AllowUnknownFields: true}); err != nil {
 		return nil, fmt.Errorf("%w: payload: %v", wire.ErrBootstrapFormat, err)
 	}
 	if cfg.Version != env.Version {
@@ -433,8 +433,8 @@ func (c *Client) syncOnce(ctx context.Context) error {
 	case int64(len(data)) > c.cfg.localOptions.maxConfig:
 		return &apiError{code: ErrorBadResponse, msg: fmt.Sprintf("config larger than %d bytes", c.cfg.localOptions.maxConfig)}
 	}
-	var cfg evaluate.Config
-	if err := jsonv2.Unmarshal(data, &cfg); err != nil {
+	var cfg evaluate.Config // decoded as a bootstrap's (loadEnvelope)
+	if err := evaluate.DecodeJSON(data, &cfg, evaluate.JSONOptions{AllowUnknownFields: true}); err != nil {
 		return &apiError{code: ErrorBadResponse, msg: "config: malformed JSON: " + err.Error()}
 	}
 	if cur != nil && cur.source == SourceLocal && cfg.Version < cur.snap.Version() {

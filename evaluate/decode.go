@@ -1,7 +1,8 @@
 package evaluate
 
-// The strict decoder of the JSON wire form of a Config (DecodeConfigJSON).
-// Every error carries a line:col position and the field path.
+// The one decoder of the JSON wire form of a Config and of its flags and
+// segments (DecodeJSON, DecodeConfigJSON), used by the SDK, the server and
+// the CLI alike. Every error carries a line:col position and the field path.
 
 import (
 	"bytes"
@@ -16,6 +17,9 @@ import (
 	"time"
 	"unicode/utf8"
 
+	jsonv2 "github.com/go-json-experiment/json"
+	"github.com/go-json-experiment/json/jsontext"
+
 	"github.com/flagwire/flagwire/internal/fieldpath"
 	"github.com/flagwire/flagwire/internal/suggest"
 )
@@ -27,8 +31,10 @@ const (
 	// MaxNestingDepth is the deepest nesting of mappings and sequences
 	// (YAML) or objects and arrays (JSON) accepted, payloads included.
 	MaxNestingDepth = 100
-	// MaxConfigJSONSize is the largest JSON config DecodeConfigJSON
-	// accepts: 64 MiB.
+	// MaxConfigJSONSize is the largest JSON input DecodeJSON and
+	// DecodeConfigJSON accept: 64 MiB. It is the Flag API's one config
+	// size limit: the SDK's and the server's wire.MaxConfigBytes is this
+	// constant.
 	MaxConfigJSONSize = 64 << 20
 	// MaxLoadFindings is the most findings one *LoadError lists; loading
 	// stops after that many.
@@ -36,7 +42,8 @@ const (
 )
 
 // LoadError lists every problem found while decoding a JSON config
-// (DecodeConfigJSON) or loading flags as code (package flagfile): malformed input, unknown fields, wrong types,
+// (DecodeJSON, DecodeConfigJSON) or loading flags as code (package
+// flagfile): malformed input, unknown fields, wrong types,
 // limits exceeded, and conflicts between files. Each Finding has Severity
 // error, a Code ("yaml-syntax", "json-syntax", "unknown-field", "type",
 // "duplicate-key", "missing-field", "limit", "missing-environment",
@@ -63,20 +70,18 @@ func (e *LoadError) Error() string {
 	return b.String()
 }
 
-// File is one parsed flags-as-code file: a YAML stream of one or more
-// documents ("---" separates them), each either a flag document — a mapping
-
 // DecodeConfigJSON strictly decodes the JSON wire form of a Config: the
 // body of GET /v1/flags, of a signed bootstrap's config and of a persisted
-// last-known config. It rejects input larger than MaxConfigJSONSize or
-// nested deeper than MaxNestingDepth, anything but one JSON object
-// (trailing data included), unknown fields (naming the closest known one)
-// and values of the wrong type. Errors are a *LoadError whose findings have
-// the field path ("flags[2].rules[0].percentage") and a 1-based line:col
-// (the column counts characters). Field names match exactly and may not
-// repeat, as in the SDK's decoder of synced configs and bootstraps, so a
-// file this accepts loads the same there. The Config is not compiled: call
-// Compile.
+// last-known config. It is DecodeJSON with the zero JSONOptions: it
+// rejects input larger than MaxConfigJSONSize or nested deeper than
+// MaxNestingDepth, anything but one JSON object (trailing data included),
+// field names that are unknown (naming the closest known one), in another
+// case or repeated, and values of the wrong type. Errors are a *LoadError
+// whose findings have the field path ("flags[2].rules[0].percentage") and
+// a 1-based line:col (the column counts characters). The SDK reads synced
+// configs and bootstraps with the same decoder (skipping unknown fields
+// only), so a file this accepts loads the same there. The Config is not
+// compiled: call Compile.
 //
 // The wire form, every field optional unless marked required:
 //
@@ -147,64 +152,506 @@ func (e *LoadError) Error() string {
 //	}
 //
 // The same fields, with the flag key written flagKey, make up the YAML
-// flags-as-code form (see File).
+// flags-as-code form (see package flagfile).
 func DecodeConfigJSON(data []byte) (*Config, error) {
-	if len(data) > MaxConfigJSONSize {
-		return nil, &LoadError{Findings: []Finding{{Severity: SeverityError, Code: "limit", Msg: fmt.Sprintf("config of %d bytes exceeds the limit of %d", len(data), MaxConfigJSONSize)}}}
-	}
-	if off, ok := jsonDepthOK(data); !ok {
-		return nil, &LoadError{Findings: []Finding{{Severity: SeverityError, Code: "limit", Pos: jsonPos(data, off), Msg: fmt.Sprintf("nesting deeper than %d levels", MaxNestingDepth)}}}
-	}
-	trimmed := bytes.TrimLeft(data, " \t\r\n")
-	if len(trimmed) == 0 || trimmed[0] != '{' {
-		return nil, &LoadError{Findings: []Finding{{Severity: SeverityError, Code: "json-syntax", Pos: jsonPos(data, int64(len(data)-len(trimmed))), Msg: "a config must be a JSON object"}}}
-	}
-	// The walk finds what encoding/json lets through but the SDK's decoder
-	// does not (a name in other case, a repeated name), with positions.
-	if err := jsonWalk(data); err != nil {
-		return nil, err
-	}
-	dec := json.NewDecoder(bytes.NewReader(data))
-	dec.DisallowUnknownFields()
 	var cfg Config
-	if err := dec.Decode(&cfg); err != nil {
-		return nil, jsonLoadError(data, err)
-	}
-	off := dec.InputOffset()
-	if _, err := dec.Token(); err != io.EOF {
-		for off < int64(len(data)) && strings.IndexByte(" \t\r\n", data[off]) >= 0 {
-			off++
-		}
-		return nil, &LoadError{Findings: []Finding{{Severity: SeverityError, Code: "json-syntax", Pos: jsonPos(data, off), Msg: "unexpected data after the config object"}}}
+	if err := DecodeJSON(data, &cfg, JSONOptions{}); err != nil {
+		return nil, err
 	}
 	return &cfg, nil
 }
 
-// jsonDepthOK checks the nesting depth of JSON text without decoding it.
-func jsonDepthOK(data []byte) (int64, bool) {
-	depth, inStr, esc := 0, false, false
-	for i, c := range data {
-		switch {
-		case inStr:
-			switch {
-			case esc:
-				esc = false
-			case c == '\\':
-				esc = true
-			case c == '"':
-				inStr = false
-			}
-		case c == '"':
-			inStr = true
-		case c == '{' || c == '[':
-			if depth++; depth > MaxNestingDepth {
-				return int64(i), false
-			}
-		case c == '}' || c == ']':
-			depth--
+// JSONOptions adjusts DecodeJSON. The zero value is the strict decoder of
+// DecodeConfigJSON and of the server's writes.
+type JSONOptions struct {
+	// AllowUnknownFields skips members the model does not know instead of
+	// refusing them. It is for readers of a server that may be newer than
+	// they are: the SDK (synced configs, bootstraps, last-known files), the
+	// server reading its own data dir, and flagwire apply reading the
+	// server's state. Known names still match exactly and may not repeat.
+	AllowUnknownFields bool
+	// ExactNumbers keeps the numbers of free-form values (variant values
+	// and payloads, offVariant, target, serve and prerequisite variants,
+	// flagMetadata values) as json.Number, as written, instead of float64.
+	// It is for the server, which stores and serves back what a writer
+	// sent. Either way such a number must fit a float64.
+	ExactNumbers bool
+}
+
+// DecodeJSON decodes the JSON wire form of a Config, a Flag or a Segment
+// (the fields are listed at DecodeConfigJSON) into v: a *Config, *Flag or
+// *Segment, or a pointer to a struct that embeds a Flag or a Segment
+// beside fields of its own (a write body). It is the one decoder of that
+// form: the SDK's synced configs, bootstraps and last-known files, the
+// server's writes and data dir, and the CLI's sign, verify and apply use
+// it, so no two of them disagree about what a document means.
+//
+// Member names match exactly, case included, and may not repeat at any
+// depth, payloads included. An unknown member is refused, naming the
+// closest known one, unless opts.AllowUnknownFields. A value of the wrong
+// type is refused naming its field path ("flags[2].rules[0].percentage"),
+// as is a number that does not fit a float64. The input must be one JSON
+// object of valid UTF-8, at most MaxConfigJSONSize bytes and nested at
+// most MaxNestingDepth levels deep, counted from a config's root: a flag
+// or segment sits two levels down (in "flags" or "segments"), so one
+// accepted alone still fits in its config.
+//
+// Errors are a *LoadError whose findings have a Code ("json-syntax",
+// "unknown-field", "duplicate-key", "type" or "limit"), the field path
+// and a 1-based line:col (the column counts characters). An unknown,
+// repeated or wrong-typed member does not stop the decoder: it reads on
+// without it, so one error lists up to MaxLoadFindings findings (fewer
+// for inputs of several MiB, which it rereads a bounded number of times).
+// v's previous contents are discarded; after an error v is zero. A v
+// that is not a non-nil pointer to a struct is an error.
+func DecodeJSON(data []byte, v any, opts JSONOptions) error {
+	rv := reflect.ValueOf(v)
+	if rv.Kind() != reflect.Pointer || rv.IsNil() || rv.Elem().Kind() != reflect.Struct {
+		return fmt.Errorf("evaluate.DecodeJSON: %T is not a non-nil pointer to a struct", v)
+	}
+	rv = rv.Elem()
+	rv.SetZero()
+	d := &jsonDecoder{root: rv.Type(), opts: opts, what: jsonEntity(rv.Type())}
+	if d.root != reflect.TypeFor[Config]() {
+		d.base = 2 // {"flags": [ … ]}
+	}
+	if len(data) > MaxConfigJSONSize {
+		return &LoadError{Findings: []Finding{{Severity: SeverityError, Code: "limit", Msg: fmt.Sprintf("%s of %d bytes exceeds the limit of %d", d.what, len(data), MaxConfigJSONSize)}}}
+	}
+	trimmed := bytes.TrimLeft(data, " \t\r\n")
+	if len(trimmed) == 0 || trimmed[0] != '{' {
+		return &LoadError{Findings: []Finding{{Severity: SeverityError, Code: "json-syntax", Pos: jsonPos(data, int64(len(data)-len(trimmed))), Msg: fmt.Sprintf("a %s must be a JSON object", d.what)}}}
+	}
+	cfg, _ := v.(*Config)
+	if cfg != nil {
+		// Size the flag list up front: growing it flag by flag costs a
+		// tenth of decoding a large config. Every flag has a "key" member
+		// (so do segments and some payloads: a few too many at worst),
+		// and the capacity is bounded by the input's size.
+		if n := min(bytes.Count(data, []byte(`"key":`)), 2*len(data)/int(reflect.TypeFor[Flag]().Size())); n > 0 {
+			cfg.Flags = make([]Flag, 0, n)
 		}
 	}
-	return 0, true
+	err := d.decode(data, v, rv)
+	if cfg != nil && len(cfg.Flags) == 0 && cap(cfg.Flags) > 0 {
+		cfg.Flags = nil // no "flags" member: as if never sized
+	}
+	return err
+}
+
+// jsonReread bounds how many bytes DecodeJSON rereads to find more
+// findings after the first.
+const jsonReread = 8 << 20
+
+// jsonDecoder is one DecodeJSON call.
+type jsonDecoder struct {
+	root reflect.Type // what v points to
+	opts JSONOptions
+	what string // "config", "flag", "segment": for messages
+	base int    // nesting levels above the input in a config document
+}
+
+// decode runs go-json-experiment over data. After an error it blanks out
+// the offending member or element (spaces keep every offset in place) and
+// reads again, to report what else is wrong.
+func (d *jsonDecoder) decode(data []byte, v any, rv reflect.Value) error {
+	opts := jsonv2.JoinOptions(
+		jsonv2.RejectUnknownMembers(!d.opts.AllowUnknownFields),
+		jsonv2.MatchCaseInsensitiveNames(false),
+		jsontext.AllowDuplicateNames(false),
+		jsontext.AllowInvalidUTF8(false),
+		jsonv2.WithUnmarshalers(jsonv2.UnmarshalFromFunc(d.unmarshalAny)),
+	)
+	buf := data
+	var errs []Finding
+	for reread := len(data); ; reread += len(data) {
+		err := jsonv2.Unmarshal(buf, v, opts)
+		if err == nil {
+			break
+		}
+		rv.SetZero() // Unmarshal merges into what is there
+		f, at, isName := d.finding(buf, err)
+		errs = append(errs, f)
+		if at < 0 || len(errs) >= MaxLoadFindings || reread+len(data) > jsonReread {
+			break
+		}
+		if len(errs) == 1 {
+			buf = bytes.Clone(data)
+		}
+		if !jsonBlank(buf, int(at), isName) {
+			break
+		}
+	}
+	if errs == nil {
+		return nil
+	}
+	rv.SetZero()
+	SortFindings(errs)
+	return &LoadError{Findings: errs}
+}
+
+// jsonAnyError is a free-form value DecodeJSON refuses: a number that
+// does not fit a float64, or nesting too deep.
+type jsonAnyError struct {
+	off  int64
+	code string
+	msg  string
+}
+
+func (e *jsonAnyError) Error() string { return e.msg }
+
+// unmarshalAny decodes a free-form value (variant values, payloads, …):
+// objects, arrays, strings, booleans, null, and numbers as float64 or
+// json.Number (JSONOptions.ExactNumbers). It bounds the nesting depth.
+func (d *jsonDecoder) unmarshalAny(dec *jsontext.Decoder, v *any) error {
+	x, err := d.readAny(dec)
+	*v = x
+	return err
+}
+
+func (d *jsonDecoder) readAny(dec *jsontext.Decoder) (any, error) {
+	switch dec.PeekKind() {
+	case '0':
+		raw, err := dec.ReadValue()
+		if err != nil {
+			return nil, err
+		}
+		f, err := strconv.ParseFloat(string(raw), 64)
+		if err != nil {
+			return nil, &jsonAnyError{off: dec.InputOffset() - int64(len(raw)), code: "type", msg: fmt.Sprintf("number %s does not fit a float64", raw)}
+		}
+		if d.opts.ExactNumbers {
+			return json.Number(raw), nil
+		}
+		return f, nil
+	case '{', '[':
+	default:
+		tok, err := dec.ReadToken()
+		if err != nil {
+			return nil, err
+		}
+		switch tok.Kind() {
+		case 't', 'f':
+			return tok.Bool(), nil
+		case '"':
+			return tok.String(), nil
+		}
+		return nil, nil
+	}
+	tok, err := dec.ReadToken()
+	if err != nil {
+		return nil, err
+	}
+	if dec.StackDepth()+d.base > MaxNestingDepth {
+		return nil, &jsonAnyError{off: dec.InputOffset() - 1, code: "limit", msg: fmt.Sprintf("nesting deeper than %d levels", MaxNestingDepth)}
+	}
+	end := jsontext.Kind(']')
+	var obj map[string]any
+	var arr []any
+	if tok.Kind() == '{' {
+		end, obj = '}', map[string]any{}
+	} else {
+		arr = []any{}
+	}
+	for dec.PeekKind() != end {
+		var name string
+		if obj != nil {
+			nt, err := dec.ReadToken()
+			if err != nil {
+				return nil, err
+			}
+			name = nt.String()
+		}
+		x, err := d.readAny(dec)
+		if err != nil {
+			return nil, err
+		}
+		if obj != nil {
+			obj[name] = x
+		} else {
+			arr = append(arr, x)
+		}
+	}
+	if _, err := dec.ReadToken(); err != nil {
+		return nil, err
+	}
+	if obj != nil {
+		return obj, nil
+	}
+	return arr, nil
+}
+
+// finding explains a decode error of buf. at is the offset of the member
+// name (isName) or value to blank out before reading on; -1 stops.
+func (d *jsonDecoder) finding(buf []byte, err error) (f Finding, at int64, isName bool) {
+	f = Finding{Severity: SeverityError, Code: "json-syntax", Msg: "invalid JSON: " + err.Error()}
+	var ae *jsonAnyError
+	var se *jsontext.SyntacticError
+	var me *jsonv2.SemanticError
+	switch {
+	case errors.As(err, &se):
+		f.Pos = jsonPos(buf, se.ByteOffset)
+		switch {
+		case errors.Is(se.Err, jsontext.ErrDuplicateName):
+			f.Code = "duplicate-key"
+			f.Field, _ = d.path(se.JSONPointer.Parent())
+			f.Msg = fmt.Sprintf("duplicate key %q", se.JSONPointer.LastToken())
+			return f, se.ByteOffset, true
+		case se.JSONPointer == "" && strings.Contains(se.Err.Error(), "after top-level value"):
+			f.Msg = fmt.Sprintf("unexpected data after the %s object", d.what)
+		case errors.Is(se.Err, io.ErrUnexpectedEOF):
+			f.Msg = "invalid JSON: unexpected end of JSON input"
+		default:
+			f.Msg = "invalid JSON: " + se.Err.Error()
+		}
+		return f, -1, false
+	case errors.As(err, &me) && errors.As(err, &ae):
+		f.Code, f.Msg, f.Pos = ae.code, ae.msg, jsonPos(buf, ae.off)
+		if ae.code != "limit" {
+			f.Field, _ = d.path(me.JSONPointer)
+		}
+		return f, ae.off, false
+	case errors.As(err, &me):
+		f.Pos = jsonPos(buf, me.ByteOffset)
+		if errors.Is(me.Err, jsonv2.ErrUnknownName) {
+			name := me.JSONPointer.LastToken()
+			var t reflect.Type
+			f.Code = "unknown-field"
+			f.Field, t = d.path(me.JSONPointer.Parent())
+			names, _ := jsonFields(t)
+			f.Msg = fmt.Sprintf("unknown field %q%s", name, suggest.Field(name, names))
+			return f, me.ByteOffset, true
+		}
+		f.Code = "type"
+		f.Field, _ = d.path(me.JSONPointer)
+		f.Msg = fmt.Sprintf("expected %s, got %s", jsonExpected(me.GoType, me.JSONKind), jsonDescribe(buf, int(me.ByteOffset)))
+		return f, me.ByteOffset, false
+	}
+	return f, -1, false
+}
+
+// path turns a JSON pointer into a field path ("flags[2].rules[0].when")
+// and the Go type there (nil when unknown). It stops at a free-form value:
+// a path into a payload names the payload.
+func (d *jsonDecoder) path(ptr jsontext.Pointer) (string, reflect.Type) {
+	p, t := "", d.root
+	for tok := range ptr.Tokens() {
+		for t != nil && t.Kind() == reflect.Pointer {
+			t = t.Elem()
+		}
+		if t == nil || t.Kind() == reflect.Interface {
+			break
+		}
+		switch t.Kind() {
+		case reflect.Slice, reflect.Array:
+			i, _ := strconv.Atoi(tok)
+			p, t = fieldpath.Index(p, i), t.Elem()
+		case reflect.Map:
+			p, t = fieldpath.Join(p, tok), t.Elem()
+		case reflect.Struct:
+			_, types := jsonFields(t)
+			p, t = fieldpath.Join(p, tok), types[tok]
+		default:
+			p, t = fieldpath.Join(p, tok), nil
+		}
+	}
+	return p, t
+}
+
+// jsonFields lists the JSON member names of struct type t (nil: none) and
+// their Go types, as go-json-experiment maps them: the json tag's name, or
+// the Go name; an embedded struct without a name (or tagged embed) adds its
+// members.
+func jsonFields(t reflect.Type) ([]string, map[string]reflect.Type) {
+	var names []string
+	types := map[string]reflect.Type{}
+	var add func(t reflect.Type)
+	add = func(t reflect.Type) {
+		for i := range t.NumField() {
+			sf := t.Field(i)
+			name, opts, _ := strings.Cut(sf.Tag.Get("json"), ",")
+			if name == "-" && opts == "" {
+				continue
+			}
+			ft := sf.Type
+			for ft.Kind() == reflect.Pointer {
+				ft = ft.Elem()
+			}
+			if ft.Kind() == reflect.Struct && ((sf.Anonymous && name == "") || strings.Contains(","+opts+",", ",embed,")) {
+				add(ft)
+				continue
+			}
+			if !sf.IsExported() {
+				continue
+			}
+			if name == "" {
+				name = sf.Name
+			}
+			if _, dup := types[name]; !dup {
+				names = append(names, name)
+				types[name] = sf.Type
+			}
+		}
+	}
+	if t != nil && t.Kind() == reflect.Struct {
+		add(t)
+	}
+	return names, types
+}
+
+// jsonEntity names what a struct type decodes: "config", "flag",
+// "segment", or "value".
+func jsonEntity(t reflect.Type) string {
+	switch t {
+	case reflect.TypeFor[Config]():
+		return "config"
+	case reflect.TypeFor[Flag]():
+		return "flag"
+	case reflect.TypeFor[Segment]():
+		return "segment"
+	}
+	for i := range t.NumField() {
+		if sf := t.Field(i); sf.Anonymous && sf.Type.Kind() == reflect.Struct {
+			if w := jsonEntity(sf.Type); w != "value" {
+				return w
+			}
+		}
+	}
+	return "value"
+}
+
+// jsonExpected says what a Go type takes in JSON.
+func jsonExpected(t reflect.Type, got jsontext.Kind) string {
+	for t != nil && t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	if t == nil {
+		return "another value"
+	}
+	if t == reflect.TypeFor[time.Time]() {
+		return `a time (RFC 3339, such as "2026-06-25T10:00:00Z")`
+	}
+	switch t.Kind() {
+	case reflect.String:
+		return "a string"
+	case reflect.Bool:
+		return "true or false"
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64,
+		reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
+		return "an integer"
+	case reflect.Float32, reflect.Float64:
+		if got == '0' {
+			return "a finite number"
+		}
+		return "a number"
+	case reflect.Slice, reflect.Array:
+		return "an array"
+	case reflect.Map, reflect.Struct:
+		return "an object"
+	}
+	return t.String()
+}
+
+// jsonDescribe says what the JSON value at buf[off] is, for messages.
+func jsonDescribe(buf []byte, off int) string {
+	v := jsonValueAt(buf, off)
+	switch v.Kind() {
+	case '{':
+		return "an object"
+	case '[':
+		return "an array"
+	case 't', 'f':
+		return "the boolean " + string(v)
+	case 'n':
+		return "null"
+	case '0':
+		return "the number " + string(v)
+	case '"':
+		s, _ := jsontext.AppendUnquote(nil, v)
+		if len(s) > 40 {
+			s = append(s[:37], "..."...)
+		}
+		return "the string " + strconv.Quote(string(s))
+	}
+	return "something else"
+}
+
+// jsonValueAt returns the JSON value that starts at buf[off], or nil.
+func jsonValueAt(buf []byte, off int) jsontext.Value {
+	if off < 0 || off >= len(buf) {
+		return nil
+	}
+	v, err := jsontext.NewDecoder(bytes.NewReader(buf[off:]), jsontext.AllowDuplicateNames(true), jsontext.AllowInvalidUTF8(true)).ReadValue()
+	if err != nil {
+		return nil
+	}
+	return v
+}
+
+// jsonBlank replaces with spaces the object member whose name (isName)
+// or value starts at buf[off], or the array element there, and one comma
+// beside it, so that the JSON stays valid and offsets stay put. It
+// reports whether it could.
+func jsonBlank(buf []byte, off int, isName bool) bool {
+	start, prev := off, jsonSkipBack(buf, off)
+	if !isName && prev >= 0 && buf[prev] == ':' {
+		// A member's value: back up to the opening quote of its name.
+		q := jsonSkipBack(buf, prev)
+		for start = q - 1; start >= 0 && (buf[start] != '"' || jsonEscaped(buf, start)); start-- {
+		}
+		if q < 0 || buf[q] != '"' || start < 0 {
+			return false
+		}
+		isName, prev = true, jsonSkipBack(buf, start)
+	}
+	end := start
+	if isName {
+		colon := jsonSkipSpace(buf, start+len(jsonValueAt(buf, start)))
+		if colon >= len(buf) || buf[colon] != ':' {
+			return false
+		}
+		end = jsonSkipSpace(buf, colon+1)
+	}
+	v := jsonValueAt(buf, end)
+	if v == nil {
+		return false
+	}
+	end += len(v)
+	if next := jsonSkipSpace(buf, end); next < len(buf) && buf[next] == ',' {
+		end = next + 1
+	} else if prev >= 0 && buf[prev] == ',' {
+		start = prev
+	}
+	for i := start; i < end; i++ {
+		buf[i] = ' '
+	}
+	return true
+}
+
+// jsonEscaped reports whether buf[i] follows an odd number of backslashes.
+func jsonEscaped(buf []byte, i int) bool {
+	n := 0
+	for i--; i >= 0 && buf[i] == '\\'; i-- {
+		n++
+	}
+	return n%2 == 1
+}
+
+// jsonSkipSpace returns the offset of the first non-space byte at or
+// after i.
+func jsonSkipSpace(buf []byte, i int) int {
+	for i < len(buf) && (buf[i] == ' ' || buf[i] == '\t' || buf[i] == '\r' || buf[i] == '\n') {
+		i++
+	}
+	return i
+}
+
+// jsonSkipBack returns the offset of the last non-space byte before i, or
+// -1.
+func jsonSkipBack(buf []byte, i int) int {
+	for i--; i >= 0 && (buf[i] == ' ' || buf[i] == '\t' || buf[i] == '\r' || buf[i] == '\n'); i-- {
+	}
+	return i
 }
 
 // jsonPos converts a byte offset in data to a 1-based line and character
@@ -220,283 +667,6 @@ func jsonPos(data []byte, off int64) Position {
 	line := bytes.Count(before, []byte{'\n'}) + 1
 	ls := bytes.LastIndexByte(before, '\n') + 1
 	return Position{Line: line, Col: utf8.RuneCount(before[ls:]) + 1}
-}
-
-// jsonLoadError explains a failed decode precisely: it walks the input
-// against the Config type to find every unknown field and wrong type with
-// its position, and falls back to the decoder's own error.
-func jsonLoadError(data []byte, err error) error {
-	if werr := jsonWalk(data); werr != nil {
-		return werr
-	}
-	f := Finding{Severity: SeverityError, Code: "json-syntax", Msg: err.Error()}
-	var se *json.SyntaxError
-	var te *json.UnmarshalTypeError
-	switch {
-	case errors.As(err, &se):
-		f.Pos = jsonPos(data, se.Offset)
-		f.Msg = "invalid JSON: " + se.Error()
-	case errors.As(err, &te):
-		f.Code = "type"
-		f.Field = te.Field
-		f.Pos = jsonPos(data, te.Offset)
-		f.Msg = fmt.Sprintf("cannot decode JSON %s into %s", te.Value, te.Type)
-	}
-	return &LoadError{Findings: []Finding{f}}
-}
-
-// jsonWalk walks data against the Config type and returns every unknown
-// or repeated field and wrong type with its position, or nil.
-func jsonWalk(data []byte) error {
-	w := &jsonWalker{data: data, dec: json.NewDecoder(bytes.NewReader(data)), structs: make(map[reflect.Type]*jsonStruct)}
-	w.dec.UseNumber()
-	w.check(reflect.TypeOf(Config{}), "")
-	if len(w.errs) > 0 {
-		SortFindings(w.errs)
-		return &LoadError{Findings: w.errs}
-	}
-	return nil
-}
-
-type jsonStruct struct {
-	names  []string
-	fields map[string]reflect.Type
-}
-
-// jsonWalker checks JSON tokens against a Go type.
-type jsonWalker struct {
-	data    []byte
-	dec     *json.Decoder
-	errs    []Finding
-	structs map[reflect.Type]*jsonStruct
-}
-
-var jsonTimeType = reflect.TypeOf(time.Time{})
-
-// structOf lists the JSON fields of a struct type, embedded ones promoted.
-func (w *jsonWalker) structOf(t reflect.Type) *jsonStruct {
-	if s, ok := w.structs[t]; ok {
-		return s
-	}
-	s := &jsonStruct{fields: make(map[string]reflect.Type)}
-	var add func(t reflect.Type)
-	add = func(t reflect.Type) {
-		for i := range t.NumField() {
-			sf := t.Field(i)
-			tag := sf.Tag.Get("json")
-			name, _, _ := strings.Cut(tag, ",")
-			if name == "-" {
-				continue
-			}
-			if sf.Anonymous && name == "" && sf.Type.Kind() == reflect.Struct {
-				add(sf.Type)
-				continue
-			}
-			if !sf.IsExported() {
-				continue
-			}
-			if name == "" {
-				name = sf.Name
-			}
-			if _, dup := s.fields[name]; !dup {
-				s.names = append(s.names, name)
-				s.fields[name] = sf.Type
-			}
-		}
-	}
-	add(t)
-	w.structs[t] = s
-	return s
-}
-
-func (w *jsonWalker) fail(off int64, code, field, format string, args ...any) {
-	if len(w.errs) < MaxLoadFindings {
-		w.errs = append(w.errs, Finding{Severity: SeverityError, Code: code, Field: field, Pos: jsonPos(w.data, off), Msg: fmt.Sprintf(format, args...)})
-	}
-}
-
-// start returns the offset where the next token begins.
-func (w *jsonWalker) start() int64 {
-	off := w.dec.InputOffset()
-	for off < int64(len(w.data)) {
-		switch w.data[off] {
-		case ' ', '\t', '\r', '\n', ',', ':':
-			off++
-			continue
-		}
-		break
-	}
-	return off
-}
-
-// next reads a token; a syntax error is recorded and ends the walk.
-func (w *jsonWalker) next() (json.Token, int64, bool) {
-	off := w.start()
-	tok, err := w.dec.Token()
-	if err != nil {
-		var se *json.SyntaxError
-		if errors.As(err, &se) {
-			off = se.Offset
-		}
-		msg := err.Error()
-		if err == io.EOF || err == io.ErrUnexpectedEOF {
-			msg = "unexpected end of JSON input"
-		}
-		w.fail(off, "json-syntax", "", "invalid JSON: %s", msg)
-		return nil, off, false
-	}
-	return tok, off, true
-}
-
-func jsonDescribe(tok json.Token) string {
-	switch x := tok.(type) {
-	case json.Delim:
-		if x == '{' {
-			return "an object"
-		}
-		return "an array"
-	case string:
-		if len(x) > 40 {
-			x = x[:37] + "..."
-		}
-		return "the string " + strconv.Quote(x)
-	case json.Number:
-		return "the number " + x.String()
-	case bool:
-		return "the boolean " + strconv.FormatBool(x)
-	}
-	return "null"
-}
-
-// check reads one value and checks it against t. It returns false when
-// the walk cannot go on (a syntax error). Depth is bounded beforehand by
-// jsonDepthOK.
-func (w *jsonWalker) check(t reflect.Type, p string) bool {
-	tok, off, ok := w.next()
-	if !ok {
-		return false
-	}
-	for t.Kind() == reflect.Pointer {
-		t = t.Elem()
-	}
-	if tok == nil {
-		return true
-	}
-	typeErr := func(want string) bool {
-		w.fail(off, "type", p, "expected %s, got %s", want, jsonDescribe(tok))
-		return w.skip(tok, off, p)
-	}
-	if t == jsonTimeType {
-		s, isStr := tok.(string)
-		if _, err := time.Parse(time.RFC3339, s); !isStr || err != nil {
-			return typeErr("a time (RFC 3339, such as \"2026-06-25T10:00:00Z\")")
-		}
-		return true
-	}
-	switch t.Kind() {
-	case reflect.Interface:
-		return w.skip(tok, off, p)
-	case reflect.String:
-		if _, ok := tok.(string); !ok {
-			return typeErr("a string")
-		}
-	case reflect.Bool:
-		if _, ok := tok.(bool); !ok {
-			return typeErr("true or false")
-		}
-	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64:
-		if n, ok := tok.(json.Number); !ok {
-			return typeErr("an integer")
-		} else if _, err := n.Int64(); err != nil {
-			return typeErr("an integer")
-		}
-	case reflect.Float32, reflect.Float64:
-		if n, ok := tok.(json.Number); !ok {
-			return typeErr("a number")
-		} else if _, err := strconv.ParseFloat(n.String(), 64); err != nil {
-			return typeErr("a finite number")
-		}
-	case reflect.Slice, reflect.Array:
-		if tok != json.Delim('[') {
-			return typeErr("an array")
-		}
-		for i := 0; w.dec.More(); i++ {
-			if !w.check(t.Elem(), fieldpath.Index(p, i)) {
-				return false
-			}
-		}
-		_, _, ok := w.next()
-		return ok
-	case reflect.Map, reflect.Struct:
-		if tok != json.Delim('{') {
-			return typeErr("an object")
-		}
-		var st *jsonStruct
-		if t.Kind() == reflect.Struct {
-			st = w.structOf(t)
-		}
-		seen := map[string]bool{}
-		for w.dec.More() {
-			ktok, koff, ok := w.next()
-			if !ok {
-				return false
-			}
-			key, _ := ktok.(string)
-			if seen[key] {
-				// The SDK's decoder refuses a repeated name too: a file
-				// that verifies here must load the same there.
-				w.fail(koff, "duplicate-key", p, "duplicate key %q", key)
-			}
-			seen[key] = true
-			et := reflect.TypeOf((*any)(nil)).Elem()
-			kp := fieldpath.Join(p, key)
-			if st == nil {
-				et = t.Elem()
-			} else if ft, ok := st.fields[key]; ok {
-				et = ft
-			} else {
-				// Names match exactly, as in the SDK's decoder ("Flags"
-				// is not "flags": the SDK would load no flags from it).
-				w.fail(koff, "unknown-field", p, "unknown field %q%s", key, suggest.Field(key, st.names))
-			}
-			if !w.check(et, kp) {
-				return false
-			}
-		}
-		_, _, ok := w.next()
-		return ok
-	}
-	return true
-}
-
-// skip consumes the rest of a free-form value whose first token, at off,
-// was tok, checking that its numbers fit a float64 (as encoding/json
-// requires for an any).
-func (w *jsonWalker) skip(tok json.Token, off int64, p string) bool {
-	checkNum := func(t json.Token, off int64) {
-		if n, ok := t.(json.Number); ok {
-			if _, err := strconv.ParseFloat(n.String(), 64); err != nil {
-				w.fail(off, "type", p, "number %s does not fit a float64", n)
-			}
-		}
-	}
-	checkNum(tok, off)
-	if d, ok := tok.(json.Delim); ok && (d == '{' || d == '[') {
-		for level := 1; level > 0; {
-			t, off, ok := w.next()
-			if !ok {
-				return false
-			}
-			checkNum(t, off)
-			switch t {
-			case json.Delim('{'), json.Delim('['):
-				level++
-			case json.Delim('}'), json.Delim(']'):
-				level--
-			}
-		}
-	}
-	return true
 }
 
 // SortFindings orders findings by file, line, column, then by what they

@@ -1,11 +1,13 @@
 package flagfile
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"io/fs"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -133,8 +135,10 @@ func FuzzLoadYAML(f *testing.F) {
 }
 
 // FuzzDecodeConfig feeds arbitrary bytes to the JSON wire-form decoder: it
-// never panics, errors are *LoadError findings, and a config that decodes
-// and compiles is evaluable.
+// never panics, errors are *LoadError findings, a config it accepts is
+// read the same way by a second decoder (encoding/json, refusing unknown
+// fields) and by the decoder's lenient and exact-number forms, and a
+// config that decodes and compiles is evaluable.
 func FuzzDecodeConfig(f *testing.F) {
 	for _, s := range fuzzYAMLSeeds(f) {
 		file, err := LoadYAML("seed.yaml", s)
@@ -157,10 +161,28 @@ func FuzzDecodeConfig(f *testing.F) {
 		cfg, err := evaluate.DecodeConfigJSON(data)
 		if err != nil {
 			var le *evaluate.LoadError
-			if !errors.As(err, &le) || len(le.Findings) == 0 {
-				t.Fatalf("error %v is no *LoadError with findings", err)
+			if !errors.As(err, &le) || len(le.Findings) == 0 || len(le.Findings) > evaluate.MaxLoadFindings {
+				t.Fatalf("error %v is no *LoadError with 1 to MaxLoadFindings findings", err)
+			}
+			for _, f := range le.Findings {
+				if f.Pos.Line < 1 || f.Pos.Col < 1 || f.Code == "" {
+					t.Fatalf("finding without a position or code: %+v", f)
+				}
 			}
 			return
+		}
+		var other evaluate.Config
+		dec := json.NewDecoder(bytes.NewReader(data))
+		dec.DisallowUnknownFields()
+		if err := dec.Decode(&other); err != nil || !reflect.DeepEqual(&other, cfg) {
+			t.Fatalf("encoding/json reads it otherwise (%v):\n%#v\n%#v", err, &other, cfg)
+		}
+		var lenient, exact evaluate.Config
+		if err := evaluate.DecodeJSON(data, &lenient, evaluate.JSONOptions{AllowUnknownFields: true}); err != nil || !reflect.DeepEqual(&lenient, cfg) {
+			t.Fatalf("the lenient form reads it otherwise (%v)", err)
+		}
+		if err := evaluate.DecodeJSON(data, &exact, evaluate.JSONOptions{ExactNumbers: true}); err != nil {
+			t.Fatalf("the exact-number form refuses it: %v", err)
 		}
 		checkEvaluable(t, cfg)
 	})

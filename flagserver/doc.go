@@ -66,7 +66,15 @@
 // resets one to its default); "changeReason" is a body field (DELETE: body
 // or ?changeReason=), required in "prod" unless Options.RequireChangeReason
 // says otherwise. An "etag" field in a body is ignored, so a GET document
-// can be edited and sent back. Unknown fields are a 400. A PATCH or
+// can be edited and sent back. A body is read by the SDK's own config
+// decoder (evaluate.DecodeJSON), so nothing is stored that an SDK would
+// read differently or refuse: names match exactly and may not repeat, at
+// any depth; an unknown field is a 400 unknown_field naming the closest
+// known one; a wrong type, a repeated name, a number beyond float64 or a
+// payload nested deeper than a config may be (evaluate.MaxNestingDepth,
+// counted from the config's root) is a 400 bad_request. Their details
+// give the field's path ("rules[0].percentage"), line and col, and the
+// findings. A PATCH or
 // DELETE whose If-Match names an entity that has since been deleted (the
 // losers of concurrent DELETEs) is a 412, not a 404: its precondition is
 // stale (the last 10,000 deletions are remembered, in memory); an entity

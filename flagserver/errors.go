@@ -8,12 +8,14 @@ import (
 	"io"
 	"mime"
 	"net/http"
+	"strconv"
 	"strings"
 	"unicode/utf8"
 
 	"github.com/go-json-experiment/json/jsontext"
 
 	"github.com/flagwire/flagwire/evaluate"
+	"github.com/flagwire/flagwire/internal/fieldpath"
 	"github.com/flagwire/flagwire/internal/wire"
 )
 
@@ -207,8 +209,63 @@ func decodeError(err error, body []byte) error {
 	return errorf(http.StatusBadRequest, wire.CodeBadRequest, "invalid JSON body: %s", strings.TrimPrefix(msg, "json: "))
 }
 
+// decodeBodyError maps an error of the config decoder (evaluate.DecodeJSON)
+// on a write body to a 400 naming the field, its line and column:
+// unknown_field (details.field is the member's path), malformed_json
+// (details.offset), or bad_request (a wrong type, a repeated name, too
+// deep). details.findings lists every problem found.
+func decodeBodyError(err error, body []byte) error {
+	var le *evaluate.LoadError
+	if !errors.As(err, &le) || len(le.Findings) == 0 {
+		return errorf(http.StatusBadRequest, wire.CodeBadRequest, "invalid JSON body: %v", err)
+	}
+	f := le.Findings[0]
+	field, msg := f.Field, f.Msg
+	// An unknown or repeated member's finding names its object (Field)
+	// and quotes the name in Msg: details.field is the member's own path.
+	for _, prefix := range []string{"unknown field ", "duplicate key "} {
+		if rest, ok := strings.CutPrefix(msg, prefix); ok {
+			if q, err := strconv.QuotedPrefix(rest); err == nil {
+				name, _ := strconv.Unquote(q)
+				field = fieldpath.Join(f.Field, name)
+			}
+		}
+	}
+	details := map[string]any{"field": field, "line": f.Pos.Line, "col": f.Pos.Col, "findings": le.Findings}
+	if f.Field != "" {
+		msg = f.Field + ": " + msg
+	}
+	msg = fmt.Sprintf("%s (line %d, col %d)", msg, f.Pos.Line, f.Pos.Col)
+	switch f.Code {
+	case "unknown-field":
+		return errorf(http.StatusBadRequest, wire.CodeUnknownField, "%s", msg).with(details)
+	case "json-syntax":
+		details["offset"] = byteOffset(body, f.Pos)
+		return errorf(http.StatusBadRequest, wire.CodeMalformedJSON, "malformed JSON: %s", msg).with(details)
+	}
+	return errorf(http.StatusBadRequest, wire.CodeBadRequest, "%s", msg).with(details)
+}
+
+// byteOffset converts a 1-based line and character column in body back to
+// a byte offset.
+func byteOffset(body []byte, p evaluate.Position) int {
+	off := 0
+	for line := 1; line < p.Line; line++ {
+		i := bytes.IndexByte(body[off:], '\n')
+		if i < 0 {
+			return len(body)
+		}
+		off += i + 1
+	}
+	for col := 1; col < p.Col && off < len(body); col++ {
+		_, n := utf8.DecodeRune(body[off:])
+		off += n
+	}
+	return off
+}
+
 // decodeStrict decodes body into v, rejecting unknown fields and trailing
-// data.
+// data. Write bodies of flags and segments go through decodeBody instead.
 func decodeStrict(body []byte, v any) error {
 	dec := json.NewDecoder(strings.NewReader(string(body)))
 	dec.DisallowUnknownFields()

@@ -6,9 +6,12 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"reflect"
 	"slices"
 	"strings"
 	"unicode/utf8"
+
+	"github.com/go-json-experiment/json/jsontext"
 
 	"github.com/flagwire/flagwire/evaluate"
 	"github.com/flagwire/flagwire/internal/wire"
@@ -285,6 +288,24 @@ type entityKind[T any] struct {
 	key      func(*T) string
 	prepare  func(v *T, key string, version int64) // set key and version, clear server-ignored fields
 	get      func(es *envState, key string) (*T, bool)
+	decode   func(body []byte) (T, error) // a write body: the entity's fields and writeFields
+}
+
+// writeFields are the members of a write body that are not the entity's:
+// changeReason (read by parseWriteBody) and etag (ignored, so that a GET
+// document can be sent back).
+type writeFields struct {
+	ChangeReason jsontext.Value `json:"changeReason"`
+	ETag         jsontext.Value `json:"etag"`
+}
+
+// decodeBody decodes a write body with the one config decoder: strictly,
+// numbers in payloads and values kept exactly as sent.
+func decodeBody(body []byte, v any) error {
+	if err := evaluate.DecodeJSON(body, v, evaluate.JSONOptions{ExactNumbers: true}); err != nil {
+		return decodeBodyError(err, body)
+	}
+	return nil
 }
 
 var flagKind = &entityKind[evaluate.Flag]{
@@ -297,6 +318,14 @@ var flagKind = &entityKind[evaluate.Flag]{
 		f.Key, f.Version, f.Environment = key, version, ""
 	},
 	get: func(es *envState, key string) (*evaluate.Flag, bool) { return es.snap.Flag(key) },
+	decode: func(body []byte) (evaluate.Flag, error) {
+		var b struct {
+			evaluate.Flag
+			writeFields
+		}
+		err := decodeBody(body, &b)
+		return b.Flag, err
+	},
 }
 
 var segmentKind = &entityKind[evaluate.Segment]{
@@ -315,6 +344,15 @@ var segmentKind = &entityKind[evaluate.Segment]{
 			}
 		}
 		return nil, false
+	},
+	decode: func(body []byte) (evaluate.Segment, error) {
+		var b struct {
+			evaluate.Segment
+			writeFields
+			Environment jsontext.Value `json:"environment"` // not a segment field: the handlers check it
+		}
+		err := decodeBody(body, &b)
+		return b.Segment, err
 	},
 }
 
@@ -405,16 +443,6 @@ func stringField(obj map[string]json.RawMessage, name string) (string, error) {
 	return v, nil
 }
 
-// decodeEntity decodes the fields of obj into a T, strictly.
-func decodeEntity[T any](obj map[string]json.RawMessage) (T, error) {
-	var v T
-	b, err := json.Marshal(obj)
-	if err != nil {
-		return v, errorf(http.StatusBadRequest, wire.CodeMalformedJSON, "malformed JSON: %v", err)
-	}
-	return v, decodeStrict(b, &v)
-}
-
 // handleGet serves GET /v1/{flags,segments}/{key}?environment=ENV.
 func handleGet[T any](s *Server, k *entityKind[T], w http.ResponseWriter, r *http.Request) {
 	rc := reqCtx(r)
@@ -459,9 +487,6 @@ func handleCreate[T any](s *Server, k *entityKind[T], w http.ResponseWriter, r *
 		writeError(w, err)
 		return
 	}
-	if k.name == "segment" {
-		delete(obj, "environment") // not a segment field
-	}
 	switch {
 	case env != "" && bodyEnv != "" && env != bodyEnv:
 		writeError(w, errorf(http.StatusBadRequest, wire.CodeBadRequest, "environment %q in the body contradicts %q in the query", bodyEnv, env))
@@ -476,7 +501,7 @@ func handleCreate[T any](s *Server, k *entityKind[T], w http.ResponseWriter, r *
 		writeError(w, err)
 		return
 	}
-	v, err := decodeEntity[T](obj)
+	v, err := k.decode(rc.body)
 	if err != nil {
 		writeError(w, err)
 		return
@@ -579,7 +604,7 @@ func handlePatch[T any](s *Server, k *entityKind[T], w http.ResponseWriter, r *h
 			if err := checkIfMatch(ifMatch, &cur); err != nil {
 				return mutation{}, err
 			}
-			merged, err := mergePatch[T](&cur, obj)
+			merged, err := mergePatch(k, cur, rc.body, obj)
 			if err != nil {
 				return mutation{}, err
 			}
@@ -603,26 +628,23 @@ func checkIfMatch(ifMatch string, cur any) error {
 	return nil
 }
 
-// mergePatch replaces cur's top-level JSON fields by those in patch (a
-// null removes the field) and decodes the result strictly.
-func mergePatch[T any](cur *T, patch map[string]json.RawMessage) (T, error) {
-	var zero T
-	b, err := json.Marshal(cur)
+// mergePatch returns cur with the top-level fields the PATCH body names
+// (patch: its fields) replaced by the body's values; a null resets one to
+// its zero value. The body is decoded whole, so that an error's line and
+// column are where the client wrote it.
+func mergePatch[T any](k *entityKind[T], cur T, body []byte, patch map[string]json.RawMessage) (T, error) {
+	p, err := k.decode(body)
 	if err != nil {
-		return zero, err
+		return cur, err
 	}
-	var obj map[string]json.RawMessage
-	if err := json.Unmarshal(b, &obj); err != nil {
-		return zero, err
-	}
-	for name, v := range patch {
-		if string(bytes.TrimSpace(v)) == "null" {
-			delete(obj, name)
-		} else {
-			obj[name] = v
+	dst, src := reflect.ValueOf(&cur).Elem(), reflect.ValueOf(&p).Elem()
+	for i := range dst.NumField() {
+		name, _, _ := strings.Cut(dst.Type().Field(i).Tag.Get("json"), ",")
+		if _, named := patch[name]; named {
+			dst.Field(i).Set(src.Field(i))
 		}
 	}
-	return decodeEntity[T](obj)
+	return cur, nil
 }
 
 // handleDelete serves DELETE /v1/{flags,segments}/{key}: If-Match

@@ -1,7 +1,6 @@
 package flagserver
 
 import (
-	"bytes"
 	"crypto/sha256"
 	"encoding/binary"
 	"encoding/hex"
@@ -257,10 +256,10 @@ func (st *store) load() (map[string]*evaluate.Config, []wire.AuditEntry, error) 
 					return fmt.Errorf("environment %q: %w", k, err)
 				}
 			}
+			// The one config decoder: numbers exactly as stored, and
+			// fields a newer version wrote skipped.
 			cfg := new(evaluate.Config)
-			dec := json.NewDecoder(bytes.NewReader(v))
-			dec.UseNumber()
-			if err := dec.Decode(cfg); err != nil {
+			if err := evaluate.DecodeJSON(v, cfg, evaluate.JSONOptions{AllowUnknownFields: true, ExactNumbers: true}); err != nil {
 				return fmt.Errorf("environment %q: %w", k, err)
 			}
 			cfgs[string(k)] = cfg

@@ -170,9 +170,8 @@ func runApply(cmd *cobra.Command, dir string, o applyOptions) error {
 	if err != nil {
 		return err
 	}
-	// Decoded leniently: fields a newer server adds are not ours to plan.
 	var have evaluate.Config
-	if err := json.Unmarshal(resp.body, &have); err != nil {
+	if err := evaluate.DecodeJSON(resp.body, &have, serverJSON()); err != nil {
 		return failure("GET /v1/flags?environment=%s: unexpected config from the server: %v", env, err)
 	}
 	p, err := makePlan(want, &have)
@@ -220,6 +219,12 @@ func normalize(v any) (map[string]any, error) {
 	return m, nil
 }
 
+// serverJSON is how apply reads the server's state (its config, and its
+// flag and segment documents): with the SDK's decoder, skipping the
+// fields a newer server adds (and a document's "etag"), which are not
+// apply's to plan.
+func serverJSON() evaluate.JSONOptions { return evaluate.JSONOptions{AllowUnknownFields: true} }
+
 // normalizeDoc normalizes an entity document of kind (a GET response) the
 // way the plan normalized the config it was made from: through the model,
 // so that fields unknown to this version of flagwire do not count.
@@ -228,7 +233,7 @@ func normalizeDoc(kind string, b []byte) (map[string]any, error) {
 	if kind == kindSegment {
 		v = &evaluate.Segment{}
 	}
-	if err := json.Unmarshal(b, v); err != nil {
+	if err := evaluate.DecodeJSON(b, v, serverJSON()); err != nil {
 		return nil, err
 	}
 	return normalize(v)

@@ -1,7 +1,9 @@
 package main
 
 import (
+	"bytes"
 	"encoding/json"
+	"io"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -444,5 +446,95 @@ func TestIdempotencyKey(t *testing.T) {
 	}
 	if len(k) > 255 || strings.ContainsAny(k, " \t\n") {
 		t.Errorf("invalid key %q", k)
+	}
+}
+
+// rewriting runs a loopback proxy to target that passes the body of each
+// successful GET response through edit (with the request's path).
+func rewriting(t *testing.T, target string, edit func(path string, body []byte) []byte) string {
+	t.Helper()
+	u, err := url.Parse(target)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rp := httputil.NewSingleHostReverseProxy(u)
+	tr := http.DefaultTransport.(*http.Transport).Clone()
+	rp.Transport = tr
+	rp.ModifyResponse = func(resp *http.Response) error {
+		if resp.Request.Method != http.MethodGet || resp.StatusCode != http.StatusOK {
+			return nil
+		}
+		b, err := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if err != nil {
+			return err
+		}
+		b = edit(resp.Request.URL.Path, b)
+		resp.Body = io.NopCloser(bytes.NewReader(b))
+		resp.ContentLength = int64(len(b))
+		resp.Header.Set("Content-Length", strconv.Itoa(len(b)))
+		return nil
+	}
+	ps := httptest.NewServer(rp)
+	t.Cleanup(func() {
+		ps.Close()
+		tr.CloseIdleConnections()
+	})
+	return ps.URL
+}
+
+// TestApplyReadsANewerServer: apply reads the server's state with the
+// SDK's config decoder, skipping the fields a newer server adds (to the
+// config, its flags and segments, and the entity documents): they are not
+// apply's to plan, so the plan and the apply are those without them.
+func TestApplyReadsANewerServer(t *testing.T) {
+	dir, srv := applyFixture(t)
+	future := map[string]any{"at": "2030-01-01T00:00:00Z", "steps": []any{1.0, 2.0}}
+	via := rewriting(t, srv.URL, func(path string, b []byte) []byte {
+		var doc map[string]any
+		if err := json.Unmarshal(b, &doc); err != nil {
+			t.Errorf("GET %s: %v", path, err)
+			return b
+		}
+		doc["futureField"] = future
+		if path == "/v1/flags" {
+			for _, list := range []string{"flags", "segments"} {
+				l, _ := doc[list].([]any)
+				for _, e := range l {
+					e.(map[string]any)["futureField"] = future
+				}
+			}
+		}
+		b, _ = json.Marshal(doc)
+		return b
+	})
+	r := mustRun(t, 0, "", "apply", dir, "--server", via, "--dry-run")
+	if !strings.Contains(r.stdout, "Plan: 1 to add, 1 to change, 1 to remove.") || strings.Contains(r.stdout, "futureField") {
+		t.Errorf("plan:\n%s", r.stdout)
+	}
+	r = mustRun(t, 0, "", "apply", dir, "--server", via, "--reason", applyReason)
+	if !strings.Contains(r.stdout, "Apply complete: 1 added, 1 changed, 1 removed.") {
+		t.Errorf("apply: %s", r)
+	}
+	r = mustRun(t, 0, "", "apply", dir, "--server", via, "--reason", applyReason)
+	if !strings.Contains(r.stdout, `No changes: environment "prod"`) {
+		t.Errorf("rerun: %s", r)
+	}
+}
+
+// TestApplyRefusesRepeatedNames: a config from the server with a repeated
+// name is refused, as the SDK refuses it (encoding/json kept the last
+// value and apply planned against that).
+func TestApplyRefusesRepeatedNames(t *testing.T) {
+	dir, srv := applyFixture(t)
+	via := rewriting(t, srv.URL, func(path string, b []byte) []byte {
+		if path != "/v1/flags" {
+			return b
+		}
+		return bytes.Replace(b, []byte(`{"environment":`), []byte(`{"salt":"other","environment":`), 1)
+	})
+	r := mustRun(t, 1, "", "apply", dir, "--server", via, "--dry-run")
+	if !strings.Contains(r.stderr, "unexpected config from the server") || !strings.Contains(r.stderr, `duplicate key "salt"`) {
+		t.Errorf("stderr: %s", r.stderr)
 	}
 }

@@ -1,5 +1,5 @@
 // Package suggest finds the known name closest to a misspelt one, for the
-// "did you mean" hints of the config decoders (evaluate's JSON walker,
+// "did you mean" hints of the config decoders (evaluate's JSON decoder,
 // flagfile's YAML walker and lint).
 package suggest
 

@@ -1,5 +1,7 @@
 package wire
 
+import "github.com/flagwire/flagwire/evaluate"
+
 // More headers of the Flag API.
 const (
 	// HeaderIdempotentReplayed is "true" on a response replayed for a
@@ -63,8 +65,9 @@ const (
 	// signed envelope (bootstrap, GET /v1/bootstrap, last-known file) the
 	// SDK accepts: 64 MiB. The server refuses a write that would make an
 	// environment's config larger than MaxConfigBytes - MaxEnvelopeOverhead,
-	// so that its signed envelope fits too.
-	MaxConfigBytes = 64 << 20
+	// so that its signed envelope fits too. It is the config decoder's
+	// limit (evaluate.DecodeJSON): one number.
+	MaxConfigBytes = evaluate.MaxConfigJSONSize
 	// MaxEnvelopeOverhead bounds what a BootstrapEnvelope adds to its
 	// payload (format, key id, environment, times, version, signature).
 	MaxEnvelopeOverhead = 4 << 10
