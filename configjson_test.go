@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/flagwire/flagwire/evaluate"
+	"github.com/flagwire/flagwire/internal/testkit"
 	"github.com/flagwire/flagwire/internal/wire"
 )
 
@@ -28,7 +29,7 @@ func nestedValue(n int) any {
 // that signs it and the server that serves it allow; one level more is
 // refused (it was accepted up to the JSON parser's own 10,000).
 func TestBootstrapNestingLimit(t *testing.T) {
-	s := newSigner(t)
+	s := testkit.NewSigner()
 	// {"flags": [{"variants": [{"value": …: the value starts at depth 6.
 	for _, tc := range []struct {
 		arrays int
@@ -36,8 +37,8 @@ func TestBootstrapNestingLimit(t *testing.T) {
 	}{{evaluate.MaxNestingDepth - 5, true}, {evaluate.MaxNestingDepth - 4, false}} {
 		cfg := &evaluate.Config{Environment: "prod", Version: 1, Flags: []evaluate.Flag{{Key: "deep", Type: evaluate.TypeJSON,
 			Variants: []evaluate.Variant{{Name: "a", Value: nestedValue(tc.arrays)}}}}}
-		c, err := New(context.Background(), WithMode(ModeOffline), WithBootstrap(s.envelope(t, cfg, time.Now(), time.Hour)),
-			WithTrustedKeys(s.pub), WithLogger(quietLogger()))
+		c, err := New(context.Background(), WithMode(ModeOffline), WithBootstrap(s.Envelope(t, cfg, time.Now(), time.Hour)),
+			WithTrustedKeys(s.Pub), WithLogger(quietLogger()))
 		if !tc.ok {
 			if !errors.Is(err, wire.ErrBootstrapFormat) || !strings.Contains(err.Error(), "nesting deeper than 100 levels") {
 				t.Errorf("%d arrays: New = %v, want the nesting limit", tc.arrays, err)
