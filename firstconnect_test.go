@@ -475,3 +475,35 @@ func TestDecisionCacheVersionFloor(t *testing.T) {
 	c.expireOlderThan(3, 50, false) // then a first-style connection at 3: no regression
 	want("connection at 3", 51, map[cacheKey]bool{v2: false, v3b: true})
 }
+
+// TestAnnouncedVersionParsing: only one decimal X-Flagwire-Config-Version
+// counts; anything else is "no version" (the behaviour of older servers),
+// never a guess.
+func TestAnnouncedVersionParsing(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		values []string
+		want   int64
+		ok     bool
+	}{
+		{"absent", nil, 0, false},
+		{"decimal", []string{"41"}, 41, true},
+		{"zero", []string{"0"}, 0, true},
+		{"spaces", []string{" 7 "}, 7, true},
+		{"empty", []string{""}, 0, false},
+		{"not a number", []string{"v41"}, 0, false},
+		{"fraction", []string{"4.1"}, 0, false},
+		{"overflow", []string{"99999999999999999999"}, 0, false},
+		{"two values", []string{"4", "5"}, 0, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			h := http.Header{}
+			for _, v := range tc.values {
+				h.Add(wire.HeaderConfigVersion, v)
+			}
+			if v, ok := announcedVersion(h); v != tc.want || ok != tc.ok {
+				t.Fatalf("announcedVersion(%q) = %d, %v; want %d, %v", tc.values, v, ok, tc.want, tc.ok)
+			}
+		})
+	}
+}

@@ -251,7 +251,10 @@ func announcedVersion(h http.Header) (v int64, ok bool) {
 		return 0, false
 	}
 	v, err := strconv.ParseInt(strings.TrimSpace(vs[0]), 10, 64)
-	return v, err == nil
+	if err != nil {
+		return 0, false
+	}
+	return v, true
 }
 
 // onRemoteConnect is remote mode's answer to a stream connection that
