@@ -393,9 +393,9 @@ func TestOFREPCodeDefaultIsSuccess(t *testing.T) {
 
 // TestStreamReconnectExpiresButKeepsStale: a stream reconnect that cannot
 // resume (no event id yet), or a reset event, makes every cached decision
-// be asked again, but
-// unlike an invalidation it drops nothing: if the API then fails, the
-// cached decision is served as STALE rather than the bootstrap or default.
+// computed before the version it announces be asked again, but unlike an
+// invalidation it drops nothing: if the API then fails, the cached
+// decision is served as STALE rather than the bootstrap or default.
 func TestStreamReconnectExpiresButKeepsStale(t *testing.T) {
 	srv := flagtest.NewServer(t, flagtest.WithConfig(typesConfig()))
 	c, err := New(context.Background(), WithEndpoint(srv.URL), WithToken(srv.Token()), WithEnvironment("prod"),
@@ -404,27 +404,39 @@ func TestStreamReconnectExpiresButKeepsStale(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer c.Close(context.Background())
-	s := c.local.stream
-	testkit.WaitFor(t, 5*time.Second, "stream connected", func() bool { return s.connects.Load() == 1 && c.Status().StreamConnected })
+	connected(t, c, func() {}, 1)
 	ctx := WithAttributes(context.Background(), Attributes{"userId": "u1"})
 	if v, d := c.BoolDetail(ctx, "kill-switch", false); !v || d.Source != SourceRemote {
 		t.Fatalf("first: %v %+v", v, d)
 	}
-	reconnect := func(n int64) {
-		srv.DropStreams()
-		testkit.WaitFor(t, 10*time.Second, "stream reconnected", func() bool { return s.connects.Load() == n && c.Status().StreamConnected })
+	// Another flag changes while the stream is down: the reconnect
+	// announces a version after the cached decision's.
+	theme := typesConfig().Flags[3]
+	changeTheme := func() int64 {
+		theme.Owners = append(theme.Owners, "o")
+		v, err := srv.SetFlag("prod", theme)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return v
 	}
-	reconnect(2)
+	release := dropAndHold(t, srv, c)
+	changeTheme()
+	connected(t, c, release, 2)
 	if v, d := c.BoolDetail(ctx, "kill-switch", false); !v || d.Source != SourceRemote {
 		t.Fatalf("after a reconnect: %v %+v; want the flag asked again", v, d)
 	}
 	// A reset event (the server cannot replay) is the same: asked again.
-	c.onRemoteInvalidation(wire.StreamEvent{Type: wire.EventReset, Version: 5})
+	// (Delivered by hand while the stream is held, so no event of the
+	// change gets there first.)
+	release = dropAndHold(t, srv, c)
+	c.onRemoteInvalidation(wire.StreamEvent{Type: wire.EventReset, Version: changeTheme()})
 	if v, d := c.BoolDetail(ctx, "kill-switch", false); !v || d.Source != SourceRemote {
 		t.Fatalf("after a reset: %v %+v; want the flag asked again", v, d)
 	}
+	changeTheme()
 	srv.InjectFault(flagtest.Fault{Path: "/v1/evaluate", Status: http.StatusServiceUnavailable})
-	reconnect(3)
+	connected(t, c, release, 3)
 	if v, d := c.BoolDetail(ctx, "kill-switch", false); !v || d.Source != SourceStale || d.ErrorCode != ErrorUnavailable || d.Variant != "true" {
 		t.Fatalf("after a reconnect with the API failing: %v %+v; want the cached true as STALE", v, d)
 	}

@@ -3,6 +3,7 @@ package flagwire
 import (
 	"encoding/json"
 	"fmt"
+	"math"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -39,6 +40,12 @@ type decision struct {
 	// codeDefault marks an OFREP answer without a value: serve the
 	// caller's default, as a success, with this variant and reason.
 	codeDefault bool
+
+	// configVersion is the environment's config version the server
+	// computed the decision at; versioned is false when the server did
+	// not say (older servers, OFREP).
+	configVersion int64
+	versioned     bool
 
 	fetchedAt  int64 // clock nanoseconds
 	refreshAt  int64
@@ -78,6 +85,14 @@ type decisionCache struct {
 	// expired (asked again) but, unlike invalidated ones, may still be
 	// served as stale. See expireAll.
 	expiredBefore atomic.Int64
+	// versionFloor: decisions computed at a config version below it are
+	// expired, like expiredBefore's; unversionedBefore does the same for
+	// decisions without a version fetched before it. newestVersion is the
+	// highest version of any decision cached or stream announced. See
+	// expireOlderThan.
+	versionFloor      atomic.Int64
+	unversionedBefore atomic.Int64
+	newestVersion     atomic.Int64
 
 	// deps records prerequisites learned from decisions (a
 	// PREREQUISITE_FAILED reason names one): prerequisite key → the set
@@ -91,7 +106,10 @@ func newDecisionCache(size int) *decisionCache {
 	if err != nil { // only for size <= 0, which options prevent
 		c, _ = lru.New[cacheKey, *decision](1)
 	}
-	return &decisionCache{lru: c}
+	dc := &decisionCache{lru: c}
+	dc.versionFloor.Store(math.MinInt64)
+	dc.newestVersion.Store(math.MinInt64)
+	return dc
 }
 
 func (c *decisionCache) flagState(key string) *flagState {
@@ -126,7 +144,19 @@ func (c *decisionCache) stamp(flag string) (fs *flagState, gen, global uint64) {
 
 func (c *decisionCache) add(k cacheKey, d *decision) {
 	d.promotedAt.Store(d.fetchedAt)
+	if d.versioned {
+		c.noteVersion(d.configVersion)
+	}
 	c.lru.Add(k, d)
+}
+
+// noteVersion raises newestVersion to v.
+func (c *decisionCache) noteVersion(v int64) {
+	for cur := c.newestVersion.Load(); v > cur; cur = c.newestVersion.Load() {
+		if c.newestVersion.CompareAndSwap(cur, v) {
+			return
+		}
+	}
 }
 
 // invalidate drops every decision of one flag, in O(1).
@@ -137,13 +167,51 @@ func (c *decisionCache) invalidate(flag string) {
 // fresh reports whether d, returned by get, may be served as a fresh
 // cache hit at now.
 func (c *decisionCache) fresh(d *decision, now int64) bool {
-	return now < d.expiresAt && d.fetchedAt >= c.expiredBefore.Load()
+	if now >= d.expiresAt || d.fetchedAt < c.expiredBefore.Load() {
+		return false
+	}
+	if d.versioned {
+		return d.configVersion >= c.versionFloor.Load()
+	}
+	return d.fetchedAt >= c.unversionedBefore.Load()
+}
+
+// expireOlderThan is for a stream connection that starts without
+// resuming (or a reset), whose server announced that every change after
+// config version v reaches the stream. It marks expired, in O(1), every
+// decision computed at a version below v: a change between its
+// computation and v may never be announced. Decisions at v or later stay
+// fresh: any change after them comes as an event. With unversioned (a
+// reconnect or a reset, where events may have been missed), decisions
+// without a version fetched before now are expired too, as expireAll
+// does; otherwise (the first connection) they are kept, as before
+// versions existed.
+//
+// A v below a version already seen means the versions went back (a
+// server that lost its state, or a write that landed while the stream
+// connected): nothing can be told from v, so every decision fetched
+// before now is expired (expireAll), and v becomes the new reference.
+//
+// Expired decisions may still be served as stale. Only the stream's
+// goroutine calls it.
+func (c *decisionCache) expireOlderThan(v, now int64, unversioned bool) {
+	if v < c.newestVersion.Load() {
+		c.expiredBefore.Store(now)
+		c.newestVersion.Store(v)
+	} else {
+		c.noteVersion(v)
+	}
+	if unversioned {
+		c.unversionedBefore.Store(now)
+	}
+	c.versionFloor.Store(v)
 }
 
 // expireAll marks every decision fetched before now as expired, in O(1):
 // each is asked again, and served as stale if the API cannot answer. It is
-// for a stream reconnect that cannot resume: events may have been missed,
-// but nothing is known to have changed.
+// for a stream reconnect that cannot resume from a server that announces
+// no version (see expireOlderThan): events may have been missed, but
+// nothing is known to have changed.
 func (c *decisionCache) expireAll(now int64) {
 	c.expiredBefore.Store(now)
 }

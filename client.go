@@ -175,12 +175,6 @@ func isConfigError(err error) bool {
 	return false
 }
 
-// expireCache marks every cached decision expired (see
-// decisionCache.expireAll): a stream reconnect that could not resume.
-func (c *Client) expireCache() {
-	c.cache.expireAll(c.cfg.clock.Nanotime())
-}
-
 // goTracked starts f on a goroutine the client owns; Close waits for it.
 // It reports false (and does not start f) once the client is closed.
 func (c *Client) goTracked(f func()) bool {

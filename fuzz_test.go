@@ -224,7 +224,7 @@ func FuzzStreamEvents(f *testing.F) {
 					c.notifyFlagKeys([]string{ev.FlagKey}, ev.Version)
 				}
 			},
-			onConnect: c.cache.invalidateAll,
+			onConnect: func(streamStart) { c.cache.invalidateAll() },
 		}
 		tr.body = data
 		err := s.connectOnce(context.Background())

@@ -272,8 +272,10 @@ func conditionSegments(when string) []string {
 // onRemoteInvalidation handles a stream event in remote mode. A segment
 // change may change any flag: every decision is dropped and every flag
 // listener told. A reset (the server cannot replay what was missed) says
-// nothing is known: every decision is asked again but may still be served
-// stale, and every flag listener is told. A flag change drops the decisions of the flag
+// the stream goes on from its version: decisions computed at an older
+// version, and every decision without a version, are asked again but may
+// still be served stale (decisionCache.expireOlderThan), and every flag
+// listener is told. A flag change drops the decisions of the flag
 // and of every flag that depends on it through prerequisites, and tells
 // their listeners: the event's Dependents (filled by the server), plus the
 // dependents the SDK knows itself (the bootstrap or last-known config's
@@ -281,7 +283,7 @@ func conditionSegments(when string) []string {
 // that does not fill Dependents still reaches those.
 func (c *Client) onRemoteInvalidation(ev wire.StreamEvent) {
 	if ev.Type == wire.EventReset {
-		c.expireCache()
+		c.cache.expireOlderThan(ev.Version, c.cfg.clock.Nanotime(), true)
 		c.notifyAllFlags(ev.Version)
 		return
 	}

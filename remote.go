@@ -337,6 +337,9 @@ func (c *Client) decodeDecisions(items []remoteItem, resp *wire.EvaluateResponse
 			c.logFailure(err)
 			continue
 		}
+		if resp.ConfigVersion != nil {
+			d.configVersion, d.versioned = *resp.ConfigVersion, true
+		}
 		out[i].dec = d
 	}
 	return out, nil

@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"strconv"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -45,16 +47,28 @@ type streamer struct {
 	stopped   atomic.Bool // after 401/403
 	// absent: an OFREP-only server has no stream (stopped, not an error).
 	absent atomic.Bool
-	// onEvent handles one event; onConnect runs after each reconnect that
-	// cannot resume.
-	onEvent   func(wire.StreamEvent)
-	onConnect func()
-	// onFirstConnect, if set, runs after the first connection.
-	onFirstConnect func()
-	onDown         func() // after a live connection ends
+	// onEvent handles one event.
+	onEvent func(wire.StreamEvent)
+	// onConnect, if set, runs when a connection starts that does not
+	// resume: the first one, or a reconnect without an event id.
+	onConnect func(streamStart)
+	onDown    func() // after a live connection ends
 
 	// connects counts successful connections (tests, stats).
 	connects atomic.Int64
+}
+
+// streamStart describes a stream connection that does not resume:
+// events published before it will never reach the client.
+type streamStart struct {
+	// first is the stream's first connection (otherwise a reconnect
+	// without an event id).
+	first bool
+	// version is the server's X-Flagwire-Config-Version: every change
+	// after it reaches this connection. versioned is false when the
+	// server sent none (older servers) or an unreadable one.
+	version   int64
+	versioned bool
 }
 
 // errStreamFatal marks an answer that must not be retried (401/403/404).
@@ -166,17 +180,18 @@ func (s *streamer) connectOnce(parent context.Context) error {
 		body, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
 		return statusError(resp, body, s.c.cfg.clock.Now())
 	}
-	// A reconnect without an event id cannot resume: what changed while
-	// the stream was down is unknown, so the owner refreshes everything.
-	// (With Last-Event-ID the server replays missed events or sends reset.)
-	// The first connection cannot resume either: local mode asks for a
-	// conditional sync then (its first sync may have missed a change that
-	// no event will replay; a 304 costs nothing).
-	switch n := s.connects.Add(1); {
-	case n == 1 && s.onFirstConnect != nil:
-		s.onFirstConnect()
-	case n > 1 && s.lastID == "" && s.onConnect != nil:
-		s.onConnect()
+	// A connection without an event id (the first, or a reconnect before
+	// any event arrived) cannot resume: what changed before it is not
+	// replayed. The owner acts on it: remote mode expires the decisions
+	// older than the server's announced version (all of them, on a
+	// reconnect to a server that announces none); local mode asks for a
+	// conditional sync (a 304 costs nothing). With Last-Event-ID the
+	// server replays missed events or sends a reset.
+	n := s.connects.Add(1)
+	if s.lastID == "" && s.onConnect != nil {
+		st := streamStart{first: n == 1}
+		st.version, st.versioned = announcedVersion(resp.Header)
+		s.onConnect(st)
 	}
 	s.connected.Store(true)
 	s.c.statusChanged()
@@ -225,6 +240,38 @@ func (s *streamer) handle(ev sse.Event) {
 		s.onEvent(se)
 	default:
 		// Unknown event types are ignored: forward compatibility.
+	}
+}
+
+// announcedVersion reads a stream response's X-Flagwire-Config-Version.
+// ok is false when it is absent or not a decimal integer.
+func announcedVersion(h http.Header) (v int64, ok bool) {
+	vs := h.Values(wire.HeaderConfigVersion)
+	if len(vs) != 1 {
+		return 0, false
+	}
+	v, err := strconv.ParseInt(strings.TrimSpace(vs[0]), 10, 64)
+	if err != nil {
+		return 0, false
+	}
+	return v, true
+}
+
+// onRemoteConnect is remote mode's answer to a stream connection that
+// does not resume (see decisionCache.expireOlderThan). With the server's
+// version, exactly the decisions computed before it are expired, and
+// those without a version as before versions existed: kept at the first
+// connection, expired at a reconnect. Without it (an older server), the
+// first connection changes nothing (a change made between a decision's
+// fetch and that connection is served until the decision's TTL), and a
+// reconnect expires every decision fetched before it.
+func (c *Client) onRemoteConnect(st streamStart) {
+	now := c.cfg.clock.Nanotime()
+	switch {
+	case st.versioned:
+		c.cache.expireOlderThan(st.version, now, !st.first)
+	case !st.first:
+		c.cache.expireAll(now)
 	}
 }
 

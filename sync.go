@@ -275,21 +275,21 @@ func (c *Client) startLocal() error {
 	case ModeRemote:
 		c.markReady()
 		if lc.streaming {
-			c.startStream(c.onRemoteInvalidation, c.expireCache, nil, nil) // a reconnect may have missed events: ask again, stale still allowed
+			c.startStream(c.onRemoteInvalidation, c.onRemoteConnect, nil) // stream.go: expire what may predate an unannounced change; stale still allowed
 		}
 	case ModeLocal:
 		if lc.streaming {
 			// The sync loop fetches at start; a dropped stream triggers a
 			// fetch at once and polling until it is back.
-			c.startStream(func(wire.StreamEvent) { c.requestSync() }, c.requestSync, c.requestSync, c.requestSync)
+			c.startStream(func(wire.StreamEvent) { c.requestSync() }, func(streamStart) { c.requestSync() }, c.requestSync)
 		}
 		c.goTracked(c.syncLoop)
 	}
 	return nil
 }
 
-func (c *Client) startStream(onEvent func(wire.StreamEvent), onConnect, onFirstConnect, onDown func()) {
-	s := &streamer{c: c, idle: c.cfg.localOptions.streamIdle, onEvent: onEvent, onConnect: onConnect, onFirstConnect: onFirstConnect, onDown: onDown}
+func (c *Client) startStream(onEvent func(wire.StreamEvent), onConnect func(streamStart), onDown func()) {
+	s := &streamer{c: c, idle: c.cfg.localOptions.streamIdle, onEvent: onEvent, onConnect: onConnect, onDown: onDown}
 	c.local.stream = s
 	c.goTracked(func() { s.run(c.ctx) })
 }

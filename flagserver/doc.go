@@ -22,8 +22,9 @@
 //	POST   /v1/segments                     create; static lists up to MaxSegmentBodyBytes (16 MiB)
 //	PATCH  /v1/segments/{key}               as flags
 //	DELETE /v1/segments/{key}               as flags
-//	POST   /v1/evaluate                     batch evaluation (at most MaxBatch requests)
-//	GET    /v1/stream                       Server-Sent Events: invalidate (with dependents) / reset, keep-alives, Last-Event-ID
+//	POST   /v1/evaluate                     batch evaluation (at most MaxBatch requests); "configVersion": the version it was computed at
+//	GET    /v1/stream                       Server-Sent Events: invalidate (with dependents) / reset, keep-alives, Last-Event-ID;
+//	                                        X-Flagwire-Config-Version: the version the stream starts after
 //	GET    /v1/audit?entity=flag:KEY        change records: who, action, before/after, changeReason, time, requestId
 //	GET    /v1/bootstrap?ttl=720h           a signed wire.BootstrapEnvelope of the config
 //	POST   /ofrep/v1/evaluate/flags/{key}   OpenFeature Remote Evaluation Protocol, one flag

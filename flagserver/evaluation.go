@@ -12,7 +12,8 @@ import (
 )
 
 // handleEvaluate serves POST /v1/evaluate: a batch of evaluations in one
-// environment ("environment" in the body, default DefaultEnvironment).
+// environment ("environment" in the body, default DefaultEnvironment), all
+// at one config version, which the response's "configVersion" gives.
 // Failures are per decision: an unknown flag or a default value of the
 // wrong type returns the request's defaultValue with an error and reason
 // kind ERROR; the rest of the batch stands.
@@ -43,7 +44,10 @@ func (s *Server) handleEvaluate(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	resp := wire.EvaluateResponse{RequestID: rc.id, Decisions: make([]wire.Decision, len(req.Requests))}
+	// Every decision comes from es.snap: the response says at which
+	// version (clients compare it with the stream's X-Flagwire-Config-Version).
+	version := es.version()
+	resp := wire.EvaluateResponse{RequestID: rc.id, Decisions: make([]wire.Decision, len(req.Requests)), ConfigVersion: &version}
 	now := s.now()
 	ttl := int(s.opts.DecisionTTL / 1e9)
 	for i := range req.Requests {

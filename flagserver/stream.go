@@ -12,7 +12,16 @@ import (
 	"github.com/flagwire/flagwire/internal/wire"
 )
 
-// The stream (GET /v1/stream?environment=ENV) is Server-Sent Events:
+// The stream (GET /v1/stream?environment=ENV) is Server-Sent Events. The
+// response carries X-Flagwire-Config-Version: V (wire.HeaderConfigVersion),
+// the environment's config version when the stream was opened: every
+// change after V reaches this stream, as an event or a reset. V is read
+// after the subscription is registered, so no change falls between the
+// two. A client that opens a stream without Last-Event-ID compares V with
+// the "configVersion" of the POST /v1/evaluate answers it caches: an
+// answer computed at a version below V may predate a change that no event
+// will announce; one at V or later is kept. The greeting comment repeats V
+// for people reading the stream by hand:
 //
 //	retry: 1000                       (once, first)
 //	: flagwire stream environment=prod version=41
@@ -204,10 +213,17 @@ func (s *Server) handleStream(w http.ResponseWriter, r *http.Request) {
 	}
 	sub := s.hub.subscribe(env, r.Header.Get("Last-Event-ID"))
 	defer s.hub.unsubscribe(sub)
+	// Read after subscribing: a write publishes its event after swapping
+	// in its state, so every version above this one reaches sub.
+	version := es.version()
+	if cur := s.env(env); cur != nil {
+		version = cur.version()
+	}
 
 	h := w.Header()
 	h.Set("Cache-Control", "no-cache")
 	h.Set("X-Accel-Buffering", "no")
+	h.Set(wire.HeaderConfigVersion, strconv.FormatInt(version, 10))
 	// A stream outlives the http.Server's ReadTimeout and WriteTimeout:
 	// clear the read deadline (its expiry would cancel the request) and
 	// give every write its own deadline instead, so a client that stops
@@ -219,7 +235,7 @@ func (s *Server) handleStream(w http.ResponseWriter, r *http.Request) {
 		return sess.Send(m) == nil && sess.Flush() == nil
 	}
 	hello := &sse.Message{Retry: streamRetry}
-	hello.AppendComment("flagwire stream environment=" + env + " version=" + strconv.FormatInt(es.version(), 10))
+	hello.AppendComment("flagwire stream environment=" + env + " version=" + strconv.FormatInt(version, 10))
 	if !send(hello) {
 		return
 	}

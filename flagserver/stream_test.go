@@ -3,6 +3,7 @@ package flagserver
 import (
 	"encoding/json"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -137,4 +138,95 @@ func TestStreamErrors(t *testing.T) {
 	ts := newTestServer(t, Options{})
 	ts.do("GET", "/v1/stream?environment=nope", "").wantError(t, 404, wire.CodeEnvironmentNotFound)
 	ts.do("POST", "/v1/stream", "{}").wantError(t, 405, wire.CodeMethodNotAllowed)
+}
+
+// TestStreamAnnouncesConfigVersion: a stream's response carries
+// X-Flagwire-Config-Version, the environment's version when it opened
+// (the greeting comment repeats it), and the next change reaches the
+// stream as the event of the version after it; POST /v1/evaluate says
+// which version its decisions were computed at. Both follow writes, and a
+// resumed stream announces the current version too.
+func TestStreamAnnouncesConfigVersion(t *testing.T) {
+	cfg := seedConfig()
+	cfg.Version = 7 // a stored environment starts at its stored version
+	ts := newTestServer(t, Options{Configs: []*evaluate.Config{cfg}})
+	evalVersion := func() int64 {
+		t.Helper()
+		r := ts.do("POST", "/v1/evaluate", `{"environment":"prod","requests":[{"flagKey":"checkout-new-flow","context":{"plan":"pro"}}]}`)
+		r.wantStatus(t, 200)
+		var got wire.EvaluateResponse
+		r.json(t, &got)
+		if got.ConfigVersion == nil || !strings.Contains(string(r.body), `"configVersion":`) {
+			t.Fatalf("no configVersion in %s", r.body)
+		}
+		return *got.ConfigVersion
+	}
+	if v := evalVersion(); v != 7 {
+		t.Fatalf("evaluate configVersion %d, want 7", v)
+	}
+	s := ts.openStream(t, "prod", "")
+	if got := s.Header().Get(wire.HeaderConfigVersion); got != "7" {
+		t.Fatalf("%s %q, want 7", wire.HeaderConfigVersion, got)
+	}
+	greeting, _ := s.NextAny(t)
+	if greeting.Comment != "flagwire stream environment=prod version=7" {
+		t.Fatalf("greeting %+v", greeting)
+	}
+	if _, err := ts.PutFlag("prod", evaluate.Flag{Key: "new-flag"}, "t", "r"); err != nil {
+		t.Fatal(err)
+	}
+	if se := decodeEvent(t, s.Next(t)); se.Version != 8 || se.FlagKey != "new-flag" {
+		t.Fatalf("first event %+v, want version 8", se)
+	}
+	if v := evalVersion(); v != 8 {
+		t.Fatalf("evaluate configVersion after a write %d, want 8", v)
+	}
+	for _, last := range []string{"", "7"} {
+		if got := ts.openStream(t, "prod", last).Header().Get(wire.HeaderConfigVersion); got != "8" {
+			t.Fatalf("Last-Event-ID %q: %s %q, want 8", last, wire.HeaderConfigVersion, got)
+		}
+	}
+}
+
+// TestStreamVersionRacesWrites: the version a stream announces is never
+// followed by a change it does not deliver, however the stream's opening
+// and writes interleave. Each of several streams opened during a burst
+// of writes must receive, in order, the event of every version after the
+// one it announced.
+func TestStreamVersionRacesWrites(t *testing.T) {
+	ts := newTestServer(t, Options{})
+	const writes = 200
+	done := make(chan error, 1)
+	go func() {
+		for i := range writes {
+			if _, err := ts.PutFlag("prod", evaluate.Flag{Key: "f" + strconv.Itoa(i%5)}, "t", "r"); err != nil {
+				done <- err
+				return
+			}
+		}
+		done <- nil
+	}()
+	type opened struct {
+		s *testkit.Stream
+		v int64
+	}
+	var streams []opened
+	for range 8 {
+		s := ts.openStream(t, "prod", "")
+		v, err := strconv.ParseInt(s.Header().Get(wire.HeaderConfigVersion), 10, 64)
+		if err != nil {
+			t.Fatal(err)
+		}
+		streams = append(streams, opened{s, v})
+	}
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	for i, o := range streams {
+		for want := o.v + 1; want <= writes; want++ {
+			if se := decodeEvent(t, o.s.Next(t)); se.Version != want {
+				t.Fatalf("stream %d (announced %d): event version %d, want %d", i, o.v, se.Version, want)
+			}
+		}
+	}
 }

@@ -118,6 +118,9 @@ func (s *Stream) Close() {
 	})
 }
 
+// Header returns the stream response's header.
+func (s *Stream) Header() http.Header { return s.res.Header }
+
 // Done is closed when the stream has ended (by the server or by Close).
 func (s *Stream) Done() <-chan struct{} { return s.done }
 

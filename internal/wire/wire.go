@@ -14,6 +14,12 @@ const (
 	HeaderIdempotency = "Idempotency-Key"
 	HeaderSignature   = "X-Flagwire-Signature"
 	HeaderTimestamp   = "X-Flagwire-Timestamp"
+	// HeaderConfigVersion, on a GET /v1/stream response, is the
+	// environment's config version when the stream was opened, in decimal:
+	// every change after it reaches that stream, as an event or a reset.
+	// A client that did not resume (no Last-Event-ID) compares it with the
+	// ConfigVersion of the decisions it holds. Older servers do not send it.
+	HeaderConfigVersion = "X-Flagwire-Config-Version"
 )
 
 // EvaluateRequest is the body of POST /v1/evaluate.
@@ -41,6 +47,11 @@ type EvaluateOptions struct {
 type EvaluateResponse struct {
 	RequestID string     `json:"requestId"`
 	Decisions []Decision `json:"decisions"`
+	// ConfigVersion is the environment's config version every decision of
+	// the response was computed at (the version of GET /v1/flags and of
+	// stream event ids). Nil when absent: older servers do not send it,
+	// and a client must then treat the decisions' version as unknown.
+	ConfigVersion *int64 `json:"configVersion,omitempty"`
 }
 
 // Decision is one evaluation result. Variant holds the served value, as in
