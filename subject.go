@@ -66,26 +66,60 @@ func appendValue(b []byte, v Value, depth int) []byte {
 // canonical gives the equal Attributes map (keys in keyLess order; the
 // last of a repeated key counts).
 func appendSubject(b []byte, attrs []Attr) []byte {
-	// Sort indices, not Attrs, stably (insertion sort: subjects are
+	// Sort positions, not Attrs, stably (insertion sort: subjects are
 	// small), so the last of equal keys is last in its run.
-	var stack [8]int
-	idx := stack[:0]
-	for i := range attrs {
-		idx = append(idx, i)
+	var stack [8]uint16
+	var order []uint16
+	if len(attrs) <= len(stack) {
+		order = stack[:len(attrs)]
+	} else if len(attrs) <= 1<<16 {
+		order = make([]uint16, len(attrs))
+	} else {
+		return appendSubjectMap(b, attrs)
 	}
-	for i := 1; i < len(idx); i++ {
-		for j := i; j > 0 && keyLess(attrs[idx[j]].Key, attrs[idx[j-1]].Key); j-- {
-			idx[j], idx[j-1] = idx[j-1], idx[j]
+	for i := range order {
+		order[i] = uint16(i)
+	}
+	for i := 1; i < len(order); i++ {
+		x := order[i]
+		kx := attrs[x].Key
+		j := i
+		for ; j > 0; j-- {
+			ky := attrs[order[j-1]].Key
+			// keyLess(kx, ky), with the length test inline.
+			if len(kx) > len(ky) || len(kx) == len(ky) && kx >= ky {
+				break
+			}
+			order[j] = order[j-1]
 		}
+		order[j] = x
 	}
 	b = append(b, '{')
-	for n, i := range idx {
-		if n+1 < len(idx) && attrs[idx[n+1]].Key == attrs[i].Key {
-			continue // a later Attr has the same key
+	for p, i := range order {
+		a := &attrs[i]
+		if p+1 < len(order) {
+			if next := attrs[order[p+1]].Key; len(next) == len(a.Key) && next == a.Key {
+				continue // a later Attr has the same key
+			}
 		}
-		b = appendValue(appendStr(b, 'k', attrs[i].Key), attrs[i].Value, 1)
+		b = appendStr(b, 'k', a.Key)
+		if a.Value.Kind() == evaluate.KindString {
+			b = appendStr(b, 's', a.Value.String())
+		} else {
+			b = appendValue(b, a.Value, 1)
+		}
 	}
 	return append(b, '}')
+}
+
+// appendSubjectMap encodes a subject too long to sort in place through
+// the map it is equal to.
+func appendSubjectMap(b []byte, attrs []Attr) []byte {
+	m := make(map[string]any, len(attrs))
+	for _, a := range attrs {
+		m[a.Key] = a.Value.Any()
+	}
+	return canonical(b, m, 0)
 }
 
 // subjectContext4 and subjectContext8 hold up to 4 or 8 Attrs in the
