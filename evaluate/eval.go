@@ -79,15 +79,6 @@ func (s *Snapshot) MatchSegmentAt(name string, attrs Attributes, now time.Time) 
 	return cs.match(s, &sub)
 }
 
-// matchSegment is MatchSegmentAt for a subject.
-func (s *Snapshot) matchSegment(name string, sub *subject) bool {
-	if s == nil {
-		return false
-	}
-	cs, ok := s.segments[name]
-	return ok && cs.match(s, sub)
-}
-
 func (cs *compiledSegment) match(s *Snapshot, sub *subject) bool {
 	if cs.included != nil || cs.excluded != nil {
 		if id, ok := sub.id(cs.byPath); ok {
