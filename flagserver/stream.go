@@ -17,7 +17,8 @@ import (
 // the environment's config version when the stream was opened: every
 // change after V reaches this stream, as an event or a reset. V is read
 // after the subscription is registered, so no change falls between the
-// two. A client that opens a stream without Last-Event-ID compares V with
+// two; a stream opened without Last-Event-ID never sends an event at or
+// below V (V already holds those changes). A client that opens a stream without Last-Event-ID compares V with
 // the "configVersion" of the POST /v1/evaluate answers it caches: an
 // answer computed at a version below V may predate a change that no event
 // will announce; one at V or later is kept. The greeting comment repeats V
@@ -220,6 +221,14 @@ func (s *Server) handleStream(w http.ResponseWriter, r *http.Request) {
 		version = cur.version()
 	}
 
+	// A write that swapped in its state before the version was read may
+	// publish its event after subscribe: on a stream that does not
+	// resume, that event is already part of version and is skipped.
+	floor := int64(-1)
+	if r.Header.Get("Last-Event-ID") == "" {
+		floor = version
+	}
+
 	h := w.Header()
 	h.Set("Cache-Control", "no-cache")
 	h.Set("X-Accel-Buffering", "no")
@@ -261,6 +270,9 @@ func (s *Server) handleStream(w http.ResponseWriter, r *http.Request) {
 				events = []bufferedEvent{{version: resetTo, typ: wire.EventReset, data: data}}
 			}
 			for _, ev := range events {
+				if ev.typ != wire.EventReset && ev.version <= floor {
+					continue
+				}
 				m := &sse.Message{ID: sse.ID(strconv.FormatInt(ev.version, 10)), Type: sse.Type(ev.typ)}
 				m.AppendData(string(ev.data))
 				if !send(m) {
