@@ -66,9 +66,18 @@ type refreshJob struct {
 // with an error wrapping ErrInvalidConfig that names every problem,
 // including an option that does not apply to the chosen mode (such as
 // WithCacheSize in local mode or WithEndpoint in offline mode): an option
-// that would silently do nothing is refused. ctx is
-// not retained; cancel work with Close.
+// that would silently do nothing is refused. ctx bounds New itself (which
+// may verify and compile a large bootstrap or last-known file): when it is
+// done before New returns, New returns its error (errors.Is(err,
+// context.Canceled) or context.DeadlineExceeded) and no client. ctx is not
+// retained; stop the client's background work with Close.
 func New(ctx context.Context, opts ...Option) (*Client, error) {
+	if ctx == nil {
+		ctx = context.Background()
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, fmt.Errorf("flagwire: New: %w", err)
+	}
 	cfg := defaultConfig()
 	for _, o := range opts {
 		if o != nil {
@@ -119,6 +128,10 @@ func New(ctx context.Context, opts ...Option) (*Client, error) {
 	if err := c.startLocal(); err != nil {
 		c.Close(context.Background())
 		return nil, err
+	}
+	if err := ctx.Err(); err != nil {
+		c.Close(context.Background())
+		return nil, fmt.Errorf("flagwire: New: %w", err)
 	}
 	return c, nil
 }

@@ -5,6 +5,11 @@ import (
 	"errors"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/flagwire/flagwire/evaluate"
+	"github.com/flagwire/flagwire/flagtest"
+	"github.com/flagwire/flagwire/internal/testkit"
 )
 
 // TestOptionsThatDoNotApplyToTheModeAreRefused: an option that would be
@@ -53,5 +58,45 @@ func TestOfflineRefusedBootstrapIsInvalidConfig(t *testing.T) {
 	_, err := New(context.Background(), WithMode(ModeOffline), WithBootstrap([]byte("{}")), WithLogger(quietLogger()))
 	if !errors.Is(err, ErrInvalidConfig) || !strings.Contains(err.Error(), "WithTrustedKeys") {
 		t.Fatalf("New: %v; want ErrInvalidConfig naming WithTrustedKeys", err)
+	}
+}
+
+// TestNewHonoursItsContext: New with a context already done returns the
+// context's error and no client, in every mode, and starts nothing that
+// outlives it (goleak in TestMain); a live context is not retained.
+func TestNewHonoursItsContext(t *testing.T) {
+	srv := flagtest.NewServer(t)
+	s := testkit.NewSigner()
+	boot := s.Envelope(t, &evaluate.Config{Environment: "prod", Version: 1, Flags: []evaluate.Flag{{Key: "f"}}}, time.Now(), time.Hour)
+	modes := map[string][]Option{
+		"remote":  {WithEndpoint(srv.URL), WithToken(srv.Token())},
+		"local":   {WithEndpoint(srv.URL), WithToken(srv.Token()), WithMode(ModeLocal)},
+		"offline": {WithMode(ModeOffline), WithBootstrap(boot), WithTrustedKeys(s.Pub)},
+	}
+	for name, opts := range modes {
+		ctx, cancel := context.WithCancel(context.Background())
+		cancel()
+		c, err := New(ctx, append(opts, WithLogger(quietLogger()))...)
+		if !errors.Is(err, context.Canceled) || c != nil {
+			t.Errorf("%s: New with a cancelled context = %v, %v; want context.Canceled and no client", name, c, err)
+		}
+		expired, cancel2 := context.WithDeadline(context.Background(), time.Now().Add(-time.Second))
+		_, err = New(expired, append(opts, WithLogger(quietLogger()))...)
+		cancel2()
+		if !errors.Is(err, context.DeadlineExceeded) {
+			t.Errorf("%s: New with an expired deadline = %v; want context.DeadlineExceeded", name, err)
+		}
+		live, cancel3 := context.WithCancel(context.Background())
+		c, err = New(live, append(opts, WithLogger(quietLogger()))...)
+		cancel3() // not retained: the client keeps working
+		if err != nil {
+			t.Fatalf("%s: New: %v", name, err)
+		}
+		if name == "offline" {
+			if _, d := c.BoolDetail(context.Background(), "f", true); d.Source != SourceBootstrap {
+				t.Errorf("offline after New's context was cancelled: %+v, want BOOTSTRAP", d)
+			}
+		}
+		c.Close(context.Background())
 	}
 }
