@@ -73,7 +73,11 @@ type subscriber struct {
 	env    string
 	notify chan struct{} // capacity 1: "there may be something new"
 	cursor int64         // last version sent
-	reset  bool          // send a reset next
+	// floor is the version a stream without Last-Event-ID announced:
+	// events at or below it are already part of that version and are
+	// not sent (see skipThrough).
+	floor int64
+	reset bool // send a reset next
 }
 
 // hub fans events out to subscribers.
@@ -154,6 +158,16 @@ func (h *hub) subscribe(env, lastID string) *subscriber {
 	return sub
 }
 
+// skipThrough makes sub skip events at or below version: the one it
+// announced. A write swaps in its state before publishing its event, so
+// a stream that subscribed in between would otherwise send an event its
+// announced version already holds.
+func (h *hub) skipThrough(sub *subscriber, version int64) {
+	h.mu.Lock()
+	sub.floor = version
+	h.mu.Unlock()
+}
+
 func (h *hub) unsubscribe(sub *subscriber) {
 	h.mu.Lock()
 	delete(h.subs, sub)
@@ -171,12 +185,12 @@ func (h *hub) next(sub *subscriber) (events []bufferedEvent, reset bool, resetTo
 		sub.cursor = ee.current
 		return nil, true, ee.current
 	}
-	if sub.cursor == ee.current {
+	from := max(sub.cursor, sub.floor)
+	sub.cursor = ee.current
+	if from >= ee.current {
 		return nil, false, 0
 	}
-	events = ee.events[sub.cursor-ee.base:]
-	sub.cursor = ee.current
-	return events, false, 0
+	return ee.events[from-ee.base:], false, 0
 }
 
 func (h *hub) count() int {
@@ -221,12 +235,8 @@ func (s *Server) handleStream(w http.ResponseWriter, r *http.Request) {
 		version = cur.version()
 	}
 
-	// A write that swapped in its state before the version was read may
-	// publish its event after subscribe: on a stream that does not
-	// resume, that event is already part of version and is skipped.
-	floor := int64(-1)
 	if r.Header.Get("Last-Event-ID") == "" {
-		floor = version
+		s.hub.skipThrough(sub, version)
 	}
 
 	h := w.Header()
@@ -270,9 +280,6 @@ func (s *Server) handleStream(w http.ResponseWriter, r *http.Request) {
 				events = []bufferedEvent{{version: resetTo, typ: wire.EventReset, data: data}}
 			}
 			for _, ev := range events {
-				if ev.typ != wire.EventReset && ev.version <= floor {
-					continue
-				}
 				m := &sse.Message{ID: sse.ID(strconv.FormatInt(ev.version, 10)), Type: sse.Type(ev.typ)}
 				m.AppendData(string(ev.data))
 				if !send(m) {
