@@ -869,36 +869,30 @@ func (d *ymlDecoder) config(raw *yaml.Node, out *File) {
 		case "attributes":
 			d.attributes(e.val, out)
 		case "flags":
-			items, ok := d.sequence(e.val, e.key)
-			if !ok {
-				continue
-			}
-			for _, it := range items {
-				if d.stop {
-					break
-				}
-				f, op := d.flag(it)
-				out.Flags = append(out.Flags, f)
-				out.pos.flags = append(out.pos.flags, op)
-			}
-			d.leave()
+			ymlList(d, e, d.flag, &out.Flags, &out.pos.flags)
 		case "segments":
-			items, ok := d.sequence(e.val, e.key)
-			if !ok {
-				continue
-			}
-			for _, it := range items {
-				if d.stop {
-					break
-				}
-				s, op := d.segment(it)
-				out.Segments = append(out.Segments, s)
-				out.pos.segments = append(out.pos.segments, op)
-			}
-			d.leave()
+			ymlList(d, e, d.segment, &out.Segments, &out.pos.segments)
 		}
 	}
 	d.obj = nil
+}
+
+// ymlList decodes the sequence e.val with one, appending each item and
+// its positions, until the decoder stops.
+func ymlList[T any](d *ymlDecoder, e ymlEntry, one func(*yaml.Node) (T, *ymlObjPos), vals *[]T, pos *[]*ymlObjPos) {
+	items, ok := d.sequence(e.val, e.key)
+	if !ok {
+		return
+	}
+	for _, it := range items {
+		if d.stop {
+			break
+		}
+		v, op := one(it)
+		*vals = append(*vals, v)
+		*pos = append(*pos, op)
+	}
+	d.leave()
 }
 
 func (d *ymlDecoder) setOnce(e ymlEntry, cp *ymlObjPos, dst *string) {
