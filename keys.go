@@ -3,12 +3,12 @@ package flagwire
 import (
 	"crypto/ed25519"
 	"crypto/x509"
-	"encoding/base64"
-	"encoding/hex"
 	"encoding/pem"
 	"errors"
 	"fmt"
 	"strings"
+
+	"github.com/flagwire/flagwire/internal/wire"
 )
 
 // ParsePublicKey reads an Ed25519 public key for WithTrustedKeys in the
@@ -34,15 +34,8 @@ func ParsePublicKey(b []byte) (ed25519.PublicKey, error) {
 		}
 		return ek, nil
 	}
-	if len(b) == ed25519.PublicKeySize {
-		return ed25519.PublicKey(b), nil
-	}
-	s := strings.TrimSpace(string(b))
-	if k, err := hex.DecodeString(s); err == nil && len(k) == ed25519.PublicKeySize {
-		return k, nil
-	}
-	if k, err := base64.StdEncoding.DecodeString(s); err == nil && len(k) == ed25519.PublicKeySize {
-		return k, nil
+	if k, ok := wire.Key32(b); ok {
+		return ed25519.PublicKey(k), nil
 	}
 	return nil, errors.New("not an Ed25519 public key: want PEM (PUBLIC KEY) or 32 bytes (raw, hex or base64)")
 }

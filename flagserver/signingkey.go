@@ -10,6 +10,8 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+
+	"github.com/flagwire/flagwire/internal/wire"
 )
 
 // SigningKeyFile is the name of the bootstrap signing key in a data
@@ -87,13 +89,9 @@ func readSigningKey(path string) (ed25519.PrivateKey, error) {
 	if blk == nil || blk.Type != "PRIVATE KEY" {
 		return nil, fmt.Errorf("flagserver: signing key %s is corrupt: want a PKCS #8 PEM block \"PRIVATE KEY\" (remove the file to make a new key; clients trusting the old one will refuse the new)", path)
 	}
-	k, err := x509.ParsePKCS8PrivateKey(blk.Bytes)
+	k, err := wire.PrivateKeyPKCS8(blk.Bytes)
 	if err != nil {
 		return nil, fmt.Errorf("flagserver: signing key %s is corrupt: %w", path, err)
 	}
-	ek, ok := k.(ed25519.PrivateKey)
-	if !ok {
-		return nil, fmt.Errorf("flagserver: signing key %s is a %T, want Ed25519", path, k)
-	}
-	return ek, nil
+	return k, nil
 }

@@ -4,9 +4,7 @@ import (
 	"context"
 	"crypto/ed25519"
 	"crypto/rand"
-	"crypto/x509"
 	"encoding/base64"
-	"encoding/hex"
 	"encoding/pem"
 	"errors"
 	"fmt"
@@ -273,24 +271,13 @@ func loadSigningKey(path string) (ed25519.PrivateKey, error) {
 
 func parseSigningKey(b []byte) (ed25519.PrivateKey, error) {
 	if blk, _ := pem.Decode(b); blk != nil {
-		k, err := x509.ParsePKCS8PrivateKey(blk.Bytes)
+		k, err := wire.PrivateKeyPKCS8(blk.Bytes)
 		if err != nil {
 			return nil, fmt.Errorf("signing key: %w", err)
 		}
-		ek, ok := k.(ed25519.PrivateKey)
-		if !ok {
-			return nil, fmt.Errorf("signing key: %T is not Ed25519", k)
-		}
-		return ek, nil
+		return k, nil
 	}
-	if len(b) == ed25519.SeedSize {
-		return ed25519.NewKeyFromSeed(b), nil
-	}
-	s := strings.TrimSpace(string(b))
-	if seed, err := hex.DecodeString(s); err == nil && len(seed) == ed25519.SeedSize {
-		return ed25519.NewKeyFromSeed(seed), nil
-	}
-	if seed, err := base64.StdEncoding.DecodeString(s); err == nil && len(seed) == ed25519.SeedSize {
+	if seed, ok := wire.Key32(b); ok {
 		return ed25519.NewKeyFromSeed(seed), nil
 	}
 	return nil, errors.New("signing key: want PEM (PKCS #8) or a 32-byte seed (raw, hex or base64)")
