@@ -15,10 +15,19 @@ import (
 	"github.com/flagwire/flagwire/flagtest"
 )
 
-// exampleServer starts the reference server with the seed's example flag.
+// exampleServer starts the reference server with exampleConfig.
 func exampleServer() *flagtest.Server {
+	srv, err := flagtest.Start(flagtest.WithConfig(exampleConfig()))
+	if err != nil {
+		panic(err)
+	}
+	return srv
+}
+
+// exampleConfig is the seed's example flag and a string experiment.
+func exampleConfig() *evaluate.Config {
 	pct := 10.0
-	srv, err := flagtest.Start(flagtest.WithConfig(&evaluate.Config{
+	return &evaluate.Config{
 		Environment: "prod",
 		Salt:        "prod-salt-2026",
 		Segments:    []evaluate.Segment{{Key: "beta_testers", Included: []string{"3f9b2e10"}}},
@@ -39,11 +48,7 @@ func exampleServer() *flagtest.Server {
 			Rules:   []evaluate.Rule{{ID: "de", When: "country == 'DE'", Serve: evaluate.Serve{Variant: "B"}}},
 			Default: &evaluate.Serve{Variant: "control"},
 		}},
-	}))
-	if err != nil {
-		panic(err)
 	}
-	return srv
 }
 
 func quiet() flagwire.Option { return flagwire.WithLogger(slog.New(slog.DiscardHandler)) }

@@ -2,10 +2,13 @@ package flagwire_test
 
 import (
 	"context"
+	"crypto/ed25519"
+	"crypto/rand"
 	"testing"
 	"time"
 
 	"github.com/flagwire/flagwire"
+	"github.com/flagwire/flagwire/bootstrap"
 )
 
 // These tests call the client from another package, as applications do:
@@ -20,11 +23,7 @@ import (
 func TestCrossPackageBoolNoAlloc(t *testing.T) {
 	srv := exampleServer()
 	defer srv.Close()
-	c, err := flagwire.New(context.Background(), flagwire.WithEndpoint(srv.URL), flagwire.WithToken(srv.Token()), quiet())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close(context.Background())
+	c := crossClient(t, flagwire.WithEndpoint(srv.URL), flagwire.WithToken(srv.Token()))
 	ctx := flagwire.WithAttributes(context.Background(), flagwire.Attributes{"userId": "8a7f4c91", "plan": "pro", "region": "US"})
 	if v, d := c.BoolDetail(ctx, "checkout-new-flow", false); !v || d.Source != flagwire.SourceRemote {
 		t.Fatalf("warm-up: %v %+v, want true from REMOTE", v, d)
@@ -43,6 +42,23 @@ func TestCrossPackageBoolNoAlloc(t *testing.T) {
 
 var sinkAttrs flagwire.Attributes
 
+// crossClient is a client of the tests below, closed at the end of the
+// test, ready (its config synced) unless in remote mode.
+func crossClient(t *testing.T, opts ...flagwire.Option) *flagwire.Client {
+	t.Helper()
+	c, err := flagwire.New(context.Background(), append(opts, quiet())...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close(context.Background()) })
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := c.WaitReady(ctx); err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
 // TestCrossPackageRequestAllocs: a request as a service makes it, from
 // another package — a new subject, then cache hits — costs Flagwire one
 // allocation beyond the caller's own attributes map, and WithSubject one
@@ -50,11 +66,7 @@ var sinkAttrs flagwire.Attributes
 func TestCrossPackageRequestAllocs(t *testing.T) {
 	srv := exampleServer()
 	defer srv.Close()
-	c, err := flagwire.New(context.Background(), flagwire.WithEndpoint(srv.URL), flagwire.WithToken(srv.Token()), quiet())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close(context.Background())
+	c := crossClient(t, flagwire.WithEndpoint(srv.URL), flagwire.WithToken(srv.Token()))
 	id, plan, region := "8a7f4c91", "pro", "US"
 	bg := context.Background()
 	if v, d := c.BoolDetail(flagwire.WithAttributes(bg, flagwire.Attributes{"userId": id, "plan": plan, "region": region}), "checkout-new-flow", false); !v || d.Source != flagwire.SourceRemote {
@@ -90,55 +102,63 @@ func TestCrossPackageRequestAllocs(t *testing.T) {
 // TestCrossPackageLocalRequestAllocs is the regression test for local
 // and offline modes building a map from a WithSubject subject on every
 // request (8 allocations for 4 attributes): a new subject stated with
-// WithSubject, then evaluations from the synced config, costs one
-// allocation in all; WithAttributes costs one beyond the caller's map.
+// WithSubject, then evaluations from the synced config or the bootstrap,
+// costs one allocation in all; WithAttributes costs one beyond the
+// caller's map.
 func TestCrossPackageLocalRequestAllocs(t *testing.T) {
 	srv := exampleServer()
 	defer srv.Close()
-	c, err := flagwire.New(context.Background(), flagwire.WithEndpoint(srv.URL), flagwire.WithToken(srv.Token()),
-		flagwire.WithMode(flagwire.ModeLocal), quiet())
+	pub, priv, err := ed25519.GenerateKey(rand.Reader)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer c.Close(context.Background())
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	if err := c.WaitReady(ctx); err != nil {
+	boot, err := bootstrap.Sign(exampleConfig(), priv, time.Now(), time.Hour)
+	if err != nil {
 		t.Fatal(err)
 	}
-	// id misses rule-1 (plan free), so the 10% rollout decides: a rule,
-	// a segment lookup by id and a bucketing per evaluation.
-	id, plan, region := "8a7f4c91", "free", "US"
-	bg := context.Background()
-	want := c.Bool(flagwire.WithAttributes(bg, flagwire.Attributes{"userId": id, "plan": plan, "region": region}), "checkout-new-flow", false)
-	if _, d := c.BoolDetail(flagwire.WithSubject(bg, flagwire.String("userId", id), flagwire.String("plan", plan), flagwire.String("region", region)),
-		"checkout-new-flow", false); d.Source != flagwire.SourceLocal || d.Reason.Kind != flagwire.ReasonRollout {
-		t.Fatalf("warm-up: %+v, want a ROLLOUT from LOCAL", d)
-	}
-	withSubject := testing.AllocsPerRun(200, func() {
-		ctx := flagwire.WithSubject(bg, flagwire.String("userId", id), flagwire.String("plan", plan), flagwire.String("region", region))
-		for range 3 {
-			if c.Bool(ctx, "checkout-new-flow", !want) != want {
-				t.Fatal("wrong value")
-			}
-			c.String(ctx, "pricing-experiment", "")
+	for _, m := range []struct {
+		name string
+		src  flagwire.Source
+		opts []flagwire.Option
+	}{
+		{"local", flagwire.SourceLocal, []flagwire.Option{flagwire.WithEndpoint(srv.URL), flagwire.WithToken(srv.Token()), flagwire.WithMode(flagwire.ModeLocal)}},
+		{"offline", flagwire.SourceBootstrap, []flagwire.Option{flagwire.WithMode(flagwire.ModeOffline), flagwire.WithBootstrap(boot), flagwire.WithTrustedKeys(pub)}},
+	} {
+		c := crossClient(t, m.opts...)
+		// id misses rule-1 (plan free), so the 10% rollout decides: a
+		// rule, a segment lookup by id and a bucketing per evaluation.
+		id, plan, region := "8a7f4c91", "free", "US"
+		bg := context.Background()
+		want := c.Bool(flagwire.WithAttributes(bg, flagwire.Attributes{"userId": id, "plan": plan, "region": region}), "checkout-new-flow", false)
+		if _, d := c.BoolDetail(flagwire.WithSubject(bg, flagwire.String("userId", id), flagwire.String("plan", plan), flagwire.String("region", region)),
+			"checkout-new-flow", false); d.Source != m.src || d.Reason.Kind != flagwire.ReasonRollout {
+			t.Fatalf("%s: warm-up: %+v, want a ROLLOUT from %v", m.name, d, m.src)
 		}
-	})
-	if withSubject != 1 {
-		t.Errorf("local mode, WithSubject + 6 evaluations: %v allocations, want 1", withSubject)
-	}
-	mapOnly := testing.AllocsPerRun(200, func() {
-		sinkAttrs = flagwire.Attributes{"userId": id, "plan": plan, "region": region}
-	})
-	withMap := testing.AllocsPerRun(200, func() {
-		ctx := flagwire.WithAttributes(bg, flagwire.Attributes{"userId": id, "plan": plan, "region": region})
-		for range 3 {
-			if c.Bool(ctx, "checkout-new-flow", !want) != want {
-				t.Fatal("wrong value")
+		withSubject := testing.AllocsPerRun(200, func() {
+			ctx := flagwire.WithSubject(bg, flagwire.String("userId", id), flagwire.String("plan", plan), flagwire.String("region", region))
+			for range 3 {
+				if c.Bool(ctx, "checkout-new-flow", !want) != want {
+					t.Fatal("wrong value")
+				}
+				c.String(ctx, "pricing-experiment", "")
 			}
+		})
+		if withSubject != 1 {
+			t.Errorf("%s mode, WithSubject + 6 evaluations: %v allocations, want 1", m.name, withSubject)
 		}
-	})
-	if withMap-mapOnly != 1 {
-		t.Errorf("local mode, WithAttributes + 3 evaluations: %v allocations, the map alone %v: Flagwire adds %v, want 1", withMap, mapOnly, withMap-mapOnly)
+		mapOnly := testing.AllocsPerRun(200, func() {
+			sinkAttrs = flagwire.Attributes{"userId": id, "plan": plan, "region": region}
+		})
+		withMap := testing.AllocsPerRun(200, func() {
+			ctx := flagwire.WithAttributes(bg, flagwire.Attributes{"userId": id, "plan": plan, "region": region})
+			for range 3 {
+				if c.Bool(ctx, "checkout-new-flow", !want) != want {
+					t.Fatal("wrong value")
+				}
+			}
+		})
+		if withMap-mapOnly != 1 {
+			t.Errorf("%s mode, WithAttributes + 3 evaluations: %v allocations, the map alone %v: Flagwire adds %v, want 1", m.name, withMap, mapOnly, withMap-mapOnly)
+		}
 	}
 }
