@@ -1253,23 +1253,27 @@ func rlNewPath(text string) rlPath { return rlPath{text: text, names: strings.Sp
 // the attribute is there (not nil), isStr that it is a string. A
 // top-level attribute of a map subject is read without building a Value.
 func (p *rlPath) lookupStr(e *rlEnv) (s string, isStr, present bool) {
+	s, isStr, _, present = p.lookupStrValue(e)
+	return s, isStr, present
+}
+
+// lookupStrValue is lookupStr that also returns the value when it is
+// not a string (v is unset for a string).
+func (p *rlPath) lookupStrValue(e *rlEnv) (s string, isStr bool, v Value, present bool) {
 	if e.list == nil && len(p.names) == 1 {
 		x, ok := e.ext.attrs[p.names[0]]
 		if !ok || x == nil {
-			return "", false, false
+			return "", false, Value{}, false
 		}
 		if s, ok := x.(string); ok {
-			return s, true, true
+			return s, true, Value{}, true
 		}
-		s, isStr = rlAsString(x)
-		return s, isStr, true
-	}
-	v, ok := p.lookup(e)
-	if !ok {
-		return "", false, false
+		v = AnyValue(x)
+	} else if v, present = p.lookup(e); !present {
+		return "", false, Value{}, false
 	}
 	s, isStr = v.asString()
-	return s, isStr, true
+	return s, isStr, v, true
 }
 
 // lookup returns the attribute's value; a nil value counts as missing.
@@ -1506,12 +1510,13 @@ func (n *rlIn) hasString(s string) bool {
 }
 
 func (n *rlIn) eval(e *rlEnv) bool {
-	if s, isStr, ok := n.path.lookupStr(e); !ok {
+	s, isStr, v, ok := n.path.lookupStrValue(e)
+	switch {
+	case !ok:
 		return false
-	} else if isStr {
+	case isStr:
 		return n.hasString(s) != n.neg
 	}
-	v, _ := n.path.lookup(e)
 	return n.has(v) != n.neg
 }
 
