@@ -1,12 +1,13 @@
 package evaluate
 
 import (
-	"crypto/sha256"
 	"encoding/binary"
 	"encoding/json"
 	"math"
 	"reflect"
 	"strconv"
+
+	"github.com/flagwire/flagwire/internal/shortsha"
 )
 
 // BucketCount is the number of rollout buckets. A percentage p (0–100, up to
@@ -84,7 +85,7 @@ func Bucket(salt, seed, id string) (hash [32]byte, bucket uint32) {
 	b = append(b, seed...)
 	b = append(b, ':')
 	b = append(b, id...)
-	hash = sha256.Sum256(b)
+	hash = shortsha.Sum(b)
 	return hash, bucketOf(&hash)
 }
 
@@ -98,7 +99,7 @@ func (sv *compiledServe) bucket(id []byte) (hash [32]byte, bucket uint32) {
 	var buf [160]byte
 	b := append(buf[:0], sv.prefix...)
 	b = append(b, id...)
-	hash = sha256.Sum256(b)
+	hash = shortsha.Sum(b)
 	return hash, bucketOf(&hash)
 }
 
