@@ -93,14 +93,12 @@ func bucketOf(hash *[32]byte) uint32 {
 	return uint32(binary.BigEndian.Uint64(hash[:8]) % BucketCount)
 }
 
-// bucket hashes a canonical id for this serve: Bucket(salt, seed, id), with
-// the "salt:seed:" prefix built at compile time.
-func (sv *compiledServe) bucket(id []byte) (hash [32]byte, bucket uint32) {
-	var buf [160]byte
-	b := append(buf[:0], sv.prefix...)
-	b = append(b, id...)
-	hash = shortsha.Sum(b)
-	return hash, bucketOf(&hash)
+// bucketTo hashes a canonical id for this serve into *hash and returns its
+// bucket: Bucket(salt, seed, id), with the "salt:seed:" prefix built at
+// compile time.
+func (sv *compiledServe) bucketTo(hash *[32]byte, id []byte) uint32 {
+	shortsha.SumTo(hash, sv.prefix, id)
+	return bucketOf(hash)
 }
 
 // CanonicalID returns the canonical id form of an attribute value (see

@@ -354,10 +354,11 @@ func BenchmarkBucketCanonicalID(b *testing.B) {
 		b.Run(fmt.Sprintf("%T", id), func(b *testing.B) {
 			sv := compiledServe{prefix: "prod-salt-2026:checkout-new-flow:"}
 			b.ReportAllocs()
+			var hash [32]byte
 			for b.Loop() {
 				var buf [64]byte
 				if canon, ok := appendID(buf[:0], id); ok {
-					sv.bucket(canon)
+					sv.bucketTo(&hash, canon)
 				}
 			}
 		})

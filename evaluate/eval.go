@@ -436,7 +436,9 @@ func (s *Snapshot) serve(out *Result, cf *compiledFlag, sv *compiledServe, sub *
 		s.result(out, cf, cf.off, &Reason{Kind: ReasonDefault, RuleIndex: -1, ErrorCode: ErrorMissingBucketAttr})
 		return true, false
 	}
-	hash, bucket := sv.bucket(id)
+	// The hash goes straight to its place in the result (32 bytes copied
+	// twice showed in profiles); a rule that does not match clears it.
+	bucket := sv.bucketTo(&out.Bucketing.Hash, id)
 	reason.InRollout = true
 	if reason.Kind == ReasonDefault {
 		reason.Kind = ReasonRollout
@@ -454,6 +456,7 @@ func (s *Snapshot) serve(out *Result, cf *compiledFlag, sv *compiledServe, sub *
 	default: // percentage, progressive
 		if bucket >= threshold {
 			if isRule {
+				out.Bucketing.Hash = [32]byte{}
 				return false, false
 			}
 			idx = cf.off
@@ -462,7 +465,7 @@ func (s *Snapshot) serve(out *Result, cf *compiledFlag, sv *compiledServe, sub *
 		}
 	}
 	s.result(out, cf, idx, reason)
-	out.Bucketing = BucketingInfo{Seed: sv.seed, Hash: hash, Bucket: bucket}
+	out.Bucketing.Seed, out.Bucketing.Bucket = sv.seed, bucket
 	out.HasBucketing = true
 	return true, false
 }

@@ -11,6 +11,13 @@ package shortsha
 //go:noescape
 func blocks(h *[8]uint32, p []byte)
 
+// sum1 writes to out the SHA-256 digest of the message padded into block
+// (one block: a message of up to 55 bytes, 0x80, zeros, its bit length).
+// It needs the same extensions as blocks.
+//
+//go:noescape
+func sum1(out *[32]byte, block *[64]byte)
+
 func cpuid(leaf, sub uint32) (eax, ebx, ecx, edx uint32)
 
 // fast reports whether this CPU has the extensions blocks uses: SHA

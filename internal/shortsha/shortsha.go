@@ -30,31 +30,44 @@ var iv = [8]uint32{0x6a09e667, 0xbb67ae85, 0x3c6ef372, 0xa54ff53a, 0x510e527f, 0
 
 // Sum returns the SHA-256 digest of msg.
 func Sum(msg []byte) [32]byte {
-	if !fast || len(msg) > MaxFast {
-		return sha256.Sum256(msg)
-	}
-	h := iv
-	if len(msg) <= 55 {
-		var buf [64]byte
-		copy(buf[:], msg)
-		buf[len(msg)] = 0x80
-		binary.BigEndian.PutUint64(buf[56:], uint64(len(msg))*8)
-		blocks(&h, buf[:])
-	} else {
-		var buf [128]byte
-		copy(buf[:], msg)
-		buf[len(msg)] = 0x80
-		binary.BigEndian.PutUint64(buf[120:], uint64(len(msg))*8)
-		blocks(&h, buf[:])
-	}
 	var sum [32]byte
-	binary.BigEndian.PutUint32(sum[0:], h[0])
-	binary.BigEndian.PutUint32(sum[4:], h[1])
-	binary.BigEndian.PutUint32(sum[8:], h[2])
-	binary.BigEndian.PutUint32(sum[12:], h[3])
-	binary.BigEndian.PutUint32(sum[16:], h[4])
-	binary.BigEndian.PutUint32(sum[20:], h[5])
-	binary.BigEndian.PutUint32(sum[24:], h[6])
-	binary.BigEndian.PutUint32(sum[28:], h[7])
+	SumTo(&sum, "", msg)
 	return sum
+}
+
+// SumTo writes the SHA-256 digest of prefix followed by b to out, so that
+// a caller with a fixed prefix need not join the two first.
+func SumTo(out *[32]byte, prefix string, b []byte) {
+	a := prefix
+	n := len(a) + len(b)
+	switch {
+	case fast && n <= 55:
+		var blk [64]byte
+		copy(blk[:], a)
+		copy(blk[len(a):], b)
+		blk[n] = 0x80
+		binary.BigEndian.PutUint64(blk[56:], uint64(n)*8)
+		sum1(out, &blk)
+	case fast && n <= MaxFast:
+		var buf [128]byte
+		copy(buf[:], a)
+		copy(buf[len(a):], b)
+		buf[n] = 0x80
+		binary.BigEndian.PutUint64(buf[120:], uint64(n)*8)
+		h := iv
+		blocks(&h, buf[:])
+		for i, v := range h {
+			binary.BigEndian.PutUint32(out[4*i:], v)
+		}
+	case n <= 128:
+		var buf [128]byte
+		copy(buf[:], a)
+		copy(buf[len(a):], b)
+		*out = sha256.Sum256(buf[:n])
+	default:
+		h := sha256.New()
+		h.Write([]byte(a))
+		h.Write(b)
+		h.Sum(out[:0])
+	}
 }

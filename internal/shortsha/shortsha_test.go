@@ -18,8 +18,14 @@ func TestSumMatchesCryptoSHA256(t *testing.T) {
 			for i := range msg {
 				msg[i] = byte(r.Uint32())
 			}
-			if got, want := Sum(msg), sha256.Sum256(msg); got != want {
+			want := sha256.Sum256(msg)
+			if got := Sum(msg); got != want {
 				t.Fatalf("len %d: Sum(%x) = %x, want %x", n, msg, got, want)
+			}
+			cut := r.IntN(n + 1)
+			var got [32]byte
+			if SumTo(&got, string(msg[:cut]), msg[cut:]); got != want {
+				t.Fatalf("len %d: SumTo(%x, %x) = %x, want %x", n, msg[:cut], msg[cut:], got, want)
 			}
 		}
 	}
@@ -50,7 +56,9 @@ func hexString(b []byte) string {
 
 func TestSumDoesNotAllocate(t *testing.T) {
 	msg := []byte("prod-salt-2026:bench-flag:8a7f4c91")
-	if n := testing.AllocsPerRun(100, func() { Sum(msg) }); n != 0 {
+	var out [32]byte
+	prefix := string(msg[:15])
+	if n := testing.AllocsPerRun(100, func() { Sum(msg); SumTo(&out, prefix, msg[15:]) }); n != 0 {
 		t.Fatalf("Sum allocates %v times", n)
 	}
 }
@@ -61,8 +69,13 @@ func FuzzSum(f *testing.F) {
 	f.Add(make([]byte, 56))
 	f.Add(make([]byte, 119))
 	f.Fuzz(func(t *testing.T, msg []byte) {
-		if got, want := Sum(msg), sha256.Sum256(msg); got != want {
+		want := sha256.Sum256(msg)
+		if got := Sum(msg); got != want {
 			t.Fatalf("Sum(%x) = %x, want %x", msg, got, want)
+		}
+		var got [32]byte
+		if SumTo(&got, string(msg[:len(msg)/3]), msg[len(msg)/3:]); got != want {
+			t.Fatalf("SumTo(%x, %x) = %x, want %x", msg[:len(msg)/3], msg[len(msg)/3:], got, want)
 		}
 	})
 }
@@ -72,6 +85,13 @@ func BenchmarkSum(b *testing.B) {
 	b.Run("shortsha", func(b *testing.B) {
 		for b.Loop() {
 			Sum(msg)
+		}
+	})
+	b.Run("shortsha-to", func(b *testing.B) {
+		var out [32]byte
+		prefix := string(msg[:15])
+		for b.Loop() {
+			SumTo(&out, prefix, msg[15:])
 		}
 	})
 	b.Run("crypto-sha256", func(b *testing.B) {
