@@ -290,13 +290,30 @@ func (s *Snapshot) EvaluateExplain(key string, attrs Attributes, now time.Time) 
 	return r, trace
 }
 
-// result fills out with variant idx of cf. Results are written in place:
-// the struct is large and copying it between frames showed in profiles.
-func (s *Snapshot) result(out *Result, cf *compiledFlag, idx int, reason *Reason) {
+// why is what the Reason of a result says, passed by value (in registers)
+// and written into the result field by field: a Reason built on the stack
+// and copied whole stalled on store-to-load forwarding in profiles.
+type why struct {
+	kind      ReasonKind
+	rule      *compiledRule // the matched rule, or nil
+	ruleIndex int
+	inRollout bool
+}
+
+// result fills out with variant idx of cf, for the reason w. Results are
+// written in place: the struct is large and copying it between frames
+// showed in profiles. Reason.Prerequisite and Reason.ErrorCode are left
+// empty; the rare callers that need them set them after.
+func (s *Snapshot) result(out *Result, cf *compiledFlag, idx int, w why) {
 	v := &cf.variants[idx]
 	out.Value, out.Variant, out.Payload = v.value, v.name, v.payload
 	out.ValueJSON, out.PayloadJSON = v.valueJSON, v.payloadJSON
-	out.Reason = *reason
+	rs := &out.Reason
+	rs.Kind, rs.RuleIndex, rs.InRollout = w.kind, -1, w.inRollout
+	rs.RuleID, rs.Segment, rs.Prerequisite, rs.ErrorCode = "", "", "", ""
+	if w.rule != nil {
+		rs.RuleID, rs.RuleIndex, rs.Segment = w.rule.id, w.ruleIndex, w.rule.segment
+	}
 	out.FlagVersion = cf.version
 	out.FlagMetadata = cf.meta
 }
@@ -306,7 +323,7 @@ func (s *Snapshot) eval(out *Result, cf *compiledFlag, sub *subject, trace *[]Tr
 		if trace != nil {
 			*trace = append(*trace, TraceStep{Step: "state", Matched: true, Detail: "flag is off: serving off variant " + cf.variants[cf.off].name})
 		}
-		s.result(out, cf, cf.off, &Reason{Kind: ReasonOff, RuleIndex: -1})
+		s.result(out, cf, cf.off, why{kind: ReasonOff})
 		return
 	}
 	for i := range cf.prereqs {
@@ -326,7 +343,8 @@ func (s *Snapshot) eval(out *Result, cf *compiledFlag, sub *subject, trace *[]Tr
 			*trace = append(*trace, TraceStep{Step: "prerequisite", ID: p.flag, Matched: held, Detail: fmt.Sprintf("%s served %q (%s)", p.flag, pr.Variant, pr.Reason.Kind)})
 		}
 		if !held {
-			s.result(out, cf, cf.off, &Reason{Kind: ReasonPrerequisiteFailed, Prerequisite: p.flag, RuleIndex: -1})
+			s.result(out, cf, cf.off, why{kind: ReasonPrerequisiteFailed})
+			out.Reason.Prerequisite = p.flag
 			return
 		}
 	}
@@ -336,7 +354,7 @@ func (s *Snapshot) eval(out *Result, cf *compiledFlag, sub *subject, trace *[]Tr
 				if trace != nil {
 					*trace = append(*trace, TraceStep{Step: "target", ID: cf.by, Matched: true, Detail: "subject is individually targeted"})
 				}
-				s.result(out, cf, idx, &Reason{Kind: ReasonTargetMatch, RuleIndex: -1})
+				s.result(out, cf, idx, why{kind: ReasonTargetMatch})
 				return
 			}
 		}
@@ -361,7 +379,7 @@ func (s *Snapshot) eval(out *Result, cf *compiledFlag, sub *subject, trace *[]Tr
 		if r.segment != "" {
 			kind = ReasonSegmentMatch
 		}
-		matched, missing := s.serve(out, cf, &r.serve, sub, &Reason{Kind: kind, RuleID: r.id, RuleIndex: i, Segment: r.segment}, true)
+		matched, missing := s.serve(out, cf, &r.serve, sub, why{kind: kind, rule: r, ruleIndex: i}, true)
 		if trace != nil {
 			d := "matched"
 			res := out
@@ -383,7 +401,7 @@ func (s *Snapshot) eval(out *Result, cf *compiledFlag, sub *subject, trace *[]Tr
 	if cf.static() {
 		kind = ReasonStatic
 	}
-	s.serve(out, cf, &cf.def, sub, &Reason{Kind: kind, RuleIndex: -1}, false)
+	s.serve(out, cf, &cf.def, sub, why{kind: kind}, false)
 	if trace != nil {
 		res := out
 		d := "no rule matched: serving " + res.Variant
@@ -406,10 +424,10 @@ func (cf *compiledFlag) static() bool {
 //
 // It writes out only when it reports matched; missing reports a rule
 // skipped for lack of the bucketing attribute.
-func (s *Snapshot) serve(out *Result, cf *compiledFlag, sv *compiledServe, sub *subject, reason *Reason, isRule bool) (matched, missing bool) {
+func (s *Snapshot) serve(out *Result, cf *compiledFlag, sv *compiledServe, sub *subject, w why, isRule bool) (matched, missing bool) {
 	switch sv.kind {
 	case serveFixed:
-		s.result(out, cf, sv.variant, reason)
+		s.result(out, cf, sv.variant, w)
 		return true, false
 	}
 	threshold := sv.threshold
@@ -433,15 +451,16 @@ func (s *Snapshot) serve(out *Result, cf *compiledFlag, sv *compiledServe, sub *
 		if isRule {
 			return false, true
 		}
-		s.result(out, cf, cf.off, &Reason{Kind: ReasonDefault, RuleIndex: -1, ErrorCode: ErrorMissingBucketAttr})
+		s.result(out, cf, cf.off, why{kind: ReasonDefault})
+		out.Reason.ErrorCode = ErrorMissingBucketAttr
 		return true, false
 	}
 	// The hash goes straight to its place in the result (32 bytes copied
 	// twice showed in profiles); a rule that does not match clears it.
 	bucket := sv.bucketTo(&out.Bucketing.Hash, id)
-	reason.InRollout = true
-	if reason.Kind == ReasonDefault {
-		reason.Kind = ReasonRollout
+	w.inRollout = true
+	if w.kind == ReasonDefault {
+		w.kind = ReasonRollout
 	}
 	var idx int
 	switch sv.kind {
@@ -464,7 +483,7 @@ func (s *Snapshot) serve(out *Result, cf *compiledFlag, sv *compiledServe, sub *
 			idx = sv.variant
 		}
 	}
-	s.result(out, cf, idx, reason)
+	s.result(out, cf, idx, w)
 	out.Bucketing.Seed, out.Bucketing.Bucket = sv.seed, bucket
 	out.HasBucketing = true
 	return true, false

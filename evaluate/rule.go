@@ -13,6 +13,7 @@ import (
 	"strings"
 	"time"
 	"unicode/utf8"
+	"unsafe"
 )
 
 // Limits of the rule language. They keep parsing and evaluation cost bounded
@@ -1260,6 +1261,26 @@ func (p *rlPath) lookupStr(e *rlEnv) (s string, isStr, present bool) {
 // lookupStrValue is lookupStr that also returns the value when it is
 // not a string (v is unset for a string).
 func (p *rlPath) lookupStrValue(e *rlEnv) (s string, isStr bool, v Value, present bool) {
+	if e.list != nil && len(p.names) == 1 {
+		// get, inlined for the commonest case: a string attribute of a
+		// list subject (the last of a repeated key counts).
+		name := p.names[0]
+		for i := len(e.list) - 1; i >= 0; i-- {
+			a := &e.list[i]
+			if len(a.Key) != len(name) || a.Key != name {
+				continue
+			}
+			if sp, ok := a.Value.any.(stringptr); ok {
+				return unsafe.String((*byte)(sp), int(a.Value.num)), true, Value{}, true
+			}
+			if v = a.Value; v.any == nil {
+				return "", false, Value{}, false
+			}
+			s, isStr = v.asOtherString()
+			return s, isStr, v, true
+		}
+		return "", false, Value{}, false
+	}
 	if e.list == nil && len(p.names) == 1 {
 		x, ok := e.ext.attrs[p.names[0]]
 		if !ok || x == nil {
