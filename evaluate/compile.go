@@ -221,8 +221,8 @@ type compiledSegment struct {
 	cond     *Condition
 	by       string
 	byPath   []string
-	included map[string]struct{}
-	excluded map[string]struct{}
+	included *idSet
+	excluded *idSet
 }
 
 // Snapshot is a compiled Config: immutable, safe for concurrent use, and
@@ -479,18 +479,8 @@ func (c *compiler) compileSegment(seg *Segment) *compiledSegment {
 		}
 		cs.cond = cond
 	}
-	if len(seg.Included) > 0 {
-		cs.included = make(map[string]struct{}, len(seg.Included))
-		for _, id := range seg.Included {
-			cs.included[id] = struct{}{}
-		}
-	}
-	if len(seg.Excluded) > 0 {
-		cs.excluded = make(map[string]struct{}, len(seg.Excluded))
-		for _, id := range seg.Excluded {
-			cs.excluded[id] = struct{}{}
-		}
-	}
+	cs.included = newIDSet(seg.Included)
+	cs.excluded = newIDSet(seg.Excluded)
 	return cs
 }
 

@@ -114,10 +114,10 @@ func (cs *compiledSegment) matchEnv(e *rlEnv) bool {
 // static decides membership by the static lists: an excluded id is out,
 // an included one in; decided is false for any other id.
 func (cs *compiledSegment) static(id []byte) (member, decided bool) {
-	if _, ex := cs.excluded[string(id)]; ex {
+	if cs.excluded.has(id) {
 		return false, true
 	}
-	if _, in := cs.included[string(id)]; in {
+	if cs.included.has(id) {
 		return true, true
 	}
 	return false, false
