@@ -42,18 +42,32 @@ func TestIDSetMatchesMap(t *testing.T) {
 			want[ids[i]] = struct{}{}
 		}
 		s := newIDSet(ids)
-		if n > 0 && len(s.ids) != len(want) {
-			t.Fatalf("n=%d: %d distinct ids, want %d", n, len(s.ids), len(want))
-		}
 		for id := range want {
 			if !s.has([]byte(id)) {
 				t.Fatalf("n=%d: member %q not found", n, id)
 			}
 		}
+		// strIndex: every key's first position.
+		x := newStrIndex(ids)
+		first := map[string]int{}
+		for i, id := range ids {
+			if _, seen := first[id]; !seen {
+				first[id] = i
+			}
+		}
+		for id, pos := range first {
+			if got := x.findBytes([]byte(id)); got != pos {
+				t.Fatalf("n=%d: findBytes(%q) = %d, want %d", n, id, got, pos)
+			}
+		}
 		for range 2000 {
 			id := randID()
-			if _, in := want[id]; s.has([]byte(id)) != in {
+			_, in := want[id]
+			if s.has([]byte(id)) != in {
 				t.Fatalf("n=%d: has(%q) = %v, want %v", n, id, !in, in)
+			}
+			if !in && x.findBytes([]byte(id)) != -1 {
+				t.Fatalf("n=%d: %q found, but it is not a key", n, id)
 			}
 		}
 	}
