@@ -144,7 +144,16 @@ type subject struct {
 // is missing. The bytes are valid until the next call with another path.
 func (sub *subject) id(path []string) ([]byte, bool) {
 	if sub.path == nil || !samePath(sub.path, path) {
-		b, ok := sub.lookupPath(path).appendID(sub.buf[:0])
+		var b []byte
+		var ok bool
+		if sub.list != nil && len(path) == 1 {
+			// lookupPath, inlined for the commonest case.
+			if a := findAttr(sub.list, path[0]); a != nil {
+				b, ok = a.Value.appendID(sub.buf[:0])
+			}
+		} else {
+			b, ok = sub.lookupPath(path).appendID(sub.buf[:0])
+		}
 		sub.path, sub.ok, sub.n = path, ok, len(b)
 		if len(b) > len(sub.buf) {
 			sub.n = -1

@@ -1112,12 +1112,8 @@ type rlExt struct {
 // repeated key in a list.
 func (e *rlEnv) get(name string) Value {
 	if e.list != nil {
-		// Compare lengths and first bytes before whole keys: most keys
-		// differ there.
-		for i := len(e.list) - 1; i >= 0; i-- {
-			if k := e.list[i].Key; len(k) == len(name) && (len(k) == 0 || k[0] == name[0] && k == name) {
-				return e.list[i].Value
-			}
+		if a := findAttr(e.list, name); a != nil {
+			return a.Value
 		}
 		return Value{}
 	}
@@ -1129,6 +1125,18 @@ func (e *rlEnv) get(name string) Value {
 		return StringValue(s)
 	}
 	return AnyValue(x)
+}
+
+// findAttr returns the attribute name of a list subject (the last of a
+// repeated key counts), or nil. It compares lengths and first bytes
+// before whole keys: most keys differ there.
+func findAttr(list []Attr, name string) *Attr {
+	for i := len(list) - 1; i >= 0; i-- {
+		if k := list[i].Key; len(k) == len(name) && (len(k) == 0 || k[0] == name[0] && k == name) {
+			return &list[i]
+		}
+	}
+	return nil
 }
 
 type rlNode interface {
@@ -1264,22 +1272,18 @@ func (p *rlPath) lookupStrValue(e *rlEnv) (s string, isStr bool, v Value, presen
 	if e.list != nil && len(p.names) == 1 {
 		// get, inlined for the commonest case: a string attribute of a
 		// list subject (the last of a repeated key counts).
-		name := p.names[0]
-		for i := len(e.list) - 1; i >= 0; i-- {
-			a := &e.list[i]
-			if len(a.Key) != len(name) || a.Key != name {
-				continue
-			}
-			if sp, ok := a.Value.any.(stringptr); ok {
-				return unsafe.String((*byte)(sp), int(a.Value.num)), true, Value{}, true
-			}
-			if v = a.Value; v.any == nil {
-				return "", false, Value{}, false
-			}
-			s, isStr = v.asOtherString()
-			return s, isStr, v, true
+		a := findAttr(e.list, p.names[0])
+		if a == nil {
+			return "", false, Value{}, false
 		}
-		return "", false, Value{}, false
+		if sp, ok := a.Value.any.(stringptr); ok {
+			return unsafe.String((*byte)(sp), int(a.Value.num)), true, Value{}, true
+		}
+		if v = a.Value; v.any == nil {
+			return "", false, Value{}, false
+		}
+		s, isStr = v.asOtherString()
+		return s, isStr, v, true
 	}
 	if e.list == nil && len(p.names) == 1 {
 		x, ok := e.ext.attrs[p.names[0]]
