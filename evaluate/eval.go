@@ -267,14 +267,15 @@ func (s *Snapshot) EvaluateTo(out *Result, key string, attrs Attributes, now tim
 }
 
 func (s *Snapshot) evaluateTo(out *Result, key string, sub *subject) {
-	*out = Result{}
+	// *out is not cleared first: every path of eval ends in result, which
+	// writes every field.
 	if s == nil {
-		out.Reason = Reason{Kind: ReasonError, ErrorCode: ErrorFlagNotFound, RuleIndex: -1}
+		*out = Result{Reason: Reason{Kind: ReasonError, ErrorCode: ErrorFlagNotFound, RuleIndex: -1}}
 		return
 	}
 	cf, ok := s.flags[key]
 	if !ok {
-		out.Reason = Reason{Kind: ReasonError, ErrorCode: ErrorFlagNotFound, RuleIndex: -1}
+		*out = Result{Reason: Reason{Kind: ReasonError, ErrorCode: ErrorFlagNotFound, RuleIndex: -1}}
 		return
 	}
 	sub.ext.segs = s
@@ -309,11 +310,16 @@ type why struct {
 	inRollout bool
 }
 
-// result fills out with variant idx of cf, for the reason w. Results are
-// written in place: the struct is large and copying it between frames
-// showed in profiles. Reason.Prerequisite and Reason.ErrorCode are left
-// empty; the rare callers that need them set them after.
+// result fills out with variant idx of cf, for the reason w. It writes
+// every field (so out need not be cleared first), except Bucketing and
+// HasBucketing when w.inRollout: serve sets those. Results are written in
+// place: the struct is large and copying it between frames showed in
+// profiles. Reason.Prerequisite and Reason.ErrorCode are left empty; the
+// rare callers that need them set them after.
 func (s *Snapshot) result(out *Result, cf *compiledFlag, idx int, w why) {
+	if !w.inRollout {
+		out.Bucketing, out.HasBucketing = BucketingInfo{}, false
+	}
 	v := &cf.variants[idx]
 	out.Value, out.Variant, out.Payload = v.value, v.name, v.payload
 	out.ValueJSON, out.PayloadJSON = v.valueJSON, v.payloadJSON

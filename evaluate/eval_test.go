@@ -537,3 +537,61 @@ func TestSubjectIDPerAttribute(t *testing.T) {
 		}
 	}
 }
+
+// TestEvaluateToOverwritesWhole reuses one Result across evaluations of
+// every outcome — rollout, percentage rule missed then fixed default,
+// missing bucketing attribute, target, off, prerequisite failed, unknown
+// flag — in a random order, and compares each with a fresh Result from
+// Evaluate: nothing of an earlier answer may survive in a field the later
+// answer leaves empty.
+func TestEvaluateToOverwritesWhole(t *testing.T) {
+	cfg := &Config{
+		Environment: "prod", Salt: "s", Version: 1,
+		Segments: []Segment{{Key: "beta", Included: []string{"u-beta"}}},
+		Flags: []Flag{
+			{Key: "rollout", Default: &Serve{Rollout: []WeightedVariant{{Variant: true, Weight: 50}, {Variant: false, Weight: 50}}}},
+			{Key: "pct-then-fixed", Rules: []Rule{{ID: "half", When: "plan == 'pro'", Serve: Serve{Variant: true, Percentage: ptrFloat(50)}}}, Default: &Serve{Variant: false}},
+			{Key: "targeted", Targets: []Target{{Variant: true, Values: []string{"u-1"}}}, Default: &Serve{Variant: false}},
+			{Key: "off", State: "off", Default: &Serve{Variant: true}},
+			{Key: "prereq", Prerequisites: []Prerequisite{{FlagKey: "off", Variants: []any{true}}}, Default: &Serve{Variant: true}},
+			{Key: "segment", Rules: []Rule{{ID: "b", Segment: "beta", Serve: Serve{Variant: true}}}, Default: &Serve{Variant: false}},
+		},
+	}
+	snap := mustCompile(t, cfg)
+	keys := []string{"rollout", "pct-then-fixed", "targeted", "off", "prereq", "segment", "missing-flag"}
+	subjects := []Attributes{
+		{"userId": "u-1", "plan": "pro"}, {"userId": "u-2", "plan": "pro"}, {"userId": "u-beta"},
+		{"plan": "pro"}, {"userId": 42, "plan": "free"}, {},
+	}
+	for i := range 40 {
+		subjects = append(subjects, Attributes{"userId": "u-r" + strconv.Itoa(i), "plan": "pro"})
+	}
+	now := time.Now()
+	var reused Result
+	for i := range 5000 {
+		key := keys[(i*7+i/13)%len(keys)]
+		attrs := subjects[(i*11+i/7)%len(subjects)]
+		want := snap.Evaluate(key, attrs, now)
+		if snap.EvaluateTo(&reused, key, attrs, now); !resultsEqual(reused, want) {
+			t.Fatalf("step %d, %s %v: EvaluateTo into a reused Result\n got %+v\nwant %+v", i, key, attrs, reused, want)
+		}
+		var list []Attr
+		for _, k := range slices.Sorted(maps.Keys(attrs)) {
+			list = append(list, Attr{Key: k, Value: AnyValue(attrs[k])})
+		}
+		if snap.EvaluateAttrsTo(&reused, key, list, now); !resultsEqual(reused, want) {
+			t.Fatalf("step %d, %s %v: EvaluateAttrsTo into a reused Result\n got %+v\nwant %+v", i, key, attrs, reused, want)
+		}
+	}
+}
+
+func ptrFloat(f float64) *float64 { return &f }
+
+// resultsEqual compares two Results field by field (Value and Payload
+// with ==, which suffices for the scalar flags of the test).
+func resultsEqual(a, b Result) bool {
+	return a.Value == b.Value && a.Variant == b.Variant && a.Payload == b.Payload &&
+		string(a.ValueJSON) == string(b.ValueJSON) && string(a.PayloadJSON) == string(b.PayloadJSON) &&
+		a.Reason == b.Reason && a.Bucketing == b.Bucketing && a.HasBucketing == b.HasBucketing &&
+		a.FlagVersion == b.FlagVersion && (a.FlagMetadata == nil) == (b.FlagMetadata == nil)
+}
