@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/flagwire/flagwire/evaluate"
 	"log/slog"
 	"math"
 	"net/http"
@@ -253,8 +254,7 @@ func (c *Client) Close(ctx context.Context) error {
 // Bool returns the value of a boolean flag for the evaluation context in ctx
 // (see WithAttributes), or def when it cannot be decided.
 func (c *Client) Bool(ctx context.Context, key string, def bool) bool {
-	var det Detail
-	return c.evalBool(ctx, key, def, &det)
+	return c.plainBool(ctx, key, def)
 }
 
 // BoolDetail is Bool with the Detail of the evaluation.
@@ -278,10 +278,18 @@ func (c *Client) evalBool(ctx context.Context, key string, def bool, det *Detail
 	return evalAs(c, ctx, key, def, det, asBool)
 }
 
+//go:noinline
+func (c *Client) plainBool(ctx context.Context, key string, def bool) bool {
+	if v, ok := quick(c, ctx, key, asBool); ok {
+		return v
+	}
+	var det Detail
+	return evalAs(c, ctx, key, def, &det, asBool)
+}
+
 // String returns the value of a string flag, or def.
 func (c *Client) String(ctx context.Context, key string, def string) string {
-	var det Detail
-	return c.evalString(ctx, key, def, &det)
+	return c.plainString(ctx, key, def)
 }
 
 // StringDetail is String with the Detail of the evaluation.
@@ -296,10 +304,18 @@ func (c *Client) evalString(ctx context.Context, key string, def string, det *De
 	return evalAs(c, ctx, key, def, det, asString)
 }
 
+//go:noinline
+func (c *Client) plainString(ctx context.Context, key string, def string) string {
+	if v, ok := quick(c, ctx, key, asString); ok {
+		return v
+	}
+	var det Detail
+	return evalAs(c, ctx, key, def, &det, asString)
+}
+
 // Float returns the value of a number flag, or def.
 func (c *Client) Float(ctx context.Context, key string, def float64) float64 {
-	var det Detail
-	return c.evalFloat(ctx, key, def, &det)
+	return c.plainFloat(ctx, key, def)
 }
 
 // FloatDetail is Float with the Detail of the evaluation.
@@ -314,11 +330,19 @@ func (c *Client) evalFloat(ctx context.Context, key string, def float64, det *De
 	return evalAs(c, ctx, key, def, det, asFloat)
 }
 
+//go:noinline
+func (c *Client) plainFloat(ctx context.Context, key string, def float64) float64 {
+	if v, ok := quick(c, ctx, key, asFloat); ok {
+		return v
+	}
+	var det Detail
+	return evalAs(c, ctx, key, def, &det, asFloat)
+}
+
 // Int returns the value of a number flag as an integer, or def. A value
 // that is not a whole number in int64 range is a TYPE_MISMATCH.
 func (c *Client) Int(ctx context.Context, key string, def int64) int64 {
-	var det Detail
-	return c.evalInt(ctx, key, def, &det)
+	return c.plainInt(ctx, key, def)
 }
 
 // IntDetail is Int with the Detail of the evaluation.
@@ -331,6 +355,64 @@ func (c *Client) IntDetail(ctx context.Context, key string, def int64) (int64, D
 //go:noinline
 func (c *Client) evalInt(ctx context.Context, key string, def int64, det *Detail) int64 {
 	return evalAs(c, ctx, key, def, det, asInt)
+}
+
+//go:noinline
+func (c *Client) plainInt(ctx context.Context, key string, def int64) int64 {
+	if v, ok := quick(c, ctx, key, asInt); ok {
+		return v
+	}
+	var det Detail
+	return evalAs(c, ctx, key, def, &det, asInt)
+}
+
+// quick answers a plain typed call (Bool, String, Float, Int) when it
+// succeeds without a Detail to fill: a fresh cache hit in remote mode, an
+// evaluation of the current config in local and offline modes, with no
+// hooks. It counts the evaluation as lookup does. ok is false for anything
+// else (a miss, a stale or negative answer, an error, a value of another
+// type): the caller then takes the full path (evalAs), which decides it
+// and counts it. On every path where ok is true, evalAs would serve the
+// same value with the same counts (TestPlainCallsAgreeWithDetail and the
+// conformance runners, which make both calls).
+func quick[T any](c *Client, ctx context.Context, key string, as func(any) (T, bool)) (v T, ok bool) {
+	if c == nil || len(c.cfg.hooks) > 0 || c.closed.Load() {
+		return v, false
+	}
+	ec := contextOf(ctx)
+	if c.cfg.mode != ModeRemote {
+		st := c.snap.Load()
+		if st == nil {
+			return v, false
+		}
+		var r evaluate.Result // written whole by the engine
+		if ec.subject != nil && len(c.cfg.hashed) == 0 {
+			st.snap.EvaluateAttrsTo(&r, key, ec.subject, c.hotWall())
+		} else {
+			st.snap.EvaluateTo(&r, key, c.evalAttributes(ec), c.hotWall())
+		}
+		if r.Reason.Kind == evaluate.ReasonError {
+			return v, false
+		}
+		if v, ok = as(r.Value); ok {
+			c.stats.uncached.Add(1)
+		}
+		return v, ok
+	}
+	k := ec.cacheKey(key)
+	now := c.hotNow()
+	d := c.cache.get(k, now)
+	if d == nil || !c.cache.fresh(d, now) || d.errCode != "" || d.codeDefault {
+		return v, false
+	}
+	if v, ok = as(d.value); !ok {
+		return v, false
+	}
+	c.stats.hits.Add(1)
+	if now >= d.refreshAt && d.refreshing.CompareAndSwap(false, true) {
+		c.scheduleRefresh(k, ec, d)
+	}
+	return v, true
 }
 
 // evalAs is the typed evaluations' common path: look the flag up, convert

@@ -76,19 +76,28 @@ func sdkEval(t *testing.T, client *flagwire.Client, c *tcase, attrs map[string]a
 		v   any
 		det flagwire.Detail
 	)
+	// The plain call (which answers its success path without a Detail)
+	// must serve what the …Detail call serves.
+	var plain any
 	switch c.Type {
 	case "bool":
 		v, det = client.BoolDetail(ctx, c.Flag, def.(bool))
+		plain = client.Bool(ctx, c.Flag, def.(bool))
 	case "string":
 		v, det = client.StringDetail(ctx, c.Flag, def.(string))
+		plain = client.String(ctx, c.Flag, def.(string))
 	case "number":
 		v, det = client.FloatDetail(ctx, c.Flag, def.(float64))
+		plain = client.Float(ctx, c.Flag, def.(float64))
 	case "object":
 		dst := def
 		det = client.JSON(ctx, c.Flag, &dst)
 		v = dst
 	default:
 		t.Fatalf("unknown type %q", c.Type)
+	}
+	if c.Type != "object" && plain != v {
+		t.Errorf("plain call serves %v, the Detail call %v", plain, v)
 	}
 	o := outcome{Value: v, Variant: det.Variant, Reason: det.Reason.Kind, RuleID: det.Reason.RuleID,
 		Segment: det.Reason.Segment, Bucket: det.Reason.Bucket, ErrorCode: string(det.ErrorCode), noPrerequisite: true}
