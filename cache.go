@@ -177,8 +177,8 @@ func (c *decisionCache) add(k cacheKey, d *decision) {
 // expiry), and nothing else is ever removed from the LRU. A slot that
 // two keys share holds the last one read; the other is read from the
 // LRU. The slot count is the LRU's size rounded up to a power of two, at
-// most maxFront.
-const maxFront = 4096
+// most maxFront (16,384 slots, 128 KiB, for the default 10,000 entries).
+const maxFront = 1 << 14
 
 // frontSlot picks k's slot: the subject hash mixed with the flag key's
 // length and last byte (keys of one subject differ there, usually).
