@@ -60,13 +60,16 @@ func (x *strIndex) findBytes(key []byte) int {
 // nil is the empty set.
 type idSet struct{ strIndex }
 
-// newIDSet returns the set of ids, or nil when ids is empty. It keeps a
-// copy of ids.
+// newIDSet returns the set of ids, or nil when ids is empty. It keeps ids
+// itself, which must not be modified afterwards: it is the compiled
+// Config's own list (see Compile). The index takes 8 bytes per slot, 2–4
+// slots per id: 16–32 bytes per id (a map[string]struct{} of the same ids
+// takes 19–39, besides the strings).
 func newIDSet(ids []string) *idSet {
 	if len(ids) == 0 {
 		return nil
 	}
-	return &idSet{newStrIndex(append([]string(nil), ids...))}
+	return &idSet{newStrIndex(ids)}
 }
 
 // has reports whether id is in the set.
