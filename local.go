@@ -13,6 +13,7 @@ type snapshotState struct {
 	snap       *evaluate.Snapshot
 	source     Source // SourceLocal (synced) or SourceBootstrap
 	etag       string
+	epoch      string // the server's store epoch (wire.HeaderConfigEpoch), "" if unknown
 	receivedAt time.Time
 }
 

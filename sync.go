@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"math/rand/v2"
 	"net/http"
 	"os"
@@ -437,8 +438,20 @@ func (c *Client) syncOnce(ctx context.Context) error {
 	if err := evaluate.DecodeJSON(data, &cfg, evaluate.JSONOptions{AllowUnknownFields: true}); err != nil {
 		return &apiError{code: ErrorBadResponse, msg: "config: malformed JSON: " + err.Error()}
 	}
+	epoch := resp.Header.Get(wire.HeaderConfigEpoch)
 	if cur != nil && cur.source == SourceLocal && cfg.Version < cur.snap.Version() {
-		return &apiError{code: ErrorBadResponse, msg: fmt.Sprintf("config version %d is older than the %d held: refused (out of order)", cfg.Version, cur.snap.Version())}
+		// Versions compare within one store epoch only. A lower version
+		// of the same epoch (or from a server that names none) is an
+		// out-of-order answer, say from a stale cache on the way; one of a
+		// new epoch is the server's whole state now (it restarted without
+		// its data, or another store took over): refusing it would serve
+		// the old config for good.
+		if epoch == "" || cur.epoch == "" || epoch == cur.epoch {
+			return &apiError{code: ErrorBadResponse, msg: fmt.Sprintf("config version %d is older than the %d held: refused (out of order)", cfg.Version, cur.snap.Version())}
+		}
+		c.cfg.logger.Warn("flagwire: the server's config store is new (restarted without its data, or replaced): following its config",
+			"version", cfg.Version, "heldVersion", cur.snap.Version(), "epoch", epoch, "heldEpoch", cur.epoch)
+		c.local.persistedVersion = math.MinInt64 // the last-known file follows too
 	}
 	if cfg.Environment != "" && cfg.Environment != c.cfg.environment {
 		return &apiError{code: ErrorBadResponse, msg: fmt.Sprintf("config is for environment %q", cfg.Environment)}
@@ -450,7 +463,7 @@ func (c *Client) syncOnce(ctx context.Context) error {
 	c.local.mu.Lock()
 	c.local.compiles++
 	c.local.mu.Unlock()
-	next := &snapshotState{snap: snap, source: SourceLocal, etag: resp.Header.Get("ETag"), receivedAt: now}
+	next := &snapshotState{snap: snap, source: SourceLocal, etag: resp.Header.Get("ETag"), epoch: epoch, receivedAt: now}
 	c.snap.Store(next)
 	c.confirm(now)
 	c.markReady()

@@ -13,7 +13,8 @@
 // with a code from internal/wire (CodeXxx). Every response carries
 // X-Request-Id (a valid incoming one is echoed, else one is generated).
 //
-//	GET    /v1/flags?environment=ENV        whole config; ETag, Cache-Control: max-age=60, If-None-Match → 304
+//	GET    /v1/flags?environment=ENV        whole config; ETag, Cache-Control: max-age=60, If-None-Match → 304;
+//	                                        X-Flagwire-Config-Epoch: the store's epoch (versions compare within one)
 //	GET    /v1/flags/{key}                  the flag, with "etag" in the body and the ETag header
 //	POST   /v1/flags                        create (409 if it exists) → 201
 //	PATCH  /v1/flags/{key}                  If-Match required (428; stale → 412); top-level fields replace

@@ -714,6 +714,7 @@ func (s *Server) handleGetConfig(w http.ResponseWriter, r *http.Request) {
 	h := w.Header()
 	h.Set("ETag", etag)
 	h.Set("Cache-Control", "max-age=60")
+	h.Set(wire.HeaderConfigEpoch, s.store.epoch)
 	if inm := r.Header.Get("If-None-Match"); inm != "" && etagMatches(inm, etag) {
 		w.WriteHeader(http.StatusNotModified)
 		return

@@ -1,6 +1,7 @@
 package flagserver
 
 import (
+	"crypto/rand"
 	"crypto/sha256"
 	"encoding/binary"
 	"encoding/hex"
@@ -194,6 +195,8 @@ func cloneConfig(c *evaluate.Config) *evaluate.Config {
 var (
 	bucketEnvs  = []byte("envs")  // environment name → its bucket (below); older stores: config JSON
 	bucketAudit = []byte("audit") // big-endian uint64 id → AuditEntry JSON
+	bucketMeta  = []byte("meta")  // the store's own facts: keyEpoch
+	keyEpoch    = []byte("epoch") // the store's epoch (see wire.HeaderConfigEpoch)
 
 	// An environment's bucket holds its config in parts, so a write
 	// stores only what it changed:
@@ -213,11 +216,21 @@ type change struct {
 // store is the durable part of the server; nil db means memory only.
 type store struct {
 	db *bolt.DB
+	// epoch names this store's version counter (wire.HeaderConfigEpoch):
+	// made when the store is created, kept in the data dir.
+	epoch string
+}
+
+// newEpoch returns a random store epoch: 16 bytes, hex.
+func newEpoch() string {
+	var b [16]byte
+	rand.Read(b[:]) // crypto/rand.Read never returns an error (it crashes the program instead)
+	return hex.EncodeToString(b[:])
 }
 
 func openStore(dir string) (*store, error) {
 	if dir == "" {
-		return &store{}, nil
+		return &store{epoch: newEpoch()}, nil
 	}
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("flagserver: data dir: %w", err)
@@ -226,18 +239,33 @@ func openStore(dir string) (*store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("flagserver: open data dir %s: %w", dir, err)
 	}
+	var epoch string
 	err = db.Update(func(tx *bolt.Tx) error {
 		if _, err := tx.CreateBucketIfNotExists(bucketEnvs); err != nil {
 			return err
 		}
-		_, err := tx.CreateBucketIfNotExists(bucketAudit)
-		return err
+		if _, err := tx.CreateBucketIfNotExists(bucketAudit); err != nil {
+			return err
+		}
+		meta, err := tx.CreateBucketIfNotExists(bucketMeta)
+		if err != nil {
+			return err
+		}
+		// A data dir from before epochs gets one now: its versions
+		// continue, so clients that hold them compare them as before
+		// once they have seen it.
+		if e := meta.Get(keyEpoch); len(e) > 0 {
+			epoch = string(e)
+			return nil
+		}
+		epoch = newEpoch()
+		return meta.Put(keyEpoch, []byte(epoch))
 	})
 	if err != nil {
 		db.Close()
 		return nil, fmt.Errorf("flagserver: init data dir: %w", err)
 	}
-	return &store{db: db}, nil
+	return &store{db: db, epoch: epoch}, nil
 }
 
 // load returns the persisted configs and audit log.

@@ -20,6 +20,15 @@ const (
 	// A client that did not resume (no Last-Event-ID) compares it with the
 	// ConfigVersion of the decisions it holds. Older servers do not send it.
 	HeaderConfigVersion = "X-Flagwire-Config-Version"
+	// HeaderConfigEpoch, on a GET /v1/flags response, names the store
+	// whose counter the config's version counts in: a random id made when
+	// the store was created (a memory-only server: at each start; with a
+	// data dir: once, kept in it). Versions are comparable only within one
+	// epoch: a client that holds version 57 and is served version 3 of a
+	// new epoch follows it (the server restarted without its data), while
+	// version 3 of the same epoch is an out-of-order answer it refuses.
+	// Older servers do not send it.
+	HeaderConfigEpoch = "X-Flagwire-Config-Epoch"
 )
 
 // EvaluateRequest is the body of POST /v1/evaluate.

@@ -1,0 +1,55 @@
+package flagserver
+
+import (
+	"net/http/httptest"
+	"regexp"
+	"testing"
+
+	"github.com/flagwire/flagwire/evaluate"
+	"github.com/flagwire/flagwire/internal/wire"
+)
+
+var epochSyntax = regexp.MustCompile(`^[0-9a-f]{32}$`)
+
+// TestConfigEpoch: GET /v1/flags names the store's epoch. A memory-only
+// server makes a new one at each start (its versions start again); a
+// server with a data dir makes one when the dir is new and keeps it across
+// restarts, while its versions continue.
+func TestConfigEpoch(t *testing.T) {
+	epochOf := func(ts *testServer) (epoch, etag string) {
+		t.Helper()
+		r := ts.do("GET", "/v1/flags?environment=prod", "")
+		r.wantStatus(t, 200)
+		epoch = r.header.Get(wire.HeaderConfigEpoch)
+		if !epochSyntax.MatchString(epoch) {
+			t.Fatalf("epoch %q: want 32 hex digits", epoch)
+		}
+		return epoch, r.header.Get("ETag")
+	}
+	m1, _ := epochOf(newTestServer(t, Options{}))
+	m2, _ := epochOf(newTestServer(t, Options{}))
+	if m1 == m2 {
+		t.Fatalf("two memory-only servers share the epoch %s", m1)
+	}
+
+	dir := t.TempDir()
+	s1, err := New(Options{DataDir: dir, Configs: []*evaluate.Config{seedConfig()}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	hs := httptest.NewServer(s1)
+	d1, _ := epochOf(&testServer{Server: s1, URL: hs.URL, hs: hs, t: t})
+	s1.Close()
+	hs.Close()
+	s2, err := New(Options{DataDir: dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	d2, _ := epochOf(newTestServerFrom(t, s2))
+	if d1 != d2 {
+		t.Fatalf("a restart from the data dir changed the epoch: %s, then %s", d1, d2)
+	}
+	if d1 == m1 || d1 == m2 {
+		t.Fatalf("a data dir's epoch %s equals a memory server's", d1)
+	}
+}
