@@ -385,12 +385,8 @@ func quick[T any](c *Client, ctx context.Context, key string, as func(any) (T, b
 		if st == nil {
 			return v, false
 		}
-		var r evaluate.Result // written whole by the engine
-		if ec.subject != nil && len(c.cfg.hashed) == 0 {
-			st.snap.EvaluateAttrsTo(&r, key, ec.subject, c.hotWall())
-		} else {
-			st.snap.EvaluateTo(&r, key, c.evalAttributes(ec), c.hotWall())
-		}
+		var r evaluate.Result
+		c.evalTo(&r, st, key, ec)
 		if r.Reason.Kind == evaluate.ReasonError {
 			return v, false
 		}

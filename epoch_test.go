@@ -89,22 +89,6 @@ func killConfig(on bool) *evaluate.Config {
 		Flags: []evaluate.Flag{{Key: "kill", Default: &evaluate.Serve{Variant: on}}}}
 }
 
-func newProxiedLocal(t *testing.T, p *switchProxy, token string, opts ...Option) *Client {
-	t.Helper()
-	c, err := New(context.Background(), append([]Option{WithEndpoint(p.URL), WithToken(token), WithEnvironment("prod"),
-		WithMode(ModeLocal), WithLogger(quietLogger())}, opts...)...)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { c.Close(context.Background()) })
-	ctx, cancel := context.WithTimeout(context.Background(), patience)
-	defer cancel()
-	if err := c.WaitReady(ctx); err != nil {
-		t.Fatal(err)
-	}
-	return c
-}
-
 // TestLocalFollowsANewStoreEpoch: a local-mode client holds version 6 of
 // a server's config; the server is replaced by one that lost its data
 // (a new store epoch, its versions started again at 1, the kill switch
@@ -122,7 +106,7 @@ func TestLocalFollowsANewStoreEpoch(t *testing.T) {
 	p := newSwitchProxy(t, a)
 	path := filepath.Join(t.TempDir(), "last-known.json")
 	keys := WithTrustedKeys(a.Flagserver().PublicKey(), b.Flagserver().PublicKey())
-	c := newProxiedLocal(t, p, a.Token(), WithLastKnownFile(path), keys)
+	c := newLocalAt(t, p.URL, a.Token(), WithLastKnownFile(path), keys)
 	ctx := WithSubject(context.Background(), String("userId", "u1"))
 	held := c.Status().ConfigVersion
 	if !c.Bool(ctx, "kill", false) || held < 6 {
@@ -166,7 +150,7 @@ func TestLocalFollowsANewStoreEpoch(t *testing.T) {
 func TestLocalRefusesAnOlderVersionOfTheSameEpoch(t *testing.T) {
 	a := flagtest.NewServer(t, flagtest.WithConfig(killConfig(true)))
 	p := newSwitchProxy(t, a)
-	c := newProxiedLocal(t, p, a.Token())
+	c := newLocalAt(t, p.URL, a.Token())
 	ctx := WithSubject(context.Background(), String("userId", "u1"))
 	if _, err := a.SetFlag("prod", evaluate.Flag{Key: "kill", Default: &evaluate.Serve{Variant: false}}); err != nil {
 		t.Fatal(err)

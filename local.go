@@ -17,15 +17,21 @@ type snapshotState struct {
 	receivedAt time.Time
 }
 
-// evalState evaluates key against a snapshot without allocating.
-func (c *Client) evalState(st *snapshotState, key string, ec *evalContext, det *Detail) (value, bool) {
-	var r evaluate.Result // written whole by the engine
+// evalTo evaluates key for ec against a snapshot into *r (written whole),
+// without allocating.
+func (c *Client) evalTo(r *evaluate.Result, st *snapshotState, key string, ec *evalContext) {
 	if ec.subject != nil && len(c.cfg.hashed) == 0 {
 		// A WithSubject subject is read as it is, without a map.
-		st.snap.EvaluateAttrsTo(&r, key, ec.subject, c.hotWall())
+		st.snap.EvaluateAttrsTo(r, key, ec.subject, c.hotWall())
 	} else {
-		st.snap.EvaluateTo(&r, key, c.evalAttributes(ec), c.hotWall())
+		st.snap.EvaluateTo(r, key, c.evalAttributes(ec), c.hotWall())
 	}
+}
+
+// evalState evaluates key against a snapshot without allocating.
+func (c *Client) evalState(st *snapshotState, key string, ec *evalContext, det *Detail) (value, bool) {
+	var r evaluate.Result
+	c.evalTo(&r, st, key, ec)
 	if r.Reason.Kind == evaluate.ReasonError {
 		det.ErrorCode = ErrorCode(r.Reason.ErrorCode)
 		return value{}, false

@@ -28,7 +28,13 @@ func quietLogger() *slog.Logger { return slog.New(slog.DiscardHandler) }
 
 func newLocal(t *testing.T, srv *flagtest.Server, opts ...Option) *Client {
 	t.Helper()
-	base := []Option{WithEndpoint(srv.URL), WithToken(srv.Token()), WithEnvironment("prod"), WithMode(ModeLocal), WithLogger(quietLogger())}
+	return newLocalAt(t, srv.URL, srv.Token(), opts...)
+}
+
+// newLocalAt is newLocal for a server at url, reached with token.
+func newLocalAt(t *testing.T, url, token string, opts ...Option) *Client {
+	t.Helper()
+	base := []Option{WithEndpoint(url), WithToken(token), WithEnvironment("prod"), WithMode(ModeLocal), WithLogger(quietLogger())}
 	c, err := New(context.Background(), append(base, opts...)...)
 	if err != nil {
 		t.Fatal(err)
