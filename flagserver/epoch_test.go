@@ -52,4 +52,30 @@ func TestConfigEpoch(t *testing.T) {
 	if d1 == m1 || d1 == m2 {
 		t.Fatalf("a data dir's epoch %s equals a memory server's", d1)
 	}
+
+	// NewEpoch (after restoring a backup) starts a new epoch, which the
+	// data dir then keeps; the versions continue from the stored ones.
+	restart := func(newEpoch bool) (epoch string, version int64) {
+		t.Helper()
+		s, err := New(Options{DataDir: dir, NewEpoch: newEpoch})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ts := newTestServerFrom(t, s)
+		epoch, _ = epochOf(ts)
+		var cfg evaluate.Config
+		ts.do("GET", "/v1/flags?environment=prod", "").json(t, &cfg)
+		s.Close()
+		return epoch, cfg.Version
+	}
+	s2.Close()
+	_, v0 := restart(false)
+	d3, v3 := restart(true)
+	d4, v4 := restart(false)
+	if d3 == d2 || d4 != d3 {
+		t.Fatalf("epochs %s, then with NewEpoch %s, then %s: want a new one, kept", d2, d3, d4)
+	}
+	if v3 != v0 || v4 != v0 {
+		t.Fatalf("versions %d, %d, %d: a new epoch must not change the stored version", v0, v3, v4)
+	}
 }

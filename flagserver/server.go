@@ -56,6 +56,13 @@ type Options struct {
 	// committed and fsynced before its response, and New restores it. ""
 	// keeps everything in memory.
 	DataDir string
+	// NewEpoch starts a new store epoch in DataDir (see
+	// wire.HeaderConfigEpoch) instead of keeping the one it holds. Use it
+	// once after restoring DataDir from a backup: the restored versions are
+	// lower than those clients hold, and local-mode clients refuse a lower
+	// version of the epoch they know as out of order, but follow a new
+	// epoch. Without DataDir every start is a new epoch anyway.
+	NewEpoch bool
 	// Logger receives one record per request (method, path, status,
 	// duration, request id, subject) and operational messages. Tokens and
 	// attribute values are never logged. If nil, nothing is logged.
@@ -234,7 +241,7 @@ func New(opts Options) (*Server, error) {
 		s.sig = &signatureVerifier{keys: maps.Clone(opts.HMACKeys), now: opts.Now, maxNonces: opts.MaxSignatureNonces}
 	}
 
-	st, err := openStore(opts.DataDir)
+	st, err := openStore(opts.DataDir, opts.NewEpoch)
 	if err != nil {
 		return nil, err
 	}

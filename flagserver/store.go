@@ -228,7 +228,9 @@ func newEpoch() string {
 	return hex.EncodeToString(b[:])
 }
 
-func openStore(dir string) (*store, error) {
+// openStore opens the data dir (memory only for ""), with a new epoch
+// when rotate is set (Options.NewEpoch).
+func openStore(dir string, rotate bool) (*store, error) {
 	if dir == "" {
 		return &store{epoch: newEpoch()}, nil
 	}
@@ -254,7 +256,7 @@ func openStore(dir string) (*store, error) {
 		// A data dir from before epochs gets one now: its versions
 		// continue, so clients that hold them compare them as before
 		// once they have seen it.
-		if e := meta.Get(keyEpoch); len(e) > 0 {
+		if e := meta.Get(keyEpoch); len(e) > 0 && !rotate {
 			epoch = string(e)
 			return nil
 		}

@@ -30,6 +30,7 @@ type serveConfig struct {
 	addr         string
 	flagsDir     string
 	dataDir      string
+	newEpoch     bool
 	tokensFile   string
 	devToken     string
 	signingKey   string
@@ -93,6 +94,7 @@ given 10 seconds to finish.`,
 	f.StringVar(&c.addr, "addr", "127.0.0.1:8080", "listen address (port 0 picks a free port)")
 	f.StringVar(&c.flagsDir, "flags", "", "flags-as-code directory")
 	f.StringVar(&c.dataDir, "data", "", "data directory for durable state (default: memory only)")
+	f.BoolVar(&c.newEpoch, "new-epoch", false, "with --data: start a new store epoch, once, after restoring the data directory from a backup, so that local-mode clients follow its (older) versions")
 	f.StringVar(&c.tokensFile, "tokens", "", "YAML or JSON file: a list of {secret, subject, scopes, environments}")
 	f.StringVar(&c.devToken, "dev-token", "", "accept this bearer token with every scope")
 	f.StringVar(&c.signingKey, "signing-key", "", "Ed25519 bootstrap signing key: PEM (PKCS #8) or a 32-byte seed (raw, hex or base64); default: DIR/signing-key.pem with --data (created 0600 on first start), else ephemeral")
@@ -120,7 +122,10 @@ func runServe(ctx context.Context, cmd *cobra.Command, c serveConfig) error {
 	default:
 		return errors.New("--log must be text, json or off")
 	}
-	opts := flagserver.Options{DataDir: c.dataDir, Logger: logger}
+	if c.newEpoch && c.dataDir == "" {
+		return errors.New("--new-epoch needs --data (without it every start is a new epoch)")
+	}
+	opts := flagserver.Options{DataDir: c.dataDir, NewEpoch: c.newEpoch, Logger: logger}
 
 	seen := map[string]bool{}
 	if c.flagsDir != "" {

@@ -668,3 +668,13 @@ func TestConnLimiterPerAddress(t *testing.T) {
 		t.Fatalf("other address: %v %v", res, err)
 	}
 }
+
+// TestServeNewEpochNeedsData: --new-epoch is for a data dir restored from
+// a backup; without --data every start is a new epoch, and the flag is a
+// usage error rather than silently meaningless.
+func TestServeNewEpochNeedsData(t *testing.T) {
+	r := runCLI(t, "", "serve", "--new-epoch", "--addr", "127.0.0.1:0")
+	if r.code != exitUsage || r.err == nil || !strings.Contains(r.err.Error(), "--new-epoch needs --data") {
+		t.Fatalf("want a usage error naming --new-epoch and --data, got %s (err %v)", r, r.err)
+	}
+}
