@@ -86,16 +86,7 @@ func TestSyncedConfigOfANewerServer(t *testing.T) {
 		w.Write([]byte(doc))
 	}))
 	defer srv.Close()
-	c, err := New(context.Background(), WithEndpoint(srv.URL), WithToken("t"), WithMode(ModeLocal), WithStreaming(false), WithLogger(quietLogger()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close(context.Background())
-	ctx, cancel := context.WithTimeout(context.Background(), patience)
-	defer cancel()
-	if err := c.WaitReady(ctx); err != nil {
-		t.Fatal(err)
-	}
+	c := newLocalAt(t, srv.URL, "t", WithStreaming(false))
 	check := func() {
 		t.Helper()
 		if v, d := c.BoolDetail(user("u1", "pro", "EU"), "f", false); !v || d.Variant != "true" || d.Reason.Kind != ReasonRuleMatch || d.Reason.RuleID != "pro" || d.ErrorCode != "" {
@@ -106,7 +97,9 @@ func TestSyncedConfigOfANewerServer(t *testing.T) {
 		}
 	}
 	check()
-	err = c.syncOnce(ctx)
+	ctx, cancel := context.WithTimeout(context.Background(), patience)
+	defer cancel()
+	err := c.syncOnce(ctx)
 	if err == nil || !strings.Contains(err.Error(), `duplicate key "state"`) {
 		t.Errorf("config with a repeated name: %v", err)
 	}

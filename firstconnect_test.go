@@ -3,7 +3,6 @@ package flagwire
 import (
 	"context"
 	"encoding/json"
-	"log/slog"
 	"maps"
 	"net/http"
 	"net/http/httptest"
@@ -26,17 +25,7 @@ import (
 func TestFirstStreamConnectSyncsLocalMode(t *testing.T) {
 	srv := flagtest.NewServer(t, flagtest.WithConfig(exampleConfig()))
 	remove := srv.InjectFault(flagtest.Fault{Path: "/v1/stream", Status: 503}) // the stream cannot connect yet
-	c, err := New(context.Background(), WithMode(ModeLocal), WithEndpoint(srv.URL), WithToken(srv.Token()),
-		WithLogger(slog.New(slog.DiscardHandler)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close(context.Background())
-	ctx, cancel := context.WithTimeout(context.Background(), patience)
-	defer cancel()
-	if err := c.WaitReady(ctx); err != nil {
-		t.Fatal(err)
-	}
+	c := newLocal(t, srv)
 	user := user("8a7f4c91", "pro", "US")
 	if v, d := c.BoolDetail(user, "checkout-new-flow", false); !v || d.Source != SourceLocal {
 		t.Fatalf("before the change: %v %+v", v, d)

@@ -1,7 +1,6 @@
 package flagserver
 
 import (
-	"net/http/httptest"
 	"strings"
 	"testing"
 
@@ -98,25 +97,15 @@ func TestSegmentPatchTakesItsEnvironment(t *testing.T) {
 func TestExactNumbersStoredAndReloaded(t *testing.T) {
 	const big = `12345678901234567890.50`
 	dir := t.TempDir()
-	s1, err := New(Options{DataDir: dir, Configs: []*evaluate.Config{seedConfig()}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	hs := httptest.NewServer(s1)
-	ts := &testServer{Server: s1, URL: hs.URL, hs: hs, t: t}
+	ts := newTestServer(t, Options{DataDir: dir})
 	ts.do("POST", "/v1/flags?environment=prod", `{"key":"big","changeReason":"x","type":"json","variants":[{"name":"a","value":{"id":`+big+`},"payload":[`+big+`]}]}`).wantStatus(t, 201)
 	for _, r := range []*response{ts.do("GET", "/v1/flags/big?environment=prod", "")} {
 		if strings.Count(string(r.body), big) != 2 {
 			t.Fatalf("numbers not kept exactly: %s", r.body)
 		}
 	}
-	s1.Close()
-	hs.Close()
-	s2, err := New(Options{DataDir: dir})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ts2 := newTestServerFrom(t, s2)
+	ts.close()
+	ts2 := newTestServer(t, Options{DataDir: dir}) // the stored environment is restored
 	if r := ts2.do("GET", "/v1/flags/big?environment=prod", ""); strings.Count(string(r.body), big) != 2 {
 		t.Fatalf("numbers not kept exactly after a restart: %s", r.body)
 	}

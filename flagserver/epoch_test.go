@@ -1,7 +1,6 @@
 package flagserver
 
 import (
-	"net/http/httptest"
 	"regexp"
 	"testing"
 
@@ -33,19 +32,11 @@ func TestConfigEpoch(t *testing.T) {
 	}
 
 	dir := t.TempDir()
-	s1, err := New(Options{DataDir: dir, Configs: []*evaluate.Config{seedConfig()}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	hs := httptest.NewServer(s1)
-	d1, _ := epochOf(&testServer{Server: s1, URL: hs.URL, hs: hs, t: t})
-	s1.Close()
-	hs.Close()
-	s2, err := New(Options{DataDir: dir})
-	if err != nil {
-		t.Fatal(err)
-	}
-	d2, _ := epochOf(newTestServerFrom(t, s2))
+	ts1 := newTestServer(t, Options{DataDir: dir})
+	d1, _ := epochOf(ts1)
+	ts1.close()
+	ts2 := newTestServer(t, Options{DataDir: dir})
+	d2, _ := epochOf(ts2)
 	if d1 != d2 {
 		t.Fatalf("a restart from the data dir changed the epoch: %s, then %s", d1, d2)
 	}
@@ -57,18 +48,14 @@ func TestConfigEpoch(t *testing.T) {
 	// data dir then keeps; the versions continue from the stored ones.
 	restart := func(newEpoch bool) (epoch string, version int64) {
 		t.Helper()
-		s, err := New(Options{DataDir: dir, NewEpoch: newEpoch})
-		if err != nil {
-			t.Fatal(err)
-		}
-		ts := newTestServerFrom(t, s)
+		ts := newTestServer(t, Options{DataDir: dir, NewEpoch: newEpoch})
 		epoch, _ = epochOf(ts)
 		var cfg evaluate.Config
 		ts.do("GET", "/v1/flags?environment=prod", "").json(t, &cfg)
-		s.Close()
+		ts.close()
 		return epoch, cfg.Version
 	}
-	s2.Close()
+	ts2.close()
 	_, v0 := restart(false)
 	d3, v3 := restart(true)
 	d4, v4 := restart(false)

@@ -82,6 +82,14 @@ func TestRestartKeepsAcknowledgedWrites(t *testing.T) {
 	}
 }
 
+// close stops the server and its listener (a restart closes the data dir
+// before opening it again); the test's cleanup closing them again is
+// harmless.
+func (ts *testServer) close() {
+	ts.Server.Close()
+	ts.hs.Close()
+}
+
 func newTestServerFrom(t *testing.T, s *Server) *testServer {
 	hs := httptest.NewServer(s)
 	t.Cleanup(func() {

@@ -156,6 +156,13 @@ func TestApplyPlanApplyRerun(t *testing.T) {
 // each request.
 func proxy(t *testing.T, target string, hook func(r *http.Request)) string {
 	t.Helper()
+	return reverseProxy(t, target, hook, nil)
+}
+
+// reverseProxy runs a loopback proxy to target: hook (if any) sees each
+// request before it is forwarded, modify (if any) each response.
+func reverseProxy(t *testing.T, target string, hook func(*http.Request), modify func(*http.Response) error) string {
+	t.Helper()
 	u, err := url.Parse(target)
 	if err != nil {
 		t.Fatal(err)
@@ -163,8 +170,11 @@ func proxy(t *testing.T, target string, hook func(r *http.Request)) string {
 	rp := httputil.NewSingleHostReverseProxy(u)
 	tr := http.DefaultTransport.(*http.Transport).Clone()
 	rp.Transport = tr
+	rp.ModifyResponse = modify
 	ps := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		hook(r)
+		if hook != nil {
+			hook(r)
+		}
 		rp.ServeHTTP(w, r)
 	}))
 	t.Cleanup(func() {
@@ -453,14 +463,7 @@ func TestIdempotencyKey(t *testing.T) {
 // successful GET response through edit (with the request's path).
 func rewriting(t *testing.T, target string, edit func(path string, body []byte) []byte) string {
 	t.Helper()
-	u, err := url.Parse(target)
-	if err != nil {
-		t.Fatal(err)
-	}
-	rp := httputil.NewSingleHostReverseProxy(u)
-	tr := http.DefaultTransport.(*http.Transport).Clone()
-	rp.Transport = tr
-	rp.ModifyResponse = func(resp *http.Response) error {
+	return reverseProxy(t, target, nil, func(resp *http.Response) error {
 		if resp.Request.Method != http.MethodGet || resp.StatusCode != http.StatusOK {
 			return nil
 		}
@@ -474,13 +477,7 @@ func rewriting(t *testing.T, target string, edit func(path string, body []byte) 
 		resp.ContentLength = int64(len(b))
 		resp.Header.Set("Content-Length", strconv.Itoa(len(b)))
 		return nil
-	}
-	ps := httptest.NewServer(rp)
-	t.Cleanup(func() {
-		ps.Close()
-		tr.CloseIdleConnections()
 	})
-	return ps.URL
 }
 
 // TestApplyReadsANewerServer: apply reads the server's state with the
