@@ -404,11 +404,17 @@ func quick[T any](c *Client, ctx context.Context, key string, as func(any) (T, b
 	if v, ok = as(d.value); !ok {
 		return v, false
 	}
+	c.hit(k, ec, d, now)
+	return v, true
+}
+
+// hit counts a fresh cache hit on d and, once d is due, schedules its
+// background refresh (one at a time).
+func (c *Client) hit(k cacheKey, ec *evalContext, d *decision, now int64) {
 	c.stats.hits.Add(1)
 	if now >= d.refreshAt && d.refreshing.CompareAndSwap(false, true) {
 		c.scheduleRefresh(k, ec, d)
 	}
-	return v, true
 }
 
 // evalAs is the typed evaluations' common path: look the flag up, convert
@@ -547,10 +553,7 @@ func (c *Client) lookup(ctx context.Context, key string, det *Detail) value {
 	var stale *decision
 	if d := c.cache.get(k, now); d != nil {
 		if c.cache.fresh(d, now) {
-			c.stats.hits.Add(1)
-			if now >= d.refreshAt && d.refreshing.CompareAndSwap(false, true) {
-				c.scheduleRefresh(k, ec, d)
-			}
+			c.hit(k, ec, d, now)
 			return c.served(ctx, d, SourceCache, det)
 		}
 		stale = d

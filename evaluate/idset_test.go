@@ -47,8 +47,8 @@ func TestIDSetMatchesMap(t *testing.T) {
 				t.Fatalf("n=%d: member %q not found", n, id)
 			}
 		}
-		// strIndex: every key's first position.
-		x := newStrIndex(ids)
+		// find: every id's first position.
+		x := s
 		first := map[string]int{}
 		for i, id := range ids {
 			if _, seen := first[id]; !seen {
@@ -56,8 +56,8 @@ func TestIDSetMatchesMap(t *testing.T) {
 			}
 		}
 		for id, pos := range first {
-			if got := x.findBytes([]byte(id)); got != pos {
-				t.Fatalf("n=%d: findBytes(%q) = %d, want %d", n, id, got, pos)
+			if got := x.find([]byte(id)); got != pos {
+				t.Fatalf("n=%d: find(%q) = %d, want %d", n, id, got, pos)
 			}
 		}
 		for range 2000 {
@@ -66,7 +66,7 @@ func TestIDSetMatchesMap(t *testing.T) {
 			if s.has([]byte(id)) != in {
 				t.Fatalf("n=%d: has(%q) = %v, want %v", n, id, !in, in)
 			}
-			if !in && x.findBytes([]byte(id)) != -1 {
+			if !in && x.find([]byte(id)) != -1 {
 				t.Fatalf("n=%d: %q found, but it is not a key", n, id)
 			}
 		}
