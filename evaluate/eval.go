@@ -437,8 +437,9 @@ func (cf *compiledFlag) static() bool {
 // outside a percentage or progressive share (the next rule is tried). For
 // the default, a miss serves the off variant.
 //
-// It writes out only when it reports matched; missing reports a rule
-// skipped for lack of the bucketing attribute.
+// It fills out only when it reports matched (a rollout it consulted
+// writes the hash in place either way); missing reports a rule skipped for
+// lack of the bucketing attribute.
 func (s *Snapshot) serve(out *Result, cf *compiledFlag, sv *compiledServe, sub *subject, w why, isRule bool) (matched, missing bool) {
 	switch sv.kind {
 	case serveFixed:
@@ -471,7 +472,9 @@ func (s *Snapshot) serve(out *Result, cf *compiledFlag, sv *compiledServe, sub *
 		return true, false
 	}
 	// The hash goes straight to its place in the result (32 bytes copied
-	// twice showed in profiles); a rule that does not match clears it.
+	// twice showed in profiles). A rule that then does not match leaves it
+	// there: whatever serves next goes through result, which rewrites or
+	// clears it.
 	bucket := sv.bucketTo(&out.Bucketing.Hash, id)
 	w.inRollout = true
 	if w.kind == ReasonDefault {
@@ -490,7 +493,6 @@ func (s *Snapshot) serve(out *Result, cf *compiledFlag, sv *compiledServe, sub *
 	default: // percentage, progressive
 		if bucket >= threshold {
 			if isRule {
-				out.Bucketing.Hash = [32]byte{}
 				return false, false
 			}
 			idx = cf.off
