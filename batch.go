@@ -3,6 +3,7 @@ package flagwire
 import (
 	"context"
 	"encoding/json"
+	"errors"
 
 	"golang.org/x/sync/errgroup"
 )
@@ -83,10 +84,28 @@ func (c *Client) Evaluate(ctx context.Context, reqs []Request) []Result {
 		return out
 	}
 	now := c.cfg.clock.Nanotime()
-	var missIdx []int
+	// Misses: each either leads a flight (sent by this call, in chunks)
+	// or joins one in progress (a single evaluation's, a refresh's,
+	// another batch's, or an earlier item of this one).
+	type miss struct {
+		i      int
+		fk     flightKey
+		fs     *flagState
+		f      *flight
+		leader bool
+	}
+	var misses []miss
+	var led []int // indexes into misses
 	stales := make([]*decision, len(reqs))
 	for i, r := range reqs {
-		k := ecs[i].cacheKey(r.FlagKey) // counted below as a hit or a miss
+		k, keyed := c.keyOf(ecs[i], r.FlagKey) // counted below as a hit or a miss
+		if !keyed {
+			c.stats.uncached.Add(1)
+			det := out[i].Detail
+			v := c.fallback(ctx, r.FlagKey, ecs[i], nil, now, errInvalidContext, &det)
+			out[i] = c.batchResult(ctx, v, det, r.Default)
+			continue
+		}
 		if d := c.cache.get(k, now); d != nil {
 			if c.cache.fresh(d, now) {
 				c.stats.hits.Add(1)
@@ -98,13 +117,14 @@ func (c *Client) Evaluate(ctx context.Context, reqs []Request) []Result {
 			stales[i] = d
 		}
 		c.stats.misses.Add(1)
-		missIdx = append(missIdx, i)
+		misses = append(misses, miss{i: i, fk: flightKey{k: k}})
 	}
-	if len(missIdx) == 0 {
+	if len(misses) == 0 {
 		return out
 	}
 	if until := c.rateLimitedUntil.Load(); until != 0 && now < until {
-		for _, i := range missIdx {
+		for _, m := range misses {
+			i := m.i
 			det := out[i].Detail
 			v := c.fallback(ctx, reqs[i].FlagKey, ecs[i], stales[i], now, errRateLimitedGate, &det)
 			out[i] = c.batchResult(ctx, v, det, reqs[i].Default)
@@ -113,13 +133,20 @@ func (c *Client) Evaluate(ctx context.Context, reqs []Request) []Result {
 	}
 	done, ok := c.track()
 	if !ok { // closed meanwhile
-		for _, i := range missIdx {
-			out[i].Detail.ErrorCode = ErrorClosed
-			c.fallbackDefault(ctx, reqs[i].FlagKey, &out[i].Detail)
+		for _, m := range misses {
+			out[m.i].Detail.ErrorCode = ErrorClosed
+			c.fallbackDefault(ctx, reqs[m.i].FlagKey, &out[m.i].Detail)
 		}
 		return out
 	}
 	defer done()
+	for j := range misses {
+		m := &misses[j]
+		m.fs, m.fk.gen, m.fk.global = c.cache.stamp(m.fk.k.flag)
+		if m.f, m.leader = c.flights.join(m.fk); m.leader {
+			led = append(led, j)
+		}
+	}
 	callCtx, cancel := context.WithTimeout(ctx, c.cfg.timeout)
 	defer cancel()
 	stop := context.AfterFunc(c.ctx, cancel) // Close cancels the batch
@@ -127,52 +154,48 @@ func (c *Client) Evaluate(ctx context.Context, reqs []Request) []Result {
 
 	g, gctx := errgroup.WithContext(callCtx)
 	g.SetLimit(c.cfg.batchParallel)
-	chunkErr := make([]error, len(reqs))
-	results := make([]*decision, len(reqs))
-	for start := 0; start < len(missIdx); start += c.cfg.batchChunk {
-		end := min(start+c.cfg.batchChunk, len(missIdx))
-		chunk := missIdx[start:end]
+	for start := 0; start < len(led); start += c.cfg.batchChunk {
+		chunk := led[start:min(start+c.cfg.batchChunk, len(led))]
 		g.Go(func() error {
 			items := make([]remoteItem, len(chunk))
-			keys := make([]cacheKey, len(chunk))
-			for j, i := range chunk {
-				items[j] = remoteItem{key: reqs[i].FlagKey, ec: ecs[i]}
-				keys[j] = ecs[i].cacheKey(reqs[i].FlagKey)
-			}
-			type stamp struct {
-				fs          *flagState
-				gen, global uint64
-			}
-			stamps := make([]stamp, len(chunk))
-			for j := range chunk {
-				stamps[j].fs, stamps[j].gen, stamps[j].global = c.cache.stamp(keys[j].flag)
+			for j, mi := range chunk {
+				m := &misses[mi]
+				items[j] = remoteItem{key: reqs[m.i].FlagKey, ec: ecs[m.i]}
 			}
 			res, err := c.remoteEvaluate(gctx, items)
-			for j, i := range chunk {
+			for j, mi := range chunk {
+				m := &misses[mi]
 				switch {
 				case err != nil:
-					chunkErr[i] = err
+					c.flights.finish(m.fk, m.f, nil, err)
 				case res[j].err != nil:
-					chunkErr[i] = res[j].err
+					c.flights.finish(m.fk, m.f, nil, res[j].err)
 				default:
-					c.stampDecision(res[j].dec, stamps[j].fs, stamps[j].gen, stamps[j].global)
-					c.cache.add(keys[j], res[j].dec)
-					results[i] = res[j].dec
+					c.stampDecision(res[j].dec, m.fs, m.fk.gen, m.fk.global)
+					c.cache.add(m.fk.k, res[j].dec)
+					c.flights.finish(m.fk, m.f, res[j].dec, nil)
 				}
 			}
 			return nil // per-chunk failures stay per item
 		})
 	}
 	_ = g.Wait()
-	for _, i := range missIdx {
-		if d := results[i]; d != nil {
+	for _, m := range misses {
+		i := m.i
+		var err error
+		select {
+		case <-m.f.done:
+			err = m.f.err
+		case <-callCtx.Done():
+			err = errTimeout
+		}
+		if err == nil {
 			det := out[i].Detail
-			v := c.served(ctx, d, SourceRemote, &det)
+			v := c.served(ctx, m.f.dec, SourceRemote, &det)
 			out[i] = c.batchResult(ctx, v, det, reqs[i].Default)
 			continue
 		}
-		err := chunkErr[i]
-		if err == nil {
+		if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
 			err = errTimeout
 		}
 		det := out[i].Detail

@@ -15,23 +15,21 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
-
-	"golang.org/x/sync/singleflight"
 )
 
 // Client evaluates feature flags. Create one with New and share it; it is
 // safe for concurrent use. The zero Client is not usable, but a nil *Client
 // is: every evaluation on it returns the default.
 type Client struct {
-	cfg    *config
-	hc     *http.Client
-	cache  *decisionCache
-	sf     singleflight.Group
-	br     *breaker
-	stats  stats
-	logs   logLimiter
-	ctx    context.Context // cancelled by Close
-	cancel context.CancelFunc
+	cfg     *config
+	hc      *http.Client
+	cache   *decisionCache
+	flights flights
+	br      *breaker
+	stats   stats
+	logs    logLimiter
+	ctx     context.Context // cancelled by Close
+	cancel  context.CancelFunc
 
 	mu     sync.RWMutex // guards closed against wg.Add
 	closed atomic.Bool
@@ -395,7 +393,10 @@ func quick[T any](c *Client, ctx context.Context, key string, as func(any) (T, b
 		}
 		return v, ok
 	}
-	k := ec.cacheKey(key)
+	k, keyed := c.keyOf(ec, key)
+	if !keyed {
+		return v, false
+	}
 	now := c.hotNow()
 	d := c.cache.get(k, now)
 	if d == nil || !c.cache.fresh(d, now) || d.errCode != "" || d.codeDefault {
@@ -548,8 +549,12 @@ func (c *Client) lookup(ctx context.Context, key string, det *Detail) value {
 		c.stats.uncached.Add(1)
 		return c.lookupLocal(ctx, key, ec, det)
 	}
-	k := ec.cacheKey(key) // counted below as a hit or a miss
+	k, keyed := c.keyOf(ec, key) // counted below as a hit or a miss
 	now := c.hotNow()
+	if !keyed {
+		c.stats.uncached.Add(1)
+		return c.fallback(ctx, key, ec, nil, now, errInvalidContext, det)
+	}
 	var stale *decision
 	if d := c.cache.get(k, now); d != nil {
 		if c.cache.fresh(d, now) {
@@ -618,9 +623,10 @@ func (c *Client) fallbackDefault(ctx context.Context, key string, det *Detail) {
 }
 
 // fetchOne fetches one decision, coalescing concurrent misses of the same
-// key into one request. The request is detached from the caller's
-// cancellation (it serves every waiting caller) and bounded by the client's
-// timeout; each caller waits at most for its own deadline or the timeout.
+// key (flights) into one request. The request is detached from the
+// caller's cancellation (it serves every waiting caller) and bounded by
+// the client's timeout; each caller waits at most for its own deadline or
+// the timeout.
 func (c *Client) fetchOne(ctx context.Context, k cacheKey, ec *evalContext) (*decision, error) {
 	if ctx == nil {
 		ctx = context.Background()
@@ -628,29 +634,34 @@ func (c *Client) fetchOne(ctx context.Context, k cacheKey, ec *evalContext) (*de
 	if until := c.rateLimitedUntil.Load(); until != 0 && c.cfg.clock.Nanotime() < until {
 		return nil, errRateLimitedGate
 	}
-	ch := c.sf.DoChan(k.String(), func() (any, error) {
-		done, ok := c.track()
-		if !ok {
-			return nil, ErrClosed
+	fs, gen, global := c.cache.stamp(k.flag)
+	fk := flightKey{k: k, gen: gen, global: global}
+	f, leader := c.flights.join(fk)
+	if leader {
+		started := c.goTracked(func() {
+			// A caller that missed the cache while a request for k was
+			// in flight can get here after that request stored its
+			// answer: serve that answer instead of asking again.
+			now := c.hotNow()
+			if d := c.cache.get(k, now); d != nil && c.cache.fresh(d, now) && d.gen == gen && d.global == global {
+				c.flights.finish(fk, f, d, nil)
+				return
+			}
+			d, err := c.fetchAndStore(k, ec, fs, gen, global)
+			c.flights.finish(fk, f, d, err)
+		})
+		if !started {
+			c.flights.finish(fk, f, nil, ErrClosed)
 		}
-		defer done()
-		// A caller that missed the cache while a request for k was in
-		// flight can get here after that request stored its answer: serve
-		// that answer instead of asking again.
-		now := c.hotNow()
-		if d := c.cache.get(k, now); d != nil && c.cache.fresh(d, now) {
-			return d, nil
-		}
-		return c.fetchAndStore(k, ec)
-	})
+	}
 	timer := time.NewTimer(c.cfg.timeout)
 	defer timer.Stop()
 	select {
-	case r := <-ch:
-		if r.Err != nil {
-			return nil, r.Err
+	case <-f.done:
+		if f.err != nil {
+			return nil, f.err
 		}
-		return r.Val.(*decision), nil
+		return f.dec, nil
 	case <-ctx.Done():
 		if errors.Is(ctx.Err(), context.DeadlineExceeded) {
 			return nil, errTimeout
@@ -661,9 +672,10 @@ func (c *Client) fetchOne(ctx context.Context, k cacheKey, ec *evalContext) (*de
 	}
 }
 
-// fetchAndStore asks the API for one decision and caches it.
-func (c *Client) fetchAndStore(k cacheKey, ec *evalContext) (*decision, error) {
-	fs, gen, global := c.cache.stamp(k.flag)
+// fetchAndStore asks the API for one decision and caches it, stamped with
+// the generations read before the request (stamp), so that an
+// invalidation that races with the request wins.
+func (c *Client) fetchAndStore(k cacheKey, ec *evalContext, fs *flagState, gen, global uint64) (*decision, error) {
 	ctx, cancel := context.WithTimeout(c.ctx, c.cfg.timeout)
 	defer cancel()
 	decs, err := c.remoteEvaluate(ctx, []remoteItem{{key: k.flag, ec: ec}})
@@ -692,14 +704,23 @@ func (c *Client) scheduleRefresh(k cacheKey, ec *evalContext, d *decision) {
 }
 
 // refreshLoop refreshes hot entries close to expiry in the background, so
-// hot paths stay on cache hits.
+// hot paths stay on cache hits. A refresh joins a request for the same key
+// already in flight instead of making another.
 func (c *Client) refreshLoop() {
 	for {
 		select {
 		case <-c.ctx.Done():
 			return
 		case j := <-c.refreshCh:
-			_, err, _ := c.sf.Do(j.key.String(), func() (any, error) { return c.fetchAndStore(j.key, j.ec) })
+			fs, gen, global := c.cache.stamp(j.key.flag)
+			fk := flightKey{k: j.key, gen: gen, global: global}
+			f, leader := c.flights.join(fk)
+			err := errFlightJoined
+			if leader {
+				var d *decision
+				d, err = c.fetchAndStore(j.key, j.ec, fs, gen, global)
+				c.flights.finish(fk, f, d, err)
+			}
 			if err != nil {
 				// Keep serving the current entry; allow another attempt.
 				if d := c.cache.get(j.key, c.cfg.clock.Nanotime()); d != nil {
@@ -709,6 +730,9 @@ func (c *Client) refreshLoop() {
 		}
 	}
 }
+
+// errFlightJoined: a refresh found a request for its key in flight.
+var errFlightJoined = errors.New("flagwire: a request for this decision is in flight")
 
 // Invalidate drops every cached decision of one flag, in O(1). A dropped
 // decision is never served again, not even as STALE when the server is

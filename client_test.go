@@ -454,7 +454,7 @@ func TestRefreshAhead(t *testing.T) {
 	// After the background refresh lands, the entry lives on past the
 	// original TTL.
 	testkit.WaitFor(t, 5*time.Second, "refreshed entry stored", func() bool {
-		d := h.c.cache.get(contextOf(ctx).cacheKey("checkout-new-flow"), h.clock.Nanotime())
+		d := h.c.cache.get(mustKey(t, h.c, ctx, "checkout-new-flow"), h.clock.Nanotime())
 		return d != nil && d.fetchedAt > 1
 	})
 	if n := h.evaluations(); n != 2 {
@@ -562,7 +562,7 @@ func TestNewValidation(t *testing.T) {
 
 func TestContextHashCanonical(t *testing.T) {
 	key := func(a Attributes) [2]uint64 {
-		hi, lo := newEvalContext(a).key()
+		hi, lo, _ := newEvalContext(a).key()
 		return [2]uint64{hi, lo}
 	}
 	same := [][2]Attributes{

@@ -31,6 +31,7 @@ package flagwire
 import (
 	"context"
 	"encoding/binary"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"hash/maphash"
@@ -111,6 +112,13 @@ const (
 	// TARGETING_KEY_MISSING error maps to it, and the caller's default is
 	// served, as OFREP gives no value.
 	ErrorMissingBucketingAttribute ErrorCode = "MISSING_BUCKETING_ATTRIBUTE"
+	// ErrorInvalidContext: in remote mode, the evaluation context cannot
+	// be sent exactly: nested more than 1,000 levels deep (or cyclic), or
+	// holding a value that JSON cannot encode (a channel, a func). No
+	// request is made, and the evaluation falls back as when the API
+	// cannot answer: to the bootstrap or last-known config, else to the
+	// caller's default.
+	ErrorInvalidContext ErrorCode = "INVALID_CONTEXT"
 )
 
 // isFallback reports whether code means the caller was given a fallback
@@ -300,31 +308,45 @@ func (ec *evalContext) attributes() Attributes {
 // independent 64-bit hashes make a 128-bit key.
 var ctxSeeds = [2]maphash.Seed{maphash.MakeSeed(), maphash.MakeSeed()}
 
+// maxContextDepth is the deepest nesting of maps and lists a context may
+// have in remote mode: deeper (or cyclic) contexts cannot be keyed
+// exactly, so their evaluations are refused with INVALID_CONTEXT instead
+// of sharing a key with another context.
+const maxContextDepth = 1000
+
 // key returns the context's 128-bit canonical hash, computing it once:
 // two independently seeded hashes of the canonical encoding, which is
 // built on the stack (no allocation unless it exceeds 256 bytes or a map
-// has more than 16 keys).
-func (ec *evalContext) key() (hi, lo uint64) {
+// has more than 16 keys). ok is false for a context that cannot be
+// encoded (see canonical); it is not cached.
+func (ec *evalContext) key() (hi, lo uint64, ok bool) {
 	if hi := ec.hi.Load(); hi != 0 {
-		return hi, ec.lo.Load()
+		return hi, ec.lo.Load(), true
 	}
 	var stack [256]byte
 	var b []byte
 	if ec.subject != nil {
-		b = appendSubject(stack[:0], ec.subject)
+		b, ok = appendSubject(stack[:0], ec.subject)
 	} else {
-		b = canonical(stack[:0], ec.attrs, 0)
+		b, ok = canonical(stack[:0], ec.attrs, 0)
 	}
-	hi, lo = maphash.Bytes(ctxSeeds[0], b), maphash.Bytes(ctxSeeds[1], b)
+	if !ok {
+		return 0, 0, false
+	}
+	hi, lo = hashKey(b)
 	ec.lo.Store(lo)
 	ec.hi.Store(hi)
-	return hi, lo
+	return hi, lo, true
 }
 
-// cacheKey returns the decision cache key of flag in this context.
-func (ec *evalContext) cacheKey(flag string) cacheKey {
-	hi, lo := ec.key()
-	return cacheKey{flag: flag, hi: hi, lo: lo}
+// hashKey hashes a canonical encoding into a 128-bit key; hi is never 0
+// (0 means "not computed yet").
+func hashKey(b []byte) (hi, lo uint64) {
+	hi, lo = maphash.Bytes(ctxSeeds[0], b), maphash.Bytes(ctxSeeds[1], b)
+	if hi == 0 {
+		hi = 1
+	}
+	return hi, lo
 }
 
 func appendStr(b []byte, tag byte, s string) []byte {
@@ -346,11 +368,29 @@ func keyLess(a, b string) bool {
 	return a < b
 }
 
+// maxExactFloat is 2^53: every whole float64 up to it in magnitude is
+// written in JSON as its exact integer, so it is keyed as that integer.
+// Beyond it, encoding/json writes the shortest decimal that reads back as
+// the same float64, which is another number than the float's exact
+// value: such floats are keyed by their bits, never as an integer.
+const maxExactFloat = 1 << 53
+
 func appendFloat(b []byte, f float64) []byte {
-	if f == math.Trunc(f) && f >= math.MinInt64 && f < math.MaxInt64 {
+	if f == math.Trunc(f) && f >= -maxExactFloat && f <= maxExactFloat {
 		return binary.AppendVarint(append(b, 'i'), int64(f))
 	}
 	return binary.BigEndian.AppendUint64(append(b, 'n'), math.Float64bits(f))
+}
+
+// appendFloat32 keys a float32 as JSON writes it: its own shortest
+// decimal, which is not the float64 conversion's (float32(0.1) is written
+// 0.1, float64(float32(0.1)) is 0.10000000149011612). Whole values up to
+// 2^24 are exact integers.
+func appendFloat32(b []byte, f float32) []byte {
+	if g := float64(f); g == math.Trunc(g) && g >= -(1<<24) && g <= 1<<24 {
+		return binary.AppendVarint(append(b, 'i'), int64(g))
+	}
+	return binary.BigEndian.AppendUint32(append(b, 'F'), math.Float32bits(f))
 }
 
 type mapEntry struct {
@@ -358,51 +398,55 @@ type mapEntry struct {
 	v any
 }
 
-// canonical appends a type-tagged, length-prefixed encoding of v: maps
-// in keyLess order; whole numbers by their exact integer
-// value (so 2, 2.0 and int64(2) agree, and large integer ids never
-// collide); other numbers by their float64 bits.
-func canonical(b []byte, v any, depth int) []byte {
-	if depth > 32 {
-		return append(b, '!')
+// canonical appends a type-tagged, length-prefixed encoding of v that is
+// injective over what the server receives (the JSON the request carries),
+// so two contexts share a decision cache key only when the server sees
+// the same values: maps in keyLess order, at any depth up to
+// maxContextDepth; integers of every Go type, whole floats up to 2^53 and
+// JSON number literals that are int64 integers by their exact value (so
+// 2, 2.0 and int64(2) agree); larger floats by their bits; other JSON
+// number literals by their text, exactly; values of other types by their
+// JSON encoding. ok is false for a context that cannot be encoded: nested
+// deeper than maxContextDepth (or cyclic), or holding a value that JSON
+// cannot encode.
+func canonical(b []byte, v any, depth int) (_ []byte, ok bool) {
+	if depth > maxContextDepth {
+		return b, false
 	}
 	switch x := v.(type) {
 	case nil:
-		return append(b, '0')
+		return append(b, '0'), true
 	case string:
-		return appendStr(b, 's', x)
+		return appendStr(b, 's', x), true
 	case bool:
 		if x {
-			return append(b, 't')
+			return append(b, 't'), true
 		}
-		return append(b, 'f')
+		return append(b, 'f'), true
 	case float64:
-		return appendFloat(b, x)
+		return appendFloat(b, x), true
 	case float32:
-		return appendFloat(b, float64(x))
+		return appendFloat32(b, x), true
 	case int:
-		return binary.AppendVarint(append(b, 'i'), int64(x))
+		return binary.AppendVarint(append(b, 'i'), int64(x)), true
 	case int64:
-		return binary.AppendVarint(append(b, 'i'), x)
+		return binary.AppendVarint(append(b, 'i'), x), true
 	case int32:
-		return binary.AppendVarint(append(b, 'i'), int64(x))
+		return binary.AppendVarint(append(b, 'i'), int64(x)), true
 	case uint:
-		return canonicalUint(b, uint64(x))
+		return canonicalUint(b, uint64(x)), true
 	case uint64:
-		return canonicalUint(b, x)
+		return canonicalUint(b, x), true
 	case uint32:
-		return binary.AppendVarint(append(b, 'i'), int64(x))
-	case interface {
-		Int64() (int64, error)
-		Float64() (float64, error)
-	}: // json.Number
-		if i, err := x.Int64(); err == nil {
-			return binary.AppendVarint(append(b, 'i'), i)
+		return binary.AppendVarint(append(b, 'i'), int64(x)), true
+	case json.Number:
+		// Written as is: an int64 literal in its plain form is that
+		// integer; anything else (beyond int64, a fraction, an exponent)
+		// is its exact text.
+		if i, err := strconv.ParseInt(string(x), 10, 64); err == nil && strconv.FormatInt(i, 10) == string(x) {
+			return binary.AppendVarint(append(b, 'i'), i), true
 		}
-		if f, err := x.Float64(); err == nil {
-			return appendFloat(b, f)
-		}
-		return appendStr(b, 'N', fmt.Sprint(x))
+		return appendStr(b, 'N', string(x)), true
 	case map[string]any:
 		// Keys in keyLess order, sorted on the stack: no allocation
 		// unless the map has more than 16 keys.
@@ -430,24 +474,33 @@ func canonical(b []byte, v any, depth int) []byte {
 		}
 		b = append(b, '{')
 		for _, e := range entries {
-			b = canonical(appendStr(b, 'k', e.k), e.v, depth+1)
+			if b, ok = canonical(appendStr(b, 'k', e.k), e.v, depth+1); !ok {
+				return b, false
+			}
 		}
-		return append(b, '}')
+		return append(b, '}'), true
 	case []any:
 		b = append(b, '[')
 		for _, e := range x {
-			b = canonical(b, e, depth+1)
+			if b, ok = canonical(b, e, depth+1); !ok {
+				return b, false
+			}
 		}
-		return append(b, ']')
+		return append(b, ']'), true
 	case []string:
 		b = append(b, '[')
 		for _, e := range x {
 			b = appendStr(b, 's', e)
 		}
-		return append(b, ']')
+		return append(b, ']'), true
 	default:
-		// Other types (time.Time, structs): their printed form.
-		return appendStr(b, 'T', fmt.Sprintf("%T %v", v, v))
+		// Other types (time.Time, structs, named types, other slices and
+		// maps): what the server receives, their JSON encoding.
+		j, err := json.Marshal(v)
+		if err != nil {
+			return b, false
+		}
+		return appendStr(b, 'J', string(j)), true
 	}
 }
 

@@ -91,8 +91,8 @@ func (c *Client) postOFREP(ctx context.Context, items []remoteItem) (*wire.Evalu
 	var groups []*group
 	byHash := make(map[[2]uint64]*group)
 	for i, it := range items {
-		hi, lo := it.ec.key()
-		h := [2]uint64{hi, lo}
+		k, _ := c.keyOf(it.ec, "") // keyed: the items' evaluations checked it
+		h := [2]uint64{k.hi, k.lo}
 		g := byHash[h]
 		if g == nil {
 			g = &group{ec: it.ec}

@@ -4,6 +4,8 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
+
+	"github.com/flagwire/flagwire/evaluate"
 )
 
 // HashIdentifier returns hex(SHA-256(salt ":" id)): the form in which
@@ -15,11 +17,15 @@ func HashIdentifier(salt, id string) string {
 }
 
 // WithHashedAttributes replaces the named top-level attributes (stable
-// identifiers such as userId or accountId) by HashIdentifier(salt, value)
+// identifiers such as userId or accountId) by HashIdentifier(salt, id)
 // before any evaluation: the raw identifier never leaves the process, and
 // because remote (server-side) and local evaluation both see the hashed
-// value, they bucket the same hashed value and agree. Non-string values are
-// hashed in their fmt %v form.
+// value, they bucket the same hashed value and agree. id is the value's
+// canonical id form, the one bucketing uses (evaluate.CanonicalID: so
+// int64(1000000) and float64(1e6) hash alike); a value that counts as a
+// missing id (nil, "", NaN) is left as it is, so it stays missing instead
+// of becoming an id that every such subject would share; a value that has
+// no id form (a list, a map) is hashed in its fmt %v form.
 func WithHashedAttributes(salt string, names ...string) Option {
 	return func(c *config) {
 		if salt == "" {
@@ -37,37 +43,77 @@ func WithHashedAttributes(salt string, names ...string) Option {
 }
 
 // preparedAttrs caches, per evaluation context, its attributes as one
-// client prepares them (hashed identifiers).
+// client prepares them (hashed identifiers), and their decision cache key.
 type preparedAttrs struct {
 	base  Attributes // what evalContext.attributes returns
 	cfg   *config    // nil until a client prepared attrs
 	attrs Attributes
+	// hi, lo and keyOK are the canonical hash of attrs (see
+	// evalContext.key): the key of what the server receives.
+	hi, lo uint64
+	keyOK  bool
+}
+
+// hashedValue is v as WithHashedAttributes sends it.
+func hashedValue(salt string, v any) any {
+	if id, ok := evaluate.CanonicalID(v); ok {
+		return HashIdentifier(salt, id)
+	}
+	switch v.(type) {
+	case []any, []string, map[string]any:
+		return HashIdentifier(salt, fmt.Sprint(v))
+	}
+	return v // a missing id stays missing
+}
+
+// prepared returns ec's attributes as this client prepares them, computed
+// once per context (and client configuration).
+func (c *Client) prepared(ec *evalContext) *preparedAttrs {
+	if p := ec.prepared.Load(); p != nil && p.cfg == c.cfg {
+		return p
+	}
+	attrs := ec.attributes()
+	out := make(Attributes, len(attrs))
+	for k, v := range attrs {
+		if c.cfg.hashed[k] && v != nil {
+			v = hashedValue(c.cfg.hashSalt, v)
+		}
+		out[k] = v
+	}
+	p := &preparedAttrs{base: attrs, cfg: c.cfg, attrs: out}
+	var stack [256]byte
+	if b, ok := canonical(stack[:0], out, 0); ok {
+		p.hi, p.lo = hashKey(b)
+		p.keyOK = true
+	}
+	ec.prepared.Store(p)
+	return p
 }
 
 // evalAttributes returns the attributes evaluation sees: hashed
 // identifiers replaced. Private attributes stay (they never leave the
 // process, but local rules may use them). Computed once per context.
 func (c *Client) evalAttributes(ec *evalContext) Attributes {
-	attrs := ec.attributes()
-	if len(c.cfg.hashed) == 0 || attrs == nil {
-		return attrs
+	if len(c.cfg.hashed) == 0 {
+		return ec.attributes()
 	}
-	if p := ec.prepared.Load(); p != nil && p.cfg == c.cfg {
-		return p.attrs
+	if ec.attributes() == nil {
+		return nil
 	}
-	out := make(Attributes, len(attrs))
-	for k, v := range attrs {
-		if c.cfg.hashed[k] && v != nil {
-			s, ok := v.(string)
-			if !ok {
-				s = fmt.Sprint(v)
-			}
-			v = HashIdentifier(c.cfg.hashSalt, s)
-		}
-		out[k] = v
+	return c.prepared(ec).attrs
+}
+
+// keyOf returns the decision cache key of flag in ec for this client: the
+// canonical hash of the attributes as the server receives them (hashed
+// identifiers included). ok is false for a context that cannot be keyed
+// (see canonical): it is refused with INVALID_CONTEXT.
+func (c *Client) keyOf(ec *evalContext, flag string) (cacheKey, bool) {
+	if len(c.cfg.hashed) == 0 || ec.attributes() == nil {
+		hi, lo, ok := ec.key()
+		return cacheKey{flag: flag, hi: hi, lo: lo}, ok
 	}
-	ec.prepared.Store(&preparedAttrs{base: attrs, cfg: c.cfg, attrs: out})
-	return out
+	p := c.prepared(ec)
+	return cacheKey{flag: flag, hi: p.hi, lo: p.lo}, p.keyOK
 }
 
 // outgoingAttributes is what leaves the process: hashed identifiers, and

@@ -36,6 +36,7 @@ func (e *apiError) Error() string {
 var (
 	errTimeout         = &apiError{code: ErrorTimeout, msg: "no answer within the timeout"}
 	errRateLimitedGate = &apiError{code: ErrorRateLimited, msg: "waiting out the server's Retry-After"}
+	errInvalidContext  = &apiError{code: ErrorInvalidContext, msg: "the evaluation context cannot be encoded exactly (nested over 1,000 levels, cyclic, or a value JSON cannot encode)"}
 )
 
 // errorCodeOf maps any error of the remote path to an ErrorCode.

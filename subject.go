@@ -43,21 +43,21 @@ func Any(key string, value any) Attr { return Attr{Key: key, Value: evaluate.Any
 // appendValue appends v's canonical encoding: the same bytes canonical
 // gives v.Any(), so a subject and the equal Attributes map have the same
 // decision cache key.
-func appendValue(b []byte, v Value, depth int) []byte {
+func appendValue(b []byte, v Value, depth int) ([]byte, bool) {
 	switch v.Kind() {
 	case evaluate.KindString:
-		return appendStr(b, 's', v.String())
+		return appendStr(b, 's', v.String()), true
 	case evaluate.KindBool:
 		if v.Bool() {
-			return append(b, 't')
+			return append(b, 't'), true
 		}
-		return append(b, 'f')
+		return append(b, 'f'), true
 	case evaluate.KindInt64:
-		return binary.AppendVarint(append(b, 'i'), v.Int64())
+		return binary.AppendVarint(append(b, 'i'), v.Int64()), true
 	case evaluate.KindFloat64:
-		return appendFloat(b, v.Float64())
+		return appendFloat(b, v.Float64()), true
 	case evaluate.KindNull:
-		return append(b, '0')
+		return append(b, '0'), true
 	}
 	return canonical(b, v.Any(), depth)
 }
@@ -65,7 +65,7 @@ func appendValue(b []byte, v Value, depth int) []byte {
 // appendSubject appends the canonical encoding of attrs: the bytes
 // canonical gives the equal Attributes map (keys in keyLess order; the
 // last of a repeated key counts).
-func appendSubject(b []byte, attrs []Attr) []byte {
+func appendSubject(b []byte, attrs []Attr) (_ []byte, ok bool) {
 	// Sort positions, not Attrs, stably (insertion sort: subjects are
 	// small), so the last of equal keys is last in its run.
 	var stack [8]uint16
@@ -105,16 +105,16 @@ func appendSubject(b []byte, attrs []Attr) []byte {
 		b = appendStr(b, 'k', a.Key)
 		if a.Value.Kind() == evaluate.KindString {
 			b = appendStr(b, 's', a.Value.String())
-		} else {
-			b = appendValue(b, a.Value, 1)
+		} else if b, ok = appendValue(b, a.Value, 1); !ok {
+			return b, false
 		}
 	}
-	return append(b, '}')
+	return append(b, '}'), true
 }
 
 // appendSubjectMap encodes a subject too long to sort in place through
 // the map it is equal to.
-func appendSubjectMap(b []byte, attrs []Attr) []byte {
+func appendSubjectMap(b []byte, attrs []Attr) ([]byte, bool) {
 	m := make(map[string]any, len(attrs))
 	for _, a := range attrs {
 		m[a.Key] = a.Value.Any()

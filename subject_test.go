@@ -97,7 +97,7 @@ func TestAttributesContextString(t *testing.T) {
 // another kind.
 func TestContextHashOrderIndependent(t *testing.T) {
 	key := func(a Attributes) [2]uint64 {
-		hi, lo := newEvalContext(a).key()
+		hi, lo, _ := newEvalContext(a).key()
 		return [2]uint64{hi, lo}
 	}
 	differ := [][2]Attributes{
@@ -132,7 +132,7 @@ func TestContextHashOrderIndependent(t *testing.T) {
 
 // subjectKey is the canonical hash of a WithSubject context.
 func subjectKey(attrs ...Attr) [2]uint64 {
-	hi, lo := contextOf(WithSubject(context.Background(), attrs...)).key()
+	hi, lo, _ := contextOf(WithSubject(context.Background(), attrs...)).key()
 	return [2]uint64{hi, lo}
 }
 
@@ -140,7 +140,7 @@ func subjectKey(attrs ...Attr) [2]uint64 {
 // the same decision cache key, so they share cached decisions.
 func TestSubjectHashMatchesMap(t *testing.T) {
 	mapKey := func(a Attributes) [2]uint64 {
-		hi, lo := newEvalContext(a).key()
+		hi, lo, _ := newEvalContext(a).key()
 		return [2]uint64{hi, lo}
 	}
 	cases := []struct {
@@ -216,7 +216,7 @@ func TestSubjectHashMatchesMapRandom(t *testing.T) {
 			subject = append(subject, a)
 			m[k] = a.Value.Any()
 		}
-		hi, lo := newEvalContext(m).key()
+		hi, lo, _ := newEvalContext(m).key()
 		if got := subjectKey(subject...); got != [2]uint64{hi, lo} {
 			t.Fatalf("case %d: subject %v and map %v hash differently", n, subject, m)
 		}
