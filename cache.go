@@ -33,8 +33,11 @@ type decision struct {
 	reason      Reason
 	payload     json.RawMessage
 	flagVersion int64
-	meta        map[string]any // the flag's metadata, read-only; nil when none
-	errCode     ErrorCode      // e.g. FLAG_NOT_FOUND: a cached negative answer
+	// typ is the flag's type as the server said ("json", …); empty when
+	// it did not (older servers, OFREP).
+	typ  string
+	meta map[string]any // the flag's metadata, read-only; nil when none
+	errCode ErrorCode // FLAG_NOT_FOUND: the one cached negative answer
 	// answerCode is a code that comes with the answer itself:
 	// MISSING_BUCKETING_ATTRIBUTE (the reason's errorCode).
 	answerCode ErrorCode
@@ -250,6 +253,22 @@ func (c *decisionCache) expireOlderThan(v, now int64, unversioned bool) {
 		c.unversionedBefore.Store(now)
 	}
 	c.versionFloor.Store(v)
+}
+
+// newEpoch is expireOlderThan for a stream connection to another store
+// epoch: every decision fetched before now is expired (the old store's
+// versions compare with nothing of the new one's), and the new store's
+// version v, if announced, becomes the reference.
+func (c *decisionCache) newEpoch(v int64, versioned bool, now int64) {
+	c.expiredBefore.Store(now)
+	c.unversionedBefore.Store(now)
+	if versioned {
+		c.newestVersion.Store(v)
+		c.versionFloor.Store(v)
+	} else {
+		c.newestVersion.Store(math.MinInt64)
+		c.versionFloor.Store(math.MinInt64)
+	}
 }
 
 // expireAll marks every decision fetched before now as expired, in O(1):

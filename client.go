@@ -470,7 +470,7 @@ func (c *Client) JSON(ctx context.Context, key string, dst any) Detail {
 		return det
 	}
 	raw := d.raw
-	if d.value != nil && len(det.Payload) > 0 { // a scalar flag: decode its payload
+	if !d.jsonFlag && d.value != nil && len(det.Payload) > 0 { // a scalar flag: decode its payload
 		raw = det.Payload
 	}
 	if len(raw) == 0 || decodeInto(raw, dst) != nil {
@@ -522,6 +522,9 @@ type value struct {
 	// useDefault (with ok) is a successful answer that says "serve the
 	// caller's default" (OFREP's code default): no value, no error.
 	useDefault bool
+	// jsonFlag: the flag is a JSON flag (JSON serves its value, never
+	// the payload, even when the value is a scalar).
+	jsonFlag bool
 }
 
 // lookup finds the decision for key in ctx, following the fallback order:
@@ -608,7 +611,7 @@ func (c *Client) served(ctx context.Context, d *decision, src Source, det *Detai
 	if d.codeDefault {
 		return value{ok: true, useDefault: true}
 	}
-	return value{value: d.value, raw: d.raw, ok: true}
+	return value{value: d.value, raw: d.raw, ok: true, jsonFlag: d.typ == string(evaluate.TypeJSON)}
 }
 
 // errorReason is the Reason of a Detail that serves the caller's default

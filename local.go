@@ -54,7 +54,7 @@ func (c *Client) evalState(st *snapshotState, key string, ec *evalContext, det *
 	default:
 		v = nil
 	}
-	return value{value: v, raw: r.ValueJSON, ok: true}, true
+	return value{value: v, raw: r.ValueJSON, ok: true, jsonFlag: r.Type == evaluate.TypeJSON}, true
 }
 
 // lookupLocal serves local and offline modes from the current snapshot.

@@ -366,16 +366,19 @@ func (c *Client) decisionFromWire(wd *wire.Decision, now int64) (*decision, erro
 		reason:      Reason{Bucket: -1},
 	}
 	if wd.Error != nil {
-		switch wd.Error.Code {
-		case string(ErrorFlagNotFound):
+		// A missing flag is an answer, cached for its TTL like any other
+		// (a negative entry). Any other per-decision error is a failure
+		// of this request, not an answer: it is never cached, so the next
+		// evaluation asks again instead of serving the fallback for a TTL.
+		if wd.Error.Code == string(ErrorFlagNotFound) {
 			d.errCode = ErrorFlagNotFound
-		default:
-			d.errCode = ErrorCode(wd.Error.Code)
-			if d.errCode == "" {
-				d.errCode = ErrorGeneral
-			}
+			return d, nil
 		}
-		return d, nil
+		code := ErrorCode(wd.Error.Code)
+		if code == "" {
+			code = ErrorGeneral
+		}
+		return nil, &apiError{code: code, msg: "the server could not decide the flag: " + wd.Error.Message}
 	}
 	if wd.Reason != nil {
 		d.reason.Kind = wd.Reason.Kind
@@ -422,6 +425,7 @@ func (c *Client) decisionFromWire(wd *wire.Decision, now int64) (*decision, erro
 		d.payload = append(json.RawMessage(nil), wd.Payload...)
 	}
 	d.meta = scalarMetadata(wd.FlagMetadata)
+	d.typ = wd.Type
 	return d, nil
 }
 

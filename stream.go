@@ -43,6 +43,10 @@ type streamer struct {
 	c         *Client
 	idle      time.Duration
 	lastID    string
+	// epoch is the store epoch (X-Flagwire-Config-Epoch) the last
+	// connection announced; "" when none did. Event ids are positions in
+	// one store's history: they never resume across epochs.
+	epoch string
 	connected atomic.Bool
 	stopped   atomic.Bool // after 401/403
 	// absent: an OFREP-only server has no stream (stopped, not an error).
@@ -62,8 +66,12 @@ type streamer struct {
 // events published before it will never reach the client.
 type streamStart struct {
 	// first is the stream's first connection (otherwise a reconnect
-	// without an event id).
+	// without an event id, or one to another store epoch).
 	first bool
+	// newEpoch: the server's store is not the one the previous
+	// connection streamed (it restarted without its data, or a backup
+	// was restored): its versions and event ids are another history.
+	newEpoch bool
 	// version is the server's X-Flagwire-Config-Version: every change
 	// after it reaches this connection. versioned is false when the
 	// server sent none (older servers) or an unreadable one.
@@ -187,9 +195,23 @@ func (s *streamer) connectOnce(parent context.Context) error {
 	// reconnect to a server that announces none); local mode asks for a
 	// conditional sync (a 304 costs nothing). With Last-Event-ID the
 	// server replays missed events or sends a reset.
+	//
+	// A connection to another store epoch does not resume either,
+	// whatever id it was sent: the id named an event of another store's
+	// history, which the new store may take as one of its own and so
+	// replay nothing (a change made on a restarted server before the
+	// reconnect would never reach the client).
 	n := s.connects.Add(1)
+	epoch := resp.Header.Get(wire.HeaderConfigEpoch)
+	newEpoch := epoch != "" && s.epoch != "" && epoch != s.epoch
+	if epoch != "" {
+		s.epoch = epoch
+	}
+	if newEpoch {
+		s.lastID = ""
+	}
 	if s.lastID == "" && s.onConnect != nil {
-		st := streamStart{first: n == 1}
+		st := streamStart{first: n == 1, newEpoch: newEpoch}
 		st.version, st.versioned = announcedVersion(resp.Header)
 		s.onConnect(st)
 	}
@@ -268,6 +290,9 @@ func announcedVersion(h http.Header) (v int64, ok bool) {
 func (c *Client) onRemoteConnect(st streamStart) {
 	now := c.cfg.clock.Nanotime()
 	switch {
+	case st.newEpoch:
+		// Versions of the old store say nothing about the new one.
+		c.cache.newEpoch(st.version, st.versioned, now)
 	case st.versioned:
 		c.cache.expireOlderThan(st.version, now, !st.first)
 	case !st.first:

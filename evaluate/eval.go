@@ -330,6 +330,7 @@ func (s *Snapshot) result(out *Result, cf *compiledFlag, idx int, w why) {
 		rs.RuleID, rs.RuleIndex, rs.Segment = w.rule.id, w.ruleIndex, w.rule.segment
 	}
 	out.FlagVersion = cf.version
+	out.Type = cf.typ
 	out.FlagMetadata = cf.meta
 }
 

@@ -86,6 +86,9 @@ type Result struct {
 	HasBucketing bool
 	// FlagVersion is the flag's version.
 	FlagVersion int64
+	// Type is the flag's type (boolean, string, number or json); empty on
+	// error.
+	Type FlagType
 	// FlagMetadata is the flag's Flag.FlagMetadata as compiled (numbers as
 	// float64), set on every result of a known flag; nil when the flag has
 	// none. It is shared by every evaluation and must not be modified.

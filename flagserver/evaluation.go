@@ -104,6 +104,7 @@ func decide(snap *evaluate.Snapshot, in *wire.EvaluationInput, opts wire.Evaluat
 	d.Variant = marshalValue(res.Value)
 	d.VariantKey = res.Variant
 	d.FlagVersion = res.FlagVersion
+	d.Type = string(res.Type)
 	d.FlagMetadata = res.FlagMetadata // shared and read-only
 	if opts.ReturnPayloads && res.Payload != nil {
 		d.Payload = marshalValue(res.Payload)

@@ -243,6 +243,7 @@ func (s *Server) handleStream(w http.ResponseWriter, r *http.Request) {
 	h.Set("Cache-Control", "no-cache")
 	h.Set("X-Accel-Buffering", "no")
 	h.Set(wire.HeaderConfigVersion, strconv.FormatInt(version, 10))
+	h.Set(wire.HeaderConfigEpoch, s.store.epoch) // event ids resume within one epoch only
 	// A stream outlives the http.Server's ReadTimeout and WriteTimeout:
 	// clear the read deadline (its expiry would cancel the request) and
 	// give every write its own deadline instead, so a client that stops

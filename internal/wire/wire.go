@@ -20,7 +20,8 @@ const (
 	// A client that did not resume (no Last-Event-ID) compares it with the
 	// ConfigVersion of the decisions it holds. Older servers do not send it.
 	HeaderConfigVersion = "X-Flagwire-Config-Version"
-	// HeaderConfigEpoch, on a GET /v1/flags response, names the store
+	// HeaderConfigEpoch, on GET /v1/flags and GET /v1/stream responses,
+	// names the store
 	// whose counter the config's version counts in: a random id made when
 	// the store was created (a memory-only server: at each start; with a
 	// data dir: once, kept in it). Versions are comparable only within one
@@ -74,8 +75,12 @@ type Decision struct {
 	Bucketing   *Bucketing      `json:"bucketing,omitempty"`
 	TTLSeconds  int             `json:"ttlSeconds"`
 	FlagVersion int64           `json:"flagVersion,omitempty"`
-	Error       *DecisionError  `json:"error,omitempty"`
-	Explain     []ExplainStep   `json:"explain,omitempty"`
+	// Type is the flag's type ("boolean", "string", "number", "json"),
+	// sent with a successful decision, so a client knows a JSON flag
+	// whose value is a scalar from a scalar flag with a payload.
+	Type    string         `json:"type,omitempty"`
+	Error   *DecisionError `json:"error,omitempty"`
+	Explain []ExplainStep  `json:"explain,omitempty"`
 	// FlagMetadata is the flag's user-defined metadata (evaluate.Flag's
 	// FlagMetadata: strings, booleans, numbers), sent with a successful
 	// decision when the flag has any. It is read-only: the server shares
