@@ -19,7 +19,7 @@ func TestJSONFlagWithAScalarValueServesTheValue(t *testing.T) {
 	}}
 	srv := flagtest.NewServer(t, flagtest.WithConfig(cfg))
 	for _, mode := range []Mode{ModeRemote, ModeLocal} {
-		c := remoteAt(t, srv, "prod", WithMode(mode))
+		c := remoteAt(t, srv, WithMode(mode))
 		if mode == ModeLocal {
 			if err := c.WaitReady(context.Background()); err != nil {
 				t.Fatal(err)
@@ -43,7 +43,7 @@ func TestJSONFlagWithAScalarValueServesTheValue(t *testing.T) {
 // FLAG_NOT_FOUND stays cached for its TTL.
 func TestTransientDecisionErrorsAreNotCached(t *testing.T) {
 	srv := flagtest.NewServer(t, flagtest.WithConfig(exampleConfig()))
-	c := remoteAt(t, srv, "prod")
+	c := remoteAt(t, srv)
 	ctx := user("8a7f4c91", "pro", "US")
 	srv.InjectFault(flagtest.Fault{Method: "POST", Path: "/v1/evaluate", Count: 1,
 		Body: []byte(`{"requestId":"r","decisions":[{"flagKey":"checkout-new-flow","variant":null,"ttlSeconds":60,"error":{"code":"GENERAL","message":"store busy"}}]}`)})

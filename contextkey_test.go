@@ -68,7 +68,7 @@ func unchanged(a Attributes) Attributes { return a }
 func TestBigIntegerIDsDoNotShareACachedDecision(t *testing.T) {
 	cfg := vipConfig("s")
 	srv := flagtest.NewServer(t, flagtest.WithConfig(cfg))
-	c := remoteAt(t, srv, "prod")
+	c := remoteAt(t, srv)
 	askInTurn(t, c, cfg, "vip", unchanged,
 		Attributes{"accountId": json.Number("12345678901234567890")},
 		Attributes{"accountId": json.Number("12345678901234567891")},
@@ -91,7 +91,7 @@ func TestHashedIDsKeyTheirHashedForm(t *testing.T) {
 	const salt = "prod-salt"
 	cfg := vipConfig(salt)
 	srv := flagtest.NewServer(t, flagtest.WithConfig(cfg))
-	c := remoteAt(t, srv, "prod", WithHashedAttributes(salt, "userId"))
+	c := remoteAt(t, srv, WithHashedAttributes(salt, "userId"))
 	hashed := func(a Attributes) Attributes {
 		out := Attributes{}
 		for k, v := range a {
@@ -126,7 +126,7 @@ func TestHashedIDsKeyTheirHashedForm(t *testing.T) {
 func TestDeepContextsDoNotShareAKey(t *testing.T) {
 	cfg := vipConfig("s")
 	srv := flagtest.NewServer(t, flagtest.WithConfig(cfg))
-	c := remoteAt(t, srv, "prod")
+	c := remoteAt(t, srv)
 	askInTurn(t, c, cfg, "deep", unchanged,
 		Attributes{"d": nest(39, "x")},
 		Attributes{"d": nest(39, "y")},

@@ -20,12 +20,19 @@ func mustKey(t testing.TB, c *Client, ctx context.Context, key string) cacheKey 
 	return k
 }
 
-// remoteAt returns a remote-mode client of srv's environment env, without
-// streaming (so nothing but the calls themselves changes its cache).
-func remoteAt(t testing.TB, srv *flagtest.Server, env string, opts ...Option) *Client {
+// remoteAt returns a remote-mode client of srv's environment "prod",
+// without streaming (so nothing but the calls themselves changes its
+// cache) unless opts say otherwise.
+func remoteAt(t testing.TB, srv *flagtest.Server, opts ...Option) *Client {
+	t.Helper()
+	return remoteAtURL(t, srv.URL, srv.Token(), opts...)
+}
+
+// remoteAtURL is remoteAt for a server at url (a proxy in front of one).
+func remoteAtURL(t testing.TB, url, token string, opts ...Option) *Client {
 	t.Helper()
 	base := []Option{
-		WithEndpoint(srv.URL), WithToken(srv.Token()), WithEnvironment(env),
+		WithEndpoint(url), WithToken(token), WithEnvironment("prod"),
 		WithStreaming(false), WithTimeout(5 * time.Second),
 		WithLogger(slog.New(slog.DiscardHandler)),
 	}

@@ -21,9 +21,8 @@ const (
 	// ConfigVersion of the decisions it holds. Older servers do not send it.
 	HeaderConfigVersion = "X-Flagwire-Config-Version"
 	// HeaderConfigEpoch, on GET /v1/flags and GET /v1/stream responses,
-	// names the store
-	// whose counter the config's version counts in: a random id made when
-	// the store was created (a memory-only server: at each start; with a
+	// names the store whose counter the config's version and the stream's
+	// event ids count in: a random id made when the store was created (a memory-only server: at each start; with a
 	// data dir: once, kept in it). Versions are comparable only within one
 	// epoch: a client that holds version 57 and is served version 3 of a
 	// new epoch follows it (the server restarted without its data), while
