@@ -35,9 +35,9 @@ type decision struct {
 	flagVersion int64
 	// typ is the flag's type as the server said ("json", …); empty when
 	// it did not (older servers, OFREP).
-	typ  string
-	meta map[string]any // the flag's metadata, read-only; nil when none
-	errCode ErrorCode // FLAG_NOT_FOUND: the one cached negative answer
+	typ     string
+	meta    map[string]any // the flag's metadata, read-only; nil when none
+	errCode ErrorCode      // FLAG_NOT_FOUND: the one cached negative answer
 	// answerCode is a code that comes with the answer itself:
 	// MISSING_BUCKETING_ATTRIBUTE (the reason's errorCode).
 	answerCode ErrorCode

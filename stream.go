@@ -40,13 +40,13 @@ const (
 // sees status codes and Retry-After, and never subscribes from inside a
 // callback.
 type streamer struct {
-	c         *Client
-	idle      time.Duration
-	lastID    string
+	c      *Client
+	idle   time.Duration
+	lastID string
 	// epoch is the store epoch (X-Flagwire-Config-Epoch) the last
 	// connection announced; "" when none did. Event ids are positions in
 	// one store's history: they never resume across epochs.
-	epoch string
+	epoch     string
 	connected atomic.Bool
 	stopped   atomic.Bool // after 401/403
 	// absent: an OFREP-only server has no stream (stopped, not an error).
