@@ -99,6 +99,12 @@ type decisionCache struct {
 	unversionedBefore atomic.Int64
 	newestVersion     atomic.Int64
 
+	// between, when set (tests only), runs between reading a decision
+	// from the LRU (or adding it) and putting it in the front index, so
+	// tests can interleave an eviction or a refresh there
+	// deterministically.
+	between func(step string)
+
 	// deps records prerequisites learned from decisions (a
 	// PREREQUISITE_FAILED reason names one): prerequisite key → the set
 	// of flags depending on it. Bounded by the number of flags.
@@ -142,7 +148,10 @@ func (c *decisionCache) get(k cacheKey, now int64) *decision {
 		if d, ok = c.lru.Peek(k); !ok { // read lock only
 			return nil
 		}
-		slot.Store(d)
+		if c.between != nil {
+			c.between("get")
+		}
+		c.index(slot, k, d)
 	}
 	if d.gen != d.fs.gen.Load() || d.global != c.global.Load() {
 		return nil
@@ -168,7 +177,25 @@ func (c *decisionCache) add(k cacheKey, d *decision) {
 		c.noteVersion(d.configVersion)
 	}
 	c.lru.Add(k, d)
-	c.front[c.frontSlot(k)].Store(d)
+	if c.between != nil {
+		c.between("add")
+	}
+	c.index(&c.front[c.frontSlot(k)], k, d)
+}
+
+// index puts d, read from or added to the LRU under k, in its front slot,
+// unless the LRU no longer holds it: a decision evicted, or superseded by
+// a newer one for k (a refresh), after it was read and before it reached
+// the slot would otherwise stay there, served beyond the LRU's bound or in
+// place of the newer decision. Whatever the interleaving, a slot holds
+// only what the LRU held for its key at some moment after the slot was
+// written: an eviction after the check takes d out of the slot
+// (evicted), and an add after it overwrites the slot.
+func (c *decisionCache) index(slot *atomic.Pointer[decision], k cacheKey, d *decision) {
+	slot.Store(d)
+	if cur, ok := c.lru.Peek(k); !ok || cur != d {
+		slot.CompareAndSwap(d, nil)
+	}
 }
 
 // The front index: a direct-mapped array of recently added or read

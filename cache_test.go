@@ -71,3 +71,88 @@ func TestFrontIndexConcurrent(t *testing.T) {
 	}
 	wg.Wait()
 }
+
+// frontHolds reports what k's front slot holds.
+func frontHolds(c *decisionCache, k cacheKey) *decision {
+	return c.front[c.frontSlot(k)].Load()
+}
+
+// newTestDecision returns a fresh decision of k's flag, stamped now.
+func newTestDecision(c *decisionCache, k cacheKey) *decision {
+	d := &decision{expiresAt: 1 << 62}
+	d.fs, d.gen, d.global = c.stamp(k.flag)
+	return d
+}
+
+// TestFrontIndexHoldsOnlyWhatTheLRUHolds interleaves, deterministically
+// (the between hook), a refresh or an eviction between a read of the LRU
+// and the write of the front slot, in get and in add: afterwards the slot
+// holds nothing the LRU does not hold for its key, so neither a
+// superseded decision (whose refreshing mark would stop refresh-ahead)
+// nor an evicted one (served beyond the LRU's bound) is served.
+func TestFrontIndexHoldsOnlyWhatTheLRUHolds(t *testing.T) {
+	k := cacheKey{flag: "f", hi: 1, lo: 1}
+	other := cacheKey{flag: "g", hi: 2, lo: 2}
+
+	t.Run("refresh between get's read and its slot write", func(t *testing.T) {
+		c := newDecisionCache(4)
+		old := newTestDecision(c, k)
+		c.add(k, old)
+		c.front[c.frontSlot(k)].Store(nil) // the next get reads the LRU
+		refreshed := newTestDecision(c, k)
+		c.between = func(step string) {
+			if step == "get" {
+				c.between = nil
+				c.add(k, refreshed)
+			}
+		}
+		c.get(k, 1) // may answer old: it read the LRU before the refresh
+		if got := frontHolds(c, k); got == old {
+			t.Fatal("the slot kept the superseded decision")
+		}
+		if got := c.get(k, 1); got != refreshed {
+			t.Fatalf("after the refresh: %p, want the refreshed decision %p", got, refreshed)
+		}
+	})
+
+	t.Run("eviction between get's read and its slot write", func(t *testing.T) {
+		c := newDecisionCache(1)
+		d := newTestDecision(c, k)
+		c.add(k, d)
+		c.front[c.frontSlot(k)].Store(nil)
+		c.between = func(step string) {
+			if step == "get" {
+				c.between = nil
+				c.add(other, newTestDecision(c, other)) // evicts k (size 1)
+			}
+		}
+		c.get(k, 1)
+		if _, ok := c.lru.Peek(k); ok {
+			t.Fatal("k was not evicted")
+		}
+		if got := frontHolds(c, k); got == d {
+			t.Fatal("the evicted decision stayed in the front index")
+		}
+		if got := c.get(k, 1); got != nil {
+			t.Fatalf("an evicted decision is still served: %p", got)
+		}
+	})
+
+	t.Run("eviction between add's LRU write and its slot write", func(t *testing.T) {
+		c := newDecisionCache(1)
+		d := newTestDecision(c, k)
+		c.between = func(step string) {
+			if step == "add" {
+				c.between = nil
+				c.add(other, newTestDecision(c, other)) // evicts k
+			}
+		}
+		c.add(k, d)
+		if got := frontHolds(c, k); got == d {
+			t.Fatal("the evicted decision stayed in the front index")
+		}
+		if got := c.get(k, 1); got != nil {
+			t.Fatalf("an evicted decision is still served: %p", got)
+		}
+	})
+}
