@@ -171,6 +171,12 @@ func (c *decisionCache) stamp(flag string) (fs *flagState, gen, global uint64) {
 }
 
 func (c *decisionCache) add(k cacheKey, d *decision) {
+	// A decision fetched before an invalidation that a newer one already
+	// answered (a slow request overtaken by one made after the change)
+	// must not replace it: it would be dropped as invalidated at once.
+	if cur, ok := c.lru.Peek(k); ok && cur.fs == d.fs && (cur.gen > d.gen || cur.global > d.global) {
+		return
+	}
 	d.key = k
 	d.promotedAt.Store(d.fetchedAt)
 	if d.versioned {

@@ -1,6 +1,9 @@
 package flagwire
 
-import "sync"
+import (
+	"sync"
+	"sync/atomic"
+)
 
 // flightKey is what a request for one decision may be shared under: the
 // decision cache key and the flag's invalidation generations when the
@@ -28,6 +31,9 @@ type flight struct {
 type flights struct {
 	mu sync.Mutex
 	m  map[flightKey]*flight
+	// joined counts the callers that joined a flight in progress (Stats'
+	// Coalesced; tests).
+	joined atomic.Int64
 }
 
 // join returns the flight of fk, starting one when none is in progress:
@@ -37,6 +43,7 @@ func (g *flights) join(fk flightKey) (f *flight, leader bool) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	if f = g.m[fk]; f != nil {
+		g.joined.Add(1)
 		return f, false
 	}
 	if g.m == nil {
