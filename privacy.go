@@ -4,6 +4,10 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
+	"maps"
+	"math"
+	"reflect"
+	"slices"
 
 	"github.com/flagwire/flagwire/evaluate"
 )
@@ -116,18 +120,74 @@ func (c *Client) keyOf(ec *evalContext, flag string) (cacheKey, bool) {
 	return cacheKey{flag: flag, hi: p.hi, lo: p.lo}, p.keyOK
 }
 
-// outgoingAttributes is what leaves the process: hashed identifiers, and
-// no private attributes.
+// outgoingAttributes is what leaves the process: hashed identifiers, no
+// private attributes, and null in place of numbers that are not finite
+// (NaN, ±Inf), which JSON cannot carry and every mode treats as missing.
 func (c *Client) outgoingAttributes(ec *evalContext) map[string]any {
 	attrs := c.evalAttributes(ec)
-	if len(c.cfg.private) == 0 || attrs == nil {
-		return attrs
+	if len(c.cfg.private) > 0 && attrs != nil {
+		out := make(map[string]any, len(attrs))
+		for k, v := range attrs {
+			if !c.cfg.private[k] {
+				out[k] = v
+			}
+		}
+		attrs = out
 	}
-	out := make(map[string]any, len(attrs))
-	for k, v := range attrs {
-		if !c.cfg.private[k] {
-			out[k] = v
+	if f, changed := finiteOnly(attrs, 0); changed {
+		attrs = f.(map[string]any)
+	}
+	return attrs
+}
+
+// finiteOnly returns v with every number that is not finite replaced by
+// nil, at any depth (up to maxContextDepth), and whether it replaced any;
+// v itself, not a copy, when it holds none.
+func finiteOnly(v any, depth int) (any, bool) {
+	if depth > maxContextDepth {
+		return v, false
+	}
+	switch x := v.(type) {
+	case nil, string, bool, int, int64:
+		return v, false
+	case float64:
+		if math.IsNaN(x) || math.IsInf(x, 0) {
+			return nil, true
+		}
+		return v, false
+	case map[string]any:
+		var out map[string]any
+		for k, e := range x {
+			if f, changed := finiteOnly(e, depth+1); changed {
+				if out == nil {
+					out = maps.Clone(x)
+				}
+				out[k] = f
+			}
+		}
+		if out == nil {
+			return v, false
+		}
+		return out, true
+	case []any:
+		var out []any
+		for i, e := range x {
+			if f, changed := finiteOnly(e, depth+1); changed {
+				if out == nil {
+					out = slices.Clone(x)
+				}
+				out[i] = f
+			}
+		}
+		if out == nil {
+			return v, false
+		}
+		return out, true
+	}
+	if rv := reflect.ValueOf(v); rv.Kind() == reflect.Float32 || rv.Kind() == reflect.Float64 {
+		if f := rv.Float(); math.IsNaN(f) || math.IsInf(f, 0) {
+			return nil, true
 		}
 	}
-	return out
+	return v, false
 }

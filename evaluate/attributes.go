@@ -8,6 +8,10 @@ import "time"
 // []any / []string lists, or nested Attributes / map[string]any, reached from
 // rules with dotted paths such as "account.plan".
 //
+// A nil value is a missing attribute, and so is a number that is not
+// finite (NaN, +Inf, -Inf): JSON cannot carry one, so an SDK sends null
+// in its place, and every evaluation treats it as null.
+//
 // A nil Attributes is valid and has no attributes.
 type Attributes = map[string]any
 

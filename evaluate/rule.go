@@ -1279,7 +1279,7 @@ func (p *rlPath) lookupStrValue(e *rlEnv) (s string, isStr bool, v Value, presen
 		if sp, ok := a.Value.any.(stringptr); ok {
 			return unsafe.String((*byte)(sp), int(a.Value.num)), true, Value{}, true
 		}
-		if v = a.Value; v.any == nil {
+		if v = a.Value; v.null() {
 			return "", false, Value{}, false
 		}
 		s, isStr = v.asOtherString()
@@ -1293,7 +1293,9 @@ func (p *rlPath) lookupStrValue(e *rlEnv) (s string, isStr bool, v Value, presen
 		if s, ok := x.(string); ok {
 			return s, true, Value{}, true
 		}
-		v = AnyValue(x)
+		if v = AnyValue(x); v.null() {
+			return "", false, Value{}, false
+		}
 	} else if v, present = p.lookup(e); !present {
 		return "", false, Value{}, false
 	}
@@ -1301,7 +1303,8 @@ func (p *rlPath) lookupStrValue(e *rlEnv) (s string, isStr bool, v Value, presen
 	return s, isStr, v, true
 }
 
-// lookup returns the attribute's value; a nil value counts as missing.
+// lookup returns the attribute's value; a null value (nil, or a number
+// that is not finite: see Value.null) counts as missing.
 func (p *rlPath) lookup(e *rlEnv) (Value, bool) {
 	v := e.get(p.names[0])
 	for _, name := range p.names[1:] {
@@ -1311,7 +1314,7 @@ func (p *rlPath) lookup(e *rlEnv) (Value, bool) {
 		}
 		v = AnyValue(m[name])
 	}
-	return v, v.any != nil
+	return v, !v.null()
 }
 
 type rlAnd struct{ kids []rlNode }

@@ -1,8 +1,10 @@
 package evaluate
 
 import (
+	"encoding/json"
 	"fmt"
 	"math"
+	"reflect"
 	"strconv"
 	"unsafe"
 )
@@ -84,6 +86,34 @@ func AnyValue(v any) Value {
 		return x
 	}
 	return Value{any: v}
+}
+
+// null reports whether v counts as a missing attribute: null, or a
+// number that is not finite (NaN, +Inf, -Inf). JSON cannot carry such a
+// number: a context sent to a server carries null in its place, so local
+// evaluation treats it as null too, and every mode agrees.
+func (v Value) null() bool {
+	switch x := v.any.(type) {
+	case nil:
+		return true
+	case stringptr:
+		return false
+	case Kind:
+		if x != KindFloat64 {
+			return false
+		}
+		f := math.Float64frombits(v.num)
+		return math.IsNaN(f) || math.IsInf(f, 0)
+	case float32:
+		return math.IsNaN(float64(x)) || math.IsInf(float64(x), 0)
+	case map[string]any, []any, []string, json.Number:
+		return false
+	}
+	if rv := reflect.ValueOf(v.any); rv.Kind() == reflect.Float32 || rv.Kind() == reflect.Float64 {
+		f := rv.Float()
+		return math.IsNaN(f) || math.IsInf(f, 0)
+	}
+	return false
 }
 
 // Kind returns the kind of v.
