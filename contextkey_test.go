@@ -63,8 +63,8 @@ func unchanged(a Attributes) Attributes { return a }
 
 // TestBigIntegerIDsDoNotShareACachedDecision: two account ids beyond
 // int64 (equal as float64s) are two subjects: the second is not served
-// the first one's cached TARGET_MATCH. Likewise an int64 beyond 2^53 and
-// the float64 nearest to it, which JSON writes as another number.
+// the first one's cached TARGET_MATCH. A float64 beyond 2^53 is decided
+// as the integer it equals, as in local evaluation.
 func TestBigIntegerIDsDoNotShareACachedDecision(t *testing.T) {
 	cfg := vipConfig("s")
 	srv := flagtest.NewServer(t, flagtest.WithConfig(cfg))
@@ -75,9 +75,11 @@ func TestBigIntegerIDsDoNotShareACachedDecision(t *testing.T) {
 		Attributes{"accountId": uint64(12345678901234567890)},
 		Attributes{"accountId": int64(4611686018427387904)},
 	)
-	// float64(2^62) is sent as 4611686018427388000: not the targeted id.
+	// float64(2^62) is sent as the integer it equals (encoding/json alone
+	// would write 4611686018427388000), so the server decides what local
+	// evaluation decides: the engine's answer for the float itself.
 	_, d := c.BoolDetail(WithAttributes(context.Background(), Attributes{"accountId": float64(1 << 62)}), "vip", false)
-	sameAnswer(t, "float64(2^62)", d, engineAnswer(t, cfg, "vip", Attributes{"accountId": json.Number("4611686018427388000")}))
+	sameAnswer(t, "float64(2^62)", d, engineAnswer(t, cfg, "vip", Attributes{"accountId": float64(1 << 62)}))
 	if d.Source != SourceRemote {
 		t.Errorf("float64(2^62) was served from %s, want a request of its own", d.Source)
 	}

@@ -3,11 +3,13 @@ package flagwire
 import (
 	"crypto/sha256"
 	"encoding/hex"
+	"encoding/json"
 	"fmt"
 	"maps"
 	"math"
 	"reflect"
 	"slices"
+	"strconv"
 
 	"github.com/flagwire/flagwire/evaluate"
 )
@@ -121,8 +123,8 @@ func (c *Client) keyOf(ec *evalContext, flag string) (cacheKey, bool) {
 }
 
 // outgoingAttributes is what leaves the process: hashed identifiers, no
-// private attributes, and null in place of numbers that are not finite
-// (NaN, ±Inf), which JSON cannot carry and every mode treats as missing.
+// private attributes, and numbers in the form that makes the server see
+// what local evaluation sees (wireNumber).
 func (c *Client) outgoingAttributes(ec *evalContext) map[string]any {
 	attrs := c.evalAttributes(ec)
 	if len(c.cfg.private) > 0 && attrs != nil {
@@ -134,16 +136,36 @@ func (c *Client) outgoingAttributes(ec *evalContext) map[string]any {
 		}
 		attrs = out
 	}
-	if f, changed := finiteOnly(attrs, 0); changed {
+	if f, changed := wireForm(attrs, 0); changed {
 		attrs = f.(map[string]any)
 	}
 	return attrs
 }
 
-// finiteOnly returns v with every number that is not finite replaced by
-// nil, at any depth (up to maxContextDepth), and whether it replaced any;
-// v itself, not a copy, when it holds none.
-func finiteOnly(v any, depth int) (any, bool) {
+// wireNumber returns the form of a float that JSON carries as the number
+// local evaluation sees: nil for a number that is not finite (NaN, ±Inf:
+// JSON cannot carry one, and every mode treats it as null), the exact
+// integer for a whole float beyond 2^53 (encoding/json would write the
+// shortest decimal that reads back as the same float, another integer:
+// 2^62 as 4611686018427388000), and a float32 as the float64 it equals
+// (encoding/json writes float32(0.1) as 0.1, while evaluation reads
+// 0.10000000149011612). ok is false when f needs no change (as float64).
+func wireNumber(f float64, isFloat32 bool) (_ any, changed bool) {
+	switch {
+	case math.IsNaN(f) || math.IsInf(f, 0):
+		return nil, true
+	case f == math.Trunc(f) && (f > maxExactFloat || f < -maxExactFloat):
+		return json.Number(strconv.FormatFloat(f, 'f', 0, 64)), true
+	case isFloat32:
+		return f, true
+	}
+	return f, false
+}
+
+// wireForm returns v with every float in its wire form (wireNumber), at
+// any depth (up to maxContextDepth), and whether it changed any; v itself,
+// not a copy, when none changes.
+func wireForm(v any, depth int) (any, bool) {
 	if depth > maxContextDepth {
 		return v, false
 	}
@@ -151,14 +173,16 @@ func finiteOnly(v any, depth int) (any, bool) {
 	case nil, string, bool, int, int64:
 		return v, false
 	case float64:
-		if math.IsNaN(x) || math.IsInf(x, 0) {
-			return nil, true
+		if w, changed := wireNumber(x, false); changed {
+			return w, true
 		}
 		return v, false
+	case float32:
+		return wireNumber(float64(x), true)
 	case map[string]any:
 		var out map[string]any
 		for k, e := range x {
-			if f, changed := finiteOnly(e, depth+1); changed {
+			if f, changed := wireForm(e, depth+1); changed {
 				if out == nil {
 					out = maps.Clone(x)
 				}
@@ -172,7 +196,7 @@ func finiteOnly(v any, depth int) (any, bool) {
 	case []any:
 		var out []any
 		for i, e := range x {
-			if f, changed := finiteOnly(e, depth+1); changed {
+			if f, changed := wireForm(e, depth+1); changed {
 				if out == nil {
 					out = slices.Clone(x)
 				}
@@ -185,8 +209,8 @@ func finiteOnly(v any, depth int) (any, bool) {
 		return out, true
 	}
 	if rv := reflect.ValueOf(v); rv.Kind() == reflect.Float32 || rv.Kind() == reflect.Float64 {
-		if f := rv.Float(); math.IsNaN(f) || math.IsInf(f, 0) {
-			return nil, true
+		if w, changed := wireNumber(rv.Float(), rv.Kind() == reflect.Float32); changed {
+			return w, true
 		}
 	}
 	return v, false
