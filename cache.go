@@ -103,7 +103,7 @@ type decisionCache struct {
 	// from the LRU (or adding it) and putting it in the front index, so
 	// tests can interleave an eviction or a refresh there
 	// deterministically.
-	between func(step string)
+	between func(step string, k cacheKey)
 
 	// deps records prerequisites learned from decisions (a
 	// PREREQUISITE_FAILED reason names one): prerequisite key → the set
@@ -149,7 +149,7 @@ func (c *decisionCache) get(k cacheKey, now int64) *decision {
 			return nil
 		}
 		if c.between != nil {
-			c.between("get")
+			c.between("get", k)
 		}
 		c.index(slot, k, d)
 	}
@@ -184,7 +184,7 @@ func (c *decisionCache) add(k cacheKey, d *decision) {
 	}
 	c.lru.Add(k, d)
 	if c.between != nil {
-		c.between("add")
+		c.between("add", k)
 	}
 	c.index(&c.front[c.frontSlot(k)], k, d)
 }

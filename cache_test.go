@@ -100,7 +100,7 @@ func TestFrontIndexHoldsOnlyWhatTheLRUHolds(t *testing.T) {
 		c.add(k, old)
 		c.front[c.frontSlot(k)].Store(nil) // the next get reads the LRU
 		refreshed := newTestDecision(c, k)
-		c.between = func(step string) {
+		c.between = func(step string, _ cacheKey) {
 			if step == "get" {
 				c.between = nil
 				c.add(k, refreshed)
@@ -120,7 +120,7 @@ func TestFrontIndexHoldsOnlyWhatTheLRUHolds(t *testing.T) {
 		d := newTestDecision(c, k)
 		c.add(k, d)
 		c.front[c.frontSlot(k)].Store(nil)
-		c.between = func(step string) {
+		c.between = func(step string, _ cacheKey) {
 			if step == "get" {
 				c.between = nil
 				c.add(other, newTestDecision(c, other)) // evicts k (size 1)
@@ -141,7 +141,7 @@ func TestFrontIndexHoldsOnlyWhatTheLRUHolds(t *testing.T) {
 	t.Run("eviction between add's LRU write and its slot write", func(t *testing.T) {
 		c := newDecisionCache(1)
 		d := newTestDecision(c, k)
-		c.between = func(step string) {
+		c.between = func(step string, _ cacheKey) {
 			if step == "add" {
 				c.between = nil
 				c.add(other, newTestDecision(c, other)) // evicts k
