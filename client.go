@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"github.com/flagwire/flagwire/evaluate"
+	"github.com/flagwire/flagwire/internal/clockhook"
 	"log/slog"
 	"math"
 	"net/http"
@@ -37,6 +38,9 @@ type Client struct {
 
 	refreshCh chan refreshJob
 	coarse    *coarseClock // nil when a clock was injected
+	// evalWall is the evaluation wall clock a module-internal test set
+	// through clockhook (nil: the real one; see hotWall).
+	evalWall func() time.Time
 
 	// rateLimitedUntil is the clock time before which no API call is made
 	// after a 429 with Retry-After.
@@ -117,7 +121,8 @@ func New(ctx context.Context, opts ...Option) (*Client, error) {
 	c.logs.init(cfg.logger, cfg.logInterval, cfg.clock)
 	c.stats.init()
 	c.br = newBreaker(cfg.breaker, c)
-	if rc, real := cfg.clock.(realClock); real {
+	c.evalWall, _ = clockhook.From(ctx)
+	if rc, real := cfg.clock.(realClock); real && c.evalWall == nil {
 		c.coarse = newCoarseClock(rc)
 		c.goTracked(func() { c.coarse.run(lifeCtx) })
 	}

@@ -117,8 +117,12 @@ func (c *Client) hotNow() int64 {
 }
 
 // hotWall returns the wall-clock time for evaluations on the hot path
-// (progressive rollouts and date rules need it; 10 ms resolution).
+// (progressive rollouts and date rules need it; 10 ms resolution), or
+// the clock a module-internal test injected through clockhook.
 func (c *Client) hotWall() time.Time {
+	if c.evalWall != nil {
+		return c.evalWall()
+	}
 	if c.coarse != nil {
 		c.coarse.touch()
 		return time.Unix(0, c.coarse.wall.Load())

@@ -3,6 +3,7 @@ package conformance
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -44,6 +45,7 @@ type tcase struct {
 // "none" (absent); Payload is checked only when present in the file.
 type expectation struct {
 	CompileError bool            `json:"compileError"`
+	Findings     []findingExp    `json:"findings"`
 	Value        json.RawMessage `json:"value"`
 	Variant      *string         `json:"variant"`
 	Reason       string          `json:"reason"`
@@ -53,6 +55,81 @@ type expectation struct {
 	ErrorCode    *string         `json:"errorCode"`
 	Prerequisite *string         `json:"prerequisite"`
 	Payload      json.RawMessage `json:"payload"`
+}
+
+// findingExp is one compile error: its kind (evaluate.Finding.Code) and
+// where it is (README: compile errors). Empty fields are "none".
+type findingExp struct {
+	Code    string `json:"code"`
+	Flag    string `json:"flag,omitempty"`
+	Segment string `json:"segment,omitempty"`
+	Rule    string `json:"rule,omitempty"`
+	Field   string `json:"field,omitempty"`
+	Line    int    `json:"line,omitempty"`
+	Col     int    `json:"col,omitempty"`
+}
+
+func (f findingExp) String() string {
+	b, _ := json.Marshal(f)
+	return string(b)
+}
+
+// findingsOf states a path's compile errors in the suite's terms.
+func findingsOf(fs []evaluate.Finding) []findingExp {
+	out := make([]findingExp, 0, len(fs))
+	for _, f := range fs {
+		if f.Severity != evaluate.SeverityError {
+			continue
+		}
+		out = append(out, findingExp{Code: f.Code, Flag: f.Flag, Segment: f.Segment, Rule: f.Rule, Field: f.Field, Line: f.Pos.Line, Col: f.Pos.Col})
+	}
+	return out
+}
+
+// checkFindings compares a path's compile errors with the case's: the same
+// set (in any order). With subset, got need only be a non-empty part of
+// the expected set (a path that stops at the first write that fails).
+func checkFindings(t *testing.T, c *tcase, path string, got []findingExp, subset bool) {
+	t.Helper()
+	want := c.Expect.Findings
+	key := func(f findingExp) string { return f.String() }
+	wantSet := map[string]int{}
+	for _, f := range want {
+		wantSet[key(f)]++
+	}
+	var extra []string
+	for _, f := range got {
+		if wantSet[key(f)] == 0 {
+			extra = append(extra, f.String())
+			continue
+		}
+		wantSet[key(f)]--
+	}
+	var missing []string
+	for _, f := range want {
+		if wantSet[key(f)] > 0 {
+			missing = append(missing, f.String())
+			wantSet[key(f)]--
+		}
+	}
+	if len(extra) > 0 || len(got) == 0 || (!subset && len(missing) > 0) {
+		t.Errorf("%s: compile errors differ (%s)\n\tunexpected: %s\n\tmissing: %s", path, c.Description,
+			strings.Join(extra, " "), strings.Join(missing, " "))
+	}
+}
+
+// checkCompileError checks that err, a path's refusal of the case's config,
+// is a *evaluate.CompileError with the case's findings.
+func checkCompileError(t *testing.T, c *tcase, path string, err error) {
+	t.Helper()
+	if err == nil {
+		t.Fatalf("%s accepted a config that must not compile (%s)", path, c.Description)
+	}
+	var ce *evaluate.CompileError
+	if !errors.As(err, &ce) {
+		t.Fatalf("%s: the error does not carry the compile errors (*evaluate.CompileError): %v", path, err)
+	}
+	checkFindings(t, c, path, findingsOf(ce.Findings), false)
 }
 
 // outcome is what a path answered, in the suite's terms.
@@ -92,6 +169,14 @@ func loadCases(t *testing.T) []*caseFile {
 			t.Fatalf("%s: %v", p, err)
 		}
 		cf.file = strings.TrimSuffix(filepath.Base(p), ".json")
+		for _, c := range cf.Cases {
+			if c.Expect.CompileError != (len(c.Expect.Findings) > 0) {
+				t.Fatalf("%s: case %s: a compileError case lists its findings, and only it", p, c.Name)
+			}
+			if (c.Expect.Reason == string(evaluate.ReasonPrerequisiteFailed)) != (c.Expect.Prerequisite != nil) {
+				t.Fatalf("%s: case %s: a PREREQUISITE_FAILED case names the prerequisite, and only it", p, c.Name)
+			}
+		}
 		out = append(out, &cf)
 	}
 	return out
@@ -282,8 +367,8 @@ func check(t *testing.T, c *tcase, exp expectation, got outcome) {
 	if !got.noErrorCode && got.ErrorCode != str(exp.ErrorCode) {
 		add("errorCode", got.ErrorCode, str(exp.ErrorCode))
 	}
-	if !got.noPrerequisite && exp.Prerequisite != nil && got.Prerequisite != *exp.Prerequisite {
-		add("prerequisite", got.Prerequisite, *exp.Prerequisite)
+	if !got.noPrerequisite && got.Prerequisite != str(exp.Prerequisite) {
+		add("prerequisite", got.Prerequisite, str(exp.Prerequisite))
 	}
 	if !got.noPayload && len(exp.Payload) > 0 {
 		wp := norm(mustJSON(t, exp.Payload))

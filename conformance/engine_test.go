@@ -60,9 +60,7 @@ func runEngine(t *testing.T, exact, list bool) {
 		cfg := decodeConfig(t, cf.config(c))
 		snap, err := evaluate.Compile(cfg)
 		if c.Expect.CompileError {
-			if err == nil {
-				t.Fatalf("compiled; want a compile error (%s)", c.Description)
-			}
+			checkCompileError(t, c, "evaluate.Compile", err)
 			return
 		}
 		if err != nil {

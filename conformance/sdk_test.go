@@ -2,11 +2,13 @@ package conformance
 
 import (
 	"context"
+	"errors"
 	"testing"
 	"time"
 
 	"github.com/flagwire/flagwire"
 	"github.com/flagwire/flagwire/evaluate"
+	"github.com/flagwire/flagwire/internal/clockhook"
 	"github.com/flagwire/flagwire/internal/testkit"
 )
 
@@ -17,10 +19,11 @@ type sdkMode struct {
 	// flagwire.WithAttributes.
 	subject bool
 	source  flagwire.Source // the Source of a decided flag
-	// clockFree: the mode evaluates with the server's (injected) clock;
-	// local and offline modes use the SDK's wall clock, which a user
-	// cannot set, so time-dependent cases are skipped there.
-	clockFree bool
+	// inProcess: the mode evaluates in the SDK with its own wall clock
+	// (local, offline), which the suite sets to the case's time through
+	// the module-internal clockhook (a user cannot set it); the other
+	// modes evaluate with the server's clock, set the same way.
+	inProcess bool
 	ofrep     bool
 	opts      func(t *testing.T, g *groupServer, cf *caseFile) []flagwire.Option
 }
@@ -44,20 +47,20 @@ func serverOpts(g *groupServer) []flagwire.Option {
 }
 
 var sdkModes = []sdkMode{
-	{name: "remote", source: flagwire.SourceRemote, clockFree: true,
+	{name: "remote", source: flagwire.SourceRemote,
 		opts: func(t *testing.T, g *groupServer, _ *caseFile) []flagwire.Option { return serverOpts(g) }},
-	{name: "local", source: flagwire.SourceLocal,
+	{name: "local", source: flagwire.SourceLocal, inProcess: true,
 		opts: func(t *testing.T, g *groupServer, _ *caseFile) []flagwire.Option {
 			return append(serverOpts(g), flagwire.WithMode(flagwire.ModeLocal))
 		}},
-	{name: "offline", source: flagwire.SourceBootstrap,
+	{name: "offline", source: flagwire.SourceBootstrap, inProcess: true,
 		opts: func(t *testing.T, g *groupServer, cf *caseFile) []flagwire.Option {
 			cfg := decodeConfig(t, cf.Config)
 			cfg.Environment = caseEnv
 			return []flagwire.Option{flagwire.WithMode(flagwire.ModeOffline), flagwire.WithEnvironment(caseEnv),
 				flagwire.WithBootstrap(signedBootstrap(t, cfg)), flagwire.WithTrustedKeys(signer.Pub)}
 		}},
-	{name: "ofrep", source: flagwire.SourceRemote, clockFree: true, ofrep: true,
+	{name: "ofrep", source: flagwire.SourceRemote, ofrep: true,
 		opts: func(t *testing.T, g *groupServer, _ *caseFile) []flagwire.Option {
 			return append(serverOpts(g), flagwire.WithOFREP())
 		}},
@@ -109,7 +112,15 @@ func sdkEval(t *testing.T, client *flagwire.Client, c *tcase, attrs map[string]a
 
 func newClient(t *testing.T, opts []flagwire.Option, local bool) *flagwire.Client {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	return newClientAt(t, opts, local, nil)
+}
+
+// newClientAt is newClient with the SDK's evaluation wall clock set to
+// now (internal/clockhook), for local and offline modes; nil keeps the
+// real clock.
+func newClientAt(t *testing.T, opts []flagwire.Option, local bool, now func() time.Time) *flagwire.Client {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(clockhook.With(context.Background(), now), 20*time.Second)
 	defer cancel()
 	client, err := flagwire.New(ctx, opts...)
 	if err != nil {
@@ -127,9 +138,6 @@ func newClient(t *testing.T, opts []flagwire.Option, local bool) *flagwire.Clien
 func runSDK(t *testing.T, m sdkMode) {
 	files := loadCases(t)
 	skip := func(cf *caseFile, c *tcase) string {
-		if c.TimeDependent && !m.clockFree {
-			return "time-dependent: the SDK's clock cannot be set in " + m.name + " mode"
-		}
 		if c.Expect.CompileError && m.name != "offline" {
 			return "compile errors are checked through the engine, the server and offline bootstraps"
 		}
@@ -143,11 +151,18 @@ func runSDK(t *testing.T, m sdkMode) {
 				flagwire.WithBootstrap(signedBootstrap(t, cfg)), flagwire.WithTrustedKeys(signer.Pub))
 			if err == nil {
 				_ = client.Close(context.Background())
-				t.Fatalf("offline New accepted a bootstrap that must not compile (%s)", c.Description)
+			} else if !errors.Is(err, flagwire.ErrInvalidConfig) {
+				t.Errorf("offline New: %v, want an error wrapping ErrInvalidConfig", err)
 			}
+			checkCompileError(t, c, "offline New", err)
 			return
 		}
-		client := newClient(t, m.opts(t, g, cf), m.name == "local")
+		var now func() time.Time
+		if m.inProcess {
+			at := c.when(t)
+			now = func() time.Time { return at }
+		}
+		client := newClientAt(t, m.opts(t, g, cf), m.name == "local", now)
 		exp := c.Expect
 		if m.ofrep {
 			exp = ofrepExpectation(t, g.cfg, c)

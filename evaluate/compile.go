@@ -241,7 +241,11 @@ type Snapshot struct {
 // unknown segment references, duplicate keys and rule ids, weights that do not
 // sum to 100, variants that do not match the flag type, prerequisite cycles,
 // bad rule syntax, regexes and versions. Every problem found is reported in a
-// *CompileError; nothing is half-applied. cfg is not modified, and it must
+// *CompileError (a Finding each: its Code, and the flag, segment, rule and
+// field it is about); nothing is half-applied. A reference to a flag or
+// segment that exists but has errors of its own is not reported again as
+// unknown, and a cycle is reported once, at the flag (segment) with the
+// smallest key from which it is reached. cfg is not modified, and it must
 // not be modified afterwards (the Snapshot keeps it for Config).
 func Compile(cfg *Config) (*Snapshot, error) { return compileWith(cfg, nil) }
 
@@ -266,6 +270,16 @@ type compiler struct {
 	cfg  *Config
 	prev *Snapshot // reuse.go: compiled segments to reuse, or nil
 	errs []Finding
+	// broken holds the keys of the segments and flags that exist but did
+	// not compile: a reference to one is not also reported as unknown.
+	brokenSegments, brokenFlags map[string]bool
+}
+
+// missingSegment reports whether a reference to segment key is to a
+// segment the config does not have (not one that failed to compile).
+func (c *compiler) missingSegment(s *Snapshot, key string) bool {
+	_, ok := s.segments[key]
+	return !ok && !c.brokenSegments[key]
 }
 
 func (c *compiler) errorf(f Finding, format string, args ...any) {
@@ -292,6 +306,10 @@ func (c *compiler) compile() *Snapshot {
 		seg := &cfg.Segments[i]
 		cs := c.compileSegment(seg)
 		if cs == nil {
+			if c.brokenSegments == nil {
+				c.brokenSegments = map[string]bool{}
+			}
+			c.brokenSegments[seg.Key] = true
 			continue
 		}
 		if _, dup := s.segments[seg.Key]; dup {
@@ -307,7 +325,7 @@ func (c *compiler) compile() *Snapshot {
 			continue
 		}
 		for _, ref := range cs.cond.Segments() {
-			if _, ok := s.segments[ref]; !ok {
+			if c.missingSegment(s, ref) {
 				c.errorf(Finding{Code: "unknown-segment", Segment: cs.key, Field: "when"}, "references unknown segment %q", ref)
 			}
 		}
@@ -318,6 +336,10 @@ func (c *compiler) compile() *Snapshot {
 		f := &cfg.Flags[i]
 		cf := c.compileFlag(f, s)
 		if cf == nil {
+			if c.brokenFlags == nil {
+				c.brokenFlags = map[string]bool{}
+			}
+			c.brokenFlags[f.Key] = true
 			continue
 		}
 		if _, dup := s.flags[f.Key]; dup {
@@ -333,7 +355,9 @@ func (c *compiler) compile() *Snapshot {
 			p := &cf.prereqs[i]
 			t, ok := s.flags[p.flag]
 			if !ok {
-				c.errorf(Finding{Code: "unknown-prerequisite", Flag: cf.key, Field: "prerequisites"}, "prerequisite flag %q does not exist", p.flag)
+				if !c.brokenFlags[p.flag] {
+					c.errorf(Finding{Code: "unknown-prerequisite", Flag: cf.key, Field: "prerequisites"}, "prerequisite flag %q does not exist", p.flag)
+				}
 				continue
 			}
 			p.target = t
@@ -350,8 +374,8 @@ func (c *compiler) compile() *Snapshot {
 			}
 		}
 	}
+	sort.Strings(s.keys) // before the cycle check: a cycle is reported at its smallest key
 	c.checkPrereqCycles(s)
-	sort.Strings(s.keys)
 	return s
 }
 
@@ -585,14 +609,14 @@ func (c *compiler) compileFlag(f *Flag, s *Snapshot) *compiledFlag {
 			} else {
 				cr.cond = cond
 				for _, ref := range cond.Segments() {
-					if _, ok := s.segments[ref]; !ok {
+					if c.missingSegment(s, ref) {
 						c.errorf(withField(rw, "when", "unknown-segment"), "references unknown segment %q", ref)
 					}
 				}
 			}
 		}
 		if r.Segment != "" {
-			if cr.seg = s.segments[r.Segment]; cr.seg == nil {
+			if cr.seg = s.segments[r.Segment]; cr.seg == nil && !c.brokenSegments[r.Segment] {
 				c.errorf(withField(rw, "segment", "unknown-segment"), "references unknown segment %q", r.Segment)
 			}
 		}
@@ -999,10 +1023,12 @@ func (c *compiler) compileServe(sv *Serve, cf *compiledFlag, where Finding, isRu
 		}
 		var sum float64
 		var cum uint32
+		badWeight := false
 		for i, wv := range sv.Rollout {
 			if wv.Weight < 0 || math.IsNaN(wv.Weight) || wv.Weight > 100 {
 				c.errorf(withField(where, fmt.Sprintf("rollout[%d].weight", i), "invalid-weight"), "weight %v must be between 0 and 100", wv.Weight)
-				return out
+				badWeight = true
+				continue
 			}
 			sum += wv.Weight
 			idx, err := cf.variantIndex(wv.Variant)
@@ -1013,6 +1039,9 @@ func (c *compiler) compileServe(sv *Serve, cf *compiledFlag, where Finding, isRu
 			cum = percentToBuckets(sum)
 			out.cumulative = append(out.cumulative, cum)
 			out.variants = append(out.variants, idx)
+		}
+		if badWeight {
+			return out // every bad weight is reported; their sum means nothing
 		}
 		if math.Abs(sum-100) > 1e-6 {
 			c.errorf(withField(where, "rollout", "weights-sum"), "weights sum to %v, not 100", sum)

@@ -977,8 +977,21 @@ group("prerequisites", "prerequisites: holding, failing, chains, several, string
 # ------------------------------------------------------------------ compile errors
 
 
-def ce(name, config, what):
-    return {"name": name, "config": config, "description": what, "expect": {"compileError": True}}
+def ce(name, config, what, *findings):
+    """A config that must not compile, with every error it has (README:
+    compile errors): each finding is (code, where) with where the keyword
+    arguments flag, segment, rule, field, line, col."""
+    assert findings, name
+    fs = []
+    for code, where in findings:
+        f = {"code": code}
+        f.update(where)
+        fs.append(f)
+    return {"name": name, "config": config, "description": what, "expect": {"compileError": True, "findings": fs}}
+
+
+def F(code, **where):
+    return (code, where)
 
 
 def cfg(*flags, segments=None):
@@ -988,34 +1001,89 @@ def cfg(*flags, segments=None):
     return c
 
 
+# The expected findings follow the README's table of compile errors: a
+# rule is named by its id ("#N", 1-based, when it has none), a finding
+# about the flag's default names no rule, a cycle is reported once at its
+# smallest key, and a rule condition's error is at the offending token (or
+# just past the end of the text when it ends too soon), 1-based, in code
+# points.
 ce_cases = [
     ce("prerequisite-cycle-two", cfg({"key": "a", "prerequisites": [{"flagKey": "b", "variants": [True]}]},
-                                     {"key": "b", "prerequisites": [{"flagKey": "a", "variants": [True]}]}), "a -> b -> a"),
-    ce("prerequisite-cycle-three", cfg({"key": "a", "prerequisites": [{"flagKey": "b", "variants": [True]}]},
+                                     {"key": "b", "prerequisites": [{"flagKey": "a", "variants": [True]}]}), "a -> b -> a",
+       F("prerequisite-cycle", flag="a", field="prerequisites")),
+    ce("prerequisite-cycle-three", cfg({"key": "c", "prerequisites": [{"flagKey": "a", "variants": [True]}]},
                                        {"key": "b", "prerequisites": [{"flagKey": "c", "variants": [True]}]},
-                                       {"key": "c", "prerequisites": [{"flagKey": "a", "variants": [True]}]}), "a -> b -> c -> a"),
-    ce("prerequisite-self", cfg({"key": "a", "prerequisites": [{"flagKey": "a", "variants": [True]}]}), "a -> a"),
-    ce("unknown-segment", cfg(boolflag("f", segment="nope")), "rule names an unknown segment"),
-    ce("unknown-segment-in-when", cfg(boolflag("f", when="segment('nope')")), "segment() of an unknown segment"),
+                                       {"key": "a", "prerequisites": [{"flagKey": "b", "variants": [True]}]}), "a -> b -> c -> a (listed c, b, a)",
+       F("prerequisite-cycle", flag="a", field="prerequisites")),
+    ce("prerequisite-self", cfg({"key": "a", "prerequisites": [{"flagKey": "a", "variants": [True]}]}), "a -> a",
+       F("prerequisite-cycle", flag="a", field="prerequisites")),
+    ce("unknown-prerequisite", cfg({"key": "a", "prerequisites": [{"flagKey": "nope", "variants": [True]}]}), "a prerequisite flag that does not exist",
+       F("unknown-prerequisite", flag="a", field="prerequisites")),
+    ce("duplicate-prerequisite", cfg({"key": "b"}, {"key": "a", "prerequisites": [{"flagKey": "b", "variants": [True]}, {"flagKey": "b", "variants": [False]}]}),
+       "b listed twice as a prerequisite of a",
+       F("duplicate-prerequisite", flag="a", field="prerequisites")),
+    ce("unknown-segment", cfg(boolflag("f", segment="nope")), "rule names an unknown segment",
+       F("unknown-segment", flag="f", rule="r1", field="segment")),
+    ce("unknown-segment-in-when", cfg(boolflag("f", when="segment('nope')")), "segment() of an unknown segment",
+       F("unknown-segment", flag="f", rule="r1", field="when")),
     ce("duplicate-rule-id", cfg({"key": "f", "rules": [{"id": "r", "when": "true", "variant": True},
-                                                       {"id": "r", "when": "false", "variant": False}]}), "two rules named r"),
-    ce("weights-not-100", cfg({"key": "f", "default": {"rollout": [{"variant": True, "weight": 50}, {"variant": False, "weight": 40}]}}), "weights sum to 90"),
-    ce("syntax-error", cfg(boolflag("f", when="plan == ")), "incomplete condition"),
-    ce("syntax-unbalanced", cfg(boolflag("f", when="(plan == 'x'")), "missing )"),
-    ce("invalid-regex", cfg(boolflag("f", when="s matches '('")), "regexp does not compile"),
-    ce("invalid-semver-literal", cfg(boolflag("f", when="semver(v) < '2.x'")), "not a version"),
-    ce("invalid-date-literal", cfg(boolflag("f", when="date(d) < 'yesterday'")), "not a date"),
-    ce("bool-variant-not-bool", cfg({"key": "f", "type": "boolean", "variants": [{"name": "on", "value": "yes"}]}), "boolean flag with a string value"),
-    ce("number-variant-not-number", cfg({"key": "f", "type": "number", "variants": [{"name": "n", "value": "seven"}]}), "number flag with a string value"),
-    ce("unknown-variant-in-rule", cfg({"key": "f", "type": "string", "variants": [{"name": "a"}], "rules": [{"id": "r", "when": "true", "variant": "zzz"}]}), "rule serves an unknown variant"),
-    ce("unknown-offvariant", cfg({"key": "f", "type": "string", "variants": [{"name": "a"}], "offVariant": "zzz"}), "offVariant names no variant"),
-    ce("percentage-over-100", cfg({"key": "f", "default": {"variant": True, "percentage": 101}}), "percentage 101"),
+                                                       {"id": "r", "when": "false", "variant": False}]}), "two rules named r",
+       F("duplicate-rule-id", flag="f", rule="r", field="id")),
+    ce("weights-not-100", cfg({"key": "f", "default": {"rollout": [{"variant": True, "weight": 50}, {"variant": False, "weight": 40}]}}), "weights sum to 90",
+       F("weights-sum", flag="f", field="rollout")),
+    ce("weights-out-of-range", cfg({"key": "f", "rules": [{"id": "r1", "when": "true", "rollout": [{"variant": True, "weight": 150}, {"variant": False, "weight": -50}]}]}),
+       "weights 150 and -50 (their sum is 100)",
+       F("invalid-weight", flag="f", rule="r1", field="rollout[0].weight"),
+       F("invalid-weight", flag="f", rule="r1", field="rollout[1].weight")),
+    ce("syntax-error", cfg(boolflag("f", when="plan == ")), "incomplete condition",
+       F("syntax", flag="f", rule="r1", field="when", line=1, col=9)),
+    ce("syntax-unbalanced", cfg(boolflag("f", when="(plan == 'x'")), "missing )",
+       F("syntax", flag="f", rule="r1", field="when", line=1, col=13)),
+    ce("invalid-regex", cfg(boolflag("f", when="s matches '('")), "regexp does not compile",
+       F("syntax", flag="f", rule="r1", field="when", line=1, col=11)),
+    ce("invalid-semver-literal", cfg(boolflag("f", when="semver(v) < '2.x'")), "not a version",
+       F("syntax", flag="f", rule="r1", field="when", line=1, col=13)),
+    ce("invalid-date-literal", cfg(boolflag("f", when="date(d) < 'yesterday'")), "not a date",
+       F("syntax", flag="f", rule="r1", field="when", line=1, col=11)),
+    ce("bool-variant-not-bool", cfg({"key": "f", "type": "boolean", "variants": [{"name": "on", "value": "yes"}]}), "boolean flag with a string value",
+       F("type-mismatch", flag="f", field="variants[0]")),
+    ce("number-variant-not-number", cfg({"key": "f", "type": "number", "variants": [{"name": "n", "value": "seven"}]}), "number flag with a string value",
+       F("type-mismatch", flag="f", field="variants[0]")),
+    ce("duplicate-variant", cfg({"key": "f", "type": "string", "variants": [{"name": "a"}, {"name": "b"}, {"name": "a"}]}), "variant a declared twice",
+       F("duplicate-variant", flag="f", field="variants[2]")),
+    ce("invalid-type", cfg({"key": "f", "type": "integer", "variants": [{"name": "one", "value": 1}]}), "type must be boolean, string, number or json",
+       F("invalid-type", flag="f", field="type")),
+    ce("unknown-variant-in-rule", cfg({"key": "f", "type": "string", "variants": [{"name": "a"}], "rules": [{"id": "r", "when": "true", "variant": "zzz"}]}), "rule serves an unknown variant",
+       F("unknown-variant", flag="f", rule="r", field="variant")),
+    ce("unknown-offvariant", cfg({"key": "f", "type": "string", "variants": [{"name": "a"}], "offVariant": "zzz"}), "offVariant names no variant",
+       F("unknown-variant", flag="f", field="offVariant")),
+    ce("ambiguous-serve", cfg({"key": "f", "default": {"variant": True, "rollout": [{"variant": True, "weight": 100}]}}), "the default sets both variant and rollout",
+       F("ambiguous-serve", flag="f", field="variant")),
+    ce("percentage-over-100", cfg({"key": "f", "default": {"variant": True, "percentage": 101}}), "percentage 101",
+       F("invalid-percentage", flag="f", field="percentage")),
     ce("ramp-goes-down", cfg({"key": "f", "default": {"progressive": {"variant": True, "steps": [
-        {"at": S1, "percentage": 50}, {"at": S2, "percentage": 10}]}}}), "ramp decreases"),
-    ce("invalid-state", cfg({"key": "f", "state": "paused"}), "state must be on or off"),
-    ce("segment-cycle", cfg(boolflag("f", segment="s1"), segments=[{"key": "s1", "when": "segment('s2')"}, {"key": "s2", "when": "segment('s1')"}]), "s1 -> s2 -> s1"),
-    ce("missing-rule-id", cfg({"key": "f", "rules": [{"when": "true", "variant": True}]}), "rule without id"),
-    ce("string-flag-without-variants", cfg({"key": "f", "type": "string"}), "a string flag must declare variants"),
+        {"at": S1, "percentage": 50}, {"at": S2, "percentage": 10}]}}}), "ramp decreases",
+       F("invalid-progressive", flag="f", field="progressive.steps[1]")),
+    ce("invalid-state", cfg({"key": "f", "state": "paused"}), "state must be on or off",
+       F("invalid-state", flag="f", field="state")),
+    ce("segment-cycle", cfg(boolflag("f", segment="s1"), segments=[{"key": "s1", "when": "segment('s2')"}, {"key": "s2", "when": "segment('s1')"}]), "s1 -> s2 -> s1",
+       F("segment-cycle", segment="s1", field="when")),
+    ce("segment-syntax-error", cfg(boolflag("f", segment="s1"), segments=[{"key": "s1", "when": "plan in ['a', 'b'"}]), "a segment's condition that does not parse",
+       F("syntax", segment="s1", field="when", line=1, col=18)),
+    ce("missing-rule-id", cfg({"key": "f", "rules": [{"id": "r1", "when": "false", "variant": False}, {"when": "true", "variant": True}]}), "second rule without id",
+       F("missing-rule-id", flag="f", rule="#2", field="id")),
+    ce("string-flag-without-variants", cfg({"key": "f", "type": "string"}), "a string flag must declare variants",
+       F("missing-variants", flag="f", field="variants")),
+    ce("invalid-flag-key", cfg({"key": "has space"}), "a flag key with a space",
+       F("invalid-key", flag="has space", field="flagKey")),
+    ce("duplicate-flag", cfg({"key": "f"}, {"key": "f"}), "two flags named f",
+       F("duplicate-flag", flag="f", field="flagKey")),
+    ce("prerequisite-with-errors", cfg({"key": "a", "prerequisites": [{"flagKey": "b", "variants": [True]}]}, {"key": "b", "state": "paused"}),
+       "a prerequisite that exists but does not compile is not also unknown",
+       F("invalid-state", flag="b", field="state")),
+    ce("errors-in-two-flags", cfg(boolflag("f", segment="nope"), {"key": "g", "state": "paused"}), "every error is reported, not only the first",
+       F("unknown-segment", flag="f", rule="r1", field="segment"),
+       F("invalid-state", flag="g", field="state")),
 ]
 group("compile-errors", "configs every implementation must reject as a whole (compile error expected)", None, ce_cases)
 

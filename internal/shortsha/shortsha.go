@@ -35,6 +35,12 @@ func Sum(msg []byte) [32]byte {
 	return sum
 }
 
+// fastHook, when non-nil, is called each time SumTo hashes with the SHA-NI
+// code, with the number of blocks it compressed (1 or 2). Only tests set
+// it (sha_ni_amd64_test.go), to show that a CPU with the SHA extensions
+// takes that path.
+var fastHook func(blocks int)
+
 // SumTo writes the SHA-256 digest of prefix followed by b to out, so that
 // a caller with a fixed prefix need not join the two first.
 func SumTo(out *[32]byte, prefix string, b []byte) {
@@ -48,6 +54,9 @@ func SumTo(out *[32]byte, prefix string, b []byte) {
 		blk[n] = 0x80
 		binary.BigEndian.PutUint64(blk[56:], uint64(n)*8)
 		sum1(out, &blk)
+		if fastHook != nil {
+			fastHook(1)
+		}
 	case fast && n <= MaxFast:
 		var buf [128]byte
 		copy(buf[:], a)
@@ -58,6 +67,9 @@ func SumTo(out *[32]byte, prefix string, b []byte) {
 		blocks(&h, buf[:])
 		for i, v := range h {
 			binary.BigEndian.PutUint32(out[4*i:], v)
+		}
+		if fastHook != nil {
+			fastHook(2)
 		}
 	case n <= 128:
 		var buf [128]byte
