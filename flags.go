@@ -141,6 +141,9 @@ type Reason struct {
 	Kind    string
 	RuleID  string
 	Segment string
+	// Prerequisite names the prerequisite flag that failed, with Kind
+	// PREREQUISITE_FAILED; empty otherwise.
+	Prerequisite string
 	// Bucket is the subject's rollout bucket in [0, 100000), or -1.
 	Bucket int
 }

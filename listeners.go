@@ -131,7 +131,7 @@ func (c *Client) notifyChanges(prev, next *evaluate.Snapshot) {
 		return
 	}
 	c.notifyFlagKeys(keys, next.Version())
-	now := c.cfg.clock.Now()
+	now := c.hotWall() // the evaluation clock, as Bool's
 	for _, l := range c.listenersSnapshot() {
 		if l.value == nil || !slices.Contains(keys, l.key) {
 			continue

@@ -37,7 +37,7 @@ func (c *Client) evalState(st *snapshotState, key string, ec *evalContext, det *
 		return value{}, false
 	}
 	det.Variant = r.Variant
-	det.Reason = Reason{Kind: string(r.Reason.Kind), RuleID: r.Reason.RuleID, Segment: r.Reason.Segment, Bucket: -1}
+	det.Reason = Reason{Kind: string(r.Reason.Kind), RuleID: r.Reason.RuleID, Segment: r.Reason.Segment, Prerequisite: r.Reason.Prerequisite, Bucket: -1}
 	if r.HasBucketing {
 		det.Reason.Bucket = int(r.Bucketing.Bucket)
 	}

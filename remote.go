@@ -384,6 +384,7 @@ func (c *Client) decisionFromWire(wd *wire.Decision, now int64) (*decision, erro
 		d.reason.Kind = wd.Reason.Kind
 		d.reason.RuleID = wd.Reason.RuleID
 		d.reason.Segment = wd.Reason.Segment
+		d.reason.Prerequisite = wd.Reason.Prerequisite
 		if wd.Reason.Bucket != nil {
 			d.reason.Bucket = *wd.Reason.Bucket
 		}

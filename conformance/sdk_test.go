@@ -103,7 +103,7 @@ func sdkEval(t *testing.T, client *flagwire.Client, c *tcase, attrs map[string]a
 		t.Errorf("plain call serves %v, the Detail call %v", plain, v)
 	}
 	o := outcome{Value: v, Variant: det.Variant, Reason: det.Reason.Kind, RuleID: det.Reason.RuleID,
-		Segment: det.Reason.Segment, Bucket: det.Reason.Bucket, ErrorCode: string(det.ErrorCode), noPrerequisite: true}
+		Segment: det.Reason.Segment, Prerequisite: det.Reason.Prerequisite, Bucket: det.Reason.Bucket, ErrorCode: string(det.ErrorCode)}
 	if len(det.Payload) > 0 {
 		o.Payload = mustJSON(t, det.Payload)
 	}
