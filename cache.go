@@ -2,7 +2,6 @@ package flagwire
 
 import (
 	"encoding/json"
-	"fmt"
 	"math"
 	"sync"
 	"sync/atomic"
@@ -18,10 +17,6 @@ type cacheKey struct {
 	hi, lo uint64
 }
 
-// String is the key's singleflight form (miss path only: it allocates).
-func (k cacheKey) String() string {
-	return fmt.Sprintf("%s\x00%016x%016x", k.flag, k.hi, k.lo)
-}
 
 // decision is one cached remote answer. Immutable once cached, except for
 // the refreshing flag.

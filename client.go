@@ -209,7 +209,7 @@ func (c *Client) goTracked(f func()) bool {
 }
 
 // track registers work running on a goroutine someone else started (the
-// singleflight call); the returned func ends it. ok is false once closed.
+// batch); the returned func ends it. ok is false once closed.
 func (c *Client) track() (done func(), ok bool) {
 	c.mu.RLock()
 	defer c.mu.RUnlock()

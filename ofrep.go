@@ -33,8 +33,9 @@ import (
 //     DISABLED → OFF; every other reason (STATIC, DEFAULT, CACHED,
 //     UNKNOWN, TARGETING_MATCH_SPLIT, …) is kept as the server sent it
 //     (none at all is UNKNOWN). Flagwire's own server also sends metadata
-//     reasonKind, ruleId, segment, bucket, flagVersion, payload (JSON
-//     text) and errorCode (MISSING_BUCKETING_ATTRIBUTE), which are used as
+//     reasonKind, ruleId, segment, prerequisite, bucket, flagVersion,
+//     flagType, payload (JSON text) and errorCode
+//     (MISSING_BUCKETING_ATTRIBUTE), which are used as
 //     they are, so answers through OFREP equal answers through
 //     /v1/evaluate. Every other metadata entry with a string, boolean or
 //     number value, from any OFREP server, is the flag's own:
@@ -44,8 +45,8 @@ import (
 //   - TTL: Cache-Control max-age when the server sends one; else 0 (the
 //     minimum TTL) when the server says "cacheable": false; else 60 s. The
 //     TTL bounds (WithTTLBounds) apply.
-//   - 404 FLAG_NOT_FOUND and 400 errorCode answers are per-flag errors,
-//     cached like /v1/evaluate's; 401/403, 429 (Retry-After, seconds or an
+//   - 404 FLAG_NOT_FOUND and 400 errorCode answers are per-flag errors:
+//     FLAG_NOT_FOUND is cached like /v1/evaluate's, the others are not; 401/403, 429 (Retry-After, seconds or an
 //     HTTP date) and 5xx are failures of the call, as on /v1/evaluate.
 //   - The caller's default is not part of the request and not part of the
 //     cached decision: each typed read checks the served value's type
@@ -295,6 +296,7 @@ func ofrepDecision(it remoteItem, res wire.OFREPEvaluation, ttl int) wire.Decisi
 	if v, ok := md["flagVersion"].(float64); ok {
 		d.FlagVersion = int64(v)
 	}
+	d.Type, _ = md["flagType"].(string)
 	if p, ok := md["payload"].(string); ok && json.Valid([]byte(p)) {
 		d.Payload = json.RawMessage(p)
 	}

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -221,7 +222,51 @@ func (c *tcase) attrs(t *testing.T, exact bool) map[string]any {
 	if err := dec.Decode(&m); err != nil {
 		t.Fatalf("context: %v", err)
 	}
-	return m
+	return nonFinite(m, false).(map[string]any)
+}
+
+// wireContext is the context as JSON carries it: a non-finite number
+// marker becomes null, what an SDK sends in its place.
+func (c *tcase) wireContext(t *testing.T) json.RawMessage {
+	t.Helper()
+	if !bytes.Contains(c.Context, []byte(`"$number"`)) {
+		return c.Context
+	}
+	var m any
+	dec := json.NewDecoder(bytes.NewReader(c.Context))
+	dec.UseNumber()
+	if err := dec.Decode(&m); err != nil {
+		t.Fatalf("context: %v", err)
+	}
+	b, err := json.Marshal(nonFinite(m, true))
+	if err != nil {
+		t.Fatalf("context: %v", err)
+	}
+	return b
+}
+
+// nonFinite replaces, at any depth, the case format's markers of numbers
+// JSON cannot carry, {"$number": "NaN" | "Infinity" | "-Infinity"}, by
+// the float64 they stand for, or by nil with asNull.
+func nonFinite(v any, asNull bool) any {
+	switch x := v.(type) {
+	case map[string]any:
+		if s, ok := x["$number"].(string); ok && len(x) == 1 {
+			f := map[string]float64{"NaN": math.NaN(), "Infinity": math.Inf(1), "-Infinity": math.Inf(-1)}[s]
+			if asNull || f == 0 {
+				return nil
+			}
+			return f
+		}
+		for k, e := range x {
+			x[k] = nonFinite(e, asNull)
+		}
+	case []any:
+		for i, e := range x {
+			x[i] = nonFinite(e, asNull)
+		}
+	}
+	return v
 }
 
 func (c *tcase) defaultValue(t *testing.T) any {

@@ -152,7 +152,7 @@ func TestServerEvaluate(t *testing.T) {
 		}
 		body := map[string]any{
 			"environment": caseEnv,
-			"requests":    []any{map[string]any{"flagKey": c.Flag, "defaultValue": sent, "context": json.RawMessage(c.Context)}},
+			"requests":    []any{map[string]any{"flagKey": c.Flag, "defaultValue": sent, "context": c.wireContext(t)}},
 			"options":     map[string]any{"includeReasons": true, "returnPayloads": true},
 		}
 		status, data := postJSON(t, g.srv.URL+"/v1/evaluate", g.srv.Token(), nil, body)
@@ -255,7 +255,7 @@ func TestServerOFREP(t *testing.T) {
 		exp := ofrepExpectation(t, g.cfg, c)
 		u := g.srv.URL + "/ofrep/v1/evaluate/flags/" + url.PathEscape(c.Flag)
 		status, data := postJSON(t, u, g.srv.Token(), map[string]string{"X-Flagwire-Environment": caseEnv},
-			map[string]any{"context": json.RawMessage(c.Context)})
+			map[string]any{"context": c.wireContext(t)})
 		var r testkit.OFREPAnswer
 		if err := json.Unmarshal(data, &r); err != nil {
 			t.Fatalf("OFREP %d %s: %v", status, data, err)

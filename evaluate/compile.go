@@ -32,7 +32,7 @@ const (
 
 // reservedFlagMetadataKeys are Flagwire's own entries in OFREP answers'
 // metadata and in the OpenFeature provider's flag metadata.
-var reservedFlagMetadataKeys = [...]string{"source", "reasonKind", "ruleId", "segment", "prerequisite", "bucket", "flagVersion", "payload", "errorCode"}
+var reservedFlagMetadataKeys = [...]string{"source", "reasonKind", "ruleId", "segment", "prerequisite", "bucket", "flagVersion", "flagType", "payload", "errorCode"}
 
 var keyPattern = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.\-]*$`)
 
@@ -705,7 +705,8 @@ func (c *compiler) compileFlagMetadata(f *Flag, where Finding) map[string]any {
 // IsReservedFlagMetadataKey reports whether k is one of the names Flagwire
 // uses for its own entries in OFREP answers' metadata and in the
 // OpenFeature provider's flag metadata: source, reasonKind, ruleId,
-// segment, prerequisite, bucket, flagVersion, payload and errorCode.
+// segment, prerequisite, bucket, flagVersion, flagType, payload and
+// errorCode.
 // Compile rejects them as Flag.FlagMetadata keys, so a user entry never
 // hides, and is never hidden by, one of Flagwire's.
 func IsReservedFlagMetadataKey(k string) bool {

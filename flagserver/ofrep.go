@@ -286,6 +286,9 @@ func ofrepSuccessOf(d wire.Decision) ofrepSuccess {
 	if d.FlagVersion != 0 {
 		md["flagVersion"] = d.FlagVersion
 	}
+	if d.Type != "" {
+		md["flagType"] = d.Type
+	}
 	if len(d.Payload) > 0 && string(d.Payload) != "null" {
 		md["payload"] = string(d.Payload)
 	}

@@ -1107,6 +1107,7 @@ types_config = {
          "rules": [{"id": "r1", "when": "plan == 'pro'", "variant": "v1"}], "default": {"variant": "v2"}},
         {"key": "t-json-array", "type": "json", "variants": [{"name": "arr", "value": [1, "two", None, True]}], "default": {"variant": "arr"}},
         {"key": "t-json-payload", "type": "json", "variants": [{"name": "v", "value": {"a": 1}, "payload": {"p": True}}], "default": {"variant": "v"}},
+        {"key": "t-json-scalar-payload", "type": "json", "variants": [{"name": "dark", "value": "dark", "payload": {"bg": "#000"}}], "default": {"variant": "dark"}},
     ],
 }
 DEF_OBJ = {"fallback": True}
@@ -1134,6 +1135,7 @@ types_cases = [
     case("json-as-object-default", "t-json", {}, expect({"layout": "list"}, "v2", "DEFAULT"), typ="object", default=DEF_OBJ),
     case("json-array-as-object", "t-json-array", {}, expect([1, "two", None, True], "arr", "STATIC"), typ="object", default=DEF_OBJ),
     case("json-with-payload-gives-value", "t-json-payload", {}, expect({"a": 1}, "v", "STATIC", payload={"p": True}), typ="object", default=DEF_OBJ),
+    case("json-scalar-with-payload-gives-value", "t-json-scalar-payload", {}, expect("dark", "dark", "STATIC", payload={"bg": "#000"}), typ="object", default=DEF_OBJ),
     case("json-as-bool", "t-json", {}, TM(False)),
     case("json-as-string", "t-json", {}, TM("d"), typ="string", default="d"),
     case("json-as-number", "t-json", {}, TM(5), typ="number", default=5),
@@ -1145,6 +1147,37 @@ types_cases = [
     case("unknown-empty-context", "nope2", {}, NF(False)),
 ]
 group("types", "requested types against flag types (TYPE_MISMATCH serves the default), JSON flags and payloads, unknown flags (FLAG_NOT_FOUND)", types_config, types_cases)
+
+
+# ------------------------------------------------------------- non-finite
+# A number that is not finite (NaN, +Inf, -Inf) counts as null, a missing
+# attribute, in every mode: JSON cannot carry one, so an SDK sends null in
+# its place. The case format writes it {"$number": "NaN" | "Infinity" |
+# "-Infinity"}; a path that sends JSON sends null.
+
+def nonfinite(text):
+    return {"$number": text}
+
+
+nf_flags = [
+    boolflag("nf-gt", when="score > 5"),
+    boolflag("nf-lt", when="score < 5"),
+    boolflag("nf-ne", when="score != 5"),
+    boolflag("nf-has", when="has(score)"),
+    boolflag("nf-nested", when="a.score > 1"),
+    {"key": "nf-bucket", "bucketing": {"by": "score"}, "default": {"variant": True, "percentage": 100}},
+]
+nf_cases = []
+for text in ("NaN", "Infinity", "-Infinity"):
+    x = nonfinite(text)
+    name = text.lower().replace("-", "minus-")
+    for key in ("nf-gt", "nf-lt", "nf-ne", "nf-has"):
+        nf_cases.append(case("%s-%s" % (key, name), key, {"score": x, "userId": "u1"}, expect(False, "false", "DEFAULT")))
+    nf_cases.append(case("nf-nested-%s" % name, "nf-nested", {"a": {"score": x}}, expect(False, "false", "DEFAULT")))
+    nf_cases.append(case("nf-in-list-%s" % name, "nf-has", {"score": [x, 1]}, expect(True, "true", "RULE_MATCH", rule="r1")))
+    nf_cases.append(case("nf-bucket-%s" % name, "nf-bucket", {"score": x},
+                         expect(False, "false", "DEFAULT", error="MISSING_BUCKETING_ATTRIBUTE")))
+group("non-finite", "numbers that are not finite (NaN, Infinity, -Infinity; written {\"$number\": ...}) count as null: every test on them is false, has() is false, they cannot bucket", {"environment": "conformance", "salt": SALT, "flags": nf_flags}, nf_cases)
 
 
 def main():
