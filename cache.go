@@ -17,7 +17,6 @@ type cacheKey struct {
 	hi, lo uint64
 }
 
-
 // decision is one cached remote answer. Immutable once cached, except for
 // the refreshing flag.
 type decision struct {
