@@ -122,7 +122,7 @@ func (c *Client) Evaluate(ctx context.Context, reqs []Request) []Result {
 	if len(misses) == 0 {
 		return out
 	}
-	if until := c.rateLimitedUntil.Load(); until != 0 && now < until {
+	if c.rateLimited(now) {
 		for _, m := range misses {
 			i := m.i
 			det := out[i].Detail

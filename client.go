@@ -26,11 +26,15 @@ type Client struct {
 	hc      *http.Client
 	cache   *decisionCache
 	flights flights
-	br      *breaker
-	stats   stats
-	logs    logLimiter
-	ctx     context.Context // cancelled by Close
-	cancel  context.CancelFunc
+	// eps are the API's endpoints, primary first (endpoint.go); offline
+	// mode has one without a URL. lastEndpoint is the one that answered
+	// last (Status).
+	eps          []*endpoint
+	lastEndpoint atomic.Int32
+	stats        stats
+	logs         logLimiter
+	ctx          context.Context // cancelled by Close
+	cancel       context.CancelFunc
 
 	mu     sync.RWMutex // guards closed against wg.Add
 	closed atomic.Bool
@@ -41,10 +45,6 @@ type Client struct {
 	// evalWall is the evaluation wall clock a module-internal test set
 	// through clockhook (nil: the real one; see hotWall).
 	evalWall func() time.Time
-
-	// rateLimitedUntil is the clock time before which no API call is made
-	// after a 429 with Retry-After.
-	rateLimitedUntil atomic.Int64
 
 	// remoteErr is the misconfiguration last reported by the evaluate API
 	// (guarded by local.mu); configErr is set while it stands.
@@ -88,7 +88,7 @@ func New(ctx context.Context, opts ...Option) (*Client, error) {
 		}
 	}
 	cfg.checkModes()
-	if cfg.mode != ModeOffline && cfg.endpoint == nil && len(cfg.configErrs) == 0 {
+	if cfg.mode != ModeOffline && len(cfg.endpoints) == 0 && len(cfg.configErrs) == 0 {
 		cfg.errorf("an endpoint is required in %s mode (WithEndpoint)", cfg.mode)
 	}
 	if cfg.mode == ModeOffline && cfg.localOptions.bootstrap == nil && cfg.localOptions.bootstrapErr == nil && len(cfg.configErrs) == 0 {
@@ -97,7 +97,9 @@ func New(ctx context.Context, opts ...Option) (*Client, error) {
 	if len(cfg.configErrs) > 0 {
 		return nil, fmt.Errorf("%w: %s", ErrInvalidConfig, strings.Join(cfg.configErrs, "; "))
 	}
-	cfg.endpoint = baseEndpoint(cfg.endpoint)
+	for i, u := range cfg.endpoints {
+		cfg.endpoints[i] = baseEndpoint(u)
+	}
 	if cfg.logger == nil {
 		cfg.logger = slog.Default()
 	}
@@ -120,7 +122,13 @@ func New(ctx context.Context, opts ...Option) (*Client, error) {
 	}
 	c.logs.init(cfg.logger, cfg.logInterval, cfg.clock)
 	c.stats.init()
-	c.br = newBreaker(cfg.breaker, c)
+	c.eps = make([]*endpoint, max(len(cfg.endpoints), 1))
+	for i := range c.eps {
+		c.eps[i] = &endpoint{br: newBreaker(cfg.breaker, c)}
+		if i < len(cfg.endpoints) {
+			c.eps[i].url = cfg.endpoints[i]
+		}
+	}
 	c.evalWall, _ = clockhook.From(ctx)
 	if rc, real := cfg.clock.(realClock); real && c.evalWall == nil {
 		c.coarse = newCoarseClock(rc)
@@ -639,7 +647,7 @@ func (c *Client) fetchOne(ctx context.Context, k cacheKey, ec *evalContext) (*de
 	if ctx == nil {
 		ctx = context.Background()
 	}
-	if until := c.rateLimitedUntil.Load(); until != 0 && c.cfg.clock.Nanotime() < until {
+	if c.rateLimited(c.cfg.clock.Nanotime()) {
 		return nil, errRateLimitedGate
 	}
 	fs, gen, global := c.cache.stamp(k.flag)

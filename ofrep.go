@@ -72,11 +72,11 @@ const (
 
 // postOFREP makes one attempt at items through the OFREP endpoints and
 // returns the answers as a /v1/evaluate response, decisions in item order.
-func (c *Client) postOFREP(ctx context.Context, items []remoteItem) (*wire.EvaluateResponse, error) {
+func (c *Client) postOFREP(ctx context.Context, base *url.URL, items []remoteItem) (*wire.EvaluateResponse, error) {
 	out := &wire.EvaluateResponse{Decisions: make([]wire.Decision, len(items))}
 	if len(items) == 1 {
 		it := items[0]
-		res, ttl, err := c.ofrepSingle(ctx, it)
+		res, ttl, err := c.ofrepSingle(ctx, base, it)
 		if err != nil {
 			return nil, err
 		}
@@ -103,7 +103,7 @@ func (c *Client) postOFREP(ctx context.Context, items []remoteItem) (*wire.Evalu
 		g.idx = append(g.idx, i)
 	}
 	for _, g := range groups {
-		lookup, ttl, err := c.ofrepBulk(ctx, g.ec)
+		lookup, ttl, err := c.ofrepBulk(ctx, base, g.ec)
 		if err != nil {
 			return nil, err
 		}
@@ -115,8 +115,8 @@ func (c *Client) postOFREP(ctx context.Context, items []remoteItem) (*wire.Evalu
 }
 
 // ofrepSingle asks POST /ofrep/v1/evaluate/flags/{key}.
-func (c *Client) ofrepSingle(ctx context.Context, it remoteItem) (wire.OFREPEvaluation, int, error) {
-	resp, data, err := c.ofrepPost(ctx, wire.OFREPFlagPath+url.PathEscape(it.key), it.ec)
+func (c *Client) ofrepSingle(ctx context.Context, base *url.URL, it remoteItem) (wire.OFREPEvaluation, int, error) {
+	resp, data, err := c.ofrepPost(ctx, base, wire.OFREPFlagPath+url.PathEscape(it.key), it.ec)
 	if err != nil {
 		return wire.OFREPEvaluation{}, 0, err
 	}
@@ -143,8 +143,8 @@ func (c *Client) ofrepSingle(ctx context.Context, it remoteItem) (wire.OFREPEval
 // ofrepBulk asks POST /ofrep/v1/evaluate/flags and returns a lookup of
 // the answer by flag key: a flag the answer lacks is FLAG_NOT_FOUND, and a
 // 400 with an errorCode (such as INVALID_CONTEXT) is every flag's answer.
-func (c *Client) ofrepBulk(ctx context.Context, ec *evalContext) (lookup func(key string) wire.OFREPEvaluation, ttl int, err error) {
-	resp, data, err := c.ofrepPost(ctx, wire.OFREPBulkPath, ec)
+func (c *Client) ofrepBulk(ctx context.Context, base *url.URL, ec *evalContext) (lookup func(key string) wire.OFREPEvaluation, ttl int, err error) {
+	resp, data, err := c.ofrepPost(ctx, base, wire.OFREPBulkPath, ec)
 	if err != nil {
 		return nil, 0, err
 	}
@@ -180,12 +180,12 @@ func (c *Client) ofrepBulk(ctx context.Context, ec *evalContext) (lookup func(ke
 
 // ofrepPost makes one OFREP request with ctx's attributes as the context
 // and reads the whole (bounded) response.
-func (c *Client) ofrepPost(ctx context.Context, path string, ec *evalContext) (*http.Response, []byte, error) {
+func (c *Client) ofrepPost(ctx context.Context, base *url.URL, path string, ec *evalContext) (*http.Response, []byte, error) {
 	body, err := json.Marshal(wire.OFREPRequest{Context: ofrepContext(c.outgoingAttributes(ec))})
 	if err != nil {
 		return nil, nil, &apiError{code: ErrorGeneral, msg: "OFREP: encoding the context: " + err.Error()}
 	}
-	u := strings.TrimRight(c.cfg.endpoint.String(), "/") + path
+	u := strings.TrimRight(base.String(), "/") + path
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, u, bytes.NewReader(body))
 	if err != nil {
 		return nil, nil, &apiError{code: ErrorGeneral, msg: "building request: " + err.Error()}

@@ -100,7 +100,7 @@ type Hook struct {
 }
 
 type config struct {
-	endpoint       *url.URL
+	endpoints      []*url.URL // WithEndpoint, WithEndpoints: primary first
 	token          string
 	httpClient     *http.Client
 	ownHTTPClient  bool
@@ -203,7 +203,8 @@ func (c *config) errorf(format string, args ...any) {
 // and local modes. A URL ending in the API's own prefix /v1, such as
 // "https://flags.example.com/v1", means the base URL without it: New
 // drops that suffix, so requests never go to /v1/v1/.... API calls never
-// follow a redirect off this URL's origin (see WithHTTPClient).
+// follow a redirect off this URL's origin (see WithHTTPClient). For
+// several replicas or regions with failover, see WithEndpoints.
 func WithEndpoint(rawURL string) Option {
 	return boundTo("WithEndpoint", networkModes, func(c *config) {
 		u, err := url.Parse(strings.TrimRight(rawURL, "/"))
@@ -211,7 +212,7 @@ func WithEndpoint(rawURL string) Option {
 			c.errorf("endpoint %q is not an absolute http(s) URL", rawURL)
 			return
 		}
-		c.endpoint = u
+		c.endpoints = []*url.URL{u}
 	})
 }
 

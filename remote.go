@@ -9,6 +9,7 @@ import (
 	"io"
 	"math"
 	"net/http"
+	"net/url"
 	"time"
 
 	"github.com/cenkalti/backoff/v4"
@@ -83,35 +84,58 @@ func (c *Client) remoteEvaluate(ctx context.Context, items []remoteItem) ([]remo
 	}
 	var resp *wire.EvaluateResponse
 	pol := c.newRetryPolicy(ctx)
+	// tried: the endpoints that failed in this call; each attempt goes to
+	// the most preferred usable endpoint not tried yet (WithEndpoints).
+	var tried uint32
 	op := func() error {
-		if until := c.rateLimitedUntil.Load(); until != 0 && c.cfg.clock.Nanotime() < until {
+		now := c.cfg.clock.Nanotime()
+		if c.rateLimited(now) {
 			return backoff.Permanent(errRateLimitedGate)
 		}
-		r, err := c.br.execute(func() (*wire.EvaluateResponse, error) {
+		if c.pickEndpoint(tried, now) < 0 {
+			tried = 0 // every endpoint failed once: start again from the first
+		}
+		i := c.endpointFor(tried, now)
+		ep := c.eps[i]
+		if ep.gated(now) {
+			tried |= 1 << i
+			return errRateLimitedGate
+		}
+		r, err := ep.br.execute(func() (*wire.EvaluateResponse, error) {
 			if c.cfg.ofrep {
-				return c.postOFREP(ctx, items) // ofrep.go
+				return c.postOFREP(ctx, ep.url, items) // ofrep.go
 			}
-			return c.postEvaluate(ctx, body)
+			return c.postEvaluate(ctx, ep.url, body)
 		})
-		if err != nil {
-			var ae *apiError
-			if errors.As(err, &ae) {
-				if ra := c.retryAfter(ae); ra > 0 { // capped: RetrySettings.MaxRetryAfter
+		if err == nil {
+			c.lastEndpoint.Store(int32(i))
+			resp = r
+			return nil
+		}
+		if failsOver(err) {
+			tried |= 1 << i
+		}
+		another := len(c.eps) > 1 && c.pickEndpoint(tried, now) >= 0
+		var ae *apiError
+		if errors.As(err, &ae) {
+			if ra := c.retryAfter(ae); ra > 0 { // capped: RetrySettings.MaxRetryAfter
+				if ae.code == ErrorRateLimited {
+					ep.rateLimitedUntil.Store(now + int64(ra))
+				}
+				if !another {
 					pol.hint = ra
-					if ae.code == ErrorRateLimited {
-						c.rateLimitedUntil.Store(c.cfg.clock.Nanotime() + int64(ra))
-					}
 				}
-				if !retryable(ae) {
-					return backoff.Permanent(err)
-				}
-			} else if isBreakerOpen(err) || errors.Is(err, context.Canceled) {
+			}
+			if !retryable(ae) {
 				return backoff.Permanent(err)
 			}
-			return err
+		} else if errors.Is(err, context.Canceled) || isBreakerOpen(err) && !another {
+			return backoff.Permanent(err)
 		}
-		resp = r
-		return nil
+		if another {
+			pol.now = true // fail over at once
+		}
+		return err
 	}
 	start := c.cfg.clock.Nanotime()
 	err = backoff.Retry(op, backoff.WithContext(pol, ctx))
@@ -156,6 +180,8 @@ type retryPolicy struct {
 	hint     time.Duration
 	deadline time.Time // the context's deadline: wall-clock time
 	hasDL    bool
+	// now makes the next attempt at once: it goes to another endpoint.
+	now bool
 }
 
 func (c *Client) newRetryPolicy(ctx context.Context) *retryPolicy {
@@ -184,6 +210,10 @@ func (p *retryPolicy) NextBackOff() time.Duration {
 	if p.attempts >= p.max {
 		return backoff.Stop
 	}
+	if p.now { // failing over to another endpoint: no wait
+		p.now = false
+		return 0
+	}
 	wait := p.jitter.NextBackOff()
 	if p.hint > 0 {
 		wait, p.hint = p.hint, 0
@@ -209,8 +239,8 @@ func (c *Client) encodeEvaluate(items []remoteItem) ([]byte, error) {
 }
 
 // postEvaluate makes one HTTP attempt.
-func (c *Client) postEvaluate(ctx context.Context, body []byte) (*wire.EvaluateResponse, error) {
-	u := c.cfg.endpoint.JoinPath("v1", "evaluate")
+func (c *Client) postEvaluate(ctx context.Context, base *url.URL, body []byte) (*wire.EvaluateResponse, error) {
+	u := base.JoinPath("v1", "evaluate")
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, u.String(), bytes.NewReader(body))
 	if err != nil {
 		return nil, &apiError{code: ErrorGeneral, msg: "building request: " + err.Error()}

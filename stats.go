@@ -122,7 +122,7 @@ func (c *Client) Stats() Stats {
 		DefaultsServed:     s.defaults.Load(),
 		RemoteRequests:     s.remoteRequests.Load(),
 		BreakerTransitions: s.breakerTransitions.Load(),
-		Breaker:            c.br.current(),
+		Breaker:            c.eps[c.lastEndpoint.Load()].br.current(),
 		CacheEntries:       c.cache.len(),
 		Errors:             make(map[ErrorCode]uint64),
 	}

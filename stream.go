@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -43,6 +44,9 @@ type streamer struct {
 	c      *Client
 	idle   time.Duration
 	lastID string
+	// skip: the endpoints whose connect failed since the last good
+	// connection (a bit per index); only the stream's goroutine uses it.
+	skip uint32
 	// epoch is the store epoch (X-Flagwire-Config-Epoch) the last
 	// connection announced; "" when none did. Event ids are positions in
 	// one store's history: they never resume across epochs.
@@ -78,6 +82,10 @@ type streamStart struct {
 	version   int64
 	versioned bool
 }
+
+// errMovingToPreferred ends a stream connection to move it to a more
+// preferred endpoint (WithEndpoints).
+var errMovingToPreferred = errors.New("flagwire: moving the stream to a more preferred endpoint")
 
 // errStreamFatal marks an answer that must not be retried (401/403/404).
 // code is the API error code of a 404 (environment_not_found).
@@ -129,11 +137,17 @@ func (s *streamer) run(ctx context.Context) {
 			s.c.statusChanged()
 			return
 		}
+		if errors.Is(err, errMovingToPreferred) {
+			continue // a planned move: reconnect at once
+		}
 		if time.Since(start) >= streamHealthy {
 			b.Reset()
 		}
 		wait := b.NextBackOff()
 		wait = max(wait, s.c.retryAfter(err)) // capped: RetrySettings.MaxRetryAfter
+		if s.skip != 0 && s.c.pickEndpoint(s.skip, s.c.cfg.clock.Nanotime()) >= 0 {
+			wait = 0 // another endpoint may answer: try it now
+		}
 		if err != nil {
 			s.c.logs.warn("stream", "flagwire: event stream interrupted; reconnecting", "error", err.Error(), "retryIn", wait.String())
 		}
@@ -152,7 +166,14 @@ func (s *streamer) run(ctx context.Context) {
 func (s *streamer) connectOnce(parent context.Context) error {
 	ctx, cancel := context.WithCancel(parent)
 	defer cancel()
-	u := s.c.cfg.endpoint.JoinPath("v1", "stream")
+	// The most preferred usable endpoint not failed since the last good
+	// connection (WithEndpoints).
+	c := s.c
+	if c.pickEndpoint(s.skip, c.cfg.clock.Nanotime()) < 0 {
+		s.skip = 0
+	}
+	epi := c.endpointFor(s.skip, c.cfg.clock.Nanotime())
+	u := c.eps[epi].url.JoinPath("v1", "stream")
 	q := u.Query()
 	q.Set("environment", s.c.cfg.environment)
 	u.RawQuery = q.Encode()
@@ -171,8 +192,20 @@ func (s *streamer) connectOnce(parent context.Context) error {
 	connectTimer := time.AfterFunc(s.idle, cancel)
 	resp, err := s.c.hc.Do(req)
 	connectTimer.Stop()
+	if err == nil && (resp.StatusCode >= 500 || resp.StatusCode == http.StatusTooManyRequests) {
+		defer resp.Body.Close()
+		body, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
+		err = statusError(resp, body, c.cfg.clock.Now())
+		resp = nil
+	} else if err != nil {
+		err = &apiError{code: ErrorUnavailable, msg: "stream connect: " + transportMessage(err)}
+	}
 	if err != nil {
-		return &apiError{code: ErrorUnavailable, msg: "stream connect: " + transportMessage(err)}
+		s.skip |= 1 << epi
+		if len(c.eps) > 1 {
+			c.markDown(epi)
+		}
+		return err
 	}
 	defer resp.Body.Close()
 	switch {
@@ -216,7 +249,30 @@ func (s *streamer) connectOnce(parent context.Context) error {
 		s.onConnect(st)
 	}
 	s.connected.Store(true)
+	s.skip = 0
+	c.markUp(epi)
 	s.c.statusChanged()
+	// On a less preferred endpoint, check now and then whether a more
+	// preferred one is usable again, and move there (resuming with the
+	// last event id).
+	var moving atomic.Bool
+	if epi > 0 {
+		var mu sync.Mutex
+		var t *time.Timer
+		mu.Lock()
+		t = time.AfterFunc(c.cfg.localOptions.streamPrefer, func() {
+			if i := c.pickEndpoint(0, c.cfg.clock.Nanotime()); i >= 0 && i < epi {
+				moving.Store(true)
+				cancel()
+				return
+			}
+			mu.Lock()
+			t.Reset(c.cfg.localOptions.streamPrefer)
+			mu.Unlock()
+		})
+		mu.Unlock()
+		defer func() { mu.Lock(); t.Stop(); mu.Unlock() }()
+	}
 	// The watchdog: each complete event and each complete keep-alive
 	// comment pushes the deadline back; bytes alone do not (a server
 	// trickling a byte a second without ever finishing an event is as
@@ -231,6 +287,9 @@ func (s *streamer) connectOnce(parent context.Context) error {
 	}
 	for ev, err := range sse.Read(body, &sse.ReadConfig{MaxEventSize: maxStreamEvent}) {
 		if err != nil {
+			if moving.Load() {
+				return errMovingToPreferred
+			}
 			if stalled.Load() {
 				return stalledErr()
 			}

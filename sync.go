@@ -28,8 +28,12 @@ type localConfig struct {
 	pollInterval  time.Duration
 	streaming     bool
 	streamIdle    time.Duration
-	staleAfter    time.Duration
-	maxConfig     int64
+	// streamPrefer: how often a stream on a less preferred endpoint
+	// checks for a more preferred one (streamPreferEvery; tests shorten
+	// it).
+	streamPrefer time.Duration
+	staleAfter   time.Duration
+	maxConfig    int64
 }
 
 func defaultLocalConfig() localConfig {
@@ -37,6 +41,7 @@ func defaultLocalConfig() localConfig {
 		pollInterval: 60 * time.Second,
 		streaming:    true,
 		streamIdle:   defaultStreamIdle,
+		streamPrefer: streamPreferEvery,
 		staleAfter:   5 * time.Minute,
 		maxConfig:    wire.MaxConfigBytes,
 	}
@@ -171,7 +176,10 @@ type Status struct {
 	ConfigAge     time.Duration
 	// StreamConnected reports a live SSE subscription.
 	StreamConnected bool
-	// Breaker is the circuit breaker's state.
+	// Endpoint is the base URL of the endpoint that answered last (the
+	// primary until one did; see WithEndpoints); empty in offline mode.
+	Endpoint string
+	// Breaker is the state of that endpoint's circuit breaker.
 	Breaker BreakerState
 	// LastError describes the last data-source failure, if any.
 	LastError string
@@ -398,7 +406,30 @@ func (c *Client) syncOnce(ctx context.Context) error {
 	defer c.local.syncMu.Unlock()
 	ctx, cancel := context.WithTimeout(ctx, max(c.cfg.timeout, 5*time.Second))
 	defer cancel()
-	u := c.cfg.endpoint.JoinPath("v1", "flags")
+	// Each endpoint in turn, most preferred usable first, until one
+	// answers (WithEndpoints); an endpoint that fails is skipped for the
+	// breaker's open timeout.
+	var tried uint32
+	for {
+		i := c.endpointFor(tried, c.cfg.clock.Nanotime())
+		err := c.syncFrom(ctx, i)
+		if err == nil || !failsOver(err) {
+			c.markUp(i)
+			return err
+		}
+		if len(c.eps) > 1 {
+			c.markDown(i)
+		}
+		tried |= 1 << i
+		if ctx.Err() != nil || c.pickEndpoint(tried, c.cfg.clock.Nanotime()) < 0 {
+			return err
+		}
+	}
+}
+
+// syncFrom is syncOnce's request to endpoint i.
+func (c *Client) syncFrom(ctx context.Context, i int) error {
+	u := c.eps[i].url.JoinPath("v1", "flags")
 	q := u.Query()
 	q.Set("environment", c.cfg.environment)
 	u.RawQuery = q.Encode()
@@ -505,7 +536,7 @@ func (c *Client) confirm(now time.Time) {
 // persistLastKnown fetches the signed envelope of the current config and
 // writes it atomically.
 func (c *Client) persistLastKnown(ctx context.Context) error {
-	u := c.cfg.endpoint.JoinPath("v1", "bootstrap")
+	u := c.eps[c.lastEndpoint.Load()].url.JoinPath("v1", "bootstrap")
 	q := u.Query()
 	q.Set("environment", c.cfg.environment)
 	u.RawQuery = q.Encode()
@@ -598,7 +629,11 @@ func (c *Client) Status() Status {
 	if c == nil {
 		return Status{State: StateError, LastError: ErrClosed.Error()}
 	}
-	st := Status{Mode: c.cfg.mode, Breaker: c.br.current()}
+	ep := c.eps[c.lastEndpoint.Load()]
+	st := Status{Mode: c.cfg.mode, Breaker: ep.br.current()}
+	if ep.url != nil {
+		st.Endpoint = ep.url.String()
+	}
 	c.local.mu.Lock()
 	st.LastError = c.local.lastErr
 	confirmed := c.local.confirmed
