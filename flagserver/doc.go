@@ -36,6 +36,12 @@
 // defaults to "prod" (DefaultEnvironment) everywhere else, as in the
 // seed's scripts that omit it. An unknown environment is a 404.
 //
+// Conditional requests follow RFC 9110: If-None-Match (GET /v1/flags,
+// GET /v1/flags/{key}, GET /v1/segments/{key}, the OFREP bulk answer) uses
+// the weak comparison, so the current ETag weakened by a compressing proxy
+// (W/"…"), a list of tags or "*" gets 304; If-Match on writes uses the
+// strong comparison, so a weak tag is stale (412).
+//
 // # Writes
 //
 // Every write — HTTP or programmatic (PutFlag, PutSegment, DeleteFlag) — is

@@ -215,7 +215,7 @@ func (s *Server) handleOFREPBulk(w http.ResponseWriter, r *http.Request) {
 	h := w.Header()
 	h.Set("ETag", etag)
 	h.Set("Cache-Control", "private, max-age="+strconv.Itoa(ttl))
-	if inm := r.Header.Get("If-None-Match"); inm != "" && etagMatches(inm, etag) {
+	if inm := r.Header.Get("If-None-Match"); inm != "" && etagMatchesWeak(inm, etag) {
 		w.WriteHeader(http.StatusNotModified)
 		return
 	}
