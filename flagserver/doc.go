@@ -148,6 +148,13 @@
 //
 // # Rate limits
 //
+// Per token, a token bucket for reads (Options.ReadLimit, default
+// unlimited: one read token is commonly shared by a whole fleet) and one
+// for writes (Options.WriteLimit, default 20 per second with a burst of
+// 40); a token's own ReadLimit and WriteLimit replace them. Beyond a limit
+// the answer is 429 rate_limited with Retry-After; limited answers carry
+// X-RateLimit-Limit, -Remaining and -Reset.
+//
 // Failed authentication (a missing or unknown token, a bad signature) is
 // limited per client address (IPv4 address, IPv6 /64; the peer address,
 // forwarding headers are not trusted): Options.AuthFailureLimit, default 2

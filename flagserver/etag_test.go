@@ -92,9 +92,9 @@ func inmCases(etag string) []struct {
 }
 
 // TestIfNoneMatchWeak: GET /v1/flags, GET /v1/flags/{key}, GET
-// /v1/segments/{key} and the OFREP
-// bulk answer 304 to their current ETag in any form the weak comparison
-// matches, with the current (strong) ETag and no body.
+// /v1/segments/{key} and the OFREP bulk answer 304 to their current ETag
+// in any form the weak comparison matches, with the current (strong) ETag
+// and no body.
 func TestIfNoneMatchWeak(t *testing.T) {
 	ts := newTestServer(t, Options{})
 	const ofrepBody = `{"context":{"targetingKey":"8a7f4c91","plan":"pro"}}`

@@ -87,9 +87,12 @@ type Options struct {
 	// Last-Event-ID resumption. Zero or negative means 1024.
 	ReplayBuffer int
 	// ReadLimit and WriteLimit are per-token rate limits for reads (GET,
-	// POST /v1/evaluate, the stream) and writes. Zero values mean
-	// DefaultReadLimit (1000/s, burst 2000) and DefaultWriteLimit (20/s,
-	// burst 40); a negative PerSecond means unlimited.
+	// POST /v1/evaluate, OFREP, opening the stream) and writes; a token's
+	// own ReadLimit or WriteLimit (Token) takes precedence. The zero
+	// ReadLimit means DefaultReadLimit: unlimited, as one read token is
+	// commonly shared by a whole fleet. The zero WriteLimit means
+	// DefaultWriteLimit (20/s, burst 40). A negative PerSecond means
+	// unlimited; a PerSecond that is not finite is an error from New.
 	ReadLimit, WriteLimit RateLimit
 	// AuthFailureLimit limits failed authentication (unknown or missing
 	// token, bad signature) per client address (IPv4 address or IPv6
@@ -194,8 +197,22 @@ func New(opts Options) (*Server, error) {
 	opts.ReadLimit = opts.ReadLimit.orDefault(DefaultReadLimit)
 	opts.WriteLimit = opts.WriteLimit.orDefault(DefaultWriteLimit)
 	opts.AuthFailureLimit = opts.AuthFailureLimit.orDefault(DefaultAuthFailureLimit)
+	for name, l := range map[string]RateLimit{"ReadLimit": opts.ReadLimit, "WriteLimit": opts.WriteLimit, "AuthFailureLimit": opts.AuthFailureLimit} {
+		if err := l.validate(); err != nil {
+			return nil, fmt.Errorf("flagserver: %s: %w", name, err)
+		}
+	}
+	tokens := slices.Clone(opts.Tokens)
 	secrets := map[string]bool{}
-	for i, t := range opts.Tokens {
+	for i, t := range tokens {
+		if err := t.ReadLimit.validate(); err != nil {
+			return nil, fmt.Errorf("flagserver: token %d (%s): readLimit: %w", i, t.Subject, err)
+		}
+		if err := t.WriteLimit.validate(); err != nil {
+			return nil, fmt.Errorf("flagserver: token %d (%s): writeLimit: %w", i, t.Subject, err)
+		}
+		tokens[i].ReadLimit = t.ReadLimit.orDefault(opts.ReadLimit)
+		tokens[i].WriteLimit = t.WriteLimit.orDefault(opts.WriteLimit)
 		if t.Secret == "" {
 			return nil, fmt.Errorf("flagserver: token %d (%s) has an empty secret", i, t.Subject)
 		}
@@ -226,9 +243,9 @@ func New(opts Options) (*Server, error) {
 		log:            opts.Logger,
 		now:            opts.Now,
 		signKey:        opts.SigningKey,
-		auth:           authenticator{tokens: slices.Clone(opts.Tokens)},
-		readLim:        newLimiter(opts.ReadLimit, opts.Now),
-		writeLim:       newLimiter(opts.WriteLimit, opts.Now),
+		auth:           authenticator{tokens: tokens},
+		readLim:        newLimiter(opts.Now),
+		writeLim:       newLimiter(opts.Now),
 		authFail:       newAuthFailLimiter(opts.AuthFailureLimit, opts.MaxAuthFailureAddrs, opts.Now),
 		idem:           newIdempotencyCache(opts.Now),
 		hub:            newHub(opts.ReplayBuffer),
@@ -533,9 +550,9 @@ func (s *Server) routes() http.Handler {
 // guard authenticates, rate-limits, checks content type, reads the body
 // and verifies the request signature before calling the route's handler.
 func (s *Server) guard(rt route) http.Handler {
-	lim := s.readLim
+	lim, defLimit := s.readLim, s.opts.ReadLimit
 	if rt.class == classWrite {
-		lim = s.writeLim
+		lim, defLimit = s.writeLim, s.opts.WriteLimit
 	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		rc := reqCtx(r)
@@ -572,7 +589,7 @@ func (s *Server) guard(rt route) http.Handler {
 		if !s.sig.enabled() {
 			release()
 		}
-		if err := lim.allow(w, p.limitKey); err != nil {
+		if err := lim.allow(w, p.limitKey, p.rateLimit(rt.class, defLimit)); err != nil {
 			fail(err)
 			return
 		}
