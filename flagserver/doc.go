@@ -156,8 +156,11 @@
 // X-RateLimit-Limit, -Remaining and -Reset.
 //
 // Failed authentication (a missing or unknown token, a bad signature) is
-// limited per client address (IPv4 address, IPv6 /64; the peer address,
-// forwarding headers are not trusted): Options.AuthFailureLimit, default 2
+// limited per client address (IPv4 address, IPv6 /64): the peer's, or,
+// when the peer is one of Options.TrustedProxies, the rightmost address of
+// its X-Forwarded-For (or Forwarded, Options.ProxyHeader) outside those
+// ranges; from any other peer the headers are ignored.
+// Options.AuthFailureLimit, default 2
 // per second with a burst of 20. Credentials are checked only with a token
 // from the address's bucket, returned unless the check fails; an address
 // with an empty bucket gets 429 rate_limited with Retry-After before its

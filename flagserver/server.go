@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"maps"
 	"net/http"
+	"net/netip"
 	"slices"
 	"strings"
 	"sync"
@@ -96,11 +97,24 @@ type Options struct {
 	ReadLimit, WriteLimit RateLimit
 	// AuthFailureLimit limits failed authentication (unknown or missing
 	// token, bad signature) per client address (IPv4 address or IPv6
-	// /64; forwarding headers are not trusted): beyond it requests from
-	// that address get 429 with Retry-After before their credentials are
-	// checked. The zero value means DefaultAuthFailureLimit (2/s, burst
+	// /64: the peer's, or through TrustedProxies the client's): beyond it
+	// requests from that address get 429 with Retry-After before their
+	// credentials are checked. The zero value means DefaultAuthFailureLimit (2/s, burst
 	// 20); a negative PerSecond means unlimited. Unused in open mode.
 	AuthFailureLimit RateLimit
+	// TrustedProxies are the ranges of the proxies (load balancers,
+	// ingress) in front of the server. A request whose peer is in one of
+	// them is attributed to the client its ProxyHeader names: read from the
+	// right, the first address outside these ranges (the rightmost
+	// untrusted hop). From any other peer the header is ignored. Empty
+	// (the default) trusts no one: every request is its peer's.
+	TrustedProxies []netip.Prefix
+	// ProxyHeader is the header trusted proxies write the client address
+	// to: HeaderXForwardedFor (the default, "") or HeaderForwarded (RFC
+	// 7239). Only this header is read: a proxy that writes the other
+	// passes on whatever the client put there. Another value is an error
+	// from New.
+	ProxyHeader string
 	// MaxAuthFailureAddrs bounds the addresses AuthFailureLimit tracks.
 	// Zero or negative means DefaultMaxAuthFailureAddrs (65,536).
 	MaxAuthFailureAddrs int
@@ -202,6 +216,22 @@ func New(opts Options) (*Server, error) {
 			return nil, fmt.Errorf("flagserver: %s: %w", name, err)
 		}
 	}
+	switch http.CanonicalHeaderKey(opts.ProxyHeader) {
+	case "", HeaderXForwardedFor:
+		opts.ProxyHeader = HeaderXForwardedFor
+	case HeaderForwarded:
+		opts.ProxyHeader = HeaderForwarded
+	default:
+		return nil, fmt.Errorf("flagserver: ProxyHeader %q: want %s or %s", opts.ProxyHeader, HeaderXForwardedFor, HeaderForwarded)
+	}
+	trusted := make([]netip.Prefix, 0, len(opts.TrustedProxies))
+	for _, p := range opts.TrustedProxies {
+		if !p.IsValid() {
+			return nil, fmt.Errorf("flagserver: TrustedProxies: invalid prefix %v", p)
+		}
+		trusted = append(trusted, normalizePrefix(p))
+	}
+	opts.TrustedProxies = trusted
 	tokens := slices.Clone(opts.Tokens)
 	secrets := map[string]bool{}
 	for i, t := range tokens {
@@ -562,7 +592,7 @@ func (s *Server) guard(rt route) http.Handler {
 		pending := false
 		addr := ""
 		if !s.auth.open() || s.sig.enabled() {
-			addr = clientAddr(r)
+			addr = s.clientAddr(r)
 			if err := s.authFail.reserve(w, addr); err != nil {
 				writeError(w, err)
 				return
