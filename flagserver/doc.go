@@ -148,29 +148,25 @@
 //
 // # Rate limits
 //
-// Per token, a token bucket for reads (Options.ReadLimit, default
-// unlimited: one read token is commonly shared by a whole fleet) and one
-// for writes (Options.WriteLimit, default 20 per second with a burst of
-// 40); a token's own ReadLimit and WriteLimit replace them. Beyond a limit
-// the answer is 429 rate_limited with Retry-After; limited answers carry
-// X-RateLimit-Limit, -Remaining and -Reset.
-//
 // Failed authentication (a missing or unknown token, a bad signature) is
 // limited per client address (IPv4 address, IPv6 /64): the peer's, or,
 // when the peer is one of Options.TrustedProxies, the rightmost address of
 // its X-Forwarded-For (or Forwarded, Options.ProxyHeader) outside those
-// ranges; from any other peer the headers are ignored.
-// Options.AuthFailureLimit, default 2
-// per second with a burst of 20. Credentials are checked only with a token
-// from the address's bucket, returned unless the check fails; an address
-// with an empty bucket gets 429 rate_limited with Retry-After before its
-// credentials are looked at (so a right guess cannot stand out), which
-// also holds back valid tokens from that same address until it refills;
-// other addresses are unaffected. At most Options.MaxAuthFailureAddrs
-// (65,536) addresses are tracked.
+// ranges; from any other peer the headers are ignored. The limit is
+// Options.AuthFailureLimit, default 2 per second with a burst of 20.
+// Credentials are checked only with a token from the address's bucket,
+// returned unless the check fails; an address with an empty bucket gets
+// 429 rate_limited with Retry-After before its credentials are looked at
+// (so a right guess cannot stand out), which also holds back valid tokens
+// from that same address until it refills; other addresses are unaffected.
+// At most Options.MaxAuthFailureAddrs (65,536) addresses are tracked.
 //
-// Rate limits are token buckets per token, reads and writes apart; limited responses carry
-// X-RateLimit-Limit (the burst), X-RateLimit-Remaining and
+// Requests are limited per token, reads and writes apart: reads by
+// Options.ReadLimit, default unlimited (one read token is commonly shared
+// by a whole fleet of SDKs, so any per-token figure would throttle some
+// fleet), writes by Options.WriteLimit, default 20 per second with a burst
+// of 40; a token's own ReadLimit and WriteLimit replace them. Limited
+// responses carry X-RateLimit-Limit (the burst), X-RateLimit-Remaining and
 // X-RateLimit-Reset (seconds until the bucket is full), and a 429 adds
 // Retry-After. Request logs never contain tokens or attribute values.
 package flagserver
