@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"net/http"
 	"strconv"
+	"time"
 
 	"github.com/flagwire/flagwire/evaluate"
 	"github.com/flagwire/flagwire/internal/wire"
@@ -171,17 +172,14 @@ func (s *Server) handleOFREPFlag(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	ttl := int(s.opts.DecisionTTL.Seconds())
-	d := s.ofrepDecide(es, key, ctx, ttl)
+	d := s.ofrepDecide(es, key, ctx, s.now(), ttl)
 	if d.Error != nil {
 		f, status := ofrepFailureOf(d)
 		writeJSON(w, status, f)
 		return
 	}
-	res := ofrepSuccessOf(d)
-	cacheable := true
-	res.Cacheable = &cacheable
 	w.Header().Set("Cache-Control", "private, max-age="+strconv.Itoa(ttl))
-	writeJSON(w, http.StatusOK, res)
+	writeRaw(w, http.StatusOK, appendOFREPSuccess(make([]byte, 0, 256), &d, true))
 }
 
 // handleOFREPBulk serves POST /ofrep/v1/evaluate/flags: every flag of the
@@ -193,24 +191,33 @@ func (s *Server) handleOFREPBulk(w http.ResponseWriter, r *http.Request) {
 	}
 	ttl := int(s.opts.DecisionTTL.Seconds())
 	keys := es.snap.Keys()
-	out := wire.OFREPBulk{
-		Flags:    make([]wire.OFREPEvaluation, 0, len(keys)),
-		Metadata: map[string]any{"environment": es.name, "version": es.version()},
-	}
-	for _, key := range keys {
-		d := s.ofrepDecide(es, key, ctx, ttl)
+	now := s.now()
+	// The answer is wire.OFREPBulk as encoding/json writes it (metadata:
+	// environment and version), encoded by hand (see ofrepencode.go).
+	body := make([]byte, 0, 64+160*len(keys))
+	body = append(body, `{"flags":[`...)
+	for i, key := range keys {
+		if i > 0 {
+			body = append(body, ',')
+		}
+		d := s.ofrepDecide(es, key, ctx, now, ttl)
 		if d.Error != nil {
 			f, _ := ofrepFailureOf(d)
-			out.Flags = append(out.Flags, f)
+			fb, err := json.Marshal(f)
+			if err != nil {
+				writeJSON(w, http.StatusInternalServerError, map[string]string{"errorDetails": "cannot encode the answer"})
+				return
+			}
+			body = append(body, fb...)
 			continue
 		}
-		out.Flags = append(out.Flags, ofrepSuccessOf(d))
+		body = appendOFREPSuccess(body, &d, false)
 	}
-	body, err := json.Marshal(out)
-	if err != nil {
-		writeJSON(w, http.StatusInternalServerError, map[string]string{"errorDetails": "cannot encode the answer"})
-		return
-	}
+	body = append(body, `],"metadata":{"environment":`...)
+	body = appendJSONString(body, es.name)
+	body = append(body, `,"version":`...)
+	body = strconv.AppendInt(body, es.version(), 10)
+	body = append(body, "}}"...)
 	etag := etagOf(body)
 	h := w.Header()
 	h.Set("ETag", etag)
@@ -224,9 +231,9 @@ func (s *Server) handleOFREPBulk(w http.ResponseWriter, r *http.Request) {
 
 // ofrepDecide evaluates key with the /v1/evaluate code (reasons and
 // payloads on, no default value).
-func (s *Server) ofrepDecide(es *envState, key string, ctx map[string]any, ttl int) wire.Decision {
+func (s *Server) ofrepDecide(es *envState, key string, ctx map[string]any, now time.Time, ttl int) wire.Decision {
 	in := wire.EvaluationInput{FlagKey: key, Context: ctx}
-	return decide(es.snap, &in, wire.EvaluateOptions{IncludeReasons: true, ReturnPayloads: true}, s.now(), ttl)
+	return decide(es.snap, &in, wire.EvaluateOptions{IncludeReasons: true, ReturnPayloads: true}, now, ttl)
 }
 
 // ofrepFailureOf maps a failed decision to an OFREP failure and the status
@@ -241,56 +248,4 @@ func ofrepFailureOf(d wire.Decision) (ofrepFailure, int) {
 		f.ErrorCode = ofrepTargetingKeyMissing
 	}
 	return f, http.StatusBadRequest
-}
-
-// ofrepSuccessOf maps a decision to an OFREP success.
-func ofrepSuccessOf(d wire.Decision) ofrepSuccess {
-	res := ofrepSuccess{Key: d.FlagKey, Value: d.Variant, Variant: d.VariantKey, Reason: "DEFAULT"}
-	md := make(map[string]any, len(d.FlagMetadata)+4)
-	// The flag's own metadata first: Flagwire's entries below take
-	// precedence (Compile rejects them as flagMetadata keys, so a compiled
-	// config never has both).
-	for k, v := range d.FlagMetadata {
-		md[k] = v
-	}
-	if r := d.Reason; r != nil {
-		res.Reason = wire.OFREPReason(r.Kind)
-		md["reasonKind"] = r.Kind
-		if r.RuleID != "" {
-			md["ruleId"] = r.RuleID
-		}
-		if r.Segment != "" {
-			md["segment"] = r.Segment
-		}
-		if r.Prerequisite != "" {
-			md["prerequisite"] = r.Prerequisite
-		}
-		if r.Bucket != nil {
-			md["bucket"] = *r.Bucket
-		}
-		if r.ErrorCode != "" { // MISSING_BUCKETING_ATTRIBUTE alongside the answer
-			md["errorCode"] = r.ErrorCode
-		}
-	}
-	if d.Bucketing != nil {
-		md["bucket"] = d.Bucketing.Bucket
-	}
-	if d.Reason != nil && evaluate.ReasonKind(d.Reason.Kind) == evaluate.ReasonOff {
-		// A disabled flag defers to the caller's default: OpenFeature
-		// expects the default with reason DISABLED (evaluation_v2.feature,
-		// spec 1.4.7), which OFREP expresses as a success without a value
-		// (ADR-0006, "code default"). No variant: the default is not one
-		// of the flag's variants.
-		res.Value, res.Variant = nil, ""
-	}
-	if d.FlagVersion != 0 {
-		md["flagVersion"] = d.FlagVersion
-	}
-	if len(d.Payload) > 0 && string(d.Payload) != "null" {
-		md["payload"] = string(d.Payload)
-	}
-	if len(md) > 0 {
-		res.Metadata = md
-	}
-	return res
 }

@@ -13,6 +13,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"runtime/debug"
 	"strings"
 	"time"
 
@@ -241,6 +242,12 @@ func runServe(ctx context.Context, cmd *cobra.Command, c serveConfig) error {
 	if err != nil {
 		return err
 	}
+	// Loading (YAML, compiling, restoring the data dir) leaves garbage the
+	// size of the input; the runtime would return it to the OS only
+	// minutes later. Return it now, so an idle server holds what it serves.
+	open := len(opts.Tokens) == 0
+	opts = flagserver.Options{} // the configs loaded are garbage now
+	debug.FreeOSMemory()
 	ln, err := net.Listen("tcp", c.addr)
 	if err != nil {
 		srv.Close()
@@ -253,7 +260,7 @@ func runServe(ctx context.Context, cmd *cobra.Command, c serveConfig) error {
 		fmt.Fprintf(out, "bootstrap signing key %s (%s)\n", wire.KeyID(pub), keyOrigin)
 	}
 	fmt.Fprintf(out, "public key: %s\n", base64.StdEncoding.EncodeToString(pub))
-	if len(opts.Tokens) == 0 {
+	if open {
 		fmt.Fprintln(out, "warning: no tokens configured: the server is open (development mode)")
 	}
 	fmt.Fprintf(out, "environments: %s\n", strings.Join(srv.Environments(), ", "))
