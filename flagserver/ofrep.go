@@ -109,6 +109,39 @@ func ofrepContext(body []byte) (map[string]any, *ofrepFailure) {
 	if len(bytes.TrimSpace(body)) == 0 {
 		return nil, nil
 	}
+	// One pass for the usual request. It succeeds exactly when the
+	// two-pass decoding below does, with the same context; anything else
+	// takes that path, which names the failure.
+	var one struct {
+		Context any `json:"context"`
+	}
+	dec := json.NewDecoder(bytes.NewReader(body))
+	dec.UseNumber()
+	if dec.Decode(&one) == nil && !dec.More() {
+		switch ctx := one.Context.(type) {
+		case nil:
+			return nil, nil
+		case map[string]any:
+			ofrepTargetingKey(ctx)
+			return ctx, nil
+		}
+	}
+	return ofrepContextSlow(body)
+}
+
+// ofrepTargetingKey makes the context's targetingKey its userId too, when
+// it has none.
+func ofrepTargetingKey(ctx map[string]any) {
+	if tk, ok := ctx["targetingKey"]; ok {
+		if _, has := ctx[evaluate.DefaultBucketBy]; !has {
+			ctx[evaluate.DefaultBucketBy] = tk
+		}
+	}
+}
+
+// ofrepContextSlow decodes the body, then its context, and names what is
+// wrong with either.
+func ofrepContextSlow(body []byte) (map[string]any, *ofrepFailure) {
 	var req struct {
 		Context json.RawMessage `json:"context"`
 	}
@@ -132,11 +165,7 @@ func ofrepContext(body []byte) (map[string]any, *ofrepFailure) {
 	if err := cd.Decode(&ctx); err != nil {
 		return nil, &ofrepFailure{ErrorCode: ofrepInvalidContext, ErrorDetails: "context: " + err.Error()}
 	}
-	if tk, ok := ctx["targetingKey"]; ok {
-		if _, has := ctx[evaluate.DefaultBucketBy]; !has {
-			ctx[evaluate.DefaultBucketBy] = tk
-		}
-	}
+	ofrepTargetingKey(ctx)
 	return ctx, nil
 }
 
