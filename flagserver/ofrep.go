@@ -262,7 +262,7 @@ func (s *Server) handleOFREPBulk(w http.ResponseWriter, r *http.Request) {
 // payloads on, no default value).
 func (s *Server) ofrepDecide(es *envState, key string, ctx map[string]any, now time.Time, ttl int) wire.Decision {
 	in := wire.EvaluationInput{FlagKey: key, Context: ctx}
-	return decide(es.snap, &in, wire.EvaluateOptions{IncludeReasons: true, ReturnPayloads: true}, now, ttl)
+	return decideHashing(es.snap, &in, wire.EvaluateOptions{IncludeReasons: true, ReturnPayloads: true}, now, ttl, false)
 }
 
 // ofrepFailureOf maps a failed decision to an OFREP failure and the status
