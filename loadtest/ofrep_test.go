@@ -8,6 +8,8 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/netip"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -27,6 +29,7 @@ var (
 	flagTarget    = flag.String("load.target", "", "measure OFREP against a server already running at this base URL (another OFREP server serving the benchmark flags); -load.pid gives its process for CPU and memory")
 	flagPID       = flag.Int("load.pid", 0, "with -load.target: the server's process id (CPU per answer, RSS)")
 	flagOFREPFlag = flag.String("load.ofrep-flag", "bench-flag", "the flag of the single-flag OFREP workload")
+	flagHeader    = flag.String("load.header", "", "with -load.target: a header to send, \"Name: value\" (an API key)")
 	flagConc      = flag.String("load.concurrency", "", "OFREP client concurrencies, comma-separated (default 16; with -load.serve or -load.target 1,16,64)")
 )
 
@@ -323,6 +326,15 @@ func startServeProcess(t *testing.T, bin string) ofrepTarget {
 	return tg
 }
 
+// loopback reports whether host is a loopback address or "localhost".
+func loopback(host string) bool {
+	if host == "localhost" {
+		return true
+	}
+	a, err := netip.ParseAddr(host)
+	return err == nil && a.IsLoopback()
+}
+
 // TestLoadOFREP measures OFREP single-flag and bulk answers per second.
 // By default against the in-process server, from 16 clients; with
 // -load.serve against a `flagwire serve` process (embedded store), and
@@ -344,7 +356,18 @@ func TestLoadOFREP(t *testing.T) {
 		tg = startServeProcess(t, serve)
 		concs = []int{1, 16, 64}
 	case *flagTarget != "":
-		tg = ofrepTarget{name: *flagTarget, url: strings.TrimSuffix(*flagTarget, "/"), pid: *flagPID}
+		u, err := url.Parse(*flagTarget)
+		if err != nil || u.Scheme != "http" || !loopback(u.Hostname()) {
+			t.Fatalf("-load.target %q: want http://127.0.0.1:PORT (load goes to loopback only)", *flagTarget)
+		}
+		tg = ofrepTarget{name: *flagTarget, url: strings.TrimSuffix(*flagTarget, "/"), pid: *flagPID, headers: http.Header{}}
+		if *flagHeader != "" {
+			name, value, ok := strings.Cut(*flagHeader, ":")
+			if !ok {
+				t.Fatalf("-load.header %q: want \"Name: value\"", *flagHeader)
+			}
+			tg.headers.Set(strings.TrimSpace(name), strings.TrimSpace(value))
+		}
 		concs = []int{1, 16, 64}
 	default:
 		_, hs := startServer(t)
