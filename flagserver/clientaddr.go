@@ -48,6 +48,28 @@ func ParseTrustedProxies(list []string) ([]netip.Prefix, error) {
 	return out, nil
 }
 
+// resolveProxies checks opts.ProxyHeader (default HeaderXForwardedFor) and
+// normalizes a copy of opts.TrustedProxies.
+func resolveProxies(opts *Options) error {
+	switch http.CanonicalHeaderKey(opts.ProxyHeader) {
+	case "", HeaderXForwardedFor:
+		opts.ProxyHeader = HeaderXForwardedFor
+	case HeaderForwarded:
+		opts.ProxyHeader = HeaderForwarded
+	default:
+		return fmt.Errorf("flagserver: ProxyHeader %q: want %s or %s", opts.ProxyHeader, HeaderXForwardedFor, HeaderForwarded)
+	}
+	trusted := make([]netip.Prefix, 0, len(opts.TrustedProxies))
+	for _, p := range opts.TrustedProxies {
+		if !p.IsValid() {
+			return fmt.Errorf("flagserver: TrustedProxies: invalid prefix %v", p)
+		}
+		trusted = append(trusted, normalizePrefix(p))
+	}
+	opts.TrustedProxies = trusted
+	return nil
+}
+
 // normalizePrefix masks p, and makes an IPv4-mapped prefix IPv4 (client
 // addresses are compared unmapped).
 func normalizePrefix(p netip.Prefix) netip.Prefix {

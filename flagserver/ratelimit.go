@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -52,6 +53,35 @@ func (l RateLimit) orDefault(def RateLimit) RateLimit {
 }
 
 func (l RateLimit) unlimited() bool { return l.PerSecond < 0 }
+
+// resolveRateLimits applies the defaults to opts' rate limits and returns
+// a copy of opts.Tokens with each token's limits resolved (its own, else
+// the server's). A rate that is not a finite number is an error.
+func resolveRateLimits(opts *Options) ([]Token, error) {
+	opts.ReadLimit = opts.ReadLimit.orDefault(DefaultReadLimit)
+	opts.WriteLimit = opts.WriteLimit.orDefault(DefaultWriteLimit)
+	opts.AuthFailureLimit = opts.AuthFailureLimit.orDefault(DefaultAuthFailureLimit)
+	for _, l := range []struct {
+		name  string
+		limit RateLimit
+	}{{"ReadLimit", opts.ReadLimit}, {"WriteLimit", opts.WriteLimit}, {"AuthFailureLimit", opts.AuthFailureLimit}} {
+		if err := l.limit.validate(); err != nil {
+			return nil, fmt.Errorf("flagserver: %s: %w", l.name, err)
+		}
+	}
+	tokens := slices.Clone(opts.Tokens)
+	for i, t := range tokens {
+		if err := t.ReadLimit.validate(); err != nil {
+			return nil, fmt.Errorf("flagserver: token %d (%s): readLimit: %w", i, t.Subject, err)
+		}
+		if err := t.WriteLimit.validate(); err != nil {
+			return nil, fmt.Errorf("flagserver: token %d (%s): writeLimit: %w", i, t.Subject, err)
+		}
+		tokens[i].ReadLimit = t.ReadLimit.orDefault(opts.ReadLimit)
+		tokens[i].WriteLimit = t.WriteLimit.orDefault(opts.WriteLimit)
+	}
+	return tokens, nil
+}
 
 // validate refuses a PerSecond that is not a finite number.
 func (l RateLimit) validate() error {

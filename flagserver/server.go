@@ -99,8 +99,9 @@ type Options struct {
 	// token, bad signature) per client address (IPv4 address or IPv6
 	// /64: the peer's, or through TrustedProxies the client's): beyond it
 	// requests from that address get 429 with Retry-After before their
-	// credentials are checked. The zero value means DefaultAuthFailureLimit (2/s, burst
-	// 20); a negative PerSecond means unlimited. Unused in open mode.
+	// credentials are checked. The zero value means
+	// DefaultAuthFailureLimit (2/s, burst 20); a negative PerSecond means
+	// unlimited. Unused in open mode.
 	AuthFailureLimit RateLimit
 	// TrustedProxies are the ranges of the proxies (load balancers,
 	// ingress) in front of the server. A request whose peer is in one of
@@ -208,41 +209,15 @@ func New(opts Options) (*Server, error) {
 	if opts.RequireChangeReason == nil {
 		opts.RequireChangeReason = map[string]bool{"prod": true}
 	}
-	opts.ReadLimit = opts.ReadLimit.orDefault(DefaultReadLimit)
-	opts.WriteLimit = opts.WriteLimit.orDefault(DefaultWriteLimit)
-	opts.AuthFailureLimit = opts.AuthFailureLimit.orDefault(DefaultAuthFailureLimit)
-	for name, l := range map[string]RateLimit{"ReadLimit": opts.ReadLimit, "WriteLimit": opts.WriteLimit, "AuthFailureLimit": opts.AuthFailureLimit} {
-		if err := l.validate(); err != nil {
-			return nil, fmt.Errorf("flagserver: %s: %w", name, err)
-		}
+	tokens, err := resolveRateLimits(&opts)
+	if err != nil {
+		return nil, err
 	}
-	switch http.CanonicalHeaderKey(opts.ProxyHeader) {
-	case "", HeaderXForwardedFor:
-		opts.ProxyHeader = HeaderXForwardedFor
-	case HeaderForwarded:
-		opts.ProxyHeader = HeaderForwarded
-	default:
-		return nil, fmt.Errorf("flagserver: ProxyHeader %q: want %s or %s", opts.ProxyHeader, HeaderXForwardedFor, HeaderForwarded)
+	if err := resolveProxies(&opts); err != nil {
+		return nil, err
 	}
-	trusted := make([]netip.Prefix, 0, len(opts.TrustedProxies))
-	for _, p := range opts.TrustedProxies {
-		if !p.IsValid() {
-			return nil, fmt.Errorf("flagserver: TrustedProxies: invalid prefix %v", p)
-		}
-		trusted = append(trusted, normalizePrefix(p))
-	}
-	opts.TrustedProxies = trusted
-	tokens := slices.Clone(opts.Tokens)
 	secrets := map[string]bool{}
 	for i, t := range tokens {
-		if err := t.ReadLimit.validate(); err != nil {
-			return nil, fmt.Errorf("flagserver: token %d (%s): readLimit: %w", i, t.Subject, err)
-		}
-		if err := t.WriteLimit.validate(); err != nil {
-			return nil, fmt.Errorf("flagserver: token %d (%s): writeLimit: %w", i, t.Subject, err)
-		}
-		tokens[i].ReadLimit = t.ReadLimit.orDefault(opts.ReadLimit)
-		tokens[i].WriteLimit = t.WriteLimit.orDefault(opts.WriteLimit)
 		if t.Secret == "" {
 			return nil, fmt.Errorf("flagserver: token %d (%s) has an empty secret", i, t.Subject)
 		}
