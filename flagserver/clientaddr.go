@@ -115,7 +115,11 @@ func clientIP(r *http.Request, trusted []netip.Prefix, header string) netip.Addr
 		if header == HeaderForwarded {
 			hops = append(hops, forwardedFor(v)...)
 		} else {
-			hops = append(hops, strings.Split(v, ",")...)
+			for h := range strings.SplitSeq(v, ",") {
+				if strings.TrimSpace(h) != "" { // empty list elements are allowed
+					hops = append(hops, h)
+				}
+			}
 		}
 	}
 	for i := len(hops) - 1; i >= 0; i-- {

@@ -42,6 +42,7 @@ func TestClientIPRightmostUntrusted(t *testing.T) {
 		{"garbage hop: the last trusted hop", "10.1.2.3:5000", HeaderXForwardedFor, []string{"1.2.3.4, nonsense"}, "10.1.2.3"},
 		{"garbage beyond the client is never reached", "10.1.2.3:5000", HeaderXForwardedFor, []string{"nonsense, 198.51.100.1"}, "198.51.100.1"},
 		{"empty header", "10.1.2.3:5000", HeaderXForwardedFor, []string{""}, "10.1.2.3"},
+		{"empty list elements", "10.1.2.3:5000", HeaderXForwardedFor, []string{"198.51.100.1,, 10.0.0.9 ,"}, "198.51.100.1"},
 		{"ports and brackets", "10.1.2.3:5000", HeaderXForwardedFor, []string{"[2001:db8::1]:4711"}, "2001:db8::1"},
 		{"IPv6 without a port", "10.1.2.3:5000", HeaderXForwardedFor, []string{"2001:db8::1"}, "2001:db8::1"},
 		{"IPv4 with a port", "10.1.2.3:5000", HeaderXForwardedFor, []string{"198.51.100.1:80"}, "198.51.100.1"},
