@@ -48,3 +48,29 @@ func TestConnLimiterTrustedProxy(t *testing.T) {
 		t.Fatal("sixth connection from an untrusted address answered")
 	}
 }
+
+// TestServeWarnsOfFileLimit: a --max-conns beyond the process's file
+// descriptor limit is named at start (connections past the limit would
+// fail to be accepted).
+func TestServeWarnsOfFileLimit(t *testing.T) {
+	n, ok := fileLimit()
+	if !ok {
+		t.Skip("no file descriptor limit on this system")
+	}
+	warned := func(r *running) bool {
+		for _, l := range r.banner {
+			if strings.HasPrefix(l, "warning: the file descriptor limit") {
+				return true
+			}
+		}
+		return false
+	}
+	over := startServe(t, "--env", "prod", "--max-conns", fmt.Sprint(n+1))
+	if !warned(over) {
+		t.Errorf("--max-conns %d above the limit %d: no warning in %q", n+1, n, over.banner)
+	}
+	under := startServe(t, "--env", "prod", "--max-conns", "100")
+	if warned(under) {
+		t.Errorf("--max-conns 100: warning in %q", under.banner)
+	}
+}

@@ -264,11 +264,11 @@ func runServe(ctx context.Context, cmd *cobra.Command, c serveConfig) error {
 		fmt.Fprintln(out, "warning: no tokens configured: the server is open (development mode)")
 	}
 	fmt.Fprintf(out, "environments: %s\n", strings.Join(srv.Environments(), ", "))
-	fmt.Fprintf(out, "listening on http://%s\n", ln.Addr())
-
 	if n, ok := fileLimit(); ok && c.maxConns > 0 && n < uint64(c.maxConns)+64 {
 		fmt.Fprintf(out, "warning: the file descriptor limit (%d) is below --max-conns (%d): raise it (ulimit -n) or connections beyond it fail\n", n, c.maxConns)
 	}
+	fmt.Fprintf(out, "listening on http://%s\n", ln.Addr())
+
 	lim := newConnLimiter(ln, c.maxConns, c.maxConnsPerAddr, trusted)
 	hs := &http.Server{
 		Handler:           srv,
