@@ -265,7 +265,7 @@ func runServe(ctx context.Context, cmd *cobra.Command, c serveConfig) error {
 	}
 	fmt.Fprintf(out, "environments: %s\n", strings.Join(srv.Environments(), ", "))
 	if n, ok := fileLimit(); ok && c.maxConns > 0 && n < uint64(c.maxConns)+64 {
-		fmt.Fprintf(out, "warning: the file descriptor limit (%d) is below --max-conns (%d): raise it (ulimit -n) or connections beyond it fail\n", n, c.maxConns)
+		fmt.Fprintf(out, "warning: the file descriptor limit (%d) leaves no room for --max-conns (%d) connections and the server's own files: raise it (ulimit -n) or lower --max-conns\n", n, c.maxConns)
 	}
 	fmt.Fprintf(out, "listening on http://%s\n", ln.Addr())
 
