@@ -94,8 +94,10 @@ func ofrepEnvironment(r *http.Request, p *principal) string {
 	if e := r.Header.Get(OFREPEnvironmentHeader); e != "" {
 		return e
 	}
-	if e := r.URL.Query().Get("environment"); e != "" {
-		return e
+	if r.URL.RawQuery != "" { // OFREP providers send none: skip parsing
+		if e := r.URL.Query().Get("environment"); e != "" {
+			return e
+		}
 	}
 	if p.token != nil && len(p.token.Environments) == 1 {
 		return p.token.Environments[0]
