@@ -30,6 +30,12 @@ type Token struct {
 	// Environments limits the token to these environments; empty means
 	// every environment.
 	Environments []string `json:"environments,omitempty" yaml:"environments,omitempty"`
+	// ReadLimit and WriteLimit are this token's rate limits, in place of
+	// Options.ReadLimit and Options.WriteLimit. The zero value means the
+	// server's; in a tokens file, "RATE[/s][,BURST]" or "off" (see
+	// RateLimit), e.g. readLimit: 5000/s,10000.
+	ReadLimit  RateLimit `json:"readLimit,omitzero" yaml:"readLimit,omitempty"`
+	WriteLimit RateLimit `json:"writeLimit,omitzero" yaml:"writeLimit,omitempty"`
 }
 
 // principal is the authenticated caller of a request.
@@ -47,6 +53,18 @@ func (p *principal) allowsEnv(env string) bool {
 		return true
 	}
 	return slices.Contains(p.token.Environments, env)
+}
+
+// rateLimit is the caller's limit for requests of class: its token's
+// (resolved by New), else def (open mode).
+func (p *principal) rateLimit(class routeClass, def RateLimit) RateLimit {
+	if p.token == nil {
+		return def
+	}
+	if class == classWrite {
+		return p.token.WriteLimit
+	}
+	return p.token.ReadLimit
 }
 
 func (p *principal) hasScope(scope string) bool {

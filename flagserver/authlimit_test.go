@@ -122,7 +122,9 @@ func TestClientAddr(t *testing.T) {
 		"[::ffff:192.0.2.7]:80":      "192.0.2.7",
 		"garbage":                    "garbage",
 	} {
-		if got := clientAddr(&http.Request{RemoteAddr: in}); got != want {
+		// No trusted proxies: forwarding headers are ignored.
+		r := &http.Request{RemoteAddr: in, Header: http.Header{"X-Forwarded-For": {"198.51.100.1"}}}
+		if got := (&Server{opts: Options{ProxyHeader: HeaderXForwardedFor}}).clientAddr(r); got != want {
 			t.Errorf("%s: %s, want %s", in, got, want)
 		}
 	}

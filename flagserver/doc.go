@@ -36,6 +36,12 @@
 // defaults to "prod" (DefaultEnvironment) everywhere else, as in the
 // seed's scripts that omit it. An unknown environment is a 404.
 //
+// Conditional requests follow RFC 9110: If-None-Match (GET /v1/flags,
+// GET /v1/flags/{key}, GET /v1/segments/{key}, the OFREP bulk answer) uses
+// the weak comparison, so the current ETag weakened by a compressing proxy
+// (W/"…"), a list of tags or "*" gets 304; If-Match on writes uses the
+// strong comparison, so a weak tag is stale (412).
+//
 // # Writes
 //
 // Every write — HTTP or programmatic (PutFlag, PutSegment, DeleteFlag) — is
@@ -143,18 +149,24 @@
 // # Rate limits
 //
 // Failed authentication (a missing or unknown token, a bad signature) is
-// limited per client address (IPv4 address, IPv6 /64; the peer address,
-// forwarding headers are not trusted): Options.AuthFailureLimit, default 2
-// per second with a burst of 20. Credentials are checked only with a token
-// from the address's bucket, returned unless the check fails; an address
-// with an empty bucket gets 429 rate_limited with Retry-After before its
-// credentials are looked at (so a right guess cannot stand out), which
-// also holds back valid tokens from that same address until it refills;
-// other addresses are unaffected. At most Options.MaxAuthFailureAddrs
-// (65,536) addresses are tracked.
+// limited per client address (IPv4 address, IPv6 /64): the peer's, or,
+// when the peer is one of Options.TrustedProxies, the rightmost address of
+// its X-Forwarded-For (or Forwarded, Options.ProxyHeader) outside those
+// ranges; from any other peer the headers are ignored. The limit is
+// Options.AuthFailureLimit, default 2 per second with a burst of 20.
+// Credentials are checked only with a token from the address's bucket,
+// returned unless the check fails; an address with an empty bucket gets
+// 429 rate_limited with Retry-After before its credentials are looked at
+// (so a right guess cannot stand out), which also holds back valid tokens
+// from that same address until it refills; other addresses are unaffected.
+// At most Options.MaxAuthFailureAddrs (65,536) addresses are tracked.
 //
-// Rate limits are token buckets per token, reads and writes apart; limited responses carry
-// X-RateLimit-Limit (the burst), X-RateLimit-Remaining and
+// Requests are limited per token, reads and writes apart: reads by
+// Options.ReadLimit, default unlimited (one read token is commonly shared
+// by a whole fleet of SDKs, so any per-token figure would throttle some
+// fleet), writes by Options.WriteLimit, default 20 per second with a burst
+// of 40; a token's own ReadLimit and WriteLimit replace them. Limited
+// responses carry X-RateLimit-Limit (the burst), X-RateLimit-Remaining and
 // X-RateLimit-Reset (seconds until the bucket is full), and a 429 adds
 // Retry-After. Request logs never contain tokens or attribute values.
 package flagserver

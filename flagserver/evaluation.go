@@ -65,6 +65,13 @@ var (
 // decide evaluates one input. It never fails: errors become decisions that
 // serve the caller's default.
 func decide(snap *evaluate.Snapshot, in *wire.EvaluationInput, opts wire.EvaluateOptions, now time.Time, ttl int) wire.Decision {
+	return decideHashing(snap, in, opts, now, ttl, true)
+}
+
+// decideHashing is decide; without withHash the decision's Bucketing has
+// no Hash (OFREP answers do not carry it, and hex-encoding it cost two
+// allocations per flag of a bulk answer).
+func decideHashing(snap *evaluate.Snapshot, in *wire.EvaluationInput, opts wire.EvaluateOptions, now time.Time, ttl int, withHash bool) wire.Decision {
 	d := wire.Decision{FlagKey: in.FlagKey, TTLSeconds: ttl}
 	def := in.DefaultValue
 	if len(def) == 0 {
@@ -128,7 +135,10 @@ func decide(snap *evaluate.Snapshot, in *wire.EvaluationInput, opts wire.Evaluat
 		if f, ok := snap.Flag(in.FlagKey); ok && f.Bucketing.By != "" {
 			by = f.Bucketing.By
 		}
-		d.Bucketing = &wire.Bucketing{Seed: res.Bucketing.Seed, Hash: res.Bucketing.HashHex(), Bucket: int(res.Bucketing.Bucket), By: by}
+		d.Bucketing = &wire.Bucketing{Seed: res.Bucketing.Seed, Bucket: int(res.Bucketing.Bucket), By: by}
+		if withHash {
+			d.Bucketing.Hash = res.Bucketing.HashHex()
+		}
 	}
 	d.Explain = explainSteps(trace)
 	return d

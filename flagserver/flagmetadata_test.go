@@ -44,7 +44,7 @@ func TestFlagMetadataOverTheAPI(t *testing.T) {
 	r.wantStatus(t, 200)
 	var of wire.OFREPEvaluation
 	r.json(t, &of)
-	wantMD := map[string]any{"release": "1.0.2", "build": 2.0, "beta": true, "reasonKind": "SEGMENT_MATCH", "ruleId": "rule-2", "segment": "beta_testers", "flagVersion": of.Metadata["flagVersion"], "flagType": "boolean"}
+	wantMD := map[string]any{"release": "1.0.2", "build": 2.0, "beta": true, "reasonKind": "SEGMENT_MATCH", "ruleId": "rule-2", "segment": "beta_testers", "flagVersion": of.Metadata["flagVersion"]}
 	if of.Metadata["flagVersion"] == nil || !reflect.DeepEqual(of.Metadata, wantMD) {
 		t.Errorf("OFREP metadata %v, want %v", of.Metadata, wantMD)
 	}

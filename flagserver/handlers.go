@@ -390,19 +390,6 @@ func entityDoc(v any) (body []byte, etag string) {
 	return body, etag
 }
 
-// etagMatches implements If-Match / If-None-Match comparison: "*" or a
-// comma-separated list of entity tags. Unquoted tags are accepted (shell
-// scripts often lose the quotes); weak tags never match.
-func etagMatches(header, etag string) bool {
-	for t := range strings.SplitSeq(header, ",") {
-		t = strings.TrimSpace(t)
-		if t == "*" || t == etag || `"`+t+`"` == etag {
-			return true
-		}
-	}
-	return false
-}
-
 // writeBody is a parsed write body: its top-level fields minus
 // changeReason (returned separately) and etag (ignored, so a GET document
 // can be sent back).
@@ -460,7 +447,7 @@ func handleGet[T any](s *Server, k *entityKind[T], w http.ResponseWriter, r *htt
 	body, etag := entityDoc(v)
 	w.Header().Set("ETag", etag)
 	w.Header().Set("Cache-Control", "no-cache")
-	if inm := r.Header.Get("If-None-Match"); inm != "" && etagMatches(inm, etag) {
+	if inm := r.Header.Get("If-None-Match"); inm != "" && etagMatchesWeak(inm, etag) {
 		w.WriteHeader(http.StatusNotModified)
 		return
 	}
@@ -715,7 +702,7 @@ func (s *Server) handleGetConfig(w http.ResponseWriter, r *http.Request) {
 	h.Set("ETag", etag)
 	h.Set("Cache-Control", "max-age=60")
 	h.Set(wire.HeaderConfigEpoch, s.store.epoch)
-	if inm := r.Header.Get("If-None-Match"); inm != "" && etagMatches(inm, etag) {
+	if inm := r.Header.Get("If-None-Match"); inm != "" && etagMatchesWeak(inm, etag) {
 		w.WriteHeader(http.StatusNotModified)
 		return
 	}

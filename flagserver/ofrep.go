@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"net/http"
 	"strconv"
+	"time"
 
 	"github.com/flagwire/flagwire/evaluate"
 	"github.com/flagwire/flagwire/internal/wire"
@@ -32,8 +33,9 @@ import (
 // SEGMENT_MATCH and PREREQUISITE_FAILED (the off variant is served) →
 // TARGETING_MATCH; ROLLOUT → SPLIT; STATIC → STATIC; DEFAULT → DEFAULT
 // (wire.OFREPReason, the one mapping the SDK and integrations share). metadata carries Flagwire's detail: reasonKind (the Flagwire
-// reason), ruleId, segment, prerequisite, bucket, flagVersion, payload
-// (the variant's payload as JSON text; OFREP metadata values are scalars),
+// reason), ruleId, segment, prerequisite, bucket, flagVersion, flagType
+// ("json", for JSON flags only), payload (the variant's payload as JSON
+// text; OFREP metadata values are scalars),
 // and errorCode when the answer comes with one (MISSING_BUCKETING_ATTRIBUTE).
 // The flag's own flagMetadata entries (evaluate.Flag.FlagMetadata) are in
 // metadata too, beside them; Flagwire's keys take precedence, and Compile
@@ -93,8 +95,10 @@ func ofrepEnvironment(r *http.Request, p *principal) string {
 	if e := r.Header.Get(OFREPEnvironmentHeader); e != "" {
 		return e
 	}
-	if e := r.URL.Query().Get("environment"); e != "" {
-		return e
+	if r.URL.RawQuery != "" { // OFREP providers send none: skip parsing
+		if e := r.URL.Query().Get("environment"); e != "" {
+			return e
+		}
 	}
 	if p.token != nil && len(p.token.Environments) == 1 {
 		return p.token.Environments[0]
@@ -108,6 +112,39 @@ func ofrepContext(body []byte) (map[string]any, *ofrepFailure) {
 	if len(bytes.TrimSpace(body)) == 0 {
 		return nil, nil
 	}
+	// One pass for the usual request. It succeeds exactly when the
+	// two-pass decoding below does, with the same context; anything else
+	// takes that path, which names the failure.
+	var one struct {
+		Context any `json:"context"`
+	}
+	dec := json.NewDecoder(bytes.NewReader(body))
+	dec.UseNumber()
+	if dec.Decode(&one) == nil && !dec.More() {
+		switch ctx := one.Context.(type) {
+		case nil:
+			return nil, nil
+		case map[string]any:
+			ofrepTargetingKey(ctx)
+			return ctx, nil
+		}
+	}
+	return ofrepContextSlow(body)
+}
+
+// ofrepTargetingKey makes the context's targetingKey its userId too, when
+// it has none.
+func ofrepTargetingKey(ctx map[string]any) {
+	if tk, ok := ctx["targetingKey"]; ok {
+		if _, has := ctx[evaluate.DefaultBucketBy]; !has {
+			ctx[evaluate.DefaultBucketBy] = tk
+		}
+	}
+}
+
+// ofrepContextSlow decodes the body, then its context, and names what is
+// wrong with either.
+func ofrepContextSlow(body []byte) (map[string]any, *ofrepFailure) {
 	var req struct {
 		Context json.RawMessage `json:"context"`
 	}
@@ -131,11 +168,7 @@ func ofrepContext(body []byte) (map[string]any, *ofrepFailure) {
 	if err := cd.Decode(&ctx); err != nil {
 		return nil, &ofrepFailure{ErrorCode: ofrepInvalidContext, ErrorDetails: "context: " + err.Error()}
 	}
-	if tk, ok := ctx["targetingKey"]; ok {
-		if _, has := ctx[evaluate.DefaultBucketBy]; !has {
-			ctx[evaluate.DefaultBucketBy] = tk
-		}
-	}
+	ofrepTargetingKey(ctx)
 	return ctx, nil
 }
 
@@ -171,17 +204,14 @@ func (s *Server) handleOFREPFlag(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	ttl := int(s.opts.DecisionTTL.Seconds())
-	d := s.ofrepDecide(es, key, ctx, ttl)
+	d := s.ofrepDecide(es, key, ctx, s.now(), ttl)
 	if d.Error != nil {
 		f, status := ofrepFailureOf(d)
 		writeJSON(w, status, f)
 		return
 	}
-	res := ofrepSuccessOf(d)
-	cacheable := true
-	res.Cacheable = &cacheable
 	w.Header().Set("Cache-Control", "private, max-age="+strconv.Itoa(ttl))
-	writeJSON(w, http.StatusOK, res)
+	writeRaw(w, http.StatusOK, appendOFREPSuccess(make([]byte, 0, 256), &d, true))
 }
 
 // handleOFREPBulk serves POST /ofrep/v1/evaluate/flags: every flag of the
@@ -193,29 +223,38 @@ func (s *Server) handleOFREPBulk(w http.ResponseWriter, r *http.Request) {
 	}
 	ttl := int(s.opts.DecisionTTL.Seconds())
 	keys := es.snap.Keys()
-	out := wire.OFREPBulk{
-		Flags:    make([]wire.OFREPEvaluation, 0, len(keys)),
-		Metadata: map[string]any{"environment": es.name, "version": es.version()},
-	}
-	for _, key := range keys {
-		d := s.ofrepDecide(es, key, ctx, ttl)
+	now := s.now()
+	// The answer is wire.OFREPBulk as encoding/json writes it (metadata:
+	// environment and version), encoded by hand (see ofrepencode.go).
+	body := make([]byte, 0, 64+160*len(keys))
+	body = append(body, `{"flags":[`...)
+	for i, key := range keys {
+		if i > 0 {
+			body = append(body, ',')
+		}
+		d := s.ofrepDecide(es, key, ctx, now, ttl)
 		if d.Error != nil {
 			f, _ := ofrepFailureOf(d)
-			out.Flags = append(out.Flags, f)
+			fb, err := json.Marshal(f)
+			if err != nil {
+				writeJSON(w, http.StatusInternalServerError, map[string]string{"errorDetails": "cannot encode the answer"})
+				return
+			}
+			body = append(body, fb...)
 			continue
 		}
-		out.Flags = append(out.Flags, ofrepSuccessOf(d))
+		body = appendOFREPSuccess(body, &d, false)
 	}
-	body, err := json.Marshal(out)
-	if err != nil {
-		writeJSON(w, http.StatusInternalServerError, map[string]string{"errorDetails": "cannot encode the answer"})
-		return
-	}
+	body = append(body, `],"metadata":{"environment":`...)
+	body = appendJSONString(body, es.name)
+	body = append(body, `,"version":`...)
+	body = strconv.AppendInt(body, es.version(), 10)
+	body = append(body, "}}"...)
 	etag := etagOf(body)
 	h := w.Header()
 	h.Set("ETag", etag)
 	h.Set("Cache-Control", "private, max-age="+strconv.Itoa(ttl))
-	if inm := r.Header.Get("If-None-Match"); inm != "" && etagMatches(inm, etag) {
+	if inm := r.Header.Get("If-None-Match"); inm != "" && etagMatchesWeak(inm, etag) {
 		w.WriteHeader(http.StatusNotModified)
 		return
 	}
@@ -224,9 +263,9 @@ func (s *Server) handleOFREPBulk(w http.ResponseWriter, r *http.Request) {
 
 // ofrepDecide evaluates key with the /v1/evaluate code (reasons and
 // payloads on, no default value).
-func (s *Server) ofrepDecide(es *envState, key string, ctx map[string]any, ttl int) wire.Decision {
+func (s *Server) ofrepDecide(es *envState, key string, ctx map[string]any, now time.Time, ttl int) wire.Decision {
 	in := wire.EvaluationInput{FlagKey: key, Context: ctx}
-	return decide(es.snap, &in, wire.EvaluateOptions{IncludeReasons: true, ReturnPayloads: true}, s.now(), ttl)
+	return decideHashing(es.snap, &in, wire.EvaluateOptions{IncludeReasons: true, ReturnPayloads: true}, now, ttl, false)
 }
 
 // ofrepFailureOf maps a failed decision to an OFREP failure and the status
@@ -241,59 +280,4 @@ func ofrepFailureOf(d wire.Decision) (ofrepFailure, int) {
 		f.ErrorCode = ofrepTargetingKeyMissing
 	}
 	return f, http.StatusBadRequest
-}
-
-// ofrepSuccessOf maps a decision to an OFREP success.
-func ofrepSuccessOf(d wire.Decision) ofrepSuccess {
-	res := ofrepSuccess{Key: d.FlagKey, Value: d.Variant, Variant: d.VariantKey, Reason: "DEFAULT"}
-	md := make(map[string]any, len(d.FlagMetadata)+4)
-	// The flag's own metadata first: Flagwire's entries below take
-	// precedence (Compile rejects them as flagMetadata keys, so a compiled
-	// config never has both).
-	for k, v := range d.FlagMetadata {
-		md[k] = v
-	}
-	if r := d.Reason; r != nil {
-		res.Reason = wire.OFREPReason(r.Kind)
-		md["reasonKind"] = r.Kind
-		if r.RuleID != "" {
-			md["ruleId"] = r.RuleID
-		}
-		if r.Segment != "" {
-			md["segment"] = r.Segment
-		}
-		if r.Prerequisite != "" {
-			md["prerequisite"] = r.Prerequisite
-		}
-		if r.Bucket != nil {
-			md["bucket"] = *r.Bucket
-		}
-		if r.ErrorCode != "" { // MISSING_BUCKETING_ATTRIBUTE alongside the answer
-			md["errorCode"] = r.ErrorCode
-		}
-	}
-	if d.Bucketing != nil {
-		md["bucket"] = d.Bucketing.Bucket
-	}
-	if d.Reason != nil && evaluate.ReasonKind(d.Reason.Kind) == evaluate.ReasonOff {
-		// A disabled flag defers to the caller's default: OpenFeature
-		// expects the default with reason DISABLED (evaluation_v2.feature,
-		// spec 1.4.7), which OFREP expresses as a success without a value
-		// (ADR-0006, "code default"). No variant: the default is not one
-		// of the flag's variants.
-		res.Value, res.Variant = nil, ""
-	}
-	if d.FlagVersion != 0 {
-		md["flagVersion"] = d.FlagVersion
-	}
-	if d.Type != "" {
-		md["flagType"] = d.Type
-	}
-	if len(d.Payload) > 0 && string(d.Payload) != "null" {
-		md["payload"] = string(d.Payload)
-	}
-	if len(md) > 0 {
-		res.Metadata = md
-	}
-	return res
 }

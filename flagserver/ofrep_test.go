@@ -1,6 +1,7 @@
 package flagserver
 
 import (
+	"bytes"
 	"encoding/json"
 	"net/http"
 	"reflect"
@@ -418,4 +419,46 @@ func TestOFREPDisabledServesCodeDefault(t *testing.T) {
 		json.Unmarshal(item, &a)
 		check(t, item, a.Key)
 	}
+}
+
+// ofrepContextBodies are request bodies for the context decoding checks.
+var ofrepContextBodies = []string{
+	``, `  `, `null`, `{}`, `{"context":null}`, `{"context":{}}`,
+	`{"context":{"targetingKey":"u1","plan":"pro"}}`,
+	`{"context":{"targetingKey":"u1","userId":"other"}}`,
+	`{"context":{"id":12345678901234567890,"f":1.5,"nested":{"a":[1,"x",null,true]}}}`,
+	`{"Context":{"a":1}}`, `{"context":{"a":1},"context":{"b":2}}`, `{"context":{"a":1},"context":null}`,
+	`{"context":{"a":1},"other":[1,2,3]}`,
+	`{"context":5}`, `{"context":"x"}`, `{"context":[1]}`, `{"context":true}`,
+	`[1]`, `"x"`, `5`, `{`, `{"context":{"a":}}`, `{"context":{}} {"context":{}}`,
+	`{"context":{}} }`, `{"context":{}}]`, `{"context":{}} x`, "{\"context\":{\"s\":\"\xff\"}}",
+	`{"context":{"a":1e400}}`, `{"context":{"":1}}`,
+}
+
+// TestOFREPContextOnePass: the one-pass decoding of an OFREP body gives
+// what the two-pass decoding gives — the same context or the same failure.
+func TestOFREPContextOnePass(t *testing.T) {
+	for _, body := range ofrepContextBodies {
+		checkOFREPContext(t, []byte(body))
+	}
+}
+
+func checkOFREPContext(t *testing.T, body []byte) {
+	t.Helper()
+	got, gotFail := ofrepContext(body)
+	var want map[string]any
+	var wantFail *ofrepFailure
+	if len(bytes.TrimSpace(body)) > 0 {
+		want, wantFail = ofrepContextSlow(body)
+	}
+	if !reflect.DeepEqual(got, want) || !reflect.DeepEqual(gotFail, wantFail) {
+		t.Errorf("body %q: one pass %v %+v, two passes %v %+v", body, got, gotFail, want, wantFail)
+	}
+}
+
+func FuzzOFREPContext(f *testing.F) {
+	for _, body := range ofrepContextBodies {
+		f.Add([]byte(body))
+	}
+	f.Fuzz(func(t *testing.T, body []byte) { checkOFREPContext(t, body) })
 }

@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"maps"
 	"net/http"
+	"net/netip"
 	"slices"
 	"strings"
 	"sync"
@@ -87,17 +88,34 @@ type Options struct {
 	// Last-Event-ID resumption. Zero or negative means 1024.
 	ReplayBuffer int
 	// ReadLimit and WriteLimit are per-token rate limits for reads (GET,
-	// POST /v1/evaluate, the stream) and writes. Zero values mean
-	// DefaultReadLimit (1000/s, burst 2000) and DefaultWriteLimit (20/s,
-	// burst 40); a negative PerSecond means unlimited.
+	// POST /v1/evaluate, OFREP, opening the stream) and writes; a token's
+	// own ReadLimit or WriteLimit (Token) takes precedence. The zero
+	// ReadLimit means DefaultReadLimit: unlimited, as one read token is
+	// commonly shared by a whole fleet. The zero WriteLimit means
+	// DefaultWriteLimit (20/s, burst 40). A negative PerSecond means
+	// unlimited; a PerSecond that is not finite is an error from New.
 	ReadLimit, WriteLimit RateLimit
 	// AuthFailureLimit limits failed authentication (unknown or missing
 	// token, bad signature) per client address (IPv4 address or IPv6
-	// /64; forwarding headers are not trusted): beyond it requests from
-	// that address get 429 with Retry-After before their credentials are
-	// checked. The zero value means DefaultAuthFailureLimit (2/s, burst
-	// 20); a negative PerSecond means unlimited. Unused in open mode.
+	// /64: the peer's, or through TrustedProxies the client's): beyond it
+	// requests from that address get 429 with Retry-After before their
+	// credentials are checked. The zero value means
+	// DefaultAuthFailureLimit (2/s, burst 20); a negative PerSecond means
+	// unlimited. Unused in open mode.
 	AuthFailureLimit RateLimit
+	// TrustedProxies are the ranges of the proxies (load balancers,
+	// ingress) in front of the server. A request whose peer is in one of
+	// them is attributed to the client its ProxyHeader names: read from the
+	// right, the first address outside these ranges (the rightmost
+	// untrusted hop). From any other peer the header is ignored. Empty
+	// (the default) trusts no one: every request is its peer's.
+	TrustedProxies []netip.Prefix
+	// ProxyHeader is the header trusted proxies write the client address
+	// to: HeaderXForwardedFor (the default, "") or HeaderForwarded (RFC
+	// 7239). Only this header is read: a proxy that writes the other
+	// passes on whatever the client put there. Another value is an error
+	// from New.
+	ProxyHeader string
 	// MaxAuthFailureAddrs bounds the addresses AuthFailureLimit tracks.
 	// Zero or negative means DefaultMaxAuthFailureAddrs (65,536).
 	MaxAuthFailureAddrs int
@@ -191,11 +209,15 @@ func New(opts Options) (*Server, error) {
 	if opts.RequireChangeReason == nil {
 		opts.RequireChangeReason = map[string]bool{"prod": true}
 	}
-	opts.ReadLimit = opts.ReadLimit.orDefault(DefaultReadLimit)
-	opts.WriteLimit = opts.WriteLimit.orDefault(DefaultWriteLimit)
-	opts.AuthFailureLimit = opts.AuthFailureLimit.orDefault(DefaultAuthFailureLimit)
+	tokens, err := resolveRateLimits(&opts)
+	if err != nil {
+		return nil, err
+	}
+	if err := resolveProxies(&opts); err != nil {
+		return nil, err
+	}
 	secrets := map[string]bool{}
-	for i, t := range opts.Tokens {
+	for i, t := range tokens {
 		if t.Secret == "" {
 			return nil, fmt.Errorf("flagserver: token %d (%s) has an empty secret", i, t.Subject)
 		}
@@ -226,9 +248,9 @@ func New(opts Options) (*Server, error) {
 		log:            opts.Logger,
 		now:            opts.Now,
 		signKey:        opts.SigningKey,
-		auth:           authenticator{tokens: slices.Clone(opts.Tokens)},
-		readLim:        newLimiter(opts.ReadLimit, opts.Now),
-		writeLim:       newLimiter(opts.WriteLimit, opts.Now),
+		auth:           authenticator{tokens: tokens},
+		readLim:        newLimiter(opts.Now),
+		writeLim:       newLimiter(opts.Now),
 		authFail:       newAuthFailLimiter(opts.AuthFailureLimit, opts.MaxAuthFailureAddrs, opts.Now),
 		idem:           newIdempotencyCache(opts.Now),
 		hub:            newHub(opts.ReplayBuffer),
@@ -533,9 +555,9 @@ func (s *Server) routes() http.Handler {
 // guard authenticates, rate-limits, checks content type, reads the body
 // and verifies the request signature before calling the route's handler.
 func (s *Server) guard(rt route) http.Handler {
-	lim := s.readLim
+	lim, defLimit := s.readLim, s.opts.ReadLimit
 	if rt.class == classWrite {
-		lim = s.writeLim
+		lim, defLimit = s.writeLim, s.opts.WriteLimit
 	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		rc := reqCtx(r)
@@ -545,7 +567,7 @@ func (s *Server) guard(rt route) http.Handler {
 		pending := false
 		addr := ""
 		if !s.auth.open() || s.sig.enabled() {
-			addr = clientAddr(r)
+			addr = s.clientAddr(r)
 			if err := s.authFail.reserve(w, addr); err != nil {
 				writeError(w, err)
 				return
@@ -572,7 +594,7 @@ func (s *Server) guard(rt route) http.Handler {
 		if !s.sig.enabled() {
 			release()
 		}
-		if err := lim.allow(w, p.limitKey); err != nil {
+		if err := lim.allow(w, p.limitKey, p.rateLimit(rt.class, defLimit)); err != nil {
 			fail(err)
 			return
 		}

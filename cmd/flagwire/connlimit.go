@@ -3,8 +3,11 @@ package main
 import (
 	"net"
 	"net/http"
+	"net/netip"
 	"sync"
 	"time"
+
+	"github.com/flagwire/flagwire/flagserver"
 )
 
 // connLimiter bounds open connections, globally and per client address,
@@ -12,7 +15,10 @@ import (
 //
 //   - per address (IPv4 address, IPv6 /64): beyond perAddr, a new
 //     connection from that address is closed at once, so one source
-//     cannot take the global room;
+//     cannot take the global room. Trusted proxies are exempt: every
+//     client behind a load balancer shares its address, so a fleet of
+//     SDKs streaming through it would otherwise be capped at perAddr;
+//     they are bounded by max alone;
 //   - globally: at max, the connection idle longest (between requests on
 //     keep-alive) is closed to make room; if none is idle, the new
 //     connection is closed at once.
@@ -25,6 +31,7 @@ import (
 type connLimiter struct {
 	net.Listener
 	max, perAddr int
+	trusted      []netip.Prefix // peers exempt from perAddr
 
 	mu      sync.Mutex
 	total   int
@@ -34,8 +41,8 @@ type connLimiter struct {
 	evicted int64
 }
 
-func newConnLimiter(l net.Listener, max, perAddr int) *connLimiter {
-	return &connLimiter{Listener: l, max: max, perAddr: perAddr, byAddr: map[string]int{}, idle: map[net.Conn]time.Time{}}
+func newConnLimiter(l net.Listener, max, perAddr int, trusted []netip.Prefix) *connLimiter {
+	return &connLimiter{Listener: l, max: max, perAddr: perAddr, trusted: trusted, byAddr: map[string]int{}, idle: map[net.Conn]time.Time{}}
 }
 
 // Accept returns the next connection within the limits.
@@ -45,10 +52,10 @@ func (l *connLimiter) Accept() (net.Conn, error) {
 		if err != nil {
 			return nil, err
 		}
-		addr := connAddr(c)
+		addr, proxy := connAddr(c, l.trusted)
 		var victim net.Conn
 		l.mu.Lock()
-		ok := l.byAddr[addr] < l.perAddr || l.perAddr <= 0
+		ok := proxy || l.byAddr[addr] < l.perAddr || l.perAddr <= 0
 		if ok && l.max > 0 && l.total >= l.max {
 			var oldest time.Time
 			for ic, since := range l.idle {
@@ -122,15 +129,19 @@ func (c *limitedConn) Close() error {
 	return err
 }
 
-// connAddr is a connection's rate-limit key: its peer's IP, or IPv6 /64.
-func connAddr(c net.Conn) string {
+// connAddr is a connection's limit key — its peer's IP, or IPv6 /64 —
+// and whether the peer is a trusted proxy.
+func connAddr(c net.Conn, trusted []netip.Prefix) (key string, proxy bool) {
 	ta, ok := c.RemoteAddr().(*net.TCPAddr)
 	if !ok {
-		return c.RemoteAddr().String()
+		return c.RemoteAddr().String(), false
 	}
 	ip := ta.IP
-	if v4 := ip.To4(); v4 != nil {
-		return v4.String()
+	if a, ok := netip.AddrFromSlice(ip); ok && flagserver.TrustedPeer(trusted, a) {
+		proxy = true
 	}
-	return ip.Mask(net.CIDRMask(64, 128)).String() + "/64"
+	if v4 := ip.To4(); v4 != nil {
+		return v4.String(), proxy
+	}
+	return ip.Mask(net.CIDRMask(64, 128)).String() + "/64", proxy
 }

@@ -13,6 +13,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"runtime/debug"
 	"strings"
 	"time"
 
@@ -39,6 +40,11 @@ type serveConfig struct {
 
 	readHeaderTimeout, readTimeout, writeTimeout, idleTimeout time.Duration
 	maxConns, maxConnsPerAddr                                 int
+	trustedProxies                                            []string
+	proxyHeader                                               string
+
+	readLimit, writeLimit, authFailureLimit flagserver.RateLimit
+	maxBodyBytes, maxSegmentBodyBytes       int64
 }
 
 // Defaults of the connection flags of `flagwire serve`.
@@ -47,9 +53,11 @@ const (
 	defaultReadTimeout       = 60 * time.Second // a 16 MiB segment upload at ~3 Mbit/s
 	defaultWriteTimeout      = 60 * time.Second // a 64 MiB config at ~9 Mbit/s
 	defaultIdleTimeout       = 30 * time.Second
-	defaultMaxConns          = 4096
-	defaultMaxConnsPerAddr   = 256
-	maxHeaderBytes           = 64 << 10
+	// 10,000 SSE subscribers behind one trusted proxy, and room for
+	// requests beside them.
+	defaultMaxConns        = 16384
+	defaultMaxConnsPerAddr = 256
+	maxHeaderBytes         = 64 << 10
 )
 
 func newServeCmd() *cobra.Command {
@@ -81,7 +89,27 @@ refused) and at most --max-conns-per-addr from one client address (IPv4,
 or IPv6 /64), so idle or slow connections from one source cannot lock out
 the rest. Request headers are limited to 64 KiB. Zero turns a timeout or
 limit off (a zero --read-header-timeout or --idle-timeout falls back to
---read-timeout, as in net/http).
+--read-timeout, as in net/http). The process needs a file descriptor per
+connection: a warning is printed when its limit (ulimit -n) is below
+--max-conns.
+
+Proxies: behind a load balancer or ingress, list its addresses with
+--trusted-proxies (CIDR prefixes or addresses). Connections from them are
+bounded by --max-conns only, not --max-conns-per-addr (every client of
+the proxy shares its address), and requests from them are attributed to
+the client named by --proxy-header (X-Forwarded-For, or Forwarded as in
+RFC 7239), read from the right: the first address outside the trusted
+ranges is the client. From any other peer the header is ignored. Behind a
+NAT, where clients share an address and no header names them, raise
+--max-conns-per-addr (or set it to 0).
+
+Rate limits (429 with Retry-After beyond them), per token: reads
+(--read-limit, default off: one read token is commonly shared by a whole
+fleet of SDKs) and writes (--write-limit, default 20/s with a burst of
+40); per client address, failed authentication (--auth-failure-limit,
+default 2/s with a burst of 20). A limit is RATE[/s][,BURST] (burst
+omitted: the rate rounded up) or off. A token in the --tokens file may
+carry its own readLimit and writeLimit in the same form.
 
 On shutdown, SSE streams are ended first, then in-flight requests are
 given 10 seconds to finish.`,
@@ -95,7 +123,7 @@ given 10 seconds to finish.`,
 	f.StringVar(&c.flagsDir, "flags", "", "flags-as-code directory")
 	f.StringVar(&c.dataDir, "data", "", "data directory for durable state (default: memory only)")
 	f.BoolVar(&c.newEpoch, "new-epoch", false, "with --data: start a new store epoch, once, after restoring the data directory from a backup, so that local-mode clients follow its (older) versions")
-	f.StringVar(&c.tokensFile, "tokens", "", "YAML or JSON file: a list of {secret, subject, scopes, environments}")
+	f.StringVar(&c.tokensFile, "tokens", "", "YAML or JSON file: a list of {secret, subject, scopes, environments, readLimit, writeLimit}")
 	f.StringVar(&c.devToken, "dev-token", "", "accept this bearer token with every scope")
 	f.StringVar(&c.signingKey, "signing-key", "", "Ed25519 bootstrap signing key: PEM (PKCS #8) or a 32-byte seed (raw, hex or base64); default: DIR/signing-key.pem with --data (created 0600 on first start), else ephemeral")
 	f.StringSliceVar(&c.environments, "env", nil, "environments to serve even if no flags define them (repeatable)")
@@ -105,7 +133,14 @@ given 10 seconds to finish.`,
 	f.DurationVar(&c.writeTimeout, "write-timeout", defaultWriteTimeout, "time to write a response (not SSE streams: 10s per event)")
 	f.DurationVar(&c.idleTimeout, "idle-timeout", defaultIdleTimeout, "close keep-alive connections idle this long")
 	f.IntVar(&c.maxConns, "max-conns", defaultMaxConns, "open connections at most (at the limit the longest-idle is closed)")
-	f.IntVar(&c.maxConnsPerAddr, "max-conns-per-addr", defaultMaxConnsPerAddr, "open connections at most from one client address (IPv4, IPv6 /64)")
+	f.IntVar(&c.maxConnsPerAddr, "max-conns-per-addr", defaultMaxConnsPerAddr, "open connections at most from one client address (IPv4, IPv6 /64), trusted proxies exempt")
+	f.StringSliceVar(&c.trustedProxies, "trusted-proxies", nil, "CIDR prefixes or addresses of proxies in front of the server (comma-separated or repeated): their --proxy-header names the client (default: none, the header is never read)")
+	f.StringVar(&c.proxyHeader, "proxy-header", flagserver.HeaderXForwardedFor, "header trusted proxies write the client address to: X-Forwarded-For or Forwarded")
+	f.TextVar(&c.readLimit, "read-limit", flagserver.DefaultReadLimit, "per-token rate limit of reads: `RATE[/s][,BURST]` or off")
+	f.TextVar(&c.writeLimit, "write-limit", flagserver.DefaultWriteLimit, "per-token rate limit of writes: `RATE[/s][,BURST]` or off")
+	f.TextVar(&c.authFailureLimit, "auth-failure-limit", flagserver.DefaultAuthFailureLimit, "per-address rate limit of failed authentication: `RATE[/s][,BURST]` or off")
+	f.Int64Var(&c.maxBodyBytes, "max-body-bytes", flagserver.DefaultMaxBodyBytes, "largest request body")
+	f.Int64Var(&c.maxSegmentBodyBytes, "max-segment-body-bytes", flagserver.DefaultMaxSegmentBodyBytes, "largest body of a segment write (static id lists)")
 	return cmd
 }
 
@@ -125,7 +160,24 @@ func runServe(ctx context.Context, cmd *cobra.Command, c serveConfig) error {
 	if c.newEpoch && c.dataDir == "" {
 		return errors.New("--new-epoch needs --data (without it every start is a new epoch)")
 	}
-	opts := flagserver.Options{DataDir: c.dataDir, NewEpoch: c.newEpoch, Logger: logger}
+	trusted, err := flagserver.ParseTrustedProxies(c.trustedProxies)
+	if err != nil {
+		return fmt.Errorf("--trusted-proxies: %w", err)
+	}
+	switch http.CanonicalHeaderKey(c.proxyHeader) {
+	case flagserver.HeaderXForwardedFor, flagserver.HeaderForwarded:
+	default:
+		return fmt.Errorf("--proxy-header %q: want %s or %s", c.proxyHeader, flagserver.HeaderXForwardedFor, flagserver.HeaderForwarded)
+	}
+	if c.maxBodyBytes <= 0 || c.maxSegmentBodyBytes <= 0 {
+		return errors.New("--max-body-bytes and --max-segment-body-bytes must be positive")
+	}
+	opts := flagserver.Options{
+		DataDir: c.dataDir, NewEpoch: c.newEpoch, Logger: logger,
+		TrustedProxies: trusted, ProxyHeader: c.proxyHeader,
+		ReadLimit: c.readLimit, WriteLimit: c.writeLimit, AuthFailureLimit: c.authFailureLimit,
+		MaxBodyBytes: c.maxBodyBytes, MaxSegmentBodyBytes: c.maxSegmentBodyBytes,
+	}
 
 	seen := map[string]bool{}
 	if c.flagsDir != "" {
@@ -190,6 +242,12 @@ func runServe(ctx context.Context, cmd *cobra.Command, c serveConfig) error {
 	if err != nil {
 		return err
 	}
+	// Loading (YAML, compiling, restoring the data dir) leaves garbage the
+	// size of the input; the runtime would return it to the OS only
+	// minutes later. Return it now, so an idle server holds what it serves.
+	open := len(opts.Tokens) == 0
+	opts = flagserver.Options{} // the configs loaded are garbage now
+	debug.FreeOSMemory()
 	ln, err := net.Listen("tcp", c.addr)
 	if err != nil {
 		srv.Close()
@@ -202,13 +260,16 @@ func runServe(ctx context.Context, cmd *cobra.Command, c serveConfig) error {
 		fmt.Fprintf(out, "bootstrap signing key %s (%s)\n", wire.KeyID(pub), keyOrigin)
 	}
 	fmt.Fprintf(out, "public key: %s\n", base64.StdEncoding.EncodeToString(pub))
-	if len(opts.Tokens) == 0 {
+	if open {
 		fmt.Fprintln(out, "warning: no tokens configured: the server is open (development mode)")
 	}
 	fmt.Fprintf(out, "environments: %s\n", strings.Join(srv.Environments(), ", "))
+	if n, ok := fileLimit(); ok && c.maxConns > 0 && n < uint64(c.maxConns)+64 {
+		fmt.Fprintf(out, "warning: the file descriptor limit (%d) leaves no room for --max-conns (%d) connections and the server's own files: raise it (ulimit -n) or lower --max-conns\n", n, c.maxConns)
+	}
 	fmt.Fprintf(out, "listening on http://%s\n", ln.Addr())
 
-	lim := newConnLimiter(ln, c.maxConns, c.maxConnsPerAddr)
+	lim := newConnLimiter(ln, c.maxConns, c.maxConnsPerAddr, trusted)
 	hs := &http.Server{
 		Handler:           srv,
 		ReadHeaderTimeout: c.readHeaderTimeout,

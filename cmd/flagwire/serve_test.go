@@ -22,6 +22,7 @@ import (
 	"time"
 
 	"github.com/flagwire/flagwire/evaluate"
+	"github.com/flagwire/flagwire/flagserver"
 	"github.com/flagwire/flagwire/internal/wire"
 )
 
@@ -350,6 +351,13 @@ func TestServeFlagErrors(t *testing.T) {
 		{"--signing-key", filepath.Join(dir, "missing.key")},
 		{"--log", "loud"},
 		{"--addr", "256.0.0.1:bad"},
+		{"--read-limit", "fast"},
+		{"--write-limit", "0"},
+		{"--auth-failure-limit", "2/s,0"},
+		{"--trusted-proxies", "10.0.0.0/33"},
+		{"--trusted-proxies", "proxy.internal"},
+		{"--proxy-header", "X-Real-IP"},
+		{"--max-body-bytes", "0"},
 	}
 	for _, args := range tests {
 		root := newRootCmd()
@@ -362,6 +370,52 @@ func TestServeFlagErrors(t *testing.T) {
 	}
 }
 
+// TestServeRateLimitFlags: --read-limit and --write-limit set the
+// per-token limits, a token's own limit in the tokens file replaces them,
+// and --auth-failure-limit the per-address one.
+func TestServeRateLimitFlags(t *testing.T) {
+	dir := t.TempDir()
+	tokens := filepath.Join(dir, "tokens.yaml")
+	os.WriteFile(tokens, []byte(`
+- {secret: fleet, scopes: [flags:read], readLimit: "off"}
+- {secret: rw, scopes: [flags:read, flags:write]}
+`), 0o600)
+	r := startServe(t, "--env", "dev", "--tokens", tokens,
+		"--read-limit", "1/s,2", "--write-limit", "0.1/s", "--auth-failure-limit", "0.1/s,3")
+	count := func(n int, method, path, body, token string) (ok, limited int) {
+		for i := range n {
+			if body != "" {
+				body = fmt.Sprintf(`{"key":"k%d-%d"}`, len(path), i)
+			}
+			res := call(t, method, r.url+path, body, "Authorization: Bearer "+token, "Content-Type: application/json")
+			switch res.status {
+			case http.StatusOK, http.StatusCreated:
+				ok++
+			case http.StatusTooManyRequests:
+				limited++
+				if res.header.Get("Retry-After") == "" {
+					t.Errorf("429 without Retry-After")
+				}
+			}
+		}
+		return ok, limited
+	}
+	// The clock runs, so a refill may add one: 2 or 3 of 10 pass.
+	if ok, lim := count(10, "GET", "/v1/flags?environment=dev", "", "rw"); ok < 2 || ok > 3 || ok+lim != 10 {
+		t.Errorf("--read-limit 1/s,2: %d of 10 reads passed, %d limited", ok, lim)
+	}
+	if ok, lim := count(50, "GET", "/v1/flags?environment=dev", "", "fleet"); ok != 50 {
+		t.Errorf("readLimit off in the tokens file: %d of 50 reads passed, %d limited", ok, lim)
+	}
+	if ok, lim := count(3, "POST", "/v1/flags?environment=dev", "{}", "rw"); ok != 1 || lim != 2 {
+		t.Errorf("--write-limit 0.1/s: %d of 3 writes passed, %d limited", ok, lim)
+	}
+	_, _ = count(3, "GET", "/v1/flags?environment=dev", "", "wrong")
+	if ok, lim := count(1, "GET", "/v1/flags?environment=dev", "", "wrong"); lim != 1 {
+		t.Errorf("--auth-failure-limit 0.1/s,3: fourth failure not limited (%d ok)", ok)
+	}
+}
+
 func TestLoadTokens(t *testing.T) {
 	dir := t.TempDir()
 	js := filepath.Join(dir, "t.json")
@@ -370,10 +424,48 @@ func TestLoadTokens(t *testing.T) {
 	if err != nil || len(toks) != 1 || toks[0].Environments[0] != "prod" || toks[0].Subject != "x" {
 		t.Fatalf("json tokens: %v %v", toks, err)
 	}
+	// Rate limits per token: the text form or the struct form, YAML or JSON.
+	yml := filepath.Join(dir, "t.yaml")
+	os.WriteFile(yml, []byte(`
+- secret: fleet
+  scopes: [flags:read]
+  readLimit: off
+- secret: public
+  scopes: [flags:read]
+  readLimit: 50/s,100
+- secret: ci
+  scopes: [flags:write]
+  writeLimit: {perSecond: 2, burst: 4}
+- secret: plain
+  scopes: [flags:read]
+`), 0o600)
+	toks, err = loadTokens(yml)
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantLimits := [][2]flagserver.RateLimit{
+		{flagserver.Unlimited, {}},
+		{{PerSecond: 50, Burst: 100}, {}},
+		{{}, {PerSecond: 2, Burst: 4}},
+		{{}, {}},
+	}
+	for i, w := range wantLimits {
+		if toks[i].ReadLimit != w[0] || toks[i].WriteLimit != w[1] {
+			t.Errorf("token %d: read %+v write %+v, want %+v %+v", i, toks[i].ReadLimit, toks[i].WriteLimit, w[0], w[1])
+		}
+	}
+	jsl := filepath.Join(dir, "l.json")
+	os.WriteFile(jsl, []byte(`[{"secret":"a","scopes":["flags:read"],"readLimit":"5000/s,10000","writeLimit":{"perSecond":-1}}]`), 0o600)
+	if toks, err := loadTokens(jsl); err != nil || toks[0].ReadLimit != (flagserver.RateLimit{PerSecond: 5000, Burst: 10000}) || toks[0].WriteLimit != flagserver.Unlimited {
+		t.Errorf("json limits: %+v %v", toks, err)
+	}
 	for name, body := range map[string]string{
-		"noscope.yaml":  "- secret: a\n  scopes: [flags:admin]\n",
-		"nosecret.yaml": "- subject: a\n",
-		"notalist.yaml": "secret: a\n",
+		"badlimit.yaml":  "- secret: a\n  readLimit: fast\n",
+		"zerolimit.yaml": "- secret: a\n  readLimit: 0\n",
+		"badburst.yaml":  "- secret: a\n  writeLimit: 5/s,x\n",
+		"noscope.yaml":   "- secret: a\n  scopes: [flags:admin]\n",
+		"nosecret.yaml":  "- subject: a\n",
+		"notalist.yaml":  "secret: a\n",
 	} {
 		p := filepath.Join(dir, name)
 		os.WriteFile(p, []byte(body), 0o600)
