@@ -159,6 +159,17 @@ func run(ctx context.Context, c runConfig) (int, error) {
 		} else {
 			fmt.Println("\nJS provider: not run (-js not set)")
 		}
+		// A disabled flag through both providers on the other servers: the
+		// same OFREP code default.
+		for _, p := range []*server{fd, rl} {
+			if p == nil {
+				continue
+			}
+			show(checkGoProvider(ctx, p, disabledCases(p.name)))
+			if c.js != "" {
+				show(checkJSProvider(ctx, p, disabledCases(p.name), c.js, work))
+			}
+		}
 	}
 	if c.has("table") {
 		if err := table(ctx, os.Stdout, servers, c.concs, c.duration, c.rounds); err != nil {

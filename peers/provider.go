@@ -71,6 +71,18 @@ func providerCases(subjects int) []providerCase {
 	return cs
 }
 
+// disabledCases: a disabled flag on flagd and the relay proxy, which answer
+// it with OFREP's code default (no value): OpenFeature then returns the
+// caller's default with reason DISABLED and the server's variant, if any.
+func disabledCases(peer string) []providerCase {
+	variant := ""
+	if peer == "relay" {
+		variant = "SdkDefault"
+	}
+	ctx := map[string]any{"targetingKey": "user-1", "plan": "pro"}
+	return []providerCase{{"old-feature", "bool", false, ctx, answer{false, variant, "DISABLED", ""}}}
+}
+
 // checkGoProvider evaluates the cases through go-sdk-contrib's OFREP
 // provider and the OpenFeature Go SDK.
 func checkGoProvider(ctx context.Context, s *server, cases []providerCase) (*results, error) {
@@ -107,7 +119,7 @@ func checkGoProvider(ctx context.Context, s *server, cases []providerCase) (*res
 		}
 		got[i] = answer{Value: v, Variant: d.Variant, Reason: string(d.Reason), ErrorCode: string(d.ErrorCode)}
 	}
-	return compareProvider(fmt.Sprintf("OpenFeature Go SDK + go-sdk-contrib OFREP provider → flagwire serve at %s", s.base), cases, got, nil), nil
+	return compareProvider(fmt.Sprintf("OpenFeature Go SDK + go-sdk-contrib OFREP provider → %s at %s", s.label, s.base), cases, got, nil), nil
 }
 
 func without(m map[string]any, key string) map[string]any {
@@ -162,7 +174,7 @@ func compareProvider(title string, cases []providerCase, got []answer, known fun
 // @openfeature/ofrep-provider, installed in jsDir) on the cases and
 // compares its answers.
 func checkJSProvider(ctx context.Context, s *server, cases []providerCase, jsDir, work string) (*results, error) {
-	casesPath := filepath.Join(work, "provider-cases.json")
+	casesPath := filepath.Join(work, s.name+"-provider-cases.json")
 	data, err := json.Marshal(cases)
 	if err != nil {
 		return nil, err
@@ -196,16 +208,19 @@ func checkJSProvider(ctx context.Context, s *server, cases []providerCase, jsDir
 	var known func(providerCase, answer) string
 	if res.Versions["@openfeature/ofrep-provider"] == "0.1.3" {
 		// 0.1.3 (the newest release) predates OFREP's code-default answer
-		// (a 200 without a value, ADR-0006): it reports a parse failure
-		// (ERROR, GENERAL) with the caller's default, for any server's
-		// disabled flag (flagd's and GO Feature Flag's too).
+		// (a 200 without a value, ADR-0006): it reports an error (GENERAL
+		// for an absent value, TYPE_MISMATCH for null, as GO Feature Flag
+		// sends) with the caller's default, for any server's
+		// disabled flag (the harness runs it on flagd's and GO Feature
+		// Flag's too).
 		known = func(c providerCase, got answer) string {
-			if c.Want.Reason == "DISABLED" && sameAnswer(got, answer{c.Default, "", "ERROR", "GENERAL"}) {
-				return "@openfeature/ofrep-provider 0.1.3 does not implement OFREP code-default answers (a 200 without a value): it reports ERROR/GENERAL with the caller's default"
+			if c.Want.Reason == "DISABLED" && got.Reason == "ERROR" && (got.ErrorCode == "GENERAL" || got.ErrorCode == "TYPE_MISMATCH") && sameJSON(got.Value, c.Default) {
+				return "@openfeature/ofrep-provider 0.1.3 does not implement OFREP code-default answers (a 200 without a value): " +
+					"it returns the caller's default as an error, GENERAL when the value is absent, TYPE_MISMATCH when it is null"
 			}
 			return ""
 		}
 	}
-	return compareProvider(fmt.Sprintf("OpenFeature JS server SDK + OFREP provider (%s) → flagwire serve at %s",
-		strings.Join(vs, ", "), s.base), cases, res.Answers, known), nil
+	return compareProvider(fmt.Sprintf("OpenFeature JS server SDK + OFREP provider (%s) → %s at %s",
+		strings.Join(vs, ", "), s.label, s.base), cases, res.Answers, known), nil
 }
