@@ -103,6 +103,13 @@ func run(ctx context.Context, c runConfig) (int, error) {
 	}
 	defer os.RemoveAll(work)
 	fmt.Printf("# Flagwire against OFREP peers (%s, %s/%s, %d CPUs)\n", runtime.Version(), runtime.GOOS, runtime.GOARCH, runtime.NumCPU())
+	for _, b := range []string{"flagd", "relayproxy"} {
+		rev, err := os.ReadFile(filepath.Join(c.bin, b+".rev"))
+		if err != nil {
+			rev = []byte("unknown (no " + b + ".rev beside the binary)")
+		}
+		fmt.Printf("%s built from %s\n", b, strings.TrimSpace(string(rev)))
+	}
 
 	var servers []*server
 	defer func() {

@@ -115,6 +115,7 @@ fi
 
 [ "$build_only" = 1 ] && exit 0
 
+echo "flagwire built from $(git -C "$root" describe --always --dirty 2>/dev/null || echo 'an unversioned tree')"
 harness=("$bin/peers-harness" -bin "$bin" -flags "$here/flags" -js "$js" "$@")
 cd "$here"
 # flagd listens on every interface: in a network namespace of its own the

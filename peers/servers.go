@@ -28,6 +28,7 @@ type server struct {
 	err    error         // the process's exit status, once done is closed
 	logf   *os.File
 	tokens []string // bearer tokens the load generator rotates through (flagwire serve only)
+	idle   int64    // resident KiB once it first answered
 }
 
 // freePort returns a loopback port that was free a moment ago.
@@ -90,7 +91,8 @@ func (s *server) waitReady(ctx context.Context, probeFlag string) error {
 	for {
 		status, _, _, err := s.post(ctx, hc, "/ofrep/v1/evaluate/flags/"+probeFlag, `{"context":{"targetingKey":"probe"}}`, "")
 		if err == nil && status == http.StatusOK {
-			return nil
+			s.idle, err = s.rssKiB()
+			return err
 		}
 		if err != nil {
 			last = err.Error()
@@ -239,7 +241,8 @@ func (s *server) waitReadyToken(ctx context.Context) error {
 	for {
 		status, _, _, err := s.post(ctx, http.DefaultClient, "/ofrep/v1/evaluate/flags/bool-static", `{"context":{"targetingKey":"probe"}}`, s.tokens[0])
 		if err == nil && status == http.StatusOK {
-			return nil
+			s.idle, err = s.rssKiB()
+			return err
 		}
 		select {
 		case <-s.done:
