@@ -31,6 +31,7 @@ func main() {
 		concs    = flag.String("conc", "1,16,64", "table: concurrencies")
 		subjects = flag.Int("subjects", 1000, "split checks: subjects")
 		tokens   = flag.Int("load-tokens", 64, "table: read tokens for flagwire serve when its reads are rate-limited by default")
+		serve    = flag.String("serve-args", "", "extra arguments for flagwire serve (space-separated), e.g. a store or rate-limit flags")
 	)
 	flag.Parse()
 	if *bin == "" {
@@ -46,7 +47,7 @@ func main() {
 	defer stop()
 	failed, err := run(ctx, runConfig{
 		bin: *bin, flags: *flags, js: *jsDir, parts: strings.Split(*parts, ","),
-		duration: *duration, rounds: *rounds, concs: cs, subjects: *subjects, tokens: *tokens,
+		duration: *duration, rounds: *rounds, concs: cs, subjects: *subjects, tokens: *tokens, serveArgs: strings.Fields(*serve),
 	})
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "peers:", err)
@@ -78,6 +79,7 @@ type runConfig struct {
 	concs          []int
 	subjects       int
 	tokens         int
+	serveArgs      []string
 }
 
 func (c runConfig) has(part string) bool {
@@ -118,7 +120,7 @@ func run(ctx context.Context, c runConfig) (int, error) {
 		}
 	}()
 	var problems []string
-	fw, note, err := startFlagwire(ctx, filepath.Join(c.bin, "flagwire"), filepath.Join(flagsDir, "flagwire"), work, c.tokens)
+	fw, note, err := startFlagwire(ctx, filepath.Join(c.bin, "flagwire"), filepath.Join(flagsDir, "flagwire"), work, c.tokens, c.serveArgs)
 	if err != nil {
 		return 0, fmt.Errorf("flagwire serve: %w", err)
 	}

@@ -177,13 +177,17 @@ func (s *server) rssKiB() (int64, error) {
 // it is restarted with a tokens file of loadTokens read tokens, which the
 // load generator rotates through, so that no token's bucket throttles
 // the run; the harness says so.
-func startFlagwire(ctx context.Context, bin, flagsDir, work string, loadTokens int) (*server, string, error) {
+//
+// It runs on the embedded store with a data directory in work, plus
+// extra arguments (for example a PostgreSQL store or rate-limit flags).
+func startFlagwire(ctx context.Context, bin, flagsDir, work string, loadTokens int, extra []string) (*server, string, error) {
 	port, err := freePort()
 	if err != nil {
 		return nil, "", err
 	}
+	data := filepath.Join(work, "flagwire-data")
 	base := fmt.Sprintf("http://127.0.0.1:%d", port)
-	args := []string{"serve", "--addr", fmt.Sprintf("127.0.0.1:%d", port), "--flags", flagsDir, "--log", "off"}
+	args := append([]string{"serve", "--addr", fmt.Sprintf("127.0.0.1:%d", port), "--flags", flagsDir, "--log", "off", "--data", data}, extra...)
 	s, err := start("flagwire", "flagwire serve", base, filepath.Join(work, "flagwire.log"), bin, args...)
 	if err != nil {
 		return nil, "", err
@@ -198,7 +202,7 @@ func startFlagwire(ctx context.Context, bin, flagsDir, work string, loadTokens i
 		return nil, "", err
 	}
 	if h.Get("X-RateLimit-Limit") == "" {
-		return s, "flagwire serve: open mode (no tokens); its answers carry no X-RateLimit-Limit, so reads are not rate-limited", nil
+		return s, fmt.Sprintf("flagwire serve %s: open mode (no tokens); its answers carry no X-RateLimit-Limit, so reads are not rate-limited", strings.Join(args[1:], " ")), nil
 	}
 	limit := h.Get("X-RateLimit-Limit")
 	s.stop()
@@ -219,7 +223,7 @@ func startFlagwire(ctx context.Context, bin, flagsDir, work string, loadTokens i
 		return nil, "", err
 	}
 	base = fmt.Sprintf("http://127.0.0.1:%d", port)
-	args = []string{"serve", "--addr", fmt.Sprintf("127.0.0.1:%d", port), "--flags", flagsDir, "--log", "off", "--tokens", tokFile}
+	args = append([]string{"serve", "--addr", fmt.Sprintf("127.0.0.1:%d", port), "--flags", flagsDir, "--log", "off", "--data", data, "--tokens", tokFile}, extra...)
 	s, err = start("flagwire", "flagwire serve", base, filepath.Join(work, "flagwire.log"), bin, args...)
 	if err != nil {
 		return nil, "", err
@@ -229,8 +233,8 @@ func startFlagwire(ctx context.Context, bin, flagsDir, work string, loadTokens i
 		s.stop()
 		return nil, "", err
 	}
-	note := fmt.Sprintf("flagwire serve: reads are rate-limited per token by default (burst %s) and this build has no flag to lift it, "+
-		"so it runs with a tokens file of %d read tokens and the load generator rotates through them request by request", limit, loadTokens)
+	note := fmt.Sprintf("flagwire serve %s: reads are rate-limited per token by default (burst %s), "+
+		"so it runs with a tokens file of %d read tokens and the load generator rotates through them request by request", strings.Join(args[1:], " "), limit, loadTokens)
 	return s, note, nil
 }
 
