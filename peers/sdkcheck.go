@@ -29,6 +29,7 @@ type peerCase struct {
 var (
 	proUser  = flagwire.Attributes{"userId": "user-1", "plan": "pro"}
 	freeUser = flagwire.Attributes{"userId": "user-2", "plan": "free"}
+	noKey    = flagwire.Attributes{"plan": "pro"} // no userId, so no targetingKey
 )
 
 // flagdCases: flagd's documented semantics (flag definitions reference;
@@ -57,7 +58,8 @@ func flagdCases() []peerCase {
 // rule is TARGETING_MATCH; no match with rules present is DEFAULT; a
 // percentage defaultRule is SPLIT; `disable: true` answers with reason
 // DISABLED, variation "SdkDefault" and no value (the SDK's default); an
-// unknown key is 404 FLAG_NOT_FOUND.
+// unknown key is 404 FLAG_NOT_FOUND; a percentage rule without a
+// targeting key is a 400 TARGETING_KEY_MISSING.
 func relayCases() []peerCase {
 	return []peerCase{
 		{"bool-static", "bool", false, proUser, 200, answer{true, "on", "STATIC", ""}},
@@ -69,6 +71,7 @@ func relayCases() []peerCase {
 		{"old-feature", "bool", false, proUser, 200, answer{nil, "SdkDefault", "DISABLED", ""}},
 		{"no-such-flag", "bool", true, proUser, 404, answer{nil, "", "", "FLAG_NOT_FOUND"}},
 		{"bool-static", "string", "none", proUser, 200, answer{true, "on", "STATIC", ""}},
+		{"experiment", "string", "none", noKey, 400, answer{nil, "", "", "TARGETING_KEY_MISSING"}},
 	}
 }
 
@@ -164,14 +167,20 @@ func toFloat(v any) (float64, bool) {
 }
 
 // sdkWant is what the SDK's documented OFREP mapping makes of c.raw: a 404
-// FLAG_NOT_FOUND is the caller's default with reason ERROR; a 200 without
+// FLAG_NOT_FOUND or a 400 with an error code is the caller's default with
+// reason ERROR and that code (TARGETING_KEY_MISSING becomes
+// MISSING_BUCKETING_ATTRIBUTE); a 200 without
 // a value is the caller's default as a success with the peer's variant and
 // (mapped) reason; a value that does not suit the call is TYPE_MISMATCH
 // with the caller's default; otherwise the value, variant and mapped reason.
 func sdkWant(c peerCase) answer {
 	switch {
-	case c.status == http.StatusNotFound:
-		return answer{Value: c.def, Reason: flagwire.ReasonError, ErrorCode: c.raw.ErrorCode}
+	case c.status == http.StatusNotFound || c.status == http.StatusBadRequest:
+		code := c.raw.ErrorCode
+		if code == "TARGETING_KEY_MISSING" {
+			code = string(flagwire.ErrorMissingBucketingAttribute)
+		}
+		return answer{Value: c.def, Reason: flagwire.ReasonError, ErrorCode: code}
 	case c.raw.Value == nil:
 		return answer{Value: c.def, Variant: c.raw.Variant, Reason: sdkReason(c.raw.Reason)}
 	case !fits(c.call, c.raw.Value):
@@ -254,6 +263,9 @@ func checkPeer(ctx context.Context, s *server, cases []peerCase, subjects int) (
 	defer client.Close(context.Background())
 	for _, c := range cases {
 		ctxText := fmt.Sprintf("plan=%v", c.attrs["plan"])
+		if c.attrs["userId"] == nil {
+			ctxText += ", no targetingKey"
+		}
 		status, got, err := rawAnswer(ctx, s, c.flag, c.attrs)
 		want := c.raw
 		// The SDK must return its documented mapping of what the peer
@@ -288,7 +300,7 @@ func checkPeer(ctx context.Context, s *server, cases []peerCase, subjects int) (
 	var bcases []peerCase
 	seen := map[string]bool{}
 	for _, c := range cases {
-		if seen[c.flag] || c.attrs["plan"] != "pro" {
+		if seen[c.flag] || c.attrs["plan"] != "pro" || c.attrs["userId"] == nil {
 			continue
 		}
 		seen[c.flag] = true
