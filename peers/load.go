@@ -157,7 +157,7 @@ func table(ctx context.Context, w io.Writer, servers []*server, concs []int, d t
 	bodies := loadBodies()
 	bulkBytes := map[string]int{}
 	for _, s := range servers {
-		status, _, body, err := s.post(ctx, http.DefaultClient, "/ofrep/v1/evaluate/flags", string(bodies[0]), s.token())
+		status, _, body, err := s.post(ctx, checkClient, "/ofrep/v1/evaluate/flags", string(bodies[0]), s.token())
 		if err != nil || status != http.StatusOK {
 			return fmt.Errorf("%s bulk: HTTP %d %v %s", s.name, status, err, body)
 		}

@@ -89,7 +89,7 @@ func bulkDeviation(peer, flag string, got answer) string {
 // rawBulk asks the peer's bulk endpoint: POST /ofrep/v1/evaluate/flags,
 // answers by flag key.
 func rawBulk(ctx context.Context, s *server, attrs flagwire.Attributes) (map[string]answer, error) {
-	status, _, body, err := s.post(ctx, http.DefaultClient, "/ofrep/v1/evaluate/flags", ofrepContext(attrs), s.token())
+	status, _, body, err := s.post(ctx, checkClient, "/ofrep/v1/evaluate/flags", ofrepContext(attrs), s.token())
 	if err != nil {
 		return nil, err
 	}
@@ -205,7 +205,7 @@ func ofrepContext(attrs flagwire.Attributes) string {
 
 // rawAnswer asks the peer directly: POST /ofrep/v1/evaluate/flags/{key}.
 func rawAnswer(ctx context.Context, s *server, flag string, attrs flagwire.Attributes) (int, answer, error) {
-	status, _, body, err := s.post(ctx, http.DefaultClient, "/ofrep/v1/evaluate/flags/"+flag, ofrepContext(attrs), s.token())
+	status, _, body, err := s.post(ctx, checkClient, "/ofrep/v1/evaluate/flags/"+flag, ofrepContext(attrs), s.token())
 	if err != nil {
 		return 0, answer{}, err
 	}

@@ -31,6 +31,11 @@ type server struct {
 	idle   int64    // resident KiB once it first answered
 }
 
+// checkClient makes the harness's own requests (readiness, the checks'
+// direct requests): a peer that stops answering fails a check instead of
+// hanging the run.
+var checkClient = &http.Client{Timeout: 10 * time.Second}
+
 // freePort returns a loopback port that was free a moment ago.
 func freePort() (int, error) {
 	l, err := net.Listen("tcp", "127.0.0.1:0")
@@ -196,7 +201,7 @@ func startFlagwire(ctx context.Context, bin, flagsDir, work string, loadTokens i
 		s.stop()
 		return nil, "", err
 	}
-	_, h, _, err := s.post(ctx, http.DefaultClient, "/ofrep/v1/evaluate/flags/bool-static", `{"context":{"targetingKey":"probe"}}`, "")
+	_, h, _, err := s.post(ctx, checkClient, "/ofrep/v1/evaluate/flags/bool-static", `{"context":{"targetingKey":"probe"}}`, "")
 	if err != nil {
 		s.stop()
 		return nil, "", err
@@ -243,7 +248,7 @@ func (s *server) waitReadyToken(ctx context.Context) error {
 	ctx, cancel := context.WithTimeout(ctx, 90*time.Second)
 	defer cancel()
 	for {
-		status, _, _, err := s.post(ctx, http.DefaultClient, "/ofrep/v1/evaluate/flags/bool-static", `{"context":{"targetingKey":"probe"}}`, s.tokens[0])
+		status, _, _, err := s.post(ctx, checkClient, "/ofrep/v1/evaluate/flags/bool-static", `{"context":{"targetingKey":"probe"}}`, s.tokens[0])
 		if err == nil && status == http.StatusOK {
 			s.idle, err = s.rssKiB()
 			return err
