@@ -30,7 +30,7 @@ func main() {
 		rounds   = flag.Int("rounds", 3, "table: interleaved rounds")
 		concs    = flag.String("conc", "1,16,64", "table: concurrencies")
 		subjects = flag.Int("subjects", 1000, "split checks: subjects")
-		tokens   = flag.Int("load-tokens", 64, "table: read tokens for flagwire serve when its reads are rate-limited by default")
+		tokens   = flag.Int("load-tokens", 32, "table: read tokens for flagwire serve when its reads are rate-limited by default")
 		serve    = flag.String("serve-args", "", "extra arguments for flagwire serve (space-separated), e.g. a store or rate-limit flags")
 	)
 	flag.Parse()
