@@ -802,7 +802,7 @@ func (w *world) stampede() string {
 
 // checkCoalescing checks every (flag, context) key's evaluate requests over
 // the whole drill (see countingTransport.coalescing): requests of one key
-// never overlap (fails the drill); a refetch needs a reason (a violation
+// overlap only across an invalidation (fails the drill); a refetch needs a reason (a violation
 // is the known issue "coalescing" unless FLAGWIRE_CHAOS_STRICT=1).
 func (w *world) checkCoalescing() string {
 	overlaps, unjustified, nUnjust, keys, reqs := w.ct.coalescing(w.hist.count, w.ct.total("GET /v1/stream"))

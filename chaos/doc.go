@@ -37,9 +37,10 @@
 //     CLIENT_CLOSED; local mode never goes back to an older config;
 //   - server calls stay bounded by the circuit breaker, Retry-After and
 //     stream backoff (and 401/403 stop the stream and are not retried);
-//     per (flag, context) over every drill, requests never overlap and a
-//     key is fetched again only after a failure, its refresh-ahead point,
-//     or an invalidation;
+//     per (flag, context) over every drill, requests overlap only across
+//     an invalidation (a request is never shared across one), and a key
+//     is fetched again only after a failure, its refresh-ahead point, or
+//     an invalidation;
 //   - memory stays bounded (the decision cache's LRU bound holds) and the
 //     goroutines go back to their baseline after Close.
 //

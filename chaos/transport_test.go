@@ -31,10 +31,6 @@ type countingTransport struct {
 	keys map[string]*keyStats
 	// failures are the failed evaluate requests, in the order they ended.
 	failures []failure
-	// overlaps describe requests of one key made while another was in
-	// flight (first few).
-	overlaps  []string
-	nOverlaps int
 }
 
 // keyStats is one (flag, context) key's requests.
@@ -51,6 +47,12 @@ type keyStats struct {
 	afterFailure, afterExpiry int64
 	lastEnd                   time.Time
 	lastOK                    bool
+	// overlaps counts requests made while another of the key was in
+	// flight. A request is never shared across an invalidation of its
+	// flag, so each needs one: a write of the flag or a stream connect
+	// (whose reset invalidates everything).
+	overlaps int64
+	example  string
 }
 
 // failure is one failed evaluate request: a transport error, a status other
@@ -150,11 +152,12 @@ func (ct *countingTransport) begin(key, flag string, now time.Time) {
 	}
 	ks.inflight++
 	if ks.inflight > 1 {
-		ct.nOverlaps++
-		if len(ct.overlaps) < 3 {
-			ct.overlaps = append(ct.overlaps, fmt.Sprintf("%d requests of %s in flight at once", ks.inflight, key))
+		ks.overlaps++
+		if ks.example == "" {
+			ks.example = fmt.Sprintf("%d requests of %s in flight at once", ks.inflight, key)
 		}
 	}
+
 	if ks.n > 0 {
 		switch {
 		case !ks.lastOK:
@@ -287,8 +290,10 @@ func (ct *countingTransport) keyCount(key string) int64 {
 // coalescing checks every key's requests over the whole drill against the
 // documented guarantee, in a form that does not depend on scheduling:
 //
-//   - concurrent misses of one key make one request: no two requests of a
-//     key are ever in flight at once (overlaps);
+//   - concurrent misses of one key make one request: two requests of a
+//     key are in flight at once only across an invalidation of it (a
+//     request is never shared across one): a key's overlapping requests
+//     are at most its flag's writes plus the stream connects (overlaps);
 //   - a key is fetched again only for a reason: its previous request
 //     failed, or its decision was due for refresh (refreshAhead×TTL after
 //     the previous answer) or expired, or it was invalidated — by a write
@@ -303,6 +308,12 @@ func (ct *countingTransport) coalescing(writes func(flag string) int64, connects
 	for k, ks := range ct.keys {
 		keys++
 		requests += ks.n
+		if inval := writes(ks.flag) + connects; ks.overlaps > inval {
+			if len(overlaps) < 3 {
+				overlaps = append(overlaps, fmt.Sprintf("%s: %d overlapping requests, %d invalidations (%d flag writes + %d stream connects) to justify them; e.g. %s",
+					k, ks.overlaps, inval, writes(ks.flag), connects, ks.example))
+			}
+		}
 		allowed := 1 + ks.afterFailure + ks.afterExpiry + writes(ks.flag) + connects
 		if ks.n > allowed {
 			nUnjustified += ks.n - allowed
@@ -311,9 +322,6 @@ func (ct *countingTransport) coalescing(writes func(flag string) int64, connects
 					k, ks.n, allowed, ks.afterFailure, ks.afterExpiry, writes(ks.flag), connects))
 			}
 		}
-	}
-	if ct.nOverlaps > 0 {
-		overlaps = append(overlaps, fmt.Sprintf("%d times, e.g. %v", ct.nOverlaps, ct.overlaps))
 	}
 	return overlaps, unjustified, nUnjustified, keys, requests
 }
