@@ -348,7 +348,6 @@ func TestBreakerOpensAndRecovers(t *testing.T) {
 		WithRetry(RetrySettings{MaxAttempts: -1}),
 		WithBreaker(BreakerSettings{ConsecutiveFailures: 3, OpenTimeout: openFor}))
 	remove := h.srv.InjectFault(flagtest.Fault{Path: "/v1/evaluate", Status: 503})
-	opened := time.Now()
 	for i := 0; i < 3; i++ {
 		if _, d := h.c.BoolDetail(user("u"+string(rune('a'+i)), "pro", "US"), "checkout-new-flow", false); d.ErrorCode != ErrorUnavailable {
 			t.Fatalf("call %d: %+v", i, d)
@@ -367,8 +366,9 @@ func TestBreakerOpensAndRecovers(t *testing.T) {
 		t.Fatalf("server saw %d calls while the breaker was open", h.evaluations()-n)
 	}
 	remove()
-	// gobreaker reads the wall clock: wait out its open timeout.
-	<-time.After(time.Until(opened.Add(openFor + 20*time.Millisecond)))
+	// gobreaker reads the wall clock: wait out its open timeout (the state
+	// it reports turns half-open once the timeout has passed).
+	testkit.WaitFor(t, patience, "the breaker to let a probe through", func() bool { return h.c.Stats().Breaker == BreakerHalfOpen })
 	if v, d := h.c.BoolDetail(user("8a7f4c91", "pro", "US"), "checkout-new-flow", false); !v || d.Source != SourceRemote {
 		t.Fatalf("half-open probe: %v %+v", v, d)
 	}

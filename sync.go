@@ -456,6 +456,9 @@ func (c *Client) syncFrom(ctx context.Context, i int) error {
 		return &apiError{code: ErrorUnavailable, msg: "config fetch: " + transportMessage(err)}
 	}
 	now := c.cfg.clock.Now()
+	if resp.StatusCode == http.StatusOK || resp.StatusCode == http.StatusNotModified {
+		c.markUp(i) // before the config is served: Status names where it came from
+	}
 	switch {
 	case resp.StatusCode == http.StatusNotModified:
 		c.confirm(now)
