@@ -34,6 +34,7 @@ func (s *Server) handleBootstrap(w http.ResponseWriter, r *http.Request) {
 		}
 		ttl = d
 	}
+	s.fresh(r.Context())
 	es, err := s.envOr404(env)
 	if err != nil {
 		writeError(w, err)

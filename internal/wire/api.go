@@ -55,8 +55,11 @@ type DeleteResponse struct {
 }
 
 // AuditResponse is the body of GET /v1/audit: entries oldest first.
+// NextBefore, when set, is the "before" query parameter of the next
+// (older) page.
 type AuditResponse struct {
-	Entries []AuditEntry `json:"entries"`
+	Entries    []AuditEntry `json:"entries"`
+	NextBefore int64        `json:"nextBefore,omitempty"`
 }
 
 // Size limits shared by the SDK and the server.
