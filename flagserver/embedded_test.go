@@ -47,3 +47,20 @@ func TestEmbeddedStore(t *testing.T) {
 		})
 	})
 }
+
+// TestEmbeddedStoreServers runs the server scenarios (retries and
+// tombstones across a restart, audit pages) on a data directory.
+func TestEmbeddedStoreServers(t *testing.T) {
+	storetest.RunServers(t, storetest.ServerHarness{
+		NewStore: func(t testing.TB) func(t testing.TB) flagserver.Store {
+			dir := t.TempDir()
+			return func(t testing.TB) flagserver.Store {
+				st, err := flagserver.OpenEmbeddedStore(dir, false)
+				if err != nil {
+					t.Fatal(err)
+				}
+				return st
+			}
+		},
+	})
+}
