@@ -542,11 +542,7 @@ func (st *embeddedStore) Write(ctx context.Context, req *WriteRequest) (*Idempot
 			if err != nil {
 				return err
 			}
-			entry, err := withAuditID(ch.Audit.Entry, int64(id))
-			if err != nil {
-				return err
-			}
-			ab, err := json.Marshal(storedAudit{ch.Audit.Time, ch.Audit.Environment, ch.Audit.Entity, entry})
+			ab, err := json.Marshal(storedAudit{ch.Audit.Time, ch.Audit.Environment, ch.Audit.Entity, ch.Audit.Entry})
 			if err != nil {
 				return err
 			}
@@ -583,16 +579,6 @@ func (st *embeddedStore) Write(ctx context.Context, req *WriteRequest) (*Idempot
 	}
 	st.appendChange(ev)
 	return nil, nil
-}
-
-// withAuditID sets the "id" member of an audit entry's JSON object.
-func withAuditID(entry []byte, id int64) ([]byte, error) {
-	var m map[string]json.RawMessage
-	if err := json.Unmarshal(entry, &m); err != nil {
-		return nil, fmt.Errorf("flagserver: audit entry: %w", err)
-	}
-	m["id"], _ = json.Marshal(id)
-	return json.Marshal(m)
 }
 
 func pruneAudit(audit *bolt.Bucket, before time.Time) error {
@@ -701,12 +687,8 @@ func (st *embeddedStore) writeMemory(req *WriteRequest) (*IdempotencyRecord, err
 	}
 	if ch.Audit != nil {
 		st.nextID++
-		entry, err := withAuditID(ch.Audit.Entry, st.nextID)
-		if err != nil {
-			return nil, err
-		}
 		a := *ch.Audit
-		a.ID, a.Entry = st.nextID, entry
+		a.ID = st.nextID
 		st.audit = append(st.audit, a)
 		if over := len(st.audit) - memoryMaxAudit; over > 0 {
 			st.audit = append(st.audit[:0:0], st.audit[over:]...)

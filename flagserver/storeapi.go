@@ -126,8 +126,8 @@ type Change struct {
 	Tombstone string
 	// Event is the stream event announcing the change (JSON).
 	Event []byte
-	// Audit is the audit entry (JSON of wire.AuditEntry without its id,
-	// which the store assigns); nil for none.
+	// Audit is the audit entry; the store assigns its ID (increasing),
+	// which overrides any "id" in its JSON. nil for none.
 	Audit *AuditRecord
 	// Idempotency is stored under WriteRequest.IdempotencyKey (nil for none).
 	Idempotency *IdempotencyRecord
@@ -145,7 +145,7 @@ type ChangeEvent struct {
 }
 
 // AuditRecord is one audit entry as stored: the fields queries select on,
-// and the entry's JSON (wire.AuditEntry; its "id" is ID).
+// and the entry's JSON (wire.AuditEntry; the entry's id is ID).
 type AuditRecord struct {
 	ID          int64
 	Time        time.Time
@@ -170,7 +170,8 @@ type AuditQuery struct {
 
 // IdempotencyRecord is a write's response, kept for retries with the same
 // Idempotency-Key: the request's fingerprint (a retry with another request
-// gets 422) and the response as sent.
+// gets 422) and the response as sent. Stores keep Expires to the
+// microsecond.
 type IdempotencyRecord struct {
 	Fingerprint [32]byte
 	Status      int
