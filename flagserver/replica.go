@@ -56,14 +56,18 @@ func (rs *replicaSync) position() int64 {
 	return rs.applied
 }
 
-func (rs *replicaSync) setErr(err error) {
+// setErr records the store's state; it reports whether it changed from
+// answering to failing or back.
+func (rs *replicaSync) setErr(err error) (changed bool) {
 	rs.emu.Lock()
+	defer rs.emu.Unlock()
+	was := rs.lastErr != ""
 	if err == nil {
 		rs.lastErr = ""
 	} else {
 		rs.lastErr = err.Error()
 	}
-	rs.emu.Unlock()
+	return was != (err != nil)
 }
 
 func (rs *replicaSync) storeErr() string {
@@ -126,12 +130,13 @@ func (s *Server) fresh(ctx context.Context) {
 		err = s.catchUp(ctx)
 	}
 	if err != nil && ctx.Err() == nil {
-		s.sync.setErr(err)
-		s.log.Warn("flagserver: store unreachable; serving the last version this replica has", "error", err.Error())
+		if s.sync.setErr(err) {
+			s.log.Warn("flagserver: store unreachable; serving the last version this replica has", "version", s.sync.position(), "error", err.Error())
+		}
 		return
 	}
-	if err == nil {
-		s.sync.setErr(nil)
+	if err == nil && s.sync.setErr(nil) {
+		s.log.Info("flagserver: store reachable again", "version", s.sync.position())
 	}
 }
 
@@ -235,7 +240,13 @@ func (s *Server) follower() {
 			_, err = s.store.Head(ctx) // also notices a store that came back
 		}
 		cancel()
-		s.sync.setErr(err)
+		if s.sync.setErr(err) {
+			if err != nil {
+				s.log.Warn("flagserver: store unreachable; serving the last version this replica has", "version", s.sync.position(), "error", err.Error())
+			} else {
+				s.log.Info("flagserver: store reachable again", "version", s.sync.position())
+			}
+		}
 	}
 }
 

@@ -749,3 +749,14 @@ func (st *Store) NewEpoch(ctx context.Context) (string, error) {
 	st.epoch = e
 	return e, nil
 }
+
+// Describe returns the database a DSN names, for messages: user, host,
+// port and database, never the password ("an invalid DSN" if it does not
+// parse).
+func Describe(dsn string) string {
+	cfg, err := pgconn.ParseConfig(dsn)
+	if err != nil {
+		return "(an invalid DSN)"
+	}
+	return fmt.Sprintf("%s@%s:%d/%s", cfg.User, cfg.Host, cfg.Port, cfg.Database)
+}

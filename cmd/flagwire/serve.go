@@ -23,6 +23,7 @@ import (
 	"github.com/flagwire/flagwire/flagfile"
 	"github.com/flagwire/flagwire/flagserver"
 	"github.com/flagwire/flagwire/internal/wire"
+	"github.com/flagwire/flagwire/pgstore"
 )
 
 // serveConfig holds the flags of `flagwire serve`.
@@ -30,6 +31,7 @@ type serveConfig struct {
 	addr         string
 	flagsDir     string
 	dataDir      string
+	store        string
 	newEpoch     bool
 	tokensFile   string
 	devToken     string
@@ -83,6 +85,24 @@ the rest. Request headers are limited to 64 KiB. Zero turns a timeout or
 limit off (a zero --read-header-timeout or --idle-timeout falls back to
 --read-timeout, as in net/http).
 
+PostgreSQL: --store postgres://USER:PASS@HOST:PORT/DB (or the
+FLAGWIRE_STORE environment variable, which keeps the password out of the
+process list) keeps the state in PostgreSQL instead of --data: several
+servers on one database are replicas behind any load balancer (writes on
+any of them, reads on every one see them at once, streams get every
+change). The schema is created and migrated at start. The bootstrap
+signing key is kept in the database too. Pool: 10 connections, idle ones
+closed after 5 minutes, 5-second connect timeout, 10-second statement
+timeout; the DSN parameters pool_max_conns, pool_max_conn_idle_time,
+connect_timeout and statement_timeout change them. While the database
+cannot be reached at start, the server retries with a backoff (up to 5s
+between attempts), /healthz answers 200 and /readyz 503 naming the
+failure, and every other request 503 with Retry-After; a wrong password
+or an invalid DSN ends it with an error that never prints the password.
+Once serving, a database that goes away leaves reads answered from the
+last version the server has, writes failing with 503 and Retry-After, and
+/readyz 503 until it is back.
+
 On shutdown, SSE streams are ended first, then in-flight requests are
 given 10 seconds to finish.`,
 		Args: cobra.NoArgs,
@@ -94,7 +114,8 @@ given 10 seconds to finish.`,
 	f.StringVar(&c.addr, "addr", "127.0.0.1:8080", "listen address (port 0 picks a free port)")
 	f.StringVar(&c.flagsDir, "flags", "", "flags-as-code directory")
 	f.StringVar(&c.dataDir, "data", "", "data directory for durable state (default: memory only)")
-	f.BoolVar(&c.newEpoch, "new-epoch", false, "with --data: start a new store epoch, once, after restoring the data directory from a backup, so that local-mode clients follow its (older) versions")
+	f.StringVar(&c.store, "store", "", "state in PostgreSQL: postgres://USER:PASS@HOST:PORT/DB (default: $FLAGWIRE_STORE, else the embedded store: --data or memory)")
+	f.BoolVar(&c.newEpoch, "new-epoch", false, "with --data or --store: start a new store epoch, once, after restoring the data directory or database from a backup, so that local-mode clients follow its (older) versions")
 	f.StringVar(&c.tokensFile, "tokens", "", "YAML or JSON file: a list of {secret, subject, scopes, environments}")
 	f.StringVar(&c.devToken, "dev-token", "", "accept this bearer token with every scope")
 	f.StringVar(&c.signingKey, "signing-key", "", "Ed25519 bootstrap signing key: PEM (PKCS #8) or a 32-byte seed (raw, hex or base64); default: DIR/signing-key.pem with --data (created 0600 on first start), else ephemeral")
@@ -122,10 +143,19 @@ func runServe(ctx context.Context, cmd *cobra.Command, c serveConfig) error {
 	default:
 		return errors.New("--log must be text, json or off")
 	}
-	if c.newEpoch && c.dataDir == "" {
-		return errors.New("--new-epoch needs --data (without it every start is a new epoch)")
+	if c.store == "" && !cmd.Flags().Changed("store") {
+		c.store = os.Getenv(storeEnv)
 	}
-	opts := flagserver.Options{DataDir: c.dataDir, NewEpoch: c.newEpoch, Logger: logger}
+	if c.store != "" && !isPostgresDSN(c.store) {
+		return fmt.Errorf("--store must be a PostgreSQL URL, postgres://USER:PASS@HOST:PORT/DB (got a value starting %q)", prefixOf(c.store))
+	}
+	if c.store != "" && c.dataDir != "" {
+		return errors.New("--store and --data exclude each other: the state is in PostgreSQL or in the data directory")
+	}
+	if c.newEpoch && c.dataDir == "" && c.store == "" {
+		return errors.New("--new-epoch needs --data or --store (without them every start is a new epoch)")
+	}
+	opts := flagserver.Options{DataDir: c.dataDir, NewEpoch: c.newEpoch && c.store == "", Logger: logger}
 
 	seen := map[string]bool{}
 	if c.flagsDir != "" {
@@ -168,6 +198,8 @@ func runServe(ctx context.Context, cmd *cobra.Command, c serveConfig) error {
 		}
 		opts.SigningKey = key
 		keyOrigin = "from " + c.signingKey
+	case c.store != "":
+		keyOrigin = "kept in the PostgreSQL store"
 	case c.dataDir != "":
 		key, created, err := flagserver.LoadOrCreateSigningKey(c.dataDir)
 		if err != nil {
@@ -186,15 +218,61 @@ func runServe(ctx context.Context, cmd *cobra.Command, c serveConfig) error {
 		opts.SigningKey = key
 	}
 
-	srv, err := flagserver.New(opts)
-	if err != nil {
-		return err
-	}
 	ln, err := net.Listen("tcp", c.addr)
 	if err != nil {
-		srv.Close()
 		return err
 	}
+	lim := newConnLimiter(ln, c.maxConns, c.maxConnsPerAddr)
+	// Until the server is built (the store reached), /healthz and /readyz
+	// say why, and everything else is 503 with Retry-After.
+	sw := &switchHandler{}
+	start := &startingHandler{}
+	sw.set(start)
+	hs := &http.Server{
+		Handler:           sw,
+		ReadHeaderTimeout: c.readHeaderTimeout,
+		ReadTimeout:       c.readTimeout,
+		WriteTimeout:      c.writeTimeout,
+		IdleTimeout:       c.idleTimeout,
+		MaxHeaderBytes:    maxHeaderBytes,
+		ConnState:         lim.connState,
+	}
+	errc := make(chan error, 1)
+	go func() { errc <- hs.Serve(lim) }()
+	stopHTTP := func() {
+		hs.Close()
+		<-errc
+	}
+	if c.store != "" {
+		st, err := openPostgres(ctx, c.store, logger, start)
+		if err != nil {
+			stopHTTP()
+			if ctx.Err() != nil { // stopped while waiting for the database
+				return nil
+			}
+			return err
+		}
+		if c.newEpoch {
+			e, err := st.NewEpoch(ctx)
+			if err != nil {
+				st.Close()
+				stopHTTP()
+				return fmt.Errorf("--new-epoch: %w", err)
+			}
+			fmt.Fprintf(out, "new store epoch %s\n", e)
+		}
+		opts.Store = st
+		fmt.Fprintf(out, "store: PostgreSQL %s\n", pgstore.Describe(c.store))
+	}
+	srv, err := flagserver.New(opts)
+	if err != nil {
+		if opts.Store != nil {
+			opts.Store.Close()
+		}
+		stopHTTP()
+		return err
+	}
+	sw.set(srv)
 	pub := srv.PublicKey()
 	if keyOrigin == "" {
 		fmt.Fprintf(out, "bootstrap signing key %s is ephemeral (generated, not saved: clients' trusted key and last-known files stop verifying at the next start; use --data or --signing-key to keep one)\n", wire.KeyID(pub))
@@ -208,18 +286,6 @@ func runServe(ctx context.Context, cmd *cobra.Command, c serveConfig) error {
 	fmt.Fprintf(out, "environments: %s\n", strings.Join(srv.Environments(), ", "))
 	fmt.Fprintf(out, "listening on http://%s\n", ln.Addr())
 
-	lim := newConnLimiter(ln, c.maxConns, c.maxConnsPerAddr)
-	hs := &http.Server{
-		Handler:           srv,
-		ReadHeaderTimeout: c.readHeaderTimeout,
-		ReadTimeout:       c.readTimeout,
-		WriteTimeout:      c.writeTimeout,
-		IdleTimeout:       c.idleTimeout,
-		MaxHeaderBytes:    maxHeaderBytes,
-		ConnState:         lim.connState,
-	}
-	errc := make(chan error, 1)
-	go func() { errc <- hs.Serve(lim) }()
 	select {
 	case err := <-errc:
 		srv.Close()
