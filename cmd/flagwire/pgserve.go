@@ -74,7 +74,9 @@ type switchHandler struct{ h atomic.Pointer[http.Handler] }
 
 func (s *switchHandler) set(h http.Handler) { s.h.Store(&h) }
 
-func (s *switchHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) { (*s.h.Load()).ServeHTTP(w, r) }
+func (s *switchHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	(*s.h.Load()).ServeHTTP(w, r)
+}
 
 // startingHandler answers while the store is not reached yet: /healthz
 // 200 and /readyz 503, both naming the store's last error, and 503 with
