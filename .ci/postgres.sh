@@ -9,6 +9,9 @@
 #   ./test.sh
 #   .ci/postgres.sh stop "$FLAGWIRE_PG_DIR"
 #
+# restart DIR starts a cluster of DIR again on its port after it stopped
+# or crashed (the crash test kills it with kill -9).
+#
 # start prints the export lines on stdout (everything else goes to stderr).
 set -euo pipefail
 
@@ -60,13 +63,25 @@ start() {
   # Trust on loopback, except role flagwire_pw, whose password is checked
   # (the wrong-password test).
   as_owner sh -c "printf '%s\n' 'local all all trust' 'host all flagwire_pw 127.0.0.1/32 scram-sha-256' 'host all all 127.0.0.1/32 trust' > '$dir/data/pg_hba.conf'"
-  as_owner "$bin/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w -t 60 \
-    -o "-c listen_addresses=127.0.0.1 -c port=$port -c unix_socket_directories=$dir -c max_connections=200 -c fsync=on" start >&2 ||
-    { cat "$dir/server.log" >&2; exit 1; }
+  echo "$port" > "$dir/port"
+  launch "$bin" "$dir" "$port"
   echo "PostgreSQL $("$bin/postgres" --version | awk '{print $3}') on 127.0.0.1:$port (data in $dir)" >&2
   echo "export FLAGWIRE_TEST_POSTGRES='postgres://flagwire@127.0.0.1:$port/postgres?sslmode=disable'"
   echo "export FLAGWIRE_PG_DIR='$dir'"
   echo "export FLAGWIRE_PG_BIN='$bin'"
+}
+
+launch() { # bin dir port
+  as_owner "$1/pg_ctl" -D "$2/data" -l "$2/server.log" -w -t 60 \
+    -o "-c listen_addresses=127.0.0.1 -c port=$3 -c unix_socket_directories=$2 -c max_connections=200 -c fsync=on" start >&2 ||
+    { cat "$2/server.log" >&2; exit 1; }
+}
+
+restart() {
+  local dir=${1:-} bin
+  [ -n "$dir" ] && [ -f "$dir/port" ] || { echo "usage: $0 restart DIR" >&2; exit 1; }
+  bin=$(find_bin)
+  launch "$bin" "$dir" "$(cat "$dir/port")"
 }
 
 stop() {
@@ -80,5 +95,6 @@ stop() {
 case "${1:-}" in
   start) start ;;
   stop) shift; stop "$@" ;;
-  *) echo "usage: $0 start | stop DIR" >&2; exit 2 ;;
+  restart) shift; restart "$@" ;;
+  *) echo "usage: $0 start | stop DIR | restart DIR" >&2; exit 2 ;;
 esac
