@@ -423,6 +423,13 @@ func startCluster(t *testing.T) *cluster {
 // and its children) and starts it again (crash recovery).
 func (c *cluster) crash(t *testing.T) {
 	t.Helper()
+	c.kill(t)
+	c.restart(t)
+}
+
+// kill kills every process of the cluster with SIGKILL.
+func (c *cluster) kill(t *testing.T) {
+	t.Helper()
 	b, err := os.ReadFile(filepath.Join(c.dir, "data", "postmaster.pid"))
 	if err != nil {
 		t.Fatalf("postmaster.pid: %v", err)
@@ -445,6 +452,11 @@ func (c *cluster) crash(t *testing.T) {
 	}) {
 		t.Fatal("PostgreSQL processes survived SIGKILL")
 	}
+}
+
+// restart starts the cluster again (after kill: crash recovery).
+func (c *cluster) restart(t *testing.T) {
+	t.Helper()
 	script, _ := filepath.Abs("../../.ci/postgres.sh")
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	defer cancel()
