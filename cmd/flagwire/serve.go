@@ -32,6 +32,7 @@ type serveConfig struct {
 	flagsDir     string
 	dataDir      string
 	store        string
+	auditKeep    time.Duration
 	newEpoch     bool
 	tokensFile   string
 	devToken     string
@@ -115,6 +116,7 @@ given 10 seconds to finish.`,
 	f.StringVar(&c.flagsDir, "flags", "", "flags-as-code directory")
 	f.StringVar(&c.dataDir, "data", "", "data directory for durable state (default: memory only)")
 	f.StringVar(&c.store, "store", "", "state in PostgreSQL: postgres://USER:PASS@HOST:PORT/DB (default: $FLAGWIRE_STORE, else the embedded store: --data or memory)")
+	f.DurationVar(&c.auditKeep, "audit-retention", 0, "remove audit entries older than this (e.g. 8760h); 0 keeps them all")
 	f.BoolVar(&c.newEpoch, "new-epoch", false, "with --data or --store: start a new store epoch, once, after restoring the data directory or database from a backup, so that local-mode clients follow its (older) versions")
 	f.StringVar(&c.tokensFile, "tokens", "", "YAML or JSON file: a list of {secret, subject, scopes, environments}")
 	f.StringVar(&c.devToken, "dev-token", "", "accept this bearer token with every scope")
@@ -155,7 +157,10 @@ func runServe(ctx context.Context, cmd *cobra.Command, c serveConfig) error {
 	if c.newEpoch && c.dataDir == "" && c.store == "" {
 		return errors.New("--new-epoch needs --data or --store (without them every start is a new epoch)")
 	}
-	opts := flagserver.Options{DataDir: c.dataDir, NewEpoch: c.newEpoch && c.store == "", Logger: logger}
+	if c.auditKeep < 0 {
+		return errors.New("--audit-retention must not be negative")
+	}
+	opts := flagserver.Options{DataDir: c.dataDir, NewEpoch: c.newEpoch && c.store == "", Logger: logger, AuditRetention: c.auditKeep}
 
 	seen := map[string]bool{}
 	if c.flagsDir != "" {
