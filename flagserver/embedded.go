@@ -110,6 +110,16 @@ func openEmbedded(dir string, rotate bool) (*embeddedStore, error) {
 				return err
 			}
 		}
+		// Audit ids continue after the newest entry (a data dir from an
+		// older version numbered them without the bucket's sequence).
+		audit := tx.Bucket(bucketAudit)
+		if k, _ := audit.Cursor().Last(); len(k) == 8 {
+			if last := binary.BigEndian.Uint64(k); audit.Sequence() < last {
+				if err := audit.SetSequence(last); err != nil {
+					return err
+				}
+			}
+		}
 		meta, err := tx.CreateBucketIfNotExists(bucketMeta)
 		if err != nil {
 			return err
@@ -439,6 +449,27 @@ type storedAudit struct {
 	Entry       json.RawMessage `json:"entry"`
 }
 
+// decodeAudit decodes an audit value: a storedAudit, or from an older
+// version the entry's JSON itself (wire.AuditEntry).
+func decodeAudit(v []byte) (storedAudit, error) {
+	var a storedAudit
+	if err := json.Unmarshal(v, &a); err != nil {
+		return a, err
+	}
+	if len(a.Entry) > 0 {
+		return a, nil
+	}
+	var old struct {
+		Time        time.Time `json:"time"`
+		Environment string    `json:"environment"`
+		Entity      string    `json:"entity"`
+	}
+	if err := json.Unmarshal(v, &old); err != nil {
+		return a, err
+	}
+	return storedAudit{old.Time, old.Environment, old.Entity, v}, nil
+}
+
 func tombKey(env, kind, key string) string { return env + "\x00" + kind + "\x00" + key }
 
 func (st *embeddedStore) Write(ctx context.Context, req *WriteRequest) (*IdempotencyRecord, error) {
@@ -585,8 +616,8 @@ func pruneAudit(audit *bolt.Bucket, before time.Time) error {
 	var old [][]byte
 	c := audit.Cursor()
 	for k, v := c.First(); k != nil && len(old) < pruneBatch; k, v = c.Next() {
-		var a storedAudit
-		if err := json.Unmarshal(v, &a); err != nil || !a.Time.Before(before) {
+		a, err := decodeAudit(v)
+		if err != nil || !a.Time.Before(before) {
 			break
 		}
 		old = append(old, k)
@@ -827,8 +858,8 @@ func (st *embeddedStore) Audit(ctx context.Context, q AuditQuery) ([]AuditRecord
 			k, v = c.Last()
 		}
 		for ; k != nil; k, v = c.Prev() {
-			var a storedAudit
-			if err := json.Unmarshal(v, &a); err != nil {
+			a, err := decodeAudit(v)
+			if err != nil {
 				return fmt.Errorf("flagserver: corrupt audit entry %x: %w", k, err)
 			}
 			if !auditMatches(&q, a.Environment, a.Entity) {
