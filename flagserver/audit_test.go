@@ -53,3 +53,38 @@ func TestAuditDigestsLargeEntities(t *testing.T) {
 		t.Fatalf("small segment's audit entry: %s", a.Entries[0].After)
 	}
 }
+
+// TestIdempotentReplayOfALargeBody: a response body above
+// idempotencyMaxBodyBytes is not kept in the idempotency record; a retry
+// gets the same bytes, made again from the unchanged entity, and after the
+// entity changed the recorded status and ETag with a note.
+func TestIdempotentReplayOfALargeBody(t *testing.T) {
+	ts := newTestServer(t, Options{RequireChangeReason: map[string]bool{}})
+	ids := make([]string, 30000)
+	for i := range ids {
+		ids[i] = fmt.Sprintf("%q", fmt.Sprintf("user-%06d", i))
+	}
+	body := `{"key":"big","included":[` + strings.Join(ids, ",") + `]}`
+	first := ts.do("POST", "/v1/segments?environment=prod", body, "Idempotency-Key: big-1")
+	first.wantStatus(t, 201)
+	if len(first.body) <= idempotencyMaxBodyBytes {
+		t.Fatalf("the response is %d bytes: not above the limit", len(first.body))
+	}
+	again := ts.do("POST", "/v1/segments?environment=prod", body, "Idempotency-Key: big-1")
+	again.wantStatus(t, 201)
+	if string(again.body) != string(first.body) || again.header.Get("ETag") != first.header.Get("ETag") || again.header.Get(wire.HeaderIdempotentReplayed) != "true" {
+		t.Fatalf("replay: %d bytes, ETag %s (first: %d bytes, ETag %s)", len(again.body), again.header.Get("ETag"), len(first.body), first.header.Get("ETag"))
+	}
+	ts.do("PATCH", "/v1/segments/big", `{"included":["one"]}`, "If-Match: "+first.header.Get("ETag")).wantStatus(t, 200)
+	late := ts.do("POST", "/v1/segments?environment=prod", body, "Idempotency-Key: big-1")
+	late.wantStatus(t, 201)
+	var note struct {
+		ETag        string `json:"etag"`
+		Replayed    bool   `json:"replayed"`
+		BodyOmitted int    `json:"bodyOmitted"`
+	}
+	late.json(t, &note)
+	if note.ETag != first.header.Get("ETag") || !note.Replayed || note.BodyOmitted != len(first.body) || late.header.Get("ETag") != first.header.Get("ETag") {
+		t.Fatalf("replay after a change: %s %v", late.body, late.header)
+	}
+}

@@ -424,11 +424,12 @@ type storedIdem struct {
 	Location    string    `json:"location,omitempty"`
 	Warning     string    `json:"warning,omitempty"`
 	Body        []byte    `json:"body"`
+	Omitted     int       `json:"omitted,omitempty"`
 	Expires     time.Time `json:"expires"`
 }
 
 func encodeIdem(r *IdempotencyRecord) ([]byte, error) {
-	return json.Marshal(storedIdem{r.Fingerprint[:], r.Status, r.ETag, r.Location, r.Warning, r.Body, r.Expires})
+	return json.Marshal(storedIdem{r.Fingerprint[:], r.Status, r.ETag, r.Location, r.Warning, r.Body, r.BodyOmitted, r.Expires})
 }
 
 func decodeIdem(b []byte) (*IdempotencyRecord, error) {
@@ -436,7 +437,7 @@ func decodeIdem(b []byte) (*IdempotencyRecord, error) {
 	if err := json.Unmarshal(b, &s); err != nil || len(s.Fingerprint) != 32 {
 		return nil, fmt.Errorf("flagserver: corrupt idempotency record: %v", err)
 	}
-	r := &IdempotencyRecord{Status: s.Status, ETag: s.ETag, Location: s.Location, Warning: s.Warning, Body: s.Body, Expires: s.Expires}
+	r := &IdempotencyRecord{Status: s.Status, ETag: s.ETag, Location: s.Location, Warning: s.Warning, Body: s.Body, BodyOmitted: s.Omitted, Expires: s.Expires}
 	copy(r.Fingerprint[:], s.Fingerprint)
 	return r, nil
 }

@@ -325,6 +325,19 @@ func marshalOrNil(v any) json.RawMessage {
 	return b
 }
 
+// responseNow returns a func making respond's response of env's current
+// state (checked against the store's version first).
+func (s *Server) responseNow(r *http.Request, env string, respond func(es *envState) storedResponse) func() storedResponse {
+	return func() storedResponse {
+		s.fresh(r.Context())
+		es := s.env(env)
+		if es == nil {
+			return storedResponse{}
+		}
+		return respond(es)
+	}
+}
+
 // idemReq is a write's Idempotency-Key (scoped to the caller) and its
 // request's fingerprint.
 type idemReq struct {
@@ -353,7 +366,7 @@ func (s *Server) doWrite(w http.ResponseWriter, r *http.Request, reason, env str
 			return
 		}
 		if rec != nil {
-			replayIdempotent(w, rec, idem.fp)
+			replayIdempotent(w, rec, idem.fp, s.responseNow(r, env, respond))
 			return
 		}
 	}
@@ -362,7 +375,7 @@ func (s *Server) doWrite(w http.ResponseWriter, r *http.Request, reason, env str
 	s.wmu.Unlock()
 	switch {
 	case rec != nil:
-		replayIdempotent(w, rec, idem.fp)
+		replayIdempotent(w, rec, idem.fp, s.responseNow(r, env, respond))
 	case err != nil:
 		writeError(w, err)
 	default:

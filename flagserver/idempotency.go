@@ -2,6 +2,7 @@ package flagserver
 
 import (
 	"crypto/sha256"
+	"encoding/json"
 	"net/http"
 	"time"
 
@@ -18,9 +19,17 @@ import (
 // write's own transaction: a retry after a restart, or on another replica
 // of a shared store, gets the same response, and the write is applied
 // once.
+//
+// A response body above idempotencyMaxBodyBytes (a large segment) is not
+// kept: the record holds its ETag and size, and a replay makes the body
+// again from the entity when its ETag is still the recorded one (the same
+// bytes); when the entity changed since, the replay answers the recorded
+// status, ETag and Location with a short body saying the original body is
+// gone.
 const (
-	idempotencyTTL       = 24 * time.Hour
-	idempotencyMaxKeyLen = 255
+	idempotencyTTL          = 24 * time.Hour
+	idempotencyMaxKeyLen    = 255
+	idempotencyMaxBodyBytes = 256 << 10
 )
 
 // storedResponse is a write response as sent.
@@ -48,12 +57,17 @@ func (sr *storedResponse) write(w http.ResponseWriter) {
 
 // record returns the response as an IdempotencyRecord for fp.
 func (sr *storedResponse) record(fp [32]byte, expires time.Time) *IdempotencyRecord {
-	return &IdempotencyRecord{Fingerprint: fp, Status: sr.status, ETag: sr.etag, Location: sr.loc, Warning: sr.warning, Body: sr.body, Expires: expires}
+	r := &IdempotencyRecord{Fingerprint: fp, Status: sr.status, ETag: sr.etag, Location: sr.loc, Warning: sr.warning, Body: sr.body, Expires: expires}
+	if len(sr.body) > idempotencyMaxBodyBytes && sr.etag != "" {
+		r.Body, r.BodyOmitted = nil, len(sr.body)
+	}
+	return r
 }
 
 // replayIdempotent answers a retry: the stored response, marked
 // Idempotent-Replayed, or 422 when the key was used for another request.
-func replayIdempotent(w http.ResponseWriter, rec *IdempotencyRecord, fp [32]byte) {
+// now makes the response of the current state (for a body not kept).
+func replayIdempotent(w http.ResponseWriter, rec *IdempotencyRecord, fp [32]byte, now func() storedResponse) {
 	if rec.Fingerprint != fp {
 		writeError(w, errorf(http.StatusUnprocessableEntity, wire.CodeIdempotencyKeyReused,
 			"%s was already used for a different request", wire.HeaderIdempotency))
@@ -61,6 +75,14 @@ func replayIdempotent(w http.ResponseWriter, rec *IdempotencyRecord, fp [32]byte
 	}
 	w.Header().Set(wire.HeaderIdempotentReplayed, "true")
 	sr := storedResponse{status: rec.Status, etag: rec.ETag, loc: rec.Location, body: rec.Body, warning: rec.Warning}
+	if rec.BodyOmitted > 0 {
+		if cur := now(); cur.etag == rec.ETag {
+			sr.body = cur.body
+		} else {
+			sr.body, _ = json.Marshal(map[string]any{"etag": rec.ETag, "replayed": true, "bodyOmitted": rec.BodyOmitted,
+				"message": "the write was applied; its response body was too large to keep and the entity has changed since: GET it"})
+		}
+	}
 	sr.write(w)
 }
 

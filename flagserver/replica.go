@@ -158,16 +158,19 @@ func (s *Server) catchUp(ctx context.Context) error {
 			return err
 		}
 		if len(changes) == 0 {
-			// Nothing in the feed: the head moved by a seed (a replica
-			// that started with a new environment).
 			h, err := s.store.Head(ctx)
-			if err != nil {
+			if err != nil || h <= from {
 				return err
 			}
-			if h > from {
+			// The head moved: a write committed since the query above
+			// (its change is in the feed now), or a seed, which has none
+			// (a replica that started with a new environment).
+			if changes, err = s.store.Changes(ctx, from, 1000); err != nil && !errors.Is(err, ErrChangesGone) {
+				return err
+			}
+			if len(changes) == 0 {
 				return s.reloadAll(ctx)
 			}
-			return nil
 		}
 		reloaded := map[string]*envState{}
 		for _, c := range changes {

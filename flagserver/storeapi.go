@@ -179,5 +179,9 @@ type IdempotencyRecord struct {
 	Location    string
 	Warning     string
 	Body        []byte
+	// BodyOmitted is the size of a body too large to keep (Body is then
+	// nil): a replay makes it again from the entity when that is
+	// unchanged.
+	BodyOmitted int
 	Expires     time.Time
 }

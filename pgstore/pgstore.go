@@ -455,11 +455,16 @@ func (st *Store) Write(ctx context.Context, req *flagserver.WriteRequest) (*flag
 		}
 		b.Queue(`DELETE FROM flagwire_idempotency WHERE key IN (SELECT key FROM flagwire_idempotency WHERE expires <= $1 LIMIT 64)`, req.Now)
 		if r := ch.Idempotency; r != nil && req.IdempotencyKey != "" {
-			b.Queue(`INSERT INTO flagwire_idempotency (key, fingerprint, status, etag, location, warning, body, expires)
-				VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+			body := r.Body
+			if body == nil {
+				body = []byte{}
+			}
+			b.Queue(`INSERT INTO flagwire_idempotency (key, fingerprint, status, etag, location, warning, body, body_omitted, expires)
+				VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
 				ON CONFLICT (key) DO UPDATE SET fingerprint = EXCLUDED.fingerprint, status = EXCLUDED.status, etag = EXCLUDED.etag,
-				location = EXCLUDED.location, warning = EXCLUDED.warning, body = EXCLUDED.body, expires = EXCLUDED.expires`,
-				[]byte(req.IdempotencyKey), r.Fingerprint[:], r.Status, r.ETag, r.Location, r.Warning, r.Body, r.Expires)
+				location = EXCLUDED.location, warning = EXCLUDED.warning, body = EXCLUDED.body, body_omitted = EXCLUDED.body_omitted,
+				expires = EXCLUDED.expires`,
+				[]byte(req.IdempotencyKey), r.Fingerprint[:], r.Status, r.ETag, r.Location, r.Warning, body, r.BodyOmitted, r.Expires)
 		}
 		b.Queue(`INSERT INTO flagwire_changes (version, env, event) VALUES ($1, $2, $3)`, version, req.Environment, ch.Event)
 		if version%1000 == 0 { // keep the newest ChangesKept
@@ -494,8 +499,8 @@ func idempotency(ctx context.Context, q interface {
 }, key string, now time.Time) (*flagserver.IdempotencyRecord, error) {
 	r := &flagserver.IdempotencyRecord{}
 	var fp []byte
-	err := q.QueryRow(ctx, `SELECT fingerprint, status, etag, location, warning, body, expires FROM flagwire_idempotency
-		WHERE key = $1 AND expires > $2`, []byte(key), now).Scan(&fp, &r.Status, &r.ETag, &r.Location, &r.Warning, &r.Body, &r.Expires)
+	err := q.QueryRow(ctx, `SELECT fingerprint, status, etag, location, warning, body, body_omitted, expires FROM flagwire_idempotency
+		WHERE key = $1 AND expires > $2`, []byte(key), now).Scan(&fp, &r.Status, &r.ETag, &r.Location, &r.Warning, &r.Body, &r.BodyOmitted, &r.Expires)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return nil, nil
 	}
@@ -679,6 +684,7 @@ CREATE TABLE flagwire_signing_keys (
 	created timestamptz NOT NULL DEFAULT now()
 );
 `,
+	2: `ALTER TABLE flagwire_idempotency ADD COLUMN body_omitted integer NOT NULL DEFAULT 0;`,
 }
 
 // migrate creates the schema and applies the migrations it lacks, under

@@ -338,7 +338,7 @@ func testIdempotency(t *testing.T, h Harness) {
 	seed(t, st, env("prod", 1))
 	now := time.Now().Truncate(time.Microsecond) // stores keep times to the microsecond
 	rec := &flagserver.IdempotencyRecord{Fingerprint: [32]byte{1, 2, 3}, Status: 201, ETag: `"e"`, Location: "/v1/flags/a",
-		Warning: "w", Body: bytes.Repeat([]byte("x"), 300_000), Expires: now.Add(time.Hour)}
+		Warning: "w", Body: bytes.Repeat([]byte("x"), 300_000), BodyOmitted: 7, Expires: now.Add(time.Hour)}
 	req := update("prod", 1, "a", `{"key":"a","n":1}`)
 	req.IdempotencyKey = "tok\x00sub\x00key-1"
 	b := req.Build
@@ -386,7 +386,7 @@ func testIdempotency(t *testing.T, h Harness) {
 func sameRecord(t *testing.T, got, want *flagserver.IdempotencyRecord) {
 	t.Helper()
 	if got.Fingerprint != want.Fingerprint || got.Status != want.Status || got.ETag != want.ETag || got.Location != want.Location ||
-		got.Warning != want.Warning || !bytes.Equal(got.Body, want.Body) || !got.Expires.Equal(want.Expires) {
+		got.Warning != want.Warning || !bytes.Equal(got.Body, want.Body) || got.BodyOmitted != want.BodyOmitted || !got.Expires.Equal(want.Expires) {
 		t.Fatalf("idempotency record: status %d etag %s location %s warning %s, %d body bytes, expires %v, fingerprint %x\nwant status %d etag %s location %s warning %s, %d body bytes, expires %v, fingerprint %x",
 			got.Status, got.ETag, got.Location, got.Warning, len(got.Body), got.Expires, got.Fingerprint,
 			want.Status, want.ETag, want.Location, want.Warning, len(want.Body), want.Expires, want.Fingerprint)
