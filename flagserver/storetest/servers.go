@@ -1,6 +1,8 @@
 package storetest
 
 import (
+	"bufio"
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -13,7 +15,6 @@ import (
 
 	"github.com/flagwire/flagwire/evaluate"
 	"github.com/flagwire/flagwire/flagserver"
-	"github.com/flagwire/flagwire/internal/testkit"
 	"github.com/flagwire/flagwire/internal/wire"
 )
 
@@ -274,15 +275,83 @@ func testReadYourWrites(t *testing.T, h ServerHarness) {
 	}
 }
 
-func openStream(t *testing.T, s *Server, lastID string) *testkit.Stream {
-	req, err := http.NewRequest("GET", s.URL+"/v1/stream?environment=prod", nil)
+// sseEvent is an event of a stream: its id and data.
+type sseEvent struct{ ID, Data string }
+
+// stream reads an SSE response's events on a goroutine of its own, which
+// ends when the body ends or the stream is closed.
+type stream struct {
+	events chan sseEvent
+	cancel context.CancelFunc
+	done   chan struct{}
+}
+
+func openStream(t *testing.T, s *Server, lastID string) *stream {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	req, err := http.NewRequestWithContext(ctx, "GET", s.URL+"/v1/stream?environment=prod", nil)
 	if err != nil {
+		cancel()
 		t.Fatal(err)
 	}
 	if lastID != "" {
 		req.Header.Set("Last-Event-ID", lastID)
 	}
-	return testkit.OpenStream(t, nil, req)
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		cancel()
+		t.Fatal(err)
+	}
+	if res.StatusCode != 200 {
+		res.Body.Close()
+		cancel()
+		t.Fatalf("stream: status %d", res.StatusCode)
+	}
+	st := &stream{events: make(chan sseEvent, 64), cancel: cancel, done: make(chan struct{})}
+	go func() {
+		defer close(st.done)
+		defer res.Body.Close()
+		sc := bufio.NewScanner(res.Body)
+		var ev sseEvent
+		for sc.Scan() {
+			line := sc.Text()
+			switch {
+			case line == "":
+				if ev.Data != "" {
+					select {
+					case st.events <- ev:
+					case <-ctx.Done():
+						return
+					}
+				}
+				ev = sseEvent{}
+			case strings.HasPrefix(line, "id:"):
+				ev.ID = strings.TrimSpace(line[3:])
+			case strings.HasPrefix(line, "data:"):
+				ev.Data = strings.TrimSpace(line[5:])
+			}
+		}
+	}()
+	t.Cleanup(st.Close)
+	return st
+}
+
+// Next returns the next event, failing t when none comes within 10 s.
+func (st *stream) Next(t *testing.T) sseEvent {
+	t.Helper()
+	select {
+	case ev := <-st.events:
+		return ev
+	case <-time.After(10 * time.Second):
+		t.Fatal("no stream event within 10s")
+		return sseEvent{}
+	}
+}
+
+// Close ends the stream and waits for its reader.
+func (st *stream) Close() {
+	st.cancel()
+	<-st.done
 }
 
 func testStreamAcrossReplicas(t *testing.T, h ServerHarness) {
