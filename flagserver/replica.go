@@ -189,11 +189,7 @@ func (s *Server) catchUp(ctx context.Context) error {
 			if !ok {
 				continue
 			}
-			cfg, err := decodeStoredEnv(&se)
-			if err != nil {
-				return err
-			}
-			es, err := newEnvState(cfg)
+			es, err := envFromStored(&se, cur)
 			if err != nil {
 				return err
 			}

@@ -338,15 +338,11 @@ func (s *Server) reloadAll(ctx context.Context) error {
 	}
 	envs := make(map[string]*envState, len(stored))
 	for i := range stored {
-		cfg, err := decodeStoredEnv(&stored[i])
+		es, err := envFromStored(&stored[i], s.env(stored[i].Name))
 		if err != nil {
-			return err
+			return fmt.Errorf("flagserver: stored environment %q: %w", stored[i].Name, err)
 		}
-		es, err := newEnvState(cfg)
-		if err != nil {
-			return fmt.Errorf("flagserver: stored environment %q: %w", cfg.Environment, err)
-		}
-		envs[cfg.Environment] = es
+		envs[stored[i].Name] = es
 	}
 	s.envMu.Lock()
 	first := len(s.envs) == 0

@@ -1,6 +1,7 @@
 package flagserver
 
 import (
+	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
@@ -98,15 +99,100 @@ func nextEnvState(cfg *evaluate.Config, prev *envState, kind, key string) (*envS
 		return nil, fmt.Errorf("flagserver: encode config %q: %w", cfg.Environment, err)
 	}
 	es.head = head
-	es.size = len(head) - 1 + len(`,"flags":`) + 1
-	if cfg.Flags == nil {
-		es.size += len("null")
+	es.setSize()
+	return es, nil
+}
+
+// setSize sets size from head and the parts.
+func (e *envState) setSize() {
+	e.size = len(e.head) - 1 + len(`,"flags":`) + 1
+	if e.cfg.Flags == nil {
+		e.size += len("null")
 	} else {
-		es.size += partsLen(es.flagJSON)
+		e.size += partsLen(e.flagJSON)
 	}
-	if len(cfg.Segments) > 0 {
-		es.size += len(`,"segments":`) + partsLen(es.segJSON)
+	if len(e.cfg.Segments) > 0 {
+		e.size += len(`,"segments":`) + partsLen(e.segJSON)
 	}
+}
+
+// envFromStored makes the state of a stored environment, reusing prev
+// (the environment's current state, or nil): a flag or segment whose
+// stored JSON is prev's is taken from prev as is (so is its compiled
+// form), the others are decoded; the stored JSON is the wire form. A
+// replica catching up on a write next to a large segment decodes and
+// compiles only what the write changed.
+func envFromStored(se *StoredEnv, prev *envState) (*envState, error) {
+	if prev == nil {
+		cfg, err := decodeStoredEnv(se)
+		if err != nil {
+			return nil, err
+		}
+		return newEnvState(cfg)
+	}
+	fail := func(err error) (*envState, error) {
+		return nil, fmt.Errorf("flagserver: stored environment %q: %w", se.Name, err)
+	}
+	var h configHead
+	if err := json.Unmarshal(se.Head, &h); err != nil {
+		return fail(err)
+	}
+	var fk, sk []string
+	if err := json.Unmarshal(se.FlagKeys, &fk); err != nil {
+		return fail(err)
+	}
+	if err := json.Unmarshal(se.SegKeys, &sk); err != nil {
+		return fail(err)
+	}
+	cfg := &evaluate.Config{Environment: se.Name, Version: h.Version, Salt: h.Salt, RequireChangeReason: h.RequireChangeReason, Attributes: h.Attributes}
+	es := &envState{name: se.Name, cfg: cfg, head: se.Head}
+	opts := evaluate.JSONOptions{AllowUnknownFields: true, ExactNumbers: true}
+	if fk != nil {
+		cfg.Flags = make([]evaluate.Flag, len(fk))
+		es.flagJSON = make([][]byte, len(fk))
+	}
+	prevFlags := make(map[string]int, len(prev.cfg.Flags))
+	for i := range prev.cfg.Flags {
+		prevFlags[prev.cfg.Flags[i].Key] = i
+	}
+	for i, k := range fk {
+		part := se.Flags[k]
+		if part == nil {
+			return fail(fmt.Errorf("flag %q is missing", k))
+		}
+		es.flagJSON[i] = part
+		if j, ok := prevFlags[k]; ok && bytes.Equal(prev.flagJSON[j], part) {
+			cfg.Flags[i] = prev.cfg.Flags[j]
+		} else if err := evaluate.DecodeJSON(part, &cfg.Flags[i], opts); err != nil {
+			return fail(fmt.Errorf("flag %q: %w", k, err))
+		}
+	}
+	if len(sk) > 0 {
+		cfg.Segments = make([]evaluate.Segment, len(sk))
+		es.segJSON = make([][]byte, len(sk))
+	}
+	prevSegs := make(map[string]int, len(prev.cfg.Segments))
+	for i := range prev.cfg.Segments {
+		prevSegs[prev.cfg.Segments[i].Key] = i
+	}
+	for i, k := range sk {
+		part := se.Segments[k]
+		if part == nil {
+			return fail(fmt.Errorf("segment %q is missing", k))
+		}
+		es.segJSON[i] = part
+		if j, ok := prevSegs[k]; ok && bytes.Equal(prev.segJSON[j], part) {
+			cfg.Segments[i] = prev.cfg.Segments[j]
+		} else if err := evaluate.DecodeJSON(part, &cfg.Segments[i], opts); err != nil {
+			return fail(fmt.Errorf("segment %q: %w", k, err))
+		}
+	}
+	snap, err := evaluate.CompileReusing(cfg, prev.snap)
+	if err != nil {
+		return fail(err)
+	}
+	es.snap = snap
+	es.setSize()
 	return es, nil
 }
 
