@@ -29,6 +29,7 @@
 //	GET    /v1/audit?entity=flag:KEY        change records: who, action, before/after, changeReason, time, requestId;
 //	                                        newest first by page (limit, ≤ 1 MiB), "nextBefore" → &before=ID for older ones
 //	GET    /v1/bootstrap?ttl=720h           a signed wire.BootstrapEnvelope of the config
+//	GET    /v1/keys                         the signing keys' ids and public keys: current first, then those a rotation replaced
 //	POST   /ofrep/v1/evaluate/flags/{key}   OpenFeature Remote Evaluation Protocol, one flag
 //	POST   /ofrep/v1/evaluate/flags         OFREP bulk evaluation (ETag / If-None-Match → 304)
 //	GET    /healthz                         the process answers (200), with the store's state

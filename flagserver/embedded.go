@@ -62,6 +62,7 @@ type embeddedStore struct {
 
 	mu      sync.Mutex
 	head    int64
+	retired [][]byte // memory only: the retired signing keys' seeds, newest first
 	changes []ChangeEvent // the newest, oldest first
 	gone    int64         // changes at or below gone are forgotten
 	key     ed25519.PrivateKey
@@ -877,24 +878,100 @@ func (st *embeddedStore) Audit(ctx context.Context, q AuditQuery) ([]AuditRecord
 	return out, err
 }
 
-func (st *embeddedStore) SigningKey(ctx context.Context) (ed25519.PrivateKey, error) {
+// keyRetired holds, in the meta bucket, the signing keys a rotation
+// replaced: a JSON array of their 32-byte seeds, newest first. The current
+// key is DataDir/signing-key.pem.
+var keyRetired = []byte("retiredSigningKeys")
+
+func (st *embeddedStore) SigningKeys(ctx context.Context) ([]ed25519.PrivateKey, error) {
 	st.mu.Lock()
 	defer st.mu.Unlock()
-	if st.key != nil {
-		return st.key, nil
-	}
-	if st.dir != "" {
-		k, _, err := LoadOrCreateSigningKey(st.dir)
-		if err != nil {
-			return nil, err
+	return st.signingKeysLocked()
+}
+
+func (st *embeddedStore) signingKeysLocked() ([]ed25519.PrivateKey, error) {
+	if st.key == nil {
+		if st.dir != "" {
+			k, _, err := LoadOrCreateSigningKey(st.dir)
+			if err != nil {
+				return nil, err
+			}
+			st.key = k
+		} else {
+			_, k, err := ed25519.GenerateKey(rand.Reader)
+			if err != nil {
+				return nil, fmt.Errorf("flagserver: generate signing key: %w", err)
+			}
+			st.key = k
 		}
-		st.key = k
-		return k, nil
 	}
-	_, k, err := ed25519.GenerateKey(rand.Reader)
+	keys := []ed25519.PrivateKey{st.key}
+	retired, err := st.retiredLocked()
+	if err != nil {
+		return nil, err
+	}
+	for _, k := range retired {
+		if !k.Equal(st.key) { // a rotation cut short lists the current key as retired too
+			keys = append(keys, k)
+		}
+	}
+	return keys, nil
+}
+
+// retiredLocked returns the retired keys, newest first.
+func (st *embeddedStore) retiredLocked() ([]ed25519.PrivateKey, error) {
+	var seeds [][]byte
+	if st.db == nil {
+		seeds = st.retired
+	} else if err := st.db.View(func(tx *bolt.Tx) error {
+		if b := tx.Bucket(bucketMeta).Get(keyRetired); b != nil {
+			return json.Unmarshal(b, &seeds)
+		}
+		return nil
+	}); err != nil {
+		return nil, fmt.Errorf("flagserver: retired signing keys: %w", err)
+	}
+	keys := make([]ed25519.PrivateKey, 0, len(seeds))
+	for _, s := range seeds {
+		if len(s) != ed25519.SeedSize {
+			return nil, fmt.Errorf("flagserver: a retired signing key is %d bytes, want a %d-byte seed", len(s), ed25519.SeedSize)
+		}
+		keys = append(keys, ed25519.NewKeyFromSeed(s))
+	}
+	return keys, nil
+}
+
+func (st *embeddedStore) RotateSigningKey(ctx context.Context) ([]ed25519.PrivateKey, error) {
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	keys, err := st.signingKeysLocked()
+	if err != nil {
+		return nil, err
+	}
+	seeds := [][]byte{keys[0].Seed()}
+	for _, k := range keys[1:] {
+		seeds = append(seeds, k.Seed())
+	}
+	_, fresh, err := ed25519.GenerateKey(rand.Reader)
 	if err != nil {
 		return nil, fmt.Errorf("flagserver: generate signing key: %w", err)
 	}
-	st.key = k
-	return k, nil
+	if st.db == nil {
+		st.retired, st.key = seeds, fresh
+		return st.signingKeysLocked()
+	}
+	// The current key is listed as retired first, then replaced in the
+	// file: a crash in between keeps it current (and listed once).
+	b, err := json.Marshal(seeds)
+	if err != nil {
+		return nil, err
+	}
+	if err := st.db.Update(func(tx *bolt.Tx) error { return tx.Bucket(bucketMeta).Put(keyRetired, b) }); err != nil {
+		return nil, fmt.Errorf("flagserver: rotate signing key: %w", err)
+	}
+	if err := writeSigningKey(st.dir, fresh); err != nil {
+		return nil, err
+	}
+	st.key = fresh
+	return st.signingKeysLocked()
 }

@@ -47,11 +47,16 @@ type Options struct {
 	// open (development mode): every request is allowed, as subject
 	// "anonymous", without an Authorization header.
 	Tokens []Token
-	// SigningKey signs GET /v1/bootstrap envelopes. If nil, with DataDir
-	// the key kept in DataDir/signing-key.pem is used, created on first
-	// start (LoadOrCreateSigningKey); without DataDir a key is generated
-	// for this Server only. See Server.PublicKey.
+	// SigningKey signs GET /v1/bootstrap envelopes. If nil, the store's
+	// current key is used (Store.SigningKeys): with DataDir the key kept in
+	// DataDir/signing-key.pem, created on first start
+	// (LoadOrCreateSigningKey); in PostgreSQL, one per database; in memory
+	// a key for this Server only. See Server.PublicKey and GET /v1/keys.
 	SigningKey ed25519.PrivateKey
+	// RotateSigningKey makes a new current signing key in the store at
+	// start (SigningKey must be nil); the replaced keys stay listed by GET
+	// /v1/keys, so clients that trust them keep verifying what they signed.
+	RotateSigningKey bool
 	// DataDir makes the server durable: state (configs, versions, the
 	// audit log, delete tombstones, idempotency records) is kept in
 	// DataDir/flagwire.db (bbolt), every acknowledged write is committed
@@ -163,6 +168,8 @@ type Server struct {
 	now     func() time.Time
 	handler http.Handler
 	signKey ed25519.PrivateKey
+	// signKeys are the store's signing keys, signKey first (GET /v1/keys).
+	signKeys []ed25519.PrivateKey
 
 	auth     authenticator
 	sig      *signatureVerifier
@@ -252,15 +259,26 @@ func New(opts Options) (*Server, error) {
 		}
 		st = es
 	}
+	var signKeys []ed25519.PrivateKey
 	if opts.SigningKey == nil {
 		ctx, cancel := context.WithTimeout(context.Background(), opts.StoreTimeout)
-		key, err := st.SigningKey(ctx)
+		var err error
+		if opts.RotateSigningKey {
+			signKeys, err = st.RotateSigningKey(ctx)
+		} else {
+			signKeys, err = st.SigningKeys(ctx)
+		}
 		cancel()
 		if err != nil {
 			st.Close()
 			return nil, err
 		}
-		opts.SigningKey = key
+		opts.SigningKey = signKeys[0]
+	} else if opts.RotateSigningKey {
+		st.Close()
+		return nil, errors.New("flagserver: Options.RotateSigningKey rotates the store's key; Options.SigningKey is set")
+	} else {
+		signKeys = []ed25519.PrivateKey{opts.SigningKey}
 	}
 
 	s := &Server{
@@ -268,6 +286,7 @@ func New(opts Options) (*Server, error) {
 		log:            opts.Logger,
 		now:            opts.Now,
 		signKey:        opts.SigningKey,
+		signKeys:       signKeys,
 		auth:           authenticator{tokens: slices.Clone(opts.Tokens)},
 		readLim:        newLimiter(opts.ReadLimit, opts.Now),
 		writeLim:       newLimiter(opts.WriteLimit, opts.Now),
@@ -388,6 +407,17 @@ func (s *Server) PublicKey() ed25519.PublicKey {
 
 // KeyID returns the key id of bootstrap envelopes (wire.KeyID of PublicKey).
 func (s *Server) KeyID() string { return wire.KeyID(s.PublicKey()) }
+
+// PublicKeys returns the public halves of the store's signing keys: the
+// current one (PublicKey) first, then those a rotation replaced, newest
+// first.
+func (s *Server) PublicKeys() []ed25519.PublicKey {
+	out := make([]ed25519.PublicKey, len(s.signKeys))
+	for i, k := range s.signKeys {
+		out[i] = k.Public().(ed25519.PublicKey)
+	}
+	return out
+}
 
 // Snapshot returns the current compiled snapshot of env.
 func (s *Server) Snapshot(env string) (*evaluate.Snapshot, bool) {
@@ -566,6 +596,7 @@ func (s *Server) routes() http.Handler {
 		{"GET", "/v1/stream", classRead, 0, s.handleStream},
 		{"GET", "/v1/audit", classRead, 0, s.handleAudit},
 		{"GET", "/v1/bootstrap", classRead, 0, s.handleBootstrap},
+		{"GET", "/v1/keys", classRead, 0, s.handleKeys},
 	}
 	rs = append(rs, s.ofrepRoutes(body)...) // ofrep.go: POST /ofrep/v1/evaluate/flags[/{key}]
 	mux := http.NewServeMux()

@@ -56,9 +56,14 @@ type Store interface {
 	Idempotency(ctx context.Context, key string, now time.Time) (*IdempotencyRecord, error)
 	// Audit returns entries matching q, newest first.
 	Audit(ctx context.Context, q AuditQuery) ([]AuditRecord, error)
-	// SigningKey returns the bootstrap signing key, creating it on first
-	// use (concurrent creators agree on one) and keeping it.
-	SigningKey(ctx context.Context) (ed25519.PrivateKey, error)
+	// SigningKeys returns the bootstrap signing keys: the current one
+	// first, then those it replaced, newest first. The first call on a new
+	// store creates the current one (concurrent creators agree on it).
+	SigningKeys(ctx context.Context) ([]ed25519.PrivateKey, error)
+	// RotateSigningKey makes a new current signing key and returns the
+	// keys as SigningKeys does: the replaced ones stay listed, so clients
+	// that trust them keep verifying what they signed.
+	RotateSigningKey(ctx context.Context) ([]ed25519.PrivateKey, error)
 	// Notify returns a channel that receives (coalesced) after another
 	// process may have committed a write; nil for a store nobody else
 	// writes to.

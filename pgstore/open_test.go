@@ -34,14 +34,14 @@ func TestReplicasMigrateAtOnce(t *testing.T) {
 		}
 		defer stores[i].Close()
 	}
-	k0, err := stores[0].SigningKey(context.Background())
+	k0, err := stores[0].SigningKeys(context.Background())
 	if err != nil {
 		t.Fatal(err)
 	}
 	for i, st := range stores {
-		k, err := st.SigningKey(context.Background())
-		if st.Epoch() != stores[0].Epoch() || err != nil || !k.Equal(k0) {
-			t.Fatalf("replica %d: epoch %s, key equal %v (%v); replica 0: epoch %s", i, st.Epoch(), k.Equal(k0), err, stores[0].Epoch())
+		k, err := st.SigningKeys(context.Background())
+		if st.Epoch() != stores[0].Epoch() || err != nil || len(k) != 1 || !k[0].Equal(k0[0]) {
+			t.Fatalf("replica %d: epoch %s, %d keys (%v); replica 0: epoch %s", i, st.Epoch(), len(k), err, stores[0].Epoch())
 		}
 	}
 	var versions int

@@ -79,8 +79,6 @@ type Store struct {
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
 
-	keyMu sync.Mutex
-	key   ed25519.PrivateKey
 }
 
 var _ flagserver.Store = (*Store)(nil)
@@ -596,30 +594,62 @@ func (st *Store) Audit(ctx context.Context, q flagserver.AuditQuery) ([]flagserv
 	return out, st.wrap(rows.Err())
 }
 
-// SigningKey implements flagserver.Store: the key is made once, by the
-// first replica that asks, and kept in flagwire_signing_keys.
-func (st *Store) SigningKey(ctx context.Context) (ed25519.PrivateKey, error) {
-	st.keyMu.Lock()
-	defer st.keyMu.Unlock()
-	if st.key != nil {
-		return st.key, nil
+// SigningKeys implements flagserver.Store: the first key is made once, by
+// the first replica that asks, and kept in flagwire_signing_keys; the
+// current key is the one with the highest id.
+func (st *Store) SigningKeys(ctx context.Context) ([]ed25519.PrivateKey, error) {
+	_, fresh, err := ed25519.GenerateKey(rand.Reader)
+	if err != nil {
+		return nil, fmt.Errorf("pgstore: generate signing key: %w", err)
+	}
+	if _, err := st.pool.Exec(ctx, `INSERT INTO flagwire_signing_keys (id, seed) SELECT 1, $1
+		WHERE NOT EXISTS (SELECT 1 FROM flagwire_signing_keys) ON CONFLICT (id) DO NOTHING`, fresh.Seed()); err != nil {
+		return nil, st.wrap(err)
+	}
+	return st.keys(ctx)
+}
+
+func (st *Store) keys(ctx context.Context) ([]ed25519.PrivateKey, error) {
+	rows, err := st.pool.Query(ctx, `SELECT seed FROM flagwire_signing_keys ORDER BY id DESC`)
+	if err != nil {
+		return nil, st.wrap(err)
+	}
+	defer rows.Close()
+	var keys []ed25519.PrivateKey
+	for rows.Next() {
+		var seed []byte
+		if err := rows.Scan(&seed); err != nil {
+			return nil, st.wrap(err)
+		}
+		if len(seed) != ed25519.SeedSize {
+			return nil, fmt.Errorf("pgstore: a stored signing key is %d bytes, want a %d-byte seed", len(seed), ed25519.SeedSize)
+		}
+		keys = append(keys, ed25519.NewKeyFromSeed(seed))
+	}
+	if err := rows.Err(); err != nil {
+		return nil, st.wrap(err)
+	}
+	if len(keys) == 0 {
+		return nil, errors.New("pgstore: no signing key")
+	}
+	return keys, nil
+}
+
+// RotateSigningKey implements flagserver.Store: a new key with the next
+// id becomes current; the others stay listed.
+func (st *Store) RotateSigningKey(ctx context.Context) ([]ed25519.PrivateKey, error) {
+	if _, err := st.SigningKeys(ctx); err != nil {
+		return nil, err
 	}
 	_, fresh, err := ed25519.GenerateKey(rand.Reader)
 	if err != nil {
 		return nil, fmt.Errorf("pgstore: generate signing key: %w", err)
 	}
-	if _, err := st.pool.Exec(ctx, `INSERT INTO flagwire_signing_keys (id, seed) VALUES (1, $1) ON CONFLICT (id) DO NOTHING`, fresh.Seed()); err != nil {
+	if _, err := st.pool.Exec(ctx, `INSERT INTO flagwire_signing_keys (id, seed)
+		SELECT max(id) + 1, $1 FROM flagwire_signing_keys`, fresh.Seed()); err != nil {
 		return nil, st.wrap(err)
 	}
-	var seed []byte
-	if err := st.pool.QueryRow(ctx, `SELECT seed FROM flagwire_signing_keys ORDER BY id DESC LIMIT 1`).Scan(&seed); err != nil {
-		return nil, st.wrap(err)
-	}
-	if len(seed) != ed25519.SeedSize {
-		return nil, fmt.Errorf("pgstore: the stored signing key is %d bytes, want a %d-byte seed", len(seed), ed25519.SeedSize)
-	}
-	st.key = ed25519.NewKeyFromSeed(seed)
-	return st.key, nil
+	return st.keys(ctx)
 }
 
 // migrations are the schema's versions, applied in order, each once.

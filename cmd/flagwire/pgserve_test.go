@@ -177,3 +177,31 @@ func (s *syncWriter) Write(p []byte) (int, error) {
 	defer s.mu.Unlock()
 	return s.w.Write(p)
 }
+
+// TestServeRotateSigningKeyPostgres: --rotate-signing-key makes a new key
+// in the database; the banner and GET /v1/keys still list the old one,
+// and a replica started afterwards signs with the new one.
+func TestServeRotateSigningKeyPostgres(t *testing.T) {
+	dsn := pgDSN(t)
+	first := startServe(t, "--store", dsn, "--env", "prod")
+	oldLine := first.bannerLine(t, "bootstrap signing key")
+	first.stop(t)
+	oldID := strings.Fields(oldLine)[3]
+
+	rotated := startServe(t, "--store", dsn, "--env", "prod", "--rotate-signing-key")
+	if l := rotated.bannerLine(t, "previous signing keys"); !strings.Contains(l, oldID) {
+		t.Fatalf("banner after the rotation: %q (old key %s)", l, oldID)
+	}
+	newID := strings.Fields(rotated.bannerLine(t, "bootstrap signing key"))[3]
+	if newID == oldID {
+		t.Fatal("the rotation kept the key")
+	}
+	other := startServe(t, "--store", dsn, "--env", "prod")
+	if id := strings.Fields(other.bannerLine(t, "bootstrap signing key"))[3]; id != newID {
+		t.Fatalf("a replica started after the rotation signs with %s, want %s", id, newID)
+	}
+	r := call(t, "GET", other.url+"/v1/keys", "")
+	if r.status != 200 || !strings.Contains(string(r.body), oldID) || !strings.Contains(string(r.body), newID) {
+		t.Fatalf("GET /v1/keys: %d %s", r.status, r.body)
+	}
+}

@@ -8,6 +8,7 @@ import (
 	"encoding/pem"
 	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
 	"net"
 	"net/http"
@@ -34,6 +35,7 @@ type serveConfig struct {
 	store        string
 	auditKeep    time.Duration
 	newEpoch     bool
+	rotateKey    bool
 	tokensFile   string
 	devToken     string
 	signingKey   string
@@ -92,7 +94,9 @@ process list) keeps the state in PostgreSQL instead of --data: several
 servers on one database are replicas behind any load balancer (writes on
 any of them, reads on every one see them at once, streams get every
 change). The schema is created and migrated at start. The bootstrap
-signing key is kept in the database too. Pool: 10 connections, idle ones
+signing key is kept in the database too; --rotate-signing-key (with
+--data or --store) makes a new one, once, and GET /v1/keys keeps listing
+the replaced ones. Pool: 10 connections, idle ones
 closed after 5 minutes, 5-second connect timeout, 10-second statement
 timeout; the DSN parameters pool_max_conns, pool_max_conn_idle_time,
 connect_timeout and statement_timeout change them. While the database
@@ -116,6 +120,7 @@ given 10 seconds to finish.`,
 	f.StringVar(&c.flagsDir, "flags", "", "flags-as-code directory")
 	f.StringVar(&c.dataDir, "data", "", "data directory for durable state (default: memory only)")
 	f.StringVar(&c.store, "store", "", "state in PostgreSQL: postgres://USER:PASS@HOST:PORT/DB (default: $FLAGWIRE_STORE, else the embedded store: --data or memory)")
+	f.BoolVar(&c.rotateKey, "rotate-signing-key", false, "with --data or --store: make a new bootstrap signing key, once; the previous ones stay listed by GET /v1/keys")
 	f.DurationVar(&c.auditKeep, "audit-retention", 0, "remove audit entries older than this (e.g. 8760h); 0 keeps them all")
 	f.BoolVar(&c.newEpoch, "new-epoch", false, "with --data or --store: start a new store epoch, once, after restoring the data directory or database from a backup, so that local-mode clients follow its (older) versions")
 	f.StringVar(&c.tokensFile, "tokens", "", "YAML or JSON file: a list of {secret, subject, scopes, environments}")
@@ -157,10 +162,14 @@ func runServe(ctx context.Context, cmd *cobra.Command, c serveConfig) error {
 	if c.newEpoch && c.dataDir == "" && c.store == "" {
 		return errors.New("--new-epoch needs --data or --store (without them every start is a new epoch)")
 	}
+	if c.rotateKey && (c.signingKey != "" || (c.dataDir == "" && c.store == "")) {
+		return errors.New("--rotate-signing-key rotates the key kept with --data or --store (not --signing-key)")
+	}
 	if c.auditKeep < 0 {
 		return errors.New("--audit-retention must not be negative")
 	}
-	opts := flagserver.Options{DataDir: c.dataDir, NewEpoch: c.newEpoch && c.store == "", Logger: logger, AuditRetention: c.auditKeep}
+	opts := flagserver.Options{DataDir: c.dataDir, NewEpoch: c.newEpoch && c.store == "", Logger: logger, AuditRetention: c.auditKeep,
+		RotateSigningKey: c.rotateKey}
 
 	seen := map[string]bool{}
 	if c.flagsDir != "" {
@@ -205,15 +214,14 @@ func runServe(ctx context.Context, cmd *cobra.Command, c serveConfig) error {
 		keyOrigin = "from " + c.signingKey
 	case c.store != "":
 		keyOrigin = "kept in the PostgreSQL store"
-	case c.dataDir != "":
-		key, created, err := flagserver.LoadOrCreateSigningKey(c.dataDir)
-		if err != nil {
-			return err
+	case c.dataDir != "": // the store loads it (with the keys it replaced), or creates it
+		path := filepath.Join(c.dataDir, flagserver.SigningKeyFile)
+		keyOrigin = "from " + path
+		if _, err := os.Stat(path); errors.Is(err, fs.ErrNotExist) {
+			keyOrigin = "created in " + path
 		}
-		opts.SigningKey = key
-		keyOrigin = "from " + filepath.Join(c.dataDir, flagserver.SigningKeyFile)
-		if created {
-			keyOrigin = "created in " + filepath.Join(c.dataDir, flagserver.SigningKeyFile)
+		if c.rotateKey {
+			keyOrigin = "new, in " + path
 		}
 	default:
 		_, key, err := ed25519.GenerateKey(rand.Reader)
@@ -282,7 +290,17 @@ func runServe(ctx context.Context, cmd *cobra.Command, c serveConfig) error {
 	if keyOrigin == "" {
 		fmt.Fprintf(out, "bootstrap signing key %s is ephemeral (generated, not saved: clients' trusted key and last-known files stop verifying at the next start; use --data or --signing-key to keep one)\n", wire.KeyID(pub))
 	} else {
+		if c.rotateKey && c.store != "" {
+			keyOrigin = "new, " + keyOrigin
+		}
 		fmt.Fprintf(out, "bootstrap signing key %s (%s)\n", wire.KeyID(pub), keyOrigin)
+		if pubs := srv.PublicKeys(); len(pubs) > 1 {
+			ids := make([]string, 0, len(pubs)-1)
+			for _, p := range pubs[1:] {
+				ids = append(ids, wire.KeyID(p))
+			}
+			fmt.Fprintf(out, "previous signing keys, still listed by GET /v1/keys: %s\n", strings.Join(ids, ", "))
+		}
 	}
 	fmt.Fprintf(out, "public key: %s\n", base64.StdEncoding.EncodeToString(pub))
 	if len(opts.Tokens) == 0 {

@@ -7,6 +7,7 @@ package storetest
 import (
 	"bytes"
 	"context"
+	"crypto/ed25519"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -553,15 +554,31 @@ func testChanges(t *testing.T, h Harness) {
 	}
 }
 
+func sameKeys(a, b []ed25519.PrivateKey) bool {
+	return slices.EqualFunc(a, b, func(x, y ed25519.PrivateKey) bool { return x.Equal(y) })
+}
+
 func testSigningKey(t *testing.T, h Harness) {
 	st := open(t, h)
-	k1, err := st.SigningKey(ctx)
-	if err != nil || len(k1) != 64 {
-		t.Fatalf("SigningKey: %d bytes, %v", len(k1), err)
+	k1, err := st.SigningKeys(ctx)
+	if err != nil || len(k1) != 1 || len(k1[0]) != ed25519.PrivateKeySize {
+		t.Fatalf("SigningKeys of a new store: %d keys, %v", len(k1), err)
 	}
-	k2, err := st.SigningKey(ctx)
-	if err != nil || !bytes.Equal(k1, k2) {
-		t.Fatal("SigningKey changed between calls")
+	k2, err := st.SigningKeys(ctx)
+	if err != nil || !sameKeys(k1, k2) {
+		t.Fatal("SigningKeys changed between calls")
+	}
+	// A rotation makes a new current key and keeps the old one listed.
+	r1, err := st.RotateSigningKey(ctx)
+	if err != nil || len(r1) != 2 || r1[0].Equal(k1[0]) || !r1[1].Equal(k1[0]) {
+		t.Fatalf("after a rotation: %d keys (%v); want a new one, then the old", len(r1), err)
+	}
+	r2, err := st.RotateSigningKey(ctx)
+	if err != nil || len(r2) != 3 || !r2[1].Equal(r1[0]) || !r2[2].Equal(k1[0]) {
+		t.Fatalf("after two rotations: %d keys (%v); want newest first", len(r2), err)
+	}
+	if k, err := st.SigningKeys(ctx); err != nil || !sameKeys(k, r2) {
+		t.Fatal("SigningKeys after rotations differs from what the rotation returned")
 	}
 	if e := st.Epoch(); len(e) != 32 {
 		t.Fatalf("epoch %q: want 32 hex digits", e)
@@ -580,7 +597,10 @@ func testDurable(t *testing.T, h Harness) {
 	}
 	st := h.Open(t)
 	seed(t, st, env("prod", 3))
-	key, err := st.SigningKey(ctx)
+	if _, err := st.SigningKeys(ctx); err != nil {
+		t.Fatal(err)
+	}
+	keys, err := st.RotateSigningKey(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -604,8 +624,8 @@ func testDurable(t *testing.T, h Harness) {
 	if st.Epoch() != epoch {
 		t.Fatal("the epoch changed on reopening")
 	}
-	if k, err := st.SigningKey(ctx); err != nil || !bytes.Equal(k, key) {
-		t.Fatal("the signing key changed on reopening")
+	if k, err := st.SigningKeys(ctx); err != nil || !sameKeys(k, keys) {
+		t.Fatal("the signing keys changed on reopening")
 	}
 	if etag, ok, _ := st.Tombstone(ctx, "prod", "flag", "b"); !ok || etag != `"e-b"` {
 		t.Fatal("the tombstone was lost on reopening")
