@@ -62,7 +62,7 @@ type embeddedStore struct {
 
 	mu      sync.Mutex
 	head    int64
-	retired [][]byte // memory only: the retired signing keys' seeds, newest first
+	retired [][]byte      // memory only: the retired signing keys' seeds, newest first
 	changes []ChangeEvent // the newest, oldest first
 	gone    int64         // changes at or below gone are forgotten
 	key     ed25519.PrivateKey

@@ -78,7 +78,6 @@ type Store struct {
 	notify chan struct{}
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
-
 }
 
 var _ flagserver.Store = (*Store)(nil)
