@@ -81,11 +81,12 @@ func TestCrashReplicasAndPostgres(t *testing.T) {
 		version               int64
 	}
 	var (
-		mu                   sync.Mutex
-		acks                 []ack
-		lost, unknown, tries atomic.Int64
-		done                 = make(chan struct{})
-		stopOnce             sync.Once
+		mu                    sync.Mutex
+		acks                  []ack
+		lost, unknown, tries  atomic.Int64
+		replicaKills, pgKills atomic.Int64
+		done                  = make(chan struct{})
+		stopOnce              sync.Once
 	)
 	stop := func() { stopOnce.Do(func() { close(done) }) }
 	var wg sync.WaitGroup
@@ -95,7 +96,9 @@ func TestCrashReplicasAndPostgres(t *testing.T) {
 				mu.Lock()
 				n := len(acks)
 				mu.Unlock()
-				if n >= want {
+				// Done after want acknowledged writes, and not before
+				// both a replica and PostgreSQL were killed once.
+				if n >= want && replicaKills.Load() > 0 && pgKills.Load() > 0 {
 					stop()
 					return
 				}
@@ -156,7 +159,6 @@ func TestCrashReplicasAndPostgres(t *testing.T) {
 	// The chaos: every 150–600 ms, SIGKILL a replica (restarted at once)
 	// or, every third kill (the second first), PostgreSQL (restarted,
 	// recovering).
-	var replicaKills, pgKills int
 	started := time.Now()
 	chaos := time.NewTimer(time.Duration(150+mrand.IntN(450)) * time.Millisecond)
 loop:
@@ -165,14 +167,14 @@ loop:
 		case <-done:
 			break loop
 		case <-chaos.C:
-			if (replicaKills+pgKills)%3 == 1 {
+			if (replicaKills.Load()+pgKills.Load())%3 == 1 {
 				pg.crash(t)
-				pgKills++
+				pgKills.Add(1)
 			} else {
 				r := reps[mrand.IntN(3)]
 				r.kill()
 				r.start()
-				replicaKills++
+				replicaKills.Add(1)
 			}
 			chaos.Reset(time.Duration(150+mrand.IntN(450)) * time.Millisecond)
 		}
@@ -251,10 +253,7 @@ loop:
 		t.Fatalf("the flag is at version %d, its history ends at %d", f.Version, prev)
 	}
 	t.Logf("crash test: %d acknowledged writes (all present, versions strictly increasing, one winner per ETag), %d lost to a concurrent write (412), %d with no answer within 60s; %d PATCH attempts; %d replica kills, %d PostgreSQL kills; %d history entries in %v",
-		len(acks), lost.Load(), unknown.Load(), tries.Load(), replicaKills, pgKills, len(history), elapsed.Round(time.Millisecond))
-	if pgKills == 0 {
-		t.Errorf("the run ended before PostgreSQL was killed once")
-	}
+		len(acks), lost.Load(), unknown.Load(), tries.Load(), replicaKills.Load(), pgKills.Load(), len(history), elapsed.Round(time.Millisecond))
 }
 
 func jsonSame(a, b json.RawMessage) bool {
