@@ -2,6 +2,7 @@ package flagserver
 
 import (
 	"encoding/json"
+	"fmt"
 	"strconv"
 	"testing"
 
@@ -99,4 +100,61 @@ func TestWriteReusesEncodedParts(t *testing.T) {
 		t.Fatal("segment membership does not follow the second change")
 	}
 	check("end")
+}
+
+// TestEnvFromStoredReusesUnchangedParts: a replica catching up rebuilds
+// an environment from the store's parts, reusing its current state's
+// unchanged flags and segments (the same storage, so the compiled segment
+// is reused too) and decoding only the changed ones; the result serves
+// the same document as the writer's state.
+func TestEnvFromStoredReusesUnchangedParts(t *testing.T) {
+	cfg := seedConfig()
+	big := make([]string, 5000)
+	for i := range big {
+		big[i] = fmt.Sprintf("u%d", i)
+	}
+	cfg.Segments = append(cfg.Segments, evaluate.Segment{Key: "big", Included: big})
+	prev, err := newEnvState(cloneConfig(cfg))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The writer's next state: one flag changed, one added.
+	next := cloneConfig(prev.cfg)
+	next.Version = 9
+	next.Flags[0].Owners = []string{"someone-else"}
+	next.Flags = append(next.Flags, evaluate.Flag{Key: "added", Version: 9})
+	writer, err := nextEnvState(next, prev, "flag", next.Flags[0].Key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	se, err := storedEnvOf(writer)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := envFromStored(&se, prev)
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantDoc, err := json.Marshal(next) // the oracle: the encoder on the writer's whole config
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, wantETag := writer.document()
+	gotDoc, gotETag := got.document()
+	if string(gotDoc) != string(wantDoc) || gotETag != wantETag || got.size != len(wantDoc) {
+		t.Fatalf("rebuilt document (%d bytes, size %d, %s) differs from the writer's (%d bytes, %s)", len(gotDoc), got.size, gotETag, len(wantDoc), wantETag)
+	}
+	seg := got.cfg.Segments[len(got.cfg.Segments)-1]
+	if &seg.Included[0] != &prev.cfg.Segments[len(prev.cfg.Segments)-1].Included[0] {
+		t.Error("the unchanged segment was decoded again")
+	}
+	if &got.cfg.Flags[1].Variants[0] != &prev.cfg.Flags[1].Variants[0] {
+		t.Error("the unchanged flag was decoded again")
+	}
+	if got.cfg.Flags[0].Owners[0] != "someone-else" || got.cfg.Flags[2].Key != "added" {
+		t.Errorf("changed parts: %+v", got.cfg.Flags)
+	}
+	if f, ok := got.snap.Flag("added"); !ok || f.Version != 9 {
+		t.Error("the compiled snapshot lacks the added flag")
+	}
 }

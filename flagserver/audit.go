@@ -1,10 +1,14 @@
 package flagserver
 
 import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
 	"net/http"
 	"strconv"
 	"strings"
-	"sync"
 
 	"github.com/flagwire/flagwire/internal/wire"
 )
@@ -16,67 +20,40 @@ const (
 	actionDelete = "delete"
 )
 
-// auditLog is the append-only change log. Entries are appended by writes
-// (under the server's write lock) and read concurrently.
-type auditLog struct {
-	mu      sync.RWMutex
-	entries []wire.AuditEntry
-	nextID  int64
-}
-
-func (a *auditLog) restore(entries []wire.AuditEntry) {
-	a.entries = entries
-	for _, e := range entries {
-		a.nextID = max(a.nextID, e.ID)
-	}
-}
-
-// next returns the id the next entry gets.
-func (a *auditLog) next() int64 {
-	a.mu.RLock()
-	defer a.mu.RUnlock()
-	return a.nextID + 1
-}
-
-func (a *auditLog) append(e wire.AuditEntry) {
-	a.mu.Lock()
-	a.entries = append(a.entries, e)
-	a.nextID = max(a.nextID, e.ID)
-	a.mu.Unlock()
-}
-
-// Audit query limits.
+// Audit limits: a page holds at most maxAuditLimit entries and, past its
+// first entry, maxAuditPageBytes of entries; an entity document larger
+// than auditInlineBytes is recorded as its digest (auditDigest) instead of
+// whole, so a large segment's history stays small.
 const (
 	defaultAuditLimit = 100
 	maxAuditLimit     = 1000
+	maxAuditPageBytes = 1 << 20
+	auditInlineBytes  = 64 << 10
 )
 
-// query returns the newest limit entries matching entity (empty: all) and
-// allowed environments, oldest first.
-func (a *auditLog) query(entity, env string, allow func(env string) bool, limit int) []wire.AuditEntry {
-	a.mu.RLock()
-	defer a.mu.RUnlock()
-	out := []wire.AuditEntry{}
-	for i := len(a.entries) - 1; i >= 0 && len(out) < limit; i-- {
-		e := &a.entries[i]
-		if entity != "" && e.Entity != entity {
-			continue
-		}
-		if env != "" && e.Environment != env {
-			continue
-		}
-		if !allow(e.Environment) {
-			continue
-		}
-		out = append(out, *e)
-	}
-	for i, j := 0, len(out)-1; i < j; i, j = i+1, j-1 {
-		out[i], out[j] = out[j], out[i]
-	}
-	return out
+// auditDigest stands for an entity document too large to keep in the
+// audit log: its SHA-256 (hex) and size in bytes.
+type auditDigest struct {
+	Omitted string `json:"omitted"`
+	SHA256  string `json:"sha256"`
+	Bytes   int    `json:"bytes"`
 }
 
-// handleAudit serves GET /v1/audit?entity=flag:KEY[&environment=ENV][&limit=N].
+// auditDoc returns v's JSON for an audit entry: whole up to
+// auditInlineBytes, else an auditDigest; nil for nil.
+func auditDoc(v any) json.RawMessage {
+	b := marshalOrNil(v)
+	if len(b) <= auditInlineBytes {
+		return b
+	}
+	sum := sha256.Sum256(b)
+	d, _ := json.Marshal(auditDigest{Omitted: fmt.Sprintf("larger than %d bytes: digest only", auditInlineBytes), SHA256: hex.EncodeToString(sum[:]), Bytes: len(b)})
+	return d
+}
+
+// handleAudit serves GET /v1/audit?entity=flag:KEY[&environment=ENV][&limit=N][&before=ID]:
+// the newest entries (with ids below before), oldest first. When more may
+// follow, nextBefore is the before of the next (older) page.
 func (s *Server) handleAudit(w http.ResponseWriter, r *http.Request) {
 	rc := reqCtx(r)
 	q := r.URL.Query()
@@ -102,6 +79,46 @@ func (s *Server) handleAudit(w http.ResponseWriter, r *http.Request) {
 		}
 		limit = min(n, maxAuditLimit)
 	}
-	entries := s.audit.query(entity, env, rc.principal.allowsEnv, limit)
-	writeJSON(w, http.StatusOK, wire.AuditResponse{Entries: entries})
+	var before int64
+	if b := q.Get("before"); b != "" {
+		n, err := strconv.ParseInt(b, 10, 64)
+		if err != nil || n <= 0 {
+			writeError(w, errorf(http.StatusBadRequest, wire.CodeBadRequest, "before must be a positive integer (an audit id)"))
+			return
+		}
+		before = n
+	}
+	aq := AuditQuery{Before: before, Entity: entity, Environment: env, Limit: limit, MaxBytes: maxAuditPageBytes}
+	if t := rc.principal.token; t != nil && len(t.Environments) > 0 {
+		aq.Environments = t.Environments
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), s.opts.StoreTimeout)
+	defer cancel()
+	recs, err := s.store.Audit(ctx, aq)
+	if err != nil {
+		s.log.Error("flagserver: audit query failed", "error", err.Error())
+		writeError(w, fmt.Errorf("%w: %v", ErrStoreUnavailable, err))
+		return
+	}
+	resp := wire.AuditResponse{Entries: make([]wire.AuditEntry, len(recs))}
+	for i, rec := range recs {
+		e := &resp.Entries[len(recs)-1-i]
+		if err := json.Unmarshal(rec.Entry, e); err != nil {
+			s.log.Error("flagserver: undecodable audit entry", "id", rec.ID, "error", err.Error())
+			writeError(w, errorf(http.StatusInternalServerError, wire.CodeInternal, "internal error"))
+			return
+		}
+		e.ID = rec.ID
+	}
+	if len(recs) > 0 && s.auditMore(ctx, aq, recs[len(recs)-1].ID) {
+		resp.NextBefore = recs[len(recs)-1].ID
+	}
+	writeJSON(w, http.StatusOK, resp)
+}
+
+// auditMore reports whether an entry older than id matches aq.
+func (s *Server) auditMore(ctx context.Context, aq AuditQuery, id int64) bool {
+	aq.Before, aq.Limit, aq.MaxBytes = id, 1, 0
+	more, err := s.store.Audit(ctx, aq)
+	return err == nil && len(more) > 0
 }

@@ -34,6 +34,7 @@ func (s *Server) handleBootstrap(w http.ResponseWriter, r *http.Request) {
 		}
 		ttl = d
 	}
+	s.fresh(r.Context())
 	es, err := s.envOr404(env)
 	if err != nil {
 		writeError(w, err)
@@ -51,4 +52,18 @@ func (s *Server) handleBootstrap(w http.ResponseWriter, r *http.Request) {
 	env2.Sign(s.signKey)
 	w.Header().Set("Cache-Control", "no-store")
 	writeJSON(w, http.StatusOK, &env2)
+}
+
+// handleKeys serves GET /v1/keys: the bootstrap signing keys' ids and
+// public keys, the current one first, then those a rotation replaced.
+func (s *Server) handleKeys(w http.ResponseWriter, r *http.Request) {
+	if err := authorize(reqCtx(r).principal, wire.ScopeRead, ""); err != nil {
+		writeError(w, err)
+		return
+	}
+	resp := wire.KeysResponse{Keys: []wire.PublicKeyInfo{}}
+	for i, pub := range s.PublicKeys() {
+		resp.Keys = append(resp.Keys, wire.PublicKeyInfo{KeyID: wire.KeyID(pub), PublicKey: pub, Current: i == 0})
+	}
+	writeJSON(w, http.StatusOK, &resp)
 }

@@ -26,10 +26,14 @@
 //	POST   /v1/evaluate                     batch evaluation (at most MaxBatch requests); "configVersion": the version it was computed at
 //	GET    /v1/stream                       Server-Sent Events: invalidate (with dependents) / reset, keep-alives, Last-Event-ID;
 //	                                        X-Flagwire-Config-Version: the version the stream starts after
-//	GET    /v1/audit?entity=flag:KEY        change records: who, action, before/after, changeReason, time, requestId
+//	GET    /v1/audit?entity=flag:KEY        change records: who, action, before/after, changeReason, time, requestId;
+//	                                        newest first by page (limit, ≤ 1 MiB), "nextBefore" → &before=ID for older ones
 //	GET    /v1/bootstrap?ttl=720h           a signed wire.BootstrapEnvelope of the config
+//	GET    /v1/keys                         the signing keys' ids and public keys: current first, then those a rotation replaced
 //	POST   /ofrep/v1/evaluate/flags/{key}   OpenFeature Remote Evaluation Protocol, one flag
 //	POST   /ofrep/v1/evaluate/flags         OFREP bulk evaluation (ETag / If-None-Match → 304)
+//	GET    /healthz                         the process answers (200), with the store's state
+//	GET    /readyz                          200 when the store answers now, else 503 naming the failure
 //
 // The environment is the "environment" query parameter (for POST
 // /v1/evaluate, the body field). It is required by GET /v1/flags and
@@ -95,9 +99,33 @@
 // "/rules/0/when") — never stored with U+FFFD in their place.
 //
 // A write with an Idempotency-Key that succeeded is remembered (per token,
-// in memory, 24 h, at most 10,000 keys): repeating it returns the stored
-// status, body and ETag with Idempotent-Replayed: true; reusing the key for
-// a different request is a 422.
+// 24 h, in the store, committed with the write itself): repeating it —
+// after a restart, or on another replica of a shared store — returns the
+// stored status, body and ETag with Idempotent-Replayed: true and applies
+// nothing; reusing the key for a different request is a 422.
+//
+// An audit entry keeps the entity's documents before and after the write,
+// each whole up to 64 KiB and otherwise as {"omitted", "sha256", "bytes"}
+// (a large segment's history stays small). Options.AuditRetention removes
+// older entries. The tombstone of a deleted entity (its last ETag) is kept
+// in the store too: a DELETE or PATCH with that ETag gets 412, also after
+// a restart.
+//
+// # Stores and replicas
+//
+// The state lives in a Store: by default the embedded store (bbolt in
+// DataDir, or memory only), or Options.Store, such as the PostgreSQL store
+// of module github.com/flagwire/flagwire/pgstore. Versions are one counter
+// for the whole store (an environment's versions have gaps when others are
+// written in between); stream event ids are these versions. On a shared
+// store several Servers are replicas: each write is checked against the
+// environment's version inside the store's transaction (one winner per
+// ETag, whichever replica it reached), each replica follows the others'
+// writes through the store's changes feed and streams them, and before it
+// answers a read a replica checks the store's version, so a write
+// acknowledged anywhere is read everywhere. When the store cannot be
+// reached, reads are answered from the last version the replica holds and
+// writes get 503 with Retry-After.
 //
 // # Security
 //

@@ -71,6 +71,8 @@ func toAPIError(err error) *apiError {
 			with(map[string]any{"field": "changeReason"})
 	case errors.Is(err, ErrClosed):
 		return errorf(http.StatusServiceUnavailable, wire.CodeUnavailable, "server is shutting down")
+	case errors.Is(err, ErrStoreUnavailable):
+		return errorf(http.StatusServiceUnavailable, wire.CodeUnavailable, "the store is unavailable; retry later")
 	}
 	return errorf(http.StatusInternalServerError, wire.CodeInternal, "internal error")
 }
@@ -78,6 +80,9 @@ func toAPIError(err error) *apiError {
 // writeError writes the JSON error body {"error":{code,message,details}}.
 func writeError(w http.ResponseWriter, err error) {
 	ae := toAPIError(err)
+	if errors.Is(err, ErrStoreUnavailable) {
+		w.Header().Set("Retry-After", "1")
+	}
 	writeJSON(w, ae.status, wire.ErrorBody{Error: wire.ErrorDetail{Code: ae.code, Message: ae.message, Details: ae.details}})
 }
 

@@ -40,7 +40,7 @@ func (s *Server) handleEvaluate(w http.ResponseWriter, r *http.Request) {
 	if env == "" {
 		env = DefaultEnvironment
 	}
-	es, ok := s.readableEnv(w, rc, env)
+	es, ok := s.readableEnv(w, r, rc, env)
 	if !ok {
 		return
 	}

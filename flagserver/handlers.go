@@ -2,13 +2,16 @@ package flagserver
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"net/url"
 	"reflect"
 	"slices"
 	"strings"
+	"time"
 	"unicode/utf8"
 
 	"github.com/go-json-experiment/json/jsontext"
@@ -36,78 +39,192 @@ func (s *Server) requiresReason(cfg *evaluate.Config) bool {
 	return cfg.RequireChangeReason || s.reason[cfg.Environment]
 }
 
+// maxWriteAttempts bounds how often a write is computed again after
+// another replica changed the environment first (ErrStale).
+const maxWriteAttempts = 8
+
 // applyLocked applies fn to a copy of env's config with the next version,
-// compiles the whole result, commits it durably with its audit entry, then
-// publishes it (snapshot, audit, stream event). On any error nothing
-// changes. The caller holds s.wmu.
-func (s *Server) applyLocked(env string, meta writeMeta, fn func(next *evaluate.Config) (mutation, error)) (*envState, error) {
+// compiles the whole result and commits it to the store with its audit
+// entry (and idemKey's record, made by respond) in one transaction, then
+// publishes it (snapshot, stream event). On any error nothing changes.
+// When the store already holds a record under idemKey, it is returned and
+// nothing is written. The caller holds s.wmu.
+func (s *Server) applyLocked(env string, meta writeMeta, idem *idemReq, respond func(es *envState) storedResponse,
+	fn func(next *evaluate.Config) (mutation, error)) (*envState, *IdempotencyRecord, error) {
+	idemKey := ""
+	if idem != nil {
+		idemKey = idem.key
+	}
 	if s.closed {
-		return nil, ErrClosed
-	}
-	cur, err := s.envOr404(env)
-	if err != nil {
-		return nil, err
-	}
-	if meta.reason == "" && s.requiresReason(cur.cfg) {
-		return nil, fmt.Errorf("%w (environment %q)", ErrChangeReasonRequired, env)
-	}
-	next := cloneConfig(cur.cfg)
-	next.Version = cur.version() + 1
-	m, err := fn(next)
-	if err != nil {
-		return nil, err
-	}
-	// fn changed only the entity named by m: everything else is reused.
-	es, err := nextEnvState(next, cur, m.kind, m.key)
-	if err != nil {
-		return nil, err
-	}
-	if err := s.checkSize(es, cur, m); err != nil {
-		return nil, err
+		return nil, nil, ErrClosed
 	}
 	if meta.requestID == "" {
 		meta.requestID = newRequestID()
 	}
+	ctx, cancel := context.WithTimeout(context.Background(), s.opts.StoreTimeout)
+	defer cancel()
+	for attempt := 0; ; attempt++ {
+		cur, err := s.envOr404(env)
+		if err != nil {
+			return nil, nil, err
+		}
+		if meta.reason == "" && s.requiresReason(cur.cfg) {
+			return nil, nil, fmt.Errorf("%w (environment %q)", ErrChangeReasonRequired, env)
+		}
+		var es *envState
+		var m mutation
+		var ev wire.StreamEvent
+		now := s.now()
+		req := &WriteRequest{Environment: env, Base: cur.version(), IdempotencyKey: idemKey, Now: now}
+		if s.opts.AuditRetention > 0 {
+			req.PruneAuditBefore = now.Add(-s.opts.AuditRetention)
+		}
+		req.Build = func(version int64) (*Change, error) {
+			next := cloneConfig(cur.cfg)
+			next.Version = version
+			var err error
+			if m, err = fn(next); err != nil {
+				return nil, err
+			}
+			// fn changed only the entity named by m: everything else is reused.
+			if es, err = nextEnvState(next, cur, m.kind, m.key); err != nil {
+				return nil, err
+			}
+			if err := s.checkSize(es, cur, m); err != nil {
+				return nil, err
+			}
+			ch, err := s.changeOf(es, cur, next, m, meta, now)
+			if err != nil {
+				return nil, err
+			}
+			ev = ch.event
+			if idem != nil && respond != nil {
+				resp := respond(es)
+				ch.Idempotency = resp.record(idem.fp, now.Add(idempotencyTTL))
+			}
+			return &ch.Change, nil
+		}
+		replay, err := s.store.Write(ctx, req)
+		if replay != nil {
+			return nil, replay, nil
+		}
+		var gone *goneError
+		switch {
+		case errors.As(err, &gone):
+			return nil, nil, s.resolveGone(ctx, env, gone)
+		case errors.Is(err, ErrStale) && s.store.Shared() && attempt+1 < maxWriteAttempts:
+			if err := s.catchUp(ctx); err != nil {
+				return nil, nil, s.storeFailure(env, err)
+			}
+			continue
+		case err != nil:
+			var ae *apiError
+			var ce *evaluate.CompileError
+			if errors.As(err, &ae) || errors.As(err, &ce) || errors.Is(err, ErrUnknownEnvironment) ||
+				errors.Is(err, ErrFlagNotFound) || errors.Is(err, ErrSegmentNotFound) {
+				return nil, nil, err
+			}
+			return nil, nil, s.storeFailure(env, err)
+		}
+		s.sync.mu.Lock()
+		s.envMu.Lock()
+		if c := s.envs[env]; c == nil || c.version() < es.version() {
+			s.envs[env] = es
+		}
+		s.envMu.Unlock()
+		s.hub.publish(env, ev)
+		if !s.store.Shared() {
+			s.sync.advance(es.version())
+		}
+		s.sync.mu.Unlock()
+		for _, w := range es.warnings {
+			s.log.Warn("flagserver: "+w, "environment", env, "entity", m.kind+":"+m.key, "requestId", meta.requestID)
+		}
+		return es, nil, nil
+	}
+}
+
+// storeFailure logs a failed commit and returns the error to answer with:
+// 503 with Retry-After when the store is unavailable, else 500.
+func (s *Server) storeFailure(env string, err error) error {
+	s.log.Error("flagserver: commit failed; write refused", "environment", env, "error", err.Error())
+	if errors.Is(err, ErrStoreUnavailable) || errors.Is(err, context.DeadlineExceeded) {
+		s.sync.setErr(err)
+		return fmt.Errorf("%w: %v", ErrStoreUnavailable, err)
+	}
+	if errors.Is(err, ErrStale) {
+		return errorf(http.StatusServiceUnavailable, wire.CodeUnavailable, "the environment is changing too fast; retry")
+	}
+	return errorf(http.StatusInternalServerError, wire.CodeInternal, "cannot store the change")
+}
+
+// builtChange is a Change and the stream event it carries.
+type builtChange struct {
+	Change
+	event wire.StreamEvent
+}
+
+// changeOf builds what the store keeps for mutation m, which made es
+// (next) from cur.
+func (s *Server) changeOf(es, cur *envState, next *evaluate.Config, m mutation, meta writeMeta, now time.Time) (*builtChange, error) {
+	ch := &builtChange{Change: Change{Kind: m.kind, Key: m.key, Head: es.head}}
+	if m.after != nil {
+		if m.kind == "segment" {
+			for i := range es.cfg.Segments {
+				if es.cfg.Segments[i].Key == m.key {
+					ch.Entity = es.segJSON[i]
+				}
+			}
+		} else {
+			for i := range es.cfg.Flags {
+				if es.cfg.Flags[i].Key == m.key {
+					ch.Entity = es.flagJSON[i]
+				}
+			}
+		}
+	}
+	if m.action == actionDelete {
+		_, ch.Tombstone = entityDoc(m.before)
+	}
+	if m.action != actionUpdate {
+		var err error
+		if m.kind == "flag" {
+			ch.FlagKeys, err = flagKeysJSON(es)
+		} else {
+			ch.SegKeys, err = segKeysJSON(es)
+		}
+		if err != nil {
+			return nil, err
+		}
+	}
 	entry := wire.AuditEntry{
-		ID:           s.audit.next(),
-		Time:         s.now().UTC(),
+		Time:         now.UTC(),
 		Subject:      meta.subject,
 		Action:       m.action,
 		Entity:       m.kind + ":" + m.key,
-		Environment:  env,
+		Environment:  es.name,
 		ChangeReason: meta.reason,
 		RequestID:    meta.requestID,
-		Before:       marshalOrNil(m.before),
-		After:        marshalOrNil(m.after),
+		Before:       auditDoc(m.before),
+		After:        auditDoc(m.after),
 	}
-	ch := &change{kind: m.kind, key: m.key, keysChanged: m.action != actionUpdate}
-	if err := s.store.commit(es, &entry, ch); err != nil {
-		s.log.Error("flagserver: commit failed; write refused", "environment", env, "error", err.Error())
-		return nil, errorf(http.StatusInternalServerError, wire.CodeInternal, "cannot store the change")
+	ab, err := json.Marshal(entry)
+	if err != nil {
+		return nil, err
 	}
-	s.envMu.Lock()
-	s.envs[env] = es
-	s.envMu.Unlock()
-	s.audit.append(entry)
-	switch m.action {
-	case actionDelete:
-		_, etag := entityDoc(m.before)
-		s.tombs.add(env+"\x00"+m.kind+"\x00"+m.key, etag)
-	case actionCreate:
-		s.tombs.remove(env + "\x00" + m.kind + "\x00" + m.key)
-	}
-	ev := wire.StreamEvent{Type: wire.EventInvalidate, Environment: env, Version: es.version()}
+	ch.Audit = &AuditRecord{Time: entry.Time, Environment: es.name, Entity: entry.Entity, Entry: ab}
+	ev := wire.StreamEvent{Type: wire.EventInvalidate, Environment: es.name, Version: es.version()}
 	if m.kind == "flag" {
 		ev.FlagKey = m.key
 		ev.Dependents = dependents(m.key, cur.cfg, next)
 	} else {
 		ev.SegmentKey = m.key
 	}
-	s.hub.publish(env, ev)
-	for _, w := range es.warnings {
-		s.log.Warn("flagserver: "+w, "environment", env, "entity", m.kind+":"+m.key, "requestId", meta.requestID)
+	if ch.Event, err = json.Marshal(ev); err != nil {
+		return nil, err
 	}
-	return es, nil
+	ch.event = ev
+	return ch, nil
 }
 
 // checkSize refuses (413 config_too_large) a change that would make the
@@ -169,62 +286,33 @@ func dependents(key string, cfgs ...*evaluate.Config) []string {
 	return out
 }
 
-// errGone is the error for a PATCH or DELETE whose entity does not exist:
-// a 412 when If-Match holds the ETag the entity had when it was deleted
-// (the loser of concurrent deletes, or an edit of a deleted entity: its
-// precondition is stale), else notFound (404). Called under s.wmu.
-func (s *Server) errGone(kind, env, key, ifMatch string, notFound error) error {
-	if etag, ok := s.tombs.get(env + "\x00" + kind + "\x00" + key); ok && etagMatches(ifMatch, etag) {
+// goneError is the error of a PATCH or DELETE whose entity does not
+// exist: a 412 when If-Match holds the ETag the entity had when it was
+// deleted (the loser of concurrent deletes, or an edit of a deleted entity:
+// its precondition is stale), else notFound (404). The store's tombstone is
+// looked up after the write's transaction (resolveGone).
+type goneError struct {
+	kind, key, ifMatch string
+	notFound           error
+}
+
+func (e *goneError) Error() string { return e.notFound.Error() }
+
+func errGone(kind, key, ifMatch string, notFound error) error {
+	return &goneError{kind, key, ifMatch, notFound}
+}
+
+func (s *Server) resolveGone(ctx context.Context, env string, g *goneError) error {
+	etag, ok, err := s.store.Tombstone(ctx, env, g.kind, g.key)
+	if err != nil {
+		return s.storeFailure(env, err)
+	}
+	if ok && etagMatches(g.ifMatch, etag) {
 		return errorf(http.StatusPreconditionFailed, wire.CodePreconditionFailed,
-			"If-Match %s is stale: the %s %q was deleted", ifMatch, kind, key).with(map[string]any{"etag": nil, "deleted": true})
+			"If-Match %s is stale: the %s %q was deleted", g.ifMatch, g.kind, g.key).with(map[string]any{"etag": nil, "deleted": true})
 	}
-	return notFound
+	return g.notFound
 }
-
-// tombstones remember the last ETag of recently deleted entities, so a
-// stale If-Match gets 412 rather than 404. At most maxTombstones are kept
-// (oldest forgotten first); they are not persisted. Guarded by Server.wmu.
-type tombstones struct {
-	etags map[string]tomb
-	order []tombRef // oldest first; refs whose seq is stale are skipped
-	seq   uint64
-}
-
-type tomb struct {
-	etag string
-	seq  uint64
-}
-
-type tombRef struct {
-	id  string
-	seq uint64
-}
-
-const maxTombstones = 10000
-
-func (t *tombstones) add(id, etag string) {
-	if t.etags == nil {
-		t.etags = map[string]tomb{}
-	}
-	t.seq++
-	t.etags[id] = tomb{etag, t.seq}
-	t.order = append(t.order, tombRef{id, t.seq})
-	for len(t.etags) > maxTombstones || len(t.order) > 2*maxTombstones {
-		r := t.order[0]
-		t.order = t.order[1:]
-		if cur, ok := t.etags[r.id]; ok && cur.seq == r.seq {
-			delete(t.etags, r.id)
-		}
-	}
-}
-
-func (t *tombstones) get(id string) (string, bool) {
-	e, ok := t.etags[id]
-	return e.etag, ok
-}
-
-// remove forgets id (it exists again).
-func (t *tombstones) remove(id string) { delete(t.etags, id) }
 
 func marshalOrNil(v any) json.RawMessage {
 	if v == nil {
@@ -237,45 +325,63 @@ func marshalOrNil(v any) json.RawMessage {
 	return b
 }
 
-// doWrite runs exec under the write lock with Idempotency-Key handling and
-// writes its response.
-func (s *Server) doWrite(w http.ResponseWriter, r *http.Request, exec func(meta writeMeta) (storedResponse, error), reason string) {
+// responseNow returns a func making respond's response of env's current
+// state (checked against the store's version first).
+func (s *Server) responseNow(r *http.Request, env string, respond func(es *envState) storedResponse) func() storedResponse {
+	return func() storedResponse {
+		s.fresh(r.Context())
+		es := s.env(env)
+		if es == nil {
+			return storedResponse{}
+		}
+		return respond(es)
+	}
+}
+
+// idemReq is a write's Idempotency-Key (scoped to the caller) and its
+// request's fingerprint.
+type idemReq struct {
+	key string
+	fp  [32]byte
+}
+
+// doWrite applies fn under the write lock with Idempotency-Key handling
+// and writes the response respond makes of the new state.
+func (s *Server) doWrite(w http.ResponseWriter, r *http.Request, reason, env string,
+	fn func(next *evaluate.Config) (mutation, error), respond func(es *envState) storedResponse) {
 	rc := reqCtx(r)
 	meta := writeMeta{subject: rc.principal.subject, reason: reason, requestID: rc.id}
-	ikey := r.Header.Get(wire.HeaderIdempotency)
-	var fp [32]byte
-	if ikey != "" {
-		if err := validIdempotencyKey(ikey); err != nil {
+	var idem *idemReq
+	if k := r.Header.Get(wire.HeaderIdempotency); k != "" {
+		if err := validIdempotencyKey(k); err != nil {
 			writeError(w, err)
 			return
 		}
-		fp = requestFingerprint(r, rc.body)
-		ikey = rc.principal.limitKey + "\x00" + rc.principal.subject + "\x00" + ikey
-	}
-	s.wmu.Lock()
-	if ikey != "" {
-		stored, err := s.idem.lookup(ikey, fp)
-		if err != nil || stored != nil {
-			s.wmu.Unlock()
-			if err != nil {
-				writeError(w, err)
-				return
-			}
-			w.Header().Set(wire.HeaderIdempotentReplayed, "true")
-			stored.write(w)
+		idem = &idemReq{key: rc.principal.limitKey + "\x00" + rc.principal.subject + "\x00" + k, fp: requestFingerprint(r, rc.body)}
+		ctx, cancel := context.WithTimeout(r.Context(), s.opts.StoreTimeout)
+		rec, err := s.store.Idempotency(ctx, idem.key, s.now())
+		cancel()
+		if err != nil {
+			writeError(w, s.storeFailure(env, err))
+			return
+		}
+		if rec != nil {
+			replayIdempotent(w, rec, idem.fp, s.responseNow(r, env, respond))
 			return
 		}
 	}
-	resp, err := exec(meta)
-	if err == nil && ikey != "" {
-		s.idem.store(ikey, fp, resp)
-	}
+	s.wmu.Lock()
+	es, rec, err := s.applyLocked(env, meta, idem, respond, fn)
 	s.wmu.Unlock()
-	if err != nil {
+	switch {
+	case rec != nil:
+		replayIdempotent(w, rec, idem.fp, s.responseNow(r, env, respond))
+	case err != nil:
 		writeError(w, err)
-		return
+	default:
+		resp := respond(es)
+		resp.write(w)
 	}
-	resp.write(w)
 }
 
 // ---- entity kinds: flags and segments share the handlers ----
@@ -434,7 +540,7 @@ func stringField(obj map[string]json.RawMessage, name string) (string, error) {
 func handleGet[T any](s *Server, k *entityKind[T], w http.ResponseWriter, r *http.Request) {
 	rc := reqCtx(r)
 	env := environment(r)
-	es, ok := s.readableEnv(w, rc, env)
+	es, ok := s.readableEnv(w, r, rc, env)
 	if !ok {
 		return
 	}
@@ -498,21 +604,15 @@ func handleCreate[T any](s *Server, k *entityKind[T], w http.ResponseWriter, r *
 		writeError(w, errorf(http.StatusBadRequest, wire.CodeBadRequest, "%s key is required", k.name).with(map[string]any{"field": "key"}))
 		return
 	}
-	s.doWrite(w, r, func(meta writeMeta) (storedResponse, error) {
-		es, err := s.applyLocked(env, meta, func(next *evaluate.Config) (mutation, error) {
-			if k.find(next, key) >= 0 {
-				return mutation{}, errorf(http.StatusConflict, wire.CodeConflict, "%s %q already exists in environment %q", k.name, key, env)
-			}
-			k.prepare(&v, key, next.Version)
-			l := k.list(next)
-			*l = append(*l, v)
-			return mutation{action: actionCreate, kind: k.name, key: key, after: &v}, nil
-		})
-		if err != nil {
-			return storedResponse{}, err
+	s.doWrite(w, r, reason, env, func(next *evaluate.Config) (mutation, error) {
+		if k.find(next, key) >= 0 {
+			return mutation{}, errorf(http.StatusConflict, wire.CodeConflict, "%s %q already exists in environment %q", k.name, key, env)
 		}
-		return k.response(es, key, http.StatusCreated, env), nil
-	}, reason)
+		k.prepare(&v, key, next.Version)
+		l := k.list(next)
+		*l = append(*l, v)
+		return mutation{action: actionCreate, kind: k.name, key: key, after: &v}, nil
+	}, func(es *envState) storedResponse { return k.response(es, key, http.StatusCreated, env) })
 }
 
 func (k *entityKind[T]) response(es *envState, key string, status int, env string) storedResponse {
@@ -524,11 +624,12 @@ func (k *entityKind[T]) response(es *envState, key string, status int, env strin
 // readableEnv is the common start of read endpoints: the read scope for
 // env, and the environment (404 when unknown). ok is false when an error
 // response was written.
-func (s *Server) readableEnv(w http.ResponseWriter, rc *requestCtx, env string) (*envState, bool) {
+func (s *Server) readableEnv(w http.ResponseWriter, r *http.Request, rc *requestCtx, env string) (*envState, bool) {
 	if err := authorize(rc.principal, wire.ScopeRead, env); err != nil {
 		writeError(w, err)
 		return nil, false
 	}
+	s.fresh(r.Context())
 	es, err := s.envOr404(env)
 	if err != nil {
 		writeError(w, err)
@@ -580,30 +681,24 @@ func handlePatch[T any](s *Server, k *entityKind[T], w http.ResponseWriter, r *h
 			with(map[string]any{"field": "environment"}))
 		return
 	}
-	s.doWrite(w, r, func(meta writeMeta) (storedResponse, error) {
-		es, err := s.applyLocked(env, meta, func(next *evaluate.Config) (mutation, error) {
-			l := k.list(next)
-			i := k.find(next, key)
-			if i < 0 {
-				return mutation{}, s.errGone(k.name, env, key, ifMatch, k.errNotFound(key, env))
-			}
-			cur := (*l)[i]
-			if err := checkIfMatch(ifMatch, &cur); err != nil {
-				return mutation{}, err
-			}
-			merged, err := mergePatch(k, cur, rc.body, obj)
-			if err != nil {
-				return mutation{}, err
-			}
-			k.prepare(&merged, key, next.Version)
-			(*l)[i] = merged
-			return mutation{action: actionUpdate, kind: k.name, key: key, before: &cur, after: &merged}, nil
-		})
-		if err != nil {
-			return storedResponse{}, err
+	s.doWrite(w, r, reason, env, func(next *evaluate.Config) (mutation, error) {
+		l := k.list(next)
+		i := k.find(next, key)
+		if i < 0 {
+			return mutation{}, errGone(k.name, key, ifMatch, k.errNotFound(key, env))
 		}
-		return k.response(es, key, http.StatusOK, env), nil
-	}, reason)
+		cur := (*l)[i]
+		if err := checkIfMatch(ifMatch, &cur); err != nil {
+			return mutation{}, err
+		}
+		merged, err := mergePatch(k, cur, rc.body, obj)
+		if err != nil {
+			return mutation{}, err
+		}
+		k.prepare(&merged, key, next.Version)
+		(*l)[i] = merged
+		return mutation{action: actionUpdate, kind: k.name, key: key, before: &cur, after: &merged}, nil
+	}, func(es *envState) storedResponse { return k.response(es, key, http.StatusOK, env) })
 }
 
 func checkIfMatch(ifMatch string, cur any) error {
@@ -659,26 +754,22 @@ func handleDelete[T any](s *Server, k *entityKind[T], w http.ResponseWriter, r *
 			reason = strings.TrimSpace(body.ChangeReason)
 		}
 	}
-	s.doWrite(w, r, func(meta writeMeta) (storedResponse, error) {
-		es, err := s.applyLocked(env, meta, func(next *evaluate.Config) (mutation, error) {
-			l := k.list(next)
-			i := k.find(next, key)
-			if i < 0 {
-				return mutation{}, s.errGone(k.name, env, key, ifMatch, k.errNotFound(key, env))
-			}
-			cur := (*l)[i]
-			if err := checkIfMatch(ifMatch, &cur); err != nil {
-				return mutation{}, err
-			}
-			*l = slices.Delete(*l, i, i+1)
-			return mutation{action: actionDelete, kind: k.name, key: key, before: &cur}, nil
-		})
-		if err != nil {
-			return storedResponse{}, err
+	s.doWrite(w, r, reason, env, func(next *evaluate.Config) (mutation, error) {
+		l := k.list(next)
+		i := k.find(next, key)
+		if i < 0 {
+			return mutation{}, errGone(k.name, key, ifMatch, k.errNotFound(key, env))
 		}
+		cur := (*l)[i]
+		if err := checkIfMatch(ifMatch, &cur); err != nil {
+			return mutation{}, err
+		}
+		*l = slices.Delete(*l, i, i+1)
+		return mutation{action: actionDelete, kind: k.name, key: key, before: &cur}, nil
+	}, func(es *envState) storedResponse {
 		b, _ := json.Marshal(wire.DeleteResponse{Key: key, Environment: env, Deleted: true, Version: es.version()})
-		return storedResponse{status: http.StatusOK, body: b, warning: strings.Join(es.warnings, "; ")}, nil
-	}, reason)
+		return storedResponse{status: http.StatusOK, body: b, warning: strings.Join(es.warnings, "; ")}
+	})
 }
 
 // ---- handlers ----
@@ -693,7 +784,7 @@ func (s *Server) handleGetConfig(w http.ResponseWriter, r *http.Request) {
 			with(map[string]any{"field": "environment"}))
 		return
 	}
-	es, ok := s.readableEnv(w, rc, env)
+	es, ok := s.readableEnv(w, r, rc, env)
 	if !ok {
 		return
 	}
@@ -701,7 +792,7 @@ func (s *Server) handleGetConfig(w http.ResponseWriter, r *http.Request) {
 	h := w.Header()
 	h.Set("ETag", etag)
 	h.Set("Cache-Control", "max-age=60")
-	h.Set(wire.HeaderConfigEpoch, s.store.epoch)
+	h.Set(wire.HeaderConfigEpoch, s.epoch)
 	if inm := r.Header.Get("If-None-Match"); inm != "" && etagMatchesWeak(inm, etag) {
 		w.WriteHeader(http.StatusNotModified)
 		return
@@ -744,7 +835,7 @@ func (s *Server) PutSegment(env string, seg evaluate.Segment, subject, reason st
 func (s *Server) DeleteFlag(env, key, subject, reason string) error {
 	s.wmu.Lock()
 	defer s.wmu.Unlock()
-	_, err := s.applyLocked(env, programmaticMeta(subject, reason), func(next *evaluate.Config) (mutation, error) {
+	_, _, err := s.applyLocked(env, programmaticMeta(subject, reason), nil, nil, func(next *evaluate.Config) (mutation, error) {
 		i := flagKind.find(next, key)
 		if i < 0 {
 			return mutation{}, flagKind.errNotFound(key, env)
@@ -763,7 +854,7 @@ func putEntity[T any](s *Server, k *entityKind[T], env string, v T, subject, rea
 	}
 	s.wmu.Lock()
 	defer s.wmu.Unlock()
-	es, err := s.applyLocked(env, programmaticMeta(subject, reason), func(next *evaluate.Config) (mutation, error) {
+	es, _, err := s.applyLocked(env, programmaticMeta(subject, reason), nil, nil, func(next *evaluate.Config) (mutation, error) {
 		k.prepare(&v, key, next.Version)
 		l := k.list(next)
 		if i := k.find(next, key); i >= 0 {

@@ -1,10 +1,9 @@
 package flagserver
 
 import (
-	"container/list"
 	"crypto/sha256"
+	"encoding/json"
 	"net/http"
-	"sync"
 	"time"
 
 	"github.com/flagwire/flagwire/internal/wire"
@@ -16,11 +15,21 @@ import (
 // (method, path and query, body) gets the stored response again, marked
 // Idempotent-Replayed: true; the same key with a different request gets 422.
 // Failed writes are not remembered: they changed nothing, so a retry is
-// simply evaluated again. Records live in memory only.
+// simply evaluated again. Records are kept in the store, committed in the
+// write's own transaction: a retry after a restart, or on another replica
+// of a shared store, gets the same response, and the write is applied
+// once.
+//
+// A response body above idempotencyMaxBodyBytes (a large segment) is not
+// kept: the record holds its ETag and size, and a replay makes the body
+// again from the entity when its ETag is still the recorded one (the same
+// bytes); when the entity changed since, the replay answers the recorded
+// status, ETag and Location with a short body saying the original body is
+// gone.
 const (
-	idempotencyTTL        = 24 * time.Hour
-	idempotencyMaxEntries = 10000
-	idempotencyMaxKeyLen  = 255
+	idempotencyTTL          = 24 * time.Hour
+	idempotencyMaxKeyLen    = 255
+	idempotencyMaxBodyBytes = 256 << 10
 )
 
 // storedResponse is a write response as sent.
@@ -46,24 +55,35 @@ func (sr *storedResponse) write(w http.ResponseWriter) {
 	writeRaw(w, sr.status, sr.body)
 }
 
-type idemRecord struct {
-	key         string
-	fingerprint [32]byte
-	resp        storedResponse
-	expires     time.Time
+// record returns the response as an IdempotencyRecord for fp.
+func (sr *storedResponse) record(fp [32]byte, expires time.Time) *IdempotencyRecord {
+	r := &IdempotencyRecord{Fingerprint: fp, Status: sr.status, ETag: sr.etag, Location: sr.loc, Warning: sr.warning, Body: sr.body, Expires: expires}
+	if len(sr.body) > idempotencyMaxBodyBytes && sr.etag != "" {
+		r.Body, r.BodyOmitted = nil, len(sr.body)
+	}
+	return r
 }
 
-// idempotencyCache is an LRU of idemRecords with a TTL.
-type idempotencyCache struct {
-	now func() time.Time
-
-	mu    sync.Mutex
-	items map[string]*list.Element
-	order *list.List // front = most recent
-}
-
-func newIdempotencyCache(now func() time.Time) *idempotencyCache {
-	return &idempotencyCache{now: now, items: map[string]*list.Element{}, order: list.New()}
+// replayIdempotent answers a retry: the stored response, marked
+// Idempotent-Replayed, or 422 when the key was used for another request.
+// now makes the response of the current state (for a body not kept).
+func replayIdempotent(w http.ResponseWriter, rec *IdempotencyRecord, fp [32]byte, now func() storedResponse) {
+	if rec.Fingerprint != fp {
+		writeError(w, errorf(http.StatusUnprocessableEntity, wire.CodeIdempotencyKeyReused,
+			"%s was already used for a different request", wire.HeaderIdempotency))
+		return
+	}
+	w.Header().Set(wire.HeaderIdempotentReplayed, "true")
+	sr := storedResponse{status: rec.Status, etag: rec.ETag, loc: rec.Location, body: rec.Body, warning: rec.Warning}
+	if rec.BodyOmitted > 0 {
+		if cur := now(); cur.etag == rec.ETag {
+			sr.body = cur.body
+		} else {
+			sr.body, _ = json.Marshal(map[string]any{"etag": rec.ETag, "replayed": true, "bodyOmitted": rec.BodyOmitted,
+				"message": "the write was applied; its response body was too large to keep and the entity has changed since: GET it"})
+		}
+	}
+	sr.write(w)
 }
 
 func requestFingerprint(r *http.Request, body []byte) [32]byte {
@@ -89,47 +109,4 @@ func validIdempotencyKey(k string) error {
 		}
 	}
 	return nil
-}
-
-// lookup returns the stored response for key, or nil. A record for another
-// request is a 422.
-func (c *idempotencyCache) lookup(key string, fp [32]byte) (*storedResponse, error) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	el, ok := c.items[key]
-	if !ok {
-		return nil, nil
-	}
-	rec := el.Value.(*idemRecord)
-	if !c.now().Before(rec.expires) {
-		c.order.Remove(el)
-		delete(c.items, key)
-		return nil, nil
-	}
-	if rec.fingerprint != fp {
-		return nil, errorf(http.StatusUnprocessableEntity, wire.CodeIdempotencyKeyReused,
-			"%s was already used for a different request", wire.HeaderIdempotency)
-	}
-	c.order.MoveToFront(el)
-	return &rec.resp, nil
-}
-
-func (c *idempotencyCache) store(key string, fp [32]byte, resp storedResponse) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	now := c.now()
-	if el, ok := c.items[key]; ok {
-		c.order.Remove(el)
-	}
-	c.items[key] = c.order.PushFront(&idemRecord{key: key, fingerprint: fp, resp: resp, expires: now.Add(idempotencyTTL)})
-	// Evict expired records from the back, then the least recent beyond
-	// the bound.
-	for el := c.order.Back(); el != nil; el = c.order.Back() {
-		rec := el.Value.(*idemRecord)
-		if c.order.Len() <= idempotencyMaxEntries && now.Before(rec.expires) {
-			break
-		}
-		c.order.Remove(el)
-		delete(c.items, rec.key)
-	}
 }

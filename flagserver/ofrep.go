@@ -182,6 +182,7 @@ func (s *Server) ofrepPrepare(w http.ResponseWriter, r *http.Request, key string
 		writeError(w, err)
 		return nil, nil, false
 	}
+	s.fresh(r.Context())
 	es = s.env(env)
 	if es == nil {
 		writeJSON(w, http.StatusBadRequest, ofrepFailure{Key: key, ErrorCode: ofrepGeneral, ErrorDetails: "unknown environment " + strconv.Quote(env)})

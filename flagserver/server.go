@@ -5,6 +5,7 @@ import (
 	"crypto/ed25519"
 	"crypto/rand"
 	"encoding/base32"
+	"errors"
 	"fmt"
 	"log/slog"
 	"maps"
@@ -47,15 +48,23 @@ type Options struct {
 	// open (development mode): every request is allowed, as subject
 	// "anonymous", without an Authorization header.
 	Tokens []Token
-	// SigningKey signs GET /v1/bootstrap envelopes. If nil, with DataDir
-	// the key kept in DataDir/signing-key.pem is used, created on first
-	// start (LoadOrCreateSigningKey); without DataDir a key is generated
-	// for this Server only. See Server.PublicKey.
+	// SigningKey signs GET /v1/bootstrap envelopes. If nil, the store's
+	// current key is used (Store.SigningKeys): with DataDir the key kept in
+	// DataDir/signing-key.pem, created on first start
+	// (LoadOrCreateSigningKey); in PostgreSQL, one per database; in memory
+	// a key for this Server only. See Server.PublicKey and GET /v1/keys.
 	SigningKey ed25519.PrivateKey
-	// DataDir makes the server durable: state (configs, versions, audit)
-	// is kept in DataDir/flagwire.db (bbolt), every acknowledged write is
-	// committed and fsynced before its response, and New restores it. ""
-	// keeps everything in memory.
+	// RotateSigningKey makes a new current signing key in the store at
+	// start (SigningKey must be nil); the replaced keys stay listed by GET
+	// /v1/keys, so clients that trust them keep verifying what they signed.
+	RotateSigningKey bool
+	// DataDir makes the server durable: state (configs, versions, the
+	// audit log, delete tombstones, idempotency records) is kept in
+	// DataDir/flagwire.db (bbolt), every acknowledged write is committed
+	// and fsynced before its response, and New restores it; the audit log
+	// is read from the file page by page, never held in memory. "" keeps
+	// everything in memory (bounded: the newest 100,000 audit entries,
+	// 10,000 tombstones, 10,000 idempotency records within 64 MiB).
 	DataDir string
 	// NewEpoch starts a new store epoch in DataDir (see
 	// wire.HeaderConfigEpoch) instead of keeping the one it holds. Use it
@@ -143,7 +152,31 @@ type Options struct {
 	// MaxSegmentBodyBytes bounds bodies of segment writes (static lists
 	// are large). Zero or negative means 16 MiB (or MaxBodyBytes if larger).
 	MaxSegmentBodyBytes int64
+	// Store is where the server keeps its state instead of the embedded
+	// store that DataDir selects (for example the PostgreSQL store of
+	// module github.com/flagwire/flagwire/pgstore); DataDir and NewEpoch
+	// must then be unset. The Server closes it on Close. With a shared
+	// store (Store.Shared) several servers serve the same state: each
+	// follows the store's changes feed and checks the store's version
+	// before it answers a read.
+	Store Store
+	// AuditRetention is how long audit entries are kept: older ones are
+	// removed, a few per write. Zero keeps them all.
+	AuditRetention time.Duration
+	// StoreTimeout bounds each store call of a request. Zero or negative
+	// means DefaultStoreTimeout (5s).
+	StoreTimeout time.Duration
+	// PollInterval is how often a server on a shared store looks for
+	// changes when no notification came (a lost notification is found
+	// then at the latest). Zero or negative means DefaultPollInterval (1s).
+	PollInterval time.Duration
 }
+
+// Defaults of the store options.
+const (
+	DefaultStoreTimeout = 5 * time.Second
+	DefaultPollInterval = time.Second
+)
 
 // Server is the reference Flag API: an http.Handler serving /v1. It is safe
 // for concurrent use. Create one with New and release it with Close.
@@ -153,18 +186,19 @@ type Server struct {
 	now     func() time.Time
 	handler http.Handler
 	signKey ed25519.PrivateKey
+	// signKeys are the store's signing keys, signKey first (GET /v1/keys).
+	signKeys []ed25519.PrivateKey
 
 	auth     authenticator
 	sig      *signatureVerifier
 	readLim  *limiter
 	writeLim *limiter
 	authFail *authFailLimiter
-	idem     *idempotencyCache
-	audit    auditLog
 	hub      *hub
-	store    *store
+	store    Store
+	epoch    string
 	reason   map[string]bool
-	tombs    tombstones // guarded by wmu
+	sync     replicaSync
 	// maxConfigBytes is wire.MaxServedConfigBytes (tests lower it).
 	maxConfigBytes int
 
@@ -174,6 +208,7 @@ type Server struct {
 	wmu    sync.Mutex // serializes writes and Close
 	closed bool
 	done   chan struct{}
+	follow sync.WaitGroup // the follower of a shared store
 }
 
 // New builds a Server. It fails on a config that does not compile, a
@@ -226,21 +261,46 @@ func New(opts Options) (*Server, error) {
 		}
 		secrets[t.Secret] = true
 	}
-	if opts.SigningKey == nil && opts.DataDir != "" {
-		key, _, err := LoadOrCreateSigningKey(opts.DataDir)
+	if opts.StoreTimeout <= 0 {
+		opts.StoreTimeout = DefaultStoreTimeout
+	}
+	if opts.PollInterval <= 0 {
+		opts.PollInterval = DefaultPollInterval
+	}
+	if opts.SigningKey != nil && len(opts.SigningKey) != ed25519.PrivateKeySize {
+		return nil, fmt.Errorf("flagserver: signing key is %d bytes, want %d", len(opts.SigningKey), ed25519.PrivateKeySize)
+	}
+	st := opts.Store
+	if st != nil && (opts.DataDir != "" || opts.NewEpoch) {
+		return nil, errors.New("flagserver: Options.Store excludes DataDir and NewEpoch")
+	}
+	if st == nil {
+		es, err := openEmbedded(opts.DataDir, opts.NewEpoch)
 		if err != nil {
 			return nil, err
 		}
-		opts.SigningKey = key
+		st = es
 	}
+	var signKeys []ed25519.PrivateKey
 	if opts.SigningKey == nil {
-		_, priv, err := ed25519.GenerateKey(rand.Reader)
-		if err != nil {
-			return nil, fmt.Errorf("flagserver: generate signing key: %w", err)
+		ctx, cancel := context.WithTimeout(context.Background(), opts.StoreTimeout)
+		var err error
+		if opts.RotateSigningKey {
+			signKeys, err = st.RotateSigningKey(ctx)
+		} else {
+			signKeys, err = st.SigningKeys(ctx)
 		}
-		opts.SigningKey = priv
-	} else if len(opts.SigningKey) != ed25519.PrivateKeySize {
-		return nil, fmt.Errorf("flagserver: signing key is %d bytes, want %d", len(opts.SigningKey), ed25519.PrivateKeySize)
+		cancel()
+		if err != nil {
+			st.Close()
+			return nil, err
+		}
+		opts.SigningKey = signKeys[0]
+	} else if opts.RotateSigningKey {
+		st.Close()
+		return nil, errors.New("flagserver: Options.RotateSigningKey rotates the store's key; Options.SigningKey is set")
+	} else {
+		signKeys = []ed25519.PrivateKey{opts.SigningKey}
 	}
 
 	s := &Server{
@@ -248,12 +308,14 @@ func New(opts Options) (*Server, error) {
 		log:            opts.Logger,
 		now:            opts.Now,
 		signKey:        opts.SigningKey,
+		signKeys:       signKeys,
 		auth:           authenticator{tokens: tokens},
 		readLim:        newLimiter(opts.Now),
 		writeLim:       newLimiter(opts.Now),
 		authFail:       newAuthFailLimiter(opts.AuthFailureLimit, opts.MaxAuthFailureAddrs, opts.Now),
-		idem:           newIdempotencyCache(opts.Now),
 		hub:            newHub(opts.ReplayBuffer),
+		store:          st,
+		epoch:          st.Epoch(),
 		reason:         maps.Clone(opts.RequireChangeReason),
 		maxConfigBytes: wire.MaxServedConfigBytes,
 		envs:           map[string]*envState{},
@@ -263,26 +325,23 @@ func New(opts Options) (*Server, error) {
 		s.sig = &signatureVerifier{keys: maps.Clone(opts.HMACKeys), now: opts.Now, maxNonces: opts.MaxSignatureNonces}
 	}
 
-	st, err := openStore(opts.DataDir, opts.NewEpoch)
-	if err != nil {
-		return nil, err
-	}
-	s.store = st
 	if err := s.restore(opts.Configs); err != nil {
-		st.close()
+		st.Close()
 		return nil, err
 	}
 	s.handler = s.routes()
+	if st.Shared() {
+		s.follow.Add(1)
+		go s.follower()
+	}
 	return s, nil
 }
 
-// restore loads persisted environments and seeds the rest from configs.
+// restore seeds the environments of configs the store lacks, then loads
+// every stored environment.
 func (s *Server) restore(configs []*evaluate.Config) error {
-	stored, audit, err := s.store.load()
-	if err != nil {
-		return err
-	}
-	s.audit.restore(audit)
+	ctx, cancel := context.WithTimeout(context.Background(), 4*s.opts.StoreTimeout)
+	defer cancel()
 	seen := map[string]bool{}
 	for _, c := range configs {
 		if c == nil {
@@ -292,9 +351,6 @@ func (s *Server) restore(configs []*evaluate.Config) error {
 			return fmt.Errorf("flagserver: two configs for environment %q", c.Environment)
 		}
 		seen[c.Environment] = true
-		if _, ok := stored[c.Environment]; ok {
-			continue
-		}
 		// Compile the caller's Config itself first: one loaded from files
 		// reports findings with file:line positions.
 		if _, err := evaluate.Compile(c); err != nil {
@@ -304,22 +360,45 @@ func (s *Server) restore(configs []*evaluate.Config) error {
 		if err != nil {
 			return fmt.Errorf("flagserver: environment %q: %w", c.Environment, err)
 		}
-		if err := s.store.commit(es, nil, nil); err != nil {
+		se, err := storedEnvOf(es)
+		if err != nil {
+			return fmt.Errorf("flagserver: environment %q: %w", c.Environment, err)
+		}
+		if _, err := s.store.Seed(ctx, se); err != nil {
 			return fmt.Errorf("flagserver: persist environment %q: %w", c.Environment, err)
 		}
-		s.envs[es.name] = es
 	}
-	for name, c := range stored {
-		c.Environment = name
-		es, err := newEnvState(c)
+	return s.reloadAll(ctx)
+}
+
+// reloadAll replaces every environment with the store's, as of its head.
+func (s *Server) reloadAll(ctx context.Context) error {
+	stored, head, err := s.store.Load(ctx)
+	if err != nil {
+		return err
+	}
+	envs := make(map[string]*envState, len(stored))
+	for i := range stored {
+		es, err := envFromStored(&stored[i], s.env(stored[i].Name))
 		if err != nil {
-			return fmt.Errorf("flagserver: stored environment %q: %w", name, err)
+			return fmt.Errorf("flagserver: stored environment %q: %w", stored[i].Name, err)
 		}
-		s.envs[name] = es
+		envs[stored[i].Name] = es
 	}
-	for name, es := range s.envs {
-		s.hub.init(name, es.version())
+	s.envMu.Lock()
+	first := len(s.envs) == 0
+	for name, es := range envs {
+		if cur := s.envs[name]; cur == nil || cur.version() < es.version() || first {
+			s.envs[name] = es
+			if first {
+				s.hub.init(name, es.version())
+			} else {
+				s.hub.resetTo(name, es.version())
+			}
+		}
 	}
+	s.envMu.Unlock()
+	s.sync.advance(head)
 	return nil
 }
 
@@ -339,7 +418,8 @@ func (s *Server) Close() error {
 	s.closed = true
 	close(s.done)
 	s.hub.close()
-	return s.store.close()
+	s.follow.Wait()
+	return s.store.Close()
 }
 
 // PublicKey returns the public half of the bootstrap signing key.
@@ -349,6 +429,17 @@ func (s *Server) PublicKey() ed25519.PublicKey {
 
 // KeyID returns the key id of bootstrap envelopes (wire.KeyID of PublicKey).
 func (s *Server) KeyID() string { return wire.KeyID(s.PublicKey()) }
+
+// PublicKeys returns the public halves of the store's signing keys: the
+// current one (PublicKey) first, then those a rotation replaced, newest
+// first.
+func (s *Server) PublicKeys() []ed25519.PublicKey {
+	out := make([]ed25519.PublicKey, len(s.signKeys))
+	for i, k := range s.signKeys {
+		out[i] = k.Public().(ed25519.PublicKey)
+	}
+	return out
+}
 
 // Snapshot returns the current compiled snapshot of env.
 func (s *Server) Snapshot(env string) (*evaluate.Snapshot, bool) {
@@ -527,9 +618,13 @@ func (s *Server) routes() http.Handler {
 		{"GET", "/v1/stream", classRead, 0, s.handleStream},
 		{"GET", "/v1/audit", classRead, 0, s.handleAudit},
 		{"GET", "/v1/bootstrap", classRead, 0, s.handleBootstrap},
+		{"GET", "/v1/keys", classRead, 0, s.handleKeys},
 	}
 	rs = append(rs, s.ofrepRoutes(body)...) // ofrep.go: POST /ofrep/v1/evaluate/flags[/{key}]
 	mux := http.NewServeMux()
+	// Health (replica.go): no credentials, no rate limit.
+	mux.HandleFunc("GET /healthz", s.handleHealthz)
+	mux.HandleFunc("GET /readyz", s.handleReadyz)
 	allow := map[string][]string{}
 	for _, rt := range rs {
 		mux.Handle(rt.method+" "+rt.pattern, s.guard(rt))

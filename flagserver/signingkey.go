@@ -77,6 +77,41 @@ func LoadOrCreateSigningKey(dir string) (key ed25519.PrivateKey, created bool, e
 	return priv, true, nil
 }
 
+// writeSigningKey replaces DIR/signing-key.pem with key: written 0600 to
+// a temporary file, fsynced, renamed over it, and the directory fsynced.
+func writeSigningKey(dir string, key ed25519.PrivateKey) error {
+	der, err := x509.MarshalPKCS8PrivateKey(key)
+	if err != nil {
+		return fmt.Errorf("flagserver: encode signing key: %w", err)
+	}
+	tmp, err := os.CreateTemp(dir, SigningKeyFile+".tmp-*")
+	if err != nil {
+		return fmt.Errorf("flagserver: write signing key: %w", err)
+	}
+	defer os.Remove(tmp.Name())
+	err = tmp.Chmod(0o600)
+	if err == nil {
+		_, err = tmp.Write(pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der}))
+	}
+	if err == nil {
+		err = tmp.Sync()
+	}
+	if cerr := tmp.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(tmp.Name(), filepath.Join(dir, SigningKeyFile))
+	}
+	if err != nil {
+		return fmt.Errorf("flagserver: write signing key: %w", err)
+	}
+	if d, err := os.Open(dir); err == nil {
+		d.Sync()
+		d.Close()
+	}
+	return nil
+}
+
 func readSigningKey(path string) (ed25519.PrivateKey, error) {
 	b, err := os.ReadFile(path)
 	if err != nil {

@@ -6,6 +6,9 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/flagwire/flagwire/internal/wire"
 )
 
 // TestDataDirKeepsSigningKey: a Server with DataDir and no SigningKey keeps
@@ -46,5 +49,50 @@ func TestDataDirKeepsSigningKey(t *testing.T) {
 				t.Fatalf("err %v, want one naming the key file", err)
 			}
 		})
+	}
+}
+
+// TestRotateSigningKey: Options.RotateSigningKey makes a new current key
+// in the data dir; GET /v1/keys lists it first and the replaced one after
+// it, across restarts, so an envelope signed before the rotation verifies
+// with a listed key.
+func TestRotateSigningKey(t *testing.T) {
+	dir := t.TempDir()
+	ts := newTestServer(t, Options{DataDir: dir})
+	old := ts.PublicKey()
+	r := ts.do("GET", "/v1/bootstrap?environment=prod", "")
+	r.wantStatus(t, 200)
+	var env wire.BootstrapEnvelope
+	r.json(t, &env)
+	ts.close()
+
+	keysOf := func(ts *testServer) wire.KeysResponse {
+		var k wire.KeysResponse
+		ts.do("GET", "/v1/keys", "").json(t, &k)
+		return k
+	}
+	ts = newTestServer(t, Options{DataDir: dir, RotateSigningKey: true})
+	if ts.PublicKey().Equal(old) {
+		t.Fatal("the rotation kept the key")
+	}
+	for restart := range 2 {
+		k := keysOf(ts)
+		if len(k.Keys) != 2 || !k.Keys[0].Current || k.Keys[1].Current ||
+			!ed25519.PublicKey(k.Keys[0].PublicKey).Equal(ts.PublicKey()) || !ed25519.PublicKey(k.Keys[1].PublicKey).Equal(old) ||
+			k.Keys[1].KeyID != wire.KeyID(old) {
+			t.Fatalf("restart %d: GET /v1/keys %s", restart, mustJSON(k))
+		}
+		trusted := map[string]ed25519.PublicKey{}
+		for _, key := range k.Keys {
+			trusted[key.KeyID] = key.PublicKey
+		}
+		if err := env.Verify(trusted, time.Now()); err != nil {
+			t.Fatalf("an envelope signed before the rotation: %v", err)
+		}
+		ts.close()
+		ts = newTestServer(t, Options{DataDir: dir})
+	}
+	if _, err := New(Options{DataDir: t.TempDir(), RotateSigningKey: true, SigningKey: ed25519.NewKeyFromSeed(make([]byte, 32))}); err == nil {
+		t.Fatal("RotateSigningKey with SigningKey set was accepted")
 	}
 }

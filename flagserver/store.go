@@ -1,23 +1,16 @@
 package flagserver
 
 import (
-	"crypto/rand"
+	"bytes"
 	"crypto/sha256"
-	"encoding/binary"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"os"
-	"path/filepath"
 	"slices"
 	"sync"
-	"time"
-
-	bolt "go.etcd.io/bbolt"
 
 	"github.com/flagwire/flagwire/evaluate"
-	"github.com/flagwire/flagwire/internal/wire"
 )
 
 // envState is one environment's published state. It is immutable: a write
@@ -106,15 +99,100 @@ func nextEnvState(cfg *evaluate.Config, prev *envState, kind, key string) (*envS
 		return nil, fmt.Errorf("flagserver: encode config %q: %w", cfg.Environment, err)
 	}
 	es.head = head
-	es.size = len(head) - 1 + len(`,"flags":`) + 1
-	if cfg.Flags == nil {
-		es.size += len("null")
+	es.setSize()
+	return es, nil
+}
+
+// setSize sets size from head and the parts.
+func (e *envState) setSize() {
+	e.size = len(e.head) - 1 + len(`,"flags":`) + 1
+	if e.cfg.Flags == nil {
+		e.size += len("null")
 	} else {
-		es.size += partsLen(es.flagJSON)
+		e.size += partsLen(e.flagJSON)
 	}
-	if len(cfg.Segments) > 0 {
-		es.size += len(`,"segments":`) + partsLen(es.segJSON)
+	if len(e.cfg.Segments) > 0 {
+		e.size += len(`,"segments":`) + partsLen(e.segJSON)
 	}
+}
+
+// envFromStored makes the state of a stored environment, reusing prev
+// (the environment's current state, or nil): a flag or segment whose
+// stored JSON is prev's is taken from prev as is (so is its compiled
+// form), the others are decoded; the stored JSON is the wire form. A
+// replica catching up on a write next to a large segment decodes and
+// compiles only what the write changed.
+func envFromStored(se *StoredEnv, prev *envState) (*envState, error) {
+	if prev == nil {
+		cfg, err := decodeStoredEnv(se)
+		if err != nil {
+			return nil, err
+		}
+		return newEnvState(cfg)
+	}
+	fail := func(err error) (*envState, error) {
+		return nil, fmt.Errorf("flagserver: stored environment %q: %w", se.Name, err)
+	}
+	var h configHead
+	if err := json.Unmarshal(se.Head, &h); err != nil {
+		return fail(err)
+	}
+	var fk, sk []string
+	if err := json.Unmarshal(se.FlagKeys, &fk); err != nil {
+		return fail(err)
+	}
+	if err := json.Unmarshal(se.SegKeys, &sk); err != nil {
+		return fail(err)
+	}
+	cfg := &evaluate.Config{Environment: se.Name, Version: h.Version, Salt: h.Salt, RequireChangeReason: h.RequireChangeReason, Attributes: h.Attributes}
+	es := &envState{name: se.Name, cfg: cfg, head: se.Head}
+	opts := evaluate.JSONOptions{AllowUnknownFields: true, ExactNumbers: true}
+	if fk != nil {
+		cfg.Flags = make([]evaluate.Flag, len(fk))
+		es.flagJSON = make([][]byte, len(fk))
+	}
+	prevFlags := make(map[string]int, len(prev.cfg.Flags))
+	for i := range prev.cfg.Flags {
+		prevFlags[prev.cfg.Flags[i].Key] = i
+	}
+	for i, k := range fk {
+		part := se.Flags[k]
+		if part == nil {
+			return fail(fmt.Errorf("flag %q is missing", k))
+		}
+		es.flagJSON[i] = part
+		if j, ok := prevFlags[k]; ok && bytes.Equal(prev.flagJSON[j], part) {
+			cfg.Flags[i] = prev.cfg.Flags[j]
+		} else if err := evaluate.DecodeJSON(part, &cfg.Flags[i], opts); err != nil {
+			return fail(fmt.Errorf("flag %q: %w", k, err))
+		}
+	}
+	if len(sk) > 0 {
+		cfg.Segments = make([]evaluate.Segment, len(sk))
+		es.segJSON = make([][]byte, len(sk))
+	}
+	prevSegs := make(map[string]int, len(prev.cfg.Segments))
+	for i := range prev.cfg.Segments {
+		prevSegs[prev.cfg.Segments[i].Key] = i
+	}
+	for i, k := range sk {
+		part := se.Segments[k]
+		if part == nil {
+			return fail(fmt.Errorf("segment %q is missing", k))
+		}
+		es.segJSON[i] = part
+		if j, ok := prevSegs[k]; ok && bytes.Equal(prev.segJSON[j], part) {
+			cfg.Segments[i] = prev.cfg.Segments[j]
+		} else if err := evaluate.DecodeJSON(part, &cfg.Segments[i], opts); err != nil {
+			return fail(fmt.Errorf("segment %q: %w", k, err))
+		}
+	}
+	snap, err := evaluate.CompileReusing(cfg, prev.snap)
+	if err != nil {
+		return fail(err)
+	}
+	es.snap = snap
+	es.setSize()
 	return es, nil
 }
 
@@ -191,284 +269,70 @@ func cloneConfig(c *evaluate.Config) *evaluate.Config {
 	}
 }
 
-// Persistence: a bbolt file DataDir/flagwire.db with two buckets.
-var (
-	bucketEnvs  = []byte("envs")  // environment name → its bucket (below); older stores: config JSON
-	bucketAudit = []byte("audit") // big-endian uint64 id → AuditEntry JSON
-	bucketMeta  = []byte("meta")  // the store's own facts: keyEpoch
-	keyEpoch    = []byte("epoch") // the store's epoch (see wire.HeaderConfigEpoch)
-
-	// An environment's bucket holds its config in parts, so a write
-	// stores only what it changed:
-	keyHead     = []byte("head")     // the config's scalar fields (configHead JSON)
-	keyFlagKeys = []byte("flagKeys") // JSON array of flag keys in config order (null: Flags nil)
-	keySegKeys  = []byte("segKeys")  // JSON array of segment keys in config order
-	bucketFlags = []byte("flags")    // flag key → flag JSON
-	bucketSegs  = []byte("segments") // segment key → segment JSON
-)
-
-// change names what a write changed, for store.commit.
-type change struct {
-	kind, key   string
-	keysChanged bool // an entity was added or removed: the key order is rewritten
+// storedEnvOf returns es as stored (whole).
+func storedEnvOf(es *envState) (StoredEnv, error) {
+	e := StoredEnv{Name: es.name, Version: es.version(), Head: es.head, Flags: map[string][]byte{}, Segments: map[string][]byte{}}
+	for i := range es.cfg.Flags {
+		e.Flags[es.cfg.Flags[i].Key] = es.flagJSON[i]
+	}
+	for i := range es.cfg.Segments {
+		e.Segments[es.cfg.Segments[i].Key] = es.segJSON[i]
+	}
+	var err error
+	if e.FlagKeys, err = flagKeysJSON(es); err != nil {
+		return e, err
+	}
+	e.SegKeys, err = segKeysJSON(es)
+	return e, err
 }
 
-// store is the durable part of the server; nil db means memory only.
-type store struct {
-	db *bolt.DB
-	// epoch names this store's version counter (wire.HeaderConfigEpoch):
-	// made when the store is created, kept in the data dir.
-	epoch string
+func flagKeysJSON(es *envState) ([]byte, error) {
+	var fk []string
+	if es.cfg.Flags != nil {
+		fk = make([]string, len(es.cfg.Flags))
+		for i := range es.cfg.Flags {
+			fk[i] = es.cfg.Flags[i].Key
+		}
+	}
+	return json.Marshal(fk)
 }
 
-// newEpoch returns a random store epoch: 16 bytes, hex.
-func newEpoch() string {
-	var b [16]byte
-	rand.Read(b[:]) // crypto/rand.Read never returns an error (it crashes the program instead)
-	return hex.EncodeToString(b[:])
+func segKeysJSON(es *envState) ([]byte, error) {
+	sk := make([]string, len(es.cfg.Segments))
+	for i := range es.cfg.Segments {
+		sk[i] = es.cfg.Segments[i].Key
+	}
+	return json.Marshal(sk)
 }
 
-// openStore opens the data dir (memory only for ""), with a new epoch
-// when rotate is set (Options.NewEpoch).
-func openStore(dir string, rotate bool) (*store, error) {
-	if dir == "" {
-		return &store{epoch: newEpoch()}, nil
-	}
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return nil, fmt.Errorf("flagserver: data dir: %w", err)
-	}
-	db, err := bolt.Open(filepath.Join(dir, "flagwire.db"), 0o600, &bolt.Options{Timeout: 2 * time.Second})
-	if err != nil {
-		return nil, fmt.Errorf("flagserver: open data dir %s: %w", dir, err)
-	}
-	var epoch string
-	err = db.Update(func(tx *bolt.Tx) error {
-		if _, err := tx.CreateBucketIfNotExists(bucketEnvs); err != nil {
-			return err
-		}
-		if _, err := tx.CreateBucketIfNotExists(bucketAudit); err != nil {
-			return err
-		}
-		meta, err := tx.CreateBucketIfNotExists(bucketMeta)
-		if err != nil {
-			return err
-		}
-		// A data dir from before epochs gets one now: its versions
-		// continue, so clients that hold them compare them as before
-		// once they have seen it.
-		if e := meta.Get(keyEpoch); len(e) > 0 && !rotate {
-			epoch = string(e)
-			return nil
-		}
-		epoch = newEpoch()
-		return meta.Put(keyEpoch, []byte(epoch))
-	})
-	if err != nil {
-		db.Close()
-		return nil, fmt.Errorf("flagserver: init data dir: %w", err)
-	}
-	return &store{db: db, epoch: epoch}, nil
-}
-
-// load returns the persisted configs and audit log.
-func (st *store) load() (map[string]*evaluate.Config, []wire.AuditEntry, error) {
-	cfgs := map[string]*evaluate.Config{}
-	var audit []wire.AuditEntry
-	if st.db == nil {
-		return cfgs, nil, nil
-	}
-	err := st.db.View(func(tx *bolt.Tx) error {
-		envs := tx.Bucket(bucketEnvs)
-		err := envs.ForEach(func(k, v []byte) error {
-			if v == nil { // a bucket: the config in parts
-				var err error
-				if v, err = assembleStored(envs.Bucket(k)); err != nil {
-					return fmt.Errorf("environment %q: %w", k, err)
-				}
-			}
-			// The one config decoder: numbers exactly as stored, and
-			// fields a newer version wrote skipped.
-			cfg := new(evaluate.Config)
-			if err := evaluate.DecodeJSON(v, cfg, evaluate.JSONOptions{AllowUnknownFields: true, ExactNumbers: true}); err != nil {
-				return fmt.Errorf("environment %q: %w", k, err)
-			}
-			cfgs[string(k)] = cfg
-			return nil
-		})
-		if err != nil {
-			return err
-		}
-		return tx.Bucket(bucketAudit).ForEach(func(_, v []byte) error {
-			var e wire.AuditEntry
-			if err := json.Unmarshal(v, &e); err != nil {
-				return err
-			}
-			audit = append(audit, e)
-			return nil
-		})
-	})
-	if err != nil {
-		return nil, nil, fmt.Errorf("flagserver: load data dir: %w", err)
-	}
-	return cfgs, audit, nil
-}
-
-// commit durably stores an environment's new config and its audit entry
-// (nil for none) in one transaction; bbolt fsyncs before Update returns.
-// With ch, only the changed entity, the scalar fields and (when an entity
-// was added or removed) the key order are written; without ch, or for an
-// environment stored whole by an older version, everything is.
-func (st *store) commit(env *envState, entry *wire.AuditEntry, ch *change) error {
-	if st.db == nil {
-		return nil
-	}
-	var ab []byte
-	if entry != nil {
-		var err error
-		if ab, err = json.Marshal(entry); err != nil {
-			return err
-		}
-	}
-	return st.db.Update(func(tx *bolt.Tx) error {
-		envs := tx.Bucket(bucketEnvs)
-		b := envs.Bucket([]byte(env.name))
-		if b == nil || ch == nil {
-			if envs.Get([]byte(env.name)) != nil { // stored whole by an older version
-				if err := envs.Delete([]byte(env.name)); err != nil {
-					return err
-				}
-			}
-			if b != nil {
-				if err := envs.DeleteBucket([]byte(env.name)); err != nil {
-					return err
-				}
-			}
-			var err error
-			if b, err = envs.CreateBucket([]byte(env.name)); err != nil {
-				return err
-			}
-			if err := storeAll(b, env); err != nil {
-				return err
-			}
-		} else if err := storeChange(b, env, ch); err != nil {
-			return err
-		}
-		if entry != nil {
-			return tx.Bucket(bucketAudit).Put(binary.BigEndian.AppendUint64(nil, uint64(entry.ID)), ab)
-		}
-		return nil
-	})
-}
-
-func storeAll(b *bolt.Bucket, env *envState) error {
-	flags, err := b.CreateBucket(bucketFlags)
-	if err != nil {
-		return err
-	}
-	segs, err := b.CreateBucket(bucketSegs)
-	if err != nil {
-		return err
-	}
-	for i := range env.cfg.Flags {
-		if err := flags.Put([]byte(env.cfg.Flags[i].Key), env.flagJSON[i]); err != nil {
-			return err
-		}
-	}
-	for i := range env.cfg.Segments {
-		if err := segs.Put([]byte(env.cfg.Segments[i].Key), env.segJSON[i]); err != nil {
-			return err
-		}
-	}
-	return storeHead(b, env, true)
-}
-
-func storeChange(b *bolt.Bucket, env *envState, ch *change) error {
-	parts, enc := b.Bucket(bucketFlags), env.flagJSON
-	keys := make([]string, 0, len(env.cfg.Flags))
-	for i := range env.cfg.Flags {
-		keys = append(keys, env.cfg.Flags[i].Key)
-	}
-	if ch.kind == "segment" {
-		parts, enc = b.Bucket(bucketSegs), env.segJSON
-		keys = keys[:0]
-		for i := range env.cfg.Segments {
-			keys = append(keys, env.cfg.Segments[i].Key)
-		}
-	}
-	if parts == nil {
-		return errors.New("flagserver: stored environment has no " + ch.kind + " bucket")
-	}
-	if i := slices.Index(keys, ch.key); i >= 0 {
-		if err := parts.Put([]byte(ch.key), enc[i]); err != nil {
-			return err
-		}
-	} else if err := parts.Delete([]byte(ch.key)); err != nil {
-		return err
-	}
-	return storeHead(b, env, ch.keysChanged)
-}
-
-// storeHead writes the scalar fields and, with order, the key orders.
-func storeHead(b *bolt.Bucket, env *envState, order bool) error {
-	if err := b.Put(keyHead, env.head); err != nil {
-		return err
-	}
-	if !order {
-		return nil
-	}
-	var fk, sk []string
-	if env.cfg.Flags != nil {
-		fk = make([]string, len(env.cfg.Flags))
-		for i := range env.cfg.Flags {
-			fk[i] = env.cfg.Flags[i].Key
-		}
-	}
-	for i := range env.cfg.Segments {
-		sk = append(sk, env.cfg.Segments[i].Key)
-	}
-	fb, err := json.Marshal(fk)
-	if err != nil {
-		return err
-	}
-	sb, err := json.Marshal(sk)
-	if err != nil {
-		return err
-	}
-	if err := b.Put(keyFlagKeys, fb); err != nil {
-		return err
-	}
-	return b.Put(keySegKeys, sb)
-}
-
-// assembleStored rebuilds the config document from an environment's
-// bucket, in the stored order.
-func assembleStored(b *bolt.Bucket) ([]byte, error) {
-	head := b.Get(keyHead)
-	flags, segs := b.Bucket(bucketFlags), b.Bucket(bucketSegs)
-	if len(head) < 2 || head[len(head)-1] != '}' || flags == nil || segs == nil {
+// assembleEnv rebuilds the config document of a stored environment, in
+// the stored order.
+func assembleEnv(e *StoredEnv) ([]byte, error) {
+	head := e.Head
+	if len(head) < 2 || head[len(head)-1] != '}' {
 		return nil, errors.New("incomplete stored config")
 	}
 	var fk, sk []string
-	if err := json.Unmarshal(b.Get(keyFlagKeys), &fk); err != nil {
+	if err := json.Unmarshal(e.FlagKeys, &fk); err != nil {
 		return nil, fmt.Errorf("flag keys: %w", err)
 	}
-	if err := json.Unmarshal(b.Get(keySegKeys), &sk); err != nil {
+	if err := json.Unmarshal(e.SegKeys, &sk); err != nil {
 		return nil, fmt.Errorf("segment keys: %w", err)
 	}
-	parts := func(bk *bolt.Bucket, keys []string, what string) ([][]byte, error) {
+	parts := func(m map[string][]byte, keys []string, what string) ([][]byte, error) {
 		out := make([][]byte, len(keys))
 		for i, k := range keys {
-			if out[i] = bk.Get([]byte(k)); out[i] == nil {
+			if out[i] = m[k]; out[i] == nil {
 				return nil, fmt.Errorf("%s %q is missing", what, k)
 			}
 		}
 		return out, nil
 	}
-	fp, err := parts(flags, fk, "flag")
+	fp, err := parts(e.Flags, fk, "flag")
 	if err != nil {
 		return nil, err
 	}
-	sp, err := parts(segs, sk, "segment")
+	sp, err := parts(e.Segments, sk, "segment")
 	if err != nil {
 		return nil, err
 	}
@@ -486,9 +350,18 @@ func assembleStored(b *bolt.Bucket) ([]byte, error) {
 	return append(doc, '}'), nil
 }
 
-func (st *store) close() error {
-	if st.db == nil {
-		return nil
+// decodeStoredEnv decodes a stored environment into a Config.
+func decodeStoredEnv(e *StoredEnv) (*evaluate.Config, error) {
+	doc, err := assembleEnv(e)
+	if err != nil {
+		return nil, fmt.Errorf("flagserver: stored environment %q: %w", e.Name, err)
 	}
-	return st.db.Close()
+	// The one config decoder: numbers exactly as stored, and fields a
+	// newer version wrote skipped.
+	cfg := new(evaluate.Config)
+	if err := evaluate.DecodeJSON(doc, cfg, evaluate.JSONOptions{AllowUnknownFields: true, ExactNumbers: true}); err != nil {
+		return nil, fmt.Errorf("flagserver: stored environment %q: %w", e.Name, err)
+	}
+	cfg.Environment = e.Name
+	return cfg, nil
 }

@@ -1,8 +1,10 @@
 package flagserver
 
 import (
+	"cmp"
 	"encoding/json"
 	"net/http"
+	"slices"
 	"strconv"
 	"sync"
 	"time"
@@ -39,8 +41,11 @@ import (
 //
 //	data: {"type":"invalidate","flagKey":"a","environment":"prod","version":43,"dependents":["b","c"]}
 //
-// Event ids are the environment version after the change, in decimal, so
-// events arrive in version order, one per change. A client reconnecting
+// Event ids are the environment's version after the change, in decimal:
+// the store's version of the write, one counter for every environment of
+// the store (so an environment's versions have gaps, and on a shared store
+// an id means the same change on every replica). Events arrive in version
+// order, one per change. A client reconnecting
 // with Last-Event-ID: N gets every event after N from the replay buffer;
 // when N is older than the buffer (or newer than the server's version,
 // e.g. after a restart without a data directory) it gets one "reset"
@@ -60,8 +65,10 @@ type bufferedEvent struct {
 	data    []byte
 }
 
-// envEvents is the replay buffer of one environment. It holds the events
-// with versions (base, current], contiguous.
+// envEvents is the replay buffer of one environment. It holds the
+// environment's events with versions in (base, current], in order.
+// Versions are the store's (one counter for every environment), so they
+// have gaps.
 type envEvents struct {
 	events  []bufferedEvent
 	base    int64
@@ -101,8 +108,9 @@ func (h *hub) init(env string, version int64) {
 	h.envs[env] = &envEvents{base: version, current: version}
 }
 
-// publish appends ev (whose Version must be the environment's next) and
-// wakes env's subscribers.
+// publish appends ev and wakes env's subscribers. An event at or below
+// the environment's current version is already there (a replica sees its
+// own writes again in the store's feed) and is dropped.
 func (h *hub) publish(env string, ev wire.StreamEvent) {
 	data, _ := json.Marshal(ev)
 	h.mu.Lock()
@@ -111,6 +119,9 @@ func (h *hub) publish(env string, ev wire.StreamEvent) {
 	if ee == nil {
 		ee = &envEvents{base: ev.Version - 1}
 		h.envs[env] = ee
+	}
+	if ev.Version <= ee.current {
+		return
 	}
 	ee.events = append(ee.events, bufferedEvent{version: ev.Version, typ: ev.Type, data: data})
 	ee.current = ev.Version
@@ -168,6 +179,30 @@ func (h *hub) skipThrough(sub *subscriber, version int64) {
 	h.mu.Unlock()
 }
 
+// resetTo forgets env's buffered events: the environment was reloaded
+// whole at version, and every subscriber behind it gets a reset.
+func (h *hub) resetTo(env string, version int64) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	ee := h.envs[env]
+	if ee == nil {
+		h.envs[env] = &envEvents{base: version, current: version}
+		return
+	}
+	if version <= ee.current {
+		return
+	}
+	ee.events, ee.base, ee.current = nil, version, version
+	for sub := range h.subs {
+		if sub.env == env {
+			select {
+			case sub.notify <- struct{}{}:
+			default:
+			}
+		}
+	}
+}
+
 func (h *hub) unsubscribe(sub *subscriber) {
 	h.mu.Lock()
 	delete(h.subs, sub)
@@ -190,7 +225,8 @@ func (h *hub) next(sub *subscriber) (events []bufferedEvent, reset bool, resetTo
 	if from >= ee.current {
 		return nil, false, 0
 	}
-	return ee.events[from-ee.base:], false, 0
+	i, _ := slices.BinarySearchFunc(ee.events, from+1, func(e bufferedEvent, v int64) int { return cmp.Compare(e.version, v) })
+	return ee.events[i:], false, 0
 }
 
 func (h *hub) count() int {
@@ -211,7 +247,7 @@ func (h *hub) close() {
 func (s *Server) handleStream(w http.ResponseWriter, r *http.Request) {
 	rc := reqCtx(r)
 	env := environment(r)
-	es, ok := s.readableEnv(w, rc, env)
+	es, ok := s.readableEnv(w, r, rc, env)
 	if !ok {
 		return
 	}
@@ -243,7 +279,7 @@ func (s *Server) handleStream(w http.ResponseWriter, r *http.Request) {
 	h.Set("Cache-Control", "no-cache")
 	h.Set("X-Accel-Buffering", "no")
 	h.Set(wire.HeaderConfigVersion, strconv.FormatInt(version, 10))
-	h.Set(wire.HeaderConfigEpoch, s.store.epoch) // event ids resume within one epoch only
+	h.Set(wire.HeaderConfigEpoch, s.epoch) // event ids resume within one epoch only
 	// A stream outlives the http.Server's ReadTimeout and WriteTimeout:
 	// clear the read deadline (its expiry would cancel the request) and
 	// give every write its own deadline instead, so a client that stops

@@ -230,3 +230,41 @@ func TestStreamVersionRacesWrites(t *testing.T) {
 		}
 	}
 }
+
+// TestStreamAcrossVersionGaps: versions are one counter for the store, so
+// an environment's versions have gaps when another environment is written
+// in between. Its stream carries its own events with their versions as
+// ids, and resuming from any id, one between two events included, sends
+// exactly the later ones.
+func TestStreamAcrossVersionGaps(t *testing.T) {
+	dev := &evaluate.Config{Environment: "dev", Salt: "s"}
+	ts := newTestServer(t, Options{Configs: []*evaluate.Config{seedConfig(), dev}})
+	s := ts.openStream(t, "prod", "")
+	var prod []int64
+	for i := range 6 {
+		env := []string{"prod", "dev", "dev"}[i%3]
+		v, err := ts.PutFlag(env, evaluate.Flag{Key: "f" + strconv.Itoa(i)}, "t", "r")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if env == "prod" {
+			prod = append(prod, v)
+		}
+	}
+	if prod[1]-prod[0] != 3 {
+		t.Fatalf("prod's versions %v: want a gap of the two dev writes", prod)
+	}
+	for _, v := range prod {
+		if se := decodeEvent(t, s.Next(t)); se.Version != v || se.Environment != "prod" {
+			t.Fatalf("event %+v, want prod at %d", se, v)
+		}
+	}
+	// Resume from an id in the gap (a dev version): the next prod event.
+	r := ts.openStream(t, "prod", strconv.FormatInt(prod[0]+1, 10))
+	if se := decodeEvent(t, r.Next(t)); se.Version != prod[1] {
+		t.Fatalf("resumed in the gap: event at %d, want %d", se.Version, prod[1])
+	}
+	if ev, ok := r.NextWithin(100 * time.Millisecond); ok {
+		t.Fatalf("an event after the last: %+v", ev)
+	}
+}

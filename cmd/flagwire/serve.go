@@ -8,6 +8,7 @@ import (
 	"encoding/pem"
 	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
 	"net"
 	"net/http"
@@ -24,6 +25,7 @@ import (
 	"github.com/flagwire/flagwire/flagfile"
 	"github.com/flagwire/flagwire/flagserver"
 	"github.com/flagwire/flagwire/internal/wire"
+	"github.com/flagwire/flagwire/pgstore"
 )
 
 // serveConfig holds the flags of `flagwire serve`.
@@ -31,7 +33,10 @@ type serveConfig struct {
 	addr         string
 	flagsDir     string
 	dataDir      string
+	store        string
+	auditKeep    time.Duration
 	newEpoch     bool
+	rotateKey    bool
 	tokensFile   string
 	devToken     string
 	signingKey   string
@@ -111,6 +116,26 @@ default 2/s with a burst of 20). A limit is RATE[/s][,BURST] (burst
 omitted: the rate rounded up) or off. A token in the --tokens file may
 carry its own readLimit and writeLimit in the same form.
 
+PostgreSQL: --store postgres://USER:PASS@HOST:PORT/DB (or the
+FLAGWIRE_STORE environment variable, which keeps the password out of the
+process list) keeps the state in PostgreSQL instead of --data: several
+servers on one database are replicas behind any load balancer (writes on
+any of them, reads on every one see them at once, streams get every
+change). The schema is created and migrated at start. The bootstrap
+signing key is kept in the database too; --rotate-signing-key (with
+--data or --store) makes a new one, once, and GET /v1/keys keeps listing
+the replaced ones. Pool: 10 connections, idle ones
+closed after 5 minutes, 5-second connect timeout, 10-second statement
+timeout; the DSN parameters pool_max_conns, pool_max_conn_idle_time,
+connect_timeout and statement_timeout change them. While the database
+cannot be reached at start, the server retries with a backoff (up to 5s
+between attempts), /healthz answers 200 and /readyz 503 naming the
+failure, and every other request 503 with Retry-After; a wrong password
+or an invalid DSN ends it with an error that never prints the password.
+Once serving, a database that goes away leaves reads answered from the
+last version the server has, writes failing with 503 and Retry-After, and
+/readyz 503 until it is back.
+
 On shutdown, SSE streams are ended first, then in-flight requests are
 given 10 seconds to finish.`,
 		Args: cobra.NoArgs,
@@ -122,7 +147,10 @@ given 10 seconds to finish.`,
 	f.StringVar(&c.addr, "addr", "127.0.0.1:8080", "listen address (port 0 picks a free port)")
 	f.StringVar(&c.flagsDir, "flags", "", "flags-as-code directory")
 	f.StringVar(&c.dataDir, "data", "", "data directory for durable state (default: memory only)")
-	f.BoolVar(&c.newEpoch, "new-epoch", false, "with --data: start a new store epoch, once, after restoring the data directory from a backup, so that local-mode clients follow its (older) versions")
+	f.StringVar(&c.store, "store", "", "state in PostgreSQL: postgres://USER:PASS@HOST:PORT/DB (default: $FLAGWIRE_STORE, else the embedded store: --data or memory)")
+	f.BoolVar(&c.rotateKey, "rotate-signing-key", false, "with --data or --store: make a new bootstrap signing key, once; the previous ones stay listed by GET /v1/keys")
+	f.DurationVar(&c.auditKeep, "audit-retention", 0, "remove audit entries older than this (e.g. 8760h); 0 keeps them all")
+	f.BoolVar(&c.newEpoch, "new-epoch", false, "with --data or --store: start a new store epoch, once, after restoring the data directory or database from a backup, so that local-mode clients follow its (older) versions")
 	f.StringVar(&c.tokensFile, "tokens", "", "YAML or JSON file: a list of {secret, subject, scopes, environments, readLimit, writeLimit}")
 	f.StringVar(&c.devToken, "dev-token", "", "accept this bearer token with every scope")
 	f.StringVar(&c.signingKey, "signing-key", "", "Ed25519 bootstrap signing key: PEM (PKCS #8) or a 32-byte seed (raw, hex or base64); default: DIR/signing-key.pem with --data (created 0600 on first start), else ephemeral")
@@ -157,8 +185,8 @@ func runServe(ctx context.Context, cmd *cobra.Command, c serveConfig) error {
 	default:
 		return errors.New("--log must be text, json or off")
 	}
-	if c.newEpoch && c.dataDir == "" {
-		return errors.New("--new-epoch needs --data (without it every start is a new epoch)")
+	if c.store == "" && !cmd.Flags().Changed("store") {
+		c.store = os.Getenv(storeEnv)
 	}
 	trusted, err := flagserver.ParseTrustedProxies(c.trustedProxies)
 	if err != nil {
@@ -172,9 +200,25 @@ func runServe(ctx context.Context, cmd *cobra.Command, c serveConfig) error {
 	if c.maxBodyBytes <= 0 || c.maxSegmentBodyBytes <= 0 {
 		return errors.New("--max-body-bytes and --max-segment-body-bytes must be positive")
 	}
+	if c.store != "" && !isPostgresDSN(c.store) {
+		return fmt.Errorf("--store must be a PostgreSQL URL, postgres://USER:PASS@HOST:PORT/DB (got a value starting %q)", prefixOf(c.store))
+	}
+	if c.store != "" && c.dataDir != "" {
+		return errors.New("--store and --data exclude each other: the state is in PostgreSQL or in the data directory")
+	}
+	if c.newEpoch && c.dataDir == "" && c.store == "" {
+		return errors.New("--new-epoch needs --data or --store (without them every start is a new epoch)")
+	}
+	if c.rotateKey && (c.signingKey != "" || (c.dataDir == "" && c.store == "")) {
+		return errors.New("--rotate-signing-key rotates the key kept with --data or --store (not --signing-key)")
+	}
+	if c.auditKeep < 0 {
+		return errors.New("--audit-retention must not be negative")
+	}
 	opts := flagserver.Options{
-		DataDir: c.dataDir, NewEpoch: c.newEpoch, Logger: logger,
-		TrustedProxies: trusted, ProxyHeader: c.proxyHeader,
+		DataDir: c.dataDir, NewEpoch: c.newEpoch && c.store == "", Logger: logger, AuditRetention: c.auditKeep,
+		RotateSigningKey: c.rotateKey,
+		TrustedProxies:   trusted, ProxyHeader: c.proxyHeader,
 		ReadLimit: c.readLimit, WriteLimit: c.writeLimit, AuthFailureLimit: c.authFailureLimit,
 		MaxBodyBytes: c.maxBodyBytes, MaxSegmentBodyBytes: c.maxSegmentBodyBytes,
 	}
@@ -220,15 +264,16 @@ func runServe(ctx context.Context, cmd *cobra.Command, c serveConfig) error {
 		}
 		opts.SigningKey = key
 		keyOrigin = "from " + c.signingKey
-	case c.dataDir != "":
-		key, created, err := flagserver.LoadOrCreateSigningKey(c.dataDir)
-		if err != nil {
-			return err
+	case c.store != "":
+		keyOrigin = "kept in the PostgreSQL store"
+	case c.dataDir != "": // the store loads it (with the keys it replaced), or creates it
+		path := filepath.Join(c.dataDir, flagserver.SigningKeyFile)
+		keyOrigin = "from " + path
+		if _, err := os.Stat(path); errors.Is(err, fs.ErrNotExist) {
+			keyOrigin = "created in " + path
 		}
-		opts.SigningKey = key
-		keyOrigin = "from " + filepath.Join(c.dataDir, flagserver.SigningKeyFile)
-		if created {
-			keyOrigin = "created in " + filepath.Join(c.dataDir, flagserver.SigningKeyFile)
+		if c.rotateKey {
+			keyOrigin = "new, in " + path
 		}
 	default:
 		_, key, err := ed25519.GenerateKey(rand.Reader)
@@ -238,40 +283,21 @@ func runServe(ctx context.Context, cmd *cobra.Command, c serveConfig) error {
 		opts.SigningKey = key
 	}
 
-	srv, err := flagserver.New(opts)
-	if err != nil {
-		return err
-	}
-	// Loading (YAML, compiling, restoring the data dir) leaves garbage the
-	// size of the input; the runtime would return it to the OS only
-	// minutes later. Return it now, so an idle server holds what it serves.
-	open := len(opts.Tokens) == 0
-	opts = flagserver.Options{} // the configs loaded are garbage now
-	debug.FreeOSMemory()
 	ln, err := net.Listen("tcp", c.addr)
 	if err != nil {
-		srv.Close()
 		return err
 	}
-	pub := srv.PublicKey()
-	if keyOrigin == "" {
-		fmt.Fprintf(out, "bootstrap signing key %s is ephemeral (generated, not saved: clients' trusted key and last-known files stop verifying at the next start; use --data or --signing-key to keep one)\n", wire.KeyID(pub))
-	} else {
-		fmt.Fprintf(out, "bootstrap signing key %s (%s)\n", wire.KeyID(pub), keyOrigin)
-	}
-	fmt.Fprintf(out, "public key: %s\n", base64.StdEncoding.EncodeToString(pub))
-	if open {
-		fmt.Fprintln(out, "warning: no tokens configured: the server is open (development mode)")
-	}
-	fmt.Fprintf(out, "environments: %s\n", strings.Join(srv.Environments(), ", "))
 	if n, ok := fileLimit(); ok && c.maxConns > 0 && n < uint64(c.maxConns)+64 {
 		fmt.Fprintf(out, "warning: the file descriptor limit (%d) leaves no room for --max-conns (%d) connections and the server's own files: raise it (ulimit -n) or lower --max-conns\n", n, c.maxConns)
 	}
-	fmt.Fprintf(out, "listening on http://%s\n", ln.Addr())
-
 	lim := newConnLimiter(ln, c.maxConns, c.maxConnsPerAddr, trusted)
+	// Until the server is built (the store reached), /healthz and /readyz
+	// say why, and everything else is 503 with Retry-After.
+	sw := &switchHandler{}
+	start := &startingHandler{}
+	sw.set(start)
 	hs := &http.Server{
-		Handler:           srv,
+		Handler:           sw,
 		ReadHeaderTimeout: c.readHeaderTimeout,
 		ReadTimeout:       c.readTimeout,
 		WriteTimeout:      c.writeTimeout,
@@ -281,6 +307,69 @@ func runServe(ctx context.Context, cmd *cobra.Command, c serveConfig) error {
 	}
 	errc := make(chan error, 1)
 	go func() { errc <- hs.Serve(lim) }()
+	stopHTTP := func() {
+		hs.Close()
+		<-errc
+	}
+	if c.store != "" {
+		st, err := openPostgres(ctx, c.store, logger, start)
+		if err != nil {
+			stopHTTP()
+			if ctx.Err() != nil { // stopped while waiting for the database
+				return nil
+			}
+			return err
+		}
+		if c.newEpoch {
+			e, err := st.NewEpoch(ctx)
+			if err != nil {
+				st.Close()
+				stopHTTP()
+				return fmt.Errorf("--new-epoch: %w", err)
+			}
+			fmt.Fprintf(out, "new store epoch %s\n", e)
+		}
+		opts.Store = st
+		fmt.Fprintf(out, "store: PostgreSQL %s\n", pgstore.Describe(c.store))
+	}
+	srv, err := flagserver.New(opts)
+	if err != nil {
+		if opts.Store != nil {
+			opts.Store.Close()
+		}
+		stopHTTP()
+		return err
+	}
+	sw.set(srv)
+	// Loading (YAML, compiling, restoring the data dir) leaves garbage the
+	// size of the input; the runtime would return it to the OS only
+	// minutes later. Return it now, so an idle server holds what it serves.
+	open := len(opts.Tokens) == 0
+	opts = flagserver.Options{} // the configs loaded are garbage now
+	debug.FreeOSMemory()
+	pub := srv.PublicKey()
+	if keyOrigin == "" {
+		fmt.Fprintf(out, "bootstrap signing key %s is ephemeral (generated, not saved: clients' trusted key and last-known files stop verifying at the next start; use --data or --signing-key to keep one)\n", wire.KeyID(pub))
+	} else {
+		if c.rotateKey && c.store != "" {
+			keyOrigin = "new, " + keyOrigin
+		}
+		fmt.Fprintf(out, "bootstrap signing key %s (%s)\n", wire.KeyID(pub), keyOrigin)
+		if pubs := srv.PublicKeys(); len(pubs) > 1 {
+			ids := make([]string, 0, len(pubs)-1)
+			for _, p := range pubs[1:] {
+				ids = append(ids, wire.KeyID(p))
+			}
+			fmt.Fprintf(out, "previous signing keys, still listed by GET /v1/keys: %s\n", strings.Join(ids, ", "))
+		}
+	}
+	fmt.Fprintf(out, "public key: %s\n", base64.StdEncoding.EncodeToString(pub))
+	if open {
+		fmt.Fprintln(out, "warning: no tokens configured: the server is open (development mode)")
+	}
+	fmt.Fprintf(out, "environments: %s\n", strings.Join(srv.Environments(), ", "))
+	fmt.Fprintf(out, "listening on http://%s\n", ln.Addr())
+
 	select {
 	case err := <-errc:
 		srv.Close()

@@ -54,9 +54,26 @@ type DeleteResponse struct {
 	Version     int64  `json:"version"`
 }
 
+// KeysResponse is the body of GET /v1/keys: the server's bootstrap
+// signing keys, the current one first, then those a rotation replaced.
+type KeysResponse struct {
+	Keys []PublicKeyInfo `json:"keys"`
+}
+
+// PublicKeyInfo is one signing key of GET /v1/keys: its id (KeyID), the
+// Ed25519 public key (base64 in JSON) and whether it signs now.
+type PublicKeyInfo struct {
+	KeyID     string `json:"keyId"`
+	PublicKey []byte `json:"publicKey"`
+	Current   bool   `json:"current"`
+}
+
 // AuditResponse is the body of GET /v1/audit: entries oldest first.
+// NextBefore, when set, is the "before" query parameter of the next
+// (older) page.
 type AuditResponse struct {
-	Entries []AuditEntry `json:"entries"`
+	Entries    []AuditEntry `json:"entries"`
+	NextBefore int64        `json:"nextBefore,omitempty"`
 }
 
 // Size limits shared by the SDK and the server.
