@@ -35,7 +35,10 @@ func newRootCmd() *cobra.Command {
 		Long:          "Flagwire feature flags: reference server and flags-as-code tools.\n\n" + exitStatusHelp,
 		SilenceUsage:  true,
 		SilenceErrors: false,
+		// --version prints what `flagwire version` prints.
+		Version: buildVersion(),
 	}
+	root.SetVersionTemplate("flagwire {{.Version}}\n")
 	root.SetErrPrefix("flagwire:")
 	root.AddCommand(
 		newServeCmd(),
@@ -46,6 +49,7 @@ func newRootCmd() *cobra.Command {
 		newApplyCmd(),
 		newEvalCmd(),
 		newImportEnvCmd(),
+		newVersionCmd(),
 	)
 	return root
 }
