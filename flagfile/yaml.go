@@ -1612,7 +1612,7 @@ func ymlReadFile(fsys fs.FS, name string) ([]byte, error) {
 // Marshaling back to YAML.
 
 // MarshalYAML encodes one flag as a flags-as-code document in the style of
-// the seed's example: two-space indentation, fields in the order flagKey,
+// the package documentation's examples: two-space indentation, fields in the order flagKey,
 // environment, type, state, owners, variants, offVariant, prerequisites,
 // targets, rules, default, bucketing, metadata, flagMetadata, version, empty fields
 // omitted, owners as a flow list, rollouts and small payloads in flow
