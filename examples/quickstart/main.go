@@ -1,5 +1,5 @@
 // Command quickstart is Flagwire in one command: it starts the reference
-// Flag API server in-process on loopback with the seed's example flags,
+// Flag API server in-process on loopback with two example flags,
 // evaluates them through a real client, ramps a rollout from 10% to 25%
 // with PATCH + If-Match and shows the change arriving over SSE, then stops
 // the server and shows the circuit breaker and the safe fallbacks.
