@@ -56,7 +56,7 @@ type Config struct {
 // Flag is one feature flag in one environment.
 type Flag struct {
 	// Key names the flag, in kebab, snake or dotted case ("checkout-new-flow").
-	// In YAML it is written flagKey, as in the seed's flags-as-code example.
+	// In flags-as-code YAML it is written flagKey.
 	Key string `json:"key" yaml:"flagKey"`
 	// Environment is set by flags-as-code files; the server ignores it.
 	Environment string `json:"environment,omitempty" yaml:"environment,omitempty"`

@@ -14,7 +14,7 @@ import (
 )
 
 // DefaultMaxStaticSegmentIDs is the number of static ids above which Lint
-// warns about a segment (the seed's "segment bloat").
+// warns about a segment (segment bloat: shard it, or target by attribute).
 const DefaultMaxStaticSegmentIDs = 10000
 
 // The attribute types an [evaluate.Config] Attributes schema may declare.
@@ -35,7 +35,7 @@ type LintOptions struct {
 	MaxStaticSegmentIDs int
 }
 
-// Lint runs the seed's flags-as-code pipeline checks on cfg as of now and
+// Lint runs the flags-as-code pipeline checks on cfg as of now and
 // returns every finding, sorted by file, line and column (then by flag,
 // segment, rule and code). The codes, with their severities:
 //

@@ -41,53 +41,11 @@ const (
 	MaxYAMLAliasNodes = 100000
 )
 
-// with a flagKey, like the seed's example:
-//
-//	flagKey: checkout-new-flow
-//	environment: prod
-//	state: off
-//	owners: ["payments-team"]
-//	rules:
-//	  - id: rule-1
-//	    when: plan == 'pro' and region == 'US'
-//	    variant: true
-//	bucketing:
-//	  seed: checkout-new-flow
-//	metadata:
-//	  jira: PAY-1234
-//	  ttl: 2026-12-31
-//
-// — or a config document with any of the keys environment, salt, version,
-// requireChangeReason, attributes (the lint schema: attribute path → type),
-// flags (a list of flag mappings) and segments (a list of segment
-// mappings):
-//
-//	environment: prod
-//	salt: prod-salt-2026
-//	attributes: {plan: string, region: string, appVersion: semver}
-//	segments:
-//	  - key: beta_testers
-//	    included: ["3f9b2e10", "c0ffee42"]
-//	flags:
-//	  - flagKey: new-search
-//	    default: {percentage: 10}
-//
-// Field names are those of the model's yaml tags (see [evaluate.Flag],
-// [evaluate.Rule], [evaluate.Serve], [evaluate.Segment], [evaluate.Metadata];
-// the wire form's fields are listed at [evaluate.DecodeConfigJSON]), and an
-// unknown field is an error that names the closest known one. Where the
-// model wants a string, scalars keep their source text: "ttl: 2026-12-31" is the string "2026-12-31" and "jira: 1234"
-// the string "1234". Booleans are only true and false, so "state: off" is
-// the string "off"; a boolean where a string is expected is an error, so
-// that "name: true" never silently becomes "true". Free-form values
-// (variant values and references, payloads, flagMetadata values) keep
-// their YAML types: in "flagMetadata: {release: 1.0.2, build: 2}" release
-// is a string and build a number ("2" quoted would be a string). Anchors,
-// aliases and merge keys ("<<") work, within MaxYAMLAliasNodes.
-//
-// A file-level environment applies to the file's flags that name none and
-// to all its segments; salt, version, requireChangeReason and attributes
-// configure that environment and so require one (see MergeFiles).
+// File is one flags-as-code file, as LoadYAML parsed it: the file-level
+// settings of its config documents, and its flags and segments from both
+// kinds of document (flag documents, which have a flagKey, and the flags
+// and segments lists of config documents). The package documentation
+// describes the format, every field with an example.
 type File struct {
 	// Name is the file name given to LoadYAML, used in positions.
 	Name string
@@ -1654,7 +1612,7 @@ func ymlReadFile(fsys fs.FS, name string) ([]byte, error) {
 // Marshaling back to YAML.
 
 // MarshalYAML encodes one flag as a flags-as-code document in the style of
-// the seed's example: two-space indentation, fields in the order flagKey,
+// the package documentation's examples: two-space indentation, fields in the order flagKey,
 // environment, type, state, owners, variants, offVariant, prerequisites,
 // targets, rules, default, bucketing, metadata, flagMetadata, version, empty fields
 // omitted, owners as a flow list, rollouts and small payloads in flow

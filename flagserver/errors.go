@@ -61,13 +61,13 @@ func toAPIError(err error) *apiError {
 		return errorf(http.StatusBadRequest, wire.CodeCompileError, "the change does not compile: %d error(s)", len(ce.Findings)).
 			with(map[string]any{"findings": ce.Findings})
 	case errors.Is(err, ErrUnknownEnvironment):
-		return errorf(http.StatusNotFound, wire.CodeEnvironmentNotFound, "%v", err)
+		return errorf(http.StatusNotFound, wire.CodeEnvironmentNotFound, "%s", clientMessage(err))
 	case errors.Is(err, ErrFlagNotFound):
-		return errorf(http.StatusNotFound, wire.CodeFlagNotFound, "%v", err)
+		return errorf(http.StatusNotFound, wire.CodeFlagNotFound, "%s", clientMessage(err))
 	case errors.Is(err, ErrSegmentNotFound):
-		return errorf(http.StatusNotFound, wire.CodeSegmentNotFound, "%v", err)
+		return errorf(http.StatusNotFound, wire.CodeSegmentNotFound, "%s", clientMessage(err))
 	case errors.Is(err, ErrChangeReasonRequired):
-		return errorf(http.StatusBadRequest, wire.CodeChangeReasonRequired, "%v", err).
+		return errorf(http.StatusBadRequest, wire.CodeChangeReasonRequired, "%s", clientMessage(err)).
 			with(map[string]any{"field": "changeReason"})
 	case errors.Is(err, ErrClosed):
 		return errorf(http.StatusServiceUnavailable, wire.CodeUnavailable, "server is shutting down")
@@ -75,6 +75,13 @@ func toAPIError(err error) *apiError {
 		return errorf(http.StatusServiceUnavailable, wire.CodeUnavailable, "the store is unavailable; retry later")
 	}
 	return errorf(http.StatusInternalServerError, wire.CodeInternal, "internal error")
+}
+
+// clientMessage is err's message as an API client reads it: without the
+// "flagserver: " prefix that marks the package's Go errors for a program's
+// logs (an HTTP client sees the API's error code and this message only).
+func clientMessage(err error) string {
+	return strings.TrimPrefix(err.Error(), "flagserver: ")
 }
 
 // writeError writes the JSON error body {"error":{code,message,details}}.

@@ -178,6 +178,10 @@ func TestWriteErrors(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			r := ts.do(tt.method, tt.path, tt.body, tt.headers...)
 			e := r.wantError(t, tt.status, tt.code)
+			// A client reads the API's words, not a Go package's error prefix.
+			if e.Message == "" || strings.Contains(e.Message, "flagserver:") {
+				t.Errorf("message %q: want one without a Go package prefix", e.Message)
+			}
 			switch tt.status {
 			case 412:
 				if e.Details.(map[string]any)["etag"] != etag {

@@ -51,8 +51,7 @@ like "terraform apply": first a plan of every difference,
 on standard error. Segments are written before the flags that use them,
 prerequisites before the flags that need them, and deletions last.
 
-Every change follows the seed's "adding a rollout step safely": the flag
-is read for its ETag (and must still be what the plan showed), then
+Every change is made safely: the flag is read for its ETag (and must still be what the plan showed), then
 written with If-Match, so a concurrent edit is never overwritten: the
 server answers 412 and apply stops with the current diff, to be planned
 again. Each write carries an Idempotency-Key derived from its content, so

@@ -368,6 +368,7 @@ type apiError struct {
 	message      string
 	details      json.RawMessage
 	body         []byte
+	hint         string // what to do about it, when flagwire knows
 }
 
 // Error says which request failed, with the server's code and message.
@@ -378,6 +379,9 @@ func (e *apiError) Error() string {
 		if len(msg) > 200 {
 			msg = msg[:200] + "…"
 		}
+	}
+	if e.hint != "" {
+		msg += " (" + e.hint + ")"
 	}
 	if e.code != "" {
 		return fmt.Sprintf("%s %s: %d %s: %s", e.method, e.path, e.status, e.code, msg)
@@ -429,7 +433,7 @@ func (c *apiClient) do(ctx context.Context, req apiRequest) (*apiResponse, error
 			if err != nil {
 				return nil, usageError("%s %s: %v", req.method, u.Redacted(), err)
 			}
-			return nil, decodeAPIError(req.method, req.path, resp)
+			return nil, decodeAPIError(req.method, req.path, resp, c.token != "")
 		}
 		t := time.NewTimer(wait)
 		select {
@@ -477,8 +481,10 @@ func (c *apiClient) once(ctx context.Context, u *url.URL, req apiRequest) (*apiR
 	return &apiResponse{status: res.StatusCode, header: res.Header, body: b}, nil
 }
 
-// decodeAPIError reads the wire error body of a failed response.
-func decodeAPIError(method, path string, resp *apiResponse) *apiError {
+// decodeAPIError reads the wire error body of a failed response. sentToken
+// says whether the request carried a token from FLAGWIRE_TOKEN: a 401
+// then says how to give one, or that the one given was refused.
+func decodeAPIError(method, path string, resp *apiResponse, sentToken bool) *apiError {
 	e := &apiError{method: method, path: path, status: resp.status, body: resp.body}
 	var eb struct {
 		Error struct {
@@ -490,8 +496,15 @@ func decodeAPIError(method, path string, resp *apiResponse) *apiError {
 	if json.Unmarshal(resp.body, &eb) == nil {
 		e.code, e.message, e.details = eb.Error.Code, eb.Error.Message, eb.Error.Details
 	}
-	if e.message == "" && resp.status == http.StatusUnauthorized {
-		e.message = "unauthorized: set " + tokenEnv
+	if resp.status == http.StatusUnauthorized {
+		if e.message == "" {
+			e.message = "unauthorized"
+		}
+		if sentToken {
+			e.hint = "the server refused the token in " + tokenEnv
+		} else {
+			e.hint = "no token sent: set " + tokenEnv + ", as in export " + tokenEnv + "=…; flagwire reads the token from the environment only, never from a flag"
+		}
 	}
 	return e
 }

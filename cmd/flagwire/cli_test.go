@@ -13,6 +13,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/spf13/cobra"
+
 	"github.com/flagwire/flagwire/flagtest"
 )
 
@@ -150,6 +152,27 @@ func TestHelp(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestEveryCommandHasExamples: every command's --help shows examples,
+// each a flagwire command line.
+func TestEveryCommandHasExamples(t *testing.T) {
+	var walk func(c *cobra.Command)
+	walk = func(c *cobra.Command) {
+		if strings.TrimSpace(c.Example) == "" {
+			t.Errorf("%q has no examples in its --help", c.CommandPath())
+		} else if !strings.Contains(c.Example, "flagwire ") {
+			t.Errorf("%q: examples without a flagwire command line:\n%s", c.CommandPath(), c.Example)
+		}
+		for _, sub := range c.Commands() {
+			walk(sub)
+		}
+	}
+	walk(newRootCmd())
+	r := mustRun(t, 0, "", "serve", "--help")
+	if !strings.Contains(r.stdout, "Examples:") {
+		t.Errorf("flagwire serve --help prints no examples:\n%s", r.stdout)
 	}
 }
 

@@ -142,6 +142,22 @@ func TestEvalErrors(t *testing.T) {
 	}
 }
 
+// TestEvalTokenHints: a 401 says how to give a token when none was sent,
+// and that the one sent was refused otherwise.
+func TestEvalTokenHints(t *testing.T) {
+	srv := startFlags(t, exampleFlags(t))
+	t.Setenv(tokenEnv, "")
+	r := mustRun(t, 1, "", "eval", "checkout-new-flow", "--server", srv.URL)
+	if want := "no token sent: set FLAGWIRE_TOKEN"; !strings.Contains(r.stderr, want) {
+		t.Errorf("without a token, stderr lacks %q:\n%s", want, r.stderr)
+	}
+	t.Setenv(tokenEnv, "wrong")
+	r = mustRun(t, 1, "", "eval", "checkout-new-flow", "--server", srv.URL)
+	if want := "the server refused the token in FLAGWIRE_TOKEN"; !strings.Contains(r.stderr, want) {
+		t.Errorf("with a wrong token, stderr lacks %q:\n%s", want, r.stderr)
+	}
+}
+
 func TestParseAttrs(t *testing.T) {
 	tests := []struct {
 		name string

@@ -159,12 +159,12 @@ type signOptions struct {
 func newSignCmd() *cobra.Command {
 	var o signOptions
 	cmd := &cobra.Command{
-		Use:   "sign --key FILE [--expires 720h] [--env ENV] DIR|FILE",
+		Use:   "sign --key FILE [--expires 168h] [--env ENV] DIR|FILE",
 		Short: "Sign one environment's config as a bootstrap file",
 		Long: `Sign the config of one environment as a bootstrap file: a
 flagwire-bootstrap/v1 envelope (JSON) holding the evaluate.Config JSON,
-signed with Ed25519, naming its key id, and expiring after --expires (at
-most 366 days). The SDK serves it offline or until the first answer from
+signed with Ed25519, naming its key id, and expiring after --expires
+(default 168h, 7 days; at most 8784h, 366 days). The SDK serves it offline or until the first answer from
 the server, after verifying it (WithBootstrapFile, WithTrustedKeys).
 
 The input is a flags-as-code directory or file (YAML), or a config JSON
@@ -176,7 +176,8 @@ is written to standard output, or to --output.
 
 Exit status: 0 on success, 1 when the config does not compile, 2 on a
 usage error or an unreadable key or input.`,
-		Example: `  flagwire sign --key keys/prod.key --expires 720h flags/ > bootstrap.json
+		Example: `  flagwire sign --key keys/prod.key flags/ > bootstrap.json                # valid 7 days
+  flagwire sign --key keys/prod.key --expires 720h flags/ > bootstrap.json  # valid 30 days
   flagwire sign --key keys/prod.key --env staging -o staging.json flags/`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {

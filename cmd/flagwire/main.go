@@ -30,12 +30,19 @@ func main() {
 // its own file as newXxxCmd() and is added here.
 func newRootCmd() *cobra.Command {
 	root := &cobra.Command{
-		Use:           "flagwire",
-		Short:         "Flagwire feature flags: reference server and flags-as-code tools",
-		Long:          "Flagwire feature flags: reference server and flags-as-code tools.\n\n" + exitStatusHelp,
+		Use:   "flagwire",
+		Short: "Flagwire feature flags: reference server and flags-as-code tools",
+		Long:  "Flagwire feature flags: reference server and flags-as-code tools.\n\n" + exitStatusHelp,
+		Example: `  flagwire serve --addr 127.0.0.1:8080 --flags flags/ --dev-token dev
+  flagwire lint flags/
+  flagwire eval checkout-new-flow --attr userId=8a7f4c91 --attr plan=pro --flags flags/
+  flagwire help serve`,
 		SilenceUsage:  true,
 		SilenceErrors: false,
+		// --version prints what `flagwire version` prints.
+		Version: buildVersion(),
 	}
+	root.SetVersionTemplate("flagwire {{.Version}}\n")
 	root.SetErrPrefix("flagwire:")
 	root.AddCommand(
 		newServeCmd(),
@@ -46,6 +53,7 @@ func newRootCmd() *cobra.Command {
 		newApplyCmd(),
 		newEvalCmd(),
 		newImportEnvCmd(),
+		newVersionCmd(),
 	)
 	return root
 }

@@ -138,6 +138,18 @@ last version the server has, writes failing with 503 and Retry-After, and
 
 On shutdown, SSE streams are ended first, then in-flight requests are
 given 10 seconds to finish.`,
+		Example: `  # try it: memory only, every scope for the token "dev"
+  flagwire serve --addr 127.0.0.1:8080 --flags flags/ --dev-token dev
+
+  # durable state and the signing key in a data directory, tokens from a file
+  flagwire serve --addr :8080 --flags flags/ --data /var/lib/flagwire --tokens tokens.yaml
+
+  # a replica on PostgreSQL, behind a load balancer at 10.0.0.0/8
+  export FLAGWIRE_STORE='postgres://flagwire:secret@db:5432/flagwire'
+  flagwire serve --addr :8080 --flags flags/ --tokens tokens.yaml --trusted-proxies 10.0.0.0/8
+
+  # limits: 100 reads/s per token (burst 200), writes off
+  flagwire serve --flags flags/ --tokens tokens.yaml --read-limit 100/s,200 --write-limit off`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			return runServe(cmd.Context(), cmd, c)

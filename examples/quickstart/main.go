@@ -1,5 +1,5 @@
 // Command quickstart is Flagwire in one command: it starts the reference
-// Flag API server in-process on loopback with the seed's example flags,
+// Flag API server in-process on loopback with two example flags,
 // evaluates them through a real client, ramps a rollout from 10% to 25%
 // with PATCH + If-Match and shows the change arriving over SSE, then stops
 // the server and shows the circuit breaker and the safe fallbacks.
@@ -81,7 +81,7 @@ func run() error {
 	}
 
 	// 3. Ramp the rollout 10% → 25%: GET the etag, PATCH with If-Match and
-	// an Idempotency-Key — the seed's "adding a rollout step safely".
+	// an Idempotency-Key: a rollout step added safely.
 	fmt.Println("\n== Ramping checkout-new-flow's default rollout 10% → 25% (PATCH with If-Match)")
 	changed := make(chan time.Time, 1)
 	stop := client.OnFlagChange("checkout-new-flow", func(flagwire.FlagChange) {
@@ -180,7 +180,7 @@ func reason(d flagwire.Detail) string {
 	return strings.Join(parts, " ")
 }
 
-// patchRollout is the seed's "adding a rollout step safely" over plain
+// patchRollout adds a rollout step safely over plain
 // HTTP: GET the flag's etag, then PATCH with If-Match, an Idempotency-Key
 // and a change reason.
 func patchRollout(srv *flagtest.Server, percent int) (string, error) {
