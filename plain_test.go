@@ -1,6 +1,8 @@
 package flagwire
 
 import (
+	"time"
+
 	"context"
 	"maps"
 	"testing"
@@ -40,7 +42,10 @@ func (a statsCounts) equal(b statsCounts) bool {
 // JSON flag and an unknown flag, so success, TYPE_MISMATCH and
 // FLAG_NOT_FOUND are all crossed.
 func TestPlainCallsAgreeWithDetail(t *testing.T) {
-	h := newHarness(t)
+	// Agreement is the subject, not timeouts: a loaded machine must not
+	// turn one of the two calls into a TIMEOUT fallback (it did, at a
+	// load average of 12 on 2 cores, with the default 200 ms).
+	h := newHarness(t, WithTimeout(5*time.Second))
 	local := newLocal(t, h.srv)
 	closed := newLocal(t, h.srv)
 	if err := closed.Close(context.Background()); err != nil {
