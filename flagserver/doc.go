@@ -31,6 +31,14 @@
 //	POST   /ofrep/v1/evaluate/flags/{key}   OpenFeature Remote Evaluation Protocol, one flag
 //	POST   /ofrep/v1/evaluate/flags         OFREP bulk evaluation (ETag / If-None-Match → 304)
 //
+// OFREP answers' metadata is the flag's own flagMetadata; a request with
+// X-Flagwire-OFREP-Metadata: extended (OFREPMetadataHeader; the SDK's
+// OFREP mode sends it) also gets Flagwire's detail there: reasonKind (when
+// the OpenFeature reason does not map back to it), ruleId, segment,
+// prerequisite, bucket, flagVersion, flagType, payload and errorCode. The
+// environment of an OFREP request is X-Flagwire-Environment
+// (OFREPEnvironmentHeader). See ofrep.go for the whole mapping.
+//
 // The environment is the "environment" query parameter (for POST
 // /v1/evaluate, the body field). It is required by GET /v1/flags and
 // defaults to "prod" (DefaultEnvironment) everywhere else, as in the

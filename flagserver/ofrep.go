@@ -51,8 +51,8 @@ import (
 // OpenFeature clients get the smaller standard answer: a bulk answer's
 // size is then mostly the flags' keys, values and variants.
 //
-// A disabled flag (reason OFF) answers {"key","reason":"DISABLED",
-// "metadata"} with no "value" and no "variant": OFREP's "code default"
+// A disabled flag (reason OFF) answers {"key","reason":"DISABLED"} (and
+// its metadata) with no "value" and no "variant": OFREP's "code default"
 // (ADR-0006), so an OpenFeature provider returns the caller's default with
 // reason DISABLED, as OpenFeature's evaluation_v2.feature (spec 1.4.7)
 // requires. The native POST /v1/evaluate instead serves the flag's off
