@@ -272,6 +272,7 @@ func New(opts Options) (*Server, error) {
 		st.close()
 		return nil, err
 	}
+	s.opts.Configs = nil // restore cloned what it serves; the caller's configs and their source positions are garbage
 	s.handler = s.routes()
 	return s, nil
 }
