@@ -32,12 +32,13 @@ import (
 //   - reason → Reason.Kind: TARGETING_MATCH → RULE_MATCH, SPLIT → ROLLOUT,
 //     DISABLED → OFF; every other reason (STATIC, DEFAULT, CACHED,
 //     UNKNOWN, TARGETING_MATCH_SPLIT, …) is kept as the server sent it
-//     (none at all is UNKNOWN). Flagwire's own server also sends metadata
-//     reasonKind, ruleId, segment, prerequisite, bucket, flagVersion,
-//     flagType, payload (JSON text) and errorCode
-//     (MISSING_BUCKETING_ATTRIBUTE), which are used as
-//     they are, so answers through OFREP equal answers through
-//     /v1/evaluate. Every other metadata entry with a string, boolean or
+//     (none at all is UNKNOWN). Flagwire's own server, asked with the
+//     header X-Flagwire-OFREP-Metadata: extended (sent on every request),
+//     also sends metadata reasonKind (when the reason does not map back to
+//     it), ruleId, segment, prerequisite, bucket, flagVersion, flagType,
+//     payload (JSON text) and errorCode (MISSING_BUCKETING_ATTRIBUTE),
+//     which are used as they are, so answers through OFREP equal answers
+//     through /v1/evaluate. Every other metadata entry with a string, boolean or
 //     number value, from any OFREP server, is the flag's own:
 //     Detail.FlagMetadata (the names left out are those
 //     evaluate.IsReservedFlagMetadataKey reports, which Flagwire's engine
@@ -59,12 +60,15 @@ import (
 //     the caller's default: OFREP gives no value).
 //
 // Flagwire's server reads the environment from the X-Flagwire-Environment
-// header; other OFREP servers ignore it. The context is sent with a
+// header; other OFREP servers ignore it, and X-Flagwire-OFREP-Metadata. The context is sent with a
 // targetingKey equal to userId when it has a userId and no targetingKey.
 
 const (
 	// ofrepEnvironmentHeader names the environment to Flagwire's server.
 	ofrepEnvironmentHeader = "X-Flagwire-Environment"
+	// ofrepMetadataHeader, "extended", asks Flagwire's server for its
+	// detail in each answer's metadata.
+	ofrepMetadataHeader = "X-Flagwire-OFREP-Metadata"
 	// ofrepDefaultTTL is the TTL of an OFREP answer without max-age:
 	// Flagwire's server's default decision TTL.
 	ofrepDefaultTTL = 60
@@ -193,6 +197,7 @@ func (c *Client) ofrepPost(ctx context.Context, base *url.URL, path string, ec *
 	req.Header.Set("Content-Type", wire.ContentTypeJSON)
 	req.Header.Set("Accept", wire.ContentTypeJSON)
 	req.Header.Set(ofrepEnvironmentHeader, c.cfg.environment)
+	req.Header.Set(ofrepMetadataHeader, "extended")
 	c.authorize(req, body)
 	c.stats.remoteRequests.Add(1)
 	resp, err := c.hc.Do(req)

@@ -222,6 +222,21 @@ func ofrepReason(kind string) string {
 	return "DEFAULT"
 }
 
+// ofrepReadBack is the Flagwire reason kind an OpenFeature reason reads
+// as when an extended OFREP answer leaves reasonKind out (the server sends
+// it only when the reason does not map back to it).
+func ofrepReadBack(reason string) string {
+	switch reason {
+	case "DISABLED":
+		return string(evaluate.ReasonOff)
+	case "TARGETING_MATCH":
+		return string(evaluate.ReasonRuleMatch)
+	case "SPLIT":
+		return string(evaluate.ReasonRollout)
+	}
+	return reason
+}
+
 // ofrepExpectation adapts a case's expectation to an OFREP-backed path:
 // a disabled (off) flag resolves successfully with reason DISABLED and no
 // value or variant, so the caller's default is served (OpenFeature's
@@ -240,7 +255,8 @@ func ofrepExpectation(t *testing.T, cfg *evaluate.Config, c *tcase) expectation 
 
 // TestServerOFREP runs every case through POST /ofrep/v1/evaluate/flags/{key}
 // and maps the answer to OpenFeature semantics: reason mapped as documented,
-// Flagwire's detail from metadata (reasonKind, ruleId, segment, bucket,
+// Flagwire's detail from metadata, asked for with X-Flagwire-OFREP-Metadata
+// (reasonKind, or the kind the reason reads as; ruleId, segment, bucket,
 // payload, errorCode for MISSING_BUCKETING_ATTRIBUTE), typed access by the
 // provider, errors to the caller's default.
 func TestServerOFREP(t *testing.T) {
@@ -254,7 +270,7 @@ func TestServerOFREP(t *testing.T) {
 		def := c.defaultValue(t)
 		exp := ofrepExpectation(t, g.cfg, c)
 		u := g.srv.URL + "/ofrep/v1/evaluate/flags/" + url.PathEscape(c.Flag)
-		status, data := postJSON(t, u, g.srv.Token(), map[string]string{"X-Flagwire-Environment": caseEnv},
+		status, data := postJSON(t, u, g.srv.Token(), map[string]string{"X-Flagwire-Environment": caseEnv, "X-Flagwire-OFREP-Metadata": "extended"},
 			map[string]any{"context": c.wireContext(t)})
 		var r testkit.OFREPAnswer
 		if err := json.Unmarshal(data, &r); err != nil {
@@ -276,7 +292,11 @@ func TestServerOFREP(t *testing.T) {
 			if p := mds("payload"); p != "" {
 				payload = mustJSON(t, json.RawMessage(p))
 			}
-			o = outcome{Variant: r.Variant, Reason: mds("reasonKind"), RuleID: mds("ruleId"), Segment: mds("segment"),
+			kind := mds("reasonKind")
+			if _, sent := md["reasonKind"]; !sent {
+				kind = ofrepReadBack(r.Reason)
+			}
+			o = outcome{Variant: r.Variant, Reason: kind, RuleID: mds("ruleId"), Segment: mds("segment"),
 				Prerequisite: mds("prerequisite"), Bucket: -1, Payload: payload, ErrorCode: mds("errorCode")}
 			if b, ok := md["bucket"].(float64); ok {
 				o.Bucket = int(b)

@@ -35,6 +35,14 @@
 //	GET    /healthz                         the process answers (200), with the store's state
 //	GET    /readyz                          200 when the store answers now, else 503 naming the failure
 //
+// OFREP answers' metadata is the flag's own flagMetadata; a request with
+// X-Flagwire-OFREP-Metadata: extended (OFREPMetadataHeader; the SDK's
+// OFREP mode sends it) also gets Flagwire's detail there: reasonKind (when
+// the OpenFeature reason does not map back to it), ruleId, segment,
+// prerequisite, bucket, flagVersion, flagType, payload and errorCode. The
+// environment of an OFREP request is X-Flagwire-Environment
+// (OFREPEnvironmentHeader). See ofrep.go for the whole mapping.
+//
 // The environment is the "environment" query parameter (for POST
 // /v1/evaluate, the body field). It is required by GET /v1/flags and
 // defaults to "prod" (DefaultEnvironment) everywhere else, as in the

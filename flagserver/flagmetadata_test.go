@@ -11,8 +11,9 @@ import (
 
 // TestFlagMetadataOverTheAPI: flagMetadata written through PATCH comes
 // back with every /v1/evaluate decision of the flag (and with none of a
-// flag that has none) and among an OFREP answer's metadata, beside
-// Flagwire's own entries; invalid flag metadata is a compile error.
+// flag that has none) and as an OFREP answer's metadata, beside
+// Flagwire's own entries when the client asks for them; invalid flag
+// metadata is a compile error.
 func TestFlagMetadataOverTheAPI(t *testing.T) {
 	ts := newTestServer(t, Options{})
 	ts.do("PATCH", "/v1/flags/checkout-new-flow", `{"changeReason":"x","flagMetadata":{"release":"1.0.2","build":2,"beta":true}}`,
@@ -40,13 +41,22 @@ func TestFlagMetadataOverTheAPI(t *testing.T) {
 		t.Errorf("a flag without metadata sent flagMetadata: %s", r.body)
 	}
 
-	r = ts.do("POST", "/ofrep/v1/evaluate/flags/checkout-new-flow", `{"context":{"targetingKey":"u1","plan":"pro"}}`)
+	r = ts.do("POST", "/ofrep/v1/evaluate/flags/checkout-new-flow", `{"context":{"targetingKey":"u1","plan":"pro"}}`, ofrepExtendedHeader)
 	r.wantStatus(t, 200)
 	var of wire.OFREPEvaluation
 	r.json(t, &of)
 	wantMD := map[string]any{"release": "1.0.2", "build": 2.0, "beta": true, "reasonKind": "SEGMENT_MATCH", "ruleId": "rule-2", "segment": "beta_testers", "flagVersion": of.Metadata["flagVersion"]}
 	if of.Metadata["flagVersion"] == nil || !reflect.DeepEqual(of.Metadata, wantMD) {
 		t.Errorf("OFREP metadata %v, want %v", of.Metadata, wantMD)
+	}
+	// An OpenFeature client that does not ask for Flagwire's detail gets
+	// the flag's own metadata alone.
+	r = ts.do("POST", "/ofrep/v1/evaluate/flags/checkout-new-flow", `{"context":{"targetingKey":"u1","plan":"pro"}}`)
+	r.wantStatus(t, 200)
+	of = wire.OFREPEvaluation{}
+	r.json(t, &of)
+	if !reflect.DeepEqual(of.Metadata, want) {
+		t.Errorf("standard OFREP metadata %v, want %v", of.Metadata, want)
 	}
 
 	for _, tc := range []struct{ body, want string }{

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"net/http"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/flagwire/flagwire/evaluate"
@@ -32,18 +33,26 @@ import (
 // TTL). Reasons are OpenFeature's: OFF → DISABLED; TARGET_MATCH, RULE_MATCH,
 // SEGMENT_MATCH and PREREQUISITE_FAILED (the off variant is served) →
 // TARGETING_MATCH; ROLLOUT → SPLIT; STATIC → STATIC; DEFAULT → DEFAULT
-// (wire.OFREPReason, the one mapping the SDK and integrations share). metadata carries Flagwire's detail: reasonKind (the Flagwire
-// reason), ruleId, segment, prerequisite, bucket, flagVersion, flagType
-// ("json", for JSON flags only), payload (the variant's payload as JSON
-// text; OFREP metadata values are scalars),
-// and errorCode when the answer comes with one (MISSING_BUCKETING_ATTRIBUTE).
-// The flag's own flagMetadata entries (evaluate.Flag.FlagMetadata) are in
-// metadata too, beside them; Flagwire's keys take precedence, and Compile
-// rejects them as flagMetadata keys (evaluate.IsReservedFlagMetadataKey), so
-// neither hides the other.
+// (wire.OFREPReason, the one mapping the SDK and integrations share).
 //
-// A disabled flag (reason OFF) answers {"key","reason":"DISABLED",
-// "metadata"} with no "value" and no "variant": OFREP's "code default"
+// metadata is the flag's own flagMetadata (evaluate.Flag.FlagMetadata),
+// and nothing else unless the request asks for Flagwire's detail with the
+// header X-Flagwire-OFREP-Metadata: extended (OFREPMetadataHeader; the
+// SDK's OFREP mode sends it). An extended answer's metadata also carries
+// reasonKind (the Flagwire reason, only when the OpenFeature reason does
+// not map back to it: TARGET_MATCH, SEGMENT_MATCH, PREREQUISITE_FAILED;
+// TARGETING_MATCH alone reads as RULE_MATCH, SPLIT as ROLLOUT, DISABLED
+// as OFF), ruleId, segment, prerequisite, bucket, flagVersion, flagType
+// ("json", for JSON flags only), payload (the variant's payload as JSON
+// text; OFREP metadata values are scalars), and errorCode when the answer
+// comes with one (MISSING_BUCKETING_ATTRIBUTE). Flagwire's keys take
+// precedence, and Compile rejects them as flagMetadata keys
+// (evaluate.IsReservedFlagMetadataKey), so neither hides the other. Other
+// OpenFeature clients get the smaller standard answer: a bulk answer's
+// size is then mostly the flags' keys, values and variants.
+//
+// A disabled flag (reason OFF) answers {"key","reason":"DISABLED"} (and
+// its metadata) with no "value" and no "variant": OFREP's "code default"
 // (ADR-0006), so an OpenFeature provider returns the caller's default with
 // reason DISABLED, as OpenFeature's evaluation_v2.feature (spec 1.4.7)
 // requires. The native POST /v1/evaluate instead serves the flag's off
@@ -65,6 +74,15 @@ import (
 
 // OFREPEnvironmentHeader names the environment of an OFREP request.
 const OFREPEnvironmentHeader = "X-Flagwire-Environment"
+
+// OFREPMetadataHeader, with the value OFREPMetadataExtended (in any case),
+// asks for Flagwire's detail in each OFREP answer's metadata (see the
+// package's OFREP documentation); without it an answer's metadata is the
+// flag's own flagMetadata.
+const (
+	OFREPMetadataHeader   = "X-Flagwire-OFREP-Metadata"
+	OFREPMetadataExtended = "extended"
+)
 
 // OFREP error codes (OpenFeature's).
 const (
@@ -104,6 +122,17 @@ func ofrepEnvironment(r *http.Request, p *principal) string {
 		return p.token.Environments[0]
 	}
 	return DefaultEnvironment
+}
+
+// ofrepMetadataKey is OFREPMetadataHeader in the canonical form of
+// http.Header's keys, looked up without canonicalizing on each request.
+var ofrepMetadataKey = http.CanonicalHeaderKey(OFREPMetadataHeader)
+
+// ofrepExtended reports whether an OFREP request asks for Flagwire's
+// detail in metadata.
+func ofrepExtended(r *http.Request) bool {
+	v := r.Header[ofrepMetadataKey]
+	return len(v) > 0 && strings.EqualFold(strings.TrimSpace(v[0]), OFREPMetadataExtended)
 }
 
 // ofrepContext decodes the request body's context. A failure is returned
@@ -212,7 +241,7 @@ func (s *Server) handleOFREPFlag(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	w.Header().Set("Cache-Control", "private, max-age="+strconv.Itoa(ttl))
-	writeRaw(w, http.StatusOK, appendOFREPSuccess(make([]byte, 0, 256), &d, true))
+	writeRaw(w, http.StatusOK, appendOFREPSuccess(make([]byte, 0, 256), &d, true, ofrepExtended(r)))
 }
 
 // handleOFREPBulk serves POST /ofrep/v1/evaluate/flags: every flag of the
@@ -225,6 +254,7 @@ func (s *Server) handleOFREPBulk(w http.ResponseWriter, r *http.Request) {
 	ttl := int(s.opts.DecisionTTL.Seconds())
 	keys := es.snap.Keys()
 	now := s.now()
+	extended := ofrepExtended(r)
 	// The answer is wire.OFREPBulk as encoding/json writes it (metadata:
 	// environment and version), encoded by hand (see ofrepencode.go).
 	body := make([]byte, 0, 64+160*len(keys))
@@ -244,7 +274,7 @@ func (s *Server) handleOFREPBulk(w http.ResponseWriter, r *http.Request) {
 			body = append(body, fb...)
 			continue
 		}
-		body = appendOFREPSuccess(body, &d, false)
+		body = appendOFREPSuccess(body, &d, false, extended)
 	}
 	body = append(body, `],"metadata":{"environment":`...)
 	body = appendJSONString(body, es.name)

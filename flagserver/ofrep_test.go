@@ -53,8 +53,22 @@ func ofrepKeys(t *testing.T, body []byte) []string {
 	return keys
 }
 
+// ofrepExtendedHeader asks for Flagwire's detail in OFREP metadata.
+const ofrepExtendedHeader = "X-Flagwire-OFREP-Metadata: extended"
+
+// ofrepKindOf is the Flagwire reason kind of an extended OFREP answer:
+// metadata reasonKind, or the kind its OpenFeature reason reads as when
+// the server left it out.
+func ofrepKindOf(a testkit.OFREPAnswer) string {
+	if k, ok := a.Metadata["reasonKind"].(string); ok {
+		return k
+	}
+	return ofrepReadBack(a.Reason)
+}
+
 // TestOFREPSingle checks the single-flag endpoint's success shape and
-// every reason mapping.
+// every reason mapping, with Flagwire's detail in metadata when asked and
+// only the flag's own metadata (none here) when not.
 func TestOFREPSingle(t *testing.T) {
 	ts := newTestServer(t, Options{Configs: []*evaluate.Config{ofrepConfig()}})
 	cases := []struct {
@@ -87,7 +101,7 @@ func TestOFREPSingle(t *testing.T) {
 			if tc.context != "" {
 				body = `{"context":` + tc.context + `}`
 			}
-			r := ts.do("POST", "/ofrep/v1/evaluate/flags/"+tc.key, body)
+			r := ts.do("POST", "/ofrep/v1/evaluate/flags/"+tc.key, body, ofrepExtendedHeader)
 			r.wantStatus(t, http.StatusOK)
 			if ct := r.header.Get("Content-Type"); !strings.HasPrefix(ct, "application/json") {
 				t.Errorf("Content-Type %q", ct)
@@ -108,8 +122,12 @@ func TestOFREPSingle(t *testing.T) {
 				t.Errorf("got %s", r.body)
 			}
 			for k, v := range tc.wantMeta {
-				if a.Metadata[k] != v {
-					t.Errorf("metadata %s = %#v, want %#v", k, a.Metadata[k], v)
+				got := a.Metadata[k]
+				if k == "reasonKind" {
+					got = ofrepKindOf(a)
+				}
+				if got != v {
+					t.Errorf("metadata %s = %#v, want %#v", k, got, v)
 				}
 			}
 			for k, v := range a.Metadata {
@@ -118,6 +136,18 @@ func TestOFREPSingle(t *testing.T) {
 				default:
 					t.Errorf("metadata %s is a %T: OFREP metadata values are scalars", k, v)
 				}
+			}
+			// Without the header: the same answer, no Flagwire metadata.
+			plain := ts.do("POST", "/ofrep/v1/evaluate/flags/"+tc.key, body)
+			plain.wantStatus(t, http.StatusOK)
+			var p testkit.OFREPAnswer
+			plain.json(t, &p)
+			if p.Metadata != nil || slices.Contains(ofrepKeys(t, plain.body), "metadata") {
+				t.Errorf("standard answer has metadata: %s", plain.body)
+			}
+			a.Metadata = nil
+			if !reflect.DeepEqual(p, a) {
+				t.Errorf("standard answer %s, extended %s", plain.body, r.body)
 			}
 		})
 	}
@@ -259,6 +289,9 @@ func TestOFREPBulk(t *testing.T) {
 	var keys []string
 	for _, f := range bulk.Flags {
 		keys = append(keys, f.Key)
+		if f.Metadata != nil {
+			t.Errorf("%s: metadata %v without %s", f.Key, f.Metadata, ofrepExtendedHeader)
+		}
 		single := ts.do("POST", "/ofrep/v1/evaluate/flags/"+f.Key, body)
 		single.wantStatus(t, http.StatusOK)
 		var s testkit.OFREPAnswer
@@ -266,6 +299,33 @@ func TestOFREPBulk(t *testing.T) {
 		s.Cacheable = false
 		if !reflect.DeepEqual(s, f) {
 			t.Errorf("%s: bulk %+v, single %+v", f.Key, f, s)
+		}
+	}
+	// Extended: the same answers, with Flagwire's detail, in bulk and one
+	// by one; the ETag is the extended answer's own.
+	ext := ts.do("POST", "/ofrep/v1/evaluate/flags", body, ofrepExtendedHeader)
+	ext.wantStatus(t, http.StatusOK)
+	var extBulk struct {
+		Flags []testkit.OFREPAnswer `json:"flags"`
+	}
+	ext.json(t, &extBulk)
+	if len(extBulk.Flags) != len(bulk.Flags) || ext.header.Get("ETag") == r.header.Get("ETag") {
+		t.Errorf("extended bulk: %d flags, ETag %s (standard: %d, %s)", len(extBulk.Flags), ext.header.Get("ETag"), len(bulk.Flags), r.header.Get("ETag"))
+	}
+	for i, f := range extBulk.Flags {
+		single := ts.do("POST", "/ofrep/v1/evaluate/flags/"+f.Key, body, ofrepExtendedHeader)
+		var s testkit.OFREPAnswer
+		single.json(t, &s)
+		s.Cacheable = false
+		if !reflect.DeepEqual(s, f) {
+			t.Errorf("%s: extended bulk %+v, single %+v", f.Key, f, s)
+		}
+		if i < len(bulk.Flags) {
+			std := bulk.Flags[i]
+			f.Metadata = nil
+			if !reflect.DeepEqual(std, f) {
+				t.Errorf("%s: extended %+v, standard %+v", f.Key, f, std)
+			}
 		}
 	}
 	want := ofrepConfig().Flags
@@ -338,7 +398,7 @@ func TestOFREPMatchesEvaluate(t *testing.T) {
 				var ev wire.EvaluateResponse
 				r.json(t, &ev)
 				d := ev.Decisions[0]
-				o := ts.do("POST", "/ofrep/v1/evaluate/flags/"+f.Key, mustJSON(map[string]any{"context": ctx}))
+				o := ts.do("POST", "/ofrep/v1/evaluate/flags/"+f.Key, mustJSON(map[string]any{"context": ctx}), ofrepExtendedHeader)
 				o.wantStatus(t, 200)
 				var a testkit.OFREPAnswer
 				o.json(t, &a)
@@ -346,7 +406,7 @@ func TestOFREPMatchesEvaluate(t *testing.T) {
 				if d.Reason.Kind == "OFF" { // OFREP's code default (see TestOFREPDisabledServesCodeDefault)
 					wantValue, wantVariant = "", ""
 				}
-				if string(a.Value) != wantValue || a.Variant != wantVariant || a.Metadata["reasonKind"] != d.Reason.Kind ||
+				if string(a.Value) != wantValue || a.Variant != wantVariant || ofrepKindOf(a) != d.Reason.Kind ||
 					a.Reason != wire.OFREPReason(d.Reason.Kind) || (d.Reason.RuleID != "" && a.Metadata["ruleId"] != d.Reason.RuleID) {
 					t.Errorf("/v1/evaluate %s\nOFREP %s", mustJSON(d), o.body)
 				}
@@ -385,7 +445,7 @@ func TestOFREPDisabledServesCodeDefault(t *testing.T) {
 		if err := json.Unmarshal(item, &a); err != nil {
 			t.Fatal(err)
 		}
-		if a.Key != key || a.Reason != "DISABLED" || a.Metadata["reasonKind"] != "OFF" {
+		if a.Key != key || a.Reason != "DISABLED" || a.Metadata != nil {
 			t.Fatalf("%s: %s", key, item)
 		}
 	}

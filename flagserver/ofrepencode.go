@@ -31,8 +31,9 @@ type metaEntry struct {
 
 // appendOFREPSuccess appends the OFREP success answer for decision d (a
 // decision without Error), as encoding/json would write it, with
-// "cacheable": true when cacheable.
-func appendOFREPSuccess(b []byte, d *wire.Decision, cacheable bool) []byte {
+// "cacheable": true when cacheable. Its metadata is the flag's own
+// flagMetadata, plus Flagwire's detail when extended (see ofrep.go).
+func appendOFREPSuccess(b []byte, d *wire.Decision, cacheable, extended bool) []byte {
 	off := d.Reason != nil && evaluate.ReasonKind(d.Reason.Kind) == evaluate.ReasonOff
 	b = append(b, '{')
 	first := true
@@ -86,37 +87,45 @@ func appendOFREPSuccess(b []byte, d *wire.Decision, cacheable bool) []byte {
 			md = append(md, metaEntry{key: k, kind: 'v', val: v})
 		}
 	}
-	if r := d.Reason; r != nil {
-		put(metaEntry{key: "reasonKind", kind: 's', str: r.Kind})
-		if r.RuleID != "" {
-			put(metaEntry{key: "ruleId", kind: 's', str: r.RuleID})
+	if extended {
+		// Flagwire's detail (ofrep.go), after the flag's own entries:
+		// put replaces an entry of the same name.
+		if r := d.Reason; r != nil {
+			if wire.ReasonKindOfOFREP(reason) != r.Kind {
+				// Only a kind the OpenFeature reason does not name: the
+				// targeting kinds (TARGETING_MATCH is read as RULE_MATCH).
+				put(metaEntry{key: "reasonKind", kind: 's', str: r.Kind})
+			}
+			if r.RuleID != "" {
+				put(metaEntry{key: "ruleId", kind: 's', str: r.RuleID})
+			}
+			if r.Segment != "" {
+				put(metaEntry{key: "segment", kind: 's', str: r.Segment})
+			}
+			if r.Prerequisite != "" {
+				put(metaEntry{key: "prerequisite", kind: 's', str: r.Prerequisite})
+			}
+			if r.Bucket != nil {
+				put(metaEntry{key: "bucket", kind: 'i', num: int64(*r.Bucket)})
+			}
+			if r.ErrorCode != "" {
+				put(metaEntry{key: "errorCode", kind: 's', str: r.ErrorCode})
+			}
 		}
-		if r.Segment != "" {
-			put(metaEntry{key: "segment", kind: 's', str: r.Segment})
+		if d.Bucketing != nil {
+			put(metaEntry{key: "bucket", kind: 'i', num: int64(d.Bucketing.Bucket)})
 		}
-		if r.Prerequisite != "" {
-			put(metaEntry{key: "prerequisite", kind: 's', str: r.Prerequisite})
+		if d.FlagVersion != 0 {
+			put(metaEntry{key: "flagVersion", kind: 'i', num: d.FlagVersion})
 		}
-		if r.Bucket != nil {
-			put(metaEntry{key: "bucket", kind: 'i', num: int64(*r.Bucket)})
+		if d.Type == string(evaluate.TypeJSON) {
+			// Only a JSON flag needs it: its value is served even when it is
+			// a scalar with a payload (Client.JSON).
+			put(metaEntry{key: "flagType", kind: 's', str: d.Type})
 		}
-		if r.ErrorCode != "" {
-			put(metaEntry{key: "errorCode", kind: 's', str: r.ErrorCode})
+		if len(d.Payload) > 0 && string(d.Payload) != "null" {
+			put(metaEntry{key: "payload", kind: 's', str: string(d.Payload)})
 		}
-	}
-	if d.Bucketing != nil {
-		put(metaEntry{key: "bucket", kind: 'i', num: int64(d.Bucketing.Bucket)})
-	}
-	if d.FlagVersion != 0 {
-		put(metaEntry{key: "flagVersion", kind: 'i', num: d.FlagVersion})
-	}
-	if d.Type == string(evaluate.TypeJSON) {
-		// Only a JSON flag needs it: its value is served even when it is
-		// a scalar with a payload (Client.JSON).
-		put(metaEntry{key: "flagType", kind: 's', str: d.Type})
-	}
-	if len(d.Payload) > 0 && string(d.Payload) != "null" {
-		put(metaEntry{key: "payload", kind: 's', str: string(d.Payload)})
 	}
 	if len(md) > 0 {
 		slices.SortFunc(md, func(a, b metaEntry) int { return strings.Compare(a.key, b.key) })

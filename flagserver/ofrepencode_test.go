@@ -11,10 +11,28 @@ import (
 	"github.com/flagwire/flagwire/internal/wire"
 )
 
+// ofrepReadBack is the reason kind an OFREP client of Flagwire reads
+// from an OpenFeature reason alone (the SDK's documented OFREP mapping):
+// the server sends reasonKind only when it differs.
+func ofrepReadBack(reason string) string {
+	switch reason {
+	case "TARGETING_MATCH":
+		return "RULE_MATCH"
+	case "SPLIT":
+		return "ROLLOUT"
+	case "DISABLED":
+		return "OFF"
+	case "":
+		return "UNKNOWN"
+	}
+	return reason
+}
+
 // ofrepSuccessReference maps a decision to an OFREP success, as the
 // server did before it wrote answers by hand: the reference its encoder
-// must match byte for byte once encoding/json writes it.
-func ofrepSuccessReference(d wire.Decision) ofrepSuccess {
+// must match byte for byte once encoding/json writes it. Its metadata is
+// the flag's own, plus Flagwire's detail when extended.
+func ofrepSuccessReference(d wire.Decision, extended bool) ofrepSuccess {
 	res := ofrepSuccess{Key: d.FlagKey, Value: d.Variant, Variant: d.VariantKey, Reason: "DEFAULT"}
 	md := make(map[string]any, len(d.FlagMetadata)+4)
 	// The flag's own metadata first: Flagwire's entries below take
@@ -23,9 +41,27 @@ func ofrepSuccessReference(d wire.Decision) ofrepSuccess {
 	for k, v := range d.FlagMetadata {
 		md[k] = v
 	}
+	if d.Reason != nil {
+		res.Reason = wire.OFREPReason(d.Reason.Kind)
+	}
+	if d.Reason != nil && evaluate.ReasonKind(d.Reason.Kind) == evaluate.ReasonOff {
+		// A disabled flag defers to the caller's default: OpenFeature
+		// expects the default with reason DISABLED (evaluation_v2.feature,
+		// spec 1.4.7), which OFREP expresses as a success without a value
+		// (ADR-0006, "code default"). No variant: the default is not one
+		// of the flag's variants.
+		res.Value, res.Variant = nil, ""
+	}
+	if !extended {
+		if len(md) > 0 {
+			res.Metadata = md
+		}
+		return res
+	}
 	if r := d.Reason; r != nil {
-		res.Reason = wire.OFREPReason(r.Kind)
-		md["reasonKind"] = r.Kind
+		if ofrepReadBack(res.Reason) != r.Kind {
+			md["reasonKind"] = r.Kind
+		}
 		if r.RuleID != "" {
 			md["ruleId"] = r.RuleID
 		}
@@ -45,14 +81,6 @@ func ofrepSuccessReference(d wire.Decision) ofrepSuccess {
 	if d.Bucketing != nil {
 		md["bucket"] = d.Bucketing.Bucket
 	}
-	if d.Reason != nil && evaluate.ReasonKind(d.Reason.Kind) == evaluate.ReasonOff {
-		// A disabled flag defers to the caller's default: OpenFeature
-		// expects the default with reason DISABLED (evaluation_v2.feature,
-		// spec 1.4.7), which OFREP expresses as a success without a value
-		// (ADR-0006, "code default"). No variant: the default is not one
-		// of the flag's variants.
-		res.Value, res.Variant = nil, ""
-	}
 	if d.FlagVersion != 0 {
 		md["flagVersion"] = d.FlagVersion
 	}
@@ -69,9 +97,9 @@ func ofrepSuccessReference(d wire.Decision) ofrepSuccess {
 }
 
 // referenceSuccessJSON is the reference answer as encoding/json writes it.
-func referenceSuccessJSON(t *testing.T, d wire.Decision, cacheable bool) string {
+func referenceSuccessJSON(t *testing.T, d wire.Decision, cacheable, extended bool) string {
 	t.Helper()
-	res := ofrepSuccessReference(d)
+	res := ofrepSuccessReference(d, extended)
 	if cacheable {
 		c := true
 		res.Cacheable = &c
@@ -130,51 +158,71 @@ func TestOFREPEncodingMatchesEncodingJSON(t *testing.T) {
 	}
 	for _, d := range decisions {
 		for _, cacheable := range []bool{false, true} {
-			got := string(appendOFREPSuccess(nil, &d, cacheable))
-			if want := referenceSuccessJSON(t, d, cacheable); got != want {
-				t.Fatalf("decision %+v:\n got %s\nwant %s", d, got, want)
+			for _, extended := range []bool{false, true} {
+				got := string(appendOFREPSuccess(nil, &d, cacheable, extended))
+				if want := referenceSuccessJSON(t, d, cacheable, extended); got != want {
+					t.Fatalf("decision %+v (extended %v):\n got %s\nwant %s", d, extended, got, want)
+				}
 			}
 		}
 	}
 }
 
 // TestOFREPBulkBytes: a bulk answer is, byte for byte, encoding/json's
-// encoding of wire.OFREPBulk with the reference answers.
+// encoding of wire.OFREPBulk with the reference answers, standard and
+// extended (X-Flagwire-OFREP-Metadata: extended, in any case).
 func TestOFREPBulkBytes(t *testing.T) {
 	clock := time.Date(2026, 6, 25, 12, 0, 0, 0, time.UTC)
 	ts := newTestServer(t, Options{Configs: []*evaluate.Config{ofrepConfig()}, Now: func() time.Time { return clock }})
-	for _, body := range []string{
-		`{"context":{"targetingKey":"8a7f4c91","plan":"pro","accountId":"acme-co-1337"}}`,
-		`{"context":{"targetingKey":"someone","region":"EU","plan":"free"}}`,
-		`{}`,
-	} {
-		r := ts.do("POST", "/ofrep/v1/evaluate/flags", body)
-		r.wantStatus(t, http.StatusOK)
-		ctx, fail := ofrepContext([]byte(body))
-		if fail != nil {
-			t.Fatal(fail)
+	modes := []struct {
+		headers  []string
+		extended bool
+	}{
+		{nil, false},
+		{[]string{"X-Flagwire-OFREP-Metadata: extended"}, true},
+		{[]string{"x-flagwire-ofrep-metadata: Extended"}, true},
+		{[]string{"X-Flagwire-OFREP-Metadata: full"}, false}, // only "extended" asks
+	}
+	for _, m := range modes {
+		for _, body := range []string{
+			`{"context":{"targetingKey":"8a7f4c91","plan":"pro","accountId":"acme-co-1337"}}`,
+			`{"context":{"targetingKey":"someone","region":"EU","plan":"free"}}`,
+			`{}`,
+		} {
+			checkBulkBytes(t, ts, clock, body, m.headers, m.extended)
 		}
-		es := ts.env("prod")
-		want := wire.OFREPBulk{Flags: []wire.OFREPEvaluation{}, Metadata: map[string]any{"environment": "prod", "version": es.version()}}
-		for _, key := range es.snap.Keys() {
-			in := wire.EvaluationInput{FlagKey: key, Context: ctx}
-			d := decide(es.snap, &in, wire.EvaluateOptions{IncludeReasons: true, ReturnPayloads: true}, clock, int(DefaultDecisionTTL.Seconds()))
-			if d.Error != nil {
-				f, _ := ofrepFailureOf(d)
-				want.Flags = append(want.Flags, f)
-				continue
-			}
-			want.Flags = append(want.Flags, ofrepSuccessReference(d))
+	}
+}
+
+// checkBulkBytes compares one bulk answer with the reference.
+func checkBulkBytes(t *testing.T, ts *testServer, clock time.Time, body string, headers []string, extended bool) {
+	t.Helper()
+	r := ts.do("POST", "/ofrep/v1/evaluate/flags", body, headers...)
+	r.wantStatus(t, http.StatusOK)
+	ctx, fail := ofrepContext([]byte(body))
+	if fail != nil {
+		t.Fatal(fail)
+	}
+	es := ts.env("prod")
+	want := wire.OFREPBulk{Flags: []wire.OFREPEvaluation{}, Metadata: map[string]any{"environment": "prod", "version": es.version()}}
+	for _, key := range es.snap.Keys() {
+		in := wire.EvaluationInput{FlagKey: key, Context: ctx}
+		d := decide(es.snap, &in, wire.EvaluateOptions{IncludeReasons: true, ReturnPayloads: true}, clock, int(DefaultDecisionTTL.Seconds()))
+		if d.Error != nil {
+			f, _ := ofrepFailureOf(d)
+			want.Flags = append(want.Flags, f)
+			continue
 		}
-		wb, err := json.Marshal(want)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if string(r.body) != string(wb) {
-			t.Errorf("context %s:\n got %s\nwant %s", body, r.body, wb)
-		}
-		if r.header.Get("ETag") != etagOf(wb) {
-			t.Errorf("ETag %s, want %s", r.header.Get("ETag"), etagOf(wb))
-		}
+		want.Flags = append(want.Flags, ofrepSuccessReference(d, extended))
+	}
+	wb, err := json.Marshal(want)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if string(r.body) != string(wb) {
+		t.Errorf("context %s, headers %q:\n got %s\nwant %s", body, headers, r.body, wb)
+	}
+	if r.header.Get("ETag") != etagOf(wb) {
+		t.Errorf("ETag %s, want %s", r.header.Get("ETag"), etagOf(wb))
 	}
 }

@@ -329,6 +329,7 @@ func New(opts Options) (*Server, error) {
 		st.Close()
 		return nil, err
 	}
+	s.opts.Configs = nil // restore cloned what it serves; the caller's configs and their source positions are garbage
 	s.handler = s.routes()
 	if st.Shared() {
 		s.follow.Add(1)

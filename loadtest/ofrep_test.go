@@ -262,7 +262,7 @@ func checkOFREPBulk(b []byte) (int, error) {
 }
 
 // startServeProcess runs `flagwire serve` (bin, or built from
-// ../cmd/flagwire when bin is "build") on the benchmark config, with rate
+// ../cmd/flagwire with CGO_ENABLED=0 when bin is "build") on the benchmark config, with rate
 // limits off, and returns it as a target. It is stopped at cleanup.
 func startServeProcess(t *testing.T, bin string) ofrepTarget {
 	t.Helper()
@@ -271,6 +271,7 @@ func startServeProcess(t *testing.T, bin string) ofrepTarget {
 		bin = filepath.Join(dir, "flagwire")
 		build := exec.Command("go", "build", "-o", bin, ".")
 		build.Dir = filepath.Join("..", "cmd", "flagwire")
+		build.Env = append(os.Environ(), "CGO_ENABLED=0") // as the README installs it
 		if out, err := build.CombinedOutput(); err != nil {
 			t.Fatalf("go build ./cmd/flagwire: %v\n%s", err, out)
 		}

@@ -17,6 +17,14 @@
 #   FLAGWIRE_PEERS_NETNS=0    do not run in a private network namespace (flagd binds every interface)
 set -euo pipefail
 
+# Every server is built as its project releases it: static, without cgo
+# (flagd's and GO Feature Flag's release builds set CGO_ENABLED=0, and so
+# does Flagwire's documented install), so no libc is mapped in any of them.
+export CGO_ENABLED=0
+# A binary's .rev file names its commit and this build flavour: a binary
+# built otherwise is rebuilt once.
+flavour="(CGO_ENABLED=0)"
+
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(dirname "$here")
 cache=${FLAGWIRE_PEERS_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/flagwire-peers}
@@ -42,8 +50,8 @@ source_dir() {
   echo "$dir"
 }
 
-# revision DIR: the checkout's commit, or "unversioned".
-revision() { git -C "$1" rev-parse HEAD 2>/dev/null || echo unversioned; }
+# revision DIR: the checkout's commit (or "unversioned") and the build flavour.
+revision() { echo "$(git -C "$1" rev-parse HEAD 2>/dev/null || echo unversioned) $flavour"; }
 
 # current NAME REV: whether bin/NAME was built from REV.
 current() {
