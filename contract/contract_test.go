@@ -156,6 +156,9 @@ func TestServerTrafficMatchesContract(t *testing.T) {
 	for _, op := range ops {
 		t.Logf("  %-20s %d", op, c.byOperation[op])
 	}
+	for _, r := range v.refused {
+		t.Logf("  refused by the document: %s", r)
+	}
 	for _, id := range v.uncovered() {
 		t.Logf("  operation %s: no exchange", id)
 	}
@@ -170,9 +173,16 @@ func TestServerTrafficMatchesContract(t *testing.T) {
 }
 
 type validator struct {
-	doc    *openapi3.T
-	router routers.Router
-	tally  tally
+	doc     *openapi3.T
+	router  routers.Router
+	tally   tally
+	refused []string // requests the document refuses (answered 4xx), for the log
+}
+
+// firstLine is err's message up to its first newline.
+func firstLine(err error) string {
+	msg, _, _ := strings.Cut(err.Error(), "\n")
+	return msg
 }
 
 func (v *validator) options() *openapi3filter.Options {
@@ -183,7 +193,11 @@ func (v *validator) options() *openapi3filter.Options {
 	}
 	// One line per schema error: where, and why (not the whole schema).
 	o.WithCustomSchemaErrorFunc(func(e *openapi3.SchemaError) string {
-		return "at /" + strings.Join(e.JSONPointer(), "/") + ": " + e.Reason
+		msg := "at /" + strings.Join(e.JSONPointer(), "/") + ": " + e.Reason
+		if e.Origin != nil { // the JSON Schema 2020-12 validator's own words
+			msg += ": " + strings.Join(strings.Fields(e.Origin.Error()), " ")
+		}
+		return msg
 	})
 	return o
 }
@@ -232,6 +246,7 @@ func (v *validator) check(ex *exchange) error {
 			return fmt.Errorf("the document refuses the request, the server answered %d: %v", ex.Status, reqErr)
 		}
 		v.tally.requestsRefused++
+		v.refused = append(v.refused, fmt.Sprintf("%s %s → %d: %v", ex.Method, u.RequestURI(), ex.Status, firstLine(reqErr)))
 	} else {
 		v.tally.requestsValid++
 	}
