@@ -626,6 +626,8 @@ func (s *Server) routes() http.Handler {
 	// Health (replica.go): no credentials, no rate limit.
 	mux.HandleFunc("GET /healthz", s.handleHealthz)
 	mux.HandleFunc("GET /readyz", s.handleReadyz)
+	// The contract (openapi.go): no credentials, no rate limit.
+	mux.HandleFunc("GET /v1/openapi.json", s.handleOpenAPI)
 	allow := map[string][]string{}
 	for _, rt := range rs {
 		mux.Handle(rt.method+" "+rt.pattern, s.guard(rt))
