@@ -61,8 +61,13 @@ func (d *decoder) fail(n *yaml.Node, code, field, format string, args ...any) {
 	}
 }
 
-// syntaxError converts a YAML parser error ("yaml: line 3: …").
-func (d *decoder) syntaxError(err error) {
+// syntaxError converts an error of the YAML library ("yaml: line 3: …")
+// into a finding at the place where the library stopped (see stopPoint):
+// the library's own message reports a line only, and for a parse error the
+// line of the enclosing collection rather than the problem's. The message
+// keeps the library's words, with the collection or scalar that was being
+// read and where it starts.
+func (d *decoder) syntaxError(err error, dec *yaml.Decoder) {
 	msg := strings.TrimPrefix(err.Error(), "yaml: ")
 	pos := evaluate.Position{File: d.file}
 	if rest, ok := strings.CutPrefix(msg, "line "); ok {
@@ -71,6 +76,12 @@ func (d *decoder) syntaxError(err error) {
 				pos.Line = n
 				msg = rest[i+2:]
 			}
+		}
+	}
+	if sp, ok := stopPoint(dec, d.src); ok {
+		pos.Line, pos.Col = sp.line, sp.col
+		if sp.context != "" && (sp.ctxLine != sp.line || sp.ctxCol != sp.col) {
+			msg += fmt.Sprintf(" (%s that starts at %d:%d)", sp.context, sp.ctxLine, sp.ctxCol)
 		}
 	}
 	d.errs = append(d.errs, evaluate.Finding{Severity: evaluate.SeverityError, Code: "yaml-syntax", Pos: pos, Msg: "invalid YAML: " + msg})

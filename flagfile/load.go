@@ -117,7 +117,7 @@ func LoadYAML(name string, data []byte) (*File, error) {
 			break
 		}
 		if err != nil {
-			d.syntaxError(err)
+			d.syntaxError(err, dec)
 			break
 		}
 		d.document(&doc, out)

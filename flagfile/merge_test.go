@@ -74,7 +74,7 @@ func TestMergeFilesAndLoadDir(t *testing.T) {
 		{"salt conflict", fstest.MapFS{"d/a.yaml": {Data: []byte("environment: e\nsalt: one\n")}, "d/b.yaml": {Data: []byte("environment: e\nsalt: two\n")}}, []string{"d/b.yaml:2:7 error conflict"}, "salt differs from the one set at d/a.yaml:2:7"},
 		{"attribute conflict", fstest.MapFS{"d/a.yaml": {Data: []byte("environment: e\nattributes: {x: string}\n")}, "d/b.yaml": {Data: []byte("environment: e\nattributes:\n  x: number\n")}}, []string{"d/b.yaml:3:6 error conflict"}, `declared as "number" here and as "string" at d/a.yaml:2:17`},
 		{"invalid environment", fstest.MapFS{"d/a.yaml": {Data: []byte("environment: 'pr od'\n")}}, []string{"d/a.yaml:1:14 error invalid-environment"}, "invalid environment name"},
-		{"errors in several files", fstest.MapFS{"d/a.yaml": {Data: []byte("flagKey: a\nx: 1\n")}, "d/b.yaml": {Data: []byte("flagKey: [\n")}}, []string{"d/a.yaml:2:1 error unknown-field", "d/b.yaml:1 error yaml-syntax"}, ""},
+		{"errors in several files", fstest.MapFS{"d/a.yaml": {Data: []byte("flagKey: a\nx: 1\n")}, "d/b.yaml": {Data: []byte("flagKey: [\n")}}, []string{"d/a.yaml:2:1 error unknown-field", "d/b.yaml:2:1 error yaml-syntax"}, ""},
 	}
 	for _, tt := range errorCases {
 		t.Run(tt.name, func(t *testing.T) {

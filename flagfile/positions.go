@@ -1,6 +1,8 @@
 package flagfile
 
 import (
+	"reflect"
+	"sort"
 	"strconv"
 	"strings"
 	"unicode/utf8"
@@ -329,4 +331,98 @@ func unescape(b []byte) ([]byte, int, bool) {
 		return []byte{byte(v)}, 2 + digits, true
 	}
 	return utf8.AppendRune(nil, rune(v)), 2 + digits, true
+}
+
+// stopped is where the YAML library stopped on an error: line and col
+// (1-based, col in characters, as yaml.Node counts them) and, when the
+// library names one, the construct it was reading ("while parsing a flow
+// sequence") with where that starts.
+type stopped struct {
+	line, col       int
+	context         string
+	ctxLine, ctxCol int
+}
+
+// The library's error kinds (yaml_error_type_t), in its order.
+const (
+	yamlNoError     = 0 // the error came from the composer (an unknown anchor)
+	yamlReaderError = 2 // invalid encoding: the position is a byte offset
+)
+
+// stopPoint reads where dec stopped from the library's parser state: the
+// problem mark of a scanner or parser error, the byte offset of a reader
+// (encoding) error, or the event being composed for an error of the
+// composer such as an unknown anchor. The library keeps these marks (each
+// error of its C ancestor libyaml has one) but its error value carries only
+// a line, so they are read by reflection; ok is false, and the caller
+// falls back to the line of the error text, if that state is not there
+// (the tests pin that it is, for the library version in go.mod). Reading
+// unexported fields through reflect never writes them and cannot panic
+// here: every step checks the kind it expects.
+func stopPoint(dec *yaml.Decoder, src []byte) (sp stopped, ok bool) {
+	if dec == nil {
+		return sp, false
+	}
+	p := fieldOf(reflect.ValueOf(dec), "parser")
+	lib := fieldOf(p, "parser")
+	kind, ok := intField(lib, "error")
+	if !ok {
+		return sp, false
+	}
+	switch kind {
+	case yamlReaderError:
+		off, ok := intField(lib, "problem_offset")
+		if !ok || off < 0 || off > len(src) {
+			return sp, false
+		}
+		starts := lineStarts(src)
+		i := sort.Search(len(starts), func(i int) bool { return starts[i] > off }) - 1
+		return stopped{line: i + 1, col: utf8.RuneCount(src[starts[i]:off]) + 1}, true
+	case yamlNoError:
+		sp.line, sp.col, ok = libMark(fieldOf(fieldOf(p, "event"), "start_mark"))
+		return sp, ok
+	}
+	if sp.line, sp.col, ok = libMark(fieldOf(lib, "problem_mark")); !ok {
+		return sp, false
+	}
+	if c := fieldOf(lib, "context"); c.IsValid() && c.Kind() == reflect.String && c.String() != "" {
+		if sp.ctxLine, sp.ctxCol, ok = libMark(fieldOf(lib, "context_mark")); ok {
+			sp.context = c.String()
+		}
+	}
+	return sp, true
+}
+
+// libMark converts a library mark (0-based line and column) to 1-based ones.
+func libMark(m reflect.Value) (line, col int, ok bool) {
+	l, ok1 := intField(m, "line")
+	c, ok2 := intField(m, "column")
+	if !ok1 || !ok2 || l < 0 || c < 0 {
+		return 0, 0, false
+	}
+	return l + 1, c + 1, true
+}
+
+// fieldOf returns the field name of the struct v (or of the struct v
+// points to), or the zero Value if v is not one or has no such field.
+func fieldOf(v reflect.Value, name string) reflect.Value {
+	if v.Kind() == reflect.Pointer {
+		if v.IsNil() {
+			return reflect.Value{}
+		}
+		v = v.Elem()
+	}
+	if v.Kind() != reflect.Struct {
+		return reflect.Value{}
+	}
+	return v.FieldByName(name)
+}
+
+// intField returns the integer field name of the struct v.
+func intField(v reflect.Value, name string) (int, bool) {
+	f := fieldOf(v, name)
+	if !f.IsValid() || !f.CanInt() {
+		return 0, false
+	}
+	return int(f.Int()), true
 }

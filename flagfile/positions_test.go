@@ -106,3 +106,79 @@ func TestYAMLTextPositions(t *testing.T) {
 		}
 	}
 }
+
+// TestSyntaxErrorPositions: every YAML syntax error names file:line:col,
+// the place where the library stopped (col in characters), and the
+// construct it was reading with where that starts. The positions are
+// counted by hand from the input.
+func TestSyntaxErrorPositions(t *testing.T) {
+	tests := []struct {
+		name, src, pos, msg string
+	}{
+		// The input ends (line 3, col 1, after the last newline) inside
+		// the flow sequence opened on line 2.
+		{"unclosed list at the end", "flagKey: a\nrules: [\n", "f.yaml:3:1", "did not find expected node content"},
+		// The tab that starts line 3.
+		{"tab indentation", "flagKey: a\nmetadata:\n\tteam: x\n", "f.yaml:3:1", "found character that cannot start any token"},
+		// "flagKey: a" is 10 characters; the second ':' is the 11th.
+		{"second colon on a line", "flagKey: a: b\n", "f.yaml:1:11", "mapping values are not allowed in this context"},
+		// " state" continues the plain scalar "a"; its ':' is col 7.
+		{"key indented by one", "flagKey: a\n state: on\n", "f.yaml:2:7", "mapping values are not allowed in this context"},
+		// "owner" at col 2 closes the mapping of metadata (indented 2) and
+		// is no key of the top-level mapping (indented 0) opened at 1:1.
+		{"key between two indents", "flagKey: a\nmetadata:\n  team: x\n owner: y\n", "f.yaml:4:2",
+			"did not find expected key (while parsing a block mapping that starts at 1:1)"},
+		// The quote opened at col 10 is still open at the end (2:1).
+		{"unterminated quote", "flagKey: 'unterminated\n", "f.yaml:2:1",
+			"found unexpected end of stream (while scanning a quoted scalar that starts at 1:10)"},
+		// The backslash of \q is col 12: `flagKey: "a` is 11 characters.
+		{"unknown escape", "flagKey: \"a\\qb\"\n", "f.yaml:1:12",
+			"found unknown escape character (while parsing a quoted scalar that starts at 1:10)"},
+		{"reserved character", "flagKey: @a\n", "f.yaml:1:10", "found character that cannot start any token"},
+		// "y" and "state" on the next line form one plain scalar inside the
+		// list opened at 2:9; its ':' (col 6 of line 3) ends that.
+		{"list left open", "flagKey: a\nowners: [x, y\nstate: on\n", "f.yaml:3:6",
+			"(while parsing a flow sequence that starts at 2:9)"},
+		{"mapping left open", "{flagKey: a\n", "f.yaml:2:1", "did not find expected ',' or '}' (while parsing a flow mapping that starts at 1:1)"},
+		// Lines count across documents: the list opened at 4:8 is open at
+		// the end of the input, line 5 col 1.
+		{"in the second document", "flagKey: a\n---\nflagKey: b\nstate: [on\n", "f.yaml:5:1",
+			"(while parsing a flow sequence that starts at 4:8)"},
+		// Columns count characters, not bytes: 'é' is one.
+		{"after a multi-byte character", "flagKey: 'é': x\n", "f.yaml:1:13", "mapping values are not allowed in this context"},
+		// An invalid byte: "flagKey: a\n" and "state: " are 18 bytes, so
+		// the byte 0xff is line 2, col 8.
+		{"invalid UTF-8", "flagKey: a\nstate: \xff\n", "f.yaml:2:8", "invalid leading UTF-8 octet"},
+		{"invalid UTF-8 after a multi-byte character", "flagKey: é\xff\n", "f.yaml:1:11", "invalid leading UTF-8 octet"},
+		// The alias *v starts at col 11 of line 2.
+		{"unknown anchor", "flagKey: a\nvariants: *v\n", "f.yaml:2:11", "unknown anchor 'v' referenced"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := LoadYAML("f.yaml", []byte(tt.src))
+			fs := loadErrorFindings(t, err)
+			if len(fs) != 1 || fs[0].Code != "yaml-syntax" {
+				t.Fatalf("findings %v, want one yaml-syntax finding", fs)
+			}
+			if got := fs[0].Pos.String(); got != tt.pos {
+				t.Errorf("position %s, want %s (%s)", got, tt.pos, fs[0].Msg)
+			}
+			if !strings.HasPrefix(fs[0].Msg, "invalid YAML: ") || !strings.Contains(fs[0].Msg, tt.msg) {
+				t.Errorf("message %q, want one containing %q", fs[0].Msg, tt.msg)
+			}
+		})
+	}
+}
+
+// TestStopPointWithoutAParser: with no decoder state to read, stopPoint
+// says so, and the error keeps the line of the library's text.
+func TestStopPointWithoutAParser(t *testing.T) {
+	if _, ok := stopPoint(nil, nil); ok {
+		t.Error("stopPoint(nil) claims a position")
+	}
+	d := &decoder{file: "f.yaml"}
+	d.syntaxError(errors.New("yaml: line 4: did not find expected key"), nil)
+	if len(d.errs) != 1 || d.errs[0].Pos.String() != "f.yaml:4" || d.errs[0].Msg != "invalid YAML: did not find expected key" {
+		t.Errorf("finding %+v", d.errs)
+	}
+}
