@@ -51,6 +51,14 @@ type rlToken struct {
 	msg       string   // rlTokErr: description
 }
 
+// rlPunct maps the operators and punctuation of the rule language to
+// their token kinds.
+var rlPunct = map[string]rlTokKind{
+	"==": rlTokEq, "!=": rlTokNe, "<=": rlTokLe, ">=": rlTokGe, "&&": rlTokAndAnd, "||": rlTokOrOr,
+	"(": rlTokLParen, ")": rlTokRParen, "[": rlTokLBrack, "]": rlTokRBrack, ",": rlTokComma,
+	"<": rlTokLt, ">": rlTokGt, "!": rlTokBang,
+}
+
 type ruleLexer struct {
 	src       string
 	pos       int
@@ -112,46 +120,15 @@ func (lx *ruleLexer) next() rlToken {
 	case c == '\'' || c == '"':
 		return lx.lexString(t)
 	}
-	if start+1 < len(src) {
-		kind := rlTokEOF
-		switch src[start : start+2] {
-		case "==":
-			kind = rlTokEq
-		case "!=":
-			kind = rlTokNe
-		case "<=":
-			kind = rlTokLe
-		case ">=":
-			kind = rlTokGe
-		case "&&":
-			kind = rlTokAndAnd
-		case "||":
-			kind = rlTokOrOr
-		}
-		if kind != rlTokEOF {
-			t.kind, t.text = kind, src[start:start+2]
-			lx.skip(2)
+	for n := min(2, len(src)-start); n >= 1; n-- { // "<=" before "<"
+		if kind, ok := rlPunct[src[start:start+n]]; ok {
+			t.kind, t.text = kind, src[start:start+n]
+			lx.skip(n)
 			return t
 		}
 	}
 	t.text = src[start : start+1]
 	switch c {
-	case '(':
-		t.kind = rlTokLParen
-	case ')':
-		t.kind = rlTokRParen
-	case '[':
-		t.kind = rlTokLBrack
-	case ']':
-		t.kind = rlTokRBrack
-	case ',':
-		t.kind = rlTokComma
-	case '<':
-		t.kind = rlTokLt
-	case '>':
-		t.kind = rlTokGt
-	case '!':
-		t.kind = rlTokBang
 	case '=':
 		t.kind, t.msg = rlTokErr, `expected "==" ("=" alone is not an operator)`
 	case '&':

@@ -194,22 +194,10 @@ func rlToNumber(v any) (rlNumber, bool) {
 		return rlExact(x), true
 	case float64:
 		return rlFloat(x)
-	case int32:
-		return rlExact(int64(x)), true
-	case int16:
-		return rlExact(int64(x)), true
-	case int8:
-		return rlExact(int64(x)), true
 	case uint:
 		return rlUint(uint64(x)), true
 	case uint64:
 		return rlUint(x), true
-	case uint32:
-		return rlExact(int64(x)), true
-	case uint16:
-		return rlExact(int64(x)), true
-	case uint8:
-		return rlExact(int64(x)), true
 	case float32:
 		return rlFloat(float64(x))
 	case json.Number:
@@ -217,7 +205,7 @@ func rlToNumber(v any) (rlNumber, bool) {
 	case string, bool, []any, map[string]any:
 		return rlNumber{}, false
 	}
-	rv := reflect.ValueOf(v)
+	rv := reflect.ValueOf(v) // the other integer types, and named types
 	switch rv.Kind() {
 	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64:
 		return rlExact(rv.Int()), true

@@ -123,49 +123,39 @@ func (p *ruleParser) addRef(t *rlToken, kind string) {
 }
 
 func (p *ruleParser) parseOr() (rlNode, *SyntaxError) {
-	n, err := p.parseAnd()
-	if err != nil {
-		return nil, err
-	}
-	var kids []rlNode
-	for p.isKeyword("or") || p.tok.kind == rlTokOrOr {
-		if err := p.count(&p.tok); err != nil {
-			return nil, err
-		}
-		p.advance()
-		k, err := p.parseAnd()
-		if err != nil {
-			return nil, err
-		}
-		kids = append(kids, k)
-	}
-	if kids == nil {
-		return n, nil
-	}
-	return &rlOr{kids: append([]rlNode{n}, kids...)}, nil
+	return p.parseChain("or", rlTokOrOr, p.parseAnd, func(kids []rlNode) rlNode { return &rlOr{kids: kids} })
 }
 
 func (p *ruleParser) parseAnd() (rlNode, *SyntaxError) {
-	n, err := p.parseNot()
+	return p.parseChain("and", rlTokAndAnd, p.parseNot, func(kids []rlNode) rlNode { return &rlAnd{kids: kids} })
+}
+
+// parseChain parses operand { op operand }, where op is the keyword kw or
+// the symbol sym: the lone operand, or join of all of them.
+func (p *ruleParser) parseChain(kw string, sym rlTokKind, operand func() (rlNode, *SyntaxError), join func([]rlNode) rlNode) (rlNode, *SyntaxError) {
+	n, err := operand()
 	if err != nil {
 		return nil, err
 	}
 	var kids []rlNode
-	for p.isKeyword("and") || p.tok.kind == rlTokAndAnd {
+	for p.isKeyword(kw) || p.tok.kind == sym {
 		if err := p.count(&p.tok); err != nil {
 			return nil, err
 		}
 		p.advance()
-		k, err := p.parseNot()
+		k, err := operand()
 		if err != nil {
 			return nil, err
+		}
+		if kids == nil {
+			kids = []rlNode{n}
 		}
 		kids = append(kids, k)
 	}
 	if kids == nil {
 		return n, nil
 	}
-	return &rlAnd{kids: append([]rlNode{n}, kids...)}, nil
+	return join(kids), nil
 }
 
 func (p *ruleParser) parseNot() (rlNode, *SyntaxError) {
@@ -443,11 +433,7 @@ func (p *ruleParser) parseCall() (rlNode, *SyntaxError) {
 		p.addRef(&pt, "")
 		return &rlHas{path: path}, nil
 	case "semver":
-		path, pt, err := p.parsePathArg(nt.text)
-		if err != nil {
-			return nil, err
-		}
-		op, err := p.expectCompareOp("semver(...)")
+		path, op, err := p.parseCompareCall("semver", "semver(...)")
 		if err != nil {
 			return nil, err
 		}
@@ -461,18 +447,12 @@ func (p *ruleParser) parseCall() (rlNode, *SyntaxError) {
 				"not a valid semantic version: want [v]MAJOR[.MINOR[.PATCH]][-PRERELEASE][+BUILD], e.g. '2.1.0' or '2.1.0-beta.1'")
 		}
 		p.advance()
-		p.addRef(&pt, "semver")
 		return &rlSemverCmp{path: path, op: op, lit: v, text: lt.str}, nil
 	default: // "date"
-		path, pt, err := p.parsePathArg(nt.text)
+		path, op, err := p.parseCompareCall("date", "date(...)")
 		if err != nil {
 			return nil, err
 		}
-		op, err := p.expectCompareOp("date(...)")
-		if err != nil {
-			return nil, err
-		}
-		p.addRef(&pt, "date")
 		if p.isKeyword("now") {
 			p.advance()
 			return &rlDateNowCmp{path: path, op: op}, nil
@@ -483,6 +463,22 @@ func (p *ruleParser) parseCall() (rlNode, *SyntaxError) {
 		}
 		return &rlDateCmp{path: path, op: op, lit: lit, text: text}, nil
 	}
+}
+
+// parseCompareCall parses the rest of name(path) and the comparison
+// operator after it (call is "name(...)", for messages), as semver and date
+// take them, and records the reference with the kind name.
+func (p *ruleParser) parseCompareCall(name, call string) (rlPath, rlOp, *SyntaxError) {
+	path, pt, err := p.parsePathArg(name)
+	if err != nil {
+		return rlPath{}, 0, err
+	}
+	op, err := p.expectCompareOp(call)
+	if err != nil {
+		return rlPath{}, 0, err
+	}
+	p.addRef(&pt, name)
+	return path, op, nil
 }
 
 func (p *ruleParser) parseNow() (rlNode, *SyntaxError) {

@@ -3,6 +3,7 @@ package flagfile
 import (
 	"fmt"
 	"reflect"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -195,7 +196,7 @@ func (d *decoder) mapping(raw *yaml.Node, p string, known []string) (entries []e
 	entries = d.collect(n, p, seen, entries, true)
 	if known != nil {
 		for _, e := range entries {
-			if !contains(known, e.key) {
+			if !slices.Contains(known, e.key) {
 				d.fail(e.k, "unknown-field", p, "unknown field %q%s", e.key, suggest.Field(e.key, known))
 			}
 		}
@@ -261,15 +262,6 @@ func (d *decoder) collect(n *yaml.Node, p string, seen map[string]*yaml.Node, ou
 		}
 	}
 	return out
-}
-
-func contains(list []string, s string) bool {
-	for _, x := range list {
-		if x == s {
-			return true
-		}
-	}
-	return false
 }
 
 // sequence returns the items of the list n. ok is false for null and for a
@@ -346,39 +338,35 @@ func (d *decoder) strMark(raw *yaml.Node, p string, mark bool) string {
 }
 
 func (d *decoder) boolean(raw *yaml.Node, p string) bool {
-	n := d.scalar(raw, p, "true or false", true)
-	if n == nil {
-		return false
-	}
-	switch n.ShortTag() {
-	case "!!bool":
-		var b bool
-		if err := n.Decode(&b); err == nil {
-			return b
-		}
-	case "!!null":
-		return false
-	}
-	d.typeError(raw, p, "true or false")
-	return false
+	return typedScalar[bool](d, raw, p, "true or false", "!!bool")
 }
 
 func (d *decoder) float(raw *yaml.Node, p string) float64 {
-	n := d.scalar(raw, p, "a number", true)
-	if n == nil {
-		return 0
+	return typedScalar[float64](d, raw, p, "a number", "!!int", "!!float")
+}
+
+// typedScalar decodes the scalar raw, of one of the tags, into a T: null is
+// T's zero value, and anything else a type error that says want.
+func typedScalar[T any](d *decoder, raw *yaml.Node, p, want string, tags ...string) T {
+	var zero T
+	n := d.scalar(raw, p, want, true)
+	if n == nil || n.ShortTag() == "!!null" {
+		return zero
 	}
-	switch n.ShortTag() {
-	case "!!int", "!!float":
-		var f float64
-		if err := n.Decode(&f); err == nil {
-			return f
+	if slices.Contains(tags, n.ShortTag()) {
+		if v, ok := decodeAs[T](n); ok {
+			return v
 		}
-	case "!!null":
-		return 0
 	}
-	d.typeError(raw, p, "a number")
-	return 0
+	d.typeError(raw, p, want)
+	return zero
+}
+
+// decodeAs decodes the scalar n into a T.
+func decodeAs[T any](n *yaml.Node) (T, bool) {
+	var v T
+	err := n.Decode(&v)
+	return v, err == nil
 }
 
 // isNull reports whether raw is (an alias of) null.
@@ -390,21 +378,7 @@ func (d *decoder) isNull(raw *yaml.Node) bool {
 }
 
 func (d *decoder) integer(raw *yaml.Node, p string) int64 {
-	n := d.scalar(raw, p, "an integer", true)
-	if n == nil {
-		return 0
-	}
-	switch n.ShortTag() {
-	case "!!int":
-		var i int64
-		if err := n.Decode(&i); err == nil {
-			return i
-		}
-	case "!!null":
-		return 0
-	}
-	d.typeError(raw, p, "an integer")
-	return 0
+	return typedScalar[int64](d, raw, p, "an integer", "!!int")
 }
 
 // timeValue decodes a timestamp: a YAML timestamp, or an RFC 3339 string
@@ -507,38 +481,29 @@ func (d *decoder) value(raw *yaml.Node, p string) any {
 }
 
 func (d *decoder) scalarValue(raw, n *yaml.Node, p string) any {
+	var v any
+	ok := false
 	switch n.ShortTag() {
 	case "!!null":
 		return nil
 	case "!!str", "!!timestamp":
 		return n.Value
 	case "!!bool":
-		var b bool
-		if n.Decode(&b) == nil {
-			return b
-		}
+		v, ok = decodeAs[bool](n)
 	case "!!int":
-		var i int64
-		if n.Decode(&i) == nil {
-			return i
-		}
-		var f float64
-		if n.Decode(&f) == nil {
-			return f
+		if v, ok = decodeAs[int64](n); !ok {
+			v, ok = decodeAs[float64](n)
 		}
 	case "!!float":
-		var f float64
-		if n.Decode(&f) == nil {
-			return f
-		}
+		v, ok = decodeAs[float64](n)
 	case "!!binary":
-		var s string
-		if n.Decode(&s) == nil {
-			return s
-		}
+		v, ok = decodeAs[string](n)
 	}
-	d.fail(raw, "type", p, "unsupported value %s", describe(n))
-	return nil
+	if !ok {
+		d.fail(raw, "type", p, "unsupported value %s", describe(n))
+		return nil
+	}
+	return v
 }
 
 // peek returns the text of a scalar key's value in mapping n, without

@@ -1,7 +1,9 @@
 package flagfile
 
 import (
+	"maps"
 	"reflect"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -89,7 +91,7 @@ environment: prod
 `
 		cfgs := mustLoad(t, "multi.yaml", src)
 		if len(cfgs) != 2 {
-			t.Fatalf("environments: %v", keysOf(cfgs))
+			t.Fatalf("environments: %v", slices.Sorted(maps.Keys(cfgs)))
 		}
 		st := cfgs["staging"]
 		if st.Salt != "s1" || len(st.Flags) != 1 || st.Flags[0].Key != "a" || len(st.Segments) != 1 {
@@ -228,16 +230,7 @@ func TestLoadYAMLErrors(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			_, err := LoadYAML("f.yaml", []byte(tt.src))
-			if err == nil {
-				t.Fatal("no error")
-			}
-			fs := loadErrorFindings(t, err)
-			if got := findingStrings(fs); !reflect.DeepEqual(got, tt.want) {
-				t.Errorf("findings %q, want %q\n%v", got, tt.want, err)
-			}
-			if !strings.Contains(fs[0].Msg, tt.msg) {
-				t.Errorf("message %q does not contain %q", fs[0].Msg, tt.msg)
-			}
+			fs := checkLoadError(t, err, tt.want, tt.msg)
 			if fs[0].Flag == "" && strings.HasPrefix(tt.src, "flagKey: a") && fs[0].Code != "yaml-syntax" {
 				t.Errorf("finding does not name the flag: %+v", fs[0])
 			}

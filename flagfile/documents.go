@@ -349,19 +349,7 @@ func (d *decoder) when(raw *yaml.Node, p string) string {
 
 // flag decodes one flag mapping with its positions.
 func (d *decoder) flag(raw *yaml.Node) (evaluate.Flag, *objPos) {
-	var f evaluate.Flag
-	op := d.top(raw, "flagKey", func() {
-		entries, ok := d.object(raw, "", reflect.ValueOf(&f).Elem())
-		if !ok {
-			if d.isNull(raw) {
-				d.fail(raw, "type", "", "expected a flag mapping, got null")
-			}
-			return
-		}
-		if !hasEntry(entries, "flagKey") && !d.stop {
-			d.fail(raw, "missing-field", "", "flag has no flagKey")
-		}
-	})
+	f, op := decodeTop[evaluate.Flag](d, raw, "flagKey", "flag")
 	op.rules = make([]string, len(f.Rules))
 	for i, r := range f.Rules {
 		op.rules[i] = r.ID
@@ -371,20 +359,26 @@ func (d *decoder) flag(raw *yaml.Node) (evaluate.Flag, *objPos) {
 
 // segment decodes one segment mapping with its positions.
 func (d *decoder) segment(raw *yaml.Node) (evaluate.Segment, *objPos) {
-	var s evaluate.Segment
-	op := d.top(raw, "key", func() {
-		entries, ok := d.object(raw, "", reflect.ValueOf(&s).Elem())
+	return decodeTop[evaluate.Segment](d, raw, "key", "segment")
+}
+
+// decodeTop decodes the mapping raw into a T, a flag or segment (what)
+// named by key, with its positions (see top).
+func decodeTop[T any](d *decoder, raw *yaml.Node, key, what string) (T, *objPos) {
+	var v T
+	op := d.top(raw, key, func() {
+		entries, ok := d.object(raw, "", reflect.ValueOf(&v).Elem())
 		if !ok {
 			if d.isNull(raw) {
-				d.fail(raw, "type", "", "expected a segment mapping, got null")
+				d.fail(raw, "type", "", "expected a %s mapping, got null", what)
 			}
 			return
 		}
-		if !hasEntry(entries, "key") && !d.stop {
-			d.fail(raw, "missing-field", "", "segment has no key")
+		if !hasEntry(entries, key) && !d.stop {
+			d.fail(raw, "missing-field", "", "%s has no %s", what, key)
 		}
 	})
-	return s, op
+	return v, op
 }
 
 // top runs decode for a flag (key "flagKey") or segment (key "key")

@@ -3,8 +3,11 @@ package flagfile
 import (
 	"encoding/json"
 	"errors"
+	"maps"
 	"os"
-	"sort"
+	"reflect"
+	"slices"
+	"strings"
 	"testing"
 
 	"github.com/flagwire/flagwire/evaluate"
@@ -45,6 +48,24 @@ func loadErrorFindings(t *testing.T, err error) []evaluate.Finding {
 	return le.Findings
 }
 
+// checkLoadError checks that err is a *LoadError with exactly the findings
+// want (as findingStrings gives them), the first one's message containing
+// msg, and returns the findings.
+func checkLoadError(t *testing.T, err error, want []string, msg string) []evaluate.Finding {
+	t.Helper()
+	if err == nil {
+		t.Fatal("no error")
+	}
+	fs := loadErrorFindings(t, err)
+	if got := findingStrings(fs); !reflect.DeepEqual(got, want) {
+		t.Errorf("findings %q, want %q\n%v", got, want, err)
+	}
+	if len(fs) > 0 && !strings.Contains(fs[0].Msg, msg) {
+		t.Errorf("message %q does not contain %q", fs[0].Msg, msg)
+	}
+	return fs
+}
+
 func mustLoad(t *testing.T, name, src string) map[string]*evaluate.Config {
 	t.Helper()
 	f, err := LoadYAML(name, []byte(src))
@@ -58,15 +79,6 @@ func mustLoad(t *testing.T, name, src string) map[string]*evaluate.Config {
 	return cfgs
 }
 
-func keysOf[V any](m map[string]V) []string {
-	var ks []string
-	for k := range m {
-		ks = append(ks, k)
-	}
-	sort.Strings(ks)
-	return ks
-}
-
 // demoConfig loads the product demo's flags from testdata/flags.
 func demoConfig(t testing.TB) *evaluate.Config {
 	t.Helper()
@@ -75,7 +87,7 @@ func demoConfig(t testing.TB) *evaluate.Config {
 		t.Fatal(err)
 	}
 	if len(cfgs) != 1 || cfgs["prod"] == nil {
-		t.Fatalf("environments %v", keysOf(cfgs))
+		t.Fatalf("environments %v", slices.Sorted(maps.Keys(cfgs)))
 	}
 	return cfgs["prod"]
 }

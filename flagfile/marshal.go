@@ -3,6 +3,8 @@ package flagfile
 import (
 	"bytes"
 	"fmt"
+	"maps"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -36,12 +38,8 @@ func MarshalConfigYAML(cfg *evaluate.Config) ([]byte, error) {
 		cfg = &evaluate.Config{}
 	}
 	m := mappingNode()
-	if cfg.Environment != "" {
-		put(m, "environment", strNode(cfg.Environment))
-	}
-	if cfg.Salt != "" {
-		put(m, "salt", strNode(cfg.Salt))
-	}
+	putStr(m, "environment", cfg.Environment)
+	putStr(m, "salt", cfg.Salt)
 	if cfg.Version != 0 {
 		put(m, "version", intNode(cfg.Version))
 	}
@@ -50,7 +48,7 @@ func MarshalConfigYAML(cfg *evaluate.Config) ([]byte, error) {
 	}
 	if len(cfg.Attributes) > 0 {
 		am := mappingNode()
-		for _, k := range sortedKeys(cfg.Attributes) {
+		for _, k := range slices.Sorted(maps.Keys(cfg.Attributes)) {
 			put(am, k, strNode(cfg.Attributes[k]))
 		}
 		put(m, "attributes", am)
@@ -91,6 +89,13 @@ func mappingNode() *yaml.Node { return &yaml.Node{Kind: yaml.MappingNode} }
 
 func put(m *yaml.Node, key string, v *yaml.Node) {
 	m.Content = append(m.Content, strNode(key), v)
+}
+
+// putStr puts the string field key unless s is empty (omitempty).
+func putStr(m *yaml.Node, key, s string) {
+	if s != "" {
+		put(m, key, strNode(s))
+	}
 }
 
 // strNode encodes a string field. LoadYAML reads numbers and timestamps back
@@ -175,15 +180,9 @@ func flagNode(f *evaluate.Flag) (*yaml.Node, error) {
 		return nil
 	}
 	put(m, "flagKey", strNode(f.Key))
-	if f.Environment != "" {
-		put(m, "environment", strNode(f.Environment))
-	}
-	if f.Type != "" {
-		put(m, "type", strNode(string(f.Type)))
-	}
-	if f.State != "" {
-		put(m, "state", strNode(f.State))
-	}
+	putStr(m, "environment", f.Environment)
+	putStr(m, "type", string(f.Type))
+	putStr(m, "state", f.State)
 	if len(f.Owners) > 0 {
 		owners := strListNode(f.Owners, true)
 		for _, o := range owners.Content {
@@ -252,12 +251,8 @@ func flagNode(f *evaluate.Flag) (*yaml.Node, error) {
 			r := &f.Rules[i]
 			rm := mappingNode()
 			put(rm, "id", strNode(r.ID))
-			if r.When != "" {
-				put(rm, "when", strNode(r.When))
-			}
-			if r.Segment != "" {
-				put(rm, "segment", strNode(r.Segment))
-			}
+			putStr(rm, "when", r.When)
+			putStr(rm, "segment", r.Segment)
 			if err := serveInto(rm, &r.Serve); err != nil {
 				return nil, fmt.Errorf("flag %q rule %q: %w", f.Key, r.ID, err)
 			}
@@ -277,12 +272,8 @@ func flagNode(f *evaluate.Flag) (*yaml.Node, error) {
 	}
 	if f.Bucketing != (evaluate.Bucketing{}) {
 		bm := mappingNode()
-		if f.Bucketing.Seed != "" {
-			put(bm, "seed", strNode(f.Bucketing.Seed))
-		}
-		if f.Bucketing.By != "" {
-			put(bm, "by", strNode(f.Bucketing.By))
-		}
+		putStr(bm, "seed", f.Bucketing.Seed)
+		putStr(bm, "by", f.Bucketing.By)
 		put(m, "bucketing", bm)
 	}
 	if md := metadataNode(&f.Metadata); md != nil {
@@ -290,7 +281,7 @@ func flagNode(f *evaluate.Flag) (*yaml.Node, error) {
 	}
 	if len(f.FlagMetadata) > 0 {
 		fm := mappingNode()
-		for _, k := range sortedKeys(f.FlagMetadata) {
+		for _, k := range slices.Sorted(maps.Keys(f.FlagMetadata)) {
 			n, err := valueNode(f.FlagMetadata[k])
 			if err != nil {
 				return nil, fmt.Errorf("flag %q flagMetadata %q: %w", f.Key, k, err)
@@ -357,19 +348,17 @@ func serveInto(m *yaml.Node, s *evaluate.Serve) error {
 		}
 		put(m, "progressive", pm)
 	}
-	if s.Seed != "" {
-		put(m, "seed", strNode(s.Seed))
-	}
+	putStr(m, "seed", s.Seed)
 	return nil
 }
 
 func metadataNode(md *evaluate.Metadata) *yaml.Node {
 	m := mappingNode()
-	for _, kv := range []struct{ key, v string }{{"team", md.Team}, {"description", md.Description}, {"jira", md.Jira}, {"ttl", md.TTL}, {"riskLevel", md.RiskLevel}} {
-		if kv.v != "" {
-			put(m, kv.key, strNode(kv.v))
-		}
-	}
+	putStr(m, "team", md.Team)
+	putStr(m, "description", md.Description)
+	putStr(m, "jira", md.Jira)
+	putStr(m, "ttl", md.TTL)
+	putStr(m, "riskLevel", md.RiskLevel)
 	if md.KillSwitch {
 		put(m, "killSwitch", boolNode(true))
 	}
@@ -385,15 +374,9 @@ func metadataNode(md *evaluate.Metadata) *yaml.Node {
 func segmentNode(s *evaluate.Segment) *yaml.Node {
 	m := mappingNode()
 	put(m, "key", strNode(s.Key))
-	if s.Description != "" {
-		put(m, "description", strNode(s.Description))
-	}
-	if s.When != "" {
-		put(m, "when", strNode(s.When))
-	}
-	if s.By != "" {
-		put(m, "by", strNode(s.By))
-	}
+	putStr(m, "description", s.Description)
+	putStr(m, "when", s.When)
+	putStr(m, "by", s.By)
 	if s.Included != nil {
 		put(m, "included", strListNode(s.Included, true))
 	}

@@ -2,6 +2,8 @@ package flagfile
 
 import (
 	"fmt"
+	"maps"
+	"slices"
 	"sort"
 
 	"github.com/flagwire/flagwire/evaluate"
@@ -105,7 +107,7 @@ func MergeFiles(files ...*File) (map[string]*evaluate.Config, error) {
 				}
 			}
 			cfg.RequireChangeReason = cfg.RequireChangeReason || f.RequireChangeReason
-			for _, k := range sortedKeys(f.Attributes) {
+			for _, k := range slices.Sorted(maps.Keys(f.Attributes)) {
 				t := f.Attributes[k]
 				if prev, dup := cfg.Attributes[k]; dup {
 					if prev != t {
@@ -175,15 +177,6 @@ func MergeFiles(files ...*File) (map[string]*evaluate.Config, error) {
 		out[name] = es.cfg
 	}
 	return out, nil
-}
-
-func sortedKeys[V any](m map[string]V) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	return keys
 }
 
 // validKey reports whether k is a valid environment name: the key syntax

@@ -2,10 +2,11 @@ package flagfile
 
 import (
 	"errors"
+	"maps"
 	"os"
 	"reflect"
+	"slices"
 	"strconv"
-	"strings"
 	"testing"
 	"testing/fstest"
 	"time"
@@ -30,7 +31,7 @@ func TestMergeFilesAndLoadDir(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := keysOf(cfgs); !reflect.DeepEqual(got, []string{"dev", "prod"}) {
+	if got := slices.Sorted(maps.Keys(cfgs)); !reflect.DeepEqual(got, []string{"dev", "prod"}) {
 		t.Fatalf("environments %v", got)
 	}
 	prod, dev := cfgs["prod"], cfgs["dev"]
@@ -79,16 +80,7 @@ func TestMergeFilesAndLoadDir(t *testing.T) {
 	for _, tt := range errorCases {
 		t.Run(tt.name, func(t *testing.T) {
 			_, err := LoadDir(tt.files, "d")
-			if err == nil {
-				t.Fatal("no error")
-			}
-			fs := loadErrorFindings(t, err)
-			if got := findingStrings(fs); !reflect.DeepEqual(got, tt.want) {
-				t.Errorf("findings %q, want %q\n%v", got, tt.want, err)
-			}
-			if !strings.Contains(fs[0].Msg, tt.msg) {
-				t.Errorf("message %q does not contain %q", fs[0].Msg, tt.msg)
-			}
+			checkLoadError(t, err, tt.want, tt.msg)
 		})
 	}
 
