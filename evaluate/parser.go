@@ -147,15 +147,12 @@ func (p *ruleParser) parseChain(kw string, sym rlTokKind, operand func() (rlNode
 		if err != nil {
 			return nil, err
 		}
-		if kids == nil {
-			kids = []rlNode{n}
-		}
 		kids = append(kids, k)
 	}
 	if kids == nil {
 		return n, nil
 	}
-	return join(kids), nil
+	return join(append([]rlNode{n}, kids...)), nil
 }
 
 func (p *ruleParser) parseNot() (rlNode, *SyntaxError) {
