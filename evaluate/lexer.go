@@ -51,13 +51,22 @@ type rlToken struct {
 	msg       string   // rlTokErr: description
 }
 
-// rlPunct maps the operators and punctuation of the rule language to
-// their token kinds.
-var rlPunct = map[string]rlTokKind{
-	"==": rlTokEq, "!=": rlTokNe, "<=": rlTokLe, ">=": rlTokGe, "&&": rlTokAndAnd, "||": rlTokOrOr,
-	"(": rlTokLParen, ")": rlTokRParen, "[": rlTokLBrack, "]": rlTokRBrack, ",": rlTokComma,
-	"<": rlTokLt, ">": rlTokGt, "!": rlTokBang,
-}
+// rlPunct1 gives the kind of each single-character token by its character,
+// and rlPunct2 the two-character operators by their first character
+// (rlTokEOF: none); "<=" is tried before "<".
+var (
+	rlPunct1 = [128]rlTokKind{
+		'(': rlTokLParen, ')': rlTokRParen, '[': rlTokLBrack, ']': rlTokRBrack, ',': rlTokComma,
+		'<': rlTokLt, '>': rlTokGt, '!': rlTokBang,
+	}
+	rlPunct2 = [128]struct {
+		second byte
+		kind   rlTokKind
+	}{
+		'=': {'=', rlTokEq}, '!': {'=', rlTokNe}, '<': {'=', rlTokLe}, '>': {'=', rlTokGe},
+		'&': {'&', rlTokAndAnd}, '|': {'|', rlTokOrOr},
+	}
+)
 
 type ruleLexer struct {
 	src       string
@@ -120,10 +129,15 @@ func (lx *ruleLexer) next() rlToken {
 	case c == '\'' || c == '"':
 		return lx.lexString(t)
 	}
-	for n := min(2, len(src)-start); n >= 1; n-- { // "<=" before "<"
-		if kind, ok := rlPunct[src[start:start+n]]; ok {
-			t.kind, t.text = kind, src[start:start+n]
-			lx.skip(n)
+	if c < 128 {
+		if op := rlPunct2[c]; op.kind != rlTokEOF && start+1 < len(src) && src[start+1] == op.second {
+			t.kind, t.text = op.kind, src[start:start+2]
+			lx.skip(2)
+			return t
+		}
+		if kind := rlPunct1[c]; kind != rlTokEOF {
+			t.kind, t.text = kind, src[start:start+1]
+			lx.skip(1)
 			return t
 		}
 	}
