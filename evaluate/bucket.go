@@ -124,22 +124,10 @@ func appendID(b []byte, v any) (_ []byte, ok bool) {
 		return strconv.AppendInt(b, int64(x), 10), true
 	case int64:
 		return strconv.AppendInt(b, x, 10), true
-	case int32:
-		return strconv.AppendInt(b, int64(x), 10), true
-	case int16:
-		return strconv.AppendInt(b, int64(x), 10), true
-	case int8:
-		return strconv.AppendInt(b, int64(x), 10), true
 	case uint:
 		return strconv.AppendUint(b, uint64(x), 10), true
 	case uint64:
 		return strconv.AppendUint(b, x, 10), true
-	case uint32:
-		return strconv.AppendUint(b, uint64(x), 10), true
-	case uint16:
-		return strconv.AppendUint(b, uint64(x), 10), true
-	case uint8:
-		return strconv.AppendUint(b, uint64(x), 10), true
 	case float64:
 		return appendFloatID(b, x)
 	case float32:
@@ -152,7 +140,8 @@ func appendID(b []byte, v any) (_ []byte, ok bool) {
 		s := x.String()
 		return append(b, s...), s != ""
 	}
-	// Named types of the basic kinds (type UserID int64, …).
+	// The other integer types, and named types of the basic kinds (type
+	// UserID int64, …).
 	rv := reflect.ValueOf(v)
 	switch rv.Kind() {
 	case reflect.String:

@@ -125,13 +125,17 @@ type CompileError struct {
 }
 
 // Error joins the findings, one per line.
-func (e *CompileError) Error() string {
-	if len(e.Findings) == 1 {
-		return "compile: " + e.Findings[0].String()
+func (e *CompileError) Error() string { return joinFindings("compile: ", e.Findings) }
+
+// joinFindings formats findings after prefix: the one finding, or their
+// count and each on a line of its own.
+func joinFindings(prefix string, fs []Finding) string {
+	if len(fs) == 1 {
+		return prefix + fs[0].String()
 	}
 	var b strings.Builder
-	fmt.Fprintf(&b, "compile: %d errors:", len(e.Findings))
-	for _, f := range e.Findings {
+	fmt.Fprintf(&b, "%s%d errors:", prefix, len(fs))
+	for _, f := range fs {
 		b.WriteString("\n\t")
 		b.WriteString(f.String())
 	}
@@ -734,7 +738,7 @@ func flagMetadataValue(v any) (any, error) {
 		}
 		return nil, fmt.Errorf("%T is not allowed: use a string, a boolean or a number", v)
 	}
-	if math.IsNaN(f) || math.IsInf(f, 0) {
+	if nonFinite(f) {
 		return nil, fmt.Errorf("number %v is not finite", f)
 	}
 	return f, nil
@@ -863,7 +867,7 @@ func normalizeValue(typ FlagType, name string, v any) (any, error) {
 		return nil, fmt.Errorf("value %s is not a string", describe(v))
 	case TypeNumber:
 		f, ok := toFloat(v)
-		if !ok || math.IsNaN(f) || math.IsInf(f, 0) {
+		if !ok || nonFinite(f) {
 			return nil, fmt.Errorf("value %s is not a finite number", describe(v))
 		}
 		return f, nil

@@ -49,26 +49,15 @@ const (
 // "duplicate-key", "missing-field", "limit", "missing-environment",
 // "invalid-environment", "conflict", "duplicate-flag",
 // "duplicate-segment"), the flag or segment concerned when known, the field
-// path (such as "rules[0].percentage") and a Pos.
-// YAML syntax errors carry a line but no column (the YAML parser reports
-// none). Findings are sorted by position.
+// path (such as "rules[0].percentage") and a Pos (file:line:col; for a
+// YAML syntax error, where the YAML parser stopped). Findings are sorted by
+// position.
 type LoadError struct {
 	Findings []Finding
 }
 
 // Error joins the findings, one per line.
-func (e *LoadError) Error() string {
-	if len(e.Findings) == 1 {
-		return e.Findings[0].String()
-	}
-	var b strings.Builder
-	fmt.Fprintf(&b, "%d errors:", len(e.Findings))
-	for _, f := range e.Findings {
-		b.WriteString("\n\t")
-		b.WriteString(f.String())
-	}
-	return b.String()
-}
+func (e *LoadError) Error() string { return joinFindings("", e.Findings) }
 
 // DecodeConfigJSON strictly decodes the JSON wire form of a Config: the
 // body of GET /v1/flags, of a signed bootstrap's config and of a persisted

@@ -12,7 +12,7 @@ import (
 // types (so the environment stays on the stack) and answers false for a
 // type it does not list, so every type with an eval method must be listed.
 func TestEvalNodeListsEveryNodeType(t *testing.T) {
-	f, err := parser.ParseFile(token.NewFileSet(), "rule.go", nil, 0)
+	f, err := parser.ParseFile(token.NewFileSet(), "nodes.go", nil, 0)
 	if err != nil {
 		t.Fatal(err)
 	}

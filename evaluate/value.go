@@ -93,28 +93,27 @@ func AnyValue(v any) Value {
 // number: a context sent to a server carries null in its place, so local
 // evaluation treats it as null too, and every mode agrees.
 func (v Value) null() bool {
-	switch x := v.any.(type) {
-	case nil:
+	switch v.Kind() {
+	case KindNull:
 		return true
-	case stringptr:
-		return false
-	case Kind:
-		if x != KindFloat64 {
+	case KindFloat64:
+		return nonFinite(v.Float64())
+	case KindAny:
+		switch x := v.any.(type) {
+		case float32:
+			return nonFinite(float64(x))
+		case map[string]any, []any, []string, json.Number:
 			return false
 		}
-		f := math.Float64frombits(v.num)
-		return math.IsNaN(f) || math.IsInf(f, 0)
-	case float32:
-		return math.IsNaN(float64(x)) || math.IsInf(float64(x), 0)
-	case map[string]any, []any, []string, json.Number:
-		return false
-	}
-	if rv := reflect.ValueOf(v.any); rv.Kind() == reflect.Float32 || rv.Kind() == reflect.Float64 {
-		f := rv.Float()
-		return math.IsNaN(f) || math.IsInf(f, 0)
+		if rv := reflect.ValueOf(v.any); rv.Kind() == reflect.Float32 || rv.Kind() == reflect.Float64 {
+			return nonFinite(rv.Float())
+		}
 	}
 	return false
 }
+
+// nonFinite reports whether f is NaN or an infinity.
+func nonFinite(f float64) bool { return math.IsNaN(f) || math.IsInf(f, 0) }
 
 // Kind returns the kind of v.
 func (v Value) Kind() Kind {

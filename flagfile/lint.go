@@ -3,7 +3,9 @@ package flagfile
 import (
 	"encoding/json"
 	"fmt"
+	"maps"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -124,7 +126,7 @@ func lintValidType(t string) bool {
 }
 
 func (l *linter) schema() {
-	for _, k := range ymlSortedKeys(l.cfg.Attributes) {
+	for _, k := range slices.Sorted(maps.Keys(l.cfg.Attributes)) {
 		if t := l.cfg.Attributes[k]; !lintValidType(t) {
 			l.add(evaluate.SeverityError, evaluate.Finding{Code: "invalid-schema", Field: "attributes." + k}, "attribute %q has type %q: use string, number, bool, semver, date or list", k, t)
 		}
@@ -484,7 +486,7 @@ func (l *linter) piiValue(where evaluate.Finding, p string, v any, depth int) {
 			l.piiValue(where, fieldpath.Index(p, i), e, depth+1)
 		}
 	case map[string]any:
-		for _, k := range ymlSortedKeys(x) {
+		for _, k := range slices.Sorted(maps.Keys(x)) {
 			kp := fieldpath.Join(p, k)
 			if lintSensitiveKey(k) {
 				if e := x[k]; e != nil && e != "" && e != false {
