@@ -142,8 +142,7 @@ func (c *Client) Evaluate(ctx context.Context, reqs []Request) []Result {
 	defer done()
 	for j := range misses {
 		m := &misses[j]
-		m.fs, m.fk.gen, m.fk.global = c.cache.stamp(m.fk.k.flag)
-		if m.f, m.leader = c.flights.join(m.fk); m.leader {
+		if m.fk, m.fs, m.f, m.leader = c.joinFlight(m.fk.k); m.leader {
 			led = append(led, j)
 		}
 	}

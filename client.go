@@ -650,21 +650,18 @@ func (c *Client) fetchOne(ctx context.Context, k cacheKey, ec *evalContext) (*de
 	if c.rateLimited(c.cfg.clock.Nanotime()) {
 		return nil, errRateLimitedGate
 	}
-	fs, gen, global := c.cache.stamp(k.flag)
-	fk := flightKey{k: k, gen: gen, global: global}
-	f, leader := c.flights.join(fk)
+	fk, fs, f, leader := c.joinFlight(k)
 	if leader {
 		started := c.goTracked(func() {
 			// A caller that missed the cache while a request for k was
 			// in flight can get here after that request stored its
 			// answer: serve that answer instead of asking again.
 			now := c.hotNow()
-			if d := c.cache.get(k, now); d != nil && c.cache.fresh(d, now) && d.gen == gen && d.global == global {
+			if d := c.cache.get(k, now); d != nil && c.cache.fresh(d, now) && d.gen == fk.gen && d.global == fk.global {
 				c.flights.finish(fk, f, d, nil)
 				return
 			}
-			d, err := c.fetchAndStore(k, ec, fs, gen, global)
-			c.flights.finish(fk, f, d, err)
+			c.fly(fk, f, fs, ec)
 		})
 		if !started {
 			c.flights.finish(fk, f, nil, ErrClosed)
@@ -686,6 +683,25 @@ func (c *Client) fetchOne(ctx context.Context, k cacheKey, ec *evalContext) (*de
 	case <-timer.C:
 		return nil, errTimeout
 	}
+}
+
+// joinFlight stamps k's flag generations (before any request, so that an
+// invalidation racing with it wins) and joins the flight of k at them,
+// starting it when none is in progress: leader is then true, and the
+// caller must fly it.
+func (c *Client) joinFlight(k cacheKey) (fk flightKey, fs *flagState, f *flight, leader bool) {
+	fs, gen, global := c.cache.stamp(k.flag)
+	fk = flightKey{k: k, gen: gen, global: global}
+	f, leader = c.flights.join(fk)
+	return fk, fs, f, leader
+}
+
+// fly makes the request of a flight this caller leads, caches its answer
+// and ends the flight.
+func (c *Client) fly(fk flightKey, f *flight, fs *flagState, ec *evalContext) error {
+	d, err := c.fetchAndStore(fk.k, ec, fs, fk.gen, fk.global)
+	c.flights.finish(fk, f, d, err)
+	return err
 }
 
 // fetchAndStore asks the API for one decision and caches it, stamped with
@@ -728,14 +744,10 @@ func (c *Client) refreshLoop() {
 		case <-c.ctx.Done():
 			return
 		case j := <-c.refreshCh:
-			fs, gen, global := c.cache.stamp(j.key.flag)
-			fk := flightKey{k: j.key, gen: gen, global: global}
-			f, leader := c.flights.join(fk)
+			fk, fs, f, leader := c.joinFlight(j.key)
 			err := errFlightJoined
 			if leader {
-				var d *decision
-				d, err = c.fetchAndStore(j.key, j.ec, fs, gen, global)
-				c.flights.finish(fk, f, d, err)
+				err = c.fly(fk, f, fs, j.ec)
 			}
 			if err != nil {
 				// Keep serving the current entry; allow another attempt.

@@ -192,20 +192,8 @@ func (s *streamer) connectOnce(parent context.Context) error {
 	connectTimer := time.AfterFunc(s.idle, cancel)
 	resp, err := s.c.hc.Do(req)
 	connectTimer.Stop()
-	if err == nil && (resp.StatusCode >= 500 || resp.StatusCode == http.StatusTooManyRequests) {
-		defer resp.Body.Close()
-		body, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
-		err = statusError(resp, body, c.cfg.clock.Now())
-		resp = nil
-	} else if err != nil {
-		err = &apiError{code: ErrorUnavailable, msg: "stream connect: " + transportMessage(err)}
-	}
 	if err != nil {
-		s.skip |= 1 << epi
-		if len(c.eps) > 1 {
-			c.markDown(epi)
-		}
-		return err
+		return s.connectFailed(epi, &apiError{code: ErrorUnavailable, msg: "stream connect: " + transportMessage(err)})
 	}
 	defer resp.Body.Close()
 	switch {
@@ -219,7 +207,7 @@ func (s *streamer) connectOnce(parent context.Context) error {
 		return fatal
 	case resp.StatusCode != http.StatusOK:
 		body, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
-		return statusError(resp, body, s.c.cfg.clock.Now())
+		return s.connectFailed(epi, statusError(resp, body, s.c.cfg.clock.Now()))
 	}
 	// A connection without an event id (the first, or a reconnect before
 	// any event arrived) cannot resume: what changed before it is not
@@ -322,6 +310,19 @@ func (s *streamer) handle(ev sse.Event) {
 	default:
 		// Unknown event types are ignored: forward compatibility.
 	}
+}
+
+// connectFailed notes a failed connect to endpoint i: one that failing
+// over could help (unreachable, 5xx, 429) is skipped until a connection
+// succeeds, and with several endpoints marked down (WithEndpoints).
+func (s *streamer) connectFailed(i int, err error) error {
+	if failsOver(err) {
+		s.skip |= 1 << i
+		if len(s.c.eps) > 1 {
+			s.c.markDown(i)
+		}
+	}
+	return err
 }
 
 // announcedVersion reads a stream response's X-Flagwire-Config-Version.
