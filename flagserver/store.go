@@ -122,6 +122,29 @@ func (e *envState) setSize() {
 // form), the others are decoded; the stored JSON is the wire form. A
 // replica catching up on a write next to a large segment decodes and
 // compiles only what the write changed.
+// reuseOrDecode fills vals and parts (index for index with keys) from the
+// stored parts: a part whose bytes equal prev's for its key is taken from
+// prev as is, the others are decoded. what names the kind in errors.
+func reuseOrDecode[T any](what string, keys []string, stored map[string][]byte, vals []T, parts [][]byte, prev []T, prevParts [][]byte, key func(*T) string, opts evaluate.JSONOptions) error {
+	prevAt := make(map[string]int, len(prev))
+	for i := range prev {
+		prevAt[key(&prev[i])] = i
+	}
+	for i, k := range keys {
+		part := stored[k]
+		if part == nil {
+			return fmt.Errorf("%s %q is missing", what, k)
+		}
+		parts[i] = part
+		if j, ok := prevAt[k]; ok && bytes.Equal(prevParts[j], part) {
+			vals[i] = prev[j]
+		} else if err := evaluate.DecodeJSON(part, &vals[i], opts); err != nil {
+			return fmt.Errorf("%s %q: %w", what, k, err)
+		}
+	}
+	return nil
+}
+
 func envFromStored(se *StoredEnv, prev *envState) (*envState, error) {
 	if prev == nil {
 		cfg, err := decodeStoredEnv(se)
@@ -151,41 +174,17 @@ func envFromStored(se *StoredEnv, prev *envState) (*envState, error) {
 		cfg.Flags = make([]evaluate.Flag, len(fk))
 		es.flagJSON = make([][]byte, len(fk))
 	}
-	prevFlags := make(map[string]int, len(prev.cfg.Flags))
-	for i := range prev.cfg.Flags {
-		prevFlags[prev.cfg.Flags[i].Key] = i
-	}
-	for i, k := range fk {
-		part := se.Flags[k]
-		if part == nil {
-			return fail(fmt.Errorf("flag %q is missing", k))
-		}
-		es.flagJSON[i] = part
-		if j, ok := prevFlags[k]; ok && bytes.Equal(prev.flagJSON[j], part) {
-			cfg.Flags[i] = prev.cfg.Flags[j]
-		} else if err := evaluate.DecodeJSON(part, &cfg.Flags[i], opts); err != nil {
-			return fail(fmt.Errorf("flag %q: %w", k, err))
-		}
+	flagKey := func(f *evaluate.Flag) string { return f.Key }
+	if err := reuseOrDecode("flag", fk, se.Flags, cfg.Flags, es.flagJSON, prev.cfg.Flags, prev.flagJSON, flagKey, opts); err != nil {
+		return fail(err)
 	}
 	if len(sk) > 0 {
 		cfg.Segments = make([]evaluate.Segment, len(sk))
 		es.segJSON = make([][]byte, len(sk))
 	}
-	prevSegs := make(map[string]int, len(prev.cfg.Segments))
-	for i := range prev.cfg.Segments {
-		prevSegs[prev.cfg.Segments[i].Key] = i
-	}
-	for i, k := range sk {
-		part := se.Segments[k]
-		if part == nil {
-			return fail(fmt.Errorf("segment %q is missing", k))
-		}
-		es.segJSON[i] = part
-		if j, ok := prevSegs[k]; ok && bytes.Equal(prev.segJSON[j], part) {
-			cfg.Segments[i] = prev.cfg.Segments[j]
-		} else if err := evaluate.DecodeJSON(part, &cfg.Segments[i], opts); err != nil {
-			return fail(fmt.Errorf("segment %q: %w", k, err))
-		}
+	segKey := func(s *evaluate.Segment) string { return s.Key }
+	if err := reuseOrDecode("segment", sk, se.Segments, cfg.Segments, es.segJSON, prev.cfg.Segments, prev.segJSON, segKey, opts); err != nil {
+		return fail(err)
 	}
 	snap, err := evaluate.CompileReusing(cfg, prev.snap)
 	if err != nil {
