@@ -160,20 +160,50 @@ func (r result) String() string {
 		r.quantile(0.99).Round(time.Microsecond), r.lat[len(r.lat)-1].Round(time.Microsecond))
 }
 
-// runEvaluate posts bodies round-robin from concurrency goroutines until
-// maxReq requests were made or maxDur passed.
+// runEvaluate posts bodies round-robin to POST /v1/evaluate from
+// concurrency goroutines until maxReq requests were made or maxDur passed.
 func runEvaluate(t *testing.T, url string, bodies [][]byte, decisions, concurrency int, maxDur time.Duration, maxReq int) result {
+	t.Helper()
+	newReq := func(i int) *http.Request {
+		req, _ := http.NewRequest(http.MethodPost, url+"/v1/evaluate", bytes.NewReader(bodies[i%len(bodies)]))
+		req.Header.Set("Authorization", "Bearer "+token)
+		req.Header.Set("Content-Type", "application/json")
+		return req
+	}
+	check := func(body []byte) (int, error) {
+		var out wire.EvaluateResponse
+		if err := json.Unmarshal(body, &out); err != nil {
+			return 0, err
+		}
+		if len(out.Decisions) != decisions || out.Decisions[0].Error != nil {
+			return 0, fmt.Errorf("%d decisions, want %d without errors", len(out.Decisions), decisions)
+		}
+		return decisions, nil
+	}
+	r, _, _ := drive(t, concurrency, maxDur, maxReq, newReq, check)
+	r.decisions = r.requests * decisions
+	return r
+}
+
+// drive makes the requests newReq builds (request i for i = 0, 1, …) from
+// concurrency goroutines until maxReq were made or maxDur passed, and
+// checks every 100th answer with check, which returns the answers it
+// holds. It returns the result (latencies sorted, decisions unset) with
+// the answers per request and the size of the last checked answer. A
+// failed request, a status other than 200 or an answer check refuses is
+// an error (reported through t).
+func drive(t *testing.T, concurrency int, maxDur time.Duration, maxReq int, newReq func(i int) *http.Request, check func([]byte) (int, error)) (r result, perAnswer, size int) {
 	t.Helper()
 	tr := &http.Transport{MaxIdleConnsPerHost: concurrency, DisableCompression: true}
 	defer tr.CloseIdleConnections()
 	hc := &http.Client{Transport: tr, Timeout: 10 * time.Second}
 	lat := make([]time.Duration, maxReq)
-	var next, errs atomic.Int64
+	var next, errs, answers, lastSize atomic.Int64
 	var firstErr atomic.Value
 	deadline := time.Now().Add(maxDur)
 	start := time.Now()
 	var wg sync.WaitGroup
-	for g := 0; g < concurrency; g++ {
+	for range concurrency {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -183,9 +213,7 @@ func runEvaluate(t *testing.T, url string, bodies [][]byte, decisions, concurren
 					next.Add(-1)
 					return
 				}
-				req, _ := http.NewRequest(http.MethodPost, url+"/v1/evaluate", bytes.NewReader(bodies[i%len(bodies)]))
-				req.Header.Set("Authorization", "Bearer "+token)
-				req.Header.Set("Content-Type", "application/json")
+				req := newReq(i)
 				t0 := time.Now()
 				resp, err := hc.Do(req)
 				if err != nil {
@@ -208,23 +236,26 @@ func runEvaluate(t *testing.T, url string, bodies [][]byte, decisions, concurren
 					continue
 				}
 				if body != nil {
-					var out wire.EvaluateResponse
-					if err := json.Unmarshal(body, &out); err != nil || len(out.Decisions) != decisions || out.Decisions[0].Error != nil {
+					n, err := check(body)
+					if err != nil {
 						errs.Add(1)
-						firstErr.CompareAndSwap(nil, "bad answer: "+string(body[:min(len(body), 200)]))
+						firstErr.CompareAndSwap(nil, fmt.Sprintf("bad answer (%v): %.200s", err, body))
+						continue
 					}
+					answers.Store(int64(n))
+					lastSize.Store(int64(len(body)))
 				}
 			}
 		}()
 	}
 	wg.Wait()
 	n := int(next.Load())
-	r := result{requests: n, decisions: n * decisions, elapsed: time.Since(start), lat: lat[:n], errors: errs.Load()}
+	r = result{requests: n, elapsed: time.Since(start), lat: lat[:n], errors: errs.Load()}
 	slices.Sort(r.lat)
 	if r.errors > 0 {
 		t.Errorf("%d of %d requests failed; first: %v", r.errors, n, firstErr.Load())
 	}
-	return r
+	return r, int(answers.Load()), int(lastSize.Load())
 }
 
 // TestLoadEvaluate measures POST /v1/evaluate over loopback: one decision

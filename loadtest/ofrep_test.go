@@ -6,14 +6,12 @@ import (
 	"encoding/json"
 	"flag"
 	"fmt"
-	"io"
 	"net/http"
 	"net/netip"
 	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -116,16 +114,11 @@ func (r ofrepResult) String() string {
 }
 
 // runOFREP posts bodies round-robin to path from concurrency goroutines
-// until maxReq requests were made or maxDur passed. check validates a
-// sample answer and returns its number of flag answers.
+// until maxReq requests were made or maxDur passed (drive). check
+// validates a sample answer and returns its number of flag answers. With
+// a server process, it samples its RSS and takes its CPU time.
 func runOFREP(t *testing.T, tg ofrepTarget, path string, bodies [][]byte, concurrency int, maxDur time.Duration, maxReq int, check func([]byte) (int, error)) ofrepResult {
 	t.Helper()
-	tr := &http.Transport{MaxIdleConnsPerHost: concurrency, DisableCompression: true}
-	defer tr.CloseIdleConnections()
-	hc := &http.Client{Transport: tr, Timeout: 10 * time.Second}
-	lat := make([]time.Duration, maxReq)
-	var next, errs, perAnswer, size atomic.Int64
-	var firstErr atomic.Value
 	var before procStat
 	var rssMax atomic.Int64
 	stopSampling := make(chan struct{})
@@ -152,76 +145,26 @@ func runOFREP(t *testing.T, tg ofrepTarget, path string, bodies [][]byte, concur
 			}
 		}()
 	}
-	deadline := time.Now().Add(maxDur)
-	start := time.Now()
-	var wg sync.WaitGroup
-	for range concurrency {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for {
-				i := int(next.Add(1)) - 1
-				if i >= maxReq || time.Now().After(deadline) {
-					next.Add(-1)
-					return
-				}
-				req, _ := http.NewRequest(http.MethodPost, tg.url+path, bytes.NewReader(bodies[i%len(bodies)]))
-				for k, v := range tg.headers {
-					req.Header[k] = v
-				}
-				req.Header.Set("Content-Type", "application/json")
-				t0 := time.Now()
-				resp, err := hc.Do(req)
-				if err != nil {
-					errs.Add(1)
-					firstErr.CompareAndSwap(nil, err.Error())
-					lat[i] = time.Since(t0)
-					continue
-				}
-				var body []byte
-				if i%100 == 0 { // check a sample of the answers
-					body, err = io.ReadAll(resp.Body)
-				} else {
-					_, err = io.Copy(io.Discard, resp.Body)
-				}
-				resp.Body.Close()
-				lat[i] = time.Since(t0)
-				if err != nil || resp.StatusCode != http.StatusOK {
-					errs.Add(1)
-					firstErr.CompareAndSwap(nil, fmt.Sprintf("HTTP %d %v", resp.StatusCode, err))
-					continue
-				}
-				if body != nil {
-					n, err := check(body)
-					if err != nil {
-						errs.Add(1)
-						firstErr.CompareAndSwap(nil, fmt.Sprintf("bad answer (%v): %.200s", err, body))
-						continue
-					}
-					perAnswer.Store(int64(n))
-					size.Store(int64(len(body)))
-				}
-			}
-		}()
+	newReq := func(i int) *http.Request {
+		req, _ := http.NewRequest(http.MethodPost, tg.url+path, bytes.NewReader(bodies[i%len(bodies)]))
+		for k, v := range tg.headers {
+			req.Header[k] = v
+		}
+		req.Header.Set("Content-Type", "application/json")
+		return req
 	}
-	wg.Wait()
-	elapsed := time.Since(start)
+	res, perAnswer, size := drive(t, concurrency, maxDur, maxReq, newReq, check)
 	close(stopSampling)
 	sampler.Wait()
-	n := int(next.Load())
-	r := ofrepResult{result: result{requests: n, elapsed: elapsed, lat: lat[:n], errors: errs.Load()}}
-	r.answers = n * int(perAnswer.Load())
+	r := ofrepResult{result: res}
+	r.answers = r.requests * perAnswer
 	r.decisions = r.answers
-	r.bodySize = int(size.Load())
+	r.bodySize = size
 	r.rssMax = rssMax.Load()
 	if tg.pid > 0 {
 		if after, err := readProc(tg.pid); err == nil {
 			r.cpu = after.cpu - before.cpu
 		}
-	}
-	slices.Sort(r.lat)
-	if r.errors > 0 {
-		t.Errorf("%d of %d requests failed; first: %v", r.errors, n, firstErr.Load())
 	}
 	return r
 }
