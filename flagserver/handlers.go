@@ -472,6 +472,21 @@ func (k *entityKind[T]) find(c *evaluate.Config, key string) int {
 	return -1
 }
 
+// current finds key in next for a conditional write (PATCH, DELETE): its
+// list, its index and a copy of it, once If-Match holds. A missing entity
+// is errGone's answer (404, or 412 for one deleted under the If-Match).
+func (k *entityKind[T]) current(next *evaluate.Config, key, env, ifMatch string) (l *[]T, i int, cur T, err error) {
+	l = k.list(next)
+	if i = k.find(next, key); i < 0 {
+		return nil, -1, cur, errGone(k.name, key, ifMatch, k.errNotFound(key, env))
+	}
+	cur = (*l)[i]
+	if err := checkIfMatch(ifMatch, &cur); err != nil {
+		return nil, -1, cur, err
+	}
+	return l, i, cur, nil
+}
+
 func (k *entityKind[T]) errNotFound(key, env string) error {
 	return fmt.Errorf("%w: %q in environment %q", k.notFound, key, env)
 }
@@ -682,13 +697,8 @@ func handlePatch[T any](s *Server, k *entityKind[T], w http.ResponseWriter, r *h
 		return
 	}
 	s.doWrite(w, r, reason, env, func(next *evaluate.Config) (mutation, error) {
-		l := k.list(next)
-		i := k.find(next, key)
-		if i < 0 {
-			return mutation{}, errGone(k.name, key, ifMatch, k.errNotFound(key, env))
-		}
-		cur := (*l)[i]
-		if err := checkIfMatch(ifMatch, &cur); err != nil {
+		l, i, cur, err := k.current(next, key, env, ifMatch)
+		if err != nil {
 			return mutation{}, err
 		}
 		merged, err := mergePatch(k, cur, rc.body, obj)
@@ -755,13 +765,8 @@ func handleDelete[T any](s *Server, k *entityKind[T], w http.ResponseWriter, r *
 		}
 	}
 	s.doWrite(w, r, reason, env, func(next *evaluate.Config) (mutation, error) {
-		l := k.list(next)
-		i := k.find(next, key)
-		if i < 0 {
-			return mutation{}, errGone(k.name, key, ifMatch, k.errNotFound(key, env))
-		}
-		cur := (*l)[i]
-		if err := checkIfMatch(ifMatch, &cur); err != nil {
+		l, i, cur, err := k.current(next, key, env, ifMatch)
+		if err != nil {
 			return mutation{}, err
 		}
 		*l = slices.Delete(*l, i, i+1)
