@@ -744,12 +744,11 @@ func (c *Client) refreshLoop() {
 		case <-c.ctx.Done():
 			return
 		case j := <-c.refreshCh:
+			// A request for the key already in flight makes this refresh
+			// unnecessary; it did not refresh the entry, so, as after a
+			// failure, the current entry stays and a later hit may retry.
 			fk, fs, f, leader := c.joinFlight(j.key)
-			err := errFlightJoined
-			if leader {
-				err = c.fly(fk, f, fs, j.ec)
-			}
-			if err != nil {
+			if !leader || c.fly(fk, f, fs, j.ec) != nil {
 				// Keep serving the current entry; allow another attempt.
 				if d := c.cache.get(j.key, c.cfg.clock.Nanotime()); d != nil {
 					d.refreshing.Store(false)
@@ -758,9 +757,6 @@ func (c *Client) refreshLoop() {
 		}
 	}
 }
-
-// errFlightJoined: a refresh found a request for its key in flight.
-var errFlightJoined = errors.New("flagwire: a request for this decision is in flight")
 
 // Invalidate drops every cached decision of one flag, in O(1). A dropped
 // decision is never served again, not even as STALE when the server is
