@@ -620,6 +620,7 @@ func (s *Server) routes() http.Handler {
 		{"GET", "/v1/audit", classRead, 0, s.handleAudit},
 		{"GET", "/v1/bootstrap", classRead, 0, s.handleBootstrap},
 		{"GET", "/v1/keys", classRead, 0, s.handleKeys},
+		{"GET", "/v1/me", classRead, 0, s.handleMe}, // me.go
 	}
 	rs = append(rs, s.ofrepRoutes(body)...) // ofrep.go: POST /ofrep/v1/evaluate/flags[/{key}]
 	mux := http.NewServeMux()
