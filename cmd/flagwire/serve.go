@@ -42,6 +42,7 @@ type serveConfig struct {
 	signingKey   string
 	environments []string
 	logFormat    string
+	ui           bool
 
 	readHeaderTimeout, readTimeout, writeTimeout, idleTimeout time.Duration
 	maxConns, maxConnsPerAddr                                 int
@@ -168,6 +169,7 @@ given 10 seconds to finish.`,
 	f.StringVar(&c.signingKey, "signing-key", "", "Ed25519 bootstrap signing key: PEM (PKCS #8) or a 32-byte seed (raw, hex or base64); default: DIR/signing-key.pem with --data (created 0600 on first start), else ephemeral")
 	f.StringSliceVar(&c.environments, "env", nil, "environments to serve even if no flags define them (repeatable)")
 	f.StringVar(&c.logFormat, "log", "text", "request log format: text, json or off")
+	f.BoolVar(&c.ui, "ui", true, "serve the web console at /ui/ (a client of /v1: sign in with a token)")
 	f.DurationVar(&c.readHeaderTimeout, "read-header-timeout", defaultReadHeaderTimeout, "time to read a request's headers")
 	f.DurationVar(&c.readTimeout, "read-timeout", defaultReadTimeout, "time to read a whole request, body included (not SSE streams)")
 	f.DurationVar(&c.writeTimeout, "write-timeout", defaultWriteTimeout, "time to write a response (not SSE streams: 10s per event)")
@@ -352,7 +354,13 @@ func runServe(ctx context.Context, cmd *cobra.Command, c serveConfig) error {
 		stopHTTP()
 		return err
 	}
-	sw.set(srv)
+	handler, err := withConsole(srv, c.ui, logger) // console.go
+	if err != nil {
+		srv.Close()
+		stopHTTP()
+		return err
+	}
+	sw.set(handler)
 	// Loading (YAML, compiling, restoring the data dir) leaves garbage the
 	// size of the input; the runtime would return it to the OS only
 	// minutes later. Return it now, so an idle server holds what it serves.
@@ -381,6 +389,9 @@ func runServe(ctx context.Context, cmd *cobra.Command, c serveConfig) error {
 	}
 	fmt.Fprintf(out, "environments: %s\n", strings.Join(srv.Environments(), ", "))
 	fmt.Fprintf(out, "listening on http://%s\n", ln.Addr())
+	if c.ui {
+		fmt.Fprintf(out, "web console: http://%s/ui/\n", ln.Addr())
+	}
 
 	select {
 	case err := <-errc:

@@ -1,0 +1,327 @@
+package console
+
+import (
+	"cmp"
+	"encoding/json"
+	"net/http"
+	"net/url"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/flagwire/flagwire/evaluate"
+)
+
+// configCache keeps the last decoded config of each environment with its
+// ETag. It is only used after the API answered 304 Not Modified to the
+// signed-in person's own request, so it never shows what their token may
+// not read.
+type configCache struct {
+	mu sync.Mutex
+	m  map[string]cachedConfig
+}
+
+type cachedConfig struct {
+	etag string
+	cfg  *evaluate.Config
+}
+
+// fetchConfig returns env's whole config (GET /v1/flags) as s may read it.
+func (c *Console) fetchConfig(r *http.Request, s *session, env string) (*evaluate.Config, error) {
+	c.configs.mu.Lock()
+	cached, ok := c.configs.m[env]
+	c.configs.mu.Unlock()
+	var hdr map[string]string
+	if ok {
+		hdr = map[string]string{"If-None-Match": cached.etag}
+	}
+	res := c.call(r, s.token, "GET", "/v1/flags", url.Values{"environment": {env}}, nil, hdr)
+	if res.status == http.StatusNotModified && ok {
+		return cached.cfg, nil
+	}
+	cfg := new(evaluate.Config)
+	if err := res.decode(cfg); err != nil {
+		return nil, err
+	}
+	if etag := res.header.Get("ETag"); etag != "" {
+		c.configs.mu.Lock()
+		if c.configs.m == nil {
+			c.configs.m = map[string]cachedConfig{}
+		}
+		c.configs.m[env] = cachedConfig{etag: etag, cfg: cfg}
+		c.configs.mu.Unlock()
+	}
+	return cfg, nil
+}
+
+// auditEntry is an entry of GET /v1/audit.
+type auditEntry struct {
+	ID           int64           `json:"id"`
+	Time         time.Time       `json:"time"`
+	Subject      string          `json:"subject"`
+	Action       string          `json:"action"`
+	Entity       string          `json:"entity"`
+	Environment  string          `json:"environment"`
+	ChangeReason string          `json:"changeReason"`
+	RequestID    string          `json:"requestId"`
+	Before       json.RawMessage `json:"before"`
+	After        json.RawMessage `json:"after"`
+	// Fields of approved changes, when the server records them.
+	Approver       string `json:"approver"`
+	ApprovalReason string `json:"approvalReason"`
+	Emergency      bool   `json:"emergency"`
+}
+
+// auditPage is the body of GET /v1/audit. Servers name the next page's
+// position nextCursor or nextBefore.
+type auditPage struct {
+	Entries    []auditEntry    `json:"entries"`
+	NextCursor json.RawMessage `json:"nextCursor"`
+	NextBefore int64           `json:"nextBefore"`
+}
+
+// next returns the position of the following (older) page, or "".
+func (p *auditPage) next() string {
+	if len(p.NextCursor) > 0 && string(p.NextCursor) != "null" {
+		return jsonText(p.NextCursor)
+	}
+	if p.NextBefore > 0 {
+		return strconv.FormatInt(p.NextBefore, 10)
+	}
+	return ""
+}
+
+// recentChangesLimit is how many of an environment's newest audit entries
+// the flag list reads to show who changed each flag last, and when.
+const recentChangesLimit = 500
+
+// recentChanges returns the newest audit entry of each entity among env's
+// newest entries, or nil when s may not read the audit log.
+func (c *Console) recentChanges(r *http.Request, s *session, env string) map[string]*auditEntry {
+	res := c.call(r, s.token, "GET", "/v1/audit", url.Values{"environment": {env}, "limit": {strconv.Itoa(recentChangesLimit)}}, nil, nil)
+	var page struct {
+		Entries []struct {
+			ID      int64     `json:"id"`
+			Time    time.Time `json:"time"`
+			Subject string    `json:"subject"`
+			Entity  string    `json:"entity"`
+		} `json:"entries"`
+	}
+	if res.decode(&page) != nil {
+		return nil
+	}
+	out := make(map[string]*auditEntry, len(page.Entries))
+	for _, e := range page.Entries { // oldest first: the last one wins
+		out[e.Entity] = &auditEntry{ID: e.ID, Time: e.Time, Subject: e.Subject, Entity: e.Entity}
+	}
+	return out
+}
+
+// flagRow is one row of the flag list.
+type flagRow struct {
+	Key, State, Type, Owners, Rollout, TTL, Description string
+	RolloutValue                                        float64
+	Kill, Expired                                       bool
+	Version                                             int64
+	Changed                                             time.Time
+	ChangedBy                                           string
+}
+
+type flagsData struct {
+	Rows               []flagRow
+	Total              int
+	Query, Sort, Order string
+	Columns            []column
+	Now                time.Time
+}
+
+type column struct {
+	Key, Label, Order string // Order: the order a click on the header asks for
+	Sorted            string // "ascending", "descending" or ""
+}
+
+var flagColumns = []struct{ key, label string }{
+	{"key", "Flag"}, {"state", "State"}, {"type", "Type"}, {"owners", "Owners"},
+	{"rollout", "Rollout"}, {"changed", "Last change"}, {"ttl", "Sunset"},
+}
+
+// flagsPage lists the environment's flags: searchable (q), sortable (sort,
+// order).
+func (c *Console) flagsPage(w http.ResponseWriter, r *http.Request, s *session) {
+	v := c.newView(r, s, "Flags", "flags")
+	if v.Env == "" {
+		c.message(w, r, s, http.StatusNotFound, "No environments", "Your token may use no environment this server serves.")
+		return
+	}
+	cfg, err := c.fetchConfig(r, s, v.Env)
+	if err != nil {
+		c.apiFailure(w, r, s, err)
+		return
+	}
+	changes := c.recentChanges(r, s, v.Env)
+	q := r.URL.Query()
+	d := &flagsData{Query: strings.TrimSpace(q.Get("q")), Sort: q.Get("sort"), Order: q.Get("order"), Now: c.now(), Total: len(cfg.Flags)}
+	if d.Order != "desc" {
+		d.Order = "asc"
+	}
+	if !slices.ContainsFunc(flagColumns, func(col struct{ key, label string }) bool { return col.key == d.Sort }) {
+		d.Sort = "key"
+	}
+	needle := strings.ToLower(d.Query)
+	today := d.Now.UTC()
+	d.Rows = make([]flagRow, 0, len(cfg.Flags))
+	for i := range cfg.Flags {
+		f := &cfg.Flags[i]
+		if needle != "" && !strings.Contains(strings.ToLower(f.Key), needle) &&
+			!strings.Contains(strings.ToLower(strings.Join(f.Owners, " ")), needle) &&
+			!strings.Contains(strings.ToLower(f.Metadata.Description), needle) {
+			continue
+		}
+		row := flagRow{Key: f.Key, State: flagState(f), Type: flagType(f), Owners: strings.Join(f.Owners, ", "),
+			TTL: f.Metadata.TTL, Description: f.Metadata.Description, Kill: f.Metadata.KillSwitch, Version: f.Version}
+		row.Rollout, row.RolloutValue = rolloutSummary(f, d.Now)
+		if t, ok := parseSunset(f.Metadata.TTL); ok && !t.After(today) {
+			row.Expired = true
+		}
+		if e := changes["flag:"+f.Key]; e != nil {
+			row.Changed, row.ChangedBy = e.Time, e.Subject
+		}
+		d.Rows = append(d.Rows, row)
+	}
+	sortRows(d.Rows, d.Sort, d.Order == "desc")
+	for _, col := range flagColumns {
+		cl := column{Key: col.key, Label: col.label, Order: "asc"}
+		if col.key == d.Sort {
+			if d.Order == "asc" {
+				cl.Sorted, cl.Order = "ascending", "desc"
+			} else {
+				cl.Sorted = "descending"
+			}
+		}
+		d.Columns = append(d.Columns, cl)
+	}
+	v.Data = d
+	c.render(w, r, http.StatusOK, "flags", v)
+}
+
+func sortRows(rows []flagRow, by string, desc bool) {
+	slices.SortStableFunc(rows, func(a, b flagRow) int {
+		var n int
+		switch by {
+		case "state":
+			n = cmp.Compare(a.State, b.State)
+		case "type":
+			n = cmp.Compare(a.Type, b.Type)
+		case "owners":
+			n = cmp.Compare(a.Owners, b.Owners)
+		case "rollout":
+			n = cmp.Compare(a.RolloutValue, b.RolloutValue)
+		case "changed":
+			n = a.Changed.Compare(b.Changed)
+			if n == 0 {
+				n = cmp.Compare(a.Version, b.Version)
+			}
+		case "ttl":
+			n = cmp.Compare(a.TTL, b.TTL)
+		}
+		if n == 0 {
+			n = cmp.Compare(a.Key, b.Key)
+		}
+		if desc {
+			return -n
+		}
+		return n
+	})
+}
+
+func flagState(f *evaluate.Flag) string {
+	if f.State == "" {
+		return "on"
+	}
+	return f.State
+}
+
+// flagType is the flag's declared type, else the one its variants imply.
+func flagType(f *evaluate.Flag) string {
+	if f.Type != "" {
+		return string(f.Type)
+	}
+	if len(f.Variants) == 0 {
+		return "boolean"
+	}
+	switch f.Variants[0].Value.(type) {
+	case bool:
+		return "boolean"
+	case float64:
+		return "number"
+	case nil, string:
+		return "string"
+	}
+	return "json"
+}
+
+// parseSunset reads a metadata TTL (YYYY-MM-DD or RFC 3339).
+func parseSunset(s string) (time.Time, bool) {
+	if s == "" {
+		return time.Time{}, false
+	}
+	if t, err := time.Parse(time.DateOnly, s); err == nil {
+		return t, true
+	}
+	if t, err := time.Parse(time.RFC3339, s); err == nil {
+		return t, true
+	}
+	return time.Time{}, false
+}
+
+// rolloutSummary describes the share of users the flag's rollout reaches
+// (the fallthrough's, else the first rule's with one) and its percentage
+// for sorting (-1 when there is none).
+func rolloutSummary(f *evaluate.Flag, now time.Time) (string, float64) {
+	if f.Default != nil {
+		if s, p, ok := serveShare(f.Default, now); ok {
+			return s, p
+		}
+	}
+	for i := range f.Rules {
+		if s, p, ok := serveShare(&f.Rules[i].Serve, now); ok {
+			return s + " (" + f.Rules[i].ID + ")", p
+		}
+	}
+	return "", -1
+}
+
+func serveShare(sv *evaluate.Serve, now time.Time) (string, float64, bool) {
+	switch {
+	case sv.Percentage != nil:
+		return formatPercent(*sv.Percentage), *sv.Percentage, true
+	case sv.Progressive != nil:
+		p := progressiveShare(sv.Progressive, now)
+		return formatPercent(p) + " (ramping)", p, true
+	case len(sv.Rollout) > 0:
+		parts := make([]string, len(sv.Rollout))
+		for i, wv := range sv.Rollout {
+			parts[i] = jsonText(wv.Variant) + " " + formatPercent(wv.Weight)
+		}
+		return strings.Join(parts, " / "), sv.Rollout[len(sv.Rollout)-1].Weight, true
+	}
+	return "", 0, false
+}
+
+// progressiveShare is the share a progressive rollout serves at now: its
+// last step reached (as of PausedAt when paused), 0 before the first.
+func progressiveShare(p *evaluate.Progressive, now time.Time) float64 {
+	at := now
+	if p.Paused && !p.PausedAt.IsZero() {
+		at = p.PausedAt
+	}
+	share := 0.0
+	for _, st := range p.Steps {
+		if !st.At.After(at) {
+			share = st.Percentage
+		}
+	}
+	return share
+}
