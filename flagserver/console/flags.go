@@ -210,6 +210,8 @@ func sortRows(rows []flagRow, by string, desc bool) {
 	slices.SortStableFunc(rows, func(a, b flagRow) int {
 		var n int
 		switch by {
+		case "key":
+			n = cmp.Compare(a.Key, b.Key)
 		case "state":
 			n = cmp.Compare(a.State, b.State)
 		case "type":
@@ -219,18 +221,17 @@ func sortRows(rows []flagRow, by string, desc bool) {
 		case "rollout":
 			n = cmp.Compare(a.RolloutValue, b.RolloutValue)
 		case "changed":
-			n = a.Changed.Compare(b.Changed)
-			if n == 0 {
+			if n = a.Changed.Compare(b.Changed); n == 0 {
 				n = cmp.Compare(a.Version, b.Version)
 			}
 		case "ttl":
 			n = cmp.Compare(a.TTL, b.TTL)
 		}
-		if n == 0 {
-			n = cmp.Compare(a.Key, b.Key)
-		}
 		if desc {
-			return -n
+			n = -n
+		}
+		if n == 0 { // ties: by key, ascending either way
+			n = cmp.Compare(a.Key, b.Key)
 		}
 		return n
 	})
