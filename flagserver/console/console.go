@@ -79,6 +79,7 @@ type Console struct {
 	assets   map[string]asset
 	mux      *http.ServeMux
 	configs  configCache
+	recent   recentCache
 	gzips    sync.Pool
 }
 
@@ -315,7 +316,7 @@ func (c *Console) write(w http.ResponseWriter, r *http.Request, status int, body
 	w.WriteHeader(status)
 	zw, _ := c.gzips.Get().(*gzip.Writer)
 	if zw == nil {
-		zw, _ = gzip.NewWriterLevel(w, gzip.DefaultCompression)
+		zw, _ = gzip.NewWriterLevel(w, gzip.BestSpeed)
 	} else {
 		zw.Reset(w)
 	}

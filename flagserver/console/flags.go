@@ -98,8 +98,28 @@ func (p *auditPage) next() string {
 const recentChangesLimit = 500
 
 // recentChanges returns the newest audit entry of each entity among env's
-// newest entries, or nil when s may not read the audit log.
+// newest entries, or nil when s may not read the audit log. The map is
+// kept per environment with the id of the newest entry, and reused while
+// the server's newest entry (asked with s's token) is the same.
 func (c *Console) recentChanges(r *http.Request, s *session, env string) map[string]*auditEntry {
+	var head struct {
+		Entries []struct {
+			ID int64 `json:"id"`
+		} `json:"entries"`
+	}
+	if c.call(r, s.token, "GET", "/v1/audit", url.Values{"environment": {env}, "limit": {"1"}}, nil, nil).decode(&head) != nil {
+		return nil
+	}
+	if len(head.Entries) == 0 {
+		return map[string]*auditEntry{}
+	}
+	newest := head.Entries[0].ID
+	c.recent.mu.Lock()
+	cached, ok := c.recent.m[env]
+	c.recent.mu.Unlock()
+	if ok && cached.newest == newest {
+		return cached.byEntity
+	}
 	res := c.call(r, s.token, "GET", "/v1/audit", url.Values{"environment": {env}, "limit": {strconv.Itoa(recentChangesLimit)}}, nil, nil)
 	var page struct {
 		Entries []struct {
@@ -113,10 +133,29 @@ func (c *Console) recentChanges(r *http.Request, s *session, env string) map[str
 		return nil
 	}
 	out := make(map[string]*auditEntry, len(page.Entries))
+	last := int64(0)
 	for _, e := range page.Entries { // oldest first: the last one wins
 		out[e.Entity] = &auditEntry{ID: e.ID, Time: e.Time, Subject: e.Subject, Entity: e.Entity}
+		last = max(last, e.ID)
 	}
+	c.recent.mu.Lock()
+	if c.recent.m == nil {
+		c.recent.m = map[string]recentEntry{}
+	}
+	c.recent.m[env] = recentEntry{newest: last, byEntity: out}
+	c.recent.mu.Unlock()
 	return out
+}
+
+// recentCache keeps recentChanges' maps.
+type recentCache struct {
+	mu sync.Mutex
+	m  map[string]recentEntry
+}
+
+type recentEntry struct {
+	newest   int64
+	byEntity map[string]*auditEntry
 }
 
 // flagRow is one row of the flag list.
@@ -127,6 +166,10 @@ type flagRow struct {
 	Version                                             int64
 	Changed                                             time.Time
 	ChangedBy                                           string
+	// Made once the rows are chosen, so the template has little to do
+	// per row: the page's link, the words searched while typing and the
+	// last change as shown.
+	Href, Search, LastChange string
 }
 
 type flagsData struct {
@@ -191,6 +234,17 @@ func (c *Console) flagsPage(w http.ResponseWriter, r *http.Request, s *session) 
 		d.Rows = append(d.Rows, row)
 	}
 	sortRows(d.Rows, d.Sort, d.Order == "desc")
+	envQuery := "?environment=" + url.QueryEscape(v.Env)
+	for i := range d.Rows {
+		row := &d.Rows[i]
+		row.Href = Prefix + "flags/" + url.PathEscape(row.Key) + envQuery
+		row.Search = row.Key + " " + row.Owners + " " + row.Description
+		if row.ChangedBy != "" {
+			row.LastChange = formatTime(row.Changed) + " by " + row.ChangedBy
+		} else {
+			row.LastChange = "v" + strconv.FormatInt(row.Version, 10)
+		}
+	}
 	for _, col := range flagColumns {
 		cl := column{Key: col.key, Label: col.label, Order: "asc"}
 		if col.key == d.Sort {

@@ -30,7 +30,7 @@ func TestFlagList(t *testing.T) {
 	b.signIn(adminToken.Secret)
 	p := b.get("/ui/flags?environment=prod").wantStatus(t, http.StatusOK).wantContains(t, "3 of 3 flags")
 	checkout := rowOf(p.body, "checkout-new-flow")
-	for _, want := range []string{`<span class="state on">on</span>`, "boolean", "payments-team", "kill switch", "2031-01-01"} {
+	for _, want := range []string{`<td class="on">on</td>`, "boolean", "payments-team", "kill switch", "2031-01-01"} {
 		if !strings.Contains(checkout, want) {
 			t.Errorf("checkout-new-flow's row lacks %q: %s", want, checkout)
 		}
