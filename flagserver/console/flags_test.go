@@ -70,8 +70,8 @@ func TestFlagList(t *testing.T) {
 		return strings.Fields(strings.Join(keys, " "))
 	}
 	for q, want := range map[string]string{
-		"sort=key&order=desc": "search-v2-ranking search-v2 checkout-new-flow",
-		"sort=ttl&order=asc":  "search-v2-ranking search-v2 checkout-new-flow", // "" < 2020-06-30 < 2031-01-01
+		"sort=key&order=desc":     "search-v2-ranking search-v2 checkout-new-flow",
+		"sort=ttl&order=asc":      "search-v2-ranking search-v2 checkout-new-flow", // "" < 2020-06-30 < 2031-01-01
 		"sort=rollout&order=desc": "search-v2 checkout-new-flow search-v2-ranking", // 10 % first; no rollout ties by key
 	} {
 		if got := strings.Join(order(b.get("/ui/flags?environment=prod&"+q)), " "); got != want {

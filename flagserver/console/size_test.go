@@ -165,4 +165,3 @@ func BenchmarkPage(b *testing.B) {
 		}
 	}
 }
-
