@@ -19,11 +19,16 @@ const maxDiffLines = 200
 
 // diffJSON compares two JSON documents (either may be empty: a create or a
 // delete) field by field: objects by member, arrays by index, scalars by
-// value. Changes are sorted by path.
+// value. Changes are sorted by path. The version the server sets at every
+// change is left out.
 func diffJSON(before, after []byte) []fieldChange {
 	b, a := map[string]string{}, map[string]string{}
 	flatten("", decodeAny(before), b)
 	flatten("", decodeAny(after), a)
+	for _, m := range []map[string]string{b, a} { // set by the server at every change
+		delete(m, "version")
+		delete(m, "etag")
+	}
 	var out []fieldChange
 	for p, bv := range b {
 		av, ok := a[p]

@@ -130,7 +130,7 @@ func (c *Console) evaluate(w http.ResponseWriter, r *http.Request, s *session) {
 		}
 	}
 	for _, k := range []string{"by", "seed", "bucket", "hash"} {
-		if x, ok := dc.Bucketing[k]; ok {
+		if x, ok := dc.Bucketing[k]; ok && !(k == "bucket" && er.Bucket == jsonText(x)) {
 			er.Bucketing = append(er.Bucketing, [2]string{k, jsonText(x)})
 		}
 	}
