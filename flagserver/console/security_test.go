@@ -9,6 +9,9 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/flagwire/flagwire/evaluate"
+	"github.com/flagwire/flagwire/flagserver"
 )
 
 // consolePages are the pages of the console, as a signed-in person
@@ -385,4 +388,30 @@ func TestSafeNext(t *testing.T) {
 			t.Errorf("safeNext(%q) = %q, want %q", in, got, want)
 		}
 	}
+}
+
+// Sign-in goes through the API's limit on failed authentication per
+// client address: past it, even the right token is refused for a while,
+// and the page says why.
+func TestSignInFailuresLimited(t *testing.T) {
+	api, err := flagserver.New(flagserver.Options{Configs: []*evaluate.Config{testConfig("prod")}, Tokens: allTokens,
+		AuthFailureLimit: flagserver.RateLimit{PerSecond: 0.001, Burst: 3}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := New(Options{API: api})
+	if err != nil {
+		t.Fatal(err)
+	}
+	hs := httptest.NewServer(c.Mount(api))
+	t.Cleanup(func() { hs.Close(); api.Close() })
+	b := (&harness{api: api, console: c, hs: hs, URL: hs.URL}).browser(t)
+	try := func(token string) *page {
+		form := b.get("/ui/signin")
+		return b.post("/ui/signin", url.Values{"csrf": {form.field(t, csrfRE)}, "token": {token}})
+	}
+	for range 3 {
+		try("guess").wantStatus(t, http.StatusUnauthorized).wantContains(t, "did not accept this token")
+	}
+	try(adminToken.Secret).wantStatus(t, http.StatusUnauthorized).wantContains(t, "Too many failed sign-ins")
 }
