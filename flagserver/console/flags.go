@@ -241,7 +241,7 @@ func (c *Console) flagsPage(w http.ResponseWriter, r *http.Request, s *session) 
 		row.Search = row.Key + " " + row.Owners + " " + row.Description
 		if row.ChangedBy != "" {
 			row.LastChange = formatTime(row.Changed) + " by " + row.ChangedBy
-		} else {
+		} else if row.Version > 0 {
 			row.LastChange = "v" + strconv.FormatInt(row.Version, 10)
 		}
 	}
