@@ -80,6 +80,7 @@ type Console struct {
 	mux      *http.ServeMux
 	configs  configCache
 	recent   recentCache
+	rows     rowCache
 	gzips    sync.Pool
 }
 

@@ -46,7 +46,7 @@ const defaultEvalContext = `{
 func (c *Console) evaluatePage(w http.ResponseWriter, r *http.Request, s *session) {
 	v := c.newView(r, s, "Evaluate", "evaluate")
 	d := &evalData{Flag: r.URL.Query().Get("flag"), Context: defaultEvalContext, ContextMaxLength: maxFormBytes / 2}
-	if cfg, err := c.fetchConfig(r, s, v.Env); err == nil {
+	if cfg, _, err := c.fetchConfig(r, s, v.Env); err == nil {
 		for i := range cfg.Flags {
 			d.Flags = append(d.Flags, cfg.Flags[i].Key)
 		}
@@ -65,7 +65,7 @@ func (c *Console) evaluatePage(w http.ResponseWriter, r *http.Request, s *sessio
 func (c *Console) evaluate(w http.ResponseWriter, r *http.Request, s *session) {
 	v := c.newView(r, s, "Evaluate", "evaluate")
 	d := &evalData{Flag: strings.TrimSpace(r.PostForm.Get("flag")), Context: r.PostForm.Get("context"), ContextMaxLength: maxFormBytes / 2}
-	if cfg, err := c.fetchConfig(r, s, v.Env); err == nil {
+	if cfg, _, err := c.fetchConfig(r, s, v.Env); err == nil {
 		for i := range cfg.Flags {
 			d.Flags = append(d.Flags, cfg.Flags[i].Key)
 		}

@@ -133,7 +133,7 @@ func (c *Console) showFlag(w http.ResponseWriter, r *http.Request, s *session, s
 		c.apiFailure(w, r, s, err)
 		return
 	}
-	cfg, err := c.fetchConfig(r, s, v.Env)
+	cfg, _, err := c.fetchConfig(r, s, v.Env)
 	if err != nil {
 		c.apiFailure(w, r, s, err)
 		return

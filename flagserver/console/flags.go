@@ -1,8 +1,11 @@
 package console
 
 import (
+	"bytes"
 	"cmp"
 	"encoding/json"
+	"html/template"
+	"maps"
 	"net/http"
 	"net/url"
 	"slices"
@@ -28,8 +31,9 @@ type cachedConfig struct {
 	cfg  *evaluate.Config
 }
 
-// fetchConfig returns env's whole config (GET /v1/flags) as s may read it.
-func (c *Console) fetchConfig(r *http.Request, s *session, env string) (*evaluate.Config, error) {
+// fetchConfig returns env's whole config (GET /v1/flags) as s may read it,
+// and its ETag.
+func (c *Console) fetchConfig(r *http.Request, s *session, env string) (*evaluate.Config, string, error) {
 	c.configs.mu.Lock()
 	cached, ok := c.configs.m[env]
 	c.configs.mu.Unlock()
@@ -39,13 +43,14 @@ func (c *Console) fetchConfig(r *http.Request, s *session, env string) (*evaluat
 	}
 	res := c.call(r, s.token, "GET", "/v1/flags", url.Values{"environment": {env}}, nil, hdr)
 	if res.status == http.StatusNotModified && ok {
-		return cached.cfg, nil
+		return cached.cfg, cached.etag, nil
 	}
 	cfg := new(evaluate.Config)
 	if err := res.decode(cfg); err != nil {
-		return nil, err
+		return nil, "", err
 	}
-	if etag := res.header.Get("ETag"); etag != "" {
+	etag := res.header.Get("ETag")
+	if etag != "" {
 		c.configs.mu.Lock()
 		if c.configs.m == nil {
 			c.configs.m = map[string]cachedConfig{}
@@ -53,7 +58,7 @@ func (c *Console) fetchConfig(r *http.Request, s *session, env string) (*evaluat
 		c.configs.m[env] = cachedConfig{etag: etag, cfg: cfg}
 		c.configs.mu.Unlock()
 	}
-	return cfg, nil
+	return cfg, etag, nil
 }
 
 // auditEntry is an entry of GET /v1/audit.
@@ -95,47 +100,54 @@ func (p *auditPage) next() string {
 
 // recentChangesLimit is how many of an environment's newest audit entries
 // the flag list reads to show who changed each flag last, and when.
-const recentChangesLimit = 500
+const recentChangesLimit = 200
 
 // recentChanges returns the newest audit entry of each entity among env's
-// newest entries, or nil when s may not read the audit log. The map is
-// kept per environment with the id of the newest entry, and reused while
-// the server's newest entry (asked with s's token) is the same.
+// newest entries (recentChangesLimit of them, and those written since),
+// or nil when s may not read the audit log. The map is kept per
+// environment with the id of its newest entry: while the server's newest
+// entry (asked with s's token) is the same, it is reused; when only a few
+// entries were added, they are read and merged (a page of
+// recentChangesStep that reaches back to the kept newest one); else the
+// newest recentChangesLimit are read anew.
 func (c *Console) recentChanges(r *http.Request, s *session, env string) map[string]*auditEntry {
-	var head struct {
-		Entries []struct {
-			ID int64 `json:"id"`
-		} `json:"entries"`
-	}
-	if c.call(r, s.token, "GET", "/v1/audit", url.Values{"environment": {env}, "limit": {"1"}}, nil, nil).decode(&head) != nil {
+	head, ok := c.readChanges(r, s, env, 1)
+	if !ok {
 		return nil
 	}
-	if len(head.Entries) == 0 {
+	if len(head) == 0 {
 		return map[string]*auditEntry{}
 	}
-	newest := head.Entries[0].ID
+	newest := head[0].ID
 	c.recent.mu.Lock()
-	cached, ok := c.recent.m[env]
+	cached, have := c.recent.m[env]
 	c.recent.mu.Unlock()
-	if ok && cached.newest == newest {
+	if have && cached.newest == newest {
 		return cached.byEntity
 	}
-	res := c.call(r, s.token, "GET", "/v1/audit", url.Values{"environment": {env}, "limit": {strconv.Itoa(recentChangesLimit)}}, nil, nil)
-	var page struct {
-		Entries []struct {
-			ID      int64     `json:"id"`
-			Time    time.Time `json:"time"`
-			Subject string    `json:"subject"`
-			Entity  string    `json:"entity"`
-		} `json:"entries"`
+	var out map[string]*auditEntry
+	if have {
+		if step, ok := c.readChanges(r, s, env, recentChangesStep); ok && len(step) > 0 && step[0].ID <= cached.newest {
+			out = maps.Clone(cached.byEntity)
+			for _, e := range step {
+				if e.ID > cached.newest {
+					out[e.Entity] = e
+				}
+			}
+		}
 	}
-	if res.decode(&page) != nil {
-		return nil
+	if out == nil {
+		page, ok := c.readChanges(r, s, env, recentChangesLimit)
+		if !ok {
+			return nil
+		}
+		out = make(map[string]*auditEntry, len(page))
+		for _, e := range page {
+			out[e.Entity] = e
+		}
 	}
-	out := make(map[string]*auditEntry, len(page.Entries))
 	last := int64(0)
-	for _, e := range page.Entries { // oldest first: the last one wins
-		out[e.Entity] = &auditEntry{ID: e.ID, Time: e.Time, Subject: e.Subject, Entity: e.Entity}
+	for _, e := range out {
 		last = max(last, e.ID)
 	}
 	c.recent.mu.Lock()
@@ -147,6 +159,32 @@ func (c *Console) recentChanges(r *http.Request, s *session, env string) map[str
 	return out
 }
 
+// recentChangesStep is the page read to catch up with a few new audit
+// entries.
+const recentChangesStep = 50
+
+// readChanges reads env's newest limit audit entries (who, when, which
+// entity), oldest first; ok is false when s may not read them.
+func (c *Console) readChanges(r *http.Request, s *session, env string, limit int) ([]*auditEntry, bool) {
+	res := c.call(r, s.token, "GET", "/v1/audit", url.Values{"environment": {env}, "limit": {strconv.Itoa(limit)}}, nil, nil)
+	var page struct {
+		Entries []struct {
+			ID      int64     `json:"id"`
+			Time    time.Time `json:"time"`
+			Subject string    `json:"subject"`
+			Entity  string    `json:"entity"`
+		} `json:"entries"`
+	}
+	if res.decode(&page) != nil {
+		return nil, false
+	}
+	out := make([]*auditEntry, len(page.Entries))
+	for i, e := range page.Entries {
+		out[i] = &auditEntry{ID: e.ID, Time: e.Time, Subject: e.Subject, Entity: e.Entity}
+	}
+	return out, true
+}
+
 // recentCache keeps recentChanges' maps.
 type recentCache struct {
 	mu sync.Mutex
@@ -156,6 +194,90 @@ type recentCache struct {
 type recentEntry struct {
 	newest   int64
 	byEntity map[string]*auditEntry
+}
+
+// rowCache keeps the rendered rows of each environment's flag list, so a
+// list of 1,000 flags is rendered once, and after a change only the rows
+// that changed are rendered again.
+type rowCache struct {
+	mu sync.Mutex
+	m  map[string]map[string]renderedRow // environment → flag key → row
+}
+
+// renderedRow is a row rendered from one state of its flag: key names it
+// (the flag's version, the audit entry of its last change and the day,
+// which decides whether its sunset is past).
+type renderedRow struct {
+	key  string
+	html template.HTML
+}
+
+// renderRows sets the HTML of each row: rendered before from the same
+// state, else now. day is today's date; all says rows are every flag of
+// the environment (no search), so rows of flags deleted since are
+// dropped.
+func (c *Console) renderRows(env, day string, rows []flagRow, all bool) error {
+	keys := make([]string, len(rows))
+	var missing []int
+	c.rows.mu.Lock()
+	kept := c.rows.m[env]
+	for i := range rows {
+		keys[i] = strconv.FormatInt(rows[i].Version, 10) + "|" + strconv.FormatInt(rows[i].changeID, 10) + "|" + day
+		if k, ok := kept[rows[i].Key]; ok && k.key == keys[i] && !rows[i].volatile {
+			rows[i].HTML = k.html
+		} else {
+			missing = append(missing, i)
+		}
+	}
+	c.rows.mu.Unlock()
+	envQuery := "?environment=" + url.QueryEscape(env)
+	var buf bytes.Buffer
+	for _, i := range missing {
+		row := &rows[i]
+		row.Href = Prefix + "flags/" + url.PathEscape(row.Key) + envQuery
+		row.Search = row.Key + " " + row.Owners + " " + row.Description
+		if row.ChangedBy != "" {
+			row.LastChange = formatTime(row.Changed) + " by " + row.ChangedBy
+		} else if row.Version > 0 {
+			row.LastChange = "v" + strconv.FormatInt(row.Version, 10)
+		}
+		buf.Reset()
+		if err := c.pages["flags"].ExecuteTemplate(&buf, "flagrow", row); err != nil {
+			return err
+		}
+		row.HTML = template.HTML(buf.String())
+	}
+	if len(missing) == 0 && (!all || len(kept) == len(rows)) {
+		return nil
+	}
+	// Keep the rows just shown; a search shows some, and the others stay
+	// as they were.
+	c.rows.mu.Lock()
+	var next map[string]renderedRow
+	if all {
+		next = make(map[string]renderedRow, len(rows))
+		for i := range rows {
+			if !rows[i].volatile {
+				next[rows[i].Key] = renderedRow{key: keys[i], html: rows[i].HTML}
+			}
+		}
+	} else {
+		next = maps.Clone(c.rows.m[env])
+		if next == nil {
+			next = make(map[string]renderedRow, len(rows))
+		}
+		for _, i := range missing {
+			if !rows[i].volatile {
+				next[rows[i].Key] = renderedRow{key: keys[i], html: rows[i].HTML}
+			}
+		}
+	}
+	if c.rows.m == nil {
+		c.rows.m = map[string]map[string]renderedRow{}
+	}
+	c.rows.m[env] = next
+	c.rows.mu.Unlock()
+	return nil
 }
 
 // flagRow is one row of the flag list.
@@ -170,6 +292,11 @@ type flagRow struct {
 	// per row: the page's link, the words searched while typing and the
 	// last change as shown.
 	Href, Search, LastChange string
+	HTML                     template.HTML // the row, rendered
+	// volatile rows change with the time of day (a progressive rollout,
+	// a sunset with a time): rendered at every view, never kept.
+	volatile bool
+	changeID int64 // the audit entry of the last change, 0 when unknown
 }
 
 type flagsData struct {
@@ -198,7 +325,7 @@ func (c *Console) flagsPage(w http.ResponseWriter, r *http.Request, s *session) 
 		c.message(w, r, s, http.StatusNotFound, "No environments", "Your token may use no environment this server serves.")
 		return
 	}
-	cfg, err := c.fetchConfig(r, s, v.Env)
+	cfg, _, err := c.fetchConfig(r, s, v.Env)
 	if err != nil {
 		c.apiFailure(w, r, s, err)
 		return
@@ -228,22 +355,17 @@ func (c *Console) flagsPage(w http.ResponseWriter, r *http.Request, s *session) 
 		if t, ok := parseSunset(f.Metadata.TTL); ok && !t.After(today) {
 			row.Expired = true
 		}
+		row.volatile = strings.Contains(f.Metadata.TTL, "T") || hasProgressive(f)
 		if e := changes["flag:"+f.Key]; e != nil {
-			row.Changed, row.ChangedBy = e.Time, e.Subject
+			row.Changed, row.ChangedBy, row.changeID = e.Time, e.Subject, e.ID
 		}
 		d.Rows = append(d.Rows, row)
 	}
 	sortRows(d.Rows, d.Sort, d.Order == "desc")
-	envQuery := "?environment=" + url.QueryEscape(v.Env)
-	for i := range d.Rows {
-		row := &d.Rows[i]
-		row.Href = Prefix + "flags/" + url.PathEscape(row.Key) + envQuery
-		row.Search = row.Key + " " + row.Owners + " " + row.Description
-		if row.ChangedBy != "" {
-			row.LastChange = formatTime(row.Changed) + " by " + row.ChangedBy
-		} else if row.Version > 0 {
-			row.LastChange = "v" + strconv.FormatInt(row.Version, 10)
-		}
+	if err := c.renderRows(v.Env, today.Format(time.DateOnly), d.Rows, needle == ""); err != nil {
+		c.log.Error("console: rendering failed", "page", "flags", "error", err.Error())
+		http.Error(w, "internal error", http.StatusInternalServerError)
+		return
 	}
 	for _, col := range flagColumns {
 		cl := column{Key: col.key, Label: col.label, Order: "asc"}
@@ -363,6 +485,19 @@ func serveShare(sv *evaluate.Serve, now time.Time) (string, float64, bool) {
 		return strings.Join(parts, " / "), sv.Rollout[len(sv.Rollout)-1].Weight, true
 	}
 	return "", 0, false
+}
+
+// hasProgressive reports whether a serve of f is a progressive rollout.
+func hasProgressive(f *evaluate.Flag) bool {
+	if f.Default != nil && f.Default.Progressive != nil {
+		return true
+	}
+	for i := range f.Rules {
+		if f.Rules[i].Progressive != nil {
+			return true
+		}
+	}
+	return false
 }
 
 // progressiveShare is the share a progressive rollout serves at now: its

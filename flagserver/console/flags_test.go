@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/flagwire/flagwire/evaluate"
 	"github.com/flagwire/flagwire/internal/testkit"
 )
 
@@ -262,4 +263,35 @@ func TestScopesOffered(t *testing.T) {
 		t.Fatal("a staging-only token is offered prod")
 	}
 	dave.get("/ui/flags?environment=prod").wantStatus(t, http.StatusForbidden).wantContains(t, "not allowed environment")
+}
+
+// The flag list's rows follow every change (they are kept rendered between
+// views of one state) and the clock: a progressive rollout's share and a
+// sunset pass as time does.
+func TestFlagListFollowsChanges(t *testing.T) {
+	clock := &fakeClock{t: time.Date(2026, 12, 7, 11, 0, 0, 0, time.UTC)}
+	cfg := testConfig("prod")
+	cfg.Flags = append(cfg.Flags, evaluate.Flag{Key: "ramp-by-time", Default: &evaluate.Serve{Progressive: &evaluate.Progressive{
+		Variant: true, Steps: []evaluate.RampStep{{At: clock.t.Add(30 * time.Minute), Percentage: 5}, {At: clock.t.Add(2 * time.Hour), Percentage: 50}}}},
+		Metadata: evaluate.Metadata{TTL: "2026-12-07T11:30:00Z"}})
+	h := newHarness(t, Options{Now: clock.now}, cfg)
+	b := h.browser(t)
+	csrf := b.signIn(adminToken.Secret)
+	row := func(key string) string { return rowOf(b.get("/ui/flags?environment=prod").body, key) }
+	if r := row("search-v2"); !strings.Contains(r, "10%") || strings.Contains(r, " by ") {
+		t.Fatalf("before: %s", r)
+	}
+	etag := b.get("/ui/flags/search-v2?environment=prod").field(t, etagRE)
+	b.post("/ui/flags/search-v2/ramp", url.Values{"csrf": {csrf}, "environment": {"prod"}, "etag": {etag}, "target": {"default"},
+		"step": {"25"}, "reason": {"r"}}).wantStatus(t, http.StatusSeeOther)
+	if r := row("search-v2"); !strings.Contains(r, "25%") || !strings.Contains(r, " by alice") {
+		t.Fatalf("after the ramp: %s", r)
+	}
+	if r := row("ramp-by-time"); !strings.Contains(r, "0% (ramping)") || strings.Contains(r, "expired") {
+		t.Fatalf("at 11:00: %s", r)
+	}
+	clock.add(40 * time.Minute) // 11:40: the first step (5 %) reached; the sunset too
+	if r := row("ramp-by-time"); !strings.Contains(r, "5% (ramping)") || !strings.Contains(r, "expired") {
+		t.Fatalf("at 11:40: %s", r)
+	}
 }
