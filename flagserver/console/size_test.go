@@ -154,6 +154,7 @@ func BenchmarkPage(b *testing.B) {
 			}
 			b.Run(strings.ReplaceAll(label, "/", "_"), func(b *testing.B) {
 				b.ReportAllocs()
+				cpu0, cpuOK := processCPU()
 				for b.Loop() {
 					if cold {
 						h.console.forget()
@@ -161,6 +162,11 @@ func BenchmarkPage(b *testing.B) {
 					if rec := h.getAs(s, p); rec.Code != http.StatusOK {
 						b.Fatalf("%s: %d", p, rec.Code)
 					}
+				}
+				if cpu1, _ := processCPU(); cpuOK {
+					// The process's CPU time per page (garbage collection
+					// included): wall time on a busy machine waits for a CPU.
+					b.ReportMetric(float64(cpu1-cpu0)/float64(b.N)/1e6, "cpu-ms/op")
 				}
 			})
 		}
