@@ -318,6 +318,14 @@ func TestConsoleInBrowser(t *testing.T) {
 	a.signIn(base, alice.Secret)
 	a.checkPage(shots, axe, "02-flags")
 
+	// The environment is chosen at the top.
+	a.do(chromedp.SetValue(chromedp.ID("environment"), "staging"))
+	a.load(chromedp.Click(chromedp.CSS(`form.envpick button`)))
+	if got := a.text("h1"); got != "Flags in staging" {
+		t.Fatalf("after switching to staging: %q", got)
+	}
+	a.load(chromedp.Navigate(base + "/ui/flags?environment=prod"))
+
 	// Search: typing filters at once; Enter searches on the server.
 	a.do(chromedp.SendKeys(chromedp.ID("q"), "checkout"))
 	if n := evalJS[int](a, `document.querySelectorAll("#flag-table tbody tr:not([hidden])").length`); n != 1 {

@@ -29,8 +29,7 @@
 // with the console: its in-process requests are not signed.
 //
 // Pages work without JavaScript; a small script (assets/console.js, no
-// inline script) adds conveniences such as filtering the flag list while
-// typing and switching environment on selection.
+// inline script) filters the flag list while typing.
 //
 // A Console is safe for concurrent use. It starts no goroutines.
 package console

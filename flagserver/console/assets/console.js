@@ -3,14 +3,6 @@
 // allows only this file).
 (function () {
   "use strict";
-  document.documentElement.classList.add("js");
-
-  // An environment picked in the header switches at once (the Switch
-  // button does it without JavaScript).
-  document.querySelectorAll("select[data-autosubmit]").forEach(function (sel) {
-    sel.addEventListener("change", function () { sel.form.submit(); });
-  });
-
   // The flag list filters while typing; the Search button (and Enter)
   // searches on the server.
   document.querySelectorAll("input[data-filter]").forEach(function (input) {
