@@ -26,11 +26,7 @@ import (
 )
 
 func TestMain(m *testing.M) {
-	goleak.VerifyTestMain(m,
-		// Chromium's process is ended on cancel; chromedp's readers of its
-		// pipes return as it exits.
-		goleak.IgnoreTopFunction("os/exec.(*Cmd).Wait"),
-	)
+	goleak.VerifyTestMain(m)
 }
 
 // Tokens: alice may do everything, bob writes, the SDK reads.
