@@ -18,7 +18,7 @@ func TestMe(t *testing.T) {
 		Tokens: []Token{
 			{Secret: "reader", Subject: "ci-reader", Scopes: []string{wire.ScopeRead}},
 			{Secret: "stager", Subject: "ann", Scopes: []string{wire.ScopeRead, wire.ScopeWrite}, Environments: []string{"staging", "dev"}},
-			{Secret: "odd", Subject: "bob", Scopes: []string{"no-such-scope"}},
+			{Secret: "odd", Subject: "bob", Scopes: []string{}},
 		},
 	})
 	type me struct {
