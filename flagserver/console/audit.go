@@ -29,8 +29,9 @@ func parseWhen(s string) (time.Time, bool) {
 	return time.Time{}, false
 }
 
-// auditPage shows the audit log, filtered by entity, person (actor) and
-// time (since, until), newest first, a page at a time. The filters are
+// auditPage shows the audit log, filtered by entity, person (actor: an
+// entry's subject, requester or approver) and time (since inclusive,
+// until exclusive), newest first, a page at a time. The filters are
 // sent to the server and also applied to what it returns, so a server
 // that ignores one still shows only matching entries.
 func (c *Console) auditPage(w http.ResponseWriter, r *http.Request, s *session) {
@@ -82,10 +83,10 @@ func (c *Console) auditPage(w http.ResponseWriter, r *http.Request, s *session) 
 	}
 	for i := len(page.Entries) - 1; i >= 0; i-- { // newest first
 		e := page.Entries[i]
-		if d.Actor != "" && e.Subject != d.Actor && e.Approver != d.Actor {
+		if d.Actor != "" && e.Subject != d.Actor && e.RequestedBy != d.Actor && e.ApprovedBy != d.Actor {
 			continue
 		}
-		if (!since.IsZero() && e.Time.Before(since)) || (!until.IsZero() && e.Time.After(until)) {
+		if (!since.IsZero() && e.Time.Before(since)) || (!until.IsZero() && !e.Time.Before(until)) { // since inclusive, until exclusive
 			continue
 		}
 		d.Entries = append(d.Entries, changeView{auditEntry: e, Changes: diffJSON(e.Before, e.After)})

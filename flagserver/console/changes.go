@@ -14,7 +14,7 @@ type changeRequest struct {
 	ID           string          `json:"id"`
 	Status       string          `json:"status"`
 	Environment  string          `json:"environment"`
-	Entity       string          `json:"entity"`
+	Entity       entityRef       `json:"entity"`
 	RequestedBy  string          `json:"requestedBy"`
 	ChangeReason string          `json:"changeReason"`
 	Diff         json.RawMessage `json:"diff"`
@@ -24,7 +24,32 @@ type changeRequest struct {
 	Extra [][2]string `json:"-"`
 }
 
-var changeStatuses = []string{"pending", "approved", "rejected", "all"}
+// entityRef names the entity a change request writes: {"kind", "key"},
+// or the audit log's "kind:key".
+type entityRef struct{ Kind, Key string }
+
+// UnmarshalJSON reads either form.
+func (e *entityRef) UnmarshalJSON(b []byte) error {
+	var s string
+	if json.Unmarshal(b, &s) == nil {
+		e.Kind, e.Key, _ = strings.Cut(s, ":")
+		return nil
+	}
+	var o struct{ Kind, Key string }
+	if err := json.Unmarshal(b, &o); err != nil {
+		return err
+	}
+	e.Kind, e.Key = o.Kind, o.Key
+	return nil
+}
+
+// String is "kind:key".
+func (e entityRef) String() string { return e.Kind + ":" + e.Key }
+
+// changeStatuses are the statuses the list filters by: a request waits
+// (pending), was approved and applied, rejected, or found stale when an
+// approval came after the entity changed.
+var changeStatuses = []string{"pending", "applied", "rejected", "stale", "all"}
 
 // decodeChanges reads a list of change requests: a JSON array, or an
 // object holding it as "changes" or "items".
@@ -56,7 +81,7 @@ func extraFields(body []byte) [][2]string {
 	var out [][2]string
 	for k, v := range obj {
 		switch k {
-		case "id", "status", "environment", "entity", "requestedBy", "changeReason", "diff":
+		case "id", "status", "environment", "entity", "requestedBy", "changeReason", "diff", "baseETag", "currentETag":
 			continue
 		}
 		out = append(out, [2]string{k, jsonText(v)})
@@ -134,12 +159,10 @@ func (c *Console) changesPage(w http.ResponseWriter, r *http.Request, s *session
 }
 
 type changeData struct {
-	Change     changeRequest
-	Diff       diffView
-	Own        bool // requested by the signed-in person: they cannot approve it
-	CanDecide  bool
-	FlagKey    string
-	EntityKind string
+	Change    changeRequest
+	Diff      diffView
+	Own       bool // requested by the signed-in person: they cannot approve it
+	CanDecide bool
 }
 
 // changePage shows one change request, its diff and (to another person
@@ -160,9 +183,6 @@ func (c *Console) showChange(w http.ResponseWriter, r *http.Request, s *session,
 	cr.Extra = extraFields(res.body)
 	d := &changeData{Change: cr, Diff: readableDiff(cr.Diff), Own: cr.RequestedBy == s.me.Subject}
 	d.CanDecide = cr.Status == "pending" && !d.Own && s.me.has("flags:approve")
-	if kind, key, ok := strings.Cut(cr.Entity, ":"); ok {
-		d.EntityKind, d.FlagKey = kind, key
-	}
 	if cr.Environment != "" {
 		v.Env = cr.Environment
 	}
@@ -193,12 +213,19 @@ func (c *Console) decide(w http.ResponseWriter, r *http.Request, s *session) {
 		}
 		msg := describeAPIError(ae)
 		if ae.Status == http.StatusConflict {
-			msg = "Not applied: " + ae.Message + " The change must be proposed again against the current state."
+			msg = "Not applied: " + ae.Message
+			if ae.Code != "change_not_pending" {
+				msg += " The change must be proposed again against the current state."
+			}
 		}
 		c.showChange(w, r, s, ae.Status, msg)
 		return
 	}
 	done := "approved and applied"
+	var cr changeRequest
+	if res.decode(&cr) == nil && cr.Status != "" && cr.Status != "applied" && action == "approve" {
+		done = "approved; its status is now " + cr.Status
+	}
 	if action == "reject" {
 		done = "rejected"
 	}

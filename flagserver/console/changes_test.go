@@ -16,7 +16,8 @@ import (
 // fakeChanges stands for the change-request endpoints of a server that
 // requires approvals (GET /v1/changes, GET /v1/changes/{id}, POST
 // /v1/changes/{id}/approve|reject), with the documented shapes and rules:
-// the requester cannot approve (403), approving needs flags:approve (403).
+// the requester cannot approve (403), approving needs flags:approve (403),
+// a decided request cannot be decided again (409 change_not_pending).
 // Who is asking comes from the real API's GET /v1/me. Everything else
 // goes to the real API.
 type fakeChanges struct {
@@ -95,9 +96,9 @@ func (f *fakeChanges) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		case !strings.Contains(strings.Join(scopes, " "), "flags:approve"):
 			fail(http.StatusForbidden, "forbidden", "token lacks scope flags:approve")
 		case c["status"] != "pending":
-			fail(http.StatusConflict, "conflict", "the change request is "+c["status"].(string))
+			fail(http.StatusConflict, "change_not_pending", "the change request is "+c["status"].(string))
 		default:
-			c["status"] = map[string]string{"approve": "approved", "reject": "rejected"}[action]
+			c["status"] = map[string]string{"approve": "applied", "reject": "rejected"}[action]
 			c["decidedBy"] = subject
 			f.reasons = append(f.reasons, body.ChangeReason)
 			reply(http.StatusOK, c)
@@ -116,10 +117,10 @@ func TestChangeRequests(t *testing.T) {
 		t.Fatal(err)
 	}
 	fake := &fakeChanges{api: api, changes: map[string]map[string]any{
-		"cr-1": {"id": "cr-1", "status": "pending", "environment": "prod", "entity": "flag:search-v2", "requestedBy": "bob",
+		"cr-1": {"id": "cr-1", "status": "pending", "environment": "prod", "entity": map[string]any{"kind": "flag", "key": "search-v2"}, "requestedBy": "bob",
 			"changeReason": "ramp to 50", "diff": map[string]any{"before": map[string]any{"default": map[string]any{"percentage": 10}},
 				"after": map[string]any{"default": map[string]any{"percentage": 50}}}},
-		"cr-2": {"id": "cr-2", "status": "pending", "environment": "prod", "entity": "flag:checkout-new-flow", "requestedBy": "bob",
+		"cr-2": {"id": "cr-2", "status": "pending", "environment": "prod", "entity": "flag:checkout-new-flow", "requestedBy": "bob", // the audit log's form
 			"changeReason": "retire", "diff": []any{map[string]any{"op": "remove", "path": "/rules/0"}}},
 	}}
 	c, err := New(Options{API: fake})
@@ -153,7 +154,8 @@ func TestChangeRequests(t *testing.T) {
 	if res.status != http.StatusSeeOther {
 		t.Fatalf("approve: %d\n%s", res.status, res.body)
 	}
-	alice.get(res.header.Get("Location")).wantContains(t, "Change request cr-1 approved and applied.", `<span class="status approved">approved</span>`, "<dt>decidedBy</dt><dd>alice</dd>")
+	alice.get(res.header.Get("Location")).wantContains(t, "Change request cr-1 approved and applied.", `<span class="status applied">applied</span>`, "<dt>decidedBy</dt><dd>alice</dd>",
+		`href="/ui/flags/search-v2?environment=prod"><code>flag:search-v2</code>`)
 	res = alice.post("/ui/changes/cr-2/reject", url.Values{"csrf": {ac}, "reason": {"keep it"}}).wantStatus(t, http.StatusSeeOther)
 	alice.get(res.header.Get("Location")).wantContains(t, "Change request cr-2 rejected.")
 	if got := fake.reasons; len(got) != 2 || got[0] != "metrics fine" || got[1] != "keep it" {
@@ -163,10 +165,12 @@ func TestChangeRequests(t *testing.T) {
 	if strings.Contains(p.body, "cr-1") || strings.Contains(p.body, "cr-2") {
 		t.Fatal("decided requests listed as pending")
 	}
-	alice.get("/ui/changes?environment=prod&status=approved").wantContains(t, "cr-1")
+	alice.get("/ui/changes?environment=prod&status=applied").wantContains(t, "cr-1")
 	alice.get("/ui/changes?environment=prod&status=rejected").wantContains(t, "cr-2")
-	alice.post("/ui/changes/cr-1/approve", url.Values{"csrf": {ac}, "reason": {"again"}}).wantStatus(t, http.StatusConflict).
-		wantContains(t, "proposed again")
+	if p := alice.post("/ui/changes/cr-1/approve", url.Values{"csrf": {ac}, "reason": {"again"}}).wantStatus(t, http.StatusConflict).
+		wantContains(t, "Not applied: the change request is applied"); strings.Contains(p.body, "proposed again") {
+		t.Fatal("a decided request is said to need proposing again")
+	}
 }
 
 // A server without change requests (no endpoint) says so on the page.

@@ -73,8 +73,11 @@ type auditEntry struct {
 	RequestID    string          `json:"requestId"`
 	Before       json.RawMessage `json:"before"`
 	After        json.RawMessage `json:"after"`
-	// Fields of approved changes, when the server records them.
-	Approver       string `json:"approver"`
+	// Fields of protected environments' changes: the change request, its
+	// requester and approver, and a kill switch's emergency.
+	ChangeRequest  string `json:"changeRequest"`
+	RequestedBy    string `json:"requestedBy"`
+	ApprovedBy     string `json:"approvedBy"`
 	ApprovalReason string `json:"approvalReason"`
 	Emergency      bool   `json:"emergency"`
 }
