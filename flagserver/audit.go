@@ -66,7 +66,7 @@ func (s *Server) handleAudit(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	env := q.Get("environment")
-	if err := authorize(rc.principal, wire.ScopeRead, env); err != nil {
+	if err := authorize(rc.principal, ScopeAuditRead, env); err != nil {
 		writeError(w, err)
 		return
 	}
@@ -89,8 +89,8 @@ func (s *Server) handleAudit(w http.ResponseWriter, r *http.Request) {
 		before = n
 	}
 	aq := AuditQuery{Before: before, Entity: entity, Environment: env, Limit: limit, MaxBytes: maxAuditPageBytes}
-	if t := rc.principal.token; t != nil && len(t.Environments) > 0 {
-		aq.Environments = t.Environments
+	if envs := rc.principal.envs; len(envs) > 0 {
+		aq.Environments = envs
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), s.opts.StoreTimeout)
 	defer cancel()

@@ -76,6 +76,7 @@ type embeddedStore struct {
 	idemB  int
 	audit  []AuditRecord
 	nextID int64
+	minted mintedMem // minted_store.go
 }
 
 // newEpoch returns a random store epoch: 16 bytes, hex.

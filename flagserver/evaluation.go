@@ -44,6 +44,15 @@ func (s *Server) handleEvaluate(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
+	if g := rc.principal.public; g != nil { // a minted token: its flags, its attributes (mint.go)
+		for i := range req.Requests {
+			if err := g.allowFlag(req.Requests[i].FlagKey); err != nil {
+				writeError(w, err)
+				return
+			}
+			req.Requests[i].Context = g.attrs.filter(req.Requests[i].Context)
+		}
+	}
 	// Every decision comes from es.snap: the response says at which
 	// version (clients compare it with the stream's X-Flagwire-Config-Version).
 	version := es.version()

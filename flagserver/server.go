@@ -44,10 +44,15 @@ type Options struct {
 	// Config.Environment). With DataDir, an environment already stored
 	// there is restored instead and its Config here is ignored.
 	Configs []*evaluate.Config
-	// Tokens are the accepted bearer tokens. If empty, the server runs
-	// open (development mode): every request is allowed, as subject
+	// Tokens are the accepted bearer tokens (and client certificate
+	// subjects). If empty and Verifier is nil, the server runs open
+	// (development mode): every request is allowed, as subject
 	// "anonymous", without an Authorization header.
 	Tokens []Token
+	// Verifier, when set, checks JWT bearer tokens that are neither a
+	// static token nor one the server minted: OAuth 2.0 access tokens of
+	// an external issuer (see TokenVerifier; auth.go).
+	Verifier TokenVerifier
 	// SigningKey signs GET /v1/bootstrap envelopes. If nil, the store's
 	// current key is used (Store.SigningKeys): with DataDir the key kept in
 	// DataDir/signing-key.pem, created on first start
@@ -251,15 +256,9 @@ func New(opts Options) (*Server, error) {
 	if err := resolveProxies(&opts); err != nil {
 		return nil, err
 	}
-	secrets := map[string]bool{}
-	for i, t := range tokens {
-		if t.Secret == "" {
-			return nil, fmt.Errorf("flagserver: token %d (%s) has an empty secret", i, t.Subject)
-		}
-		if secrets[t.Secret] {
-			return nil, fmt.Errorf("flagserver: token %d (%s) repeats another token's secret", i, t.Subject)
-		}
-		secrets[t.Secret] = true
+	auth, err := newAuthenticator(tokens, opts.Verifier)
+	if err != nil {
+		return nil, err
 	}
 	if opts.StoreTimeout <= 0 {
 		opts.StoreTimeout = DefaultStoreTimeout
@@ -282,6 +281,7 @@ func New(opts Options) (*Server, error) {
 		st = es
 	}
 	var signKeys []ed25519.PrivateKey
+	keysFromStore := opts.SigningKey == nil
 	if opts.SigningKey == nil {
 		ctx, cancel := context.WithTimeout(context.Background(), opts.StoreTimeout)
 		var err error
@@ -309,7 +309,7 @@ func New(opts Options) (*Server, error) {
 		now:            opts.Now,
 		signKey:        opts.SigningKey,
 		signKeys:       signKeys,
-		auth:           authenticator{tokens: tokens},
+		auth:           auth,
 		readLim:        newLimiter(opts.Now),
 		writeLim:       newLimiter(opts.Now),
 		authFail:       newAuthFailLimiter(opts.AuthFailureLimit, opts.MaxAuthFailureAddrs, opts.Now),
@@ -321,6 +321,7 @@ func New(opts Options) (*Server, error) {
 		envs:           map[string]*envState{},
 		done:           make(chan struct{}),
 	}
+	s.auth.mint = newMinter(st, opts.Now, signKeys, keysFromStore, opts.StoreTimeout)
 	if len(opts.HMACKeys) > 0 {
 		s.sig = &signatureVerifier{keys: maps.Clone(opts.HMACKeys), now: opts.Now, maxNonces: opts.MaxSignatureNonces}
 	}
@@ -620,6 +621,8 @@ func (s *Server) routes() http.Handler {
 		{"GET", "/v1/audit", classRead, 0, s.handleAudit},
 		{"GET", "/v1/bootstrap", classRead, 0, s.handleBootstrap},
 		{"GET", "/v1/keys", classRead, 0, s.handleKeys},
+		{"POST", "/v1/tokens", classWrite, body, s.handleMintToken},
+		{"DELETE", "/v1/tokens/{id}", classWrite, 0, s.handleRevokeToken},
 	}
 	rs = append(rs, s.ofrepRoutes(body)...) // ofrep.go: POST /ofrep/v1/evaluate/flags[/{key}]
 	mux := http.NewServeMux()
@@ -691,6 +694,10 @@ func (s *Server) guard(rt route) http.Handler {
 		rc.principal = p
 		if !s.sig.enabled() {
 			release()
+		}
+		if p.public != nil && !publicRoutes[rt.method+" "+rt.pattern] { // mint.go
+			fail(errPublicRoute(r.Method, r.URL.Path))
+			return
 		}
 		if err := lim.allow(w, p.limitKey, p.rateLimit(rt.class, defLimit)); err != nil {
 			fail(err)

@@ -23,6 +23,7 @@ import (
 // environment's version is the version of its last write. Methods are safe
 // for concurrent use.
 type Store interface {
+	MintedTokenStore // minted public-client token ids (mintedapi.go)
 	// Epoch names the store's version counter (wire.HeaderConfigEpoch):
 	// made when the store is created, kept while it lives.
 	Epoch() string

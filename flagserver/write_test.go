@@ -365,7 +365,7 @@ func TestSegments(t *testing.T) {
 func TestAudit(t *testing.T) {
 	clock := testkit.NewClock()
 	ts := newTestServer(t, Options{Now: clock.Now, Tokens: []Token{
-		{Secret: "w", Subject: "alice", Scopes: []string{wire.ScopeRead, wire.ScopeWrite}},
+		{Secret: "w", Subject: "alice", Scopes: []string{wire.ScopeRead, wire.ScopeWrite, ScopeAuditRead}},
 	}})
 	etag := getETagAuth(t, ts, "/v1/flags/checkout-new-flow", "w")
 	ts.do("PATCH", "/v1/flags/checkout-new-flow", `{"changeReason":"turn off","state":"off"}`, "If-Match: "+etag, "Authorization: Bearer w", "X-Request-Id: req-1").wantStatus(t, 200)
