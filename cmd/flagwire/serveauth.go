@@ -22,8 +22,8 @@ import (
 // serve`.
 type serveAuthConfig struct {
 	oauthIssuer, jwksURL, oauthAudience, envClaim string
-	tlsCert, tlsKey, clientCA                    string
-	insecureOpen                                 bool
+	tlsCert, tlsKey, clientCA                     string
+	insecureOpen                                  bool
 }
 
 func (a *serveAuthConfig) flags(cmd *cobra.Command) {
