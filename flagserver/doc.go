@@ -137,11 +137,28 @@
 //
 // # Security
 //
-// With Options.Tokens empty the server is open (development mode). Otherwise
-// requests need "Authorization: Bearer TOKEN": a missing or unknown token is
-// a 401 with WWW-Authenticate: Bearer; a token lacking the scope
-// (flags:read for reads and evaluation, flags:write for writes) or the
-// environment is a 403.
+// With Options.Tokens empty and no Options.Verifier the server is open
+// (development mode). Otherwise requests need "Authorization: Bearer
+// TOKEN" (or, over mutual TLS, a client certificate a ClientCert token
+// names): a missing or unknown token is a 401 with WWW-Authenticate:
+// Bearer; a principal lacking the scope or the environment is a 403. The
+// scopes (Scopes): flags:read (reads and evaluation), flags:write (writes
+// of flags and segments), flags:approve, audit:read (GET /v1/audit) and
+// tokens:mint (POST /v1/tokens). A bearer token is a static Token (its
+// secret, or only its SecretSHA256), a JWT Options.Verifier accepts (OAuth
+// 2.0 access tokens), or a public-client token the server minted.
+//
+// # Public-client tokens
+//
+//	POST   /v1/tokens                       {"environment","flags","attributes","ttlSeconds"} → 201 {"token","id","environment","expiresAt"}
+//	DELETE /v1/tokens/{id}                  revoke (every replica refuses it from then on)
+//
+// A minted token (an EdDSA JWT signed with the store's current signing
+// key, "kid" its key id; at most MaxMintedTokenTTL) may only evaluate its
+// flags through POST /v1/evaluate and OFREP (another flag: 403; the OFREP
+// bulk answer holds only its flags), only its attributes reach the rules
+// (dotted paths; the others are dropped before evaluation), and any other
+// route is a 403. Its id is kept in the store (MintedTokenStore).
 //
 // # Request signing
 //

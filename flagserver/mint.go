@@ -42,6 +42,14 @@ const (
 	// keyReloadEvery bounds how often an unknown "kid" reloads the
 	// store's signing keys (a key another replica rotated in).
 	keyReloadEvery = 5 * time.Second
+	// MintedRecheck is how long a replica trusts that a minted token it
+	// found in the store is not revoked before it asks the store again: a
+	// token revoked on another replica is refused everywhere within it
+	// (at once on the replica that revoked it).
+	MintedRecheck = 5 * time.Second
+	// maxMintedCache bounds the ids a replica remembers (it forgets them
+	// all when full).
+	maxMintedCache = 1 << 16
 )
 
 // CodeTokenNotFound is the error code of DELETE /v1/tokens/{id} for an
@@ -67,6 +75,9 @@ type minter struct {
 	keys       map[string]ed25519.PublicKey // key id → public key
 	current    ed25519.PrivateKey
 	lastReload time.Time
+
+	cacheMu sync.Mutex
+	checked map[string]time.Time // token id → when the store last had it, not revoked
 }
 
 func newMinter(st Store, now func() time.Time, keys []ed25519.PrivateKey, fromStore bool, timeout time.Duration) *minter {
@@ -151,17 +162,8 @@ func (m *minter) verify(ctx context.Context, raw string) (*principal, error) {
 	if c.ID == "" || c.Environment == "" {
 		return nil, errUnauthorized("public-client token refused: it has no jti or environment")
 	}
-	sctx, cancel := context.WithTimeout(ctx, m.timeout)
-	defer cancel()
-	rec, ok, err := m.store.MintedToken(sctx, c.ID)
-	if err != nil {
-		return nil, fmt.Errorf("%w: %v", ErrStoreUnavailable, err)
-	}
-	if !ok {
-		return nil, errUnauthorized("public-client token refused: its id is not known to the server")
-	}
-	if rec.Revoked {
-		return nil, errUnauthorized("public-client token refused: it was revoked")
+	if err := m.checkRecord(ctx, c.ID); err != nil {
+		return nil, err
 	}
 	g := &publicGrant{id: c.ID, flags: make(map[string]bool, len(c.Flags)), attrs: newAttrTree(c.Attributes)}
 	for _, f := range c.Flags {
@@ -175,6 +177,45 @@ func (m *minter) verify(ctx context.Context, raw string) (*principal, error) {
 		public:     g,
 		limitKey:   "minted-" + c.ID,
 	}, nil
+}
+
+// checkRecord returns nil when the store holds id, not revoked (asking it
+// at most every MintedRecheck per id).
+func (m *minter) checkRecord(ctx context.Context, id string) error {
+	now := m.now()
+	m.cacheMu.Lock()
+	at, ok := m.checked[id]
+	m.cacheMu.Unlock()
+	if ok && now.Sub(at) < MintedRecheck && !now.Before(at) {
+		return nil
+	}
+	sctx, cancel := context.WithTimeout(ctx, m.timeout)
+	defer cancel()
+	rec, ok, err := m.store.MintedToken(sctx, id)
+	if err != nil {
+		return fmt.Errorf("%w: %v", ErrStoreUnavailable, err)
+	}
+	if !ok {
+		return errUnauthorized("public-client token refused: its id is not known to the server")
+	}
+	if rec.Revoked {
+		m.forget(id)
+		return errUnauthorized("public-client token refused: it was revoked")
+	}
+	m.cacheMu.Lock()
+	if m.checked == nil || len(m.checked) >= maxMintedCache {
+		m.checked = map[string]time.Time{}
+	}
+	m.checked[id] = now
+	m.cacheMu.Unlock()
+	return nil
+}
+
+// forget drops id from the cache of checked ids.
+func (m *minter) forget(id string) {
+	m.cacheMu.Lock()
+	delete(m.checked, id)
+	m.cacheMu.Unlock()
 }
 
 // mint signs a token for rec with the current key.
@@ -422,6 +463,7 @@ func (s *Server) handleRevokeToken(w http.ResponseWriter, r *http.Request) {
 		writeError(w, fmt.Errorf("%w: %v", ErrStoreUnavailable, err))
 		return
 	}
+	s.auth.mint.forget(id)
 	s.log.Info("flagserver: revoked a public-client token", "id", id, "subject", rc.principal.subject)
 	writeJSON(w, http.StatusOK, map[string]any{"id": id, "revoked": true})
 }

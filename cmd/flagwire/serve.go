@@ -342,6 +342,7 @@ func runServe(ctx context.Context, cmd *cobra.Command, c serveConfig) error {
 	var serveLn net.Listener = lim
 	if sec.tls != nil {
 		hs.TLSConfig = sec.tls
+		hs.ErrorLog = slog.NewLogLogger(logger.Handler(), slog.LevelInfo) // failed handshakes
 		serveLn = tls.NewListener(lim, sec.tls)
 	}
 	go func() { errc <- hs.Serve(serveLn) }()

@@ -199,7 +199,7 @@ func TestServeSeedExamples(t *testing.T) {
 	flags := writeSeedFlags(t)
 	data := t.TempDir()
 	tokens := filepath.Join(t.TempDir(), "tokens.yaml")
-	os.WriteFile(tokens, []byte("- secret: "+TOKEN+"\n  subject: ci\n  scopes: [flags:read, flags:write]\n- secret: read-only\n  subject: dashboards\n  scopes: [flags:read]\n"), 0o600)
+	os.WriteFile(tokens, []byte("- secret: "+TOKEN+"\n  subject: ci\n  scopes: [flags:read, flags:write, audit:read]\n- secret: read-only\n  subject: dashboards\n  scopes: [flags:read]\n"), 0o600)
 	key := filepath.Join(t.TempDir(), "signing.key")
 	seed := make([]byte, ed25519.SeedSize)
 	os.WriteFile(key, []byte(hex.EncodeToString(seed)+"\n"), 0o600)

@@ -4,12 +4,31 @@ import (
 	"encoding/json"
 	"net/http/httptest"
 	"slices"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/flagwire/flagwire/evaluate"
 	"github.com/flagwire/flagwire/flagserver"
 )
+
+// testClock is a settable clock the replicas share.
+type testClock struct {
+	mu  sync.Mutex
+	now time.Time
+}
+
+func (c *testClock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.now
+}
+
+func (c *testClock) Advance(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.now = c.now.Add(d)
+}
 
 // RunMinted runs the MintedTokenStore tests: a record reads back as
 // stored, an unknown id is not found, revocation is kept, and (for a
@@ -64,10 +83,10 @@ func RunMinted(t *testing.T, h Harness) {
 
 // startMinting starts a server on st with environment prod (flags f and
 // g), open (anyone may mint), rotating the store's signing key if rotate.
-func startMinting(t *testing.T, st flagserver.Store, rotate bool) *Server {
+func startMinting(t *testing.T, st flagserver.Store, rotate bool, clock *testClock) *Server {
 	t.Helper()
 	cfg := &evaluate.Config{Environment: "prod", Salt: "salt", Flags: []evaluate.Flag{{Key: "f"}, {Key: "g"}}}
-	s, err := flagserver.New(flagserver.Options{Store: st, Configs: []*evaluate.Config{cfg}, RotateSigningKey: rotate,
+	s, err := flagserver.New(flagserver.Options{Store: st, Configs: []*evaluate.Config{cfg}, RotateSigningKey: rotate, Now: clock.Now,
 		ReadLimit: flagserver.RateLimit{PerSecond: -1}, WriteLimit: flagserver.RateLimit{PerSecond: -1}, PollInterval: 50 * time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
@@ -96,22 +115,33 @@ func evalWith(t *testing.T, s *Server, token, flag string) *Response {
 
 // RunMintedReplicas runs minted tokens across replicas of a shared store:
 // a token minted on one is accepted by another (and refused for a flag it
-// does not list), revoked on the second it is refused by the first, and a
-// token signed with a key a third replica rotated in is accepted by the
-// first, which started before that key existed.
+// does not list); revoked on the second, it is refused by the first once
+// flagserver.MintedRecheck passed since the first last checked it (the
+// servers share a test clock); and a token signed with a key a third
+// replica rotated in is accepted by the first, which started before that
+// key existed.
 func RunMintedReplicas(t *testing.T, h ServerHarness) {
 	if !h.Shared {
 		t.Skip("a store one server opens at a time has no replicas")
 	}
 	openStore := h.NewStore(t)
-	a, b := startMinting(t, openStore(t), false), startMinting(t, openStore(t), false)
+	clock := &testClock{now: time.Now()}
+	a, b := startMinting(t, openStore(t), false, clock), startMinting(t, openStore(t), false, clock)
 	tok, id := mint(t, a)
 	want(t, evalWith(t, b, tok, "f"), 200)
 	want(t, evalWith(t, b, tok, "g"), 403)
+	want(t, evalWith(t, a, tok, "f"), 200) // a checks the store, and trusts it for MintedRecheck
 	want(t, Do(t, "DELETE", b.URL+"/v1/tokens/"+id, ""), 200)
+	want(t, evalWith(t, b, tok, "f"), 401)
+	want(t, evalWith(t, a, tok, "f"), 200) // within the recheck window
+	clock.Advance(flagserver.MintedRecheck)
 	want(t, evalWith(t, a, tok, "f"), 401)
+	// A token a never saw is checked at once.
+	tok3, id3 := mint(t, b)
+	want(t, Do(t, "DELETE", b.URL+"/v1/tokens/"+id3, ""), 200)
+	want(t, evalWith(t, a, tok3, "f"), 401)
 
-	c := startMinting(t, openStore(t), true)
+	c := startMinting(t, openStore(t), true, clock)
 	if c.KeyID() == a.KeyID() {
 		t.Fatal("the third replica did not rotate the key")
 	}
