@@ -181,7 +181,13 @@ func (a *authenticator) open() bool { return len(a.tokens) == 0 && a.verifier ==
 // authenticate returns the request's principal, or a 401.
 func (a *authenticator) authenticate(r *http.Request) (*principal, error) {
 	h := r.Header.Get("Authorization")
-	if a.open() && (h == "" || !a.mint.looksMinted(bearer(h))) {
+	if a.open() {
+		// Open: anyone, except that a public-client token keeps its limits.
+		if raw := bearer(h); raw != "" {
+			if p, err := a.mint.verify(r.Context(), raw); err != errNotMinted {
+				return p, err
+			}
+		}
 		return &principal{subject: anonymousSubject}, nil
 	}
 	if h == "" {
@@ -208,8 +214,8 @@ func (a *authenticator) authenticate(r *http.Request) (*principal, error) {
 	if found >= 0 {
 		return a.tokenPrincipal(found, "token-"+strconv.Itoa(found)), nil
 	}
-	if a.mint.looksMinted(secret) {
-		return a.mint.verify(r.Context(), secret)
+	if p, err := a.mint.verify(r.Context(), secret); err != errNotMinted {
+		return p, err
 	}
 	if a.verifier != nil && strings.Count(secret, ".") == 2 {
 		id, err := a.verifier.VerifyToken(r.Context(), secret)

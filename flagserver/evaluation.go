@@ -45,6 +45,10 @@ func (s *Server) handleEvaluate(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if g := rc.principal.public; g != nil { // a minted token: its flags, its attributes (mint.go)
+		if req.Options.Explain {
+			writeError(w, errForbidden("explain is not available to a public-client token: it would show the rules"))
+			return
+		}
 		for i := range req.Requests {
 			if err := g.allowFlag(req.Requests[i].FlagKey); err != nil {
 				writeError(w, err)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/ed25519"
 	"crypto/rand"
+	"crypto/sha256"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -47,9 +48,9 @@ const (
 	// token revoked on another replica is refused everywhere within it
 	// (at once on the replica that revoked it).
 	MintedRecheck = 5 * time.Second
-	// maxMintedCache bounds the ids a replica remembers (it forgets them
-	// all when full).
-	maxMintedCache = 1 << 16
+	// maxMintedCache bounds the verified tokens a replica remembers (it
+	// forgets them all when full): at most some 10 MiB.
+	maxMintedCache = 1 << 14
 )
 
 // CodeTokenNotFound is the error code of DELETE /v1/tokens/{id} for an
@@ -76,8 +77,8 @@ type minter struct {
 	current    ed25519.PrivateKey
 	lastReload time.Time
 
-	cacheMu sync.Mutex
-	checked map[string]time.Time // token id → when the store last had it, not revoked
+	cacheMu  sync.Mutex
+	verified map[[32]byte]*verifiedToken // SHA-256 of the token → what it verified to
 }
 
 func newMinter(st Store, now func() time.Time, keys []ed25519.PrivateKey, fromStore bool, timeout time.Duration) *minter {
@@ -136,8 +137,35 @@ func (m *minter) key(ctx context.Context, kid string) (ed25519.PublicKey, error)
 
 // verify checks a minted token: signature (EdDSA only) by a store key,
 // issuer, audience, exp/nbf/iat within mintLeeway, and its record (known,
-// not revoked).
+// not revoked). A token verified before is found by its digest: its
+// expiry is checked again, its record only after MintedRecheck.
 func (m *minter) verify(ctx context.Context, raw string) (*principal, error) {
+	if m == nil {
+		return nil, errUnauthorized("unknown bearer token")
+	}
+	digest := sha256.Sum256([]byte(raw))
+	now := m.now()
+	m.cacheMu.Lock()
+	e := m.verified[digest]
+	m.cacheMu.Unlock()
+	if e == nil && !m.looksMinted(raw) {
+		return nil, errNotMinted
+	}
+	if e != nil {
+		if now.After(e.expires.Add(mintLeeway)) {
+			m.drop(digest)
+			return nil, errUnauthorized("public-client token refused: token has invalid claims: token is expired")
+		}
+		if now.Sub(e.checked) < MintedRecheck && !now.Before(e.checked) {
+			return e.p, nil
+		}
+		if err := m.checkRecord(ctx, e.p.public.id); err != nil {
+			m.drop(digest)
+			return nil, err
+		}
+		m.remember(digest, e.p, e.expires, now)
+		return e.p, nil
+	}
 	var c mintedClaims
 	var keyErr error
 	_, err := jwt.ParseWithClaims(raw, &c, func(t *jwt.Token) (any, error) {
@@ -169,26 +197,47 @@ func (m *minter) verify(ctx context.Context, raw string) (*principal, error) {
 	for _, f := range c.Flags {
 		g.flags[f] = true
 	}
-	return &principal{
+	p := &principal{
 		subject:    "public:" + c.Subject,
 		restricted: true,
 		scopes:     []string{ScopeFlagsRead},
 		envs:       []string{c.Environment},
 		public:     g,
 		limitKey:   "minted-" + c.ID,
-	}, nil
+	}
+	m.remember(digest, p, c.ExpiresAt.Time, now)
+	return p, nil
 }
 
-// checkRecord returns nil when the store holds id, not revoked (asking it
-// at most every MintedRecheck per id).
-func (m *minter) checkRecord(ctx context.Context, id string) error {
-	now := m.now()
+// errNotMinted is verify's answer for a token that is not one the server
+// mints (by its issuer): other verifiers may accept it.
+var errNotMinted = errUnauthorized("unknown bearer token")
+
+// verifiedToken is a minted token that verified: its principal (shared,
+// read-only), its expiry, and when the store last held its record.
+type verifiedToken struct {
+	p       *principal
+	expires time.Time
+	checked time.Time
+}
+
+func (m *minter) remember(digest [32]byte, p *principal, expires, checked time.Time) {
 	m.cacheMu.Lock()
-	at, ok := m.checked[id]
-	m.cacheMu.Unlock()
-	if ok && now.Sub(at) < MintedRecheck && !now.Before(at) {
-		return nil
+	defer m.cacheMu.Unlock()
+	if m.verified == nil || len(m.verified) >= maxMintedCache {
+		m.verified = map[[32]byte]*verifiedToken{}
 	}
+	m.verified[digest] = &verifiedToken{p: p, expires: expires, checked: checked}
+}
+
+func (m *minter) drop(digest [32]byte) {
+	m.cacheMu.Lock()
+	defer m.cacheMu.Unlock()
+	delete(m.verified, digest)
+}
+
+// checkRecord returns nil when the store holds id, not revoked.
+func (m *minter) checkRecord(ctx context.Context, id string) error {
 	sctx, cancel := context.WithTimeout(ctx, m.timeout)
 	defer cancel()
 	rec, ok, err := m.store.MintedToken(sctx, id)
@@ -199,23 +248,20 @@ func (m *minter) checkRecord(ctx context.Context, id string) error {
 		return errUnauthorized("public-client token refused: its id is not known to the server")
 	}
 	if rec.Revoked {
-		m.forget(id)
 		return errUnauthorized("public-client token refused: it was revoked")
 	}
-	m.cacheMu.Lock()
-	if m.checked == nil || len(m.checked) >= maxMintedCache {
-		m.checked = map[string]time.Time{}
-	}
-	m.checked[id] = now
-	m.cacheMu.Unlock()
 	return nil
 }
 
-// forget drops id from the cache of checked ids.
+// forget drops the verified tokens of id (revoked here).
 func (m *minter) forget(id string) {
 	m.cacheMu.Lock()
-	delete(m.checked, id)
-	m.cacheMu.Unlock()
+	defer m.cacheMu.Unlock()
+	for d, e := range m.verified {
+		if e.p.public.id == id {
+			delete(m.verified, d)
+		}
+	}
 }
 
 // mint signs a token for rec with the current key.

@@ -132,6 +132,9 @@ func TestPublicTokenEvaluatesOnlyItsFlagsAndAttributes(t *testing.T) {
 		t.Errorf("message %q does not name the flag", e.Message)
 	}
 	ts.do("POST", "/ofrep/v1/evaluate/flags/other", `{"context":{}}`, "Authorization: Bearer "+tok).wantError(t, 403, wire.CodeForbidden)
+	// Explain would show the rules (their attribute names and values): 403.
+	ts.do("POST", "/v1/evaluate", `{"environment":"prod","options":{"explain":true},"requests":[{"flagKey":"sees-plan"}]}`, "Authorization: Bearer "+tok).
+		wantError(t, 403, wire.CodeForbidden)
 	// Another environment, and everything else: 403.
 	ts.do("POST", "/v1/evaluate", `{"environment":"staging","requests":[{"flagKey":"sees-plan"}]}`, "Authorization: Bearer "+tok).wantError(t, 403, wire.CodeForbidden)
 	for _, c := range []struct{ method, path, body string }{
