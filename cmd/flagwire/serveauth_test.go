@@ -276,49 +276,136 @@ func TestServeTLSAndMutualTLS(t *testing.T) {
 	}
 }
 
-// --oauth-issuer: access tokens of an issuer on loopback (discovery and
-// JWKS) are accepted with their scope claim's scopes.
-func TestServeOAuthIssuer(t *testing.T) {
-	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	var iss *httptest.Server
+// testIssuer is an OAuth 2.0 issuer on loopback (discovery and a JWKS of
+// one ES256 key, written from the key's coordinates) and a signer of its
+// access tokens.
+type testIssuer struct {
+	url string
+	key *ecdsa.PrivateKey
+}
+
+func startIssuer(t *testing.T) *testIssuer {
+	t.Helper()
+	is := &testIssuer{}
+	is.key, _ = ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /.well-known/openid-configuration", func(w http.ResponseWriter, r *http.Request) {
-		json.NewEncoder(w).Encode(map[string]string{"issuer": iss.URL, "jwks_uri": iss.URL + "/keys"})
+		json.NewEncoder(w).Encode(map[string]string{"issuer": is.url, "jwks_uri": is.url + "/keys"})
 	})
 	mux.HandleFunc("GET /keys", func(w http.ResponseWriter, r *http.Request) {
-		pub, _ := key.PublicKey.ECDH()
+		pub, _ := is.key.PublicKey.ECDH()
 		raw := pub.Bytes()
 		b64 := base64.RawURLEncoding.EncodeToString
 		json.NewEncoder(w).Encode(map[string]any{"keys": []map[string]string{{"kty": "EC", "crv": "P-256", "kid": "a", "alg": "ES256", "x": b64(raw[1:33]), "y": b64(raw[33:])}}})
 	})
-	iss = httptest.NewServer(mux)
-	defer iss.Close()
-	if _, err := runServeOnce(t, "--oauth-issuer", iss.URL); err == nil || !strings.Contains(err.Error(), "--oauth-audience") {
+	hs := httptest.NewServer(mux)
+	t.Cleanup(hs.Close)
+	is.url = hs.URL
+	return is
+}
+
+// token signs claims (iss, aud "flagwire", sub, exp in a minute by
+// default) with scope; extra claims replace the defaults.
+func (is *testIssuer) token(t *testing.T, scope string, extra ...any) string {
+	t.Helper()
+	c := jwt.MapClaims{"iss": is.url, "aud": "flagwire", "sub": "svc", "scope": scope, "exp": time.Now().Add(time.Minute).Unix()}
+	for i := 0; i+1 < len(extra); i += 2 {
+		c[extra[i].(string)] = extra[i+1]
+	}
+	tk := jwt.NewWithClaims(jwt.SigningMethodES256, c)
+	tk.Header["kid"] = "a"
+	s, err := tk.SignedString(is.key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+// --oauth-issuer: access tokens of an issuer on loopback (discovery and
+// JWKS) are accepted with their scope claim's scopes.
+func TestServeOAuthIssuer(t *testing.T) {
+	is := startIssuer(t)
+	if _, err := runServeOnce(t, "--oauth-issuer", is.url); err == nil || !strings.Contains(err.Error(), "--oauth-audience") {
 		t.Errorf("no audience: %v", err)
 	}
-	r := startServe(t, "--flags", writeSeedFlags(t), "--oauth-issuer", iss.URL, "--oauth-audience", "flagwire")
-	if !bannerHas(r, "OAuth 2.0 access tokens: issuer "+iss.URL) || bannerHas(r, "the server is open") {
+	r := startServe(t, "--flags", writeSeedFlags(t), "--oauth-issuer", is.url, "--oauth-audience", "flagwire")
+	if !bannerHas(r, "OAuth 2.0 access tokens: issuer "+is.url) || bannerHas(r, "the server is open") {
 		t.Errorf("banner %q", r.banner)
 	}
-	token := func(scope string) string {
-		tk := jwt.NewWithClaims(jwt.SigningMethodES256, jwt.MapClaims{"iss": iss.URL, "aud": "flagwire", "sub": "svc", "scope": scope, "exp": time.Now().Add(time.Minute).Unix()})
-		tk.Header["kid"] = "a"
-		s, err := tk.SignedString(key)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return s
-	}
-	if res := call(t, "GET", r.url+"/v1/flags?environment=prod", "", "Authorization: Bearer "+token("flags:read")); res.status != 200 {
+	if res := call(t, "GET", r.url+"/v1/flags?environment=prod", "", "Authorization: Bearer "+is.token(t, "flags:read")); res.status != 200 {
 		t.Errorf("flags:read token: %d %s", res.status, res.body)
 	}
-	if res := call(t, "GET", r.url+"/v1/audit", "", "Authorization: Bearer "+token("flags:read")); res.status != 403 {
+	if res := call(t, "GET", r.url+"/v1/audit", "", "Authorization: Bearer "+is.token(t, "flags:read")); res.status != 403 {
 		t.Errorf("audit with flags:read: %d %s", res.status, res.body)
 	}
-	if res := call(t, "GET", r.url+"/v1/audit", "", "Authorization: Bearer "+token("audit:read")); res.status != 200 {
+	if res := call(t, "GET", r.url+"/v1/audit", "", "Authorization: Bearer "+is.token(t, "audit:read")); res.status != 200 {
 		t.Errorf("audit with audit:read: %d %s", res.status, res.body)
 	}
 	if res := call(t, "GET", r.url+"/v1/flags?environment=prod", ""); res.status != 401 {
 		t.Errorf("no token: %d %s", res.status, res.body)
+	}
+}
+
+// Two replicas on PostgreSQL: OAuth access tokens and minted public-client
+// tokens are checked alike on both; a token minted on one is accepted by
+// the other, and revoked on the other it is refused by the first.
+func TestServePostgresReplicasAuth(t *testing.T) {
+	dsn := pgDSN(t)
+	is := startIssuer(t)
+	flags := writeSeedFlags(t)
+	tokens := filepath.Join(t.TempDir(), "tokens.yaml")
+	os.WriteFile(tokens, []byte("- subject: edge\n  secret: mint-secret\n  scopes: [tokens:mint]\n"), 0o600)
+	args := []string{"--store", dsn, "--flags", flags, "--tokens", tokens, "--oauth-issuer", is.url, "--oauth-audience", "flagwire"}
+	a, b := startServe(t, args...), startServe(t, args...)
+	rw := is.token(t, "flags:read flags:write", "flagwire_environments", []string{"prod"})
+	get := call(t, "GET", a.url+"/v1/flags/checkout-new-flow?environment=prod", "", "Authorization: Bearer "+rw)
+	if get.status != 200 {
+		t.Fatalf("GET on A: %d %s", get.status, get.body)
+	}
+	patch := call(t, "PATCH", a.url+"/v1/flags/checkout-new-flow?environment=prod", `{"state":"off","changeReason":"oauth"}`,
+		"If-Match: "+get.header.Get("ETag"), "Content-Type: application/json", "Authorization: Bearer "+rw)
+	if patch.status != 200 {
+		t.Fatalf("PATCH on A: %d %s", patch.status, patch.body)
+	}
+	onB := call(t, "GET", b.url+"/v1/flags/checkout-new-flow?environment=prod", "", "Authorization: Bearer "+rw)
+	if onB.status != 200 || onB.header.Get("ETag") != patch.header.Get("ETag") {
+		t.Fatalf("GET on B: %d %s (ETag %s, want %s)", onB.status, onB.body, onB.header.Get("ETag"), patch.header.Get("ETag"))
+	}
+	for name, tok := range map[string]string{
+		"expired":        is.token(t, "flags:read", "exp", time.Now().Add(-time.Hour).Unix()),
+		"wrong audience": is.token(t, "flags:read", "aud", "other"),
+		"wrong issuer":   is.token(t, "flags:read", "iss", "https://elsewhere.example"),
+	} {
+		for _, r := range []*running{a, b} {
+			if res := call(t, "GET", r.url+"/v1/flags?environment=prod", "", "Authorization: Bearer "+tok); res.status != 401 {
+				t.Errorf("%s token: %d %s", name, res.status, res.body)
+			}
+		}
+	}
+	if res := call(t, "GET", b.url+"/v1/flags?environment=staging", "", "Authorization: Bearer "+rw); res.status != 403 {
+		t.Errorf("an environment the token does not list: %d %s", res.status, res.body)
+	}
+	mint := call(t, "POST", a.url+"/v1/tokens", `{"environment":"prod","flags":["checkout-new-flow"],"attributes":["region","plan"]}`,
+		"Authorization: Bearer mint-secret", "Content-Type: application/json")
+	if mint.status != 201 {
+		t.Fatalf("mint on A: %d %s", mint.status, mint.body)
+	}
+	var m struct{ Token, ID string }
+	json.Unmarshal(mint.body, &m)
+	eval := func(r *running, flag string) int {
+		return call(t, "POST", r.url+"/v1/evaluate", `{"environment":"prod","requests":[{"flagKey":"`+flag+`","context":{"userId":"u1"}}]}`,
+			"Authorization: Bearer "+m.Token, "Content-Type: application/json").status
+	}
+	if st := eval(b, "checkout-new-flow"); st != 200 {
+		t.Errorf("minted on A, evaluated on B: %d", st)
+	}
+	if st := eval(b, "pricing-experiment"); st != 403 {
+		t.Errorf("an unlisted flag on B: %d", st)
+	}
+	if res := call(t, "DELETE", b.url+"/v1/tokens/"+m.ID, "", "Authorization: Bearer mint-secret"); res.status != 200 {
+		t.Fatalf("revoke on B: %d %s", res.status, res.body)
+	}
+	if st := eval(a, "checkout-new-flow"); st != 401 {
+		t.Errorf("revoked on B, evaluated on A: %d", st)
 	}
 }
