@@ -141,6 +141,12 @@ type Options struct {
 	// changeReason. Nil means {"prod": true}; a non-nil map is used as is.
 	// A config with RequireChangeReason set always requires one.
 	RequireChangeReason map[string]bool
+	// ProtectedEnvironments need approval (the two-person rule): a write
+	// to one answers 202 Accepted with a change request that a principal
+	// other than the requester, holding the flags:approve scope, applies
+	// with POST /v1/changes/{id}/approve. A config with RequireApproval
+	// set is protected too. Nil or empty protects none.
+	ProtectedEnvironments []string
 	// MaxBodyBytes bounds request bodies. Zero or negative means 1 MiB.
 	MaxBodyBytes int64
 	// SegmentWarnIDs is the number of static ids (Included plus Excluded)
@@ -622,6 +628,7 @@ func (s *Server) routes() http.Handler {
 		{"GET", "/v1/keys", classRead, 0, s.handleKeys},
 	}
 	rs = append(rs, s.ofrepRoutes(body)...) // ofrep.go: POST /ofrep/v1/evaluate/flags[/{key}]
+	rs = append(rs, s.changeRoutes(body)...) // approvals.go: /v1/changes
 	mux := http.NewServeMux()
 	// Health (replica.go): no credentials, no rate limit.
 	mux.HandleFunc("GET /healthz", s.handleHealthz)
