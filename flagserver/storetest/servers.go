@@ -37,6 +37,7 @@ type ServerHarness struct {
 func RunServers(t *testing.T, h ServerHarness) {
 	t.Run("RetryAndTombstoneAfterRestart", func(t *testing.T) { testRestart(t, h) })
 	t.Run("AuditPages", func(t *testing.T) { testAuditPages(t, h) })
+	t.Run("Approvals", func(t *testing.T) { testApprovals(t, h) }) // approvals.go
 	if !h.Shared {
 		return
 	}

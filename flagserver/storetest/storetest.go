@@ -45,6 +45,7 @@ func Run(t *testing.T, h Harness) {
 		{"Changes", testChanges},
 		{"SigningKeyAndEpoch", testSigningKey},
 		{"Durable", testDurable},
+		{"ChangeRequests", testChangeRequests}, // changes.go
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) { tc.fn(t, h) })
