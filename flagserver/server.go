@@ -627,7 +627,7 @@ func (s *Server) routes() http.Handler {
 		{"GET", "/v1/bootstrap", classRead, 0, s.handleBootstrap},
 		{"GET", "/v1/keys", classRead, 0, s.handleKeys},
 	}
-	rs = append(rs, s.ofrepRoutes(body)...) // ofrep.go: POST /ofrep/v1/evaluate/flags[/{key}]
+	rs = append(rs, s.ofrepRoutes(body)...)  // ofrep.go: POST /ofrep/v1/evaluate/flags[/{key}]
 	rs = append(rs, s.changeRoutes(body)...) // approvals.go: /v1/changes
 	mux := http.NewServeMux()
 	// Health (replica.go): no credentials, no rate limit.
