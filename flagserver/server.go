@@ -627,8 +627,9 @@ func (s *Server) routes() http.Handler {
 		{"GET", "/v1/bootstrap", classRead, 0, s.handleBootstrap},
 		{"GET", "/v1/keys", classRead, 0, s.handleKeys},
 	}
-	rs = append(rs, s.ofrepRoutes(body)...)  // ofrep.go: POST /ofrep/v1/evaluate/flags[/{key}]
-	rs = append(rs, s.changeRoutes(body)...) // approvals.go: /v1/changes
+	rs = append(rs, s.ofrepRoutes(body)...) // ofrep.go: POST /ofrep/v1/evaluate/flags[/{key}]
+	// approvals.go: /v1/changes
+	rs = append(rs, s.changeRoutes(body)...)
 	mux := http.NewServeMux()
 	// Health (replica.go): no credentials, no rate limit.
 	mux.HandleFunc("GET /healthz", s.handleHealthz)
