@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"slices"
 	"testing"
 	"time"
 
@@ -155,6 +156,61 @@ func testChangeRequests(t *testing.T, h Harness) {
 		}
 		if ids := changeIDs(t, st, flagserver.ChangeQuery{Limit: 10}); !sameIDs(ids, "c-3", "c-2", "c-1") {
 			t.Fatalf("after reopening: %v", ids)
+		}
+	}
+}
+
+// testAuditFilters: Audit selects by actor (an entry's subject, requestedBy
+// or approvedBy) and by time, since inclusive and until exclusive.
+func testAuditFilters(t *testing.T, h Harness) {
+	st := open(t, h)
+	seed(t, st, env("prod", 1))
+	t0 := time.Date(2026, 6, 1, 0, 0, 0, 0, time.UTC)
+	entries := []string{
+		`{"subject":"alice"}`,
+		`{"subject":"bob","requestedBy":"alice","approvedBy":"bob"}`,
+		`{"subject":"carol"}`,
+		`{"subject":"bob","requestedBy":"carol","approvedBy":"bob"}`,
+	}
+	base := int64(1)
+	for i, e := range entries {
+		req := update("prod", base, "a", fmt.Sprintf(`{"key":"a","n":%d}`, i))
+		b := req.Build
+		req.Build = func(v int64) (*flagserver.Change, error) {
+			ch, err := b(v)
+			ch.Audit = &flagserver.AuditRecord{Time: t0.Add(time.Duration(i) * time.Hour), Environment: "prod", Entity: "flag:a", Entry: []byte(e)}
+			return ch, err
+		}
+		base = write(t, st, req)
+	}
+	// which returns the indexes of the selected entries, oldest first.
+	which := func(q flagserver.AuditQuery) string {
+		q.Limit = 10
+		recs, err := st.Audit(ctx, q)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var out []int
+		for i := len(recs) - 1; i >= 0; i-- {
+			out = append(out, slices.Index(entries, string(recs[i].Entry)))
+		}
+		return fmt.Sprint(out)
+	}
+	for _, tc := range []struct {
+		q    flagserver.AuditQuery
+		want string
+	}{
+		{flagserver.AuditQuery{Actor: "alice"}, "[0 1]"},
+		{flagserver.AuditQuery{Actor: "bob"}, "[1 3]"},
+		{flagserver.AuditQuery{Actor: "carol"}, "[2 3]"},
+		{flagserver.AuditQuery{Actor: "dave"}, "[]"},
+		{flagserver.AuditQuery{Since: t0.Add(time.Hour)}, "[1 2 3]"},
+		{flagserver.AuditQuery{Until: t0.Add(2 * time.Hour)}, "[0 1]"},
+		{flagserver.AuditQuery{Since: t0.Add(time.Hour), Until: t0.Add(3 * time.Hour), Actor: "bob"}, "[1]"},
+		{flagserver.AuditQuery{Since: t0.Add(time.Hour), Until: t0.Add(time.Hour)}, "[]"},
+	} {
+		if got := which(tc.q); got != tc.want {
+			t.Errorf("Audit(actor %q, since %v, until %v) = entries %s, want %s", tc.q.Actor, tc.q.Since, tc.q.Until, got, tc.want)
 		}
 	}
 }
