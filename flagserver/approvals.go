@@ -123,8 +123,10 @@ func killSwitchOff(m mutation) bool {
 	if before == nil || after == nil || !before.Metadata.KillSwitch || after.State != evaluate.StateOff {
 		return false
 	}
+	// The fields the server sets on every write (flagKind.prepare) aside,
+	// only the state may differ.
 	b := *before
-	b.State, b.Version = evaluate.StateOff, after.Version
+	b.State, b.Version, b.Environment = evaluate.StateOff, after.Version, after.Environment
 	return reflect.DeepEqual(&b, after)
 }
 

@@ -41,6 +41,7 @@ type serveConfig struct {
 	devToken     string
 	signingKey   string
 	environments []string
+	protect      []string
 	logFormat    string
 
 	readHeaderTimeout, readTimeout, writeTimeout, idleTimeout time.Duration
@@ -82,6 +83,13 @@ given. Without --data (and --signing-key) the key is ephemeral: a new one
 at every start. Without --tokens or --dev-token the server is open
 (development mode: no authentication). Environments given with --env and
 not defined elsewhere start empty.
+
+Approvals: a write to an environment named by --protect (or whose flags
+as code set requireApproval: true) is answered 202 Accepted with a change
+request; nothing is applied until a principal other than the requester,
+holding the flags:approve scope, approves it (flagwire changes approve
+ID). Turning off a flag whose metadata sets killSwitch: true is applied
+at once and audited as an emergency.
 
 Connections: request headers must arrive within --read-header-timeout,
 the whole request (headers and body) within --read-timeout, and the
@@ -167,6 +175,7 @@ given 10 seconds to finish.`,
 	f.StringVar(&c.devToken, "dev-token", "", "accept this bearer token with every scope")
 	f.StringVar(&c.signingKey, "signing-key", "", "Ed25519 bootstrap signing key: PEM (PKCS #8) or a 32-byte seed (raw, hex or base64); default: DIR/signing-key.pem with --data (created 0600 on first start), else ephemeral")
 	f.StringSliceVar(&c.environments, "env", nil, "environments to serve even if no flags define them (repeatable)")
+	f.StringSliceVar(&c.protect, "protect", nil, "protect an environment (repeatable): its writes become change requests that another principal with flags:approve must approve")
 	f.StringVar(&c.logFormat, "log", "text", "request log format: text, json or off")
 	f.DurationVar(&c.readHeaderTimeout, "read-header-timeout", defaultReadHeaderTimeout, "time to read a request's headers")
 	f.DurationVar(&c.readTimeout, "read-timeout", defaultReadTimeout, "time to read a whole request, body included (not SSE streams)")
@@ -233,6 +242,7 @@ func runServe(ctx context.Context, cmd *cobra.Command, c serveConfig) error {
 		TrustedProxies:   trusted, ProxyHeader: c.proxyHeader,
 		ReadLimit: c.readLimit, WriteLimit: c.writeLimit, AuthFailureLimit: c.authFailureLimit,
 		MaxBodyBytes: c.maxBodyBytes, MaxSegmentBodyBytes: c.maxSegmentBodyBytes,
+		ProtectedEnvironments: c.protect,
 	}
 
 	seen := map[string]bool{}
@@ -380,6 +390,9 @@ func runServe(ctx context.Context, cmd *cobra.Command, c serveConfig) error {
 		fmt.Fprintln(out, "warning: no tokens configured: the server is open (development mode)")
 	}
 	fmt.Fprintf(out, "environments: %s\n", strings.Join(srv.Environments(), ", "))
+	if len(c.protect) > 0 {
+		fmt.Fprintf(out, "protected (writes need approval): %s\n", strings.Join(c.protect, ", "))
+	}
 	fmt.Fprintf(out, "listening on http://%s\n", ln.Addr())
 
 	select {
@@ -418,7 +431,7 @@ func loadTokens(path string) ([]flagserver.Token, error) {
 			return nil, fmt.Errorf("--tokens %s: token %d has no secret", path, i+1)
 		}
 		for _, s := range t.Scopes {
-			if s != wire.ScopeRead && s != wire.ScopeWrite {
+			if s != wire.ScopeRead && s != wire.ScopeWrite && s != scopeApprove {
 				return nil, fmt.Errorf("--tokens %s: token %d: unknown scope %q", path, i+1, s)
 			}
 		}
