@@ -185,7 +185,11 @@ func TestChangeListPages(t *testing.T) {
 	cursor := ""
 	for page := 0; ; page++ {
 		var l wire.ChangeList
-		ts.do("GET", "/v1/changes?environment=prod&status=pending&limit=2&cursor="+cursor, "", bearer("carol-t")).json(t, &l)
+		q := "/v1/changes?environment=prod&status=pending&limit=2"
+		if cursor != "" {
+			q += "&cursor=" + cursor
+		}
+		ts.do("GET", q, "", bearer("carol-t")).json(t, &l)
 		for _, c := range l.Changes {
 			got = append(got, c.ID)
 		}
