@@ -367,7 +367,7 @@ func (s *Server) handleChanges(w http.ResponseWriter, r *http.Request) {
 	more := len(scs) > limit
 	if more {
 		scs = scs[:limit]
-	} else if len(scs) > 0 && len(scs) < limit {
+	} else if len(scs) > 0 {
 		// The page may have been cut by MaxBytes: ask for the next one.
 		cq.Before, cq.Limit, cq.MaxBytes = scs[len(scs)-1].Seq, 1, 0
 		next, err := s.store.ChangeRequests(ctx, cq)
@@ -522,8 +522,11 @@ func (s *Server) handleApprove(w http.ResponseWriter, r *http.Request) {
 	case rec != nil:
 		replayIdempotent(w, rec, idem.fp, func() storedResponse { return storedResponse{} })
 	case errors.As(err, &ae) && ae.code == wire.CodeChangeStale:
-		s.markStale(r, cr, ae)
-		writeError(w, ae)
+		if s.markStale(r, cr, ae) {
+			writeError(w, ae)
+		} else { // another decision came first (it may be what moved the ETag)
+			s.answerDecided(w, r, cr.ID)
+		}
 	case errors.Is(err, ErrChangeDecided), errors.Is(err, ErrChangeNotFound):
 		s.answerDecided(w, r, cr.ID)
 	case err != nil:
@@ -543,8 +546,8 @@ func (s *Server) answerDecided(w http.ResponseWriter, r *http.Request, id string
 }
 
 // markStale records that an approval found cr's entity changed: cr
-// becomes stale (unless another decision came first).
-func (s *Server) markStale(r *http.Request, cr *wire.ChangeRequest, ae *apiError) {
+// becomes stale. It returns false when another decision came first.
+func (s *Server) markStale(r *http.Request, cr *wire.ChangeRequest, ae *apiError) bool {
 	rc := reqCtx(r)
 	now := s.now()
 	c := *cr
@@ -555,15 +558,20 @@ func (s *Server) markStale(r *http.Request, cr *wire.ChangeRequest, ae *apiError
 	}
 	b, err := json.Marshal(c)
 	if err != nil {
-		return
+		return true
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), s.opts.StoreTimeout)
 	defer cancel()
 	d := &ChangeDecision{ID: c.ID, Status: wire.ChangeStale, Record: b, Now: now,
 		Audit: changeAudit(&c, actionStale, rc.principal.subject, "", rc.id, now)}
-	if _, err := s.store.DecideChange(ctx, d); err != nil && !errors.Is(err, ErrChangeDecided) {
+	_, err = s.store.DecideChange(ctx, d)
+	switch {
+	case errors.Is(err, ErrChangeDecided), errors.Is(err, ErrChangeNotFound):
+		return false
+	case err != nil: // the answer stays change_stale: nothing was applied
 		s.log.Error("flagserver: cannot mark a change request stale", "id", c.ID, "error", err.Error())
 	}
+	return true
 }
 
 // approvedMutation applies change request cr of kind k: only while the

@@ -354,21 +354,24 @@ func testApprovals(t *testing.T, h ServerHarness) {
 
 	// Concurrent approvals of one change, one on each server: one applies.
 	one := propose(t, a, "PATCH", "/v1/flags/g?environment=prod", `{"owners":["race"],"changeReason":"race"}`, "If-Match: "+flagETag(t, a, "g"))
-	statuses := make([]int, 4)
+	answers := make([]*Response, 4)
 	var wg sync.WaitGroup
-	for i := range statuses {
+	for i := range answers {
 		s := []*Server{a, b}[i%2]
-		wg.Go(func() { statuses[i] = approve(t, s, TokenBob, one.ID, "race").Status })
+		wg.Go(func() { answers[i] = approve(t, s, TokenBob, one.ID, "race") })
 	}
 	wg.Wait()
 	won := 0
-	for _, st := range statuses {
-		switch st {
-		case 200:
+	var statuses []int
+	for _, r := range answers {
+		statuses = append(statuses, r.Status)
+		var eb wire.ErrorBody
+		switch {
+		case r.Status == 200:
 			won++
-		case 409:
+		case r.Status == 409 && json.Unmarshal(r.Body, &eb) == nil && eb.Error.Code == wire.CodeChangeNotPending:
 		default:
-			t.Fatalf("concurrent approvals: statuses %v", statuses)
+			t.Fatalf("concurrent approval: %d %s, want 200 or 409 change_not_pending", r.Status, r.Body)
 		}
 	}
 	if won != 1 {
