@@ -3,8 +3,11 @@ package flagserver
 import (
 	"encoding/json"
 	"fmt"
+	"io"
+	"log/slog"
 	"net/url"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -24,14 +27,19 @@ var approvalTokens = []Token{
 func bearer(secret string) string { return "Authorization: Bearer " + secret }
 
 // protectedServer serves prod (protected by its config's requireApproval,
-// change reasons not required) and dev (not protected).
-func protectedServer(t *testing.T, now func() time.Time) *testServer {
+// change reasons not required) and dev (not protected); log, when not
+// nil, receives its log.
+func protectedServer(t *testing.T, now func() time.Time, log ...io.Writer) *testServer {
 	t.Helper()
+	var logger *slog.Logger
+	if len(log) > 0 {
+		logger = slog.New(slog.NewJSONHandler(log[0], nil))
+	}
 	prod := seedConfig()
 	prod.RequireApproval = true
 	prod.Flags = append(prod.Flags, evaluate.Flag{Key: "kill", Metadata: evaluate.Metadata{KillSwitch: true}})
 	dev := &evaluate.Config{Environment: "dev", Flags: []evaluate.Flag{{Key: "d"}}}
-	return newTestServer(t, Options{Configs: []*evaluate.Config{prod, dev}, Tokens: approvalTokens, RequireChangeReason: map[string]bool{}, Now: now})
+	return newTestServer(t, Options{Configs: []*evaluate.Config{prod, dev}, Tokens: approvalTokens, RequireChangeReason: map[string]bool{}, Now: now, Logger: logger})
 }
 
 func (ts *testServer) etag(t *testing.T, env, kind, key string) string {
@@ -52,7 +60,8 @@ func (ts *testServer) change(t *testing.T, r *response) wire.ChangeRequest {
 // as its very next event: on one server, with the stream open from before
 // the request.
 func TestApprovalStreamsOnlyTheApplied(t *testing.T) {
-	ts := protectedServer(t, nil)
+	var log syncBuffer
+	ts := protectedServer(t, nil, &log)
 	st := ts.openStream(t, "prod", "", bearer("bob-t"))
 	for _, path := range []string{"/v1/flags/checkout-new-flow", "/v1/segments/beta_testers"} {
 		kind := "flags"
@@ -86,6 +95,20 @@ func TestApprovalStreamsOnlyTheApplied(t *testing.T) {
 	// An unprotected environment is written at once.
 	r := ts.do("PATCH", "/v1/flags/d?environment=dev", `{"state":"off"}`, bearer("carol-t"), "If-Match: "+ts.etag(t, "dev", "flags", "d"))
 	r.wantStatus(t, 200)
+
+	// No token secret in the log, the audit log or change requests.
+	audit := ts.do("GET", "/v1/audit", "", bearer("bob-t"))
+	changes := ts.do("GET", "/v1/changes", "", bearer("bob-t"))
+	for _, tok := range approvalTokens {
+		for what, text := range map[string]string{"log": log.String(), "audit": string(audit.body), "changes": string(changes.body)} {
+			if strings.Contains(text, tok.Secret) {
+				t.Errorf("the %s holds %s's token secret", what, tok.Subject)
+			}
+		}
+	}
+	if !strings.Contains(log.String(), `"subject":"bob"`) {
+		t.Errorf("the log names no subject: is it empty?\n%s", log.String())
+	}
 }
 
 // Bad proposals are refused at once, as the write would be: nothing is
