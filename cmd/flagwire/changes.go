@@ -75,7 +75,9 @@ func newChangesListCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "list --server URL [--env ENV] [--status STATUS] [--limit N] [--json]",
 		Short: "List change requests, newest first",
-		Args:  cobra.NoArgs,
+		Example: `  flagwire changes list --server https://flags.example.com --env prod --status pending
+  flagwire changes list --server https://flags.example.com --status stale --json`,
+		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			return runChangesList(cmd, o)
 		},
@@ -92,9 +94,10 @@ func newChangesListCmd() *cobra.Command {
 func newChangesShowCmd() *cobra.Command {
 	var o changesOptions
 	cmd := &cobra.Command{
-		Use:   "show ID --server URL [--json]",
-		Short: "Show a change request with its diff",
-		Args:  cobra.ExactArgs(1),
+		Use:     "show ID --server URL [--json]",
+		Short:   "Show a change request with its diff",
+		Example: `  flagwire changes show c-abc123 --server https://flags.example.com`,
+		Args:    cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return runChangesShow(cmd, args[0], o)
 		},
@@ -111,9 +114,10 @@ func newChangesDecideCmd(action string) *cobra.Command {
 		short = "Reject a change request (needs flags:approve, or be its requester)"
 	}
 	cmd := &cobra.Command{
-		Use:   action + " ID --server URL [--reason TEXT]",
-		Short: short,
-		Args:  cobra.ExactArgs(1),
+		Use:     action + " ID --server URL [--reason TEXT]",
+		Short:   short,
+		Example: "  flagwire changes " + action + " c-abc123 --server https://flags.example.com --reason \"Reviewed (PAY-1234)\"",
+		Args:    cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return runChangesDecide(cmd, action, args[0], o)
 		},
