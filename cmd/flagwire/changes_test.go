@@ -1,7 +1,9 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
+	"io"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -206,5 +208,19 @@ func removeFile(t *testing.T, path string) {
 	t.Helper()
 	if err := os.Remove(path); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// --protect names an environment the server serves: a typo would leave
+// the real one unprotected, so it is an error at start.
+func TestServeProtectUnknownEnvironment(t *testing.T) {
+	dir := exampleFlags(t)
+	root := newRootCmd()
+	root.SetArgs([]string{"serve", "--addr", "127.0.0.1:0", "--log", "off", "--flags", dir, "--protect", "prdo"})
+	root.SetOut(io.Discard)
+	root.SetErr(io.Discard)
+	err := root.ExecuteContext(context.Background())
+	if err == nil || !strings.Contains(err.Error(), `--protect "prdo": no such environment (serving prod)`) {
+		t.Fatalf("serve --protect prdo: %v", err)
 	}
 }

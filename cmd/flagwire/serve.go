@@ -15,6 +15,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime/debug"
+	"slices"
 	"strings"
 	"time"
 
@@ -361,6 +362,13 @@ func runServe(ctx context.Context, cmd *cobra.Command, c serveConfig) error {
 		}
 		stopHTTP()
 		return err
+	}
+	for _, env := range c.protect { // a typo would leave the real one unprotected
+		if !slices.Contains(srv.Environments(), env) {
+			srv.Close()
+			stopHTTP()
+			return fmt.Errorf("--protect %q: no such environment (serving %s)", env, strings.Join(srv.Environments(), ", "))
+		}
 	}
 	sw.set(srv)
 	// Loading (YAML, compiling, restoring the data dir) leaves garbage the
