@@ -13,7 +13,6 @@ import (
 
 	"github.com/flagwire/flagwire/evaluate"
 	"github.com/flagwire/flagwire/flagserver"
-	"github.com/flagwire/flagwire/internal/testkit"
 	"github.com/flagwire/flagwire/internal/wire"
 )
 
@@ -145,18 +144,13 @@ func auditEntries(t testing.TB, s *Server, query string) []wire.AuditEntry {
 	return a.Entries
 }
 
-func openAuthStream(t testing.TB, s *Server) *testkit.Stream {
+func openAuthStream(t *testing.T, s *Server) *stream {
 	t.Helper()
-	req, err := http.NewRequest("GET", s.URL+"/v1/stream?environment=prod", nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	req.Header.Set("Authorization", "Bearer "+TokenBob)
-	return testkit.OpenStream(t, nil, req)
+	return openStream(t, s, "", as(TokenBob))
 }
 
 // nextEvent returns the stream's next invalidation.
-func nextEvent(t testing.TB, st *testkit.Stream) wire.StreamEvent {
+func nextEvent(t *testing.T, st *stream) wire.StreamEvent {
 	t.Helper()
 	ev := st.Next(t)
 	var se wire.StreamEvent
@@ -179,7 +173,7 @@ func testApprovals(t *testing.T, h ServerHarness) {
 	open := h.NewStore(t)
 	a := StartProtected(t, open(t))
 	v0 := configVersion(t, a)
-	var early *testkit.Stream
+	var early *stream
 	if h.Shared {
 		early = openAuthStream(t, a) // sees the approval only
 	}
@@ -250,7 +244,7 @@ func testApprovals(t *testing.T, h ServerHarness) {
 	if applied.Status != wire.ChangeApplied || applied.DecidedBy != "bob" || applied.DecisionReason != "reviewed" || applied.AppliedVersion <= v0 || applied.DecidedAt == nil {
 		t.Fatalf("approved change: %s", r.Body)
 	}
-	for _, st := range []*testkit.Stream{sb, early} {
+	for _, st := range []*stream{sb, early} {
 		if st == nil {
 			continue
 		}

@@ -287,7 +287,7 @@ type stream struct {
 	done   chan struct{}
 }
 
-func openStream(t *testing.T, s *Server, lastID string) *stream {
+func openStream(t *testing.T, s *Server, lastID string, headers ...string) *stream {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	req, err := http.NewRequestWithContext(ctx, "GET", s.URL+"/v1/stream?environment=prod", nil)
@@ -297,6 +297,10 @@ func openStream(t *testing.T, s *Server, lastID string) *stream {
 	}
 	if lastID != "" {
 		req.Header.Set("Last-Event-ID", lastID)
+	}
+	for _, h := range headers {
+		k, v, _ := strings.Cut(h, ": ")
+		req.Header.Set(k, v)
 	}
 	res, err := http.DefaultClient.Do(req)
 	if err != nil {
