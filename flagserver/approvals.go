@@ -144,11 +144,13 @@ func newChangeID() string {
 // request (or replays idem's) and answers; done is true.
 func (s *Server) propose(w http.ResponseWriter, r *http.Request, meta *writeMeta, idem *idemReq, env string,
 	fn func(next *evaluate.Config) (mutation, error)) (_ func(next *evaluate.Config) (mutation, error), done bool) {
-	s.fresh(r.Context())
-	cur := s.env(env)
-	if cur == nil || !s.protected(cur.cfg) {
+	// Protection is fixed at start (options and seeded configs): no need
+	// to ask a shared store first when the environment is not protected.
+	if cur := s.env(env); cur == nil || !s.protected(cur.cfg) {
 		return fn, false
 	}
+	s.fresh(r.Context()) // the dry run below checks If-Match: see other replicas' writes
+	cur := s.env(env)
 	if meta.reason == "" && s.requiresReason(cur.cfg) {
 		writeError(w, fmt.Errorf("%w (environment %q)", ErrChangeReasonRequired, env))
 		return nil, true
