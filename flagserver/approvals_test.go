@@ -42,7 +42,7 @@ func protectedServer(t *testing.T, now func() time.Time, log ...io.Writer) *test
 	return newTestServer(t, Options{Configs: []*evaluate.Config{prod, dev}, Tokens: approvalTokens, RequireChangeReason: map[string]bool{}, Now: now, Logger: logger})
 }
 
-func (ts *testServer) etag(t *testing.T, env, kind, key string) string {
+func (ts *testServer) etag(t testing.TB, env, kind, key string) string {
 	t.Helper()
 	r := ts.do("GET", "/v1/"+kind+"/"+key+"?environment="+env, "", bearer("bob-t"))
 	r.wantStatus(t, 200)
@@ -325,5 +325,78 @@ func TestAuditFilters(t *testing.T) {
 	}
 	for _, q := range []string{"since=yesterday", "until=2026-13-01T00:00:00Z", "cursor=-1", "cursor=abc", "cursor=5&before=4"} {
 		ts.do("GET", "/v1/audit?"+q, "", bearer("bob-t")).wantError(t, 400, wire.CodeBadRequest)
+	}
+}
+
+// BenchmarkApprovalRoundTrip: a change request proposed (PATCH → 202) and
+// approved (POST → 200, applied) over loopback HTTP, in memory and with a
+// data directory (each a committed, fsynced transaction).
+func BenchmarkApprovalRoundTrip(b *testing.B) {
+	for _, store := range []string{"memory", "data dir"} {
+		b.Run(store, func(b *testing.B) {
+			opts := Options{Tokens: approvalTokens, RequireChangeReason: map[string]bool{}, ProtectedEnvironments: []string{"prod"},
+				WriteLimit: RateLimit{PerSecond: -1}}
+			if store == "data dir" {
+				opts.DataDir = b.TempDir()
+			}
+			ts := newTestServer(b, opts)
+			r := ts.do("GET", "/v1/flags/checkout-new-flow?environment=prod", "", bearer("bob-t"))
+			etag := r.header.Get("ETag")
+			b.ReportAllocs()
+			b.ResetTimer()
+			for i := range b.N {
+				r := ts.do("PATCH", "/v1/flags/checkout-new-flow?environment=prod", `{"owners":["o`+strconv.Itoa(i)+`"]}`, bearer("alice-t"), "If-Match: "+etag)
+				if r.status != 202 {
+					b.Fatalf("propose: %d %s", r.status, r.body)
+				}
+				var cr wire.ChangeRequest
+				r.json(b, &cr)
+				r = ts.do("POST", "/v1/changes/"+cr.ID+"/approve", `{}`, bearer("bob-t"))
+				if r.status != 200 {
+					b.Fatalf("approve: %d %s", r.status, r.body)
+				}
+				etag = ts.etag(b, "prod", "flags", "checkout-new-flow")
+			}
+		})
+	}
+}
+
+// BenchmarkAuditActorFilter: GET /v1/audit?actor=NAME over a memory
+// store holding n entries when no entry matches (the whole log is read,
+// one entry at a time, to answer an empty page).
+func BenchmarkAuditActorFilter(b *testing.B) {
+	const n = 100_000
+	ts := newTestServer(b, Options{Tokens: approvalTokens, RequireChangeReason: map[string]bool{}, WriteLimit: RateLimit{PerSecond: -1}})
+	for i := range n {
+		if _, err := ts.PutFlag("prod", evaluate.Flag{Key: "f" + strconv.Itoa(i%100)}, "alice", "fill"); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportAllocs()
+	b.ResetTimer()
+	for range b.N {
+		r := ts.do("GET", "/v1/audit?actor=nobody", "", bearer("bob-t"))
+		if r.status != 200 || !strings.Contains(string(r.body), `"entries":[]`) {
+			b.Fatalf("%d %s", r.status, r.body)
+		}
+	}
+}
+
+// The audit actor filter matches subjects JSON writes escaped (<, >, &,
+// quotes, non-ASCII) as well as plain ones, and never a mere substring.
+func TestAuditActorMatches(t *testing.T) {
+	for _, subject := range []string{"alice", "a<b>&c", `say "hi"`, "zoë", "tab\there", "back\\slash"} {
+		entry, err := json.Marshal(wire.AuditEntry{Subject: "x", RequestedBy: subject, Action: "update"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !auditActorMatches(subject, entry) {
+			t.Errorf("%q does not match its own entry %s", subject, entry)
+		}
+		for _, other := range []string{subject[:len(subject)-1], subject + "x", "x" + subject} {
+			if auditActorMatches(other, entry) {
+				t.Errorf("%q matches the entry of %q", other, subject)
+			}
+		}
 	}
 }
