@@ -224,3 +224,23 @@ func TestServeProtectUnknownEnvironment(t *testing.T) {
 		t.Fatalf("serve --protect prdo: %v", err)
 	}
 }
+
+// requireApproval: true in the flags-as-code config document protects the
+// environment as --protect does.
+func TestServeRequireApprovalInFlagsAsCode(t *testing.T) {
+	dir := exampleFlags(t)
+	editFile(t, filepath.Join(dir, "prod.yaml"), "salt: prod-salt-2026", "salt: prod-salt-2026\nrequireApproval: true")
+	tokens := filepath.Join(t.TempDir(), "tokens.yaml")
+	writeFile(t, tokens, approvalTokens)
+	srv := startServe(t, "--flags", dir, "--tokens", tokens)
+	etag := call(t, "GET", srv.url+"/v1/flags/checkout-new-flow?environment=prod", "", "Authorization: Bearer bob-secret").header.Get("ETag")
+	r := call(t, "PATCH", srv.url+"/v1/flags/checkout-new-flow?environment=prod", `{"owners":["x"],"changeReason":"r"}`,
+		"Authorization: Bearer alice-secret", "Content-Type: application/json", "If-Match: "+etag)
+	var cr wire.ChangeRequest
+	if r.status != 202 || json.Unmarshal(r.body, &cr) != nil || cr.Status != wire.ChangePending {
+		t.Fatalf("a write to an environment with requireApproval: %d %s, want 202 and a pending change request", r.status, r.body)
+	}
+	if f, _ := getFlagAt(t, srv.url, "checkout-new-flow"); strings.Join(f.Owners, ",") == "x" {
+		t.Fatal("the change was applied without approval")
+	}
+}
