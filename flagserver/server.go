@@ -146,6 +146,12 @@ type Options struct {
 	// changeReason. Nil means {"prod": true}; a non-nil map is used as is.
 	// A config with RequireChangeReason set always requires one.
 	RequireChangeReason map[string]bool
+	// ProtectedEnvironments need approval (the two-person rule): a write
+	// to one answers 202 Accepted with a change request that a principal
+	// other than the requester, holding the flags:approve scope, applies
+	// with POST /v1/changes/{id}/approve. A config with RequireApproval
+	// set is protected too. Nil or empty protects none.
+	ProtectedEnvironments []string
 	// MaxBodyBytes bounds request bodies. Zero or negative means 1 MiB.
 	MaxBodyBytes int64
 	// SegmentWarnIDs is the number of static ids (Included plus Excluded)
@@ -625,6 +631,8 @@ func (s *Server) routes() http.Handler {
 		{"DELETE", "/v1/tokens/{id}", classWrite, 0, s.handleRevokeToken},
 	}
 	rs = append(rs, s.ofrepRoutes(body)...) // ofrep.go: POST /ofrep/v1/evaluate/flags[/{key}]
+	// approvals.go: /v1/changes
+	rs = append(rs, s.changeRoutes(body)...)
 	mux := http.NewServeMux()
 	// Health (replica.go): no credentials, no rate limit.
 	mux.HandleFunc("GET /healthz", s.handleHealthz)

@@ -10,8 +10,7 @@ import (
 )
 
 // mintedMigration creates the table of minted public-client token ids
-// (flagserver.MintedTokenStore). IF NOT EXISTS: it may follow other
-// migrations added in the same release in either order.
+// (flagserver.MintedTokenStore): schema version 4.
 const mintedMigration = `
 CREATE TABLE IF NOT EXISTS flagwire_minted_tokens (
 	id          text        PRIMARY KEY,
@@ -25,8 +24,6 @@ CREATE TABLE IF NOT EXISTS flagwire_minted_tokens (
 );
 CREATE INDEX IF NOT EXISTS flagwire_minted_tokens_expires ON flagwire_minted_tokens (expires_at);
 `
-
-func init() { migrations = append(migrations, mintedMigration) }
 
 // RecordMintedToken implements flagserver.MintedTokenStore. It removes a
 // bounded number of records that expired before t.IssuedAt first.

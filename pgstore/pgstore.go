@@ -428,6 +428,11 @@ func (st *Store) Write(ctx context.Context, req *flagserver.WriteRequest) (*flag
 		if err != nil {
 			return &buildError{err}
 		}
+		if ch.Decision != nil { // an approval (changes.go): applied only while pending
+			if err := decide(ctx, tx, ch.Decision); err != nil {
+				return &buildError{err}
+			}
+		}
 		b := &pgx.Batch{}
 		if ch.Entity != nil {
 			b.Queue(`INSERT INTO flagwire_entities (env, kind, key, doc) VALUES ($1, $2, $3, $4)
@@ -571,7 +576,12 @@ func (st *Store) Audit(ctx context.Context, q flagserver.AuditQuery) ([]flagserv
 	if q.Environments != nil {
 		where = append(where, "env = ANY("+arg(q.Environments)+")")
 	}
-	rows, err := st.pool.Query(ctx, `SELECT id, at, env, entity, entry FROM flagwire_audit WHERE `+strings.Join(where, " AND ")+
+	where = auditWhere(&q, where, arg) // changes.go: actor and time
+	from := "flagwire_audit"
+	if q.Actor != "" {
+		from += ", LATERAL (SELECT convert_from(entry, 'UTF8')::jsonb AS doc) e"
+	}
+	rows, err := st.pool.Query(ctx, `SELECT id, at, env, entity, entry FROM `+from+` WHERE `+strings.Join(where, " AND ")+
 		` ORDER BY id DESC LIMIT `+arg(q.Limit), args...)
 	if err != nil {
 		return nil, st.wrap(err)
@@ -714,6 +724,8 @@ CREATE TABLE flagwire_signing_keys (
 );
 `,
 	2: `ALTER TABLE flagwire_idempotency ADD COLUMN body_omitted integer NOT NULL DEFAULT 0;`,
+	3: migrationChangeRequests, // changes.go
+	4: mintedMigration,         // minted.go
 }
 
 // migrate creates the schema and applies the migrations it lacks, under

@@ -16,6 +16,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime/debug"
+	"slices"
 	"strings"
 	"time"
 
@@ -42,6 +43,7 @@ type serveConfig struct {
 	devToken     string
 	signingKey   string
 	environments []string
+	protect      []string
 	logFormat    string
 
 	readHeaderTimeout, readTimeout, writeTimeout, idleTimeout time.Duration
@@ -100,6 +102,13 @@ other only flags:read, flags:write and audit:read (said at start).
 TLS: --tls-cert and --tls-key (PEM) serve HTTPS (TLS 1.2 or later);
 --client-ca (PEM bundle) requires every client to present a certificate
 it signed (mutual TLS).
+
+Approvals: a write to an environment named by --protect (or whose flags
+as code set requireApproval: true) is answered 202 Accepted with a change
+request; nothing is applied until a principal other than the requester,
+holding the flags:approve scope, approves it (flagwire changes approve
+ID). Turning off a flag whose metadata sets killSwitch: true is applied
+at once and audited as an emergency.
 
 Connections: request headers must arrive within --read-header-timeout,
 the whole request (headers and body) within --read-timeout, and the
@@ -185,6 +194,7 @@ given 10 seconds to finish.`,
 	f.StringVar(&c.devToken, "dev-token", "", "accept this bearer token: every scope on a loopback address; flags:read, flags:write and audit:read on any other")
 	f.StringVar(&c.signingKey, "signing-key", "", "Ed25519 bootstrap signing key: PEM (PKCS #8) or a 32-byte seed (raw, hex or base64); default: DIR/signing-key.pem with --data (created 0600 on first start), else ephemeral")
 	f.StringSliceVar(&c.environments, "env", nil, "environments to serve even if no flags define them (repeatable)")
+	f.StringSliceVar(&c.protect, "protect", nil, "protect an environment (repeatable): its writes become change requests that another principal with flags:approve must approve")
 	f.StringVar(&c.logFormat, "log", "text", "request log format: text, json or off")
 	f.DurationVar(&c.readHeaderTimeout, "read-header-timeout", defaultReadHeaderTimeout, "time to read a request's headers")
 	f.DurationVar(&c.readTimeout, "read-timeout", defaultReadTimeout, "time to read a whole request, body included (not SSE streams)")
@@ -252,6 +262,7 @@ func runServe(ctx context.Context, cmd *cobra.Command, c serveConfig) error {
 		TrustedProxies:   trusted, ProxyHeader: c.proxyHeader,
 		ReadLimit: c.readLimit, WriteLimit: c.writeLimit, AuthFailureLimit: c.authFailureLimit,
 		MaxBodyBytes: c.maxBodyBytes, MaxSegmentBodyBytes: c.maxSegmentBodyBytes,
+		ProtectedEnvironments: c.protect,
 	}
 
 	seen := map[string]bool{}
@@ -379,6 +390,13 @@ func runServe(ctx context.Context, cmd *cobra.Command, c serveConfig) error {
 		stopHTTP()
 		return err
 	}
+	for _, env := range c.protect { // a typo would leave the real one unprotected
+		if !slices.Contains(srv.Environments(), env) {
+			srv.Close()
+			stopHTTP()
+			return fmt.Errorf("--protect %q: no such environment (serving %s)", env, strings.Join(srv.Environments(), ", "))
+		}
+	}
 	sw.set(srv)
 	// Loading (YAML, compiling, restoring the data dir) leaves garbage the
 	// size of the input; the runtime would return it to the OS only
@@ -407,6 +425,9 @@ func runServe(ctx context.Context, cmd *cobra.Command, c serveConfig) error {
 		fmt.Fprintln(out, "warning: no tokens configured: the server is open (development mode)")
 	}
 	fmt.Fprintf(out, "environments: %s\n", strings.Join(srv.Environments(), ", "))
+	if len(c.protect) > 0 {
+		fmt.Fprintf(out, "protected (writes need approval): %s\n", strings.Join(c.protect, ", "))
+	}
 	fmt.Fprintf(out, "listening on %s://%s\n", sec.scheme(), ln.Addr())
 
 	select {

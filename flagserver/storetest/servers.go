@@ -37,6 +37,7 @@ type ServerHarness struct {
 func RunServers(t *testing.T, h ServerHarness) {
 	t.Run("RetryAndTombstoneAfterRestart", func(t *testing.T) { testRestart(t, h) })
 	t.Run("AuditPages", func(t *testing.T) { testAuditPages(t, h) })
+	t.Run("Approvals", func(t *testing.T) { testApprovals(t, h) }) // approvals.go
 	if !h.Shared {
 		return
 	}
@@ -286,7 +287,7 @@ type stream struct {
 	done   chan struct{}
 }
 
-func openStream(t *testing.T, s *Server, lastID string) *stream {
+func openStream(t *testing.T, s *Server, lastID string, headers ...string) *stream {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	req, err := http.NewRequestWithContext(ctx, "GET", s.URL+"/v1/stream?environment=prod", nil)
@@ -296,6 +297,10 @@ func openStream(t *testing.T, s *Server, lastID string) *stream {
 	}
 	if lastID != "" {
 		req.Header.Set("Last-Event-ID", lastID)
+	}
+	for _, h := range headers {
+		k, v, _ := strings.Cut(h, ": ")
+		req.Header.Set(k, v)
 	}
 	res, err := http.DefaultClient.Do(req)
 	if err != nil {

@@ -44,6 +44,9 @@ const (
 	CodeRateLimited          = "rate_limited"           // 429: see Retry-After
 	CodeInternal             = "internal"               // 500
 	CodeUnavailable          = "unavailable"            // 503: server closing
+	CodeChangeNotFound       = "change_not_found"       // 404: no change request with that id
+	CodeChangeNotPending     = "change_not_pending"     // 409: the change request was already decided; details.status
+	CodeChangeStale          = "change_stale"           // 409: the entity changed since the change request; details.baseETag, details.currentETag
 )
 
 // DeleteResponse is the body of a successful DELETE.
@@ -74,6 +77,9 @@ type PublicKeyInfo struct {
 type AuditResponse struct {
 	Entries    []AuditEntry `json:"entries"`
 	NextBefore int64        `json:"nextBefore,omitempty"`
+	// NextCursor, when set, is the "cursor" query parameter of the next
+	// (older) page.
+	NextCursor string `json:"nextCursor,omitempty"`
 }
 
 // Size limits shared by the SDK and the server.
