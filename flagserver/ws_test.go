@@ -512,3 +512,167 @@ func TestWebSocketSlowClientDropped(t *testing.T) {
 	}
 	t.Logf("stalled client dropped after %d events; it had received %d", len(sent), len(events))
 }
+
+// The two transports deliver the same sequence: 1,000 writes reach 100
+// SSE clients and 100 WebSocket clients as the same 1,000 events (same
+// ids, same bytes, in write order), while one more WebSocket client that
+// never reads is dropped (close code 1008 once it reads again, after an
+// in-order prefix) without holding anyone up.
+//
+// The writer pauses every 100 writes until every reading client has caught
+// up (a condition, not a sleep), so that on a busy machine a reading client
+// never lags by more than the send queue (256) and only the stalled one is
+// dropped.
+func TestSSEAndWebSocketSameSequence(t *testing.T) {
+	const (
+		clients = 100
+		writes  = 1000
+		batch   = 100
+	)
+	ts := newSmallBufServer(t, Options{StreamWriteTimeout: time.Minute, WebSocket: WebSocketOptions{SendQueue: 256}})
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	// A client of its own, not http.DefaultClient: the contract tests
+	// record what goes through the default transport, and 100,000 events
+	// would add nothing to what the other tests show them.
+	tr := &http.Transport{}
+	t.Cleanup(tr.CloseIdleConnections)
+	client := &http.Client{Transport: tr}
+
+	// A collector gathers one client's events (id and data) until it has
+	// them all or its connection fails.
+	type collector struct {
+		ids, data []string // ids: SSE only
+		n         atomic.Int64
+		err       error
+		done      chan struct{}
+	}
+	newCollector := func() *collector { return &collector{done: make(chan struct{})} }
+	var all []*collector
+	for range clients {
+		req, _ := http.NewRequest("GET", ts.URL+"/v1/stream?environment=prod", nil)
+		s := testkit.OpenStream(t, client, req)
+		c := newCollector()
+		all = append(all, c)
+		go func() {
+			defer close(c.done)
+			for len(c.ids) < writes {
+				ev, ok := s.NextWithin(wsPatience)
+				if !ok {
+					c.err = errors.New("SSE: stream ended or silent")
+					return
+				}
+				c.ids, c.data = append(c.ids, ev.ID), append(c.data, ev.Data)
+				c.n.Add(1)
+			}
+		}()
+	}
+	for range clients {
+		conn, _ := dialWS(t, ts, "environment=prod", &websocket.DialOptions{HTTPClient: client})
+		readHello(t, conn)
+		c := newCollector()
+		all = append(all, c)
+		go func() {
+			defer close(c.done)
+			for len(c.data) < writes {
+				_, b, err := conn.Read(ctx)
+				if err != nil {
+					c.err = err
+					return
+				}
+				// A message's id is its version: compared as part of its
+				// bytes, with an SSE client's id and data below.
+				c.data = append(c.data, string(b))
+				c.n.Add(1)
+			}
+		}()
+	}
+	stalled, _ := dialWS(t, ts, "environment=prod", stalledDialOptions(t))
+	if n := ts.Streams(); n != 2*clients+1 {
+		t.Fatalf("Streams() = %d, want %d", n, 2*clients+1)
+	}
+
+	start := time.Now()
+	var slowest time.Duration
+	versions := make([]int64, writes)
+	for i := range writes {
+		w := time.Now()
+		// Ten flags in turn, each write a change (its owner).
+		v, err := ts.PutFlag("prod", evaluate.Flag{Key: "w" + strconv.Itoa(i%10), Owners: []string{"owner-" + strconv.Itoa(i)}}, "t", "r")
+		if err != nil {
+			t.Fatal(err)
+		}
+		slowest = max(slowest, time.Since(w))
+		versions[i] = v
+		if (i+1)%batch == 0 {
+			testkit.WaitFor(t, time.Minute, "every reading client to catch up", func() bool {
+				for _, c := range all {
+					select {
+					case <-c.done:
+						if c.err != nil {
+							return true // reported below
+						}
+					default:
+					}
+					if c.n.Load() < int64(i+1) {
+						return false
+					}
+				}
+				return true
+			})
+		}
+	}
+	for _, c := range all {
+		<-c.done
+	}
+	elapsed := time.Since(start)
+
+	// Every reader: all 1,000 events, in write order, ids the versions the
+	// writes returned, each the invalidation of the flag written; the
+	// bytes identical across all 200 clients and both transports.
+	ref := all[0]
+	for i, c := range all {
+		kind := "SSE"
+		if i >= clients {
+			kind = "WebSocket"
+		}
+		if c.err != nil || len(c.data) != writes {
+			t.Fatalf("%s client %d: %d events, error %v", kind, i, len(c.data), c.err)
+		}
+		for j := range writes {
+			if kind == "SSE" && c.ids[j] != strconv.FormatInt(versions[j], 10) || c.data[j] != ref.data[j] {
+				t.Fatalf("%s client %d, event %d: data %s; want id %d data %s", kind, i, j, c.data[j], versions[j], ref.data[j])
+			}
+		}
+	}
+	for j, d := range ref.data {
+		var se wire.StreamEvent
+		if err := json.Unmarshal([]byte(d), &se); err != nil || se.Type != wire.EventInvalidate || se.FlagKey != "w"+strconv.Itoa(j%10) || se.Version != versions[j] || se.Environment != "prod" {
+			t.Fatalf("event %d: %s, want the invalidation of w%d at %d", j, d, j%10, versions[j])
+		}
+	}
+
+	// The stalled client was dropped; reading now it finds an in-order
+	// prefix, then 1008.
+	if n := ts.Streams(); n != 2*clients {
+		t.Fatalf("Streams() = %d after the writes, want %d (the stalled client dropped)", n, 2*clients)
+	}
+	msgs, err := drainStalled(t, stalled)
+	if len(msgs) == 0 || !bytes.Contains(msgs[0], []byte(`"type":"hello"`)) {
+		t.Fatalf("stalled client: %d messages, first %q", len(msgs), msgs)
+	}
+	got := msgs[1:]
+	if len(got) >= writes {
+		t.Fatalf("the stalled client got all %d events", len(got))
+	}
+	for j, m := range got {
+		if string(m) != ref.data[j] {
+			t.Fatalf("stalled client event %d: %s, want %s", j, m, ref.data[j])
+		}
+	}
+	if websocket.CloseStatus(err) != websocket.StatusPolicyViolation {
+		t.Fatalf("stalled client's end: %v, want close 1008", err)
+	}
+	t.Logf("%d writes to %d SSE + %d WebSocket clients in %v (slowest write %v); the stalled client got %d events before it was dropped",
+		writes, clients, clients, elapsed.Round(time.Millisecond), slowest.Round(time.Microsecond), len(got))
+}
