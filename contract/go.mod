@@ -3,6 +3,7 @@ module github.com/flagwire/flagwire/contract
 go 1.26.0
 
 require (
+	github.com/coder/websocket v1.8.15
 	github.com/flagwire/flagwire v0.0.0-00010101000000-000000000000
 	github.com/getkin/kin-openapi v0.153.0
 	github.com/tmaxmax/go-sse v0.12.0
@@ -10,7 +11,6 @@ require (
 )
 
 require (
-	github.com/coder/websocket v1.8.15 // indirect
 	github.com/go-json-experiment/json v1.27.2 // indirect
 	github.com/go-openapi/jsonpointer v0.22.5 // indirect
 	github.com/go-openapi/swag/jsonname v0.25.5 // indirect
