@@ -88,13 +88,16 @@ type subscriber struct {
 	reset bool // send a reset next
 
 	// WebSocket subscribers (ws.go) only: queued counts the messages
-	// published for this subscriber that its connection has not taken yet
-	// (its send queue: a window on the replay buffer, so it costs no
-	// memory of its own). When it exceeds limit, publish drops the
-	// subscriber and closes slow. limit 0 (SSE) means unbounded: a stream
-	// that falls behind the buffer gets a reset.
+	// published since the subscriber connected that its connection has not
+	// taken yet (its send queue: a window on the replay buffer, so it costs
+	// no memory of its own). When it exceeds limit, publish drops the
+	// subscriber and closes slow. The replay of a resumption (replay, the
+	// messages buffered before it connected) is bounded by the buffer, not
+	// counted: they are taken first. limit 0 (SSE) means unbounded: a
+	// stream that falls behind the buffer gets a reset.
 	limit  int
 	queued int
+	replay int
 	slow   chan struct{}
 }
 
@@ -185,7 +188,7 @@ func (h *hub) subscribe(env, lastID string, limit int) *subscriber {
 			sub.notify <- struct{}{}
 		}
 	}
-	sub.queued = backlog(ee, sub)
+	sub.replay = backlog(ee, sub)
 	if !h.closed {
 		h.subs[sub] = struct{}{}
 	}
@@ -199,7 +202,7 @@ func (h *hub) subscribe(env, lastID string, limit int) *subscriber {
 func (h *hub) skipThrough(sub *subscriber, version int64) {
 	h.mu.Lock()
 	sub.floor = version
-	sub.queued = backlog(h.envs[sub.env], sub)
+	sub.replay, sub.queued = backlog(h.envs[sub.env], sub), 0
 	h.mu.Unlock()
 }
 
@@ -213,10 +216,15 @@ func backlog(ee *envEvents, sub *subscriber) int {
 	return len(ee.events) - i
 }
 
-// sent records that sub's connection took one message of its queue.
+// sent records that sub's connection took one message: of its replay
+// first, then of its queue.
 func (h *hub) sent(sub *subscriber) {
 	h.mu.Lock()
-	sub.queued = max(sub.queued-1, 0)
+	if sub.replay > 0 {
+		sub.replay--
+	} else {
+		sub.queued = max(sub.queued-1, 0)
+	}
 	h.mu.Unlock()
 }
 
@@ -237,7 +245,7 @@ func (h *hub) resetTo(env string, version int64) {
 	for sub := range h.subs {
 		if sub.env == env {
 			if sub.limit > 0 {
-				sub.queued = 1 // a reset replaces what it had not taken
+				sub.replay, sub.queued = 0, 1 // a reset replaces what it had not taken
 			}
 			select {
 			case sub.notify <- struct{}{}:

@@ -51,8 +51,9 @@ import (
 //
 // Slow clients: each client has a send queue bounded by
 // WebSocketOptions.SendQueue (default Options.ReplayBuffer, 1,024): the
-// messages published for it that its connection has not taken yet. The
-// queue is a window on the environment's replay buffer (no copy per
+// messages published since it connected that its connection has not taken
+// yet (a resumption's replay comes first and is bounded by the buffer).
+// The queue is a window on the environment's replay buffer (no copy per
 // client); when it would grow past its bound the client is dropped at
 // once (it leaves Streams and is sent nothing more) and the socket is
 // closed with 1008 "too slow: send queue full" as soon as the write in
@@ -92,11 +93,11 @@ type WebSocketOptions struct {
 	// Zero or negative means Options.KeepAlive (default 15s).
 	PingInterval time.Duration
 	// SendQueue bounds each client's send queue: the messages published
-	// for it that its connection has not taken yet. A client whose queue
-	// would grow past it is disconnected with close code 1008. Zero,
-	// negative or above Options.ReplayBuffer means Options.ReplayBuffer
-	// (default 1,024): a client never lags further than the buffer it
-	// could resume from.
+	// since it connected that its connection has not taken yet. A client
+	// whose queue would grow past it is disconnected with close code 1008.
+	// (The events a resuming client is replayed are bounded by the replay
+	// buffer instead.) Zero or negative means Options.ReplayBuffer
+	// (default 1,024).
 	SendQueue int
 	// OriginPatterns are the hosts, besides the server's own, whose pages
 	// may open a WebSocket to it: patterns matched case-insensitively with
@@ -114,7 +115,7 @@ func resolveWebSocket(opts *Options) error {
 	if o.PingInterval <= 0 {
 		o.PingInterval = opts.KeepAlive
 	}
-	if o.SendQueue <= 0 || o.SendQueue > opts.ReplayBuffer {
+	if o.SendQueue <= 0 {
 		o.SendQueue = opts.ReplayBuffer
 	}
 	for _, p := range o.OriginPatterns {

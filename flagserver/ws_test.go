@@ -229,6 +229,38 @@ func TestWebSocketResume(t *testing.T) {
 	}
 }
 
+// A resumption's replay is not the send queue: a client resuming 200
+// events back with a queue of 4, which has taken only the few its socket
+// buffers hold when three more events are published, is not dropped: it
+// gets the 200, then the 3.
+func TestWebSocketReplayIsNotTheSendQueue(t *testing.T) {
+	ts := newSmallBufServer(t, Options{WebSocket: WebSocketOptions{SendQueue: 4}})
+	var versions []int64
+	for i := range 201 {
+		v, err := ts.PutFlag("prod", evaluate.Flag{Key: "f" + strconv.Itoa(i%10), Owners: []string{strconv.Itoa(i)}}, "t", "r")
+		if err != nil {
+			t.Fatal(err)
+		}
+		versions = append(versions, v)
+	}
+	// Small buffers (see smallRecvBufDialer): most of the replay is still
+	// to be taken when the live events are published.
+	c, _ := dialWS(t, ts, "environment=prod&lastEventId="+strconv.FormatInt(versions[0], 10), stalledDialOptions(t))
+	for i := range 3 {
+		v, _ := ts.PutFlag("prod", evaluate.Flag{Key: "live" + strconv.Itoa(i)}, "t", "r")
+		versions = append(versions, v)
+	}
+	if ts.Streams() != 1 {
+		t.Fatalf("the resuming client was dropped")
+	}
+	readHello(t, c)
+	for _, v := range versions[1:] {
+		if se, raw := readEvent(t, c); se.Version != v {
+			t.Fatalf("%s, want version %d", raw, v)
+		}
+	}
+}
+
 // The stream's authentication and scopes, with the token in Authorization
 // or, for browsers, in a subprotocol; never in the URL.
 func TestWebSocketAuth(t *testing.T) {
