@@ -234,7 +234,7 @@ func TestWebSocketResume(t *testing.T) {
 // buffers hold when three more events are published, is not dropped: it
 // gets the 200, then the 3.
 func TestWebSocketReplayIsNotTheSendQueue(t *testing.T) {
-	ts := newSmallBufServer(t, Options{WebSocket: WebSocketOptions{SendQueue: 4}})
+	ts, dialStalled := newStallServer(t, Options{WebSocket: WebSocketOptions{SendQueue: 4}})
 	var versions []int64
 	for i := range 201 {
 		v, err := ts.PutFlag("prod", evaluate.Flag{Key: "f" + strconv.Itoa(i%10), Owners: []string{strconv.Itoa(i)}}, "t", "r")
@@ -243,9 +243,9 @@ func TestWebSocketReplayIsNotTheSendQueue(t *testing.T) {
 		}
 		versions = append(versions, v)
 	}
-	// Small buffers (see smallRecvBufDialer): most of the replay is still
+	// Small buffers (see stallListener): most of the replay is still
 	// to be taken when the live events are published.
-	c, _ := dialWS(t, ts, "environment=prod&lastEventId="+strconv.FormatInt(versions[0], 10), stalledDialOptions(t))
+	c := dialStalled("environment=prod&lastEventId=" + strconv.FormatInt(versions[0], 10))
 	for i := range 3 {
 		v, _ := ts.PutFlag("prod", evaluate.Flag{Key: "live" + strconv.Itoa(i)}, "t", "r")
 		versions = append(versions, v)
@@ -434,24 +434,27 @@ func TestWebSocketClientMessageAndServerClose(t *testing.T) {
 	dialWSRefused(t, ts, "environment=prod", nil).wantError(t, 503, wire.CodeUnavailable)
 }
 
-// smallSendBufListener gives every accepted connection a small socket send
-// buffer: with a client's small receive buffer (smallRecvBufDialer), a
-// client that stops reading backs up after a few kilobytes.
-type smallSendBufListener struct {
+// stallListener gives the connections it accepts while stalling is set a
+// small socket send buffer: with the client's small receive buffer
+// (smallRecvBufDialer), a client that stops reading backs up after a few
+// kilobytes, as one on a slow network would, instead of after the
+// megabytes a loopback connection buffers.
+type stallListener struct {
 	net.Listener
-	size int
+	stalling atomic.Bool
 }
 
-func (l smallSendBufListener) Accept() (net.Conn, error) {
+func (l *stallListener) Accept() (net.Conn, error) {
 	c, err := l.Listener.Accept()
-	if tc, ok := c.(*net.TCPConn); ok {
-		tc.SetWriteBuffer(l.size)
+	if tc, ok := c.(*net.TCPConn); ok && l.stalling.Load() {
+		tc.SetWriteBuffer(4096)
 	}
 	return c, err
 }
 
-// newSmallBufServer is newTestServer with small socket send buffers.
-func newSmallBufServer(t testing.TB, opts Options) *testServer {
+// newStallServer is newTestServer with a dial for clients with small
+// socket buffers at both ends (the others have the usual ones).
+func newStallServer(t testing.TB, opts Options) (ts *testServer, dialStalled func(query string) *websocket.Conn) {
 	t.Helper()
 	if opts.Configs == nil {
 		opts.Configs = []*evaluate.Config{seedConfig()}
@@ -461,20 +464,25 @@ func newSmallBufServer(t testing.TB, opts Options) *testServer {
 		t.Fatal(err)
 	}
 	hs := httptest.NewUnstartedServer(s)
-	hs.Listener = smallSendBufListener{Listener: hs.Listener, size: 4096}
+	ln := &stallListener{Listener: hs.Listener}
+	hs.Listener = ln
 	hs.Start()
 	t.Cleanup(func() {
 		s.Close()
 		hs.Close()
 	})
-	return &testServer{Server: s, URL: hs.URL, hs: hs, t: t}
-}
-
-// stalledDialOptions dial with a small receive buffer (see
-// smallRecvBufDialer).
-func stalledDialOptions(t testing.TB) *websocket.DialOptions {
+	ts = &testServer{Server: s, URL: hs.URL, hs: hs, t: t}
 	d := smallRecvBufDialer(t, 4096)
-	return &websocket.DialOptions{HTTPClient: &http.Client{Transport: &http.Transport{DialContext: d.DialContext}}}
+	// Its own transport: a new connection (accepted while stalling is
+	// set) for every dial.
+	opts2 := &websocket.DialOptions{HTTPClient: &http.Client{Transport: &http.Transport{DialContext: d.DialContext}}}
+	return ts, func(query string) *websocket.Conn {
+		t.Helper()
+		ln.stalling.Store(true)
+		defer ln.stalling.Store(false)
+		c, _ := dialWS(t, ts, query, opts2)
+		return c
+	}
 }
 
 // drainStalled reads a dropped client to its end: the messages it was
@@ -497,10 +505,10 @@ func drainStalled(t testing.TB, c *websocket.Conn) (msgs [][]byte, closeErr erro
 // when it reads again it finds an in-order prefix of the events, then
 // close code 1008.
 func TestWebSocketSlowClientDropped(t *testing.T) {
-	ts := newSmallBufServer(t, Options{StreamWriteTimeout: time.Minute, WebSocket: WebSocketOptions{SendQueue: 16}})
+	ts, dialStalled := newStallServer(t, Options{StreamWriteTimeout: time.Minute, WebSocket: WebSocketOptions{SendQueue: 16}})
 	healthy, _ := dialWS(t, ts, "environment=prod", nil)
 	readHello(t, healthy)
-	stalled, _ := dialWS(t, ts, "environment=prod", stalledDialOptions(t))
+	stalled := dialStalled("environment=prod")
 
 	var sent [][]byte // what the healthy client received, in order
 	for i := 0; ts.Streams() == 2; i++ {
@@ -554,14 +562,17 @@ func TestWebSocketSlowClientDropped(t *testing.T) {
 // The writer pauses every 100 writes until every reading client has caught
 // up (a condition, not a sleep), so that on a busy machine a reading client
 // never lags by more than the send queue (256) and only the stalled one is
-// dropped.
+// dropped. Under the race detector it runs with 25 clients of each kind.
 func TestSSEAndWebSocketSameSequence(t *testing.T) {
 	const (
-		clients = 100
-		writes  = 1000
-		batch   = 100
+		writes = 1000
+		batch  = 100
 	)
-	ts := newSmallBufServer(t, Options{StreamWriteTimeout: time.Minute, WebSocket: WebSocketOptions{SendQueue: 256}})
+	clients := 100
+	if raceEnabled {
+		clients = 25
+	}
+	ts, dialStalled := newStallServer(t, Options{StreamWriteTimeout: time.Minute, WebSocket: WebSocketOptions{SendQueue: 256}})
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	// A client of its own, not http.DefaultClient: the contract tests
@@ -619,7 +630,7 @@ func TestSSEAndWebSocketSameSequence(t *testing.T) {
 			}
 		}()
 	}
-	stalled, _ := dialWS(t, ts, "environment=prod", stalledDialOptions(t))
+	stalled := dialStalled("environment=prod")
 	if n := ts.Streams(); n != 2*clients+1 {
 		t.Fatalf("Streams() = %d, want %d", n, 2*clients+1)
 	}
