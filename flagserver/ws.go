@@ -229,7 +229,7 @@ func (s *Server) handleWS(w http.ResponseWriter, r *http.Request) {
 	}
 	code, reason := c.serve(hello, opts.PingInterval)
 	if code == websocket.StatusPolicyViolation || code == 0 && reason != "" {
-		s.log.LogAttrs(r.Context(), slog.LevelWarn, "flagserver: WebSocket client dropped",
+		s.log.LogAttrs(context.Background(), slog.LevelWarn, "flagserver: WebSocket client dropped",
 			slog.String("requestId", rc.id), slog.String("subject", rc.principal.subject),
 			slog.String("environment", env), slog.Int("code", int(code)), slog.String("reason", reason))
 	}

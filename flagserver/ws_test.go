@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -454,7 +455,7 @@ func (l *stallListener) Accept() (net.Conn, error) {
 
 // newStallServer is newTestServer with a dial for clients with small
 // socket buffers at both ends (the others have the usual ones).
-func newStallServer(t testing.TB, opts Options) (ts *testServer, dialStalled func(query string) *websocket.Conn) {
+func newStallServer(t testing.TB, opts Options) (ts *testServer, dialStalled func(query string, subprotocols ...string) *websocket.Conn) {
 	t.Helper()
 	if opts.Configs == nil {
 		opts.Configs = []*evaluate.Config{seedConfig()}
@@ -475,12 +476,12 @@ func newStallServer(t testing.TB, opts Options) (ts *testServer, dialStalled fun
 	d := smallRecvBufDialer(t, 4096)
 	// Its own transport: a new connection (accepted while stalling is
 	// set) for every dial.
-	opts2 := &websocket.DialOptions{HTTPClient: &http.Client{Transport: &http.Transport{DialContext: d.DialContext}}}
-	return ts, func(query string) *websocket.Conn {
+	client := &http.Client{Transport: &http.Transport{DialContext: d.DialContext}}
+	return ts, func(query string, subprotocols ...string) *websocket.Conn {
 		t.Helper()
 		ln.stalling.Store(true)
 		defer ln.stalling.Store(false)
-		c, _ := dialWS(t, ts, query, opts2)
+		c, _ := dialWS(t, ts, query, &websocket.DialOptions{HTTPClient: client, Subprotocols: subprotocols})
 		return c
 	}
 }
@@ -503,12 +504,20 @@ func drainStalled(t testing.TB, c *websocket.Conn) (msgs [][]byte, closeErr erro
 // A client that stops reading is dropped once its send queue is full: it
 // leaves Streams at once, the writes and the other clients go on, and
 // when it reads again it finds an in-order prefix of the events, then
-// close code 1008.
+// close code 1008. The drop is logged, without the client's token.
 func TestWebSocketSlowClientDropped(t *testing.T) {
-	ts, dialStalled := newStallServer(t, Options{StreamWriteTimeout: time.Minute, WebSocket: WebSocketOptions{SendQueue: 16}})
-	healthy, _ := dialWS(t, ts, "environment=prod", nil)
+	var logs syncBuffer
+	const secret = "stalled-secret"
+	ts, dialStalled := newStallServer(t, Options{
+		StreamWriteTimeout: time.Minute,
+		WebSocket:          WebSocketOptions{SendQueue: 16},
+		Logger:             slog.New(slog.NewJSONHandler(&logs, nil)),
+		Tokens:             []Token{{Secret: secret, Subject: "slow-browser", Scopes: []string{wire.ScopeRead}}},
+	})
+	healthy, _ := dialWS(t, ts, "environment=prod", &websocket.DialOptions{HTTPHeader: http.Header{"Authorization": {"Bearer " + secret}}})
 	readHello(t, healthy)
-	stalled := dialStalled("environment=prod")
+	bearer := WebSocketBearerPrefix + base64.RawURLEncoding.EncodeToString([]byte(secret))
+	stalled := dialStalled("environment=prod", WebSocketProtocol, bearer)
 
 	var sent [][]byte // what the healthy client received, in order
 	for i := 0; ts.Streams() == 2; i++ {
@@ -551,6 +560,27 @@ func TestWebSocketSlowClientDropped(t *testing.T) {
 		t.Fatalf("the stalled client's end: %v, want close 1008 too slow", err)
 	}
 	t.Logf("stalled client dropped after %d events; it had received %d", len(sent), len(events))
+
+	// The handler has returned once the server closes (Close waits for it).
+	ts.Close()
+	out := logs.String()
+	if strings.Contains(out, secret) || strings.Contains(out, bearer) {
+		t.Fatalf("the log has the token:\n%s", out)
+	}
+	found := false
+	for line := range strings.SplitSeq(out, "\n") {
+		var rec map[string]any
+		if json.Unmarshal([]byte(line), &rec) == nil && rec["msg"] == "flagserver: WebSocket client dropped" {
+			found = rec["level"] == "WARN" && rec["code"] == float64(1008) && rec["reason"] == "too slow: send queue full" &&
+				rec["subject"] == "slow-browser" && rec["environment"] == "prod"
+			if !found {
+				t.Fatalf("drop record %v", rec)
+			}
+		}
+	}
+	if !found {
+		t.Fatalf("no drop record in the log:\n%s", out)
+	}
 }
 
 // The two transports deliver the same sequence: 1,000 writes reach 100
