@@ -418,7 +418,8 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.handler.S
 // keep working from memory. It waits for in-flight writes, not for SSE
 // handlers to return (http.Server.Shutdown does that), and for WebSocket
 // handlers, which Shutdown does not track (each closes its connection with
-// 1001 and waits at most 5 s for the client's reply, see ws.go). Close is
+// 1001 and waits at most 5 s for the client's reply; a write stuck on a
+// client that does not read is abandoned after 1 s; see ws.go). Close is
 // idempotent.
 func (s *Server) Close() error {
 	s.wmu.Lock()

@@ -141,11 +141,16 @@ type wsConns struct {
 	mu     sync.Mutex
 	closed bool
 	wg     sync.WaitGroup
-	// writes is cancelled by closeAndWait: a write in flight at shutdown
+	// writes is cancelled by closeAndWait when handlers are still writing
+	// after wsShutdownGrace: a write stuck on a client that does not read
 	// is abandoned (its connection closed) rather than waited for.
 	writes context.Context
 	cancel context.CancelFunc
 }
+
+// wsShutdownGrace is how long Close lets WebSocket writes in flight
+// finish before it abandons them.
+const wsShutdownGrace = time.Second
 
 // add registers a handler; false once Close has begun.
 func (c *wsConns) add() (writes context.Context, ok bool) {
@@ -163,16 +168,30 @@ func (c *wsConns) add() (writes context.Context, ok bool) {
 
 func (c *wsConns) done() { c.wg.Done() }
 
-// closeAndWait refuses new handlers, abandons writes in flight and waits
-// for every handler to return.
+// closeAndWait refuses new handlers and waits for every handler to
+// return, abandoning the writes still in flight after wsShutdownGrace. (Not
+// at once: a write whose bytes have left may not have returned yet, and
+// abandoning it would close its connection without the 1001.)
 func (c *wsConns) closeAndWait() {
 	c.mu.Lock()
 	c.closed = true
-	if c.cancel != nil {
-		c.cancel()
-	}
+	cancel := c.cancel
 	c.mu.Unlock()
-	c.wg.Wait()
+	done := make(chan struct{})
+	go func() {
+		c.wg.Wait()
+		close(done)
+	}()
+	grace := time.NewTimer(wsShutdownGrace)
+	defer grace.Stop()
+	select {
+	case <-done:
+	case <-grace.C:
+		if cancel != nil {
+			cancel()
+		}
+		<-done
+	}
 }
 
 // handleWS serves GET /v1/ws?environment=ENV (see the comment at the top
@@ -243,7 +262,7 @@ type wsConn struct {
 	s       *Server
 	conn    *websocket.Conn
 	sub     *subscriber
-	writes  context.Context // cancelled at shutdown
+	writes  context.Context // cancelled at shutdown, after a grace
 	timeout time.Duration   // each write; each ping's pong
 
 	failOnce sync.Once

@@ -435,6 +435,29 @@ func TestWebSocketClientMessageAndServerClose(t *testing.T) {
 	dialWSRefused(t, ts, "environment=prod", nil).wantError(t, 503, wire.CodeUnavailable)
 }
 
+// Close does not wait out the write timeout of a write stuck on a client
+// that does not read: after a grace (1 s) it abandons it.
+func TestWebSocketCloseAbandonsAStuckWrite(t *testing.T) {
+	ts, dialStalled := newStallServer(t, Options{StreamWriteTimeout: time.Minute, WebSocket: WebSocketOptions{SendQueue: 10000}})
+	dialStalled("environment=prod")
+	// 500 events (about 40 KB) cannot fit the few kilobytes of socket
+	// buffers: the handler's write is stuck, and the queue (10,000) keeps
+	// the client from being dropped.
+	for i := range 500 {
+		ts.PutFlag("prod", evaluate.Flag{Key: "f" + strconv.Itoa(i%10), Owners: []string{strconv.Itoa(i)}}, "t", "r")
+	}
+	if ts.Streams() != 1 {
+		t.Fatal("the stalled client was dropped")
+	}
+	start := time.Now()
+	ts.Close()
+	if d := time.Since(start); d > 30*time.Second {
+		t.Fatalf("Close took %v: it waited for the stuck write's 1-minute timeout", d)
+	} else {
+		t.Logf("Close returned after %v", d.Round(time.Millisecond))
+	}
+}
+
 // stallListener gives the connections it accepts while stalling is set a
 // small socket send buffer: with the client's small receive buffer
 // (smallRecvBufDialer), a client that stops reading backs up after a few
