@@ -300,13 +300,15 @@ func (c *wsConn) serve(hello []byte, ping time.Duration) (websocket.StatusCode, 
 	}()
 	code, reason := c.writeLoop(peer, hello)
 	c.s.hub.unsubscribe(c.sub)
-	stopPings()
-	pinger.Wait()
 	if code == 0 {
 		c.conn.CloseNow()
 	} else {
 		c.conn.Close(code, reason) // bounded by the library: 5 s to write the frame, 5 s for the reply
 	}
+	// Stopped only now: cancelling a ping while its frame is written would
+	// close the connection before the close frame. Closed, it fails any ping.
+	stopPings()
+	pinger.Wait()
 	reader.Wait() // the connection is closed: its read has returned
 	return code, reason
 }
