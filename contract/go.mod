@@ -3,6 +3,7 @@ module github.com/flagwire/flagwire/contract
 go 1.26.0
 
 require (
+	github.com/coder/websocket v1.8.15
 	github.com/flagwire/flagwire v0.0.0-00010101000000-000000000000
 	github.com/getkin/kin-openapi v0.153.0
 	github.com/tmaxmax/go-sse v0.12.0

@@ -104,6 +104,12 @@ func (rt *recordingTransport) RoundTrip(req *http.Request) (*http.Response, erro
 		return nil, err
 	}
 	ex.Status, ex.Header = res.StatusCode, res.Header.Clone()
+	if res.StatusCode == http.StatusSwitchingProtocols {
+		// A WebSocket handshake: recorded without its body, which is the
+		// connection itself (the client needs it as an io.ReadWriteCloser).
+		rt.write(ex)
+		return res, nil
+	}
 	res.Body = &recordingBody{rc: res.Body, ex: ex, rt: rt}
 	return res, nil
 }

@@ -246,6 +246,10 @@
 // its read deadline and gives each write its own deadline
 // (Options.StreamWriteTimeout, default 10s), so a stream lives as long as
 // its client reads, and a client that stops reading is dropped.
+// WebSockets (GET /v1/ws, see ws.go) leave the http.Server once upgraded:
+// each write has the same StreamWriteTimeout, a client that answers no
+// ping within it or lets its send queue overflow is closed with 1008, and
+// Server.Close closes them (1001) and waits for their handlers.
 //
 // # Rate limits
 //

@@ -98,6 +98,9 @@ type Options struct {
 	// deadline per write with http.ResponseController). Zero or negative
 	// means DefaultStreamWriteTimeout (10s).
 	StreamWriteTimeout time.Duration
+	// WebSocket configures GET /v1/ws (ws.go): pings, the send queue,
+	// allowed origins. The zero value is valid.
+	WebSocket WebSocketOptions
 	// ReplayBuffer is the number of SSE events kept per environment for
 	// Last-Event-ID resumption. Zero or negative means 1024.
 	ReplayBuffer int
@@ -206,6 +209,7 @@ type Server struct {
 	writeLim *limiter
 	authFail *authFailLimiter
 	hub      *hub
+	ws       wsConns // ws.go: the WebSocket handlers, waited for by Close
 	store    Store
 	epoch    string
 	reason   map[string]bool
@@ -242,6 +246,9 @@ func New(opts Options) (*Server, error) {
 	}
 	if opts.ReplayBuffer <= 0 {
 		opts.ReplayBuffer = DefaultReplayBuffer
+	}
+	if err := resolveWebSocket(&opts); err != nil {
+		return nil, err
 	}
 	if opts.MaxBodyBytes <= 0 {
 		opts.MaxBodyBytes = DefaultMaxBodyBytes
@@ -415,8 +422,12 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.handler.S
 
 // Close ends every SSE stream (their handlers return) and closes the data
 // directory; later writes fail with 503 (ErrClosed programmatically), reads
-// keep working from memory. It waits for in-flight writes, not for stream
-// handlers to return (http.Server.Shutdown does that). Close is idempotent.
+// keep working from memory. It waits for in-flight writes, not for SSE
+// handlers to return (http.Server.Shutdown does that), and for WebSocket
+// handlers, which Shutdown does not track (each closes its connection with
+// 1001 and waits at most 5 s for the client's reply; a write stuck on a
+// client that does not read is abandoned after 1 s; see ws.go). Close is
+// idempotent.
 func (s *Server) Close() error {
 	s.wmu.Lock()
 	defer s.wmu.Unlock()
@@ -426,6 +437,7 @@ func (s *Server) Close() error {
 	s.closed = true
 	close(s.done)
 	s.hub.close()
+	s.ws.closeAndWait()
 	s.follow.Wait()
 	return s.store.Close()
 }
@@ -465,9 +477,9 @@ func (s *Server) Environments() []string {
 	return slices.Sorted(maps.Keys(s.envs))
 }
 
-// Streams returns the number of connected SSE subscribers. A subscriber is
-// counted once it is registered: every change made after Streams counts it
-// reaches it.
+// Streams returns the number of connected SSE and WebSocket subscribers.
+// A subscriber is counted once it is registered: every change made after
+// Streams counts it reaches it.
 func (s *Server) Streams() int { return s.hub.count() }
 
 func (s *Server) env(name string) *envState {
@@ -624,6 +636,7 @@ func (s *Server) routes() http.Handler {
 		{"DELETE", "/v1/segments/{key}", classWrite, body, bind(s, segmentKind, handleDelete)},
 		{"POST", "/v1/evaluate", classRead, body, s.handleEvaluate},
 		{"GET", "/v1/stream", classRead, 0, s.handleStream},
+		{"GET", "/v1/ws", classRead, 0, s.handleWS},
 		{"GET", "/v1/audit", classRead, 0, s.handleAudit},
 		{"GET", "/v1/bootstrap", classRead, 0, s.handleBootstrap},
 		{"GET", "/v1/keys", classRead, 0, s.handleKeys},
@@ -658,7 +671,7 @@ func (s *Server) routes() http.Handler {
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, errorf(http.StatusNotFound, wire.CodeNotFound, "no such endpoint: %s", r.URL.Path))
 	})
-	return s.middleware(mux)
+	return s.middleware(wsBearer(mux))
 }
 
 // guard authenticates, rate-limits, checks content type, reads the body
