@@ -190,11 +190,11 @@ func (s *Server) propose(w http.ResponseWriter, r *http.Request, meta *writeMeta
 		RequestedBy: meta.subject, ChangeReason: meta.reason, CreatedAt: now.UTC(),
 	}
 	if m.before != nil {
-		cr.Diff.Before = marshalOrNil(m.before)
+		cr.Diff.Before = diffDoc(marshalOrNil(m.before))
 		_, cr.BaseETag = entityDoc(m.before)
 	}
 	if m.after != nil {
-		cr.Diff.After = withoutVersion(marshalOrNil(m.after))
+		cr.Diff.After = diffDoc(marshalOrNil(m.after))
 	}
 	body, err := json.Marshal(cr)
 	if err != nil {
@@ -225,14 +225,17 @@ func (s *Server) propose(w http.ResponseWriter, r *http.Request, meta *writeMeta
 	return nil, true
 }
 
-// withoutVersion removes the "version" member of an entity's JSON: the
-// version a change request's entity gets is the one its approval makes.
-func withoutVersion(b []byte) []byte {
+// diffDoc is an entity document as a change request's diff shows it:
+// without its version and environment (which the change request names),
+// its fields in one (sorted) order, so that before and after differ only
+// where the change does.
+func diffDoc(b []byte) []byte {
 	var m map[string]json.RawMessage
 	if json.Unmarshal(b, &m) != nil {
 		return b
 	}
 	delete(m, "version")
+	delete(m, "environment")
 	out, err := json.Marshal(m)
 	if err != nil {
 		return b

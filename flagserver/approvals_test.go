@@ -6,6 +6,8 @@ import (
 	"io"
 	"log/slog"
 	"net/url"
+	"reflect"
+	"sort"
 	"strconv"
 	"strings"
 	"testing"
@@ -37,6 +39,9 @@ func protectedServer(t *testing.T, now func() time.Time, log ...io.Writer) *test
 	}
 	prod := seedConfig()
 	prod.RequireApproval = true
+	for i := range prod.Flags {
+		prod.Flags[i].Environment = "prod" // as flags-as-code files set it
+	}
 	prod.Flags = append(prod.Flags, evaluate.Flag{Key: "kill", Metadata: evaluate.Metadata{KillSwitch: true}})
 	dev := &evaluate.Config{Environment: "dev", Flags: []evaluate.Flag{{Key: "d"}}}
 	return newTestServer(t, Options{Configs: []*evaluate.Config{prod, dev}, Tokens: approvalTokens, RequireChangeReason: map[string]bool{}, Now: now, Logger: logger})
@@ -77,6 +82,14 @@ func TestApprovalStreamsOnlyTheApplied(t *testing.T) {
 		r := ts.do("PATCH", path+"?environment=prod", body, authHeader("alice-t"), "If-Match: "+tag)
 		r.wantStatus(t, 202)
 		cr := ts.change(t, r)
+		// The diff differs only where the change does.
+		changed := "owners"
+		if kind == "segments" {
+			changed = "description"
+		}
+		if d := diffMembers(t, cr.Diff.Before, cr.Diff.After); len(d) != 1 || d[0] != changed {
+			t.Fatalf("%s: the diff's before and after differ in %v, want only %s:\n%s\n%s", path, d, changed, cr.Diff.Before, cr.Diff.After)
+		}
 		if ts.etag(t, "prod", kind, key) != tag {
 			t.Fatalf("%s changed before approval", path)
 		}
@@ -109,6 +122,32 @@ func TestApprovalStreamsOnlyTheApplied(t *testing.T) {
 	if !strings.Contains(log.String(), `"subject":"bob"`) {
 		t.Errorf("the log names no subject: is it empty?\n%s", log.String())
 	}
+}
+
+// diffMembers names the top-level members whose values differ between
+// two JSON objects (a member on one side only counts).
+func diffMembers(t *testing.T, before, after []byte) []string {
+	t.Helper()
+	var b, a map[string]any
+	if err := json.Unmarshal(before, &b); err != nil {
+		t.Fatalf("diff before %s: %v", before, err)
+	}
+	if err := json.Unmarshal(after, &a); err != nil {
+		t.Fatalf("diff after %s: %v", after, err)
+	}
+	var out []string
+	for k, v := range b {
+		if w, ok := a[k]; !ok || !reflect.DeepEqual(v, w) {
+			out = append(out, k)
+		}
+	}
+	for k := range a {
+		if _, ok := b[k]; !ok {
+			out = append(out, k)
+		}
+	}
+	sort.Strings(out)
+	return out
 }
 
 // Bad proposals are refused at once, as the write would be: nothing is
