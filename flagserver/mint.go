@@ -87,6 +87,14 @@ func newMinter(st Store, now func() time.Time, keys []ed25519.PrivateKey, fromSt
 	return m
 }
 
+// useKeys makes keys (the current one first) the keys m mints with and
+// verifies.
+func (m *minter) useKeys(keys []ed25519.PrivateKey) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.setKeys(keys)
+}
+
 func (m *minter) setKeys(keys []ed25519.PrivateKey) {
 	m.keys = make(map[string]ed25519.PublicKey, len(keys))
 	for _, k := range keys {

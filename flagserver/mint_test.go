@@ -239,7 +239,7 @@ func TestMintedTokenForgeries(t *testing.T) {
 	eval(sign(foreign, ts.KeyID(), mc, jwt.SigningMethodEdDSA)).wantError(t, 401, wire.CodeUnauthorized)
 	// Signed by the server's own key (as a test can), but with an unknown id:
 	// the store has no record of it.
-	own := ts.signKey
+	own := ts.keys.Load().sign
 	mc2 := jwt.MapClaims{}
 	for k, v := range claims {
 		mc2[k] = v

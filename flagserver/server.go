@@ -14,6 +14,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/flagwire/flagwire/evaluate"
@@ -199,9 +200,11 @@ type Server struct {
 	log     *slog.Logger
 	now     func() time.Time
 	handler http.Handler
-	signKey ed25519.PrivateKey
-	// signKeys are the store's signing keys, signKey first (GET /v1/keys).
-	signKeys []ed25519.PrivateKey
+	// keys are the signing keys: replaced whole when a replica finds that
+	// another rotated the store's key (signing.go).
+	keys atomic.Pointer[keyring]
+	// keysFromStore: the keys are the store's (not Options.SigningKey).
+	keysFromStore bool
 
 	auth     authenticator
 	sig      *signatureVerifier
@@ -320,8 +323,7 @@ func New(opts Options) (*Server, error) {
 		opts:           opts,
 		log:            opts.Logger,
 		now:            opts.Now,
-		signKey:        opts.SigningKey,
-		signKeys:       signKeys,
+		keysFromStore:  keysFromStore,
 		auth:           auth,
 		readLim:        newLimiter(opts.Now),
 		writeLim:       newLimiter(opts.Now),
@@ -334,6 +336,7 @@ func New(opts Options) (*Server, error) {
 		envs:           map[string]*envState{},
 		done:           make(chan struct{}),
 	}
+	s.keys.Store(&keyring{sign: signKeys[0], all: signKeys})
 	s.auth.mint = newMinter(st, opts.Now, signKeys, keysFromStore, opts.StoreTimeout)
 	if len(opts.HMACKeys) > 0 {
 		s.sig = &signatureVerifier{keys: maps.Clone(opts.HMACKeys), now: opts.Now, maxNonces: opts.MaxSignatureNonces}
@@ -444,7 +447,7 @@ func (s *Server) Close() error {
 
 // PublicKey returns the public half of the bootstrap signing key.
 func (s *Server) PublicKey() ed25519.PublicKey {
-	return s.signKey.Public().(ed25519.PublicKey)
+	return s.keys.Load().sign.Public().(ed25519.PublicKey)
 }
 
 // KeyID returns the key id of bootstrap envelopes (wire.KeyID of PublicKey).
@@ -454,8 +457,9 @@ func (s *Server) KeyID() string { return wire.KeyID(s.PublicKey()) }
 // current one (PublicKey) first, then those a rotation replaced, newest
 // first.
 func (s *Server) PublicKeys() []ed25519.PublicKey {
-	out := make([]ed25519.PublicKey, len(s.signKeys))
-	for i, k := range s.signKeys {
+	all := s.keys.Load().all
+	out := make([]ed25519.PublicKey, len(all))
+	for i, k := range all {
 		out[i] = k.Public().(ed25519.PublicKey)
 	}
 	return out

@@ -45,6 +45,7 @@ func RunServers(t *testing.T, h ServerHarness) {
 	t.Run("ConcurrentDeletesAcrossReplicas", func(t *testing.T) { testConcurrentDeletes(t, h) })
 	t.Run("ReadYourWritesAcrossReplicas", func(t *testing.T) { testReadYourWrites(t, h) })
 	t.Run("StreamAcrossReplicas", func(t *testing.T) { testStreamAcrossReplicas(t, h) })
+	t.Run("KeyRotationReachesReplicas", func(t *testing.T) { testRotationReachesReplicas(t, h) }) // signing.go
 	t.Run("WebSocketAcrossReplicas", func(t *testing.T) { testWebSocketAcrossReplicas(t, h) }) // websocket.go
 }
 
