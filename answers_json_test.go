@@ -47,7 +47,7 @@ func TestTransientDecisionErrorsAreNotCached(t *testing.T) {
 	ctx := user("8a7f4c91", "pro", "US")
 	srv.InjectFault(flagtest.Fault{Method: "POST", Path: "/v1/evaluate", Count: 1,
 		Body: []byte(`{"requestId":"r","decisions":[{"flagKey":"checkout-new-flow","variant":null,"ttlSeconds":60,"error":{"code":"GENERAL","message":"store busy"}}]}`)})
-	if v, d := c.BoolDetail(ctx, "checkout-new-flow", false); v || d.ErrorCode != ErrorGeneral || d.Source != SourceCallerDefault {
+	if v, d := c.BoolDetail(ctx, "checkout-new-flow", false); v || d.ErrorCode != CodeGeneral || d.Source != SourceCallerDefault {
 		t.Fatalf("during the error: %v %+v", v, d)
 	}
 	if v, d := c.BoolDetail(ctx, "checkout-new-flow", false); !v || d.ErrorCode != "" || d.Source != SourceRemote || d.Reason.RuleID != "rule-1" {
@@ -55,7 +55,7 @@ func TestTransientDecisionErrorsAreNotCached(t *testing.T) {
 	}
 	before := srv.Requests("POST", "/v1/evaluate")
 	for range 2 {
-		if _, d := c.BoolDetail(ctx, "no-such-flag", false); d.ErrorCode != ErrorFlagNotFound {
+		if _, d := c.BoolDetail(ctx, "no-such-flag", false); d.ErrorCode != CodeFlagNotFound {
 			t.Fatalf("missing flag: %+v", d)
 		}
 	}

@@ -52,7 +52,7 @@ func modeClient(t *testing.T, srv *flagtest.Server, mode Mode, ofrep bool, extra
 	opts := []Option{WithEndpoint(srv.URL), WithToken(srv.Token()), WithEnvironment("prod"), WithMode(mode),
 		WithStreaming(false), WithLogger(quietLogger()), WithTimeout(5 * time.Second)}
 	if ofrep {
-		opts = append(opts, WithOFREP())
+		opts = append(opts, WithOFREP(true))
 	}
 	c, err := New(context.Background(), append(opts, extra...)...)
 	if err != nil {
@@ -74,7 +74,7 @@ func TestWrongTypedCallDoesNotPoisonCache(t *testing.T) {
 	h := newHarness(t)
 	ctx := user("8a7f4c91", "pro", "US") // rule-1: plan pro in US → true
 	s, d := h.c.StringDetail(ctx, "checkout-new-flow", "x")
-	if s != "x" || d.ErrorCode != ErrorTypeMismatch || d.Source != SourceCallerDefault || d.Variant != "" {
+	if s != "x" || d.ErrorCode != CodeTypeMismatch || d.Source != SourceCallerDefault || d.Variant != "" {
 		t.Fatalf("String on a boolean flag: %q %+v", s, d)
 	}
 	v, d := h.c.BoolDetail(ctx, "checkout-new-flow", false)
@@ -85,7 +85,7 @@ func TestWrongTypedCallDoesNotPoisonCache(t *testing.T) {
 	if n, d := h.c.IntDetail(ctx, "max-items", 1); n != 100 || d.ErrorCode != "" || d.Variant != "large" {
 		t.Fatalf("Int: %d %+v", n, d)
 	}
-	if b, d := h.c.BoolDetail(ctx, "max-items", true); !b || d.ErrorCode != ErrorTypeMismatch {
+	if b, d := h.c.BoolDetail(ctx, "max-items", true); !b || d.ErrorCode != CodeTypeMismatch {
 		t.Fatalf("Bool on a number flag: %v %+v", b, d)
 	}
 	if n, d := h.c.IntDetail(ctx, "max-items", 1); n != 100 || d.ErrorCode != "" || d.Source != SourceCache {
@@ -142,7 +142,7 @@ func TestJSONOnNonJSONFlagSameInEveryMode(t *testing.T) {
 			}
 			// A payload that does not fit dst: TYPE_MISMATCH, dst untouched.
 			n := 7
-			if d := c.JSON(ctx, "plan-banner", &n); n != 7 || d.ErrorCode != ErrorTypeMismatch || d.Source != SourceCallerDefault {
+			if d := c.JSON(ctx, "plan-banner", &n); n != 7 || d.ErrorCode != CodeTypeMismatch || d.Source != SourceCallerDefault {
 				t.Errorf("plan-banner into int: %d %+v", n, d)
 			}
 			// The typed calls still get the flags' answers.
@@ -193,7 +193,7 @@ func TestMissingBucketingAttributeSurfaced(t *testing.T) {
 			c := m.make(t, hc.hook())
 			ctx := WithAttributes(context.Background(), Attributes{"plan": "pro"}) // no userId
 			v, d := c.BoolDetail(ctx, "half-rollout", true)
-			if v || d.ErrorCode != ErrorMissingBucketingAttribute || d.Variant != "false" || d.Reason.Kind != "DEFAULT" || d.Source != m.src {
+			if v || d.ErrorCode != CodeMissingBucketingAttribute || d.Variant != "false" || d.Reason.Kind != "DEFAULT" || d.Source != m.src {
 				t.Fatalf("got %v %+v; want the off variant false from %s with MISSING_BUCKETING_ATTRIBUTE", v, d, m.src)
 			}
 			if got := hc.counts("half-rollout"); got != [4]int{1, 1, 0, 1} {
@@ -213,7 +213,7 @@ func TestMissingBucketingAttributeSurfaced(t *testing.T) {
 	}
 }
 
-// TestInvalidatedDecisionsNeverServedAgain: after InvalidateAll, or
+// TestInvalidatedDecisionsNeverServedAgain: after Invalidate(""), or
 // Invalidate of the flag, a failed fetch does not bring the dropped
 // decision back as STALE.
 func TestInvalidatedDecisionsNeverServedAgain(t *testing.T) {
@@ -221,7 +221,7 @@ func TestInvalidatedDecisionsNeverServedAgain(t *testing.T) {
 		name       string
 		invalidate func(c *Client)
 	}{
-		{"InvalidateAll", func(c *Client) { c.InvalidateAll() }},
+		{"InvalidateAll", func(c *Client) { c.Invalidate("") }},
 		{"Invalidate", func(c *Client) { c.Invalidate("checkout-new-flow") }},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -233,7 +233,7 @@ func TestInvalidatedDecisionsNeverServedAgain(t *testing.T) {
 			tc.invalidate(h.c)
 			h.srv.Down()
 			v, d := h.c.BoolDetail(ctx, "checkout-new-flow", false)
-			if v || d.Source != SourceCallerDefault || d.ErrorCode != ErrorUnavailable || d.Variant != "" || d.Reason.Kind != "ERROR" {
+			if v || d.Source != SourceCallerDefault || d.ErrorCode != CodeUnavailable || d.Variant != "" || d.Reason.Kind != "ERROR" {
 				t.Fatalf("after %s with the server down: %v %+v; want the default with UNAVAILABLE", tc.name, v, d)
 			}
 			if err := h.srv.Up(); err != nil {
@@ -288,7 +288,7 @@ func (hc *hookCounter) hook() Hook {
 	}
 }
 
-// TestBatchRunsHooksForEveryItem: Evaluate and Prefetch run Before, then
+// TestBatchRunsHooksForEveryItem: Evaluate and the prefetch run Before, then
 // After or Error, then Finally for every item, exactly as single
 // evaluations do: cached, fetched and failed items alike, in remote and
 // local mode.
@@ -306,7 +306,7 @@ func TestBatchRunsHooksForEveryItem(t *testing.T) {
 				{FlagKey: "plan-banner", Default: "x"},   // success
 				{FlagKey: "no-such-flag", Default: 1.0},  // FLAG_NOT_FOUND
 			})
-			if res[0].Value != true || res[1].Value != "A" || res[2].Value != 1.0 || res[2].Detail.ErrorCode != ErrorFlagNotFound {
+			if res[0].Value != true || res[1].Value != "A" || res[2].Value != 1.0 || res[2].Detail.ErrorCode != CodeFlagNotFound {
 				t.Fatalf("results %+v", res)
 			}
 			want := map[string][4]int{"kill-switch": {1, 1, 0, 1}, "plan-banner": {1, 1, 0, 1}, "no-such-flag": {1, 0, 1, 1}}
@@ -316,12 +316,12 @@ func TestBatchRunsHooksForEveryItem(t *testing.T) {
 				}
 			}
 			hc.reset()
-			if failed := c.Prefetch(ctx, "max-items", "theme"); failed != 0 {
-				t.Fatalf("Prefetch failed %d", failed)
+			if failed := c.prefetch(ctx, "max-items", "theme"); failed != 0 {
+				t.Fatalf("prefetch failed %d", failed)
 			}
 			for _, key := range []string{"max-items", "theme"} {
 				if got := hc.counts(key); got != [4]int{1, 1, 0, 1} {
-					t.Errorf("Prefetch %s: before/after/error/finally = %v, want [1 1 0 1]", key, got)
+					t.Errorf("prefetch %s: before/after/error/finally = %v, want [1 1 0 1]", key, got)
 				}
 			}
 			// A closed client: every item still goes through the hooks.
@@ -364,7 +364,10 @@ func TestOFREPCodeDefaultIsSuccess(t *testing.T) {
 	if d := c.JSON(ctx, "default-flag", &dst); dst["keep"] != 1 || len(dst) != 1 || d.ErrorCode != "" || d.Variant != "control" || d.Reason.Kind != "DEFAULT" {
 		t.Errorf("default-flag JSON: %v %+v", dst, d)
 	}
-	for _, tc := range []struct{ key, value, variant, kind string }{
+	for _, tc := range []struct {
+		key, value, variant string
+		kind                evaluate.ReasonKind
+	}{
 		{"static-flag", "blue", "b", "STATIC"},
 		{"split-flag", "green", "g", "TARGETING_MATCH_SPLIT"},
 		{"cached-flag", "red", "r", "CACHED"},
@@ -437,7 +440,7 @@ func TestStreamReconnectExpiresButKeepsStale(t *testing.T) {
 	changeTheme()
 	srv.InjectFault(flagtest.Fault{Path: "/v1/evaluate", Status: http.StatusServiceUnavailable})
 	connected(t, c, release, 3)
-	if v, d := c.BoolDetail(ctx, "kill-switch", false); !v || d.Source != SourceStale || d.ErrorCode != ErrorUnavailable || d.Variant != "true" {
+	if v, d := c.BoolDetail(ctx, "kill-switch", false); !v || d.Source != SourceStale || d.ErrorCode != CodeUnavailable || d.Variant != "true" {
 		t.Fatalf("after a reconnect with the API failing: %v %+v; want the cached true as STALE", v, d)
 	}
 }

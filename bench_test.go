@@ -83,7 +83,7 @@ func BenchmarkWithAttributes(b *testing.B) {
 // (the decision cache key). The context is fresh each time, as a new
 // request's is.
 func BenchmarkSubjectCacheKey(b *testing.B) {
-	attrs := []Attr{String("userId", "user-123"), String("plan", "pro"), String("region", "US"), String("appVersion", "2.3.4")}
+	attrs := []Attr{StringAttr("userId", "user-123"), StringAttr("plan", "pro"), StringAttr("region", "US"), StringAttr("appVersion", "2.3.4")}
 	b.ReportAllocs()
 	for b.Loop() {
 		ec := evalContext{subject: attrs}

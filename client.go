@@ -46,9 +46,10 @@ type Client struct {
 	// through clockhook (nil: the real one; see hotWall).
 	evalWall func() time.Time
 
-	// remoteErr is the misconfiguration last reported by the evaluate API
-	// (guarded by local.mu); configErr is set while it stands.
-	remoteErr string
+	// failing is set while Status().LastError stands (see apiAnswered);
+	// configErr while the last failure of the evaluate API is a
+	// misconfiguration (isConfigError), which makes the state an error.
+	failing   atomic.Bool
 	configErr atomic.Bool
 
 	// snap is the compiled config: the evaluation source in local and
@@ -68,7 +69,7 @@ type refreshJob struct {
 // the background (see WaitReady). It fails only on invalid configuration,
 // with an error wrapping ErrInvalidConfig that names every problem,
 // including an option that does not apply to the chosen mode (such as
-// WithCacheSize in local mode or WithEndpoint in offline mode): an option
+// WithCache in local mode or WithEndpoint in offline mode): an option
 // that would silently do nothing is refused. ctx bounds New itself (which
 // may verify and compile a large bootstrap or last-known file): when it is
 // done before New returns, New returns its error (errors.Is(err,
@@ -165,23 +166,22 @@ func baseEndpoint(u *url.URL) *url.URL {
 	return &out
 }
 
-// noteRemoteError records, for Status().LastError, an evaluate failure
-// that is a misconfiguration (unknown environment, wrong endpoint, bad
-// token), and clears it after a successful call.
-func (c *Client) noteRemoteError(err error) {
-	c.local.mu.Lock()
-	defer c.local.mu.Unlock()
-	if err == nil {
-		if c.remoteErr != "" && c.local.lastErr == c.remoteErr {
-			c.local.lastErr = ""
-		}
-		c.remoteErr = ""
-		c.configErr.Store(false)
+// apiAnswered clears Status().LastError and ErrorSince: the API answered
+// (an evaluation in remote mode, a config fetch in local mode, a stream
+// connect in remote mode). A stream the server refused for good keeps its
+// error: no answer elsewhere cures it. Cheap when nothing failed.
+func (c *Client) apiAnswered() {
+	if !c.failing.Load() {
 		return
 	}
-	c.remoteErr = err.Error()
-	c.local.lastErr = c.remoteErr
-	c.configErr.Store(true)
+	if s := c.local.stream; s != nil && s.stopped.Load() && !s.absent.Load() {
+		return
+	}
+	c.local.mu.Lock()
+	c.local.lastErr, c.local.errSince = "", time.Time{}
+	c.failing.Store(false)
+	c.configErr.Store(false)
+	c.local.mu.Unlock()
 }
 
 // isConfigError reports whether an API failure is a misconfiguration
@@ -192,9 +192,9 @@ func isConfigError(err error) bool {
 		return false
 	}
 	switch ae.code {
-	case ErrorUnknownEnvironment, ErrorUnauthorized:
+	case CodeUnknownEnvironment, CodeUnauthorized:
 		return true
-	case ErrorGeneral:
+	case CodeGeneral:
 		return ae.status == http.StatusNotFound // no such endpoint
 	}
 	return false
@@ -231,7 +231,7 @@ func (c *Client) track() (done func(), ok bool) {
 // Close stops every goroutine and connection the client owns and waits for
 // them, up to ctx's deadline (it then returns ctx's error; the goroutines
 // still stop promptly). After Close, evaluations return the default with
-// ErrorClosed. Close is idempotent and safe for concurrent use.
+// CodeClosed. Close is idempotent and safe for concurrent use.
 func (c *Client) Close(ctx context.Context) error {
 	if c == nil {
 		return nil
@@ -511,10 +511,10 @@ func decodeInto(raw []byte, dst any) error {
 }
 
 func (c *Client) mismatch(ctx context.Context, key string, det *Detail) {
-	det.ErrorCode = ErrorTypeMismatch
+	det.ErrorCode = CodeTypeMismatch
 	det.Source = SourceCallerDefault
 	det.Reason, det.Variant, det.Payload, det.FlagMetadata = errorReason, "", nil, nil
-	c.stats.countError(ErrorTypeMismatch)
+	c.stats.countError(CodeTypeMismatch)
 	c.logs.warn("type-mismatch", "flagwire: flag value has another type than asked; serving the default", "flag", key)
 	c.finish(ctx, key, det)
 }
@@ -547,7 +547,7 @@ func (c *Client) lookup(ctx context.Context, key string, det *Detail) value {
 	det.FlagKey = key
 	det.Reason.Bucket = -1
 	if c == nil {
-		det.ErrorCode = ErrorClosed
+		det.ErrorCode = CodeClosed
 		det.Reason = errorReason
 		return value{}
 	}
@@ -556,7 +556,7 @@ func (c *Client) lookup(ctx context.Context, key string, det *Detail) value {
 	}
 	if c.closed.Load() {
 		c.stats.uncached.Add(1)
-		det.ErrorCode = ErrorClosed
+		det.ErrorCode = CodeClosed
 		c.fallbackDefault(ctx, key, det)
 		return value{}
 	}
@@ -629,7 +629,7 @@ func (c *Client) served(ctx context.Context, d *decision, src Source, det *Detai
 
 // errorReason is the Reason of a Detail that serves the caller's default
 // because of an error: no variant was chosen, so no rule or bucket says why.
-var errorReason = Reason{Kind: ReasonError, Bucket: -1}
+var errorReason = Reason{Kind: evaluate.ReasonError, Bucket: -1}
 
 func (c *Client) fallbackDefault(ctx context.Context, key string, det *Detail) {
 	det.Source = SourceCallerDefault
@@ -758,23 +758,21 @@ func (c *Client) refreshLoop() {
 	}
 }
 
-// Invalidate drops every cached decision of one flag, in O(1). A dropped
-// decision is never served again, not even as STALE when the server is
-// down: the next evaluation asks the API and falls back to the bootstrap
-// or the default. The SSE stream calls it on invalidate events (for the
-// flag and the flags depending on it); applications rarely need to.
+// Invalidate drops every cached decision of flag key, or of every flag
+// when key is "" (as OnFlagChange's key), in O(1). A dropped decision is
+// never served again, not even as STALE when the server is down: the next
+// evaluation asks the API and falls back to the bootstrap or the default.
+// The SSE stream invalidates on the server's invalidate events (for the
+// flag and the flags depending on it); applications need it when the
+// stream is off (WithStreaming(false)) and they learn of a change another
+// way.
 func (c *Client) Invalidate(key string) {
 	if c == nil {
 		return
 	}
-	c.cache.invalidate(key)
-}
-
-// InvalidateAll drops every cached decision, in O(1). As with Invalidate,
-// nothing dropped is served again, stale or otherwise.
-func (c *Client) InvalidateAll() {
-	if c == nil {
+	if key == "" {
+		c.cache.invalidateAll()
 		return
 	}
-	c.cache.invalidateAll()
+	c.cache.invalidate(key)
 }

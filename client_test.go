@@ -190,15 +190,15 @@ func TestTypeMismatchAndNotFound(t *testing.T) {
 	h := newHarness(t)
 	ctx := user("u1", "free", "US")
 	v, d := h.c.StringDetail(ctx, "checkout-new-flow", "dflt")
-	if v != "dflt" || d.ErrorCode != ErrorTypeMismatch || d.Source != SourceCallerDefault {
+	if v != "dflt" || d.ErrorCode != CodeTypeMismatch || d.Source != SourceCallerDefault {
 		t.Fatalf("mismatch: %q %+v", v, d)
 	}
 	var n int
-	if d := h.c.JSON(ctx, "checkout-new-flow", &n); d.ErrorCode != ErrorTypeMismatch || n != 0 {
+	if d := h.c.JSON(ctx, "checkout-new-flow", &n); d.ErrorCode != CodeTypeMismatch || n != 0 {
 		t.Fatalf("JSON mismatch: %v %+v", n, d)
 	}
 	b, d := h.c.BoolDetail(ctx, "no-such-flag", true)
-	if !b || d.ErrorCode != ErrorFlagNotFound || d.Source != SourceCallerDefault {
+	if !b || d.ErrorCode != CodeFlagNotFound || d.Source != SourceCallerDefault {
 		t.Fatalf("not found: %v %+v", b, d)
 	}
 	// The negative answer is cached: no second request.
@@ -215,12 +215,12 @@ func TestNilAndEmptyAttributes(t *testing.T) {
 		v, d := h.c.BoolDetail(ctx, "checkout-new-flow", true)
 		// No userId: the 10% default rollout cannot bucket → off variant,
 		// the flag's own answer, which says why.
-		if v || d.ErrorCode != ErrorMissingBucketingAttribute || d.Source == SourceCallerDefault || d.Variant != "false" || d.Reason.Kind != "DEFAULT" {
+		if v || d.ErrorCode != CodeMissingBucketingAttribute || d.Source == SourceCallerDefault || d.Variant != "false" || d.Reason.Kind != "DEFAULT" {
 			t.Fatalf("%v %+v", v, d)
 		}
 	}
 	var nilClient *Client
-	if v, d := nilClient.BoolDetail(context.Background(), "x", true); !v || d.ErrorCode != ErrorClosed {
+	if v, d := nilClient.BoolDetail(context.Background(), "x", true); !v || d.ErrorCode != CodeClosed {
 		t.Fatalf("nil client: %v %+v", v, d)
 	}
 }
@@ -263,7 +263,7 @@ func TestSlowServerReturnsWithinTimeout(t *testing.T) {
 	start := time.Now()
 	v, d := h.c.BoolDetail(user("8a7f4c91", "pro", "US"), "checkout-new-flow", false)
 	elapsed := time.Since(start)
-	if v || d.ErrorCode != ErrorTimeout || d.Source != SourceCallerDefault {
+	if v || d.ErrorCode != CodeTimeout || d.Source != SourceCallerDefault {
 		t.Fatalf("%v %+v", v, d)
 	}
 	// The target is timeout + 10 ms; the bound leaves room for a loaded
@@ -286,7 +286,7 @@ func TestRateLimitedHonoursRetryAfter(t *testing.T) {
 	h := newHarness(t, WithTimeout(100*time.Millisecond))
 	remove := h.srv.InjectFault(flagtest.Fault{Path: "/v1/evaluate", Status: 429, RetryAfter: 30 * time.Second})
 	v, d := h.c.BoolDetail(user("8a7f4c91", "pro", "US"), "checkout-new-flow", false)
-	if v || d.ErrorCode != ErrorRateLimited {
+	if v || d.ErrorCode != CodeRateLimited {
 		t.Fatalf("%v %+v", v, d)
 	}
 	n := h.evaluations()
@@ -296,7 +296,7 @@ func TestRateLimitedHonoursRetryAfter(t *testing.T) {
 	remove()
 	// Within the Retry-After window nothing is sent.
 	h.clock.Advance(10 * time.Second)
-	if _, d := h.c.BoolDetail(user("8a7f4c91", "pro", "US"), "checkout-new-flow", false); d.ErrorCode != ErrorRateLimited {
+	if _, d := h.c.BoolDetail(user("8a7f4c91", "pro", "US"), "checkout-new-flow", false); d.ErrorCode != CodeRateLimited {
 		t.Fatalf("during Retry-After: %+v", d)
 	}
 	if h.evaluations() != n {
@@ -349,7 +349,7 @@ func TestBreakerOpensAndRecovers(t *testing.T) {
 		WithBreaker(BreakerSettings{ConsecutiveFailures: 3, OpenTimeout: openFor}))
 	remove := h.srv.InjectFault(flagtest.Fault{Path: "/v1/evaluate", Status: 503})
 	for i := 0; i < 3; i++ {
-		if _, d := h.c.BoolDetail(user("u"+string(rune('a'+i)), "pro", "US"), "checkout-new-flow", false); d.ErrorCode != ErrorUnavailable {
+		if _, d := h.c.BoolDetail(user("u"+string(rune('a'+i)), "pro", "US"), "checkout-new-flow", false); d.ErrorCode != CodeUnavailable {
 			t.Fatalf("call %d: %+v", i, d)
 		}
 	}
@@ -358,7 +358,7 @@ func TestBreakerOpensAndRecovers(t *testing.T) {
 	}
 	n := h.evaluations()
 	for i := 0; i < 50; i++ {
-		if _, d := h.c.BoolDetail(user("open", "pro", "US"), "checkout-new-flow", false); d.ErrorCode != ErrorCircuitOpen {
+		if _, d := h.c.BoolDetail(user("open", "pro", "US"), "checkout-new-flow", false); d.ErrorCode != CodeCircuitOpen {
 			t.Fatalf("while open: %+v", d)
 		}
 	}
@@ -378,7 +378,7 @@ func TestBreakerOpensAndRecovers(t *testing.T) {
 }
 
 func TestStaleServedWhenServerFails(t *testing.T) {
-	h := newHarness(t, WithRetry(RetrySettings{MaxAttempts: -1}), WithMaxStaleness(time.Hour))
+	h := newHarness(t, WithRetry(RetrySettings{MaxAttempts: -1}), WithCache(CacheSettings{MaxStale: time.Hour}))
 	ctx := user("8a7f4c91", "pro", "US")
 	if !h.c.Bool(ctx, "checkout-new-flow", false) {
 		t.Fatal("warm-up")
@@ -386,7 +386,7 @@ func TestStaleServedWhenServerFails(t *testing.T) {
 	h.clock.Advance(61 * time.Second) // past the 60s TTL
 	h.srv.InjectFault(flagtest.Fault{Path: "/v1/evaluate", Status: 500})
 	v, d := h.c.BoolDetail(ctx, "checkout-new-flow", false)
-	if !v || d.Source != SourceStale || d.ErrorCode != ErrorUnavailable {
+	if !v || d.Source != SourceStale || d.ErrorCode != CodeUnavailable {
 		t.Fatalf("%v %+v", v, d)
 	}
 	h.clock.Advance(2 * time.Hour) // past max staleness
@@ -437,9 +437,9 @@ func TestInvalidateOneFlag(t *testing.T) {
 	if _, d := h.c.StringDetail(ctx, "pricing-experiment", "control"); d.Source != SourceCache {
 		t.Fatalf("other flag served from %s", d.Source)
 	}
-	h.c.InvalidateAll()
+	h.c.Invalidate("")
 	if _, d := h.c.StringDetail(ctx, "pricing-experiment", "control"); d.Source != SourceRemote {
-		t.Fatalf("after InvalidateAll: %s", d.Source)
+		t.Fatalf("after Invalidate of every flag: %s", d.Source)
 	}
 }
 
@@ -486,7 +486,7 @@ func TestPrivateAttributesNeverSent(t *testing.T) {
 
 func TestUnauthorized(t *testing.T) {
 	h := newHarness(t, WithToken("wrong"))
-	if _, d := h.c.BoolDetail(user("8a7f4c91", "pro", "US"), "checkout-new-flow", false); d.ErrorCode != ErrorUnauthorized {
+	if _, d := h.c.BoolDetail(user("8a7f4c91", "pro", "US"), "checkout-new-flow", false); d.ErrorCode != CodeUnauthorized {
 		t.Fatalf("%+v", d)
 	}
 	if st := h.c.Stats(); st.Breaker != BreakerClosed {
@@ -529,7 +529,7 @@ func TestCloseStopsEverything(t *testing.T) {
 	if err := h.c.Close(context.Background()); err != nil {
 		t.Fatalf("second Close: %v", err)
 	}
-	if v, d := h.c.BoolDetail(ctx, "checkout-new-flow", false); v || d.ErrorCode != ErrorClosed {
+	if v, d := h.c.BoolDetail(ctx, "checkout-new-flow", false); v || d.ErrorCode != CodeClosed {
 		t.Fatalf("after Close: %v %+v", v, d)
 	}
 }
@@ -541,7 +541,7 @@ func TestNewValidation(t *testing.T) {
 		"relative":        {WithEndpoint("/v1")},
 		"empty env":       {WithEndpoint("http://127.0.0.1:1"), WithEnvironment("")},
 		"bad ratio":       {WithEndpoint("http://127.0.0.1:1"), WithBreaker(BreakerSettings{FailureRatio: 2})},
-		"ttl bounds":      {WithEndpoint("http://127.0.0.1:1"), WithTTLBounds(time.Hour, time.Second)},
+		"ttl bounds":      {WithEndpoint("http://127.0.0.1:1"), WithCache(CacheSettings{MinTTL: time.Hour, MaxTTL: time.Second})},
 		"offline no boot": {WithMode(ModeOffline)},
 	}
 	for name, opts := range cases {

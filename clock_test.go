@@ -33,7 +33,7 @@ func TestAnIdleClientParksItsClock(t *testing.T) {
 			testkit.WaitFor(t, patience, "the idle clock to park", func() bool { return c.coarse.parked.Load() })
 			parkedAt := c.coarse.now.Load()
 			before := c.cfg.clock.Nanotime()
-			c.Bool(WithSubject(context.Background(), String("userId", "u")), "kill", false)
+			c.Bool(WithSubject(context.Background(), StringAttr("userId", "u")), "kill", false)
 			if c.coarse.parked.Load() {
 				t.Fatal("an evaluation left the clock parked")
 			}

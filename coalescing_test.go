@@ -54,7 +54,7 @@ func TestARequestIsNotSharedAcrossAnInvalidation(t *testing.T) {
 	ht := newHeldTransport("/v1/evaluate")
 	defer close(ht.release)
 	c := remoteAt(t, srv, WithHTTPClient(&http.Client{Transport: ht}))
-	ctx := WithSubject(context.Background(), String("userId", "u1"))
+	ctx := WithSubject(context.Background(), StringAttr("userId", "u1"))
 
 	type answer struct {
 		v bool
@@ -89,7 +89,7 @@ func TestARequestIsNotSharedAcrossAnInvalidation(t *testing.T) {
 }
 
 // TestConcurrentPrefetchesOfOneSubjectShareRequests: batch evaluations
-// (Prefetch, Evaluate) of one subject coalesce with each other and with
+// (Evaluate and the prefetch) of one subject coalesce with each other and with
 // single evaluations: while a request for a key is in flight, every other
 // miss of that key waits for it instead of asking again.
 func TestConcurrentPrefetchesOfOneSubjectShareRequests(t *testing.T) {
@@ -101,12 +101,12 @@ func TestConcurrentPrefetchesOfOneSubjectShareRequests(t *testing.T) {
 
 	var wg sync.WaitGroup
 	wg.Add(1)
-	go func() { defer wg.Done(); c.Prefetch(ctx, keys...) }()
+	go func() { defer wg.Done(); c.prefetch(ctx, keys...) }()
 	<-ht.answered // the first prefetch's request is in flight (held)
 	results := make(chan int, 8)
 	for range 4 {
 		wg.Add(1)
-		go func() { defer wg.Done(); results <- c.Prefetch(ctx, keys...) }()
+		go func() { defer wg.Done(); results <- c.prefetch(ctx, keys...) }()
 	}
 	wg.Add(1)
 	go func() {

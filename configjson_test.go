@@ -89,10 +89,10 @@ func TestSyncedConfigOfANewerServer(t *testing.T) {
 	c := newLocalAt(t, srv.URL, "t", WithStreaming(false))
 	check := func() {
 		t.Helper()
-		if v, d := c.BoolDetail(user("u1", "pro", "EU"), "f", false); !v || d.Variant != "true" || d.Reason.Kind != ReasonRuleMatch || d.Reason.RuleID != "pro" || d.ErrorCode != "" {
+		if v, d := c.BoolDetail(user("u1", "pro", "EU"), "f", false); !v || d.Variant != "true" || d.Reason.Kind != evaluate.ReasonRuleMatch || d.Reason.RuleID != "pro" || d.ErrorCode != "" {
 			t.Errorf("pro: %v %+v", v, d)
 		}
-		if v, d := c.BoolDetail(user("u2", "free", "EU"), "f", true); v || d.Variant != "false" || d.Reason.Kind != ReasonDefault || d.ErrorCode != "" {
+		if v, d := c.BoolDetail(user("u2", "free", "EU"), "f", true); v || d.Variant != "false" || d.Reason.Kind != evaluate.ReasonDefault || d.ErrorCode != "" {
 			t.Errorf("free: %v %+v", v, d)
 		}
 	}

@@ -112,7 +112,7 @@ func TestHashedIDsKeyTheirHashedForm(t *testing.T) {
 	)
 	for _, id := range []any{"", nil} {
 		_, d := c.BoolDetail(WithAttributes(context.Background(), Attributes{"userId": id}), "hashed-vip", false)
-		if d.ErrorCode != ErrorMissingBucketingAttribute {
+		if d.ErrorCode != CodeMissingBucketingAttribute {
 			t.Errorf("userId %#v hashed: %+v, want MISSING_BUCKETING_ATTRIBUTE as unhashed", id, d)
 		}
 	}
@@ -142,7 +142,7 @@ func TestDeepContextsDoNotShareAKey(t *testing.T) {
 		"a channel":    {"ch": make(chan int)},
 	} {
 		_, d := c.BoolDetail(WithAttributes(context.Background(), a), "deep", false)
-		if d.ErrorCode != ErrorInvalidContext || d.Source != SourceCallerDefault {
+		if d.ErrorCode != CodeInvalidContext || d.Source != SourceCallerDefault {
 			t.Errorf("%s: %+v, want INVALID_CONTEXT and the default", name, d)
 		}
 	}

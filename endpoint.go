@@ -8,25 +8,31 @@ import (
 	"time"
 )
 
-// WithEndpoints sets several base URLs of the Flag API, in order of
-// preference: primary first (the nearest region or replica), then the
-// others. Every API call (evaluations, config syncs, the event stream)
-// goes to the first endpoint that is usable: not failing (its circuit
-// breaker is not open, and it answered the last config fetch or stream
-// connect), and not asking the client to wait (Retry-After). A call that
-// fails on one endpoint is retried on the next within the same call, so a
-// region outage costs a caller one failed attempt, not a fallback. The
-// client returns to a more preferred endpoint as soon as it is usable
-// again: its breaker lets a probe through after BreakerSettings.OpenTimeout
-// (10 s by default), and a stream connected to another endpoint moves back
-// within 30 s. The stream resumes with Last-Event-ID on whichever endpoint
-// it reaches (replicas of one store share event ids; another store is a
-// new epoch, which the client follows). Each endpoint has its own breaker
-// and Retry-After. Status().Endpoint names the endpoint in use.
-// WithEndpoint(u) is WithEndpoints(u). Each URL is read as WithEndpoint
-// reads one.
-func WithEndpoints(primary string, others ...string) Option {
-	return boundTo("WithEndpoints", networkModes, func(c *config) {
+// WithEndpoint sets the Flag API's base URL, such as
+// "https://flags.example.com" (the SDK appends /v1/...). Required in remote
+// and local modes. A URL ending in the API's own prefix /v1, such as
+// "https://flags.example.com/v1", means the base URL without it: New
+// drops that suffix, so requests never go to /v1/v1/.... API calls never
+// follow a redirect off this URL's origin (see WithHTTPClient).
+//
+// others are more base URLs of the same API (replicas or regions), in
+// order of preference after primary (the nearest region or replica),
+// each read as primary is. Every API call (evaluations, config syncs, the
+// event stream) goes to the first endpoint that is usable: not failing
+// (its circuit breaker is not open, and it answered the last config fetch
+// or stream connect), and not asking the client to wait (Retry-After). A
+// call that fails on one endpoint is retried on the next within the same
+// call, so a region outage costs a caller one failed attempt, not a
+// fallback. The client returns to a more preferred endpoint as soon as it
+// is usable again: its breaker lets a probe through after
+// BreakerSettings.OpenTimeout (10 s by default), and a stream connected to
+// another endpoint moves back within 30 s. The stream resumes with
+// Last-Event-ID on whichever endpoint it reaches (replicas of one store
+// share event ids; another store is a new epoch, which the client
+// follows). Each endpoint has its own breaker and Retry-After.
+// Status().Endpoint names the endpoint in use. At most 16 endpoints.
+func WithEndpoint(primary string, others ...string) Option {
+	return boundTo("WithEndpoint", networkModes, func(c *config) {
 		c.endpoints = c.endpoints[:0]
 		for _, raw := range append([]string{primary}, others...) {
 			u, err := url.Parse(strings.TrimRight(raw, "/"))
@@ -47,7 +53,7 @@ func withStreamPreferEvery(d time.Duration) Option {
 	return func(c *config) { c.localOptions.streamPrefer = d }
 }
 
-// maxEndpoints bounds WithEndpoints (a call's tried set is a bit mask).
+// maxEndpoints bounds WithEndpoint (a call's tried set is a bit mask).
 const maxEndpoints = 16
 
 // streamPreferEvery is how often a stream connected to a less preferred
@@ -144,7 +150,7 @@ func failsOver(err error) bool {
 	var ae *apiError
 	if errors.As(err, &ae) {
 		switch ae.code {
-		case ErrorUnavailable, ErrorTimeout, ErrorBadResponse, ErrorRateLimited, ErrorCircuitOpen:
+		case CodeUnavailable, CodeTimeout, CodeBadResponse, CodeRateLimited, CodeCircuitOpen:
 			return true
 		}
 		return false

@@ -107,7 +107,7 @@ func TestLocalFollowsANewStoreEpoch(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "last-known.json")
 	keys := WithTrustedKeys(a.Flagserver().PublicKey(), b.Flagserver().PublicKey())
 	c := newLocalAt(t, p.URL, a.Token(), WithLastKnownFile(path), keys)
-	ctx := WithSubject(context.Background(), String("userId", "u1"))
+	ctx := WithSubject(context.Background(), StringAttr("userId", "u1"))
 	held := c.Status().ConfigVersion
 	if !c.Bool(ctx, "kill", false) || held < 6 {
 		t.Fatalf("from the first server: kill %v at version %d, want true at 6 or later", c.Bool(ctx, "kill", false), held)
@@ -151,7 +151,7 @@ func TestLocalRefusesAnOlderVersionOfTheSameEpoch(t *testing.T) {
 	a := flagtest.NewServer(t, flagtest.WithConfig(killConfig(true)))
 	p := newSwitchProxy(t, a)
 	c := newLocalAt(t, p.URL, a.Token())
-	ctx := WithSubject(context.Background(), String("userId", "u1"))
+	ctx := WithSubject(context.Background(), StringAttr("userId", "u1"))
 	if _, err := a.SetFlag("prod", evaluate.Flag{Key: "kill", Default: &evaluate.Serve{Variant: false}}); err != nil {
 		t.Fatal(err)
 	}

@@ -21,9 +21,9 @@ func ExampleWithSubject() {
 	defer client.Close(context.Background())
 
 	ctx := flagwire.WithSubject(context.Background(),
-		flagwire.String("userId", "8a7f4c91"),
-		flagwire.String("plan", "pro"),
-		flagwire.String("region", "US"),
+		flagwire.StringAttr("userId", "8a7f4c91"),
+		flagwire.StringAttr("plan", "pro"),
+		flagwire.StringAttr("region", "US"),
 	)
 	on, d := client.BoolDetail(ctx, "checkout-new-flow", false)
 	fmt.Println(on, d.Reason.Kind, d.Reason.RuleID, d.Source)

@@ -44,7 +44,7 @@ func TestFirstStreamConnectSyncsLocalMode(t *testing.T) {
 	// bring the change this soon.
 	testkit.WaitFor(t, 20*time.Second, "the change", func() bool {
 		v, d := c.BoolDetail(user, "checkout-new-flow", true)
-		return !v && d.Reason.Kind == ReasonOff
+		return !v && d.Reason.Kind == evaluate.ReasonOff
 	})
 }
 
@@ -74,7 +74,7 @@ func remoteClient(t *testing.T, endpoint, token string, clock *testkit.Clock, op
 type answer struct {
 	value   any
 	variant string
-	reason  string
+	reason  evaluate.ReasonKind
 	ruleID  string
 	source  Source
 	code    ErrorCode
@@ -84,12 +84,12 @@ type answer struct {
 var (
 	// checkout-new-flow for a pro user in the US: rule-1 serves true;
 	// switched off, the off variant false.
-	checkoutOn  = answer{value: true, variant: "true", reason: ReasonRuleMatch, ruleID: "rule-1"}
-	checkoutOff = answer{value: false, variant: "false", reason: ReasonOff}
+	checkoutOn  = answer{value: true, variant: "true", reason: evaluate.ReasonRuleMatch, ruleID: "rule-1"}
+	checkoutOff = answer{value: false, variant: "false", reason: evaluate.ReasonOff}
 	// max-items: no targeting, the "large" variant (100) for everyone.
-	maxItems = answer{value: 100.0, variant: "large", reason: ReasonStatic}
+	maxItems = answer{value: 100.0, variant: "large", reason: evaluate.ReasonStatic}
 	// pricing-experiment for a subject without a country: its default.
-	pricingControl = answer{value: "control", variant: "control", reason: ReasonDefault}
+	pricingControl = answer{value: "control", variant: "control", reason: evaluate.ReasonDefault}
 )
 
 var (
@@ -185,7 +185,7 @@ func TestChangeBeforeFirstStreamConnectIsNotServedFromCache(t *testing.T) {
 	// stream's version: expired, not dropped, so it is served STALE while
 	// the API fails, then asked again.
 	stale := pricingControl
-	stale.code = ErrorUnavailable
+	stale.code = CodeUnavailable
 	removeFault := srv.InjectFault(flagtest.Fault{Path: "/v1/evaluate", Status: http.StatusServiceUnavailable})
 	check(t, c, noRegion(), "pricing-experiment", stale, SourceStale, "an older decision while the API fails")
 	removeFault()

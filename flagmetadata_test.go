@@ -82,10 +82,10 @@ func TestDetailFlagMetadataEveryMode(t *testing.T) {
 			if _, d := c.BoolDetail(ctx, "plain", false); d.FlagMetadata != nil || d.ErrorCode != "" {
 				t.Errorf("flag without metadata: %+v", d)
 			}
-			if _, d := c.BoolDetail(ctx, "missing", false); d.FlagMetadata != nil || d.ErrorCode != ErrorFlagNotFound {
+			if _, d := c.BoolDetail(ctx, "missing", false); d.FlagMetadata != nil || d.ErrorCode != CodeFlagNotFound {
 				t.Errorf("unknown flag: %+v", d)
 			}
-			if _, d := c.StringDetail(ctx, "release-gate", "x"); d.FlagMetadata != nil || d.ErrorCode != ErrorTypeMismatch {
+			if _, d := c.StringDetail(ctx, "release-gate", "x"); d.FlagMetadata != nil || d.ErrorCode != CodeTypeMismatch {
 				t.Errorf("type mismatch: %+v", d)
 			}
 		})

@@ -16,7 +16,7 @@
 //
 // Per request, WithSubject states the subject without building a map:
 //
-//	ctx = flagwire.WithSubject(ctx, flagwire.String("userId", id), flagwire.String("plan", plan))
+//	ctx = flagwire.WithSubject(ctx, flagwire.StringAttr("userId", id), flagwire.StringAttr("plan", plan))
 //
 // Lifecycle: New → (optionally WaitReady) → Bool/String/… → Close.
 //
@@ -54,8 +54,8 @@ type Source uint8
 // The sources.
 const (
 	// SourceCallerDefault is the default value the caller passed (printed
-	// CALLER_DEFAULT, so it is never confused with ReasonDefault, the
-	// flag's own default rule).
+	// CALLER_DEFAULT, so it is never confused with the reason kind
+	// DEFAULT, the flag's own default rule).
 	SourceCallerDefault Source = iota
 	// SourceRemote is a fresh answer from the remote evaluate API.
 	SourceRemote
@@ -86,24 +86,23 @@ type ErrorCode string
 
 // The error codes.
 const (
-	ErrorNone         ErrorCode = ""
-	ErrorFlagNotFound ErrorCode = "FLAG_NOT_FOUND"
-	ErrorTypeMismatch ErrorCode = "TYPE_MISMATCH"
-	ErrorTimeout      ErrorCode = "TIMEOUT"
-	ErrorUnavailable  ErrorCode = "UNAVAILABLE"
-	ErrorRateLimited  ErrorCode = "RATE_LIMITED"
-	ErrorCircuitOpen  ErrorCode = "CIRCUIT_OPEN"
-	ErrorUnauthorized ErrorCode = "UNAUTHORIZED"
-	ErrorBadResponse  ErrorCode = "BAD_RESPONSE"
-	ErrorClosed       ErrorCode = "CLIENT_CLOSED"
-	ErrorNotReady     ErrorCode = "NOT_READY"
-	ErrorGeneral      ErrorCode = "GENERAL"
-	// ErrorUnknownEnvironment: the server has no such environment
+	CodeFlagNotFound ErrorCode = "FLAG_NOT_FOUND"
+	CodeTypeMismatch ErrorCode = "TYPE_MISMATCH"
+	CodeTimeout      ErrorCode = "TIMEOUT"
+	CodeUnavailable  ErrorCode = "UNAVAILABLE"
+	CodeRateLimited  ErrorCode = "RATE_LIMITED"
+	CodeCircuitOpen  ErrorCode = "CIRCUIT_OPEN"
+	CodeUnauthorized ErrorCode = "UNAUTHORIZED"
+	CodeBadResponse  ErrorCode = "BAD_RESPONSE"
+	CodeClosed       ErrorCode = "CLIENT_CLOSED"
+	CodeNotReady     ErrorCode = "NOT_READY"
+	CodeGeneral      ErrorCode = "GENERAL"
+	// CodeUnknownEnvironment: the server has no such environment
 	// (WithEnvironment names one it does not serve). Every flag gets the
 	// caller's default (or a bootstrap), and Status().LastError names the
 	// environment.
-	ErrorUnknownEnvironment ErrorCode = "UNKNOWN_ENVIRONMENT"
-	// ErrorMissingBucketingAttribute: a rollout needed the subject's
+	CodeUnknownEnvironment ErrorCode = "UNKNOWN_ENVIRONMENT"
+	// CodeMissingBucketingAttribute: a rollout needed the subject's
 	// bucketing attribute (userId unless the flag's bucketing.by says
 	// otherwise) and the evaluation context has none. Unlike the other
 	// codes it comes with the flag's own answer, not a fallback: the
@@ -111,35 +110,43 @@ const (
 	// rollout), with the Source of that answer. Through OFREP, a server's
 	// TARGETING_KEY_MISSING error maps to it, and the caller's default is
 	// served, as OFREP gives no value.
-	ErrorMissingBucketingAttribute ErrorCode = "MISSING_BUCKETING_ATTRIBUTE"
-	// ErrorInvalidContext: in remote mode, the evaluation context cannot
+	CodeMissingBucketingAttribute ErrorCode = "MISSING_BUCKETING_ATTRIBUTE"
+	// CodeInvalidContext: in remote mode, the evaluation context cannot
 	// be sent exactly: nested more than 1,000 levels deep (or cyclic), or
 	// holding a value that JSON cannot encode (a channel, a func). No
 	// request is made, and the evaluation falls back as when the API
 	// cannot answer: to the bootstrap or last-known config, else to the
 	// caller's default.
-	ErrorInvalidContext ErrorCode = "INVALID_CONTEXT"
+	CodeInvalidContext ErrorCode = "INVALID_CONTEXT"
 )
 
 // isFallback reports whether code means the caller was given a fallback
 // rather than the flag's own answer.
 func (code ErrorCode) isFallback() bool {
-	return code != ErrorNone && code != ErrorMissingBucketingAttribute
+	return code != "" && code != CodeMissingBucketingAttribute
 }
 
-// Reason explains a decision. Kind is one of the evaluate.Reason kinds:
-// OFF, TARGET_MATCH, RULE_MATCH, SEGMENT_MATCH, ROLLOUT,
-// PREREQUISITE_FAILED, DEFAULT, STATIC (the flag has no targeting at all:
-// everyone gets the same variant) or ERROR. ERROR means the caller's
-// default was served because of an error (Detail.ErrorCode says which):
-// no variant was chosen, so RuleID, Segment and Bucket are empty. Through OFREP (WithOFREP),
-// OpenFeature's TARGETING_MATCH, SPLIT and DISABLED become RULE_MATCH,
-// ROLLOUT and OFF, and any other OpenFeature reason a server sends (such
-// as CACHED, UNKNOWN or a vendor's TARGETING_MATCH_SPLIT) is kept as it
-// is.
+// Reason explains a decision.
 type Reason struct {
-	Kind    string
-	RuleID  string
+	// Kind is one of the rules engine's typed reason kinds, compared
+	// with its constants: evaluate.ReasonOff, ReasonTargetMatch,
+	// ReasonRuleMatch, ReasonSegmentMatch, ReasonRollout,
+	// ReasonPrerequisiteFailed, ReasonDefault (the flag's default rule:
+	// no rule or target matched), ReasonStatic (the flag has no
+	// targeting: everyone gets the same variant) or ReasonError. ERROR
+	// means the caller's default was served because of an error
+	// (Detail.ErrorCode says which; Detail.Source is
+	// SourceCallerDefault): no variant was chosen, so RuleID, Segment and
+	// Bucket are empty. Through OFREP (WithOFREP), OpenFeature's
+	// TARGETING_MATCH, SPLIT and DISABLED become RULE_MATCH, ROLLOUT and
+	// OFF, and any other OpenFeature reason a server sends (such as
+	// CACHED, UNKNOWN or a vendor's TARGETING_MATCH_SPLIT) is kept as it
+	// is.
+	Kind evaluate.ReasonKind
+	// RuleID names the rule that matched, with RULE_MATCH and
+	// SEGMENT_MATCH (and ROLLOUT by a rule); empty otherwise.
+	RuleID string
+	// Segment names the segment that matched, with SEGMENT_MATCH.
 	Segment string
 	// Prerequisite names the prerequisite flag that failed, with Kind
 	// PREREQUISITE_FAILED; empty otherwise.

@@ -24,7 +24,7 @@ type flight struct {
 }
 
 // flights coalesces requests for decisions: concurrent misses of one key,
-// from single evaluations, batches (Evaluate, Prefetch) and background
+// from single evaluations, batches (Evaluate, Middleware's prefetch) and background
 // refreshes alike, make one request. golang.org/x/sync/singleflight shares
 // one function call per key; a batch leads many keys with one request,
 // which it cannot express.

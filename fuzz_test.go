@@ -232,7 +232,7 @@ func FuzzStreamEvents(f *testing.F) {
 			t.Fatal("connectOnce returned nil: a stream that ends must lead to a reconnect")
 		}
 		var ae *apiError
-		if !errors.As(err, &ae) || ae.code != ErrorUnavailable {
+		if !errors.As(err, &ae) || ae.code != CodeUnavailable {
 			t.Fatalf("connectOnce error %T %v, want an UNAVAILABLE apiError", err, err)
 		}
 		for _, ev := range events {

@@ -59,8 +59,8 @@ func engineAnswer(t testing.TB, cfg *evaluate.Config, key string, attrs Attribut
 // rule and error code.
 func sameAnswer(t testing.TB, what string, d Detail, r evaluate.Result) {
 	t.Helper()
-	if d.Variant != r.Variant || d.Reason.Kind != string(r.Reason.Kind) || d.Reason.RuleID != r.Reason.RuleID ||
-		(d.ErrorCode == ErrorMissingBucketingAttribute) != (r.Reason.ErrorCode == evaluate.ErrorMissingBucketAttr) {
+	if d.Variant != r.Variant || d.Reason.Kind != r.Reason.Kind || d.Reason.RuleID != r.Reason.RuleID ||
+		(d.ErrorCode == CodeMissingBucketingAttribute) != (r.Reason.ErrorCode == evaluate.ErrorMissingBucketAttr) {
 		t.Errorf("%s: got variant %q reason %s/%s code %q; the engine says variant %q reason %s/%s code %q",
 			what, d.Variant, d.Reason.Kind, d.Reason.RuleID, d.ErrorCode, r.Variant, r.Reason.Kind, r.Reason.RuleID, r.Reason.ErrorCode)
 	}

@@ -37,13 +37,13 @@ func (c *Client) evalState(st *snapshotState, key string, ec *evalContext, det *
 		return value{}, false
 	}
 	det.Variant = r.Variant
-	det.Reason = Reason{Kind: string(r.Reason.Kind), RuleID: r.Reason.RuleID, Segment: r.Reason.Segment, Prerequisite: r.Reason.Prerequisite, Bucket: -1}
+	det.Reason = Reason{Kind: r.Reason.Kind, RuleID: r.Reason.RuleID, Segment: r.Reason.Segment, Prerequisite: r.Reason.Prerequisite, Bucket: -1}
 	if r.HasBucketing {
 		det.Reason.Bucket = int(r.Bucketing.Bucket)
 	}
 	det.Source = st.source
 	if r.Reason.ErrorCode == evaluate.ErrorMissingBucketAttr {
-		det.ErrorCode = ErrorMissingBucketingAttribute // the flag's own answer
+		det.ErrorCode = CodeMissingBucketingAttribute // the flag's own answer
 	}
 	det.Payload = r.PayloadJSON
 	det.FlagVersion = r.FlagVersion
@@ -61,7 +61,7 @@ func (c *Client) evalState(st *snapshotState, key string, ec *evalContext, det *
 func (c *Client) lookupLocal(ctx context.Context, key string, ec *evalContext, det *Detail) value {
 	st := c.snap.Load()
 	if st == nil {
-		det.ErrorCode = ErrorNotReady
+		det.ErrorCode = CodeNotReady
 		c.fallbackDefault(ctx, key, det)
 		return value{}
 	}

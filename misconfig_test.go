@@ -33,7 +33,7 @@ func TestMisconfigurationNotReportedAsFlagNotFound(t *testing.T) {
 	t.Run("unknown environment, remote", func(t *testing.T) {
 		c := newClient(t, WithEndpoint(srv.URL), WithEnvironment("staging"), WithStreaming(false))
 		v, d := c.BoolDetail(ctx, "kill-switch", false)
-		if v || d.ErrorCode != ErrorUnknownEnvironment || d.Source != SourceCallerDefault {
+		if v || d.ErrorCode != CodeUnknownEnvironment || d.Source != SourceCallerDefault {
 			t.Fatalf("got %v %+v; want the default with UNKNOWN_ENVIRONMENT", v, d)
 		}
 		st := c.Status()
@@ -55,7 +55,7 @@ func TestMisconfigurationNotReportedAsFlagNotFound(t *testing.T) {
 		c := newClient(t, WithEndpoint(srv.URL), WithEnvironment("staging"), WithMode(ModeLocal), WithStreaming(false))
 		testkit.WaitFor(t, 5*time.Second, "first sync failed", func() bool { return c.Status().LastError != "" })
 		st := c.Status()
-		if st.State != StateError || !strings.Contains(st.LastError, string(ErrorUnknownEnvironment)) || !strings.Contains(st.LastError, `"staging"`) {
+		if st.State != StateError || !strings.Contains(st.LastError, string(CodeUnknownEnvironment)) || !strings.Contains(st.LastError, `"staging"`) {
 			t.Fatalf("status %+v", st)
 		}
 	})
@@ -72,7 +72,7 @@ func TestMisconfigurationNotReportedAsFlagNotFound(t *testing.T) {
 	t.Run("endpoint not the API", func(t *testing.T) {
 		c := newClient(t, WithEndpoint(srv.URL+"/api"), WithEnvironment("prod"), WithStreaming(false))
 		v, d := c.BoolDetail(ctx, "kill-switch", false)
-		if v || d.ErrorCode == ErrorFlagNotFound || d.ErrorCode != ErrorGeneral {
+		if v || d.ErrorCode == CodeFlagNotFound || d.ErrorCode != CodeGeneral {
 			t.Fatalf("got %v %+v; want GENERAL (a wrong endpoint), not FLAG_NOT_FOUND", v, d)
 		}
 		if st := c.Status(); st.State != StateError || !strings.Contains(st.LastError, "endpoint") {
@@ -82,10 +82,10 @@ func TestMisconfigurationNotReportedAsFlagNotFound(t *testing.T) {
 
 	t.Run("unknown flag is still FLAG_NOT_FOUND", func(t *testing.T) {
 		c := newClient(t, WithEndpoint(srv.URL), WithEnvironment("prod"), WithStreaming(false))
-		if v, d := c.BoolDetail(ctx, "no-such-flag", true); !v || d.ErrorCode != ErrorFlagNotFound {
+		if v, d := c.BoolDetail(ctx, "no-such-flag", true); !v || d.ErrorCode != CodeFlagNotFound {
 			t.Fatalf("got %v %+v", v, d)
 		}
-		if st := c.Status(); st.LastError != "" || st.State != StateValid {
+		if st := c.Status(); st.LastError != "" || st.State != StateReady {
 			t.Fatalf("status %+v", st)
 		}
 	})

@@ -22,14 +22,14 @@ func TestOptionsThatDoNotApplyToTheModeAreRefused(t *testing.T) {
 		opts []Option
 		want string // "" = accepted
 	}{
-		{"cache size in local mode", []Option{WithMode(ModeLocal), ep, WithCacheSize(10)}, "WithCacheSize does not apply in local mode (only in remote)"},
-		{"OFREP in local mode", []Option{WithMode(ModeLocal), ep, WithOFREP()}, "WithOFREP does not apply in local mode"},
-		{"max staleness in local mode", []Option{WithMode(ModeLocal), ep, WithMaxStaleness(1)}, "WithMaxStaleness does not apply in local mode"},
+		{"cache size in local mode", []Option{WithMode(ModeLocal), ep, WithCache(CacheSettings{Size: 10})}, "WithCache does not apply in local mode (only in remote)"},
+		{"OFREP in local mode", []Option{WithMode(ModeLocal), ep, WithOFREP(true)}, "WithOFREP does not apply in local mode"},
+		{"max staleness in local mode", []Option{WithMode(ModeLocal), ep, WithCache(CacheSettings{MaxStale: 1})}, "WithCache does not apply in local mode"},
 		{"poll interval in remote mode", []Option{ep, WithPollInterval(1)}, "WithPollInterval does not apply in remote mode (only in local)"},
 		{"endpoint in offline mode", []Option{WithMode(ModeOffline), WithBootstrap([]byte("{}")), ep}, "WithEndpoint does not apply in offline mode (only in remote and local)"},
 		{"retry in offline mode", []Option{WithMode(ModeOffline), WithBootstrap([]byte("{}")), WithRetry(RetrySettings{})}, "WithRetry does not apply in offline mode"},
-		{"options in any order", []Option{WithCacheSize(10), WithMode(ModeLocal), ep}, "WithCacheSize does not apply in local mode"},
-		{"remote options in remote mode", []Option{ep, WithCacheSize(10), WithTTLBounds(0, 0), WithMaxStaleness(1), WithBatch(0, 0)}, ""},
+		{"options in any order", []Option{WithCache(CacheSettings{Size: 10}), WithMode(ModeLocal), ep}, "WithCache does not apply in local mode"},
+		{"remote options in remote mode", []Option{ep, WithCache(CacheSettings{Size: 10}), WithCache(CacheSettings{MinTTL: 0, MaxTTL: 0}), WithCache(CacheSettings{MaxStale: 1}), WithBatch(0, 0)}, ""},
 		{"local options in local mode", []Option{WithMode(ModeLocal), ep, WithPollInterval(1), WithStreaming(false)}, ""},
 		{"last-known file in remote mode (a fallback source)", []Option{ep, WithLastKnownFile("x")}, ""},
 	} {

@@ -30,7 +30,7 @@ func TestNonFiniteNumbersCountAsMissingInEveryMode(t *testing.T) {
 	env := signer.Envelope(t, cfg, time.Now().Add(-time.Minute), 2*time.Hour)
 	modes := map[string][]Option{
 		"remote":  nil,
-		"ofrep":   {WithOFREP()},
+		"ofrep":   {WithOFREP(true)},
 		"local":   {WithMode(ModeLocal)},
 		"offline": nil, // built below: no server
 	}
@@ -57,7 +57,7 @@ func TestNonFiniteNumbersCountAsMissingInEveryMode(t *testing.T) {
 			for _, flag := range []string{"big-score", "low-score", "has-score", "by-score"} {
 				for _, ctx := range []context.Context{
 					WithAttributes(context.Background(), attrs),
-					WithSubject(context.Background(), String("userId", "u"), Float64("score", x), Any("account", map[string]any{"score": x}), Any("list", []any{1.0, x})),
+					WithSubject(context.Background(), StringAttr("userId", "u"), FloatAttr("score", x), AnyAttr("account", map[string]any{"score": x}), AnyAttr("list", []any{1.0, x})),
 				} {
 					_, d := c.BoolDetail(ctx, flag, false)
 					if d.ErrorCode.isFallback() {

@@ -59,7 +59,7 @@ func ofrepClient(t *testing.T, srv *flagtest.Server, ofrep bool, extra ...Option
 		WithStreaming(false), WithLogger(quietLogger()), WithTimeout(2 * time.Second),
 	}
 	if ofrep {
-		opts = append(opts, WithOFREP())
+		opts = append(opts, WithOFREP(true))
 	}
 	c, err := New(context.Background(), append(opts, extra...)...)
 	if err != nil {
@@ -162,7 +162,7 @@ func TestOFREPSameAnswers(t *testing.T) {
 	}
 }
 
-// TestOFREPBatch: Evaluate and Prefetch use one bulk request per distinct
+// TestOFREPBatch: Evaluate and the prefetch use one bulk request per distinct
 // context, with the same results as /v1/evaluate.
 func TestOFREPBatch(t *testing.T) {
 	srvV1 := flagtest.NewServer(t, flagtest.WithConfig(ofrepTestConfig()))
@@ -195,17 +195,17 @@ func TestOFREPBatch(t *testing.T) {
 		t.Errorf("%d /v1/evaluate requests through OFREP", n)
 	}
 
-	// Prefetch fills the cache in one bulk request; evaluations then hit.
+	// The prefetch fills the cache in one bulk request; evaluations then hit.
 	ctx2 := WithAttributes(context.Background(), Attributes{"userId": "u7", "plan": "free"})
 	srvOF.ResetCounts()
-	if failed := of.Prefetch(ctx2, "checkout-new-flow", "max-items", "banner"); failed != 0 {
+	if failed := of.prefetch(ctx2, "checkout-new-flow", "max-items", "banner"); failed != 0 {
 		t.Errorf("%d prefetches failed", failed)
 	}
 	if _, d := of.IntDetail(ctx2, "max-items", 1); d.Source != SourceCache {
-		t.Errorf("after Prefetch: %+v", d)
+		t.Errorf("after the prefetch: %+v", d)
 	}
 	if n := srvOF.Requests("POST", "/ofrep/v1/evaluate/flags"); n != 1 || len(srvOF.RequestCounts()) != 1 {
-		t.Errorf("requests after Prefetch: %v", srvOF.RequestCounts())
+		t.Errorf("requests after the prefetch: %v", srvOF.RequestCounts())
 	}
 }
 
@@ -251,7 +251,7 @@ func TestOFREPFailures(t *testing.T) {
 		{name: "5xx retried", opts: []Option{WithRetry(RetrySettings{MaxAttempts: 3, Base: time.Millisecond, Cap: time.Millisecond})},
 			prepare: func(t *testing.T, srv *flagtest.Server, c *Client) {
 				srv.InjectFault(flagtest.Fault{Path: path, Status: http.StatusServiceUnavailable})
-			}, wantV: 1, wantCode: ErrorUnavailable, wantReqs: 3},
+			}, wantV: 1, wantCode: CodeUnavailable, wantReqs: 3},
 		{name: "5xx then success", opts: []Option{WithRetry(RetrySettings{MaxAttempts: 3, Base: time.Millisecond, Cap: time.Millisecond})},
 			prepare: func(t *testing.T, srv *flagtest.Server, c *Client) {
 				srv.InjectFault(flagtest.Fault{Path: path, Status: http.StatusBadGateway, Count: 1})
@@ -259,24 +259,24 @@ func TestOFREPFailures(t *testing.T) {
 		{name: "429 gates later calls", opts: []Option{WithRetry(RetrySettings{MaxAttempts: -1})},
 			prepare: func(t *testing.T, srv *flagtest.Server, c *Client) {
 				srv.InjectFault(flagtest.Fault{Path: "/ofrep/", Status: http.StatusTooManyRequests, RetryAfter: time.Minute, Count: 1})
-				if _, d := c.BoolDetail(pro, "checkout-new-flow", false); d.ErrorCode != ErrorRateLimited {
+				if _, d := c.BoolDetail(pro, "checkout-new-flow", false); d.ErrorCode != CodeRateLimited {
 					t.Errorf("first call: %+v", d)
 				}
-			}, wantV: 1, wantCode: ErrorRateLimited, wantReqs: 0},
-		{name: "unauthorized", opts: []Option{WithToken("wrong")}, wantV: 1, wantCode: ErrorUnauthorized, wantReqs: 1},
+			}, wantV: 1, wantCode: CodeRateLimited, wantReqs: 0},
+		{name: "unauthorized", opts: []Option{WithToken("wrong")}, wantV: 1, wantCode: CodeUnauthorized, wantReqs: 1},
 		{name: "breaker open", opts: []Option{WithRetry(RetrySettings{MaxAttempts: -1}), WithBreaker(BreakerSettings{ConsecutiveFailures: 1, OpenTimeout: time.Hour})},
 			prepare: func(t *testing.T, srv *flagtest.Server, c *Client) {
 				srv.InjectFault(flagtest.Fault{Path: "/ofrep/", Status: http.StatusServiceUnavailable, Count: 1})
 				c.Bool(pro, "checkout-new-flow", false)
-			}, wantV: 1, wantCode: ErrorCircuitOpen, wantReqs: 0},
+			}, wantV: 1, wantCode: CodeCircuitOpen, wantReqs: 0},
 		{name: "timeout", opts: []Option{WithTimeout(30 * time.Millisecond)},
 			prepare: func(t *testing.T, srv *flagtest.Server, c *Client) {
 				srv.InjectFault(flagtest.Fault{Path: path, Latency: time.Second})
-			}, wantV: 1, wantCode: ErrorTimeout, wantReqs: -1},
+			}, wantV: 1, wantCode: CodeTimeout, wantReqs: -1},
 		{name: "malformed", opts: []Option{WithRetry(RetrySettings{MaxAttempts: -1})},
 			prepare: func(t *testing.T, srv *flagtest.Server, c *Client) {
 				srv.InjectFault(flagtest.Fault{Path: path, Body: []byte(`{"value":`)})
-			}, wantV: 1, wantCode: ErrorBadResponse, wantReqs: 1},
+			}, wantV: 1, wantCode: CodeBadResponse, wantReqs: 1},
 		{name: "stale served", opts: []Option{WithRetry(RetrySettings{MaxAttempts: -1}), withClock(staleClock)},
 			prepare: func(t *testing.T, srv *flagtest.Server, c *Client) {
 				if v := c.Int(pro, "max-items", 1); v != 50 {
@@ -284,7 +284,7 @@ func TestOFREPFailures(t *testing.T) {
 				}
 				staleClock.Advance(2 * time.Minute) // past the 60 s TTL, within max stale
 				srv.InjectFault(flagtest.Fault{Path: path, Status: http.StatusServiceUnavailable})
-			}, wantV: 50, wantSrc: SourceStale, wantCode: ErrorUnavailable, wantReqs: 1},
+			}, wantV: 50, wantSrc: SourceStale, wantCode: CodeUnavailable, wantReqs: 1},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -344,7 +344,7 @@ func TestOFREPOtherServer(t *testing.T) {
 		}
 	}))
 	defer hs.Close()
-	c, err := New(context.Background(), WithEndpoint(hs.URL), WithToken("secret"), WithEnvironment("staging"), WithOFREP(),
+	c, err := New(context.Background(), WithEndpoint(hs.URL), WithToken("secret"), WithEnvironment("staging"), WithOFREP(true),
 		WithStreaming(false), WithLogger(quietLogger()), WithRetry(RetrySettings{MaxAttempts: -1}))
 	if err != nil {
 		t.Fatal(err)
@@ -357,14 +357,14 @@ func TestOFREPOtherServer(t *testing.T) {
 		eval     ofrepEval
 		wantV    any
 		wantVar  string
-		wantKind string
+		wantKind evaluate.ReasonKind
 		wantCode ErrorCode
 	}{
 		{"targeting match", ofrepString("color", "none"), "red", "red-variant", "RULE_MATCH", ""},
 		{"split", ofrepBool("split", false), true, "on", "ROLLOUT", ""},
 		{"no value", ofrepBool("disabled", true), true, "", "OFF", ""},
-		{"400 error code", ofrepBool("needs-key", false), false, "", "ERROR", ErrorMissingBucketingAttribute},
-		{"not found", ofrepBool("nope", false), false, "", "ERROR", ErrorFlagNotFound},
+		{"400 error code", ofrepBool("needs-key", false), false, "", "ERROR", CodeMissingBucketingAttribute},
+		{"not found", ofrepBool("nope", false), false, "", "ERROR", CodeFlagNotFound},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -383,7 +383,7 @@ func TestOFREPOtherServer(t *testing.T) {
 	if res[1].Value != "d" || res[1].Detail.ErrorCode != "PARSE_ERROR" {
 		t.Errorf("bulk broken: %+v", res[1])
 	}
-	if res[2].Value != "d" || res[2].Detail.ErrorCode != ErrorFlagNotFound {
+	if res[2].Value != "d" || res[2].Detail.ErrorCode != CodeFlagNotFound {
 		t.Errorf("bulk absent: %+v", res[2])
 	}
 
@@ -408,16 +408,16 @@ func TestOFREPNoEndpoint(t *testing.T) {
 		io.WriteString(w, `{"error":{"code":"not_found","message":"no such endpoint"}}`)
 	}))
 	defer hs.Close()
-	c, err := New(context.Background(), WithEndpoint(hs.URL), WithOFREP(), WithStreaming(false), WithLogger(quietLogger()))
+	c, err := New(context.Background(), WithEndpoint(hs.URL), WithOFREP(true), WithStreaming(false), WithLogger(quietLogger()))
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer c.Close(context.Background())
-	if v, d := c.BoolDetail(context.Background(), "x", true); !v || d.ErrorCode != ErrorGeneral {
+	if v, d := c.BoolDetail(context.Background(), "x", true); !v || d.ErrorCode != CodeGeneral {
 		t.Errorf("single: %v %+v", v, d)
 	}
 	res := c.Evaluate(context.Background(), []Request{{FlagKey: "a", Default: 1.0}, {FlagKey: "b", Default: 2.0}})
-	if res[0].Value != 1.0 || res[0].Detail.ErrorCode != ErrorGeneral || res[1].Detail.ErrorCode != ErrorGeneral {
+	if res[0].Value != 1.0 || res[0].Detail.ErrorCode != CodeGeneral || res[1].Detail.ErrorCode != CodeGeneral {
 		t.Errorf("bulk: %+v", res)
 	}
 }
@@ -496,7 +496,7 @@ func TestOFREPOnlyServerStreamIsNotAnError(t *testing.T) {
 		w.WriteHeader(http.StatusNotFound) // flagd: a plain 404, no Flagwire error body
 	}))
 	defer hs.Close()
-	c, err := New(context.Background(), WithEndpoint(hs.URL), WithOFREP(), WithLogger(quietLogger()))
+	c, err := New(context.Background(), WithEndpoint(hs.URL), WithOFREP(true), WithLogger(quietLogger()))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -100,7 +100,7 @@ type Hook struct {
 }
 
 type config struct {
-	endpoints      []*url.URL // WithEndpoint, WithEndpoints: primary first
+	endpoints      []*url.URL // WithEndpoint: primary first
 	token          string
 	httpClient     *http.Client
 	ownHTTPClient  bool
@@ -198,24 +198,6 @@ func (c *config) errorf(format string, args ...any) {
 	c.configErrs = append(c.configErrs, fmt.Sprintf(format, args...))
 }
 
-// WithEndpoint sets the Flag API's base URL, such as
-// "https://flags.example.com" (the SDK appends /v1/...). Required in remote
-// and local modes. A URL ending in the API's own prefix /v1, such as
-// "https://flags.example.com/v1", means the base URL without it: New
-// drops that suffix, so requests never go to /v1/v1/.... API calls never
-// follow a redirect off this URL's origin (see WithHTTPClient). For
-// several replicas or regions with failover, see WithEndpoints.
-func WithEndpoint(rawURL string) Option {
-	return boundTo("WithEndpoint", networkModes, func(c *config) {
-		u, err := url.Parse(strings.TrimRight(rawURL, "/"))
-		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-			c.errorf("endpoint %q is not an absolute http(s) URL", rawURL)
-			return
-		}
-		c.endpoints = []*url.URL{u}
-	})
-}
-
 // WithToken sets the bearer token sent as "Authorization: Bearer …". The
 // token never appears in logs or errors. For OAuth 2.0 client credentials
 // or mTLS, use WithHTTPClient instead (see the package example).
@@ -275,43 +257,42 @@ func WithTimeout(d time.Duration) Option {
 	})
 }
 
-// WithCacheSize bounds the decision cache, in entries (one per flag and
-// distinct evaluation context). Zero or negative means the default, 10,000.
-func WithCacheSize(n int) Option {
-	return boundTo("WithCacheSize", remoteOnly, func(c *config) {
-		if n > 0 {
-			c.cacheSize = n
-		}
-	})
+// CacheSettings configures remote mode's decision cache. A zero field
+// keeps its documented default.
+type CacheSettings struct {
+	// Size bounds the cache, in entries (one per flag and distinct
+	// evaluation context). Zero or negative means the default, 10,000.
+	Size int
+	// MinTTL and MaxTTL clamp each decision's ttlSeconds, its freshness
+	// limit. Defaults: 1 s and 1 h; MaxTTL below MinTTL is an error.
+	MinTTL, MaxTTL time.Duration
+	// MaxStale is how long past its TTL a decision may still be served,
+	// as SourceStale, while the API cannot answer. Default 1 h; negative
+	// disables stale serving.
+	MaxStale time.Duration
 }
 
-// WithTTLBounds clamps the ttlSeconds of each decision to [min, max].
-// Defaults: 1 s and 1 h. Zero keeps a bound's default.
-func WithTTLBounds(min, max time.Duration) Option {
-	return boundTo("WithTTLBounds", remoteOnly, func(c *config) {
-		if min > 0 {
-			c.minTTL = min
+// WithCache configures remote mode's decision cache (see CacheSettings).
+func WithCache(s CacheSettings) Option {
+	return boundTo("WithCache", remoteOnly, func(c *config) {
+		if s.Size > 0 {
+			c.cacheSize = s.Size
 		}
-		if max > 0 {
-			c.maxTTL = max
+		if s.MinTTL > 0 {
+			c.minTTL = s.MinTTL
+		}
+		if s.MaxTTL > 0 {
+			c.maxTTL = s.MaxTTL
 		}
 		if c.maxTTL < c.minTTL {
-			c.errorf("TTL bounds: max %v < min %v", c.maxTTL, c.minTTL)
+			c.errorf("cache TTL bounds: MaxTTL %v < MinTTL %v", c.maxTTL, c.minTTL)
 		}
-	})
-}
-
-// WithMaxStaleness sets how long past its TTL a cached decision may still
-// be served when the API cannot answer. Default 1 h; negative disables
-// stale serving.
-func WithMaxStaleness(d time.Duration) Option {
-	return boundTo("WithMaxStaleness", remoteOnly, func(c *config) {
-		if d < 0 {
-			d = 0
-		} else if d == 0 {
-			return
+		switch {
+		case s.MaxStale < 0:
+			c.maxStale = 0
+		case s.MaxStale > 0:
+			c.maxStale = s.MaxStale
 		}
-		c.maxStale = d
 	})
 }
 
@@ -399,9 +380,9 @@ func WithBatch(chunk, parallel int) Option {
 // circuit breaker, retries, Retry-After handling and fallbacks are the
 // same. The SSE invalidation stream (WithStreaming) is Flagwire's own
 // GET /v1/stream: turn it off for an OFREP server that is not Flagwire's.
-// Default off.
-func WithOFREP() Option {
-	return boundTo("WithOFREP", remoteOnly, func(c *config) { c.ofrep = true })
+// Default off; WithOFREP(false) keeps Flagwire's own API.
+func WithOFREP(on bool) Option {
+	return boundTo("WithOFREP", remoteOnly, func(c *config) { c.ofrep = on })
 }
 
 // retryAfter returns the Retry-After wait err carries (an *apiError from

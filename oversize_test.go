@@ -31,13 +31,13 @@ func TestDeclaredOversizedResponseRefusedUnread(t *testing.T) {
 		opts := []Option{WithEndpoint(hs.URL), WithStreaming(false), WithRetry(RetrySettings{MaxAttempts: -1}),
 			WithTimeout(patience), WithLogger(quietLogger())}
 		if ofrep {
-			opts = append(opts, WithOFREP())
+			opts = append(opts, WithOFREP(true))
 		}
 		c, err := New(context.Background(), opts...)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if _, d := c.BoolDetail(context.Background(), "f", false); d.ErrorCode != ErrorBadResponse {
+		if _, d := c.BoolDetail(context.Background(), "f", false); d.ErrorCode != CodeBadResponse {
 			t.Errorf("ofrep=%v: %+v; want BAD_RESPONSE from the declared length", ofrep, d)
 		}
 		c.Close(context.Background())
@@ -66,7 +66,7 @@ func TestChunkedOversizedResponseRefused(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer c.Close(context.Background())
-	if _, d := c.BoolDetail(context.Background(), "f", false); d.ErrorCode != ErrorBadResponse {
+	if _, d := c.BoolDetail(context.Background(), "f", false); d.ErrorCode != CodeBadResponse {
 		t.Errorf("%+v; want BAD_RESPONSE", d)
 	}
 	if st := c.Status(); !strings.Contains(st.LastError, "larger than") {

@@ -59,7 +59,7 @@ func TestPlainCallsAgreeWithDetail(t *testing.T) {
 		return WithAttributes(context.Background(), Attributes{"userId": "8a7f4c91", "plan": "pro", "region": "US", "probe": probe})
 	}
 	subjectCtx := func(probe int) context.Context {
-		return WithSubject(context.Background(), String("userId", "8a7f4c91"), String("plan", "pro"), String("region", "US"), Int("probe", probe))
+		return WithSubject(context.Background(), StringAttr("userId", "8a7f4c91"), StringAttr("plan", "pro"), StringAttr("region", "US"), IntAttr("probe", int64(probe)))
 	}
 	clients := []struct {
 		name string

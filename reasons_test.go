@@ -6,17 +6,20 @@ import (
 	"github.com/flagwire/flagwire/evaluate"
 )
 
-// TestReasonConstantsAreTheEngines: the root package's reason kinds are
-// the engine's, so a Detail from any mode compares equal to them.
-func TestReasonConstantsAreTheEngines(t *testing.T) {
-	for root, engine := range map[string]evaluate.ReasonKind{
-		ReasonOff: evaluate.ReasonOff, ReasonTargetMatch: evaluate.ReasonTargetMatch,
-		ReasonRuleMatch: evaluate.ReasonRuleMatch, ReasonSegmentMatch: evaluate.ReasonSegmentMatch,
-		ReasonRollout: evaluate.ReasonRollout, ReasonPrerequisiteFailed: evaluate.ReasonPrerequisiteFailed,
-		ReasonDefault: evaluate.ReasonDefault, ReasonStatic: evaluate.ReasonStatic, ReasonError: evaluate.ReasonError,
+// TestReasonKindsAreTheDocumentedNames: Reason.Kind is the engine's typed
+// kind, and each constant a caller compares with prints the name the Flag
+// API documents for it (the reason kinds of POST /v1/evaluate).
+func TestReasonKindsAreTheDocumentedNames(t *testing.T) {
+	for doc, kind := range map[string]evaluate.ReasonKind{
+		"OFF": evaluate.ReasonOff, "TARGET_MATCH": evaluate.ReasonTargetMatch,
+		"RULE_MATCH": evaluate.ReasonRuleMatch, "SEGMENT_MATCH": evaluate.ReasonSegmentMatch,
+		"ROLLOUT": evaluate.ReasonRollout, "PREREQUISITE_FAILED": evaluate.ReasonPrerequisiteFailed,
+		"DEFAULT": evaluate.ReasonDefault, "STATIC": evaluate.ReasonStatic, "ERROR": evaluate.ReasonError,
 	} {
-		if root != string(engine) {
-			t.Errorf("%q != engine's %q", root, engine)
+		var r Reason
+		r.Kind = kind
+		if string(r.Kind) != doc {
+			t.Errorf("%q != documented %q", r.Kind, doc)
 		}
 	}
 }

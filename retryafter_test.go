@@ -131,14 +131,14 @@ func TestRetryAfterCappedEverywhere(t *testing.T) {
 // that the API is left alone until just before limit and asked again after.
 func checkRateLimitGate(t *testing.T, requests func() int64, c *Client, clk *testkit.Clock, ctx context.Context, limit time.Duration) {
 	t.Helper()
-	if _, d := c.BoolDetail(ctx, "checkout-new-flow", false); d.ErrorCode != ErrorRateLimited {
+	if _, d := c.BoolDetail(ctx, "checkout-new-flow", false); d.ErrorCode != CodeRateLimited {
 		t.Fatalf("first evaluation: %+v; want RATE_LIMITED", d)
 	}
 	if n := requests(); n != 1 {
 		t.Fatalf("%d evaluate requests, want 1", n)
 	}
 	clk.Advance(limit - time.Second)
-	if _, d := c.BoolDetail(ctx, "checkout-new-flow", false); d.ErrorCode != ErrorRateLimited || d.Source != SourceCallerDefault {
+	if _, d := c.BoolDetail(ctx, "checkout-new-flow", false); d.ErrorCode != CodeRateLimited || d.Source != SourceCallerDefault {
 		t.Fatalf("inside the capped Retry-After: %+v; want RATE_LIMITED from the default", d)
 	}
 	if n := requests(); n != 1 {

@@ -33,7 +33,7 @@ func TestAChangeOnARestartedServerIsStreamed(t *testing.T) {
 			} else {
 				c = remoteAtURL(t, p.URL, a.Token(), WithStreaming(true))
 			}
-			ctx := WithSubject(context.Background(), String("userId", "u1"))
+			ctx := WithSubject(context.Background(), StringAttr("userId", "u1"))
 			if !c.Bool(ctx, "kill", false) {
 				t.Fatal("kill is off on the first server")
 			}

@@ -8,42 +8,40 @@ import (
 )
 
 // Attr is one attribute of a subject stated with WithSubject: a key and
-// a Value. Build it with String, Bool, Int, Int64, Float64 or Any, the
-// way log/slog builds its Attrs. It is the rules engine's evaluate.Attr,
-// so local and offline evaluation read a subject's Attrs as they are.
+// a value. Build it with StringAttr, BoolAttr, IntAttr, FloatAttr or
+// AnyAttr, the way log/slog builds its Attrs (the names end in Attr so
+// they never read like the Client's Bool, String, Int and Float, which
+// evaluate flags). It is the rules engine's evaluate.Attr, so local and
+// offline evaluation read a subject's Attrs as they are; its Value holds
+// a string, bool or number without boxing it (no allocation).
 type Attr = evaluate.Attr
 
-// Value is an attribute value that holds a string, bool or number
-// without boxing it (no allocation), as slog.Value does. The zero Value
-// is null. It is the rules engine's evaluate.Value.
-type Value = evaluate.Value
+// StringAttr returns an Attr for a string value.
+func StringAttr(key, value string) Attr { return Attr{Key: key, Value: evaluate.StringValue(value)} }
 
-// String returns an Attr for a string value.
-func String(key, value string) Attr { return Attr{Key: key, Value: evaluate.StringValue(value)} }
+// BoolAttr returns an Attr for a bool value.
+func BoolAttr(key string, value bool) Attr { return Attr{Key: key, Value: evaluate.BoolValue(value)} }
 
-// Bool returns an Attr for a bool value.
-func Bool(key string, value bool) Attr { return Attr{Key: key, Value: evaluate.BoolValue(value)} }
+// IntAttr returns an Attr for an integer value: int64, as Client.Int
+// returns (pass an int as int64(n)).
+func IntAttr(key string, value int64) Attr {
+	return Attr{Key: key, Value: evaluate.Int64Value(value)}
+}
 
-// Int returns an Attr for an int value (held as an int64).
-func Int(key string, value int) Attr { return Attr{Key: key, Value: evaluate.Int64Value(int64(value))} }
-
-// Int64 returns an Attr for an int64 value.
-func Int64(key string, value int64) Attr { return Attr{Key: key, Value: evaluate.Int64Value(value)} }
-
-// Float64 returns an Attr for a float64 value.
-func Float64(key string, value float64) Attr {
+// FloatAttr returns an Attr for a float64 value, as Client.Float returns.
+func FloatAttr(key string, value float64) Attr {
 	return Attr{Key: key, Value: evaluate.Float64Value(value)}
 }
 
-// Any returns an Attr for any value an Attributes map may hold (see
-// evaluate.AnyValue): lists ([]string, []any), nested maps (map[string]any), other
-// numbers, nil.
-func Any(key string, value any) Attr { return Attr{Key: key, Value: evaluate.AnyValue(value)} }
+// AnyAttr returns an Attr for any value an Attributes map may hold (see
+// evaluate.AnyValue): lists ([]string, []any), nested maps
+// (map[string]any), other numbers, nil.
+func AnyAttr(key string, value any) Attr { return Attr{Key: key, Value: evaluate.AnyValue(value)} }
 
 // appendValue appends v's canonical encoding: the same bytes canonical
 // gives v.Any(), so a subject and the equal Attributes map have the same
 // decision cache key.
-func appendValue(b []byte, v Value, depth int) ([]byte, bool) {
+func appendValue(b []byte, v evaluate.Value, depth int) ([]byte, bool) {
 	switch v.Kind() {
 	case evaluate.KindString:
 		return appendStr(b, 's', v.String()), true
@@ -146,8 +144,8 @@ type subjectContext8 struct {
 // attrs is copied.
 //
 //	ctx = flagwire.WithSubject(ctx,
-//		flagwire.String("userId", req.UserID),
-//		flagwire.String("plan", req.Plan),
+//		flagwire.StringAttr("userId", req.UserID),
+//		flagwire.StringAttr("plan", req.Plan),
 //	)
 //
 // A subject and the equal Attributes map get the same cached decisions.

@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/flagwire/flagwire/evaluate"
 	"github.com/flagwire/flagwire/flagtest"
 	"github.com/flagwire/flagwire/internal/testkit"
 )
@@ -28,7 +29,7 @@ func TestAttributesContextParentValues(t *testing.T) {
 	parent, cancel := context.WithDeadline(context.WithValue(context.Background(), other{}, "v"), deadline)
 	for name, ctx := range map[string]context.Context{
 		"WithAttributes": WithAttributes(parent, Attributes{"userId": "u"}),
-		"WithSubject":    WithSubject(parent, String("userId", "u")),
+		"WithSubject":    WithSubject(parent, StringAttr("userId", "u")),
 	} {
 		if got := ctx.Value(other{}); got != "v" {
 			t.Errorf("%s: parent's value = %v, want v", name, got)
@@ -63,7 +64,7 @@ func TestAttributesContextCancelNoGoroutine(t *testing.T) {
 	before := runtime.NumGoroutine()
 	var children []context.CancelFunc
 	for i := 0; i < 200; i++ {
-		_, c := context.WithCancel(WithSubject(WithAttributes(parent, Attributes{"userId": "u"}), String("plan", "pro")))
+		_, c := context.WithCancel(WithSubject(WithAttributes(parent, Attributes{"userId": "u"}), StringAttr("plan", "pro")))
 		children = append(children, c)
 	}
 	if after := runtime.NumGoroutine(); after-before >= 100 {
@@ -82,7 +83,7 @@ func TestAttributesContextString(t *testing.T) {
 	if want := "context.Background.WithAttributes(2 attributes)"; s != want {
 		t.Errorf("String = %q, want %q", s, want)
 	}
-	s = WithSubject(context.TODO(), String("userId", "8a7f4c91")).(interface{ String() string }).String()
+	s = WithSubject(context.TODO(), StringAttr("userId", "8a7f4c91")).(interface{ String() string }).String()
 	if want := "context.TODO.WithSubject(1 attributes)"; s != want {
 		t.Errorf("String = %q, want %q", s, want)
 	}
@@ -148,27 +149,27 @@ func TestSubjectHashMatchesMap(t *testing.T) {
 		attrs   Attributes
 	}{
 		{nil, Attributes{}},
-		{[]Attr{String("userId", "u"), String("plan", "pro")}, Attributes{"plan": "pro", "userId": "u"}},
-		{[]Attr{Int("n", 2), Float64("f", 2.5), Bool("b", true), Int64("big", 9007199254740993)},
+		{[]Attr{StringAttr("userId", "u"), StringAttr("plan", "pro")}, Attributes{"plan": "pro", "userId": "u"}},
+		{[]Attr{IntAttr("n", 2), FloatAttr("f", 2.5), BoolAttr("b", true), IntAttr("big", 9007199254740993)},
 			Attributes{"n": 2.0, "f": 2.5, "b": true, "big": json.Number("9007199254740993")}},
-		{[]Attr{Any("l", []string{"a", "b"}), Any("m", map[string]any{"x": 1}), Any("nil", nil)},
+		{[]Attr{AnyAttr("l", []string{"a", "b"}), AnyAttr("m", map[string]any{"x": 1}), AnyAttr("nil", nil)},
 			Attributes{"l": []any{"a", "b"}, "m": map[string]any{"x": int64(1)}, "nil": nil}},
 		// The last of a repeated key counts.
-		{[]Attr{String("plan", "free"), String("userId", "u"), String("plan", "pro")}, Attributes{"userId": "u", "plan": "pro"}},
+		{[]Attr{StringAttr("plan", "free"), StringAttr("userId", "u"), StringAttr("plan", "pro")}, Attributes{"userId": "u", "plan": "pro"}},
 	}
 	for i, tc := range cases {
 		if got, want := subjectKey(tc.subject...), mapKey(tc.attrs); got != want {
 			t.Errorf("case %d: subject %v and map %v hash differently", i, tc.subject, tc.attrs)
 		}
 	}
-	if subjectKey(String("n", "2")) == subjectKey(Int("n", 2)) {
-		t.Error(`String("n", "2") and Int("n", 2) hash equal`)
+	if subjectKey(StringAttr("n", "2")) == subjectKey(IntAttr("n", 2)) {
+		t.Error(`StringAttr("n", "2") and IntAttr("n", 2) hash equal`)
 	}
 	// More than 8 attributes take the other storage path.
 	var many []Attr
 	m := Attributes{}
 	for _, k := range []string{"a", "b", "c", "d", "e", "f", "g", "h", "i", "j"} {
-		many = append(many, String(k, k+k))
+		many = append(many, StringAttr(k, k+k))
 		m[k] = k + k
 	}
 	if subjectKey(many...) != mapKey(m) {
@@ -177,7 +178,7 @@ func TestSubjectHashMatchesMap(t *testing.T) {
 	// More than 16 keys sort off the stack.
 	for i := 0; i < 20; i++ {
 		k := "k" + strconv.Itoa(i)
-		many = append(many, Int(k, i))
+		many = append(many, IntAttr(k, int64(i)))
 		m[k] = float64(i)
 	}
 	if subjectKey(many...) != mapKey(m) {
@@ -205,13 +206,13 @@ func TestSubjectHashMatchesMapRandom(t *testing.T) {
 			var a Attr
 			switch rng.IntN(4) {
 			case 0:
-				a = String(k, keys[rng.IntN(len(keys))])
+				a = StringAttr(k, keys[rng.IntN(len(keys))])
 			case 1:
-				a = Int(k, rng.IntN(5))
+				a = IntAttr(k, int64(rng.IntN(5)))
 			case 2:
-				a = Bool(k, rng.IntN(2) == 0)
+				a = BoolAttr(k, rng.IntN(2) == 0)
 			default:
-				a = Float64(k, float64(rng.IntN(4))/2)
+				a = FloatAttr(k, float64(rng.IntN(4))/2)
 			}
 			subject = append(subject, a)
 			m[k] = a.Value.Any()
@@ -227,8 +228,8 @@ func TestSubjectHashMatchesMapRandom(t *testing.T) {
 // evaluation, API requests, AttributesFrom) holds the values as an
 // Attributes map would, the last of a repeated key winning.
 func TestSubjectAttributesFrom(t *testing.T) {
-	ctx := WithSubject(nil, String("userId", "u"), Bool("beta", true), Int("n", 3), Float64("f", 0.5),
-		Any("l", []string{"x"}), Any("none", nil), String("userId", "v"))
+	ctx := WithSubject(nil, StringAttr("userId", "u"), BoolAttr("beta", true), IntAttr("n", 3), FloatAttr("f", 0.5),
+		AnyAttr("l", []string{"x"}), AnyAttr("none", nil), StringAttr("userId", "v"))
 	got := AttributesFrom(ctx)
 	want := Attributes{"userId": "v", "beta": true, "n": int64(3), "f": 0.5, "l": []string{"x"}, "none": nil}
 	if len(got) != len(want) {
@@ -261,7 +262,7 @@ func TestSubjectAllocations(t *testing.T) {
 	id, plan := "user-1", "pro"
 	bg := context.Background()
 	if n := testing.AllocsPerRun(100, func() {
-		ctx := WithSubject(bg, String("userId", id), String("plan", plan), String("region", "US"), Int("n", 7))
+		ctx := WithSubject(bg, StringAttr("userId", id), StringAttr("plan", plan), StringAttr("region", "US"), IntAttr("n", 7))
 		contextOf(ctx).key()
 	}); n > 1 {
 		t.Errorf("WithSubject with 4 attributes + hash: %v allocations, want at most 1", n)
@@ -284,14 +285,14 @@ func TestSubjectEvaluatesLikeAttributes(t *testing.T) {
 		attrs   []Attr
 		asMap   Attributes
 		wantVal bool // from exampleConfig: rule-1 is plan pro in US; beta_testers are beta-1, beta-2
-		wantWhy string
+		wantWhy evaluate.ReasonKind
 	}
 	subjects := []subject{
-		{[]Attr{String("userId", "8a7f4c91"), String("plan", "pro"), String("region", "US")},
+		{[]Attr{StringAttr("userId", "8a7f4c91"), StringAttr("plan", "pro"), StringAttr("region", "US")},
 			Attributes{"userId": "8a7f4c91", "plan": "pro", "region": "US"}, true, "RULE_MATCH"},
-		{[]Attr{String("userId", "beta-2"), String("plan", "free"), String("region", "EU")},
+		{[]Attr{StringAttr("userId", "beta-2"), StringAttr("plan", "free"), StringAttr("region", "EU")},
 			Attributes{"userId": "beta-2", "plan": "free", "region": "EU"}, true, "SEGMENT_MATCH"},
-		{[]Attr{String("userId", "someone"), String("plan", "free"), Int("age", 40), Bool("vip", false)},
+		{[]Attr{StringAttr("userId", "someone"), StringAttr("plan", "free"), IntAttr("age", 40), BoolAttr("vip", false)},
 			Attributes{"userId": "someone", "plan": "free", "age": 40, "vip": false}, false, "ROLLOUT"},
 	}
 	for _, mode := range []Mode{ModeRemote, ModeLocal} {
@@ -327,7 +328,7 @@ func TestSubjectEvaluatesLikeAttributes(t *testing.T) {
 func TestSubjectPrivacy(t *testing.T) {
 	rt := &testkit.RecordingTransport{}
 	h := newHarness(t, WithHTTPClient(&http.Client{Transport: rt}), WithPrivateAttributes("email"), WithHashedAttributes("salt", "userId"))
-	ctx := WithSubject(context.Background(), String("userId", "8a7f4c91"), String("plan", "pro"), String("region", "US"), String("email", "jane@example.com"))
+	ctx := WithSubject(context.Background(), StringAttr("userId", "8a7f4c91"), StringAttr("plan", "pro"), StringAttr("region", "US"), StringAttr("email", "jane@example.com"))
 	if v, d := h.c.BoolDetail(ctx, "checkout-new-flow", false); !v || d.Reason.RuleID != "rule-1" {
 		t.Fatalf("evaluation: %v %+v, want true by rule-1", v, d)
 	}

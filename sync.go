@@ -152,22 +152,44 @@ func WithStaleAfter(d time.Duration) Option {
 	}
 }
 
-// DataState is the state of the client's data source.
-type DataState string
+// State says what the client can serve. One word a meaning, shared with
+// the rest of the API: "ready" as in WaitReady and CodeNotReady, "stale"
+// as in SourceStale and WithStaleAfter (past its freshness limit, still
+// served).
+type State string
 
-// The data states.
+// The states.
 const (
-	StateInitializing DataState = "initializing"
-	StateValid        DataState = "valid"
-	StateStale        DataState = "stale"
-	StateOffline      DataState = "offline"
-	StateError        DataState = "error"
+	// StateNotReady: no config yet (local mode before its first sync);
+	// evaluations serve the bootstrap or the caller's default, and
+	// WaitReady blocks.
+	StateNotReady State = "not-ready"
+	// StateReady: the client serves its flags' own answers.
+	StateReady State = "ready"
+	// StateStale: local mode's config was last confirmed by the server
+	// longer ago than WithStaleAfter; it still serves.
+	StateStale State = "stale"
+	// StateOffline: offline mode (the bootstrap alone, no network), or a
+	// closed client.
+	StateOffline State = "offline"
+	// StateError: the client cannot serve fresh answers: local mode's
+	// last sync failed (or there is no config and a failure), or, in
+	// remote mode, the circuit breaker is open, the server refused the
+	// event stream for good, or the API answered with a misconfiguration
+	// (unknown environment, bad token, no such endpoint).
+	StateError State = "error"
 )
 
-// Status describes the client's data source.
+// Status describes the client's data (State and the Config fields) and,
+// apart from it, the API's health (Endpoint, Breaker, StreamConnected,
+// LastError, ErrorSince). The two can differ without contradicting each
+// other: in remote mode, a client whose API stopped answering stays
+// StateReady (cached decisions serve until their TTL, then as STALE, and
+// new ones fall back) while LastError says why the API failed and
+// ErrorSince since when, until the circuit breaker opens (StateError).
 type Status struct {
 	Mode  Mode
-	State DataState
+	State State
 	// ConfigVersion, ETag and ConfigAge describe the config in use (local
 	// and offline modes, and a remote-mode bootstrap fallback).
 	ConfigVersion int64
@@ -177,18 +199,24 @@ type Status struct {
 	// StreamConnected reports a live SSE subscription.
 	StreamConnected bool
 	// Endpoint is the base URL of the endpoint that answered last (the
-	// primary until one did; see WithEndpoints); empty in offline mode.
+	// primary until one did; see WithEndpoint); empty in offline mode.
 	Endpoint string
 	// Breaker is the state of that endpoint's circuit breaker.
 	Breaker BreakerState
-	// LastError describes the last data-source failure, if any.
+	// LastError describes the last failure of the API (or of a bootstrap
+	// or last-known file at start); empty once the API answered after it
+	// (a stream the server refused for good keeps its error).
 	LastError string
+	// ErrorSince is when the API began failing: the time of the first
+	// failure since its last answer. Zero when LastError is empty.
+	ErrorSince time.Time
 }
 
 // localState is the data source's mutable state.
 type localState struct {
 	mu        sync.Mutex
 	lastErr   string
+	errSince  time.Time // when lastErr's run of failures began
 	confirmed time.Time // last time the server confirmed the config (200 or 304)
 	ready     chan struct{}
 	readyOnce sync.Once
@@ -210,12 +238,18 @@ type localState struct {
 	lmu       sync.Mutex
 	listeners map[int]*listener
 	nextID    int
-	lastState DataState
+	lastState State
 }
 
+// setLastError records a failure for Status: LastError, and ErrorSince
+// when it is the first since the API last answered (apiAnswered).
 func (c *Client) setLastError(err error) {
 	c.local.mu.Lock()
 	c.local.lastErr = err.Error()
+	if c.local.errSince.IsZero() {
+		c.local.errSince = c.cfg.clock.Now()
+	}
+	c.failing.Store(true)
 	c.local.mu.Unlock()
 }
 
@@ -407,7 +441,7 @@ func (c *Client) syncOnce(ctx context.Context) error {
 	ctx, cancel := context.WithTimeout(ctx, max(c.cfg.timeout, 5*time.Second))
 	defer cancel()
 	// Each endpoint in turn, most preferred usable first, until one
-	// answers (WithEndpoints); an endpoint that fails is skipped for the
+	// answers (WithEndpoint); an endpoint that fails is skipped for the
 	// breaker's open timeout.
 	var tried uint32
 	for {
@@ -448,12 +482,12 @@ func (c *Client) syncFrom(ctx context.Context, i int) error {
 	c.local.mu.Unlock()
 	resp, err := c.hc.Do(req)
 	if err != nil {
-		return &apiError{code: ErrorUnavailable, msg: "config fetch: " + transportMessage(err)}
+		return &apiError{code: CodeUnavailable, msg: "config fetch: " + transportMessage(err)}
 	}
 	defer resp.Body.Close()
 	data, err := io.ReadAll(io.LimitReader(resp.Body, c.cfg.localOptions.maxConfig+1))
 	if err != nil {
-		return &apiError{code: ErrorUnavailable, msg: "config fetch: " + transportMessage(err)}
+		return &apiError{code: CodeUnavailable, msg: "config fetch: " + transportMessage(err)}
 	}
 	now := c.cfg.clock.Now()
 	if resp.StatusCode == http.StatusOK || resp.StatusCode == http.StatusNotModified {
@@ -466,11 +500,11 @@ func (c *Client) syncFrom(ctx context.Context, i int) error {
 	case resp.StatusCode != http.StatusOK:
 		return statusError(resp, data, now)
 	case int64(len(data)) > c.cfg.localOptions.maxConfig:
-		return &apiError{code: ErrorBadResponse, msg: fmt.Sprintf("config larger than %d bytes", c.cfg.localOptions.maxConfig)}
+		return &apiError{code: CodeBadResponse, msg: fmt.Sprintf("config larger than %d bytes", c.cfg.localOptions.maxConfig)}
 	}
 	var cfg evaluate.Config // decoded as a bootstrap's (loadEnvelope)
 	if err := evaluate.DecodeJSON(data, &cfg, evaluate.JSONOptions{AllowUnknownFields: true}); err != nil {
-		return &apiError{code: ErrorBadResponse, msg: "config: malformed JSON: " + err.Error()}
+		return &apiError{code: CodeBadResponse, msg: "config: malformed JSON: " + err.Error()}
 	}
 	epoch := resp.Header.Get(wire.HeaderConfigEpoch)
 	if cur != nil && cur.source == SourceLocal && cfg.Version < cur.snap.Version() {
@@ -481,18 +515,18 @@ func (c *Client) syncFrom(ctx context.Context, i int) error {
 		// its data, or another store took over): refusing it would serve
 		// the old config for good.
 		if epoch == "" || cur.epoch == "" || epoch == cur.epoch {
-			return &apiError{code: ErrorBadResponse, msg: fmt.Sprintf("config version %d is older than the %d held: refused (out of order)", cfg.Version, cur.snap.Version())}
+			return &apiError{code: CodeBadResponse, msg: fmt.Sprintf("config version %d is older than the %d held: refused (out of order)", cfg.Version, cur.snap.Version())}
 		}
 		c.cfg.logger.Warn("flagwire: the server's config store is new (restarted without its data, or replaced): following its config",
 			"version", cfg.Version, "heldVersion", cur.snap.Version(), "epoch", epoch, "heldEpoch", cur.epoch)
 		c.local.persistedVersion = math.MinInt64 // the last-known file follows too
 	}
 	if cfg.Environment != "" && cfg.Environment != c.cfg.environment {
-		return &apiError{code: ErrorBadResponse, msg: fmt.Sprintf("config is for environment %q", cfg.Environment)}
+		return &apiError{code: CodeBadResponse, msg: fmt.Sprintf("config is for environment %q", cfg.Environment)}
 	}
 	snap, err := evaluate.Compile(&cfg)
 	if err != nil {
-		return &apiError{code: ErrorBadResponse, msg: "config refused, the previous one keeps serving: " + err.Error()}
+		return &apiError{code: CodeBadResponse, msg: "config refused, the previous one keeps serving: " + err.Error()}
 	}
 	c.local.mu.Lock()
 	c.local.compiles++
@@ -532,8 +566,8 @@ func (c *Client) abandonPersist() {
 func (c *Client) confirm(now time.Time) {
 	c.local.mu.Lock()
 	c.local.confirmed = now
-	c.local.lastErr = ""
 	c.local.mu.Unlock()
+	c.apiAnswered()
 }
 
 // persistLastKnown fetches the signed envelope of the current config and
@@ -638,7 +672,7 @@ func (c *Client) Status() Status {
 		st.Endpoint = ep.url.String()
 	}
 	c.local.mu.Lock()
-	st.LastError = c.local.lastErr
+	st.LastError, st.ErrorSince = c.local.lastErr, c.local.errSince
 	confirmed := c.local.confirmed
 	c.local.mu.Unlock()
 	if s := c.local.stream; s != nil {
@@ -661,7 +695,7 @@ func (c *Client) Status() Status {
 	case c.cfg.mode == ModeOffline:
 		st.State = StateOffline
 	case c.cfg.mode == ModeRemote:
-		st.State = StateValid
+		st.State = StateReady
 		if st.Breaker == BreakerOpen || (c.local.stream != nil && c.local.stream.stopped.Load() && !c.local.stream.absent.Load()) || c.configErr.Load() {
 			st.State = StateError
 		}
@@ -671,7 +705,7 @@ func (c *Client) Status() Status {
 		case cur == nil && st.LastError != "":
 			st.State = StateError
 		case cur == nil || cur.source != SourceLocal:
-			st.State = StateInitializing
+			st.State = StateNotReady
 			if st.LastError != "" {
 				st.State = StateError
 			}
@@ -680,7 +714,7 @@ func (c *Client) Status() Status {
 		case st.LastError != "":
 			st.State = StateError
 		default:
-			st.State = StateValid
+			st.State = StateReady
 		}
 	}
 	return st

@@ -59,10 +59,10 @@ func TestLocalModeEvaluatesInProcess(t *testing.T) {
 		t.Fatalf("local mode called /v1/evaluate %d times", n)
 	}
 	st := c.Status()
-	if st.State != StateValid || st.ETag == "" || st.ConfigSource != SourceLocal {
+	if st.State != StateReady || st.ETag == "" || st.ConfigSource != SourceLocal {
 		t.Fatalf("status %+v", st)
 	}
-	if _, d := c.BoolDetail(user("x", "pro", "US"), "missing", false); d.ErrorCode != ErrorFlagNotFound {
+	if _, d := c.BoolDetail(user("x", "pro", "US"), "missing", false); d.ErrorCode != CodeFlagNotFound {
 		t.Fatalf("missing flag: %+v", d)
 	}
 }
@@ -339,7 +339,7 @@ func TestRemoteFallsBackToBootstrap(t *testing.T) {
 	}
 	defer c.Close(context.Background())
 	v, d := c.BoolDetail(user("8a7f4c91", "pro", "US"), "checkout-new-flow", false)
-	if !v || d.Source != SourceBootstrap || d.ErrorCode != ErrorUnavailable || d.Reason.RuleID != "rule-1" {
+	if !v || d.Source != SourceBootstrap || d.ErrorCode != CodeUnavailable || d.Reason.RuleID != "rule-1" {
 		t.Fatalf("%v %+v", v, d)
 	}
 }

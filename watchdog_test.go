@@ -127,7 +127,7 @@ func TestHugeTTLSecondsClampsToMax(t *testing.T) {
 			defer srv.Close()
 			clk := testkit.NewClock()
 			c, err := New(context.Background(), WithEndpoint(srv.URL), WithLogger(quietLogger()), WithStreaming(false), withClock(clk),
-				WithTimeout(patience), WithMaxStaleness(-1))
+				WithTimeout(patience), WithCache(CacheSettings{MaxStale: -1}))
 			if err != nil {
 				t.Fatal(err)
 			}

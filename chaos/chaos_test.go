@@ -249,13 +249,13 @@ func note(desc string) func(*world, window) (string, bool) {
 
 // Fallback codes each kind of fault can cause.
 var (
-	codesDown    = []flagwire.ErrorCode{flagwire.ErrorUnavailable, flagwire.ErrorTimeout, flagwire.ErrorCircuitOpen}
-	codesGarbage = []flagwire.ErrorCode{flagwire.ErrorBadResponse, flagwire.ErrorUnavailable, flagwire.ErrorTimeout, flagwire.ErrorCircuitOpen}
+	codesDown    = []flagwire.ErrorCode{flagwire.CodeUnavailable, flagwire.CodeTimeout, flagwire.CodeCircuitOpen}
+	codesGarbage = []flagwire.ErrorCode{flagwire.CodeBadResponse, flagwire.CodeUnavailable, flagwire.CodeTimeout, flagwire.CodeCircuitOpen}
 	// 401/403 are not counted by the breaker: never CIRCUIT_OPEN.
-	codesAuth = []flagwire.ErrorCode{flagwire.ErrorUnauthorized, flagwire.ErrorTimeout}
+	codesAuth = []flagwire.ErrorCode{flagwire.CodeUnauthorized, flagwire.CodeTimeout}
 	// A decision for another flag is a per-item failure of a 200 answer:
 	// the breaker sees a success.
-	codesOtherFlag = []flagwire.ErrorCode{flagwire.ErrorBadResponse, flagwire.ErrorTimeout}
+	codesOtherFlag = []flagwire.ErrorCode{flagwire.CodeBadResponse, flagwire.CodeTimeout}
 )
 
 // catalogue is the seed's failure catalogue, as drills.
@@ -323,7 +323,7 @@ func catalogue(t *testing.T) []drill {
 		{name: "429 + Retry-After", modes: bothModes, fault: fault{
 			start:    inject(flagtest.Fault{Status: http.StatusTooManyRequests, RetryAfter: time.Second}, true),
 			hits:     hitPaths(true),
-			codes:    []flagwire.ErrorCode{flagwire.ErrorRateLimited, flagwire.ErrorTimeout, flagwire.ErrorCircuitOpen},
+			codes:    []flagwire.ErrorCode{flagwire.CodeRateLimited, flagwire.CodeTimeout, flagwire.CodeCircuitOpen},
 			remote:   both(retryAfterBound, streamBound),
 			local:    both(retryAfterSyncBound, streamBound),
 			stampede: true,
@@ -475,13 +475,13 @@ func notRetried(w *world) (string, bool) {
 		attrs := flagwire.Attributes{"userId": fmt.Sprintf("auth-probe-%d", i), "plan": "pro"}
 		_, d = w.client.BoolDetail(flagwire.WithAttributes(context.Background(), attrs), flagBench, false)
 		n = w.ct.keyCount(boolKey(flagBench, attrs))
-		if d.ErrorCode != flagwire.ErrorCircuitOpen && d.ErrorCode != flagwire.ErrorTimeout {
+		if d.ErrorCode != flagwire.CodeCircuitOpen && d.ErrorCode != flagwire.CodeTimeout {
 			break
 		}
 		pace(openTimeout / 5)
 	}
 	return fmt.Sprintf("a cold call during the fault: %d request(s), %s %s (want 1, UNAUTHORIZED: not retried)", n, d.Source, d.ErrorCode),
-		n == 1 && d.ErrorCode == flagwire.ErrorUnauthorized
+		n == 1 && d.ErrorCode == flagwire.CodeUnauthorized
 }
 
 // knownIssues are bound violations found by this suite in code under
@@ -608,7 +608,7 @@ func newWorld(t *testing.T, s settings, m flagwire.Mode, wo ...worldOptions) *wo
 	case flagwire.ModeLocal:
 		opts = append(opts, flagwire.WithPollInterval(pollInterval))
 	case flagwire.ModeRemote:
-		opts = append(opts, flagwire.WithMaxStaleness(maxStale))
+		opts = append(opts, flagwire.WithCache(flagwire.CacheSettings{MaxStale: maxStale}))
 	}
 	w.expect = expect{mode: m}
 	if (m == flagwire.ModeRemote || m == flagwire.ModeOffline) && !o.noBootstrap {
@@ -847,7 +847,7 @@ func (w *world) recover() {
 			v, d := w.client.StringDetail(probe, flagChurn, defString)
 			return v == want && d.Source == flagwire.SourceLocal
 		})
-		testkit.CheckWithin(t, 5*time.Second, "status valid", func() bool { return w.client.Status().State == flagwire.StateValid })
+		testkit.CheckWithin(t, 5*time.Second, "status valid", func() bool { return w.client.Status().State == flagwire.StateReady })
 	}
 }
 

@@ -88,7 +88,7 @@ func TestChaosWrongTypeDoesNotPoison(t *testing.T) {
 				attrs := flagwire.Attributes{"userId": fmt.Sprintf("typed-%d", i), "plan": plans[i%3], "region": "EU", "appVersion": "2.3.1"}
 				ctx := flagwire.WithAttributes(context.Background(), attrs)
 				got, def, d := evalAs(w.client, ctx, wc.key, wc.as)
-				if got != def || d.Source != flagwire.SourceCallerDefault || d.ErrorCode != flagwire.ErrorTypeMismatch {
+				if got != def || d.Source != flagwire.SourceCallerDefault || d.ErrorCode != flagwire.CodeTypeMismatch {
 					t.Errorf("%s as %s: %v %+v; want the default %v, DEFAULT, TYPE_MISMATCH", wc.key, wc.as, got, d, def)
 				}
 				for j := 0; j < 2; j++ { // the miss, then the cached answer
@@ -145,13 +145,13 @@ func TestChaosClosedClient(t *testing.T) {
 			waitLoad()
 			waitChurn()
 			after := w.rec.bySource[flagwire.SourceCallerDefault].Load() - before
-			if n := w.rec.codes()[flagwire.ErrorClosed]; n == 0 {
+			if n := w.rec.codes()[flagwire.CodeClosed]; n == 0 {
 				t.Errorf("no call after Close answered CLIENT_CLOSED (%d defaults after Close)", after)
 			}
 			var nilClient *flagwire.Client
 			for _, k := range flagKeys {
 				got, def, d := evalAs(nilClient, context.Background(), k, flagType[k])
-				if got != def || d.Source != flagwire.SourceCallerDefault || d.ErrorCode != flagwire.ErrorClosed {
+				if got != def || d.Source != flagwire.SourceCallerDefault || d.ErrorCode != flagwire.CodeClosed {
 					t.Errorf("nil client, %s: %v %+v; want the default, DEFAULT, CLIENT_CLOSED", k, got, d)
 				}
 			}
