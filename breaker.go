@@ -6,9 +6,8 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/sony/gobreaker/v2"
-
 	"github.com/flagwire/flagwire/internal/wire"
+	"github.com/sony/gobreaker/v2"
 )
 
 // BreakerState is the circuit breaker's state.

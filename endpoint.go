@@ -3,55 +3,11 @@ package flagwire
 import (
 	"errors"
 	"net/url"
-	"strings"
 	"sync/atomic"
 	"time"
+
+	"github.com/flagwire/flagwire/internal/retry"
 )
-
-// WithEndpoint sets the Flag API's base URL, such as
-// "https://flags.example.com" (the SDK appends /v1/...). Required in remote
-// and local modes. A URL ending in the API's own prefix /v1, such as
-// "https://flags.example.com/v1", means the base URL without it: New
-// drops that suffix, so requests never go to /v1/v1/.... API calls never
-// follow a redirect off this URL's origin (see WithHTTPClient).
-//
-// others are more base URLs of the same API (replicas or regions), in
-// order of preference after primary (the nearest region or replica),
-// each read as primary is. Every API call (evaluations, config syncs, the
-// event stream) goes to the first endpoint that is usable: not failing
-// (its circuit breaker is not open, and it answered the last config fetch
-// or stream connect), and not asking the client to wait (Retry-After). A
-// call that fails on one endpoint is retried on the next within the same
-// call, so a region outage costs a caller one failed attempt, not a
-// fallback. The client returns to a more preferred endpoint as soon as it
-// is usable again: its breaker lets a probe through after
-// BreakerSettings.OpenTimeout (10 s by default), and a stream connected to
-// another endpoint moves back within 30 s. The stream resumes with
-// Last-Event-ID on whichever endpoint it reaches (replicas of one store
-// share event ids; another store is a new epoch, which the client
-// follows). Each endpoint has its own breaker and Retry-After.
-// Status().Endpoint names the endpoint in use. At most 16 endpoints.
-func WithEndpoint(primary string, others ...string) Option {
-	return boundTo("WithEndpoint", networkModes, func(c *config) {
-		c.endpoints = c.endpoints[:0]
-		for _, raw := range append([]string{primary}, others...) {
-			u, err := url.Parse(strings.TrimRight(raw, "/"))
-			if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-				c.errorf("endpoint %q is not an absolute http(s) URL", raw)
-				continue
-			}
-			c.endpoints = append(c.endpoints, u)
-		}
-		if len(c.endpoints) > maxEndpoints {
-			c.errorf("%d endpoints: at most %d", len(c.endpoints), maxEndpoints)
-		}
-	})
-}
-
-// withStreamPreferEvery shortens streamPreferEvery (tests).
-func withStreamPreferEvery(d time.Duration) Option {
-	return func(c *config) { c.localOptions.streamPrefer = d }
-}
 
 // maxEndpoints bounds WithEndpoint (a call's tried set is a bit mask).
 const maxEndpoints = 16
@@ -156,4 +112,19 @@ func failsOver(err error) bool {
 		return false
 	}
 	return isBreakerOpen(err)
+}
+
+// retryAfter returns the Retry-After wait err carries (an *apiError from
+// a response with the header), capped at RetrySettings.MaxRetryAfter; zero
+// when there is none. Every consumer of a Retry-After goes through it.
+func (c *Client) retryAfter(err error) time.Duration {
+	var ae *apiError
+	if !errors.As(err, &ae) || ae.retryAfter <= 0 {
+		return 0
+	}
+	limit := c.cfg.retry.MaxRetryAfter
+	if limit <= 0 {
+		limit = retry.DefaultMaxRetryAfter
+	}
+	return min(ae.retryAfter, limit)
 }

@@ -15,54 +15,6 @@ import (
 	"github.com/flagwire/flagwire/internal/wire"
 )
 
-// The SDK's OFREP backend (WithOFREP): the OpenFeature Remote Evaluation
-// Protocol, open-feature/protocol service/openapi.yaml, spoken by the SDK
-// instead of POST /v1/evaluate. It plugs in below the breaker and the retry
-// policy (remote.go calls postOFREP for one attempt) and answers in the
-// shape of a /v1/evaluate response, so the decision cache, coalescing,
-// negative caching and fallbacks are the same code.
-//
-// One flag is one POST /ofrep/v1/evaluate/flags/{key}. A batch (Evaluate,
-// Middleware's prefetch) makes one bulk POST /ofrep/v1/evaluate/flags per distinct
-// evaluation context and picks the requested flags from it; a flag the
-// bulk answer lacks is FLAG_NOT_FOUND.
-//
-// Mapping of an OFREP answer to a decision:
-//   - value → the served value; variant → Detail.Variant.
-//   - reason → Reason.Kind: TARGETING_MATCH → RULE_MATCH, SPLIT → ROLLOUT,
-//     DISABLED → OFF; every other reason (STATIC, DEFAULT, CACHED,
-//     UNKNOWN, TARGETING_MATCH_SPLIT, …) is kept as the server sent it
-//     (none at all is UNKNOWN). Flagwire's own server, asked with the
-//     header X-Flagwire-OFREP-Metadata: extended (sent on every request),
-//     also sends metadata reasonKind (when the reason does not map back to
-//     it), ruleId, segment, prerequisite, bucket, flagVersion, flagType,
-//     payload (JSON text) and errorCode (MISSING_BUCKETING_ATTRIBUTE),
-//     which are used as they are, so answers through OFREP equal answers
-//     through /v1/evaluate. Every other metadata entry with a string, boolean or
-//     number value, from any OFREP server, is the flag's own:
-//     Detail.FlagMetadata (the names left out are those
-//     evaluate.IsReservedFlagMetadataKey reports, which Flagwire's engine
-//     refuses as flagMetadata keys).
-//   - TTL: Cache-Control max-age when the server sends one; else 0 (the
-//     minimum TTL) when the server says "cacheable": false; else 60 s. The
-//     TTL bounds (CacheSettings.MinTTL and MaxTTL) apply.
-//   - 404 FLAG_NOT_FOUND and 400 errorCode answers are per-flag errors:
-//     FLAG_NOT_FOUND is cached like /v1/evaluate's, the others are not; 401/403, 429 (Retry-After, seconds or an
-//     HTTP date) and 5xx are failures of the call, as on /v1/evaluate.
-//   - The caller's default is not part of the request and not part of the
-//     cached decision: each typed read checks the served value's type
-//     itself (TYPE_MISMATCH), as with /v1/evaluate.
-//   - A 200 answer without a value (OFREP ADR-0006's code default, what
-//     flagd and GO Feature Flag send for a disabled flag) is a success:
-//     the caller's default is served with the server's reason and variant,
-//     no error code, and cached like any decision.
-//   - An error TARGETING_KEY_MISSING is MISSING_BUCKETING_ATTRIBUTE (with
-//     the caller's default: OFREP gives no value).
-//
-// Flagwire's server reads the environment from the X-Flagwire-Environment
-// header; other OFREP servers ignore it, and X-Flagwire-OFREP-Metadata. The context is sent with a
-// targetingKey equal to userId when it has a userId and no targetingKey.
-
 const (
 	// ofrepEnvironmentHeader names the environment to Flagwire's server.
 	ofrepEnvironmentHeader = "X-Flagwire-Environment"
