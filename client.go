@@ -111,7 +111,7 @@ func New(ctx context.Context, opts ...Option) (*Client, error) {
 		hc = &http.Client{Transport: tr}
 		cfg.ownHTTPClient = true
 	}
-	hc = withRedirectPolicy(hc) // options.go: never to another origin
+	hc = withRedirectPolicy(hc) // redirect.go: never to another origin
 	lifeCtx, cancel := context.WithCancel(context.Background())
 	c := &Client{
 		cfg:       cfg,
@@ -217,7 +217,7 @@ func (c *Client) Close(ctx context.Context) error {
 	select {
 	case <-done:
 	case <-ctx.Done():
-		c.abandonPersist() // sync.go: a last-known write in progress stops too
+		c.abandonPersist() // lastknown.go: a last-known write in progress stops too
 		return ctx.Err()
 	}
 	if c.cfg.ownHTTPClient {

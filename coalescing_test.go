@@ -13,6 +13,36 @@ import (
 	"github.com/flagwire/flagwire/internal/testkit"
 )
 
+func TestCoalescing1000Misses(t *testing.T) {
+	// A generous timeout: this test counts requests, and under -race with
+	// 1,000 goroutines on 2 cores the default 200 ms is tight.
+	h := newHarness(t, WithTimeout(10*time.Second))
+	remove := h.srv.InjectFault(flagtest.Fault{Path: "/v1/evaluate", Latency: 50 * time.Millisecond})
+	defer remove()
+	ctx := user("8a7f4c91", "pro", "US")
+	var wg sync.WaitGroup
+	var wrong atomic.Int64
+	start := make(chan struct{})
+	for i := 0; i < 1000; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			<-start
+			if !h.c.Bool(ctx, "checkout-new-flow", false) {
+				wrong.Add(1)
+			}
+		}()
+	}
+	close(start)
+	wg.Wait()
+	if n := h.evaluations(); n != 1 {
+		t.Fatalf("1000 concurrent misses made %d requests, want exactly 1", n)
+	}
+	if wrong.Load() != 0 {
+		t.Fatalf("%d callers got the wrong value", wrong.Load())
+	}
+}
+
 // heldTransport passes requests to the server; the first one whose path
 // is path is answered by the server at once, but its response is held
 // (answered is closed) until release is closed or the request's context

@@ -18,18 +18,6 @@ import (
 	"github.com/flagwire/flagwire/internal/testkit"
 )
 
-// The differential test: long-lived clients, one per mode (remote with a
-// small cache, remote with hashed identifiers, local), serve many
-// subjects while the flags change under them over SSE, with concurrent
-// callers, Invalidate of one flag and of all, and refreshes forced between the
-// steps of the decision cache's front index. Every answer is compared
-// with an independent evaluation: the rules engine on the definition of
-// the flag at the version the answer names (kept by the test, as it
-// wrote it), for the subject as the documented semantics say the server
-// sees it (hashed identifiers, non-finite numbers as null); and that
-// version must be the flag's current one (the test waits for each change
-// to reach every client before the next round).
-
 const diffSalt = "diff-salt"
 
 // diffDeepPath is a rule path 35 maps deep.

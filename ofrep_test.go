@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"reflect"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -18,6 +19,65 @@ import (
 	"github.com/flagwire/flagwire/internal/testkit"
 	"github.com/flagwire/flagwire/internal/wire"
 )
+
+// TestOFREPCodeDefaultIsSuccess: an OFREP 200 without a value (flagd and
+// GO Feature Flag answer so for a disabled flag; OFREP ADR-0006) serves
+// the caller's default as a success, with the server's reason and variant;
+// foreign OpenFeature reasons are kept.
+func TestOFREPCodeDefaultIsSuccess(t *testing.T) {
+	srv := flagtest.NewServer(t, flagtest.WithConfig(typesConfig()))
+	const single = "/ofrep/v1/evaluate/flags/"
+	answer := func(key, body string) {
+		srv.InjectFault(flagtest.Fault{Method: http.MethodPost, Path: single + key, Body: []byte(body)})
+	}
+	answer("disabled-flag", `{"key":"disabled-flag","reason":"DISABLED","variant":"off"}`)
+	answer("static-flag", `{"key":"static-flag","value":"blue","reason":"STATIC","variant":"b"}`)
+	answer("split-flag", `{"key":"split-flag","value":"green","reason":"TARGETING_MATCH_SPLIT","variant":"g"}`)
+	answer("cached-flag", `{"key":"cached-flag","value":"red","reason":"CACHED","variant":"r"}`)
+	answer("unknown-flag", `{"key":"unknown-flag","value":"grey","reason":"UNKNOWN"}`)
+	answer("default-flag", `{"key":"default-flag","reason":"DEFAULT","variant":"control","metadata":{"team":"growth"}}`)
+	c := modeClient(t, srv, ModeRemote, true)
+	ctx := WithAttributes(context.Background(), Attributes{"userId": "u1"})
+
+	for _, src := range []Source{SourceRemote, SourceCache} {
+		v, d := c.BoolDetail(ctx, "disabled-flag", true)
+		if !v || d.ErrorCode != "" || d.Variant != "off" || d.Reason.Kind != "OFF" || d.Source != src {
+			t.Errorf("disabled-flag (%s): %v %+v; want the default true, variant off, reason OFF, no error", src, v, d)
+		}
+	}
+	var dst = map[string]int{"keep": 1}
+	if d := c.JSON(ctx, "default-flag", &dst); dst["keep"] != 1 || len(dst) != 1 || d.ErrorCode != "" || d.Variant != "control" || d.Reason.Kind != "DEFAULT" {
+		t.Errorf("default-flag JSON: %v %+v", dst, d)
+	}
+	for _, tc := range []struct {
+		key, value, variant string
+		kind                evaluate.ReasonKind
+	}{
+		{"static-flag", "blue", "b", "STATIC"},
+		{"split-flag", "green", "g", "TARGETING_MATCH_SPLIT"},
+		{"cached-flag", "red", "r", "CACHED"},
+		{"unknown-flag", "grey", "grey", "UNKNOWN"},
+	} {
+		if v, d := c.StringDetail(ctx, tc.key, "x"); v != tc.value || d.Variant != tc.variant || d.Reason.Kind != tc.kind || d.ErrorCode != "" {
+			t.Errorf("%s: %q %+v; want %q variant %q reason %q", tc.key, v, d, tc.value, tc.variant, tc.kind)
+		}
+	}
+
+	// In a bulk answer too.
+	srv.ClearFaults()
+	srv.InjectFault(flagtest.Fault{Method: http.MethodPost, Path: "/ofrep/v1/evaluate/flags", Count: 1,
+		Body: []byte(`{"flags":[{"key":"a","reason":"DISABLED","variant":"off"},{"key":"b","value":3,"reason":"SPLIT","variant":"three"}]}`)})
+	res := c.Evaluate(WithAttributes(context.Background(), Attributes{"userId": "u2"}), []Request{{FlagKey: "a", Default: "dflt"}, {FlagKey: "b", Default: 0.0}})
+	if res[0].Value != "dflt" || res[0].Detail.ErrorCode != "" || res[0].Detail.Variant != "off" || res[0].Detail.Reason.Kind != "OFF" || res[0].Detail.Source != SourceRemote {
+		t.Errorf("bulk a: %+v", res[0])
+	}
+	if res[1].Value != 3.0 || res[1].Detail.Reason.Kind != "ROLLOUT" || res[1].Detail.Variant != "three" {
+		t.Errorf("bulk b: %+v", res[1])
+	}
+	if !slices.Equal([]string{res[0].Detail.FlagKey, res[1].Detail.FlagKey}, []string{"a", "b"}) {
+		t.Errorf("keys %+v", res)
+	}
+}
 
 // ofrepTestConfig has a flag for each type and reason, with payloads,
 // segments, targets and a rollout.

@@ -113,7 +113,7 @@ func TestCrossPackageLocalRequestAllocs(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	boot, err := bootstrap.Sign(exampleConfig(), priv, time.Now(), time.Hour)
+	boot, err := bootstrap.Sign(docsConfig(), priv, time.Now(), time.Hour)
 	if err != nil {
 		t.Fatal(err)
 	}
