@@ -50,7 +50,7 @@ func (c *Client) Evaluate(ctx context.Context, reqs []Request) []Result {
 		if r.Attributes != nil {
 			ecs[i] = newEvalContext(r.Attributes)
 		}
-		out[i] = Result{Value: r.Default, Detail: Detail{FlagKey: r.FlagKey, Reason: Reason{Bucket: -1}}}
+		out[i] = Result{Value: r.Default, Detail: Detail{FlagKey: r.FlagKey, Source: SourceCallerDefault, Reason: Reason{Bucket: -1}}}
 	}
 	if c == nil {
 		for i := range out {

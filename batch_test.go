@@ -14,7 +14,7 @@ import (
 func TestBatchRunsHooksForEveryItem(t *testing.T) {
 	srv := flagtest.NewServer(t, flagtest.WithConfig(typesConfig()))
 	for _, mode := range []Mode{ModeRemote, ModeLocal} {
-		t.Run(mode.String(), func(t *testing.T) {
+		t.Run(string(mode), func(t *testing.T) {
 			var hc hookCounter
 			c := modeClient(t, srv, mode, false, WithHooks(hc.hook()))
 			ctx := WithAttributes(context.Background(), Attributes{"userId": "u1"})

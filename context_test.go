@@ -148,7 +148,7 @@ func TestSubjectEvaluatesLikeAttributes(t *testing.T) {
 			Attributes{"userId": "someone", "plan": "free", "age": 40, "vip": false}, false, "ROLLOUT"},
 	}
 	for _, mode := range []Mode{ModeRemote, ModeLocal} {
-		t.Run(mode.String(), func(t *testing.T) {
+		t.Run(string(mode), func(t *testing.T) {
 			c := modeClient(t, srv, mode, false)
 			for _, s := range subjects {
 				before := srv.Requests("POST", "/v1/evaluate")

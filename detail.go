@@ -1,8 +1,6 @@
 package flagwire
 
 import (
-	"strconv"
-
 	"github.com/flagwire/flagwire/evaluate"
 )
 
@@ -69,38 +67,30 @@ type Reason struct {
 	Bucket int
 }
 
-// Source says where a value came from, in the order of preference.
-type Source uint8
+// Source says where a value came from, in the order of preference. It
+// prints as its value, such as "CACHE".
+type Source string
 
 // The sources.
 const (
-	// SourceCallerDefault is the default value the caller passed (printed
-	// CALLER_DEFAULT, so it is never confused with the reason kind
-	// DEFAULT, the flag's own default rule).
-	SourceCallerDefault Source = iota
 	// SourceRemote is a fresh answer from the remote evaluate API.
-	SourceRemote
+	SourceRemote Source = "REMOTE"
 	// SourceCache is a fresh answer from the decision cache.
-	SourceCache
-	// SourceStale is an expired cached decision served because the API
-	// could not be asked.
-	SourceStale
+	SourceCache Source = "CACHE"
 	// SourceLocal is an in-process evaluation of the synced config.
-	SourceLocal
+	SourceLocal Source = "LOCAL"
+	// SourceStale is a cached decision past its TTL (its freshness
+	// limit), served because the API could not be asked (for up to
+	// CacheSettings.MaxStale).
+	SourceStale Source = "STALE"
 	// SourceBootstrap is an evaluation of the bootstrap file or the
 	// persisted last-known config.
-	SourceBootstrap
+	SourceBootstrap Source = "BOOTSTRAP"
+	// SourceCallerDefault is the default value the caller passed (never
+	// to be confused with the reason kind DEFAULT, the flag's own default
+	// rule).
+	SourceCallerDefault Source = "CALLER_DEFAULT"
 )
-
-var sourceNames = [...]string{"CALLER_DEFAULT", "REMOTE", "CACHE", "STALE", "LOCAL", "BOOTSTRAP"}
-
-// String returns the source's name, such as "CACHE".
-func (s Source) String() string {
-	if int(s) < len(sourceNames) {
-		return sourceNames[s]
-	}
-	return "Source(" + strconv.Itoa(int(s)) + ")"
-}
 
 // ErrorCode says why an evaluation fell back. The empty code means no error.
 type ErrorCode string

@@ -26,4 +26,20 @@
 // one, else the bootstrap or last-known config, else the caller's default.
 // The …Detail forms say which (Detail.Source) and why (Detail.Reason,
 // Detail.ErrorCode). A nil or closed Client returns the default.
+//
+// One word, one meaning, across the whole API:
+//
+//   - ready: the client has its first good configuration (WaitReady,
+//     StateReady; before it, StateNotReady, ErrNotReady and, on an
+//     evaluation, CodeNotReady).
+//   - stale: past its freshness limit and still served: a decision past
+//     its TTL (SourceStale, for up to CacheSettings.MaxStale), a local
+//     config not confirmed within WithStaleAfter (StateStale).
+//   - default: the flag's default rule is the reason kind DEFAULT
+//     (evaluate.ReasonDefault); the value passed to Bool and friends is the
+//     caller's default (SourceCallerDefault).
+//   - Code… constants are the ErrorCode of a Detail (CodeTimeout, …);
+//     Err… values are the errors New, WaitReady and Close return.
+//   - …Attr functions build a subject's attributes (StringAttr, IntAttr,
+//     …); the Client's Bool, String, Int, Float and JSON evaluate flags.
 package flagwire

@@ -248,7 +248,7 @@ type value struct {
 // fresh (cache, remote or local) > stale cache > bootstrap/last-known >
 // default. It fills *det.
 func (c *Client) lookup(ctx context.Context, key string, det *Detail) value {
-	det.FlagKey = key
+	det.FlagKey, det.Source = key, SourceCallerDefault
 	det.Reason.Bucket = -1
 	if c == nil {
 		det.ErrorCode = CodeClosed

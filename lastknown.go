@@ -12,11 +12,7 @@ import (
 // persistLastKnown fetches the signed envelope of the current config and
 // writes it atomically.
 func (c *Client) persistLastKnown(ctx context.Context) error {
-	u := c.eps[c.lastEndpoint.Load()].url.JoinPath("v1", "bootstrap")
-	q := u.Query()
-	q.Set("environment", c.cfg.environment)
-	u.RawQuery = q.Encode()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u.String(), nil)
+	req, err := c.getEnv(ctx, c.eps[c.lastEndpoint.Load()].url, "bootstrap")
 	if err != nil {
 		return err
 	}

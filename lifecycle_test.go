@@ -74,7 +74,7 @@ func TestAnIdleClientParksItsClock(t *testing.T) {
 	cfg := killConfig(true)
 	signer := testkit.NewSigner()
 	for _, mode := range []Mode{ModeRemote, ModeLocal, ModeOffline} {
-		t.Run(mode.String(), func(t *testing.T) {
+		t.Run(string(mode), func(t *testing.T) {
 			opts := []Option{WithMode(mode), WithEnvironment("prod"), WithLogger(quietLogger()),
 				WithBootstrap(signer.Envelope(t, cfg, time.Now().Add(-time.Minute), 2*time.Hour)), WithTrustedKeys(signer.Pub)}
 			if mode != ModeOffline {

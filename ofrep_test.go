@@ -355,6 +355,9 @@ func TestOFREPFailures(t *testing.T) {
 			}
 			before := srv.Requests("POST", path)
 			v, d := c.IntDetail(pro, "max-items", 1)
+			if tc.wantSrc == "" { // a case that names no source expects the caller's default
+				tc.wantSrc = SourceCallerDefault
+			}
 			if v != tc.wantV || d.Source != tc.wantSrc || d.ErrorCode != tc.wantCode {
 				t.Errorf("got %d %+v, want %d from %s with %q", v, d, tc.wantV, tc.wantSrc, tc.wantCode)
 			}

@@ -51,6 +51,7 @@ type config struct {
 
 func defaultConfig() *config {
 	return &config{
+		mode:          ModeRemote,
 		timeout:       200 * time.Millisecond,
 		cacheSize:     10000,
 		minTTL:        time.Second,
@@ -75,10 +76,10 @@ func (c *config) errorf(format string, args ...any) {
 type modes uint8
 
 const (
-	remoteOnly   = modes(1 << ModeRemote)
-	localOnly    = modes(1 << ModeLocal)
+	remoteOnly   = modes(1) // ModeRemote.bit()
+	localOnly    = modes(2) // ModeLocal.bit()
 	networkModes = remoteOnly | localOnly
-	allModes     = networkModes | modes(1<<ModeOffline)
+	allModes     = networkModes | modes(4) // | ModeOffline.bit()
 )
 
 type modeBoundOption struct {
@@ -99,11 +100,11 @@ func boundTo(name string, m modes, f func(*config)) Option {
 // checkModes reports the options given that do not apply to c.mode.
 func (c *config) checkModes() {
 	for _, o := range c.modeBound {
-		if o.modes&(1<<c.mode) == 0 {
+		if o.modes&c.mode.bit() == 0 {
 			var in []string
 			for _, m := range []Mode{ModeRemote, ModeLocal, ModeOffline} {
-				if o.modes&(1<<m) != 0 {
-					in = append(in, m.String())
+				if o.modes&m.bit() != 0 {
+					in = append(in, string(m))
 				}
 			}
 			c.errorf("%s does not apply in %s mode (only in %s)", o.name, c.mode, strings.Join(in, " and "))
@@ -140,40 +141,41 @@ func defaultLocalConfig() localConfig {
 	}
 }
 
-// Mode selects how a Client decides flags.
-type Mode uint8
+// Mode selects how a Client decides flags. It prints as its value, such
+// as "remote".
+type Mode string
 
 // The modes.
 const (
 	// ModeRemote (the default) asks POST /v1/evaluate on a cache miss and
 	// caches decisions for their ttlSeconds.
-	ModeRemote Mode = iota
+	ModeRemote Mode = "remote"
 	// ModeLocal syncs the environment's config (GET /v1/flags with ETag,
 	// SSE invalidations, polling) and evaluates in-process.
-	ModeLocal
+	ModeLocal Mode = "local"
 	// ModeOffline evaluates a signed bootstrap file and never touches the
 	// network.
-	ModeOffline
+	ModeOffline Mode = "offline"
 )
 
-// String returns "remote", "local" or "offline".
-func (m Mode) String() string {
+// bit returns m's bit in a set of modes; 0 for an unknown mode.
+func (m Mode) bit() modes {
 	switch m {
 	case ModeRemote:
-		return "remote"
+		return 1
 	case ModeLocal:
-		return "local"
+		return 2
 	case ModeOffline:
-		return "offline"
+		return 4
 	}
-	return fmt.Sprintf("Mode(%d)", m)
+	return 0
 }
 
 // WithMode selects the evaluation mode. Default ModeRemote.
 func WithMode(m Mode) Option {
 	return func(c *config) {
-		if m > ModeOffline {
-			c.errorf("unknown mode %d", m)
+		if m.bit() == 0 {
+			c.errorf("unknown mode %q", m)
 			return
 		}
 		c.mode = m

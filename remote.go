@@ -252,6 +252,16 @@ func (c *Client) encodeEvaluate(items []remoteItem) ([]byte, error) {
 	return json.Marshal(req)
 }
 
+// getEnv builds the GET of base/v1/path for the client's environment
+// (?environment=…): the config, the bootstrap envelope, the event stream.
+func (c *Client) getEnv(ctx context.Context, base *url.URL, path string) (*http.Request, error) {
+	u := base.JoinPath("v1", path)
+	q := u.Query()
+	q.Set("environment", c.cfg.environment)
+	u.RawQuery = q.Encode()
+	return http.NewRequestWithContext(ctx, http.MethodGet, u.String(), nil)
+}
+
 // postEvaluate makes one HTTP attempt.
 func (c *Client) postEvaluate(ctx context.Context, base *url.URL, body []byte) (*wire.EvaluateResponse, error) {
 	u := base.JoinPath("v1", "evaluate")

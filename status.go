@@ -42,8 +42,11 @@ const (
 type Status struct {
 	Mode  Mode
 	State State
-	// ConfigVersion, ETag and ConfigAge describe the config in use (local
-	// and offline modes, and a remote-mode bootstrap fallback).
+	// ConfigVersion, ETag, ConfigSource and ConfigAge describe the config
+	// in use (local and offline modes, and a remote-mode bootstrap
+	// fallback). ConfigSource is SourceLocal (synced) or SourceBootstrap
+	// (a bootstrap or last-known file); empty, as the others are zero,
+	// while the client holds no config.
 	ConfigVersion int64
 	ETag          string
 	ConfigSource  Source

@@ -172,11 +172,7 @@ func (s *streamer) connectOnce(parent context.Context) error {
 		s.skip = 0
 	}
 	epi := c.endpointFor(s.skip, c.cfg.clock.Nanotime())
-	u := c.eps[epi].url.JoinPath("v1", "stream")
-	q := u.Query()
-	q.Set("environment", s.c.cfg.environment)
-	u.RawQuery = q.Encode()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u.String(), nil)
+	req, err := c.getEnv(ctx, c.eps[epi].url, "stream")
 	if err != nil {
 		return err
 	}

@@ -26,7 +26,7 @@ import (
 // machine without any defect.
 func TestSSEPropagation(t *testing.T) {
 	for _, mode := range []Mode{ModeLocal, ModeRemote} {
-		t.Run(mode.String(), func(t *testing.T) {
+		t.Run(string(mode), func(t *testing.T) {
 			const changes = 200
 			lat := measurePropagation(t, mode, changes)
 			slices.Sort(lat)
@@ -42,7 +42,7 @@ func TestSSEPropagation(t *testing.T) {
 //	go test -run '^$' -bench BenchmarkSSEPropagation -benchtime 500x .
 func BenchmarkSSEPropagation(b *testing.B) {
 	for _, mode := range []Mode{ModeLocal, ModeRemote} {
-		b.Run(mode.String(), func(b *testing.B) {
+		b.Run(string(mode), func(b *testing.B) {
 			lat := measurePropagation(b, mode, b.N)
 			slices.Sort(lat)
 			b.ReportMetric(float64(testkit.Quantile(lat, 0.5))/1e6, "p50-ms")
@@ -210,7 +210,7 @@ func TestCommentWatcher(t *testing.T) {
 // old value until a TTL (remote) or the next poll (local).
 func TestAChangeOnARestartedServerIsStreamed(t *testing.T) {
 	for _, mode := range []Mode{ModeRemote, ModeLocal} {
-		t.Run(mode.String(), func(t *testing.T) {
+		t.Run(string(mode), func(t *testing.T) {
 			a := flagtest.NewServer(t, flagtest.WithConfig(killConfig(true)))
 			b := flagtest.NewServer(t, flagtest.WithConfig(killConfig(true)))
 			// b's kill switch goes off: its version (2) is the one a's

@@ -217,11 +217,7 @@ func (c *Client) syncOnce(ctx context.Context) error {
 
 // syncFrom is syncOnce's request to endpoint i.
 func (c *Client) syncFrom(ctx context.Context, i int) error {
-	u := c.eps[i].url.JoinPath("v1", "flags")
-	q := u.Query()
-	q.Set("environment", c.cfg.environment)
-	u.RawQuery = q.Encode()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u.String(), nil)
+	req, err := c.getEnv(ctx, c.eps[i].url, "flags")
 	if err != nil {
 		return err
 	}

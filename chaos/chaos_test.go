@@ -557,7 +557,7 @@ func TestChaos(t *testing.T) {
 	s := loadSettings()
 	for _, d := range catalogue(t) {
 		for _, m := range d.modes {
-			t.Run(d.name+"/"+m.String(), func(t *testing.T) { runDrill(t, s, d, m) })
+			t.Run(d.name+"/"+string(m), func(t *testing.T) { runDrill(t, s, d, m) })
 		}
 	}
 }
@@ -712,7 +712,7 @@ func runDrill(t *testing.T, s settings, d drill, m flagwire.Mode) {
 		note, ok := d.fault.probe(w)
 		probeNote = note
 		if !ok {
-			if issue, known := knownIssues[d.name+"/"+m.String()]; known && !strictMode() {
+			if issue, known := knownIssues[d.name+"/"+string(m)]; known && !strictMode() {
 				t.Logf("KNOWN ISSUE (FLAGWIRE_CHAOS_STRICT=1 fails on it): %s\n\t%s", note, issue)
 				probeNote = "KNOWN ISSUE: " + note
 			} else {
@@ -734,7 +734,7 @@ func runDrill(t *testing.T, s settings, d drill, m flagwire.Mode) {
 	win := window{from, to}
 	desc, ok := bound(w, win)
 	if !ok {
-		if issue, known := knownIssues[d.name+"/"+m.String()]; known && !strictMode() {
+		if issue, known := knownIssues[d.name+"/"+string(m)]; known && !strictMode() {
 			t.Logf("KNOWN ISSUE (FLAGWIRE_CHAOS_STRICT=1 fails on it): server calls not bounded: %s\n\t%s", desc, issue)
 			desc = "KNOWN ISSUE: " + desc
 		} else {
@@ -752,7 +752,7 @@ func runDrill(t *testing.T, s settings, d drill, m flagwire.Mode) {
 	}
 	w.rec.failIfProblems(t)
 	late := w.rec.checkTimeouts(t, maxLag())
-	r := row{drill: d.name, mode: m.String(), calls: w.rec.calls.Load(), faults: d.fault.hits(win), codes: w.rec.codes(),
+	r := row{drill: d.name, mode: string(m), calls: w.rec.calls.Load(), faults: d.fault.hits(win), codes: w.rec.codes(),
 		bound: desc, maxLat: time.Duration(w.rec.maxLat.Load()), lag: maxLag(), late: late, ok: !t.Failed()}
 	for i := range r.sources {
 		r.sources[i] = w.rec.bySource[i].Load()
@@ -873,8 +873,8 @@ func printSummary(s settings) {
 		}
 		fmt.Fprintf(&b, "%-24s %-8s %9d %7d | %8d %8d %7d %8d %9d %7d | %-8s %-9s | %s%s; %s\n",
 			r.drill, r.mode, r.calls, r.faults,
-			r.sources[flagwire.SourceRemote], r.sources[flagwire.SourceCache], r.sources[flagwire.SourceStale],
-			r.sources[flagwire.SourceLocal], r.sources[flagwire.SourceBootstrap], r.sources[flagwire.SourceCallerDefault],
+			r.sources[srcIdx(flagwire.SourceRemote)], r.sources[srcIdx(flagwire.SourceCache)], r.sources[srcIdx(flagwire.SourceStale)],
+			r.sources[srcIdx(flagwire.SourceLocal)], r.sources[srcIdx(flagwire.SourceBootstrap)], r.sources[srcIdx(flagwire.SourceCallerDefault)],
 			r.maxLat.Round(100*time.Microsecond), r.lag.Round(100*time.Microsecond), status, formatCodes(r.codes), lateNote(r.late)+r.bound)
 		total.calls += r.calls
 		total.faults += r.faults
@@ -889,8 +889,8 @@ func printSummary(s settings) {
 	}
 	fmt.Fprintf(&b, "%-24s %-8s %9d %7d | %8d %8d %7d %8d %9d %7d | %-8s %-9s | %s\n",
 		"TOTAL", "", total.calls, total.faults,
-		total.sources[flagwire.SourceRemote], total.sources[flagwire.SourceCache], total.sources[flagwire.SourceStale],
-		total.sources[flagwire.SourceLocal], total.sources[flagwire.SourceBootstrap], total.sources[flagwire.SourceCallerDefault],
+		total.sources[srcIdx(flagwire.SourceRemote)], total.sources[srcIdx(flagwire.SourceCache)], total.sources[srcIdx(flagwire.SourceStale)],
+		total.sources[srcIdx(flagwire.SourceLocal)], total.sources[srcIdx(flagwire.SourceBootstrap)], total.sources[srcIdx(flagwire.SourceCallerDefault)],
 		total.maxLat.Round(100*time.Microsecond), total.lag.Round(100*time.Microsecond), formatCodes(total.codes))
 	fmt.Print(b.String())
 }

@@ -187,7 +187,7 @@ func metadata(d flagwire.Detail) of.FlagMetadata {
 	for k, v := range d.FlagMetadata {
 		md[k] = metadataValue(v)
 	}
-	md["source"] = d.Source.String()
+	md["source"] = string(d.Source)
 	if d.Reason.Kind != "" {
 		md["reasonKind"] = string(d.Reason.Kind)
 	}

@@ -569,7 +569,7 @@ func changed(key string) func(openfeature.EventDetails) bool {
 // sees the new value.
 func TestConfigurationChanged(t *testing.T) {
 	for _, mode := range []flagwire.Mode{flagwire.ModeRemote, flagwire.ModeLocal} {
-		t.Run(mode.String(), func(t *testing.T) {
+		t.Run(string(mode), func(t *testing.T) {
 			f := newFixture(t, nil, []flagwire.Option{flagwire.WithMode(mode)})
 			if f.initErr != nil {
 				t.Fatal(f.initErr)

@@ -155,7 +155,7 @@ func TestObjectEvaluationOfScalarFlagIsTypeMismatch(t *testing.T) {
 	// Remote mode had it right (the server checks the default's type);
 	// local mode served the boolean.
 	for _, mode := range []flagwire.Mode{flagwire.ModeRemote, flagwire.ModeLocal} {
-		t.Run(mode.String(), func(t *testing.T) {
+		t.Run(string(mode), func(t *testing.T) {
 			srv := flagtest.NewServer(t, flagtest.WithConfig(semanticsConfig()))
 			f := newFixture(t, srv, []flagwire.Option{flagwire.WithMode(mode)})
 			if f.initErr != nil {

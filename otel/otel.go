@@ -365,7 +365,7 @@ func (t *Telemetry) Observe(c *flagwire.Client, attrs ...attribute.KeyValue) (me
 			}
 			o.ObserveInt64(t.breaker, v, stateOpts[i])
 		}
-		if status := c.Status(); status.ConfigSource != flagwire.SourceCallerDefault {
+		if status := c.Status(); status.ConfigSource != "" {
 			o.ObserveFloat64(t.configAge, status.ConfigAge.Seconds(), baseOpt)
 		}
 		return nil
