@@ -11,10 +11,13 @@ import (
 	"github.com/flagwire/flagwire/evaluate"
 )
 
-// The typed evaluations: each is one line over two generic paths, plain
-// (Bool, String, Float, Int) and evalAs (their …Detail forms, and plain's
-// slow path), which fill a Detail in place: Detail is large, and copying
-// it through every frame showed in hot-path profiles.
+// The typed evaluations are the same few lines over the generic paths:
+// quick answers a plain call (Bool, String, Float, Int) when it can, and
+// evalAs decides every other call (the …Detail forms; slow, for a plain
+// call that quick could not answer), filling a Detail in place: Detail is
+// large, and copying it through every frame showed in hot-path profiles.
+// A plain call calls quick itself: one frame less on the hot path than a
+// generic wrapper (generic shape functions are not inlined here).
 //
 // They are go:noinline so that an application's package calls them, not
 // the generic paths inlined into it: a call to a generic function's shape
@@ -27,7 +30,10 @@ import (
 //
 //go:noinline
 func (c *Client) Bool(ctx context.Context, key string, def bool) bool {
-	return plain(c, ctx, key, def, asBool)
+	if v, ok := quick(c, ctx, key, asBool); ok {
+		return v
+	}
+	return slow(c, ctx, key, def, asBool)
 }
 
 // BoolDetail is Bool with the Detail of the evaluation.
@@ -42,7 +48,10 @@ func (c *Client) BoolDetail(ctx context.Context, key string, def bool) (v bool, 
 //
 //go:noinline
 func (c *Client) String(ctx context.Context, key string, def string) string {
-	return plain(c, ctx, key, def, asString)
+	if v, ok := quick(c, ctx, key, asString); ok {
+		return v
+	}
+	return slow(c, ctx, key, def, asString)
 }
 
 // StringDetail is String with the Detail of the evaluation.
@@ -57,7 +66,10 @@ func (c *Client) StringDetail(ctx context.Context, key string, def string) (v st
 //
 //go:noinline
 func (c *Client) Float(ctx context.Context, key string, def float64) float64 {
-	return plain(c, ctx, key, def, asFloat)
+	if v, ok := quick(c, ctx, key, asFloat); ok {
+		return v
+	}
+	return slow(c, ctx, key, def, asFloat)
 }
 
 // FloatDetail is Float with the Detail of the evaluation.
@@ -73,7 +85,10 @@ func (c *Client) FloatDetail(ctx context.Context, key string, def float64) (v fl
 //
 //go:noinline
 func (c *Client) Int(ctx context.Context, key string, def int64) int64 {
-	return plain(c, ctx, key, def, asInt)
+	if v, ok := quick(c, ctx, key, asInt); ok {
+		return v
+	}
+	return slow(c, ctx, key, def, asInt)
 }
 
 // IntDetail is Int with the Detail of the evaluation.
@@ -84,12 +99,9 @@ func (c *Client) IntDetail(ctx context.Context, key string, def int64) (v int64,
 	return v, det
 }
 
-// plain is the plain typed evaluations' path: quick when it can answer,
-// else evalAs with a Detail nobody reads.
-func plain[T any](c *Client, ctx context.Context, key string, def T, as func(any) (T, bool)) T {
-	if v, ok := quick(c, ctx, key, as); ok {
-		return v
-	}
+// slow is the plain typed evaluations' path when quick cannot answer:
+// evalAs with a Detail nobody reads.
+func slow[T any](c *Client, ctx context.Context, key string, def T, as func(any) (T, bool)) T {
 	var det Detail
 	return evalAs(c, ctx, key, def, &det, as)
 }
