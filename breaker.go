@@ -6,8 +6,9 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/flagwire/flagwire/internal/wire"
 	"github.com/sony/gobreaker/v2"
+
+	"github.com/flagwire/flagwire/internal/wire"
 )
 
 // BreakerState is the circuit breaker's state.

@@ -192,7 +192,7 @@ func TestInvalidatedDecisionsNeverServedAgain(t *testing.T) {
 		name       string
 		invalidate func(c *Client)
 	}{
-		{"InvalidateAll", func(c *Client) { c.Invalidate("") }},
+		{"every flag", func(c *Client) { c.Invalidate("") }},
 		{"Invalidate", func(c *Client) { c.Invalidate("checkout-new-flow") }},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

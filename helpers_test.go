@@ -21,10 +21,11 @@ import (
 	"testing"
 	"time"
 
+	"go.uber.org/goleak"
+
 	"github.com/flagwire/flagwire/evaluate"
 	"github.com/flagwire/flagwire/flagtest"
 	"github.com/flagwire/flagwire/internal/testkit"
-	"go.uber.org/goleak"
 )
 
 // TestMain fails the package's tests when a goroutine outlives them.

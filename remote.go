@@ -13,26 +13,11 @@ import (
 	"time"
 
 	"github.com/cenkalti/backoff/v4"
+
 	"github.com/flagwire/flagwire/evaluate"
 	"github.com/flagwire/flagwire/internal/retry"
 	"github.com/flagwire/flagwire/internal/wire"
 )
-
-// isConfigError reports whether an API failure is a misconfiguration
-// (which retries and time do not cure) rather than a transport failure.
-func isConfigError(err error) bool {
-	var ae *apiError
-	if !errors.As(err, &ae) {
-		return false
-	}
-	switch ae.code {
-	case CodeUnknownEnvironment, CodeUnauthorized:
-		return true
-	case CodeGeneral:
-		return ae.status == http.StatusNotFound // no such endpoint
-	}
-	return false
-}
 
 // apiError is a failed API call. It never carries tokens, attribute values
 // or raw payloads.
@@ -488,6 +473,22 @@ func (c *Client) logFailure(err error) {
 	code := errorCodeOf(err)
 	c.setLastError(err) // Status().LastError, in remote mode too
 	c.logs.warn(string(code), "flagwire: evaluate API call failed; serving fallbacks", "code", string(code), "error", err.Error())
+}
+
+// isConfigError reports whether an API failure is a misconfiguration
+// (which retries and time do not cure) rather than a transport failure.
+func isConfigError(err error) bool {
+	var ae *apiError
+	if !errors.As(err, &ae) {
+		return false
+	}
+	switch ae.code {
+	case CodeUnknownEnvironment, CodeUnauthorized:
+		return true
+	case CodeGeneral:
+		return ae.status == http.StatusNotFound // no such endpoint
+	}
+	return false
 }
 
 // scalarMetadata returns the entries of a decision's flag metadata whose

@@ -13,9 +13,10 @@ import (
 	"sync/atomic"
 	"time"
 
+	sse "github.com/tmaxmax/go-sse"
+
 	"github.com/flagwire/flagwire/internal/retry"
 	"github.com/flagwire/flagwire/internal/wire"
-	sse "github.com/tmaxmax/go-sse"
 )
 
 // Stream defaults.
