@@ -12,6 +12,33 @@ import (
 	"github.com/flagwire/flagwire/internal/testkit"
 )
 
+func TestLastKnownSurvivesRestart(t *testing.T) {
+	srv := flagtest.NewServer(t, flagtest.WithConfig(exampleConfig()))
+	pub := srv.Flagserver().PublicKey()
+	path := filepath.Join(t.TempDir(), "flags-last-known.json")
+	c := newLocal(t, srv, WithLastKnownFile(path), WithTrustedKeys(pub), WithStreaming(false))
+	srv.SetFlag("prod", evaluate.Flag{Key: "persisted", Default: &evaluate.Serve{Variant: true}})
+	if err := c.syncOnce(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	c.Close(context.Background())
+	if _, err := os.Stat(path); err != nil {
+		t.Fatal(err)
+	}
+	srv.Down() // the API is down for the restart
+	defer srv.Up()
+	c2, err := New(context.Background(), WithEndpoint(srv.URL), WithMode(ModeLocal), WithLastKnownFile(path), WithTrustedKeys(pub),
+		WithLogger(quietLogger()), WithStreaming(false))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c2.Close(context.Background())
+	v, d := c2.BoolDetail(context.Background(), "persisted", false)
+	if !v || d.Source != SourceBootstrap {
+		t.Fatalf("after restart with the API down: %v %+v", v, d)
+	}
+}
+
 // TestLastKnownWriteSurvivesImmediateClose: a kill switch is switched off,
 // the client serves the new value, the service shuts down at once, and
 // restarts while the API is down. The restart must serve the value the

@@ -81,7 +81,7 @@ func TestSequenceWrongTypeThenRight(t *testing.T) {
 			client := newClient(t, m.opts(t, g, cf), m.name == "local")
 			ctx := flagwire.WithAttributes(context.Background(), flagwire.Attributes{"userId": "seq-1"})
 			s, det := client.StringDetail(ctx, "t-bool", "d")
-			if s != "d" || det.ErrorCode != flagwire.ErrorTypeMismatch || det.Source != flagwire.SourceCallerDefault || det.Variant != "" {
+			if s != "d" || det.ErrorCode != flagwire.CodeTypeMismatch || det.Source != flagwire.SourceCallerDefault || det.Variant != "" {
 				t.Errorf("String on a boolean flag = %q, %+v; want the default with TYPE_MISMATCH from DEFAULT", s, det)
 			}
 			for i := 0; i < 2; i++ {
@@ -91,14 +91,14 @@ func TestSequenceWrongTypeThenRight(t *testing.T) {
 				}
 			}
 			f, det := client.FloatDetail(ctx, "t-bool", 7)
-			if f != 7 || det.ErrorCode != flagwire.ErrorTypeMismatch || det.Source != flagwire.SourceCallerDefault {
+			if f != 7 || det.ErrorCode != flagwire.CodeTypeMismatch || det.Source != flagwire.SourceCallerDefault {
 				t.Errorf("Float on a boolean flag after a cached Bool = %v, %+v; want 7 with TYPE_MISMATCH from DEFAULT", f, det)
 			}
 		})
 	}
 }
 
-// TestSequenceInvalidateAllThenOutage: InvalidateAll drops every cached
+// TestSequenceInvalidateAllThenOutage: Invalidate("") drops every cached
 // decision, so during an outage that follows there is no stale decision:
 // the bootstrap answers (BOOTSTRAP) when there is one, else the default
 // (DEFAULT), both with UNAVAILABLE.
@@ -124,15 +124,15 @@ func TestSequenceInvalidateAllThenOutage(t *testing.T) {
 			if v, det := client.BoolDetail(ctx, "seq", false); !v || det.Source != flagwire.SourceCache {
 				t.Fatalf("second call = %v, %+v; want true from CACHE", v, det)
 			}
-			client.InvalidateAll()
+			client.Invalidate("")
 			srv.Down()
 			v, det := client.BoolDetail(ctx, "seq", false)
 			if withBootstrap {
-				if v || det.Source != flagwire.SourceBootstrap || det.ErrorCode != flagwire.ErrorUnavailable || det.Variant != "false" || det.Reason.RuleID != "boot" {
-					t.Errorf("after InvalidateAll and an outage = %v, %+v; want false (rule boot) from BOOTSTRAP with UNAVAILABLE", v, det)
+				if v || det.Source != flagwire.SourceBootstrap || det.ErrorCode != flagwire.CodeUnavailable || det.Variant != "false" || det.Reason.RuleID != "boot" {
+					t.Errorf("after Invalidate of every flag and an outage = %v, %+v; want false (rule boot) from BOOTSTRAP with UNAVAILABLE", v, det)
 				}
-			} else if v || det.Source != flagwire.SourceCallerDefault || det.ErrorCode != flagwire.ErrorUnavailable || det.Variant != "" {
-				t.Errorf("after InvalidateAll and an outage = %v, %+v; want the default false from DEFAULT with UNAVAILABLE", v, det)
+			} else if v || det.Source != flagwire.SourceCallerDefault || det.ErrorCode != flagwire.CodeUnavailable || det.Variant != "" {
+				t.Errorf("after Invalidate of every flag and an outage = %v, %+v; want the default false from DEFAULT with UNAVAILABLE", v, det)
 			}
 			if err := srv.Up(); err != nil {
 				t.Fatal(err)

@@ -44,16 +44,9 @@ func TestFirstStreamConnectSyncsLocalMode(t *testing.T) {
 	// bring the change this soon.
 	testkit.WaitFor(t, 20*time.Second, "the change", func() bool {
 		v, d := c.BoolDetail(user, "checkout-new-flow", true)
-		return !v && d.Reason.Kind == ReasonOff
+		return !v && d.Reason.Kind == evaluate.ReasonOff
 	})
 }
-
-// The remote-mode tests below hold the stream's connection with a 503
-// fault on /v1/stream and release it by removing the fault. The client's
-// clock is injected: it moves a second before each connection (so expiring
-// "everything fetched before the connection" would show) and never as far
-// as a TTL, so a decision is asked again only because the stream's
-// version says so.
 
 // remoteClient is a remote-mode client of endpoint with a frozen clock and
 // a timeout no busy machine reaches.
@@ -74,7 +67,7 @@ func remoteClient(t *testing.T, endpoint, token string, clock *testkit.Clock, op
 type answer struct {
 	value   any
 	variant string
-	reason  string
+	reason  evaluate.ReasonKind
 	ruleID  string
 	source  Source
 	code    ErrorCode
@@ -84,12 +77,12 @@ type answer struct {
 var (
 	// checkout-new-flow for a pro user in the US: rule-1 serves true;
 	// switched off, the off variant false.
-	checkoutOn  = answer{value: true, variant: "true", reason: ReasonRuleMatch, ruleID: "rule-1"}
-	checkoutOff = answer{value: false, variant: "false", reason: ReasonOff}
+	checkoutOn  = answer{value: true, variant: "true", reason: evaluate.ReasonRuleMatch, ruleID: "rule-1"}
+	checkoutOff = answer{value: false, variant: "false", reason: evaluate.ReasonOff}
 	// max-items: no targeting, the "large" variant (100) for everyone.
-	maxItems = answer{value: 100.0, variant: "large", reason: ReasonStatic}
+	maxItems = answer{value: 100.0, variant: "large", reason: evaluate.ReasonStatic}
 	// pricing-experiment for a subject without a country: its default.
-	pricingControl = answer{value: "control", variant: "control", reason: ReasonDefault}
+	pricingControl = answer{value: "control", variant: "control", reason: evaluate.ReasonDefault}
 )
 
 var (
@@ -135,26 +128,6 @@ func switchOff(t *testing.T, srv *flagtest.Server) int64 {
 	return v
 }
 
-// dropAndHold ends the client's stream and keeps it from reconnecting
-// until the returned func is called; it returns once the server has no
-// subscriber left, so a change made then reaches nobody.
-func dropAndHold(t *testing.T, srv *flagtest.Server, c *Client) (release func()) {
-	t.Helper()
-	release = srv.InjectFault(flagtest.Fault{Path: "/v1/stream", Status: http.StatusServiceUnavailable})
-	srv.DropStreams()
-	testkit.WaitFor(t, patience, "the stream to drop", func() bool { return !c.Status().StreamConnected && srv.Streams() == 0 })
-	return release
-}
-
-// connected releases a held stream and waits for connection number n.
-func connected(t *testing.T, c *Client, release func(), n int64) {
-	t.Helper()
-	release()
-	testkit.WaitFor(t, patience, "the stream's connection", func() bool {
-		return c.local.stream.connects.Load() == n && c.Status().StreamConnected
-	})
-}
-
 // TestChangeBeforeFirstStreamConnectIsNotServedFromCache: remote mode. A
 // decision fetched before the stream's first connection, of a flag that
 // changed before that connection, is not announced by any event. The
@@ -185,7 +158,7 @@ func TestChangeBeforeFirstStreamConnectIsNotServedFromCache(t *testing.T) {
 	// stream's version: expired, not dropped, so it is served STALE while
 	// the API fails, then asked again.
 	stale := pricingControl
-	stale.code = ErrorUnavailable
+	stale.code = CodeUnavailable
 	removeFault := srv.InjectFault(flagtest.Fault{Path: "/v1/evaluate", Status: http.StatusServiceUnavailable})
 	check(t, c, noRegion(), "pricing-experiment", stale, SourceStale, "an older decision while the API fails")
 	removeFault()
@@ -410,60 +383,6 @@ func (h *headerStripper) Write(b []byte) (int, error) {
 }
 
 func (h *headerStripper) Unwrap() http.ResponseWriter { return h.ResponseWriter }
-
-// TestDecisionCacheVersionFloor: expireOlderThan, step by step, against
-// its documented rules: a decision computed below the announced version
-// is expired, one at or above it is fresh; one without a version is kept
-// at a first connection and expired (if fetched before) at a reconnect;
-// an announced version below one already seen (the server lost its
-// state) expires everything fetched before, by time, and becomes the new
-// reference. Expired is never dropped: get still returns the decision.
-func TestDecisionCacheVersionFloor(t *testing.T) {
-	c := newDecisionCache(16)
-	put := func(flag string, fetchedAt int64, version int64, versioned bool) cacheKey {
-		k := cacheKey{flag: flag}
-		d := &decision{fetchedAt: fetchedAt, expiresAt: 1 << 62, configVersion: version, versioned: versioned}
-		d.fs, d.gen, d.global = c.stamp(flag)
-		c.add(k, d)
-		return k
-	}
-	fresh := func(k cacheKey, now int64) bool {
-		t.Helper()
-		d := c.get(k, now)
-		if d == nil {
-			t.Fatalf("%s: dropped; expiry must keep it for stale serving", k.flag)
-		}
-		return c.fresh(d, now)
-	}
-	want := func(step string, now int64, keys map[cacheKey]bool) {
-		t.Helper()
-		for k, w := range keys {
-			if got := fresh(k, now); got != w {
-				t.Errorf("%s: %s fresh = %v, want %v", step, k.flag, got, w)
-			}
-		}
-	}
-	v3 := put("v3", 10, 3, true)
-	v5 := put("v5", 10, 5, true)
-	none := put("none", 10, 0, false)
-	want("before any connection", 11, map[cacheKey]bool{v3: true, v5: true, none: true})
-
-	c.expireOlderThan(5, 20, false) // a first connection at version 5
-	want("first connection at 5", 21, map[cacheKey]bool{v3: false, v5: true, none: true})
-
-	c.expireOlderThan(5, 30, true) // a reconnect without resume, nothing changed
-	want("reconnect at 5", 31, map[cacheKey]bool{v3: false, v5: true, none: false})
-	none2 := put("none2", 32, 0, false) // fetched after the reconnect
-	want("reconnect at 5, later fetch", 33, map[cacheKey]bool{none2: true})
-
-	c.expireOlderThan(2, 40, true) // versions went back: a server that lost its state
-	v2 := put("v2", 41, 2, true)
-	v3b := put("v3b", 42, 3, true)
-	want("versions went back to 2", 43, map[cacheKey]bool{v5: false, none2: false, v2: true, v3b: true})
-
-	c.expireOlderThan(3, 50, false) // then a first-style connection at 3: no regression
-	want("connection at 3", 51, map[cacheKey]bool{v2: false, v3b: true})
-}
 
 // TestAnnouncedVersionParsing: only one decimal X-Flagwire-Config-Version
 // counts; anything else is "no version" (the behaviour of older servers),

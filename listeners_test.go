@@ -15,54 +15,64 @@ import (
 	"github.com/flagwire/flagwire/internal/wire"
 )
 
-// prereqConfig: child requires base to serve true; grandchild requires
-// child to serve true (so it depends on base through child). seg-flag and
-// cond-flag use segment beta (by a rule's segment and by a condition);
-// unrelated uses nothing. Every flag serves true by default.
-func prereqConfig(baseOn bool) *evaluate.Config {
-	return &evaluate.Config{
-		Environment: "prod",
-		Salt:        "prereq-salt",
-		Segments:    []evaluate.Segment{{Key: "beta", Included: []string{"u-beta"}}, {Key: "gamma", Included: []string{"u-gamma"}}},
-		Flags: []evaluate.Flag{
-			{Key: "base", Default: &evaluate.Serve{Variant: baseOn}},
-			{Key: "child", Prerequisites: []evaluate.Prerequisite{{FlagKey: "base", Variants: []any{true}}}, Default: &evaluate.Serve{Variant: true}},
-			{Key: "grandchild", Prerequisites: []evaluate.Prerequisite{{FlagKey: "child", Variants: []any{true}}}, Default: &evaluate.Serve{Variant: true}},
-			{Key: "seg-flag", Rules: []evaluate.Rule{{ID: "r1", Segment: "beta", Serve: evaluate.Serve{Variant: true}}}, Default: &evaluate.Serve{Variant: false}},
-			{Key: "cond-flag", Rules: []evaluate.Rule{{ID: "r1", When: "plan == 'pro' or segment('beta')", Serve: evaluate.Serve{Variant: true}}}, Default: &evaluate.Serve{Variant: false}},
-			{Key: "gamma-flag", Rules: []evaluate.Rule{{ID: "r1", Segment: "gamma", Serve: evaluate.Serve{Variant: true}}}, Default: &evaluate.Serve{Variant: false}},
-			{Key: "unrelated", Default: &evaluate.Serve{Variant: true}},
-		},
+func TestChangeListeners(t *testing.T) {
+	srv := flagtest.NewServer(t, flagtest.WithConfig(exampleConfig()))
+	c := newLocal(t, srv, WithStreaming(false), WithPollInterval(time.Hour))
+	var mu sync.Mutex
+	var all, one []FlagChange
+	var values []ValueChange
+	c.OnFlagChange("", func(ch FlagChange) { mu.Lock(); all = append(all, ch); mu.Unlock() })
+	c.OnFlagChange("checkout-new-flow", func(ch FlagChange) { mu.Lock(); one = append(one, ch); mu.Unlock() })
+	c.OnFlagChange("", func(FlagChange) { panic("listener bug") }) // recovered
+	c.OnValueChange(user("8a7f4c91", "pro", "US"), "checkout-new-flow", func(ch ValueChange) { mu.Lock(); values = append(values, ch); mu.Unlock() })
+
+	srv.SetFlag("prod", evaluate.Flag{Key: "unrelated", Default: &evaluate.Serve{Variant: true}})
+	c.syncOnce(context.Background())
+	f := exampleConfig().Flags[0]
+	f.Rules[0].When = "plan == 'enterprise'" // 8a7f4c91 (pro/US) no longer matches rule-1
+	srv.SetFlag("prod", f)
+	c.syncOnce(context.Background())
+	mu.Lock()
+	defer mu.Unlock()
+	if len(all) != 2 || !slices.Equal(all[0].Keys, []string{"unrelated"}) || !slices.Equal(all[1].Keys, []string{"checkout-new-flow"}) {
+		t.Fatalf("all-flags listener: %+v", all)
+	}
+	if len(one) != 1 {
+		t.Fatalf("one-flag listener: %+v", one)
+	}
+	if len(values) != 1 || values[0].Old != true {
+		t.Fatalf("value listener: %+v", values)
 	}
 }
 
-// changeRecorder collects FlagChange notifications per listener key.
-type changeRecorder struct {
-	mu  sync.Mutex
-	got map[string][]FlagChange
-	ch  chan string
-}
-
-func newChangeRecorder(c *Client, keys ...string) *changeRecorder {
-	r := &changeRecorder{got: map[string][]FlagChange{}, ch: make(chan string, 64)}
-	for _, k := range keys {
-		c.OnFlagChange(k, func(fc FlagChange) {
-			r.mu.Lock()
-			r.got[k] = append(r.got[k], fc)
-			r.mu.Unlock()
-			select {
-			case r.ch <- k:
-			default:
-			}
-		})
+func TestRemoteSegmentChangeNotifiesAll(t *testing.T) {
+	srv := flagtest.NewServer(t, flagtest.WithConfig(exampleConfig()))
+	c, err := New(context.Background(), WithEndpoint(srv.URL), WithToken(srv.Token()), WithLogger(quietLogger()), WithTimeout(patience))
+	if err != nil {
+		t.Fatal(err)
 	}
-	return r
-}
-
-func (r *changeRecorder) changes(key string) []FlagChange {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return slices.Clone(r.got[key])
+	defer c.Close(context.Background())
+	testkit.WaitFor(t, patience, "stream connected", func() bool { return c.Status().StreamConnected })
+	got := make(chan FlagChange, 4)
+	c.OnFlagChange("", func(ch FlagChange) { got <- ch })
+	ctx := user("new-beta", "free", "EU")
+	if c.Bool(ctx, "checkout-new-flow", false) {
+		t.Fatal("not a beta tester yet")
+	}
+	if _, err := srv.SetSegment("prod", evaluate.Segment{Key: "beta_testers", Included: []string{"beta-1", "new-beta"}}); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case ch := <-got:
+		if !ch.All {
+			t.Fatalf("segment change: %+v", ch)
+		}
+	case <-time.After(patience):
+		t.Fatal("no change notification for a segment change")
+	}
+	if v, d := c.BoolDetail(ctx, "checkout-new-flow", false); !v || d.Source != SourceRemote {
+		t.Fatalf("after the segment change: %v %+v", v, d)
+	}
 }
 
 // TestFlagChangeReachesDependentsLocal: in local mode a change of base is
@@ -111,24 +121,6 @@ func TestFlagChangeReachesDependentsLocal(t *testing.T) {
 	all = rec.changes("")
 	if len(all) != 2 || !slices.Equal(all[1].Keys, []string{"cond-flag", "seg-flag"}) {
 		t.Fatalf("every-flag listener after segment beta changed: %+v; want keys [cond-flag seg-flag]", all)
-	}
-}
-
-// streamHasDependents reports whether srv fills StreamEvent.Dependents:
-// it watches the raw stream while changing base.
-func streamHasDependents(t *testing.T, srv *flagtest.Server, change func()) bool {
-	t.Helper()
-	req, _ := http.NewRequest(http.MethodGet, srv.URL+"/v1/stream?environment=prod", nil)
-	req.Header.Set("Authorization", "Bearer "+srv.Token())
-	st := testkit.OpenStream(t, nil, req)
-	defer st.Close()
-	testkit.WaitFor(t, 5*time.Second, "raw stream subscribed", func() bool { return srv.Streams() >= 2 })
-	change()
-	for {
-		// Next fails the test if no invalidate event for base comes.
-		if ev := st.Next(t); strings.Contains(ev.Data, `"flagKey":"base"`) {
-			return strings.Contains(ev.Data, `"dependents"`)
-		}
 	}
 }
 
@@ -217,4 +209,72 @@ func TestFlagChangeReachesDependentsRemote(t *testing.T) {
 			t.Errorf("child after base changed: %v %+v", v, d)
 		}
 	})
+}
+
+// prereqConfig: child requires base to serve true; grandchild requires
+// child to serve true (so it depends on base through child). seg-flag and
+// cond-flag use segment beta (by a rule's segment and by a condition);
+// unrelated uses nothing. Every flag serves true by default.
+func prereqConfig(baseOn bool) *evaluate.Config {
+	return &evaluate.Config{
+		Environment: "prod",
+		Salt:        "prereq-salt",
+		Segments:    []evaluate.Segment{{Key: "beta", Included: []string{"u-beta"}}, {Key: "gamma", Included: []string{"u-gamma"}}},
+		Flags: []evaluate.Flag{
+			{Key: "base", Default: &evaluate.Serve{Variant: baseOn}},
+			{Key: "child", Prerequisites: []evaluate.Prerequisite{{FlagKey: "base", Variants: []any{true}}}, Default: &evaluate.Serve{Variant: true}},
+			{Key: "grandchild", Prerequisites: []evaluate.Prerequisite{{FlagKey: "child", Variants: []any{true}}}, Default: &evaluate.Serve{Variant: true}},
+			{Key: "seg-flag", Rules: []evaluate.Rule{{ID: "r1", Segment: "beta", Serve: evaluate.Serve{Variant: true}}}, Default: &evaluate.Serve{Variant: false}},
+			{Key: "cond-flag", Rules: []evaluate.Rule{{ID: "r1", When: "plan == 'pro' or segment('beta')", Serve: evaluate.Serve{Variant: true}}}, Default: &evaluate.Serve{Variant: false}},
+			{Key: "gamma-flag", Rules: []evaluate.Rule{{ID: "r1", Segment: "gamma", Serve: evaluate.Serve{Variant: true}}}, Default: &evaluate.Serve{Variant: false}},
+			{Key: "unrelated", Default: &evaluate.Serve{Variant: true}},
+		},
+	}
+}
+
+// changeRecorder collects FlagChange notifications per listener key.
+type changeRecorder struct {
+	mu  sync.Mutex
+	got map[string][]FlagChange
+	ch  chan string
+}
+
+func newChangeRecorder(c *Client, keys ...string) *changeRecorder {
+	r := &changeRecorder{got: map[string][]FlagChange{}, ch: make(chan string, 64)}
+	for _, k := range keys {
+		c.OnFlagChange(k, func(fc FlagChange) {
+			r.mu.Lock()
+			r.got[k] = append(r.got[k], fc)
+			r.mu.Unlock()
+			select {
+			case r.ch <- k:
+			default:
+			}
+		})
+	}
+	return r
+}
+
+func (r *changeRecorder) changes(key string) []FlagChange {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return slices.Clone(r.got[key])
+}
+
+// streamHasDependents reports whether srv fills StreamEvent.Dependents:
+// it watches the raw stream while changing base.
+func streamHasDependents(t *testing.T, srv *flagtest.Server, change func()) bool {
+	t.Helper()
+	req, _ := http.NewRequest(http.MethodGet, srv.URL+"/v1/stream?environment=prod", nil)
+	req.Header.Set("Authorization", "Bearer "+srv.Token())
+	st := testkit.OpenStream(t, nil, req)
+	defer st.Close()
+	testkit.WaitFor(t, 5*time.Second, "raw stream subscribed", func() bool { return srv.Streams() >= 2 })
+	change()
+	for {
+		// Next fails the test if no invalidate event for base comes.
+		if ev := st.Next(t); strings.Contains(ev.Data, `"flagKey":"base"`) {
+			return strings.Contains(ev.Data, `"dependents"`)
+		}
+	}
 }
