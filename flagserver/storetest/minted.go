@@ -141,8 +141,9 @@ func RunMintedReplicas(t *testing.T, h ServerHarness) {
 	want(t, Do(t, "DELETE", b.URL+"/v1/tokens/"+id3, ""), 200)
 	want(t, evalWith(t, a, tok3, "f"), 401)
 
+	old := a.KeyID()
 	c := startMinting(t, openStore(t), true, clock)
-	if c.KeyID() == a.KeyID() {
+	if c.KeyID() == old {
 		t.Fatal("the third replica did not rotate the key")
 	}
 	tok2, _ := mint(t, c)
