@@ -62,8 +62,14 @@ func openSchema(t testing.TB, schema string) *Store {
 // TestStoreSuite runs the store suite (flagserver/storetest) on
 // PostgreSQL: the same tests as the embedded store's.
 func TestStoreSuite(t *testing.T) {
+	storetest.Run(t, harness())
+}
+
+// harness opens each store on a fresh schema and reopens it on the same
+// schema.
+func harness() storetest.Harness {
 	schemas := map[flagserver.Store]string{}
-	storetest.Run(t, storetest.Harness{
+	return storetest.Harness{
 		Open: func(t testing.TB) flagserver.Store {
 			s := newSchema(t)
 			st := openSchema(t, s)
@@ -79,17 +85,23 @@ func TestStoreSuite(t *testing.T) {
 			schemas[st2] = s
 			return st2
 		},
-	})
+	}
 }
 
 // TestServers runs the whole-server scenarios on PostgreSQL, the replica
 // scenarios included: several servers on one database.
 func TestServers(t *testing.T) {
-	storetest.RunServers(t, storetest.ServerHarness{
+	storetest.RunServers(t, serverHarness())
+}
+
+// serverHarness runs several servers on one database: each group of
+// servers shares a fresh schema.
+func serverHarness() storetest.ServerHarness {
+	return storetest.ServerHarness{
 		Shared: true,
 		NewStore: func(t testing.TB) func(t testing.TB) flagserver.Store {
 			s := newSchema(t)
 			return func(t testing.TB) flagserver.Store { return openSchema(t, s) }
 		},
-	})
+	}
 }
