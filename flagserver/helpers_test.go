@@ -8,6 +8,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/flagwire/flagwire/evaluate"
@@ -162,6 +163,41 @@ func (ts *testServer) do(method, path, body string, headers ...string) *response
 }
 
 // setHeaders sets headers given as "Name: value" pairs on req.
+// oneWins sends n requests at once, request i built by req, and fails t
+// unless exactly one got 200 and every other 412 (a lost compare-and-set).
+func oneWins(t *testing.T, n int, req func(i int) *http.Request) {
+	t.Helper()
+	statuses := make([]int, n)
+	var wg sync.WaitGroup
+	start := make(chan struct{})
+	for i := range n {
+		wg.Go(func() {
+			<-start
+			res, err := http.DefaultClient.Do(req(i))
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			res.Body.Close()
+			statuses[i] = res.StatusCode
+		})
+	}
+	close(start)
+	wg.Wait()
+	won, lost := 0, 0
+	for _, s := range statuses {
+		switch s {
+		case 200:
+			won++
+		case 412:
+			lost++
+		}
+	}
+	if won != 1 || lost != n-1 {
+		t.Fatalf("statuses %v: %d won, %d got 412", statuses, won, lost)
+	}
+}
+
 func setHeaders(req *http.Request, headers []string) {
 	for _, h := range headers {
 		name, value, _ := strings.Cut(h, ":")
