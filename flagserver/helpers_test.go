@@ -2,7 +2,6 @@ package flagserver
 
 import (
 	"encoding/json"
-	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -16,25 +15,13 @@ import (
 	"github.com/flagwire/flagwire/internal/wire"
 )
 
-// seedSalt returns a salt under which account "acme-co-1337" lands in the
-// B half of pricing-experiment's 50/50 rollout, as in the seed's example
-// response.
-func seedSalt() string {
-	for i := 0; ; i++ {
-		salt := fmt.Sprintf("prod-salt-%d", i)
-		if _, b := evaluate.Bucket(salt, "pricing-experiment", "acme-co-1337"); b >= 50000 {
-			return salt
-		}
-	}
-}
-
 // seedConfig is the seed guide's prod environment: checkout-new-flow
 // (rule-2 serves true to segment beta_testers) and pricing-experiment (a
 // 50/50 control/B rollout by accountId, B with a price payload).
 func seedConfig() *evaluate.Config {
 	return &evaluate.Config{
 		Environment: "prod",
-		Salt:        seedSalt(),
+		Salt:        testkit.SeedSalt(),
 		Segments: []evaluate.Segment{
 			{Key: "beta_testers", When: "plan == 'pro'"},
 		},
