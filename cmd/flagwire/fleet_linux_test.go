@@ -9,11 +9,9 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
-	"slices"
 	"strconv"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -156,10 +154,7 @@ func TestServeFleetBehindProxy(t *testing.T) {
 		})
 	}
 	defer closeAll()
-	got := make([]time.Duration, n)
-	var t0 atomic.Int64
-	var ready, done sync.WaitGroup
-	var failed, refused atomic.Int64
+	fan := testkit.NewFanOut(n, marker, 3*time.Minute)
 	connStart := time.Now()
 	for i := range n {
 		c, err := (&net.Dialer{Timeout: 10 * time.Second}).DialContext(ctx, "tcp", addr)
@@ -169,52 +164,20 @@ func TestServeFleetBehindProxy(t *testing.T) {
 		conns = append(conns, c)
 		fmt.Fprintf(c, "GET /v1/stream?environment=prod HTTP/1.1\r\nHost: %s\r\nAuthorization: Bearer dev\r\n"+
 			"Accept: text/event-stream\r\nX-Forwarded-For: 10.%d.%d.%d\r\n\r\n", addr, i>>16, (i>>8)&255, i&255)
-		ready.Add(1)
-		done.Add(1)
-		go func() {
-			defer done.Done()
-			c.SetReadDeadline(time.Now().Add(3 * time.Minute))
-			br := bufio.NewReaderSize(c, 4096)
-			isReady := false
-			defer func() {
-				if !isReady {
-					ready.Done()
-				}
-			}()
-			status, err := br.ReadString('\n')
-			if err != nil || !strings.Contains(status, " 200 ") {
-				refused.Add(1)
-				return
-			}
-			for {
-				line, err := br.ReadString('\n')
-				if err != nil {
-					failed.Add(1)
-					return
-				}
-				if !isReady && strings.HasPrefix(line, ": flagwire stream") {
-					isReady = true
-					ready.Done()
-				}
-				if strings.Contains(line, marker) {
-					got[i] = time.Duration(time.Now().UnixNano() - t0.Load())
-					return
-				}
-			}
-		}()
+		fan.Watch(i, c)
 	}
-	ready.Wait()
+	refused, failed := fan.Ready()
 	connected := time.Since(connStart)
-	if r := refused.Load(); r > 0 {
-		t.Fatalf("%d of %d subscribers behind one trusted proxy were refused", r, n)
+	if refused > 0 {
+		t.Fatalf("%d of %d subscribers behind one trusted proxy were refused", refused, n)
 	}
-	if f := failed.Load(); f > 0 {
-		t.Fatalf("%d of %d streams ended before the change", f, n)
+	if failed > 0 {
+		t.Fatalf("%d of %d streams ended before the change", failed, n)
 	}
 	// The server's memory settles as it serves n streams.
 	rssAfter := srv.rss(t)
 
-	t0.Store(time.Now().UnixNano())
+	fan.Mark()
 	req, _ := http.NewRequestWithContext(ctx, "POST", srv.url+"/v1/flags?environment=prod",
 		strings.NewReader(`{"key":"fleet-flag","changeReason":"fleet test"}`))
 	req.Header.Set("Authorization", "Bearer dev")
@@ -228,13 +191,12 @@ func TestServeFleetBehindProxy(t *testing.T) {
 	if res.StatusCode != http.StatusCreated {
 		t.Fatalf("write: %d", res.StatusCode)
 	}
-	done.Wait()
+	got, missed := fan.Wait()
 	closeAll()
 	http.DefaultClient.CloseIdleConnections()
-	if f := failed.Load(); f > 0 {
-		t.Fatalf("%d of %d subscribers did not get the change", f, n)
+	if missed > 0 {
+		t.Fatalf("%d of %d subscribers did not get the change", missed, n)
 	}
-	slices.Sort(got)
 	q := func(p float64) time.Duration { return testkit.Quantile(got, p).Round(time.Microsecond) }
 	t.Logf("%d SSE subscribers through one trusted proxy address (default limits): all served; connecting took %v; "+
 		"server RSS %.1f MiB idle, %.1f MiB with them: %.1f KiB per subscriber; one change reached them all in %v (p50 %v, p99 %v)",
