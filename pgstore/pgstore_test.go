@@ -4,35 +4,20 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
-	"os"
 	"testing"
 
 	"github.com/jackc/pgx/v5"
 
 	"github.com/flagwire/flagwire/flagserver"
 	"github.com/flagwire/flagwire/flagserver/storetest"
+	"github.com/flagwire/flagwire/internal/testkit"
 )
-
-// testDSN returns the DSN of the test database (FLAGWIRE_TEST_POSTGRES).
-// Without one the test is skipped, except in CI (CI=true), where it fails:
-// CI starts a cluster (.ci/postgres.sh) and must run these tests.
-func testDSN(t testing.TB) string {
-	t.Helper()
-	dsn := os.Getenv("FLAGWIRE_TEST_POSTGRES")
-	if dsn == "" {
-		if os.Getenv("CI") == "true" {
-			t.Fatal("FLAGWIRE_TEST_POSTGRES is not set in CI: .ci/run starts a PostgreSQL cluster and exports it")
-		}
-		t.Skip("FLAGWIRE_TEST_POSTGRES is not set: skipping the PostgreSQL tests (start a cluster with `eval \"$(.ci/postgres.sh start)\"`)")
-	}
-	return dsn
-}
 
 // newSchema returns a schema of its own for a test (dropped at its end),
 // so tests and packages can share one database.
 func newSchema(t testing.TB) string {
 	t.Helper()
-	dsn := testDSN(t)
+	dsn := testkit.PostgresDSN(t)
 	var b [6]byte
 	rand.Read(b[:])
 	schema := "flagwire_test_" + hex.EncodeToString(b[:])
@@ -52,7 +37,7 @@ func newSchema(t testing.TB) string {
 
 func openSchema(t testing.TB, schema string) *Store {
 	t.Helper()
-	st, err := Open(context.Background(), testDSN(t), Options{Schema: schema})
+	st, err := Open(context.Background(), testkit.PostgresDSN(t), Options{Schema: schema})
 	if err != nil {
 		t.Fatal(err)
 	}
