@@ -69,7 +69,16 @@ type testServer struct {
 	t   testing.TB
 }
 
+// newTestServer starts a server with opts (the seed config when it has
+// none), closed when the test ends.
 func newTestServer(t testing.TB, opts Options) *testServer {
+	t.Helper()
+	return startTestServer(t, opts, nil)
+}
+
+// startTestServer is newTestServer with setup run on the httptest server
+// before it starts (nil: none).
+func startTestServer(t testing.TB, opts Options, setup func(*httptest.Server)) *testServer {
 	t.Helper()
 	if opts.Configs == nil {
 		opts.Configs = []*evaluate.Config{seedConfig()}
@@ -78,7 +87,11 @@ func newTestServer(t testing.TB, opts Options) *testServer {
 	if err != nil {
 		t.Fatal(err)
 	}
-	hs := httptest.NewServer(s)
+	hs := httptest.NewUnstartedServer(s)
+	if setup != nil {
+		setup(hs)
+	}
+	hs.Start()
 	t.Cleanup(func() {
 		s.Close()
 		hs.Close()
