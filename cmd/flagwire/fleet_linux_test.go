@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bufio"
 	"context"
 	"fmt"
 	"io"
@@ -21,11 +20,7 @@ import (
 
 // serveProcess is `flagwire serve` in a child process (the test binary
 // running main, see TestMain).
-type serveProcess struct {
-	cmd  *exec.Cmd
-	url  string
-	done chan error
-}
+type serveProcess struct{ *testkit.Process }
 
 // startServeProcess starts `flagwire serve args…` in a child process and
 // waits for its address. It is stopped with SIGTERM at cleanup.
@@ -34,48 +29,13 @@ func startServeProcess(t *testing.T, args ...string) *serveProcess {
 	cmd := exec.Command(os.Args[0], append([]string{"serve", "--addr", "127.0.0.1:0", "--log", "off"}, args...)...)
 	cmd.Env = append(os.Environ(), envRunMain+"=1")
 	cmd.Stderr = os.Stderr
-	out, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	p := &serveProcess{cmd: cmd, done: make(chan error, 1)}
-	urls := make(chan string, 1)
-	go func() {
-		sc := bufio.NewScanner(out)
-		for sc.Scan() {
-			if u, ok := strings.CutPrefix(sc.Text(), "listening on "); ok {
-				urls <- u
-			}
-		}
-		p.done <- cmd.Wait()
-	}()
-	t.Cleanup(func() {
-		cmd.Process.Signal(syscall.SIGTERM)
-		select {
-		case <-p.done:
-		case <-time.After(20 * time.Second):
-			cmd.Process.Kill()
-			<-p.done
-		}
-	})
-	select {
-	case p.url = <-urls:
-	case err := <-p.done:
-		p.done <- err
-		t.Fatalf("serve exited: %v", err)
-	case <-time.After(20 * time.Second):
-		t.Fatal("serve did not start")
-	}
-	return p
+	return &serveProcess{testkit.StartServe(t, cmd, syscall.SIGTERM, 20*time.Second)}
 }
 
 // rss is the process's resident set size in bytes (VmRSS).
 func (p *serveProcess) rss(t *testing.T) int64 {
 	t.Helper()
-	b, err := os.ReadFile("/proc/" + strconv.Itoa(p.cmd.Process.Pid) + "/status")
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(p.Cmd.Process.Pid) + "/status")
 	if err != nil {
 		t.Skipf("no /proc: %v", err)
 	}
@@ -138,7 +98,7 @@ func TestServeFleetBehindProxy(t *testing.T) {
 	}
 	n := fleetSubscribers(t)
 	srv := startServeProcess(t, "--env", "prod", "--dev-token", "dev", "--trusted-proxies", "127.0.0.1")
-	addr := strings.TrimPrefix(srv.url, "http://")
+	addr := strings.TrimPrefix(srv.URL, "http://")
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 	rssBefore := srv.rss(t)
@@ -178,7 +138,7 @@ func TestServeFleetBehindProxy(t *testing.T) {
 	rssAfter := srv.rss(t)
 
 	fan.Mark()
-	req, _ := http.NewRequestWithContext(ctx, "POST", srv.url+"/v1/flags?environment=prod",
+	req, _ := http.NewRequestWithContext(ctx, "POST", srv.URL+"/v1/flags?environment=prod",
 		strings.NewReader(`{"key":"fleet-flag","changeReason":"fleet test"}`))
 	req.Header.Set("Authorization", "Bearer dev")
 	req.Header.Set("Content-Type", "application/json")
