@@ -307,23 +307,11 @@ func TestSignErrors(t *testing.T) {
 
 func TestVerifyUsageErrors(t *testing.T) {
 	_, pubPath, _ := keygen(t, "k")
-	tests := []struct {
-		name string
-		args []string
-		want string
-	}{
+	wantUsageErrors(t, []usageCase{
 		{"missing file", []string{"verify", "--pub", pubPath, "/nonexistent.json"}, "no such file"},
 		{"missing key", []string{"verify", "--pub", "/nonexistent.pub", "-"}, "--pub open /nonexistent.pub"},
 		{"bad now", []string{"verify", "--pub", pubPath, "--now", "soon", "-"}, `--now "soon"`},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			r := mustRun(t, 2, "", tt.args...)
-			if !strings.Contains(r.stderr, tt.want) {
-				t.Errorf("stderr lacks %q: %s", tt.want, r.stderr)
-			}
-		})
-	}
+	})
 }
 
 // TestBootstrapMatchesServer checks that a bootstrap signed from flags as

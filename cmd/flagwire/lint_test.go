@@ -162,18 +162,27 @@ func TestLintOptions(t *testing.T) {
 
 func TestLintUsageErrors(t *testing.T) {
 	empty := t.TempDir()
-	tests := []struct {
-		name   string
-		args   []string
-		stderr string
-	}{
+	wantUsageErrors(t, []usageCase{
 		{"missing dir", []string{"lint", "testdata/lint/missing"}, "testdata/lint/missing: no such file or directory"},
 		{"empty dir", []string{"lint", empty}, "no flags-as-code files"},
 		{"bad format", []string{"lint", "--format", "xml", "testdata/lint/warnings"}, `--format "xml"`},
 		{"bad now", []string{"lint", "--now", "tomorrow", "testdata/lint/warnings"}, `--now "tomorrow"`},
 		{"two dirs", []string{"lint", "a", "b"}, "accepts at most 1 arg"},
-	}
-	for _, tt := range tests {
+	})
+}
+
+// usageCase is a command line that is a usage error (exit status 2) and
+// what its standard error must hold.
+type usageCase struct {
+	name   string
+	args   []string
+	stderr string
+}
+
+// wantUsageErrors runs each case as a subtest.
+func wantUsageErrors(t *testing.T, cases []usageCase) {
+	t.Helper()
+	for _, tt := range cases {
 		t.Run(tt.name, func(t *testing.T) {
 			r := mustRun(t, 2, "", tt.args...)
 			if !strings.Contains(r.stderr, tt.stderr) {
