@@ -280,7 +280,17 @@ func catalogue(t *testing.T) []drill {
 		strings.Repeat("x", 4<<20+1024) + `"}]}`)
 	// otherFlag answers every request with a decision for another flag.
 	otherFlag := []byte(`{"requestId":"x","decisions":[{"flagKey":"someone-elses-flag","variant":true,"variantKey":"true","ttlSeconds":1}]}`)
-	sseWindow := func(w *world, win window) (string, bool) { return streamBound(w, win) }
+	// streamFault is a fault of the SSE streams alone, started by start:
+	// the drill counts stream requests, and the answers stay within the
+	// stream's bound (remote) and the sync's and the stream's (local).
+	streamFault := func(start func(*world) func()) fault {
+		return fault{
+			start:  start,
+			hits:   func(win window) int64 { return win.server("GET /v1/stream") },
+			remote: func(w *world, win window) (string, bool) { return streamBound(w, win) },
+			local:  both(syncBound, streamBound),
+		}
+	}
 	// authFault answers every request with status (a refused credential).
 	authFault := func(status int) fault {
 		return fault{
@@ -384,23 +394,13 @@ func catalogue(t *testing.T) []drill {
 			remote:   note("every decision is for another flag: per-item BAD_RESPONSE, nothing cached"),
 			stampede: true,
 		}},
-		{name: "SSE stall", modes: bothModes, fault: fault{
-			start: func(w *world) func() {
-				w.srv.StallStreams(true)
-				return func() { w.srv.StallStreams(false) }
-			},
-			hits:   func(win window) int64 { return win.server("GET /v1/stream") },
-			remote: sseWindow,
-			local:  both(syncBound, streamBound),
-		}, minDur: 1500 * time.Millisecond},
-		{name: "SSE drop", modes: bothModes, fault: fault{
-			start: func(w *world) func() {
-				return every(150*time.Millisecond, w.srv.DropStreams)
-			},
-			hits:   func(win window) int64 { return win.server("GET /v1/stream") },
-			remote: sseWindow,
-			local:  both(syncBound, streamBound),
-		}, minDur: 1500 * time.Millisecond},
+		{name: "SSE stall", modes: bothModes, fault: streamFault(func(w *world) func() {
+			w.srv.StallStreams(true)
+			return func() { w.srv.StallStreams(false) }
+		}), minDur: 1500 * time.Millisecond},
+		{name: "SSE drop", modes: bothModes, fault: streamFault(func(w *world) func() {
+			return every(150*time.Millisecond, w.srv.DropStreams)
+		}), minDur: 1500 * time.Millisecond},
 		{name: "SSE refused", modes: bothModes, fault: fault{
 			start: func(w *world) func() {
 				end := inject(flagtest.Fault{Status: http.StatusServiceUnavailable}, false, "/v1/stream")(w)
