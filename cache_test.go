@@ -336,11 +336,7 @@ func TestHugeTTLSecondsClampsToMax(t *testing.T) {
 	} {
 		t.Run(tc.ttl, func(t *testing.T) {
 			var evaluations atomic.Int64
-			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-				if r.URL.Path != "/v1/evaluate" {
-					http.NotFound(w, r)
-					return
-				}
+			srv := httptest.NewServer(onlyPath("/v1/evaluate", func(w http.ResponseWriter, r *http.Request) {
 				evaluations.Add(1)
 				w.Header().Set("Content-Type", "application/json")
 				fmt.Fprintf(w, `{"requestId":"r","decisions":[{"flagKey":"kill-switch","variant":true,"variantKey":"on","reason":{"kind":"STATIC"},"ttlSeconds":%s}]}`, tc.ttl)

@@ -326,6 +326,17 @@ func modeClient(t *testing.T, srv *flagtest.Server, mode Mode, ofrep bool, extra
 	return c
 }
 
+// onlyPath serves path with h and answers 404 to any other path.
+func onlyPath(path string, h http.HandlerFunc) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path != path {
+			http.NotFound(w, r)
+			return
+		}
+		h(w, r)
+	})
+}
+
 // failingTransport fails the test if anything touches the network.
 type failingTransport struct{ t *testing.T }
 

@@ -106,11 +106,7 @@ func TestSyncedConfigOfANewerServer(t *testing.T) {
 	docs <- `{"environment": "prod", "version": 2, "salt": "s", "flags": [{"key": "f", "state": "on", "state": "off"}]}`
 	var mu sync.Mutex
 	last := ""
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.URL.Path != "/v1/flags" {
-			http.NotFound(w, r)
-			return
-		}
+	srv := httptest.NewServer(onlyPath("/v1/flags", func(w http.ResponseWriter, r *http.Request) {
 		mu.Lock()
 		select {
 		case last = <-docs:

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"net/http"
 	"net/url"
@@ -142,33 +141,9 @@ func (c *Client) ofrepPost(ctx context.Context, base *url.URL, path string, ec *
 		return nil, nil, &apiError{code: CodeGeneral, msg: "OFREP: encoding the context: " + err.Error()}
 	}
 	u := strings.TrimRight(base.String(), "/") + path
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, u, bytes.NewReader(body))
+	resp, data, tooLarge, err := c.postJSON(ctx, u, body, ofrepEnvironmentHeader, c.cfg.environment, ofrepMetadataHeader, "extended")
 	if err != nil {
-		return nil, nil, &apiError{code: CodeGeneral, msg: "building request: " + err.Error()}
-	}
-	req.Header.Set("Content-Type", wire.ContentTypeJSON)
-	req.Header.Set("Accept", wire.ContentTypeJSON)
-	req.Header.Set(ofrepEnvironmentHeader, c.cfg.environment)
-	req.Header.Set(ofrepMetadataHeader, "extended")
-	c.authorize(req, body)
-	c.stats.remoteRequests.Add(1)
-	resp, err := c.hc.Do(req)
-	if err != nil {
-		if ctx.Err() != nil {
-			if errors.Is(ctx.Err(), context.Canceled) {
-				return nil, nil, ctx.Err()
-			}
-			return nil, nil, errTimeout
-		}
-		return nil, nil, &apiError{code: CodeUnavailable, msg: transportMessage(err)}
-	}
-	defer resp.Body.Close()
-	data, tooLarge, err := readLimited(resp, c.cfg.maxResponse)
-	if err != nil {
-		if ctx.Err() != nil {
-			return nil, nil, errTimeout
-		}
-		return nil, nil, &apiError{code: CodeUnavailable, status: resp.StatusCode, msg: "reading response: " + transportMessage(err)}
+		return nil, nil, err
 	}
 	if tooLarge {
 		return nil, nil, &apiError{code: CodeBadResponse, status: resp.StatusCode, msg: fmt.Sprintf("response larger than %d bytes", c.cfg.maxResponse)}

@@ -114,19 +114,7 @@ func ofrepTestConfig() *evaluate.Config {
 // ofrep is set, else through /v1/evaluate.
 func ofrepClient(t *testing.T, srv *flagtest.Server, ofrep bool, extra ...Option) *Client {
 	t.Helper()
-	opts := []Option{
-		WithEndpoint(srv.URL), WithToken(srv.Token()), WithEnvironment("test"),
-		WithStreaming(false), WithLogger(quietLogger()), WithTimeout(2 * time.Second),
-	}
-	if ofrep {
-		opts = append(opts, WithOFREP(true))
-	}
-	c, err := New(context.Background(), append(opts, extra...)...)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { c.Close(context.Background()) })
-	return c
+	return modeClient(t, srv, ModeRemote, ofrep, append([]Option{WithEnvironment("test"), WithTimeout(2 * time.Second)}, extra...)...)
 }
 
 // ofrepEval is one typed evaluation: the value and the Detail.

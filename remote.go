@@ -249,32 +249,9 @@ func (c *Client) getEnv(ctx context.Context, base *url.URL, path string) (*http.
 
 // postEvaluate makes one HTTP attempt.
 func (c *Client) postEvaluate(ctx context.Context, base *url.URL, body []byte) (*wire.EvaluateResponse, error) {
-	u := base.JoinPath("v1", "evaluate")
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, u.String(), bytes.NewReader(body))
+	resp, data, tooLarge, err := c.postJSON(ctx, base.JoinPath("v1", "evaluate").String(), body)
 	if err != nil {
-		return nil, &apiError{code: CodeGeneral, msg: "building request: " + err.Error()}
-	}
-	req.Header.Set("Content-Type", wire.ContentTypeJSON)
-	req.Header.Set("Accept", wire.ContentTypeJSON)
-	c.authorize(req, body)
-	c.stats.remoteRequests.Add(1)
-	resp, err := c.hc.Do(req)
-	if err != nil {
-		if ctx.Err() != nil {
-			if errors.Is(ctx.Err(), context.Canceled) {
-				return nil, ctx.Err()
-			}
-			return nil, errTimeout
-		}
-		return nil, &apiError{code: CodeUnavailable, msg: transportMessage(err)}
-	}
-	defer resp.Body.Close()
-	data, tooLarge, err := readLimited(resp, c.cfg.maxResponse)
-	if err != nil {
-		if ctx.Err() != nil {
-			return nil, errTimeout
-		}
-		return nil, &apiError{code: CodeUnavailable, status: resp.StatusCode, msg: "reading response: " + transportMessage(err)}
+		return nil, err
 	}
 	if resp.StatusCode != http.StatusOK {
 		return nil, statusError(resp, data, c.cfg.clock.Now())
@@ -287,6 +264,43 @@ func (c *Client) postEvaluate(ctx context.Context, base *url.URL, body []byte) (
 		return nil, &apiError{code: CodeBadResponse, status: resp.StatusCode, msg: "malformed JSON: " + err.Error()}
 	}
 	return &out, nil
+}
+
+// postJSON makes one POST attempt of body (JSON) to u, with the extra
+// headers (name, value pairs), and reads the whole response, at most
+// maxResponse bytes: tooLarge when there was more. A transport failure is
+// the context's cancellation, a timeout or UNAVAILABLE.
+func (c *Client) postJSON(ctx context.Context, u string, body []byte, extra ...string) (resp *http.Response, data []byte, tooLarge bool, err error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, u, bytes.NewReader(body))
+	if err != nil {
+		return nil, nil, false, &apiError{code: CodeGeneral, msg: "building request: " + err.Error()}
+	}
+	req.Header.Set("Content-Type", wire.ContentTypeJSON)
+	req.Header.Set("Accept", wire.ContentTypeJSON)
+	for i := 0; i+1 < len(extra); i += 2 {
+		req.Header.Set(extra[i], extra[i+1])
+	}
+	c.authorize(req, body)
+	c.stats.remoteRequests.Add(1)
+	resp, err = c.hc.Do(req)
+	if err != nil {
+		if ctx.Err() != nil {
+			if errors.Is(ctx.Err(), context.Canceled) {
+				return nil, nil, false, ctx.Err()
+			}
+			return nil, nil, false, errTimeout
+		}
+		return nil, nil, false, &apiError{code: CodeUnavailable, msg: transportMessage(err)}
+	}
+	defer resp.Body.Close()
+	data, tooLarge, err = readLimited(resp, c.cfg.maxResponse)
+	if err != nil {
+		if ctx.Err() != nil {
+			return nil, nil, false, errTimeout
+		}
+		return nil, nil, false, &apiError{code: CodeUnavailable, status: resp.StatusCode, msg: "reading response: " + transportMessage(err)}
+	}
+	return resp, data, tooLarge, nil
 }
 
 func (c *Client) authorize(req *http.Request, body []byte) {

@@ -123,11 +123,7 @@ func TestStalledStreamReconnects(t *testing.T) {
 // count bytes, so the trickle kept the stream "connected" forever.
 func TestTricklingStreamIsStalled(t *testing.T) {
 	var streams atomic.Int64
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.URL.Path != "/v1/stream" {
-			http.NotFound(w, r)
-			return
-		}
+	srv := httptest.NewServer(onlyPath("/v1/stream", func(w http.ResponseWriter, r *http.Request) {
 		streams.Add(1)
 		w.Header().Set("Content-Type", "text/event-stream")
 		w.WriteHeader(http.StatusOK)

@@ -280,7 +280,29 @@ func catalogue(t *testing.T) []drill {
 		strings.Repeat("x", 4<<20+1024) + `"}]}`)
 	// otherFlag answers every request with a decision for another flag.
 	otherFlag := []byte(`{"requestId":"x","decisions":[{"flagKey":"someone-elses-flag","variant":true,"variantKey":"true","ttlSeconds":1}]}`)
-	sseWindow := func(w *world, win window) (string, bool) { return streamBound(w, win) }
+	// streamFault is a fault of the SSE streams alone, started by start:
+	// the drill counts stream requests, and the answers stay within the
+	// stream's bound (remote) and the sync's and the stream's (local).
+	streamFault := func(start func(*world) func()) fault {
+		return fault{
+			start:  start,
+			hits:   func(win window) int64 { return win.server("GET /v1/stream") },
+			remote: func(w *world, win window) (string, bool) { return streamBound(w, win) },
+			local:  both(syncBound, streamBound),
+		}
+	}
+	// authFault answers every request with status (a refused credential).
+	authFault := func(status int) fault {
+		return fault{
+			start:    inject(flagtest.Fault{Status: status}, true),
+			hits:     hitPaths(true),
+			codes:    codesAuth,
+			remote:   authStreamBound,
+			local:    both(syncBound, authStreamBound),
+			stampede: true,
+			probe:    notRetried,
+		}
+	}
 	return []drill{
 		{name: "baseline", modes: bothModes, fault: fault{
 			start:    func(*world) func() { return func() {} },
@@ -328,24 +350,8 @@ func catalogue(t *testing.T) []drill {
 			local:    both(retryAfterSyncBound, streamBound),
 			stampede: true,
 		}},
-		{name: "401 Unauthorized", modes: bothModes, fault: fault{
-			start:    inject(flagtest.Fault{Status: http.StatusUnauthorized}, true),
-			hits:     hitPaths(true),
-			codes:    codesAuth,
-			remote:   authStreamBound,
-			local:    both(syncBound, authStreamBound),
-			stampede: true,
-			probe:    notRetried,
-		}},
-		{name: "403 Forbidden", modes: bothModes, fault: fault{
-			start:    inject(flagtest.Fault{Status: http.StatusForbidden}, true),
-			hits:     hitPaths(true),
-			codes:    codesAuth,
-			remote:   authStreamBound,
-			local:    both(syncBound, authStreamBound),
-			stampede: true,
-			probe:    notRetried,
-		}},
+		{name: "401 Unauthorized", modes: bothModes, fault: authFault(http.StatusUnauthorized)},
+		{name: "403 Forbidden", modes: bothModes, fault: authFault(http.StatusForbidden)},
 		{name: "reset mid-body", modes: bothModes, fault: fault{
 			start:    inject(flagtest.Fault{Reset: true, Truncate: true}, true),
 			hits:     hitPaths(true),
@@ -388,23 +394,13 @@ func catalogue(t *testing.T) []drill {
 			remote:   note("every decision is for another flag: per-item BAD_RESPONSE, nothing cached"),
 			stampede: true,
 		}},
-		{name: "SSE stall", modes: bothModes, fault: fault{
-			start: func(w *world) func() {
-				w.srv.StallStreams(true)
-				return func() { w.srv.StallStreams(false) }
-			},
-			hits:   func(win window) int64 { return win.server("GET /v1/stream") },
-			remote: sseWindow,
-			local:  both(syncBound, streamBound),
-		}, minDur: 1500 * time.Millisecond},
-		{name: "SSE drop", modes: bothModes, fault: fault{
-			start: func(w *world) func() {
-				return every(150*time.Millisecond, w.srv.DropStreams)
-			},
-			hits:   func(win window) int64 { return win.server("GET /v1/stream") },
-			remote: sseWindow,
-			local:  both(syncBound, streamBound),
-		}, minDur: 1500 * time.Millisecond},
+		{name: "SSE stall", modes: bothModes, fault: streamFault(func(w *world) func() {
+			w.srv.StallStreams(true)
+			return func() { w.srv.StallStreams(false) }
+		}), minDur: 1500 * time.Millisecond},
+		{name: "SSE drop", modes: bothModes, fault: streamFault(func(w *world) func() {
+			return every(150*time.Millisecond, w.srv.DropStreams)
+		}), minDur: 1500 * time.Millisecond},
 		{name: "SSE refused", modes: bothModes, fault: fault{
 			start: func(w *world) func() {
 				end := inject(flagtest.Fault{Status: http.StatusServiceUnavailable}, false, "/v1/stream")(w)
@@ -768,36 +764,40 @@ func (w *world) stampede() string {
 	attrs := flagwire.Attributes{"userId": "stampede", "plan": "pro", "region": "US", "appVersion": "2.3.1"}
 	ctx := flagwire.WithAttributes(context.Background(), attrs)
 	key := boolKey(flagBench, attrs)
+	var worst callInfo
+	for _, c := range w.coldMisses(ctx, attrs, n) {
+		if c.lat > worst.lat {
+			worst = c
+		}
+	}
+	// The callers wait on one request: they are one event for the latency
+	// check, whose lateness is the slowest caller's.
+	w.rec.overLimit(worst.lat-callTimeout, fmt.Sprintf("stampede calls took up to %v (source %v, code %s)", worst.lat, worst.d.Source, worst.d.ErrorCode))
+	return fmt.Sprintf("%d concurrent cold misses → %d requests", n, w.ct.keyCount(key))
+}
+
+// coldMisses makes n concurrent Bool evaluations of flagBench in ctx
+// (whose attributes are attrs), released at once, checks each answer, and
+// returns the calls.
+func (w *world) coldMisses(ctx context.Context, attrs flagwire.Attributes, n int) []callInfo {
+	calls := make([]callInfo, n)
 	gate := make(chan struct{})
-	var (
-		wg    sync.WaitGroup
-		mu    sync.Mutex
-		worst callInfo
-	)
-	for i := 0; i < n; i++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
+	var wg sync.WaitGroup
+	for i := range calls {
+		wg.Go(func() {
 			<-gate
 			c := callInfo{kind: callRight, key: flagBench, as: "bool", fi: -1, si: -1, attrs: attrs, limit: callTimeout}
 			c.start = time.Now()
 			c.got, c.def, c.d = evalAs(w.client, ctx, flagBench, "bool")
 			c.end = time.Now()
 			c.lat = c.end.Sub(c.start)
-			mu.Lock()
-			if c.lat > worst.lat {
-				worst = c
-			}
-			mu.Unlock()
 			w.checkAnswer(&caller{fresh: map[[2]int]time.Time{}}, &c)
-		}()
+			calls[i] = c
+		})
 	}
 	close(gate)
 	wg.Wait()
-	// The callers wait on one request: they are one event for the latency
-	// check, whose lateness is the slowest caller's.
-	w.rec.overLimit(worst.lat-callTimeout, fmt.Sprintf("stampede calls took up to %v (source %v, code %s)", worst.lat, worst.d.Source, worst.d.ErrorCode))
-	return fmt.Sprintf("%d concurrent cold misses → %d requests", n, w.ct.keyCount(key))
+	return calls
 }
 
 // checkCoalescing checks every (flag, context) key's evaluate requests over

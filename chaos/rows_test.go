@@ -3,7 +3,6 @@ package chaos
 import (
 	"context"
 	"fmt"
-	"sync"
 	"testing"
 	"time"
 
@@ -35,24 +34,9 @@ func TestChaosCoalescing(t *testing.T) {
 	for round := 0; round < rounds; round++ {
 		attrs := flagwire.Attributes{"userId": fmt.Sprintf("coalesce-%d", round), "plan": "pro", "region": "US", "appVersion": "2.3.1"}
 		ctx := flagwire.WithAttributes(context.Background(), attrs)
-		gate := make(chan struct{})
-		var wg sync.WaitGroup
-		for i := 0; i < n; i++ {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				<-gate
-				c := callInfo{kind: callRight, key: flagBench, as: "bool", fi: -1, si: -1, attrs: attrs, limit: callTimeout}
-				c.start = time.Now()
-				c.got, c.def, c.d = evalAs(w.client, ctx, flagBench, "bool")
-				c.end = time.Now()
-				c.lat = c.end.Sub(c.start)
-				w.rec.observe(c.d, c.lat)
-				w.checkAnswer(&caller{fresh: map[[2]int]time.Time{}}, &c)
-			}()
+		for _, c := range w.coldMisses(ctx, attrs, n) {
+			w.rec.observe(c.d, c.lat)
 		}
-		close(gate)
-		wg.Wait()
 	}
 	elapsed := time.Since(start)
 	overlaps, unjustified, nUnjust, keys, reqs := w.ct.coalescing(w.hist.count, w.ct.total("GET /v1/stream"))

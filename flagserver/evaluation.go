@@ -130,18 +130,7 @@ func decideHashing(snap *evaluate.Snapshot, in *wire.EvaluationInput, opts wire.
 		d.Payload = marshalValue(res.Payload)
 	}
 	if opts.IncludeReasons {
-		rs := &wire.Reason{
-			Kind:         string(res.Reason.Kind),
-			RuleID:       res.Reason.RuleID,
-			Segment:      res.Reason.Segment,
-			Prerequisite: res.Reason.Prerequisite,
-			ErrorCode:    string(res.Reason.ErrorCode),
-		}
-		if res.HasBucketing {
-			b := int(res.Bucketing.Bucket)
-			rs.Bucket = &b
-		}
-		d.Reason = rs
+		d.Reason = wire.ReasonOf(&res)
 	}
 	if res.HasBucketing {
 		by := evaluate.DefaultBucketBy

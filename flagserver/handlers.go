@@ -563,9 +563,7 @@ func stringField(obj map[string]json.RawMessage, name string) (string, error) {
 
 // handleGet serves GET /v1/{flags,segments}/{key}?environment=ENV.
 func handleGet[T any](s *Server, k *entityKind[T], w http.ResponseWriter, r *http.Request) {
-	rc := reqCtx(r)
-	env := environment(r)
-	es, ok := s.readableEnv(w, r, rc, env)
+	env, es, ok := s.readableQueryEnv(w, r)
 	if !ok {
 		return
 	}
@@ -661,6 +659,14 @@ func (s *Server) readableEnv(w http.ResponseWriter, r *http.Request, rc *request
 		return nil, false
 	}
 	return es, true
+}
+
+// readableQueryEnv is readableEnv for the environment the query names
+// (see environment).
+func (s *Server) readableQueryEnv(w http.ResponseWriter, r *http.Request) (env string, es *envState, ok bool) {
+	env = environment(r)
+	es, ok = s.readableEnv(w, r, reqCtx(r), env)
+	return env, es, ok
 }
 
 // conditionalWrite is the common start of PATCH and DELETE: the write

@@ -109,20 +109,11 @@ func (st *embeddedStore) MintedToken(ctx context.Context, id string) (MintedToke
 		ok  bool
 	)
 	err := st.db.View(func(tx *bolt.Tx) error {
-		recs := tx.Bucket(bucketMinted)
-		if recs == nil {
-			return nil
+		s, err := getMinted(tx, id)
+		if s != nil {
+			out, ok = MintedToken{id, s.Subject, s.Environment, s.Flags, s.Attributes, s.IssuedAt, s.ExpiresAt, s.Revoked}, true
 		}
-		b := recs.Get([]byte(id))
-		if b == nil {
-			return nil
-		}
-		var s storedMinted
-		if err := json.Unmarshal(b, &s); err != nil {
-			return err
-		}
-		out, ok = MintedToken{id, s.Subject, s.Environment, s.Flags, s.Attributes, s.IssuedAt, s.ExpiresAt, s.Revoked}, true
-		return nil
+		return err
 	})
 	return out, ok, err
 }
@@ -141,16 +132,8 @@ func (st *embeddedStore) RevokeMintedToken(ctx context.Context, id string) (bool
 	}
 	found := false
 	err := st.db.Update(func(tx *bolt.Tx) error {
-		recs := tx.Bucket(bucketMinted)
-		if recs == nil {
-			return nil
-		}
-		b := recs.Get([]byte(id))
-		if b == nil {
-			return nil
-		}
-		var s storedMinted
-		if err := json.Unmarshal(b, &s); err != nil {
+		s, err := getMinted(tx, id)
+		if s == nil {
 			return err
 		}
 		found = true
@@ -159,7 +142,25 @@ func (st *embeddedStore) RevokeMintedToken(ctx context.Context, id string) (bool
 		if err != nil {
 			return err
 		}
-		return recs.Put([]byte(id), nb)
+		return tx.Bucket(bucketMinted).Put([]byte(id), nb)
 	})
 	return found, err
+}
+
+// getMinted reads the record of id in tx: nil (and no error) when there
+// is none.
+func getMinted(tx *bolt.Tx, id string) (*storedMinted, error) {
+	recs := tx.Bucket(bucketMinted)
+	if recs == nil {
+		return nil, nil
+	}
+	b := recs.Get([]byte(id))
+	if b == nil {
+		return nil, nil
+	}
+	var s storedMinted
+	if err := json.Unmarshal(b, &s); err != nil {
+		return nil, err
+	}
+	return &s, nil
 }

@@ -326,9 +326,7 @@ func (s *Server) pending(sub *subscriber) []bufferedEvent {
 // handleStream serves GET /v1/stream?environment=ENV (see the comment at
 // the top of this file).
 func (s *Server) handleStream(w http.ResponseWriter, r *http.Request) {
-	rc := reqCtx(r)
-	env := environment(r)
-	es, ok := s.readableEnv(w, r, rc, env)
+	env, es, ok := s.readableQueryEnv(w, r)
 	if !ok {
 		return
 	}

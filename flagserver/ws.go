@@ -198,8 +198,7 @@ func (c *wsConns) closeAndWait() {
 // of this file).
 func (s *Server) handleWS(w http.ResponseWriter, r *http.Request) {
 	rc := reqCtx(r)
-	env := environment(r)
-	es, ok := s.readableEnv(w, r, rc, env)
+	env, es, ok := s.readableQueryEnv(w, r)
 	if !ok {
 		return
 	}

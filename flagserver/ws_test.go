@@ -480,22 +480,11 @@ func (l *stallListener) Accept() (net.Conn, error) {
 // socket buffers at both ends (the others have the usual ones).
 func newStallServer(t testing.TB, opts Options) (ts *testServer, dialStalled func(query string, subprotocols ...string) *websocket.Conn) {
 	t.Helper()
-	if opts.Configs == nil {
-		opts.Configs = []*evaluate.Config{seedConfig()}
-	}
-	s, err := New(opts)
-	if err != nil {
-		t.Fatal(err)
-	}
-	hs := httptest.NewUnstartedServer(s)
-	ln := &stallListener{Listener: hs.Listener}
-	hs.Listener = ln
-	hs.Start()
-	t.Cleanup(func() {
-		s.Close()
-		hs.Close()
+	var ln *stallListener
+	ts = startTestServer(t, opts, func(hs *httptest.Server) {
+		ln = &stallListener{Listener: hs.Listener}
+		hs.Listener = ln
 	})
-	ts = &testServer{Server: s, URL: hs.URL, hs: hs, t: t}
 	d := smallRecvBufDialer(t, 4096)
 	// Its own transport: a new connection (accepted while stalling is
 	// set) for every dial.

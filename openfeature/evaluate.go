@@ -14,40 +14,39 @@ import (
 
 // BooleanEvaluation evaluates a boolean flag (flagwire.Client.BoolDetail).
 func (p *Provider) BooleanEvaluation(ctx context.Context, flag string, defaultValue bool, flatCtx of.FlattenedContext) of.BoolResolutionDetail {
-	v, d := p.client.BoolDetail(p.context(ctx, flatCtx), flag, defaultValue)
-	if disabled(d) {
-		v = defaultValue
-	}
-	return of.BoolResolutionDetail{Value: v, ProviderResolutionDetail: resolution(d)}
+	v, r := typed(p, ctx, flatCtx, flag, defaultValue, (*flagwire.Client).BoolDetail)
+	return of.BoolResolutionDetail{Value: v, ProviderResolutionDetail: r}
 }
 
 // StringEvaluation evaluates a string flag (flagwire.Client.StringDetail).
 func (p *Provider) StringEvaluation(ctx context.Context, flag string, defaultValue string, flatCtx of.FlattenedContext) of.StringResolutionDetail {
-	v, d := p.client.StringDetail(p.context(ctx, flatCtx), flag, defaultValue)
-	if disabled(d) {
-		v = defaultValue
-	}
-	return of.StringResolutionDetail{Value: v, ProviderResolutionDetail: resolution(d)}
+	v, r := typed(p, ctx, flatCtx, flag, defaultValue, (*flagwire.Client).StringDetail)
+	return of.StringResolutionDetail{Value: v, ProviderResolutionDetail: r}
 }
 
 // FloatEvaluation evaluates a number flag (flagwire.Client.FloatDetail).
 func (p *Provider) FloatEvaluation(ctx context.Context, flag string, defaultValue float64, flatCtx of.FlattenedContext) of.FloatResolutionDetail {
-	v, d := p.client.FloatDetail(p.context(ctx, flatCtx), flag, defaultValue)
-	if disabled(d) {
-		v = defaultValue
-	}
-	return of.FloatResolutionDetail{Value: v, ProviderResolutionDetail: resolution(d)}
+	v, r := typed(p, ctx, flatCtx, flag, defaultValue, (*flagwire.Client).FloatDetail)
+	return of.FloatResolutionDetail{Value: v, ProviderResolutionDetail: r}
 }
 
 // IntEvaluation evaluates a number flag as an integer
 // (flagwire.Client.IntDetail: a value that is not a whole number is a
 // TYPE_MISMATCH).
 func (p *Provider) IntEvaluation(ctx context.Context, flag string, defaultValue int64, flatCtx of.FlattenedContext) of.IntResolutionDetail {
-	v, d := p.client.IntDetail(p.context(ctx, flatCtx), flag, defaultValue)
+	v, r := typed(p, ctx, flatCtx, flag, defaultValue, (*flagwire.Client).IntDetail)
+	return of.IntResolutionDetail{Value: v, ProviderResolutionDetail: r}
+}
+
+// typed evaluates flag with one of the client's typed Detail methods: the
+// value (the default when the flag is disabled) and its resolution.
+func typed[T any](p *Provider, ctx context.Context, flatCtx of.FlattenedContext, flag string, def T,
+	detail func(*flagwire.Client, context.Context, string, T) (T, flagwire.Detail)) (T, of.ProviderResolutionDetail) {
+	v, d := detail(p.client, p.context(ctx, flatCtx), flag, def)
 	if disabled(d) {
-		v = defaultValue
+		v = def
 	}
-	return of.IntResolutionDetail{Value: v, ProviderResolutionDetail: resolution(d)}
+	return v, resolution(d)
 }
 
 // ObjectEvaluation evaluates a JSON flag (flagwire.Client.JSON): the value

@@ -3,8 +3,6 @@ package pgstore
 import (
 	"context"
 	"errors"
-	"strconv"
-	"strings"
 
 	"github.com/jackc/pgx/v5"
 
@@ -46,21 +44,33 @@ func (st *Store) ProposeChange(ctx context.Context, p *flagserver.ChangeProposal
 // queueSideRecords queues an audit entry and an idempotency record (each
 // when not nil).
 func queueSideRecords(b *pgx.Batch, a *flagserver.AuditRecord, key string, r *flagserver.IdempotencyRecord) {
+	queueAudit(b, a)
+	queueIdempotency(b, key, r)
+}
+
+// queueAudit queues the insert of a, when not nil.
+func queueAudit(b *pgx.Batch, a *flagserver.AuditRecord) {
 	if a != nil {
 		b.Queue(`INSERT INTO flagwire_audit (at, env, entity, entry) VALUES ($1, $2, $3, $4)`, a.Time, a.Environment, a.Entity, a.Entry)
 	}
-	if r != nil && key != "" {
-		body := r.Body
-		if body == nil {
-			body = []byte{}
-		}
-		b.Queue(`INSERT INTO flagwire_idempotency (key, fingerprint, status, etag, location, warning, body, body_omitted, expires)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
-			ON CONFLICT (key) DO UPDATE SET fingerprint = EXCLUDED.fingerprint, status = EXCLUDED.status, etag = EXCLUDED.etag,
-			location = EXCLUDED.location, warning = EXCLUDED.warning, body = EXCLUDED.body, body_omitted = EXCLUDED.body_omitted,
-			expires = EXCLUDED.expires`,
-			[]byte(key), r.Fingerprint[:], r.Status, r.ETag, r.Location, r.Warning, body, r.BodyOmitted, r.Expires)
+}
+
+// queueIdempotency queues the upsert of r under key, when r is not nil and
+// key not empty.
+func queueIdempotency(b *pgx.Batch, key string, r *flagserver.IdempotencyRecord) {
+	if r == nil || key == "" {
+		return
 	}
+	body := r.Body
+	if body == nil {
+		body = []byte{}
+	}
+	b.Queue(`INSERT INTO flagwire_idempotency (key, fingerprint, status, etag, location, warning, body, body_omitted, expires)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+		ON CONFLICT (key) DO UPDATE SET fingerprint = EXCLUDED.fingerprint, status = EXCLUDED.status, etag = EXCLUDED.etag,
+		location = EXCLUDED.location, warning = EXCLUDED.warning, body = EXCLUDED.body, body_omitted = EXCLUDED.body_omitted,
+		expires = EXCLUDED.expires`,
+		[]byte(key), r.Fingerprint[:], r.Status, r.ETag, r.Location, r.Warning, body, r.BodyOmitted, r.Expires)
 }
 
 // ChangeRequest implements flagserver.ChangeStore.
@@ -79,41 +89,24 @@ func (st *Store) ChangeRequest(ctx context.Context, id string) (flagserver.Store
 
 // ChangeRequests implements flagserver.ChangeStore.
 func (st *Store) ChangeRequests(ctx context.Context, q flagserver.ChangeQuery) ([]flagserver.StoredChange, error) {
-	where := []string{"TRUE"}
-	var args []any
-	arg := func(v any) string { args = append(args, v); return "$" + strconv.Itoa(len(args)) }
+	var f filter
 	if q.Before > 0 {
-		where = append(where, "seq < "+arg(q.Before))
+		f.and("seq < " + f.arg(q.Before))
 	}
-	if q.Environment != "" {
-		where = append(where, "env = "+arg(q.Environment))
-	}
+	f.environments(q.Environment, q.Environments)
 	if q.Status != "" {
-		where = append(where, "status = "+arg(q.Status))
-	}
-	if q.Environments != nil {
-		where = append(where, "env = ANY("+arg(q.Environments)+")")
+		f.and("status = " + f.arg(q.Status))
 	}
 	rows, err := st.pool.Query(ctx, `SELECT id, seq, env, status, created, record FROM flagwire_change_requests WHERE `+
-		strings.Join(where, " AND ")+` ORDER BY seq DESC LIMIT `+arg(q.Limit), args...)
+		f.sql()+` ORDER BY seq DESC LIMIT `+f.arg(q.Limit), f.args...)
 	if err != nil {
 		return nil, st.wrap(err)
 	}
-	defer rows.Close()
-	out := []flagserver.StoredChange{}
-	size := 0
-	for rows.Next() {
-		var c flagserver.StoredChange
-		if err := rows.Scan(&c.ID, &c.Seq, &c.Environment, &c.Status, &c.Created, &c.Record); err != nil {
-			return nil, st.wrap(err)
-		}
-		if len(out) > 0 && q.MaxBytes > 0 && size+len(c.Record) > q.MaxBytes {
-			break
-		}
-		size += len(c.Record)
-		out = append(out, c)
-	}
-	return out, st.wrap(rows.Err())
+	out, err := page(rows, q.MaxBytes, func(rows pgx.Rows, c *flagserver.StoredChange) (int, error) {
+		err := rows.Scan(&c.ID, &c.Seq, &c.Environment, &c.Status, &c.Created, &c.Record)
+		return len(c.Record), err
+	})
+	return out, st.wrap(err)
 }
 
 // DecideChange implements flagserver.ChangeStore.
@@ -181,16 +174,15 @@ CREATE INDEX flagwire_change_requests_status ON flagwire_change_requests (status
 
 // auditWhere adds the audit filters of migration-free columns: actor
 // (the entry's subject, requestedBy or approvedBy) and the time window.
-func auditWhere(q *flagserver.AuditQuery, where []string, arg func(any) string) []string {
+func auditWhere(q *flagserver.AuditQuery, f *filter) {
 	if q.Actor != "" {
-		a := arg(q.Actor)
-		where = append(where, "(e.doc->>'subject' = "+a+" OR e.doc->>'requestedBy' = "+a+" OR e.doc->>'approvedBy' = "+a+")")
+		a := f.arg(q.Actor)
+		f.and("(e.doc->>'subject' = " + a + " OR e.doc->>'requestedBy' = " + a + " OR e.doc->>'approvedBy' = " + a + ")")
 	}
 	if !q.Since.IsZero() {
-		where = append(where, "at >= "+arg(q.Since))
+		f.and("at >= " + f.arg(q.Since))
 	}
 	if !q.Until.IsZero() {
-		where = append(where, "at < "+arg(q.Until))
+		f.and("at < " + f.arg(q.Until))
 	}
-	return where
 }

@@ -132,6 +132,15 @@ func validChangeID(id string) error {
 	return nil
 }
 
+// changeClient checks the change request id argument and opens the
+// client of --server for a command about that change request.
+func (o changesOptions) changeClient(cmd *cobra.Command, id string) (*apiClient, error) {
+	if err := validChangeID(id); err != nil {
+		return nil, err
+	}
+	return newAPIClient(o.server, o.timeout, cmd.ErrOrStderr())
+}
+
 func runChangesList(cmd *cobra.Command, o changesOptions) error {
 	if o.limit <= 0 {
 		return usageError("--limit must be positive")
@@ -214,10 +223,7 @@ func writeJSONOut(out io.Writer, v any) error {
 }
 
 func runChangesShow(cmd *cobra.Command, id string, o changesOptions) error {
-	if err := validChangeID(id); err != nil {
-		return err
-	}
-	client, err := newAPIClient(o.server, o.timeout, cmd.ErrOrStderr())
+	client, err := o.changeClient(cmd, id)
 	if err != nil {
 		return err
 	}
@@ -304,10 +310,7 @@ func docMap(b json.RawMessage) map[string]any {
 }
 
 func runChangesDecide(cmd *cobra.Command, action, id string, o changesOptions) error {
-	if err := validChangeID(id); err != nil {
-		return err
-	}
-	client, err := newAPIClient(o.server, o.timeout, cmd.ErrOrStderr())
+	client, err := o.changeClient(cmd, id)
 	if err != nil {
 		return err
 	}

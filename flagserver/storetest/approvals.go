@@ -4,12 +4,10 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
-	"net/http/httptest"
 	"strconv"
 	"strings"
 	"sync"
 	"testing"
-	"time"
 
 	"github.com/flagwire/flagwire/evaluate"
 	"github.com/flagwire/flagwire/flagserver"
@@ -49,16 +47,8 @@ func ProtectedConfig() *evaluate.Config {
 // prod (the default) and ApprovalTokens, and registers its Close.
 func StartProtected(t testing.TB, st flagserver.Store) *Server {
 	t.Helper()
-	s, err := flagserver.New(flagserver.Options{Store: st, Configs: []*evaluate.Config{ProtectedConfig()},
-		Tokens: ApprovalTokens(), ProtectedEnvironments: []string{"prod"},
-		ReadLimit: flagserver.RateLimit{PerSecond: -1}, WriteLimit: flagserver.RateLimit{PerSecond: -1}, PollInterval: 50 * time.Millisecond})
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := &Server{Server: s, hs: httptest.NewServer(s)}
-	srv.URL = srv.hs.URL
-	t.Cleanup(srv.Close)
-	return srv
+	return start(t, flagserver.Options{Store: st, Configs: []*evaluate.Config{ProtectedConfig()},
+		Tokens: ApprovalTokens(), ProtectedEnvironments: []string{"prod"}})
 }
 
 // as returns the Authorization header of token.

@@ -2,7 +2,6 @@ package storetest
 
 import (
 	"encoding/json"
-	"net/http/httptest"
 	"slices"
 	"sync"
 	"testing"
@@ -86,15 +85,7 @@ func RunMinted(t *testing.T, h Harness) {
 func startMinting(t *testing.T, st flagserver.Store, rotate bool, clock *testClock) *Server {
 	t.Helper()
 	cfg := &evaluate.Config{Environment: "prod", Salt: "salt", Flags: []evaluate.Flag{{Key: "f"}, {Key: "g"}}}
-	s, err := flagserver.New(flagserver.Options{Store: st, Configs: []*evaluate.Config{cfg}, RotateSigningKey: rotate, Now: clock.Now,
-		ReadLimit: flagserver.RateLimit{PerSecond: -1}, WriteLimit: flagserver.RateLimit{PerSecond: -1}, PollInterval: 50 * time.Millisecond})
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := &Server{Server: s, hs: httptest.NewServer(s)}
-	srv.URL = srv.hs.URL
-	t.Cleanup(srv.Close)
-	return srv
+	return start(t, flagserver.Options{Store: st, Configs: []*evaluate.Config{cfg}, RotateSigningKey: rotate, Now: clock.Now})
 }
 
 func mint(t *testing.T, s *Server) (token, id string) {

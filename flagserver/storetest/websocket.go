@@ -10,7 +10,6 @@ import (
 
 	"github.com/coder/websocket"
 
-	"github.com/flagwire/flagwire/evaluate"
 	"github.com/flagwire/flagwire/internal/wire"
 )
 
@@ -63,14 +62,7 @@ func testWebSocketAcrossReplicas(t *testing.T, h ServerHarness) {
 	wb := openWS(t, b, "")
 	sb := openStream(t, b, "")
 	defer sb.Close()
-	var versions []int64
-	for i := range 3 {
-		res := Do(t, "PATCH", a.URL+"/v1/flags/k?environment=prod", fmt.Sprintf(`{"owners":["w%d"]}`, i), "If-Match: "+etagOf(t, a, "k"))
-		want(t, res, 200)
-		var f evaluate.Flag
-		json.Unmarshal(res.Body, &f)
-		versions = append(versions, f.Version)
-	}
+	versions := writesOn(t, a, "w", 3)
 	for _, v := range versions {
 		msg := readWS(t, wb)
 		var se wire.StreamEvent

@@ -102,3 +102,20 @@ const (
 // (a static segment above the server's bloat threshold, a config near
 // MaxServedConfigBytes); several are joined by "; ".
 const HeaderWarning = "X-Flagwire-Warning"
+
+// ReasonOf is the reason of a decided result as the Flag API sends it,
+// with the bucket when the result has bucketing.
+func ReasonOf(res *evaluate.Result) *Reason {
+	r := &Reason{
+		Kind:         string(res.Reason.Kind),
+		RuleID:       res.Reason.RuleID,
+		Segment:      res.Reason.Segment,
+		Prerequisite: res.Reason.Prerequisite,
+		ErrorCode:    string(res.Reason.ErrorCode),
+	}
+	if res.HasBucketing {
+		b := int(res.Bucketing.Bucket)
+		r.Bucket = &b
+	}
+	return r
+}
