@@ -50,11 +50,11 @@ func (c *Client) Evaluate(ctx context.Context, reqs []Request) []Result {
 		if r.Attributes != nil {
 			ecs[i] = newEvalContext(r.Attributes)
 		}
-		out[i] = Result{Value: r.Default, Detail: Detail{FlagKey: r.FlagKey, Reason: Reason{Bucket: -1}}}
+		out[i] = Result{Value: r.Default, Detail: Detail{FlagKey: r.FlagKey, Source: SourceCallerDefault, Reason: Reason{Bucket: -1}}}
 	}
 	if c == nil {
 		for i := range out {
-			out[i].Detail.ErrorCode = ErrorClosed
+			out[i].Detail.ErrorCode = CodeClosed
 		}
 		return out
 	}
@@ -69,7 +69,7 @@ func (c *Client) Evaluate(ctx context.Context, reqs []Request) []Result {
 	if c.closed.Load() {
 		for i, r := range reqs {
 			c.stats.uncached.Add(1)
-			out[i].Detail.ErrorCode = ErrorClosed
+			out[i].Detail.ErrorCode = CodeClosed
 			c.fallbackDefault(ctx, r.FlagKey, &out[i].Detail)
 		}
 		return out
@@ -134,7 +134,7 @@ func (c *Client) Evaluate(ctx context.Context, reqs []Request) []Result {
 	done, ok := c.track()
 	if !ok { // closed meanwhile
 		for _, m := range misses {
-			out[m.i].Detail.ErrorCode = ErrorClosed
+			out[m.i].Detail.ErrorCode = CodeClosed
 			c.fallbackDefault(ctx, reqs[m.i].FlagKey, &out[m.i].Detail)
 		}
 		return out
@@ -220,12 +220,12 @@ func (c *Client) batchResult(ctx context.Context, v value, det Detail, def any) 
 	return Result{Value: json.RawMessage(v.raw), Detail: det}
 }
 
-// Prefetch fills the decision cache with the given flags for the
+// prefetch fills the decision cache with the given flags for the
 // evaluation context in ctx, in one round trip (or a few, for many keys),
-// so that the Bool/String/… calls that follow are cache hits. It returns
-// the number of flags that could not be fetched. Each flag runs the hooks
-// as Evaluate's items do.
-func (c *Client) Prefetch(ctx context.Context, keys ...string) (failed int) {
+// so that the Bool/String/… calls that follow are cache hits (Middleware's
+// prefetch). It returns the number of flags that could not be fetched.
+// Each flag runs the hooks as Evaluate's items do.
+func (c *Client) prefetch(ctx context.Context, keys ...string) (failed int) {
 	reqs := make([]Request, len(keys))
 	for i, k := range keys {
 		reqs[i] = Request{FlagKey: k}

@@ -2,11 +2,50 @@ package flagwire
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"io"
 	"io/fs"
 	"os"
+	"time"
+
+	"github.com/flagwire/flagwire/evaluate"
+	"github.com/flagwire/flagwire/internal/wire"
 )
+
+// loadEnvelope verifies a signed envelope and compiles its config.
+func (c *Client) loadEnvelope(data []byte, now time.Time) (*snapshotState, error) {
+	if int64(len(data)) > c.cfg.localOptions.maxConfig {
+		return nil, fmt.Errorf("%w: %d bytes exceed the %d-byte limit", wire.ErrBootstrapFormat, len(data), c.cfg.localOptions.maxConfig)
+	}
+	env, err := wire.DecodeEnvelope(data)
+	if err != nil {
+		return nil, err
+	}
+	if len(c.cfg.localOptions.keys) == 0 {
+		return nil, errors.New("no trusted keys configured (WithTrustedKeys): a bootstrap is never used unverified")
+	}
+	if err := env.Verify(c.cfg.localOptions.keys, now); err != nil {
+		return nil, err
+	}
+	if env.Environment != "" && env.Environment != c.cfg.environment {
+		return nil, fmt.Errorf("bootstrap is for environment %q, not %q", env.Environment, c.cfg.environment)
+	}
+	// The one config decoder; fields a newer server adds are skipped
+	// (forward compatibility, as with unknown stream events).
+	var cfg evaluate.Config
+	if err := evaluate.DecodeJSON(env.Payload, &cfg, evaluate.JSONOptions{AllowUnknownFields: true}); err != nil {
+		return nil, fmt.Errorf("%w: payload: %v", wire.ErrBootstrapFormat, err)
+	}
+	if cfg.Version != env.Version {
+		return nil, fmt.Errorf("%w: payload version %d does not match envelope version %d", wire.ErrBootstrapFormat, cfg.Version, env.Version)
+	}
+	snap, err := evaluate.Compile(&cfg)
+	if err != nil {
+		return nil, err
+	}
+	return &snapshotState{snap: snap, source: SourceBootstrap, receivedAt: env.IssuedAt}, nil
+}
 
 // readConfigFile reads a bootstrap or last-known file safely: a regular
 // file (through symlinks) of at most limit bytes. Anything else — a FIFO, a

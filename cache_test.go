@@ -1,10 +1,19 @@
 package flagwire
 
 import (
+	"context"
+	"fmt"
 	"math/rand/v2"
+	"net/http"
+	"net/http/httptest"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"testing"
+	"time"
+
+	"github.com/flagwire/flagwire/flagtest"
+	"github.com/flagwire/flagwire/internal/testkit"
 )
 
 // TestFrontIndexIsAnIndexOfTheLRU drives a small decision cache with
@@ -70,18 +79,6 @@ func TestFrontIndexConcurrent(t *testing.T) {
 		}()
 	}
 	wg.Wait()
-}
-
-// frontHolds reports what k's front slot holds.
-func frontHolds(c *decisionCache, k cacheKey) *decision {
-	return c.front[c.frontSlot(k)].Load()
-}
-
-// newTestDecision returns a fresh decision of k's flag, stamped now.
-func newTestDecision(c *decisionCache, k cacheKey) *decision {
-	d := &decision{expiresAt: 1 << 62}
-	d.fs, d.gen, d.global = c.stamp(k.flag)
-	return d
 }
 
 // TestFrontIndexHoldsOnlyWhatTheLRUHolds interleaves, deterministically
@@ -155,4 +152,218 @@ func TestFrontIndexHoldsOnlyWhatTheLRUHolds(t *testing.T) {
 			t.Fatalf("an evicted decision is still served: %p", got)
 		}
 	})
+}
+
+// frontHolds reports what k's front slot holds.
+func frontHolds(c *decisionCache, k cacheKey) *decision {
+	return c.front[c.frontSlot(k)].Load()
+}
+
+// newTestDecision returns a fresh decision of k's flag, stamped now.
+func newTestDecision(c *decisionCache, k cacheKey) *decision {
+	d := &decision{expiresAt: 1 << 62}
+	d.fs, d.gen, d.global = c.stamp(k.flag)
+	return d
+}
+
+func TestInvalidateOneFlag(t *testing.T) {
+	h := newHarness(t)
+	ctx := user("8a7f4c91", "pro", "US")
+	h.c.Bool(ctx, "checkout-new-flow", false)
+	h.c.String(ctx, "pricing-experiment", "control")
+	h.c.Invalidate("checkout-new-flow")
+	if _, d := h.c.BoolDetail(ctx, "checkout-new-flow", false); d.Source != SourceRemote {
+		t.Fatalf("invalidated flag served from %s", d.Source)
+	}
+	if _, d := h.c.StringDetail(ctx, "pricing-experiment", "control"); d.Source != SourceCache {
+		t.Fatalf("other flag served from %s", d.Source)
+	}
+	h.c.Invalidate("")
+	if _, d := h.c.StringDetail(ctx, "pricing-experiment", "control"); d.Source != SourceRemote {
+		t.Fatalf("after Invalidate of every flag: %s", d.Source)
+	}
+}
+
+// TestInvalidatedDecisionsNeverServedAgain: after Invalidate(""), or
+// Invalidate of the flag, a failed fetch does not bring the dropped
+// decision back as STALE.
+func TestInvalidatedDecisionsNeverServedAgain(t *testing.T) {
+	for _, tc := range []struct {
+		name       string
+		invalidate func(c *Client)
+	}{
+		{"every flag", func(c *Client) { c.Invalidate("") }},
+		{"Invalidate", func(c *Client) { c.Invalidate("checkout-new-flow") }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			h := newHarness(t, WithRetry(RetrySettings{MaxAttempts: -1}), WithStreaming(false))
+			ctx := user("8a7f4c91", "pro", "US")
+			if v, d := h.c.BoolDetail(ctx, "checkout-new-flow", false); !v || d.Source != SourceRemote {
+				t.Fatalf("first call: %v %+v", v, d)
+			}
+			tc.invalidate(h.c)
+			h.srv.Down()
+			v, d := h.c.BoolDetail(ctx, "checkout-new-flow", false)
+			if v || d.Source != SourceCallerDefault || d.ErrorCode != CodeUnavailable || d.Variant != "" || d.Reason.Kind != "ERROR" {
+				t.Fatalf("after %s with the server down: %v %+v; want the default with UNAVAILABLE", tc.name, v, d)
+			}
+			if err := h.srv.Up(); err != nil {
+				t.Fatal(err)
+			}
+			if v, d := h.c.BoolDetail(ctx, "checkout-new-flow", false); !v || d.Source != SourceRemote {
+				t.Fatalf("server back: %v %+v", v, d)
+			}
+		})
+	}
+}
+
+// TestTransientDecisionErrorsAreNotCached: a per-decision error other than
+// FLAG_NOT_FOUND (here GENERAL, once) serves the fallback for that call
+// only: the next evaluation asks again and gets the flag's answer.
+// FLAG_NOT_FOUND stays cached for its TTL.
+func TestTransientDecisionErrorsAreNotCached(t *testing.T) {
+	srv := flagtest.NewServer(t, flagtest.WithConfig(exampleConfig()))
+	c := remoteAt(t, srv)
+	ctx := user("8a7f4c91", "pro", "US")
+	srv.InjectFault(flagtest.Fault{Method: "POST", Path: "/v1/evaluate", Count: 1,
+		Body: []byte(`{"requestId":"r","decisions":[{"flagKey":"checkout-new-flow","variant":null,"ttlSeconds":60,"error":{"code":"GENERAL","message":"store busy"}}]}`)})
+	if v, d := c.BoolDetail(ctx, "checkout-new-flow", false); v || d.ErrorCode != CodeGeneral || d.Source != SourceCallerDefault {
+		t.Fatalf("during the error: %v %+v", v, d)
+	}
+	if v, d := c.BoolDetail(ctx, "checkout-new-flow", false); !v || d.ErrorCode != "" || d.Source != SourceRemote || d.Reason.RuleID != "rule-1" {
+		t.Fatalf("after the error: %v %+v, want the flag's answer from a new request", v, d)
+	}
+	before := srv.Requests("POST", "/v1/evaluate")
+	for range 2 {
+		if _, d := c.BoolDetail(ctx, "no-such-flag", false); d.ErrorCode != CodeFlagNotFound {
+			t.Fatalf("missing flag: %+v", d)
+		}
+	}
+	if n := srv.Requests("POST", "/v1/evaluate") - before; n != 1 {
+		t.Errorf("FLAG_NOT_FOUND twice: %d requests, want 1 (a cached negative answer)", n)
+	}
+}
+
+func TestRefreshAhead(t *testing.T) {
+	h := newHarness(t)
+	ctx := user("8a7f4c91", "pro", "US")
+	h.c.Bool(ctx, "checkout-new-flow", false)
+	h.clock.Advance(50 * time.Second) // past 80% of the 60s TTL
+	if _, d := h.c.BoolDetail(ctx, "checkout-new-flow", false); d.Source != SourceCache {
+		t.Fatalf("hot entry near expiry: %s", d.Source)
+	}
+	// After the background refresh lands, the entry lives on past the
+	// original TTL.
+	testkit.WaitFor(t, 5*time.Second, "refreshed entry stored", func() bool {
+		d := h.c.cache.get(mustKey(t, h.c, ctx, "checkout-new-flow"), h.clock.Nanotime())
+		return d != nil && d.fetchedAt > 1
+	})
+	if n := h.evaluations(); n != 2 {
+		t.Fatalf("%d requests, want 2 (fetch + one refresh)", n)
+	}
+	h.clock.Advance(20 * time.Second)
+	if _, d := h.c.BoolDetail(ctx, "checkout-new-flow", false); d.Source != SourceCache {
+		t.Fatalf("after refresh: %s", d.Source)
+	}
+}
+
+// TestDecisionCacheVersionFloor: expireOlderThan, step by step, against
+// its documented rules: a decision computed below the announced version
+// is expired, one at or above it is fresh; one without a version is kept
+// at a first connection and expired (if fetched before) at a reconnect;
+// an announced version below one already seen (the server lost its
+// state) expires everything fetched before, by time, and becomes the new
+// reference. Expired is never dropped: get still returns the decision.
+func TestDecisionCacheVersionFloor(t *testing.T) {
+	c := newDecisionCache(16)
+	put := func(flag string, fetchedAt int64, version int64, versioned bool) cacheKey {
+		k := cacheKey{flag: flag}
+		d := &decision{fetchedAt: fetchedAt, expiresAt: 1 << 62, configVersion: version, versioned: versioned}
+		d.fs, d.gen, d.global = c.stamp(flag)
+		c.add(k, d)
+		return k
+	}
+	fresh := func(k cacheKey, now int64) bool {
+		t.Helper()
+		d := c.get(k, now)
+		if d == nil {
+			t.Fatalf("%s: dropped; expiry must keep it for stale serving", k.flag)
+		}
+		return c.fresh(d, now)
+	}
+	want := func(step string, now int64, keys map[cacheKey]bool) {
+		t.Helper()
+		for k, w := range keys {
+			if got := fresh(k, now); got != w {
+				t.Errorf("%s: %s fresh = %v, want %v", step, k.flag, got, w)
+			}
+		}
+	}
+	v3 := put("v3", 10, 3, true)
+	v5 := put("v5", 10, 5, true)
+	none := put("none", 10, 0, false)
+	want("before any connection", 11, map[cacheKey]bool{v3: true, v5: true, none: true})
+
+	c.expireOlderThan(5, 20, false) // a first connection at version 5
+	want("first connection at 5", 21, map[cacheKey]bool{v3: false, v5: true, none: true})
+
+	c.expireOlderThan(5, 30, true) // a reconnect without resume, nothing changed
+	want("reconnect at 5", 31, map[cacheKey]bool{v3: false, v5: true, none: false})
+	none2 := put("none2", 32, 0, false) // fetched after the reconnect
+	want("reconnect at 5, later fetch", 33, map[cacheKey]bool{none2: true})
+
+	c.expireOlderThan(2, 40, true) // versions went back: a server that lost its state
+	v2 := put("v2", 41, 2, true)
+	v3b := put("v3b", 42, 3, true)
+	want("versions went back to 2", 43, map[cacheKey]bool{v5: false, none2: false, v2: true, v3b: true})
+
+	c.expireOlderThan(3, 50, false) // then a first-style connection at 3: no regression
+	want("connection at 3", 51, map[cacheKey]bool{v2: false, v3b: true})
+}
+
+// TestHugeTTLSecondsClampsToMax: ttlSeconds of 9223372036854775807 caches
+// the decision for the upper TTL bound (1 h by default), not for 1 s as
+// the overflowing conversion made it; a negative one for the lower bound.
+func TestHugeTTLSecondsClampsToMax(t *testing.T) {
+	for _, tc := range []struct {
+		ttl        string
+		stillFresh time.Duration // the clock advance at which the decision is still cached
+		expired    time.Duration // the further advance after which it is not
+	}{
+		{"9223372036854775807", 30 * time.Minute, 31 * time.Minute}, // at 61 min: past 1 h
+		{"3600000", 30 * time.Minute, 31 * time.Minute},
+		{"-9223372036854775808", 500 * time.Millisecond, time.Second}, // at 1.5 s: past 1 s
+	} {
+		t.Run(tc.ttl, func(t *testing.T) {
+			var evaluations atomic.Int64
+			srv := httptest.NewServer(onlyPath("/v1/evaluate", func(w http.ResponseWriter, r *http.Request) {
+				evaluations.Add(1)
+				w.Header().Set("Content-Type", "application/json")
+				fmt.Fprintf(w, `{"requestId":"r","decisions":[{"flagKey":"kill-switch","variant":true,"variantKey":"on","reason":{"kind":"STATIC"},"ttlSeconds":%s}]}`, tc.ttl)
+			}))
+			defer srv.Close()
+			clk := testkit.NewClock()
+			c, err := New(context.Background(), WithEndpoint(srv.URL), WithLogger(quietLogger()), WithStreaming(false), withClock(clk),
+				WithTimeout(patience), WithCache(CacheSettings{MaxStale: -1}))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer c.Close(context.Background())
+			check := func(wantSource Source, wantRequests int64) {
+				t.Helper()
+				v, d := c.BoolDetail(context.Background(), "kill-switch", false)
+				if !v || d.Variant != "on" || d.Reason.Kind != "STATIC" || d.ErrorCode != "" || d.Source != wantSource {
+					t.Fatalf("%v %+v; want true (on, STATIC) from %s", v, d, wantSource)
+				}
+				if n := evaluations.Load(); n != wantRequests {
+					t.Fatalf("%d evaluate requests, want %d", n, wantRequests)
+				}
+			}
+			check(SourceRemote, 1)
+			clk.Advance(tc.stillFresh)
+			check(SourceCache, 1)
+			clk.Advance(tc.expired)
+			check(SourceRemote, 2)
+		})
+	}
 }

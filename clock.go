@@ -17,7 +17,8 @@ type realClock struct{ base time.Time }
 
 func newRealClock() realClock { return realClock{base: time.Now()} }
 
-func (c realClock) Now() time.Time  { return time.Now() }
+func (c realClock) Now() time.Time { return time.Now() }
+
 func (c realClock) Nanotime() int64 { return int64(time.Since(c.base)) }
 
 // coarseTick is the resolution of the hot path's clock. Decision TTLs are

@@ -13,6 +13,36 @@ import (
 	"github.com/flagwire/flagwire/internal/testkit"
 )
 
+func TestCoalescing1000Misses(t *testing.T) {
+	// A generous timeout: this test counts requests, and under -race with
+	// 1,000 goroutines on 2 cores the default 200 ms is tight.
+	h := newHarness(t, WithTimeout(10*time.Second))
+	remove := h.srv.InjectFault(flagtest.Fault{Path: "/v1/evaluate", Latency: 50 * time.Millisecond})
+	defer remove()
+	ctx := user("8a7f4c91", "pro", "US")
+	var wg sync.WaitGroup
+	var wrong atomic.Int64
+	start := make(chan struct{})
+	for i := 0; i < 1000; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			<-start
+			if !h.c.Bool(ctx, "checkout-new-flow", false) {
+				wrong.Add(1)
+			}
+		}()
+	}
+	close(start)
+	wg.Wait()
+	if n := h.evaluations(); n != 1 {
+		t.Fatalf("1000 concurrent misses made %d requests, want exactly 1", n)
+	}
+	if wrong.Load() != 0 {
+		t.Fatalf("%d callers got the wrong value", wrong.Load())
+	}
+}
+
 // heldTransport passes requests to the server; the first one whose path
 // is path is answered by the server at once, but its response is held
 // (answered is closed) until release is closed or the request's context
@@ -54,7 +84,7 @@ func TestARequestIsNotSharedAcrossAnInvalidation(t *testing.T) {
 	ht := newHeldTransport("/v1/evaluate")
 	defer close(ht.release)
 	c := remoteAt(t, srv, WithHTTPClient(&http.Client{Transport: ht}))
-	ctx := WithSubject(context.Background(), String("userId", "u1"))
+	ctx := WithSubject(context.Background(), StringAttr("userId", "u1"))
 
 	type answer struct {
 		v bool
@@ -89,7 +119,7 @@ func TestARequestIsNotSharedAcrossAnInvalidation(t *testing.T) {
 }
 
 // TestConcurrentPrefetchesOfOneSubjectShareRequests: batch evaluations
-// (Prefetch, Evaluate) of one subject coalesce with each other and with
+// (Evaluate and the prefetch) of one subject coalesce with each other and with
 // single evaluations: while a request for a key is in flight, every other
 // miss of that key waits for it instead of asking again.
 func TestConcurrentPrefetchesOfOneSubjectShareRequests(t *testing.T) {
@@ -101,12 +131,12 @@ func TestConcurrentPrefetchesOfOneSubjectShareRequests(t *testing.T) {
 
 	var wg sync.WaitGroup
 	wg.Add(1)
-	go func() { defer wg.Done(); c.Prefetch(ctx, keys...) }()
+	go func() { defer wg.Done(); c.prefetch(ctx, keys...) }()
 	<-ht.answered // the first prefetch's request is in flight (held)
 	results := make(chan int, 8)
 	for range 4 {
 		wg.Add(1)
-		go func() { defer wg.Done(); results <- c.Prefetch(ctx, keys...) }()
+		go func() { defer wg.Done(); results <- c.prefetch(ctx, keys...) }()
 	}
 	wg.Add(1)
 	go func() {

@@ -3,51 +3,13 @@ package flagwire
 import (
 	"errors"
 	"net/url"
-	"strings"
 	"sync/atomic"
 	"time"
+
+	"github.com/flagwire/flagwire/internal/retry"
 )
 
-// WithEndpoints sets several base URLs of the Flag API, in order of
-// preference: primary first (the nearest region or replica), then the
-// others. Every API call (evaluations, config syncs, the event stream)
-// goes to the first endpoint that is usable: not failing (its circuit
-// breaker is not open, and it answered the last config fetch or stream
-// connect), and not asking the client to wait (Retry-After). A call that
-// fails on one endpoint is retried on the next within the same call, so a
-// region outage costs a caller one failed attempt, not a fallback. The
-// client returns to a more preferred endpoint as soon as it is usable
-// again: its breaker lets a probe through after BreakerSettings.OpenTimeout
-// (10 s by default), and a stream connected to another endpoint moves back
-// within 30 s. The stream resumes with Last-Event-ID on whichever endpoint
-// it reaches (replicas of one store share event ids; another store is a
-// new epoch, which the client follows). Each endpoint has its own breaker
-// and Retry-After. Status().Endpoint names the endpoint in use.
-// WithEndpoint(u) is WithEndpoints(u). Each URL is read as WithEndpoint
-// reads one.
-func WithEndpoints(primary string, others ...string) Option {
-	return boundTo("WithEndpoints", networkModes, func(c *config) {
-		c.endpoints = c.endpoints[:0]
-		for _, raw := range append([]string{primary}, others...) {
-			u, err := url.Parse(strings.TrimRight(raw, "/"))
-			if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-				c.errorf("endpoint %q is not an absolute http(s) URL", raw)
-				continue
-			}
-			c.endpoints = append(c.endpoints, u)
-		}
-		if len(c.endpoints) > maxEndpoints {
-			c.errorf("%d endpoints: at most %d", len(c.endpoints), maxEndpoints)
-		}
-	})
-}
-
-// withStreamPreferEvery shortens streamPreferEvery (tests).
-func withStreamPreferEvery(d time.Duration) Option {
-	return func(c *config) { c.localOptions.streamPrefer = d }
-}
-
-// maxEndpoints bounds WithEndpoints (a call's tried set is a bit mask).
+// maxEndpoints bounds WithEndpoint (a call's tried set is a bit mask).
 const maxEndpoints = 16
 
 // streamPreferEvery is how often a stream connected to a less preferred
@@ -144,10 +106,25 @@ func failsOver(err error) bool {
 	var ae *apiError
 	if errors.As(err, &ae) {
 		switch ae.code {
-		case ErrorUnavailable, ErrorTimeout, ErrorBadResponse, ErrorRateLimited, ErrorCircuitOpen:
+		case CodeUnavailable, CodeTimeout, CodeBadResponse, CodeRateLimited, CodeCircuitOpen:
 			return true
 		}
 		return false
 	}
 	return isBreakerOpen(err)
+}
+
+// retryAfter returns the Retry-After wait err carries (an *apiError from
+// a response with the header), capped at RetrySettings.MaxRetryAfter; zero
+// when there is none. Every consumer of a Retry-After goes through it.
+func (c *Client) retryAfter(err error) time.Duration {
+	var ae *apiError
+	if !errors.As(err, &ae) || ae.retryAfter <= 0 {
+		return 0
+	}
+	limit := c.cfg.retry.MaxRetryAfter
+	if limit <= 0 {
+		limit = retry.DefaultMaxRetryAfter
+	}
+	return min(ae.retryAfter, limit)
 }

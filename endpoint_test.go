@@ -16,13 +16,13 @@ func twoRegions(t *testing.T) (a, b *flagtest.Server) {
 	return flagtest.NewServer(t, flagtest.WithConfig(exampleConfig())), flagtest.NewServer(t, flagtest.WithConfig(exampleConfig()))
 }
 
-// TestFailoverToTheNextEndpointAndBack: with WithEndpoints, evaluations go
+// TestFailoverToTheNextEndpointAndBack: with WithEndpoint, evaluations go
 // to the primary; while it is down they are answered by the secondary
 // (REMOTE, not a fallback), and once it is back (its breaker lets a probe
 // through) they return to it.
 func TestFailoverToTheNextEndpointAndBack(t *testing.T) {
 	a, b := twoRegions(t)
-	c := remoteAt(t, a, WithEndpoints(a.URL, b.URL), WithBreaker(BreakerSettings{OpenTimeout: 100 * time.Millisecond}))
+	c := remoteAt(t, a, WithEndpoint(a.URL, b.URL), WithBreaker(BreakerSettings{OpenTimeout: 100 * time.Millisecond}))
 	ask := func(id string) Detail {
 		_, d := c.BoolDetail(user(id, "pro", "US"), "checkout-new-flow", false)
 		return d
@@ -58,7 +58,7 @@ func TestFailoverToTheNextEndpointAndBack(t *testing.T) {
 func TestRetryAfterIsPerEndpoint(t *testing.T) {
 	a, b := twoRegions(t)
 	a.InjectFault(flagtest.Fault{Method: "POST", Path: "/v1/evaluate", Status: http.StatusTooManyRequests, RetryAfter: time.Minute})
-	c := remoteAt(t, a, WithEndpoints(a.URL, b.URL))
+	c := remoteAt(t, a, WithEndpoint(a.URL, b.URL))
 	for i := range 5 {
 		if _, d := c.BoolDetail(user("u"+string(rune('0'+i)), "pro", "US"), "checkout-new-flow", false); d.Source != SourceRemote || d.ErrorCode != "" {
 			t.Fatalf("call %d: %+v, want the secondary's answer", i, d)
@@ -74,7 +74,7 @@ func TestRetryAfterIsPerEndpoint(t *testing.T) {
 func TestLocalModeSyncsFromTheSecondary(t *testing.T) {
 	a, b := twoRegions(t)
 	a.Down()
-	c := newLocalAt(t, a.URL, a.Token(), WithEndpoints(a.URL, b.URL), WithStreaming(false))
+	c := newLocalAt(t, a.URL, a.Token(), WithEndpoint(a.URL, b.URL), WithStreaming(false))
 	if got := c.Status().Endpoint; got != b.URL {
 		t.Fatalf("Status().Endpoint = %q, want the secondary", got)
 	}
@@ -90,7 +90,7 @@ func TestLocalModeSyncsFromTheSecondary(t *testing.T) {
 func TestStreamFailsOverAndMovesBack(t *testing.T) {
 	a, b := twoRegions(t)
 	a.Down()
-	c := remoteAt(t, a, WithEndpoints(a.URL, b.URL), WithStreaming(true), withStreamPreferEvery(50*time.Millisecond),
+	c := remoteAt(t, a, WithEndpoint(a.URL, b.URL), WithStreaming(true), withStreamPreferEvery(50*time.Millisecond),
 		WithBreaker(BreakerSettings{OpenTimeout: 100 * time.Millisecond}))
 	ctx := user("u-1", "pro", "US")
 	testkit.WaitFor(t, patience, "the stream on the secondary", func() bool { return c.Status().StreamConnected })

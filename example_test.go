@@ -15,17 +15,19 @@ import (
 	"github.com/flagwire/flagwire/flagtest"
 )
 
-// exampleServer starts the reference server with exampleConfig.
+// exampleServer starts the reference server with docsConfig.
 func exampleServer() *flagtest.Server {
-	srv, err := flagtest.Start(flagtest.WithConfig(exampleConfig()))
+	srv, err := flagtest.Start(flagtest.WithConfig(docsConfig()))
 	if err != nil {
 		panic(err)
 	}
 	return srv
 }
 
-// exampleConfig is the seed's example flag and a string experiment.
-func exampleConfig() *evaluate.Config {
+// docsConfig holds the flags the package examples evaluate (their Output
+// depends on it): the checkout flag of the Flag API guide and a string
+// experiment.
+func docsConfig() *evaluate.Config {
 	pct := 10.0
 	return &evaluate.Config{
 		Environment: "prod",
@@ -184,4 +186,31 @@ func ExampleWithMode_offline() {
 	v, d := client.BoolDetail(context.Background(), "kill-switch", true)
 	fmt.Println(v, d.Reason.Kind, d.Source, client.Status().State)
 	// Output: false OFF BOOTSTRAP offline
+}
+
+// A service states each request's subject with WithSubject: no map is
+// built, and a decision cache hit costs no allocation beyond the
+// context itself.
+func ExampleWithSubject() {
+	srv := exampleServer()
+	defer srv.Close()
+	client, err := flagwire.New(context.Background(),
+		flagwire.WithEndpoint(srv.URL), flagwire.WithToken(srv.Token()), flagwire.WithEnvironment("prod"), quiet())
+	if err != nil {
+		panic(err)
+	}
+	defer client.Close(context.Background())
+
+	ctx := flagwire.WithSubject(context.Background(),
+		flagwire.StringAttr("userId", "8a7f4c91"),
+		flagwire.StringAttr("plan", "pro"),
+		flagwire.StringAttr("region", "US"),
+	)
+	on, d := client.BoolDetail(ctx, "checkout-new-flow", false)
+	fmt.Println(on, d.Reason.Kind, d.Reason.RuleID, d.Source)
+	on, d = client.BoolDetail(ctx, "checkout-new-flow", false)
+	fmt.Println(on, d.Source)
+	// Output:
+	// true RULE_MATCH rule-1 REMOTE
+	// true CACHE
 }

@@ -20,15 +20,6 @@ import (
 	"github.com/flagwire/flagwire/internal/wire"
 )
 
-// Fuzz targets of the root package: the signed bootstrap envelope and the
-// SSE event stream, the two inputs the SDK takes from outside the process
-// besides evaluate responses. Seeds live in testdata/bootstrap and
-// testdata/stream; crashers found by `go test -fuzz` are kept in
-// testdata/fuzz/<Target> and replayed by every `go test`.
-//
-//	go test -run='^$' -fuzz='^FuzzBootstrapEnvelope$' -fuzztime=10m .
-//	go test -run='^$' -fuzz='^FuzzStreamEvents$' -fuzztime=10m .
-
 // fuzzNow is the clock reading of the fuzz targets: inside the validity of
 // testdata/bootstrap/good.json (issued 2026-01-01, expires 2027-01-01).
 var fuzzNow = time.Date(2026, 6, 1, 12, 0, 0, 0, time.UTC)
@@ -232,7 +223,7 @@ func FuzzStreamEvents(f *testing.F) {
 			t.Fatal("connectOnce returned nil: a stream that ends must lead to a reconnect")
 		}
 		var ae *apiError
-		if !errors.As(err, &ae) || ae.code != ErrorUnavailable {
+		if !errors.As(err, &ae) || ae.code != CodeUnavailable {
 			t.Fatalf("connectOnce error %T %v, want an UNAVAILABLE apiError", err, err)
 		}
 		for _, ev := range events {

@@ -5,6 +5,21 @@ import (
 	"fmt"
 )
 
+// Hook observes evaluations, OpenFeature-style. Any field may be nil.
+// Hooks run synchronously on the evaluating goroutine; a panicking hook is
+// recovered and logged. With no hooks registered, evaluation pays nothing.
+type Hook struct {
+	// Before runs before the evaluation.
+	Before func(ctx context.Context, key string)
+	// After runs after a successful evaluation: no error code, or
+	// MISSING_BUCKETING_ATTRIBUTE, which comes with the flag's answer.
+	After func(ctx context.Context, key string, d Detail)
+	// Error runs when the evaluation fell back with an error code.
+	Error func(ctx context.Context, key string, d Detail)
+	// Finally runs after every evaluation.
+	Finally func(ctx context.Context, key string, d Detail)
+}
+
 func (c *Client) runBeforeHooks(ctx context.Context, key string) {
 	for i := range c.cfg.hooks {
 		if h := c.cfg.hooks[i].Before; h != nil {

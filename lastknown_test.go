@@ -2,6 +2,7 @@ package flagwire
 
 import (
 	"context"
+	"crypto/ed25519"
 	"os"
 	"path/filepath"
 	"testing"
@@ -11,6 +12,41 @@ import (
 	"github.com/flagwire/flagwire/flagtest"
 	"github.com/flagwire/flagwire/internal/testkit"
 )
+
+// restartFromLastKnown is a local-mode client of srv started (while the
+// API is down) from the last-known file at path, signed with pub.
+func restartFromLastKnown(t *testing.T, srv *flagtest.Server, path string, pub ed25519.PublicKey) *Client {
+	t.Helper()
+	c, err := New(context.Background(), WithEndpoint(srv.URL), WithMode(ModeLocal), WithLastKnownFile(path), WithTrustedKeys(pub),
+		WithLogger(quietLogger()), WithStreaming(false))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+func TestLastKnownSurvivesRestart(t *testing.T) {
+	srv := flagtest.NewServer(t, flagtest.WithConfig(exampleConfig()))
+	pub := srv.Flagserver().PublicKey()
+	path := filepath.Join(t.TempDir(), "flags-last-known.json")
+	c := newLocal(t, srv, WithLastKnownFile(path), WithTrustedKeys(pub), WithStreaming(false))
+	srv.SetFlag("prod", evaluate.Flag{Key: "persisted", Default: &evaluate.Serve{Variant: true}})
+	if err := c.syncOnce(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	c.Close(context.Background())
+	if _, err := os.Stat(path); err != nil {
+		t.Fatal(err)
+	}
+	srv.Down() // the API is down for the restart
+	defer srv.Up()
+	c2 := restartFromLastKnown(t, srv, path, pub)
+	defer c2.Close(context.Background())
+	v, d := c2.BoolDetail(context.Background(), "persisted", false)
+	if !v || d.Source != SourceBootstrap {
+		t.Fatalf("after restart with the API down: %v %+v", v, d)
+	}
+}
 
 // TestLastKnownWriteSurvivesImmediateClose: a kill switch is switched off,
 // the client serves the new value, the service shuts down at once, and
@@ -55,11 +91,7 @@ func TestLastKnownWriteSurvivesImmediateClose(t *testing.T) {
 
 	srv.Down()
 	defer srv.Up()
-	c2, err := New(context.Background(), WithEndpoint(srv.URL), WithMode(ModeLocal), WithLastKnownFile(path), WithTrustedKeys(pub),
-		WithLogger(quietLogger()), WithStreaming(false))
-	if err != nil {
-		t.Fatal(err)
-	}
+	c2 := restartFromLastKnown(t, srv, path, pub)
 	defer c2.Close(context.Background())
 	v, d := c2.BoolDetail(ctx, "payments-enabled", true)
 	// The restart serves what was served before it: the same variant and

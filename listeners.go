@@ -145,7 +145,7 @@ func (c *Client) notifyChanges(prev, next *evaluate.Snapshot) {
 			continue
 		}
 		ch := ValueChange{FlagKey: l.key, Old: old, New: r.Value, Detail: Detail{FlagKey: l.key, Variant: r.Variant, Source: SourceLocal,
-			Reason: Reason{Kind: string(r.Reason.Kind), RuleID: r.Reason.RuleID, Segment: r.Reason.Segment, Bucket: -1}}}
+			Reason: Reason{Kind: r.Reason.Kind, RuleID: r.Reason.RuleID, Segment: r.Reason.Segment, Bucket: -1}}}
 		c.safeHook(func() { l.value(ch) })
 	}
 }

@@ -5,28 +5,6 @@ import (
 	"net/http"
 )
 
-// MiddlewareOption configures Middleware.
-type MiddlewareOption func(*middlewareConfig)
-
-type middlewareConfig struct {
-	client   *Client
-	prefetch []string
-}
-
-// MiddlewarePrefetch makes Middleware fill c's decision cache with keys for each
-// request's evaluation context before calling the handler, in one batch
-// round trip (see Client.Prefetch), so that the handler's evaluations are
-// cache hits. The wait is bounded by c's timeout; a failed prefetch only
-// means the handler's evaluations ask again, with the usual fallbacks. It
-// does nothing in local and offline modes, which never wait for the
-// network, or when c is nil or keys is empty.
-func MiddlewarePrefetch(c *Client, keys ...string) MiddlewareOption {
-	return func(m *middlewareConfig) {
-		m.client = c
-		m.prefetch = append(m.prefetch, keys...)
-	}
-}
-
 // Middleware returns net/http middleware that attaches an evaluation
 // context to every request's context, so handlers just write
 //
@@ -41,21 +19,25 @@ func MiddlewarePrefetch(c *Client, keys ...string) MiddlewareOption {
 // request's context unchanged. Attributes must not be modified after
 // extract returns them.
 //
+// prefetch names flags whose decisions for each request's evaluation
+// context are fetched before the handler runs, in one batch round trip
+// (see Client.Evaluate), so that the handler's evaluations are cache
+// hits. The wait is bounded by the client's timeout; a failed prefetch
+// only means the handler's evaluations ask again, with the usual
+// fallbacks. Prefetching does nothing in local and offline modes, which
+// never wait for the network, or on a nil Client (whose Middleware still
+// attaches the attributes).
+//
 // It works with any router built on http.Handler:
 //
 //	mux := http.NewServeMux()
 //	mux.HandleFunc("GET /checkout", checkout)
-//	http.ListenAndServe(addr, flagwire.Middleware(func(r *http.Request) flagwire.Attributes {
+//	http.ListenAndServe(addr, client.Middleware(func(r *http.Request) flagwire.Attributes {
 //		return flagwire.Attributes{"userId": userID(r), "region": r.Header.Get("X-Region")}
-//	}, flagwire.MiddlewarePrefetch(client, "checkout-new-flow"))(mux))
-func Middleware(extract func(r *http.Request) Attributes, opts ...MiddlewareOption) func(http.Handler) http.Handler {
-	var cfg middlewareConfig
-	for _, o := range opts {
-		if o != nil {
-			o(&cfg)
-		}
-	}
-	prefetch := cfg.client != nil && len(cfg.prefetch) > 0 && cfg.client.cfg.mode == ModeRemote
+//	}, "checkout-new-flow")(mux))
+func (c *Client) Middleware(extract func(r *http.Request) Attributes, prefetch ...string) func(http.Handler) http.Handler {
+	prefetch = append([]string(nil), prefetch...)
+	doPrefetch := c != nil && len(prefetch) > 0 && c.cfg.mode == ModeRemote
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			ctx := r.Context()
@@ -70,8 +52,8 @@ func Middleware(extract func(r *http.Request) Attributes, opts ...MiddlewareOpti
 					r = r.WithContext(ctx)
 				}
 			}
-			if prefetch {
-				cfg.client.Prefetch(ctx, cfg.prefetch...)
+			if doPrefetch {
+				c.prefetch(ctx, prefetch...)
 			}
 			next.ServeHTTP(w, r)
 		})

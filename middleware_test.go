@@ -81,13 +81,13 @@ func TestMiddleware(t *testing.T) {
 	})
 	// An outer middleware (say, authentication) attaches the user id; the
 	// flagwire one adds the plan from a header.
-	outer := flagwire.Middleware(func(r *http.Request) flagwire.Attributes {
+	outer := client.Middleware(func(r *http.Request) flagwire.Attributes {
 		if id := r.Header.Get("X-User"); id != "" {
 			return flagwire.Attributes{"userId": id}
 		}
 		return nil
 	})
-	inner := flagwire.Middleware(func(r *http.Request) flagwire.Attributes {
+	inner := client.Middleware(func(r *http.Request) flagwire.Attributes {
 		if plan := r.Header.Get("X-Plan"); plan != "" {
 			return flagwire.Attributes{"plan": plan}
 		}
@@ -134,7 +134,7 @@ func TestMiddlewareAttributes(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			var got flagwire.Attributes
-			h := flagwire.Middleware(tc.extract)(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			h := (*flagwire.Client)(nil).Middleware(tc.extract)(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 				got = flagwire.AttributesFrom(r.Context())
 			}))
 			req := httptest.NewRequest("GET", "/", nil)
@@ -155,14 +155,14 @@ func TestMiddlewareAttributes(t *testing.T) {
 	}
 }
 
-// TestMiddlewarePrefetch: with MiddlewarePrefetch, one batch request fills the
+// TestMiddlewarePrefetch: with prefetch flags, one batch request fills the
 // cache before the handler runs, and the handler's evaluations are cache
 // hits.
 func TestMiddlewarePrefetch(t *testing.T) {
 	srv := middlewareServer(t)
 	client := middlewareClient(t, srv)
 	var sources []flagwire.Source
-	h := flagwire.Middleware(fromHeaders, flagwire.MiddlewarePrefetch(client, "new-ui", "banner"))(
+	h := client.Middleware(fromHeaders, "new-ui", "banner")(
 		http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			_, d1 := client.BoolDetail(r.Context(), "new-ui", false)
 			_, d2 := client.StringDetail(r.Context(), "banner", "none")
@@ -183,7 +183,7 @@ func TestMiddlewarePrefetch(t *testing.T) {
 	t.Run("local mode does not prefetch", func(t *testing.T) {
 		local := middlewareClient(t, srv, flagwire.WithMode(flagwire.ModeLocal))
 		srv.ResetCounts()
-		h := flagwire.Middleware(fromHeaders, flagwire.MiddlewarePrefetch(local, "new-ui"))(http.HandlerFunc(func(http.ResponseWriter, *http.Request) {}))
+		h := local.Middleware(fromHeaders, "new-ui")(http.HandlerFunc(func(http.ResponseWriter, *http.Request) {}))
 		h.ServeHTTP(httptest.NewRecorder(), httptest.NewRequest("GET", "/", nil))
 		if n := srv.Requests("POST", "/v1/evaluate"); n != 0 {
 			t.Errorf("%d evaluate requests in local mode", n)
@@ -193,7 +193,7 @@ func TestMiddlewarePrefetch(t *testing.T) {
 
 // Attach each request's evaluation context once, in middleware; handlers
 // pass r.Context() to the client.
-func ExampleMiddleware() {
+func ExampleClient_Middleware() {
 	srv, _ := flagtest.Start(flagtest.WithFlags("test", evaluate.Flag{
 		Key: "checkout-new-flow", Rules: []evaluate.Rule{{ID: "rule-2", When: "plan == 'pro'", Serve: evaluate.Serve{Variant: true}}},
 	}))
@@ -210,9 +210,9 @@ func ExampleMiddleware() {
 		}
 		fmt.Fprintln(w, "old checkout")
 	})
-	handler := flagwire.Middleware(func(r *http.Request) flagwire.Attributes {
+	handler := client.Middleware(func(r *http.Request) flagwire.Attributes {
 		return flagwire.Attributes{"userId": r.Header.Get("X-User"), "plan": r.Header.Get("X-Plan")}
-	}, flagwire.MiddlewarePrefetch(client, "checkout-new-flow"))(mux)
+	}, "checkout-new-flow")(mux)
 
 	for _, plan := range []string{"pro", "free"} {
 		req := httptest.NewRequest("GET", "/checkout", nil)

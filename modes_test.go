@@ -3,14 +3,42 @@ package flagwire
 import (
 	"context"
 	"errors"
+	"fmt"
+	"log/slog"
+	"math"
+	mrand "math/rand/v2"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/flagwire/flagwire/evaluate"
 	"github.com/flagwire/flagwire/flagtest"
-	"github.com/flagwire/flagwire/internal/testkit"
 )
+
+func TestNewValidation(t *testing.T) {
+	cases := map[string][]Option{
+		"no endpoint":     {},
+		"bad endpoint":    {WithEndpoint("ftp://x")},
+		"relative":        {WithEndpoint("/v1")},
+		"empty env":       {WithEndpoint("http://127.0.0.1:1"), WithEnvironment("")},
+		"bad ratio":       {WithEndpoint("http://127.0.0.1:1"), WithBreaker(BreakerSettings{FailureRatio: 2})},
+		"ttl bounds":      {WithEndpoint("http://127.0.0.1:1"), WithCache(CacheSettings{MinTTL: time.Hour, MaxTTL: time.Second})},
+		"offline no boot": {WithMode(ModeOffline)},
+	}
+	for name, opts := range cases {
+		t.Run(name, func(t *testing.T) {
+			c, err := New(context.Background(), opts...)
+			if !errors.Is(err, ErrInvalidConfig) || c != nil {
+				t.Fatalf("New = %v, %v; want ErrInvalidConfig", c, err)
+			}
+		})
+	}
+	// New does not touch the network: an unreachable endpoint is fine.
+	c, err := New(context.Background(), WithEndpoint("http://127.0.0.1:1"), WithLogger(slog.New(slog.DiscardHandler)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.Close(context.Background())
+}
 
 // TestOptionsThatDoNotApplyToTheModeAreRefused: an option that would be
 // silently ignored in the chosen mode is a configuration error naming the
@@ -22,14 +50,14 @@ func TestOptionsThatDoNotApplyToTheModeAreRefused(t *testing.T) {
 		opts []Option
 		want string // "" = accepted
 	}{
-		{"cache size in local mode", []Option{WithMode(ModeLocal), ep, WithCacheSize(10)}, "WithCacheSize does not apply in local mode (only in remote)"},
-		{"OFREP in local mode", []Option{WithMode(ModeLocal), ep, WithOFREP()}, "WithOFREP does not apply in local mode"},
-		{"max staleness in local mode", []Option{WithMode(ModeLocal), ep, WithMaxStaleness(1)}, "WithMaxStaleness does not apply in local mode"},
+		{"cache size in local mode", []Option{WithMode(ModeLocal), ep, WithCache(CacheSettings{Size: 10})}, "WithCache does not apply in local mode (only in remote)"},
+		{"OFREP in local mode", []Option{WithMode(ModeLocal), ep, WithOFREP(true)}, "WithOFREP does not apply in local mode"},
+		{"max staleness in local mode", []Option{WithMode(ModeLocal), ep, WithCache(CacheSettings{MaxStale: 1})}, "WithCache does not apply in local mode"},
 		{"poll interval in remote mode", []Option{ep, WithPollInterval(1)}, "WithPollInterval does not apply in remote mode (only in local)"},
 		{"endpoint in offline mode", []Option{WithMode(ModeOffline), WithBootstrap([]byte("{}")), ep}, "WithEndpoint does not apply in offline mode (only in remote and local)"},
 		{"retry in offline mode", []Option{WithMode(ModeOffline), WithBootstrap([]byte("{}")), WithRetry(RetrySettings{})}, "WithRetry does not apply in offline mode"},
-		{"options in any order", []Option{WithCacheSize(10), WithMode(ModeLocal), ep}, "WithCacheSize does not apply in local mode"},
-		{"remote options in remote mode", []Option{ep, WithCacheSize(10), WithTTLBounds(0, 0), WithMaxStaleness(1), WithBatch(0, 0)}, ""},
+		{"options in any order", []Option{WithCache(CacheSettings{Size: 10}), WithMode(ModeLocal), ep}, "WithCache does not apply in local mode"},
+		{"remote options in remote mode", []Option{ep, WithCache(CacheSettings{Size: 10}), WithCache(CacheSettings{MinTTL: 0, MaxTTL: 0}), WithCache(CacheSettings{MaxStale: 1}), WithBatch(0, 0)}, ""},
 		{"local options in local mode", []Option{WithMode(ModeLocal), ep, WithPollInterval(1), WithStreaming(false)}, ""},
 		{"last-known file in remote mode (a fallback source)", []Option{ep, WithLastKnownFile("x")}, ""},
 	} {
@@ -61,42 +89,43 @@ func TestOfflineRefusedBootstrapIsInvalidConfig(t *testing.T) {
 	}
 }
 
-// TestNewHonoursItsContext: New with a context already done returns the
-// context's error and no client, in every mode, and starts nothing that
-// outlives it (goleak in TestMain); a live context is not retained.
-func TestNewHonoursItsContext(t *testing.T) {
-	srv := flagtest.NewServer(t)
-	s := testkit.NewSigner()
-	boot := s.Envelope(t, &evaluate.Config{Environment: "prod", Version: 1, Flags: []evaluate.Flag{{Key: "f"}}}, time.Now(), time.Hour)
-	modes := map[string][]Option{
-		"remote":  {WithEndpoint(srv.URL), WithToken(srv.Token())},
-		"local":   {WithEndpoint(srv.URL), WithToken(srv.Token()), WithMode(ModeLocal)},
-		"offline": {WithMode(ModeOffline), WithBootstrap(boot), WithTrustedKeys(s.Pub)},
+// TestRemoteAndLocalAgree evaluates 10,000 random contexts through the
+// server (remote mode) and in-process (local mode): identical decisions.
+func TestRemoteAndLocalAgree(t *testing.T) {
+	srv := flagtest.NewServer(t, flagtest.WithConfig(exampleConfig()))
+	local := newLocal(t, srv)
+	remote, err := New(context.Background(), WithEndpoint(srv.URL), WithToken(srv.Token()), WithLogger(quietLogger()), WithBatch(500, 2), WithTimeout(2*patience)) // a bound, not a target: the machine may be loaded
+	if err != nil {
+		t.Fatal(err)
 	}
-	for name, opts := range modes {
-		ctx, cancel := context.WithCancel(context.Background())
-		cancel()
-		c, err := New(ctx, append(opts, WithLogger(quietLogger()))...)
-		if !errors.Is(err, context.Canceled) || c != nil {
-			t.Errorf("%s: New with a cancelled context = %v, %v; want context.Canceled and no client", name, c, err)
+	defer remote.Close(context.Background())
+	rng := mrand.New(mrand.NewPCG(1, 2))
+	plans, regions, countries := []string{"free", "pro", "enterprise"}, []string{"US", "EU", "APAC"}, []string{"DE", "FR", "US", "JP"}
+	const n = 10000
+	keys := []string{"checkout-new-flow", "pricing-experiment", "max-items", "theme"}
+	reqs := make([]Request, 0, n)
+	for i := 0; i < n; i++ {
+		attrs := Attributes{
+			"userId":    fmt.Sprintf("user-%d", rng.IntN(1_000_000)),
+			"accountId": fmt.Sprintf("acct-%d", rng.IntN(5000)),
+			"plan":      plans[rng.IntN(3)], "region": regions[rng.IntN(3)], "country": countries[rng.IntN(4)],
 		}
-		expired, cancel2 := context.WithDeadline(context.Background(), time.Now().Add(-time.Second))
-		_, err = New(expired, append(opts, WithLogger(quietLogger()))...)
-		cancel2()
-		if !errors.Is(err, context.DeadlineExceeded) {
-			t.Errorf("%s: New with an expired deadline = %v; want context.DeadlineExceeded", name, err)
+		if rng.IntN(50) == 0 {
+			attrs["userId"] = "beta-1"
 		}
-		live, cancel3 := context.WithCancel(context.Background())
-		c, err = New(live, append(opts, WithLogger(quietLogger()))...)
-		cancel3() // not retained: the client keeps working
-		if err != nil {
-			t.Fatalf("%s: New: %v", name, err)
+		reqs = append(reqs, Request{FlagKey: keys[i%len(keys)], Attributes: attrs})
+	}
+	got := remote.Evaluate(context.Background(), reqs)
+	for i, r := range got {
+		if r.Detail.Source != SourceRemote {
+			t.Fatalf("item %d: %+v", i, r.Detail)
 		}
-		if name == "offline" {
-			if _, d := c.BoolDetail(context.Background(), "f", true); d.Source != SourceBootstrap {
-				t.Errorf("offline after New's context was cancelled: %+v, want BOOTSTRAP", d)
-			}
+		lv := local.Evaluate(context.Background(), reqs[i:i+1])[0]
+		if !jsonEqual(lv.Value, r.Value) || lv.Detail.Variant != r.Detail.Variant || lv.Detail.Reason.Kind != r.Detail.Reason.Kind || lv.Detail.Reason.RuleID != r.Detail.Reason.RuleID {
+			t.Fatalf("item %d (%s %v): local %v %+v, remote %v %+v", i, reqs[i].FlagKey, reqs[i].Attributes, lv.Value, lv.Detail, r.Value, r.Detail)
 		}
-		c.Close(context.Background())
+	}
+	if n := srv.Requests("POST", "/v1/evaluate"); n != int64(math.Ceil(float64(len(reqs))/500)) {
+		t.Errorf("%d evaluate requests for %d items in chunks of 500", n, len(reqs))
 	}
 }

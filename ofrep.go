@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"net/http"
 	"net/url"
@@ -14,54 +13,6 @@ import (
 	"github.com/flagwire/flagwire/evaluate"
 	"github.com/flagwire/flagwire/internal/wire"
 )
-
-// The SDK's OFREP backend (WithOFREP): the OpenFeature Remote Evaluation
-// Protocol, open-feature/protocol service/openapi.yaml, spoken by the SDK
-// instead of POST /v1/evaluate. It plugs in below the breaker and the retry
-// policy (remote.go calls postOFREP for one attempt) and answers in the
-// shape of a /v1/evaluate response, so the decision cache, coalescing,
-// negative caching and fallbacks are the same code.
-//
-// One flag is one POST /ofrep/v1/evaluate/flags/{key}. A batch (Evaluate,
-// Prefetch) makes one bulk POST /ofrep/v1/evaluate/flags per distinct
-// evaluation context and picks the requested flags from it; a flag the
-// bulk answer lacks is FLAG_NOT_FOUND.
-//
-// Mapping of an OFREP answer to a decision:
-//   - value → the served value; variant → Detail.Variant.
-//   - reason → Reason.Kind: TARGETING_MATCH → RULE_MATCH, SPLIT → ROLLOUT,
-//     DISABLED → OFF; every other reason (STATIC, DEFAULT, CACHED,
-//     UNKNOWN, TARGETING_MATCH_SPLIT, …) is kept as the server sent it
-//     (none at all is UNKNOWN). Flagwire's own server, asked with the
-//     header X-Flagwire-OFREP-Metadata: extended (sent on every request),
-//     also sends metadata reasonKind (when the reason does not map back to
-//     it), ruleId, segment, prerequisite, bucket, flagVersion, flagType,
-//     payload (JSON text) and errorCode (MISSING_BUCKETING_ATTRIBUTE),
-//     which are used as they are, so answers through OFREP equal answers
-//     through /v1/evaluate. Every other metadata entry with a string, boolean or
-//     number value, from any OFREP server, is the flag's own:
-//     Detail.FlagMetadata (the names left out are those
-//     evaluate.IsReservedFlagMetadataKey reports, which Flagwire's engine
-//     refuses as flagMetadata keys).
-//   - TTL: Cache-Control max-age when the server sends one; else 0 (the
-//     minimum TTL) when the server says "cacheable": false; else 60 s. The
-//     TTL bounds (WithTTLBounds) apply.
-//   - 404 FLAG_NOT_FOUND and 400 errorCode answers are per-flag errors:
-//     FLAG_NOT_FOUND is cached like /v1/evaluate's, the others are not; 401/403, 429 (Retry-After, seconds or an
-//     HTTP date) and 5xx are failures of the call, as on /v1/evaluate.
-//   - The caller's default is not part of the request and not part of the
-//     cached decision: each typed read checks the served value's type
-//     itself (TYPE_MISMATCH), as with /v1/evaluate.
-//   - A 200 answer without a value (OFREP ADR-0006's code default, what
-//     flagd and GO Feature Flag send for a disabled flag) is a success:
-//     the caller's default is served with the server's reason and variant,
-//     no error code, and cached like any decision.
-//   - An error TARGETING_KEY_MISSING is MISSING_BUCKETING_ATTRIBUTE (with
-//     the caller's default: OFREP gives no value).
-//
-// Flagwire's server reads the environment from the X-Flagwire-Environment
-// header; other OFREP servers ignore it, and X-Flagwire-OFREP-Metadata. The context is sent with a
-// targetingKey equal to userId when it has a userId and no targetingKey.
 
 const (
 	// ofrepEnvironmentHeader names the environment to Flagwire's server.
@@ -128,7 +79,7 @@ func (c *Client) ofrepSingle(ctx context.Context, base *url.URL, it remoteItem) 
 	switch resp.StatusCode {
 	case http.StatusOK:
 		if err := json.Unmarshal(data, &res); err != nil {
-			return res, 0, &apiError{code: ErrorBadResponse, status: resp.StatusCode, msg: "OFREP: malformed JSON: " + err.Error()}
+			return res, 0, &apiError{code: CodeBadResponse, status: resp.StatusCode, msg: "OFREP: malformed JSON: " + err.Error()}
 		}
 		return res, ofrepTTL(resp.Header, res.Cacheable), nil
 	case http.StatusNotFound, http.StatusBadRequest:
@@ -138,7 +89,7 @@ func (c *Client) ofrepSingle(ctx context.Context, base *url.URL, it remoteItem) 
 			return res, ofrepTTL(resp.Header, nil), nil
 		}
 		if resp.StatusCode == http.StatusNotFound {
-			return res, 0, &apiError{code: ErrorGeneral, status: resp.StatusCode, msg: "OFREP: no evaluation endpoint at " + wire.OFREPFlagPath + "{key}"}
+			return res, 0, &apiError{code: CodeGeneral, status: resp.StatusCode, msg: "OFREP: no evaluation endpoint at " + wire.OFREPFlagPath + "{key}"}
 		}
 	}
 	return res, 0, statusError(resp, data, c.cfg.clock.Now())
@@ -156,7 +107,7 @@ func (c *Client) ofrepBulk(ctx context.Context, base *url.URL, ec *evalContext) 
 	case http.StatusOK:
 		var bulk wire.OFREPBulk
 		if err := json.Unmarshal(data, &bulk); err != nil {
-			return nil, 0, &apiError{code: ErrorBadResponse, status: resp.StatusCode, msg: "OFREP bulk: malformed JSON: " + err.Error()}
+			return nil, 0, &apiError{code: CodeBadResponse, status: resp.StatusCode, msg: "OFREP bulk: malformed JSON: " + err.Error()}
 		}
 		byKey := make(map[string]wire.OFREPEvaluation, len(bulk.Flags))
 		for _, r := range bulk.Flags {
@@ -166,18 +117,18 @@ func (c *Client) ofrepBulk(ctx context.Context, base *url.URL, ec *evalContext) 
 			if r, ok := byKey[key]; ok {
 				return r
 			}
-			return wire.OFREPEvaluation{Key: key, ErrorCode: string(ErrorFlagNotFound), ErrorDetails: "the bulk evaluation has no such flag"}
+			return wire.OFREPEvaluation{Key: key, ErrorCode: string(CodeFlagNotFound), ErrorDetails: "the bulk evaluation has no such flag"}
 		}, ofrepTTL(resp.Header, nil), nil
 	case http.StatusNotModified:
 		// The SDK sends no If-None-Match, so a 304 is a broken answer.
-		return nil, 0, &apiError{code: ErrorBadResponse, status: resp.StatusCode, msg: "OFREP bulk: 304 to a request without If-None-Match"}
+		return nil, 0, &apiError{code: CodeBadResponse, status: resp.StatusCode, msg: "OFREP bulk: 304 to a request without If-None-Match"}
 	case http.StatusBadRequest:
 		var fail wire.OFREPEvaluation
 		if json.Unmarshal(data, &fail) == nil && fail.ErrorCode != "" {
 			return func(string) wire.OFREPEvaluation { return fail }, ofrepTTL(resp.Header, nil), nil
 		}
 	case http.StatusNotFound:
-		return nil, 0, &apiError{code: ErrorGeneral, status: resp.StatusCode, msg: "OFREP: no bulk evaluation endpoint at " + wire.OFREPBulkPath}
+		return nil, 0, &apiError{code: CodeGeneral, status: resp.StatusCode, msg: "OFREP: no bulk evaluation endpoint at " + wire.OFREPBulkPath}
 	}
 	return nil, 0, statusError(resp, data, c.cfg.clock.Now())
 }
@@ -187,39 +138,15 @@ func (c *Client) ofrepBulk(ctx context.Context, base *url.URL, ec *evalContext) 
 func (c *Client) ofrepPost(ctx context.Context, base *url.URL, path string, ec *evalContext) (*http.Response, []byte, error) {
 	body, err := json.Marshal(wire.OFREPRequest{Context: ofrepContext(c.outgoingAttributes(ec))})
 	if err != nil {
-		return nil, nil, &apiError{code: ErrorGeneral, msg: "OFREP: encoding the context: " + err.Error()}
+		return nil, nil, &apiError{code: CodeGeneral, msg: "OFREP: encoding the context: " + err.Error()}
 	}
 	u := strings.TrimRight(base.String(), "/") + path
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, u, bytes.NewReader(body))
+	resp, data, tooLarge, err := c.postJSON(ctx, u, body, ofrepEnvironmentHeader, c.cfg.environment, ofrepMetadataHeader, "extended")
 	if err != nil {
-		return nil, nil, &apiError{code: ErrorGeneral, msg: "building request: " + err.Error()}
-	}
-	req.Header.Set("Content-Type", wire.ContentTypeJSON)
-	req.Header.Set("Accept", wire.ContentTypeJSON)
-	req.Header.Set(ofrepEnvironmentHeader, c.cfg.environment)
-	req.Header.Set(ofrepMetadataHeader, "extended")
-	c.authorize(req, body)
-	c.stats.remoteRequests.Add(1)
-	resp, err := c.hc.Do(req)
-	if err != nil {
-		if ctx.Err() != nil {
-			if errors.Is(ctx.Err(), context.Canceled) {
-				return nil, nil, ctx.Err()
-			}
-			return nil, nil, errTimeout
-		}
-		return nil, nil, &apiError{code: ErrorUnavailable, msg: transportMessage(err)}
-	}
-	defer resp.Body.Close()
-	data, tooLarge, err := readLimited(resp, c.cfg.maxResponse)
-	if err != nil {
-		if ctx.Err() != nil {
-			return nil, nil, errTimeout
-		}
-		return nil, nil, &apiError{code: ErrorUnavailable, status: resp.StatusCode, msg: "reading response: " + transportMessage(err)}
+		return nil, nil, err
 	}
 	if tooLarge {
-		return nil, nil, &apiError{code: ErrorBadResponse, status: resp.StatusCode, msg: fmt.Sprintf("response larger than %d bytes", c.cfg.maxResponse)}
+		return nil, nil, &apiError{code: CodeBadResponse, status: resp.StatusCode, msg: fmt.Sprintf("response larger than %d bytes", c.cfg.maxResponse)}
 	}
 	return resp, data, nil
 }
@@ -275,7 +202,7 @@ func ofrepDecision(it remoteItem, res wire.OFREPEvaluation, ttl int) wire.Decisi
 	if res.ErrorCode != "" {
 		code := res.ErrorCode
 		if code == ofrepTargetingKeyMissing {
-			code = string(ErrorMissingBucketingAttribute)
+			code = string(CodeMissingBucketingAttribute)
 		}
 		d.Error = &wire.DecisionError{Code: code, Message: res.ErrorDetails}
 		return d

@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"reflect"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -18,6 +19,65 @@ import (
 	"github.com/flagwire/flagwire/internal/testkit"
 	"github.com/flagwire/flagwire/internal/wire"
 )
+
+// TestOFREPCodeDefaultIsSuccess: an OFREP 200 without a value (flagd and
+// GO Feature Flag answer so for a disabled flag; OFREP ADR-0006) serves
+// the caller's default as a success, with the server's reason and variant;
+// foreign OpenFeature reasons are kept.
+func TestOFREPCodeDefaultIsSuccess(t *testing.T) {
+	srv := flagtest.NewServer(t, flagtest.WithConfig(typesConfig()))
+	const single = "/ofrep/v1/evaluate/flags/"
+	answer := func(key, body string) {
+		srv.InjectFault(flagtest.Fault{Method: http.MethodPost, Path: single + key, Body: []byte(body)})
+	}
+	answer("disabled-flag", `{"key":"disabled-flag","reason":"DISABLED","variant":"off"}`)
+	answer("static-flag", `{"key":"static-flag","value":"blue","reason":"STATIC","variant":"b"}`)
+	answer("split-flag", `{"key":"split-flag","value":"green","reason":"TARGETING_MATCH_SPLIT","variant":"g"}`)
+	answer("cached-flag", `{"key":"cached-flag","value":"red","reason":"CACHED","variant":"r"}`)
+	answer("unknown-flag", `{"key":"unknown-flag","value":"grey","reason":"UNKNOWN"}`)
+	answer("default-flag", `{"key":"default-flag","reason":"DEFAULT","variant":"control","metadata":{"team":"growth"}}`)
+	c := modeClient(t, srv, ModeRemote, true)
+	ctx := WithAttributes(context.Background(), Attributes{"userId": "u1"})
+
+	for _, src := range []Source{SourceRemote, SourceCache} {
+		v, d := c.BoolDetail(ctx, "disabled-flag", true)
+		if !v || d.ErrorCode != "" || d.Variant != "off" || d.Reason.Kind != "OFF" || d.Source != src {
+			t.Errorf("disabled-flag (%s): %v %+v; want the default true, variant off, reason OFF, no error", src, v, d)
+		}
+	}
+	var dst = map[string]int{"keep": 1}
+	if d := c.JSON(ctx, "default-flag", &dst); dst["keep"] != 1 || len(dst) != 1 || d.ErrorCode != "" || d.Variant != "control" || d.Reason.Kind != "DEFAULT" {
+		t.Errorf("default-flag JSON: %v %+v", dst, d)
+	}
+	for _, tc := range []struct {
+		key, value, variant string
+		kind                evaluate.ReasonKind
+	}{
+		{"static-flag", "blue", "b", "STATIC"},
+		{"split-flag", "green", "g", "TARGETING_MATCH_SPLIT"},
+		{"cached-flag", "red", "r", "CACHED"},
+		{"unknown-flag", "grey", "grey", "UNKNOWN"},
+	} {
+		if v, d := c.StringDetail(ctx, tc.key, "x"); v != tc.value || d.Variant != tc.variant || d.Reason.Kind != tc.kind || d.ErrorCode != "" {
+			t.Errorf("%s: %q %+v; want %q variant %q reason %q", tc.key, v, d, tc.value, tc.variant, tc.kind)
+		}
+	}
+
+	// In a bulk answer too.
+	srv.ClearFaults()
+	srv.InjectFault(flagtest.Fault{Method: http.MethodPost, Path: "/ofrep/v1/evaluate/flags", Count: 1,
+		Body: []byte(`{"flags":[{"key":"a","reason":"DISABLED","variant":"off"},{"key":"b","value":3,"reason":"SPLIT","variant":"three"}]}`)})
+	res := c.Evaluate(WithAttributes(context.Background(), Attributes{"userId": "u2"}), []Request{{FlagKey: "a", Default: "dflt"}, {FlagKey: "b", Default: 0.0}})
+	if res[0].Value != "dflt" || res[0].Detail.ErrorCode != "" || res[0].Detail.Variant != "off" || res[0].Detail.Reason.Kind != "OFF" || res[0].Detail.Source != SourceRemote {
+		t.Errorf("bulk a: %+v", res[0])
+	}
+	if res[1].Value != 3.0 || res[1].Detail.Reason.Kind != "ROLLOUT" || res[1].Detail.Variant != "three" {
+		t.Errorf("bulk b: %+v", res[1])
+	}
+	if !slices.Equal([]string{res[0].Detail.FlagKey, res[1].Detail.FlagKey}, []string{"a", "b"}) {
+		t.Errorf("keys %+v", res)
+	}
+}
 
 // ofrepTestConfig has a flag for each type and reason, with payloads,
 // segments, targets and a rollout.
@@ -54,19 +114,7 @@ func ofrepTestConfig() *evaluate.Config {
 // ofrep is set, else through /v1/evaluate.
 func ofrepClient(t *testing.T, srv *flagtest.Server, ofrep bool, extra ...Option) *Client {
 	t.Helper()
-	opts := []Option{
-		WithEndpoint(srv.URL), WithToken(srv.Token()), WithEnvironment("test"),
-		WithStreaming(false), WithLogger(quietLogger()), WithTimeout(2 * time.Second),
-	}
-	if ofrep {
-		opts = append(opts, WithOFREP())
-	}
-	c, err := New(context.Background(), append(opts, extra...)...)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { c.Close(context.Background()) })
-	return c
+	return modeClient(t, srv, ModeRemote, ofrep, append([]Option{WithEnvironment("test"), WithTimeout(2 * time.Second)}, extra...)...)
 }
 
 // ofrepEval is one typed evaluation: the value and the Detail.
@@ -162,7 +210,7 @@ func TestOFREPSameAnswers(t *testing.T) {
 	}
 }
 
-// TestOFREPBatch: Evaluate and Prefetch use one bulk request per distinct
+// TestOFREPBatch: Evaluate and the prefetch use one bulk request per distinct
 // context, with the same results as /v1/evaluate.
 func TestOFREPBatch(t *testing.T) {
 	srvV1 := flagtest.NewServer(t, flagtest.WithConfig(ofrepTestConfig()))
@@ -195,17 +243,17 @@ func TestOFREPBatch(t *testing.T) {
 		t.Errorf("%d /v1/evaluate requests through OFREP", n)
 	}
 
-	// Prefetch fills the cache in one bulk request; evaluations then hit.
+	// The prefetch fills the cache in one bulk request; evaluations then hit.
 	ctx2 := WithAttributes(context.Background(), Attributes{"userId": "u7", "plan": "free"})
 	srvOF.ResetCounts()
-	if failed := of.Prefetch(ctx2, "checkout-new-flow", "max-items", "banner"); failed != 0 {
+	if failed := of.prefetch(ctx2, "checkout-new-flow", "max-items", "banner"); failed != 0 {
 		t.Errorf("%d prefetches failed", failed)
 	}
 	if _, d := of.IntDetail(ctx2, "max-items", 1); d.Source != SourceCache {
-		t.Errorf("after Prefetch: %+v", d)
+		t.Errorf("after the prefetch: %+v", d)
 	}
 	if n := srvOF.Requests("POST", "/ofrep/v1/evaluate/flags"); n != 1 || len(srvOF.RequestCounts()) != 1 {
-		t.Errorf("requests after Prefetch: %v", srvOF.RequestCounts())
+		t.Errorf("requests after the prefetch: %v", srvOF.RequestCounts())
 	}
 }
 
@@ -251,7 +299,7 @@ func TestOFREPFailures(t *testing.T) {
 		{name: "5xx retried", opts: []Option{WithRetry(RetrySettings{MaxAttempts: 3, Base: time.Millisecond, Cap: time.Millisecond})},
 			prepare: func(t *testing.T, srv *flagtest.Server, c *Client) {
 				srv.InjectFault(flagtest.Fault{Path: path, Status: http.StatusServiceUnavailable})
-			}, wantV: 1, wantCode: ErrorUnavailable, wantReqs: 3},
+			}, wantV: 1, wantCode: CodeUnavailable, wantReqs: 3},
 		{name: "5xx then success", opts: []Option{WithRetry(RetrySettings{MaxAttempts: 3, Base: time.Millisecond, Cap: time.Millisecond})},
 			prepare: func(t *testing.T, srv *flagtest.Server, c *Client) {
 				srv.InjectFault(flagtest.Fault{Path: path, Status: http.StatusBadGateway, Count: 1})
@@ -259,24 +307,24 @@ func TestOFREPFailures(t *testing.T) {
 		{name: "429 gates later calls", opts: []Option{WithRetry(RetrySettings{MaxAttempts: -1})},
 			prepare: func(t *testing.T, srv *flagtest.Server, c *Client) {
 				srv.InjectFault(flagtest.Fault{Path: "/ofrep/", Status: http.StatusTooManyRequests, RetryAfter: time.Minute, Count: 1})
-				if _, d := c.BoolDetail(pro, "checkout-new-flow", false); d.ErrorCode != ErrorRateLimited {
+				if _, d := c.BoolDetail(pro, "checkout-new-flow", false); d.ErrorCode != CodeRateLimited {
 					t.Errorf("first call: %+v", d)
 				}
-			}, wantV: 1, wantCode: ErrorRateLimited, wantReqs: 0},
-		{name: "unauthorized", opts: []Option{WithToken("wrong")}, wantV: 1, wantCode: ErrorUnauthorized, wantReqs: 1},
+			}, wantV: 1, wantCode: CodeRateLimited, wantReqs: 0},
+		{name: "unauthorized", opts: []Option{WithToken("wrong")}, wantV: 1, wantCode: CodeUnauthorized, wantReqs: 1},
 		{name: "breaker open", opts: []Option{WithRetry(RetrySettings{MaxAttempts: -1}), WithBreaker(BreakerSettings{ConsecutiveFailures: 1, OpenTimeout: time.Hour})},
 			prepare: func(t *testing.T, srv *flagtest.Server, c *Client) {
 				srv.InjectFault(flagtest.Fault{Path: "/ofrep/", Status: http.StatusServiceUnavailable, Count: 1})
 				c.Bool(pro, "checkout-new-flow", false)
-			}, wantV: 1, wantCode: ErrorCircuitOpen, wantReqs: 0},
+			}, wantV: 1, wantCode: CodeCircuitOpen, wantReqs: 0},
 		{name: "timeout", opts: []Option{WithTimeout(30 * time.Millisecond)},
 			prepare: func(t *testing.T, srv *flagtest.Server, c *Client) {
 				srv.InjectFault(flagtest.Fault{Path: path, Latency: time.Second})
-			}, wantV: 1, wantCode: ErrorTimeout, wantReqs: -1},
+			}, wantV: 1, wantCode: CodeTimeout, wantReqs: -1},
 		{name: "malformed", opts: []Option{WithRetry(RetrySettings{MaxAttempts: -1})},
 			prepare: func(t *testing.T, srv *flagtest.Server, c *Client) {
 				srv.InjectFault(flagtest.Fault{Path: path, Body: []byte(`{"value":`)})
-			}, wantV: 1, wantCode: ErrorBadResponse, wantReqs: 1},
+			}, wantV: 1, wantCode: CodeBadResponse, wantReqs: 1},
 		{name: "stale served", opts: []Option{WithRetry(RetrySettings{MaxAttempts: -1}), withClock(staleClock)},
 			prepare: func(t *testing.T, srv *flagtest.Server, c *Client) {
 				if v := c.Int(pro, "max-items", 1); v != 50 {
@@ -284,7 +332,7 @@ func TestOFREPFailures(t *testing.T) {
 				}
 				staleClock.Advance(2 * time.Minute) // past the 60 s TTL, within max stale
 				srv.InjectFault(flagtest.Fault{Path: path, Status: http.StatusServiceUnavailable})
-			}, wantV: 50, wantSrc: SourceStale, wantCode: ErrorUnavailable, wantReqs: 1},
+			}, wantV: 50, wantSrc: SourceStale, wantCode: CodeUnavailable, wantReqs: 1},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -295,6 +343,9 @@ func TestOFREPFailures(t *testing.T) {
 			}
 			before := srv.Requests("POST", path)
 			v, d := c.IntDetail(pro, "max-items", 1)
+			if tc.wantSrc == "" { // a case that names no source expects the caller's default
+				tc.wantSrc = SourceCallerDefault
+			}
 			if v != tc.wantV || d.Source != tc.wantSrc || d.ErrorCode != tc.wantCode {
 				t.Errorf("got %d %+v, want %d from %s with %q", v, d, tc.wantV, tc.wantSrc, tc.wantCode)
 			}
@@ -344,7 +395,7 @@ func TestOFREPOtherServer(t *testing.T) {
 		}
 	}))
 	defer hs.Close()
-	c, err := New(context.Background(), WithEndpoint(hs.URL), WithToken("secret"), WithEnvironment("staging"), WithOFREP(),
+	c, err := New(context.Background(), WithEndpoint(hs.URL), WithToken("secret"), WithEnvironment("staging"), WithOFREP(true),
 		WithStreaming(false), WithLogger(quietLogger()), WithRetry(RetrySettings{MaxAttempts: -1}))
 	if err != nil {
 		t.Fatal(err)
@@ -357,14 +408,14 @@ func TestOFREPOtherServer(t *testing.T) {
 		eval     ofrepEval
 		wantV    any
 		wantVar  string
-		wantKind string
+		wantKind evaluate.ReasonKind
 		wantCode ErrorCode
 	}{
 		{"targeting match", ofrepString("color", "none"), "red", "red-variant", "RULE_MATCH", ""},
 		{"split", ofrepBool("split", false), true, "on", "ROLLOUT", ""},
 		{"no value", ofrepBool("disabled", true), true, "", "OFF", ""},
-		{"400 error code", ofrepBool("needs-key", false), false, "", "ERROR", ErrorMissingBucketingAttribute},
-		{"not found", ofrepBool("nope", false), false, "", "ERROR", ErrorFlagNotFound},
+		{"400 error code", ofrepBool("needs-key", false), false, "", "ERROR", CodeMissingBucketingAttribute},
+		{"not found", ofrepBool("nope", false), false, "", "ERROR", CodeFlagNotFound},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -383,7 +434,7 @@ func TestOFREPOtherServer(t *testing.T) {
 	if res[1].Value != "d" || res[1].Detail.ErrorCode != "PARSE_ERROR" {
 		t.Errorf("bulk broken: %+v", res[1])
 	}
-	if res[2].Value != "d" || res[2].Detail.ErrorCode != ErrorFlagNotFound {
+	if res[2].Value != "d" || res[2].Detail.ErrorCode != CodeFlagNotFound {
 		t.Errorf("bulk absent: %+v", res[2])
 	}
 
@@ -408,16 +459,16 @@ func TestOFREPNoEndpoint(t *testing.T) {
 		io.WriteString(w, `{"error":{"code":"not_found","message":"no such endpoint"}}`)
 	}))
 	defer hs.Close()
-	c, err := New(context.Background(), WithEndpoint(hs.URL), WithOFREP(), WithStreaming(false), WithLogger(quietLogger()))
+	c, err := New(context.Background(), WithEndpoint(hs.URL), WithOFREP(true), WithStreaming(false), WithLogger(quietLogger()))
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer c.Close(context.Background())
-	if v, d := c.BoolDetail(context.Background(), "x", true); !v || d.ErrorCode != ErrorGeneral {
+	if v, d := c.BoolDetail(context.Background(), "x", true); !v || d.ErrorCode != CodeGeneral {
 		t.Errorf("single: %v %+v", v, d)
 	}
 	res := c.Evaluate(context.Background(), []Request{{FlagKey: "a", Default: 1.0}, {FlagKey: "b", Default: 2.0}})
-	if res[0].Value != 1.0 || res[0].Detail.ErrorCode != ErrorGeneral || res[1].Detail.ErrorCode != ErrorGeneral {
+	if res[0].Value != 1.0 || res[0].Detail.ErrorCode != CodeGeneral || res[1].Detail.ErrorCode != CodeGeneral {
 		t.Errorf("bulk: %+v", res)
 	}
 }
@@ -496,7 +547,7 @@ func TestOFREPOnlyServerStreamIsNotAnError(t *testing.T) {
 		w.WriteHeader(http.StatusNotFound) // flagd: a plain 404, no Flagwire error body
 	}))
 	defer hs.Close()
-	c, err := New(context.Background(), WithEndpoint(hs.URL), WithOFREP(), WithLogger(quietLogger()))
+	c, err := New(context.Background(), WithEndpoint(hs.URL), WithOFREP(true), WithLogger(quietLogger()))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -22,32 +22,6 @@ func HashIdentifier(salt, id string) string {
 	return hex.EncodeToString(sum[:])
 }
 
-// WithHashedAttributes replaces the named top-level attributes (stable
-// identifiers such as userId or accountId) by HashIdentifier(salt, id)
-// before any evaluation: the raw identifier never leaves the process, and
-// because remote (server-side) and local evaluation both see the hashed
-// value, they bucket the same hashed value and agree. id is the value's
-// canonical id form, the one bucketing uses (evaluate.CanonicalID: so
-// int64(1000000) and float64(1e6) hash alike); a value that counts as a
-// missing id (nil, "", NaN) is left as it is, so it stays missing instead
-// of becoming an id that every such subject would share; a value that has
-// no id form (a list, a map) is hashed in its fmt %v form.
-func WithHashedAttributes(salt string, names ...string) Option {
-	return func(c *config) {
-		if salt == "" {
-			c.errorf("hashed attributes need a salt")
-			return
-		}
-		if c.hashed == nil {
-			c.hashed = make(map[string]bool)
-		}
-		for _, n := range names {
-			c.hashed[n] = true
-		}
-		c.hashSalt = salt
-	}
-}
-
 // preparedAttrs caches, per evaluation context, its attributes as one
 // client prepares them (hashed identifiers), and their decision cache key.
 type preparedAttrs struct {
@@ -107,19 +81,6 @@ func (c *Client) evalAttributes(ec *evalContext) Attributes {
 		return nil
 	}
 	return c.prepared(ec).attrs
-}
-
-// keyOf returns the decision cache key of flag in ec for this client: the
-// canonical hash of the attributes as the server receives them (hashed
-// identifiers included). ok is false for a context that cannot be keyed
-// (see canonical): it is refused with INVALID_CONTEXT.
-func (c *Client) keyOf(ec *evalContext, flag string) (cacheKey, bool) {
-	if len(c.cfg.hashed) == 0 || ec.attributes() == nil {
-		hi, lo, ok := ec.key()
-		return cacheKey{flag: flag, hi: hi, lo: lo}, ok
-	}
-	p := c.prepared(ec)
-	return cacheKey{flag: flag, hi: p.hi, lo: p.lo}, p.keyOK
 }
 
 // outgoingAttributes is what leaves the process: hashed identifiers, no

@@ -48,7 +48,7 @@ func TestNoCrossOriginRedirect(t *testing.T) {
 		wantRefused := func(t *testing.T, c *Client, what string) {
 			t.Helper()
 			msg := c.Status().LastError
-			if !strings.Contains(msg, "another origin") || !strings.Contains(msg, otherHost) || !strings.Contains(msg, string(ErrorBadResponse)) {
+			if !strings.Contains(msg, "another origin") || !strings.Contains(msg, otherHost) || !strings.Contains(msg, string(CodeBadResponse)) {
 				t.Errorf("%s: Status().LastError = %q; want BAD_RESPONSE naming the refused origin %s", what, msg, otherHost)
 			}
 		}
@@ -59,7 +59,7 @@ func TestNoCrossOriginRedirect(t *testing.T) {
 			}
 			defer c.Close(context.Background())
 			v, d := c.BoolDetail(ctx, "checkout-new-flow", false)
-			if v || d.ErrorCode != ErrorBadResponse || d.Source != SourceCallerDefault {
+			if v || d.ErrorCode != CodeBadResponse || d.Source != SourceCallerDefault {
 				t.Fatalf("%v %+v; want the default with BAD_RESPONSE", v, d)
 			}
 			wantRefused(t, c, "evaluation")
@@ -76,18 +76,18 @@ func TestNoCrossOriginRedirect(t *testing.T) {
 			if hc.CheckRedirect != nil {
 				t.Fatal("New modified the caller's http.Client")
 			}
-			if _, d := c.BoolDetail(ctx, "checkout-new-flow", false); d.ErrorCode != ErrorBadResponse {
+			if _, d := c.BoolDetail(ctx, "checkout-new-flow", false); d.ErrorCode != CodeBadResponse {
 				t.Fatalf("%+v; want BAD_RESPONSE", d)
 			}
 			wantRefused(t, c, "evaluation")
 		})
 		t.Run(http.StatusText(status)+"/OFREP", func(t *testing.T) {
-			c, err := New(context.Background(), append(common, WithOFREP(), WithStreaming(false))...)
+			c, err := New(context.Background(), append(common, WithOFREP(true), WithStreaming(false))...)
 			if err != nil {
 				t.Fatal(err)
 			}
 			defer c.Close(context.Background())
-			if _, d := c.BoolDetail(ctx, "checkout-new-flow", false); d.ErrorCode != ErrorBadResponse {
+			if _, d := c.BoolDetail(ctx, "checkout-new-flow", false); d.ErrorCode != CodeBadResponse {
 				t.Fatalf("%+v; want BAD_RESPONSE", d)
 			}
 			wantRefused(t, c, "OFREP evaluation")

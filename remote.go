@@ -14,6 +14,7 @@ import (
 
 	"github.com/cenkalti/backoff/v4"
 
+	"github.com/flagwire/flagwire/evaluate"
 	"github.com/flagwire/flagwire/internal/retry"
 	"github.com/flagwire/flagwire/internal/wire"
 )
@@ -35,9 +36,9 @@ func (e *apiError) Error() string {
 }
 
 var (
-	errTimeout         = &apiError{code: ErrorTimeout, msg: "no answer within the timeout"}
-	errRateLimitedGate = &apiError{code: ErrorRateLimited, msg: "waiting out the server's Retry-After"}
-	errInvalidContext  = &apiError{code: ErrorInvalidContext, msg: "the evaluation context cannot be encoded exactly (nested over 1,000 levels, cyclic, or a value JSON cannot encode)"}
+	errTimeout         = &apiError{code: CodeTimeout, msg: "no answer within the timeout"}
+	errRateLimitedGate = &apiError{code: CodeRateLimited, msg: "waiting out the server's Retry-After"}
+	errInvalidContext  = &apiError{code: CodeInvalidContext, msg: "the evaluation context cannot be encoded exactly (nested over 1,000 levels, cyclic, or a value JSON cannot encode)"}
 )
 
 // errorCodeOf maps any error of the remote path to an ErrorCode.
@@ -45,19 +46,19 @@ func errorCodeOf(err error) ErrorCode {
 	var ae *apiError
 	switch {
 	case err == nil:
-		return ErrorNone
+		return ""
 	case errors.As(err, &ae):
 		return ae.code
 	case errors.Is(err, ErrClosed):
-		return ErrorClosed
+		return CodeClosed
 	case isBreakerOpen(err):
-		return ErrorCircuitOpen
+		return CodeCircuitOpen
 	case errors.Is(err, context.DeadlineExceeded):
-		return ErrorTimeout
+		return CodeTimeout
 	case errors.Is(err, context.Canceled):
-		return ErrorTimeout
+		return CodeTimeout
 	}
-	return ErrorUnavailable
+	return CodeUnavailable
 }
 
 // remoteItem is one flag to ask the API about. The caller's default is
@@ -80,12 +81,12 @@ type remoteResult struct {
 func (c *Client) remoteEvaluate(ctx context.Context, items []remoteItem) ([]remoteResult, error) {
 	body, err := c.encodeEvaluate(items)
 	if err != nil {
-		return nil, &apiError{code: ErrorGeneral, msg: err.Error()}
+		return nil, &apiError{code: CodeGeneral, msg: err.Error()}
 	}
 	var resp *wire.EvaluateResponse
 	pol := c.newRetryPolicy(ctx)
 	// tried: the endpoints that failed in this call; each attempt goes to
-	// the most preferred usable endpoint not tried yet (WithEndpoints).
+	// the most preferred usable endpoint not tried yet (WithEndpoint).
 	var tried uint32
 	op := func() error {
 		now := c.cfg.clock.Nanotime()
@@ -119,7 +120,7 @@ func (c *Client) remoteEvaluate(ctx context.Context, items []remoteItem) ([]remo
 		var ae *apiError
 		if errors.As(err, &ae) {
 			if ra := c.retryAfter(ae); ra > 0 { // capped: RetrySettings.MaxRetryAfter
-				if ae.code == ErrorRateLimited {
+				if ae.code == CodeRateLimited {
 					ep.rateLimitedUntil.Store(now + int64(ra))
 				}
 				if !another {
@@ -145,26 +146,24 @@ func (c *Client) remoteEvaluate(ctx context.Context, items []remoteItem) ([]remo
 		if errors.As(err, &pe) {
 			err = pe.Err
 		}
-		if ctx.Err() != nil && errorCodeOf(err) == ErrorUnavailable {
+		if ctx.Err() != nil && errorCodeOf(err) == CodeUnavailable {
 			err = errTimeout
 		}
 		c.logFailure(err)
 		if isConfigError(err) {
-			c.noteRemoteError(err)
+			c.configErr.Store(true)
 		}
 		return nil, err
 	}
-	if c.configErr.Load() {
-		c.noteRemoteError(nil)
-	}
+	c.apiAnswered()
 	return c.decodeDecisions(items, resp)
 }
 
 func retryable(e *apiError) bool {
 	switch e.code {
-	case ErrorUnavailable, ErrorTimeout, ErrorBadResponse:
+	case CodeUnavailable, CodeTimeout, CodeBadResponse:
 		return true
-	case ErrorRateLimited:
+	case CodeRateLimited:
 		return true // the policy waits the Retry-After, if it fits
 	}
 	return false
@@ -238,46 +237,70 @@ func (c *Client) encodeEvaluate(items []remoteItem) ([]byte, error) {
 	return json.Marshal(req)
 }
 
+// getEnv builds the GET of base/v1/path for the client's environment
+// (?environment=…): the config, the bootstrap envelope, the event stream.
+func (c *Client) getEnv(ctx context.Context, base *url.URL, path string) (*http.Request, error) {
+	u := base.JoinPath("v1", path)
+	q := u.Query()
+	q.Set("environment", c.cfg.environment)
+	u.RawQuery = q.Encode()
+	return http.NewRequestWithContext(ctx, http.MethodGet, u.String(), nil)
+}
+
 // postEvaluate makes one HTTP attempt.
 func (c *Client) postEvaluate(ctx context.Context, base *url.URL, body []byte) (*wire.EvaluateResponse, error) {
-	u := base.JoinPath("v1", "evaluate")
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, u.String(), bytes.NewReader(body))
+	resp, data, tooLarge, err := c.postJSON(ctx, base.JoinPath("v1", "evaluate").String(), body)
 	if err != nil {
-		return nil, &apiError{code: ErrorGeneral, msg: "building request: " + err.Error()}
-	}
-	req.Header.Set("Content-Type", wire.ContentTypeJSON)
-	req.Header.Set("Accept", wire.ContentTypeJSON)
-	c.authorize(req, body)
-	c.stats.remoteRequests.Add(1)
-	resp, err := c.hc.Do(req)
-	if err != nil {
-		if ctx.Err() != nil {
-			if errors.Is(ctx.Err(), context.Canceled) {
-				return nil, ctx.Err()
-			}
-			return nil, errTimeout
-		}
-		return nil, &apiError{code: ErrorUnavailable, msg: transportMessage(err)}
-	}
-	defer resp.Body.Close()
-	data, tooLarge, err := readLimited(resp, c.cfg.maxResponse)
-	if err != nil {
-		if ctx.Err() != nil {
-			return nil, errTimeout
-		}
-		return nil, &apiError{code: ErrorUnavailable, status: resp.StatusCode, msg: "reading response: " + transportMessage(err)}
+		return nil, err
 	}
 	if resp.StatusCode != http.StatusOK {
 		return nil, statusError(resp, data, c.cfg.clock.Now())
 	}
 	if tooLarge {
-		return nil, &apiError{code: ErrorBadResponse, status: resp.StatusCode, msg: fmt.Sprintf("response larger than %d bytes", c.cfg.maxResponse)}
+		return nil, &apiError{code: CodeBadResponse, status: resp.StatusCode, msg: fmt.Sprintf("response larger than %d bytes", c.cfg.maxResponse)}
 	}
 	var out wire.EvaluateResponse
 	if err := json.Unmarshal(data, &out); err != nil {
-		return nil, &apiError{code: ErrorBadResponse, status: resp.StatusCode, msg: "malformed JSON: " + err.Error()}
+		return nil, &apiError{code: CodeBadResponse, status: resp.StatusCode, msg: "malformed JSON: " + err.Error()}
 	}
 	return &out, nil
+}
+
+// postJSON makes one POST attempt of body (JSON) to u, with the extra
+// headers (name, value pairs), and reads the whole response, at most
+// maxResponse bytes: tooLarge when there was more. A transport failure is
+// the context's cancellation, a timeout or UNAVAILABLE.
+func (c *Client) postJSON(ctx context.Context, u string, body []byte, extra ...string) (resp *http.Response, data []byte, tooLarge bool, err error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, u, bytes.NewReader(body))
+	if err != nil {
+		return nil, nil, false, &apiError{code: CodeGeneral, msg: "building request: " + err.Error()}
+	}
+	req.Header.Set("Content-Type", wire.ContentTypeJSON)
+	req.Header.Set("Accept", wire.ContentTypeJSON)
+	for i := 0; i+1 < len(extra); i += 2 {
+		req.Header.Set(extra[i], extra[i+1])
+	}
+	c.authorize(req, body)
+	c.stats.remoteRequests.Add(1)
+	resp, err = c.hc.Do(req)
+	if err != nil {
+		if ctx.Err() != nil {
+			if errors.Is(ctx.Err(), context.Canceled) {
+				return nil, nil, false, ctx.Err()
+			}
+			return nil, nil, false, errTimeout
+		}
+		return nil, nil, false, &apiError{code: CodeUnavailable, msg: transportMessage(err)}
+	}
+	defer resp.Body.Close()
+	data, tooLarge, err = readLimited(resp, c.cfg.maxResponse)
+	if err != nil {
+		if ctx.Err() != nil {
+			return nil, nil, false, errTimeout
+		}
+		return nil, nil, false, &apiError{code: CodeUnavailable, status: resp.StatusCode, msg: "reading response: " + transportMessage(err)}
+	}
+	return resp, data, tooLarge, nil
 }
 
 func (c *Client) authorize(req *http.Request, body []byte) {
@@ -315,21 +338,21 @@ func statusError(resp *http.Response, body []byte, now time.Time) *apiError {
 	}
 	switch {
 	case resp.StatusCode == http.StatusUnauthorized || resp.StatusCode == http.StatusForbidden:
-		e.code = ErrorUnauthorized
+		e.code = CodeUnauthorized
 	case resp.StatusCode == http.StatusTooManyRequests:
-		e.code = ErrorRateLimited
+		e.code = CodeRateLimited
 	case resp.StatusCode == http.StatusNotFound:
 		// Flagwire's API says which thing does not exist: an environment
 		// (a misconfiguration, not a missing flag), a flag, or the route
 		// itself (a wrong endpoint).
 		switch eb.Error.Code {
 		case wire.CodeEnvironmentNotFound:
-			e.code = ErrorUnknownEnvironment
+			e.code = CodeUnknownEnvironment
 			e.msg = "the server has no such environment (check WithEnvironment): " + eb.Error.Message
 		case wire.CodeFlagNotFound:
-			e.code = ErrorFlagNotFound
+			e.code = CodeFlagNotFound
 		default:
-			e.code = ErrorGeneral
+			e.code = CodeGeneral
 			path := ""
 			if resp.Request != nil && resp.Request.URL != nil {
 				path = resp.Request.URL.Path + " "
@@ -337,11 +360,11 @@ func statusError(resp *http.Response, body []byte, now time.Time) *apiError {
 			e.msg = "no such endpoint " + path + "(check WithEndpoint: the server's base URL): " + e.msg
 		}
 	case resp.StatusCode >= 300 && resp.StatusCode < 400: // a redirect not followed (options.go)
-		e.code, e.msg = ErrorBadResponse, redirectMessage(resp)
+		e.code, e.msg = CodeBadResponse, redirectMessage(resp)
 	case resp.StatusCode >= 500:
-		e.code = ErrorUnavailable
+		e.code = CodeUnavailable
 	default:
-		e.code = ErrorGeneral
+		e.code = CodeGeneral
 	}
 	return e
 }
@@ -350,7 +373,7 @@ func statusError(resp *http.Response, body []byte, now time.Time) *apiError {
 // the request: one decision per item, for the same flag, in order.
 func (c *Client) decodeDecisions(items []remoteItem, resp *wire.EvaluateResponse) ([]remoteResult, error) {
 	if len(resp.Decisions) != len(items) {
-		err := &apiError{code: ErrorBadResponse, msg: fmt.Sprintf("%d decisions for %d requests", len(resp.Decisions), len(items))}
+		err := &apiError{code: CodeBadResponse, msg: fmt.Sprintf("%d decisions for %d requests", len(resp.Decisions), len(items))}
 		c.logFailure(err)
 		return nil, err
 	}
@@ -358,7 +381,7 @@ func (c *Client) decodeDecisions(items []remoteItem, resp *wire.EvaluateResponse
 	out := make([]remoteResult, len(items))
 	for i, wd := range resp.Decisions {
 		if wd.FlagKey != items[i].key {
-			out[i].err = &apiError{code: ErrorBadResponse, msg: fmt.Sprintf("decision %d is for another flag", i)}
+			out[i].err = &apiError{code: CodeBadResponse, msg: fmt.Sprintf("decision %d is for another flag", i)}
 			c.logFailure(out[i].err)
 			continue
 		}
@@ -400,26 +423,26 @@ func (c *Client) decisionFromWire(wd *wire.Decision, now int64) (*decision, erro
 		// (a negative entry). Any other per-decision error is a failure
 		// of this request, not an answer: it is never cached, so the next
 		// evaluation asks again instead of serving the fallback for a TTL.
-		if wd.Error.Code == string(ErrorFlagNotFound) {
-			d.errCode = ErrorFlagNotFound
+		if wd.Error.Code == string(CodeFlagNotFound) {
+			d.errCode = CodeFlagNotFound
 			return d, nil
 		}
 		code := ErrorCode(wd.Error.Code)
 		if code == "" {
-			code = ErrorGeneral
+			code = CodeGeneral
 		}
 		return nil, &apiError{code: code, msg: "the server could not decide the flag: " + wd.Error.Message}
 	}
 	if wd.Reason != nil {
-		d.reason.Kind = wd.Reason.Kind
+		d.reason.Kind = evaluate.ReasonKind(wd.Reason.Kind)
 		d.reason.RuleID = wd.Reason.RuleID
 		d.reason.Segment = wd.Reason.Segment
 		d.reason.Prerequisite = wd.Reason.Prerequisite
 		if wd.Reason.Bucket != nil {
 			d.reason.Bucket = *wd.Reason.Bucket
 		}
-		if wd.Reason.ErrorCode == string(ErrorMissingBucketingAttribute) {
-			d.answerCode = ErrorMissingBucketingAttribute
+		if wd.Reason.ErrorCode == string(CodeMissingBucketingAttribute) {
+			d.answerCode = CodeMissingBucketingAttribute
 		}
 		if p := wd.Reason.Prerequisite; p != "" && p != wd.FlagKey {
 			c.cache.learnDependent(p, wd.FlagKey) // invalidations of p reach this flag
@@ -430,7 +453,7 @@ func (c *Client) decisionFromWire(wd *wire.Decision, now int64) (*decision, erro
 	}
 	if len(wd.Variant) == 0 {
 		if !c.cfg.ofrep {
-			return nil, &apiError{code: ErrorBadResponse, msg: "decision has no variant"}
+			return nil, &apiError{code: CodeBadResponse, msg: "decision has no variant"}
 		}
 		// OFREP's code default: the caller's default, as a success.
 		d.codeDefault = true
@@ -438,7 +461,7 @@ func (c *Client) decisionFromWire(wd *wire.Decision, now int64) (*decision, erro
 	}
 	var v any
 	if err := json.Unmarshal(wd.Variant, &v); err != nil {
-		return nil, &apiError{code: ErrorBadResponse, msg: "decision variant: " + err.Error()}
+		return nil, &apiError{code: CodeBadResponse, msg: "decision variant: " + err.Error()}
 	}
 	switch x := v.(type) {
 	case bool, string, float64:
@@ -464,6 +487,22 @@ func (c *Client) logFailure(err error) {
 	code := errorCodeOf(err)
 	c.setLastError(err) // Status().LastError, in remote mode too
 	c.logs.warn(string(code), "flagwire: evaluate API call failed; serving fallbacks", "code", string(code), "error", err.Error())
+}
+
+// isConfigError reports whether an API failure is a misconfiguration
+// (which retries and time do not cure) rather than a transport failure.
+func isConfigError(err error) bool {
+	var ae *apiError
+	if !errors.As(err, &ae) {
+		return false
+	}
+	switch ae.code {
+	case CodeUnknownEnvironment, CodeUnauthorized:
+		return true
+	case CodeGeneral:
+		return ae.status == http.StatusNotFound // no such endpoint
+	}
+	return false
 }
 
 // scalarMetadata returns the entries of a decision's flag metadata whose

@@ -9,6 +9,7 @@ import (
 
 	"github.com/flagwire/flagwire"
 	"github.com/flagwire/flagwire/bootstrap"
+	"github.com/flagwire/flagwire/evaluate"
 )
 
 // These tests call the client from another package, as applications do:
@@ -87,7 +88,7 @@ func TestCrossPackageRequestAllocs(t *testing.T) {
 		t.Errorf("WithAttributes + 3 cache hits: %v allocations, the map alone %v: Flagwire adds %v, want 1", withMap, mapOnly, withMap-mapOnly)
 	}
 	withSubject := testing.AllocsPerRun(200, func() {
-		ctx := flagwire.WithSubject(bg, flagwire.String("userId", id), flagwire.String("plan", plan), flagwire.String("region", region))
+		ctx := flagwire.WithSubject(bg, flagwire.StringAttr("userId", id), flagwire.StringAttr("plan", plan), flagwire.StringAttr("region", region))
 		for range 3 {
 			if !c.Bool(ctx, "checkout-new-flow", false) {
 				t.Fatal("wrong value")
@@ -112,7 +113,7 @@ func TestCrossPackageLocalRequestAllocs(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	boot, err := bootstrap.Sign(exampleConfig(), priv, time.Now(), time.Hour)
+	boot, err := bootstrap.Sign(docsConfig(), priv, time.Now(), time.Hour)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -130,12 +131,12 @@ func TestCrossPackageLocalRequestAllocs(t *testing.T) {
 		id, plan, region := "8a7f4c91", "free", "US"
 		bg := context.Background()
 		want := c.Bool(flagwire.WithAttributes(bg, flagwire.Attributes{"userId": id, "plan": plan, "region": region}), "checkout-new-flow", false)
-		if _, d := c.BoolDetail(flagwire.WithSubject(bg, flagwire.String("userId", id), flagwire.String("plan", plan), flagwire.String("region", region)),
-			"checkout-new-flow", false); d.Source != m.src || d.Reason.Kind != flagwire.ReasonRollout {
+		if _, d := c.BoolDetail(flagwire.WithSubject(bg, flagwire.StringAttr("userId", id), flagwire.StringAttr("plan", plan), flagwire.StringAttr("region", region)),
+			"checkout-new-flow", false); d.Source != m.src || d.Reason.Kind != evaluate.ReasonRollout {
 			t.Fatalf("%s: warm-up: %+v, want a ROLLOUT from %v", m.name, d, m.src)
 		}
 		withSubject := testing.AllocsPerRun(200, func() {
-			ctx := flagwire.WithSubject(bg, flagwire.String("userId", id), flagwire.String("plan", plan), flagwire.String("region", region))
+			ctx := flagwire.WithSubject(bg, flagwire.StringAttr("userId", id), flagwire.StringAttr("plan", plan), flagwire.StringAttr("region", region))
 			for range 3 {
 				if c.Bool(ctx, "checkout-new-flow", !want) != want {
 					t.Fatal("wrong value")

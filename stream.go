@@ -84,7 +84,7 @@ type streamStart struct {
 }
 
 // errMovingToPreferred ends a stream connection to move it to a more
-// preferred endpoint (WithEndpoints).
+// preferred endpoint (WithEndpoint).
 var errMovingToPreferred = errors.New("flagwire: moving the stream to a more preferred endpoint")
 
 // errStreamFatal marks an answer that must not be retried (401/403/404).
@@ -167,17 +167,13 @@ func (s *streamer) connectOnce(parent context.Context) error {
 	ctx, cancel := context.WithCancel(parent)
 	defer cancel()
 	// The most preferred usable endpoint not failed since the last good
-	// connection (WithEndpoints).
+	// connection (WithEndpoint).
 	c := s.c
 	if c.pickEndpoint(s.skip, c.cfg.clock.Nanotime()) < 0 {
 		s.skip = 0
 	}
 	epi := c.endpointFor(s.skip, c.cfg.clock.Nanotime())
-	u := c.eps[epi].url.JoinPath("v1", "stream")
-	q := u.Query()
-	q.Set("environment", s.c.cfg.environment)
-	u.RawQuery = q.Encode()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u.String(), nil)
+	req, err := c.getEnv(ctx, c.eps[epi].url, "stream")
 	if err != nil {
 		return err
 	}
@@ -193,7 +189,7 @@ func (s *streamer) connectOnce(parent context.Context) error {
 	resp, err := s.c.hc.Do(req)
 	connectTimer.Stop()
 	if err != nil {
-		return s.connectFailed(epi, &apiError{code: ErrorUnavailable, msg: "stream connect: " + transportMessage(err)})
+		return s.connectFailed(epi, &apiError{code: CodeUnavailable, msg: "stream connect: " + transportMessage(err)})
 	}
 	defer resp.Body.Close()
 	switch {
@@ -237,6 +233,9 @@ func (s *streamer) connectOnce(parent context.Context) error {
 		s.onConnect(st)
 	}
 	s.connected.Store(true)
+	if c.cfg.mode == ModeRemote { // local mode: the config fetch says (confirm)
+		c.apiAnswered()
+	}
 	s.skip = 0
 	c.markUp(epi)
 	s.c.statusChanged()
@@ -271,7 +270,7 @@ func (s *streamer) connectOnce(parent context.Context) error {
 	alive := func() { watchdog.Reset(s.idle) }
 	body := &commentWatcher{r: resp.Body, onComment: alive, atLineStart: true}
 	stalledErr := func() error {
-		return &apiError{code: ErrorUnavailable, msg: fmt.Sprintf("stream stalled: no event or keep-alive for %v", s.idle)}
+		return &apiError{code: CodeUnavailable, msg: fmt.Sprintf("stream stalled: no event or keep-alive for %v", s.idle)}
 	}
 	for ev, err := range sse.Read(body, &sse.ReadConfig{MaxEventSize: maxStreamEvent}) {
 		if err != nil {
@@ -281,7 +280,7 @@ func (s *streamer) connectOnce(parent context.Context) error {
 			if stalled.Load() {
 				return stalledErr()
 			}
-			return &apiError{code: ErrorUnavailable, msg: "stream read: " + err.Error()}
+			return &apiError{code: CodeUnavailable, msg: "stream read: " + err.Error()}
 		}
 		alive()
 		s.handle(ev)
@@ -289,7 +288,7 @@ func (s *streamer) connectOnce(parent context.Context) error {
 	if stalled.Load() {
 		return stalledErr()
 	}
-	return &apiError{code: ErrorUnavailable, msg: "stream closed by the server"}
+	return &apiError{code: CodeUnavailable, msg: "stream closed by the server"}
 }
 
 func (s *streamer) handle(ev sse.Event) {
@@ -314,7 +313,7 @@ func (s *streamer) handle(ev sse.Event) {
 
 // connectFailed notes a failed connect to endpoint i: one that failing
 // over could help (unreachable, 5xx, 429) is skipped until a connection
-// succeeds, and with several endpoints marked down (WithEndpoints).
+// succeeds, and with several endpoints marked down (WithEndpoint).
 func (s *streamer) connectFailed(i int, err error) error {
 	if failsOver(err) {
 		s.skip |= 1 << i

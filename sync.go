@@ -2,7 +2,6 @@ package flagwire
 
 import (
 	"context"
-	"crypto/ed25519"
 	"errors"
 	"fmt"
 	"io"
@@ -10,7 +9,6 @@ import (
 	"math/rand/v2"
 	"net/http"
 	"os"
-	"path/filepath"
 	"sync"
 	"time"
 
@@ -18,177 +16,11 @@ import (
 	"github.com/flagwire/flagwire/internal/wire"
 )
 
-// localConfig holds the local/offline mode, stream and bootstrap settings.
-type localConfig struct {
-	bootstrap     []byte // envelope JSON
-	bootstrapName string
-	bootstrapErr  error
-	keys          map[string]ed25519.PublicKey
-	lastKnownPath string
-	pollInterval  time.Duration
-	streaming     bool
-	streamIdle    time.Duration
-	// streamPrefer: how often a stream on a less preferred endpoint
-	// checks for a more preferred one (streamPreferEvery; tests shorten
-	// it).
-	streamPrefer time.Duration
-	staleAfter   time.Duration
-	maxConfig    int64
-}
-
-func defaultLocalConfig() localConfig {
-	return localConfig{
-		pollInterval: 60 * time.Second,
-		streaming:    true,
-		streamIdle:   defaultStreamIdle,
-		streamPrefer: streamPreferEvery,
-		staleAfter:   5 * time.Minute,
-		maxConfig:    wire.MaxConfigBytes,
-	}
-}
-
-// WithBootstrapFile serves the signed bootstrap file at path (as written by
-// `flagwire sign` or served by GET /v1/bootstrap) until the first good
-// answer from the server, or alone in ModeOffline. It is verified against
-// WithTrustedKeys before use; a tampered, expired, unknown-key or
-// truncated file is refused with a clear error and never used.
-//
-// The file must be a regular file (symlinks to one are followed) of at most
-// 64 MiB: a FIFO, a device (such as a link to /dev/zero), a directory, a
-// socket or a larger file is refused at once with an error naming the path
-// and what it is, without blocking or reading it whole. A file that cannot
-// be used is handled like an invalid one: in ModeOffline, where the
-// bootstrap is the only source, New fails (wrapping ErrInvalidConfig); in
-// the other modes the bootstrap is optional, so New succeeds, logs the
-// error and reports it in Status().LastError, and the client goes on
-// without it.
-func WithBootstrapFile(path string) Option {
-	return func(c *config) {
-		data, err := readConfigFile(path, c.localOptions.maxConfig)
-		if err != nil {
-			c.localOptions.bootstrapErr = fmt.Errorf("bootstrap file: %w", err)
-			return
-		}
-		c.localOptions.bootstrap, c.localOptions.bootstrapName = data, "bootstrap file "+path
-		c.localOptions.bootstrapErr = nil
-	}
-}
-
-// WithBootstrap is WithBootstrapFile with the envelope's bytes.
-func WithBootstrap(envelope []byte) Option {
-	return func(c *config) {
-		c.localOptions.bootstrap, c.localOptions.bootstrapName = envelope, ""
-		c.localOptions.bootstrapErr = nil // the last bootstrap option wins
-	}
-}
-
-// WithTrustedKeys sets the Ed25519 public keys that may sign bootstrap and
-// last-known files, identified by key id (see `flagwire keygen`). Several
-// keys allow rotation.
-func WithTrustedKeys(keys ...ed25519.PublicKey) Option {
-	return func(c *config) {
-		if c.localOptions.keys == nil {
-			c.localOptions.keys = make(map[string]ed25519.PublicKey)
-		}
-		for _, k := range keys {
-			if len(k) != ed25519.PublicKeySize {
-				c.errorf("trusted key has %d bytes, want %d", len(k), ed25519.PublicKeySize)
-				continue
-			}
-			c.localOptions.keys[wire.KeyID(k)] = k
-		}
-	}
-}
-
-// WithLastKnownFile persists, in local mode, the signed config envelope the
-// server sent (GET /v1/bootstrap) to path after each change, atomically
-// (temp file, fsync, rename), and loads it at start, so a restart while the
-// API is down serves the last values. It is verified like a bootstrap file,
-// and read like one (a regular file within the size limit; anything else is
-// logged, reported in Status().LastError and not used). A write in progress
-// when Close is called completes before Close returns, unless Close's ctx
-// ends first: a change the client has served survives a restart.
-func WithLastKnownFile(path string) Option {
-	return func(c *config) { c.localOptions.lastKnownPath = path }
-}
-
-// WithPollInterval sets local mode's polling interval while the event
-// stream is down (jittered ±10%). Default 60 s; the seed recommends 60–300 s.
-func WithPollInterval(d time.Duration) Option {
-	return boundTo("WithPollInterval", localOnly, func(c *config) {
-		if d > 0 {
-			c.localOptions.pollInterval = d
-		}
-	})
-}
-
-// WithStreaming turns the SSE subscription to GET /v1/stream on or off.
-// Default on: invalidations reach the cache (remote mode) or trigger a
-// refetch (local mode) within milliseconds.
-func WithStreaming(on bool) Option {
-	return boundTo("WithStreaming", networkModes, func(c *config) { c.localOptions.streaming = on })
-}
-
-// WithStreamIdleTimeout sets how long the stream may go without a complete
-// event or keep-alive comment before it is considered stalled and
-// reconnected; bytes that never complete one (a trickle) do not count.
-// Default 45 s (three keep-alives).
-func WithStreamIdleTimeout(d time.Duration) Option {
-	return boundTo("WithStreamIdleTimeout", networkModes, func(c *config) {
-		if d > 0 {
-			c.localOptions.streamIdle = d
-		}
-	})
-}
-
-// WithStaleAfter sets the config-age SLO: in local mode, Status reports
-// StateStale when the config was last confirmed longer ago than d. Default
-// 5 minutes.
-func WithStaleAfter(d time.Duration) Option {
-	return func(c *config) {
-		if d > 0 {
-			c.localOptions.staleAfter = d
-		}
-	}
-}
-
-// DataState is the state of the client's data source.
-type DataState string
-
-// The data states.
-const (
-	StateInitializing DataState = "initializing"
-	StateValid        DataState = "valid"
-	StateStale        DataState = "stale"
-	StateOffline      DataState = "offline"
-	StateError        DataState = "error"
-)
-
-// Status describes the client's data source.
-type Status struct {
-	Mode  Mode
-	State DataState
-	// ConfigVersion, ETag and ConfigAge describe the config in use (local
-	// and offline modes, and a remote-mode bootstrap fallback).
-	ConfigVersion int64
-	ETag          string
-	ConfigSource  Source
-	ConfigAge     time.Duration
-	// StreamConnected reports a live SSE subscription.
-	StreamConnected bool
-	// Endpoint is the base URL of the endpoint that answered last (the
-	// primary until one did; see WithEndpoints); empty in offline mode.
-	Endpoint string
-	// Breaker is the state of that endpoint's circuit breaker.
-	Breaker BreakerState
-	// LastError describes the last data-source failure, if any.
-	LastError string
-}
-
 // localState is the data source's mutable state.
 type localState struct {
 	mu        sync.Mutex
 	lastErr   string
+	errSince  time.Time // when lastErr's run of failures began
 	confirmed time.Time // last time the server confirmed the config (200 or 304)
 	ready     chan struct{}
 	readyOnce sync.Once
@@ -210,17 +42,7 @@ type localState struct {
 	lmu       sync.Mutex
 	listeners map[int]*listener
 	nextID    int
-	lastState DataState
-}
-
-func (c *Client) setLastError(err error) {
-	c.local.mu.Lock()
-	c.local.lastErr = err.Error()
-	c.local.mu.Unlock()
-}
-
-func (c *Client) markReady() {
-	c.local.readyOnce.Do(func() { close(c.local.ready) })
+	lastState State
 }
 
 // startLocal loads the bootstrap and last-known files and starts the
@@ -303,40 +125,6 @@ func (c *Client) startStream(onEvent func(wire.StreamEvent), onConnect func(stre
 	c.goTracked(func() { s.run(c.ctx) })
 }
 
-// loadEnvelope verifies a signed envelope and compiles its config.
-func (c *Client) loadEnvelope(data []byte, now time.Time) (*snapshotState, error) {
-	if int64(len(data)) > c.cfg.localOptions.maxConfig {
-		return nil, fmt.Errorf("%w: %d bytes exceed the %d-byte limit", wire.ErrBootstrapFormat, len(data), c.cfg.localOptions.maxConfig)
-	}
-	env, err := wire.DecodeEnvelope(data)
-	if err != nil {
-		return nil, err
-	}
-	if len(c.cfg.localOptions.keys) == 0 {
-		return nil, errors.New("no trusted keys configured (WithTrustedKeys): a bootstrap is never used unverified")
-	}
-	if err := env.Verify(c.cfg.localOptions.keys, now); err != nil {
-		return nil, err
-	}
-	if env.Environment != "" && env.Environment != c.cfg.environment {
-		return nil, fmt.Errorf("bootstrap is for environment %q, not %q", env.Environment, c.cfg.environment)
-	}
-	// The one config decoder; fields a newer server adds are skipped
-	// (forward compatibility, as with unknown stream events).
-	var cfg evaluate.Config
-	if err := evaluate.DecodeJSON(env.Payload, &cfg, evaluate.JSONOptions{AllowUnknownFields: true}); err != nil {
-		return nil, fmt.Errorf("%w: payload: %v", wire.ErrBootstrapFormat, err)
-	}
-	if cfg.Version != env.Version {
-		return nil, fmt.Errorf("%w: payload version %d does not match envelope version %d", wire.ErrBootstrapFormat, cfg.Version, env.Version)
-	}
-	snap, err := evaluate.Compile(&cfg)
-	if err != nil {
-		return nil, err
-	}
-	return &snapshotState{snap: snap, source: SourceBootstrap, receivedAt: env.IssuedAt}, nil
-}
-
 // requestSync asks the sync loop for a conditional refetch. Requests
 // coalesce: a burst of invalidations causes one or two fetches.
 func (c *Client) requestSync() {
@@ -407,7 +195,7 @@ func (c *Client) syncOnce(ctx context.Context) error {
 	ctx, cancel := context.WithTimeout(ctx, max(c.cfg.timeout, 5*time.Second))
 	defer cancel()
 	// Each endpoint in turn, most preferred usable first, until one
-	// answers (WithEndpoints); an endpoint that fails is skipped for the
+	// answers (WithEndpoint); an endpoint that fails is skipped for the
 	// breaker's open timeout.
 	var tried uint32
 	for {
@@ -429,11 +217,7 @@ func (c *Client) syncOnce(ctx context.Context) error {
 
 // syncFrom is syncOnce's request to endpoint i.
 func (c *Client) syncFrom(ctx context.Context, i int) error {
-	u := c.eps[i].url.JoinPath("v1", "flags")
-	q := u.Query()
-	q.Set("environment", c.cfg.environment)
-	u.RawQuery = q.Encode()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u.String(), nil)
+	req, err := c.getEnv(ctx, c.eps[i].url, "flags")
 	if err != nil {
 		return err
 	}
@@ -448,12 +232,12 @@ func (c *Client) syncFrom(ctx context.Context, i int) error {
 	c.local.mu.Unlock()
 	resp, err := c.hc.Do(req)
 	if err != nil {
-		return &apiError{code: ErrorUnavailable, msg: "config fetch: " + transportMessage(err)}
+		return &apiError{code: CodeUnavailable, msg: "config fetch: " + transportMessage(err)}
 	}
 	defer resp.Body.Close()
 	data, err := io.ReadAll(io.LimitReader(resp.Body, c.cfg.localOptions.maxConfig+1))
 	if err != nil {
-		return &apiError{code: ErrorUnavailable, msg: "config fetch: " + transportMessage(err)}
+		return &apiError{code: CodeUnavailable, msg: "config fetch: " + transportMessage(err)}
 	}
 	now := c.cfg.clock.Now()
 	if resp.StatusCode == http.StatusOK || resp.StatusCode == http.StatusNotModified {
@@ -466,11 +250,11 @@ func (c *Client) syncFrom(ctx context.Context, i int) error {
 	case resp.StatusCode != http.StatusOK:
 		return statusError(resp, data, now)
 	case int64(len(data)) > c.cfg.localOptions.maxConfig:
-		return &apiError{code: ErrorBadResponse, msg: fmt.Sprintf("config larger than %d bytes", c.cfg.localOptions.maxConfig)}
+		return &apiError{code: CodeBadResponse, msg: fmt.Sprintf("config larger than %d bytes", c.cfg.localOptions.maxConfig)}
 	}
 	var cfg evaluate.Config // decoded as a bootstrap's (loadEnvelope)
 	if err := evaluate.DecodeJSON(data, &cfg, evaluate.JSONOptions{AllowUnknownFields: true}); err != nil {
-		return &apiError{code: ErrorBadResponse, msg: "config: malformed JSON: " + err.Error()}
+		return &apiError{code: CodeBadResponse, msg: "config: malformed JSON: " + err.Error()}
 	}
 	epoch := resp.Header.Get(wire.HeaderConfigEpoch)
 	if cur != nil && cur.source == SourceLocal && cfg.Version < cur.snap.Version() {
@@ -481,18 +265,18 @@ func (c *Client) syncFrom(ctx context.Context, i int) error {
 		// its data, or another store took over): refusing it would serve
 		// the old config for good.
 		if epoch == "" || cur.epoch == "" || epoch == cur.epoch {
-			return &apiError{code: ErrorBadResponse, msg: fmt.Sprintf("config version %d is older than the %d held: refused (out of order)", cfg.Version, cur.snap.Version())}
+			return &apiError{code: CodeBadResponse, msg: fmt.Sprintf("config version %d is older than the %d held: refused (out of order)", cfg.Version, cur.snap.Version())}
 		}
 		c.cfg.logger.Warn("flagwire: the server's config store is new (restarted without its data, or replaced): following its config",
 			"version", cfg.Version, "heldVersion", cur.snap.Version(), "epoch", epoch, "heldEpoch", cur.epoch)
 		c.local.persistedVersion = math.MinInt64 // the last-known file follows too
 	}
 	if cfg.Environment != "" && cfg.Environment != c.cfg.environment {
-		return &apiError{code: ErrorBadResponse, msg: fmt.Sprintf("config is for environment %q", cfg.Environment)}
+		return &apiError{code: CodeBadResponse, msg: fmt.Sprintf("config is for environment %q", cfg.Environment)}
 	}
 	snap, err := evaluate.Compile(&cfg)
 	if err != nil {
-		return &apiError{code: ErrorBadResponse, msg: "config refused, the previous one keeps serving: " + err.Error()}
+		return &apiError{code: CodeBadResponse, msg: "config refused, the previous one keeps serving: " + err.Error()}
 	}
 	c.local.mu.Lock()
 	c.local.compiles++
@@ -521,187 +305,9 @@ func (c *Client) syncFrom(ctx context.Context, i int) error {
 	return nil
 }
 
-// abandonPersist cancels a last-known write in progress: Close calls it
-// when its ctx ends before the client's goroutines have stopped.
-func (c *Client) abandonPersist() {
-	if c.local != nil && c.local.persistStop != nil {
-		c.local.persistStop()
-	}
-}
-
 func (c *Client) confirm(now time.Time) {
 	c.local.mu.Lock()
 	c.local.confirmed = now
-	c.local.lastErr = ""
 	c.local.mu.Unlock()
-}
-
-// persistLastKnown fetches the signed envelope of the current config and
-// writes it atomically.
-func (c *Client) persistLastKnown(ctx context.Context) error {
-	u := c.eps[c.lastEndpoint.Load()].url.JoinPath("v1", "bootstrap")
-	q := u.Query()
-	q.Set("environment", c.cfg.environment)
-	u.RawQuery = q.Encode()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u.String(), nil)
-	if err != nil {
-		return err
-	}
-	c.authorize(req, nil)
-	resp, err := c.hc.Do(req)
-	if err != nil {
-		return err
-	}
-	defer resp.Body.Close()
-	data, err := io.ReadAll(io.LimitReader(resp.Body, c.cfg.localOptions.maxConfig+1))
-	if err != nil {
-		return err
-	}
-	if resp.StatusCode != http.StatusOK {
-		return statusError(resp, data, c.cfg.clock.Now())
-	}
-	st, err := c.loadEnvelope(data, c.cfg.clock.Now())
-	if err != nil {
-		return fmt.Errorf("server's envelope does not verify: %w", err)
-	}
-	if v := st.snap.Version(); v < c.local.persistedVersion {
-		return nil // never overwrite a newer last-known config
-	}
-	if err := writeFileAtomic(c.cfg.localOptions.lastKnownPath, data); err != nil {
-		return err
-	}
-	c.local.persistedVersion = st.snap.Version()
-	return nil
-}
-
-// writeFileAtomic writes data to path via a temp file, fsync and rename, so
-// a crash leaves either the old file or the new one.
-func writeFileAtomic(path string, data []byte) error {
-	dir := filepath.Dir(path)
-	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp-*")
-	if err != nil {
-		return err
-	}
-	tmp := f.Name()
-	defer os.Remove(tmp)
-	if _, err := f.Write(data); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Close(); err != nil {
-		return err
-	}
-	if err := os.Rename(tmp, path); err != nil {
-		return err
-	}
-	if d, err := os.Open(dir); err == nil {
-		d.Sync()
-		d.Close()
-	}
-	return nil
-}
-
-// WaitReady blocks until the client has its first good configuration (local
-// mode: the first sync; offline mode: the bootstrap; remote mode: at once),
-// ctx ends (ErrNotReady wrapping ctx's error), or the client is closed
-// (ErrClosed). Evaluations before that use the bootstrap or defaults, and
-// their Detail.Source says so.
-func (c *Client) WaitReady(ctx context.Context) error {
-	if c == nil {
-		return ErrClosed
-	}
-	select {
-	case <-c.local.ready:
-		if c.ctx.Err() != nil { // closed: ErrClosed, whichever case select picked
-			return ErrClosed
-		}
-		return nil
-	case <-ctx.Done():
-		return fmt.Errorf("%w: %w", ErrNotReady, ctx.Err())
-	case <-c.ctx.Done():
-		return ErrClosed
-	}
-}
-
-// Status reports the data source's state.
-func (c *Client) Status() Status {
-	if c == nil {
-		return Status{State: StateError, LastError: ErrClosed.Error()}
-	}
-	ep := c.eps[c.lastEndpoint.Load()]
-	st := Status{Mode: c.cfg.mode, Breaker: ep.br.current()}
-	if ep.url != nil {
-		st.Endpoint = ep.url.String()
-	}
-	c.local.mu.Lock()
-	st.LastError = c.local.lastErr
-	confirmed := c.local.confirmed
-	c.local.mu.Unlock()
-	if s := c.local.stream; s != nil {
-		st.StreamConnected = s.connected.Load()
-	}
-	now := c.cfg.clock.Now()
-	if cur := c.snap.Load(); cur != nil {
-		st.ConfigVersion = cur.snap.Version()
-		st.ETag = cur.etag
-		st.ConfigSource = cur.source
-		at := cur.receivedAt
-		if cur.source == SourceLocal && confirmed.After(at) {
-			at = confirmed
-		}
-		st.ConfigAge = now.Sub(at)
-	}
-	switch {
-	case c.closed.Load():
-		st.State = StateOffline
-	case c.cfg.mode == ModeOffline:
-		st.State = StateOffline
-	case c.cfg.mode == ModeRemote:
-		st.State = StateValid
-		if st.Breaker == BreakerOpen || (c.local.stream != nil && c.local.stream.stopped.Load() && !c.local.stream.absent.Load()) || c.configErr.Load() {
-			st.State = StateError
-		}
-	default:
-		cur := c.snap.Load()
-		switch {
-		case cur == nil && st.LastError != "":
-			st.State = StateError
-		case cur == nil || cur.source != SourceLocal:
-			st.State = StateInitializing
-			if st.LastError != "" {
-				st.State = StateError
-			}
-		case st.ConfigAge > c.cfg.localOptions.staleAfter:
-			st.State = StateStale
-		case st.LastError != "":
-			st.State = StateError
-		default:
-			st.State = StateValid
-		}
-	}
-	return st
-}
-
-// statusChanged notifies status listeners when the state changed.
-func (c *Client) statusChanged() {
-	st := c.Status()
-	c.local.lmu.Lock()
-	changed := st.State != c.local.lastState
-	c.local.lastState = st.State
-	var ls []*listener
-	if changed {
-		for _, l := range c.local.listeners {
-			if l.status != nil {
-				ls = append(ls, l)
-			}
-		}
-	}
-	c.local.lmu.Unlock()
-	for _, l := range ls {
-		c.safeHook(func() { l.status(st) })
-	}
+	c.apiAnswered()
 }

@@ -65,10 +65,10 @@ var Subject = flagwire.Attributes{"userId": "8a7f4c91", "plan": "pro", "region":
 // evaluate.Snapshot.EvaluateAttrs).
 func SubjectAttrs() []flagwire.Attr {
 	return []flagwire.Attr{
-		flagwire.String("userId", Subject["userId"].(string)),
-		flagwire.String("plan", Subject["plan"].(string)),
-		flagwire.String("region", Subject["region"].(string)),
-		flagwire.String("appVersion", Subject["appVersion"].(string)),
+		flagwire.StringAttr("userId", Subject["userId"].(string)),
+		flagwire.StringAttr("plan", Subject["plan"].(string)),
+		flagwire.StringAttr("region", Subject["region"].(string)),
+		flagwire.StringAttr("appVersion", Subject["appVersion"].(string)),
 	}
 }
 

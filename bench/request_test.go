@@ -112,8 +112,8 @@ func mapSubject(r *request) context.Context {
 
 func attrSubject(r *request) context.Context {
 	return flagwire.WithSubject(context.Background(),
-		flagwire.String("userId", r.userID), flagwire.String("plan", r.plan),
-		flagwire.String("region", r.region), flagwire.String("appVersion", r.appVersion))
+		flagwire.StringAttr("userId", r.userID), flagwire.StringAttr("plan", r.plan),
+		flagwire.StringAttr("region", r.region), flagwire.StringAttr("appVersion", r.appVersion))
 }
 
 func fwRequest(tb testing.TB, c *flagwire.Client, keys []string, want flagwire.Source, subject subjectFunc) requestFunc {

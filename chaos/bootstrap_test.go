@@ -139,7 +139,7 @@ func TestChaosBootstraps(t *testing.T) {
 			if st.LastError == "" || st.ConfigVersion != 0 {
 				t.Errorf("refused bootstrap: status %+v; want the refusal in LastError and no config", st)
 			}
-			if n := w.rec.bySource[flagwire.SourceBootstrap].Load(); n != 0 {
+			if n := w.rec.bySource[srcIdx(flagwire.SourceBootstrap)].Load(); n != 0 {
 				t.Errorf("the refused bootstrap served %d answers", n)
 			}
 			w.rec.failIfProblems(t)
@@ -153,7 +153,7 @@ func TestChaosBootstraps(t *testing.T) {
 	}
 
 	for _, m := range []flagwire.Mode{flagwire.ModeRemote, flagwire.ModeLocal} {
-		t.Run(m.String()+" rolled back, server down then up", func(t *testing.T) {
+		t.Run(string(m)+" rolled back, server down then up", func(t *testing.T) {
 			ignore := goleak.IgnoreCurrent()
 			w := newWorld(t, s, m, worldOptions{noBootstrap: true, lastKnown: good(10), down: true, extra: []flagwire.Option{flagwire.WithBootstrap(rolledBack)}})
 			maxLag, stopLag := w.maxLag, w.stopLag
@@ -176,7 +176,7 @@ func TestChaosBootstraps(t *testing.T) {
 			close(stop)
 			wait()
 			w.close()
-			if n := w.rec.bySource[flagwire.SourceBootstrap].Load(); n == 0 {
+			if n := w.rec.bySource[srcIdx(flagwire.SourceBootstrap)].Load(); n == 0 {
 				t.Error("the last-known config never served while the server was down")
 			}
 			w.rec.failIfProblems(t)
@@ -185,7 +185,7 @@ func TestChaosBootstraps(t *testing.T) {
 			if err := goleak.Find(ignore); err != nil {
 				t.Errorf("goroutines not back to baseline after Close: %v", err)
 			}
-			addSummary(t, w, maxLag(), "bootstrap rolled back", m.String(), 1, "held last-known v10 over bootstrap v3")
+			addSummary(t, w, maxLag(), "bootstrap rolled back", string(m), 1, "held last-known v10 over bootstrap v3")
 		})
 	}
 }

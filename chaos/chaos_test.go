@@ -249,13 +249,13 @@ func note(desc string) func(*world, window) (string, bool) {
 
 // Fallback codes each kind of fault can cause.
 var (
-	codesDown    = []flagwire.ErrorCode{flagwire.ErrorUnavailable, flagwire.ErrorTimeout, flagwire.ErrorCircuitOpen}
-	codesGarbage = []flagwire.ErrorCode{flagwire.ErrorBadResponse, flagwire.ErrorUnavailable, flagwire.ErrorTimeout, flagwire.ErrorCircuitOpen}
+	codesDown    = []flagwire.ErrorCode{flagwire.CodeUnavailable, flagwire.CodeTimeout, flagwire.CodeCircuitOpen}
+	codesGarbage = []flagwire.ErrorCode{flagwire.CodeBadResponse, flagwire.CodeUnavailable, flagwire.CodeTimeout, flagwire.CodeCircuitOpen}
 	// 401/403 are not counted by the breaker: never CIRCUIT_OPEN.
-	codesAuth = []flagwire.ErrorCode{flagwire.ErrorUnauthorized, flagwire.ErrorTimeout}
+	codesAuth = []flagwire.ErrorCode{flagwire.CodeUnauthorized, flagwire.CodeTimeout}
 	// A decision for another flag is a per-item failure of a 200 answer:
 	// the breaker sees a success.
-	codesOtherFlag = []flagwire.ErrorCode{flagwire.ErrorBadResponse, flagwire.ErrorTimeout}
+	codesOtherFlag = []flagwire.ErrorCode{flagwire.CodeBadResponse, flagwire.CodeTimeout}
 )
 
 // catalogue is the seed's failure catalogue, as drills.
@@ -280,7 +280,29 @@ func catalogue(t *testing.T) []drill {
 		strings.Repeat("x", 4<<20+1024) + `"}]}`)
 	// otherFlag answers every request with a decision for another flag.
 	otherFlag := []byte(`{"requestId":"x","decisions":[{"flagKey":"someone-elses-flag","variant":true,"variantKey":"true","ttlSeconds":1}]}`)
-	sseWindow := func(w *world, win window) (string, bool) { return streamBound(w, win) }
+	// streamFault is a fault of the SSE streams alone, started by start:
+	// the drill counts stream requests, and the answers stay within the
+	// stream's bound (remote) and the sync's and the stream's (local).
+	streamFault := func(start func(*world) func()) fault {
+		return fault{
+			start:  start,
+			hits:   func(win window) int64 { return win.server("GET /v1/stream") },
+			remote: func(w *world, win window) (string, bool) { return streamBound(w, win) },
+			local:  both(syncBound, streamBound),
+		}
+	}
+	// authFault answers every request with status (a refused credential).
+	authFault := func(status int) fault {
+		return fault{
+			start:    inject(flagtest.Fault{Status: status}, true),
+			hits:     hitPaths(true),
+			codes:    codesAuth,
+			remote:   authStreamBound,
+			local:    both(syncBound, authStreamBound),
+			stampede: true,
+			probe:    notRetried,
+		}
+	}
 	return []drill{
 		{name: "baseline", modes: bothModes, fault: fault{
 			start:    func(*world) func() { return func() {} },
@@ -323,29 +345,13 @@ func catalogue(t *testing.T) []drill {
 		{name: "429 + Retry-After", modes: bothModes, fault: fault{
 			start:    inject(flagtest.Fault{Status: http.StatusTooManyRequests, RetryAfter: time.Second}, true),
 			hits:     hitPaths(true),
-			codes:    []flagwire.ErrorCode{flagwire.ErrorRateLimited, flagwire.ErrorTimeout, flagwire.ErrorCircuitOpen},
+			codes:    []flagwire.ErrorCode{flagwire.CodeRateLimited, flagwire.CodeTimeout, flagwire.CodeCircuitOpen},
 			remote:   both(retryAfterBound, streamBound),
 			local:    both(retryAfterSyncBound, streamBound),
 			stampede: true,
 		}},
-		{name: "401 Unauthorized", modes: bothModes, fault: fault{
-			start:    inject(flagtest.Fault{Status: http.StatusUnauthorized}, true),
-			hits:     hitPaths(true),
-			codes:    codesAuth,
-			remote:   authStreamBound,
-			local:    both(syncBound, authStreamBound),
-			stampede: true,
-			probe:    notRetried,
-		}},
-		{name: "403 Forbidden", modes: bothModes, fault: fault{
-			start:    inject(flagtest.Fault{Status: http.StatusForbidden}, true),
-			hits:     hitPaths(true),
-			codes:    codesAuth,
-			remote:   authStreamBound,
-			local:    both(syncBound, authStreamBound),
-			stampede: true,
-			probe:    notRetried,
-		}},
+		{name: "401 Unauthorized", modes: bothModes, fault: authFault(http.StatusUnauthorized)},
+		{name: "403 Forbidden", modes: bothModes, fault: authFault(http.StatusForbidden)},
 		{name: "reset mid-body", modes: bothModes, fault: fault{
 			start:    inject(flagtest.Fault{Reset: true, Truncate: true}, true),
 			hits:     hitPaths(true),
@@ -388,23 +394,13 @@ func catalogue(t *testing.T) []drill {
 			remote:   note("every decision is for another flag: per-item BAD_RESPONSE, nothing cached"),
 			stampede: true,
 		}},
-		{name: "SSE stall", modes: bothModes, fault: fault{
-			start: func(w *world) func() {
-				w.srv.StallStreams(true)
-				return func() { w.srv.StallStreams(false) }
-			},
-			hits:   func(win window) int64 { return win.server("GET /v1/stream") },
-			remote: sseWindow,
-			local:  both(syncBound, streamBound),
-		}, minDur: 1500 * time.Millisecond},
-		{name: "SSE drop", modes: bothModes, fault: fault{
-			start: func(w *world) func() {
-				return every(150*time.Millisecond, w.srv.DropStreams)
-			},
-			hits:   func(win window) int64 { return win.server("GET /v1/stream") },
-			remote: sseWindow,
-			local:  both(syncBound, streamBound),
-		}, minDur: 1500 * time.Millisecond},
+		{name: "SSE stall", modes: bothModes, fault: streamFault(func(w *world) func() {
+			w.srv.StallStreams(true)
+			return func() { w.srv.StallStreams(false) }
+		}), minDur: 1500 * time.Millisecond},
+		{name: "SSE drop", modes: bothModes, fault: streamFault(func(w *world) func() {
+			return every(150*time.Millisecond, w.srv.DropStreams)
+		}), minDur: 1500 * time.Millisecond},
 		{name: "SSE refused", modes: bothModes, fault: fault{
 			start: func(w *world) func() {
 				end := inject(flagtest.Fault{Status: http.StatusServiceUnavailable}, false, "/v1/stream")(w)
@@ -475,13 +471,13 @@ func notRetried(w *world) (string, bool) {
 		attrs := flagwire.Attributes{"userId": fmt.Sprintf("auth-probe-%d", i), "plan": "pro"}
 		_, d = w.client.BoolDetail(flagwire.WithAttributes(context.Background(), attrs), flagBench, false)
 		n = w.ct.keyCount(boolKey(flagBench, attrs))
-		if d.ErrorCode != flagwire.ErrorCircuitOpen && d.ErrorCode != flagwire.ErrorTimeout {
+		if d.ErrorCode != flagwire.CodeCircuitOpen && d.ErrorCode != flagwire.CodeTimeout {
 			break
 		}
 		pace(openTimeout / 5)
 	}
 	return fmt.Sprintf("a cold call during the fault: %d request(s), %s %s (want 1, UNAUTHORIZED: not retried)", n, d.Source, d.ErrorCode),
-		n == 1 && d.ErrorCode == flagwire.ErrorUnauthorized
+		n == 1 && d.ErrorCode == flagwire.CodeUnauthorized
 }
 
 // knownIssues are bound violations found by this suite in code under
@@ -557,7 +553,7 @@ func TestChaos(t *testing.T) {
 	s := loadSettings()
 	for _, d := range catalogue(t) {
 		for _, m := range d.modes {
-			t.Run(d.name+"/"+m.String(), func(t *testing.T) { runDrill(t, s, d, m) })
+			t.Run(d.name+"/"+string(m), func(t *testing.T) { runDrill(t, s, d, m) })
 		}
 	}
 }
@@ -608,7 +604,7 @@ func newWorld(t *testing.T, s settings, m flagwire.Mode, wo ...worldOptions) *wo
 	case flagwire.ModeLocal:
 		opts = append(opts, flagwire.WithPollInterval(pollInterval))
 	case flagwire.ModeRemote:
-		opts = append(opts, flagwire.WithMaxStaleness(maxStale))
+		opts = append(opts, flagwire.WithCache(flagwire.CacheSettings{MaxStale: maxStale}))
 	}
 	w.expect = expect{mode: m}
 	if (m == flagwire.ModeRemote || m == flagwire.ModeOffline) && !o.noBootstrap {
@@ -712,7 +708,7 @@ func runDrill(t *testing.T, s settings, d drill, m flagwire.Mode) {
 		note, ok := d.fault.probe(w)
 		probeNote = note
 		if !ok {
-			if issue, known := knownIssues[d.name+"/"+m.String()]; known && !strictMode() {
+			if issue, known := knownIssues[d.name+"/"+string(m)]; known && !strictMode() {
 				t.Logf("KNOWN ISSUE (FLAGWIRE_CHAOS_STRICT=1 fails on it): %s\n\t%s", note, issue)
 				probeNote = "KNOWN ISSUE: " + note
 			} else {
@@ -734,7 +730,7 @@ func runDrill(t *testing.T, s settings, d drill, m flagwire.Mode) {
 	win := window{from, to}
 	desc, ok := bound(w, win)
 	if !ok {
-		if issue, known := knownIssues[d.name+"/"+m.String()]; known && !strictMode() {
+		if issue, known := knownIssues[d.name+"/"+string(m)]; known && !strictMode() {
 			t.Logf("KNOWN ISSUE (FLAGWIRE_CHAOS_STRICT=1 fails on it): server calls not bounded: %s\n\t%s", desc, issue)
 			desc = "KNOWN ISSUE: " + desc
 		} else {
@@ -752,7 +748,7 @@ func runDrill(t *testing.T, s settings, d drill, m flagwire.Mode) {
 	}
 	w.rec.failIfProblems(t)
 	late := w.rec.checkTimeouts(t, maxLag())
-	r := row{drill: d.name, mode: m.String(), calls: w.rec.calls.Load(), faults: d.fault.hits(win), codes: w.rec.codes(),
+	r := row{drill: d.name, mode: string(m), calls: w.rec.calls.Load(), faults: d.fault.hits(win), codes: w.rec.codes(),
 		bound: desc, maxLat: time.Duration(w.rec.maxLat.Load()), lag: maxLag(), late: late, ok: !t.Failed()}
 	for i := range r.sources {
 		r.sources[i] = w.rec.bySource[i].Load()
@@ -768,36 +764,40 @@ func (w *world) stampede() string {
 	attrs := flagwire.Attributes{"userId": "stampede", "plan": "pro", "region": "US", "appVersion": "2.3.1"}
 	ctx := flagwire.WithAttributes(context.Background(), attrs)
 	key := boolKey(flagBench, attrs)
+	var worst callInfo
+	for _, c := range w.coldMisses(ctx, attrs, n) {
+		if c.lat > worst.lat {
+			worst = c
+		}
+	}
+	// The callers wait on one request: they are one event for the latency
+	// check, whose lateness is the slowest caller's.
+	w.rec.overLimit(worst.lat-callTimeout, fmt.Sprintf("stampede calls took up to %v (source %v, code %s)", worst.lat, worst.d.Source, worst.d.ErrorCode))
+	return fmt.Sprintf("%d concurrent cold misses → %d requests", n, w.ct.keyCount(key))
+}
+
+// coldMisses makes n concurrent Bool evaluations of flagBench in ctx
+// (whose attributes are attrs), released at once, checks each answer, and
+// returns the calls.
+func (w *world) coldMisses(ctx context.Context, attrs flagwire.Attributes, n int) []callInfo {
+	calls := make([]callInfo, n)
 	gate := make(chan struct{})
-	var (
-		wg    sync.WaitGroup
-		mu    sync.Mutex
-		worst callInfo
-	)
-	for i := 0; i < n; i++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
+	var wg sync.WaitGroup
+	for i := range calls {
+		wg.Go(func() {
 			<-gate
 			c := callInfo{kind: callRight, key: flagBench, as: "bool", fi: -1, si: -1, attrs: attrs, limit: callTimeout}
 			c.start = time.Now()
 			c.got, c.def, c.d = evalAs(w.client, ctx, flagBench, "bool")
 			c.end = time.Now()
 			c.lat = c.end.Sub(c.start)
-			mu.Lock()
-			if c.lat > worst.lat {
-				worst = c
-			}
-			mu.Unlock()
 			w.checkAnswer(&caller{fresh: map[[2]int]time.Time{}}, &c)
-		}()
+			calls[i] = c
+		})
 	}
 	close(gate)
 	wg.Wait()
-	// The callers wait on one request: they are one event for the latency
-	// check, whose lateness is the slowest caller's.
-	w.rec.overLimit(worst.lat-callTimeout, fmt.Sprintf("stampede calls took up to %v (source %v, code %s)", worst.lat, worst.d.Source, worst.d.ErrorCode))
-	return fmt.Sprintf("%d concurrent cold misses → %d requests", n, w.ct.keyCount(key))
+	return calls
 }
 
 // checkCoalescing checks every (flag, context) key's evaluate requests over
@@ -847,7 +847,7 @@ func (w *world) recover() {
 			v, d := w.client.StringDetail(probe, flagChurn, defString)
 			return v == want && d.Source == flagwire.SourceLocal
 		})
-		testkit.CheckWithin(t, 5*time.Second, "status valid", func() bool { return w.client.Status().State == flagwire.StateValid })
+		testkit.CheckWithin(t, 5*time.Second, "status valid", func() bool { return w.client.Status().State == flagwire.StateReady })
 	}
 }
 
@@ -873,8 +873,8 @@ func printSummary(s settings) {
 		}
 		fmt.Fprintf(&b, "%-24s %-8s %9d %7d | %8d %8d %7d %8d %9d %7d | %-8s %-9s | %s%s; %s\n",
 			r.drill, r.mode, r.calls, r.faults,
-			r.sources[flagwire.SourceRemote], r.sources[flagwire.SourceCache], r.sources[flagwire.SourceStale],
-			r.sources[flagwire.SourceLocal], r.sources[flagwire.SourceBootstrap], r.sources[flagwire.SourceCallerDefault],
+			r.sources[srcIdx(flagwire.SourceRemote)], r.sources[srcIdx(flagwire.SourceCache)], r.sources[srcIdx(flagwire.SourceStale)],
+			r.sources[srcIdx(flagwire.SourceLocal)], r.sources[srcIdx(flagwire.SourceBootstrap)], r.sources[srcIdx(flagwire.SourceCallerDefault)],
 			r.maxLat.Round(100*time.Microsecond), r.lag.Round(100*time.Microsecond), status, formatCodes(r.codes), lateNote(r.late)+r.bound)
 		total.calls += r.calls
 		total.faults += r.faults
@@ -889,8 +889,8 @@ func printSummary(s settings) {
 	}
 	fmt.Fprintf(&b, "%-24s %-8s %9d %7d | %8d %8d %7d %8d %9d %7d | %-8s %-9s | %s\n",
 		"TOTAL", "", total.calls, total.faults,
-		total.sources[flagwire.SourceRemote], total.sources[flagwire.SourceCache], total.sources[flagwire.SourceStale],
-		total.sources[flagwire.SourceLocal], total.sources[flagwire.SourceBootstrap], total.sources[flagwire.SourceCallerDefault],
+		total.sources[srcIdx(flagwire.SourceRemote)], total.sources[srcIdx(flagwire.SourceCache)], total.sources[srcIdx(flagwire.SourceStale)],
+		total.sources[srcIdx(flagwire.SourceLocal)], total.sources[srcIdx(flagwire.SourceBootstrap)], total.sources[srcIdx(flagwire.SourceCallerDefault)],
 		total.maxLat.Round(100*time.Microsecond), total.lag.Round(100*time.Microsecond), formatCodes(total.codes))
 	fmt.Print(b.String())
 }

@@ -80,7 +80,7 @@ func TestChaosDistinctContexts(t *testing.T) {
 		ignore := goleak.IgnoreCurrent()
 		const cacheSize = 1000
 		w := newWorld(t, s, flagwire.ModeRemote, worldOptions{extra: []flagwire.Option{
-			flagwire.WithCacheSize(cacheSize), flagwire.WithBatch(500, 2), flagwire.WithTimeout(10 * time.Second),
+			flagwire.WithCache(flagwire.CacheSettings{Size: cacheSize}), flagwire.WithBatch(500, 2), flagwire.WithTimeout(10 * time.Second),
 		}})
 		before := testkit.GCMemStats().HeapInuse
 		n := s.remoteContexts

@@ -23,7 +23,7 @@
 //     segment and bucket must be the answer's generation's, and that
 //     generation must have been live within its source's documented age
 //     bound (REMOTE: the timeout; CACHE: the TTL; STALE: TTL +
-//     WithMaxStaleness; LOCAL: stream idle timeout + a poll, or since a
+//     CacheSettings.MaxStale; LOCAL: stream idle timeout + a poll, or since a
 //     fault began; BOOTSTRAP: the bootstrap's) plus a scheduling slack of
 //     300 ms + twice the worst measured scheduler lag;
 //   - a fallback (STALE, BOOTSTRAP, or the caller's default with an error

@@ -112,10 +112,24 @@ func newRecorder() *recorder {
 	return r
 }
 
+// sources are the answer sources in the order of the summary's columns;
+// srcIdx is a source's index among them (bySource, row.sources), or -1.
+var sources = [...]flagwire.Source{flagwire.SourceCallerDefault, flagwire.SourceRemote, flagwire.SourceCache,
+	flagwire.SourceStale, flagwire.SourceLocal, flagwire.SourceBootstrap}
+
+func srcIdx(s flagwire.Source) int {
+	for i, x := range sources {
+		if x == s {
+			return i
+		}
+	}
+	return -1
+}
+
 func (r *recorder) observe(d flagwire.Detail, lat time.Duration) {
 	r.calls.Add(1)
-	if int(d.Source) < len(r.bySource) {
-		r.bySource[d.Source].Add(1)
+	if i := srcIdx(d.Source); i >= 0 {
+		r.bySource[i].Add(1)
 	}
 	for {
 		cur := r.maxLat.Load()

@@ -143,7 +143,7 @@ func (w *world) call(cl *caller) {
 // networkCode reports whether code is one a failed call to the API gives.
 func networkCode(code flagwire.ErrorCode) bool {
 	switch code {
-	case flagwire.ErrorTimeout, flagwire.ErrorUnavailable, flagwire.ErrorBadResponse, flagwire.ErrorRateLimited, flagwire.ErrorCircuitOpen, flagwire.ErrorUnauthorized:
+	case flagwire.CodeTimeout, flagwire.CodeUnavailable, flagwire.CodeBadResponse, flagwire.CodeRateLimited, flagwire.CodeCircuitOpen, flagwire.CodeUnauthorized:
 		return true
 	}
 	return false
@@ -160,7 +160,7 @@ func networkCode(code flagwire.ErrorCode) bool {
 //     causes code (see countingTransport.justifies), ending at most
 //     evidenceGrace+slack before the call began.
 func (w *world) justified(code flagwire.ErrorCode, c *callInfo) bool {
-	if code == flagwire.ErrorTimeout && c.lat >= c.limit-2*time.Millisecond {
+	if code == flagwire.CodeTimeout && c.lat >= c.limit-2*time.Millisecond {
 		return true
 	}
 	slack := w.slack()
@@ -174,7 +174,7 @@ func (w *world) justified(code flagwire.ErrorCode, c *callInfo) bool {
 func (w *world) checkAnswer(cl *caller, c *callInfo) {
 	r, e, d := w.rec, w.expect, c.d
 	code := d.ErrorCode
-	if code == flagwire.ErrorClosed {
+	if code == flagwire.CodeClosed {
 		if cs := w.closeStart(); cs.IsZero() || cs.After(c.end) {
 			r.problem("CLIENT_CLOSED before Close", "%s: %+v", c.key, d)
 		}
@@ -199,7 +199,7 @@ func (w *world) checkAnswer(cl *caller, c *callInfo) {
 		switch {
 		case d.Source != flagwire.SourceCallerDefault || c.got != c.def:
 			r.problem("unknown flag served a value", "%s: %v %+v", c.key, c.got, d)
-		case code == flagwire.ErrorFlagNotFound:
+		case code == flagwire.CodeFlagNotFound:
 		case e.mode == flagwire.ModeRemote && networkCode(code) && w.justified(code, c):
 			// the API could not be asked: the bootstrap does not know the flag either
 		default:
@@ -207,7 +207,7 @@ func (w *world) checkAnswer(cl *caller, c *callInfo) {
 		}
 		return
 	case callWrong:
-		if d.Source != flagwire.SourceCallerDefault || c.got != c.def || code != flagwire.ErrorTypeMismatch {
+		if d.Source != flagwire.SourceCallerDefault || c.got != c.def || code != flagwire.CodeTypeMismatch {
 			if !(e.mode == flagwire.ModeRemote && !e.bootstrap && d.Source == flagwire.SourceCallerDefault && c.got == c.def && networkCode(code) && w.justified(code, c)) {
 				r.problem("wrong-typed call: want the default + TYPE_MISMATCH", "%s as %s: %v %+v", c.key, c.as, c.got, d)
 			}
@@ -220,7 +220,7 @@ func (w *world) checkAnswer(cl *caller, c *callInfo) {
 			r.problem("default source with a non-default value", "%s: %v (default %v)", c.key, c.got, c.def)
 		case code == "":
 			r.problem("default served without an error code", "%s: %+v", c.key, d)
-		case code == flagwire.ErrorTypeMismatch || code == flagwire.ErrorFlagNotFound:
+		case code == flagwire.CodeTypeMismatch || code == flagwire.CodeFlagNotFound:
 			r.problem("right-typed call of an existing flag answered "+string(code)+" (a wrong-typed call poisoned the cache?)", "%s as %s for %v: %+v", c.key, c.as, c.attrs["userId"], d)
 		case e.mode == flagwire.ModeOffline:
 			r.problem("offline mode served something else than its bootstrap", "%s: %+v", c.key, d)

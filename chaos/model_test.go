@@ -247,7 +247,7 @@ func checkValue(key string, attrs flagwire.Attributes, got any, d flagwire.Detai
 		return gen, fmt.Sprintf("no generation in the payload %q", d.Payload)
 	}
 	want := expected(key, gen, attrs)
-	have := answer{value: got, variant: d.Variant, kind: d.Reason.Kind, ruleID: d.Reason.RuleID, segment: d.Reason.Segment, bucket: d.Reason.Bucket}
+	have := answer{value: got, variant: d.Variant, kind: string(d.Reason.Kind), ruleID: d.Reason.RuleID, segment: d.Reason.Segment, bucket: d.Reason.Bucket}
 	if have != want {
 		return gen, fmt.Sprintf("served %+v, generation %d serves %+v", have, gen, want)
 	}
@@ -370,7 +370,7 @@ func isMutable(key string) bool {
 // live at some time in [callStart − bound − slack, callEnd], where slack
 // covers scheduling on a loaded 2-core machine (see world.slack).
 const (
-	// maxStale is the client's WithMaxStaleness in the chaos worlds: a
+	// maxStale is the client's CacheSettings.MaxStale in the chaos worlds: a
 	// stale decision may be served up to its TTL plus this after it was
 	// fetched.
 	maxStale = 2 * time.Second
@@ -381,7 +381,7 @@ const (
 	// ageCache: a CACHE answer is at most its TTL old (ttlSeconds, clamped
 	// to the 1 s minimum); the SSE invalidation usually makes it younger.
 	ageCache = decisionTTL + callTimeout
-	// ageStale: a STALE answer is at most TTL + WithMaxStaleness old.
+	// ageStale: a STALE answer is at most TTL + CacheSettings.MaxStale old.
 	ageStale = decisionTTL + maxStale + callTimeout
 	// ageLocal: with a healthy server, local mode picks a change up from
 	// its stream at once, or within the stream's idle timeout plus one

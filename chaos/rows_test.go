@@ -3,7 +3,6 @@ package chaos
 import (
 	"context"
 	"fmt"
-	"sync"
 	"testing"
 	"time"
 
@@ -35,24 +34,9 @@ func TestChaosCoalescing(t *testing.T) {
 	for round := 0; round < rounds; round++ {
 		attrs := flagwire.Attributes{"userId": fmt.Sprintf("coalesce-%d", round), "plan": "pro", "region": "US", "appVersion": "2.3.1"}
 		ctx := flagwire.WithAttributes(context.Background(), attrs)
-		gate := make(chan struct{})
-		var wg sync.WaitGroup
-		for i := 0; i < n; i++ {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				<-gate
-				c := callInfo{kind: callRight, key: flagBench, as: "bool", fi: -1, si: -1, attrs: attrs, limit: callTimeout}
-				c.start = time.Now()
-				c.got, c.def, c.d = evalAs(w.client, ctx, flagBench, "bool")
-				c.end = time.Now()
-				c.lat = c.end.Sub(c.start)
-				w.rec.observe(c.d, c.lat)
-				w.checkAnswer(&caller{fresh: map[[2]int]time.Time{}}, &c)
-			}()
+		for _, c := range w.coldMisses(ctx, attrs, n) {
+			w.rec.observe(c.d, c.lat)
 		}
-		close(gate)
-		wg.Wait()
 	}
 	elapsed := time.Since(start)
 	overlaps, unjustified, nUnjust, keys, reqs := w.ct.coalescing(w.hist.count, w.ct.total("GET /v1/stream"))
@@ -81,14 +65,14 @@ func TestChaosCoalescing(t *testing.T) {
 func TestChaosWrongTypeDoesNotPoison(t *testing.T) {
 	s := loadSettings()
 	for _, m := range []flagwire.Mode{flagwire.ModeRemote, flagwire.ModeLocal, flagwire.ModeOffline} {
-		t.Run(m.String(), func(t *testing.T) {
+		t.Run(string(m), func(t *testing.T) {
 			ignore := goleak.IgnoreCurrent()
 			w := newWorld(t, s, m)
 			for i, wc := range wrongCalls {
 				attrs := flagwire.Attributes{"userId": fmt.Sprintf("typed-%d", i), "plan": plans[i%3], "region": "EU", "appVersion": "2.3.1"}
 				ctx := flagwire.WithAttributes(context.Background(), attrs)
 				got, def, d := evalAs(w.client, ctx, wc.key, wc.as)
-				if got != def || d.Source != flagwire.SourceCallerDefault || d.ErrorCode != flagwire.ErrorTypeMismatch {
+				if got != def || d.Source != flagwire.SourceCallerDefault || d.ErrorCode != flagwire.CodeTypeMismatch {
 					t.Errorf("%s as %s: %v %+v; want the default %v, DEFAULT, TYPE_MISMATCH", wc.key, wc.as, got, d, def)
 				}
 				for j := 0; j < 2; j++ { // the miss, then the cached answer
@@ -108,7 +92,7 @@ func TestChaosWrongTypeDoesNotPoison(t *testing.T) {
 			if err := goleak.Find(ignore); err != nil {
 				t.Errorf("goroutines not back to baseline after Close: %v", err)
 			}
-			addSummary(t, w, lag, "type mismatch, no poison", m.String(), int64(len(wrongCalls)), "wrong-typed call, then the right type: the model's answer")
+			addSummary(t, w, lag, "type mismatch, no poison", string(m), int64(len(wrongCalls)), "wrong-typed call, then the right type: the model's answer")
 		})
 	}
 }
@@ -121,7 +105,7 @@ func TestChaosWrongTypeDoesNotPoison(t *testing.T) {
 func TestChaosClosedClient(t *testing.T) {
 	s := loadSettings()
 	for _, m := range []flagwire.Mode{flagwire.ModeRemote, flagwire.ModeLocal, flagwire.ModeOffline} {
-		t.Run(m.String(), func(t *testing.T) {
+		t.Run(string(m), func(t *testing.T) {
 			ignore := goleak.IgnoreCurrent()
 			w := newWorld(t, s, m)
 			stop := make(chan struct{})
@@ -131,7 +115,7 @@ func TestChaosClosedClient(t *testing.T) {
 			}
 			waitLoad := w.runLoad(stop)
 			pace(s.dur / 2)
-			before := w.rec.bySource[flagwire.SourceCallerDefault].Load()
+			before := w.rec.bySource[srcIdx(flagwire.SourceCallerDefault)].Load()
 			w.closeStartNs.Store(time.Now().UnixNano())
 			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 			err := w.client.Close(ctx)
@@ -144,14 +128,14 @@ func TestChaosClosedClient(t *testing.T) {
 			close(stop)
 			waitLoad()
 			waitChurn()
-			after := w.rec.bySource[flagwire.SourceCallerDefault].Load() - before
-			if n := w.rec.codes()[flagwire.ErrorClosed]; n == 0 {
+			after := w.rec.bySource[srcIdx(flagwire.SourceCallerDefault)].Load() - before
+			if n := w.rec.codes()[flagwire.CodeClosed]; n == 0 {
 				t.Errorf("no call after Close answered CLIENT_CLOSED (%d defaults after Close)", after)
 			}
 			var nilClient *flagwire.Client
 			for _, k := range flagKeys {
 				got, def, d := evalAs(nilClient, context.Background(), k, flagType[k])
-				if got != def || d.Source != flagwire.SourceCallerDefault || d.ErrorCode != flagwire.ErrorClosed {
+				if got != def || d.Source != flagwire.SourceCallerDefault || d.ErrorCode != flagwire.CodeClosed {
 					t.Errorf("nil client, %s: %v %+v; want the default, DEFAULT, CLIENT_CLOSED", k, got, d)
 				}
 			}
@@ -162,7 +146,7 @@ func TestChaosClosedClient(t *testing.T) {
 			if err := goleak.Find(ignore); err != nil {
 				t.Errorf("goroutines not back to baseline after Close: %v", err)
 			}
-			addSummary(t, w, lag, "client closed under load", m.String(), 1, "after Close: default + CLIENT_CLOSED; nil client too")
+			addSummary(t, w, lag, "client closed under load", string(m), 1, "after Close: default + CLIENT_CLOSED; nil client too")
 		})
 	}
 }

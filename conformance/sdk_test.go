@@ -62,7 +62,7 @@ var sdkModes = []sdkMode{
 		}},
 	{name: "ofrep", source: flagwire.SourceRemote, ofrep: true,
 		opts: func(t *testing.T, g *groupServer, _ *caseFile) []flagwire.Option {
-			return append(serverOpts(g), flagwire.WithOFREP())
+			return append(serverOpts(g), flagwire.WithOFREP(true))
 		}},
 }
 
@@ -102,7 +102,7 @@ func sdkEval(t *testing.T, client *flagwire.Client, c *tcase, attrs map[string]a
 	if c.Type != "object" && plain != v {
 		t.Errorf("plain call serves %v, the Detail call %v", plain, v)
 	}
-	o := outcome{Value: v, Variant: det.Variant, Reason: det.Reason.Kind, RuleID: det.Reason.RuleID,
+	o := outcome{Value: v, Variant: det.Variant, Reason: string(det.Reason.Kind), RuleID: det.Reason.RuleID,
 		Segment: det.Reason.Segment, Prerequisite: det.Reason.Prerequisite, Bucket: det.Reason.Bucket, ErrorCode: string(det.ErrorCode)}
 	if len(det.Payload) > 0 {
 		o.Payload = mustJSON(t, det.Payload)

@@ -23,42 +23,49 @@ func caseFileNamed(t *testing.T, name string) *caseFile {
 	return nil
 }
 
+// forEachTypesClient runs fn in a subtest per SDK mode, with a client of
+// that mode on a server of its own for the types group.
+func forEachTypesClient(t *testing.T, fn func(t *testing.T, m sdkMode, cf *caseFile, g *groupServer, client *flagwire.Client)) {
+	cf := caseFileNamed(t, "types")
+	for _, m := range sdkModes {
+		t.Run(m.name, func(t *testing.T) {
+			g := startGroupServer(t, cf)
+			fn(t, m, cf, g, newClient(t, m.opts(t, g, cf), m.name == "local"))
+		})
+	}
+}
+
 // TestSequenceSharedClient runs the types group (every requested type on
 // every flag type, JSON on every flag type, unknown flags) through ONE
 // client per mode, in file order and then a second time: a wrong-typed call
 // must not poison the cache for the right-typed call that follows, and a
 // cached answer must equal the fresh one.
 func TestSequenceSharedClient(t *testing.T) {
-	cf := caseFileNamed(t, "types")
-	for _, m := range sdkModes {
-		t.Run(m.name, func(t *testing.T) {
-			g := startGroupServer(t, cf)
-			client := newClient(t, m.opts(t, g, cf), m.name == "local")
-			for pass := 1; pass <= 2; pass++ {
-				for i := range cf.Cases {
-					c := &cf.Cases[i]
-					exp := c.Expect
-					if m.ofrep {
-						exp = ofrepExpectation(t, g.cfg, c)
-					}
-					got, src := sdkEval(t, client, c, c.attrs(t, true), false)
-					t.Run(map[int]string{1: "first/", 2: "again/"}[pass]+c.Name, func(t *testing.T) {
-						check(t, c, exp, got)
-						want := []flagwire.Source{m.source}
-						if m.source == flagwire.SourceRemote {
-							want = append(want, flagwire.SourceCache)
-						}
-						if exp.Reason == string(evaluate.ReasonError) {
-							want = []flagwire.Source{flagwire.SourceCallerDefault}
-						}
-						if !containsSource(want, src) {
-							t.Errorf("Source = %v, want one of %v", src, want)
-						}
-					})
+	forEachTypesClient(t, func(t *testing.T, m sdkMode, cf *caseFile, g *groupServer, client *flagwire.Client) {
+		for pass := 1; pass <= 2; pass++ {
+			for i := range cf.Cases {
+				c := &cf.Cases[i]
+				exp := c.Expect
+				if m.ofrep {
+					exp = ofrepExpectation(t, g.cfg, c)
 				}
+				got, src := sdkEval(t, client, c, c.attrs(t, true), false)
+				t.Run(map[int]string{1: "first/", 2: "again/"}[pass]+c.Name, func(t *testing.T) {
+					check(t, c, exp, got)
+					want := []flagwire.Source{m.source}
+					if m.source == flagwire.SourceRemote {
+						want = append(want, flagwire.SourceCache)
+					}
+					if exp.Reason == string(evaluate.ReasonError) {
+						want = []flagwire.Source{flagwire.SourceCallerDefault}
+					}
+					if !containsSource(want, src) {
+						t.Errorf("Source = %v, want one of %v", src, want)
+					}
+				})
 			}
-		})
-	}
+		}
+	})
 }
 
 func containsSource(list []flagwire.Source, s flagwire.Source) bool {
@@ -74,31 +81,26 @@ func containsSource(list []flagwire.Source, s flagwire.Source) bool {
 // TYPE_MISMATCH; the Bool call right after it on the same client and
 // context gets the flag's real decision, in every mode.
 func TestSequenceWrongTypeThenRight(t *testing.T) {
-	cf := caseFileNamed(t, "types")
-	for _, m := range sdkModes {
-		t.Run(m.name, func(t *testing.T) {
-			g := startGroupServer(t, cf)
-			client := newClient(t, m.opts(t, g, cf), m.name == "local")
-			ctx := flagwire.WithAttributes(context.Background(), flagwire.Attributes{"userId": "seq-1"})
-			s, det := client.StringDetail(ctx, "t-bool", "d")
-			if s != "d" || det.ErrorCode != flagwire.ErrorTypeMismatch || det.Source != flagwire.SourceCallerDefault || det.Variant != "" {
-				t.Errorf("String on a boolean flag = %q, %+v; want the default with TYPE_MISMATCH from DEFAULT", s, det)
+	forEachTypesClient(t, func(t *testing.T, m sdkMode, cf *caseFile, g *groupServer, client *flagwire.Client) {
+		ctx := flagwire.WithAttributes(context.Background(), flagwire.Attributes{"userId": "seq-1"})
+		s, det := client.StringDetail(ctx, "t-bool", "d")
+		if s != "d" || det.ErrorCode != flagwire.CodeTypeMismatch || det.Source != flagwire.SourceCallerDefault || det.Variant != "" {
+			t.Errorf("String on a boolean flag = %q, %+v; want the default with TYPE_MISMATCH from DEFAULT", s, det)
+		}
+		for i := 0; i < 2; i++ {
+			b, det := client.BoolDetail(ctx, "t-bool", false)
+			if !b || det.ErrorCode != "" || det.Variant != "true" || det.Reason.Kind != "RULE_MATCH" || det.Reason.RuleID != "r1" {
+				t.Errorf("Bool after a wrong-typed call (#%d) = %v, %+v; want true, variant true, RULE_MATCH r1, no error", i+1, b, det)
 			}
-			for i := 0; i < 2; i++ {
-				b, det := client.BoolDetail(ctx, "t-bool", false)
-				if !b || det.ErrorCode != "" || det.Variant != "true" || det.Reason.Kind != "RULE_MATCH" || det.Reason.RuleID != "r1" {
-					t.Errorf("Bool after a wrong-typed call (#%d) = %v, %+v; want true, variant true, RULE_MATCH r1, no error", i+1, b, det)
-				}
-			}
-			f, det := client.FloatDetail(ctx, "t-bool", 7)
-			if f != 7 || det.ErrorCode != flagwire.ErrorTypeMismatch || det.Source != flagwire.SourceCallerDefault {
-				t.Errorf("Float on a boolean flag after a cached Bool = %v, %+v; want 7 with TYPE_MISMATCH from DEFAULT", f, det)
-			}
-		})
-	}
+		}
+		f, det := client.FloatDetail(ctx, "t-bool", 7)
+		if f != 7 || det.ErrorCode != flagwire.CodeTypeMismatch || det.Source != flagwire.SourceCallerDefault {
+			t.Errorf("Float on a boolean flag after a cached Bool = %v, %+v; want 7 with TYPE_MISMATCH from DEFAULT", f, det)
+		}
+	})
 }
 
-// TestSequenceInvalidateAllThenOutage: InvalidateAll drops every cached
+// TestSequenceInvalidateAllThenOutage: Invalidate("") drops every cached
 // decision, so during an outage that follows there is no stale decision:
 // the bootstrap answers (BOOTSTRAP) when there is one, else the default
 // (DEFAULT), both with UNAVAILABLE.
@@ -124,15 +126,15 @@ func TestSequenceInvalidateAllThenOutage(t *testing.T) {
 			if v, det := client.BoolDetail(ctx, "seq", false); !v || det.Source != flagwire.SourceCache {
 				t.Fatalf("second call = %v, %+v; want true from CACHE", v, det)
 			}
-			client.InvalidateAll()
+			client.Invalidate("")
 			srv.Down()
 			v, det := client.BoolDetail(ctx, "seq", false)
 			if withBootstrap {
-				if v || det.Source != flagwire.SourceBootstrap || det.ErrorCode != flagwire.ErrorUnavailable || det.Variant != "false" || det.Reason.RuleID != "boot" {
-					t.Errorf("after InvalidateAll and an outage = %v, %+v; want false (rule boot) from BOOTSTRAP with UNAVAILABLE", v, det)
+				if v || det.Source != flagwire.SourceBootstrap || det.ErrorCode != flagwire.CodeUnavailable || det.Variant != "false" || det.Reason.RuleID != "boot" {
+					t.Errorf("after Invalidate of every flag and an outage = %v, %+v; want false (rule boot) from BOOTSTRAP with UNAVAILABLE", v, det)
 				}
-			} else if v || det.Source != flagwire.SourceCallerDefault || det.ErrorCode != flagwire.ErrorUnavailable || det.Variant != "" {
-				t.Errorf("after InvalidateAll and an outage = %v, %+v; want the default false from DEFAULT with UNAVAILABLE", v, det)
+			} else if v || det.Source != flagwire.SourceCallerDefault || det.ErrorCode != flagwire.CodeUnavailable || det.Variant != "" {
+				t.Errorf("after Invalidate of every flag and an outage = %v, %+v; want the default false from DEFAULT with UNAVAILABLE", v, det)
 			}
 			if err := srv.Up(); err != nil {
 				t.Fatal(err)

@@ -71,6 +71,21 @@ func forEachGroupCase(t *testing.T, files []*caseFile, skip func(cf *caseFile, c
 	}
 }
 
+// forEachServedCase runs fn for every case on its group's server, with
+// the case's default value; for a case whose config must not compile, it
+// checks instead that the server refuses the config.
+func forEachServedCase(t *testing.T, fn func(t *testing.T, g *groupServer, c *tcase, def any)) {
+	files := loadCases(t)
+	skip := func(*caseFile, *tcase) string { return "" }
+	forEachGroupCase(t, files, skip, func(t *testing.T, g *groupServer, cf *caseFile, c *tcase) {
+		if c.Expect.CompileError {
+			checkCompileErrorServed(t, cf, c)
+			return
+		}
+		fn(t, g, c, c.defaultValue(t))
+	})
+}
+
 // checkCompileErrorServed checks that the server refuses a config that must
 // not compile.
 func checkCompileErrorServed(t *testing.T, cf *caseFile, c *tcase) {
@@ -84,13 +99,15 @@ func checkCompileErrorServed(t *testing.T, cf *caseFile, c *tcase) {
 	checkCompileError(t, c, "server start", err)
 }
 
-func postJSON(t *testing.T, u, token string, hdr map[string]string, body any) (int, []byte) {
+// sendJSON sends body as JSON with the bearer token and the headers in
+// hdr, and returns the status and body of the answer.
+func sendJSON(t *testing.T, method, u, token string, hdr map[string]string, body any) (int, []byte) {
 	t.Helper()
 	b, err := json.Marshal(body)
 	if err != nil {
 		t.Fatal(err)
 	}
-	req, err := http.NewRequest(http.MethodPost, u, bytes.NewReader(b))
+	req, err := http.NewRequest(method, u, bytes.NewReader(b))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -138,14 +155,7 @@ type decision struct {
 // default sent is the case's, except for object requests, whose typed
 // access (payload of a non-JSON flag) is the client's job: they send null.
 func TestServerEvaluate(t *testing.T) {
-	files := loadCases(t)
-	skip := func(*caseFile, *tcase) string { return "" }
-	forEachGroupCase(t, files, skip, func(t *testing.T, g *groupServer, cf *caseFile, c *tcase) {
-		if c.Expect.CompileError {
-			checkCompileErrorServed(t, cf, c)
-			return
-		}
-		def := c.defaultValue(t)
+	forEachServedCase(t, func(t *testing.T, g *groupServer, c *tcase, def any) {
 		sent := json.RawMessage(c.Default)
 		if c.Type == "object" {
 			sent = json.RawMessage("null")
@@ -155,7 +165,7 @@ func TestServerEvaluate(t *testing.T) {
 			"requests":    []any{map[string]any{"flagKey": c.Flag, "defaultValue": sent, "context": c.wireContext(t)}},
 			"options":     map[string]any{"includeReasons": true, "returnPayloads": true},
 		}
-		status, data := postJSON(t, g.srv.URL+"/v1/evaluate", g.srv.Token(), nil, body)
+		status, data := sendJSON(t, http.MethodPost, g.srv.URL+"/v1/evaluate", g.srv.Token(), nil, body)
 		if status != http.StatusOK {
 			t.Fatalf("POST /v1/evaluate: %d %s", status, data)
 		}
@@ -260,17 +270,10 @@ func ofrepExpectation(t *testing.T, cfg *evaluate.Config, c *tcase) expectation 
 // payload, errorCode for MISSING_BUCKETING_ATTRIBUTE), typed access by the
 // provider, errors to the caller's default.
 func TestServerOFREP(t *testing.T) {
-	files := loadCases(t)
-	skip := func(*caseFile, *tcase) string { return "" }
-	forEachGroupCase(t, files, skip, func(t *testing.T, g *groupServer, cf *caseFile, c *tcase) {
-		if c.Expect.CompileError {
-			checkCompileErrorServed(t, cf, c)
-			return
-		}
-		def := c.defaultValue(t)
+	forEachServedCase(t, func(t *testing.T, g *groupServer, c *tcase, def any) {
 		exp := ofrepExpectation(t, g.cfg, c)
 		u := g.srv.URL + "/ofrep/v1/evaluate/flags/" + url.PathEscape(c.Flag)
-		status, data := postJSON(t, u, g.srv.Token(), map[string]string{"X-Flagwire-Environment": caseEnv, "X-Flagwire-OFREP-Metadata": "extended"},
+		status, data := sendJSON(t, http.MethodPost, u, g.srv.Token(), map[string]string{"X-Flagwire-Environment": caseEnv, "X-Flagwire-OFREP-Metadata": "extended"},
 			map[string]any{"context": c.wireContext(t)})
 		var r testkit.OFREPAnswer
 		if err := json.Unmarshal(data, &r); err != nil {

@@ -1,10 +1,8 @@
 package conformance
 
 import (
-	"bytes"
 	"encoding/json"
 	"fmt"
-	"io"
 	"net/http"
 	"net/url"
 	"slices"
@@ -117,27 +115,9 @@ func duplicateKey(cfg *evaluate.Config) string {
 // environment and returns the status and body.
 func writeEntity(t *testing.T, srv *flagtest.Server, method, path string, body any) (int, []byte) {
 	t.Helper()
-	b, err := json.Marshal(body)
-	if err != nil {
-		t.Fatal(err)
-	}
-	req, err := http.NewRequest(method, srv.URL+path+"?environment="+caseEnv, bytes.NewReader(b))
-	if err != nil {
-		t.Fatal(err)
-	}
-	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("Authorization", "Bearer "+srv.Token())
+	hdr := map[string]string{}
 	if method == http.MethodPatch {
-		req.Header.Set("If-Match", "*")
+		hdr["If-Match"] = "*"
 	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	data, err := io.ReadAll(resp.Body)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return resp.StatusCode, data
+	return sendJSON(t, method, srv.URL+path+"?environment="+caseEnv, srv.Token(), hdr, body)
 }

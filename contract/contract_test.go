@@ -24,6 +24,7 @@ import (
 	sse "github.com/tmaxmax/go-sse"
 
 	"github.com/flagwire/flagwire/flagserver"
+	"github.com/flagwire/flagwire/internal/testkit"
 )
 
 // recordEnv is the variable that makes the flagserver tests record their
@@ -31,19 +32,8 @@ import (
 const recordEnv = "FLAGWIRE_CONTRACT_RECORD"
 
 // exchange is one recorded request and response: the JSON lines the
-// flagserver tests write (their recordedExchange).
-type exchange struct {
-	Method         string      `json:"method"`
-	URL            string      `json:"url"`
-	RequestHeader  http.Header `json:"requestHeader"`
-	RequestBody    []byte      `json:"requestBody"`
-	RequestCut     bool        `json:"requestTruncated"`
-	Status         int         `json:"status"`
-	Header         http.Header `json:"header"`
-	Body           []byte      `json:"body"`
-	BodyCut        bool        `json:"bodyTruncated"`
-	TransportError string      `json:"transportError"`
-}
+// flagserver tests write.
+type exchange = testkit.Exchange
 
 func loadDocument(t *testing.T) *openapi3.T {
 	t.Helper()

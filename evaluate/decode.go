@@ -79,6 +79,7 @@ func (e *LoadError) Error() string { return joinFindings("", e.Findings) }
 //	  "version": 42,                      // config version, increasing
 //	  "salt": "prod-salt-2026",           // bucketing salt (see Bucket)
 //	  "requireChangeReason": true,        // server refuses writes without one
+//	  "requireApproval": true,            // writes need a second principal's approval
 //	  "attributes": {                     // schema for Lint: path → type,
 //	    "plan": "string",                 // one of string, number, bool,
 //	    "appVersion": "semver"            // semver, date, list

@@ -37,6 +37,10 @@ type Config struct {
 	Salt string `json:"salt" yaml:"salt,omitempty"`
 	// RequireChangeReason makes the server refuse writes without a changeReason.
 	RequireChangeReason bool `json:"requireChangeReason,omitempty" yaml:"requireChangeReason,omitempty"`
+	// RequireApproval makes the environment protected: the server turns a
+	// write to it into a change request that another principal must
+	// approve before it is applied (the two-person rule).
+	RequireApproval bool `json:"requireApproval,omitempty" yaml:"requireApproval,omitempty"`
 	// Attributes is the declared attribute schema used by flagfile.Lint: attribute
 	// path → "string", "number", "bool", "semver", "date" or "list". Empty
 	// means no schema (no unknown-attribute findings).

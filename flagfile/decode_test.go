@@ -110,6 +110,7 @@ environment: prod
 		src := `environment: dev
 version: 7
 requireChangeReason: true
+requireApproval: true
 attributes: {plan: string, age: number}
 flags:
   - flagKey: z
@@ -121,7 +122,7 @@ flags:
     default: {variant: high}
 `
 		c := mustLoad(t, "dev.yaml", src)["dev"]
-		if c.Version != 7 || !c.RequireChangeReason || c.Attributes["age"] != "number" || len(c.Flags) != 2 {
+		if c.Version != 7 || !c.RequireChangeReason || !c.RequireApproval || c.Attributes["age"] != "number" || len(c.Flags) != 2 {
 			t.Fatalf("config: %+v", c)
 		}
 		if c.Flags[0].Key != "y" || c.Flags[1].Key != "z" {

@@ -64,6 +64,7 @@
 //	environment: prod
 //	salt: prod-salt-2026
 //	requireChangeReason: true
+//	requireApproval: true
 //	attributes: {userId: string, plan: string, region: string, country: string, appVersion: semver}
 //	segments:
 //	  - key: beta_testers
@@ -85,6 +86,13 @@
 //     refuse a config older than the one they hold).
 //   - requireChangeReason: true makes the server refuse writes to the
 //     environment without a changeReason.
+//   - requireApproval: true protects the environment (as `flagwire serve
+//     --protect ENV` does): the server answers a write to it (create,
+//     change or delete of a flag or segment) with 202 Accepted and a
+//     pending change request, applied only when a different principal
+//     holding the flags:approve scope approves it. Turning off a flag whose
+//     metadata sets killSwitch: true is applied at once, audited as an
+//     emergency change.
 //   - attributes: the attribute schema that Lint checks rules against:
 //     attribute path → string, number, bool, semver, date or list. Empty
 //     means no schema.

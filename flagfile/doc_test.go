@@ -57,7 +57,7 @@ func TestFileFormatDocExamples(t *testing.T) {
 		t.Fatalf("merge: %v", err)
 	}
 	cfg := cfgs["prod"]
-	if cfg == nil || len(cfg.Flags) != 3 || len(cfg.Segments) != 1 || cfg.Salt == "" || !cfg.RequireChangeReason {
+	if cfg == nil || len(cfg.Flags) != 3 || len(cfg.Segments) != 1 || cfg.Salt == "" || !cfg.RequireChangeReason || !cfg.RequireApproval {
 		t.Fatalf("merged config: %+v", cfg)
 	}
 	snap, err := evaluate.Compile(cfg)

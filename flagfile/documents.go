@@ -77,6 +77,8 @@ func (d *decoder) config(raw *yaml.Node, out *File) {
 			out.Version = v
 		case "requireChangeReason":
 			out.RequireChangeReason = d.boolean(e.val, e.key) || out.RequireChangeReason
+		case "requireApproval":
+			out.RequireApproval = d.boolean(e.val, e.key) || out.RequireApproval
 		case "attributes":
 			d.attributes(e.val, out)
 		case "flags":

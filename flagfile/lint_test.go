@@ -12,15 +12,13 @@ import (
 	"time"
 
 	"github.com/flagwire/flagwire/evaluate"
+	"github.com/flagwire/flagwire/internal/testkit"
 )
 
 // lintNow is the time the lint testdata is checked at.
 var lintNow = time.Date(2026, 6, 25, 12, 0, 0, 0, time.UTC)
 
-var (
-	lintWantRE    = regexp.MustCompile(`# want: (\d+ .*)$`)
-	lintOptionsRE = regexp.MustCompile(`# options: maxStaticSegmentIDs=(-?\d+)`)
-)
+var lintOptionsRE = regexp.MustCompile(`# options: maxStaticSegmentIDs=(-?\d+)`)
 
 // TestLintTestdata lints each testdata/lint/*.yaml file and checks that it
 // reports exactly the findings its "# want: COL SEVERITY CODE" comments
@@ -36,23 +34,10 @@ func TestLintTestdata(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			var want []string
+			want := testkit.LintWants(t, name, data)
 			var opts LintOptions
-			for i, line := range strings.Split(string(data), "\n") {
-				if m := lintOptionsRE.FindStringSubmatch(line); m != nil {
-					opts.MaxStaticSegmentIDs, _ = strconv.Atoi(m[1])
-				}
-				m := lintWantRE.FindStringSubmatch(line)
-				if m == nil {
-					continue
-				}
-				for _, w := range strings.Split(m[1], ";") {
-					f := strings.Fields(w)
-					if len(f) != 3 {
-						t.Fatalf("line %d: bad want %q", i+1, w)
-					}
-					want = append(want, name+":"+strconv.Itoa(i+1)+":"+f[0]+" "+f[1]+" "+f[2])
-				}
+			if m := lintOptionsRE.FindSubmatch(data); m != nil {
+				opts.MaxStaticSegmentIDs, _ = strconv.Atoi(string(m[1]))
 			}
 			file, err := LoadYAML(name, data)
 			if err != nil {

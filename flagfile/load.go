@@ -42,12 +42,14 @@ const (
 type File struct {
 	// Name is the file name given to LoadYAML, used in positions.
 	Name string
-	// Environment, Salt, Version, RequireChangeReason and Attributes are
-	// the file-level settings of config documents (see Config).
+	// Environment, Salt, Version, RequireChangeReason, RequireApproval
+	// and Attributes are the file-level settings of config documents (see
+	// Config).
 	Environment         string
 	Salt                string
 	Version             int64
 	RequireChangeReason bool
+	RequireApproval     bool
 	Attributes          map[string]string
 	// Flags and Segments are in file order.
 	Flags    []evaluate.Flag

@@ -31,7 +31,7 @@ func MarshalYAML(flag evaluate.Flag) ([]byte, error) {
 
 // MarshalConfigYAML encodes a whole environment as one flags-as-code file:
 // a config document with environment, salt, version, requireChangeReason,
-// attributes, segments and flags. LoadYAML and MergeFiles read it back to
+// requireApproval, attributes, segments and flags. LoadYAML and MergeFiles read it back to
 // an equal Config. Used by "flagwire import-env".
 func MarshalConfigYAML(cfg *evaluate.Config) ([]byte, error) {
 	if cfg == nil {
@@ -45,6 +45,9 @@ func MarshalConfigYAML(cfg *evaluate.Config) ([]byte, error) {
 	}
 	if cfg.RequireChangeReason {
 		put(m, "requireChangeReason", boolNode(true))
+	}
+	if cfg.RequireApproval {
+		put(m, "requireApproval", boolNode(true))
 	}
 	if len(cfg.Attributes) > 0 {
 		am := mappingNode()

@@ -65,6 +65,7 @@ func TestMarshalYAMLRoundTrip(t *testing.T) {
 		demo := *demo
 		demo.Version = 9
 		demo.RequireChangeReason = true
+		demo.RequireApproval = true
 		demo.Attributes = map[string]string{"<<": "string", "true": "bool", "": "number", "a.b": "list"}
 		for k, v := range demoConfig(t).Attributes {
 			demo.Attributes[k] = v

@@ -84,7 +84,7 @@ func MergeFiles(files ...*File) (map[string]*evaluate.Config, error) {
 			es = get(f.Environment, cpos("environment"))
 			es.loc.config = append(es.loc.config, fp.config)
 		} else {
-			for _, field := range []string{"salt", "version", "requireChangeReason", "attributes"} {
+			for _, field := range []string{"salt", "version", "requireChangeReason", "requireApproval", "attributes"} {
 				if _, set := fp.config.fields[field]; set {
 					fail(evaluate.Finding{Code: "missing-environment", Field: field, Pos: cpos(field), Msg: field + " needs a file-level environment"})
 				}
@@ -107,6 +107,7 @@ func MergeFiles(files ...*File) (map[string]*evaluate.Config, error) {
 				}
 			}
 			cfg.RequireChangeReason = cfg.RequireChangeReason || f.RequireChangeReason
+			cfg.RequireApproval = cfg.RequireApproval || f.RequireApproval
 			for _, k := range slices.Sorted(maps.Keys(f.Attributes)) {
 				t := f.Attributes[k]
 				if prev, dup := cfg.Attributes[k]; dup {

@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/flagwire/flagwire/internal/wire"
 )
@@ -51,9 +52,13 @@ func auditDoc(v any) json.RawMessage {
 	return d
 }
 
-// handleAudit serves GET /v1/audit?entity=flag:KEY[&environment=ENV][&limit=N][&before=ID]:
-// the newest entries (with ids below before), oldest first. When more may
-// follow, nextBefore is the before of the next (older) page.
+// handleAudit serves GET /v1/audit?entity=flag:KEY[&environment=ENV][&actor=NAME]
+// [&since=RFC3339][&until=RFC3339][&limit=N][&cursor=C | &before=ID]: the
+// newest entries matching the filters (with ids below the cursor),
+// oldest first. When more may follow, nextCursor (and nextBefore, the
+// same position as an id) is the cursor of the next (older) page. actor
+// matches an entry's subject, requester or approver; since is inclusive,
+// until exclusive.
 func (s *Server) handleAudit(w http.ResponseWriter, r *http.Request) {
 	rc := reqCtx(r)
 	q := r.URL.Query()
@@ -66,7 +71,7 @@ func (s *Server) handleAudit(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	env := q.Get("environment")
-	if err := authorize(rc.principal, wire.ScopeRead, env); err != nil {
+	if err := authorize(rc.principal, ScopeAuditRead, env); err != nil {
 		writeError(w, err)
 		return
 	}
@@ -88,9 +93,39 @@ func (s *Server) handleAudit(w http.ResponseWriter, r *http.Request) {
 		}
 		before = n
 	}
-	aq := AuditQuery{Before: before, Entity: entity, Environment: env, Limit: limit, MaxBytes: maxAuditPageBytes}
-	if t := rc.principal.token; t != nil && len(t.Environments) > 0 {
-		aq.Environments = t.Environments
+	_, cursor, err := pageParams("", q.Get("cursor"), 0, 0)
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	if cursor > 0 {
+		if before > 0 && before != cursor {
+			writeError(w, errorf(http.StatusBadRequest, wire.CodeBadRequest, "cursor and before name different pages: send one"))
+			return
+		}
+		before = cursor
+	}
+	aq := AuditQuery{Before: before, Entity: entity, Environment: env, Limit: limit, MaxBytes: maxAuditPageBytes, Actor: q.Get("actor")}
+	if len(aq.Actor) > 256 {
+		writeError(w, errorf(http.StatusBadRequest, wire.CodeBadRequest, "actor is longer than 256 bytes").with(map[string]any{"field": "actor"}))
+		return
+	}
+	for _, p := range []struct {
+		name string
+		into *time.Time
+	}{{"since", &aq.Since}, {"until", &aq.Until}} {
+		if v := q.Get(p.name); v != "" {
+			t, err := time.Parse(time.RFC3339Nano, v)
+			if err != nil {
+				writeError(w, errorf(http.StatusBadRequest, wire.CodeBadRequest, "%s must be an RFC 3339 time such as 2026-06-25T12:00:00Z", p.name).
+					with(map[string]any{"field": p.name}))
+				return
+			}
+			*p.into = t
+		}
+	}
+	if envs := rc.principal.envs; len(envs) > 0 {
+		aq.Environments = envs
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), s.opts.StoreTimeout)
 	defer cancel()
@@ -112,6 +147,7 @@ func (s *Server) handleAudit(w http.ResponseWriter, r *http.Request) {
 	}
 	if len(recs) > 0 && s.auditMore(ctx, aq, recs[len(recs)-1].ID) {
 		resp.NextBefore = recs[len(recs)-1].ID
+		resp.NextCursor = strconv.FormatInt(resp.NextBefore, 10)
 	}
 	writeJSON(w, http.StatusOK, resp)
 }

@@ -2,10 +2,12 @@ package flagserver
 
 import (
 	"container/heap"
+	"context"
 	"crypto/hmac"
 	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/hex"
+	"fmt"
 	"net/http"
 	"slices"
 	"strconv"
@@ -16,16 +18,46 @@ import (
 	"github.com/flagwire/flagwire/internal/wire"
 )
 
-// Token is a bearer token the server accepts.
+// Scopes a principal may hold. Neither implies another.
+const (
+	// ScopeFlagsRead allows the read endpoints: GET of flags, segments,
+	// the config, the stream, bootstrap envelopes and keys, POST
+	// /v1/evaluate and the OFREP endpoints.
+	ScopeFlagsRead = wire.ScopeRead
+	// ScopeFlagsWrite allows POST, PATCH and DELETE of flags and segments.
+	ScopeFlagsWrite = wire.ScopeWrite
+	// ScopeFlagsApprove allows approving other principals' change requests.
+	ScopeFlagsApprove = "flags:approve"
+	// ScopeAuditRead allows GET /v1/audit.
+	ScopeAuditRead = "audit:read"
+	// ScopeTokensMint allows POST /v1/tokens (minting public-client tokens).
+	ScopeTokensMint = "tokens:mint"
+)
+
+// Scopes lists every scope, in the order of the documentation.
+var Scopes = []string{ScopeFlagsRead, ScopeFlagsWrite, ScopeFlagsApprove, ScopeAuditRead, ScopeTokensMint}
+
+// Token is a bearer token the server accepts (or, with ClientCert, a
+// client certificate subject).
 type Token struct {
 	// Secret is the bearer value ("Authorization: Bearer SECRET"). It is
-	// never logged.
-	Secret string `json:"secret" yaml:"secret"`
+	// never logged. Give Secret or SecretSHA256, not both.
+	Secret string `json:"secret,omitempty" yaml:"secret,omitempty"`
+	// SecretSHA256 is the SHA-256 of the bearer value, 64 hex digits, in
+	// place of Secret: a leaked tokens file then holds no working token.
+	// Requests are compared with it in constant time.
+	SecretSHA256 string `json:"secretSha256,omitempty" yaml:"secretSha256,omitempty"`
+	// ClientCert makes the entry a client certificate's, not a bearer
+	// token's: a request without an Authorization header over a TLS
+	// connection whose verified client certificate has the common name
+	// Subject gets these scopes and environments. Secret and SecretSHA256
+	// must then be empty.
+	ClientCert bool `json:"clientCert,omitempty" yaml:"clientCert,omitempty"`
 	// Subject names the token's holder in logs and audit records.
 	Subject string `json:"subject" yaml:"subject"`
-	// Scopes are the granted scopes: "flags:read" (GET endpoints and
-	// POST /v1/evaluate) and "flags:write" (POST, PATCH, DELETE of flags
-	// and segments). Neither implies the other.
+	// Scopes are the granted scopes (see Scopes): "flags:read",
+	// "flags:write", "flags:approve", "audit:read" and "tokens:mint".
+	// None implies another.
 	Scopes []string `json:"scopes" yaml:"scopes"`
 	// Environments limits the token to these environments; empty means
 	// every environment.
@@ -40,23 +72,30 @@ type Token struct {
 
 // principal is the authenticated caller of a request.
 type principal struct {
-	subject  string
-	token    *Token // nil in open mode and for programmatic writes
-	limitKey string // rate-limit bucket: one per token
+	subject string
+	token   *Token // a static token or client certificate entry; nil otherwise
+	// restricted is set for every authenticated principal: it holds
+	// scopes and envs only. The zero principal (open mode, programmatic
+	// writes) may do anything.
+	restricted bool
+	scopes     []string
+	envs       []string     // allowed environments; empty: every one
+	public     *publicGrant // a minted public-client token's limits
+	limitKey   string       // rate-limit bucket: one per token
 }
 
 const anonymousSubject = "anonymous"
 
 // allowsEnv reports whether the caller may act on env.
 func (p *principal) allowsEnv(env string) bool {
-	if p.token == nil || len(p.token.Environments) == 0 {
+	if len(p.envs) == 0 {
 		return true
 	}
-	return slices.Contains(p.token.Environments, env)
+	return slices.Contains(p.envs, env)
 }
 
 // rateLimit is the caller's limit for requests of class: its token's
-// (resolved by New), else def (open mode).
+// (resolved by New), else def (open mode, OAuth and minted tokens).
 func (p *principal) rateLimit(class routeClass, def RateLimit) RateLimit {
 	if p.token == nil {
 		return def
@@ -68,46 +107,180 @@ func (p *principal) rateLimit(class routeClass, def RateLimit) RateLimit {
 }
 
 func (p *principal) hasScope(scope string) bool {
-	return p.token == nil || slices.Contains(p.token.Scopes, scope)
+	return !p.restricted || slices.Contains(p.scopes, scope)
 }
 
-// authenticator checks bearer tokens in constant time per token.
+// ValidScope reports whether s names a scope (see Scopes).
+func ValidScope(s string) bool { return slices.Contains(Scopes, s) }
+
+// authenticator checks credentials: static bearer tokens (compared as
+// SHA-256 digests in constant time, every token each time), client
+// certificates, tokens the server minted, and, through verifier, OAuth
+// access tokens.
 type authenticator struct {
-	tokens []Token
+	tokens   []Token
+	digests  [][32]byte // digests[i]: SHA-256 of tokens[i]'s secret
+	certs    map[string]int
+	verifier TokenVerifier
+	mint     *minter
 }
 
-func (a *authenticator) open() bool { return len(a.tokens) == 0 }
+// newAuthenticator checks tokens: each has exactly one of Secret and
+// SecretSHA256 (a valid hex digest), or ClientCert and a Subject; no two
+// share a secret or certificate subject; every scope is known.
+func newAuthenticator(tokens []Token, verifier TokenVerifier) (authenticator, error) {
+	a := authenticator{tokens: tokens, verifier: verifier, certs: map[string]int{}}
+	seen := map[[32]byte]bool{}
+	for i, t := range tokens {
+		for _, sc := range t.Scopes {
+			if !ValidScope(sc) {
+				return a, fmt.Errorf("flagserver: token %d (%s): unknown scope %q (want one of %s)", i, t.Subject, sc, strings.Join(Scopes, ", "))
+			}
+		}
+		var d [32]byte
+		switch {
+		case t.ClientCert:
+			if t.Secret != "" || t.SecretSHA256 != "" {
+				return a, fmt.Errorf("flagserver: token %d (%s) is a client certificate's: it takes no secret", i, t.Subject)
+			}
+			if t.Subject == "" {
+				return a, fmt.Errorf("flagserver: token %d is a client certificate's: its subject (the certificate's common name) is empty", i)
+			}
+			if _, dup := a.certs[t.Subject]; dup {
+				return a, fmt.Errorf("flagserver: token %d repeats the client certificate subject %q", i, t.Subject)
+			}
+			a.certs[t.Subject] = i
+			a.digests = append(a.digests, d) // never matches: no secret hashes to zeros
+			continue
+		case t.Secret != "" && t.SecretSHA256 != "":
+			return a, fmt.Errorf("flagserver: token %d (%s) has both secret and secretSha256: keep one", i, t.Subject)
+		case t.Secret != "":
+			d = sha256.Sum256([]byte(t.Secret))
+		case t.SecretSHA256 != "":
+			b, err := hex.DecodeString(t.SecretSHA256)
+			if err != nil || len(b) != sha256.Size {
+				return a, fmt.Errorf("flagserver: token %d (%s): secretSha256 must be 64 hex digits (the SHA-256 of the secret)", i, t.Subject)
+			}
+			copy(d[:], b)
+		default:
+			return a, fmt.Errorf("flagserver: token %d (%s) has an empty secret", i, t.Subject)
+		}
+		if seen[d] {
+			return a, fmt.Errorf("flagserver: token %d (%s) repeats another token's secret", i, t.Subject)
+		}
+		seen[d] = true
+		a.digests = append(a.digests, d)
+	}
+	return a, nil
+}
+
+// open reports whether the server accepts requests without credentials:
+// no tokens, no client certificate entries and no verifier.
+func (a *authenticator) open() bool { return len(a.tokens) == 0 && a.verifier == nil }
 
 // authenticate returns the request's principal, or a 401.
 func (a *authenticator) authenticate(r *http.Request) (*principal, error) {
+	h := r.Header.Get("Authorization")
 	if a.open() {
+		// Open: anyone, except that a public-client token keeps its limits.
+		if raw := bearer(h); raw != "" {
+			if p, err := a.mint.verify(r.Context(), raw); err != errNotMinted {
+				return p, err
+			}
+		}
 		return &principal{subject: anonymousSubject}, nil
 	}
-	h := r.Header.Get("Authorization")
-	scheme, secret, ok := strings.Cut(h, " ")
 	if h == "" {
+		if p := a.certPrincipal(r); p != nil {
+			return p, nil
+		}
+		if r.TLS != nil && len(r.TLS.VerifiedChains) > 0 {
+			return nil, errUnauthorized(fmt.Sprintf("client certificate subject %q is not allowed: no clientCert entry names it", r.TLS.VerifiedChains[0][0].Subject.CommonName))
+		}
 		return nil, errUnauthorized("missing bearer token")
 	}
+	scheme, secret, ok := strings.Cut(h, " ")
 	if !ok || !strings.EqualFold(scheme, "Bearer") || strings.TrimSpace(secret) == "" {
 		return nil, errUnauthorized("Authorization must be \"Bearer TOKEN\"")
 	}
 	secret = strings.TrimSpace(secret)
-	var found *Token
-	idx := 0
-	for i := range a.tokens {
-		t := &a.tokens[i]
-		if subtle.ConstantTimeCompare([]byte(t.Secret), []byte(secret)) == 1 {
-			found, idx = t, i
+	sum := sha256.Sum256([]byte(secret))
+	found := -1
+	for i := range a.digests {
+		if subtle.ConstantTimeCompare(a.digests[i][:], sum[:]) == 1 && !a.tokens[i].ClientCert {
+			found = i
 		}
 	}
-	if found == nil {
-		return nil, errUnauthorized("unknown bearer token")
+	if found >= 0 {
+		return a.tokenPrincipal(found, "token-"+strconv.Itoa(found)), nil
 	}
-	subject := found.Subject
+	if p, err := a.mint.verify(r.Context(), secret); err != errNotMinted {
+		return p, err
+	}
+	if a.verifier != nil && strings.Count(secret, ".") == 2 {
+		id, err := a.verifier.VerifyToken(r.Context(), secret)
+		if err != nil {
+			return nil, errUnauthorized("access token refused: " + err.Error())
+		}
+		subject := id.Subject
+		if subject == "" {
+			subject = "oauth"
+		}
+		return &principal{subject: subject, restricted: true, scopes: id.Scopes, envs: id.Environments, limitKey: "oauth-" + subject}, nil
+	}
+	return nil, errUnauthorized("unknown bearer token")
+}
+
+// bearer returns the credentials of an Authorization header value.
+func bearer(h string) string {
+	scheme, v, ok := strings.Cut(h, " ")
+	if !ok || !strings.EqualFold(scheme, "Bearer") {
+		return ""
+	}
+	return strings.TrimSpace(v)
+}
+
+// tokenPrincipal is the principal of tokens[i].
+func (a *authenticator) tokenPrincipal(i int, limitKey string) *principal {
+	t := &a.tokens[i]
+	subject := t.Subject
 	if subject == "" {
 		subject = "token"
 	}
-	return &principal{subject: subject, token: found, limitKey: "token-" + strconv.Itoa(idx)}, nil
+	return &principal{subject: subject, token: t, restricted: true, scopes: t.Scopes, envs: t.Environments, limitKey: limitKey}
+}
+
+// certPrincipal is the principal of the request's verified client
+// certificate, nil when there is none or no entry names its subject.
+func (a *authenticator) certPrincipal(r *http.Request) *principal {
+	if r.TLS == nil || len(r.TLS.VerifiedChains) == 0 || len(r.TLS.VerifiedChains[0]) == 0 {
+		return nil
+	}
+	cn := r.TLS.VerifiedChains[0][0].Subject.CommonName
+	i, ok := a.certs[cn]
+	if !ok {
+		return nil
+	}
+	return a.tokenPrincipal(i, "cert-"+strconv.Itoa(i))
+}
+
+// TokenVerifier checks bearer tokens that are none of the server's own:
+// OAuth 2.0 access tokens (JWTs) of an external issuer. A Server calls it
+// for a JWT-shaped bearer value that no static token matches and that the
+// server did not mint. Its error is sent to the client (401) after
+// "access token refused: ": it must not contain the token.
+type TokenVerifier interface {
+	VerifyToken(ctx context.Context, raw string) (Identity, error)
+}
+
+// Identity is who a TokenVerifier found a token to be.
+type Identity struct {
+	// Subject names the caller in logs and audit records.
+	Subject string
+	// Scopes are the granted scopes (unknown ones grant nothing).
+	Scopes []string
+	// Environments limits the caller to these; empty means every one.
+	Environments []string
 }
 
 func errUnauthorized(msg string) error {

@@ -49,7 +49,7 @@ func (s *Server) handleBootstrap(w http.ResponseWriter, r *http.Request) {
 		Version:     es.version(),
 		Payload:     body,
 	}
-	env2.Sign(s.signKey)
+	env2.Sign(s.keys.Load().sign)
 	w.Header().Set("Cache-Control", "no-store")
 	writeJSON(w, http.StatusOK, &env2)
 }

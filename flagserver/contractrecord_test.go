@@ -8,6 +8,8 @@ import (
 	"os"
 	"strings"
 	"sync"
+
+	"github.com/flagwire/flagwire/internal/testkit"
 )
 
 // The contract tests (module github.com/flagwire/flagwire/contract) check
@@ -15,7 +17,7 @@ import (
 // package's tests with contractRecordEnv naming a file, and every exchange
 // the tests make through http.DefaultTransport (doReq, openStream, the OFREP
 // and write helpers) is appended to it as one JSON line, a
-// recordedExchange. Without the variable nothing changes.
+// testkit.Exchange. Without the variable nothing changes.
 
 // contractRecordEnv names the file recorded exchanges are appended to.
 const contractRecordEnv = "FLAGWIRE_CONTRACT_RECORD"
@@ -24,23 +26,6 @@ const contractRecordEnv = "FLAGWIRE_CONTRACT_RECORD"
 // truncated (and flagged), as the contract tests cannot validate part of a
 // JSON body.
 const maxRecordedBody = 4 << 20
-
-// recordedExchange is one request and its response, as the contract tests
-// read it.
-type recordedExchange struct {
-	Method        string      `json:"method"`
-	URL           string      `json:"url"`
-	RequestHeader http.Header `json:"requestHeader"`
-	RequestBody   []byte      `json:"requestBody"`
-	RequestCut    bool        `json:"requestTruncated,omitempty"`
-	Status        int         `json:"status"`
-	Header        http.Header `json:"header"`
-	Body          []byte      `json:"body"`
-	BodyCut       bool        `json:"bodyTruncated,omitempty"`
-	// TransportError is set when no response came (the request then
-	// carries no status).
-	TransportError string `json:"transportError,omitempty"`
-}
 
 // contractRecorder is installed as http.DefaultTransport before any test
 // runs (a package-level variable is initialized before TestMain).
@@ -78,7 +63,7 @@ func (rt *recordingTransport) CloseIdleConnections() {
 }
 
 func (rt *recordingTransport) RoundTrip(req *http.Request) (*http.Response, error) {
-	ex := &recordedExchange{Method: req.Method, URL: req.URL.String(), RequestHeader: req.Header.Clone()}
+	ex := &testkit.Exchange{Method: req.Method, URL: req.URL.String(), RequestHeader: req.Header.Clone()}
 	if req.Body != nil && req.Body != http.NoBody {
 		b, err := io.ReadAll(io.LimitReader(req.Body, maxRecordedBody+1))
 		if err != nil {
@@ -104,11 +89,17 @@ func (rt *recordingTransport) RoundTrip(req *http.Request) (*http.Response, erro
 		return nil, err
 	}
 	ex.Status, ex.Header = res.StatusCode, res.Header.Clone()
+	if res.StatusCode == http.StatusSwitchingProtocols {
+		// A WebSocket handshake: recorded without its body, which is the
+		// connection itself (the client needs it as an io.ReadWriteCloser).
+		rt.write(ex)
+		return res, nil
+	}
 	res.Body = &recordingBody{rc: res.Body, ex: ex, rt: rt}
 	return res, nil
 }
 
-func (rt *recordingTransport) write(ex *recordedExchange) {
+func (rt *recordingTransport) write(ex *testkit.Exchange) {
 	b, err := json.Marshal(ex)
 	if err != nil {
 		panic("flagserver tests: record an exchange: " + err.Error())
@@ -125,7 +116,7 @@ func (rt *recordingTransport) write(ex *recordedExchange) {
 // exchange once, at EOF or Close.
 type recordingBody struct {
 	rc   io.ReadCloser
-	ex   *recordedExchange
+	ex   *testkit.Exchange
 	rt   *recordingTransport
 	once sync.Once
 	mu   sync.Mutex // guards buf and ex (a stream is read and closed by different goroutines)

@@ -117,7 +117,55 @@
 // (a large segment's history stays small). Options.AuditRetention removes
 // older entries. The tombstone of a deleted entity (its last ETag) is kept
 // in the store too: a DELETE or PATCH with that ETag gets 412, also after
-// a restart.
+// a restart. GET /v1/audit filters by entity (flag:KEY, segment:KEY),
+// environment, actor (an entry's subject, requester or approver) and time
+// (since inclusive, until exclusive, RFC 3339), and pages with limit and
+// cursor (nextCursor); a page holds at most 1,000 entries and about 1 MiB,
+// read from the store page by page.
+//
+// # Approvals (the two-person rule)
+//
+// An environment named in Options.ProtectedEnvironments (flagwire serve
+// --protect), or whose config sets requireApproval, is protected. A write
+// to it (create, PATCH, DELETE of a flag or segment) is checked as if it
+// were applied (If-Match, compile, size, change reason) and then stored as
+// a change request instead: the answer is 202 Accepted with the request
+// ({"id", "status": "pending", "environment", "entity": {"kind", "key"},
+// "action", "requestedBy", "changeReason", "diff": {"before", "after"},
+// "baseETag", "createdAt"}) and Location: /v1/changes/{id}; nothing is
+// applied and nothing is streamed. Idempotency-Key replays the same 202.
+//
+// POST /v1/changes/{id}/approve ({"changeReason": "…"}, required where
+// change reasons are) by a principal holding the flags:approve scope whose
+// subject is not the requester's (403 otherwise; in open mode everyone is
+// "anonymous", so nothing can be approved) applies the change: in the
+// store's transaction of the write, the change request moves from pending
+// to applied (a compare-and-set: of concurrent approvals on any replicas
+// exactly one applies) and the entity is written only if its ETag is still
+// baseETag (for a create: only if it still does not exist). Otherwise the
+// answer is 409 change_stale (details.baseETag, details.currentETag),
+// nothing is applied, the change request becomes "stale" and the change
+// must be proposed again. Then, and only then, the change is streamed.
+// POST /v1/changes/{id}/reject (flags:approve, or the requester
+// withdrawing her own request) moves it to "rejected". Approving or
+// rejecting a change request that is no longer pending is 409
+// change_not_pending (details.status), an unknown id 404
+// change_not_found; nothing is applied. GET /v1/changes?environment=&status=
+// lists change requests newest first (limit, cursor), GET
+// /v1/changes/{id} shows one. Change requests are kept in the store
+// (ChangeStore): durable with DataDir and on PostgreSQL, shared by
+// replicas; in memory at most 10,000 (the oldest decided are forgotten
+// first).
+//
+// Kill switches stay fast: a PATCH that only turns off a flag whose
+// metadata sets killSwitch (any principal with flags:write) is applied at
+// once, and its audit entry has "emergency": true. Turning it back on
+// needs approval. The audit entry of an approved change has subject and
+// approvedBy (the approver), requestedBy, changeReason (the requester's),
+// approvalReason and changeRequest; proposals, rejections and stale
+// approvals are audited too (actions propose, reject, stale). Programmatic
+// writes (Server.PutFlag and its siblings) are the operator's own and skip
+// approval.
 //
 // # Stores and replicas
 //
@@ -137,11 +185,28 @@
 //
 // # Security
 //
-// With Options.Tokens empty the server is open (development mode). Otherwise
-// requests need "Authorization: Bearer TOKEN": a missing or unknown token is
-// a 401 with WWW-Authenticate: Bearer; a token lacking the scope
-// (flags:read for reads and evaluation, flags:write for writes) or the
-// environment is a 403.
+// With Options.Tokens empty and no Options.Verifier the server is open
+// (development mode). Otherwise requests need "Authorization: Bearer
+// TOKEN" (or, over mutual TLS, a client certificate a ClientCert token
+// names): a missing or unknown token is a 401 with WWW-Authenticate:
+// Bearer; a principal lacking the scope or the environment is a 403. The
+// scopes (Scopes): flags:read (reads and evaluation), flags:write (writes
+// of flags and segments), flags:approve, audit:read (GET /v1/audit) and
+// tokens:mint (POST /v1/tokens). A bearer token is a static Token (its
+// secret, or only its SecretSHA256), a JWT Options.Verifier accepts (OAuth
+// 2.0 access tokens), or a public-client token the server minted.
+//
+// # Public-client tokens
+//
+//	POST   /v1/tokens                       {"environment","flags","attributes","ttlSeconds"} → 201 {"token","id","environment","expiresAt"}
+//	DELETE /v1/tokens/{id}                  revoke (every replica refuses it from then on)
+//
+// A minted token (an EdDSA JWT signed with the store's current signing
+// key, "kid" its key id; at most MaxMintedTokenTTL) may only evaluate its
+// flags through POST /v1/evaluate and OFREP (another flag: 403; the OFREP
+// bulk answer holds only its flags), only its attributes reach the rules
+// (dotted paths; the others are dropped before evaluation), and any other
+// route is a 403. Its id is kept in the store (MintedTokenStore).
 //
 // # Request signing
 //
@@ -181,6 +246,10 @@
 // its read deadline and gives each write its own deadline
 // (Options.StreamWriteTimeout, default 10s), so a stream lives as long as
 // its client reads, and a client that stops reading is dropped.
+// WebSockets (GET /v1/ws, see ws.go) leave the http.Server once upgraded:
+// each write has the same StreamWriteTimeout, a client that answers no
+// ping within it or lets its send queue overflow is closed with 1008, and
+// Server.Close closes them (1001) and waits for their handlers.
 //
 // # Rate limits
 //

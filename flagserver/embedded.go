@@ -76,6 +76,8 @@ type embeddedStore struct {
 	idemB  int
 	audit  []AuditRecord
 	nextID int64
+	minted mintedMem // minted_store.go
+	cr     changeMem // changes_store.go
 }
 
 // newEpoch returns a random store epoch: 16 bytes, hex.
@@ -514,6 +516,9 @@ func (st *embeddedStore) Write(ctx context.Context, req *WriteRequest) (*Idempot
 		if err != nil {
 			return err
 		}
+		if err := st.decideInWrite(tx, ch.Decision); err != nil {
+			return err
+		}
 		if whole != nil { // stored whole by an older version: convert it
 			e, err := splitConfig(req.Environment, whole)
 			if err != nil {
@@ -686,6 +691,9 @@ func (st *embeddedStore) writeMemory(req *WriteRequest) (*IdempotencyRecord, err
 	if err != nil {
 		return nil, err
 	}
+	if err := st.decideInWrite(nil, ch.Decision); err != nil {
+		return nil, err
+	}
 	next := cloneEnv(e)
 	parts := next.Flags
 	if ch.Kind == "segment" {
@@ -817,10 +825,12 @@ func (st *embeddedStore) Idempotency(ctx context.Context, key string, now time.T
 }
 
 // auditMatches reports whether a record is selected by q.
-func auditMatches(q *AuditQuery, env, entity string) bool {
+func auditMatches(q *AuditQuery, env, entity string, at time.Time, entry []byte) bool {
 	return (q.Entity == "" || q.Entity == entity) &&
 		(q.Environment == "" || q.Environment == env) &&
-		(q.Environments == nil || slices.Contains(q.Environments, env))
+		(q.Environments == nil || slices.Contains(q.Environments, env)) &&
+		(q.Since.IsZero() || !at.Before(q.Since)) && (q.Until.IsZero() || at.Before(q.Until)) &&
+		(q.Actor == "" || auditActorMatches(q.Actor, entry))
 }
 
 func (st *embeddedStore) Audit(ctx context.Context, q AuditQuery) ([]AuditRecord, error) {
@@ -834,7 +844,7 @@ func (st *embeddedStore) Audit(ctx context.Context, q AuditQuery) ([]AuditRecord
 		defer st.mu.Unlock()
 		for i := len(st.audit) - 1; i >= 0; i-- {
 			a := st.audit[i]
-			if (q.Before > 0 && a.ID >= q.Before) || !auditMatches(&q, a.Environment, a.Entity) {
+			if (q.Before > 0 && a.ID >= q.Before) || !auditMatches(&q, a.Environment, a.Entity, a.Time, a.Entry) {
 				continue
 			}
 			if full(len(a.Entry)) {
@@ -864,7 +874,7 @@ func (st *embeddedStore) Audit(ctx context.Context, q AuditQuery) ([]AuditRecord
 			if err != nil {
 				return fmt.Errorf("flagserver: corrupt audit entry %x: %w", k, err)
 			}
-			if !auditMatches(&q, a.Environment, a.Entity) {
+			if !auditMatches(&q, a.Environment, a.Entity, a.Time, a.Entry) {
 				continue
 			}
 			if full(len(a.Entry)) {

@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/flagwire/flagwire/evaluate"
+	"github.com/flagwire/flagwire/internal/testkit"
 	"github.com/flagwire/flagwire/internal/wire"
 )
 
@@ -41,7 +42,7 @@ func TestEvaluateSeedExample(t *testing.T) {
 	if d1.Bucketing == nil || d1.Bucketing.Seed != "pricing-experiment" || len(d1.Bucketing.Hash) != 64 {
 		t.Fatalf("decision 1 bucketing: %s", mustJSON(d1.Bucketing))
 	}
-	hash, bucket := evaluate.Bucket(seedSalt(), "pricing-experiment", "acme-co-1337")
+	hash, bucket := evaluate.Bucket(testkit.SeedSalt(), "pricing-experiment", "acme-co-1337")
 	if d1.Bucketing.Hash != fmt.Sprintf("%x", hash) || d1.Bucketing.Bucket != int(bucket) || d1.Bucketing.By != "accountId" {
 		t.Errorf("bucketing %s, want hash %x bucket %d", mustJSON(d1.Bucketing), hash, bucket)
 	}

@@ -44,6 +44,19 @@ func (s *Server) handleEvaluate(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
+	if g := rc.principal.public; g != nil { // a minted token: its flags, its attributes (mint.go)
+		if req.Options.Explain {
+			writeError(w, errForbidden("explain is not available to a public-client token: it would show the rules"))
+			return
+		}
+		for i := range req.Requests {
+			if err := g.allowFlag(req.Requests[i].FlagKey); err != nil {
+				writeError(w, err)
+				return
+			}
+			req.Requests[i].Context = g.attrs.filter(req.Requests[i].Context)
+		}
+	}
 	// Every decision comes from es.snap: the response says at which
 	// version (clients compare it with the stream's X-Flagwire-Config-Version).
 	version := es.version()
@@ -117,18 +130,7 @@ func decideHashing(snap *evaluate.Snapshot, in *wire.EvaluationInput, opts wire.
 		d.Payload = marshalValue(res.Payload)
 	}
 	if opts.IncludeReasons {
-		rs := &wire.Reason{
-			Kind:         string(res.Reason.Kind),
-			RuleID:       res.Reason.RuleID,
-			Segment:      res.Reason.Segment,
-			Prerequisite: res.Reason.Prerequisite,
-			ErrorCode:    string(res.Reason.ErrorCode),
-		}
-		if res.HasBucketing {
-			b := int(res.Bucketing.Bucket)
-			rs.Bucket = &b
-		}
-		d.Reason = rs
+		d.Reason = wire.ReasonOf(&res)
 	}
 	if res.HasBucketing {
 		by := evaluate.DefaultBucketBy

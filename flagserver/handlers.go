@@ -25,6 +25,7 @@ import (
 // writeMeta says who writes and why.
 type writeMeta struct {
 	subject, reason, requestID string
+	gov                        *governance // approvals.go: emergency or approval; nil for neither
 }
 
 // mutation describes one applied change, for the audit log and the stream.
@@ -121,7 +122,8 @@ func (s *Server) applyLocked(env string, meta writeMeta, idem *idemReq, respond 
 			var ae *apiError
 			var ce *evaluate.CompileError
 			if errors.As(err, &ae) || errors.As(err, &ce) || errors.Is(err, ErrUnknownEnvironment) ||
-				errors.Is(err, ErrFlagNotFound) || errors.Is(err, ErrSegmentNotFound) {
+				errors.Is(err, ErrFlagNotFound) || errors.Is(err, ErrSegmentNotFound) ||
+				errors.Is(err, ErrChangeDecided) || errors.Is(err, ErrChangeNotFound) {
 				return nil, nil, err
 			}
 			return nil, nil, s.storeFailure(env, err)
@@ -208,8 +210,12 @@ func (s *Server) changeOf(es, cur *envState, next *evaluate.Config, m mutation, 
 		Before:       auditDoc(m.before),
 		After:        auditDoc(m.after),
 	}
+	meta.gov.annotate(&entry)
 	ab, err := json.Marshal(entry)
 	if err != nil {
+		return nil, err
+	}
+	if ch.Decision, err = meta.gov.decision(es.version(), now); err != nil {
 		return nil, err
 	}
 	ch.Audit = &AuditRecord{Time: entry.Time, Environment: es.name, Entity: entry.Entity, Entry: ab}
@@ -369,6 +375,10 @@ func (s *Server) doWrite(w http.ResponseWriter, r *http.Request, reason, env str
 			replayIdempotent(w, rec, idem.fp, s.responseNow(r, env, respond))
 			return
 		}
+	}
+	fn, done := s.propose(w, r, &meta, idem, env, fn) // approvals.go: protected environments
+	if done {
+		return
 	}
 	s.wmu.Lock()
 	es, rec, err := s.applyLocked(env, meta, idem, respond, fn)
@@ -553,9 +563,7 @@ func stringField(obj map[string]json.RawMessage, name string) (string, error) {
 
 // handleGet serves GET /v1/{flags,segments}/{key}?environment=ENV.
 func handleGet[T any](s *Server, k *entityKind[T], w http.ResponseWriter, r *http.Request) {
-	rc := reqCtx(r)
-	env := environment(r)
-	es, ok := s.readableEnv(w, r, rc, env)
+	env, es, ok := s.readableQueryEnv(w, r)
 	if !ok {
 		return
 	}
@@ -651,6 +659,14 @@ func (s *Server) readableEnv(w http.ResponseWriter, r *http.Request, rc *request
 		return nil, false
 	}
 	return es, true
+}
+
+// readableQueryEnv is readableEnv for the environment the query names
+// (see environment).
+func (s *Server) readableQueryEnv(w http.ResponseWriter, r *http.Request) (env string, es *envState, ok bool) {
+	env = environment(r)
+	es, ok = s.readableEnv(w, r, reqCtx(r), env)
+	return env, es, ok
 }
 
 // conditionalWrite is the common start of PATCH and DELETE: the write

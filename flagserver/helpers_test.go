@@ -2,12 +2,12 @@ package flagserver
 
 import (
 	"encoding/json"
-	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/flagwire/flagwire/evaluate"
@@ -15,25 +15,13 @@ import (
 	"github.com/flagwire/flagwire/internal/wire"
 )
 
-// seedSalt returns a salt under which account "acme-co-1337" lands in the
-// B half of pricing-experiment's 50/50 rollout, as in the seed's example
-// response.
-func seedSalt() string {
-	for i := 0; ; i++ {
-		salt := fmt.Sprintf("prod-salt-%d", i)
-		if _, b := evaluate.Bucket(salt, "pricing-experiment", "acme-co-1337"); b >= 50000 {
-			return salt
-		}
-	}
-}
-
 // seedConfig is the seed guide's prod environment: checkout-new-flow
 // (rule-2 serves true to segment beta_testers) and pricing-experiment (a
 // 50/50 control/B rollout by accountId, B with a price payload).
 func seedConfig() *evaluate.Config {
 	return &evaluate.Config{
 		Environment: "prod",
-		Salt:        seedSalt(),
+		Salt:        testkit.SeedSalt(),
 		Segments: []evaluate.Segment{
 			{Key: "beta_testers", When: "plan == 'pro'"},
 		},
@@ -81,7 +69,16 @@ type testServer struct {
 	t   testing.TB
 }
 
+// newTestServer starts a server with opts (the seed config when it has
+// none), closed when the test ends.
 func newTestServer(t testing.TB, opts Options) *testServer {
+	t.Helper()
+	return startTestServer(t, opts, nil)
+}
+
+// startTestServer is newTestServer with setup run on the httptest server
+// before it starts (nil: none).
+func startTestServer(t testing.TB, opts Options, setup func(*httptest.Server)) *testServer {
 	t.Helper()
 	if opts.Configs == nil {
 		opts.Configs = []*evaluate.Config{seedConfig()}
@@ -90,7 +87,11 @@ func newTestServer(t testing.TB, opts Options) *testServer {
 	if err != nil {
 		t.Fatal(err)
 	}
-	hs := httptest.NewServer(s)
+	hs := httptest.NewUnstartedServer(s)
+	if setup != nil {
+		setup(hs)
+	}
+	hs.Start()
 	t.Cleanup(func() {
 		s.Close()
 		hs.Close()
@@ -162,6 +163,41 @@ func (ts *testServer) do(method, path, body string, headers ...string) *response
 }
 
 // setHeaders sets headers given as "Name: value" pairs on req.
+// oneWins sends n requests at once, request i built by req, and fails t
+// unless exactly one got 200 and every other 412 (a lost compare-and-set).
+func oneWins(t *testing.T, n int, req func(i int) *http.Request) {
+	t.Helper()
+	statuses := make([]int, n)
+	var wg sync.WaitGroup
+	start := make(chan struct{})
+	for i := range n {
+		wg.Go(func() {
+			<-start
+			res, err := http.DefaultClient.Do(req(i))
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			res.Body.Close()
+			statuses[i] = res.StatusCode
+		})
+	}
+	close(start)
+	wg.Wait()
+	won, lost := 0, 0
+	for _, s := range statuses {
+		switch s {
+		case 200:
+			won++
+		case 412:
+			lost++
+		}
+	}
+	if won != 1 || lost != n-1 {
+		t.Fatalf("statuses %v: %d won, %d got 412", statuses, won, lost)
+	}
+}
+
 func setHeaders(req *http.Request, headers []string) {
 	for _, h := range headers {
 		name, value, _ := strings.Cut(h, ":")

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -118,8 +119,8 @@ func ofrepEnvironment(r *http.Request, p *principal) string {
 			return e
 		}
 	}
-	if p.token != nil && len(p.token.Environments) == 1 {
-		return p.token.Environments[0]
+	if len(p.envs) == 1 {
+		return p.envs[0]
 	}
 	return DefaultEnvironment
 }
@@ -217,11 +218,20 @@ func (s *Server) ofrepPrepare(w http.ResponseWriter, r *http.Request, key string
 		writeJSON(w, http.StatusBadRequest, ofrepFailure{Key: key, ErrorCode: ofrepGeneral, ErrorDetails: "unknown environment " + strconv.Quote(env)})
 		return nil, nil, false
 	}
+	if g := rc.principal.public; g != nil && key != "" { // a minted token (mint.go)
+		if err := g.allowFlag(key); err != nil {
+			writeError(w, err)
+			return nil, nil, false
+		}
+	}
 	ctx, fail := ofrepContext(rc.body)
 	if fail != nil {
 		fail.Key = key
 		writeJSON(w, http.StatusBadRequest, fail)
 		return nil, nil, false
+	}
+	if g := rc.principal.public; g != nil {
+		ctx = g.attrs.filter(ctx)
 	}
 	return es, ctx, true
 }
@@ -253,6 +263,9 @@ func (s *Server) handleOFREPBulk(w http.ResponseWriter, r *http.Request) {
 	}
 	ttl := int(s.opts.DecisionTTL.Seconds())
 	keys := es.snap.Keys()
+	if g := reqCtx(r).principal.public; g != nil { // a minted token: only its flags (mint.go)
+		keys = slices.DeleteFunc(slices.Clone(keys), func(k string) bool { return !g.flags[k] })
+	}
 	now := s.now()
 	extended := ofrepExtended(r)
 	// The answer is wire.OFREPBulk as encoding/json writes it (metadata:

@@ -3,7 +3,6 @@ package flagserver
 import (
 	"net/http"
 	"strings"
-	"sync"
 	"testing"
 
 	"github.com/flagwire/flagwire/internal/wire"
@@ -22,38 +21,11 @@ func TestConcurrentDeleteLosersGet412(t *testing.T) {
 				ts.do("DELETE", "/v1/flags/checkout-new-flow", "", "If-Match: "+etag).wantStatus(t, 200)
 			}
 			etag := getETag(t, ts, "/v1/"+kind)
-			const n = 12
-			statuses := make([]int, n)
-			var wg sync.WaitGroup
-			start := make(chan struct{})
-			for i := range n {
-				wg.Go(func() {
-					<-start
-					req, _ := http.NewRequest("DELETE", ts.URL+"/v1/"+kind, nil)
-					req.Header.Set("If-Match", etag)
-					res, err := http.DefaultClient.Do(req)
-					if err != nil {
-						t.Error(err)
-						return
-					}
-					res.Body.Close()
-					statuses[i] = res.StatusCode
-				})
-			}
-			close(start)
-			wg.Wait()
-			won, lost := 0, 0
-			for _, s := range statuses {
-				switch s {
-				case 200:
-					won++
-				case 412:
-					lost++
-				}
-			}
-			if won != 1 || lost != n-1 {
-				t.Fatalf("statuses %v: %d won, %d got 412", statuses, won, lost)
-			}
+			oneWins(t, 12, func(int) *http.Request {
+				req, _ := http.NewRequest("DELETE", ts.URL+"/v1/"+kind, nil)
+				req.Header.Set("If-Match", etag)
+				return req
+			})
 			// A PATCH with the deleted entity's ETag is stale too.
 			ts.do("PATCH", "/v1/"+kind, `{"owners":["x"]}`, "If-Match: "+etag).wantError(t, 412, wire.CodePreconditionFailed)
 			// Never existed: 404.

@@ -227,16 +227,21 @@ func (s *Server) follower() {
 	defer t.Stop()
 	notify := s.store.Notify()
 	for {
+		poll := false
 		select {
 		case <-s.done:
 			return
 		case <-notify:
 		case <-t.C:
+			poll = true
 		}
 		ctx, cancel := context.WithTimeout(context.Background(), s.opts.StoreTimeout)
 		err := s.catchUp(ctx)
 		if err == nil {
 			_, err = s.store.Head(ctx) // also notices a store that came back
+		}
+		if err == nil && poll {
+			err = s.reloadSigningKeys(ctx) // a key another replica rotated in
 		}
 		cancel()
 		if s.sync.setErr(err) {

@@ -14,6 +14,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/flagwire/flagwire/evaluate"
@@ -44,10 +45,15 @@ type Options struct {
 	// Config.Environment). With DataDir, an environment already stored
 	// there is restored instead and its Config here is ignored.
 	Configs []*evaluate.Config
-	// Tokens are the accepted bearer tokens. If empty, the server runs
-	// open (development mode): every request is allowed, as subject
+	// Tokens are the accepted bearer tokens (and client certificate
+	// subjects). If empty and Verifier is nil, the server runs open
+	// (development mode): every request is allowed, as subject
 	// "anonymous", without an Authorization header.
 	Tokens []Token
+	// Verifier, when set, checks JWT bearer tokens that are neither a
+	// static token nor one the server minted: OAuth 2.0 access tokens of
+	// an external issuer (see TokenVerifier; auth.go).
+	Verifier TokenVerifier
 	// SigningKey signs GET /v1/bootstrap envelopes. If nil, the store's
 	// current key is used (Store.SigningKeys): with DataDir the key kept in
 	// DataDir/signing-key.pem, created on first start
@@ -93,6 +99,9 @@ type Options struct {
 	// deadline per write with http.ResponseController). Zero or negative
 	// means DefaultStreamWriteTimeout (10s).
 	StreamWriteTimeout time.Duration
+	// WebSocket configures GET /v1/ws (ws.go): pings, the send queue,
+	// allowed origins. The zero value is valid.
+	WebSocket WebSocketOptions
 	// ReplayBuffer is the number of SSE events kept per environment for
 	// Last-Event-ID resumption. Zero or negative means 1024.
 	ReplayBuffer int
@@ -141,6 +150,12 @@ type Options struct {
 	// changeReason. Nil means {"prod": true}; a non-nil map is used as is.
 	// A config with RequireChangeReason set always requires one.
 	RequireChangeReason map[string]bool
+	// ProtectedEnvironments need approval (the two-person rule): a write
+	// to one answers 202 Accepted with a change request that a principal
+	// other than the requester, holding the flags:approve scope, applies
+	// with POST /v1/changes/{id}/approve. A config with RequireApproval
+	// set is protected too. Nil or empty protects none.
+	ProtectedEnvironments []string
 	// MaxBodyBytes bounds request bodies. Zero or negative means 1 MiB.
 	MaxBodyBytes int64
 	// SegmentWarnIDs is the number of static ids (Included plus Excluded)
@@ -185,9 +200,11 @@ type Server struct {
 	log     *slog.Logger
 	now     func() time.Time
 	handler http.Handler
-	signKey ed25519.PrivateKey
-	// signKeys are the store's signing keys, signKey first (GET /v1/keys).
-	signKeys []ed25519.PrivateKey
+	// keys are the signing keys: replaced whole when a replica finds that
+	// another rotated the store's key (signing.go).
+	keys atomic.Pointer[keyring]
+	// keysFromStore: the keys are the store's (not Options.SigningKey).
+	keysFromStore bool
 
 	auth     authenticator
 	sig      *signatureVerifier
@@ -195,6 +212,7 @@ type Server struct {
 	writeLim *limiter
 	authFail *authFailLimiter
 	hub      *hub
+	ws       wsConns // ws.go: the WebSocket handlers, waited for by Close
 	store    Store
 	epoch    string
 	reason   map[string]bool
@@ -232,6 +250,9 @@ func New(opts Options) (*Server, error) {
 	if opts.ReplayBuffer <= 0 {
 		opts.ReplayBuffer = DefaultReplayBuffer
 	}
+	if err := resolveWebSocket(&opts); err != nil {
+		return nil, err
+	}
 	if opts.MaxBodyBytes <= 0 {
 		opts.MaxBodyBytes = DefaultMaxBodyBytes
 	}
@@ -251,15 +272,9 @@ func New(opts Options) (*Server, error) {
 	if err := resolveProxies(&opts); err != nil {
 		return nil, err
 	}
-	secrets := map[string]bool{}
-	for i, t := range tokens {
-		if t.Secret == "" {
-			return nil, fmt.Errorf("flagserver: token %d (%s) has an empty secret", i, t.Subject)
-		}
-		if secrets[t.Secret] {
-			return nil, fmt.Errorf("flagserver: token %d (%s) repeats another token's secret", i, t.Subject)
-		}
-		secrets[t.Secret] = true
+	auth, err := newAuthenticator(tokens, opts.Verifier)
+	if err != nil {
+		return nil, err
 	}
 	if opts.StoreTimeout <= 0 {
 		opts.StoreTimeout = DefaultStoreTimeout
@@ -282,6 +297,7 @@ func New(opts Options) (*Server, error) {
 		st = es
 	}
 	var signKeys []ed25519.PrivateKey
+	keysFromStore := opts.SigningKey == nil
 	if opts.SigningKey == nil {
 		ctx, cancel := context.WithTimeout(context.Background(), opts.StoreTimeout)
 		var err error
@@ -307,9 +323,8 @@ func New(opts Options) (*Server, error) {
 		opts:           opts,
 		log:            opts.Logger,
 		now:            opts.Now,
-		signKey:        opts.SigningKey,
-		signKeys:       signKeys,
-		auth:           authenticator{tokens: tokens},
+		keysFromStore:  keysFromStore,
+		auth:           auth,
 		readLim:        newLimiter(opts.Now),
 		writeLim:       newLimiter(opts.Now),
 		authFail:       newAuthFailLimiter(opts.AuthFailureLimit, opts.MaxAuthFailureAddrs, opts.Now),
@@ -321,6 +336,8 @@ func New(opts Options) (*Server, error) {
 		envs:           map[string]*envState{},
 		done:           make(chan struct{}),
 	}
+	s.keys.Store(&keyring{sign: signKeys[0], all: signKeys})
+	s.auth.mint = newMinter(st, opts.Now, signKeys, keysFromStore, opts.StoreTimeout)
 	if len(opts.HMACKeys) > 0 {
 		s.sig = &signatureVerifier{keys: maps.Clone(opts.HMACKeys), now: opts.Now, maxNonces: opts.MaxSignatureNonces}
 	}
@@ -408,8 +425,12 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.handler.S
 
 // Close ends every SSE stream (their handlers return) and closes the data
 // directory; later writes fail with 503 (ErrClosed programmatically), reads
-// keep working from memory. It waits for in-flight writes, not for stream
-// handlers to return (http.Server.Shutdown does that). Close is idempotent.
+// keep working from memory. It waits for in-flight writes, not for SSE
+// handlers to return (http.Server.Shutdown does that), and for WebSocket
+// handlers, which Shutdown does not track (each closes its connection with
+// 1001 and waits at most 5 s for the client's reply; a write stuck on a
+// client that does not read is abandoned after 1 s; see ws.go). Close is
+// idempotent.
 func (s *Server) Close() error {
 	s.wmu.Lock()
 	defer s.wmu.Unlock()
@@ -419,13 +440,14 @@ func (s *Server) Close() error {
 	s.closed = true
 	close(s.done)
 	s.hub.close()
+	s.ws.closeAndWait()
 	s.follow.Wait()
 	return s.store.Close()
 }
 
 // PublicKey returns the public half of the bootstrap signing key.
 func (s *Server) PublicKey() ed25519.PublicKey {
-	return s.signKey.Public().(ed25519.PublicKey)
+	return s.keys.Load().sign.Public().(ed25519.PublicKey)
 }
 
 // KeyID returns the key id of bootstrap envelopes (wire.KeyID of PublicKey).
@@ -435,8 +457,9 @@ func (s *Server) KeyID() string { return wire.KeyID(s.PublicKey()) }
 // current one (PublicKey) first, then those a rotation replaced, newest
 // first.
 func (s *Server) PublicKeys() []ed25519.PublicKey {
-	out := make([]ed25519.PublicKey, len(s.signKeys))
-	for i, k := range s.signKeys {
+	all := s.keys.Load().all
+	out := make([]ed25519.PublicKey, len(all))
+	for i, k := range all {
 		out[i] = k.Public().(ed25519.PublicKey)
 	}
 	return out
@@ -458,9 +481,9 @@ func (s *Server) Environments() []string {
 	return slices.Sorted(maps.Keys(s.envs))
 }
 
-// Streams returns the number of connected SSE subscribers. A subscriber is
-// counted once it is registered: every change made after Streams counts it
-// reaches it.
+// Streams returns the number of connected SSE and WebSocket subscribers.
+// A subscriber is counted once it is registered: every change made after
+// Streams counts it reaches it.
 func (s *Server) Streams() int { return s.hub.count() }
 
 func (s *Server) env(name string) *envState {
@@ -617,12 +640,17 @@ func (s *Server) routes() http.Handler {
 		{"DELETE", "/v1/segments/{key}", classWrite, body, bind(s, segmentKind, handleDelete)},
 		{"POST", "/v1/evaluate", classRead, body, s.handleEvaluate},
 		{"GET", "/v1/stream", classRead, 0, s.handleStream},
+		{"GET", "/v1/ws", classRead, 0, s.handleWS},
 		{"GET", "/v1/audit", classRead, 0, s.handleAudit},
 		{"GET", "/v1/bootstrap", classRead, 0, s.handleBootstrap},
 		{"GET", "/v1/keys", classRead, 0, s.handleKeys},
+		{"POST", "/v1/tokens", classWrite, body, s.handleMintToken},
+		{"DELETE", "/v1/tokens/{id}", classWrite, 0, s.handleRevokeToken},
 		{"GET", "/v1/me", classRead, 0, s.handleMe}, // me.go
 	}
 	rs = append(rs, s.ofrepRoutes(body)...) // ofrep.go: POST /ofrep/v1/evaluate/flags[/{key}]
+	// approvals.go: /v1/changes
+	rs = append(rs, s.changeRoutes(body)...)
 	mux := http.NewServeMux()
 	// Health (replica.go): no credentials, no rate limit.
 	mux.HandleFunc("GET /healthz", s.handleHealthz)
@@ -648,7 +676,7 @@ func (s *Server) routes() http.Handler {
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, errorf(http.StatusNotFound, wire.CodeNotFound, "no such endpoint: %s", r.URL.Path))
 	})
-	return s.middleware(mux)
+	return s.middleware(wsBearer(mux))
 }
 
 // guard authenticates, rate-limits, checks content type, reads the body
@@ -692,6 +720,10 @@ func (s *Server) guard(rt route) http.Handler {
 		rc.principal = p
 		if !s.sig.enabled() {
 			release()
+		}
+		if p.public != nil && !publicRoutes[rt.method+" "+rt.pattern] { // mint.go
+			fail(errPublicRoute(r.Method, r.URL.Path))
+			return
 		}
 		if err := lim.allow(w, p.limitKey, p.rateLimit(rt.class, defLimit)); err != nil {
 			fail(err)

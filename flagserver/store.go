@@ -94,7 +94,7 @@ func nextEnvState(cfg *evaluate.Config, prev *envState, kind, key string) (*envS
 	}
 	// The document is exactly json.Marshal(cfg): the scalar fields, then
 	// "flags" (null when nil) and "segments" (omitted when empty).
-	head, err := json.Marshal(configHead{cfg.Environment, cfg.Version, cfg.Salt, cfg.RequireChangeReason, cfg.Attributes})
+	head, err := json.Marshal(configHead{cfg.Environment, cfg.Version, cfg.Salt, cfg.RequireChangeReason, cfg.RequireApproval, cfg.Attributes})
 	if err != nil {
 		return nil, fmt.Errorf("flagserver: encode config %q: %w", cfg.Environment, err)
 	}
@@ -167,7 +167,7 @@ func envFromStored(se *StoredEnv, prev *envState) (*envState, error) {
 	if err := json.Unmarshal(se.SegKeys, &sk); err != nil {
 		return fail(err)
 	}
-	cfg := &evaluate.Config{Environment: se.Name, Version: h.Version, Salt: h.Salt, RequireChangeReason: h.RequireChangeReason, Attributes: h.Attributes}
+	cfg := &evaluate.Config{Environment: se.Name, Version: h.Version, Salt: h.Salt, RequireChangeReason: h.RequireChangeReason, RequireApproval: h.RequireApproval, Attributes: h.Attributes}
 	es := &envState{name: se.Name, cfg: cfg, head: se.Head}
 	opts := evaluate.JSONOptions{AllowUnknownFields: true, ExactNumbers: true}
 	if fk != nil {
@@ -232,6 +232,7 @@ type configHead struct {
 	Version             int64             `json:"version"`
 	Salt                string            `json:"salt"`
 	RequireChangeReason bool              `json:"requireChangeReason,omitempty"`
+	RequireApproval     bool              `json:"requireApproval,omitempty"`
 	Attributes          map[string]string `json:"attributes,omitempty"`
 }
 
@@ -262,6 +263,7 @@ func cloneConfig(c *evaluate.Config) *evaluate.Config {
 		Version:             c.Version,
 		Salt:                c.Salt,
 		RequireChangeReason: c.RequireChangeReason,
+		RequireApproval:     c.RequireApproval,
 		Attributes:          c.Attributes,
 		Flags:               slices.Clone(c.Flags),
 		Segments:            slices.Clone(c.Segments),

@@ -23,6 +23,7 @@ import (
 // environment's version is the version of its last write. Methods are safe
 // for concurrent use.
 type Store interface {
+	MintedTokenStore // minted public-client token ids (mintedapi.go)
 	// Epoch names the store's version counter (wire.HeaderConfigEpoch):
 	// made when the store is created, kept while it lives.
 	Epoch() string
@@ -72,6 +73,7 @@ type Store interface {
 	Ping(ctx context.Context) error
 	// Close releases the store.
 	Close() error
+	ChangeStore // change requests of protected environments (changestore.go)
 }
 
 // ErrStale is returned by Store.Write when the environment's version is
@@ -136,6 +138,12 @@ type Change struct {
 	Audit *AuditRecord
 	// Idempotency is stored under WriteRequest.IdempotencyKey (nil for none).
 	Idempotency *IdempotencyRecord
+	// Decision, when set, is the approval this write applies: the store
+	// moves the change request Decision.ID from pending to Decision.Status
+	// in the write's transaction, and fails the write with
+	// ErrChangeDecided (ErrChangeNotFound) when it is no longer pending
+	// (does not exist).
+	Decision *ChangeDecision
 }
 
 // ErrChangesGone is returned by Store.Changes when changes after the
@@ -160,12 +168,17 @@ type AuditRecord struct {
 }
 
 // AuditQuery selects audit entries: ids below Before (0: no bound),
-// Entity and Environment ("" for any), newest first, at most Limit
-// entries and, past the first entry, at most MaxBytes of Entry JSON.
+// Entity and Environment ("" for any), Actor ("" for any), times in
+// [Since, Until) (zero for no bound), newest first, at most Limit entries
+// and, past the first entry, at most MaxBytes of Entry JSON.
 type AuditQuery struct {
 	Before      int64
 	Entity      string
 	Environment string
+	// Actor selects entries whose subject, requestedBy or approvedBy
+	// (wire.AuditEntry) is Actor.
+	Actor        string
+	Since, Until time.Time
 	// Environments, when non-nil, limits the answer to these environments
 	// (a token's allowed environments).
 	Environments []string

@@ -75,7 +75,8 @@ type envEvents struct {
 	current int64
 }
 
-// subscriber is one connected stream.
+// subscriber is one connected stream: SSE (stream.go) or WebSocket
+// (ws.go), both fed by the one hub.
 type subscriber struct {
 	env    string
 	notify chan struct{} // capacity 1: "there may be something new"
@@ -85,6 +86,19 @@ type subscriber struct {
 	// not sent (see skipThrough).
 	floor int64
 	reset bool // send a reset next
+
+	// WebSocket subscribers (ws.go) only: queued counts the messages
+	// published since the subscriber connected that its connection has not
+	// taken yet (its send queue: a window on the replay buffer, so it costs
+	// no memory of its own). When it exceeds limit, publish drops the
+	// subscriber and closes slow. The replay of a resumption (replay, the
+	// messages buffered before it connected) is bounded by the buffer, not
+	// counted: they are taken first. limit 0 (SSE) means unbounded: a
+	// stream that falls behind the buffer gets a reset.
+	limit  int
+	queued int
+	replay int
+	slow   chan struct{}
 }
 
 // hub fans events out to subscribers.
@@ -130,19 +144,30 @@ func (h *hub) publish(env string, ev wire.StreamEvent) {
 		ee.events = append(ee.events[:0:0], ee.events[over:]...)
 	}
 	for sub := range h.subs {
-		if sub.env == env {
-			select {
-			case sub.notify <- struct{}{}:
-			default:
+		if sub.env != env {
+			continue
+		}
+		if sub.limit > 0 {
+			if sub.queued++; sub.queued > sub.limit {
+				delete(h.subs, sub)
+				close(sub.slow)
+				continue
 			}
+		}
+		select {
+		case sub.notify <- struct{}{}:
+		default:
 		}
 	}
 }
 
 // subscribe registers a stream. lastID is the Last-Event-ID header ("" for
-// none).
-func (h *hub) subscribe(env, lastID string) *subscriber {
-	sub := &subscriber{env: env, notify: make(chan struct{}, 1)}
+// none); limit bounds a WebSocket subscriber's send queue (0: none).
+func (h *hub) subscribe(env, lastID string, limit int) *subscriber {
+	sub := &subscriber{env: env, notify: make(chan struct{}, 1), limit: limit}
+	if limit > 0 {
+		sub.slow = make(chan struct{})
+	}
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	ee := h.envs[env]
@@ -163,6 +188,7 @@ func (h *hub) subscribe(env, lastID string) *subscriber {
 			sub.notify <- struct{}{}
 		}
 	}
+	sub.replay = backlog(ee, sub)
 	if !h.closed {
 		h.subs[sub] = struct{}{}
 	}
@@ -176,6 +202,29 @@ func (h *hub) subscribe(env, lastID string) *subscriber {
 func (h *hub) skipThrough(sub *subscriber, version int64) {
 	h.mu.Lock()
 	sub.floor = version
+	sub.replay, sub.queued = backlog(h.envs[sub.env], sub), 0
+	h.mu.Unlock()
+}
+
+// backlog is the number of messages sub is yet to be sent from ee: a
+// reset, or the events after its cursor and floor.
+func backlog(ee *envEvents, sub *subscriber) int {
+	if sub.reset || sub.cursor < ee.base || sub.cursor > ee.current {
+		return 1
+	}
+	i, _ := slices.BinarySearchFunc(ee.events, max(sub.cursor, sub.floor)+1, func(e bufferedEvent, v int64) int { return cmp.Compare(e.version, v) })
+	return len(ee.events) - i
+}
+
+// sent records that sub's connection took one message: of its replay
+// first, then of its queue.
+func (h *hub) sent(sub *subscriber) {
+	h.mu.Lock()
+	if sub.replay > 0 {
+		sub.replay--
+	} else {
+		sub.queued = max(sub.queued-1, 0)
+	}
 	h.mu.Unlock()
 }
 
@@ -195,6 +244,9 @@ func (h *hub) resetTo(env string, version int64) {
 	ee.events, ee.base, ee.current = nil, version, version
 	for sub := range h.subs {
 		if sub.env == env {
+			if sub.limit > 0 {
+				sub.replay, sub.queued = 0, 1 // a reset replaces what it had not taken
+			}
 			select {
 			case sub.notify <- struct{}{}:
 			default:
@@ -242,12 +294,39 @@ func (h *hub) close() {
 	h.mu.Unlock()
 }
 
+// subscribe registers a subscriber to env's events for a stream (SSE or
+// WebSocket) and returns it with the version it starts after. lastID is
+// the event id to resume after ("" for none); es is env's state; limit
+// bounds a WebSocket's send queue (0 for SSE).
+func (s *Server) subscribe(env string, es *envState, lastID string, limit int) (*subscriber, int64) {
+	sub := s.hub.subscribe(env, lastID, limit)
+	// Read after subscribing: a write publishes its event after swapping
+	// in its state, so every version above this one reaches sub.
+	version := es.version()
+	if cur := s.env(env); cur != nil {
+		version = cur.version()
+	}
+	if lastID == "" {
+		s.hub.skipThrough(sub, version)
+	}
+	return sub, version
+}
+
+// pending returns what sub has not been sent yet: its events in order, or
+// one reset event when it fell behind the replay buffer.
+func (s *Server) pending(sub *subscriber) []bufferedEvent {
+	events, reset, resetTo := s.hub.next(sub)
+	if reset {
+		data, _ := json.Marshal(wire.StreamEvent{Type: wire.EventReset, Environment: sub.env, Version: resetTo})
+		events = []bufferedEvent{{version: resetTo, typ: wire.EventReset, data: data}}
+	}
+	return events
+}
+
 // handleStream serves GET /v1/stream?environment=ENV (see the comment at
 // the top of this file).
 func (s *Server) handleStream(w http.ResponseWriter, r *http.Request) {
-	rc := reqCtx(r)
-	env := environment(r)
-	es, ok := s.readableEnv(w, r, rc, env)
+	env, es, ok := s.readableQueryEnv(w, r)
 	if !ok {
 		return
 	}
@@ -262,18 +341,8 @@ func (s *Server) handleStream(w http.ResponseWriter, r *http.Request) {
 		return
 	default:
 	}
-	sub := s.hub.subscribe(env, r.Header.Get("Last-Event-ID"))
+	sub, version := s.subscribe(env, es, r.Header.Get("Last-Event-ID"), 0)
 	defer s.hub.unsubscribe(sub)
-	// Read after subscribing: a write publishes its event after swapping
-	// in its state, so every version above this one reaches sub.
-	version := es.version()
-	if cur := s.env(env); cur != nil {
-		version = cur.version()
-	}
-
-	if r.Header.Get("Last-Event-ID") == "" {
-		s.hub.skipThrough(sub, version)
-	}
 
 	h := w.Header()
 	h.Set("Cache-Control", "no-cache")
@@ -311,12 +380,7 @@ func (s *Server) handleStream(w http.ResponseWriter, r *http.Request) {
 				return
 			}
 		case <-sub.notify:
-			events, reset, resetTo := s.hub.next(sub)
-			if reset {
-				data, _ := json.Marshal(wire.StreamEvent{Type: wire.EventReset, Environment: env, Version: resetTo})
-				events = []bufferedEvent{{version: resetTo, typ: wire.EventReset, data: data}}
-			}
-			for _, ev := range events {
+			for _, ev := range s.pending(sub) {
 				m := &sse.Message{ID: sse.ID(strconv.FormatInt(ev.version, 10)), Type: sse.Type(ev.typ)}
 				m.AppendData(string(ev.data))
 				if !send(m) {

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"net/http"
 	"strings"
-	"sync"
 	"testing"
 
 	"github.com/flagwire/flagwire/evaluate"
@@ -277,40 +276,13 @@ func TestCreatePatchDelete(t *testing.T) {
 func TestConcurrentWriters(t *testing.T) {
 	ts := newTestServer(t, Options{})
 	etag := getETag(t, ts, "/v1/flags/checkout-new-flow")
-	const n = 16
-	statuses := make([]int, n)
-	var wg sync.WaitGroup
-	start := make(chan struct{})
-	for i := range n {
-		wg.Go(func() {
-			<-start
-			body := fmt.Sprintf(`{"changeReason":"writer %d","rules":[{"id":"w%d","percentage":%d}]}`, i, i, i+1)
-			req, _ := http.NewRequest("PATCH", ts.URL+"/v1/flags/checkout-new-flow", strings.NewReader(body))
-			req.Header.Set("Content-Type", "application/json")
-			req.Header.Set("If-Match", etag)
-			res, err := http.DefaultClient.Do(req)
-			if err != nil {
-				t.Error(err)
-				return
-			}
-			res.Body.Close()
-			statuses[i] = res.StatusCode
-		})
-	}
-	close(start)
-	wg.Wait()
-	won, lost := 0, 0
-	for _, s := range statuses {
-		switch s {
-		case 200:
-			won++
-		case 412:
-			lost++
-		}
-	}
-	if won != 1 || lost != n-1 {
-		t.Fatalf("statuses %v: %d won, %d got 412", statuses, won, lost)
-	}
+	oneWins(t, 16, func(i int) *http.Request {
+		body := fmt.Sprintf(`{"changeReason":"writer %d","rules":[{"id":"w%d","percentage":%d}]}`, i, i, i+1)
+		req, _ := http.NewRequest("PATCH", ts.URL+"/v1/flags/checkout-new-flow", strings.NewReader(body))
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("If-Match", etag)
+		return req
+	})
 }
 
 func TestSegments(t *testing.T) {
@@ -365,7 +337,7 @@ func TestSegments(t *testing.T) {
 func TestAudit(t *testing.T) {
 	clock := testkit.NewClock()
 	ts := newTestServer(t, Options{Now: clock.Now, Tokens: []Token{
-		{Secret: "w", Subject: "alice", Scopes: []string{wire.ScopeRead, wire.ScopeWrite}},
+		{Secret: "w", Subject: "alice", Scopes: []string{wire.ScopeRead, wire.ScopeWrite, ScopeAuditRead}},
 	}})
 	etag := getETagAuth(t, ts, "/v1/flags/checkout-new-flow", "w")
 	ts.do("PATCH", "/v1/flags/checkout-new-flow", `{"changeReason":"turn off","state":"off"}`, "If-Match: "+etag, "Authorization: Bearer w", "X-Request-Id: req-1").wantStatus(t, 200)

@@ -38,7 +38,6 @@ import (
 	"github.com/flagwire/flagwire/evaluate"
 	"github.com/flagwire/flagwire/flagfile"
 	"github.com/flagwire/flagwire/flagserver"
-	"github.com/flagwire/flagwire/internal/wire"
 )
 
 // Defaults.
@@ -214,7 +213,7 @@ func Start(opts ...Option) (*Server, error) {
 		Tokens: append([]flagserver.Token{{
 			Secret:  DefaultToken,
 			Subject: "flagtest",
-			Scopes:  []string{wire.ScopeRead, wire.ScopeWrite},
+			Scopes:  flagserver.Scopes,
 		}}, st.tokens...),
 		Now:                 st.now,
 		KeepAlive:           st.keepAlive,

@@ -1,7 +1,6 @@
 package loadtest
 
 import (
-	"bufio"
 	"bytes"
 	"encoding/json"
 	"flag"
@@ -341,48 +340,19 @@ func TestLoadSSEFanout(t *testing.T) {
 	// Every subscriber reads its stream; once all have read the stream's
 	// opening comment, one change is made.
 	const marker = `"flagKey":"fanout-flag"`
-	got := make([]time.Duration, n)
-	var ready, done sync.WaitGroup
-	var t0 atomic.Int64
-	var failed atomic.Int64
-	ready.Add(n)
-	done.Add(n)
+	fan := testkit.NewFanOut(n, marker, 30*time.Second)
 	for i, c := range conns {
-		go func() {
-			defer done.Done()
-			c.SetReadDeadline(time.Now().Add(30 * time.Second))
-			br := bufio.NewReaderSize(c, 4096)
-			isReady := false
-			for {
-				line, err := br.ReadString('\n')
-				if err != nil {
-					failed.Add(1)
-					if !isReady {
-						ready.Done()
-					}
-					return
-				}
-				if !isReady && strings.HasPrefix(line, ": flagwire stream") {
-					isReady = true
-					ready.Done()
-				}
-				if strings.Contains(line, marker) {
-					got[i] = time.Duration(time.Now().UnixNano() - t0.Load())
-					return
-				}
-			}
-		}()
+		fan.Watch(i, c)
 	}
-	ready.Wait()
-	t0.Store(time.Now().UnixNano())
+	fan.Ready()
+	fan.Mark()
 	if _, err := fs.PutFlag(env, evaluate.Flag{Key: "fanout-flag", Default: &evaluate.Serve{Variant: true}}, "loadtest", "fan-out"); err != nil {
 		t.Fatal(err)
 	}
-	done.Wait()
-	if f := failed.Load(); f > 0 {
-		t.Fatalf("%d subscribers did not get the change", f)
+	got, missed := fan.Wait()
+	if missed > 0 {
+		t.Fatalf("%d subscribers did not get the change", missed)
 	}
-	slices.Sort(got)
 	q := func(p float64) time.Duration { return testkit.Quantile(got, p).Round(time.Microsecond) }
 	line := fmt.Sprintf("one change reached all %d subscribers in **%v** (p50 %v, p99 %v); server memory **%.1f KiB per subscriber** (heap + stacks; connecting took %v)",
 		n, q(1), q(0.5), q(0.99), float64(perSub)/1024, connected.Round(time.Millisecond))

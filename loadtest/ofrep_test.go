@@ -1,7 +1,6 @@
 package loadtest
 
 import (
-	"bufio"
 	"bytes"
 	"encoding/json"
 	"flag"
@@ -20,6 +19,7 @@ import (
 	"time"
 
 	"github.com/flagwire/flagwire/flagfile"
+	"github.com/flagwire/flagwire/internal/testkit"
 )
 
 var (
@@ -230,44 +230,9 @@ func startServeProcess(t *testing.T, bin string) ofrepTarget {
 	}
 	cmd := exec.Command(bin, "serve", "--addr", "127.0.0.1:0", "--log", "off", "--flags", flags, "--dev-token", token)
 	cmd.Stderr = os.Stderr
-	out, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan error, 1)
-	urls := make(chan string, 1)
-	go func() {
-		sc := bufio.NewScanner(out)
-		for sc.Scan() {
-			if u, ok := strings.CutPrefix(sc.Text(), "listening on "); ok {
-				urls <- u
-			}
-		}
-		done <- cmd.Wait()
-	}()
-	t.Cleanup(func() {
-		cmd.Process.Signal(os.Interrupt)
-		select {
-		case <-done:
-		case <-time.After(15 * time.Second):
-			cmd.Process.Kill()
-			<-done
-		}
-	})
-	tg := ofrepTarget{name: "flagwire serve", pid: cmd.Process.Pid,
+	p := testkit.StartServe(t, cmd, os.Interrupt, 30*time.Second)
+	return ofrepTarget{name: "flagwire serve", pid: p.Cmd.Process.Pid, url: p.URL,
 		headers: http.Header{"Authorization": {"Bearer " + token}}}
-	select {
-	case tg.url = <-urls:
-	case err := <-done:
-		done <- err
-		t.Fatalf("flagwire serve exited: %v", err)
-	case <-time.After(30 * time.Second):
-		t.Fatal("flagwire serve did not start")
-	}
-	return tg
 }
 
 // loopback reports whether host is a loopback address or "localhost".

@@ -14,40 +14,39 @@ import (
 
 // BooleanEvaluation evaluates a boolean flag (flagwire.Client.BoolDetail).
 func (p *Provider) BooleanEvaluation(ctx context.Context, flag string, defaultValue bool, flatCtx of.FlattenedContext) of.BoolResolutionDetail {
-	v, d := p.client.BoolDetail(p.context(ctx, flatCtx), flag, defaultValue)
-	if disabled(d) {
-		v = defaultValue
-	}
-	return of.BoolResolutionDetail{Value: v, ProviderResolutionDetail: resolution(d)}
+	v, r := typed(p, ctx, flatCtx, flag, defaultValue, (*flagwire.Client).BoolDetail)
+	return of.BoolResolutionDetail{Value: v, ProviderResolutionDetail: r}
 }
 
 // StringEvaluation evaluates a string flag (flagwire.Client.StringDetail).
 func (p *Provider) StringEvaluation(ctx context.Context, flag string, defaultValue string, flatCtx of.FlattenedContext) of.StringResolutionDetail {
-	v, d := p.client.StringDetail(p.context(ctx, flatCtx), flag, defaultValue)
-	if disabled(d) {
-		v = defaultValue
-	}
-	return of.StringResolutionDetail{Value: v, ProviderResolutionDetail: resolution(d)}
+	v, r := typed(p, ctx, flatCtx, flag, defaultValue, (*flagwire.Client).StringDetail)
+	return of.StringResolutionDetail{Value: v, ProviderResolutionDetail: r}
 }
 
 // FloatEvaluation evaluates a number flag (flagwire.Client.FloatDetail).
 func (p *Provider) FloatEvaluation(ctx context.Context, flag string, defaultValue float64, flatCtx of.FlattenedContext) of.FloatResolutionDetail {
-	v, d := p.client.FloatDetail(p.context(ctx, flatCtx), flag, defaultValue)
-	if disabled(d) {
-		v = defaultValue
-	}
-	return of.FloatResolutionDetail{Value: v, ProviderResolutionDetail: resolution(d)}
+	v, r := typed(p, ctx, flatCtx, flag, defaultValue, (*flagwire.Client).FloatDetail)
+	return of.FloatResolutionDetail{Value: v, ProviderResolutionDetail: r}
 }
 
 // IntEvaluation evaluates a number flag as an integer
 // (flagwire.Client.IntDetail: a value that is not a whole number is a
 // TYPE_MISMATCH).
 func (p *Provider) IntEvaluation(ctx context.Context, flag string, defaultValue int64, flatCtx of.FlattenedContext) of.IntResolutionDetail {
-	v, d := p.client.IntDetail(p.context(ctx, flatCtx), flag, defaultValue)
+	v, r := typed(p, ctx, flatCtx, flag, defaultValue, (*flagwire.Client).IntDetail)
+	return of.IntResolutionDetail{Value: v, ProviderResolutionDetail: r}
+}
+
+// typed evaluates flag with one of the client's typed Detail methods: the
+// value (the default when the flag is disabled) and its resolution.
+func typed[T any](p *Provider, ctx context.Context, flatCtx of.FlattenedContext, flag string, def T,
+	detail func(*flagwire.Client, context.Context, string, T) (T, flagwire.Detail)) (T, of.ProviderResolutionDetail) {
+	v, d := detail(p.client, p.context(ctx, flatCtx), flag, def)
 	if disabled(d) {
-		v = defaultValue
+		v = def
 	}
-	return of.IntResolutionDetail{Value: v, ProviderResolutionDetail: resolution(d)}
+	return v, resolution(d)
 }
 
 // ObjectEvaluation evaluates a JSON flag (flagwire.Client.JSON): the value
@@ -60,7 +59,7 @@ func (p *Provider) IntEvaluation(ctx context.Context, flag string, defaultValue 
 func (p *Provider) ObjectEvaluation(ctx context.Context, flag string, defaultValue any, flatCtx of.FlattenedContext) of.InterfaceResolutionDetail {
 	v := defaultValue
 	d := p.client.JSON(p.context(ctx, flatCtx), flag, &v)
-	if (d.ErrorCode != flagwire.ErrorNone && d.Source == flagwire.SourceCallerDefault) || disabled(d) {
+	if (d.ErrorCode != "" && d.Source == flagwire.SourceCallerDefault) || disabled(d) {
 		v = defaultValue
 	}
 	r := resolution(d)
@@ -113,7 +112,7 @@ func (p *Provider) context(ctx context.Context, flat of.FlattenedContext) contex
 }
 
 // missingBucketingAttribute is Flagwire's error code for a rollout that
-// could not bucket the subject (flagwire.ErrorMissingBucketingAttribute;
+// could not bucket the subject (flagwire.CodeMissingBucketingAttribute;
 // matched by value so that the provider builds with SDKs before the name).
 const missingBucketingAttribute flagwire.ErrorCode = "MISSING_BUCKETING_ATTRIBUTE"
 
@@ -128,7 +127,7 @@ func disabled(d flagwire.Detail) bool {
 func resolution(d flagwire.Detail) of.ProviderResolutionDetail {
 	r := of.ProviderResolutionDetail{Variant: d.Variant, Reason: Reason(d), FlagMetadata: metadata(d)}
 	switch {
-	case d.ErrorCode != flagwire.ErrorNone && d.Source == flagwire.SourceCallerDefault,
+	case d.ErrorCode != "" && d.Source == flagwire.SourceCallerDefault,
 		d.ErrorCode == missingBucketingAttribute:
 		// The SDK returns the caller's default with reason ERROR.
 		r.ResolutionError = resolutionError(d.ErrorCode)
@@ -144,31 +143,31 @@ func resolution(d flagwire.Detail) of.ProviderResolutionDetail {
 // package documentation for the mapping).
 func Reason(d flagwire.Detail) of.Reason {
 	switch {
-	case d.Source == flagwire.SourceCallerDefault && d.ErrorCode != flagwire.ErrorNone:
+	case d.Source == flagwire.SourceCallerDefault && d.ErrorCode != "":
 		return of.ErrorReason
 	case d.Source == flagwire.SourceCallerDefault:
 		return of.DefaultReason
 	case d.Source == flagwire.SourceStale,
-		d.Source == flagwire.SourceBootstrap && d.ErrorCode != flagwire.ErrorNone && d.ErrorCode != missingBucketingAttribute:
+		d.Source == flagwire.SourceBootstrap && d.ErrorCode != "" && d.ErrorCode != missingBucketingAttribute:
 		return StaleReason
 	case d.Reason.Kind == "OFF":
 		return of.DisabledReason
 	case d.Source == flagwire.SourceCache:
 		return of.CachedReason
 	}
-	return of.Reason(wire.OFREPReason(d.Reason.Kind)) // the mapping flagserver's OFREP answers use
+	return of.Reason(wire.OFREPReason(string(d.Reason.Kind))) // the mapping flagserver's OFREP answers use
 }
 
 // resolutionError maps a Flagwire error code to an OpenFeature one.
 func resolutionError(code flagwire.ErrorCode) of.ResolutionError {
 	switch code {
-	case flagwire.ErrorFlagNotFound:
+	case flagwire.CodeFlagNotFound:
 		return of.NewFlagNotFoundResolutionError("flag not found")
-	case flagwire.ErrorTypeMismatch:
+	case flagwire.CodeTypeMismatch:
 		return of.NewTypeMismatchResolutionError("the flag's value does not have the requested type")
-	case flagwire.ErrorNotReady:
+	case flagwire.CodeNotReady:
 		return of.NewProviderNotReadyResolutionError("flagwire: no configuration received yet")
-	case flagwire.ErrorBadResponse:
+	case flagwire.CodeBadResponse:
 		return of.NewParseErrorResolutionError("flagwire: BAD_RESPONSE: the flag service's answer could not be used")
 	case "MISSING_BUCKETING_ATTRIBUTE", "TARGETING_KEY_MISSING":
 		return of.NewTargetingKeyMissingResolutionError("flagwire: " + string(code) + ": the context lacks the bucketing attribute")
@@ -187,9 +186,9 @@ func metadata(d flagwire.Detail) of.FlagMetadata {
 	for k, v := range d.FlagMetadata {
 		md[k] = metadataValue(v)
 	}
-	md["source"] = d.Source.String()
+	md["source"] = string(d.Source)
 	if d.Reason.Kind != "" {
-		md["reasonKind"] = d.Reason.Kind
+		md["reasonKind"] = string(d.Reason.Kind)
 	}
 	if d.Reason.RuleID != "" {
 		md["ruleId"] = d.Reason.RuleID
@@ -203,7 +202,7 @@ func metadata(d flagwire.Detail) of.FlagMetadata {
 	if d.FlagVersion != 0 {
 		md["flagVersion"] = d.FlagVersion
 	}
-	if d.ErrorCode != flagwire.ErrorNone && d.Source != flagwire.SourceCallerDefault {
+	if d.ErrorCode != "" && d.Source != flagwire.SourceCallerDefault {
 		md["errorCode"] = string(d.ErrorCode)
 	}
 	return md

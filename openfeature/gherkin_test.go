@@ -337,14 +337,19 @@ func (s *gherkinScenario) brokenServer() (*flagtest.Server, error) {
 	return s.broken, nil
 }
 
+// brokenClient is a local-mode client of brokenServer.
+func (s *gherkinScenario) brokenClient() (*flagwire.Client, error) {
+	srv, err := s.brokenServer()
+	if err != nil {
+		return nil, err
+	}
+	return s.newClient(srv, flagwire.WithMode(flagwire.ModeLocal))
+}
+
 // notReadyProvider: a local-mode client that never gets its first
 // configuration; Init is still waiting when the scenario evaluates.
 func (s *gherkinScenario) notReadyProvider() error {
-	srv, err := s.brokenServer()
-	if err != nil {
-		return err
-	}
-	c, err := s.newClient(srv, flagwire.WithMode(flagwire.ModeLocal))
+	c, err := s.brokenClient()
 	if err != nil {
 		return err
 	}
@@ -354,18 +359,20 @@ func (s *gherkinScenario) notReadyProvider() error {
 // errorProvider: the same client, with Init bounded: it fails (not
 // fatally) and the SDK reports ERROR.
 func (s *gherkinScenario) errorProvider() error {
-	srv, err := s.brokenServer()
+	c, err := s.brokenClient()
 	if err != nil {
 		return err
 	}
-	c, err := s.newClient(srv, flagwire.WithMode(flagwire.ModeLocal))
-	if err != nil {
-		return err
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	return s.initFails(c, 50*time.Millisecond, "the provider initialized without a configuration")
+}
+
+// initFails sets a provider of c, its initialization bounded by timeout,
+// and returns an error saying what happened unless the initialization failed.
+func (s *gherkinScenario) initFails(c *flagwire.Client, timeout time.Duration, what string) error {
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
 	if err := s.setProvider(ctx, flagwireof.NewProvider(c), true); err == nil {
-		return errors.New("the provider initialized without a configuration")
+		return errors.New(what)
 	}
 	return nil
 }
@@ -380,12 +387,7 @@ func (s *gherkinScenario) fatalProvider() error {
 	if err := c.Close(context.Background()); err != nil {
 		return err
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	if err := s.setProvider(ctx, flagwireof.NewProvider(c), true); err == nil {
-		return errors.New("the provider initialized with a closed client")
-	}
-	return nil
+	return s.initFails(c, 10*time.Second, "the provider initialized with a closed client")
 }
 
 // staleProvider: a local-mode client whose data counts as stale after a

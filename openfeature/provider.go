@@ -336,7 +336,7 @@ func (p *Provider) observe(st flagwire.Status) {
 	var next of.State
 	var typ of.EventType
 	switch st.State {
-	case flagwire.StateValid:
+	case flagwire.StateReady:
 		next, typ = of.ReadyState, of.ProviderReady
 	case flagwire.StateStale:
 		next, typ = of.StaleState, of.ProviderStale

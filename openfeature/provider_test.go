@@ -349,7 +349,7 @@ func TestNotReady(t *testing.T) {
 // never served again.)
 func TestStale(t *testing.T) {
 	// A 1 ns TTL: the decision expires at once.
-	f := newFixture(t, nil, []flagwire.Option{flagwire.WithStreaming(false), flagwire.WithTTLBounds(time.Nanosecond, time.Nanosecond)})
+	f := newFixture(t, nil, []flagwire.Option{flagwire.WithStreaming(false), flagwire.WithCache(flagwire.CacheSettings{MinTTL: time.Nanosecond, MaxTTL: time.Nanosecond})})
 	ec := openfeature.NewEvaluationContext("u1", map[string]any{"plan": "pro"})
 	if v, err := f.of.BooleanValue(context.Background(), "new-ui", false, ec); err != nil || !v {
 		t.Fatalf("first evaluation: %v %v", v, err)
@@ -569,7 +569,7 @@ func changed(key string) func(openfeature.EventDetails) bool {
 // sees the new value.
 func TestConfigurationChanged(t *testing.T) {
 	for _, mode := range []flagwire.Mode{flagwire.ModeRemote, flagwire.ModeLocal} {
-		t.Run(mode.String(), func(t *testing.T) {
+		t.Run(string(mode), func(t *testing.T) {
 			f := newFixture(t, nil, []flagwire.Option{flagwire.WithMode(mode)})
 			if f.initErr != nil {
 				t.Fatal(f.initErr)
@@ -701,7 +701,7 @@ func TestShutdown(t *testing.T) {
 	if err := openfeature.ShutdownWithContext(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	if _, d := f.p.Client().BoolDetail(context.Background(), "new-ui", false); d.ErrorCode != flagwire.ErrorClosed {
+	if _, d := f.p.Client().BoolDetail(context.Background(), "new-ui", false); d.ErrorCode != flagwire.CodeClosed {
 		t.Errorf("client not closed: %+v", d)
 	}
 	err := f.p.InitWithContext(context.Background(), openfeature.EvaluationContext{})

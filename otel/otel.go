@@ -222,7 +222,7 @@ func (t *Telemetry) finally(ctx context.Context, key string, d flagwire.Detail) 
 	}
 	reason := reasonOf(d)
 	var errType, errMsg string
-	if d.ErrorCode != flagwire.ErrorNone {
+	if d.ErrorCode != "" {
 		errMsg = "flagwire: " + string(d.ErrorCode)
 		if d.Source == flagwire.SourceCallerDefault {
 			errType = errorTypeOf(d.ErrorCode)
@@ -298,32 +298,32 @@ func (t *Telemetry) contextID(ctx context.Context) (string, bool) {
 // reasonOf maps a Detail to a feature_flag.result.reason value.
 func reasonOf(d flagwire.Detail) string {
 	switch {
-	case d.Source == flagwire.SourceCallerDefault && d.ErrorCode != flagwire.ErrorNone:
+	case d.Source == flagwire.SourceCallerDefault && d.ErrorCode != "":
 		return "error"
 	case d.Source == flagwire.SourceCallerDefault:
 		return "default"
 	case d.Source == flagwire.SourceStale,
-		d.Source == flagwire.SourceBootstrap && d.ErrorCode != flagwire.ErrorNone && d.ErrorCode != flagwire.ErrorMissingBucketingAttribute:
+		d.Source == flagwire.SourceBootstrap && d.ErrorCode != "" && d.ErrorCode != flagwire.CodeMissingBucketingAttribute:
 		return "stale"
 	case d.Source == flagwire.SourceCache:
 		return "cached"
 	}
 	// The OpenFeature reason (the mapping flagserver's OFREP answers use),
 	// in lower case as the semantic conventions write it.
-	return strings.ToLower(wire.OFREPReason(d.Reason.Kind))
+	return strings.ToLower(wire.OFREPReason(string(d.Reason.Kind)))
 }
 
 // errorTypeOf maps a Flagwire error code to an error.type value: the
 // OpenFeature error code in lower case.
 func errorTypeOf(code flagwire.ErrorCode) string {
 	switch code {
-	case flagwire.ErrorFlagNotFound:
+	case flagwire.CodeFlagNotFound:
 		return "flag_not_found"
-	case flagwire.ErrorTypeMismatch:
+	case flagwire.CodeTypeMismatch:
 		return "type_mismatch"
-	case flagwire.ErrorNotReady:
+	case flagwire.CodeNotReady:
 		return "provider_not_ready"
-	case flagwire.ErrorBadResponse, "PARSE_ERROR":
+	case flagwire.CodeBadResponse, "PARSE_ERROR":
 		return "parse_error"
 	case "MISSING_BUCKETING_ATTRIBUTE", "TARGETING_KEY_MISSING":
 		return "targeting_key_missing"
@@ -365,7 +365,7 @@ func (t *Telemetry) Observe(c *flagwire.Client, attrs ...attribute.KeyValue) (me
 			}
 			o.ObserveInt64(t.breaker, v, stateOpts[i])
 		}
-		if status := c.Status(); status.ConfigSource != flagwire.SourceCallerDefault {
+		if status := c.Status(); status.ConfigSource != "" {
 			o.ObserveFloat64(t.configAge, status.ConfigAge.Seconds(), baseOpt)
 		}
 		return nil

@@ -225,7 +225,7 @@ func TestEvaluationEvent(t *testing.T) {
 				}
 				staleClient, err = flagwire.New(context.Background(), flagwire.WithEndpoint(h.srv.URL), flagwire.WithToken(h.srv.Token()),
 					flagwire.WithEnvironment("test"), flagwire.WithStreaming(false), flagwire.WithRetry(flagwire.RetrySettings{MaxAttempts: -1}),
-					flagwire.WithLogger(slog.New(slog.DiscardHandler)), flagwire.WithTTLBounds(time.Nanosecond, time.Nanosecond), flagwire.WithHooks(tel.Hook()))
+					flagwire.WithLogger(slog.New(slog.DiscardHandler)), flagwire.WithCache(flagwire.CacheSettings{MinTTL: time.Nanosecond, MaxTTL: time.Nanosecond}), flagwire.WithHooks(tel.Hook()))
 				if err != nil {
 					t.Fatal(err)
 				}

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/flagwire/flagwire"
+	"github.com/flagwire/flagwire/evaluate"
 )
 
 // peerCase is one evaluation through the SDK's OFREP mode against a peer.
@@ -122,11 +123,11 @@ var splitReason = map[string]string{"flagd": "TARGETING_MATCH", "relay": "SPLIT"
 func sdkReason(r string) string {
 	switch r {
 	case "TARGETING_MATCH":
-		return flagwire.ReasonRuleMatch
+		return string(evaluate.ReasonRuleMatch)
 	case "SPLIT":
-		return flagwire.ReasonRollout
+		return string(evaluate.ReasonRollout)
 	case "DISABLED":
-		return flagwire.ReasonOff
+		return string(evaluate.ReasonOff)
 	case "":
 		return "UNKNOWN"
 	}
@@ -178,13 +179,13 @@ func sdkWant(c peerCase) answer {
 	case c.status == http.StatusNotFound || c.status == http.StatusBadRequest:
 		code := c.raw.ErrorCode
 		if code == "TARGETING_KEY_MISSING" {
-			code = string(flagwire.ErrorMissingBucketingAttribute)
+			code = string(flagwire.CodeMissingBucketingAttribute)
 		}
-		return answer{Value: c.def, Reason: flagwire.ReasonError, ErrorCode: code}
+		return answer{Value: c.def, Reason: string(evaluate.ReasonError), ErrorCode: code}
 	case c.raw.Value == nil:
 		return answer{Value: c.def, Variant: c.raw.Variant, Reason: sdkReason(c.raw.Reason)}
 	case !fits(c.call, c.raw.Value):
-		return answer{Value: c.def, Reason: flagwire.ReasonError, ErrorCode: string(flagwire.ErrorTypeMismatch)}
+		return answer{Value: c.def, Reason: string(evaluate.ReasonError), ErrorCode: string(flagwire.CodeTypeMismatch)}
 	}
 	return answer{Value: c.raw.Value, Variant: c.raw.Variant, Reason: sdkReason(c.raw.Reason)}
 }
@@ -219,7 +220,7 @@ func rawAnswer(ctx context.Context, s *server, flag string, attrs flagwire.Attri
 // newSDK is a Flagwire client in OFREP mode on the peer.
 func newSDK(ctx context.Context, s *server) (*flagwire.Client, error) {
 	opts := []flagwire.Option{
-		flagwire.WithEndpoint(s.base), flagwire.WithOFREP(), flagwire.WithStreaming(false),
+		flagwire.WithEndpoint(s.base), flagwire.WithOFREP(true), flagwire.WithStreaming(false),
 		flagwire.WithTimeout(5 * time.Second), // a busy 2-core machine; loopback
 		flagwire.WithLogger(slog.New(slog.NewTextHandler(io.Discard, nil))),
 	}
@@ -248,7 +249,7 @@ func sdkAnswer(ctx context.Context, c *flagwire.Client, pc peerCase) answer {
 		d = c.JSON(ctx, pc.flag, &dst)
 		v = dst
 	}
-	return answer{Value: v, Variant: d.Variant, Reason: d.Reason.Kind, ErrorCode: string(d.ErrorCode)}
+	return answer{Value: v, Variant: d.Variant, Reason: string(d.Reason.Kind), ErrorCode: string(d.ErrorCode)}
 }
 
 // checkPeer runs the cases against one peer: the peer's own answer
@@ -323,7 +324,7 @@ func checkPeer(ctx context.Context, s *server, cases []peerCase, subjects int) (
 		observed := c
 		observed.status, observed.raw = http.StatusOK, got
 		if !inBulk {
-			observed.status, observed.raw = http.StatusNotFound, answer{ErrorCode: string(flagwire.ErrorFlagNotFound)}
+			observed.status, observed.raw = http.StatusNotFound, answer{ErrorCode: string(flagwire.CodeFlagNotFound)}
 		}
 		if why := bulkDeviation(s.name, c.flag, got); !ok && why != "" {
 			r.addKnown(c.flag, "peer bulk POST", wantText, gotText, why)
@@ -332,7 +333,7 @@ func checkPeer(ctx context.Context, s *server, cases []peerCase, subjects int) (
 		}
 		sw := sdkWant(observed)
 		d := res[i].Detail
-		sg := answer{Value: res[i].Value, Variant: d.Variant, Reason: d.Reason.Kind, ErrorCode: string(d.ErrorCode)}
+		sg := answer{Value: res[i].Value, Variant: d.Variant, Reason: string(d.Reason.Kind), ErrorCode: string(d.ErrorCode)}
 		r.add(c.flag, "SDK Evaluate batch (bulk)", sw.String(), sg.String(), sameAnswer(sg, sw))
 	}
 

@@ -67,6 +67,20 @@ func start(name, label, base, logPath string, bin string, args ...string) (*serv
 	return s, nil
 }
 
+// startReady is start, then waitReady on the flag bool-static; a process
+// that does not become ready is stopped.
+func startReady(ctx context.Context, name, label, base, logPath string, bin string, args ...string) (*server, error) {
+	s, err := start(name, label, base, logPath, bin, args...)
+	if err != nil {
+		return nil, err
+	}
+	if err := s.waitReady(ctx, "bool-static"); err != nil {
+		s.stop()
+		return nil, err
+	}
+	return s, nil
+}
+
 // stop ends the process: SIGTERM, then SIGKILL after 5 s.
 func (s *server) stop() {
 	if s == nil {
@@ -193,12 +207,8 @@ func startFlagwire(ctx context.Context, bin, flagsDir, work string, loadTokens i
 	data := filepath.Join(work, "flagwire-data")
 	base := fmt.Sprintf("http://127.0.0.1:%d", port)
 	args := append([]string{"serve", "--addr", fmt.Sprintf("127.0.0.1:%d", port), "--flags", flagsDir, "--log", "off", "--data", data}, extra...)
-	s, err := start("flagwire", "flagwire serve", base, filepath.Join(work, "flagwire.log"), bin, args...)
+	s, err := startReady(ctx, "flagwire", "flagwire serve", base, filepath.Join(work, "flagwire.log"), bin, args...)
 	if err != nil {
-		return nil, "", err
-	}
-	if err := s.waitReady(ctx, "bool-static"); err != nil {
-		s.stop()
 		return nil, "", err
 	}
 	_, h, _, err := s.post(ctx, checkClient, "/ofrep/v1/evaluate/flags/bool-static", `{"context":{"targetingKey":"probe"}}`, "")
@@ -284,18 +294,10 @@ func startFlagd(ctx context.Context, bin, flagsFile, work string) (*server, erro
 		ports[i] = p
 	}
 	base := fmt.Sprintf("http://127.0.0.1:%d", ports[3])
-	s, err := start("flagd", "flagd", base, filepath.Join(work, "flagd.log"), bin, "start",
+	return startReady(ctx, "flagd", "flagd", base, filepath.Join(work, "flagd.log"), bin, "start",
 		"--uri", "file:"+flagsFile,
 		"--port", strconv.Itoa(ports[0]), "--management-port", strconv.Itoa(ports[1]),
 		"--sync-port", strconv.Itoa(ports[2]), "--ofrep-port", strconv.Itoa(ports[3]))
-	if err != nil {
-		return nil, err
-	}
-	if err := s.waitReady(ctx, "bool-static"); err != nil {
-		s.stop()
-		return nil, err
-	}
-	return s, nil
 }
 
 // startRelay runs the GO Feature Flag relay proxy on 127.0.0.1 with a file
@@ -321,13 +323,5 @@ loglevel: error
 		return nil, err
 	}
 	base := fmt.Sprintf("http://127.0.0.1:%d", port)
-	s, err := start("relay", "GOFF relay", base, filepath.Join(work, "relay.log"), bin, "--config", cfgPath)
-	if err != nil {
-		return nil, err
-	}
-	if err := s.waitReady(ctx, "bool-static"); err != nil {
-		s.stop()
-		return nil, err
-	}
-	return s, nil
+	return startReady(ctx, "relay", "GOFF relay", base, filepath.Join(work, "relay.log"), bin, "--config", cfgPath)
 }

@@ -13,6 +13,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/flagwire/flagwire/flagserver"
+	"github.com/flagwire/flagwire/internal/testkit"
 )
 
 // TestReplicasMigrateAtOnce: replicas opening a new schema at the same
@@ -25,7 +26,9 @@ func TestReplicasMigrateAtOnce(t *testing.T) {
 	errs := make([]error, n)
 	var wg sync.WaitGroup
 	for i := range n {
-		wg.Go(func() { stores[i], errs[i] = Open(context.Background(), testDSN(t), Options{Schema: schema}) })
+		wg.Go(func() {
+			stores[i], errs[i] = Open(context.Background(), testkit.PostgresDSN(t), Options{Schema: schema})
+		})
 	}
 	wg.Wait()
 	for i, err := range errs {
@@ -45,7 +48,7 @@ func TestReplicasMigrateAtOnce(t *testing.T) {
 		}
 	}
 	var versions int
-	conn, err := pgx.Connect(context.Background(), testDSN(t))
+	conn, err := pgx.Connect(context.Background(), testkit.PostgresDSN(t))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -89,7 +92,7 @@ func TestUnreachableDatabase(t *testing.T) {
 // not help). It needs a server that checks passwords on 127.0.0.1 for
 // role flagwire_pw (.ci/postgres.sh configures one); elsewhere it skips.
 func TestWrongPassword(t *testing.T) {
-	dsn := testDSN(t)
+	dsn := testkit.PostgresDSN(t)
 	conn, err := pgx.Connect(context.Background(), dsn)
 	if err != nil {
 		t.Fatal(err)

@@ -428,6 +428,11 @@ func (st *Store) Write(ctx context.Context, req *flagserver.WriteRequest) (*flag
 		if err != nil {
 			return &buildError{err}
 		}
+		if ch.Decision != nil { // an approval (changes.go): applied only while pending
+			if err := decide(ctx, tx, ch.Decision); err != nil {
+				return &buildError{err}
+			}
+		}
 		b := &pgx.Batch{}
 		if ch.Entity != nil {
 			b.Queue(`INSERT INTO flagwire_entities (env, kind, key, doc) VALUES ($1, $2, $3, $4)
@@ -444,25 +449,12 @@ func (st *Store) Write(ctx context.Context, req *flagserver.WriteRequest) (*flag
 		} else {
 			b.Queue(`DELETE FROM flagwire_tombstones WHERE env = $1 AND kind = $2 AND key = $3`, req.Environment, ch.Kind, ch.Key)
 		}
-		if a := ch.Audit; a != nil {
-			b.Queue(`INSERT INTO flagwire_audit (at, env, entity, entry) VALUES ($1, $2, $3, $4)`, a.Time, a.Environment, a.Entity, a.Entry)
-		}
+		queueAudit(b, ch.Audit) // changes.go
 		if !req.PruneAuditBefore.IsZero() {
 			b.Queue(`DELETE FROM flagwire_audit WHERE id IN (SELECT id FROM flagwire_audit WHERE at < $1 ORDER BY id LIMIT 64)`, req.PruneAuditBefore)
 		}
 		b.Queue(`DELETE FROM flagwire_idempotency WHERE key IN (SELECT key FROM flagwire_idempotency WHERE expires <= $1 LIMIT 64)`, req.Now)
-		if r := ch.Idempotency; r != nil && req.IdempotencyKey != "" {
-			body := r.Body
-			if body == nil {
-				body = []byte{}
-			}
-			b.Queue(`INSERT INTO flagwire_idempotency (key, fingerprint, status, etag, location, warning, body, body_omitted, expires)
-				VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
-				ON CONFLICT (key) DO UPDATE SET fingerprint = EXCLUDED.fingerprint, status = EXCLUDED.status, etag = EXCLUDED.etag,
-				location = EXCLUDED.location, warning = EXCLUDED.warning, body = EXCLUDED.body, body_omitted = EXCLUDED.body_omitted,
-				expires = EXCLUDED.expires`,
-				[]byte(req.IdempotencyKey), r.Fingerprint[:], r.Status, r.ETag, r.Location, r.Warning, body, r.BodyOmitted, r.Expires)
-		}
+		queueIdempotency(b, req.IdempotencyKey, ch.Idempotency)
 		b.Queue(`INSERT INTO flagwire_changes (version, env, event) VALUES ($1, $2, $3)`, version, req.Environment, ch.Event)
 		if version%1000 == 0 { // keep the newest ChangesKept
 			b.Queue(`DELETE FROM flagwire_changes WHERE version <= $1`, version-st.kept)
@@ -556,41 +548,82 @@ func (st *Store) Tombstone(ctx context.Context, env, kind, key string) (string, 
 
 // Audit implements flagserver.Store.
 func (st *Store) Audit(ctx context.Context, q flagserver.AuditQuery) ([]flagserver.AuditRecord, error) {
-	where := []string{"TRUE"}
-	var args []any
-	arg := func(v any) string { args = append(args, v); return "$" + strconv.Itoa(len(args)) }
+	var f filter
 	if q.Before > 0 {
-		where = append(where, "id < "+arg(q.Before))
+		f.and("id < " + f.arg(q.Before))
 	}
 	if q.Entity != "" {
-		where = append(where, "entity = "+arg(q.Entity))
+		f.and("entity = " + f.arg(q.Entity))
 	}
-	if q.Environment != "" {
-		where = append(where, "env = "+arg(q.Environment))
+	f.environments(q.Environment, q.Environments)
+	auditWhere(&q, &f) // changes.go: actor and time
+	from := "flagwire_audit"
+	if q.Actor != "" {
+		from += ", LATERAL (SELECT convert_from(entry, 'UTF8')::jsonb AS doc) e"
 	}
-	if q.Environments != nil {
-		where = append(where, "env = ANY("+arg(q.Environments)+")")
-	}
-	rows, err := st.pool.Query(ctx, `SELECT id, at, env, entity, entry FROM flagwire_audit WHERE `+strings.Join(where, " AND ")+
-		` ORDER BY id DESC LIMIT `+arg(q.Limit), args...)
+	rows, err := st.pool.Query(ctx, `SELECT id, at, env, entity, entry FROM `+from+` WHERE `+f.sql()+
+		` ORDER BY id DESC LIMIT `+f.arg(q.Limit), f.args...)
 	if err != nil {
 		return nil, st.wrap(err)
 	}
+	out, err := page(rows, q.MaxBytes, func(rows pgx.Rows, r *flagserver.AuditRecord) (int, error) {
+		err := rows.Scan(&r.ID, &r.Time, &r.Environment, &r.Entity, &r.Entry)
+		return len(r.Entry), err
+	})
+	return out, st.wrap(err)
+}
+
+// filter builds a WHERE clause whose values are numbered placeholders.
+type filter struct {
+	conds []string
+	args  []any
+}
+
+// arg adds v to the query's arguments and returns its placeholder.
+func (f *filter) arg(v any) string {
+	f.args = append(f.args, v)
+	return "$" + strconv.Itoa(len(f.args))
+}
+
+// and adds a condition that every row must meet.
+func (f *filter) and(cond string) { f.conds = append(f.conds, cond) }
+
+// environments keeps the rows of env, when not empty, and of the
+// environments in envs, when not nil (a caller's allowed ones).
+func (f *filter) environments(env string, envs []string) {
+	if env != "" {
+		f.and("env = " + f.arg(env))
+	}
+	if envs != nil {
+		f.and("env = ANY(" + f.arg(envs) + ")")
+	}
+}
+
+// sql is the conjunction of the conditions, TRUE when there are none.
+func (f *filter) sql() string {
+	return strings.Join(append([]string{"TRUE"}, f.conds...), " AND ")
+}
+
+// page reads the rows of a newest-first listing, scanning each with scan,
+// which returns the row's size in bytes; it stops before the page would
+// pass maxBytes (when positive), though the first row is always kept.
+func page[T any](rows pgx.Rows, maxBytes int, scan func(pgx.Rows, *T) (int, error)) ([]T, error) {
 	defer rows.Close()
-	out := []flagserver.AuditRecord{}
+	out := []T{}
 	size := 0
 	for rows.Next() {
-		var r flagserver.AuditRecord
-		if err := rows.Scan(&r.ID, &r.Time, &r.Environment, &r.Entity, &r.Entry); err != nil {
-			return nil, st.wrap(err)
+		var v T
+		n, err := scan(rows, &v)
+		if err != nil {
+			return nil, err
 		}
-		if len(out) > 0 && q.MaxBytes > 0 && size+len(r.Entry) > q.MaxBytes {
+		if len(out) > 0 && maxBytes > 0 && size+n > maxBytes {
 			break
 		}
-		size += len(r.Entry)
-		out = append(out, r)
+		size += n
+		out = append(out, v)
 	}
-	return out, st.wrap(rows.Err())
+	return out, rows.Err()
 }
 
 // SigningKeys implements flagserver.Store: the first key is made once, by
@@ -714,6 +747,8 @@ CREATE TABLE flagwire_signing_keys (
 );
 `,
 	2: `ALTER TABLE flagwire_idempotency ADD COLUMN body_omitted integer NOT NULL DEFAULT 0;`,
+	3: migrationChangeRequests, // changes.go
+	4: mintedMigration,         // minted.go
 }
 
 // migrate creates the schema and applies the migrations it lacks, under

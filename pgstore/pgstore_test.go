@@ -4,35 +4,20 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
-	"os"
 	"testing"
 
 	"github.com/jackc/pgx/v5"
 
 	"github.com/flagwire/flagwire/flagserver"
 	"github.com/flagwire/flagwire/flagserver/storetest"
+	"github.com/flagwire/flagwire/internal/testkit"
 )
-
-// testDSN returns the DSN of the test database (FLAGWIRE_TEST_POSTGRES).
-// Without one the test is skipped, except in CI (CI=true), where it fails:
-// CI starts a cluster (.ci/postgres.sh) and must run these tests.
-func testDSN(t testing.TB) string {
-	t.Helper()
-	dsn := os.Getenv("FLAGWIRE_TEST_POSTGRES")
-	if dsn == "" {
-		if os.Getenv("CI") == "true" {
-			t.Fatal("FLAGWIRE_TEST_POSTGRES is not set in CI: .ci/run starts a PostgreSQL cluster and exports it")
-		}
-		t.Skip("FLAGWIRE_TEST_POSTGRES is not set: skipping the PostgreSQL tests (start a cluster with `eval \"$(.ci/postgres.sh start)\"`)")
-	}
-	return dsn
-}
 
 // newSchema returns a schema of its own for a test (dropped at its end),
 // so tests and packages can share one database.
 func newSchema(t testing.TB) string {
 	t.Helper()
-	dsn := testDSN(t)
+	dsn := testkit.PostgresDSN(t)
 	var b [6]byte
 	rand.Read(b[:])
 	schema := "flagwire_test_" + hex.EncodeToString(b[:])
@@ -52,7 +37,7 @@ func newSchema(t testing.TB) string {
 
 func openSchema(t testing.TB, schema string) *Store {
 	t.Helper()
-	st, err := Open(context.Background(), testDSN(t), Options{Schema: schema})
+	st, err := Open(context.Background(), testkit.PostgresDSN(t), Options{Schema: schema})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -62,8 +47,14 @@ func openSchema(t testing.TB, schema string) *Store {
 // TestStoreSuite runs the store suite (flagserver/storetest) on
 // PostgreSQL: the same tests as the embedded store's.
 func TestStoreSuite(t *testing.T) {
+	storetest.Run(t, harness())
+}
+
+// harness opens each store on a fresh schema and reopens it on the same
+// schema.
+func harness() storetest.Harness {
 	schemas := map[flagserver.Store]string{}
-	storetest.Run(t, storetest.Harness{
+	return storetest.Harness{
 		Open: func(t testing.TB) flagserver.Store {
 			s := newSchema(t)
 			st := openSchema(t, s)
@@ -79,17 +70,23 @@ func TestStoreSuite(t *testing.T) {
 			schemas[st2] = s
 			return st2
 		},
-	})
+	}
 }
 
 // TestServers runs the whole-server scenarios on PostgreSQL, the replica
 // scenarios included: several servers on one database.
 func TestServers(t *testing.T) {
-	storetest.RunServers(t, storetest.ServerHarness{
+	storetest.RunServers(t, serverHarness())
+}
+
+// serverHarness runs several servers on one database: each group of
+// servers shares a fresh schema.
+func serverHarness() storetest.ServerHarness {
+	return storetest.ServerHarness{
 		Shared: true,
 		NewStore: func(t testing.TB) func(t testing.TB) flagserver.Store {
 			s := newSchema(t)
 			return func(t testing.TB) flagserver.Store { return openSchema(t, s) }
 		},
-	})
+	}
 }

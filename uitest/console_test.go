@@ -244,11 +244,13 @@ func (tb *tab) signIn(base, token string) {
 }
 
 // The console in a real browser: sign in, find checkout-new-flow by
-// search, open it, turn it off with a reason while an SDK client's stream
-// receives the change, ramp a rollout 10 → 25 while a second person's
-// stale edit is refused with "changed by someone else", read the audit
-// entry, evaluate, and sign out; every page free of JavaScript errors,
-// CSP violations and serious accessibility violations.
+// search, open it, turn it off with a reason (in protected prod: a kill
+// switch goes through at once) while an SDK client's stream receives the
+// change, ramp a rollout 10 → 25 while a second person's stale edit is
+// refused with "changed by someone else", approve another person's change
+// request in prod, read the audit entry, evaluate, and sign out; every
+// page free of JavaScript errors, CSP violations and serious
+// accessibility violations.
 func TestConsoleInBrowser(t *testing.T) {
 	chromium := findChromium(t)
 	axe := axeSource(t)
@@ -261,8 +263,9 @@ func TestConsoleInBrowser(t *testing.T) {
 	t.Logf("screenshots in %s", shots)
 
 	api, err := flagserver.New(flagserver.Options{
-		Configs: []*evaluate.Config{prodConfig("prod"), prodConfig("staging")},
-		Tokens:  []flagserver.Token{alice, bob, sdk},
+		Configs:               []*evaluate.Config{prodConfig("prod"), prodConfig("staging")},
+		Tokens:                []flagserver.Token{alice, bob, sdk},
+		ProtectedEnvironments: []string{"prod"},
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -359,11 +362,11 @@ func TestConsoleInBrowser(t *testing.T) {
 		t.Fatal("the SDK still serves checkout-new-flow on")
 	}
 
-	// Ramp 10 → 25, while bob's page, opened before, is stale.
+	// Ramp 10 → 25 in staging, while bob's page, opened before, is stale.
 	b := newTab(t, browser, "bob")
 	b.signIn(base, bob.Secret)
-	b.load(chromedp.Navigate(base + "/ui/flags/search-v2?environment=prod"))
-	a.load(chromedp.Navigate(base + "/ui/flags/search-v2?environment=prod"))
+	b.load(chromedp.Navigate(base + "/ui/flags/search-v2?environment=staging"))
+	a.load(chromedp.Navigate(base + "/ui/flags/search-v2?environment=staging"))
 	a.do(chromedp.SendKeys(chromedp.ID("reason-default"), "error rate flat at 10%"))
 	a.load(chromedp.Click(chromedp.CSS(`button[name=step]`)))
 	if got := a.text(".notice"); got != "Rollout set to 25%." {
@@ -380,14 +383,36 @@ func TestConsoleInBrowser(t *testing.T) {
 		t.Fatalf("the conflict page shows %q, not the new 25%%", got)
 	}
 	b.checkPage(shots, axe, "07-conflict")
-	snap, _ := api.Snapshot("prod")
-	if f, _ := snap.Flag("search-v2"); *f.Default.Percentage != 25 {
-		t.Fatalf("search-v2 at %v%% after the conflict", *f.Default.Percentage)
+	if got := percentage(t, api, "staging", "search-v2"); got != 25 {
+		t.Fatalf("search-v2 at %v%% after the conflict", got)
 	}
 
-	// Change requests: this server requires no approval.
+	// prod is protected: bob's ramp there opens a change request, which
+	// alice approves from the change requests page.
+	b.load(chromedp.Navigate(base + "/ui/flags/search-v2?environment=prod"))
+	b.do(chromedp.SendKeys(chromedp.ID("reason-default"), "staging is fine at 25%"))
+	b.load(chromedp.Click(chromedp.CSS(`button[name=step]`)))
+	if got := b.text(".notice"); !strings.Contains(got, "once another person approves it") {
+		t.Fatalf("bob's ramp in prod: %q", got)
+	}
+	if got := percentage(t, api, "prod", "search-v2"); got != 10 {
+		t.Fatalf("a protected ramp applied before approval: %v%%", got)
+	}
 	a.load(chromedp.Navigate(base + "/ui/changes?environment=prod"))
 	a.checkPage(shots, axe, "08-changes")
+	a.load(chromedp.Click(chromedp.CSS(`table a[href^="/ui/changes/"]`)))
+	if got := a.text("table.diff"); !strings.Contains(got, "default.percentage") || !strings.Contains(got, "25") {
+		t.Fatalf("the change request's diff: %q", got)
+	}
+	a.checkPage(shots, axe, "08b-change-request")
+	a.do(chromedp.SendKeys(chromedp.ID("reason"), "metrics fine"))
+	a.load(chromedp.Click(chromedp.CSS(`form button.primary`)))
+	if got := a.text(".notice"); !strings.Contains(got, "approved and applied") {
+		t.Fatalf("after approving: %q", got)
+	}
+	if got := percentage(t, api, "prod", "search-v2"); got != 25 {
+		t.Fatalf("search-v2 in prod at %v%% after the approval", got)
+	}
 
 	// The audit log, filtered by entity and person.
 	a.load(chromedp.Navigate(base + "/ui/audit?environment=prod"))
@@ -521,4 +546,19 @@ func evaluateDirect(base, flag, ctx string) ([]string, error) {
 		want = append(want, fmt.Sprint(d.Bucketing.Bucket))
 	}
 	return want, nil
+}
+
+// percentage is env's flag key's fallthrough percentage, as the server
+// holds it.
+func percentage(t *testing.T, api *flagserver.Server, env, key string) float64 {
+	t.Helper()
+	snap, ok := api.Snapshot(env)
+	if !ok {
+		t.Fatalf("no environment %s", env)
+	}
+	f, ok := snap.Flag(key)
+	if !ok || f.Default == nil || f.Default.Percentage == nil {
+		t.Fatalf("%s has no percentage in %s", key, env)
+	}
+	return *f.Default.Percentage
 }

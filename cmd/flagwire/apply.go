@@ -192,11 +192,35 @@ func runApply(cmd *cobra.Command, dir string, o applyOptions) error {
 	fmt.Fprintf(errw, "Applying %s to environment %q…\n", plural(len(p.changes), "change"), env)
 	for i, c := range p.changes {
 		if err := a.apply(ctx, c, i+1, len(p.changes)); err != nil {
+			for _, o := range a.opened { // still open: say so before the error
+				fmt.Fprintf(out, "change request %s opened: %s (awaiting approval)\n", o.id, o.c.title())
+			}
 			return err
 		}
 	}
-	fmt.Fprintf(out, "Apply complete: %d added, %d changed, %d removed.\n", p.count('+'), p.count('~'), p.count('-'))
+	if len(a.opened) == 0 {
+		fmt.Fprintf(out, "Apply complete: %d added, %d changed, %d removed.\n", p.count('+'), p.count('~'), p.count('-'))
+		return nil
+	}
+	writeOpened(out, env, a.opened, len(p.changes))
 	return nil
+}
+
+// openedChange is a change request a write to a protected environment
+// opened (202 Accepted) instead of applying the change.
+type openedChange struct {
+	id string
+	c  *change
+}
+
+// writeOpened prints the change requests apply opened, one id a line.
+func writeOpened(out io.Writer, env string, opened []openedChange, total int) {
+	fmt.Fprintf(out, "Environment %q is protected: %s opened, awaiting approval by another principal (flagwire changes approve ID):\n",
+		env, plural(len(opened), "change request"))
+	for _, o := range opened {
+		fmt.Fprintf(out, "  %s  %s\n", o.id, o.c.title())
+	}
+	fmt.Fprintf(out, "Apply complete: %d applied, %d awaiting approval.\n", total-len(opened), len(opened))
 }
 
 // ---------------------------------------------------------------------
@@ -536,6 +560,8 @@ type applier struct {
 	env      string
 	reason   string
 	progress io.Writer
+	// opened are the change requests opened (protected environment).
+	opened []openedChange
 }
 
 // path is the entity's API path.
@@ -687,6 +713,15 @@ func (a *applier) apply(ctx context.Context, c *change, n, total int) error {
 	extra := ""
 	if resp.header.Get(wire.HeaderIdempotentReplayed) == "true" {
 		extra = ", replayed"
+	}
+	if resp.status == http.StatusAccepted { // a protected environment: a change request
+		var cr wire.ChangeRequest
+		if err := json.Unmarshal(resp.body, &cr); err != nil || cr.ID == "" {
+			return failure("%s: the server answered 202 without a change request: %s", c.title(), capBody(resp.body))
+		}
+		a.opened = append(a.opened, openedChange{id: cr.ID, c: c})
+		verb = "proposed"
+		extra += ", change request " + cr.ID + " awaits approval"
 	}
 	fmt.Fprintf(a.progress, "[%d/%d] %s %s %s (%s%s)\n", n, total, verb, c.kind, c.key, time.Since(start).Round(time.Millisecond), extra)
 	return nil

@@ -187,9 +187,11 @@ func TestCompletion(t *testing.T) {
 	mustRun(t, 0, "", "completion", "bash")
 }
 
-// TestBinaryExitCodes builds the real binary into a temporary directory
-// and checks the exit statuses main maps errors to.
-func TestBinaryExitCodes(t *testing.T) {
+// buildBinary builds the flagwire binary into a temporary directory, with
+// extra go build flags, and returns its path and the go command; it skips
+// the test under -short or without a go command in PATH.
+func buildBinary(t *testing.T, flags ...string) (bin, goBin string) {
+	t.Helper()
 	if testing.Short() {
 		t.Skip("builds the binary")
 	}
@@ -197,11 +199,18 @@ func TestBinaryExitCodes(t *testing.T) {
 	if err != nil {
 		t.Skip("no go command in PATH")
 	}
-	bin := filepath.Join(t.TempDir(), "flagwire")
-	build := exec.Command(goBin, "build", "-o", bin, ".")
-	if out, err := build.CombinedOutput(); err != nil {
+	bin = filepath.Join(t.TempDir(), "flagwire")
+	args := append(append([]string{"build"}, flags...), "-o", bin, ".")
+	if out, err := exec.Command(goBin, args...).CombinedOutput(); err != nil {
 		t.Fatalf("go build: %v\n%s", err, out)
 	}
+	return bin, goBin
+}
+
+// TestBinaryExitCodes builds the real binary into a temporary directory
+// and checks the exit statuses main maps errors to.
+func TestBinaryExitCodes(t *testing.T) {
+	bin, _ := buildBinary(t)
 	tests := []struct {
 		name   string
 		args   []string

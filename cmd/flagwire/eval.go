@@ -287,21 +287,13 @@ func localDecision(snap *evaluate.Snapshot, key string, attrs map[string]any, no
 	if res.Payload != nil {
 		d.Payload = jsonValue(res.Payload)
 	}
-	d.Reason = &wire.Reason{
-		Kind:         string(res.Reason.Kind),
-		RuleID:       res.Reason.RuleID,
-		Segment:      res.Reason.Segment,
-		Prerequisite: res.Reason.Prerequisite,
-		ErrorCode:    string(res.Reason.ErrorCode),
-	}
+	d.Reason = wire.ReasonOf(&res)
 	if res.HasBucketing {
-		b := int(res.Bucketing.Bucket)
-		d.Reason.Bucket = &b
 		by := evaluate.DefaultBucketBy
 		if f, ok := snap.Flag(key); ok && f.Bucketing.By != "" {
 			by = f.Bucketing.By
 		}
-		d.Bucketing = &wire.Bucketing{Seed: res.Bucketing.Seed, Hash: res.Bucketing.HashHex(), Bucket: b, By: by}
+		d.Bucketing = &wire.Bucketing{Seed: res.Bucketing.Seed, Hash: res.Bucketing.HashHex(), Bucket: *d.Reason.Bucket, By: by}
 	}
 	return d
 }

@@ -17,9 +17,7 @@ import (
 func TestEvalAgreesWithServer(t *testing.T) {
 	dir := exampleFlags(t)
 	srv := startFlags(t, dir)
-	keyPath, pubPath, _ := keygen(t, "k")
-	boot := filepath.Join(t.TempDir(), "bootstrap.json")
-	mustRun(t, 0, "", "sign", "--key", keyPath, "-o", boot, dir)
+	boot, pubPath := signBootstrap(t, dir)
 
 	tests := []struct {
 		name       string
@@ -107,10 +105,8 @@ func TestEvalHuman(t *testing.T) {
 func TestEvalErrors(t *testing.T) {
 	dir := exampleFlags(t)
 	srv := startFlags(t, dir)
-	keyPath, pubPath, _ := keygen(t, "k")
+	boot, pubPath := signBootstrap(t, dir)
 	_, otherPub, _ := keygen(t, "other")
-	boot := filepath.Join(t.TempDir(), "b.json")
-	mustRun(t, 0, "", "sign", "--key", keyPath, "-o", boot, dir)
 	tests := []struct {
 		name string
 		code int

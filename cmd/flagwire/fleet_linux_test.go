@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bufio"
 	"context"
 	"fmt"
 	"io"
@@ -9,11 +8,9 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
-	"slices"
 	"strconv"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -23,11 +20,7 @@ import (
 
 // serveProcess is `flagwire serve` in a child process (the test binary
 // running main, see TestMain).
-type serveProcess struct {
-	cmd  *exec.Cmd
-	url  string
-	done chan error
-}
+type serveProcess struct{ *testkit.Process }
 
 // startServeProcess starts `flagwire serve args…` in a child process and
 // waits for its address. It is stopped with SIGTERM at cleanup.
@@ -36,48 +29,13 @@ func startServeProcess(t *testing.T, args ...string) *serveProcess {
 	cmd := exec.Command(os.Args[0], append([]string{"serve", "--addr", "127.0.0.1:0", "--log", "off"}, args...)...)
 	cmd.Env = append(os.Environ(), envRunMain+"=1")
 	cmd.Stderr = os.Stderr
-	out, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	p := &serveProcess{cmd: cmd, done: make(chan error, 1)}
-	urls := make(chan string, 1)
-	go func() {
-		sc := bufio.NewScanner(out)
-		for sc.Scan() {
-			if u, ok := strings.CutPrefix(sc.Text(), "listening on "); ok {
-				urls <- u
-			}
-		}
-		p.done <- cmd.Wait()
-	}()
-	t.Cleanup(func() {
-		cmd.Process.Signal(syscall.SIGTERM)
-		select {
-		case <-p.done:
-		case <-time.After(20 * time.Second):
-			cmd.Process.Kill()
-			<-p.done
-		}
-	})
-	select {
-	case p.url = <-urls:
-	case err := <-p.done:
-		p.done <- err
-		t.Fatalf("serve exited: %v", err)
-	case <-time.After(20 * time.Second):
-		t.Fatal("serve did not start")
-	}
-	return p
+	return &serveProcess{testkit.StartServe(t, cmd, syscall.SIGTERM, 20*time.Second)}
 }
 
 // rss is the process's resident set size in bytes (VmRSS).
 func (p *serveProcess) rss(t *testing.T) int64 {
 	t.Helper()
-	b, err := os.ReadFile("/proc/" + strconv.Itoa(p.cmd.Process.Pid) + "/status")
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(p.Cmd.Process.Pid) + "/status")
 	if err != nil {
 		t.Skipf("no /proc: %v", err)
 	}
@@ -140,7 +98,7 @@ func TestServeFleetBehindProxy(t *testing.T) {
 	}
 	n := fleetSubscribers(t)
 	srv := startServeProcess(t, "--env", "prod", "--dev-token", "dev", "--trusted-proxies", "127.0.0.1")
-	addr := strings.TrimPrefix(srv.url, "http://")
+	addr := strings.TrimPrefix(srv.URL, "http://")
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 	rssBefore := srv.rss(t)
@@ -156,10 +114,7 @@ func TestServeFleetBehindProxy(t *testing.T) {
 		})
 	}
 	defer closeAll()
-	got := make([]time.Duration, n)
-	var t0 atomic.Int64
-	var ready, done sync.WaitGroup
-	var failed, refused atomic.Int64
+	fan := testkit.NewFanOut(n, marker, 3*time.Minute)
 	connStart := time.Now()
 	for i := range n {
 		c, err := (&net.Dialer{Timeout: 10 * time.Second}).DialContext(ctx, "tcp", addr)
@@ -169,53 +124,21 @@ func TestServeFleetBehindProxy(t *testing.T) {
 		conns = append(conns, c)
 		fmt.Fprintf(c, "GET /v1/stream?environment=prod HTTP/1.1\r\nHost: %s\r\nAuthorization: Bearer dev\r\n"+
 			"Accept: text/event-stream\r\nX-Forwarded-For: 10.%d.%d.%d\r\n\r\n", addr, i>>16, (i>>8)&255, i&255)
-		ready.Add(1)
-		done.Add(1)
-		go func() {
-			defer done.Done()
-			c.SetReadDeadline(time.Now().Add(3 * time.Minute))
-			br := bufio.NewReaderSize(c, 4096)
-			isReady := false
-			defer func() {
-				if !isReady {
-					ready.Done()
-				}
-			}()
-			status, err := br.ReadString('\n')
-			if err != nil || !strings.Contains(status, " 200 ") {
-				refused.Add(1)
-				return
-			}
-			for {
-				line, err := br.ReadString('\n')
-				if err != nil {
-					failed.Add(1)
-					return
-				}
-				if !isReady && strings.HasPrefix(line, ": flagwire stream") {
-					isReady = true
-					ready.Done()
-				}
-				if strings.Contains(line, marker) {
-					got[i] = time.Duration(time.Now().UnixNano() - t0.Load())
-					return
-				}
-			}
-		}()
+		fan.Watch(i, c)
 	}
-	ready.Wait()
+	refused, failed := fan.Ready()
 	connected := time.Since(connStart)
-	if r := refused.Load(); r > 0 {
-		t.Fatalf("%d of %d subscribers behind one trusted proxy were refused", r, n)
+	if refused > 0 {
+		t.Fatalf("%d of %d subscribers behind one trusted proxy were refused", refused, n)
 	}
-	if f := failed.Load(); f > 0 {
-		t.Fatalf("%d of %d streams ended before the change", f, n)
+	if failed > 0 {
+		t.Fatalf("%d of %d streams ended before the change", failed, n)
 	}
 	// The server's memory settles as it serves n streams.
 	rssAfter := srv.rss(t)
 
-	t0.Store(time.Now().UnixNano())
-	req, _ := http.NewRequestWithContext(ctx, "POST", srv.url+"/v1/flags?environment=prod",
+	fan.Mark()
+	req, _ := http.NewRequestWithContext(ctx, "POST", srv.URL+"/v1/flags?environment=prod",
 		strings.NewReader(`{"key":"fleet-flag","changeReason":"fleet test"}`))
 	req.Header.Set("Authorization", "Bearer dev")
 	req.Header.Set("Content-Type", "application/json")
@@ -228,13 +151,12 @@ func TestServeFleetBehindProxy(t *testing.T) {
 	if res.StatusCode != http.StatusCreated {
 		t.Fatalf("write: %d", res.StatusCode)
 	}
-	done.Wait()
+	got, missed := fan.Wait()
 	closeAll()
 	http.DefaultClient.CloseIdleConnections()
-	if f := failed.Load(); f > 0 {
-		t.Fatalf("%d of %d subscribers did not get the change", f, n)
+	if missed > 0 {
+		t.Fatalf("%d of %d subscribers did not get the change", missed, n)
 	}
-	slices.Sort(got)
 	q := func(p float64) time.Duration { return testkit.Quantile(got, p).Round(time.Microsecond) }
 	t.Logf("%d SSE subscribers through one trusted proxy address (default limits): all served; connecting took %v; "+
 		"server RSS %.1f MiB idle, %.1f MiB with them: %.1f KiB per subscriber; one change reached them all in %v (p50 %v, p99 %v)",

@@ -4,17 +4,16 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
-	"regexp"
 	"slices"
 	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/flagwire/flagwire/internal/testkit"
 )
 
 // lintNow is the time the lint testdata is checked at.
 const lintNow = "2026-06-25T12:00:00Z"
-
-var lintWantRE = regexp.MustCompile(`# want: (\d+ .*)$`)
 
 // lintWants collects the "# want: COL SEVERITY CODE[; …]" comments of the
 // YAML files under dir as "file:line:col severity code".
@@ -29,19 +28,7 @@ func lintWants(t *testing.T, dir string) []string {
 		if err != nil {
 			return err
 		}
-		for i, line := range strings.Split(string(data), "\n") {
-			m := lintWantRE.FindStringSubmatch(line)
-			if m == nil {
-				continue
-			}
-			for _, w := range strings.Split(m[1], ";") {
-				f := strings.Fields(w)
-				if len(f) != 3 {
-					t.Fatalf("%s:%d: bad want %q", p, i+1, w)
-				}
-				want = append(want, filepath.ToSlash(p)+":"+strconv.Itoa(i+1)+":"+f[0]+" "+f[1]+" "+f[2])
-			}
-		}
+		want = append(want, testkit.LintWants(t, filepath.ToSlash(p), data)...)
 		return nil
 	})
 	if err != nil {
@@ -175,18 +162,27 @@ func TestLintOptions(t *testing.T) {
 
 func TestLintUsageErrors(t *testing.T) {
 	empty := t.TempDir()
-	tests := []struct {
-		name   string
-		args   []string
-		stderr string
-	}{
+	wantUsageErrors(t, []usageCase{
 		{"missing dir", []string{"lint", "testdata/lint/missing"}, "testdata/lint/missing: no such file or directory"},
 		{"empty dir", []string{"lint", empty}, "no flags-as-code files"},
 		{"bad format", []string{"lint", "--format", "xml", "testdata/lint/warnings"}, `--format "xml"`},
 		{"bad now", []string{"lint", "--now", "tomorrow", "testdata/lint/warnings"}, `--now "tomorrow"`},
 		{"two dirs", []string{"lint", "a", "b"}, "accepts at most 1 arg"},
-	}
-	for _, tt := range tests {
+	})
+}
+
+// usageCase is a command line that is a usage error (exit status 2) and
+// what its standard error must hold.
+type usageCase struct {
+	name   string
+	args   []string
+	stderr string
+}
+
+// wantUsageErrors runs each case as a subtest.
+func wantUsageErrors(t *testing.T, cases []usageCase) {
+	t.Helper()
+	for _, tt := range cases {
 		t.Run(tt.name, func(t *testing.T) {
 			r := mustRun(t, 2, "", tt.args...)
 			if !strings.Contains(r.stderr, tt.stderr) {

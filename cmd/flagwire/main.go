@@ -51,6 +51,7 @@ func newRootCmd() *cobra.Command {
 		newSignCmd(),
 		newVerifyCmd(),
 		newApplyCmd(),
+		newChangesCmd(),
 		newEvalCmd(),
 		newImportEnvCmd(),
 		newVersionCmd(),

@@ -6,7 +6,6 @@ import (
 	"encoding/hex"
 	"net"
 	"net/url"
-	"os"
 	"strings"
 	"sync"
 	"testing"
@@ -22,13 +21,7 @@ import (
 // FLAGWIRE_TEST_POSTGRES the test is skipped, except in CI (CI=true).
 func pgDSN(t *testing.T) string {
 	t.Helper()
-	dsn := os.Getenv("FLAGWIRE_TEST_POSTGRES")
-	if dsn == "" {
-		if os.Getenv("CI") == "true" {
-			t.Fatal("FLAGWIRE_TEST_POSTGRES is not set in CI: .ci/run starts a PostgreSQL cluster and exports it")
-		}
-		t.Skip("FLAGWIRE_TEST_POSTGRES is not set: skipping the PostgreSQL tests (start a cluster with `eval \"$(.ci/postgres.sh start)\"`)")
-	}
+	dsn := testkit.PostgresDSN(t)
 	var b [6]byte
 	rand.Read(b[:])
 	schema := "flagwire_cli_" + hex.EncodeToString(b[:])

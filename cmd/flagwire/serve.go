@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/ed25519"
 	"crypto/rand"
+	"crypto/tls"
 	"encoding/base64"
 	"encoding/pem"
 	"errors"
@@ -15,6 +16,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime/debug"
+	"slices"
 	"strings"
 	"time"
 
@@ -41,6 +43,7 @@ type serveConfig struct {
 	devToken     string
 	signingKey   string
 	environments []string
+	protect      []string
 	logFormat    string
 	ui           bool
 
@@ -51,6 +54,8 @@ type serveConfig struct {
 
 	readLimit, writeLimit, authFailureLimit flagserver.RateLimit
 	maxBodyBytes, maxSegmentBodyBytes       int64
+
+	auth serveAuthConfig // serveauth.go
 }
 
 // Defaults of the connection flags of `flagwire serve`.
@@ -80,9 +85,31 @@ win over --flags); the bootstrap signing key is kept there too, in
 DIR/signing-key.pem (created 0600 on first start, then reused, so clients'
 trusted keys and last-known files stay valid), unless --signing-key is
 given. Without --data (and --signing-key) the key is ephemeral: a new one
-at every start. Without --tokens or --dev-token the server is open
-(development mode: no authentication). Environments given with --env and
-not defined elsewhere start empty.
+at every start. Environments given with --env and not defined elsewhere
+start empty.
+
+Authentication: static bearer tokens from --tokens (a secret, or only its
+SHA-256 as secretSha256) or --dev-token; OAuth 2.0 access tokens (JWTs)
+of --oauth-issuer (its discovery document names the JWKS) or --jwks-url,
+for --oauth-audience; public-client tokens the server mints (POST
+/v1/tokens); and, with --client-ca, client certificates whose subject
+(common name) a clientCert entry of --tokens names. Scopes: flags:read,
+flags:write, flags:approve, audit:read, tokens:mint. Without tokens or
+an issuer the server is open (development mode: no authentication), which
+it refuses on an address that is not loopback unless --insecure-open is
+given. --dev-token grants every scope on a loopback address, and on any
+other only flags:read, flags:write and audit:read (said at start).
+
+TLS: --tls-cert and --tls-key (PEM) serve HTTPS (TLS 1.2 or later);
+--client-ca (PEM bundle) requires every client to present a certificate
+it signed (mutual TLS).
+
+Approvals: a write to an environment named by --protect (or whose flags
+as code set requireApproval: true) is answered 202 Accepted with a change
+request; nothing is applied until a principal other than the requester,
+holding the flags:approve scope, approves it (flagwire changes approve
+ID). Turning off a flag whose metadata sets killSwitch: true is applied
+at once and audited as an emergency.
 
 Connections: request headers must arrive within --read-header-timeout,
 the whole request (headers and body) within --read-timeout, and the
@@ -165,9 +192,10 @@ given 10 seconds to finish.`,
 	f.DurationVar(&c.auditKeep, "audit-retention", 0, "remove audit entries older than this (e.g. 8760h); 0 keeps them all")
 	f.BoolVar(&c.newEpoch, "new-epoch", false, "with --data or --store: start a new store epoch, once, after restoring the data directory or database from a backup, so that local-mode clients follow its (older) versions")
 	f.StringVar(&c.tokensFile, "tokens", "", "YAML or JSON file: a list of {secret, subject, scopes, environments, readLimit, writeLimit}")
-	f.StringVar(&c.devToken, "dev-token", "", "accept this bearer token with every scope")
+	f.StringVar(&c.devToken, "dev-token", "", "accept this bearer token: every scope on a loopback address; flags:read, flags:write and audit:read on any other")
 	f.StringVar(&c.signingKey, "signing-key", "", "Ed25519 bootstrap signing key: PEM (PKCS #8) or a 32-byte seed (raw, hex or base64); default: DIR/signing-key.pem with --data (created 0600 on first start), else ephemeral")
 	f.StringSliceVar(&c.environments, "env", nil, "environments to serve even if no flags define them (repeatable)")
+	f.StringSliceVar(&c.protect, "protect", nil, "protect an environment (repeatable): its writes become change requests that another principal with flags:approve must approve")
 	f.StringVar(&c.logFormat, "log", "text", "request log format: text, json or off")
 	f.BoolVar(&c.ui, "ui", true, "serve the web console at /ui/ (a client of /v1: sign in with a token)")
 	f.DurationVar(&c.readHeaderTimeout, "read-header-timeout", defaultReadHeaderTimeout, "time to read a request's headers")
@@ -183,6 +211,7 @@ given 10 seconds to finish.`,
 	f.TextVar(&c.authFailureLimit, "auth-failure-limit", flagserver.DefaultAuthFailureLimit, "per-address rate limit of failed authentication: `RATE[/s][,BURST]` or off")
 	f.Int64Var(&c.maxBodyBytes, "max-body-bytes", flagserver.DefaultMaxBodyBytes, "largest request body")
 	f.Int64Var(&c.maxSegmentBodyBytes, "max-segment-body-bytes", flagserver.DefaultMaxSegmentBodyBytes, "largest body of a segment write (static id lists)")
+	c.auth.flags(cmd)
 	return cmd
 }
 
@@ -235,6 +264,7 @@ func runServe(ctx context.Context, cmd *cobra.Command, c serveConfig) error {
 		TrustedProxies:   trusted, ProxyHeader: c.proxyHeader,
 		ReadLimit: c.readLimit, WriteLimit: c.writeLimit, AuthFailureLimit: c.authFailureLimit,
 		MaxBodyBytes: c.maxBodyBytes, MaxSegmentBodyBytes: c.maxSegmentBodyBytes,
+		ProtectedEnvironments: c.protect,
 	}
 
 	seen := map[string]bool{}
@@ -263,11 +293,6 @@ func runServe(ctx context.Context, cmd *cobra.Command, c serveConfig) error {
 			return err
 		}
 		opts.Tokens = append(opts.Tokens, toks...)
-	}
-	if c.devToken != "" {
-		opts.Tokens = append(opts.Tokens, flagserver.Token{
-			Secret: c.devToken, Subject: "dev", Scopes: []string{wire.ScopeRead, wire.ScopeWrite},
-		})
 	}
 	keyOrigin := ""
 	switch {
@@ -301,6 +326,13 @@ func runServe(ctx context.Context, cmd *cobra.Command, c serveConfig) error {
 	if err != nil {
 		return err
 	}
+	// Credentials, secure defaults and TLS (serveauth.go).
+	sec, err := c.auth.setup(ctx, out, ln, &opts, c.devToken, logger)
+	if err != nil {
+		ln.Close()
+		return err
+	}
+	defer sec.close()
 	if n, ok := fileLimit(); ok && c.maxConns > 0 && n < uint64(c.maxConns)+64 {
 		fmt.Fprintf(out, "warning: the file descriptor limit (%d) leaves no room for --max-conns (%d) connections and the server's own files: raise it (ulimit -n) or lower --max-conns\n", n, c.maxConns)
 	}
@@ -320,7 +352,13 @@ func runServe(ctx context.Context, cmd *cobra.Command, c serveConfig) error {
 		ConnState:         lim.connState,
 	}
 	errc := make(chan error, 1)
-	go func() { errc <- hs.Serve(lim) }()
+	var serveLn net.Listener = lim
+	if sec.tls != nil {
+		hs.TLSConfig = sec.tls
+		hs.ErrorLog = slog.NewLogLogger(logger.Handler(), slog.LevelInfo) // failed handshakes
+		serveLn = tls.NewListener(lim, sec.tls)
+	}
+	go func() { errc <- hs.Serve(serveLn) }()
 	stopHTTP := func() {
 		hs.Close()
 		<-errc
@@ -354,6 +392,13 @@ func runServe(ctx context.Context, cmd *cobra.Command, c serveConfig) error {
 		stopHTTP()
 		return err
 	}
+	for _, env := range c.protect { // a typo would leave the real one unprotected
+		if !slices.Contains(srv.Environments(), env) {
+			srv.Close()
+			stopHTTP()
+			return fmt.Errorf("--protect %q: no such environment (serving %s)", env, strings.Join(srv.Environments(), ", "))
+		}
+	}
 	handler, err := withConsole(srv, c.ui, logger) // console.go
 	if err != nil {
 		srv.Close()
@@ -364,7 +409,7 @@ func runServe(ctx context.Context, cmd *cobra.Command, c serveConfig) error {
 	// Loading (YAML, compiling, restoring the data dir) leaves garbage the
 	// size of the input; the runtime would return it to the OS only
 	// minutes later. Return it now, so an idle server holds what it serves.
-	open := len(opts.Tokens) == 0
+	open := len(opts.Tokens) == 0 && opts.Verifier == nil
 	opts = flagserver.Options{} // the configs loaded are garbage now
 	debug.FreeOSMemory()
 	pub := srv.PublicKey()
@@ -388,9 +433,12 @@ func runServe(ctx context.Context, cmd *cobra.Command, c serveConfig) error {
 		fmt.Fprintln(out, "warning: no tokens configured: the server is open (development mode)")
 	}
 	fmt.Fprintf(out, "environments: %s\n", strings.Join(srv.Environments(), ", "))
-	fmt.Fprintf(out, "listening on http://%s\n", ln.Addr())
+	if len(c.protect) > 0 {
+		fmt.Fprintf(out, "protected (writes need approval): %s\n", strings.Join(c.protect, ", "))
+	}
+	fmt.Fprintf(out, "listening on %s://%s\n", sec.scheme(), ln.Addr())
 	if c.ui {
-		fmt.Fprintf(out, "web console: http://%s/ui/\n", ln.Addr())
+		fmt.Fprintf(out, "web console: %s://%s/ui/\n", sec.scheme(), ln.Addr())
 	}
 
 	select {
@@ -425,12 +473,12 @@ func loadTokens(path string) ([]flagserver.Token, error) {
 		return nil, fmt.Errorf("--tokens %s: %w", path, err)
 	}
 	for i, t := range toks {
-		if t.Secret == "" {
-			return nil, fmt.Errorf("--tokens %s: token %d has no secret", path, i+1)
+		if t.Secret == "" && t.SecretSHA256 == "" && !t.ClientCert {
+			return nil, fmt.Errorf("--tokens %s: token %d has no secret (give secret, secretSha256, or clientCert: true with the certificate's subject)", path, i+1)
 		}
 		for _, s := range t.Scopes {
-			if s != wire.ScopeRead && s != wire.ScopeWrite {
-				return nil, fmt.Errorf("--tokens %s: token %d: unknown scope %q", path, i+1, s)
+			if !flagserver.ValidScope(s) {
+				return nil, fmt.Errorf("--tokens %s: token %d: unknown scope %q (want one of %s)", path, i+1, s, strings.Join(flagserver.Scopes, ", "))
 			}
 		}
 	}

@@ -23,25 +23,16 @@ import (
 
 	"github.com/flagwire/flagwire/evaluate"
 	"github.com/flagwire/flagwire/flagserver"
+	"github.com/flagwire/flagwire/flagserver/storetest"
+	"github.com/flagwire/flagwire/internal/testkit"
 	"github.com/flagwire/flagwire/internal/wire"
 )
-
-// seedSalt returns a salt under which account "acme-co-1337" lands in the
-// B half of pricing-experiment's 50/50 rollout, as in the seed's response.
-func seedSalt() string {
-	for i := 0; ; i++ {
-		salt := fmt.Sprintf("prod-salt-%d", i)
-		if _, b := evaluate.Bucket(salt, "pricing-experiment", "acme-co-1337"); b >= 50000 {
-			return salt
-		}
-	}
-}
 
 // writeSeedFlags writes the seed's prod environment as flags as code.
 func writeSeedFlags(t *testing.T) string {
 	dir := t.TempDir()
 	files := map[string]string{
-		"prod.yaml": "environment: prod\nsalt: " + seedSalt() + "\nsegments:\n  - key: beta_testers\n    when: plan == 'pro'\n",
+		"prod.yaml": "environment: prod\nsalt: " + testkit.SeedSalt() + "\nsegments:\n  - key: beta_testers\n    when: plan == 'pro'\n",
 		"checkout-new-flow.yaml": `flagKey: checkout-new-flow
 environment: prod
 owners: ["payments-team"]
@@ -165,30 +156,12 @@ type result struct {
 	body   []byte
 }
 
+// call sends a request with storetest.Do (a body is JSON; headers are
+// "Name: value").
 func call(t *testing.T, method, url, body string, headers ...string) result {
 	t.Helper()
-	var rd io.Reader
-	if body != "" {
-		rd = strings.NewReader(body)
-	}
-	req, err := http.NewRequest(method, url, rd)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, h := range headers {
-		name, value, _ := strings.Cut(h, ": ")
-		req.Header.Set(name, value)
-	}
-	res, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer res.Body.Close()
-	b, err := io.ReadAll(res.Body)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return result{res.StatusCode, res.Header, b}
+	r := storetest.Do(t, method, url, body, headers...)
+	return result{r.Status, r.Header, r.Body}
 }
 
 // TestServeSeedExamples replays the seed guide's requests against a running
@@ -199,7 +172,7 @@ func TestServeSeedExamples(t *testing.T) {
 	flags := writeSeedFlags(t)
 	data := t.TempDir()
 	tokens := filepath.Join(t.TempDir(), "tokens.yaml")
-	os.WriteFile(tokens, []byte("- secret: "+TOKEN+"\n  subject: ci\n  scopes: [flags:read, flags:write]\n- secret: read-only\n  subject: dashboards\n  scopes: [flags:read]\n"), 0o600)
+	os.WriteFile(tokens, []byte("- secret: "+TOKEN+"\n  subject: ci\n  scopes: [flags:read, flags:write, audit:read]\n- secret: read-only\n  subject: dashboards\n  scopes: [flags:read]\n"), 0o600)
 	key := filepath.Join(t.TempDir(), "signing.key")
 	seed := make([]byte, ed25519.SeedSize)
 	os.WriteFile(key, []byte(hex.EncodeToString(seed)+"\n"), 0o600)

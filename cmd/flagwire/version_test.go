@@ -2,7 +2,6 @@ package main
 
 import (
 	"os/exec"
-	"path/filepath"
 	"runtime/debug"
 	"strings"
 	"testing"
@@ -62,17 +61,7 @@ func TestVersionCommands(t *testing.T) {
 // the build info as the go command reads it from the binary (go version
 // -m), a reader independent of the one under test.
 func TestBinaryVersion(t *testing.T) {
-	if testing.Short() {
-		t.Skip("builds the binary")
-	}
-	goBin, err := exec.LookPath("go")
-	if err != nil {
-		t.Skip("no go command in PATH")
-	}
-	bin := filepath.Join(t.TempDir(), "flagwire")
-	if out, err := exec.Command(goBin, "build", "-buildvcs=auto", "-o", bin, ".").CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
+	bin, goBin := buildBinary(t, "-buildvcs=auto")
 	info, err := exec.Command(goBin, "version", "-m", bin).Output()
 	if err != nil {
 		t.Fatalf("go version -m: %v", err)

@@ -54,7 +54,7 @@ func run() error {
 	extract := func(r *http.Request) flagwire.Attributes {
 		return flagwire.Attributes{"userId": r.Header.Get("X-User"), "plan": r.Header.Get("X-Plan"), "country": r.Header.Get("X-Country")}
 	}
-	site := httptest.NewServer(flagwire.Middleware(extract, flagwire.MiddlewarePrefetch(client, "new-header", "banner"))(mux))
+	site := httptest.NewServer(client.Middleware(extract, "new-header", "banner")(mux))
 	defer site.Close()
 
 	for _, u := range []struct{ id, plan, country string }{{"u1", "pro", "DE"}, {"u2", "free", "US"}, {"u1", "pro", "DE"}} {

@@ -164,7 +164,7 @@ func table(ctx context.Context, client *flagwire.Client) {
 }
 
 func reason(d flagwire.Detail) string {
-	parts := []string{d.Reason.Kind}
+	parts := []string{string(d.Reason.Kind)}
 	if d.Reason.RuleID != "" {
 		parts = append(parts, "rule="+d.Reason.RuleID)
 	}

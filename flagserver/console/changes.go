@@ -84,10 +84,21 @@ func extraFields(body []byte) [][2]string {
 		case "id", "status", "environment", "entity", "requestedBy", "changeReason", "diff", "baseETag", "currentETag":
 			continue
 		}
-		out = append(out, [2]string{k, jsonText(v)})
+		label, ok := changeFieldLabels[k]
+		if !ok {
+			label = k
+		}
+		out = append(out, [2]string{label, jsonText(v)})
 	}
 	slices.SortFunc(out, func(a, b [2]string) int { return strings.Compare(a[0], b[0]) })
 	return out
+}
+
+// changeFieldLabels names the change request fields the page shows as
+// they come.
+var changeFieldLabels = map[string]string{
+	"action": "Action", "createdAt": "Created", "decidedBy": "Decided by", "decisionReason": "Decision reason",
+	"decidedAt": "Decided", "appliedVersion": "Applied at version",
 }
 
 // diffView is a change request's diff made readable.

@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"regexp"
 	"strings"
 	"sync"
 	"testing"
@@ -154,7 +155,7 @@ func TestChangeRequests(t *testing.T) {
 	if res.status != http.StatusSeeOther {
 		t.Fatalf("approve: %d\n%s", res.status, res.body)
 	}
-	alice.get(res.header.Get("Location")).wantContains(t, "Change request cr-1 approved and applied.", `<span class="status applied">applied</span>`, "<dt>decidedBy</dt><dd>alice</dd>",
+	alice.get(res.header.Get("Location")).wantContains(t, "Change request cr-1 approved and applied.", `<span class="status applied">applied</span>`, "<dt>Decided by</dt><dd>alice</dd>",
 		`href="/ui/flags/search-v2?environment=prod"><code>flag:search-v2</code>`)
 	res = alice.post("/ui/changes/cr-2/reject", url.Values{"csrf": {ac}, "reason": {"keep it"}}).wantStatus(t, http.StatusSeeOther)
 	alice.get(res.header.Get("Location")).wantContains(t, "Change request cr-2 rejected.")
@@ -173,10 +174,71 @@ func TestChangeRequests(t *testing.T) {
 	}
 }
 
-// A server without change requests (no endpoint) says so on the page.
-func TestChangeRequestsUnsupported(t *testing.T) {
-	h := newHarness(t, Options{})
-	b := h.browser(t)
-	b.signIn(adminToken.Secret)
-	b.get("/ui/changes?environment=prod").wantStatus(t, http.StatusOK).wantContains(t, "no change requests")
+// On a protected environment (the server's approvals): a ramp opens a
+// change request and changes nothing; the requester cannot approve it;
+// another person approves it from its page and it is applied; a kill
+// switch is applied at once as an emergency, while turning off another
+// flag waits for approval; an approval that comes after the flag changed
+// is refused as stale; the audit log shows requester, approver and
+// emergency.
+func TestChangeRequestsOnProtectedEnvironment(t *testing.T) {
+	h := newHarnessAPI(t, flagserver.Options{Configs: []*evaluate.Config{testConfig("prod")}, Tokens: allTokens,
+		ProtectedEnvironments: []string{"prod"}}, Options{})
+	alice, bob := h.browser(t), h.browser(t)
+	ac, bc := alice.signIn(adminToken.Secret), bob.signIn(writerToken.Secret)
+
+	ramp := func(b *browser, csrf, step, reason string) *page {
+		t.Helper()
+		etag := b.get("/ui/flags/search-v2?environment=prod").field(t, etagRE)
+		return b.post("/ui/flags/search-v2/ramp", url.Values{"csrf": {csrf}, "environment": {"prod"}, "etag": {etag},
+			"target": {"default"}, "step": {step}, "reason": {reason}})
+	}
+	res := ramp(bob, bc, "25", "error rate flat").wantStatus(t, http.StatusSeeOther)
+	notice := bob.get(res.header.Get("Location")).wantStatus(t, http.StatusOK)
+	m := regexp.MustCompile(`Change request (\S+) opened: the rollout changes to 25%`).FindStringSubmatch(notice.body)
+	if m == nil {
+		t.Fatalf("no change request notice:\n%s", notice.body)
+	}
+	id := m[1]
+	if got := *h.flag(t, "prod", "search-v2").Default.Percentage; got != 10 {
+		t.Fatalf("a protected ramp was applied before approval: %v%%", got)
+	}
+	bob.get("/ui/changes/"+id).wantContains(t, "You requested this change", "<code>default.percentage</code></td><td><del>10</del></td><td><ins>25</ins>")
+	bob.post("/ui/changes/"+id+"/approve", url.Values{"csrf": {bc}, "reason": {"mine"}}).wantStatus(t, http.StatusForbidden)
+	alice.get("/ui/changes?environment=prod").wantContains(t, `href="/ui/changes/`+id+`"`, "error rate flat")
+	alice.get("/ui/changes/"+id).wantContains(t, "Approve and apply")
+	res = alice.post("/ui/changes/"+id+"/approve", url.Values{"csrf": {ac}, "reason": {"metrics fine"}}).wantStatus(t, http.StatusSeeOther)
+	alice.get(res.header.Get("Location")).wantContains(t, "approved and applied", `<span class="status applied">applied</span>`)
+	if got := *h.flag(t, "prod", "search-v2").Default.Percentage; got != 25 {
+		t.Fatalf("approved ramp: %v%%", got)
+	}
+
+	// The kill switch stays fast; another flag's turn-off waits.
+	bob.post("/ui/flags/checkout-new-flow/kill", url.Values{"csrf": {bc}, "environment": {"prod"}, "reason": {"INC-9"}}).
+		wantStatus(t, http.StatusOK).wantContains(t, "is off in prod", "SDK streams were told at")
+	if h.flag(t, "prod", "checkout-new-flow").State != "off" {
+		t.Fatal("the kill switch waited for approval")
+	}
+	bob.post("/ui/flags/search-v2/kill", url.Values{"csrf": {bc}, "environment": {"prod"}, "reason": {"INC-10"}}).
+		wantStatus(t, http.StatusOK).wantContains(t, "Change request opened for", "stays on until another person approves")
+	if h.flag(t, "prod", "search-v2").State == "off" {
+		t.Fatal("a flag that is no kill switch was turned off without approval")
+	}
+
+	// Stale: the flag changes after the request, before the approval.
+	res = ramp(bob, bc, "50", "next step").wantStatus(t, http.StatusSeeOther)
+	m = regexp.MustCompile(`Change request (\S+) opened`).FindStringSubmatch(bob.get(res.header.Get("Location")).body)
+	f := h.flag(t, "prod", "search-v2")
+	f.Metadata.Description = "edited by the operator"
+	if _, err := h.api.PutFlag("prod", f, "operator", "edit"); err != nil {
+		t.Fatal(err)
+	}
+	alice.post("/ui/changes/"+m[1]+"/approve", url.Values{"csrf": {ac}, "reason": {"ok"}}).wantStatus(t, http.StatusConflict).
+		wantContains(t, "Not applied", "proposed again")
+
+	audit := alice.get("/ui/audit?environment=prod")
+	audit.wantContains(t, "Approved by alice: metrics fine", "requested by bob", `<span class="tag kill">emergency</span>`)
+	if got := entries(alice.get("/ui/audit?environment=prod&actor=alice")); len(got) == 0 {
+		t.Fatal("the approver's entries are not found by person")
+	}
 }

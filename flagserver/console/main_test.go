@@ -78,7 +78,13 @@ func newHarness(t testing.TB, opts Options, configs ...*evaluate.Config) *harnes
 	if configs == nil {
 		configs = []*evaluate.Config{testConfig("prod"), testConfig("staging")}
 	}
-	api, err := flagserver.New(flagserver.Options{Configs: configs, Tokens: allTokens, RequireChangeReason: map[string]bool{}})
+	return newHarnessAPI(t, flagserver.Options{Configs: configs, Tokens: allTokens, RequireChangeReason: map[string]bool{}}, opts)
+}
+
+// newHarnessAPI is newHarness with the API server's options.
+func newHarnessAPI(t testing.TB, apiOpts flagserver.Options, opts Options) *harness {
+	t.Helper()
+	api, err := flagserver.New(apiOpts)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -37,6 +37,7 @@ type ServerHarness struct {
 func RunServers(t *testing.T, h ServerHarness) {
 	t.Run("RetryAndTombstoneAfterRestart", func(t *testing.T) { testRestart(t, h) })
 	t.Run("AuditPages", func(t *testing.T) { testAuditPages(t, h) })
+	t.Run("Approvals", func(t *testing.T) { testApprovals(t, h) }) // approvals.go
 	if !h.Shared {
 		return
 	}
@@ -44,6 +45,8 @@ func RunServers(t *testing.T, h ServerHarness) {
 	t.Run("ConcurrentDeletesAcrossReplicas", func(t *testing.T) { testConcurrentDeletes(t, h) })
 	t.Run("ReadYourWritesAcrossReplicas", func(t *testing.T) { testReadYourWrites(t, h) })
 	t.Run("StreamAcrossReplicas", func(t *testing.T) { testStreamAcrossReplicas(t, h) })
+	t.Run("KeyRotationReachesReplicas", func(t *testing.T) { testRotationReachesReplicas(t, h) }) // signing.go
+	t.Run("WebSocketAcrossReplicas", func(t *testing.T) { testWebSocketAcrossReplicas(t, h) })    // websocket.go
 }
 
 // Server is a flagserver.Server behind a loopback HTTP server.
@@ -64,12 +67,22 @@ func (s *Server) Close() {
 func StartServer(t testing.TB, st flagserver.Store) *Server {
 	t.Helper()
 	cfg := &evaluate.Config{Environment: "prod", Salt: "salt", Flags: []evaluate.Flag{{Key: "f"}, {Key: "g"}, {Key: "h"}, {Key: "k"}}}
-	s, err := flagserver.New(flagserver.Options{Store: st, Configs: []*evaluate.Config{cfg}, RequireChangeReason: map[string]bool{},
-		ReadLimit: flagserver.RateLimit{PerSecond: -1}, WriteLimit: flagserver.RateLimit{PerSecond: -1}, PollInterval: 50 * time.Millisecond})
+	return start(t, flagserver.Options{Store: st, Configs: []*evaluate.Config{cfg}, RequireChangeReason: map[string]bool{}})
+}
+
+// start starts a server with opts, without rate limits and polling the
+// store every 50ms, behind a loopback HTTP server closed when the test
+// ends.
+func start(t testing.TB, opts flagserver.Options) *Server {
+	t.Helper()
+	opts.ReadLimit = flagserver.RateLimit{PerSecond: -1}
+	opts.WriteLimit = flagserver.RateLimit{PerSecond: -1}
+	opts.PollInterval = 50 * time.Millisecond
+	s, err := flagserver.New(opts)
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := &Server{Server: s, URL: "", hs: httptest.NewServer(s)}
+	srv := &Server{Server: s, hs: httptest.NewServer(s)}
 	srv.URL = srv.hs.URL
 	t.Cleanup(srv.Close)
 	return srv
@@ -286,7 +299,7 @@ type stream struct {
 	done   chan struct{}
 }
 
-func openStream(t *testing.T, s *Server, lastID string) *stream {
+func openStream(t *testing.T, s *Server, lastID string, headers ...string) *stream {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	req, err := http.NewRequestWithContext(ctx, "GET", s.URL+"/v1/stream?environment=prod", nil)
@@ -296,6 +309,10 @@ func openStream(t *testing.T, s *Server, lastID string) *stream {
 	}
 	if lastID != "" {
 		req.Header.Set("Last-Event-ID", lastID)
+	}
+	for _, h := range headers {
+		k, v, _ := strings.Cut(h, ": ")
+		req.Header.Set(k, v)
 	}
 	res, err := http.DefaultClient.Do(req)
 	if err != nil {
@@ -354,17 +371,25 @@ func (st *stream) Close() {
 	<-st.done
 }
 
-func testStreamAcrossReplicas(t *testing.T, h ServerHarness) {
-	a, b := two(t, h)
-	sb := openStream(t, b, "")
+// writesOn makes n writes of flag k on srv (owners prefix0, prefix1, …)
+// and returns the version each made.
+func writesOn(t *testing.T, srv *Server, prefix string, n int) []int64 {
+	t.Helper()
 	var versions []int64
-	for i := range 3 {
-		res := Do(t, "PATCH", a.URL+"/v1/flags/k?environment=prod", fmt.Sprintf(`{"owners":["s%d"]}`, i), "If-Match: "+etagOf(t, a, "k"))
+	for i := range n {
+		res := Do(t, "PATCH", srv.URL+"/v1/flags/k?environment=prod", fmt.Sprintf(`{"owners":["%s%d"]}`, prefix, i), "If-Match: "+etagOf(t, srv, "k"))
 		want(t, res, 200)
 		var f evaluate.Flag
 		json.Unmarshal(res.Body, &f)
 		versions = append(versions, f.Version)
 	}
+	return versions
+}
+
+func testStreamAcrossReplicas(t *testing.T, h ServerHarness) {
+	a, b := two(t, h)
+	sb := openStream(t, b, "")
+	versions := writesOn(t, a, "s", 3)
 	for _, v := range versions {
 		ev := sb.Next(t)
 		var se wire.StreamEvent

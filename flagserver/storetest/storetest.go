@@ -45,6 +45,8 @@ func Run(t *testing.T, h Harness) {
 		{"Changes", testChanges},
 		{"SigningKeyAndEpoch", testSigningKey},
 		{"Durable", testDurable},
+		{"ChangeRequests", testChangeRequests}, // changes.go
+		{"AuditFilters", testAuditFilters},     // changes.go
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) { tc.fn(t, h) })

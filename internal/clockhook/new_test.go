@@ -47,15 +47,15 @@ func TestNewEvaluatesAtTheHookedClock(t *testing.T) {
 	defer plain.Close(context.Background())
 
 	ctx := flagwire.WithAttributes(context.Background(), flagwire.Attributes{"userId": "u1"})
-	check := func(c *flagwire.Client, who string, want bool, wantReason string) {
+	check := func(c *flagwire.Client, who string, want bool, wantReason evaluate.ReasonKind) {
 		t.Helper()
 		v, d := c.BoolDetail(ctx, "launch", !want)
 		if v != want || d.Reason.Kind != wantReason || d.ErrorCode != "" {
 			t.Errorf("%s: launch = %v (%s, %q), want %v (%s)", who, v, d.Reason.Kind, d.ErrorCode, want, wantReason)
 		}
 	}
-	check(hooked, "hooked at 2089-12-31T23:59:59Z", false, flagwire.ReasonDefault)
+	check(hooked, "hooked at 2089-12-31T23:59:59Z", false, evaluate.ReasonDefault)
 	set(time.Date(2090, 1, 1, 0, 0, 0, 0, time.UTC))
-	check(hooked, "hooked at 2090-01-01T00:00:00Z", true, flagwire.ReasonRuleMatch)
-	check(plain, "the real clock (before 2090)", false, flagwire.ReasonDefault)
+	check(hooked, "hooked at 2090-01-01T00:00:00Z", true, evaluate.ReasonRuleMatch)
+	check(plain, "the real clock (before 2090)", false, evaluate.ReasonDefault)
 }

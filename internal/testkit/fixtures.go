@@ -34,3 +34,16 @@ func BetaSegment(n int) evaluate.Segment {
 
 // BetaID is the i-th id of BetaSegment: "beta-0042" for 42.
 func BetaID(i int) string { return fmt.Sprintf("beta-%04d", i) }
+
+// SeedSalt returns the first salt "prod-salt-N" under which account
+// "acme-co-1337" lands in the B half (bucket 50000 and up) of
+// pricing-experiment's 50/50 rollout, as in the integration guide's
+// example response.
+func SeedSalt() string {
+	for i := 0; ; i++ {
+		salt := fmt.Sprintf("prod-salt-%d", i)
+		if _, b := evaluate.Bucket(salt, "pricing-experiment", "acme-co-1337"); b >= 50000 {
+			return salt
+		}
+	}
+}

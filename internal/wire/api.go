@@ -44,6 +44,9 @@ const (
 	CodeRateLimited          = "rate_limited"           // 429: see Retry-After
 	CodeInternal             = "internal"               // 500
 	CodeUnavailable          = "unavailable"            // 503: server closing
+	CodeChangeNotFound       = "change_not_found"       // 404: no change request with that id
+	CodeChangeNotPending     = "change_not_pending"     // 409: the change request was already decided; details.status
+	CodeChangeStale          = "change_stale"           // 409: the entity changed since the change request; details.baseETag, details.currentETag
 )
 
 // DeleteResponse is the body of a successful DELETE.
@@ -74,6 +77,9 @@ type PublicKeyInfo struct {
 type AuditResponse struct {
 	Entries    []AuditEntry `json:"entries"`
 	NextBefore int64        `json:"nextBefore,omitempty"`
+	// NextCursor, when set, is the "cursor" query parameter of the next
+	// (older) page.
+	NextCursor string `json:"nextCursor,omitempty"`
 }
 
 // Size limits shared by the SDK and the server.
@@ -96,3 +102,20 @@ const (
 // (a static segment above the server's bloat threshold, a config near
 // MaxServedConfigBytes); several are joined by "; ".
 const HeaderWarning = "X-Flagwire-Warning"
+
+// ReasonOf is the reason of a decided result as the Flag API sends it,
+// with the bucket when the result has bucketing.
+func ReasonOf(res *evaluate.Result) *Reason {
+	r := &Reason{
+		Kind:         string(res.Reason.Kind),
+		RuleID:       res.Reason.RuleID,
+		Segment:      res.Reason.Segment,
+		Prerequisite: res.Reason.Prerequisite,
+		ErrorCode:    string(res.Reason.ErrorCode),
+	}
+	if res.HasBucketing {
+		b := int(res.Bucketing.Bucket)
+		r.Bucket = &b
+	}
+	return r
+}

@@ -180,4 +180,15 @@ type AuditEntry struct {
 	RequestID    string          `json:"requestId"`
 	Before       json.RawMessage `json:"before,omitempty"`
 	After        json.RawMessage `json:"after,omitempty"`
+	// ChangeRequest is the id of the change request the entry belongs to
+	// (a protected environment's write: proposed, rejected, stale or
+	// applied); RequestedBy and ChangeReason are its requester's, and
+	// ApprovedBy and ApprovalReason the second principal's decision.
+	ChangeRequest  string `json:"changeRequest,omitempty"`
+	RequestedBy    string `json:"requestedBy,omitempty"`
+	ApprovedBy     string `json:"approvedBy,omitempty"`
+	ApprovalReason string `json:"approvalReason,omitempty"`
+	// Emergency marks a kill switch turned off in a protected environment
+	// without approval.
+	Emergency bool `json:"emergency,omitempty"`
 }
