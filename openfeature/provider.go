@@ -180,6 +180,10 @@ type Provider struct {
 	shutdown bool
 	cancels  []func()
 	wg       sync.WaitGroup
+
+	// onReady reasserts the provider's state after the SDK's own
+	// PROVIDER_READY (see reassert); registered with the global API.
+	onReady func(of.EventDetails)
 }
 
 // Interfaces the SDK detects.
@@ -286,6 +290,13 @@ func (p *Provider) start() bool {
 		}),
 		p.client.OnStatusChange(p.observe),
 	)
+	p.onReady = func(d of.EventDetails) {
+		if d.ProviderName == Name {
+			p.reassert()
+		}
+	}
+	of.AddHandler(of.ProviderReady, &p.onReady)
+	p.cancels = append(p.cancels, func() { of.RemoveHandler(of.ProviderReady, &p.onReady) })
 	p.wg.Add(1)
 	go func() {
 		defer p.wg.Done()
@@ -327,6 +338,42 @@ func (p *Provider) ShutdownWithContext(ctx context.Context) error {
 	close(p.done)
 	p.wg.Wait()
 	return p.client.Close(ctx)
+}
+
+// reassert runs after the SDK recorded a PROVIDER_READY of a Flagwire
+// provider. The SDK records the outcome of Init (READY) on its own
+// goroutine after Init returns, while events from the provider travel
+// through another: a STALE or ERROR the provider sent as Init returned
+// (config already stale, from a bootstrap or last-known file, say) could
+// be recorded first and then overwritten by READY, leaving the SDK at
+// READY while the provider had told it otherwise. Sending the provider's
+// non-READY state again from here orders it after READY: the SDK stores
+// a state before it runs its handlers. Another Flagwire provider's READY
+// can repeat an event; it never changes the state.
+func (p *Provider) reassert() {
+	p.mu.Lock()
+	state, shutdown := p.state, p.shutdown
+	p.mu.Unlock()
+	var typ of.EventType
+	switch {
+	case shutdown:
+		return
+	case state == of.StaleState:
+		typ = of.ProviderStale
+	case state == of.ErrorState:
+		typ = of.ProviderError
+	default:
+		return
+	}
+	st := p.client.Status()
+	ev := of.Event{ProviderName: Name, EventType: typ, ProviderEventDetails: of.ProviderEventDetails{Message: "flag data is " + string(st.State)}}
+	if st.LastError != "" {
+		ev.Message += ": " + st.LastError
+	}
+	if typ == of.ProviderError {
+		ev.ErrorCode = of.GeneralCode
+	}
+	p.enqueue(ev)
 }
 
 // observe turns the client's status into STALE, ERROR or READY events,

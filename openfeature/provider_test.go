@@ -713,3 +713,59 @@ func TestShutdown(t *testing.T) {
 		t.Errorf("second Shutdown: %v", err)
 	}
 }
+
+// initAfterStale is a provider whose InitWithContext returns only once the
+// SDK has recorded the STALE the provider sent as its Init ended: the
+// interleaving a busy machine produces now and then, made certain.
+type initAfterStale struct {
+	*flagwireof.Provider
+	domain string
+}
+
+func (p initAfterStale) InitWithContext(ctx context.Context, ec openfeature.EvaluationContext) error {
+	if err := p.Provider.InitWithContext(ctx, ec); err != nil {
+		return err
+	}
+	c := openfeature.NewClient(p.domain)
+	for c.State() != openfeature.StaleState {
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(time.Millisecond): // polling the SDK's state, bounded by ctx
+		}
+	}
+	return nil
+}
+
+// A config already stale when Init ends: the SDK records the provider's
+// STALE, then Init's own READY; the provider asserts STALE again after
+// that READY, so the SDK ends at STALE rather than READY.
+func TestStaleAtInitSurvivesTheSDKsReady(t *testing.T) {
+	srv := flagtest.NewServer(t, flagtest.WithConfig(testConfig()))
+	client, err := flagwire.New(context.Background(), append(baseOptions(srv),
+		flagwire.WithMode(flagwire.ModeLocal), flagwire.WithStaleAfter(time.Nanosecond), flagwire.WithStreaming(false))...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := client.WaitReady(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	domain := t.Name()
+	p := initAfterStale{Provider: flagwireof.NewProvider(client, flagwireof.WithStatusInterval(-1)), domain: domain}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		if err := openfeature.ShutdownWithContext(ctx); err != nil {
+			t.Errorf("openfeature shutdown: %v", err)
+		}
+	})
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := openfeature.SetNamedProviderWithContextAndWait(ctx, domain, p); err != nil {
+		t.Fatal(err)
+	}
+	c := openfeature.NewClient(domain)
+	stale := events(c, openfeature.ProviderStale) // runs at once if the state is STALE
+	waitEvent(t, stale, "PROVIDER_STALE after Init's READY", nil)
+	wantState(t, c, openfeature.StaleState)
+}
