@@ -222,7 +222,7 @@ func (s *Server) changeOf(es, cur *envState, next *evaluate.Config, m mutation, 
 	ev := wire.StreamEvent{Type: wire.EventInvalidate, Environment: es.name, Version: es.version()}
 	if m.kind == "flag" {
 		ev.FlagKey = m.key
-		ev.Dependents = dependents(m.key, cur.cfg, next)
+		ev.Dependents = evaluate.Dependents(m.key, cur.cfg, next)
 	} else {
 		ev.SegmentKey = m.key
 	}
@@ -257,39 +257,6 @@ func (s *Server) checkSize(es, cur *envState, m mutation) error {
 		es.warnings = append(es.warnings, fmt.Sprintf("environment %q's config is %d bytes, %d%% of the %d-byte limit", es.name, size, size*100/limit, limit))
 	}
 	return nil
-}
-
-// dependents returns, sorted, every flag that depends on key through
-// prerequisites, directly or transitively, in any of cfgs (the config
-// before and after a change: a flag that depended on key before the change
-// must drop its decisions too). nil when there are none. Cycles, which
-// Compile refuses anyway, end the walk.
-func dependents(key string, cfgs ...*evaluate.Config) []string {
-	requiredBy := map[string][]string{} // prerequisite → flags requiring it
-	for _, c := range cfgs {
-		for i := range c.Flags {
-			f := &c.Flags[i]
-			for _, p := range f.Prerequisites {
-				requiredBy[p.FlagKey] = append(requiredBy[p.FlagKey], f.Key)
-			}
-		}
-	}
-	seen := map[string]bool{key: true}
-	queue := []string{key}
-	var out []string
-	for len(queue) > 0 {
-		k := queue[0]
-		queue = queue[1:]
-		for _, d := range requiredBy[k] {
-			if !seen[d] {
-				seen[d] = true
-				out = append(out, d)
-				queue = append(queue, d)
-			}
-		}
-	}
-	slices.Sort(out)
-	return out
 }
 
 // goneError is the error of a PATCH or DELETE whose entity does not

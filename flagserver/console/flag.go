@@ -179,7 +179,7 @@ func (c *Console) showFlag(w http.ResponseWriter, r *http.Request, s *session, s
 		}
 		d.Prerequisites = append(d.Prerequisites, [2]string{p.FlagKey, strings.Join(vs, ", ")})
 	}
-	d.Dependents = dependentsOf(key, cfg)
+	d.Dependents = evaluate.Dependents(key, cfg)
 	for i := range cfg.Segments {
 		sg := &cfg.Segments[i]
 		if segs[sg.Key] {
@@ -217,32 +217,6 @@ func newRamp(target, label string, cur float64) rampView {
 	rv := rampView{Target: target, Label: label, Current: cur}
 	rv.Next, rv.HasNext = nextRampStep(cur)
 	return rv
-}
-
-// dependentsOf returns, sorted, the flags that require key through
-// prerequisites, directly or transitively.
-func dependentsOf(key string, cfg *evaluate.Config) []string {
-	requiredBy := map[string][]string{}
-	for i := range cfg.Flags {
-		for _, p := range cfg.Flags[i].Prerequisites {
-			requiredBy[p.FlagKey] = append(requiredBy[p.FlagKey], cfg.Flags[i].Key)
-		}
-	}
-	seen := map[string]bool{key: true}
-	queue, out := []string{key}, []string(nil)
-	for len(queue) > 0 {
-		k := queue[0]
-		queue = queue[1:]
-		for _, d := range requiredBy[k] {
-			if !seen[d] {
-				seen[d] = true
-				out = append(out, d)
-				queue = append(queue, d)
-			}
-		}
-	}
-	slices.Sort(out)
-	return out
 }
 
 // killPage is the first click of a kill switch: it asks for the reason.

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/flagwire/flagwire/evaluate"
+	"github.com/flagwire/flagwire/internal/wire"
 )
 
 // configCache keeps the last decoded config of each environment with its
@@ -62,25 +63,7 @@ func (c *Console) fetchConfig(r *http.Request, s *session, env string) (*evaluat
 }
 
 // auditEntry is an entry of GET /v1/audit.
-type auditEntry struct {
-	ID           int64           `json:"id"`
-	Time         time.Time       `json:"time"`
-	Subject      string          `json:"subject"`
-	Action       string          `json:"action"`
-	Entity       string          `json:"entity"`
-	Environment  string          `json:"environment"`
-	ChangeReason string          `json:"changeReason"`
-	RequestID    string          `json:"requestId"`
-	Before       json.RawMessage `json:"before"`
-	After        json.RawMessage `json:"after"`
-	// Fields of protected environments' changes: the change request, its
-	// requester and approver, and a kill switch's emergency.
-	ChangeRequest  string `json:"changeRequest"`
-	RequestedBy    string `json:"requestedBy"`
-	ApprovedBy     string `json:"approvedBy"`
-	ApprovalReason string `json:"approvalReason"`
-	Emergency      bool   `json:"emergency"`
-}
+type auditEntry = wire.AuditEntry
 
 // auditPage is the body of GET /v1/audit. Servers name the next page's
 // position nextCursor or nextBefore.
