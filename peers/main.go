@@ -31,7 +31,8 @@ func main() {
 		concs    = flag.String("conc", "1,16,64", "table: concurrencies")
 		subjects = flag.Int("subjects", 1000, "split checks: subjects")
 		tokens   = flag.Int("load-tokens", 32, "table: read tokens for flagwire serve when its reads are rate-limited by default")
-		serve    = flag.String("serve-args", "", "extra arguments for flagwire serve (space-separated), e.g. a store or rate-limit flags")
+		serve    = flag.String("serve-args", "", "extra arguments for flagwire serve (space-separated), e.g. rate-limit flags")
+		pg       = flag.String("pg", "", "also run flagwire serve on this empty PostgreSQL database (postgres://…), as a column of its own whose CPU per answer includes every postgres process's")
 	)
 	flag.Parse()
 	if *bin == "" {
@@ -47,7 +48,7 @@ func main() {
 	defer stop()
 	failed, err := run(ctx, runConfig{
 		bin: *bin, flags: *flags, js: *jsDir, parts: strings.Split(*parts, ","),
-		duration: *duration, rounds: *rounds, concs: cs, subjects: *subjects, tokens: *tokens, serveArgs: strings.Fields(*serve),
+		duration: *duration, rounds: *rounds, concs: cs, subjects: *subjects, tokens: *tokens, serveArgs: strings.Fields(*serve), pg: *pg,
 	})
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "peers:", err)
@@ -80,6 +81,7 @@ type runConfig struct {
 	subjects       int
 	tokens         int
 	serveArgs      []string
+	pg             string // a PostgreSQL DSN: a second flagwire serve on it
 }
 
 func (c runConfig) has(part string) bool {
@@ -120,12 +122,21 @@ func run(ctx context.Context, c runConfig) (int, error) {
 		}
 	}()
 	var problems []string
-	fw, note, err := startFlagwire(ctx, filepath.Join(c.bin, "flagwire"), filepath.Join(flagsDir, "flagwire"), work, c.tokens, c.serveArgs)
+	fw, note, err := startFlagwire(ctx, filepath.Join(c.bin, "flagwire"), filepath.Join(flagsDir, "flagwire"), work, "", c.tokens, c.serveArgs)
 	if err != nil {
 		return 0, fmt.Errorf("flagwire serve: %w", err)
 	}
 	servers = append(servers, fw)
 	fmt.Println("\n" + note)
+	if c.pg != "" {
+		fp, note, err := startFlagwire(ctx, filepath.Join(c.bin, "flagwire"), filepath.Join(flagsDir, "flagwire"), work, c.pg, c.tokens, c.serveArgs)
+		if err != nil {
+			return 0, fmt.Errorf("flagwire serve --store: %w", err)
+		}
+		fp.withDB = true
+		servers = append(servers, fp)
+		fmt.Println(note + " (CPU per answer: its own and every postgres process's)")
+	}
 	fd, err := startFlagd(ctx, filepath.Join(c.bin, "flagd"), filepath.Join(flagsDir, "flagd.json"), work)
 	if err != nil {
 		problems = append(problems, "flagd: "+err.Error())

@@ -29,6 +29,10 @@ type server struct {
 	logf   *os.File
 	tokens []string // bearer tokens the load generator rotates through (flagwire serve only)
 	idle   int64    // resident KiB once it first answered
+	// withDB adds the CPU time of every PostgreSQL process on the machine
+	// to the server's (flagwire serve on PostgreSQL): the database's work
+	// per answer is part of the answer's cost.
+	withDB bool
 }
 
 // checkClient makes the harness's own requests (readiness, the checks'
@@ -148,9 +152,45 @@ func (s *server) post(ctx context.Context, hc *http.Client, path, body, token st
 	return resp.StatusCode, resp.Header, data, err
 }
 
-// cpuTicks is the process's utime+stime in clock ticks (/proc/PID/stat).
+// cpuTicks is the process's utime+stime in clock ticks (/proc/PID/stat),
+// plus every PostgreSQL process's when withDB is set.
 func (s *server) cpuTicks() (int64, error) {
-	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", s.cmd.Process.Pid))
+	t, err := procTicks(s.cmd.Process.Pid)
+	if err != nil || !s.withDB {
+		return t, err
+	}
+	db, err := postgresTicks()
+	return t + db, err
+}
+
+// postgresTicks sums utime+stime over the processes named postgres (the
+// postmaster and its backends); a process that exits while it is read is
+// skipped.
+func postgresTicks() (int64, error) {
+	ents, err := os.ReadDir("/proc")
+	if err != nil {
+		return 0, err
+	}
+	var sum int64
+	for _, e := range ents {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		comm, err := os.ReadFile(fmt.Sprintf("/proc/%d/comm", pid))
+		if err != nil || strings.TrimSpace(string(comm)) != "postgres" {
+			continue
+		}
+		if t, err := procTicks(pid); err == nil {
+			sum += t
+		}
+	}
+	return sum, nil
+}
+
+// procTicks is a process's utime+stime in clock ticks (/proc/PID/stat).
+func procTicks(pid int) (int64, error) {
+	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
 	if err != nil {
 		return 0, err
 	}
@@ -197,17 +237,22 @@ func (s *server) rssKiB() (int64, error) {
 // load generator rotates through, so that no token's bucket throttles
 // the run; the harness says so.
 //
-// It runs on the embedded store with a data directory in work, plus
-// extra arguments (for example a PostgreSQL store or rate-limit flags).
-func startFlagwire(ctx context.Context, bin, flagsDir, work string, loadTokens int, extra []string) (*server, string, error) {
+// It runs on the embedded store with a data directory in work or, when
+// dsn is set, on that PostgreSQL database (which must be empty: the
+// flags directory seeds it), plus extra arguments (for example
+// rate-limit flags).
+func startFlagwire(ctx context.Context, bin, flagsDir, work, dsn string, loadTokens int, extra []string) (*server, string, error) {
+	name, label, store := "flagwire", "flagwire serve", []string{"--data", filepath.Join(work, "flagwire-data")}
+	if dsn != "" {
+		name, label, store = "flagwire-pg", "flagwire serve (PostgreSQL)", []string{"--store", dsn}
+	}
 	port, err := freePort()
 	if err != nil {
 		return nil, "", err
 	}
-	data := filepath.Join(work, "flagwire-data")
 	base := fmt.Sprintf("http://127.0.0.1:%d", port)
-	args := append([]string{"serve", "--addr", fmt.Sprintf("127.0.0.1:%d", port), "--flags", flagsDir, "--log", "off", "--data", data}, extra...)
-	s, err := startReady(ctx, "flagwire", "flagwire serve", base, filepath.Join(work, "flagwire.log"), bin, args...)
+	args := append(append([]string{"serve", "--addr", fmt.Sprintf("127.0.0.1:%d", port), "--flags", flagsDir, "--log", "off"}, store...), extra...)
+	s, err := startReady(ctx, name, label, base, filepath.Join(work, name+".log"), bin, args...)
 	if err != nil {
 		return nil, "", err
 	}
@@ -229,7 +274,7 @@ func startFlagwire(ctx context.Context, bin, flagsDir, work string, loadTokens i
 		toks[i] = fmt.Sprintf("peers-load-%03d", i)
 		fmt.Fprintf(&b, "- {secret: %s, subject: load-%03d, scopes: [\"flags:read\"]}\n", toks[i], i)
 	}
-	tokFile := filepath.Join(work, "tokens.yaml")
+	tokFile := filepath.Join(work, name+"-tokens.yaml")
 	if err := os.WriteFile(tokFile, []byte(b.String()), 0o600); err != nil {
 		return nil, "", err
 	}
@@ -238,8 +283,8 @@ func startFlagwire(ctx context.Context, bin, flagsDir, work string, loadTokens i
 		return nil, "", err
 	}
 	base = fmt.Sprintf("http://127.0.0.1:%d", port)
-	args = append([]string{"serve", "--addr", fmt.Sprintf("127.0.0.1:%d", port), "--flags", flagsDir, "--log", "off", "--data", data, "--tokens", tokFile}, extra...)
-	s, err = start("flagwire", "flagwire serve", base, filepath.Join(work, "flagwire.log"), bin, args...)
+	args = append(append([]string{"serve", "--addr", fmt.Sprintf("127.0.0.1:%d", port), "--flags", flagsDir, "--log", "off", "--tokens", tokFile}, store...), extra...)
+	s, err = start(name, label, base, filepath.Join(work, name+".log"), bin, args...)
 	if err != nil {
 		return nil, "", err
 	}

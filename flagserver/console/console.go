@@ -82,6 +82,11 @@ type Console struct {
 	recent   recentCache
 	rows     rowCache
 	gzips    sync.Pool
+	// The templates and assets are prepared by the first console request
+	// (load), not by New: a server whose console nobody opens never holds
+	// them (about 1 MiB of an idle server's memory).
+	loadOnce sync.Once
+	loadErr  error
 }
 
 type asset struct {
@@ -125,14 +130,22 @@ func New(opts Options) (*Console, error) {
 		pages:  map[string]*template.Template{},
 		assets: map[string]asset{},
 	}
-	if err := c.parseTemplates(); err != nil {
-		return nil, err
-	}
-	if err := c.loadAssets(); err != nil {
-		return nil, err
-	}
 	c.mux = c.routes()
 	return c, nil
+}
+
+// load parses the templates and reads the assets, once; every console
+// request waits for it. They are embedded in the binary and parsed by the
+// package's tests, so it fails only on a build that broke them.
+func (c *Console) load() error {
+	c.loadOnce.Do(func() {
+		if err := c.parseTemplates(); err != nil {
+			c.loadErr = err
+			return
+		}
+		c.loadErr = c.loadAssets()
+	})
+	return c.loadErr
 }
 
 func (c *Console) parseTemplates() error {
@@ -209,6 +222,11 @@ func (c *Console) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	h.Set("Cross-Origin-Opener-Policy", "same-origin")
 	h.Set("Cross-Origin-Resource-Policy", "same-origin")
 	h.Set("Cache-Control", "no-store") // the assets replace it
+	if err := c.load(); err != nil {
+		c.log.Error("console: templates or assets broken", "error", err.Error())
+		http.Error(w, "internal error", http.StatusInternalServerError)
+		return
+	}
 	c.mux.ServeHTTP(w, r)
 }
 
