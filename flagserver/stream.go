@@ -2,6 +2,7 @@ package flagserver
 
 import (
 	"cmp"
+	"context"
 	"encoding/json"
 	"net/http"
 	"slices"
@@ -46,8 +47,13 @@ import (
 // the store (so an environment's versions have gaps, and on a shared store
 // an id means the same change on every replica). Events arrive in version
 // order, one per change. A client reconnecting
-// with Last-Event-ID: N gets every event after N from the replay buffer;
-// when N is older than the buffer (or newer than the server's version,
+// with Last-Event-ID: N gets every event after N from the replay buffer.
+// When N is older than what this server has seen since it started (or
+// reloaded the environment) (a replica that started after the client's
+// last event, say), the events up to the buffer come from the store's
+// changes feed, when the feed still holds them and they are no more than
+// the buffer's size. Otherwise, when N is older than the buffer (or newer
+// than the server's version,
 // e.g. after a restart without a data directory) it gets one "reset"
 // event {"type":"reset","version":V} with id V instead, and should refetch
 // everything.
@@ -73,6 +79,10 @@ type envEvents struct {
 	events  []bufferedEvent
 	base    int64
 	current int64
+	// evicted is set once the buffer dropped events: base is then the
+	// last event a slow client missed, not where the server started
+	// (init) or reloaded (resetTo), and a client behind it gets a reset.
+	evicted bool
 }
 
 // subscriber is one connected stream: SSE (stream.go) or WebSocket
@@ -86,6 +96,10 @@ type subscriber struct {
 	// not sent (see skipThrough).
 	floor int64
 	reset bool // send a reset next
+	// early are the events before the buffer that a resuming stream is
+	// sent first, from the store's changes feed (Server.backfill); only
+	// the stream's own goroutine reads them, after subscribe.
+	early []bufferedEvent
 
 	// WebSocket subscribers (ws.go) only: queued counts the messages
 	// published since the subscriber connected that its connection has not
@@ -142,6 +156,7 @@ func (h *hub) publish(env string, ev wire.StreamEvent) {
 	if over := len(ee.events) - h.size; over > 0 {
 		ee.base = ee.events[over-1].version
 		ee.events = append(ee.events[:0:0], ee.events[over:]...)
+		ee.evicted = true
 	}
 	for sub := range h.subs {
 		if sub.env != env {
@@ -161,10 +176,25 @@ func (h *hub) publish(env string, ev wire.StreamEvent) {
 	}
 }
 
+// startedAt returns the version env's buffer started from when the
+// server started or reloaded env, and whether the buffer has kept every
+// event since (no eviction): a resumption from before it can be
+// backfilled from the store.
+func (h *hub) startedAt(env string) (base int64, whole bool) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	ee := h.envs[env]
+	if ee == nil {
+		return 0, false
+	}
+	return ee.base, !ee.evicted
+}
+
 // subscribe registers a stream. lastID is the Last-Event-ID header ("" for
-// none); limit bounds a WebSocket subscriber's send queue (0: none).
-func (h *hub) subscribe(env, lastID string, limit int) *subscriber {
-	sub := &subscriber{env: env, notify: make(chan struct{}, 1), limit: limit}
+// none); limit bounds a WebSocket subscriber's send queue (0: none);
+// early are events before the buffer to send first (see Server.backfill).
+func (h *hub) subscribe(env, lastID string, limit int, early []bufferedEvent) *subscriber {
+	sub := &subscriber{env: env, notify: make(chan struct{}, 1), limit: limit, early: early}
 	if limit > 0 {
 		sub.slow = make(chan struct{})
 	}
@@ -184,11 +214,11 @@ func (h *hub) subscribe(env, lastID string, limit int) *subscriber {
 		default:
 			sub.cursor = n
 		}
-		if sub.reset || sub.cursor < ee.current {
+		if sub.reset || sub.cursor < ee.current || len(early) > 0 {
 			sub.notify <- struct{}{}
 		}
 	}
-	sub.replay = backlog(ee, sub)
+	sub.replay = backlog(ee, sub) + len(early)
 	if !h.closed {
 		h.subs[sub] = struct{}{}
 	}
@@ -241,7 +271,7 @@ func (h *hub) resetTo(env string, version int64) {
 	if version <= ee.current {
 		return
 	}
-	ee.events, ee.base, ee.current = nil, version, version
+	ee.events, ee.base, ee.current, ee.evicted = nil, version, version, false
 	for sub := range h.subs {
 		if sub.env == env {
 			if sub.limit > 0 {
@@ -298,8 +328,16 @@ func (h *hub) close() {
 // WebSocket) and returns it with the version it starts after. lastID is
 // the event id to resume after ("" for none); es is env's state; limit
 // bounds a WebSocket's send queue (0 for SSE).
-func (s *Server) subscribe(env string, es *envState, lastID string, limit int) (*subscriber, int64) {
-	sub := s.hub.subscribe(env, lastID, limit)
+func (s *Server) subscribe(ctx context.Context, env string, es *envState, lastID string, limit int) (*subscriber, int64) {
+	var early []bufferedEvent
+	if n, err := strconv.ParseInt(lastID, 10, 64); err == nil {
+		if base, whole := s.hub.startedAt(env); whole && n >= 0 && n < base {
+			if evs, ok := s.backfill(ctx, env, n, base); ok {
+				early, lastID = evs, strconv.FormatInt(base, 10)
+			}
+		}
+	}
+	sub := s.hub.subscribe(env, lastID, limit, early)
 	// Read after subscribing: a write publishes its event after swapping
 	// in its state, so every version above this one reaches sub.
 	version := es.version()
@@ -312,13 +350,52 @@ func (s *Server) subscribe(env string, es *envState, lastID string, limit int) (
 	return sub, version
 }
 
+// backfill returns env's events in (after, through] from the store's
+// changes feed, encoded as publish encodes them, for a stream resuming
+// from before this server's buffer began. ok is false, and the stream
+// gets a reset instead, when the feed no longer holds them, they are more
+// than the buffer holds, or the store fails.
+func (s *Server) backfill(ctx context.Context, env string, after, through int64) (events []bufferedEvent, ok bool) {
+	ctx, cancel := context.WithTimeout(ctx, s.opts.StoreTimeout)
+	defer cancel()
+	for from := after; from < through; {
+		changes, err := s.store.Changes(ctx, from, 1000)
+		if err != nil || len(changes) == 0 {
+			return nil, false // gone, failing, or shorter than through: reset
+		}
+		for _, c := range changes {
+			if c.Version > through {
+				return events, true
+			}
+			from = c.Version
+			if c.Environment != env {
+				continue
+			}
+			var ev wire.StreamEvent
+			if err := json.Unmarshal(c.Event, &ev); err != nil {
+				return nil, false
+			}
+			data, _ := json.Marshal(ev)
+			if events = append(events, bufferedEvent{version: c.Version, typ: ev.Type, data: data}); len(events) > s.hub.size {
+				return nil, false
+			}
+		}
+	}
+	return events, true
+}
+
 // pending returns what sub has not been sent yet: its events in order, or
-// one reset event when it fell behind the replay buffer.
+// one reset event when it fell behind the replay buffer. A resuming
+// stream's backfilled events come first.
 func (s *Server) pending(sub *subscriber) []bufferedEvent {
 	events, reset, resetTo := s.hub.next(sub)
 	if reset {
 		data, _ := json.Marshal(wire.StreamEvent{Type: wire.EventReset, Environment: sub.env, Version: resetTo})
 		events = []bufferedEvent{{version: resetTo, typ: wire.EventReset, data: data}}
+	}
+	if early := sub.early; len(early) > 0 {
+		sub.early = nil
+		events = append(early[:len(early):len(early)], events...)
 	}
 	return events
 }
@@ -341,7 +418,7 @@ func (s *Server) handleStream(w http.ResponseWriter, r *http.Request) {
 		return
 	default:
 	}
-	sub, version := s.subscribe(env, es, r.Header.Get("Last-Event-ID"), 0)
+	sub, version := s.subscribe(r.Context(), env, es, r.Header.Get("Last-Event-ID"), 0)
 	defer s.hub.unsubscribe(sub)
 
 	h := w.Header()

@@ -223,7 +223,7 @@ func (s *Server) handleWS(w http.ResponseWriter, r *http.Request) {
 	}
 	defer s.ws.done()
 	opts := s.opts.WebSocket
-	sub, version := s.subscribe(env, es, lastID, opts.SendQueue)
+	sub, version := s.subscribe(r.Context(), env, es, lastID, opts.SendQueue)
 	defer s.hub.unsubscribe(sub)
 
 	h := w.Header()

@@ -45,6 +45,7 @@ func RunServers(t *testing.T, h ServerHarness) {
 	t.Run("ConcurrentDeletesAcrossReplicas", func(t *testing.T) { testConcurrentDeletes(t, h) })
 	t.Run("ReadYourWritesAcrossReplicas", func(t *testing.T) { testReadYourWrites(t, h) })
 	t.Run("StreamAcrossReplicas", func(t *testing.T) { testStreamAcrossReplicas(t, h) })
+	t.Run("ResumeOnAReplicaStartedLater", func(t *testing.T) { testResumeOnLaterReplica(t, h) })
 	t.Run("KeyRotationReachesReplicas", func(t *testing.T) { testRotationReachesReplicas(t, h) }) // signing.go
 	t.Run("WebSocketAcrossReplicas", func(t *testing.T) { testWebSocketAcrossReplicas(t, h) })    // websocket.go
 }
@@ -405,5 +406,46 @@ func testStreamAcrossReplicas(t *testing.T, h ServerHarness) {
 		if ev := sa.Next(t); ev.ID != fmt.Sprint(v) {
 			t.Fatalf("resumed on replica A after %d: event id %s, want %d", versions[0], ev.ID, v)
 		}
+	}
+}
+
+// A stream resuming on a replica that started after the client's last
+// event gets the events it missed from the store's changes feed, byte for
+// byte as the replica that made the writes streamed them, then the live
+// ones: not a reset.
+func testResumeOnLaterReplica(t *testing.T, h ServerHarness) {
+	open := h.NewStore(t)
+	a := StartServer(t, open(t))
+	sa := openStream(t, a, "")
+	versions := writesOn(t, a, "r", 4)
+	var sent []sseEvent
+	for range versions {
+		sent = append(sent, sa.Next(t))
+	}
+	sa.Close()
+	c := StartServer(t, open(t)) // started after the writes: its buffer begins at the last
+	sc := openStream(t, c, fmt.Sprint(versions[0]))
+	defer sc.Close()
+	for i, v := range versions[1:] {
+		ev := sc.Next(t)
+		if ev.ID != fmt.Sprint(v) || ev.Data != sent[i+1].Data {
+			t.Fatalf("resumed on a replica started later, after %d: id %s %s; want id %d %s (as replica A sent it)",
+				versions[0], ev.ID, ev.Data, v, sent[i+1].Data)
+		}
+	}
+	// The same over WebSocket (?lastEventId=).
+	wc := openWS(t, c, fmt.Sprint(versions[0]))
+	defer wc.CloseNow()
+	for i, v := range versions[1:] {
+		if msg := readWS(t, wc); string(msg) != sent[i+1].Data {
+			t.Fatalf("WebSocket resumed on a replica started later, after %d: %s; want %s (version %d, as replica A sent it)", versions[0], msg, sent[i+1].Data, v)
+		}
+	}
+	live := writesOn(t, a, "live", 1)[0]
+	if ev := sc.Next(t); ev.ID != fmt.Sprint(live) || !strings.Contains(ev.Data, `"invalidate"`) {
+		t.Fatalf("after the backfill: id %s %s, want the live write at version %d", ev.ID, ev.Data, live)
+	}
+	if msg := readWS(t, wc); !strings.Contains(string(msg), fmt.Sprintf(`"version":%d`, live)) {
+		t.Fatalf("WebSocket after the backfill: %s, want the live write at version %d", msg, live)
 	}
 }
