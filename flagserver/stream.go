@@ -46,15 +46,14 @@ import (
 // the store's version of the write, one counter for every environment of
 // the store (so an environment's versions have gaps, and on a shared store
 // an id means the same change on every replica). Events arrive in version
-// order, one per change. A client reconnecting
-// with Last-Event-ID: N gets every event after N from the replay buffer.
-// When N is older than what this server has seen since it started (or
-// reloaded the environment) (a replica that started after the client's
-// last event, say), the events up to the buffer come from the store's
-// changes feed, when the feed still holds them and they are no more than
-// the buffer's size. Otherwise, when N is older than the buffer (or newer
-// than the server's version,
-// e.g. after a restart without a data directory) it gets one "reset"
+// order, one per change. A client reconnecting with Last-Event-ID: N gets
+// every event after N from the replay buffer. When N is older than the
+// version this server started from (or last reloaded the environment at),
+// as on a replica that started after the client's last event, the events
+// before the buffer come from the store's changes feed, when the feed
+// still holds them and they are no more than the buffer's size. Otherwise,
+// when N is older than the buffer (or newer than the server's version,
+// e.g. after a restart without a data directory), it gets one "reset"
 // event {"type":"reset","version":V} with id V instead, and should refetch
 // everything.
 //
