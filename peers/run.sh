@@ -128,8 +128,13 @@ harness=("$bin/peers-harness" -bin "$bin" -flags "$here/flags" -js "$js" "$@")
 cd "$here"
 # flagd listens on every interface: in a network namespace of its own the
 # only interface is loopback. Everything runs inside it; nothing leaves
-# 127.0.0.1.
-if [ "${FLAGWIRE_PEERS_NETNS:-1}" = 1 ] && command -v unshare >/dev/null && command -v ip >/dev/null &&
+# 127.0.0.1. A PostgreSQL database for -pg is outside that namespace, so
+# -pg runs without one.
+netns=${FLAGWIRE_PEERS_NETNS:-1}
+for a in "$@"; do
+  case $a in -pg|-pg=*|--pg|--pg=*) netns=0 ;; esac
+done
+if [ "$netns" = 1 ] && command -v unshare >/dev/null && command -v ip >/dev/null &&
   unshare -rn true 2>/dev/null; then
   exec unshare -rn sh -c 'ip link set lo up && exec "$@"' sh "${harness[@]}"
 fi
