@@ -3,11 +3,16 @@ package flagserver
 import (
 	"bytes"
 	"encoding/json"
+	"io"
 	"net/http"
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
+	"unicode/utf8"
+
+	"github.com/go-json-experiment/json/jsontext"
 
 	"github.com/flagwire/flagwire/evaluate"
 	"github.com/flagwire/flagwire/internal/wire"
@@ -142,24 +147,151 @@ func ofrepContext(body []byte) (map[string]any, *ofrepFailure) {
 	if len(bytes.TrimSpace(body)) == 0 {
 		return nil, nil
 	}
-	// One pass for the usual request. It succeeds exactly when the
-	// two-pass decoding below does, with the same context; anything else
-	// takes that path, which names the failure.
-	var one struct {
-		Context any `json:"context"`
-	}
-	dec := json.NewDecoder(bytes.NewReader(body))
-	dec.UseNumber()
-	if dec.Decode(&one) == nil && !dec.More() {
-		switch ctx := one.Context.(type) {
-		case nil:
-			return nil, nil
-		case map[string]any:
+	// The usual request, in one streaming pass (ofrepContextFast). It
+	// takes only what it decodes exactly as encoding/json does; anything
+	// else takes the two-pass path, which names the failure.
+	if ctx, ok := ofrepContextFast(body); ok {
+		if ctx != nil {
 			ofrepTargetingKey(ctx)
-			return ctx, nil
 		}
+		return ctx, nil
 	}
 	return ofrepContextSlow(body)
+}
+
+// ofrepDecoder is the fast path's token decoder over its body; pooled.
+type ofrepDecoder struct {
+	body bytes.Reader
+	dec  *jsontext.Decoder
+}
+
+var ofrepDecoders = sync.Pool{New: func() any {
+	d := &ofrepDecoder{}
+	d.dec = jsontext.NewDecoder(&d.body)
+	return d
+}}
+
+// ofrepContextFast decodes an OFREP request body's context (nil for an
+// absent or null one) as encoding/json with UseNumber decodes it into a
+// struct{Context any `json:"context"`}: objects as map[string]any, arrays
+// as []any, numbers as json.Number with their literal text. It reports ok
+// false, and decodes nothing, for whatever it might decode otherwise than
+// encoding/json: invalid JSON or UTF-8, duplicate member names (which
+// encoding/json resolves by keeping the last), a member whose name is not
+// ASCII or matches "context" only case-insensitively (encoding/json
+// matches names case-insensitively), a context that is not an object or
+// null, trailing data. FuzzOFREPContextFast holds it to that.
+func ofrepContextFast(body []byte) (ctx map[string]any, ok bool) {
+	od := ofrepDecoders.Get().(*ofrepDecoder)
+	od.body.Reset(body)
+	d := od.dec
+	d.Reset(&od.body)
+	defer func() {
+		od.body.Reset(nil) // the pool keeps no request
+		ofrepDecoders.Put(od)
+	}()
+	if tok, err := d.ReadToken(); err != nil || tok.Kind() != '{' {
+		return nil, false
+	}
+	for {
+		switch d.PeekKind() {
+		case '}':
+			d.ReadToken()
+			if _, err := d.ReadToken(); err != io.EOF { // trailing data, or an error
+				return nil, false
+			}
+			return ctx, true
+		case '"':
+		default: // an error
+			return nil, false
+		}
+		name, err := d.ReadToken()
+		if err != nil {
+			return nil, false
+		}
+		switch n := name.String(); {
+		case n == "context":
+			switch d.PeekKind() {
+			case 'n':
+				d.ReadToken()
+			case '{':
+				v, ok := ofrepValue(d)
+				if !ok {
+					return nil, false
+				}
+				ctx = v.(map[string]any)
+			default:
+				return nil, false
+			}
+		case !asciiOnly(n) || strings.EqualFold(n, "context"):
+			return nil, false
+		default:
+			if d.SkipValue() != nil {
+				return nil, false
+			}
+		}
+	}
+}
+
+// ofrepValue reads the next JSON value as encoding/json with UseNumber
+// decodes it into an any.
+func ofrepValue(d *jsontext.Decoder) (any, bool) {
+	tok, err := d.ReadToken()
+	if err != nil {
+		return nil, false
+	}
+	switch tok.Kind() {
+	case 'n':
+		return nil, true
+	case 't', 'f':
+		return tok.Bool(), true
+	case '"':
+		return tok.String(), true
+	case '0':
+		return json.Number(tok.String()), true
+	case '{':
+		m := map[string]any{}
+		for d.PeekKind() == '"' {
+			k, err := d.ReadToken()
+			if err != nil {
+				return nil, false
+			}
+			key := k.String() // before the next read voids k
+			v, ok := ofrepValue(d)
+			if !ok {
+				return nil, false
+			}
+			m[key] = v
+		}
+		if tok, err := d.ReadToken(); err != nil || tok.Kind() != '}' {
+			return nil, false
+		}
+		return m, true
+	case '[':
+		a := []any{}
+		for k := d.PeekKind(); k != ']'; k = d.PeekKind() {
+			if k == 0 {
+				return nil, false
+			}
+			v, ok := ofrepValue(d)
+			if !ok {
+				return nil, false
+			}
+			a = append(a, v)
+		}
+		d.ReadToken()
+		return a, true
+	}
+	return nil, false
+}
+
+func asciiOnly(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] >= utf8.RuneSelf {
+			return false
+		}
+	}
+	return true
 }
 
 // ofrepTargetingKey makes the context's targetingKey its userId too, when
