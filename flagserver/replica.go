@@ -6,6 +6,7 @@ import (
 	"errors"
 	"net/http"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/flagwire/flagwire/internal/wire"
@@ -36,6 +37,22 @@ type replicaSync struct {
 	// lastErr is the last store failure of a head check or catch-up ("" once it answers again).
 	emu     sync.Mutex
 	lastErr string
+
+	// confirmed is when (Options.Now, Unix nanoseconds) the latest read
+	// that checked the store's version began: the replica had every
+	// change made before then (Options.ReadStaleness).
+	confirmed atomic.Int64
+}
+
+// confirm records that the replica had every change made before at.
+func (rs *replicaSync) confirm(at time.Time) {
+	n := at.UnixNano()
+	for {
+		cur := rs.confirmed.Load()
+		if n <= cur || rs.confirmed.CompareAndSwap(cur, n) {
+			return
+		}
+	}
 }
 
 type headCheck struct {
@@ -123,11 +140,22 @@ func (s *Server) fresh(ctx context.Context) {
 	if !s.store.Shared() {
 		return
 	}
+	// The head query starts after now (head), so the replica has every
+	// change made before now once it caught up to the head.
+	now := s.opts.Now()
+	if d := s.opts.ReadStaleness; d > 0 {
+		if c := s.sync.confirmed.Load(); c != 0 && now.UnixNano()-c < int64(d) {
+			return
+		}
+	}
 	ctx, cancel := context.WithTimeout(ctx, s.opts.StoreTimeout)
 	defer cancel()
 	h, err := s.head(ctx)
 	if err == nil && h > s.sync.position() {
 		err = s.catchUp(ctx)
+	}
+	if err == nil {
+		s.sync.confirm(now)
 	}
 	if err != nil && ctx.Err() == nil {
 		if s.sync.setErr(err) {

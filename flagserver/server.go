@@ -185,6 +185,15 @@ type Options struct {
 	// changes when no notification came (a lost notification is found
 	// then at the latest). Zero or negative means DefaultPollInterval (1s).
 	PollInterval time.Duration
+	// ReadStaleness lets a server on a shared store answer a read without
+	// asking the store for its version when it confirmed that version less
+	// than ReadStaleness ago (by Now): reads then cost no database round
+	// trip, and a write made through another replica may be missed for up
+	// to ReadStaleness (its notification usually brings it within
+	// milliseconds). Zero, the default, asks before every read (concurrent
+	// reads share one query), so that a write acknowledged by any replica
+	// is seen by every read that starts after it.
+	ReadStaleness time.Duration
 }
 
 // Defaults of the store options.

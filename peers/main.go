@@ -14,6 +14,7 @@ import (
 	"os/signal"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -33,7 +34,12 @@ func main() {
 		tokens   = flag.Int("load-tokens", 32, "table: read tokens for flagwire serve when its reads are rate-limited by default")
 		serve    = flag.String("serve-args", "", "extra arguments for flagwire serve (space-separated), e.g. rate-limit flags")
 		pg       = flag.String("pg", "", "also run flagwire serve on this empty PostgreSQL database (postgres://…), as a column of its own whose CPU per answer includes every postgres process's")
+		pgArgs   []string
 	)
+	flag.Func("pg-args", "with -pg: extra arguments for that flagwire serve (space-separated), e.g. --read-staleness 100ms; repeat it for one column (a replica on the same database) per value", func(v string) error {
+		pgArgs = append(pgArgs, v)
+		return nil
+	})
 	flag.Parse()
 	if *bin == "" {
 		fmt.Fprintln(os.Stderr, "peers: -bin is required (run.sh sets it)")
@@ -48,7 +54,7 @@ func main() {
 	defer stop()
 	failed, err := run(ctx, runConfig{
 		bin: *bin, flags: *flags, js: *jsDir, parts: strings.Split(*parts, ","),
-		duration: *duration, rounds: *rounds, concs: cs, subjects: *subjects, tokens: *tokens, serveArgs: strings.Fields(*serve), pg: *pg,
+		duration: *duration, rounds: *rounds, concs: cs, subjects: *subjects, tokens: *tokens, serveArgs: strings.Fields(*serve), pg: *pg, pgArgs: pgArgs,
 	})
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "peers:", err)
@@ -81,7 +87,8 @@ type runConfig struct {
 	subjects       int
 	tokens         int
 	serveArgs      []string
-	pg             string // a PostgreSQL DSN: a second flagwire serve on it
+	pg             string   // a PostgreSQL DSN: flagwire serve on it too
+	pgArgs         []string // one such server per value: its extra arguments
 }
 
 func (c runConfig) has(part string) bool {
@@ -122,20 +129,34 @@ func run(ctx context.Context, c runConfig) (int, error) {
 		}
 	}()
 	var problems []string
-	fw, note, err := startFlagwire(ctx, filepath.Join(c.bin, "flagwire"), filepath.Join(flagsDir, "flagwire"), work, "", c.tokens, c.serveArgs)
+	fw, note, err := startFlagwire(ctx, filepath.Join(c.bin, "flagwire"), filepath.Join(flagsDir, "flagwire"), work, "", "flagwire", "flagwire serve", c.tokens, c.serveArgs)
 	if err != nil {
 		return 0, fmt.Errorf("flagwire serve: %w", err)
 	}
 	servers = append(servers, fw)
 	fmt.Println("\n" + note)
 	if c.pg != "" {
-		fp, note, err := startFlagwire(ctx, filepath.Join(c.bin, "flagwire"), filepath.Join(flagsDir, "flagwire"), work, c.pg, c.tokens, c.serveArgs)
-		if err != nil {
-			return 0, fmt.Errorf("flagwire serve --store: %w", err)
+		variants := c.pgArgs
+		if len(variants) == 0 {
+			variants = []string{""}
 		}
-		fp.withDB = true
-		servers = append(servers, fp)
-		fmt.Println(note + " (CPU per answer: its own and every postgres process's)")
+		for i, v := range variants {
+			name, label := "flagwire-pg", "flagwire serve (PostgreSQL)"
+			if i > 0 {
+				name = fmt.Sprintf("flagwire-pg%d", i+1)
+			}
+			if v != "" {
+				label = "flagwire serve (PostgreSQL, " + v + ")"
+			}
+			args := append(slices.Clone(c.serveArgs), strings.Fields(v)...)
+			fp, note, err := startFlagwire(ctx, filepath.Join(c.bin, "flagwire"), filepath.Join(flagsDir, "flagwire"), work, c.pg, name, label, c.tokens, args)
+			if err != nil {
+				return 0, fmt.Errorf("flagwire serve --store %s: %w", v, err)
+			}
+			fp.withDB = true
+			servers = append(servers, fp)
+			fmt.Println(note + " (CPU per answer: its own and every postgres process's)")
+		}
 	}
 	fd, err := startFlagd(ctx, filepath.Join(c.bin, "flagd"), filepath.Join(flagsDir, "flagd.json"), work)
 	if err != nil {

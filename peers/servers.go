@@ -240,11 +240,11 @@ func (s *server) rssKiB() (int64, error) {
 // It runs on the embedded store with a data directory in work or, when
 // dsn is set, on that PostgreSQL database (which must be empty: the
 // flags directory seeds it), plus extra arguments (for example
-// rate-limit flags).
-func startFlagwire(ctx context.Context, bin, flagsDir, work, dsn string, loadTokens int, extra []string) (*server, string, error) {
-	name, label, store := "flagwire", "flagwire serve", []string{"--data", filepath.Join(work, "flagwire-data")}
+// rate-limit flags). name names its files and label its rows.
+func startFlagwire(ctx context.Context, bin, flagsDir, work, dsn, name, label string, loadTokens int, extra []string) (*server, string, error) {
+	store := []string{"--data", filepath.Join(work, name+"-data")}
 	if dsn != "" {
-		name, label, store = "flagwire-pg", "flagwire serve (PostgreSQL)", []string{"--store", dsn}
+		store = []string{"--store", dsn}
 	}
 	port, err := freePort()
 	if err != nil {

@@ -8,11 +8,13 @@ import (
 	"os"
 	"slices"
 	"strconv"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/flagwire/flagwire"
 	"github.com/flagwire/flagwire/evaluate"
+	"github.com/flagwire/flagwire/flagserver"
 	"github.com/flagwire/flagwire/flagserver/storetest"
 	"github.com/flagwire/flagwire/internal/testkit"
 )
@@ -123,4 +125,78 @@ func TestPropagationAcrossReplicas(t *testing.T) {
 	}
 	t.Logf("propagation A→B over %d changes, from A's answer: p50 %v, p99 %v, max %v; from the request: p50 %v, p99 %v",
 		n, pct(fromAck, 0.5), pct(fromAck, 0.99), pct(fromAck, 1), pct(fromSend, 0.5), pct(fromSend, 0.99))
+}
+
+// counting is a deaf Store (every notification lost) that counts the
+// head queries made of it.
+type counting struct {
+	*Store
+	heads atomic.Int64
+}
+
+func (*counting) Notify() <-chan struct{} { return nil }
+
+func (c *counting) Head(ctx context.Context) (int64, error) {
+	c.heads.Add(1)
+	return c.Store.Head(ctx)
+}
+
+// TestReadStaleness: with Options.ReadStaleness, reads on a replica within
+// the window after a version check make no query and may miss a write
+// made through another replica; the first read after the window checks
+// and sees it. With zero, every read checks and sees it. The replica is
+// deaf and does not poll, so only the reads' checks find the write.
+func TestReadStaleness(t *testing.T) {
+	schema := newSchema(t)
+	a := storetest.StartServer(t, openSchema(t, schema))
+	for _, c := range []struct {
+		name      string
+		staleness time.Duration
+	}{{"zero: every read checks", 0}, {"100ms", 100 * time.Millisecond}} {
+		t.Run(c.name, func(t *testing.T) {
+			var clock atomic.Int64
+			clock.Store(time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC).UnixNano())
+			st := &counting{Store: openSchema(t, schema)}
+			b := storetest.StartServerWith(t, st, func(o *flagserver.Options) {
+				o.ReadStaleness = c.staleness
+				o.Now = func() time.Time { return time.Unix(0, clock.Load()) }
+				o.PollInterval = time.Hour
+			})
+			version := func() int64 {
+				r := storetest.Do(t, "GET", b.URL+"/v1/flags?environment=prod", "")
+				var cfg evaluate.Config
+				if err := json.Unmarshal(r.Body, &cfg); err != nil {
+					t.Fatalf("GET /v1/flags on replica B: %d %s", r.Status, r.Body)
+				}
+				return cfg.Version
+			}
+			before := version()
+			h0 := st.heads.Load()
+			for range 20 {
+				version()
+			}
+			wantHeads := int64(20)
+			if c.staleness > 0 {
+				wantHeads = 0
+			}
+			if n := st.heads.Load() - h0; n != wantHeads {
+				t.Errorf("20 reads inside the window made %d head queries, want %d", n, wantHeads)
+			}
+			v, err := a.PutFlag("prod", evaluate.Flag{Key: "k", Owners: []string{c.name}}, "t", "r")
+			if err != nil {
+				t.Fatal(err)
+			}
+			got, want := version(), v
+			if c.staleness > 0 {
+				want = before // inside the window: what B had
+			}
+			if got != want {
+				t.Errorf("right after a write at %d through replica A, replica B serves %d, want %d", v, got, want)
+			}
+			clock.Add(int64(c.staleness))
+			if got := version(); got != v {
+				t.Errorf("after the window, replica B serves %d, want the write's %d", got, v)
+			}
+		})
+	}
 }

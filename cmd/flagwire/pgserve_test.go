@@ -156,6 +156,11 @@ func TestServePostgresBadStore(t *testing.T) {
 	if err == nil || strings.Contains(err.Error(), "Sekr1t") || !strings.Contains(err.Error(), "exclude") {
 		t.Fatalf("--store with --data: %v", err)
 	}
+	for _, args := range [][]string{{"--read-staleness", "100ms"}, {"--store", "postgres://u@h/db", "--read-staleness", "-1s"}} {
+		if _, err := runServeOnce(t, args...); err == nil || !strings.Contains(err.Error(), "--read-staleness") {
+			t.Fatalf("%v: %v", args, err)
+		}
+	}
 }
 
 // syncWriter serializes writes to w (the command's output and its logger

@@ -37,6 +37,7 @@ type serveConfig struct {
 	dataDir      string
 	store        string
 	auditKeep    time.Duration
+	readStale    time.Duration
 	newEpoch     bool
 	rotateKey    bool
 	tokensFile   string
@@ -190,6 +191,7 @@ given 10 seconds to finish.`,
 	f.StringVar(&c.store, "store", "", "state in PostgreSQL: postgres://USER:PASS@HOST:PORT/DB (default: $FLAGWIRE_STORE, else the embedded store: --data or memory)")
 	f.BoolVar(&c.rotateKey, "rotate-signing-key", false, "with --data or --store: make a new bootstrap signing key, once; the previous ones stay listed by GET /v1/keys")
 	f.DurationVar(&c.auditKeep, "audit-retention", 0, "remove audit entries older than this (e.g. 8760h); 0 keeps them all")
+	f.DurationVar(&c.readStale, "read-staleness", 0, "with --store: answer reads without a database round trip when this replica confirmed the store's version less than this ago (e.g. 100ms); a write through another replica may be missed that long. 0 checks before every read")
 	f.BoolVar(&c.newEpoch, "new-epoch", false, "with --data or --store: start a new store epoch, once, after restoring the data directory or database from a backup, so that local-mode clients follow its (older) versions")
 	f.StringVar(&c.tokensFile, "tokens", "", "YAML or JSON file: a list of {secret, subject, scopes, environments, readLimit, writeLimit}")
 	f.StringVar(&c.devToken, "dev-token", "", "accept this bearer token: every scope on a loopback address; flags:read, flags:write and audit:read on any other")
@@ -258,13 +260,16 @@ func runServe(ctx context.Context, cmd *cobra.Command, c serveConfig) error {
 	if c.auditKeep < 0 {
 		return errors.New("--audit-retention must not be negative")
 	}
+	if c.readStale < 0 || (c.readStale > 0 && c.store == "") {
+		return errors.New("--read-staleness must not be negative, and applies to --store (replicas) only")
+	}
 	opts := flagserver.Options{
 		DataDir: c.dataDir, NewEpoch: c.newEpoch && c.store == "", Logger: logger, AuditRetention: c.auditKeep,
 		RotateSigningKey: c.rotateKey,
 		TrustedProxies:   trusted, ProxyHeader: c.proxyHeader,
 		ReadLimit: c.readLimit, WriteLimit: c.writeLimit, AuthFailureLimit: c.authFailureLimit,
 		MaxBodyBytes: c.maxBodyBytes, MaxSegmentBodyBytes: c.maxSegmentBodyBytes,
-		ProtectedEnvironments: c.protect,
+		ProtectedEnvironments: c.protect, ReadStaleness: c.readStale,
 	}
 
 	seen := map[string]bool{}

@@ -67,18 +67,30 @@ func (s *Server) Close() {
 // and k, no change reason required) and registers its Close.
 func StartServer(t testing.TB, st flagserver.Store) *Server {
 	t.Helper()
+	return StartServerWith(t, st, nil)
+}
+
+// StartServerWith is StartServer with the Options changed by set (when
+// not nil) last.
+func StartServerWith(t testing.TB, st flagserver.Store, set func(*flagserver.Options)) *Server {
+	t.Helper()
 	cfg := &evaluate.Config{Environment: "prod", Salt: "salt", Flags: []evaluate.Flag{{Key: "f"}, {Key: "g"}, {Key: "h"}, {Key: "k"}}}
-	return start(t, flagserver.Options{Store: st, Configs: []*evaluate.Config{cfg}, RequireChangeReason: map[string]bool{}})
+	return start(t, flagserver.Options{Store: st, Configs: []*evaluate.Config{cfg}, RequireChangeReason: map[string]bool{}}, set)
 }
 
 // start starts a server with opts, without rate limits and polling the
 // store every 50ms, behind a loopback HTTP server closed when the test
 // ends.
-func start(t testing.TB, opts flagserver.Options) *Server {
+func start(t testing.TB, opts flagserver.Options, set ...func(*flagserver.Options)) *Server {
 	t.Helper()
 	opts.ReadLimit = flagserver.RateLimit{PerSecond: -1}
 	opts.WriteLimit = flagserver.RateLimit{PerSecond: -1}
 	opts.PollInterval = 50 * time.Millisecond
+	for _, f := range set {
+		if f != nil {
+			f(&opts)
+		}
+	}
 	s, err := flagserver.New(opts)
 	if err != nil {
 		t.Fatal(err)
