@@ -20,7 +20,9 @@ import (
 // asks the store for its head version and catches up when it is behind, so
 // a write acknowledged by one replica is seen by reads on every replica
 // from then on. Concurrent reads share one head query: each waits for a
-// query that started after it arrived. When the store cannot be reached,
+// query that started after it arrived. Options.ReadStaleness trades that
+// guarantee for reads without a query: for that long after a check, reads
+// are answered from what the replica has. When the store cannot be reached,
 // reads are answered from the last version the replica has (and /readyz
 // says so); writes fail with 503 and Retry-After.
 
