@@ -142,10 +142,12 @@ func (s *Server) fresh(ctx context.Context) {
 	if !s.store.Shared() {
 		return
 	}
-	// The head query starts after now (head), so the replica has every
-	// change made before now once it caught up to the head.
-	now := s.opts.Now()
+	// With ReadStaleness: the head query starts after now (head), so the
+	// replica has every change made before now once it caught up to the
+	// head.
+	var now time.Time
 	if d := s.opts.ReadStaleness; d > 0 {
+		now = s.opts.Now()
 		if c := s.sync.confirmed.Load(); c != 0 && now.UnixNano()-c < int64(d) {
 			return
 		}
@@ -156,7 +158,7 @@ func (s *Server) fresh(ctx context.Context) {
 	if err == nil && h > s.sync.position() {
 		err = s.catchUp(ctx)
 	}
-	if err == nil {
+	if err == nil && !now.IsZero() {
 		s.sync.confirm(now)
 	}
 	if err != nil && ctx.Err() == nil {

@@ -52,24 +52,15 @@ func (c *Console) auditPage(w http.ResponseWriter, r *http.Request, s *session) 
 	if d.Actor != "" {
 		aq.Set("actor", d.Actor)
 	}
-	var since, until time.Time
-	if d.Since != "" {
-		t, ok := parseWhen(d.Since)
-		if !ok {
-			c.renderAuditError(w, r, v, d, "“From” must be a date and time such as 2026-12-07T21:00.")
-			return
-		}
-		since = t
-		aq.Set("since", t.UTC().Format(time.RFC3339))
+	since, ok := timeBound(d.Since, "since", aq)
+	if !ok {
+		c.renderAuditError(w, r, v, d, "“From” must be a date and time such as 2026-12-07T21:00.")
+		return
 	}
-	if d.Until != "" {
-		t, ok := parseWhen(d.Until)
-		if !ok {
-			c.renderAuditError(w, r, v, d, "“Until” must be a date and time such as 2026-12-07T22:00.")
-			return
-		}
-		until = t
-		aq.Set("until", t.UTC().Format(time.RFC3339))
+	until, ok := timeBound(d.Until, "until", aq)
+	if !ok {
+		c.renderAuditError(w, r, v, d, "“Until” must be a date and time such as 2026-12-07T22:00.")
+		return
 	}
 	if cur := q.Get("cursor"); cur != "" {
 		aq.Set("cursor", cur)
@@ -100,4 +91,17 @@ func (c *Console) renderAuditError(w http.ResponseWriter, r *http.Request, v *vi
 	v.Error = msg
 	v.Data = d
 	c.render(w, r, http.StatusBadRequest, "audit", v)
+}
+
+// timeBound parses a time filter's value (empty: no bound, the zero time)
+// and sets it in aq as param, in RFC 3339; ok is false when value is not
+// a date and time.
+func timeBound(value, param string, aq url.Values) (t time.Time, ok bool) {
+	if value == "" {
+		return time.Time{}, true
+	}
+	if t, ok = parseWhen(value); ok {
+		aq.Set(param, t.UTC().Format(time.RFC3339))
+	}
+	return t, ok
 }
