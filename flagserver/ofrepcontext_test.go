@@ -3,6 +3,7 @@ package flagserver
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"reflect"
 	"testing"
 )
@@ -75,6 +76,33 @@ func TestOFREPContextFastTakesTheUsual(t *testing.T) {
 			if !reflect.DeepEqual(any(got), want) && !(got == nil && want == nil) {
 				t.Errorf("fast path took %s as %#v; encoding/json: %#v", s, got, want)
 			}
+		}
+	}
+}
+
+// The pooled decoders hand no state from one request to another: many
+// goroutines decoding bodies of distinct subjects at once each get their
+// own context, as encoding/json decodes that body.
+func TestOFREPContextFastDistinctSubjectsConcurrently(t *testing.T) {
+	const workers, each = 8, 300
+	errs := make(chan string, workers)
+	for w := range workers {
+		go func() {
+			for i := range each {
+				body := fmt.Sprintf(`{"context":{"targetingKey":"user-%d-%d","plan":%q,"n":%d,"tags":[%d,"t%d"]}}`, w, i, []string{"free", "pro"}[i%2], i, w, i)
+				got, ok := ofrepContextFast([]byte(body))
+				want, _ := ofrepContextOracle([]byte(body))
+				if !ok || !reflect.DeepEqual(any(got), want) {
+					errs <- fmt.Sprintf("%s: fast path %#v (ok %v), encoding/json %#v", body, got, ok, want)
+					return
+				}
+			}
+			errs <- ""
+		}()
+	}
+	for range workers {
+		if e := <-errs; e != "" {
+			t.Error(e)
 		}
 	}
 }
